@@ -1,0 +1,63 @@
+//! Every limit Sluice enforces, in one place. Units come last in each name; relationships
+//! between limits are checked at compile time so a change to one cannot silently break another.
+
+/// Largest request frame accepted (Kafka's `socket.request.max.bytes`). A larger length prefix
+/// closes the connection before anything is allocated for it.
+pub const REQUEST_BYTES_MAX_DEFAULT: usize = 104_857_600;
+
+/// Hard ceiling for `--request-max-bytes`: the frame length is an i32 on the wire.
+pub const REQUEST_BYTES_MAX_CEILING: usize = i32::MAX as usize;
+
+/// Largest record batch accepted on produce (Kafka's `message.max.bytes`).
+pub const MESSAGE_BYTES_MAX_DEFAULT: usize = 1_048_588;
+
+/// Smallest legal request: api_key(2) + api_version(2) + correlation_id(4) + client_id len(2).
+pub const REQUEST_HEADER_BYTES_MIN: usize = 10;
+
+/// Requests in flight on one connection (read, not yet answered). Past this the connection
+/// stops reading its socket, so a pipelining client gets TCP backpressure, not unbounded queues.
+pub const CONNECTION_INFLIGHT_REQUESTS_MAX: usize = 128;
+
+/// Elements in any one array of a request (topics, partitions, configs...). Decoders refuse a
+/// larger count before reserving anything for it.
+pub const REQUEST_ARRAY_ELEMENTS_MAX: usize = 1_000_000;
+
+/// Longest string in a request (topic names are far shorter; client ids and configs fit).
+pub const REQUEST_STRING_BYTES_MAX: usize = 32_767;
+
+/// Kafka's topic name length limit (249 = 255 minus room for "-partition" suffixes on disk).
+pub const TOPIC_NAME_BYTES_MAX: usize = 249;
+
+/// Partitions a single CreateTopics / CreatePartitions may ask for per topic.
+pub const TOPIC_PARTITIONS_MAX: usize = 100_000;
+
+/// Shards one process may run. Producer ids are allocated `k * SHARDS_MAX + shard`, so this
+/// must never change once data exists: it keeps ids unique across restarts with other `--cores`.
+pub const SHARDS_MAX: usize = 1024;
+
+/// Cross-shard channel capacity (messages). A full channel makes the forwarding shard wait,
+/// which backs up into its connections' sockets.
+pub const SHARD_CHANNEL_MESSAGES_MAX: usize = 1024;
+
+/// Fetch long-poll ceiling: a client asking for a longer max_wait_ms is capped here so a
+/// shutdown never waits on a parked fetch for long.
+pub const FETCH_WAIT_MS_MAX: u64 = 30_000;
+
+/// Response bytes one Fetch may return (the client's max_bytes is capped at this too).
+pub const FETCH_RESPONSE_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// Default `segment.bytes` (Kafka's: 1 GiB).
+pub const SEGMENT_BYTES_DEFAULT: u64 = 1 << 30;
+
+/// Bytes of log between two sparse offset-index entries (Kafka's `index.interval.bytes`).
+pub const INDEX_INTERVAL_BYTES: u64 = 4096;
+
+/// The direct-I/O block size: every write offset and length is a multiple of it.
+pub const DMA_ALIGNMENT_BYTES: usize = 4096;
+
+const _: () = assert!(MESSAGE_BYTES_MAX_DEFAULT <= REQUEST_BYTES_MAX_DEFAULT);
+const _: () = assert!(REQUEST_BYTES_MAX_DEFAULT <= REQUEST_BYTES_MAX_CEILING);
+const _: () = assert!(FETCH_RESPONSE_BYTES_MAX <= REQUEST_BYTES_MAX_CEILING);
+const _: () = assert!(TOPIC_NAME_BYTES_MAX <= REQUEST_STRING_BYTES_MAX);
+const _: () = assert!(INDEX_INTERVAL_BYTES as usize >= DMA_ALIGNMENT_BYTES);
+const _: () = assert!(DMA_ALIGNMENT_BYTES.is_power_of_two());

@@ -1,0 +1,4 @@
+//! The Kafka wire protocol: bounded request decoders, the versions Sluice serves, and the
+//! mapping from Sluice's errors to Kafka error codes. No I/O happens here.
+
+pub mod decode;
