@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "sluice", version, about = "A Kafka-compatible event streaming broker: thread-per-core on io_uring")]
+#[command(
+    name = "sluice",
+    version,
+    about = "A Kafka-compatible event streaming broker: thread-per-core on io_uring"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

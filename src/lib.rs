@@ -2,7 +2,15 @@
 //!
 //! See ARCHITECTURE.md for the bird's-eye view and the code map.
 
+pub mod admin;
 pub mod cli;
+pub mod handlers;
 pub mod limits;
 pub mod log;
+pub mod metadata;
+pub mod metrics;
+pub mod net;
+pub mod partition;
 pub mod protocol;
+pub mod server;
+pub mod shard;

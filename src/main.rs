@@ -1,11 +1,20 @@
 use clap::Parser;
+use tracing_subscriber::EnvFilter;
 
 fn main() {
     let cli = sluice::cli::Cli::parse();
     match cli.command {
         sluice::cli::Command::Serve(args) => {
-            eprintln!("sluice: serve not wired yet: {args:?}");
-            std::process::exit(1);
+            let filter = EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new(&args.log_level));
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .init();
+            if let Err(e) = sluice::server::serve(args) {
+                eprintln!("sluice: {e:#}");
+                std::process::exit(1);
+            }
         }
     }
 }

@@ -31,3 +31,12 @@ pub enum BatchError {
     MoreThanOneBatch,
     UnknownCompression(u8),
 }
+
+/// Validate a Produce partition's record set (placeholder until the log module lands).
+pub fn validate_produced(
+    record_set: &[u8],
+    message_max_bytes: usize,
+) -> Result<BatchHeader, BatchError> {
+    let _ = (record_set, message_max_bytes);
+    unimplemented!("log helper")
+}

@@ -42,9 +42,16 @@ impl Default for LogConfig {
 pub enum LogError {
     Io(std::io::Error),
     /// A stored batch failed its CRC or length check when read back.
-    Corrupt { offset: i64, reason: String },
+    Corrupt {
+        offset: i64,
+        reason: String,
+    },
     /// The requested offset is below the log start or above the log end.
-    OffsetOutOfRange { offset: i64, start: i64, end: i64 },
+    OffsetOutOfRange {
+        offset: i64,
+        start: i64,
+        end: i64,
+    },
 }
 
 impl From<std::io::Error> for LogError {
@@ -79,7 +86,10 @@ impl Log {
     /// Open (creating if missing) the log in `dir`; recover the active segment's tail.
     pub async fn open(dir: &Path, config: LogConfig) -> Result<Rc<Log>, LogError> {
         std::fs::create_dir_all(dir)?;
-        Ok(Rc::new(Log { dir: dir.to_path_buf(), _config: config }))
+        Ok(Rc::new(Log {
+            dir: dir.to_path_buf(),
+            _config: config,
+        }))
     }
 
     pub fn dir(&self) -> &Path {
@@ -144,7 +154,10 @@ impl Log {
 
     /// Earliest batch whose max timestamp >= `timestamp`: (first offset >= that batch's base
     /// offset whose record timestamp qualifies — batch granularity is fine, timestamp).
-    pub async fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, LogError> {
+    pub async fn offset_for_timestamp(
+        &self,
+        timestamp: i64,
+    ) -> Result<Option<(i64, i64)>, LogError> {
         let _ = timestamp;
         unimplemented!("log helper")
     }

@@ -2,3 +2,4 @@
 //! mapping from Sluice's errors to Kafka error codes. No I/O happens here.
 
 pub mod decode;
+pub mod errors;

@@ -18,7 +18,11 @@ pub enum DecodeError {
     /// The buffer ended before the field `what` was complete.
     Truncated { what: &'static str },
     /// A count or length exceeds what remains in the request or a configured maximum.
-    TooLarge { what: &'static str, len: usize, max: usize },
+    TooLarge {
+        what: &'static str,
+        len: usize,
+        max: usize,
+    },
     /// A negative length other than -1 (null) where one is not allowed.
     InvalidLength { what: &'static str, len: i64 },
     /// A string that is not UTF-8.

@@ -1,0 +1,85 @@
+//! DescribeConfigs (key 32): topic configs (set ones and Kafka's defaults) and a few broker ones.
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult};
+use kafka_protocol::messages::{ApiKey, DescribeConfigsRequest, DescribeConfigsResponse, RequestHeader};
+
+use super::create_topics::{CONFIG_SOURCE_DEFAULT, CONFIG_SOURCE_TOPIC};
+use super::{encode, str_bytes, Reply, Versions};
+use crate::metadata::configs::TOPIC_CONFIGS;
+use crate::protocol::decode::{DecodeError, TryDecode};
+use crate::shard::Shard;
+
+pub const VERSIONS: Versions = Versions { key: ApiKey::DescribeConfigs, min: 1, max: 4 };
+
+const RESOURCE_TOPIC: i8 = 2;
+const RESOURCE_BROKER: i8 = 4;
+/// Kafka's ConfigSource for a static broker config.
+const CONFIG_SOURCE_STATIC_BROKER: i8 = 4;
+
+pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+    let request = DescribeConfigsRequest::try_decode(body, header.request_api_version)?;
+    let snapshot = shard.snapshot();
+    let results = request
+        .resources
+        .iter()
+        .map(|r| {
+            let result = DescribeConfigsResult::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name.clone());
+            let keys: Option<Vec<String>> = r.configuration_keys.as_ref().map(|k| k.iter().map(|s| s.to_string()).collect());
+            let wanted = |name: &str| keys.as_ref().is_none_or(|k| k.iter().any(|w| w == name));
+            match r.resource_type {
+                RESOURCE_TOPIC => match snapshot.topic(&r.resource_name) {
+                    None => result
+                        .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                        .with_error_message(Some(str_bytes("This server does not host this topic."))),
+                    Some(t) => result.with_configs(
+                        TOPIC_CONFIGS
+                            .iter()
+                            .filter(|(name, _, _)| wanted(name))
+                            .map(|(name, default, _)| {
+                                let set = t.configs.get(*name);
+                                DescribeConfigsResourceResult::default()
+                                    .with_name(str_bytes(name))
+                                    .with_value(Some(str_bytes(set.map_or(*default, String::as_str))))
+                                    .with_config_source(if set.is_some() { CONFIG_SOURCE_TOPIC } else { CONFIG_SOURCE_DEFAULT })
+                            })
+                            .collect(),
+                    ),
+                },
+                RESOURCE_BROKER => {
+                    let c = &shard.config;
+                    let configs = [
+                        ("message.max.bytes", c.message_max_bytes.to_string()),
+                        ("socket.request.max.bytes", c.request_max_bytes.to_string()),
+                        ("num.partitions", c.default_partitions.to_string()),
+                        ("auto.create.topics.enable", c.auto_create_topics.to_string()),
+                        ("default.replication.factor", "1".to_string()),
+                        ("offsets.topic.num.partitions", "50".to_string()),
+                    ];
+                    result.with_configs(
+                        configs
+                            .iter()
+                            .filter(|(name, _)| wanted(name))
+                            .map(|(name, value)| {
+                                DescribeConfigsResourceResult::default()
+                                    .with_name(str_bytes(name))
+                                    .with_value(Some(str_bytes(value)))
+                                    .with_read_only(true)
+                                    .with_config_source(CONFIG_SOURCE_STATIC_BROKER)
+                            })
+                            .collect(),
+                    )
+                }
+                _ => result
+                    .with_error_code(ResponseError::InvalidRequest.code())
+                    .with_error_message(Some(str_bytes("Unsupported resource type."))),
+            }
+        })
+        .collect();
+    Ok(encode(header, &DescribeConfigsResponse::default().with_results(results)))
+}

@@ -1,0 +1,82 @@
+//! ListOffsets (key 2): earliest (-2), latest (-1), max timestamp (-3), or by timestamp.
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse, RequestHeader, TopicName};
+
+use super::{encode, Reply, Versions};
+use crate::protocol::decode::{DecodeError, TryDecode};
+use crate::protocol::errors::PartitionError;
+use crate::shard::Shard;
+
+pub const VERSIONS: Versions = Versions { key: ApiKey::ListOffsets, min: 1, max: 8 };
+
+pub const LATEST_TIMESTAMP: i64 = -1;
+pub const EARLIEST_TIMESTAMP: i64 = -2;
+pub const MAX_TIMESTAMP: i64 = -3;
+
+/// (timestamp, offset, leader epoch) for one partition.
+type Found = (i64, i64, i32);
+
+pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+    let version = header.request_api_version;
+    let request = ListOffsetsRequest::try_decode(body, version)?;
+    let snapshot = shard.snapshot();
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for t in &request.topics {
+        let name = t.name.0.to_string();
+        let mut partitions = Vec::with_capacity(t.partitions.len());
+        for p in &t.partitions {
+            let (index, timestamp, epoch) = (p.partition_index, p.timestamp, p.current_leader_epoch);
+            let r: Result<Found, PartitionError> = match snapshot.partition(&name, index).map(|m| m.owner) {
+                None => Err(PartitionError::UnknownTopicOrPartition),
+                Some(owner) => {
+                    if owner != shard.id {
+                        shard.metrics.forwarded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    let name = name.clone();
+                    shard
+                        .on_shard(owner, move |s| async move { lookup(&s, &name, index, timestamp, epoch).await })
+                        .await
+                        .unwrap_or(Err(PartitionError::NotLeader))
+                }
+            };
+            let resp = ListOffsetsPartitionResponse::default().with_partition_index(index);
+            partitions.push(match r {
+                Ok((ts, offset, leader_epoch)) => {
+                    resp.with_timestamp(ts).with_offset(offset).with_leader_epoch(leader_epoch)
+                }
+                Err(e) => resp.with_error_code(e.code()).with_timestamp(-1).with_offset(-1).with_leader_epoch(-1),
+            });
+        }
+        topics.push(ListOffsetsTopicResponse::default().with_name(TopicName(t.name.0.clone())).with_partitions(partitions));
+    }
+    Ok(encode(header, &ListOffsetsResponse::default().with_topics(topics)))
+}
+
+async fn lookup(shard: &Rc<Shard>, topic: &str, index: i32, timestamp: i64, epoch: i32) -> Result<Found, PartitionError> {
+    let p = shard.local_partition(topic, index).ok_or(PartitionError::NotLeader)?;
+    let leader_epoch = p.leader_epoch();
+    if epoch >= 0 && epoch < leader_epoch {
+        return Err(PartitionError::FencedLeaderEpoch);
+    }
+    if epoch > leader_epoch {
+        return Err(PartitionError::UnknownLeaderEpoch);
+    }
+    Ok(match timestamp {
+        // Without transactions the last stable offset is the high watermark, so both
+        // isolation levels get the same answer.
+        LATEST_TIMESTAMP => (-1, p.high_watermark(), leader_epoch),
+        EARLIEST_TIMESTAMP => (-1, p.log_start_offset(), leader_epoch),
+        MAX_TIMESTAMP => match p.log().max_timestamp() {
+            Some((ts, offset)) if offset < p.high_watermark() => (ts, offset, leader_epoch),
+            _ => (-1, -1, leader_epoch),
+        },
+        ts => match p.log().offset_for_timestamp(ts).await? {
+            Some((offset, found_ts)) if offset < p.high_watermark() => (found_ts, offset, leader_epoch),
+            _ => (-1, -1, leader_epoch),
+        },
+    })
+}

@@ -1,0 +1,160 @@
+//! One handler per Kafka API key. Each declares the versions it serves (`VERSIONS`); the table
+//! below lists them all, dispatch uses it, and ApiVersions is built from it — so Sluice never
+//! advertises a version it does not serve.
+
+use std::rc::Rc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Encodable, StrBytes};
+
+use crate::protocol::decode::{try_decode_header, DecodeError};
+use crate::shard::Shard;
+
+/// The versions of one API that Sluice serves.
+#[derive(Debug, Clone, Copy)]
+pub struct Versions {
+    pub key: ApiKey,
+    pub min: i16,
+    pub max: i16,
+}
+
+impl Versions {
+    pub fn contains(&self, version: i16) -> bool {
+        (self.min..=self.max).contains(&version)
+    }
+}
+
+/// What the connection writes for one request.
+pub enum Reply {
+    /// A complete response frame, length prefix included.
+    Send(Bytes),
+    /// Nothing (Produce with acks=0).
+    None,
+    /// Close the connection (undecodable or unsupported request), after earlier replies.
+    Close,
+}
+
+macro_rules! handlers {
+    ($($m:ident),* $(,)?) => {
+        $(pub mod $m;)*
+
+        /// Every API Sluice serves, with its version range.
+        pub const SERVED: &[Versions] = &[$($m::VERSIONS),*];
+
+        async fn dispatch(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+            $(
+                if header.request_api_key == $m::VERSIONS.key as i16 {
+                    return $m::handle(shard, header, body).await;
+                }
+            )*
+            Ok(Reply::Close)
+        }
+    };
+}
+
+handlers!(
+    produce,
+    fetch,
+    list_offsets,
+    metadata,
+    api_versions,
+    create_topics,
+    delete_topics,
+    init_producer_id,
+    offset_for_leader_epoch,
+    describe_configs,
+    describe_cluster,
+);
+
+/// The versions served for `key`, if any.
+pub fn served(key: i16) -> Option<&'static Versions> {
+    SERVED.iter().find(|v| v.key as i16 == key)
+}
+
+/// Decode, route and answer one request frame (length prefix already removed).
+pub async fn handle(shard: Rc<Shard>, frame: Bytes) -> Reply {
+    let mut body = frame;
+    let header = match try_decode_header(&mut body) {
+        Ok(h) => h,
+        Err(e) => {
+            shard.metrics.count_error();
+            tracing::debug!(error = %e, "undecodable request header");
+            // ApiVersions with a version we can't parse the header of still deserves an answer.
+            return Reply::Close;
+        }
+    };
+    shard.metrics.count_request(header.request_api_key);
+    let supported =
+        served(header.request_api_key).is_some_and(|v| v.contains(header.request_api_version));
+    if !supported {
+        shard.metrics.count_error();
+        if header.request_api_key == ApiKey::ApiVersions as i16 {
+            // Kafka answers an unknown ApiVersions version with a v0 response carrying
+            // UNSUPPORTED_VERSION and the ranges it does serve, so the client can retry.
+            return api_versions::unsupported_version_reply(&header);
+        }
+        tracing::debug!(
+            api_key = header.request_api_key,
+            version = header.request_api_version,
+            "unsupported request"
+        );
+        return Reply::Close;
+    }
+    match dispatch(&shard, &header, &mut body).await {
+        Ok(reply) => reply,
+        Err(e) => {
+            shard.metrics.count_error();
+            tracing::debug!(api_key = header.request_api_key, version = header.request_api_version, error = %e, "undecodable request");
+            Reply::Close
+        }
+    }
+}
+
+/// Encode `response` as the answer to `header`: length prefix, response header, body.
+pub fn encode<R: Encodable>(header: &RequestHeader, response: &R) -> Reply {
+    encode_with_version(header, response, header.request_api_version)
+}
+
+/// As [`encode`], but with an explicit body version (ApiVersions falls back to v0).
+pub fn encode_with_version<R: Encodable>(
+    header: &RequestHeader,
+    response: &R,
+    version: i16,
+) -> Reply {
+    let Ok(key) = ApiKey::try_from(header.request_api_key) else {
+        return Reply::Close;
+    };
+    let header_version = key.response_header_version(version);
+    let response_header = ResponseHeader::default().with_correlation_id(header.correlation_id);
+    let size = match (
+        response_header.compute_size(header_version),
+        response.compute_size(version),
+    ) {
+        (Ok(h), Ok(b)) => h + b,
+        _ => return encode_failed(key, version),
+    };
+    let mut buf = BytesMut::with_capacity(4 + size);
+    buf.put_i32(size as i32);
+    if response_header.encode(&mut buf, header_version).is_err()
+        || response.encode(&mut buf, version).is_err()
+    {
+        return encode_failed(key, version);
+    }
+    debug_assert_eq!(buf.len(), 4 + size);
+    Reply::Send(buf.freeze())
+}
+
+fn encode_failed(key: ApiKey, version: i16) -> Reply {
+    // Only a bug in building the response can get here (a field this version can't carry).
+    tracing::error!(
+        ?key,
+        version,
+        "failed to encode a response; closing the connection"
+    );
+    Reply::Close
+}
+
+pub fn str_bytes(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_string())
+}

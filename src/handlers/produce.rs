@@ -1,0 +1,104 @@
+//! Produce (key 0): each partition's record set goes to its owner shard's log — locally when
+//! the client connected to the owner (the normal case), forwarded otherwise (counted).
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, RequestHeader, TopicName};
+
+use super::{encode, Reply, Versions};
+use crate::partition::Appended;
+use crate::protocol::decode::{DecodeError, TryDecode};
+use crate::protocol::errors::PartitionError;
+use crate::shard::Shard;
+
+/// v0-2 carry message formats v0/v1, which Sluice does not store; ApiVersions still advertises
+/// v0 (see api_versions::PRODUCE_ADVERTISED_MIN).
+pub const VERSIONS: Versions = Versions { key: ApiKey::Produce, min: 3, max: 11 };
+
+/// First Produce version allowed to carry zstd batches (KIP-110).
+const ZSTD_PRODUCE_VERSION_MIN: i16 = 7;
+const COMPRESSION_ZSTD: i16 = 4;
+
+pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+    let version = header.request_api_version;
+    let request = ProduceRequest::try_decode(body, version)?;
+    let acks = request.acks;
+    let snapshot = shard.snapshot();
+    let sync = acks == -1 && shard.config.acks_all_fsync;
+
+    let mut futures = Vec::new();
+    for topic in &request.topic_data {
+        let name = topic.name.0.to_string();
+        for p in &topic.partition_data {
+            let index = p.index;
+            let records = p.records.clone();
+            let owner = snapshot.partition(&name, index).map(|m| m.owner);
+            let shard = shard.clone();
+            let name = name.clone();
+            futures.push(async move {
+                if !matches!(acks, -1..=1) {
+                    return Err(PartitionError::InvalidRequest);
+                }
+                let Some(owner) = owner else {
+                    return Err(PartitionError::UnknownTopicOrPartition);
+                };
+                let Some(records) = records.filter(|r| !r.is_empty()) else {
+                    return Err(PartitionError::Batch(crate::log::BatchError::Truncated));
+                };
+                if version < ZSTD_PRODUCE_VERSION_MIN && compression_of(&records) == Some(COMPRESSION_ZSTD) {
+                    return Err(PartitionError::UnsupportedCompression);
+                }
+                if owner != shard.id {
+                    shard.metrics.forwarded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                let r = shard
+                    .on_shard(owner, move |owner_shard| async move {
+                        match owner_shard.local_partition(&name, index) {
+                            Some(partition) => partition.produce(&records, sync).await,
+                            None => Err(PartitionError::NotLeader),
+                        }
+                    })
+                    .await;
+                r.unwrap_or(Err(PartitionError::NotLeader))
+            });
+        }
+    }
+    let mut results = futures::future::join_all(futures).await.into_iter();
+    let responses = request
+        .topic_data
+        .iter()
+        .map(|topic| {
+            let partitions = topic
+                .partition_data
+                .iter()
+                .map(|p| {
+                    let r = PartitionProduceResponse::default().with_index(p.index).with_log_append_time_ms(-1);
+                    match results.next() {
+                        Some(Ok(Appended { base_offset, log_start_offset })) => {
+                            shard.metrics.records_batches_in.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            r.with_base_offset(base_offset).with_log_start_offset(log_start_offset)
+                        }
+                        Some(Err(e)) => r.with_error_code(e.code()).with_base_offset(-1).with_log_start_offset(-1),
+                        None => r.with_error_code(ResponseError::UnknownServerError.code()),
+                    }
+                })
+                .collect();
+            TopicProduceResponse::default()
+                .with_name(TopicName(topic.name.0.clone()))
+                .with_partition_responses(partitions)
+        })
+        .collect();
+    if acks == 0 {
+        return Ok(Reply::None);
+    }
+    Ok(encode(header, &ProduceResponse::default().with_responses(responses)))
+}
+
+/// The compression codec in a v2 batch's attributes (bytes 21..23), without parsing the rest.
+fn compression_of(records: &[u8]) -> Option<i16> {
+    let a = records.get(21..23)?;
+    Some(i16::from_be_bytes([a[0], a[1]]) & 0x7)
+}

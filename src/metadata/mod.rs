@@ -1,0 +1,330 @@
+//! The control plane: topics, their partitions' owner shards and leader epochs, topic configs.
+//!
+//! [`MetadataStore`] lives on shard 0 only (it is the controller) and persists to
+//! `<data-dir>/meta/topics.json`. Every shard reads an immutable [`Snapshot`] that shard 0
+//! publishes after each change (an `Arc` swap per shard), so the data path never locks.
+
+pub mod configs;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::limits::TOPIC_NAME_BYTES_MAX;
+
+/// One partition's placement. `owner` is the shard (= advertised broker id) that leads it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PartitionMeta {
+    pub owner: u32,
+    pub leader_epoch: i32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TopicMeta {
+    pub name: String,
+    pub id: Uuid,
+    pub partitions: Vec<PartitionMeta>,
+    /// Only the configs set explicitly; the rest take Kafka's defaults.
+    pub configs: BTreeMap<String, String>,
+    #[serde(default)]
+    pub internal: bool,
+}
+
+impl TopicMeta {
+    pub fn config_i64(&self, name: &str) -> Option<i64> {
+        self.configs
+            .get(name)
+            .map(String::as_str)
+            .or_else(|| configs::default_of(name))
+            .and_then(|v| v.trim().parse().ok())
+    }
+}
+
+/// An advertised broker: one per shard.
+#[derive(Debug, Clone)]
+pub struct BrokerAddr {
+    pub node_id: i32,
+    pub host: String,
+    pub port: u16,
+}
+
+/// An immutable view of the control plane, shared by every shard.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub version: u64,
+    pub cluster_id: String,
+    pub topics: BTreeMap<String, Arc<TopicMeta>>,
+    pub brokers: Vec<BrokerAddr>,
+}
+
+impl Snapshot {
+    pub fn topic(&self, name: &str) -> Option<&Arc<TopicMeta>> {
+        self.topics.get(name)
+    }
+
+    pub fn topic_by_id(&self, id: Uuid) -> Option<&Arc<TopicMeta>> {
+        self.topics.values().find(|t| t.id == id)
+    }
+
+    /// Owner shard and leader epoch of `topic-partition`, if it exists.
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionMeta> {
+        let t = self.topics.get(topic)?;
+        usize::try_from(partition)
+            .ok()
+            .and_then(|p| t.partitions.get(p))
+    }
+}
+
+/// Kafka's topic name rules (`Topic.validate`): 1..=249 chars of [a-zA-Z0-9._-], not "." or "..".
+pub fn validate_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("Topic name is illegal, it can't be empty".into());
+    }
+    if name == "." || name == ".." {
+        return Err("Topic name cannot be \".\" or \"..\"".into());
+    }
+    if name.len() > TOPIC_NAME_BYTES_MAX {
+        return Err(format!(
+            "Topic name is illegal, it can't be longer than {TOPIC_NAME_BYTES_MAX} characters"
+        ));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
+        return Err(format!(
+            "Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Serialize, Deserialize, Default)]
+struct Persisted {
+    cluster_id: String,
+    /// Shard count the assignment was made for; a change reassigns and bumps epochs.
+    shards: u32,
+    topics: Vec<TopicMeta>,
+}
+
+/// The controller's copy of the metadata. Lives on shard 0; written through to disk before any
+/// change is published.
+pub struct MetadataStore {
+    path: PathBuf,
+    state: Persisted,
+    version: u64,
+}
+
+impl MetadataStore {
+    /// Load (or initialise) the metadata in `data_dir/meta`. If the shard count changed since it
+    /// was written, partitions are reassigned deterministically and their leader epoch bumped,
+    /// so clients refresh their metadata.
+    pub fn open(data_dir: &Path, shards: u32) -> std::io::Result<MetadataStore> {
+        assert!(shards >= 1);
+        let dir = data_dir.join("meta");
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("topics.json");
+        let mut state: Persisted = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}: {e}", path.display()),
+                )
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Persisted {
+                cluster_id: new_cluster_id(),
+                shards,
+                topics: Vec::new(),
+            },
+            Err(e) => return Err(e),
+        };
+        let mut changed = !path.exists();
+        if state.shards != shards {
+            for t in &mut state.topics {
+                for (i, p) in t.partitions.iter_mut().enumerate() {
+                    let owner = p.owner % shards;
+                    let owner = if p.owner < shards {
+                        owner
+                    } else {
+                        (i as u32) % shards
+                    };
+                    if owner != p.owner {
+                        p.owner = owner;
+                        p.leader_epoch += 1;
+                    }
+                }
+            }
+            state.shards = shards;
+            changed = true;
+        }
+        let store = MetadataStore {
+            path,
+            state,
+            version: 1,
+        };
+        if changed {
+            store.persist()?;
+        }
+        Ok(store)
+    }
+
+    pub fn shards(&self) -> u32 {
+        self.state.shards
+    }
+
+    pub fn snapshot(&self, brokers: &[BrokerAddr]) -> Snapshot {
+        Snapshot {
+            version: self.version,
+            cluster_id: self.state.cluster_id.clone(),
+            topics: self
+                .state
+                .topics
+                .iter()
+                .map(|t| (t.name.clone(), Arc::new(t.clone())))
+                .collect(),
+            brokers: brokers.to_vec(),
+        }
+    }
+
+    pub fn topic(&self, name: &str) -> Option<&TopicMeta> {
+        self.state.topics.iter().find(|t| t.name == name)
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.state.topics.iter().any(|t| t.name == name)
+    }
+
+    /// Add a topic with `partitions` partitions spread over the shards, starting at the least
+    /// loaded one so many small topics still balance.
+    pub fn create_topic(
+        &mut self,
+        name: &str,
+        partitions: u32,
+        configs: BTreeMap<String, String>,
+        internal: bool,
+    ) -> std::io::Result<Arc<TopicMeta>> {
+        assert!(!self.contains(name), "create_topic on an existing topic");
+        assert!(partitions >= 1);
+        let shards = self.state.shards;
+        let mut load = vec![0u64; shards as usize];
+        for t in &self.state.topics {
+            for p in &t.partitions {
+                load[p.owner as usize] += 1;
+            }
+        }
+        let start = (0..shards)
+            .min_by_key(|s| (load[*s as usize], *s))
+            .unwrap_or(0);
+        let topic = TopicMeta {
+            name: name.to_string(),
+            id: Uuid::new_v4(),
+            partitions: (0..partitions)
+                .map(|i| PartitionMeta {
+                    owner: (start + i) % shards,
+                    leader_epoch: 0,
+                })
+                .collect(),
+            configs,
+            internal,
+        };
+        self.state.topics.push(topic.clone());
+        self.persist_or_rollback(|s| s.state.topics.retain(|t| t.name != name))?;
+        Ok(Arc::new(topic))
+    }
+
+    pub fn delete_topic(&mut self, name: &str) -> std::io::Result<Option<TopicMeta>> {
+        let Some(i) = self.state.topics.iter().position(|t| t.name == name) else {
+            return Ok(None);
+        };
+        let removed = self.state.topics.remove(i);
+        let back = removed.clone();
+        self.persist_or_rollback(move |s| s.state.topics.insert(i, back))?;
+        Ok(Some(removed))
+    }
+
+    fn persist_or_rollback(&mut self, undo: impl FnOnce(&mut Self)) -> std::io::Result<()> {
+        match self.persist() {
+            Ok(()) => {
+                self.version += 1;
+                Ok(())
+            }
+            Err(e) => {
+                undo(self);
+                Err(e)
+            }
+        }
+    }
+
+    /// Write-then-rename with fsyncs, so a crash leaves either the old or the new file.
+    fn persist(&self) -> std::io::Result<()> {
+        let tmp = self.path.with_extension("json.tmp");
+        let bytes = serde_json::to_vec_pretty(&self.state).map_err(std::io::Error::other)?;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_data()?;
+        std::fs::rename(&tmp, &self.path)?;
+        if let Some(dir) = self.path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+fn new_cluster_id() -> String {
+    // Kafka cluster ids are 16 random bytes in URL-safe base64 (22 chars); a UUID's simple
+    // form is close enough for clients, which treat it as opaque.
+    Uuid::new_v4().simple().to_string()[..22].to_string()
+}
+
+/// Directory of a partition's log: `<data-dir>/<topic>-<partition>`.
+pub fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
+    data_dir.join(format!("{topic}-{partition}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names_follow_kafka_rules() {
+        assert!(validate_topic_name("orders.v1_x-y").is_ok());
+        assert!(validate_topic_name("").is_err());
+        assert!(validate_topic_name("..").is_err());
+        assert!(validate_topic_name("a b").is_err());
+        assert!(validate_topic_name(&"x".repeat(250)).is_err());
+        assert!(validate_topic_name(&"x".repeat(249)).is_ok());
+    }
+
+    #[test]
+    fn assignment_balances_and_survives_reopen_and_reshard() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = MetadataStore::open(dir.path(), 2).unwrap();
+        let t = m.create_topic("a", 3, BTreeMap::new(), false).unwrap();
+        let owners: Vec<u32> = t.partitions.iter().map(|p| p.owner).collect();
+        assert_eq!(owners, vec![0, 1, 0]);
+        let t2 = m.create_topic("b", 1, BTreeMap::new(), false).unwrap();
+        assert_eq!(t2.partitions[0].owner, 1, "least-loaded shard first");
+        drop(m);
+        let m = MetadataStore::open(dir.path(), 2).unwrap();
+        let snap = m.snapshot(&[]);
+        assert_eq!(snap.topic("a").unwrap().partitions[1].owner, 1);
+        assert_eq!(snap.topic("a").unwrap().partitions[1].leader_epoch, 0);
+        drop(m);
+        let m = MetadataStore::open(dir.path(), 1).unwrap();
+        let snap = m.snapshot(&[]);
+        let a = snap.topic("a").unwrap();
+        assert!(a.partitions.iter().all(|p| p.owner == 0));
+        assert_eq!(
+            a.partitions[1].leader_epoch, 1,
+            "moved partition bumps its epoch"
+        );
+        assert_eq!(
+            a.partitions[0].leader_epoch, 0,
+            "unmoved partition keeps its epoch"
+        );
+    }
+}

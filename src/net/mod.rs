@@ -1,0 +1,3 @@
+//! Client connections: framing, in-order pipelined replies, frame limits.
+
+pub mod connection;

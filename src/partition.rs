@@ -1,0 +1,297 @@
+//! A partition: its log plus the offsets and producer state the broker keeps on top of it.
+//!
+//! Lives on the partition's owner shard only (`!Send`, shared as `Rc`).
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+
+use bytes::Bytes;
+use futures::channel::oneshot;
+
+use crate::log::{format, BatchHeader, Log, ReadResult};
+use crate::protocol::errors::PartitionError;
+
+/// Batches per producer whose sequence range is remembered for duplicate detection
+/// (Kafka keeps the last 5: `max.in.flight.requests.per.connection` ≤ 5 with idempotence).
+pub const PRODUCER_BATCHES_REMEMBERED_MAX: usize = 5;
+
+/// Idempotent-producer state for one producer id on one partition.
+#[derive(Debug, Default)]
+struct ProducerEntry {
+    epoch: i16,
+    /// (first sequence, last sequence, base offset) of the newest batches, oldest first.
+    batches: VecDeque<(i32, i32, i64)>,
+}
+
+impl ProducerEntry {
+    fn last_sequence(&self) -> Option<i32> {
+        self.batches.back().map(|b| b.1)
+    }
+
+    fn remember(&mut self, first: i32, last: i32, base_offset: i64) {
+        if self.batches.len() == PRODUCER_BATCHES_REMEMBERED_MAX {
+            self.batches.pop_front();
+        }
+        self.batches.push_back((first, last, base_offset));
+    }
+}
+
+/// Outcome of an idempotence check.
+enum SequenceCheck {
+    Append,
+    Duplicate(i64),
+}
+
+/// What a produce returns for one partition.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    pub base_offset: i64,
+    pub log_start_offset: i64,
+}
+
+/// What a fetch returns for one partition.
+#[derive(Debug, Default)]
+pub struct Fetched {
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+    pub records: ReadResult,
+}
+
+/// One partition on its owner shard.
+pub struct Partition {
+    pub topic: String,
+    pub index: i32,
+    leader_epoch: Cell<i32>,
+    log: Rc<Log>,
+    producers: RefCell<HashMap<i64, ProducerEntry>>,
+    /// Base offsets of acks=all batches whose fdatasync has not completed, in offset order.
+    /// The high watermark stops at the first of them.
+    unsynced_acks_all: RefCell<VecDeque<i64>>,
+    /// Fetches parked on a long poll, woken by the next advance of the high watermark.
+    waiters: RefCell<Vec<oneshot::Sender<()>>>,
+    high_watermark: Cell<i64>,
+    message_max_bytes: usize,
+}
+
+impl Partition {
+    pub fn new(
+        topic: String,
+        index: i32,
+        leader_epoch: i32,
+        log: Rc<Log>,
+        message_max_bytes: usize,
+    ) -> Rc<Partition> {
+        let p = Partition {
+            topic,
+            index,
+            leader_epoch: Cell::new(leader_epoch),
+            high_watermark: Cell::new(log.log_end_offset()),
+            log,
+            producers: RefCell::new(HashMap::new()),
+            unsynced_acks_all: RefCell::new(VecDeque::new()),
+            waiters: RefCell::new(Vec::new()),
+            message_max_bytes,
+        };
+        p.rebuild_producer_state();
+        Rc::new(p)
+    }
+
+    pub fn log(&self) -> &Rc<Log> {
+        &self.log
+    }
+
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch.get()
+    }
+
+    pub fn set_leader_epoch(&self, epoch: i32) {
+        self.leader_epoch.set(epoch);
+    }
+
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark.get()
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log.log_start_offset()
+    }
+
+    pub fn log_end_offset(&self) -> i64 {
+        self.log.log_end_offset()
+    }
+
+    fn rebuild_producer_state(&self) {
+        let mut producers = self.producers.borrow_mut();
+        for h in self.log.recovered_tail() {
+            if h.producer_id < 0 || h.base_sequence < 0 {
+                continue;
+            }
+            let e = producers.entry(h.producer_id).or_default();
+            if h.producer_epoch != e.epoch {
+                e.batches.clear();
+            }
+            e.epoch = h.producer_epoch;
+            e.remember(
+                h.base_sequence,
+                h.base_sequence + h.last_offset_delta,
+                h.base_offset,
+            );
+        }
+    }
+
+    fn check_sequence(&self, h: &BatchHeader) -> Result<SequenceCheck, PartitionError> {
+        if h.producer_id < 0 || h.base_sequence < 0 {
+            return Ok(SequenceCheck::Append);
+        }
+        let producers = self.producers.borrow();
+        let Some(e) = producers.get(&h.producer_id) else {
+            // Unknown producer here (first write, or its state aged out of the log):
+            // accept any sequence, as Kafka does since KIP-360.
+            return Ok(SequenceCheck::Append);
+        };
+        if h.producer_epoch < e.epoch {
+            return Err(PartitionError::InvalidProducerEpoch);
+        }
+        if h.producer_epoch > e.epoch {
+            return if h.base_sequence == 0 {
+                Ok(SequenceCheck::Append)
+            } else {
+                Err(PartitionError::OutOfOrderSequence)
+            };
+        }
+        let last = h.base_sequence.wrapping_add(h.last_offset_delta);
+        if let Some(&(_, _, base)) = e
+            .batches
+            .iter()
+            .find(|b| b.0 == h.base_sequence && b.1 == last)
+        {
+            return Ok(SequenceCheck::Duplicate(base));
+        }
+        match e.last_sequence() {
+            Some(prev) if h.base_sequence != prev.wrapping_add(1) => {
+                Err(PartitionError::OutOfOrderSequence)
+            }
+            _ => Ok(SequenceCheck::Append),
+        }
+    }
+
+    fn record_sequence(&self, h: &BatchHeader, base_offset: i64) {
+        if h.producer_id < 0 || h.base_sequence < 0 {
+            return;
+        }
+        let mut producers = self.producers.borrow_mut();
+        let e = producers.entry(h.producer_id).or_default();
+        if h.producer_epoch != e.epoch {
+            e.batches.clear();
+            e.epoch = h.producer_epoch;
+        }
+        e.remember(
+            h.base_sequence,
+            h.base_sequence.wrapping_add(h.last_offset_delta),
+            base_offset,
+        );
+    }
+
+    /// Validate and append one produce record set. `sync` = acks=all with fsync: resolve only
+    /// after an fdatasync covering the batch.
+    pub async fn produce(
+        self: &Rc<Self>,
+        records: &Bytes,
+        sync: bool,
+    ) -> Result<Appended, PartitionError> {
+        let header = format::validate_produced(records, self.message_max_bytes)
+            .map_err(PartitionError::Batch)?;
+        if header.attributes & 0x10 != 0 {
+            return Err(PartitionError::InvalidRequest);
+        }
+        let base_offset = match self.check_sequence(&header)? {
+            SequenceCheck::Duplicate(base) => {
+                return Ok(Appended {
+                    base_offset: base,
+                    log_start_offset: self.log_start_offset(),
+                })
+            }
+            SequenceCheck::Append => {
+                let (base, written) = self.log.append(records, &header, self.leader_epoch());
+                self.record_sequence(&header, base);
+                if sync {
+                    self.unsynced_acks_all.borrow_mut().push_back(base);
+                }
+                let result = written.await;
+                if let Err(e) = result {
+                    tracing::error!(topic = %self.topic, partition = self.index, error = %e, "append failed");
+                    self.unsynced_acks_all.borrow_mut().retain(|b| *b != base);
+                    return Err(PartitionError::Storage);
+                }
+                if sync {
+                    let synced = self.log.sync().await;
+                    self.unsynced_acks_all
+                        .borrow_mut()
+                        .retain(|b| *b >= self.log.synced_end_offset());
+                    if let Err(e) = synced {
+                        tracing::error!(topic = %self.topic, partition = self.index, error = %e, "fdatasync failed");
+                        self.unsynced_acks_all.borrow_mut().retain(|b| *b != base);
+                        self.advance_high_watermark();
+                        return Err(PartitionError::Storage);
+                    }
+                }
+                self.advance_high_watermark();
+                base
+            }
+        };
+        Ok(Appended {
+            base_offset,
+            log_start_offset: self.log_start_offset(),
+        })
+    }
+
+    /// The high watermark is the end of completed writes, but never past an acks=all batch
+    /// whose fdatasync is still pending: a consumer must not read what a power cut could take back.
+    fn advance_high_watermark(&self) {
+        let written = self.log.written_end_offset();
+        let hw = match self.unsynced_acks_all.borrow().front() {
+            Some(&first_unsynced) => written.min(first_unsynced),
+            None => written,
+        };
+        if hw > self.high_watermark.get() {
+            self.high_watermark.set(hw);
+            for w in self.waiters.borrow_mut().drain(..) {
+                let _ = w.send(());
+            }
+        }
+    }
+
+    /// A future that resolves at the next high-watermark advance.
+    pub fn wait_for_data(&self) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        let mut waiters = self.waiters.borrow_mut();
+        waiters.retain(|w| !w.is_canceled());
+        waiters.push(tx);
+        rx
+    }
+
+    /// Read up to `max_bytes` of whole batches from `offset`, never past the high watermark.
+    pub async fn fetch(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+    ) -> Result<Fetched, PartitionError> {
+        let hw = self.high_watermark();
+        let start = self.log_start_offset();
+        if offset < start || offset > hw {
+            return Err(PartitionError::OffsetOutOfRange);
+        }
+        let records = if offset == hw {
+            ReadResult::default()
+        } else {
+            self.log.read(offset, hw, max_bytes, min_one).await?
+        };
+        Ok(Fetched {
+            high_watermark: hw,
+            log_start_offset: start,
+            records,
+        })
+    }
+}

@@ -1,0 +1,70 @@
+//! Sluice's internal errors and their one mapping to Kafka error codes.
+//!
+//! The `match`es are exhaustive on purpose (no `_ =>` arm): a new error variant must choose its
+//! Kafka code here, or the build fails — it can never silently become UNKNOWN_SERVER_ERROR.
+
+use kafka_protocol::error::ResponseError;
+
+use crate::log::{BatchError, LogError};
+
+/// A per-partition failure, as a handler reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartitionError {
+    UnknownTopicOrPartition,
+    NotLeader,
+    Batch(BatchError),
+    OffsetOutOfRange,
+    Storage,
+    OutOfOrderSequence,
+    InvalidProducerEpoch,
+    UnknownProducerId,
+    UnsupportedCompression,
+    InvalidRequest,
+    FencedLeaderEpoch,
+    UnknownLeaderEpoch,
+}
+
+impl PartitionError {
+    pub fn code(&self) -> i16 {
+        let e = match self {
+            PartitionError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
+            PartitionError::NotLeader => ResponseError::NotLeaderOrFollower,
+            PartitionError::Batch(b) => return batch_error_code(b),
+            PartitionError::OffsetOutOfRange => ResponseError::OffsetOutOfRange,
+            PartitionError::Storage => ResponseError::KafkaStorageError,
+            PartitionError::OutOfOrderSequence => ResponseError::OutOfOrderSequenceNumber,
+            PartitionError::InvalidProducerEpoch => ResponseError::InvalidProducerEpoch,
+            PartitionError::UnknownProducerId => ResponseError::UnknownProducerId,
+            PartitionError::UnsupportedCompression => ResponseError::UnsupportedCompressionType,
+            PartitionError::InvalidRequest => ResponseError::InvalidRequest,
+            PartitionError::FencedLeaderEpoch => ResponseError::FencedLeaderEpoch,
+            PartitionError::UnknownLeaderEpoch => ResponseError::UnknownLeaderEpoch,
+        };
+        e.code()
+    }
+}
+
+/// Kafka's code for a refused produce batch.
+pub fn batch_error_code(e: &BatchError) -> i16 {
+    let e = match e {
+        BatchError::Truncated | BatchError::BadLength | BatchError::CrcMismatch => {
+            ResponseError::CorruptMessage
+        }
+        BatchError::BadMagic(_)
+        | BatchError::InvalidOffsetDelta
+        | BatchError::NonZeroBaseOffset
+        | BatchError::MoreThanOneBatch => ResponseError::InvalidRecord,
+        BatchError::TooLarge { .. } => ResponseError::MessageTooLarge,
+        BatchError::UnknownCompression(_) => ResponseError::UnsupportedCompressionType,
+    };
+    e.code()
+}
+
+impl From<LogError> for PartitionError {
+    fn from(e: LogError) -> Self {
+        match e {
+            LogError::Io(_) | LogError::Corrupt { .. } => PartitionError::Storage,
+            LogError::OffsetOutOfRange { .. } => PartitionError::OffsetOutOfRange,
+        }
+    }
+}

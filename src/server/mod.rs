@@ -1,0 +1,358 @@
+//! `sluice serve`: start-up checks, listeners, shard threads, the admin thread, shutdown.
+//!
+//! Runs on the main thread, which after start-up only waits for a signal.
+
+mod checks;
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::os::fd::{FromRawFd, IntoRawFd};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use futures::channel::oneshot;
+use glommio::channels::shared_channel;
+use glommio::{LocalExecutorBuilder, Placement};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::cli::ServeArgs;
+use crate::metadata::{BrokerAddr, MetadataStore};
+use crate::metrics::ShardMetrics;
+use crate::shard::{BrokerConfig, Controller, Shard, ShardTask};
+
+/// Bounded wait for connections to finish their in-flight requests at shutdown.
+const SHUTDOWN_DRAIN_MS_MAX: u64 = 5_000;
+
+/// Everything a shard thread needs, moved into it at spawn.
+struct ShardStart {
+    id: u32,
+    config: Arc<BrokerConfig>,
+    metrics: Arc<ShardMetrics>,
+    snapshot: Arc<crate::metadata::Snapshot>,
+    store: Option<MetadataStore>,
+    bootstrap: StdListener,
+    own: StdListener,
+    senders: Vec<Option<shared_channel::SharedSender<ShardTask>>>,
+    receivers: Vec<shared_channel::SharedReceiver<ShardTask>>,
+    ready: crossbeam_channel::Sender<Result<(), String>>,
+    stop: oneshot::Receiver<()>,
+}
+
+pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let cpus = checks::cpu_list(args.cpuset.as_deref(), args.cores)?;
+    let shards = cpus.len() as u32;
+    if shards as usize > crate::limits::SHARDS_MAX {
+        bail!(
+            "--cores {shards} exceeds the maximum of {}",
+            crate::limits::SHARDS_MAX
+        );
+    }
+    if args.request_max_bytes > crate::limits::REQUEST_BYTES_MAX_CEILING
+        || args.request_max_bytes < crate::limits::REQUEST_HEADER_BYTES_MIN
+    {
+        bail!(
+            "--request-max-bytes must be between {} and {}",
+            crate::limits::REQUEST_HEADER_BYTES_MIN,
+            crate::limits::REQUEST_BYTES_MAX_CEILING
+        );
+    }
+    if args.default_partitions == 0
+        || args.default_partitions as usize > crate::limits::TOPIC_PARTITIONS_MAX
+    {
+        bail!(
+            "--default-partitions must be between 1 and {}",
+            crate::limits::TOPIC_PARTITIONS_MAX
+        );
+    }
+    checks::raise_nofile()?;
+    let io_memory = checks::io_memory_per_shard(shards)?;
+    let _lock = checks::prepare_data_dir(&args.data_dir)?;
+
+    // Listeners: test-bind without SO_REUSEPORT first, because glommio-style SO_REUSEPORT binds
+    // would silently share the port with another process.
+    let bootstrap_addr = checks::test_bind(args.listen).context("bootstrap listener")?;
+    let mut bootstrap = Vec::new();
+    for _ in 0..shards {
+        bootstrap.push(
+            reuseport_listener(bootstrap_addr)
+                .with_context(|| format!("binding {bootstrap_addr}"))?,
+        );
+    }
+    let mut own = Vec::new();
+    for s in 0..shards {
+        let port = match (args.shard_port_base, args.listen.port()) {
+            (Some(base), _) => base
+                .checked_add(s as u16)
+                .context("--shard-port-base + shard overflows")?,
+            (None, 0) => 0,
+            (None, p) => p
+                .checked_add(1 + s as u16)
+                .context("listen port + shard overflows")?,
+        };
+        let addr = SocketAddr::new(args.listen.ip(), port);
+        let l = StdListener::bind(addr)
+            .with_context(|| format!("shard {s} port {addr} is in use or not bindable"))?;
+        own.push(l);
+    }
+    let admin = std::net::TcpListener::bind(args.admin_listen).with_context(|| {
+        format!(
+            "admin listener {} is in use or not bindable",
+            args.admin_listen
+        )
+    })?;
+    let admin_port = admin.local_addr()?.port();
+
+    let host = match &args.advertised_host {
+        Some(h) => h.clone(),
+        None if args.listen.ip().is_unspecified() => "127.0.0.1".to_string(),
+        None => args.listen.ip().to_string(),
+    };
+    let brokers: Vec<BrokerAddr> = own
+        .iter()
+        .enumerate()
+        .map(|(s, l)| {
+            Ok(BrokerAddr {
+                node_id: s as i32,
+                host: host.clone(),
+                port: l.local_addr()?.port(),
+            })
+        })
+        .collect::<std::io::Result<_>>()?;
+
+    let config = Arc::new(BrokerConfig {
+        data_dir: args.data_dir.clone(),
+        shards,
+        advertised_host: host.clone(),
+        message_max_bytes: args.message_max_bytes,
+        request_max_bytes: args.request_max_bytes,
+        auto_create_topics: args.auto_create_topics,
+        default_partitions: args.default_partitions,
+        acks_all_fsync: !args.acks_all_no_fsync,
+    });
+    let store = MetadataStore::open(&args.data_dir, shards).context("loading topic metadata")?;
+    let snapshot = Arc::new(store.snapshot(&brokers));
+    let metrics: Vec<Arc<ShardMetrics>> = (0..shards).map(ShardMetrics::new).collect();
+
+    // channels[from][to]: bounded, one per ordered pair of shards.
+    let n = shards as usize;
+    let mut senders: Vec<Vec<Option<shared_channel::SharedSender<ShardTask>>>> =
+        (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
+    let mut receivers: Vec<Vec<shared_channel::SharedReceiver<ShardTask>>> =
+        (0..n).map(|_| Vec::new()).collect();
+    for (from, row) in senders.iter_mut().enumerate() {
+        for (to, slot) in row.iter_mut().enumerate() {
+            if from != to {
+                let (tx, rx) =
+                    shared_channel::new_bounded(crate::limits::SHARD_CHANNEL_MESSAGES_MAX);
+                *slot = Some(tx);
+                receivers[to].push(rx);
+            }
+        }
+    }
+
+    let (ready_tx, ready_rx) = crossbeam_channel::unbounded();
+    let mut stops = Vec::new();
+    let mut handles = Vec::new();
+    let mut store = Some(store);
+    for (((id, cpu), (b, o)), (s, r)) in cpus
+        .iter()
+        .enumerate()
+        .zip(bootstrap.into_iter().zip(own))
+        .zip(senders.into_iter().zip(receivers))
+    {
+        let (stop_tx, stop_rx) = oneshot::channel();
+        stops.push(stop_tx);
+        let start = ShardStart {
+            id: id as u32,
+            config: config.clone(),
+            metrics: metrics[id].clone(),
+            snapshot: snapshot.clone(),
+            store: if id == 0 { store.take() } else { None },
+            bootstrap: b,
+            own: o,
+            senders: s,
+            receivers: r,
+            ready: ready_tx.clone(),
+            stop: stop_rx,
+        };
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(*cpu))
+            .name(&format!("sluice-shard-{id}"))
+            .io_memory(io_memory)
+            .spawn(move || run_shard(start))
+            .map_err(|e| {
+                anyhow::anyhow!("cannot start shard {id} on cpu {cpu} (io_uring unavailable?): {e}")
+            })?;
+        handles.push(handle);
+    }
+    drop(ready_tx);
+    for _ in 0..shards {
+        match ready_rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => bail!("{e}"),
+            Err(_) => bail!("a shard failed to start"),
+        }
+    }
+
+    let admin_metrics = metrics.clone();
+    std::thread::Builder::new()
+        .name("sluice-admin".into())
+        .spawn(move || crate::admin::serve(admin, admin_metrics))?;
+
+    let ports = serde_json::json!({
+        "host": host,
+        "bootstrap": bootstrap_addr.port(),
+        "shards": brokers.iter().map(|b| b.port).collect::<Vec<_>>(),
+        "admin": admin_port,
+    });
+    if let Some(path) = &args.ports_file {
+        write_ports_file(path, &ports)?;
+    }
+    tracing::info!(
+        shards,
+        bootstrap = %bootstrap_addr,
+        shard_ports = ?brokers.iter().map(|b| b.port).collect::<Vec<_>>(),
+        admin = admin_port,
+        data_dir = %args.data_dir.display(),
+        acks_all = if config.acks_all_fsync { "fdatasync" } else { "write only (--acks-all-no-fsync)" },
+        "sluice is up"
+    );
+
+    wait_for_signal()?;
+    tracing::info!("shutting down");
+    for s in stops {
+        let _ = s.send(());
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+    if let Some(path) = &args.ports_file {
+        let _ = std::fs::remove_file(path);
+    }
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+fn reuseport_listener(addr: SocketAddr) -> std::io::Result<StdListener> {
+    let domain = if addr.is_ipv6() {
+        Domain::IPV6
+    } else {
+        Domain::IPV4
+    };
+    let sk = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+    sk.set_reuse_port(true)?;
+    sk.set_reuse_address(true)?;
+    sk.bind(&addr.into())?;
+    sk.listen(1024)?;
+    Ok(sk.into())
+}
+
+fn write_ports_file(path: &PathBuf, ports: &serde_json::Value) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec(ports)?)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+fn wait_for_signal() -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    let _ = signals.forever().next();
+    Ok(())
+}
+
+/// The body of one shard thread.
+async fn run_shard(start: ShardStart) {
+    let ShardStart {
+        id,
+        config,
+        metrics,
+        snapshot,
+        store,
+        bootstrap,
+        own,
+        senders,
+        receivers,
+        ready,
+        stop,
+    } = start;
+    let mut connected = Vec::with_capacity(senders.len());
+    for s in senders {
+        connected.push(match s {
+            Some(s) => Some(s.connect().await),
+            None => None,
+        });
+    }
+    let controller = store.map(|store| Controller {
+        store: std::cell::RefCell::new(store),
+        lock: glommio::sync::Semaphore::new(1),
+    });
+    let shard = match Shard::new(id, config, metrics, snapshot, connected, controller) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = ready.send(Err(format!("shard {id}: {e}")));
+            return;
+        }
+    };
+    for r in receivers {
+        let r = r.connect().await;
+        let shard = shard.clone();
+        glommio::spawn_local(async move {
+            while let Some(task) = r.recv().await {
+                glommio::spawn_local(task(shard.clone())).detach();
+            }
+        })
+        .detach();
+    }
+    shard.open_owned_partitions().await;
+
+    // SAFETY-free conversion: the std listeners are moved in, and glommio takes their fds.
+    let listeners = [bootstrap, own].map(|l| {
+        let _ = l.set_nonblocking(true);
+        unsafe_listener(l)
+    });
+    let mut accept_tasks = Vec::new();
+    for listener in listeners {
+        let shard = shard.clone();
+        accept_tasks.push(glommio::spawn_local(async move {
+            loop {
+                match listener.accept().await {
+                    Ok(stream) => {
+                        glommio::spawn_local(crate::net::connection::serve(shard.clone(), stream))
+                            .detach();
+                    }
+                    Err(e) => {
+                        tracing::warn!(shard = shard.id, error = %e, "accept failed");
+                        glommio::timer::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+            }
+        }));
+    }
+    let _ = ready.send(Ok(()));
+
+    let _ = stop.await;
+    drop(accept_tasks);
+    shard.shutdown.set();
+    let deadline = std::time::Instant::now() + Duration::from_millis(SHUTDOWN_DRAIN_MS_MAX);
+    while shard
+        .metrics
+        .connections_open
+        .load(std::sync::atomic::Ordering::Relaxed)
+        > 0
+        && std::time::Instant::now() < deadline
+    {
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
+    shard.close_all().await;
+    let _ = Rc::strong_count(&shard);
+}
+
+/// Hand a bound std listener to glommio.
+fn unsafe_listener(l: StdListener) -> glommio::net::TcpListener {
+    let fd = l.into_raw_fd();
+    // SAFETY: `fd` is a listening TCP socket we own exclusively (just taken from `l`).
+    unsafe { glommio::net::TcpListener::from_raw_fd(fd) }
+}

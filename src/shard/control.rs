@@ -1,0 +1,263 @@
+//! Control-plane operations. They may be called on any shard; they run on shard 0 (the
+//! controller), one at a time, and return only after every shard has adopted the new snapshot
+//! — so a client that created a topic can produce to it on any shard at once.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use uuid::Uuid;
+
+use super::Shard;
+use crate::limits::TOPIC_PARTITIONS_MAX;
+use crate::metadata::{configs, validate_topic_name, TopicMeta};
+
+/// A topic to create, as CreateTopics or auto-creation asks for it.
+#[derive(Debug, Clone)]
+pub struct NewTopic {
+    pub name: String,
+    /// -1: the broker default.
+    pub partitions: i32,
+    /// -1: the broker default (1).
+    pub replication_factor: i16,
+    pub configs: Vec<(String, Option<String>)>,
+    pub internal: bool,
+}
+
+/// A refused control operation: Kafka error code and message.
+#[derive(Debug, Clone)]
+pub struct ControlError {
+    pub code: i16,
+    pub message: String,
+}
+
+impl ControlError {
+    fn new(e: ResponseError, message: impl Into<String>) -> ControlError {
+        ControlError {
+            code: e.code(),
+            message: message.into(),
+        }
+    }
+}
+
+pub type CreateResult = Result<Arc<TopicMeta>, ControlError>;
+
+impl Shard {
+    /// Create topics (validate only: check, change nothing).
+    pub async fn create_topics(
+        &self,
+        topics: Vec<NewTopic>,
+        validate_only: bool,
+    ) -> Vec<CreateResult> {
+        let n = topics.len();
+        let r = self
+            .on_shard(0, move |shard| async move {
+                shard
+                    .create_topics_on_controller(topics, validate_only)
+                    .await
+            })
+            .await;
+        r.unwrap_or_else(|| {
+            (0..n)
+                .map(|_| {
+                    Err(ControlError::new(
+                        ResponseError::NotController,
+                        "controller unavailable",
+                    ))
+                })
+                .collect()
+        })
+    }
+
+    /// Delete topics by name; each result is the deleted topic's id.
+    pub async fn delete_topics(&self, names: Vec<String>) -> Vec<Result<Uuid, ControlError>> {
+        let n = names.len();
+        let r = self
+            .on_shard(0, move |shard| async move {
+                shard.delete_topics_on_controller(names).await
+            })
+            .await;
+        r.unwrap_or_else(|| {
+            (0..n)
+                .map(|_| {
+                    Err(ControlError::new(
+                        ResponseError::NotController,
+                        "controller unavailable",
+                    ))
+                })
+                .collect()
+        })
+    }
+
+    fn check_new_topic(
+        &self,
+        t: &NewTopic,
+    ) -> Result<(u32, BTreeMap<String, String>), ControlError> {
+        validate_topic_name(&t.name)
+            .map_err(|m| ControlError::new(ResponseError::InvalidTopicException, m))?;
+        let controller = self
+            .controller
+            .as_ref()
+            .expect("controller ops run on shard 0");
+        if controller.store.borrow().contains(&t.name) {
+            return Err(ControlError::new(
+                ResponseError::TopicAlreadyExists,
+                format!("Topic '{}' already exists.", t.name),
+            ));
+        }
+        let partitions = match t.partitions {
+            -1 => self.config.default_partitions,
+            p if p >= 1 && (p as usize) <= TOPIC_PARTITIONS_MAX => p as u32,
+            p => return Err(ControlError::new(
+                ResponseError::InvalidPartitions,
+                format!(
+                    "Number of partitions must be between 1 and {TOPIC_PARTITIONS_MAX}, got {p}."
+                ),
+            )),
+        };
+        if t.replication_factor != -1 && t.replication_factor != 1 {
+            return Err(ControlError::new(
+                ResponseError::InvalidReplicationFactor,
+                format!(
+                    "Replication factor must be 1 (Sluice is a single node), got {}.",
+                    t.replication_factor
+                ),
+            ));
+        }
+        let mut cfg = BTreeMap::new();
+        for (k, v) in &t.configs {
+            configs::validate(k, v.as_deref())
+                .map_err(|m| ControlError::new(ResponseError::InvalidConfig, m))?;
+            if let Some(v) = v {
+                cfg.insert(k.clone(), v.clone());
+            }
+        }
+        Ok((partitions, cfg))
+    }
+
+    async fn create_topics_on_controller(
+        self: Rc<Self>,
+        topics: Vec<NewTopic>,
+        validate_only: bool,
+    ) -> Vec<CreateResult> {
+        let controller = self
+            .controller
+            .as_ref()
+            .expect("controller ops run on shard 0");
+        let _permit = controller.lock.acquire_permit(1).await;
+        let mut results = Vec::with_capacity(topics.len());
+        let mut created = false;
+        let mut seen = std::collections::HashSet::new();
+        for t in topics {
+            if !seen.insert(t.name.clone()) {
+                results.push(Err(ControlError::new(
+                    ResponseError::InvalidRequest,
+                    "Duplicate topic name in request.",
+                )));
+                continue;
+            }
+            let checked = self.check_new_topic(&t);
+            let result = match checked {
+                Err(e) => Err(e),
+                Ok((partitions, cfg)) if validate_only => Ok(Arc::new(TopicMeta {
+                    name: t.name.clone(),
+                    id: Uuid::nil(),
+                    partitions: (0..partitions)
+                        .map(|i| crate::metadata::PartitionMeta {
+                            owner: i % self.config.shards,
+                            leader_epoch: 0,
+                        })
+                        .collect(),
+                    configs: cfg,
+                    internal: t.internal,
+                })),
+                Ok((partitions, cfg)) => {
+                    let r = controller
+                        .store
+                        .borrow_mut()
+                        .create_topic(&t.name, partitions, cfg, t.internal);
+                    match r {
+                        Ok(meta) => {
+                            created = true;
+                            tracing::info!(topic = %t.name, partitions, "topic created");
+                            Ok(meta)
+                        }
+                        Err(e) => Err(ControlError::new(
+                            ResponseError::KafkaStorageError,
+                            format!("persisting metadata: {e}"),
+                        )),
+                    }
+                }
+            };
+            results.push(result);
+        }
+        if created {
+            self.publish().await;
+        }
+        results
+    }
+
+    async fn delete_topics_on_controller(
+        self: Rc<Self>,
+        names: Vec<String>,
+    ) -> Vec<Result<Uuid, ControlError>> {
+        let controller = self
+            .controller
+            .as_ref()
+            .expect("controller ops run on shard 0");
+        let _permit = controller.lock.acquire_permit(1).await;
+        let mut results = Vec::with_capacity(names.len());
+        let mut deleted = false;
+        for name in names {
+            if controller
+                .store
+                .borrow()
+                .topic(&name)
+                .is_some_and(|t| t.internal)
+            {
+                results.push(Err(ControlError::new(
+                    ResponseError::InvalidRequest,
+                    "Internal topics cannot be deleted.",
+                )));
+                continue;
+            }
+            let r = controller.store.borrow_mut().delete_topic(&name);
+            results.push(match r {
+                Ok(Some(meta)) => {
+                    deleted = true;
+                    tracing::info!(topic = %name, "topic deleted");
+                    Ok(meta.id)
+                }
+                Ok(None) => Err(ControlError::new(
+                    ResponseError::UnknownTopicOrPartition,
+                    "This server does not host this topic-partition.",
+                )),
+                Err(e) => Err(ControlError::new(
+                    ResponseError::KafkaStorageError,
+                    format!("persisting metadata: {e}"),
+                )),
+            });
+        }
+        if deleted {
+            self.publish().await;
+        }
+        results
+    }
+
+    /// Send the controller's current snapshot to every shard and wait until all adopted it.
+    async fn publish(&self) {
+        let controller = self
+            .controller
+            .as_ref()
+            .expect("controller ops run on shard 0");
+        let snapshot = Arc::new(controller.store.borrow().snapshot(&self.snapshot().brokers));
+        let acks = (0..self.config.shards).map(|s| {
+            let snapshot = snapshot.clone();
+            self.on_shard(s, move |shard| async move {
+                shard.apply_snapshot(snapshot).await
+            })
+        });
+        futures::future::join_all(acks).await;
+    }
+}

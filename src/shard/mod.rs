@@ -1,0 +1,254 @@
+//! A shard: one pinned thread running one glommio executor, owning a disjoint set of
+//! partitions. Shards share nothing mutable; they talk through bounded shared channels that
+//! carry [`ShardTask`]s (closures run on the target shard).
+
+pub mod control;
+pub mod producer_ids;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+
+use futures::channel::oneshot;
+use glommio::channels::shared_channel::ConnectedSender;
+
+use crate::log::{Log, LogConfig};
+use crate::metadata::{partition_dir, MetadataStore, Snapshot};
+use crate::metrics::ShardMetrics;
+use crate::partition::Partition;
+
+/// Work sent to another shard: a closure run there, with that shard's context.
+pub type ShardTask = Box<dyn FnOnce(Rc<Shard>) -> Pin<Box<dyn Future<Output = ()>>> + Send>;
+
+/// Broker-wide settings, immutable after start-up, shared by every shard.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub data_dir: PathBuf,
+    pub shards: u32,
+    pub advertised_host: String,
+    pub message_max_bytes: usize,
+    pub request_max_bytes: usize,
+    pub auto_create_topics: bool,
+    pub default_partitions: u32,
+    /// acks=all waits for fdatasync (true) or only for the write (Kafka's default semantics).
+    pub acks_all_fsync: bool,
+}
+
+/// A one-shot broadcast: set once, wakes every waiter (shutdown, etc.).
+#[derive(Default)]
+pub struct Latch {
+    set: Cell<bool>,
+    waiters: RefCell<Vec<oneshot::Sender<()>>>,
+}
+
+impl Latch {
+    pub fn set(&self) {
+        self.set.set(true);
+        for w in self.waiters.borrow_mut().drain(..) {
+            let _ = w.send(());
+        }
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.set.get()
+    }
+
+    pub async fn wait(&self) {
+        if self.set.get() {
+            return;
+        }
+        let (tx, rx) = oneshot::channel();
+        self.waiters.borrow_mut().push(tx);
+        let _ = rx.await;
+    }
+}
+
+/// The controller's state. Exists on shard 0 only.
+pub struct Controller {
+    pub store: RefCell<MetadataStore>,
+    /// Control-plane changes run one at a time, each published to every shard before the next.
+    pub lock: glommio::sync::Semaphore,
+}
+
+/// Per-shard context. Lives on its own shard; never crosses threads.
+pub struct Shard {
+    pub id: u32,
+    pub config: Arc<BrokerConfig>,
+    pub metrics: Arc<ShardMetrics>,
+    snapshot: RefCell<Arc<Snapshot>>,
+    partitions: RefCell<HashMap<(String, i32), Rc<Partition>>>,
+    /// `senders[s]` reaches shard s (None for this shard itself).
+    senders: Vec<Option<ConnectedSender<ShardTask>>>,
+    pub controller: Option<Controller>,
+    pub producer_ids: producer_ids::ProducerIdAllocator,
+    pub shutdown: Latch,
+    me: Weak<Shard>,
+}
+
+impl Shard {
+    pub fn new(
+        id: u32,
+        config: Arc<BrokerConfig>,
+        metrics: Arc<ShardMetrics>,
+        snapshot: Arc<Snapshot>,
+        senders: Vec<Option<ConnectedSender<ShardTask>>>,
+        controller: Option<Controller>,
+    ) -> std::io::Result<Rc<Shard>> {
+        assert_eq!(senders.len(), config.shards as usize);
+        assert_eq!(
+            controller.is_some(),
+            id == 0,
+            "the controller lives on shard 0"
+        );
+        let producer_ids = producer_ids::ProducerIdAllocator::open(&config.data_dir, id)?;
+        Ok(Rc::new_cyclic(|me| Shard {
+            id,
+            config,
+            metrics,
+            snapshot: RefCell::new(snapshot),
+            partitions: RefCell::new(HashMap::new()),
+            senders,
+            controller,
+            producer_ids,
+            shutdown: Latch::default(),
+            me: me.clone(),
+        }))
+    }
+
+    pub fn rc(&self) -> Rc<Shard> {
+        self.me.upgrade().expect("a shard outlives its tasks")
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.borrow().clone()
+    }
+
+    /// The partition, if this shard owns it and has it open.
+    pub fn local_partition(&self, topic: &str, partition: i32) -> Option<Rc<Partition>> {
+        self.partitions
+            .borrow()
+            .get(&(topic.to_string(), partition))
+            .cloned()
+    }
+
+    pub fn local_partitions(&self) -> Vec<Rc<Partition>> {
+        self.partitions.borrow().values().cloned().collect()
+    }
+
+    /// Run `f` on shard `target` and return its result. Local calls run inline; remote ones
+    /// cross a bounded channel (waiting for room when it is full). None if the target is gone.
+    pub async fn on_shard<R, F, Fut>(&self, target: u32, f: F) -> Option<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(Rc<Shard>) -> Fut + Send + 'static,
+        Fut: Future<Output = R> + 'static,
+    {
+        if target == self.id {
+            return Some(f(self.rc()).await);
+        }
+        let sender = self.senders.get(target as usize)?.as_ref()?;
+        let (tx, rx) = oneshot::channel();
+        let task: ShardTask = Box::new(move |shard| {
+            Box::pin(async move {
+                let _ = tx.send(f(shard).await);
+            })
+        });
+        sender.send(task).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// Adopt a new snapshot: open the logs of partitions this shard now owns, close those it no
+    /// longer owns, delete the data of topics that are gone.
+    pub async fn apply_snapshot(&self, snapshot: Arc<Snapshot>) {
+        let old = self.snapshot.replace(snapshot.clone());
+        // Close and (for deleted topics) remove partitions that are no longer ours.
+        let stale: Vec<((String, i32), Rc<Partition>)> = self
+            .partitions
+            .borrow()
+            .iter()
+            .filter(|((t, p), _)| snapshot.partition(t, *p).is_none_or(|m| m.owner != self.id))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (key, partition) in stale {
+            self.partitions.borrow_mut().remove(&key);
+            if let Err(e) = partition.log().close().await {
+                tracing::warn!(topic = %key.0, partition = key.1, error = %e, "closing log");
+            }
+            let deleted = match (old.topic(&key.0), snapshot.topic(&key.0)) {
+                (Some(o), Some(n)) => o.id != n.id,
+                (_, None) => true,
+                (None, Some(_)) => false,
+            };
+            if deleted {
+                let dir = partition.log().dir().to_path_buf();
+                if let Err(e) = std::fs::remove_dir_all(&dir) {
+                    tracing::warn!(dir = %dir.display(), error = %e, "removing deleted partition");
+                }
+            }
+        }
+        self.open_owned_partitions().await;
+    }
+
+    /// Open every partition the current snapshot assigns to this shard that isn't open yet.
+    pub async fn open_owned_partitions(&self) {
+        let snapshot = self.snapshot();
+        for topic in snapshot.topics.values() {
+            for (i, meta) in topic.partitions.iter().enumerate() {
+                let index = i as i32;
+                if meta.owner != self.id {
+                    continue;
+                }
+                if let Some(p) = self.local_partition(&topic.name, index) {
+                    p.set_leader_epoch(meta.leader_epoch);
+                    continue;
+                }
+                let dir = partition_dir(&self.config.data_dir, &topic.name, index);
+                let config = LogConfig {
+                    segment_bytes: topic
+                        .config_i64("segment.bytes")
+                        .map_or(crate::limits::SEGMENT_BYTES_DEFAULT, |v| v.max(14) as u64),
+                    ..LogConfig::default()
+                };
+                match Log::open(&dir, config).await {
+                    Ok(log) => {
+                        let message_max = topic
+                            .config_i64("max.message.bytes")
+                            .map_or(self.config.message_max_bytes, |v| v.max(0) as usize);
+                        let p = Partition::new(
+                            topic.name.clone(),
+                            index,
+                            meta.leader_epoch,
+                            log,
+                            message_max,
+                        );
+                        self.partitions
+                            .borrow_mut()
+                            .insert((topic.name.clone(), index), p);
+                    }
+                    Err(e) => {
+                        tracing::error!(topic = %topic.name, partition = index, error = %e, "cannot open partition log");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Close every log (clean shutdown).
+    pub async fn close_all(&self) {
+        let all: Vec<Rc<Partition>> = self
+            .partitions
+            .borrow_mut()
+            .drain()
+            .map(|(_, p)| p)
+            .collect();
+        for p in all {
+            if let Err(e) = p.log().close().await {
+                tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "closing log");
+            }
+        }
+    }
+}
