@@ -278,13 +278,16 @@ async fn run_shard(start: ShardStart) {
         ready,
         stop,
     } = start;
-    let mut connected = Vec::with_capacity(senders.len());
-    for s in senders {
-        connected.push(match s {
+    // Both ends of a shared channel must connect before either side's connect completes, so
+    // connect every sender and receiver of this shard concurrently.
+    let senders_connected = futures::future::join_all(senders.into_iter().map(|s| async move {
+        match s {
             Some(s) => Some(s.connect().await),
             None => None,
-        });
-    }
+        }
+    }));
+    let receivers_connected = futures::future::join_all(receivers.into_iter().map(|r| r.connect()));
+    let (connected, receivers) = futures::join!(senders_connected, receivers_connected);
     let controller = store.map(|store| Controller {
         store: std::cell::RefCell::new(store),
         lock: glommio::sync::Semaphore::new(1),
@@ -297,7 +300,6 @@ async fn run_shard(start: ShardStart) {
         }
     };
     for r in receivers {
-        let r = r.connect().await;
         let shard = shard.clone();
         glommio::spawn_local(async move {
             while let Some(task) = r.recv().await {
