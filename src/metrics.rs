@@ -55,6 +55,9 @@ impl ShardMetrics {
     }
 }
 
+/// (metric name, help text, reader) for a one-value-per-shard metric.
+type Counter = (&'static str, &'static str, fn(&ShardMetrics) -> u64);
+
 /// Render every shard's counters in Prometheus text exposition format.
 pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
     let mut out = String::new();
@@ -81,7 +84,7 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             );
         }
     }
-    let simple: [(&str, &str, fn(&ShardMetrics) -> u64); 8] = [
+    let simple: [Counter; 8] = [
         (
             "sluice_request_errors_total",
             "Requests that could not be decoded or served.",
