@@ -202,7 +202,7 @@ impl Partition {
     ) -> Result<Appended, PartitionError> {
         let header = format::validate_produced(records, self.message_max_bytes)
             .map_err(PartitionError::Batch)?;
-        if header.attributes & 0x10 != 0 {
+        if header.is_transactional() {
             return Err(PartitionError::InvalidRequest);
         }
         let base_offset = match self.check_sequence(&header)? {
