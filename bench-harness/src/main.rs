@@ -1,1 +1,258 @@
-fn main() {}
+//! `sluice-bench run | compare | report`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use bench_harness::report::result::{Ceilings, RunResult};
+use bench_harness::report::{compare, html};
+use bench_harness::run::{run, RunConfig};
+use bench_harness::workload::{Codec, DriverSettings, Workload};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "sluice-bench", version, about = "OpenMessaging Benchmark workloads against any Kafka-compatible broker")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one workload against one broker and write a JSON result.
+    Run(Box<RunArgs>),
+    /// Print a ratio table of results against the first one.
+    Compare { files: Vec<PathBuf> },
+    /// Write an HTML report placing the results side by side.
+    Report {
+        #[arg(long, short)]
+        output: PathBuf,
+        /// Ceilings measured in the same session (JSON, as bench-compare.sh writes it).
+        #[arg(long)]
+        ceilings: Option<PathBuf>,
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// OMB workload YAML.
+    #[arg(long, short)]
+    workload: PathBuf,
+    /// OMB Kafka driver YAML (producerConfig / consumerConfig properties); flags override it.
+    #[arg(long, short)]
+    driver: Option<PathBuf>,
+    /// host:port of any broker (else commonConfig's bootstrap.servers).
+    #[arg(long, short)]
+    bootstrap: Option<String>,
+    /// 0, 1 or all.
+    #[arg(long)]
+    acks: Option<String>,
+    #[arg(long)]
+    linger_ms: Option<u64>,
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// none, gzip, snappy, lz4, zstd.
+    #[arg(long)]
+    compression: Option<String>,
+    /// Produce requests in flight per connection.
+    #[arg(long)]
+    in_flight: Option<usize>,
+    #[arg(long)]
+    replication_factor: Option<i16>,
+    /// Overrides testDurationMinutes: 5s, 2m, 1500ms.
+    #[arg(long)]
+    duration: Option<String>,
+    /// Overrides warmupDurationMinutes.
+    #[arg(long)]
+    warmup: Option<String>,
+    /// Overrides producerRate (msg/s, 0 = max).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Overrides consumerBacklogSizeGB.
+    #[arg(long)]
+    backlog_gb: Option<f64>,
+    /// The target's name in results and reports.
+    #[arg(long, default_value = "broker")]
+    name: String,
+    #[arg(long, default_value = "unknown")]
+    broker_version: String,
+    /// How broker and harness share the CPUs, recorded in the result.
+    #[arg(long, default_value = "shared (not pinned)")]
+    placement: String,
+    /// The broker's durability mode, recorded in the result.
+    #[arg(long, default_value = "unknown")]
+    durability: String,
+    #[arg(long, default_value = "bench")]
+    topic_prefix: String,
+    /// Where the result goes (default: results/<name>-<workload>.json).
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    #[arg(long)]
+    ceilings: Option<PathBuf>,
+    /// The broker's data directory: the machine section describes its disk.
+    #[arg(long, default_value = ".")]
+    data_dir: PathBuf,
+    /// No progress line.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn parse_duration(s: &str) -> Result<Duration> {
+    let s = s.trim();
+    let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60.0)
+    } else if let Some(n) = s.strip_suffix('h') {
+        (n, 3600.0)
+    } else {
+        (s, 1.0)
+    };
+    let v: f64 = num.trim().parse().with_context(|| format!("duration {s:?}: use 5s, 2m, 500ms"))?;
+    if !(v >= 0.0 && v.is_finite()) {
+        bail!("duration {s:?} must be ≥ 0");
+    }
+    Ok(Duration::from_secs_f64(v * mult))
+}
+
+fn slug(s: &str) -> String {
+    let mut out: String = s.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+    while out.contains("--") {
+        out = out.replace("--", "-");
+    }
+    out.trim_matches('-').to_string()
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parse {}", path.display()))
+}
+
+fn cmd_run(a: &RunArgs) -> Result<bool> {
+    let mut workload = Workload::load(&a.workload)?;
+    let (mut driver, driver_bootstrap) = match &a.driver {
+        Some(p) => DriverSettings::from_yaml(&std::fs::read_to_string(p).with_context(|| format!("read {}", p.display()))?)
+            .with_context(|| format!("driver {}", p.display()))?,
+        None => (DriverSettings::default(), None),
+    };
+    if let Some(v) = &a.acks {
+        driver.acks = match v.as_str() {
+            "all" | "-1" => -1,
+            "1" => 1,
+            "0" => 0,
+            other => bail!("--acks {other}: use 0, 1 or all"),
+        };
+    }
+    if let Some(v) = a.linger_ms {
+        driver.linger_ms = v;
+    }
+    if let Some(v) = a.batch_size {
+        driver.batch_bytes = v;
+    }
+    if let Some(v) = &a.compression {
+        driver.compression = Codec::parse(v)?;
+    }
+    if let Some(v) = a.in_flight {
+        driver.in_flight = v;
+    }
+    if let Some(v) = a.replication_factor {
+        driver.replication_factor = v;
+    }
+    driver.validate()?;
+    if let Some(r) = a.rate {
+        workload.producer_rate = r;
+    }
+    if let Some(b) = a.backlog_gb {
+        workload.consumer_backlog_size_gb = b;
+    }
+    workload.validate()?;
+    let bootstrap = a
+        .bootstrap
+        .clone()
+        .or_else(|| driver_bootstrap.map(|s| s.split(',').next().unwrap_or_default().trim().to_string()))
+        .context("no broker: pass --bootstrap host:port or set bootstrap.servers in the driver file")?;
+    let warmup = match &a.warmup {
+        Some(s) => parse_duration(s)?,
+        None => workload.warmup_duration(),
+    };
+    let duration = match &a.duration {
+        Some(s) => parse_duration(s)?,
+        None => workload.test_duration(),
+    };
+    if duration.is_zero() {
+        bail!("the measured duration must be > 0");
+    }
+    let ceilings: Option<Ceilings> = a.ceilings.as_deref().map(read_json).transpose()?;
+    let cfg = RunConfig {
+        bootstrap,
+        workload: workload.clone(),
+        workload_file: Some(a.workload.clone()),
+        driver,
+        warmup,
+        duration,
+        target_name: a.name.clone(),
+        target_version: a.broker_version.clone(),
+        placement: a.placement.clone(),
+        durability: a.durability.clone(),
+        topic_prefix: a.topic_prefix.clone(),
+        progress: !a.quiet,
+        command_line: std::env::args().collect(),
+        ceilings,
+        data_dir: a.data_dir.clone(),
+    };
+    let result = run(&cfg)?;
+    let out = a.output.clone().unwrap_or_else(|| {
+        PathBuf::from("results").join(format!("{}-{}.json", slug(&a.name), slug(&workload.name)))
+    });
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&out, serde_json::to_string_pretty(&result)?)?;
+    print!("{}", compare::table(std::slice::from_ref(&result)));
+    eprintln!("result written to {}", out.display());
+    let v = &result.verification;
+    if !v.ok {
+        eprintln!(
+            "VERIFICATION FAILED: {} acknowledged, {} of {} expected consumed, {} missing, {} ordering violations, {} produce errors",
+            v.acknowledged_msgs, v.consumed_msgs, v.expected_consumed_msgs, v.missing_msgs, v.violations, v.produce_errors
+        );
+        for d in &v.details {
+            eprintln!("  {d}");
+        }
+    }
+    Ok(v.ok)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match &cli.command {
+        Command::Run(a) => cmd_run(a),
+        Command::Compare { files } => files
+            .iter()
+            .map(|f| read_json::<RunResult>(f))
+            .collect::<Result<Vec<_>>>()
+            .map(|runs| {
+                print!("{}", compare::table(&runs));
+                true
+            }),
+        Command::Report { output, ceilings, files } => (|| {
+            let runs = files.iter().map(|f| read_json::<RunResult>(f)).collect::<Result<Vec<_>>>()?;
+            let ceilings: Option<Ceilings> = ceilings.as_deref().map(read_json).transpose()?;
+            std::fs::write(output, html::render(&runs, ceilings.as_ref()))?;
+            eprintln!("report written to {}", output.display());
+            Ok(true)
+        })(),
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(2),
+        Err(e) => {
+            eprintln!("sluice-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! sluice-bench: OpenMessaging Benchmark workloads against any Kafka-compatible broker, speaking
+//! the Kafka protocol itself, with a JSON result per run and a side-by-side HTML report.
+
+pub mod actors;
+pub mod client;
+pub mod limits;
+pub mod metrics;
+pub mod report;
+pub mod run;
+pub mod workload;

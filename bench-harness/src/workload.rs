@@ -1,0 +1,374 @@
+//! OpenMessaging Benchmark workload files (same YAML keys, so OMB's workloads run unchanged) and
+//! driver settings (OMB's Kafka driver file shape, or flags).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::limits::{
+    BATCH_BYTES_MAX, IN_FLIGHT_REQUESTS_MAX, MESSAGE_BYTES_MAX, TOPIC_PARTITIONS_MAX,
+    VALUE_HEADER_BYTES, WORKERS_MAX,
+};
+
+/// One OMB workload. Keys OMB has that the harness does not use are accepted and ignored, so a
+/// file from OMB's `workloads/` directory parses as is.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Workload {
+    pub name: String,
+    #[serde(default = "one")]
+    pub topics: u32,
+    #[serde(default = "one")]
+    pub partitions_per_topic: u32,
+    pub message_size: u32,
+    #[serde(default)]
+    pub payload_file: Option<String>,
+    /// NO_KEY, KEY_ROUND_ROBIN or RANDOM_NANO (OMB's names). With a key, each record carries an
+    /// 8-byte key; partitioning stays sticky per batch either way (see BENCHMARKS.md).
+    #[serde(default)]
+    pub key_distributor: Option<String>,
+    #[serde(default = "one")]
+    pub subscriptions_per_topic: u32,
+    #[serde(default = "one")]
+    pub consumer_per_subscription: u32,
+    #[serde(default = "one")]
+    pub producers_per_topic: u32,
+    /// Messages per second across all producers; 0 = as fast as possible.
+    #[serde(default)]
+    pub producer_rate: f64,
+    #[serde(default, rename = "consumerBacklogSizeGB")]
+    pub consumer_backlog_size_gb: f64,
+    #[serde(default = "warmup_default")]
+    pub warmup_duration_minutes: f64,
+    pub test_duration_minutes: f64,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn warmup_default() -> f64 {
+    1.0
+}
+
+impl Workload {
+    pub fn from_yaml(text: &str) -> Result<Workload> {
+        let workload: Workload = serde_yaml::from_str(text).context("parse workload YAML")?;
+        workload.validate()?;
+        Ok(workload)
+    }
+
+    pub fn load(path: &Path) -> Result<Workload> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("read workload {}", path.display()))?;
+        Workload::from_yaml(&text).with_context(|| format!("workload {}", path.display()))
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.topics == 0 || self.partitions_per_topic == 0 {
+            bail!("topics and partitionsPerTopic must be at least 1");
+        }
+        if self.partitions_per_topic as usize > TOPIC_PARTITIONS_MAX {
+            bail!("partitionsPerTopic {} > {TOPIC_PARTITIONS_MAX}", self.partitions_per_topic);
+        }
+        let size = self.message_size as usize;
+        if !(VALUE_HEADER_BYTES..=MESSAGE_BYTES_MAX).contains(&size) {
+            bail!(
+                "messageSize {size} outside {VALUE_HEADER_BYTES}..={MESSAGE_BYTES_MAX} \
+                 (each message carries a {VALUE_HEADER_BYTES}-byte stamp)"
+            );
+        }
+        let producers = self.topics as usize * self.producers_per_topic as usize;
+        let consumers = self.topics as usize
+            * self.subscriptions_per_topic as usize
+            * self.consumer_per_subscription as usize;
+        if producers == 0 || producers > WORKERS_MAX || consumers > WORKERS_MAX {
+            bail!("producers ({producers}) must be 1..={WORKERS_MAX}, consumers ({consumers}) ≤ {WORKERS_MAX}");
+        }
+        if !(self.producer_rate >= 0.0 && self.producer_rate.is_finite()) {
+            bail!("producerRate must be ≥ 0");
+        }
+        if !(self.test_duration_minutes > 0.0 && self.warmup_duration_minutes >= 0.0) {
+            bail!("testDurationMinutes must be > 0 and warmupDurationMinutes ≥ 0");
+        }
+        if !(self.consumer_backlog_size_gb >= 0.0 && self.consumer_backlog_size_gb.is_finite()) {
+            bail!("consumerBacklogSizeGB must be ≥ 0");
+        }
+        match self.key_distributor.as_deref() {
+            None | Some("NO_KEY") | Some("KEY_ROUND_ROBIN") | Some("RANDOM_NANO") => Ok(()),
+            Some(other) => bail!("keyDistributor {other:?} is not one of OMB's"),
+        }
+    }
+
+    pub fn has_keys(&self) -> bool {
+        !matches!(self.key_distributor.as_deref(), None | Some("NO_KEY"))
+    }
+
+    pub fn test_duration(&self) -> Duration {
+        Duration::from_secs_f64(self.test_duration_minutes * 60.0)
+    }
+
+    pub fn warmup_duration(&self) -> Duration {
+        Duration::from_secs_f64(self.warmup_duration_minutes * 60.0)
+    }
+
+    pub fn backlog_bytes(&self) -> u64 {
+        (self.consumer_backlog_size_gb * 1024.0 * 1024.0 * 1024.0) as u64
+    }
+}
+
+/// Compression codecs a producer may use (Kafka's `compression.type`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Codec {
+    None,
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+}
+
+impl Codec {
+    pub fn parse(name: &str) -> Result<Codec> {
+        Ok(match name.trim() {
+            "none" | "" => Codec::None,
+            "gzip" => Codec::Gzip,
+            "snappy" => Codec::Snappy,
+            "lz4" => Codec::Lz4,
+            "zstd" => Codec::Zstd,
+            other => bail!("unknown compression {other:?}"),
+        })
+    }
+
+    /// The attribute bits of a record batch.
+    pub fn attribute(self) -> i16 {
+        match self {
+            Codec::None => 0,
+            Codec::Gzip => 1,
+            Codec::Snappy => 2,
+            Codec::Lz4 => 3,
+            Codec::Zstd => 4,
+        }
+    }
+}
+
+/// Producer and consumer settings: what OMB keeps in a driver file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DriverSettings {
+    /// 0, 1 or -1 (all).
+    pub acks: i16,
+    pub linger_ms: u64,
+    pub batch_bytes: usize,
+    pub compression: Codec,
+    pub in_flight: usize,
+    pub replication_factor: i16,
+    pub fetch_min_bytes: i32,
+    pub fetch_max_wait_ms: i32,
+    pub partition_fetch_bytes: i32,
+    pub request_timeout_ms: i32,
+    /// Topic configs sent with CreateTopics.
+    pub topic_config: BTreeMap<String, String>,
+}
+
+impl Default for DriverSettings {
+    /// OMB's Kafka driver defaults (kafka-throughput.yaml), not the Java client's.
+    fn default() -> Self {
+        DriverSettings {
+            acks: 1,
+            linger_ms: 1,
+            batch_bytes: 1024 * 1024,
+            compression: Codec::None,
+            in_flight: 5,
+            replication_factor: 1,
+            fetch_min_bytes: 1,
+            fetch_max_wait_ms: 500,
+            partition_fetch_bytes: 1024 * 1024,
+            request_timeout_ms: 30_000,
+            topic_config: BTreeMap::new(),
+        }
+    }
+}
+
+/// OMB's Kafka driver file: properties embedded as multi-line strings.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OmbDriverFile {
+    #[serde(default)]
+    replication_factor: Option<i16>,
+    #[serde(default)]
+    topic_config: Option<String>,
+    #[serde(default)]
+    common_config: Option<String>,
+    #[serde(default)]
+    producer_config: Option<String>,
+    #[serde(default)]
+    consumer_config: Option<String>,
+}
+
+fn properties(text: Option<&str>) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    for line in text.unwrap_or("").lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some((k, v)) = line.split_once('=') {
+            map.insert(k.trim().to_string(), v.trim().to_string());
+        }
+    }
+    map
+}
+
+impl DriverSettings {
+    /// Reads an OMB Kafka driver file. Returns the settings and `bootstrap.servers` if set.
+    pub fn from_yaml(text: &str) -> Result<(DriverSettings, Option<String>)> {
+        let file: OmbDriverFile = serde_yaml::from_str(text).context("parse driver YAML")?;
+        let mut d = DriverSettings::default();
+        if let Some(rf) = file.replication_factor {
+            d.replication_factor = rf;
+        }
+        d.topic_config = properties(file.topic_config.as_deref());
+        let common = properties(file.common_config.as_deref());
+        let producer = properties(file.producer_config.as_deref());
+        let consumer = properties(file.consumer_config.as_deref());
+        let num = |k: &str, v: &str| -> Result<i64> {
+            v.parse::<i64>().with_context(|| format!("{k}={v} is not a number"))
+        };
+        for (k, v) in common.iter().chain(producer.iter()) {
+            match k.as_str() {
+                "acks" => d.acks = if v == "all" { -1 } else { num(k, v)? as i16 },
+                "linger.ms" => d.linger_ms = num(k, v)? as u64,
+                "batch.size" => d.batch_bytes = num(k, v)? as usize,
+                "compression.type" => d.compression = Codec::parse(v)?,
+                "max.in.flight.requests.per.connection" => d.in_flight = num(k, v)? as usize,
+                "request.timeout.ms" => d.request_timeout_ms = num(k, v)? as i32,
+                _ => {}
+            }
+        }
+        for (k, v) in &consumer {
+            match k.as_str() {
+                "fetch.min.bytes" => d.fetch_min_bytes = num(k, v)? as i32,
+                "fetch.max.wait.ms" => d.fetch_max_wait_ms = num(k, v)? as i32,
+                "max.partition.fetch.bytes" => d.partition_fetch_bytes = num(k, v)? as i32,
+                _ => {}
+            }
+        }
+        d.validate()?;
+        Ok((d, common.get("bootstrap.servers").cloned()))
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if ![0, 1, -1].contains(&self.acks) {
+            bail!("acks must be 0, 1 or all (-1), not {}", self.acks);
+        }
+        if !(1..=IN_FLIGHT_REQUESTS_MAX).contains(&self.in_flight) {
+            bail!("in-flight must be 1..={IN_FLIGHT_REQUESTS_MAX}");
+        }
+        if !(1024..=BATCH_BYTES_MAX).contains(&self.batch_bytes) {
+            bail!("batch size must be 1024..={BATCH_BYTES_MAX} bytes");
+        }
+        if self.replication_factor < 1 {
+            bail!("replication factor must be ≥ 1");
+        }
+        if self.partition_fetch_bytes < 1024 || self.fetch_min_bytes < 0 || self.fetch_max_wait_ms < 0 {
+            bail!("fetch settings out of range");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shape of OMB's own example workloads (workloads/1-topic-1-partition-1kb.yaml style),
+    /// including keys this harness ignores.
+    const OMB_SHAPED: &str = r#"
+name: 1 topic / 16 partitions / 1kb
+
+topics: 1
+partitionsPerTopic: 16
+keyDistributor: "NO_KEY"
+messageSize: 1024
+useRandomizedPayloads: false
+payloadFile: "payload/payload-1Kb.data"
+subscriptionsPerTopic: 1
+consumerPerSubscription: 1
+producersPerTopic: 1
+producerRate: 50000
+consumerBacklogSizeGB: 0
+testDurationMinutes: 15
+"#;
+
+    #[test]
+    fn parses_omb_workload_shape() {
+        let w = Workload::from_yaml(OMB_SHAPED).unwrap();
+        assert_eq!(w.name, "1 topic / 16 partitions / 1kb");
+        assert_eq!(w.partitions_per_topic, 16);
+        assert_eq!(w.message_size, 1024);
+        assert_eq!(w.payload_file.as_deref(), Some("payload/payload-1Kb.data"));
+        assert_eq!(w.producer_rate, 50_000.0);
+        assert_eq!(w.consumer_backlog_size_gb, 0.0);
+        assert_eq!(w.test_duration(), Duration::from_secs(900));
+        // OMB's default warm-up when the file says nothing is one minute.
+        assert_eq!(w.warmup_duration(), Duration::from_secs(60));
+        assert!(!w.has_keys());
+    }
+
+    #[test]
+    fn rejects_what_cannot_be_run() {
+        let small = OMB_SHAPED.replace("messageSize: 1024", "messageSize: 8");
+        assert!(Workload::from_yaml(&small).is_err(), "8-byte messages cannot carry the stamp");
+        let keys = OMB_SHAPED.replace("\"NO_KEY\"", "\"SOMETHING\"");
+        assert!(Workload::from_yaml(&keys).is_err());
+        assert!(Workload::from_yaml("name: x\n").is_err(), "messageSize is required");
+    }
+
+    #[test]
+    fn every_shipped_workload_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml") && !path.to_string_lossy().contains("driver") {
+                Workload::load(&path).unwrap();
+                seen += 1;
+            }
+        }
+        assert!(seen >= 6, "only {seen} workloads shipped");
+    }
+
+    #[test]
+    fn parses_omb_kafka_driver_shape() {
+        let text = r#"
+name: Kafka
+driverClass: io.openmessaging.benchmark.driver.kafka.KafkaBenchmarkDriver
+replicationFactor: 1
+topicConfig: |
+  min.insync.replicas=1
+commonConfig: |
+  bootstrap.servers=127.0.0.1:9092
+producerConfig: |
+  acks=all
+  linger.ms=5
+  batch.size=131072
+  compression.type=lz4
+  max.in.flight.requests.per.connection=8
+consumerConfig: |
+  auto.offset.reset=earliest
+  fetch.max.wait.ms=100
+"#;
+        let (d, bootstrap) = DriverSettings::from_yaml(text).unwrap();
+        assert_eq!(d.acks, -1);
+        assert_eq!(d.linger_ms, 5);
+        assert_eq!(d.batch_bytes, 131_072);
+        assert_eq!(d.compression, Codec::Lz4);
+        assert_eq!(d.in_flight, 8);
+        assert_eq!(d.fetch_max_wait_ms, 100);
+        assert_eq!(d.topic_config.get("min.insync.replicas").map(String::as_str), Some("1"));
+        assert_eq!(bootstrap.as_deref(), Some("127.0.0.1:9092"));
+    }
+}
