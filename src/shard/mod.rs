@@ -3,6 +3,7 @@
 //! carry [`ShardTask`]s (closures run on the target shard).
 
 pub mod control;
+pub mod offsets_topic;
 pub mod producer_ids;
 
 use std::cell::{Cell, RefCell};

@@ -1,0 +1,122 @@
+//! The internal `__consumer_offsets` topic: where group coordinators persist group metadata and
+//! committed offsets, as Kafka does. Each of its partitions is owned by one shard like any
+//! other; the coordinator for a group runs on the owner of the group's partition.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+
+use super::control::{ControlError, NewTopic};
+use super::Shard;
+use crate::metadata::TopicMeta;
+use crate::protocol::errors::PartitionError;
+
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// Kafka's `offsets.topic.num.partitions` default.
+pub const OFFSETS_TOPIC_PARTITIONS: i32 = 50;
+
+/// Bytes read per step while replaying an offsets partition at start-up.
+const REPLAY_READ_BYTES: usize = 1 << 20;
+
+impl Shard {
+    /// The offsets topic, created on first use (as Kafka creates it on the first
+    /// FindCoordinator).
+    pub async fn ensure_offsets_topic(&self) -> Result<Arc<TopicMeta>, ControlError> {
+        if let Some(t) = self.snapshot().topic(OFFSETS_TOPIC) {
+            return Ok(t.clone());
+        }
+        let create = NewTopic {
+            name: OFFSETS_TOPIC.to_string(),
+            partitions: OFFSETS_TOPIC_PARTITIONS,
+            replication_factor: -1,
+            configs: vec![("cleanup.policy".to_string(), Some("compact".to_string()))],
+            internal: true,
+        };
+        let result = self.create_topics(vec![create], false).await.pop();
+        match self.snapshot().topic(OFFSETS_TOPIC) {
+            Some(t) => Ok(t.clone()),
+            None => Err(result.and_then(Result::err).unwrap_or(ControlError {
+                code: ResponseError::CoordinatorNotAvailable.code(),
+                message: "offsets topic unavailable".into(),
+            })),
+        }
+    }
+
+    /// The shard that owns the offsets partition `partition`, if the topic exists.
+    pub fn offsets_partition_owner(&self, partition: i32) -> Option<u32> {
+        self.snapshot().partition(OFFSETS_TOPIC, partition).map(|m| m.owner)
+    }
+
+    /// Append key/value records to a local offsets partition as one batch, durably (acks=all
+    /// semantics of this broker).
+    pub async fn append_offsets_records(&self, partition: i32, records: Vec<(Bytes, Option<Bytes>)>) -> Result<(), PartitionError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let p = self.local_partition(OFFSETS_TOPIC, partition).ok_or(PartitionError::NotLeader)?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let recs: Vec<Record> = records
+            .into_iter()
+            .enumerate()
+            .map(|(i, (key, value))| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: -1,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: -1,
+                timestamp: now,
+                key: Some(key),
+                value,
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(&mut buf, recs.iter(), &RecordEncodeOptions { version: 2, compression: Compression::None })
+            .map_err(|_| PartitionError::InvalidRequest)?;
+        p.produce(&buf.freeze(), self.config.acks_all_fsync).await.map(|_| ())
+    }
+
+    /// Feed every record of a local offsets partition, in log order, to `apply`.
+    pub async fn replay_offsets_partition(self: &Rc<Self>, partition: i32, mut apply: impl FnMut(&[u8], Option<&[u8]>)) -> Result<(), PartitionError> {
+        let p = self.local_partition(OFFSETS_TOPIC, partition).ok_or(PartitionError::NotLeader)?;
+        let end = p.high_watermark();
+        let mut offset = p.log_start_offset();
+        while offset < end {
+            let before = offset;
+            let read = p.log().read(offset, end, REPLAY_READ_BYTES, true).await?;
+            if read.bytes == 0 {
+                break;
+            }
+            for chunk in read.chunks {
+                let mut buf = chunk;
+                while !buf.is_empty() {
+                    let set = RecordBatchDecoder::decode(&mut buf).map_err(|_| PartitionError::Storage)?;
+                    for r in &set.records {
+                        offset = offset.max(r.offset + 1);
+                        if r.control || r.offset < p.log_start_offset() {
+                            continue;
+                        }
+                        if let Some(key) = &r.key {
+                            apply(key, r.value.as_deref());
+                        }
+                    }
+                }
+            }
+            if offset <= before {
+                // A read that doesn't advance would loop forever: the log is not what it claims.
+                return Err(PartitionError::Storage);
+            }
+        }
+        Ok(())
+    }
+}
