@@ -84,6 +84,11 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = crate::limits::REQUEST_BYTES_MAX_DEFAULT)]
     pub request_max_bytes: usize,
 
+    /// Most client connections open at once (Kafka's max.connections), split evenly over the
+    /// shards; a connection past a shard's share is closed at once.
+    #[arg(long, default_value_t = crate::limits::CONNECTIONS_MAX_DEFAULT)]
+    pub max_connections: usize,
+
     /// Acknowledge acks=all after the write completes, without fdatasync (Apache Kafka's
     /// default semantics), for like-for-like benchmarks. Off: acks=all waits for fdatasync.
     #[arg(long, default_value = "false", value_parser = parse_bool, action = clap::ArgAction::Set)]

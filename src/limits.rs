@@ -18,6 +18,10 @@ pub const REQUEST_HEADER_BYTES_MIN: usize = 10;
 /// stops reading its socket, so a pipelining client gets TCP backpressure, not unbounded queues.
 pub const CONNECTION_INFLIGHT_REQUESTS_MAX: usize = 128;
 
+/// Default `--max-connections`: open client connections per process. Each costs a task, a
+/// read buffer and socket buffers; RLIMIT_NOFILE must cover it too.
+pub const CONNECTIONS_MAX_DEFAULT: usize = 10_000;
+
 /// Elements in any one array of a request (topics, partitions, configs...). Decoders refuse a
 /// larger count before reserving anything for it.
 pub const REQUEST_ARRAY_ELEMENTS_MAX: usize = 1_000_000;

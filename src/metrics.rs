@@ -22,6 +22,8 @@ pub struct ShardMetrics {
     pub connections_open: AtomicU64,
     pub connections_total: AtomicU64,
     pub connections_closed_bad_input: AtomicU64,
+    /// Connections closed at accept because the shard was at its connection limit.
+    pub connections_rejected: AtomicU64,
     pub records_batches_in: AtomicU64,
 }
 
@@ -37,6 +39,7 @@ impl ShardMetrics {
             connections_open: AtomicU64::new(0),
             connections_total: AtomicU64::new(0),
             connections_closed_bad_input: AtomicU64::new(0),
+            connections_rejected: AtomicU64::new(0),
             records_batches_in: AtomicU64::new(0),
         })
     }
@@ -84,7 +87,7 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             );
         }
     }
-    let simple: [Counter; 8] = [
+    let simple: [Counter; 9] = [
         (
             "sluice_request_errors_total",
             "Requests that could not be decoded or served.",
@@ -113,6 +116,11 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             "sluice_connections_closed_bad_input_total",
             "Connections closed for malformed or oversized frames.",
             |m| m.connections_closed_bad_input.load(Relaxed),
+        ),
+        (
+            "sluice_connections_rejected_total",
+            "Connections closed at accept: shard at --max-connections.",
+            |m| m.connections_rejected.load(Relaxed),
         ),
         (
             "sluice_produce_batches_total",

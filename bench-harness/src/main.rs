@@ -12,7 +12,11 @@ use bench_harness::workload::{Codec, DriverSettings, Workload};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "sluice-bench", version, about = "OpenMessaging Benchmark workloads against any Kafka-compatible broker")]
+#[command(
+    name = "sluice-bench",
+    version,
+    about = "OpenMessaging Benchmark workloads against any Kafka-compatible broker"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -112,7 +116,10 @@ fn parse_duration(s: &str) -> Result<Duration> {
     } else {
         (s, 1.0)
     };
-    let v: f64 = num.trim().parse().with_context(|| format!("duration {s:?}: use 5s, 2m, 500ms"))?;
+    let v: f64 = num
+        .trim()
+        .parse()
+        .with_context(|| format!("duration {s:?}: use 5s, 2m, 500ms"))?;
     if !(v >= 0.0 && v.is_finite()) {
         bail!("duration {s:?} must be ≥ 0");
     }
@@ -120,7 +127,16 @@ fn parse_duration(s: &str) -> Result<Duration> {
 }
 
 fn slug(s: &str) -> String {
-    let mut out: String = s.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+    let mut out: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
     while out.contains("--") {
         out = out.replace("--", "-");
     }
@@ -135,8 +151,10 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
 fn cmd_run(a: &RunArgs) -> Result<bool> {
     let mut workload = Workload::load(&a.workload)?;
     let (mut driver, driver_bootstrap) = match &a.driver {
-        Some(p) => DriverSettings::from_yaml(&std::fs::read_to_string(p).with_context(|| format!("read {}", p.display()))?)
-            .with_context(|| format!("driver {}", p.display()))?,
+        Some(p) => DriverSettings::from_yaml(
+            &std::fs::read_to_string(p).with_context(|| format!("read {}", p.display()))?,
+        )
+        .with_context(|| format!("driver {}", p.display()))?,
         None => (DriverSettings::default(), None),
     };
     if let Some(v) = &a.acks {
@@ -173,8 +191,12 @@ fn cmd_run(a: &RunArgs) -> Result<bool> {
     let bootstrap = a
         .bootstrap
         .clone()
-        .or_else(|| driver_bootstrap.map(|s| s.split(',').next().unwrap_or_default().trim().to_string()))
-        .context("no broker: pass --bootstrap host:port or set bootstrap.servers in the driver file")?;
+        .or_else(|| {
+            driver_bootstrap.map(|s| s.split(',').next().unwrap_or_default().trim().to_string())
+        })
+        .context(
+            "no broker: pass --bootstrap host:port or set bootstrap.servers in the driver file",
+        )?;
     let warmup = match &a.warmup {
         Some(s) => parse_duration(s)?,
         None => workload.warmup_duration(),
@@ -239,8 +261,15 @@ fn main() -> ExitCode {
                 print!("{}", compare::table(&runs));
                 true
             }),
-        Command::Report { output, ceilings, files } => (|| {
-            let runs = files.iter().map(|f| read_json::<RunResult>(f)).collect::<Result<Vec<_>>>()?;
+        Command::Report {
+            output,
+            ceilings,
+            files,
+        } => (|| {
+            let runs = files
+                .iter()
+                .map(|f| read_json::<RunResult>(f))
+                .collect::<Result<Vec<_>>>()?;
             let ceilings: Option<Ceilings> = ceilings.as_deref().map(read_json).transpose()?;
             std::fs::write(output, html::render(&runs, ceilings.as_ref()))?;
             eprintln!("report written to {}", output.display());

@@ -26,8 +26,13 @@ pub struct Clock {
 
 impl Clock {
     pub fn start() -> Clock {
-        let unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        Clock { epoch: Instant::now(), epoch_unix_ms: unix }
+        let unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        Clock {
+            epoch: Instant::now(),
+            epoch_unix_ms: unix,
+        }
     }
 
     pub fn now_ns(&self) -> u64 {
@@ -56,7 +61,10 @@ pub struct LatencyRecorder {
 
 impl LatencyRecorder {
     pub fn new(warmup_end_ns: u64) -> LatencyRecorder {
-        LatencyRecorder { hist: new_histogram(), warmup_end_ns }
+        LatencyRecorder {
+            hist: new_histogram(),
+            warmup_end_ns,
+        }
     }
 
     /// `count` messages sent at `send_ns` (all of them), completed at `done_ns`.
@@ -65,7 +73,9 @@ impl LatencyRecorder {
             return;
         }
         let v = done_ns.saturating_sub(send_ns).clamp(1, LATENCY_NS_MAX);
-        self.hist.record_n(v, count).expect("value clamped into the histogram's range");
+        self.hist
+            .record_n(v, count)
+            .expect("value clamped into the histogram's range");
     }
 
     /// `count` messages on a fixed schedule: the first intended at `first_ns`, then every
@@ -91,8 +101,9 @@ pub struct Percentiles {
 }
 
 /// Points of the latency curve: 0, 50, 90, 99, ... up to 99.9999 and 100.
-const CURVE_PERCENTILES: [f64; 14] =
-    [0.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 99.999, 99.9999, 100.0];
+const CURVE_PERCENTILES: [f64; 14] = [
+    0.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 99.999, 99.9999, 100.0,
+];
 
 pub fn percentiles(h: &Histogram<u64>) -> Percentiles {
     if h.is_empty() {
@@ -107,7 +118,10 @@ pub fn percentiles(h: &Histogram<u64>) -> Percentiles {
         p999_us: us(h.value_at_quantile(0.999)),
         p9999_us: us(h.value_at_quantile(0.9999)),
         max_us: us(h.max()),
-        curve: CURVE_PERCENTILES.iter().map(|&p| (p, us(h.value_at_quantile(p / 100.0)))).collect(),
+        curve: CURVE_PERCENTILES
+            .iter()
+            .map(|&p| (p, us(h.value_at_quantile(p / 100.0))))
+            .collect(),
     }
 }
 
@@ -153,7 +167,10 @@ pub fn process_cpu_ns() -> u64 {
     // SAFETY: getrusage writes into the struct we pass and nothing else.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    assert_eq!(rc, 0, "getrusage(RUSAGE_SELF) cannot fail with valid arguments");
+    assert_eq!(
+        rc, 0,
+        "getrusage(RUSAGE_SELF) cannot fail with valid arguments"
+    );
     let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1_000;
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }

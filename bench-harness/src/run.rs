@@ -17,7 +17,9 @@ use crate::client::conn::Conn;
 use crate::limits::VALUE_HEADER_BYTES;
 use crate::metrics::{new_histogram, percentiles, process_cpu_ns, Clock, Counters, Sample};
 use crate::report::machine;
-use crate::report::result::{Ceilings, RunResult, Summary, Target, Verification, RESULT_SCHEMA_VERSION};
+use crate::report::result::{
+    Ceilings, RunResult, Summary, Target, Verification, RESULT_SCHEMA_VERSION,
+};
 use crate::workload::{DriverSettings, Workload};
 
 pub struct RunConfig {
@@ -49,9 +51,14 @@ pub fn load_payload(w: &Workload, workload_file: Option<&Path>) -> Result<Vec<u8
             candidates.push(dir.join(p));
         }
         if let Some(found) = candidates.iter().find(|c| c.is_file()) {
-            let bytes = std::fs::read(found).with_context(|| format!("read payload {}", found.display()))?;
+            let bytes = std::fs::read(found)
+                .with_context(|| format!("read payload {}", found.display()))?;
             if bytes.len() < VALUE_HEADER_BYTES {
-                bail!("payload {} is {} bytes; at least {VALUE_HEADER_BYTES} needed", found.display(), bytes.len());
+                bail!(
+                    "payload {} is {} bytes; at least {VALUE_HEADER_BYTES} needed",
+                    found.display(),
+                    bytes.len()
+                );
             }
             return Ok(bytes);
         }
@@ -68,7 +75,9 @@ pub fn load_payload(w: &Workload, workload_file: Option<&Path>) -> Result<Vec<u8
 }
 
 fn topic_suffix() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
     let mut x = nanos ^ (u64::from(std::process::id()) << 32);
     x = x.wrapping_mul(0x2545_F491_4F6C_DD1D);
     format!("{:07x}", x >> 36)
@@ -96,14 +105,27 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
     let message = Arc::new(load_payload(w, cfg.workload_file.as_deref())?);
     let mut bootstrap = Conn::connect(&cfg.bootstrap).context("bootstrap")?;
     let suffix = topic_suffix();
-    let topics: Vec<String> = (0..w.topics).map(|i| format!("{}-{suffix}-{i:04}", cfg.topic_prefix)).collect();
-    admin::create_topics(&mut bootstrap, &topics, w.partitions_per_topic, cfg.driver.replication_factor, &cfg.driver.topic_config)?;
+    let topics: Vec<String> = (0..w.topics)
+        .map(|i| format!("{}-{suffix}-{i:04}", cfg.topic_prefix))
+        .collect();
+    admin::create_topics(
+        &mut bootstrap,
+        &topics,
+        w.partitions_per_topic,
+        cfg.driver.replication_factor,
+        &cfg.driver.topic_config,
+    )?;
     let meta = admin::wait_for_leaders(&mut bootstrap, &topics, w.partitions_per_topic)?;
 
     let clock = Clock::start();
     let warmup_ns = cfg.warmup.as_nanos() as u64;
     let end_ns = warmup_ns + cfg.duration.as_nanos() as u64;
-    let shared = Arc::new(Shared::new(clock, warmup_ns, topics.len(), w.partitions_per_topic as usize));
+    let shared = Arc::new(Shared::new(
+        clock,
+        warmup_ns,
+        topics.len(),
+        w.partitions_per_topic as usize,
+    ));
     let backlog_bytes = w.backlog_bytes();
     if backlog_bytes == 0 {
         shared.consumers_may_start.store(true, Ordering::Release);
@@ -123,7 +145,10 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
                         broker: meta.brokers[&leader].clone(),
                         partitions,
                     };
-                    consumers.push((s, consumer::spawn(spec, cfg.driver.clone(), Arc::clone(&shared))));
+                    consumers.push((
+                        s,
+                        consumer::spawn(spec, cfg.driver.clone(), Arc::clone(&shared)),
+                    ));
                 }
             }
         }
@@ -149,7 +174,11 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
                     keyed: w.has_keys(),
                 };
                 writer_id += 1;
-                lanes.push(producer::spawn(spec, cfg.driver.clone(), Arc::clone(&shared)));
+                lanes.push(producer::spawn(
+                    spec,
+                    cfg.driver.clone(),
+                    Arc::clone(&shared),
+                ));
             }
         }
     }
@@ -224,7 +253,9 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
             // Consumers that never got to start (aborted backlog run) must not wait forever.
             shared.consumers_may_start.store(true, Ordering::Release);
         }
-        if shared.producers_done.load(Ordering::Acquire) && consumers.iter().all(|(_, h)| h.is_finished()) {
+        if shared.producers_done.load(Ordering::Acquire)
+            && consumers.iter().all(|(_, h)| h.is_finished())
+        {
             break;
         }
         tick += 1;
@@ -273,7 +304,10 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
     v.produce_errors = Counters::get(&c.produce_errors);
     let mut errors = shared.errors();
     if acked_by_lanes != v.acknowledged_msgs && errors.is_empty() {
-        errors.push(format!("lanes report {acked_by_lanes} acknowledged, counters {}", v.acknowledged_msgs));
+        errors.push(format!(
+            "lanes report {acked_by_lanes} acknowledged, counters {}",
+            v.acknowledged_msgs
+        ));
     }
     // Every subscription must have read every partition exactly up to what was acknowledged.
     if !shared.aborted() {
@@ -283,7 +317,10 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
                     let got = consumed.get(&(s, t, p)).copied().unwrap_or(0);
                     let want = shared.acked_count(t, p);
                     if got != want && errors.len() < crate::limits::VERIFICATION_DETAILS_MAX {
-                        errors.push(format!("subscription {s}: {}-{p} consumed {got} of {want} acknowledged", topics[t]));
+                        errors.push(format!(
+                            "subscription {s}: {}-{p} consumed {got} of {want} acknowledged",
+                            topics[t]
+                        ));
                     }
                 }
             }
@@ -293,15 +330,21 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
         errors.push("no message was acknowledged".into());
     }
     if v.consumed_msgs > v.expected_consumed_msgs {
-        errors.push(format!("{} messages consumed, only {} expected", v.consumed_msgs, v.expected_consumed_msgs));
+        errors.push(format!(
+            "{} messages consumed, only {} expected",
+            v.consumed_msgs, v.expected_consumed_msgs
+        ));
     }
     v.details.splice(0..0, errors.iter().cloned());
     v.ok = errors.is_empty() && v.violations == 0 && v.missing_msgs == 0 && v.produce_errors == 0;
 
     // The measured window: whole seconds after the warm-up, up to the second producers stopped.
     let stop = stop_tick.unwrap_or(tick);
-    let window: Vec<(usize, &Sample)> =
-        series.iter().enumerate().filter(|(_, s)| !s.warmup && s.t_s <= stop as f64).collect();
+    let window: Vec<(usize, &Sample)> = series
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !s.warmup && s.t_s <= stop as f64)
+        .collect();
     let n = window.len().max(1) as f64;
     let sum = |f: fn(&Sample) -> f64| window.iter().map(|(_, s)| f(s)).sum::<f64>();
     let cpu_ns: u64 = window.iter().map(|(i, _)| cpu_series[*i]).sum();
@@ -317,7 +360,11 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
         publish_latency: percentiles(&publish),
         end_to_end_latency: percentiles(&e2e),
         latency_from_intended_time: w.producer_rate > 0.0,
-        harness_cpu_ns_per_msg: if msgs > 0.0 { cpu_ns as f64 / msgs } else { 0.0 },
+        harness_cpu_ns_per_msg: if msgs > 0.0 {
+            cpu_ns as f64 / msgs
+        } else {
+            0.0
+        },
         harness_cpu_cores: cpu_ns as f64 / 1e9 / n,
         backlog_drain_s,
     };
@@ -364,7 +411,10 @@ mod tests {
 
     #[test]
     fn generated_payload_has_the_stated_size() {
-        let w = Workload::from_yaml("name: x\nmessageSize: 100\ntestDurationMinutes: 1\npayloadFile: /nonexistent/p.data\n").unwrap();
+        let w = Workload::from_yaml(
+            "name: x\nmessageSize: 100\ntestDurationMinutes: 1\npayloadFile: /nonexistent/p.data\n",
+        )
+        .unwrap();
         let p = load_payload(&w, None).unwrap();
         assert_eq!(p.len(), 100);
         assert!(p.iter().any(|&b| b != p[0]), "payload is not constant");

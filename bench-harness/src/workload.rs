@@ -72,7 +72,10 @@ impl Workload {
             bail!("topics and partitionsPerTopic must be at least 1");
         }
         if self.partitions_per_topic as usize > TOPIC_PARTITIONS_MAX {
-            bail!("partitionsPerTopic {} > {TOPIC_PARTITIONS_MAX}", self.partitions_per_topic);
+            bail!(
+                "partitionsPerTopic {} > {TOPIC_PARTITIONS_MAX}",
+                self.partitions_per_topic
+            );
         }
         let size = self.message_size as usize;
         if !(VALUE_HEADER_BYTES..=MESSAGE_BYTES_MAX).contains(&size) {
@@ -235,7 +238,8 @@ impl DriverSettings {
         let producer = properties(file.producer_config.as_deref());
         let consumer = properties(file.consumer_config.as_deref());
         let num = |k: &str, v: &str| -> Result<i64> {
-            v.parse::<i64>().with_context(|| format!("{k}={v} is not a number"))
+            v.parse::<i64>()
+                .with_context(|| format!("{k}={v} is not a number"))
         };
         for (k, v) in common.iter().chain(producer.iter()) {
             match k.as_str() {
@@ -273,7 +277,10 @@ impl DriverSettings {
         if self.replication_factor < 1 {
             bail!("replication factor must be ≥ 1");
         }
-        if self.partition_fetch_bytes < 1024 || self.fetch_min_bytes < 0 || self.fetch_max_wait_ms < 0 {
+        if self.partition_fetch_bytes < 1024
+            || self.fetch_min_bytes < 0
+            || self.fetch_max_wait_ms < 0
+        {
             bail!("fetch settings out of range");
         }
         Ok(())
@@ -321,10 +328,16 @@ testDurationMinutes: 15
     #[test]
     fn rejects_what_cannot_be_run() {
         let small = OMB_SHAPED.replace("messageSize: 1024", "messageSize: 8");
-        assert!(Workload::from_yaml(&small).is_err(), "8-byte messages cannot carry the stamp");
+        assert!(
+            Workload::from_yaml(&small).is_err(),
+            "8-byte messages cannot carry the stamp"
+        );
         let keys = OMB_SHAPED.replace("\"NO_KEY\"", "\"SOMETHING\"");
         assert!(Workload::from_yaml(&keys).is_err());
-        assert!(Workload::from_yaml("name: x\n").is_err(), "messageSize is required");
+        assert!(
+            Workload::from_yaml("name: x\n").is_err(),
+            "messageSize is required"
+        );
     }
 
     #[test]
@@ -333,7 +346,9 @@ testDurationMinutes: 15
         let mut seen = 0;
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "yaml") && !path.to_string_lossy().contains("driver") {
+            if path.extension().is_some_and(|e| e == "yaml")
+                && !path.to_string_lossy().contains("driver")
+            {
                 Workload::load(&path).unwrap();
                 seen += 1;
             }
@@ -368,7 +383,12 @@ consumerConfig: |
         assert_eq!(d.compression, Codec::Lz4);
         assert_eq!(d.in_flight, 8);
         assert_eq!(d.fetch_max_wait_ms, 100);
-        assert_eq!(d.topic_config.get("min.insync.replicas").map(String::as_str), Some("1"));
+        assert_eq!(
+            d.topic_config
+                .get("min.insync.replicas")
+                .map(String::as_str),
+            Some("1")
+        );
         assert_eq!(bootstrap.as_deref(), Some("127.0.0.1:9092"));
     }
 }

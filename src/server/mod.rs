@@ -130,6 +130,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         auto_create_topics: args.auto_create_topics,
         default_partitions: args.default_partitions,
         acks_all_fsync: !args.acks_all_no_fsync,
+        shard_connections_max: args.max_connections.div_ceil(shards as usize).max(1),
     });
     let store = MetadataStore::open(&args.data_dir, shards).context("loading topic metadata")?;
     let snapshot = Arc::new(store.snapshot(&brokers));
@@ -322,6 +323,18 @@ async fn run_shard(start: ShardStart) {
             loop {
                 match listener.accept().await {
                     Ok(stream) => {
+                        let open = shard
+                            .metrics
+                            .connections_open
+                            .load(std::sync::atomic::Ordering::Relaxed);
+                        if open as usize >= shard.config.shard_connections_max {
+                            shard
+                                .metrics
+                                .connections_rejected
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            drop(stream);
+                            continue;
+                        }
                         glommio::spawn_local(crate::net::connection::serve(shard.clone(), stream))
                             .detach();
                     }

@@ -109,12 +109,14 @@ impl Shard {
         let partitions = match t.partitions {
             -1 => self.config.default_partitions,
             p if p >= 1 && (p as usize) <= TOPIC_PARTITIONS_MAX => p as u32,
-            p => return Err(ControlError::new(
-                ResponseError::InvalidPartitions,
-                format!(
+            p => {
+                return Err(ControlError::new(
+                    ResponseError::InvalidPartitions,
+                    format!(
                     "Number of partitions must be between 1 and {TOPIC_PARTITIONS_MAX}, got {p}."
                 ),
-            )),
+                ))
+            }
         };
         if t.replication_factor != -1 && t.replication_factor != 1 {
             return Err(ControlError::new(

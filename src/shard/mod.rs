@@ -37,6 +37,8 @@ pub struct BrokerConfig {
     pub default_partitions: u32,
     /// acks=all waits for fdatasync (true) or only for the write (Kafka's default semantics).
     pub acks_all_fsync: bool,
+    /// Connections one shard keeps open at most (`--max-connections` / shards, rounded up).
+    pub shard_connections_max: usize,
 }
 
 /// A one-shot broadcast: set once, wakes every waiter (shutdown, etc.).

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
 
 use super::control::{ControlError, NewTopic};
 use super::Shard;
@@ -48,16 +50,24 @@ impl Shard {
 
     /// The shard that owns the offsets partition `partition`, if the topic exists.
     pub fn offsets_partition_owner(&self, partition: i32) -> Option<u32> {
-        self.snapshot().partition(OFFSETS_TOPIC, partition).map(|m| m.owner)
+        self.snapshot()
+            .partition(OFFSETS_TOPIC, partition)
+            .map(|m| m.owner)
     }
 
     /// Append key/value records to a local offsets partition as one batch, durably (acks=all
     /// semantics of this broker).
-    pub async fn append_offsets_records(&self, partition: i32, records: Vec<(Bytes, Option<Bytes>)>) -> Result<(), PartitionError> {
+    pub async fn append_offsets_records(
+        &self,
+        partition: i32,
+        records: Vec<(Bytes, Option<Bytes>)>,
+    ) -> Result<(), PartitionError> {
         if records.is_empty() {
             return Ok(());
         }
-        let p = self.local_partition(OFFSETS_TOPIC, partition).ok_or(PartitionError::NotLeader)?;
+        let p = self
+            .local_partition(OFFSETS_TOPIC, partition)
+            .ok_or(PartitionError::NotLeader)?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
@@ -81,14 +91,29 @@ impl Shard {
             })
             .collect();
         let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(&mut buf, recs.iter(), &RecordEncodeOptions { version: 2, compression: Compression::None })
-            .map_err(|_| PartitionError::InvalidRequest)?;
-        p.produce(&buf.freeze(), self.config.acks_all_fsync).await.map(|_| ())
+        RecordBatchEncoder::encode(
+            &mut buf,
+            recs.iter(),
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .map_err(|_| PartitionError::InvalidRequest)?;
+        p.produce(&buf.freeze(), self.config.acks_all_fsync)
+            .await
+            .map(|_| ())
     }
 
     /// Feed every record of a local offsets partition, in log order, to `apply`.
-    pub async fn replay_offsets_partition(self: &Rc<Self>, partition: i32, mut apply: impl FnMut(&[u8], Option<&[u8]>)) -> Result<(), PartitionError> {
-        let p = self.local_partition(OFFSETS_TOPIC, partition).ok_or(PartitionError::NotLeader)?;
+    pub async fn replay_offsets_partition(
+        self: &Rc<Self>,
+        partition: i32,
+        mut apply: impl FnMut(&[u8], Option<&[u8]>),
+    ) -> Result<(), PartitionError> {
+        let p = self
+            .local_partition(OFFSETS_TOPIC, partition)
+            .ok_or(PartitionError::NotLeader)?;
         let end = p.high_watermark();
         let mut offset = p.log_start_offset();
         while offset < end {
@@ -100,7 +125,8 @@ impl Shard {
             for chunk in read.chunks {
                 let mut buf = chunk;
                 while !buf.is_empty() {
-                    let set = RecordBatchDecoder::decode(&mut buf).map_err(|_| PartitionError::Storage)?;
+                    let set = RecordBatchDecoder::decode(&mut buf)
+                        .map_err(|_| PartitionError::Storage)?;
                     for r in &set.records {
                         offset = offset.max(r.offset + 1);
                         if r.control || r.offset < p.log_start_offset() {

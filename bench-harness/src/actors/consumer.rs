@@ -50,9 +50,16 @@ pub struct ConsumerResult {
     pub details: Vec<String>,
 }
 
-pub fn spawn(spec: ConsumerSpec, driver: DriverSettings, shared: Arc<Shared>) -> JoinHandle<Result<ConsumerResult>> {
+pub fn spawn(
+    spec: ConsumerSpec,
+    driver: DriverSettings,
+    shared: Arc<Shared>,
+) -> JoinHandle<Result<ConsumerResult>> {
     std::thread::Builder::new()
-        .name(format!("consume-{}-{}", spec.subscription, spec.topic_index))
+        .name(format!(
+            "consume-{}-{}",
+            spec.subscription, spec.topic_index
+        ))
         .spawn(move || {
             let r = run(&spec, &driver, &shared);
             if let Err(e) = &r {
@@ -66,8 +73,14 @@ pub fn spawn(spec: ConsumerSpec, driver: DriverSettings, shared: Arc<Shared>) ->
 fn run(spec: &ConsumerSpec, driver: &DriverSettings, shared: &Shared) -> Result<ConsumerResult> {
     let mut conn = Conn::connect(&spec.broker)?;
     let version = conn.versions.fetch;
-    let mut checks: Vec<PartitionCheck> =
-        spec.partitions.iter().map(|&p| PartitionCheck { partition: p, ..Default::default() }).collect();
+    let mut checks: Vec<PartitionCheck> = spec
+        .partitions
+        .iter()
+        .map(|&p| PartitionCheck {
+            partition: p,
+            ..Default::default()
+        })
+        .collect();
     let mut e2e = LatencyRecorder::new(shared.warmup_end_ns);
     let mut violations = 0u64;
     let mut details = Vec::new();
@@ -89,12 +102,15 @@ fn run(spec: &ConsumerSpec, driver: &DriverSettings, shared: &Shared) -> Result<
         if producers_done && caught_up {
             break;
         }
-        if producers_done && last_progress.elapsed() > Duration::from_millis(DRAIN_STALL_TIMEOUT_MS) {
+        if producers_done && last_progress.elapsed() > Duration::from_millis(DRAIN_STALL_TIMEOUT_MS)
+        {
             let missing: Vec<String> = checks
                 .iter()
                 .filter_map(|c| {
                     let want = shared.acked_count(spec.topic_index, c.partition);
-                    (c.consumed < want).then(|| format!("{}-{}: {} of {want}", spec.topic, c.partition, c.consumed))
+                    (c.consumed < want).then(|| {
+                        format!("{}-{}: {} of {want}", spec.topic, c.partition, c.consumed)
+                    })
                 })
                 .collect();
             bail!("no progress for {DRAIN_STALL_TIMEOUT_MS} ms; acknowledged messages never consumed: {}", missing.join(", "));
@@ -133,11 +149,20 @@ fn run(spec: &ConsumerSpec, driver: &DriverSettings, shared: &Shared) -> Result<
         let mut bytes = 0u64;
         for t in &resp.responses {
             for p in &t.partitions {
-                let Some(check) = checks.iter_mut().find(|c| c.partition == p.partition_index) else {
-                    bail!("Fetch answered partition {} that was not asked for", p.partition_index);
+                let Some(check) = checks.iter_mut().find(|c| c.partition == p.partition_index)
+                else {
+                    bail!(
+                        "Fetch answered partition {} that was not asked for",
+                        p.partition_index
+                    );
                 };
                 if p.error_code != 0 {
-                    bail!("Fetch {}-{}: error code {}", spec.topic, p.partition_index, p.error_code);
+                    bail!(
+                        "Fetch {}-{}: error code {}",
+                        spec.topic,
+                        p.partition_index,
+                        p.error_code
+                    );
                 }
                 let Some(records) = &p.records else { continue };
                 walk_batches(records, |r| {
@@ -147,7 +172,10 @@ fn run(spec: &ConsumerSpec, driver: &DriverSettings, shared: &Shared) -> Result<
                     let mut note = |what: String| {
                         violations += 1;
                         if details.len() < VERIFICATION_DETAILS_MAX {
-                            details.push(format!("{}-{} offset {}: {what}", spec.topic, check.partition, r.offset));
+                            details.push(format!(
+                                "{}-{} offset {}: {what}",
+                                spec.topic, check.partition, r.offset
+                            ));
                         }
                     };
                     if r.offset != check.next_offset {
@@ -163,7 +191,11 @@ fn run(spec: &ConsumerSpec, driver: &DriverSettings, shared: &Shared) -> Result<
                                     stamp.writer,
                                     stamp.sequence,
                                     expected,
-                                    if stamp.sequence < *expected { "duplicate or reordered" } else { "messages lost" }
+                                    if stamp.sequence < *expected {
+                                        "duplicate or reordered"
+                                    } else {
+                                        "messages lost"
+                                    }
                                 ));
                             }
                             *expected = stamp.sequence + 1;
@@ -185,5 +217,11 @@ fn run(spec: &ConsumerSpec, driver: &DriverSettings, shared: &Shared) -> Result<
             Counters::add(&shared.counters.consumed_bytes, bytes);
         }
     }
-    Ok(ConsumerResult { topic_index: spec.topic_index, e2e: e2e.hist, partitions: checks, violations, details })
+    Ok(ConsumerResult {
+        topic_index: spec.topic_index,
+        e2e: e2e.hist,
+        partitions: checks,
+        violations,
+        details,
+    })
 }

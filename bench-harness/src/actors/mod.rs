@@ -35,7 +35,9 @@ impl Shared {
             consumers_may_start: AtomicBool::new(false),
             abort: AtomicBool::new(false),
             errors: Mutex::new(Vec::new()),
-            acked: (0..topics).map(|_| (0..partitions).map(|_| AtomicU64::new(0)).collect()).collect(),
+            acked: (0..topics)
+                .map(|_| (0..partitions).map(|_| AtomicU64::new(0)).collect())
+                .collect(),
         }
     }
 
@@ -52,7 +54,10 @@ impl Shared {
     }
 
     pub fn errors(&self) -> Vec<String> {
-        self.errors.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn add_acked(&self, topic: usize, partition: i32, n: u64) {

@@ -65,14 +65,21 @@ struct OpenBatch {
     opened_ns: u64,
 }
 
-pub fn spawn(spec: LaneSpec, driver: DriverSettings, shared: Arc<Shared>) -> JoinHandle<Result<LaneResult>> {
+pub fn spawn(
+    spec: LaneSpec,
+    driver: DriverSettings,
+    shared: Arc<Shared>,
+) -> JoinHandle<Result<LaneResult>> {
     let name = format!("produce-{}", spec.writer_id);
     std::thread::Builder::new()
         .name(name)
         .spawn(move || {
             let r = run(&spec, &driver, &shared);
             if let Err(e) = &r {
-                shared.fail(format!("producer lane {} → {}: {e:#}", spec.writer_id, spec.broker));
+                shared.fail(format!(
+                    "producer lane {} → {}: {e:#}",
+                    spec.writer_id, spec.broker
+                ));
             }
             r
         })
@@ -83,7 +90,11 @@ fn run(spec: &LaneSpec, driver: &DriverSettings, shared: &Arc<Shared>) -> Result
     let mut conn = Conn::connect(&spec.broker)?;
     let version = conn.versions.produce;
     let acks = driver.acks;
-    let interval_ns = if spec.rate > 0.0 { (1e9 / spec.rate) as u64 } else { 0 };
+    let interval_ns = if spec.rate > 0.0 {
+        (1e9 / spec.rate) as u64
+    } else {
+        0
+    };
     let slots = spec.partitions.len();
     let mut acked = vec![0u64; slots];
 
@@ -102,7 +113,17 @@ fn run(spec: &LaneSpec, driver: &DriverSettings, shared: &Arc<Shared>) -> Result
         let handle = std::thread::Builder::new()
             .name(format!("acks-{}", spec.writer_id))
             .spawn(move || {
-                let r = read_acks(stream, version, interval_ns, msg_bytes, topic_index, &partitions, pending_rx, token_tx, &shared2);
+                let r = read_acks(
+                    stream,
+                    version,
+                    interval_ns,
+                    msg_bytes,
+                    topic_index,
+                    &partitions,
+                    pending_rx,
+                    token_tx,
+                    &shared2,
+                );
                 if let Err(e) = &r {
                     shared2.fail(format!("producer acks: {e:#}"));
                 }
@@ -113,7 +134,13 @@ fn run(spec: &LaneSpec, driver: &DriverSettings, shared: &Arc<Shared>) -> Result
         (None, None)
     };
 
-    let mut frame = ProduceFrame::new(&spec.topic, version, acks, driver.request_timeout_ms, driver.batch_bytes * 2);
+    let mut frame = ProduceFrame::new(
+        &spec.topic,
+        version,
+        acks,
+        driver.request_timeout_ms,
+        driver.batch_bytes * 2,
+    );
     let mut in_frame = vec![false; slots];
     let mut frame_batches: Vec<InFlightBatch> = Vec::new();
     let mut scratch = Vec::new();
@@ -147,12 +174,17 @@ fn run(spec: &LaneSpec, driver: &DriverSettings, shared: &Arc<Shared>) -> Result
         }
         correlation_id = correlation_id.wrapping_add(1).max(1);
         use std::io::Write;
-        conn.stream.write_all(frame.seal(correlation_id)).context("write Produce")?;
+        conn.stream
+            .write_all(frame.seal(correlation_id))
+            .context("write Produce")?;
         Counters::add(&shared.counters.in_flight, 1);
         match &tx {
             Some((pending, _)) => {
                 pending
-                    .send(InFlight { correlation_id, batches: std::mem::take(batches) })
+                    .send(InFlight {
+                        correlation_id,
+                        batches: std::mem::take(batches),
+                    })
                     .map_err(|_| anyhow::anyhow!("acknowledgement reader stopped"))?;
             }
             None => {
@@ -163,7 +195,10 @@ fn run(spec: &LaneSpec, driver: &DriverSettings, shared: &Arc<Shared>) -> Result
                     shared.add_acked(spec.topic_index, spec.partitions[b.partition_slot], b.count);
                 }
                 Counters::add(&shared.counters.produced_msgs, n);
-                Counters::add(&shared.counters.produced_bytes, n * spec.message.len() as u64);
+                Counters::add(
+                    &shared.counters.produced_bytes,
+                    n * spec.message.len() as u64,
+                );
                 Counters::sub(&shared.counters.in_flight, 1);
             }
         }
@@ -189,27 +224,69 @@ fn run(spec: &LaneSpec, driver: &DriverSettings, shared: &Arc<Shared>) -> Result
         while k < due_until_k {
             if open.is_none() {
                 let slot = next_slot;
-                if in_frame[slot] || frame.buf.len() + driver.batch_bytes * 2 > PRODUCE_REQUEST_BYTES_MAX {
-                    send(&mut frame, &mut frame_batches, &mut in_frame, &mut acked, true)?;
+                if in_frame[slot]
+                    || frame.buf.len() + driver.batch_bytes * 2 > PRODUCE_REQUEST_BYTES_MAX
+                {
+                    send(
+                        &mut frame,
+                        &mut frame_batches,
+                        &mut in_frame,
+                        &mut acked,
+                        true,
+                    )?;
                 }
-                let t = if interval_ns > 0 { start_ns + k * interval_ns } else { shared.clock.now_ns() };
+                let t = if interval_ns > 0 {
+                    start_ns + k * interval_ns
+                } else {
+                    shared.clock.now_ns()
+                };
                 frame.begin_partition(spec.partitions[slot]);
-                let writer = BatchWriter::begin(&mut frame.buf, shared.clock.unix_ms_at(t), driver.compression);
+                let writer = BatchWriter::begin(
+                    &mut frame.buf,
+                    shared.clock.unix_ms_at(t),
+                    driver.compression,
+                );
                 in_frame[slot] = true;
-                open = Some(OpenBatch { slot, writer, send_ns: t, opened_ns: now });
+                open = Some(OpenBatch {
+                    slot,
+                    writer,
+                    send_ns: t,
+                    opened_ns: now,
+                });
             }
             let ob = open.as_mut().expect("opened above");
-            let send_ns = if interval_ns > 0 { start_ns + k * interval_ns } else { ob.send_ns };
-            let stamp = Stamp { writer: spec.writer_id, sequence: seq[ob.slot], send_ns };
+            let send_ns = if interval_ns > 0 {
+                start_ns + k * interval_ns
+            } else {
+                ob.send_ns
+            };
+            let stamp = Stamp {
+                writer: spec.writer_id,
+                sequence: seq[ob.slot],
+                send_ns,
+            };
             let key_bytes = k.to_be_bytes();
             let key_ref = spec.keyed.then_some(&key_bytes[..]);
-            ob.writer.push(&mut frame.buf, &mut scratch, shared.clock.unix_ms_at(send_ns), key_ref, &stamp, tail);
+            ob.writer.push(
+                &mut frame.buf,
+                &mut scratch,
+                shared.clock.unix_ms_at(send_ns),
+                key_ref,
+                &stamp,
+                tail,
+            );
             seq[ob.slot] += 1;
             k += 1;
             if ob.writer.size_bytes() + spec.message.len() + 32 > driver.batch_bytes {
                 close(&mut open, &mut frame, &mut scratch, &mut frame_batches)?;
                 next_slot = (next_slot + 1) % slots;
-                send(&mut frame, &mut frame_batches, &mut in_frame, &mut acked, false)?;
+                send(
+                    &mut frame,
+                    &mut frame_batches,
+                    &mut in_frame,
+                    &mut acked,
+                    false,
+                )?;
                 if interval_ns == 0 {
                     break; // re-check the stop flag between batches at max rate
                 }
@@ -220,10 +297,22 @@ fn run(spec: &LaneSpec, driver: &DriverSettings, shared: &Arc<Shared>) -> Result
             if stopping || now >= ob.opened_ns + linger_ns {
                 close(&mut open, &mut frame, &mut scratch, &mut frame_batches)?;
                 next_slot = (next_slot + 1) % slots;
-                send(&mut frame, &mut frame_batches, &mut in_frame, &mut acked, true)?;
+                send(
+                    &mut frame,
+                    &mut frame_batches,
+                    &mut in_frame,
+                    &mut acked,
+                    true,
+                )?;
             }
         } else if !frame.is_empty() && (stopping || interval_ns > 0) {
-            send(&mut frame, &mut frame_batches, &mut in_frame, &mut acked, true)?;
+            send(
+                &mut frame,
+                &mut frame_batches,
+                &mut in_frame,
+                &mut acked,
+                true,
+            )?;
         }
         if stopping && open.is_none() && frame.is_empty() {
             break;
@@ -246,11 +335,16 @@ fn run(spec: &LaneSpec, driver: &DriverSettings, shared: &Arc<Shared>) -> Result
         drop(tokens);
     }
     if let Some(h) = reader {
-        let r = h.join().map_err(|_| anyhow::anyhow!("ack reader panicked"))??;
+        let r = h
+            .join()
+            .map_err(|_| anyhow::anyhow!("ack reader panicked"))??;
         publish = r.publish;
         acked = r.acked.iter().map(|&(_, n)| n).collect();
     }
-    Ok(LaneResult { publish, acked: spec.partitions.iter().copied().zip(acked).collect() })
+    Ok(LaneResult {
+        publish,
+        acked: spec.partitions.iter().copied().zip(acked).collect(),
+    })
 }
 
 fn close(
@@ -263,7 +357,11 @@ fn close(
     let count = ob.writer.count() as u64;
     ob.writer.finish(&mut frame.buf, scratch)?;
     frame.end_partition();
-    batches.push(InFlightBatch { partition_slot: ob.slot, count, send_ns: ob.send_ns });
+    batches.push(InFlightBatch {
+        partition_slot: ob.slot,
+        count,
+        send_ns: ob.send_ns,
+    });
     Ok(())
 }
 
@@ -299,7 +397,10 @@ fn read_acks(
             let partition = partitions[b.partition_slot];
             if let Some(&(_, code)) = errors.iter().find(|(p, _)| *p == partition) {
                 Counters::add(&shared.counters.produce_errors, b.count);
-                shared.fail(format!("produce to partition {partition}: error code {code} ({} messages lost)", b.count));
+                shared.fail(format!(
+                    "produce to partition {partition}: error code {code} ({} messages lost)",
+                    b.count
+                ));
                 continue;
             }
             acked[b.partition_slot] += b.count;
@@ -316,5 +417,8 @@ fn read_acks(
         // The writer may have finished and stopped listening: that's fine.
         let _ = tokens.send(());
     }
-    Ok(LaneResult { publish: recorder.hist, acked: partitions.iter().copied().zip(acked).collect() })
+    Ok(LaneResult {
+        publish: recorder.hist,
+        acked: partitions.iter().copied().zip(acked).collect(),
+    })
 }

@@ -29,21 +29,34 @@ pub fn metadata(conn: &mut Conn, topics: &[String]) -> Result<ClusterMeta> {
         .with_topics(Some(
             topics
                 .iter()
-                .map(|t| MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_string(t.clone())))))
+                .map(|t| {
+                    MetadataRequestTopic::default()
+                        .with_name(Some(TopicName(StrBytes::from_string(t.clone()))))
+                })
                 .collect(),
         ))
         .with_allow_auto_topic_creation(false);
     let resp = conn.call(&req, conn.versions.metadata)?;
-    let mut meta = ClusterMeta { controller: resp.controller_id.0, ..Default::default() };
+    let mut meta = ClusterMeta {
+        controller: resp.controller_id.0,
+        ..Default::default()
+    };
     for b in &resp.brokers {
-        meta.brokers.insert(b.node_id.0, format!("{}:{}", b.host.as_str(), b.port));
+        meta.brokers
+            .insert(b.node_id.0, format!("{}:{}", b.host.as_str(), b.port));
     }
     for t in &resp.topics {
         let Some(name) = &t.name else { continue };
         if t.error_code != 0 {
             continue; // not there yet (UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE)
         }
-        let n = t.partitions.iter().map(|p| p.partition_index + 1).max().unwrap_or(0).max(0) as usize;
+        let n = t
+            .partitions
+            .iter()
+            .map(|p| p.partition_index + 1)
+            .max()
+            .unwrap_or(0)
+            .max(0) as usize;
         let mut leaders = vec![-1; n];
         for p in &t.partitions {
             if p.error_code == 0 && p.partition_index >= 0 {
@@ -72,7 +85,10 @@ pub fn create_topics(
     let mut controller = if controller_addr == bootstrap.addr {
         None
     } else {
-        Some(Conn::connect(&controller_addr).with_context(|| format!("controller {controller_addr}"))?)
+        Some(
+            Conn::connect(&controller_addr)
+                .with_context(|| format!("controller {controller_addr}"))?,
+        )
     };
     let conn = controller.as_mut().unwrap_or(bootstrap);
     // One request per chunk keeps requests modest with many topics.
@@ -116,7 +132,11 @@ pub fn create_topics(
 }
 
 /// Polls Metadata until every partition of every topic has a leader the broker list names.
-pub fn wait_for_leaders(bootstrap: &mut Conn, topics: &[String], partitions: u32) -> Result<ClusterMeta> {
+pub fn wait_for_leaders(
+    bootstrap: &mut Conn,
+    topics: &[String],
+    partitions: u32,
+) -> Result<ClusterMeta> {
     let deadline = Instant::now() + Duration::from_millis(TOPIC_READY_TIMEOUT_MS);
     loop {
         let meta = metadata(bootstrap, topics)?;
@@ -130,7 +150,10 @@ pub fn wait_for_leaders(bootstrap: &mut Conn, topics: &[String], partitions: u32
             return Ok(meta);
         }
         if Instant::now() > deadline {
-            bail!("topics have no leaders after {TOPIC_READY_TIMEOUT_MS} ms: {:?}", meta.leaders);
+            bail!(
+                "topics have no leaders after {TOPIC_READY_TIMEOUT_MS} ms: {:?}",
+                meta.leaders
+            );
         }
         std::thread::sleep(Duration::from_millis(100));
     }

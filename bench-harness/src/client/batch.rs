@@ -58,7 +58,9 @@ fn varint_len(v: i64) -> usize {
 pub fn try_get_varint(buf: &[u8], pos: &mut usize) -> Result<i64> {
     let mut value: u64 = 0;
     for shift in (0..70).step_by(7) {
-        let Some(&b) = buf.get(*pos) else { bail!("truncated varint") };
+        let Some(&b) = buf.get(*pos) else {
+            bail!("truncated varint")
+        };
         *pos += 1;
         value |= u64::from(b & 0x7f) << shift;
         if b & 0x80 == 0 {
@@ -89,10 +91,19 @@ impl Stamp {
     }
 
     pub fn try_decode(value: &[u8]) -> Result<Stamp> {
-        ensure!(value.len() >= VALUE_HEADER_BYTES, "value of {} bytes carries no stamp", value.len());
-        let u32_at = |i: usize| u32::from_le_bytes([value[i], value[i + 1], value[i + 2], value[i + 3]]);
+        ensure!(
+            value.len() >= VALUE_HEADER_BYTES,
+            "value of {} bytes carries no stamp",
+            value.len()
+        );
+        let u32_at =
+            |i: usize| u32::from_le_bytes([value[i], value[i + 1], value[i + 2], value[i + 3]]);
         let u64_at = |i: usize| u64::from(u32_at(i)) | (u64::from(u32_at(i + 4)) << 32);
-        Ok(Stamp { writer: u32_at(0), sequence: u64_at(4), send_ns: u64_at(12) })
+        Ok(Stamp {
+            writer: u32_at(0),
+            sequence: u64_at(4),
+            send_ns: u64_at(12),
+        })
     }
 }
 
@@ -111,7 +122,14 @@ impl BatchWriter {
     pub fn begin(buf: &mut Vec<u8>, base_ts_ms: i64, codec: Codec) -> BatchWriter {
         let start = buf.len();
         buf.extend_from_slice(&[0u8; BATCH_HEADER_BYTES]);
-        BatchWriter { start, count: 0, base_ts_ms, max_ts_ms: base_ts_ms, codec, uncompressed_bytes: BATCH_HEADER_BYTES }
+        BatchWriter {
+            start,
+            count: 0,
+            base_ts_ms,
+            max_ts_ms: base_ts_ms,
+            codec,
+            uncompressed_bytes: BATCH_HEADER_BYTES,
+        }
     }
 
     pub fn count(&self) -> i32 {
@@ -133,7 +151,11 @@ impl BatchWriter {
         stamp: &Stamp,
         tail: &[u8],
     ) {
-        let out = if self.codec == Codec::None { buf } else { scratch };
+        let out = if self.codec == Codec::None {
+            buf
+        } else {
+            scratch
+        };
         let before = out.len();
         let ts_delta = ts_ms - self.base_ts_ms;
         let offset_delta = i64::from(self.count);
@@ -235,22 +257,39 @@ pub struct RecordView<'a> {
 /// Walks every complete batch in `records` (a fetch response's records field may end with a
 /// truncated batch: that is normal and ignored), checking magic and CRC, calling `f` per record.
 /// Control batches (transaction markers) are skipped. Returns the number of records seen.
-pub fn walk_batches(records: &Bytes, mut f: impl FnMut(RecordView<'_>) -> Result<()>) -> Result<u64> {
+pub fn walk_batches(
+    records: &Bytes,
+    mut f: impl FnMut(RecordView<'_>) -> Result<()>,
+) -> Result<u64> {
     let mut pos = 0usize;
     let mut seen = 0u64;
     while records.len() - pos >= 12 {
         let base_offset = i64::from_be_bytes(records[pos..pos + 8].try_into().expect("8 bytes"));
         let len = i32::from_be_bytes(records[pos + 8..pos + 12].try_into().expect("4 bytes"));
-        ensure!(len >= (BATCH_HEADER_BYTES - 12) as i32, "batch at offset {base_offset} has length {len}");
+        ensure!(
+            len >= (BATCH_HEADER_BYTES - 12) as i32,
+            "batch at offset {base_offset} has length {len}"
+        );
         let end = pos + 12 + len as usize;
         if end > records.len() {
             break; // truncated by the fetch size limit
         }
         let batch = &records[pos..end];
-        ensure!(batch[16] == 2, "batch at offset {base_offset} has magic {}", batch[16]);
-        let crc = u32::from_be_bytes(batch[CRC_OFFSET..CRC_OFFSET + 4].try_into().expect("4 bytes"));
+        ensure!(
+            batch[16] == 2,
+            "batch at offset {base_offset} has magic {}",
+            batch[16]
+        );
+        let crc = u32::from_be_bytes(
+            batch[CRC_OFFSET..CRC_OFFSET + 4]
+                .try_into()
+                .expect("4 bytes"),
+        );
         let actual = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
-        ensure!(crc == actual, "batch at offset {base_offset}: CRC {crc:#x} != {actual:#x}");
+        ensure!(
+            crc == actual,
+            "batch at offset {base_offset}: CRC {crc:#x} != {actual:#x}"
+        );
         let attributes = i16::from_be_bytes([batch[21], batch[22]]);
         let base_ts = i64::from_be_bytes(batch[27..35].try_into().expect("8 bytes"));
         let count = i32::from_be_bytes(batch[57..61].try_into().expect("4 bytes"));
@@ -261,7 +300,10 @@ pub fn walk_batches(records: &Bytes, mut f: impl FnMut(RecordView<'_>) -> Result
             let mut rpos = 0usize;
             for _ in 0..count {
                 let rec_len = try_get_varint(&body, &mut rpos)?;
-                ensure!(rec_len >= 0 && rpos + rec_len as usize <= body.len(), "record overruns its batch");
+                ensure!(
+                    rec_len >= 0 && rpos + rec_len as usize <= body.len(),
+                    "record overruns its batch"
+                );
                 let rec_end = rpos + rec_len as usize;
                 rpos += 1; // attributes
                 let ts_delta = try_get_varint(&body, &mut rpos)?;
@@ -278,7 +320,11 @@ pub fn walk_batches(records: &Bytes, mut f: impl FnMut(RecordView<'_>) -> Result
                 } else {
                     None
                 };
-                f(RecordView { offset: base_offset + offset_delta, timestamp_ms: base_ts + ts_delta, value })?;
+                f(RecordView {
+                    offset: base_offset + offset_delta,
+                    timestamp_ms: base_ts + ts_delta,
+                    value,
+                })?;
                 seen += 1;
                 rpos = rec_end;
             }
@@ -298,8 +344,19 @@ mod tests {
         let mut scratch = Vec::new();
         let mut w = BatchWriter::begin(&mut buf, 1_700_000_000_000, codec);
         for i in 0..n {
-            let stamp = Stamp { writer: 3, sequence: i, send_ns: 1000 + i };
-            w.push(&mut buf, &mut scratch, 1_700_000_000_000 + i as i64, key, &stamp, tail);
+            let stamp = Stamp {
+                writer: 3,
+                sequence: i,
+                send_ns: 1000 + i,
+            };
+            w.push(
+                &mut buf,
+                &mut scratch,
+                1_700_000_000_000 + i as i64,
+                key,
+                &stamp,
+                tail,
+            );
         }
         w.finish(&mut buf, &mut scratch).unwrap();
         buf.split_off(7)
@@ -308,7 +365,13 @@ mod tests {
     #[test]
     fn batch_decodes_with_kafka_protocol_and_passes_crc() {
         let tail = vec![7u8; 1000];
-        for codec in [Codec::None, Codec::Lz4, Codec::Zstd, Codec::Gzip, Codec::Snappy] {
+        for codec in [
+            Codec::None,
+            Codec::Lz4,
+            Codec::Zstd,
+            Codec::Gzip,
+            Codec::Snappy,
+        ] {
             for key in [None, Some(&b"key-0001"[..])] {
                 let batch = build(codec, 50, &tail, key);
                 // The crate's decoder checks the CRC and fails on a mismatch.
@@ -323,7 +386,14 @@ mod tests {
                     let value = r.value.as_ref().unwrap();
                     assert_eq!(value.len(), VALUE_HEADER_BYTES + tail.len());
                     let stamp = Stamp::try_decode(value).unwrap();
-                    assert_eq!(stamp, Stamp { writer: 3, sequence: i as u64, send_ns: 1000 + i as u64 });
+                    assert_eq!(
+                        stamp,
+                        Stamp {
+                            writer: 3,
+                            sequence: i as u64,
+                            send_ns: 1000 + i as u64
+                        }
+                    );
                     assert_eq!(&value[VALUE_HEADER_BYTES..], &tail[..]);
                 }
                 // Our own walker agrees with the crate.
@@ -333,7 +403,10 @@ mod tests {
                     Ok(())
                 })
                 .unwrap();
-                assert_eq!(seqs, (0..50).map(|i| (i as i64, i as u64)).collect::<Vec<_>>());
+                assert_eq!(
+                    seqs,
+                    (0..50).map(|i| (i as i64, i as u64)).collect::<Vec<_>>()
+                );
             }
         }
     }
@@ -359,7 +432,19 @@ mod tests {
 
     #[test]
     fn varints_round_trip() {
-        for v in [0i64, 1, -1, 63, -64, 64, 300, -300, i32::MAX as i64, i64::MIN, i64::MAX] {
+        for v in [
+            0i64,
+            1,
+            -1,
+            63,
+            -64,
+            64,
+            300,
+            -300,
+            i32::MAX as i64,
+            i64::MIN,
+            i64::MAX,
+        ] {
             let mut buf = Vec::new();
             put_varint(&mut buf, v);
             assert_eq!(buf.len(), varint_len(v));

@@ -106,7 +106,8 @@ impl Conn {
             .with_context(|| format!("resolve {addr}"))?
             .next()
             .with_context(|| format!("{addr} resolves to nothing"))?;
-        let stream = TcpStream::connect_timeout(&sock, timeout).with_context(|| format!("connect {addr}"))?;
+        let stream = TcpStream::connect_timeout(&sock, timeout)
+            .with_context(|| format!("connect {addr}"))?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(timeout))?;
         stream.set_write_timeout(Some(timeout))?;
@@ -114,9 +115,15 @@ impl Conn {
             stream,
             addr: addr.to_string(),
             next_correlation_id: 1,
-            versions: Versions { produce: PRODUCE.1, fetch: FETCH.1, metadata: METADATA.1, create_topics: CREATE_TOPICS.1 },
+            versions: Versions {
+                produce: PRODUCE.1,
+                fetch: FETCH.1,
+                metadata: METADATA.1,
+                create_topics: CREATE_TOPICS.1,
+            },
         };
-        conn.negotiate().with_context(|| format!("ApiVersions with {addr}"))?;
+        conn.negotiate()
+            .with_context(|| format!("ApiVersions with {addr}"))?;
         Ok(conn)
     }
 
@@ -129,9 +136,16 @@ impl Conn {
             // UNSUPPORTED_VERSION: the broker answers in v0 and lists what it speaks.
             resp = self.call(&ApiVersionsRequest::default(), 0)?;
         }
-        ensure!(resp.error_code == 0, "ApiVersions error code {}", resp.error_code);
-        let theirs: HashMap<i16, (i16, i16)> =
-            resp.api_keys.iter().map(|k| (k.api_key, (k.min_version, k.max_version))).collect();
+        ensure!(
+            resp.error_code == 0,
+            "ApiVersions error code {}",
+            resp.error_code
+        );
+        let theirs: HashMap<i16, (i16, i16)> = resp
+            .api_keys
+            .iter()
+            .map(|k| (k.api_key, (k.min_version, k.max_version)))
+            .collect();
         self.versions = Versions {
             produce: pick(PRODUCE, &theirs)?,
             fetch: pick(FETCH, &theirs)?,
@@ -173,8 +187,17 @@ pub struct ProduceFrame {
 const CORRELATION_POS: usize = 8;
 
 impl ProduceFrame {
-    pub fn new(topic: &str, version: i16, acks: i16, timeout_ms: i32, capacity: usize) -> ProduceFrame {
-        assert!((PRODUCE.1..=PRODUCE.2).contains(&version), "Produce v{version} is not hand-built");
+    pub fn new(
+        topic: &str,
+        version: i16,
+        acks: i16,
+        timeout_ms: i32,
+        capacity: usize,
+    ) -> ProduceFrame {
+        assert!(
+            (PRODUCE.1..=PRODUCE.2).contains(&version),
+            "Produce v{version} is not hand-built"
+        );
         let mut buf = Vec::with_capacity(capacity);
         buf.extend_from_slice(&0i32.to_be_bytes());
         buf.extend_from_slice(&PRODUCE.0.to_be_bytes());
@@ -190,7 +213,12 @@ impl ProduceFrame {
         buf.extend_from_slice(topic.as_bytes());
         buf.extend_from_slice(&0i32.to_be_bytes());
         let prefix_len = buf.len();
-        ProduceFrame { buf, prefix_len, partitions: 0, records_len_pos: None }
+        ProduceFrame {
+            buf,
+            prefix_len,
+            partitions: 0,
+            records_len_pos: None,
+        }
     }
 
     pub fn partitions(&self) -> i32 {
@@ -203,7 +231,10 @@ impl ProduceFrame {
 
     /// Starts a partition's entry; its one record batch is appended to `buf` next.
     pub fn begin_partition(&mut self, partition: i32) {
-        assert!(self.records_len_pos.is_none(), "previous partition not ended");
+        assert!(
+            self.records_len_pos.is_none(),
+            "previous partition not ended"
+        );
         self.buf.extend_from_slice(&partition.to_be_bytes());
         self.records_len_pos = Some(self.buf.len());
         self.buf.extend_from_slice(&0i32.to_be_bytes());
@@ -222,7 +253,8 @@ impl ProduceFrame {
         assert!(self.records_len_pos.is_none() && self.partitions > 0);
         let len = (self.buf.len() - 4) as i32;
         self.buf[0..4].copy_from_slice(&len.to_be_bytes());
-        self.buf[CORRELATION_POS..CORRELATION_POS + 4].copy_from_slice(&correlation_id.to_be_bytes());
+        self.buf[CORRELATION_POS..CORRELATION_POS + 4]
+            .copy_from_slice(&correlation_id.to_be_bytes());
         let p = self.prefix_len - 4;
         self.buf[p..p + 4].copy_from_slice(&self.partitions.to_be_bytes());
         &self.buf
@@ -253,7 +285,11 @@ mod tests {
                 frame.begin_partition(partition);
                 let mut w = BatchWriter::begin(&mut frame.buf, 1_000, Codec::None);
                 for i in 0..3 {
-                    let stamp = Stamp { writer: 1, sequence: i, send_ns: 0 };
+                    let stamp = Stamp {
+                        writer: 1,
+                        sequence: i,
+                        send_ns: 0,
+                    };
                     w.push(&mut frame.buf, &mut scratch, 1_000, None, &stamp, b"xyz");
                 }
                 w.finish(&mut frame.buf, &mut scratch).unwrap();
@@ -261,9 +297,19 @@ mod tests {
             }
             let bytes = Bytes::copy_from_slice(frame.seal(77));
             let mut body = bytes.slice(4..);
-            assert_eq!(bytes.len() - 4, i32::from_be_bytes(bytes[0..4].try_into().unwrap()) as usize);
+            assert_eq!(
+                bytes.len() - 4,
+                i32::from_be_bytes(bytes[0..4].try_into().unwrap()) as usize
+            );
             let header = RequestHeader::decode(&mut body, 1).unwrap();
-            assert_eq!((header.request_api_key, header.request_api_version, header.correlation_id), (0, version, 77));
+            assert_eq!(
+                (
+                    header.request_api_key,
+                    header.request_api_version,
+                    header.correlation_id
+                ),
+                (0, version, 77)
+            );
             let req = ProduceRequest::decode(&mut body, version).unwrap();
             assert!(body.is_empty(), "v{version}: trailing bytes");
             assert_eq!(req.acks, -1);
@@ -271,10 +317,19 @@ mod tests {
             assert_eq!(req.topic_data.len(), 1);
             assert_eq!(req.topic_data[0].name.0.as_str(), "bench-topic");
             let parts = &req.topic_data[0].partition_data;
-            assert_eq!(parts.iter().map(|p| p.index).collect::<Vec<_>>(), vec![4, 9]);
+            assert_eq!(
+                parts.iter().map(|p| p.index).collect::<Vec<_>>(),
+                vec![4, 9]
+            );
             for p in parts {
                 let mut records = p.records.clone().unwrap();
-                assert_eq!(RecordBatchDecoder::decode(&mut records).unwrap().records.len(), 3);
+                assert_eq!(
+                    RecordBatchDecoder::decode(&mut records)
+                        .unwrap()
+                        .records
+                        .len(),
+                    3
+                );
             }
             frame.reset();
             assert!(frame.is_empty());

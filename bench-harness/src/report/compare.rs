@@ -15,21 +15,96 @@ fn metrics() -> Vec<Metric> {
     let lat: fn(f64) -> String = human_us;
     let ns: fn(f64) -> String = |v| format!("{v:.0} ns");
     vec![
-        ("produced msg/s", |r| r.summary.produced_msgs_per_s, true, rate),
-        ("produced MB/s", |r| r.summary.produced_bytes_per_s, true, mbps),
-        ("consumed msg/s", |r| r.summary.consumed_msgs_per_s, true, rate),
-        ("consumed MB/s", |r| r.summary.consumed_bytes_per_s, true, mbps),
-        ("publish p50", |r| r.summary.publish_latency.p50_us, false, lat),
-        ("publish p99", |r| r.summary.publish_latency.p99_us, false, lat),
-        ("publish p99.9", |r| r.summary.publish_latency.p999_us, false, lat),
-        ("publish p99.99", |r| r.summary.publish_latency.p9999_us, false, lat),
-        ("publish max", |r| r.summary.publish_latency.max_us, false, lat),
-        ("end-to-end p50", |r| r.summary.end_to_end_latency.p50_us, false, lat),
-        ("end-to-end p99", |r| r.summary.end_to_end_latency.p99_us, false, lat),
-        ("end-to-end p99.9", |r| r.summary.end_to_end_latency.p999_us, false, lat),
-        ("end-to-end p99.99", |r| r.summary.end_to_end_latency.p9999_us, false, lat),
-        ("end-to-end max", |r| r.summary.end_to_end_latency.max_us, false, lat),
-        ("harness CPU/msg", |r| r.summary.harness_cpu_ns_per_msg, false, ns),
+        (
+            "produced msg/s",
+            |r| r.summary.produced_msgs_per_s,
+            true,
+            rate,
+        ),
+        (
+            "produced MB/s",
+            |r| r.summary.produced_bytes_per_s,
+            true,
+            mbps,
+        ),
+        (
+            "consumed msg/s",
+            |r| r.summary.consumed_msgs_per_s,
+            true,
+            rate,
+        ),
+        (
+            "consumed MB/s",
+            |r| r.summary.consumed_bytes_per_s,
+            true,
+            mbps,
+        ),
+        (
+            "publish p50",
+            |r| r.summary.publish_latency.p50_us,
+            false,
+            lat,
+        ),
+        (
+            "publish p99",
+            |r| r.summary.publish_latency.p99_us,
+            false,
+            lat,
+        ),
+        (
+            "publish p99.9",
+            |r| r.summary.publish_latency.p999_us,
+            false,
+            lat,
+        ),
+        (
+            "publish p99.99",
+            |r| r.summary.publish_latency.p9999_us,
+            false,
+            lat,
+        ),
+        (
+            "publish max",
+            |r| r.summary.publish_latency.max_us,
+            false,
+            lat,
+        ),
+        (
+            "end-to-end p50",
+            |r| r.summary.end_to_end_latency.p50_us,
+            false,
+            lat,
+        ),
+        (
+            "end-to-end p99",
+            |r| r.summary.end_to_end_latency.p99_us,
+            false,
+            lat,
+        ),
+        (
+            "end-to-end p99.9",
+            |r| r.summary.end_to_end_latency.p999_us,
+            false,
+            lat,
+        ),
+        (
+            "end-to-end p99.99",
+            |r| r.summary.end_to_end_latency.p9999_us,
+            false,
+            lat,
+        ),
+        (
+            "end-to-end max",
+            |r| r.summary.end_to_end_latency.max_us,
+            false,
+            lat,
+        ),
+        (
+            "harness CPU/msg",
+            |r| r.summary.harness_cpu_ns_per_msg,
+            false,
+            ns,
+        ),
     ]
 }
 
@@ -37,7 +112,14 @@ fn metrics() -> Vec<Metric> {
 pub fn table(runs: &[RunResult]) -> String {
     let mut out = String::new();
     let Some(base) = runs.first() else { return out };
-    let names: Vec<String> = runs.iter().map(|r| format!("{} {}", r.target.name, r.target.version).trim().to_string()).collect();
+    let names: Vec<String> = runs
+        .iter()
+        .map(|r| {
+            format!("{} {}", r.target.name, r.target.version)
+                .trim()
+                .to_string()
+        })
+        .collect();
     let workloads: Vec<&str> = runs.iter().map(|r| r.workload.name.as_str()).collect();
     if workloads.iter().any(|w| *w != workloads[0]) {
         let _ = writeln!(out, "warning: comparing different workloads: {workloads:?}");
@@ -45,7 +127,11 @@ pub fn table(runs: &[RunResult]) -> String {
     let col = 24;
     let _ = write!(out, "{:<20}", "metric");
     for (i, n) in names.iter().enumerate() {
-        let head = if i == 0 { format!("{n} (base)") } else { n.clone() };
+        let head = if i == 0 {
+            format!("{n} (base)")
+        } else {
+            n.clone()
+        };
         let _ = write!(out, "{head:>col$}");
     }
     out.push('\n');
@@ -56,8 +142,22 @@ pub fn table(runs: &[RunResult]) -> String {
             let v = get(r);
             let cell = if b > 0.0 && v > 0.0 {
                 let ratio = v / b;
-                let better = if higher_better { ratio > 1.0 } else { ratio < 1.0 };
-                format!("{} ×{ratio:.2}{}", fmt(v), if (ratio - 1.0).abs() < 0.005 { " " } else if better { "+" } else { "-" })
+                let better = if higher_better {
+                    ratio > 1.0
+                } else {
+                    ratio < 1.0
+                };
+                format!(
+                    "{} ×{ratio:.2}{}",
+                    fmt(v),
+                    if (ratio - 1.0).abs() < 0.005 {
+                        " "
+                    } else if better {
+                        "+"
+                    } else {
+                        "-"
+                    }
+                )
             } else {
                 fmt(v)
             };
@@ -68,7 +168,11 @@ pub fn table(runs: &[RunResult]) -> String {
     let _ = write!(out, "{:<20}", "verified");
     for r in runs {
         let v = &r.verification;
-        let cell = if v.ok { format!("ok ({})", v.consumed_msgs) } else { format!("FAILED ({} missing)", v.missing_msgs) };
+        let cell = if v.ok {
+            format!("ok ({})", v.consumed_msgs)
+        } else {
+            format!("FAILED ({} missing)", v.missing_msgs)
+        };
         let _ = write!(out, "{cell:>col$}");
     }
     out.push_str("\n(×ratio against the base; + better, - worse)\n");

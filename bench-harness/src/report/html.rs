@@ -6,7 +6,9 @@ use std::fmt::Write;
 use super::result::{Ceilings, RunResult};
 use crate::metrics::Percentiles;
 
-const COLORS: [&str; 8] = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
+const COLORS: [&str; 8] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+];
 const W: f64 = 640.0;
 const H: f64 = 260.0;
 const PAD_L: f64 = 64.0;
@@ -15,7 +17,10 @@ const PAD_T: f64 = 16.0;
 const PAD_R: f64 = 16.0;
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 pub fn human_rate(v: f64) -> String {
@@ -43,7 +48,13 @@ struct Line<'a> {
 }
 
 /// A line chart; `log_y` plots log10 of y. Axis ticks are labelled with `fmt_x` / `fmt_y`.
-fn chart(title: &str, lines: &[Line<'_>], log_y: bool, x_ticks: &[(f64, String)], fmt_y: &dyn Fn(f64) -> String) -> String {
+fn chart(
+    title: &str,
+    lines: &[Line<'_>],
+    log_y: bool,
+    x_ticks: &[(f64, String)],
+    fmt_y: &dyn Fn(f64) -> String,
+) -> String {
     let ty = |y: f64| if log_y { y.max(1e-9).log10() } else { y };
     let pts = lines.iter().flat_map(|l| l.points.iter());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
@@ -68,27 +79,71 @@ fn chart(title: &str, lines: &[Line<'_>], log_y: bool, x_ticks: &[(f64, String)]
     let sx = |x: f64| PAD_L + (x - x0) / (x1 - x0) * (W - PAD_L - PAD_R);
     let sy = |y: f64| H - PAD_B - (ty(y) - y0) / (y1 - y0) * (H - PAD_B - PAD_T);
     let mut s = String::new();
-    let _ = write!(s, r#"<figure><figcaption>{}</figcaption><svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{}" viewBox="0 0 {W} {}" font-family="sans-serif" font-size="11">"#, esc(title), H + 20.0 * lines.len() as f64, H + 20.0 * lines.len() as f64);
-    let _ = write!(s, r##"<rect x="{PAD_L}" y="{PAD_T}" width="{}" height="{}" fill="none" stroke="#999"/>"##, W - PAD_L - PAD_R, H - PAD_B - PAD_T);
+    let _ = write!(
+        s,
+        r#"<figure><figcaption>{}</figcaption><svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{}" viewBox="0 0 {W} {}" font-family="sans-serif" font-size="11">"#,
+        esc(title),
+        H + 20.0 * lines.len() as f64,
+        H + 20.0 * lines.len() as f64
+    );
+    let _ = write!(
+        s,
+        r##"<rect x="{PAD_L}" y="{PAD_T}" width="{}" height="{}" fill="none" stroke="#999"/>"##,
+        W - PAD_L - PAD_R,
+        H - PAD_B - PAD_T
+    );
     for i in 0..=4 {
         let yv = y0 + (y1 - y0) * f64::from(i) / 4.0;
         let real = if log_y { 10f64.powf(yv) } else { yv };
         let py = sy(real);
-        let _ = write!(s, r##"<line x1="{PAD_L}" x2="{}" y1="{py:.1}" y2="{py:.1}" stroke="#eee"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##, W - PAD_R, PAD_L - 4.0, py + 4.0, esc(&fmt_y(real)));
+        let _ = write!(
+            s,
+            r##"<line x1="{PAD_L}" x2="{}" y1="{py:.1}" y2="{py:.1}" stroke="#eee"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
+            W - PAD_R,
+            PAD_L - 4.0,
+            py + 4.0,
+            esc(&fmt_y(real))
+        );
     }
     for (xv, label) in x_ticks {
         if *xv < x0 || *xv > x1 {
             continue;
         }
         let px = sx(*xv);
-        let _ = write!(s, r#"<text x="{px:.1}" y="{}" text-anchor="middle">{}</text>"#, H - PAD_B + 14.0, esc(label));
+        let _ = write!(
+            s,
+            r#"<text x="{px:.1}" y="{}" text-anchor="middle">{}</text>"#,
+            H - PAD_B + 14.0,
+            esc(label)
+        );
     }
     for (i, l) in lines.iter().enumerate() {
-        let path: Vec<String> = l.points.iter().map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y))).collect();
-        let dash = if l.dashed { r#" stroke-dasharray="5,3""# } else { "" };
-        let _ = write!(s, r#"<polyline fill="none" stroke="{}" stroke-width="1.8"{dash} points="{}"/>"#, l.color, path.join(" "));
+        let path: Vec<String> = l
+            .points
+            .iter()
+            .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
+            .collect();
+        let dash = if l.dashed {
+            r#" stroke-dasharray="5,3""#
+        } else {
+            ""
+        };
+        let _ = write!(
+            s,
+            r#"<polyline fill="none" stroke="{}" stroke-width="1.8"{dash} points="{}"/>"#,
+            l.color,
+            path.join(" ")
+        );
         let ly = H + 6.0 + 20.0 * i as f64;
-        let _ = write!(s, r#"<line x1="{PAD_L}" x2="{}" y1="{ly}" y2="{ly}" stroke="{}" stroke-width="2"{dash}/><text x="{}" y="{}">{}</text>"#, PAD_L + 24.0, l.color, PAD_L + 30.0, ly + 4.0, esc(&l.label));
+        let _ = write!(
+            s,
+            r#"<line x1="{PAD_L}" x2="{}" y1="{ly}" y2="{ly}" stroke="{}" stroke-width="2"{dash}/><text x="{}" y="{}">{}</text>"#,
+            PAD_L + 24.0,
+            l.color,
+            PAD_L + 30.0,
+            ly + 4.0,
+            esc(&l.label)
+        );
     }
     s.push_str("</svg></figure>");
     s
@@ -99,7 +154,10 @@ fn nines(p: f64) -> f64 {
     -(1.0 - (p / 100.0).min(0.999_999_9)).log10()
 }
 
-fn latency_lines<'a>(runs: &'a [&RunResult], pick: fn(&RunResult) -> &Percentiles) -> Vec<Line<'a>> {
+fn latency_lines<'a>(
+    runs: &'a [&RunResult],
+    pick: fn(&RunResult) -> &Percentiles,
+) -> Vec<Line<'a>> {
     runs.iter()
         .enumerate()
         .filter(|(_, r)| pick(r).count > 0)
@@ -107,7 +165,12 @@ fn latency_lines<'a>(runs: &'a [&RunResult], pick: fn(&RunResult) -> &Percentile
             label: r.target.name.clone(),
             color: COLORS[i % COLORS.len()],
             dashed: false,
-            points: pick(r).curve.iter().filter(|(p, _)| *p < 100.0).map(|&(p, us)| (nines(p), us.max(0.001))).collect(),
+            points: pick(r)
+                .curve
+                .iter()
+                .filter(|(p, _)| *p < 100.0)
+                .map(|&(p, us)| (nines(p), us.max(0.001)))
+                .collect(),
         })
         .collect()
 }
@@ -123,7 +186,10 @@ fn percentile_cells(p: &Percentiles) -> String {
     if p.count == 0 {
         return "<td colspan=5>—</td>".into();
     }
-    [p.p50_us, p.p99_us, p.p999_us, p.p9999_us, p.max_us].iter().map(|&v| format!("<td>{}</td>", human_us(v))).collect()
+    [p.p50_us, p.p99_us, p.p999_us, p.p9999_us, p.max_us]
+        .iter()
+        .map(|&v| format!("<td>{}</td>", human_us(v)))
+        .collect()
 }
 
 pub fn render(runs: &[RunResult], ceilings: Option<&Ceilings>) -> String {
@@ -148,11 +214,16 @@ pub fn render(runs: &[RunResult], ceilings: Option<&Ceilings>) -> String {
         h.push_str("</tr>");
         for r in &group {
             let s = &r.summary;
-            let ceil = ceilings.or(r.ceilings.as_ref()).and_then(|c| c.loopback_bytes_per_s);
+            let ceil = ceilings
+                .or(r.ceilings.as_ref())
+                .and_then(|c| c.loopback_bytes_per_s);
             let verified = if r.verification.ok {
                 format!("<span class=ok>✔ {}</span>", r.verification.consumed_msgs)
             } else {
-                format!("<span class=fail>✘ {} missing, {} violations</span>", r.verification.missing_msgs, r.verification.violations)
+                format!(
+                    "<span class=fail>✘ {} missing, {} violations</span>",
+                    r.verification.missing_msgs, r.verification.violations
+                )
             };
             let d = &r.driver;
             let _ = write!(h, "<tr><td>{} {}</td><td>{}</td><td>{:.1}{}</td><td>{}</td><td>{:.1}{}</td>{}{}<td>{:.0}</td><td>{verified}</td><td>acks={} linger={}ms batch={} {:?} in-flight={}</td><td>{} / {}</td></tr>",
@@ -165,16 +236,61 @@ pub fn render(runs: &[RunResult], ceilings: Option<&Ceilings>) -> String {
         let mut lines = Vec::new();
         for (i, r) in group.iter().enumerate() {
             let color = COLORS[i % COLORS.len()];
-            lines.push(Line { label: format!("{} produced", r.target.name), color, dashed: false, points: r.series.iter().map(|s| (s.t_s, s.produced_bytes_per_s / 1e6)).collect() });
-            lines.push(Line { label: format!("{} consumed", r.target.name), color, dashed: true, points: r.series.iter().map(|s| (s.t_s, s.consumed_bytes_per_s / 1e6)).collect() });
+            lines.push(Line {
+                label: format!("{} produced", r.target.name),
+                color,
+                dashed: false,
+                points: r
+                    .series
+                    .iter()
+                    .map(|s| (s.t_s, s.produced_bytes_per_s / 1e6))
+                    .collect(),
+            });
+            lines.push(Line {
+                label: format!("{} consumed", r.target.name),
+                color,
+                dashed: true,
+                points: r
+                    .series
+                    .iter()
+                    .map(|s| (s.t_s, s.consumed_bytes_per_s / 1e6))
+                    .collect(),
+            });
         }
-        let max_t = group.iter().flat_map(|r| r.series.last()).map(|s| s.t_s).fold(0.0, f64::max);
+        let max_t = group
+            .iter()
+            .flat_map(|r| r.series.last())
+            .map(|s| s.t_s)
+            .fold(0.0, f64::max);
         let step = (max_t / 8.0).ceil().max(1.0);
-        let x_ticks: Vec<(f64, String)> = (0..=8).map(|i| (f64::from(i) * step, format!("{}s", f64::from(i) * step))).collect();
-        h.push_str(&chart("Throughput over time (MB/s)", &lines, false, &x_ticks, &|v| format!("{v:.0}")));
-        let p_ticks: Vec<(f64, String)> = [50.0, 90.0, 99.0, 99.9, 99.99, 99.999, 99.9999].iter().map(|&p| (nines(p), format!("p{p}"))).collect();
-        h.push_str(&chart("Publish latency by percentile", &latency_lines(&group, |r| &r.summary.publish_latency), true, &p_ticks, &|v| human_us(v)));
-        h.push_str(&chart("End-to-end latency by percentile", &latency_lines(&group, |r| &r.summary.end_to_end_latency), true, &p_ticks, &|v| human_us(v)));
+        let x_ticks: Vec<(f64, String)> = (0..=8)
+            .map(|i| (f64::from(i) * step, format!("{}s", f64::from(i) * step)))
+            .collect();
+        h.push_str(&chart(
+            "Throughput over time (MB/s)",
+            &lines,
+            false,
+            &x_ticks,
+            &|v| format!("{v:.0}"),
+        ));
+        let p_ticks: Vec<(f64, String)> = [50.0, 90.0, 99.0, 99.9, 99.99, 99.999, 99.9999]
+            .iter()
+            .map(|&p| (nines(p), format!("p{p}")))
+            .collect();
+        h.push_str(&chart(
+            "Publish latency by percentile",
+            &latency_lines(&group, |r| &r.summary.publish_latency),
+            true,
+            &p_ticks,
+            &|v| human_us(v),
+        ));
+        h.push_str(&chart(
+            "End-to-end latency by percentile",
+            &latency_lines(&group, |r| &r.summary.end_to_end_latency),
+            true,
+            &p_ticks,
+            &|v| human_us(v),
+        ));
     }
     h.push_str("<h2>Machines</h2><table><tr><th>target</th><th>CPU</th><th>cores</th><th>memory</th><th>kernel</th><th>disk</th><th>command</th></tr>");
     for r in runs {

@@ -12,7 +12,11 @@ pub fn describe(data_dir: &Path) -> Machine {
     let cpuinfo = read("/proc/cpuinfo");
     let cpu_model = cpuinfo
         .lines()
-        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .and_then(|r| r.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
         .unwrap_or_else(|| "unknown".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let memory_bytes = read("/proc/meminfo")
@@ -22,7 +26,14 @@ pub fn describe(data_dir: &Path) -> Machine {
         .map_or(0, |kb| kb * 1024);
     let kernel = read("/proc/sys/kernel/osrelease").trim().to_string();
     let hostname = read("/proc/sys/kernel/hostname").trim().to_string();
-    Machine { cpu_model, cores, memory_bytes, kernel, disk: disk_of(data_dir), hostname }
+    Machine {
+        cpu_model,
+        cores,
+        memory_bytes,
+        kernel,
+        disk: disk_of(data_dir),
+        hostname,
+    }
 }
 
 /// The mount holding `dir` (longest matching mount point) and, when it is a block device, its
@@ -33,16 +44,22 @@ fn disk_of(dir: &Path) -> String {
     let mut best: Option<(usize, String, String)> = None;
     for line in mounts.lines() {
         let mut f = line.split_whitespace();
-        let (Some(dev), Some(mnt), Some(fs)) = (f.next(), f.next(), f.next()) else { continue };
+        let (Some(dev), Some(mnt), Some(fs)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
         if dir.starts_with(mnt) && best.as_ref().map_or(true, |(len, _, _)| mnt.len() > *len) {
             best = Some((mnt.len(), dev.to_string(), fs.to_string()));
         }
     }
-    let Some((_, dev, fs)) = best else { return "unknown".into() };
+    let Some((_, dev, fs)) = best else {
+        return "unknown".into();
+    };
     let model = dev
         .strip_prefix("/dev/")
         .map(|name| {
-            let base = name.trim_end_matches(|c: char| c.is_ascii_digit()).trim_end_matches('p');
+            let base = name
+                .trim_end_matches(|c: char| c.is_ascii_digit())
+                .trim_end_matches('p');
             let m = read(&format!("/sys/block/{base}/device/model"));
             let rotational = read(&format!("/sys/block/{base}/queue/rotational"));
             let kind = match rotational.trim() {
@@ -53,5 +70,12 @@ fn disk_of(dir: &Path) -> String {
             format!("{}{kind}", m.trim())
         })
         .unwrap_or_default();
-    format!("{fs} on {dev}{}", if model.is_empty() { String::new() } else { format!(" ({model})") })
+    format!(
+        "{fs} on {dev}{}",
+        if model.is_empty() {
+            String::new()
+        } else {
+            format!(" ({model})")
+        }
+    )
 }
