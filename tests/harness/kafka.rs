@@ -1,0 +1,204 @@
+//! A raw Kafka client for tests: frames requests encoded by the kafka-protocol crate and decodes
+//! the responses with it. Blocking, one connection, bounded by socket timeouts.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
+use super::IO_TIMEOUT;
+
+/// Largest response a test accepts; a bigger length prefix means a framing bug.
+const RESPONSE_BYTES_MAX: usize = 64 << 20;
+
+pub struct Conn {
+    pub stream: TcpStream,
+    next_correlation_id: i32,
+}
+
+impl Conn {
+    pub fn connect(addr: SocketAddr) -> Conn {
+        let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
+            .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+        stream
+            .set_read_timeout(Some(IO_TIMEOUT))
+            .expect("read timeout");
+        stream
+            .set_write_timeout(Some(IO_TIMEOUT))
+            .expect("write timeout");
+        stream.set_nodelay(true).expect("nodelay");
+        Conn {
+            stream,
+            next_correlation_id: 1,
+        }
+    }
+
+    /// Encodes header + body for `R` at `version`, framed; returns (correlation id, frame).
+    pub fn frame<R: Request>(&mut self, req: &R, version: i16) -> (i32, Vec<u8>) {
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("sluice-raw-test")));
+        let mut body = BytesMut::new();
+        header
+            .encode(&mut body, R::header_version(version))
+            .expect("encode header");
+        req.encode(&mut body, version).expect("encode request");
+        let mut frame = Vec::with_capacity(4 + body.len());
+        frame.extend_from_slice(&i32::try_from(body.len()).expect("frame size").to_be_bytes());
+        frame.extend_from_slice(&body);
+        (correlation_id, frame)
+    }
+
+    pub fn send<R: Request>(&mut self, req: &R, version: i16) -> i32 {
+        let (id, frame) = self.frame(req, version);
+        self.stream.write_all(&frame).expect("send request");
+        id
+    }
+
+    /// Reads one response frame; `None` if the broker closed the connection (EOF or reset).
+    pub fn recv_frame(&mut self) -> Option<Bytes> {
+        let mut len = [0u8; 4];
+        if let Err(e) = self.stream.read_exact(&mut len) {
+            assert!(
+                !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ),
+                "no response and no close within {IO_TIMEOUT:?}"
+            );
+            return None;
+        }
+        let len = i32::from_be_bytes(len);
+        assert!(len >= 4, "response length {len}");
+        let len = usize::try_from(len).expect("positive");
+        assert!(len <= RESPONSE_BYTES_MAX, "response length {len}");
+        let mut buf = vec![0u8; len];
+        self.stream
+            .read_exact(&mut buf)
+            .expect("read response body");
+        Some(Bytes::from(buf))
+    }
+
+    /// Reads the response to request `correlation_id` (responses come in request order).
+    pub fn recv<R: Request>(&mut self, correlation_id: i32, version: i16) -> R::Response {
+        let mut frame = self
+            .recv_frame()
+            .expect("connection closed instead of a response");
+        let got = frame.get_i32();
+        assert_eq!(got, correlation_id, "responses out of order");
+        let api_key = ApiKey::try_from(R::KEY).expect("known api key");
+        if api_key.response_header_version(version) >= 1 {
+            skip_tagged_fields(&mut frame);
+        }
+        let resp = R::Response::decode(&mut frame, version).expect("decode response");
+        assert!(
+            !frame.has_remaining(),
+            "{} trailing bytes after the response",
+            frame.remaining()
+        );
+        resp
+    }
+
+    pub fn call<R: Request>(&mut self, req: &R, version: i16) -> R::Response {
+        let id = self.send(req, version);
+        self.recv::<R>(id, version)
+    }
+
+    /// True if the broker closed this connection (EOF/reset) within the read timeout.
+    pub fn is_closed_by_peer(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        match self.stream.read(&mut b) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => {
+                assert!(
+                    !matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ),
+                    "connection neither answered nor closed within {IO_TIMEOUT:?}"
+                );
+                true
+            }
+        }
+    }
+}
+
+fn skip_tagged_fields(buf: &mut Bytes) {
+    let n = read_uvarint(buf);
+    for _ in 0..n {
+        let _tag = read_uvarint(buf);
+        let size = usize::try_from(read_uvarint(buf)).expect("size");
+        buf.advance(size);
+    }
+}
+
+fn read_uvarint(buf: &mut Bytes) -> u64 {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = buf.get_u8();
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return v;
+        }
+    }
+    panic!("varint too long")
+}
+
+/// One record batch (magic 2) holding `values` with keys `key-i`, as a producer would send it.
+pub fn batch(values: &[&[u8]], compression: Compression) -> Bytes {
+    let records: Vec<Record> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i64::try_from(i).expect("offset"),
+            sequence: -1,
+            timestamp: 1_700_000_000_000 + i64::try_from(i).expect("ts"),
+            key: Some(Bytes::from(format!("key-{i}"))),
+            value: Some(Bytes::copy_from_slice(v)),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression,
+        },
+    )
+    .expect("encode batch");
+    buf.freeze()
+}
+
+/// Decodes fetched record bytes into (offset, key, value), in order.
+pub fn decode_records(records: Option<Bytes>) -> Vec<(i64, Option<Bytes>, Option<Bytes>)> {
+    let Some(mut bytes) = records else {
+        return Vec::new();
+    };
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    let sets = RecordBatchDecoder::decode_all(&mut bytes).expect("decode fetched batches");
+    sets.into_iter()
+        .flat_map(|s| s.records)
+        .map(|r| (r.offset, r.key, r.value))
+        .collect()
+}
