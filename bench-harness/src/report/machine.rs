@@ -50,7 +50,8 @@ fn disk_of(dir: &Path) -> String {
                 "1" => ", rotational",
                 _ => "",
             };
-            format!("{}{kind}", m.trim())
+            let m = if m.trim().is_empty() { "model unknown" } else { m.trim() };
+            format!("{m}{kind}")
         })
         .unwrap_or_default();
     format!("{fs} on {dev}{}", if model.is_empty() { String::new() } else { format!(" ({model})") })
