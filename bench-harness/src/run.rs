@@ -212,7 +212,8 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
         );
         let sample = Sample {
             t_s: tick as f64,
-            warmup: tick_ns <= warmup_ns,
+            // A second that overlaps the warm-up at all is not measured.
+            warmup: tick_ns - 1_000_000_000 < warmup_ns,
             produced_msgs_per_s: (snap.0 - last.0) as f64,
             produced_bytes_per_s: (snap.1 - last.1) as f64,
             consumed_msgs_per_s: (snap.2 - last.2) as f64,

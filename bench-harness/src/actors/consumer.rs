@@ -211,6 +211,12 @@ fn run(spec: &ConsumerSpec, driver: &DriverSettings, shared: &Shared) -> Result<
                 })?;
             }
         }
+        if violations > 0 {
+            // Loss, duplication or reordering is definitive: stop the run now, loudly, rather
+            // than wait for messages that will never come.
+            shared.fail(format!("consumer → {}: {}", spec.broker, details.first().cloned().unwrap_or_default()));
+            break;
+        }
         if msgs > 0 {
             last_progress = Instant::now();
             Counters::add(&shared.counters.consumed_msgs, msgs);

@@ -67,7 +67,8 @@ fn disk_of(dir: &Path) -> String {
                 "1" => ", rotational",
                 _ => "",
             };
-            format!("{}{kind}", m.trim())
+            let m = if m.trim().is_empty() { "model unknown" } else { m.trim() };
+            format!("{m}{kind}")
         })
         .unwrap_or_default();
     format!(

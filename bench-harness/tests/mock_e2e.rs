@@ -1,0 +1,104 @@
+//! The whole harness (topic creation, pipelined producer lanes on two brokers, consumers,
+//! verification, summary) against an in-memory two-node broker, including one that loses a
+//! batch and one that duplicates a batch: the run must notice both. No timing assertions.
+
+mod common;
+
+use std::time::Duration;
+
+use bench_harness::run::{run, RunConfig};
+use bench_harness::workload::{Codec, DriverSettings, Workload};
+use common::{Fault, MockBroker};
+
+fn config(bootstrap: String, rate: f64, driver: DriverSettings) -> RunConfig {
+    let yaml = format!(
+        "name: mock\ntopics: 1\npartitionsPerTopic: 6\nmessageSize: 200\nproducerRate: {rate}\n\
+         subscriptionsPerTopic: 2\nconsumerPerSubscription: 2\ntestDurationMinutes: 1\n"
+    );
+    RunConfig {
+        bootstrap,
+        workload: Workload::from_yaml(&yaml).unwrap(),
+        workload_file: None,
+        driver,
+        warmup: Duration::from_millis(500),
+        duration: Duration::from_millis(1500),
+        target_name: "mock".into(),
+        target_version: "0".into(),
+        placement: "shared".into(),
+        durability: "memory".into(),
+        topic_prefix: "t".into(),
+        progress: false,
+        command_line: vec![],
+        ceilings: None,
+        data_dir: ".".into(),
+    }
+}
+
+fn small_batches() -> DriverSettings {
+    // Small batches and few slots so many requests are pipelined and the windows fill.
+    DriverSettings { batch_bytes: 4096, in_flight: 3, fetch_max_wait_ms: 50, ..DriverSettings::default() }
+}
+
+#[test]
+fn fixed_rate_run_is_verified_and_measured() {
+    let broker = MockBroker::start(Fault::None);
+    let r = run(&config(broker.bootstrap(), 3000.0, small_batches())).unwrap();
+    let v = &r.verification;
+    assert!(v.ok, "{v:#?}");
+    assert!(v.acknowledged_msgs > 0);
+    assert_eq!(v.acknowledged_msgs as i64, broker.stored_records());
+    // Two subscriptions each read everything once.
+    assert_eq!(v.consumed_msgs, 2 * v.acknowledged_msgs);
+    assert_eq!(r.target.brokers, 2);
+    assert!(r.summary.latency_from_intended_time);
+    assert!(r.summary.publish_latency.count > 0 && r.summary.end_to_end_latency.count > 0);
+    // Warm-up excluded: fewer latencies than messages.
+    assert!(r.summary.publish_latency.count < v.acknowledged_msgs);
+    assert!(r.series.iter().any(|s| s.warmup) && r.series.iter().any(|s| !s.warmup));
+    // JSON round trip: what `compare` and `report` read back is what was written.
+    let json = serde_json::to_string(&r).unwrap();
+    let back: bench_harness::report::result::RunResult = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, r);
+    let html = bench_harness::report::html::render(&[r.clone(), back], None);
+    assert!(html.contains("<svg") && html.contains("mock"));
+    let table = bench_harness::report::compare::table(&[r.clone(), r]);
+    assert!(table.contains("×1.00"), "{table}");
+}
+
+#[test]
+fn max_rate_run_with_compression_and_keys_is_verified() {
+    let broker = MockBroker::start(Fault::None);
+    let mut cfg = config(broker.bootstrap(), 0.0, DriverSettings { compression: Codec::Lz4, ..small_batches() });
+    cfg.workload.key_distributor = Some("KEY_ROUND_ROBIN".into());
+    let r = run(&cfg).unwrap();
+    assert!(r.verification.ok, "{:#?}", r.verification);
+    assert!(!r.summary.latency_from_intended_time);
+    assert_eq!(r.verification.acknowledged_msgs as i64, broker.stored_records());
+}
+
+#[test]
+fn acks_zero_run_is_verified() {
+    let broker = MockBroker::start(Fault::None);
+    let r = run(&config(broker.bootstrap(), 2000.0, DriverSettings { acks: 0, ..small_batches() })).unwrap();
+    assert!(r.verification.ok, "{:#?}", r.verification);
+    assert_eq!(r.summary.publish_latency.count, 0, "nothing to time without acknowledgements");
+}
+
+#[test]
+fn a_lost_batch_fails_the_run() {
+    let broker = MockBroker::start(Fault::LoseBatch(5));
+    let r = run(&config(broker.bootstrap(), 3000.0, small_batches())).unwrap();
+    let v = &r.verification;
+    assert!(!v.ok, "a lost batch went unnoticed: {v:#?}");
+    assert!(v.missing_msgs > 0 || v.violations > 0, "{v:#?}");
+}
+
+#[test]
+fn a_duplicated_batch_fails_the_run() {
+    let broker = MockBroker::start(Fault::DuplicateBatch(5));
+    let r = run(&config(broker.bootstrap(), 3000.0, small_batches())).unwrap();
+    let v = &r.verification;
+    assert!(!v.ok, "a duplicated batch went unnoticed: {v:#?}");
+    assert!(v.violations > 0, "{v:#?}");
+    assert!(v.details.iter().any(|d| d.contains("duplicate")), "{:?}", v.details);
+}

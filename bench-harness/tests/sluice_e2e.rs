@@ -1,0 +1,118 @@
+//! Starts the real `sluice` binary and runs a 5-second workload through the harness: every
+//! acknowledged message must be consumed exactly once, in order per partition. No timing
+//! assertions. Finds the binary via `SLUICE_BIN`, else `../target/{release,debug}/sluice`;
+//! skips (saying so) only when there is no binary.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bench_harness::run::{run, RunConfig};
+use bench_harness::workload::{DriverSettings, Workload};
+
+fn sluice_bin() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("SLUICE_BIN") {
+        return Some(PathBuf::from(p));
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    ["release", "debug"].iter().map(|p| root.join("target").join(p).join("sluice")).find(|p| p.is_file())
+}
+
+/// The broker process: killed and reaped on drop; its data dir is kept if the test failed.
+struct Broker {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let kept = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir")).keep();
+            eprintln!("test failed: broker data dir and stderr kept in {}", kept.display());
+        }
+    }
+}
+
+impl Broker {
+    fn start(bin: &Path) -> (Broker, String) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        let ports = dir.path().join("ports.json");
+        let stderr = File::create(dir.path().join("stderr.log")).expect("stderr file");
+        let child = Command::new(bin)
+            .args(["serve", "--data-dir"])
+            .arg(&data)
+            .args(["--listen", "127.0.0.1:0", "--ports-file"])
+            .arg(&ports)
+            .args(["--admin-listen", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn sluice");
+        let mut broker = Broker { child, dir };
+        // Readiness is the ports file (written once every listener is up), never a sleep.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = broker.child.try_wait().expect("try_wait") {
+                panic!("sluice exited before it was ready ({status}): {}", broker.stderr());
+            }
+            if let Ok(text) = std::fs::read_to_string(&ports) {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+                    let host = v["host"].as_str().unwrap_or("127.0.0.1").to_string();
+                    if let Some(port) = v["bootstrap"].as_u64() {
+                        return (broker, format!("{host}:{port}"));
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "no ports file after 30 s: {}", broker.stderr());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+}
+
+#[test]
+fn five_second_workload_is_consumed_once_in_order() {
+    let Some(bin) = sluice_bin().filter(|p| p.is_file()) else {
+        eprintln!("SKIPPED: no sluice binary (build it with `cargo build --release`, or set SLUICE_BIN)");
+        return;
+    };
+    let (broker, bootstrap) = Broker::start(&bin);
+    let workload = Workload::from_yaml(
+        "name: sluice e2e\ntopics: 1\npartitionsPerTopic: 8\nmessageSize: 512\nproducerRate: 20000\n\
+         subscriptionsPerTopic: 1\nconsumerPerSubscription: 2\nproducersPerTopic: 2\ntestDurationMinutes: 1\n",
+    )
+    .unwrap();
+    let cfg = RunConfig {
+        bootstrap,
+        workload,
+        workload_file: None,
+        driver: DriverSettings { in_flight: 5, batch_bytes: 64 * 1024, ..DriverSettings::default() },
+        warmup: Duration::from_secs(1),
+        duration: Duration::from_secs(4),
+        target_name: "sluice".into(),
+        target_version: "e2e".into(),
+        placement: "shared".into(),
+        durability: "default".into(),
+        topic_prefix: "e2e".into(),
+        progress: false,
+        command_line: vec![],
+        ceilings: None,
+        data_dir: broker.dir.path().to_path_buf(),
+    };
+    let r = run(&cfg).expect("run against sluice");
+    let v = &r.verification;
+    assert!(v.ok, "verification failed: {v:#?}\nbroker stderr:\n{}", broker.stderr());
+    assert!(v.acknowledged_msgs > 0);
+    assert_eq!(v.consumed_msgs, v.acknowledged_msgs, "one subscription reads each message once");
+    assert_eq!((v.missing_msgs, v.violations, v.produce_errors), (0, 0, 0));
+    assert!(r.target.brokers >= 1);
+    let stderr = broker.stderr();
+    assert!(!stderr.contains("panicked"), "broker panicked:\n{stderr}");
+}
