@@ -65,3 +65,42 @@ const _: () = assert!(FETCH_RESPONSE_BYTES_MAX <= REQUEST_BYTES_MAX_CEILING);
 const _: () = assert!(TOPIC_NAME_BYTES_MAX <= REQUEST_STRING_BYTES_MAX);
 const _: () = assert!(INDEX_INTERVAL_BYTES as usize >= DMA_ALIGNMENT_BYTES);
 const _: () = assert!(DMA_ALIGNMENT_BYTES.is_power_of_two());
+
+/// Kafka's `group.min.session.timeout.ms` default: a JoinGroup asking for a shorter session gets
+/// INVALID_SESSION_TIMEOUT. Shorter sessions make the coordinator evict members that merely
+/// paused (GC, slow poll) and rebalance needlessly.
+pub const GROUP_SESSION_TIMEOUT_MS_MIN_DEFAULT: u64 = 6_000;
+
+/// Kafka's `group.max.session.timeout.ms` default: longer sessions would keep a dead member's
+/// partitions unconsumed for that long.
+pub const GROUP_SESSION_TIMEOUT_MS_MAX_DEFAULT: u64 = 1_800_000;
+
+/// Kafka's `group.initial.rebalance.delay.ms` default: the first rebalance of an empty group
+/// waits this long (extended while members keep arriving) so a starting fleet of consumers
+/// causes one rebalance, not one per member.
+pub const GROUP_INITIAL_REBALANCE_DELAY_MS_DEFAULT: u64 = 3_000;
+
+/// Kafka's `group.max.size` default (unbounded, as Kafka): members one group may hold; past it a
+/// join gets GROUP_MAX_SIZE_REACHED.
+pub const GROUP_MEMBERS_MAX_DEFAULT: usize = i32::MAX as usize;
+
+/// How long a new member's first JoinGroup may wait for the rebalance to complete before the
+/// member is dropped (Kafka's GroupCoordinator.NewMemberJoinTimeoutMs): a client that disconnected
+/// mid-join must not hold up the group until its (possibly long) session timeout.
+pub const GROUP_NEW_MEMBER_JOIN_TIMEOUT_MS: u64 = 300_000;
+
+/// Kafka's `offset.metadata.max.bytes` default: a committed offset's metadata string longer than
+/// this gets OFFSET_METADATA_TOO_LARGE, so clients can't grow `__consumer_offsets` without bound.
+pub const OFFSET_METADATA_BYTES_MAX_DEFAULT: usize = 4096;
+
+/// Kafka's `offsets.retention.minutes` default (7 days), in ms: committed offsets of a group that
+/// has been empty this long (or a standalone consumer's offsets this old) are removed.
+pub const OFFSETS_RETENTION_MS_DEFAULT: u64 = 7 * 24 * 60 * 60 * 1000;
+
+/// Kafka's `offsets.retention.check.interval.ms` default: how often expired offsets are removed.
+pub const OFFSETS_RETENTION_CHECK_INTERVAL_MS_DEFAULT: u64 = 600_000;
+
+const _: () = assert!(GROUP_SESSION_TIMEOUT_MS_MIN_DEFAULT <= GROUP_SESSION_TIMEOUT_MS_MAX_DEFAULT);
+const _: () = assert!(GROUP_SESSION_TIMEOUT_MS_MAX_DEFAULT <= i32::MAX as u64);
+const _: () = assert!(OFFSET_METADATA_BYTES_MAX_DEFAULT <= REQUEST_STRING_BYTES_MAX);
+const _: () = assert!(GROUP_MEMBERS_MAX_DEFAULT <= i32::MAX as usize);

@@ -1,0 +1,1 @@
+//! Per-shard coordinator wiring (in progress).
