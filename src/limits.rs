@@ -104,3 +104,5 @@ const _: () = assert!(GROUP_SESSION_TIMEOUT_MS_MIN_DEFAULT <= GROUP_SESSION_TIME
 const _: () = assert!(GROUP_SESSION_TIMEOUT_MS_MAX_DEFAULT <= i32::MAX as u64);
 const _: () = assert!(OFFSET_METADATA_BYTES_MAX_DEFAULT <= REQUEST_STRING_BYTES_MAX);
 const _: () = assert!(GROUP_MEMBERS_MAX_DEFAULT <= i32::MAX as usize);
+// Strings in `__consumer_offsets` records (group ids, member ids, metadata) are i16-length.
+const _: () = assert!(REQUEST_STRING_BYTES_MAX <= i16::MAX as usize);

@@ -16,6 +16,7 @@ pub mod records;
 pub mod state;
 
 use crate::limits;
+use crate::protocol::errors::GroupError;
 use crate::shard::offsets_topic::OFFSETS_TOPIC_PARTITIONS;
 
 /// Broker-wide group settings (Kafka's broker configs of the same names). Immutable after
@@ -50,6 +51,25 @@ impl Default for GroupConfig {
             offsets_retention_check_interval_ms:
                 limits::OFFSETS_RETENTION_CHECK_INTERVAL_MS_DEFAULT,
         }
+    }
+}
+
+/// Kafka's `isValidGroupId`: JoinGroup, SyncGroup, Heartbeat and LeaveGroup need a non-empty
+/// id; the others accept "". Longer than a record's i16 string can hold is refused too.
+pub fn check_group_id(group_id: &str, allow_empty: bool) -> Result<(), GroupError> {
+    if (group_id.is_empty() && !allow_empty) || group_id.len() > limits::REQUEST_STRING_BYTES_MAX {
+        Err(GroupError::InvalidGroupId)
+    } else {
+        Ok(())
+    }
+}
+
+/// Strings stored in group records are i16-length: refuse longer ones before they get there.
+pub fn check_stored_string(s: &str) -> Result<(), GroupError> {
+    if s.len() > limits::REQUEST_STRING_BYTES_MAX {
+        Err(GroupError::InvalidRequest)
+    } else {
+        Ok(())
     }
 }
 

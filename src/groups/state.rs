@@ -649,15 +649,9 @@ impl Group {
 
     fn update_member_and_rebalance(&mut self, p: JoinParams, now: Now) -> JoinOutcome {
         let id = p.member_id.clone();
+        // A member already parked (its client gave up and sent another join) is answered once,
+        // on the newest request: the coordinator answers the displaced one.
         if let Some(m) = self.members.get_mut(&id) {
-            if m.awaiting_join {
-                // The client gave up on its earlier join and sent another: only the new one
-                // gets the answer.
-                self.events.push(Event::Join(
-                    id.clone(),
-                    JoinResult::error(GroupError::RebalanceInProgress, &id),
-                ));
-            }
             m.protocols = p.protocols;
             m.session_timeout_ms = p.session_timeout_ms.max(0) as u64;
             m.rebalance_timeout_ms = p.rebalance_timeout_ms.max(0) as u64;
@@ -1002,13 +996,8 @@ impl Group {
             GroupState::PreparingRebalance => fail(GroupError::RebalanceInProgress),
             GroupState::CompletingRebalance => {
                 let is_leader = self.leader.as_deref() == Some(member_id);
+                // A repeated SyncGroup replaces the parked one (the coordinator answers that).
                 if let Some(m) = self.members.get_mut(member_id) {
-                    if m.awaiting_sync {
-                        self.events.push(Event::Sync(
-                            member_id.to_string(),
-                            SyncResult::error(GroupError::RebalanceInProgress),
-                        ));
-                    }
                     m.awaiting_sync = true;
                     m.touch(now);
                 }

@@ -65,6 +65,17 @@ handlers!(
     offset_for_leader_epoch,
     describe_configs,
     describe_cluster,
+    find_coordinator,
+    join_group,
+    sync_group,
+    heartbeat,
+    leave_group,
+    offset_commit,
+    offset_fetch,
+    list_groups,
+    describe_groups,
+    delete_groups,
+    offset_delete,
 );
 
 /// The versions served for `key`, if any.

@@ -131,6 +131,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         default_partitions: args.default_partitions,
         acks_all_fsync: !args.acks_all_no_fsync,
         shard_connections_max: args.max_connections.div_ceil(shards as usize).max(1),
+        groups: args.group_config()?,
     });
     let store = MetadataStore::open(&args.data_dir, shards).context("loading topic metadata")?;
     let snapshot = Arc::new(store.snapshot(&brokers));
@@ -310,6 +311,7 @@ async fn run_shard(start: ShardStart) {
         .detach();
     }
     shard.open_owned_partitions().await;
+    crate::groups::coordinator::start(&shard);
 
     // SAFETY-free conversion: the std listeners are moved in, and glommio takes their fds.
     let listeners = [bootstrap, own].map(|l| {

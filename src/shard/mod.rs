@@ -39,6 +39,8 @@ pub struct BrokerConfig {
     pub acks_all_fsync: bool,
     /// Connections one shard keeps open at most (`--max-connections` / shards, rounded up).
     pub shard_connections_max: usize,
+    /// Consumer-group settings (`group.*`, `offset*` broker configs).
+    pub groups: crate::groups::GroupConfig,
 }
 
 /// A one-shot broadcast: set once, wakes every waiter (shutdown, etc.).
@@ -88,6 +90,8 @@ pub struct Shard {
     senders: Vec<Option<ConnectedSender<ShardTask>>>,
     pub controller: Option<Controller>,
     pub producer_ids: producer_ids::ProducerIdAllocator,
+    /// The group coordinator for the `__consumer_offsets` partitions this shard owns.
+    pub groups: crate::groups::coordinator::Coordinator,
     pub shutdown: Latch,
     me: Weak<Shard>,
 }
@@ -108,6 +112,7 @@ impl Shard {
             "the controller lives on shard 0"
         );
         let producer_ids = producer_ids::ProducerIdAllocator::open(&config.data_dir, id)?;
+        let groups = crate::groups::coordinator::Coordinator::new(config.groups);
         Ok(Rc::new_cyclic(|me| Shard {
             id,
             config,
@@ -117,6 +122,7 @@ impl Shard {
             senders,
             controller,
             producer_ids,
+            groups,
             shutdown: Latch::default(),
             me: me.clone(),
         }))
