@@ -53,6 +53,13 @@ pub const FETCH_RESPONSE_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// Default `segment.bytes` (Kafka's: 1 GiB).
 pub const SEGMENT_BYTES_DEFAULT: u64 = 1 << 30;
 
+/// Default `segment.ms` (Kafka's: 7 days): a segment older than this is rolled.
+pub const SEGMENT_MS_DEFAULT: i64 = 7 * 24 * 60 * 60 * 1000;
+
+/// Default tail-cache budget per shard: the newest batches kept in memory for consumers that
+/// keep up. Without a bound a burst of produce would grow memory without limit.
+pub const TAIL_CACHE_BYTES_MAX_DEFAULT: usize = 256 << 20;
+
 /// Bytes of log between two sparse offset-index entries (Kafka's `index.interval.bytes`).
 pub const INDEX_INTERVAL_BYTES: u64 = 4096;
 
