@@ -214,7 +214,7 @@ mod tests {
     #[test]
     fn indexes_are_sparse_and_rolls_follow_limits() {
         let mut s = Segment::new(100);
-        let e = s.add_batch(100, 110, 1000, 5, 4096, 0);
+        let e = s.add_batch(100, 110, 1024, 5, 4096, 0);
         assert_eq!(
             e.offset.map(|e| (e.relative_offset, e.position)),
             Some((0, 0))
@@ -222,7 +222,7 @@ mod tests {
         assert!(e.time.is_some());
         for i in 0..4 {
             let base = 110 + i * 10;
-            let e = s.add_batch(base, base + 10, 1000, 5, 4096, 0);
+            let e = s.add_batch(base, base + 10, 1024, 5, 4096, 0);
             assert_eq!(
                 e.offset.is_some(),
                 i == 3,
@@ -233,9 +233,9 @@ mod tests {
         assert_eq!(s.index.len(), 2);
         assert_eq!(s.position_for(100), 0);
         assert_eq!(s.position_for(139), 0);
-        assert_eq!(s.position_for(140), 4000);
-        assert!(s.must_roll(1, 1, 5000, i64::MAX, 0));
-        assert!(!s.must_roll(1, 1, 5001, i64::MAX, 0));
+        assert_eq!(s.position_for(140), 4096);
+        assert!(s.must_roll(1, 1, 5120, i64::MAX, 0));
+        assert!(!s.must_roll(1, 1, 5121, i64::MAX, 0));
         assert!(s.must_roll(1, 1, 1 << 30, 10, 10), "segment.ms");
         assert!(
             !Segment::new(0).must_roll(1 << 40, 1, 1, 0, 0),
