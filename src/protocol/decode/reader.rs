@@ -376,6 +376,11 @@ fn tagged_fields(
     let mut unknown = BTreeMap::new();
     for _ in 0..count {
         let tag = try_get_unsigned_varint(buf, what)?;
+        // kafka-protocol keys tags as i32 and re-encodes only the non-negative ones, so a tag
+        // past i32::MAX could never round-trip: no Kafka schema comes near it.
+        let Ok(key) = i32::try_from(tag) else {
+            return Err(DecodeError::InvalidTag { what, tag });
+        };
         let size = try_get_unsigned_varint(buf, what)?;
         let size = usize::try_from(size).unwrap_or(usize::MAX);
         if size > buf.len() {
@@ -391,8 +396,7 @@ fn tagged_fields(
                 return Err(DecodeError::TrailingBytes { len: field.len() });
             }
         } else {
-            // Kafka's tags are u31 on the wire; kafka-protocol keys them as i32.
-            unknown.insert(tag as i32, field);
+            unknown.insert(key, field);
         }
     }
     Ok(unknown)
@@ -626,6 +630,16 @@ mod tests {
             try_get_unknown_tagged_fields(&mut buf, "t"),
             Err(DecodeError::TooLarge { .. })
         ));
+        // A tag past i32::MAX (it could not be re-encoded).
+        let mut buf = b(&[1, 0x80, 0x80, 0x80, 0x80, 0x08, 0]);
+        assert_eq!(
+            try_get_unknown_tagged_fields(&mut buf, "t"),
+            Err(DecodeError::InvalidTag {
+                what: "t",
+                tag: 1 << 31
+            })
+        );
+        assert_eq!(buf.len(), 7);
         let mut buf = b(&[1, 5, 0x7f, 1]);
         assert!(matches!(
             try_get_unknown_tagged_fields(&mut buf, "t"),
