@@ -72,3 +72,18 @@ const _: () = assert!(FETCH_RESPONSE_BYTES_MAX <= REQUEST_BYTES_MAX_CEILING);
 const _: () = assert!(TOPIC_NAME_BYTES_MAX <= REQUEST_STRING_BYTES_MAX);
 const _: () = assert!(INDEX_INTERVAL_BYTES as usize >= DMA_ALIGNMENT_BYTES);
 const _: () = assert!(DMA_ALIGNMENT_BYTES.is_power_of_two());
+
+/// Elements a decoder reserves room for before it has decoded any of them. A count is already
+/// checked against the bytes left, but one element's in-memory struct can be tens of times its
+/// smallest encoding (an empty compact string is 1 byte, a `StrBytes` 32): reserving the full
+/// count would let a small frame claim a large allocation it never backs. Past this, a vector
+/// grows only as elements actually decode.
+pub const REQUEST_ARRAY_RESERVE_ELEMENTS_MAX: usize = 1024;
+
+/// Tagged fields in one tagged-field section of a request. Kafka's messages define a handful
+/// per struct; without a cap, a frame of two-byte empty fields would build a map entry (tens of
+/// bytes) for every two bytes it sent.
+pub const REQUEST_TAGGED_FIELDS_MAX: usize = 1024;
+
+const _: () = assert!(REQUEST_ARRAY_RESERVE_ELEMENTS_MAX <= REQUEST_ARRAY_ELEMENTS_MAX);
+const _: () = assert!(REQUEST_TAGGED_FIELDS_MAX <= REQUEST_ARRAY_ELEMENTS_MAX);
