@@ -53,6 +53,13 @@ pub const FETCH_RESPONSE_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// Default `segment.bytes` (Kafka's: 1 GiB).
 pub const SEGMENT_BYTES_DEFAULT: u64 = 1 << 30;
 
+/// Default `segment.ms` (Kafka's: 7 days): a segment older than this is rolled.
+pub const SEGMENT_MS_DEFAULT: i64 = 7 * 24 * 60 * 60 * 1000;
+
+/// Default tail-cache budget per shard: the newest batches kept in memory for consumers that
+/// keep up. Without a bound a burst of produce would grow memory without limit.
+pub const TAIL_CACHE_BYTES_MAX_DEFAULT: usize = 256 << 20;
+
 /// Bytes of log between two sparse offset-index entries (Kafka's `index.interval.bytes`).
 pub const INDEX_INTERVAL_BYTES: u64 = 4096;
 
@@ -65,6 +72,21 @@ const _: () = assert!(FETCH_RESPONSE_BYTES_MAX <= REQUEST_BYTES_MAX_CEILING);
 const _: () = assert!(TOPIC_NAME_BYTES_MAX <= REQUEST_STRING_BYTES_MAX);
 const _: () = assert!(INDEX_INTERVAL_BYTES as usize >= DMA_ALIGNMENT_BYTES);
 const _: () = assert!(DMA_ALIGNMENT_BYTES.is_power_of_two());
+
+/// Elements a decoder reserves room for before it has decoded any of them. A count is already
+/// checked against the bytes left, but one element's in-memory struct can be tens of times its
+/// smallest encoding (an empty compact string is 1 byte, a `StrBytes` 32): reserving the full
+/// count would let a small frame claim a large allocation it never backs. Past this, a vector
+/// grows only as elements actually decode.
+pub const REQUEST_ARRAY_RESERVE_ELEMENTS_MAX: usize = 1024;
+
+/// Tagged fields in one tagged-field section of a request. Kafka's messages define a handful
+/// per struct; without a cap, a frame of two-byte empty fields would build a map entry (tens of
+/// bytes) for every two bytes it sent.
+pub const REQUEST_TAGGED_FIELDS_MAX: usize = 1024;
+
+const _: () = assert!(REQUEST_ARRAY_RESERVE_ELEMENTS_MAX <= REQUEST_ARRAY_ELEMENTS_MAX);
+const _: () = assert!(REQUEST_TAGGED_FIELDS_MAX <= REQUEST_ARRAY_ELEMENTS_MAX);
 
 /// Kafka's `group.min.session.timeout.ms` default: a JoinGroup asking for a shorter session gets
 /// INVALID_SESSION_TIMEOUT. Shorter sessions make the coordinator evict members that merely

@@ -313,14 +313,14 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
     // Every subscription must have read every partition exactly up to what was acknowledged.
     if !shared.aborted() {
         for s in 0..w.subscriptions_per_topic {
-            for t in 0..topics.len() {
+            for (t, topic) in topics.iter().enumerate() {
                 for p in 0..w.partitions_per_topic as i32 {
                     let got = consumed.get(&(s, t, p)).copied().unwrap_or(0);
                     let want = shared.acked_count(t, p);
                     if got != want && errors.len() < crate::limits::VERIFICATION_DETAILS_MAX {
                         errors.push(format!(
                             "subscription {s}: {}-{p} consumed {got} of {want} acknowledged",
-                            topics[t]
+                            topic
                         ));
                     }
                 }

@@ -36,7 +36,12 @@ fn config(bootstrap: String, rate: f64, driver: DriverSettings) -> RunConfig {
 
 fn small_batches() -> DriverSettings {
     // Small batches and few slots so many requests are pipelined and the windows fill.
-    DriverSettings { batch_bytes: 4096, in_flight: 3, fetch_max_wait_ms: 50, ..DriverSettings::default() }
+    DriverSettings {
+        batch_bytes: 4096,
+        in_flight: 3,
+        fetch_max_wait_ms: 50,
+        ..DriverSettings::default()
+    }
 }
 
 #[test]
@@ -68,20 +73,41 @@ fn fixed_rate_run_is_verified_and_measured() {
 #[test]
 fn max_rate_run_with_compression_and_keys_is_verified() {
     let broker = MockBroker::start(Fault::None);
-    let mut cfg = config(broker.bootstrap(), 0.0, DriverSettings { compression: Codec::Lz4, ..small_batches() });
+    let mut cfg = config(
+        broker.bootstrap(),
+        0.0,
+        DriverSettings {
+            compression: Codec::Lz4,
+            ..small_batches()
+        },
+    );
     cfg.workload.key_distributor = Some("KEY_ROUND_ROBIN".into());
     let r = run(&cfg).unwrap();
     assert!(r.verification.ok, "{:#?}", r.verification);
     assert!(!r.summary.latency_from_intended_time);
-    assert_eq!(r.verification.acknowledged_msgs as i64, broker.stored_records());
+    assert_eq!(
+        r.verification.acknowledged_msgs as i64,
+        broker.stored_records()
+    );
 }
 
 #[test]
 fn acks_zero_run_is_verified() {
     let broker = MockBroker::start(Fault::None);
-    let r = run(&config(broker.bootstrap(), 2000.0, DriverSettings { acks: 0, ..small_batches() })).unwrap();
+    let r = run(&config(
+        broker.bootstrap(),
+        2000.0,
+        DriverSettings {
+            acks: 0,
+            ..small_batches()
+        },
+    ))
+    .unwrap();
     assert!(r.verification.ok, "{:#?}", r.verification);
-    assert_eq!(r.summary.publish_latency.count, 0, "nothing to time without acknowledgements");
+    assert_eq!(
+        r.summary.publish_latency.count, 0,
+        "nothing to time without acknowledgements"
+    );
 }
 
 #[test]
@@ -100,5 +126,9 @@ fn a_duplicated_batch_fails_the_run() {
     let v = &r.verification;
     assert!(!v.ok, "a duplicated batch went unnoticed: {v:#?}");
     assert!(v.violations > 0, "{v:#?}");
-    assert!(v.details.iter().any(|d| d.contains("duplicate")), "{:?}", v.details);
+    assert!(
+        v.details.iter().any(|d| d.contains("duplicate")),
+        "{:?}",
+        v.details
+    );
 }

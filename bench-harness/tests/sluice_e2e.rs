@@ -16,7 +16,10 @@ fn sluice_bin() -> Option<PathBuf> {
         return Some(PathBuf::from(p));
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    ["release", "debug"].iter().map(|p| root.join("target").join(p).join("sluice")).find(|p| p.is_file())
+    ["release", "debug"]
+        .iter()
+        .map(|p| root.join("target").join(p).join("sluice"))
+        .find(|p| p.is_file())
 }
 
 /// The broker process: killed and reaped on drop; its data dir is kept if the test failed.
@@ -30,8 +33,12 @@ impl Drop for Broker {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
-            let kept = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir")).keep();
-            eprintln!("test failed: broker data dir and stderr kept in {}", kept.display());
+            let kept =
+                std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir")).keep();
+            eprintln!(
+                "test failed: broker data dir and stderr kept in {}",
+                kept.display()
+            );
         }
     }
 }
@@ -57,7 +64,10 @@ impl Broker {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = broker.child.try_wait().expect("try_wait") {
-                panic!("sluice exited before it was ready ({status}): {}", broker.stderr());
+                panic!(
+                    "sluice exited before it was ready ({status}): {}",
+                    broker.stderr()
+                );
             }
             if let Ok(text) = std::fs::read_to_string(&ports) {
                 if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
@@ -67,7 +77,11 @@ impl Broker {
                     }
                 }
             }
-            assert!(Instant::now() < deadline, "no ports file after 30 s: {}", broker.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "no ports file after 30 s: {}",
+                broker.stderr()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -80,7 +94,9 @@ impl Broker {
 #[test]
 fn five_second_workload_is_consumed_once_in_order() {
     let Some(bin) = sluice_bin().filter(|p| p.is_file()) else {
-        eprintln!("SKIPPED: no sluice binary (build it with `cargo build --release`, or set SLUICE_BIN)");
+        eprintln!(
+            "SKIPPED: no sluice binary (build it with `cargo build --release`, or set SLUICE_BIN)"
+        );
         return;
     };
     let (broker, bootstrap) = Broker::start(&bin);
@@ -93,7 +109,11 @@ fn five_second_workload_is_consumed_once_in_order() {
         bootstrap,
         workload,
         workload_file: None,
-        driver: DriverSettings { in_flight: 5, batch_bytes: 64 * 1024, ..DriverSettings::default() },
+        driver: DriverSettings {
+            in_flight: 5,
+            batch_bytes: 64 * 1024,
+            ..DriverSettings::default()
+        },
         warmup: Duration::from_secs(1),
         duration: Duration::from_secs(4),
         target_name: "sluice".into(),
@@ -108,9 +128,16 @@ fn five_second_workload_is_consumed_once_in_order() {
     };
     let r = run(&cfg).expect("run against sluice");
     let v = &r.verification;
-    assert!(v.ok, "verification failed: {v:#?}\nbroker stderr:\n{}", broker.stderr());
+    assert!(
+        v.ok,
+        "verification failed: {v:#?}\nbroker stderr:\n{}",
+        broker.stderr()
+    );
     assert!(v.acknowledged_msgs > 0);
-    assert_eq!(v.consumed_msgs, v.acknowledged_msgs, "one subscription reads each message once");
+    assert_eq!(
+        v.consumed_msgs, v.acknowledged_msgs,
+        "one subscription reads each message once"
+    );
     assert_eq!((v.missing_msgs, v.violations, v.produce_errors), (0, 0, 0));
     assert!(r.target.brokers >= 1);
     let stderr = broker.stderr();

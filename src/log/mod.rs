@@ -9,15 +9,28 @@
 //! whole batches), `index` (sparse offset -> position), `recovery` (tail scan, truncation).
 //! This file is the contract the rest of the broker uses.
 
+pub mod appender;
+pub mod cache;
 pub mod format;
+pub mod index;
+pub mod reader;
+pub mod recovery;
+pub mod segment;
 
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use futures::channel::oneshot;
+use glommio::io::DmaFile;
 
+use appender::DmaAppender;
+pub use cache::{LogCache, TailCache};
 pub use format::{BatchError, BatchHeader};
+use segment::{NewEntries, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 
 /// Per-log settings (topic configs resolved against broker defaults).
 #[derive(Debug, Clone)]
@@ -26,6 +39,10 @@ pub struct LogConfig {
     pub segment_bytes: u64,
     /// Bytes of log between sparse index entries (`index.interval.bytes`).
     pub index_interval_bytes: u64,
+    /// Roll once the active segment's first batch is this old (`segment.ms`).
+    pub segment_ms: i64,
+    /// Largest batch length recovery will believe (the broker's request limit).
+    pub batch_bytes_max: usize,
 }
 
 impl Default for LogConfig {
@@ -33,6 +50,8 @@ impl Default for LogConfig {
         LogConfig {
             segment_bytes: crate::limits::SEGMENT_BYTES_DEFAULT,
             index_interval_bytes: crate::limits::INDEX_INTERVAL_BYTES,
+            segment_ms: crate::limits::SEGMENT_MS_DEFAULT,
+            batch_bytes_max: crate::limits::REQUEST_BYTES_MAX_DEFAULT,
         }
     }
 }
@@ -52,6 +71,14 @@ pub enum LogError {
         start: i64,
         end: i64,
     },
+    /// An earlier write failed: the log takes no more appends until it is reopened.
+    Failed,
+}
+
+impl From<glommio::GlommioError<()>> for LogError {
+    fn from(e: glommio::GlommioError<()>) -> Self {
+        LogError::Io(e.into())
+    }
 }
 
 impl From<std::io::Error> for LogError {
@@ -73,22 +100,253 @@ pub struct ReadResult {
     pub bytes: usize,
 }
 
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Completes an append: Ok once its write is done, Err if the log failed first.
+type WriteDone = oneshot::Sender<Result<(), ()>>;
+
+/// A batch whose offsets are assigned and whose write is queued.
+struct Pending {
+    data: Bytes,
+    next_offset: i64,
+    segment_base: i64,
+    entries: NewEntries,
+}
+
+/// The open files of the active segment. Owned by the writer while it writes.
+struct ActiveFiles {
+    base_offset: i64,
+    log: DmaAppender,
+    index: DmaAppender,
+    time: DmaAppender,
+}
+
+/// Waiters for the next change of some state (writer idle, sync done).
+#[derive(Default)]
+struct Signal(RefCell<Vec<oneshot::Sender<()>>>);
+
+impl Signal {
+    fn wait(&self) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        self.0.borrow_mut().push(tx);
+        rx
+    }
+
+    fn notify(&self) {
+        for w in self.0.borrow_mut().drain(..) {
+            let _ = w.send(());
+        }
+    }
+}
+
 /// One partition's log. Lives on the partition's owner shard.
 ///
-/// Concurrency contract: `append` assigns offsets synchronously, in call order; many appends may
-/// be in flight, and their writes complete in order. `sync` may overlap appends.
+/// Concurrency contract: `append` assigns offsets synchronously, in call order; many appends
+/// may be in flight. One writer task per log writes queued batches in order (coalescing
+/// whatever queued while the previous write ran into one aligned write), so writes complete
+/// in offset order. `sync` may overlap appends and groups every caller waiting on it into one
+/// fdatasync.
 pub struct Log {
     dir: PathBuf,
-    _config: LogConfig,
+    config: LogConfig,
+    /// Every segment, by base offset; the last is the active one.
+    segments: RefCell<BTreeMap<i64, Segment>>,
+    pending: RefCell<VecDeque<Pending>>,
+    /// (next offset of an append, its completion) in offset order.
+    write_waiters: RefCell<VecDeque<(i64, WriteDone)>>,
+    /// Taken by the writer while it writes; None only then (or once closed).
+    active: RefCell<Option<ActiveFiles>>,
+    /// The active segment's log file: fdatasync target. Switched by the writer only after the
+    /// previous segment was synced and sealed.
+    active_file: RefCell<Rc<DmaFile>>,
+    cache: Rc<LogCache>,
+    start_offset: Cell<i64>,
+    end_offset: Cell<i64>,
+    written_end: Cell<i64>,
+    synced_end: Cell<i64>,
+    writer_running: Cell<bool>,
+    writer_idle: Signal,
+    sync_running: Cell<bool>,
+    sync_done: Signal,
+    failed: Cell<bool>,
+    closed: Cell<bool>,
+    recovered_tail: RefCell<Vec<BatchHeader>>,
+}
+
+/// Create a segment's three files (truncating any old ones) with index headers written.
+async fn create_segment_files(dir: &Path, base: i64) -> Result<ActiveFiles, LogError> {
+    let log = DmaAppender::create(&segment::path(dir, base, LOG_SUFFIX)).await?;
+    let mut index = DmaAppender::create(&segment::path(dir, base, INDEX_SUFFIX)).await?;
+    index
+        .append(&[&index::encode_header(
+            index::OFFSET_INDEX_MAGIC,
+            index::OFFSET_ENTRY_BYTES,
+            base,
+        )])
+        .await?;
+    let mut time = DmaAppender::create(&segment::path(dir, base, TIME_INDEX_SUFFIX)).await?;
+    time.append(&[&index::encode_header(
+        index::TIME_INDEX_MAGIC,
+        index::TIME_ENTRY_BYTES,
+        base,
+    )])
+    .await?;
+    Ok(ActiveFiles {
+        base_offset: base,
+        log,
+        index,
+        time,
+    })
+}
+
+/// Rewrite a segment's index files from its in-memory indexes; returns the appenders.
+async fn write_index_files(
+    dir: &Path,
+    seg: &Segment,
+) -> Result<(DmaAppender, DmaAppender), LogError> {
+    let base = seg.base_offset;
+    let mut index = DmaAppender::create(&segment::path(dir, base, INDEX_SUFFIX)).await?;
+    let mut bytes =
+        index::encode_header(index::OFFSET_INDEX_MAGIC, index::OFFSET_ENTRY_BYTES, base).to_vec();
+    for e in &seg.index {
+        bytes.extend_from_slice(&e.encode());
+    }
+    index.append(&[&bytes]).await?;
+    let mut time = DmaAppender::create(&segment::path(dir, base, TIME_INDEX_SUFFIX)).await?;
+    let mut bytes =
+        index::encode_header(index::TIME_INDEX_MAGIC, index::TIME_ENTRY_BYTES, base).to_vec();
+    for e in &seg.time_index {
+        bytes.extend_from_slice(&e.encode());
+    }
+    time.append(&[&bytes]).await?;
+    Ok((index, time))
+}
+
+/// Make a sealed segment's files final: data synced, sizes exact.
+async fn seal(files: ActiveFiles) -> Result<(), LogError> {
+    files.log.sync().await?;
+    files.log.truncate_to_len().await?;
+    for f in [&files.index, &files.time] {
+        f.truncate_to_len().await?;
+        f.sync().await?;
+    }
+    for f in [files.log, files.index, files.time] {
+        let _ = f.close().await;
+    }
+    Ok(())
 }
 
 impl Log {
-    /// Open (creating if missing) the log in `dir`; recover the active segment's tail.
-    pub async fn open(dir: &Path, config: LogConfig) -> Result<Rc<Log>, LogError> {
+    /// Open (creating if missing) the log in `dir`: recover every segment's tail (truncating
+    /// damage), rebuild damaged indexes, and open the active segment for appends.
+    pub async fn open(
+        dir: &Path,
+        config: LogConfig,
+        cache: Rc<LogCache>,
+    ) -> Result<Rc<Log>, LogError> {
         std::fs::create_dir_all(dir)?;
+        let mut bases: Vec<i64> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| segment::parse_log_file_name(&e.file_name().to_string_lossy()))
+            .collect();
+        bases.sort_unstable();
+        let mut segments = BTreeMap::new();
+        let mut recovered_tail = Vec::new();
+        let mut cut_at: Option<usize> = None;
+        for (i, &base) in bases.iter().enumerate() {
+            let r = recovery::recover_segment(
+                dir,
+                base,
+                config.index_interval_bytes,
+                config.batch_bytes_max,
+            )
+            .await?;
+            if let Some(why) = &r.damage {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    segment = base,
+                    truncated_at_offset = r.segment.next_offset,
+                    truncated_bytes = r.truncated_bytes,
+                    why = %why,
+                    "recovery truncated a damaged log tail"
+                );
+            }
+            let last = i + 1 == bases.len();
+            if (r.indexes_stale || r.truncated_bytes > 0) && !last {
+                let (a, b) = write_index_files(dir, &r.segment).await?;
+                let _ = a.close().await;
+                let _ = b.close().await;
+            }
+            if i + 1 == bases.len() {
+                recovered_tail = r.scanned;
+            }
+            let damaged_inside = r.damage.is_some() && !last;
+            segments.insert(base, r.segment);
+            if damaged_inside {
+                cut_at = Some(i + 1);
+                break;
+            }
+        }
+        if let Some(cut) = cut_at {
+            // A sealed segment lost its tail: later segments no longer follow on; drop them.
+            for &base in &bases[cut..] {
+                tracing::error!(dir = %dir.display(), segment = base, "removing segment after a damaged one");
+                for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+                    let _ = std::fs::remove_file(segment::path(dir, base, suffix));
+                }
+            }
+        }
+        // Empty segments other than the last are dropped (a crash right after a roll).
+        let active = match segments.last_key_value() {
+            Some((&base, seg)) => {
+                let log =
+                    DmaAppender::open(&segment::path(dir, base, LOG_SUFFIX), seg.size).await?;
+                let (index, time) = write_index_files(dir, seg).await?;
+                log.sync().await?;
+                ActiveFiles {
+                    base_offset: base,
+                    log,
+                    index,
+                    time,
+                }
+            }
+            None => {
+                let files = create_segment_files(dir, 0).await?;
+                segments.insert(0, Segment::new(0));
+                files
+            }
+        };
+        let (start, end) = {
+            let first = segments.values().next().map_or(0, |s| s.base_offset);
+            let end = segments.values().next_back().map_or(0, |s| s.next_offset);
+            (first, end)
+        };
+        let active_file = active.log.file().clone();
         Ok(Rc::new(Log {
             dir: dir.to_path_buf(),
-            _config: config,
+            config,
+            segments: RefCell::new(segments),
+            pending: RefCell::new(VecDeque::new()),
+            write_waiters: RefCell::new(VecDeque::new()),
+            active: RefCell::new(Some(active)),
+            active_file: RefCell::new(active_file),
+            cache,
+            start_offset: Cell::new(start),
+            end_offset: Cell::new(end),
+            written_end: Cell::new(end),
+            synced_end: Cell::new(end),
+            writer_running: Cell::new(false),
+            writer_idle: Signal::default(),
+            sync_running: Cell::new(false),
+            sync_done: Signal::default(),
+            failed: Cell::new(false),
+            closed: Cell::new(false),
+            recovered_tail: RefCell::new(recovered_tail),
         }))
     }
 
@@ -98,27 +356,36 @@ impl Log {
 
     /// First offset still stored.
     pub fn log_start_offset(&self) -> i64 {
-        unimplemented!("log helper")
+        self.start_offset.get()
     }
 
     /// Next offset to be assigned.
     pub fn log_end_offset(&self) -> i64 {
-        unimplemented!("log helper")
+        self.end_offset.get()
     }
 
     /// End (exclusive) of the offsets whose O_DIRECT write has completed.
     pub fn written_end_offset(&self) -> i64 {
-        unimplemented!("log helper")
+        self.written_end.get()
     }
 
     /// End (exclusive) of the offsets covered by a completed fdatasync.
     pub fn synced_end_offset(&self) -> i64 {
-        unimplemented!("log helper")
+        self.synced_end.get()
+    }
+
+    /// Bytes stored, over all segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.borrow().values().map(|s| s.size).sum()
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.segments.borrow().len()
     }
 
     /// Headers of the batches recovery found in the active segment (for producer state).
     pub fn recovered_tail(&self) -> Vec<BatchHeader> {
-        unimplemented!("log helper")
+        std::mem::take(&mut self.recovered_tail.borrow_mut())
     }
 
     /// Append one validated batch: synchronously assigns base offset `log_end_offset()`, stamps it
@@ -130,17 +397,214 @@ impl Log {
         header: &BatchHeader,
         leader_epoch: i32,
     ) -> (i64, impl Future<Output = Result<(), LogError>> + 'static) {
-        let _ = (batch, header, leader_epoch);
-        (0, async { unimplemented!("log helper") })
+        let base = self.end_offset.get();
+        let next = base + i64::from(header.last_offset_delta) + 1;
+        let refused = self.failed.get() || self.closed.get();
+        let rx = if refused {
+            None
+        } else {
+            // The one copy of the produce path: frame bytes → stored (stamped) batch.
+            let mut stored = BytesMut::from(batch);
+            format::stamp(&mut stored, base, leader_epoch);
+            let data = stored.freeze();
+            let now = now_ms();
+            let len = data.len() as u64;
+            let entries;
+            let segment_base;
+            {
+                let mut segments = self.segments.borrow_mut();
+                let roll = segments.values().next_back().is_none_or(|s| {
+                    s.must_roll(
+                        len,
+                        next - base,
+                        self.segment_bytes(),
+                        self.config.segment_ms,
+                        now,
+                    )
+                });
+                if roll {
+                    segments.insert(base, Segment::new(base));
+                }
+                let (&b, seg) = segments
+                    .iter_mut()
+                    .next_back()
+                    .expect("a log always has an active segment");
+                segment_base = b;
+                entries = seg.add_batch(
+                    base,
+                    next,
+                    len,
+                    header.max_timestamp,
+                    self.config.index_interval_bytes,
+                    now,
+                );
+            }
+            self.end_offset.set(next);
+            self.cache.insert(base, next, data.clone());
+            self.pending.borrow_mut().push_back(Pending {
+                data,
+                next_offset: next,
+                segment_base,
+                entries,
+            });
+            let (tx, rx) = oneshot::channel();
+            self.write_waiters.borrow_mut().push_back((next, tx));
+            if !self.writer_running.replace(true) {
+                glommio::spawn_local(self.clone().run_writer()).detach();
+            }
+            Some(rx)
+        };
+        let fut = async move {
+            match rx {
+                None => Err(LogError::Failed),
+                Some(rx) => match rx.await {
+                    Ok(Ok(())) => Ok(()),
+                    _ => Err(LogError::Failed),
+                },
+            }
+        };
+        (if refused { -1 } else { base }, fut)
     }
 
-    /// fdatasync everything written so far; afterwards `synced_end_offset()` covers it.
+    fn segment_bytes(&self) -> u64 {
+        self.config
+            .segment_bytes
+            .clamp(segment::SEGMENT_BYTES_FLOOR, segment::SEGMENT_BYTES_CEILING)
+    }
+
+    /// The writer: drains `pending` in order, one coalesced write per cycle, rolling segments
+    /// as the queued batches say. Exactly one runs per log while anything is queued.
+    async fn run_writer(self: Rc<Self>) {
+        loop {
+            let cycle: Vec<Pending> = {
+                let mut pending = self.pending.borrow_mut();
+                let Some(first) = pending.front() else { break };
+                let seg = first.segment_base;
+                let mut bytes = 0usize;
+                let mut out = Vec::new();
+                while let Some(p) = pending.front() {
+                    if p.segment_base != seg
+                        || (bytes > 0 && bytes + p.data.len() > appender::APPEND_WRITE_BYTES_MAX)
+                    {
+                        break;
+                    }
+                    bytes += p.data.len();
+                    out.extend(pending.pop_front());
+                }
+                out
+            };
+            let Some(files) = self.active.borrow_mut().take() else {
+                self.fail_waiters();
+                break;
+            };
+            match self.write_cycle(files, &cycle).await {
+                Ok(files) => {
+                    *self.active.borrow_mut() = Some(files);
+                }
+                Err(e) => {
+                    tracing::error!(dir = %self.dir.display(), error = %e, "log write failed; the partition takes no more appends");
+                    self.failed.set(true);
+                    self.fail_waiters();
+                    break;
+                }
+            }
+        }
+        self.writer_running.set(false);
+        self.writer_idle.notify();
+    }
+
+    /// Write one cycle of batches (all for the same segment), rolling first if they belong to a
+    /// new segment; then persist their index entries.
+    async fn write_cycle(
+        &self,
+        mut files: ActiveFiles,
+        cycle: &[Pending],
+    ) -> Result<ActiveFiles, LogError> {
+        let Some(last) = cycle.last() else {
+            return Err(LogError::Failed);
+        };
+        let seg_base = last.segment_base;
+        if files.base_offset != seg_base {
+            // Everything in the old segment is written: sync and seal it before any byte of the
+            // new one is written, so `sync` on the new file covers all earlier data.
+            seal(files).await?;
+            self.synced_end
+                .set(self.synced_end.get().max(self.written_end.get()));
+            files = create_segment_files(&self.dir, seg_base).await?;
+            *self.active_file.borrow_mut() = files.log.file().clone();
+        }
+        let parts: Vec<&[u8]> = cycle.iter().map(|p| &p.data[..]).collect();
+        files.log.append(&parts).await?;
+        let end = last.next_offset;
+        self.written_end.set(end);
+        {
+            let mut waiters = self.write_waiters.borrow_mut();
+            while waiters.front().is_some_and(|(n, _)| *n <= end) {
+                if let Some((_, tx)) = waiters.pop_front() {
+                    let _ = tx.send(Ok(()));
+                }
+            }
+        }
+        // Index entries after their batches are written; a lost entry is rebuilt by recovery.
+        let offsets: Vec<[u8; index::OFFSET_ENTRY_BYTES]> = cycle
+            .iter()
+            .filter_map(|p| p.entries.offset.map(|e| e.encode()))
+            .collect();
+        let times: Vec<[u8; index::TIME_ENTRY_BYTES]> = cycle
+            .iter()
+            .filter_map(|p| p.entries.time.map(|e| e.encode()))
+            .collect();
+        if !offsets.is_empty() {
+            let parts: Vec<&[u8]> = offsets.iter().map(|e| &e[..]).collect();
+            files.index.append(&parts).await?;
+        }
+        if !times.is_empty() {
+            let parts: Vec<&[u8]> = times.iter().map(|e| &e[..]).collect();
+            files.time.append(&parts).await?;
+        }
+        Ok(files)
+    }
+
+    fn fail_waiters(&self) {
+        for (_, tx) in self.write_waiters.borrow_mut().drain(..) {
+            let _ = tx.send(Err(()));
+        }
+        self.pending.borrow_mut().clear();
+    }
+
+    /// fdatasync everything written so far; afterwards `synced_end_offset()` covers it. Callers
+    /// that arrive while a sync runs share the next one (group commit).
     pub async fn sync(&self) -> Result<(), LogError> {
-        unimplemented!("log helper")
+        let target = self.written_end.get();
+        loop {
+            if self.synced_end.get() >= target {
+                return Ok(());
+            }
+            if self.failed.get() {
+                return Err(LogError::Failed);
+            }
+            if self.sync_running.get() {
+                let _ = self.sync_done.wait().await;
+                continue;
+            }
+            self.sync_running.set(true);
+            let covers = self.written_end.get();
+            let file = self.active_file.borrow().clone();
+            let result = file.fdatasync().await;
+            self.sync_running.set(false);
+            self.sync_done.notify();
+            if let Err(e) = result {
+                tracing::error!(dir = %self.dir.display(), error = %e, "fdatasync failed; the partition takes no more appends");
+                self.failed.set(true);
+                return Err(LogError::Io(e.into()));
+            }
+            self.synced_end.set(self.synced_end.get().max(covers));
+        }
     }
 
     /// Whole batches starting with the one containing `offset`, up to `max_bytes` in total, but
     /// at least one batch (even if larger) when `min_one` (KIP-74). Never past `end_offset`.
+    /// Served from the tail cache when it holds `offset`, else read from the segment files.
     pub async fn read(
         &self,
         offset: i64,
@@ -148,27 +612,198 @@ impl Log {
         max_bytes: usize,
         min_one: bool,
     ) -> Result<ReadResult, LogError> {
-        let _ = (offset, end_offset, max_bytes, min_one);
-        unimplemented!("log helper")
+        let start = self.start_offset.get();
+        if offset < start || offset > self.written_end.get() {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                start,
+                end: self.written_end.get(),
+            });
+        }
+        let end_offset = end_offset.min(self.written_end.get());
+        if offset >= end_offset {
+            return Ok(ReadResult::default());
+        }
+        if let Some(hit) = self.cache.read(offset, end_offset, max_bytes, min_one) {
+            return Ok(hit);
+        }
+        // Segment holding `offset`, then following segments while budget remains.
+        let mut out = ReadResult::default();
+        let mut at = offset;
+        loop {
+            let found = {
+                let segments = self.segments.borrow();
+                segments
+                    .range(..=at)
+                    .next_back()
+                    .filter(|(_, s)| s.next_offset > at)
+                    .map(|(&b, s)| (b, s.size, s.position_for(at)))
+                    .or_else(|| segments.range(at..).next().map(|(&b, s)| (b, s.size, 0)))
+            };
+            let Some((base, size, position)) = found else {
+                break;
+            };
+            let remaining = max_bytes.saturating_sub(out.bytes);
+            let min_one_here = min_one && out.chunks.is_empty();
+            let r = self
+                .read_segment(
+                    base,
+                    size,
+                    position,
+                    at,
+                    end_offset,
+                    remaining,
+                    min_one_here,
+                )
+                .await?;
+            let Some(next) = self.next_offset_after(&r) else {
+                break;
+            };
+            out.bytes += r.bytes;
+            out.chunks.extend(r.chunks);
+            at = next;
+            if at >= end_offset || out.bytes >= max_bytes {
+                break;
+            }
+        }
+        Ok(out)
     }
 
-    /// Earliest batch whose max timestamp >= `timestamp`: (first offset >= that batch's base
-    /// offset whose record timestamp qualifies — batch granularity is fine, timestamp).
+    fn next_offset_after(&self, r: &ReadResult) -> Option<i64> {
+        let last = r.chunks.last()?;
+        // The last batch of the last chunk: walk the chunk's headers to find it.
+        let mut at = 0usize;
+        let mut next = None;
+        while let Ok(h) = BatchHeader::try_parse(&last[at..]) {
+            next = Some(h.next_offset());
+            at += h.total_bytes()?;
+            if at >= last.len() {
+                break;
+            }
+        }
+        next
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn read_segment(
+        &self,
+        base: i64,
+        size: u64,
+        position: u64,
+        offset: i64,
+        end_offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+    ) -> Result<ReadResult, LogError> {
+        let active = self.active_file.borrow().clone();
+        let is_active = self.segments.borrow().keys().next_back() == Some(&base);
+        let opened;
+        let file: &DmaFile = if is_active {
+            &active
+        } else {
+            opened = DmaFile::open(segment::path(&self.dir, base, LOG_SUFFIX)).await?;
+            &opened
+        };
+        let seg = reader::SegmentFile {
+            file,
+            size,
+            base_offset: base,
+        };
+        let r = reader::read_batches(&seg, position, offset, end_offset, max_bytes, min_one).await;
+        if let Err(LogError::Corrupt { offset, reason }) = &r {
+            tracing::error!(dir = %self.dir.display(), segment = base, offset, reason = %reason, "corrupt batch in log");
+        }
+        r
+    }
+
+    /// Earliest batch whose max timestamp >= `timestamp`: (its base offset, clamped to the log
+    /// start, and its max timestamp). Batch granularity.
     pub async fn offset_for_timestamp(
         &self,
         timestamp: i64,
     ) -> Result<Option<(i64, i64)>, LogError> {
-        let _ = timestamp;
-        unimplemented!("log helper")
+        let candidate = {
+            let segments = self.segments.borrow();
+            segments
+                .values()
+                .find(|s| s.max_timestamp >= timestamp && s.next_offset > self.start_offset.get())
+                .map(|s| (s.base_offset, s.size, s.position_for_timestamp(timestamp)))
+        };
+        let Some((base, size, position)) = candidate else {
+            return Ok(None);
+        };
+        let active = self.active_file.borrow().clone();
+        let is_active = self.segments.borrow().keys().next_back() == Some(&base);
+        let opened;
+        let file: &DmaFile = if is_active {
+            &active
+        } else {
+            opened = DmaFile::open(segment::path(&self.dir, base, LOG_SUFFIX)).await?;
+            &opened
+        };
+        let size = size.min(self.written_size_of(base, size));
+        let seg = reader::SegmentFile {
+            file,
+            size,
+            base_offset: base,
+        };
+        let start = self.start_offset.get();
+        let mut found = None;
+        reader::scan_headers(&seg, position, |_, h| {
+            if h.max_timestamp >= timestamp && h.next_offset() > start {
+                found = Some((h.base_offset.max(start), h.max_timestamp));
+                return false;
+            }
+            true
+        })
+        .await?;
+        Ok(found)
+    }
+
+    /// Bytes of segment `base` that are on disk (the active one may have queued bytes).
+    fn written_size_of(&self, base: i64, size: u64) -> u64 {
+        let is_active = self.segments.borrow().keys().next_back() == Some(&base);
+        if !is_active {
+            return size;
+        }
+        let queued: u64 = self
+            .pending
+            .borrow()
+            .iter()
+            .filter(|p| p.segment_base == base)
+            .map(|p| p.data.len() as u64)
+            .sum();
+        size.saturating_sub(queued)
     }
 
     /// The largest timestamp stored and the offset of the batch holding it (ListOffsets -3).
     pub fn max_timestamp(&self) -> Option<(i64, i64)> {
-        unimplemented!("log helper")
+        self.segments
+            .borrow()
+            .values()
+            .filter(|s| s.max_timestamp >= 0)
+            .max_by_key(|s| s.max_timestamp)
+            .map(|s| (s.max_timestamp, s.max_timestamp_offset))
     }
 
-    /// Flush and close files (clean shutdown).
+    /// Flush and close files (clean shutdown): waits for queued writes, syncs, cuts the active
+    /// segment to its exact size so the next open scans nothing.
     pub async fn close(&self) -> Result<(), LogError> {
-        unimplemented!("log helper")
+        if self.closed.replace(true) {
+            return Ok(());
+        }
+        while self.writer_running.get() {
+            let _ = self.writer_idle.wait().await;
+        }
+        self.cache.clear();
+        let Some(files) = self.active.borrow_mut().take() else {
+            return Ok(());
+        };
+        if self.failed.get() {
+            return Err(LogError::Failed);
+        }
+        seal(files).await?;
+        self.synced_end.set(self.written_end.get());
+        Ok(())
     }
 }

@@ -63,7 +63,9 @@ pub fn batch_error_code(e: &BatchError) -> i16 {
 impl From<LogError> for PartitionError {
     fn from(e: LogError) -> Self {
         match e {
-            LogError::Io(_) | LogError::Corrupt { .. } => PartitionError::Storage,
+            LogError::Io(_) | LogError::Corrupt { .. } | LogError::Failed => {
+                PartitionError::Storage
+            }
             LogError::OffsetOutOfRange { .. } => PartitionError::OffsetOutOfRange,
         }
     }

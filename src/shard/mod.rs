@@ -17,7 +17,7 @@ use std::sync::Arc;
 use futures::channel::oneshot;
 use glommio::channels::shared_channel::ConnectedSender;
 
-use crate::log::{Log, LogConfig};
+use crate::log::{Log, LogConfig, TailCache};
 use crate::metadata::{partition_dir, MetadataStore, Snapshot};
 use crate::metrics::ShardMetrics;
 use crate::partition::Partition;
@@ -93,6 +93,8 @@ pub struct Shard {
     /// The group coordinator for the `__consumer_offsets` partitions this shard owns.
     pub groups: crate::groups::coordinator::Coordinator,
     pub shutdown: Latch,
+    /// The newest batches of this shard's partitions, within one byte budget.
+    pub tail_cache: Rc<TailCache>,
     me: Weak<Shard>,
 }
 
@@ -124,6 +126,7 @@ impl Shard {
             producer_ids,
             groups,
             shutdown: Latch::default(),
+            tail_cache: TailCache::new(crate::limits::TAIL_CACHE_BYTES_MAX_DEFAULT),
             me: me.clone(),
         }))
     }
@@ -220,9 +223,15 @@ impl Shard {
                     segment_bytes: topic
                         .config_i64("segment.bytes")
                         .map_or(crate::limits::SEGMENT_BYTES_DEFAULT, |v| v.max(14) as u64),
-                    ..LogConfig::default()
+                    index_interval_bytes: topic
+                        .config_i64("index.interval.bytes")
+                        .map_or(crate::limits::INDEX_INTERVAL_BYTES, |v| v.max(1) as u64),
+                    segment_ms: topic
+                        .config_i64("segment.ms")
+                        .map_or(crate::limits::SEGMENT_MS_DEFAULT, |v| v.max(1)),
+                    batch_bytes_max: self.config.request_max_bytes,
                 };
-                match Log::open(&dir, config).await {
+                match Log::open(&dir, config, self.tail_cache.for_log()).await {
                     Ok(log) => {
                         let message_max = topic
                             .config_i64("max.message.bytes")

@@ -28,7 +28,10 @@ def admin(bootstrap: str) -> AdminClient:
 
 
 def create_topic(bootstrap: str, name: str, partitions: int = 1, config: dict | None = None) -> None:
-    futures = admin(bootstrap).create_topics(
+    # Keep the client referenced until the result is in: a collected AdminClient is destroyed
+    # and fails its pending futures with _DESTROY.
+    a = admin(bootstrap)
+    futures = a.create_topics(
         [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})],
         operation_timeout=OP_TIMEOUT_S,
         request_timeout=OP_TIMEOUT_S,

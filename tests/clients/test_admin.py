@@ -10,7 +10,8 @@ from kafka_util import OP_TIMEOUT_S, admin, consume, create_topic, kafka_error_c
 
 
 def create_error(bootstrap: str, topic: NewTopic) -> int:
-    fut = admin(bootstrap).create_topics([topic], operation_timeout=OP_TIMEOUT_S)[topic.topic]
+    a = admin(bootstrap)  # referenced until the result is in (see kafka_util.create_topic)
+    fut = a.create_topics([topic], operation_timeout=OP_TIMEOUT_S)[topic.topic]
     with pytest.raises(Exception) as info:
         fut.result(timeout=OP_TIMEOUT_S)
     return kafka_error_code(info.value)
@@ -106,7 +107,8 @@ def test_known_configs_visible_through_describe_configs(broker, topic_name):
     config = {"retention.ms": "1234567", "cleanup.policy": "delete", "segment.bytes": "16777216"}
     create_topic(broker.bootstrap, topic_name, config=config)
     res = ConfigResource(ResourceType.TOPIC, topic_name)
-    entries = admin(broker.bootstrap).describe_configs([res])[res].result(timeout=OP_TIMEOUT_S)
+    a = admin(broker.bootstrap)
+    entries = a.describe_configs([res])[res].result(timeout=OP_TIMEOUT_S)
     for k, v in config.items():
         assert k in entries, f"{k} missing from describe_configs"
         assert entries[k].value == v, f"{k}: {entries[k].value!r} != {v!r}"

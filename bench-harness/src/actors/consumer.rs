@@ -214,7 +214,11 @@ fn run(spec: &ConsumerSpec, driver: &DriverSettings, shared: &Shared) -> Result<
         if violations > 0 {
             // Loss, duplication or reordering is definitive: stop the run now, loudly, rather
             // than wait for messages that will never come.
-            shared.fail(format!("consumer → {}: {}", spec.broker, details.first().cloned().unwrap_or_default()));
+            shared.fail(format!(
+                "consumer → {}: {}",
+                spec.broker,
+                details.first().cloned().unwrap_or_default()
+            ));
             break;
         }
         if msgs > 0 {

@@ -216,10 +216,10 @@ fn run(spec: &LaneSpec, driver: &DriverSettings, shared: &Arc<Shared>) -> Result
         // Messages due now: everything up to the schedule at a fixed rate, a batch at max rate.
         let due_until_k = if stopping {
             k
-        } else if interval_ns > 0 {
-            (now.saturating_sub(start_ns) / interval_ns) + 1
         } else {
-            u64::MAX
+            now.saturating_sub(start_ns)
+                .checked_div(interval_ns)
+                .map_or(u64::MAX, |n| n + 1)
         };
         while k < due_until_k {
             if open.is_none() {
@@ -327,7 +327,6 @@ fn run(spec: &LaneSpec, driver: &DriverSettings, shared: &Arc<Shared>) -> Result
             }
         }
     }
-    drop(send);
     // Closing the pending channel lets the reader finish once every answer is in.
     let mut publish = crate::metrics::new_histogram();
     if let Some((pending, tokens)) = tx {

@@ -47,7 +47,7 @@ fn disk_of(dir: &Path) -> String {
         let (Some(dev), Some(mnt), Some(fs)) = (f.next(), f.next(), f.next()) else {
             continue;
         };
-        if dir.starts_with(mnt) && best.as_ref().map_or(true, |(len, _, _)| mnt.len() > *len) {
+        if dir.starts_with(mnt) && best.as_ref().is_none_or(|(len, _, _)| mnt.len() > *len) {
             best = Some((mnt.len(), dev.to_string(), fs.to_string()));
         }
     }
@@ -67,7 +67,11 @@ fn disk_of(dir: &Path) -> String {
                 "1" => ", rotational",
                 _ => "",
             };
-            let m = if m.trim().is_empty() { "model unknown" } else { m.trim() };
+            let m = if m.trim().is_empty() {
+                "model unknown"
+            } else {
+                m.trim()
+            };
             format!("{m}{kind}")
         })
         .unwrap_or_default();

@@ -15,10 +15,14 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{decode_request_header_from_buffer, Decodable, Encodable, HeaderVersion, StrBytes};
+use kafka_protocol::protocol::{
+    decode_request_header_from_buffer, Decodable, Encodable, HeaderVersion, StrBytes,
+};
 
 use bench_harness::client::conn::read_frame;
 
@@ -51,9 +55,19 @@ pub struct MockBroker {
 
 impl MockBroker {
     pub fn start(fault: Fault) -> MockBroker {
-        let listeners = [TcpListener::bind("127.0.0.1:0").unwrap(), TcpListener::bind("127.0.0.1:0").unwrap()];
-        let ports = [listeners[0].local_addr().unwrap().port(), listeners[1].local_addr().unwrap().port()];
-        let state = Arc::new(Mutex::new(State { topics: HashMap::new(), batches_seen: 0, fault }));
+        let listeners = [
+            TcpListener::bind("127.0.0.1:0").unwrap(),
+            TcpListener::bind("127.0.0.1:0").unwrap(),
+        ];
+        let ports = [
+            listeners[0].local_addr().unwrap().port(),
+            listeners[1].local_addr().unwrap().port(),
+        ];
+        let state = Arc::new(Mutex::new(State {
+            topics: HashMap::new(),
+            batches_seen: 0,
+            fault,
+        }));
         for listener in listeners {
             let state = Arc::clone(&state);
             std::thread::spawn(move || {
@@ -73,14 +87,26 @@ impl MockBroker {
 
     pub fn stored_records(&self) -> i64 {
         let s = self.state.lock().unwrap();
-        s.topics.values().flat_map(|ps| ps.iter()).map(|l| l.batches.iter().map(|b| b.1).sum::<i64>()).sum()
+        s.topics
+            .values()
+            .flat_map(|ps| ps.iter())
+            .map(|l| l.batches.iter().map(|b| b.1).sum::<i64>())
+            .sum()
     }
 }
 
-fn respond<R: Encodable + HeaderVersion>(stream: &mut TcpStream, correlation_id: i32, version: i16, resp: &R) {
+fn respond<R: Encodable + HeaderVersion>(
+    stream: &mut TcpStream,
+    correlation_id: i32,
+    version: i16,
+    resp: &R,
+) {
     let mut buf = BytesMut::new();
     buf.extend_from_slice(&[0; 4]);
-    ResponseHeader::default().with_correlation_id(correlation_id).encode(&mut buf, R::header_version(version)).unwrap();
+    ResponseHeader::default()
+        .with_correlation_id(correlation_id)
+        .encode(&mut buf, R::header_version(version))
+        .unwrap();
     resp.encode(&mut buf, version).unwrap();
     let len = (buf.len() - 4) as i32;
     buf[0..4].copy_from_slice(&len.to_be_bytes());
@@ -90,12 +116,23 @@ fn respond<R: Encodable + HeaderVersion>(stream: &mut TcpStream, correlation_id:
 fn serve(mut stream: TcpStream, ports: [u16; 2], state: &Mutex<State>) {
     while let Ok(mut frame) = read_frame(&mut stream) {
         let header = decode_request_header_from_buffer(&mut frame).unwrap();
-        let (key, v, id) = (header.request_api_key, header.request_api_version, header.correlation_id);
+        let (key, v, id) = (
+            header.request_api_key,
+            header.request_api_version,
+            header.correlation_id,
+        );
         match key {
             18 => {
                 let keys = [(0, 3, 8), (1, 4, 12), (3, 1, 12), (18, 0, 3), (19, 2, 7)];
                 let resp = ApiVersionsResponse::default().with_api_keys(
-                    keys.iter().map(|&(k, min, max)| ApiVersion::default().with_api_key(k).with_min_version(min).with_max_version(max)).collect(),
+                    keys.iter()
+                        .map(|&(k, min, max)| {
+                            ApiVersion::default()
+                                .with_api_key(k)
+                                .with_min_version(min)
+                                .with_max_version(max)
+                        })
+                        .collect(),
                 );
                 respond(&mut stream, id, v, &resp);
             }
@@ -103,7 +140,10 @@ fn serve(mut stream: TcpStream, ports: [u16; 2], state: &Mutex<State>) {
                 let req = MetadataRequest::decode(&mut frame, v).unwrap();
                 let s = state.lock().unwrap();
                 let names: Vec<String> = match &req.topics {
-                    Some(ts) => ts.iter().filter_map(|t| t.name.as_ref().map(|n| n.0.to_string())).collect(),
+                    Some(ts) => ts
+                        .iter()
+                        .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
+                        .collect(),
                     None => s.topics.keys().cloned().collect(),
                 };
                 let topics = names
@@ -113,16 +153,35 @@ fn serve(mut stream: TcpStream, ports: [u16; 2], state: &Mutex<State>) {
                             .with_name(Some(TopicName(StrBytes::from_string(n.clone()))))
                             .with_partitions(
                                 (0..ps.len() as i32)
-                                    .map(|p| MetadataResponsePartition::default().with_partition_index(p).with_leader_id(BrokerId(p % 2)))
+                                    .map(|p| {
+                                        MetadataResponsePartition::default()
+                                            .with_partition_index(p)
+                                            .with_leader_id(BrokerId(p % 2))
+                                    })
                                     .collect(),
                             ),
-                        None => MetadataResponseTopic::default().with_name(Some(TopicName(StrBytes::from_string(n.clone())))).with_error_code(3),
+                        None => MetadataResponseTopic::default()
+                            .with_name(Some(TopicName(StrBytes::from_string(n.clone()))))
+                            .with_error_code(3),
                     })
                     .collect();
                 let brokers = (0..2)
-                    .map(|i| MetadataResponseBroker::default().with_node_id(BrokerId(i)).with_host(StrBytes::from_static_str("127.0.0.1")).with_port(i32::from(ports[i as usize])))
+                    .map(|i| {
+                        MetadataResponseBroker::default()
+                            .with_node_id(BrokerId(i))
+                            .with_host(StrBytes::from_static_str("127.0.0.1"))
+                            .with_port(i32::from(ports[i as usize]))
+                    })
                     .collect();
-                respond(&mut stream, id, v, &MetadataResponse::default().with_brokers(brokers).with_controller_id(BrokerId(0)).with_topics(topics));
+                respond(
+                    &mut stream,
+                    id,
+                    v,
+                    &MetadataResponse::default()
+                        .with_brokers(brokers)
+                        .with_controller_id(BrokerId(0))
+                        .with_topics(topics),
+                );
             }
             19 => {
                 let req = CreateTopicsRequest::decode(&mut frame, v).unwrap();
@@ -133,11 +192,20 @@ fn serve(mut stream: TcpStream, ports: [u16; 2], state: &Mutex<State>) {
                     .map(|t| {
                         let name = t.name.0.to_string();
                         let code = if s.topics.contains_key(&name) { 36 } else { 0 };
-                        s.topics.entry(name).or_insert_with(|| (0..t.num_partitions).map(|_| Log::default()).collect());
-                        CreatableTopicResult::default().with_name(t.name.clone()).with_error_code(code)
+                        s.topics.entry(name).or_insert_with(|| {
+                            (0..t.num_partitions).map(|_| Log::default()).collect()
+                        });
+                        CreatableTopicResult::default()
+                            .with_name(t.name.clone())
+                            .with_error_code(code)
                     })
                     .collect();
-                respond(&mut stream, id, v, &CreateTopicsResponse::default().with_topics(results));
+                respond(
+                    &mut stream,
+                    id,
+                    v,
+                    &CreateTopicsResponse::default().with_topics(results),
+                );
             }
             0 => {
                 let req = ProduceRequest::decode(&mut frame, v).unwrap();
@@ -148,10 +216,12 @@ fn serve(mut stream: TcpStream, ports: [u16; 2], state: &Mutex<State>) {
                     let mut parts = Vec::new();
                     for p in &t.partition_data {
                         let records = p.records.clone().unwrap();
-                        let count = i64::from(i32::from_be_bytes(records[57..61].try_into().unwrap()));
+                        let count =
+                            i64::from(i32::from_be_bytes(records[57..61].try_into().unwrap()));
                         s.batches_seen += 1;
                         let nth = s.batches_seen;
-                        let log = &mut s.topics.get_mut(t.name.0.as_str()).unwrap()[p.index as usize];
+                        let log =
+                            &mut s.topics.get_mut(t.name.0.as_str()).unwrap()[p.index as usize];
                         let base = log.next_offset;
                         let copies = match fault {
                             Fault::LoseBatch(n) if n == nth => 0,
@@ -164,13 +234,26 @@ fn serve(mut stream: TcpStream, ports: [u16; 2], state: &Mutex<State>) {
                             log.batches.push((log.next_offset, count, b.freeze()));
                             log.next_offset += count;
                         }
-                        parts.push(PartitionProduceResponse::default().with_index(p.index).with_base_offset(base));
+                        parts.push(
+                            PartitionProduceResponse::default()
+                                .with_index(p.index)
+                                .with_base_offset(base),
+                        );
                     }
-                    topics.push(TopicProduceResponse::default().with_name(t.name.clone()).with_partition_responses(parts));
+                    topics.push(
+                        TopicProduceResponse::default()
+                            .with_name(t.name.clone())
+                            .with_partition_responses(parts),
+                    );
                 }
                 drop(s);
                 if req.acks != 0 {
-                    respond(&mut stream, id, v, &ProduceResponse::default().with_responses(topics));
+                    respond(
+                        &mut stream,
+                        id,
+                        v,
+                        &ProduceResponse::default().with_responses(topics),
+                    );
                 }
             }
             1 => {
@@ -187,18 +270,34 @@ fn serve(mut stream: TcpStream, ports: [u16; 2], state: &Mutex<State>) {
                             let log = &logs[p.partition as usize];
                             let mut out = BytesMut::new();
                             for (base, count, bytes) in &log.batches {
-                                if base + count > p.fetch_offset && out.len() < p.partition_max_bytes as usize {
+                                if base + count > p.fetch_offset
+                                    && out.len() < p.partition_max_bytes as usize
+                                {
                                     out.extend_from_slice(bytes);
                                 }
                             }
                             any |= !out.is_empty();
-                            parts.push(PartitionData::default().with_partition_index(p.partition).with_high_watermark(log.next_offset).with_records(Some(out.freeze())));
+                            parts.push(
+                                PartitionData::default()
+                                    .with_partition_index(p.partition)
+                                    .with_high_watermark(log.next_offset)
+                                    .with_records(Some(out.freeze())),
+                            );
                         }
-                        topics.push(FetchableTopicResponse::default().with_topic(t.topic.clone()).with_partitions(parts));
+                        topics.push(
+                            FetchableTopicResponse::default()
+                                .with_topic(t.topic.clone())
+                                .with_partitions(parts),
+                        );
                     }
                     if any || Instant::now() >= deadline {
                         drop(s);
-                        respond(&mut stream, id, v, &FetchResponse::default().with_responses(topics));
+                        respond(
+                            &mut stream,
+                            id,
+                            v,
+                            &FetchResponse::default().with_responses(topics),
+                        );
                         break;
                     }
                     drop(s);

@@ -1,0 +1,179 @@
+//! Appending to an O_DIRECT file: every write starts at a block boundary and covers whole
+//! blocks, so the partially filled last block (the "tail") is kept in memory and rewritten,
+//! with zero padding, by the next write.
+//!
+//! Lives on the owner shard of the file's partition. Concurrency contract: one `append` at a
+//! time (`&mut self`); the log's writer task is the only caller. Reads of the same file may
+//! overlap a write: the bytes before the logical end never change once written.
+
+use std::io;
+use std::rc::Rc;
+
+use glommio::io::{DmaFile, OpenOptions};
+
+use crate::limits::DMA_ALIGNMENT_BYTES;
+
+/// Largest single `write_at`: a bigger append is split, so one DMA buffer never exceeds it.
+pub const APPEND_WRITE_BYTES_MAX: usize = 4 << 20;
+
+const _: () = assert!(APPEND_WRITE_BYTES_MAX.is_multiple_of(DMA_ALIGNMENT_BYTES));
+
+/// An O_DIRECT file opened for appending at its logical end.
+pub struct DmaAppender {
+    file: Rc<DmaFile>,
+    /// File position of the first byte of `tail`; always block-aligned.
+    tail_pos: u64,
+    /// Bytes of the partially filled last block; shorter than one block after every append.
+    tail: Vec<u8>,
+}
+
+fn align_down(v: u64) -> u64 {
+    v - v % DMA_ALIGNMENT_BYTES as u64
+}
+
+fn align_up(v: usize) -> usize {
+    v.div_ceil(DMA_ALIGNMENT_BYTES) * DMA_ALIGNMENT_BYTES
+}
+
+impl DmaAppender {
+    /// Open `path` (created if missing) for appending at `logical_len`, which must not exceed
+    /// the file's size; bytes past it are overwritten by later appends.
+    pub async fn open(path: &std::path::Path, logical_len: u64) -> io::Result<DmaAppender> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .dma_open(path)
+            .await
+            .map_err(io::Error::from)?;
+        let tail_pos = align_down(logical_len);
+        let tail_len = (logical_len - tail_pos) as usize;
+        let tail = if tail_len == 0 {
+            Vec::new()
+        } else {
+            let read = file
+                .read_at_aligned(tail_pos, DMA_ALIGNMENT_BYTES)
+                .await
+                .map_err(io::Error::from)?;
+            if read.len() < tail_len {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "{}: shorter than its logical length {logical_len}",
+                        path.display()
+                    ),
+                ));
+            }
+            read[..tail_len].to_vec()
+        };
+        Ok(DmaAppender {
+            file: Rc::new(file),
+            tail_pos,
+            tail,
+        })
+    }
+
+    /// Create `path`, truncating whatever was there.
+    pub async fn create(path: &std::path::Path) -> io::Result<DmaAppender> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .dma_open(path)
+            .await
+            .map_err(io::Error::from)?;
+        Ok(DmaAppender {
+            file: Rc::new(file),
+            tail_pos: 0,
+            tail: Vec::new(),
+        })
+    }
+
+    /// Close the file (now, if no reader still holds it; else when the last one lets go).
+    pub async fn close(self) -> io::Result<()> {
+        match Rc::try_unwrap(self.file) {
+            Ok(f) => f.close().await.map_err(io::Error::from),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// The file, for reads and fdatasync.
+    pub fn file(&self) -> &Rc<DmaFile> {
+        &self.file
+    }
+
+    /// Logical length: every byte appended so far.
+    pub fn len(&self) -> u64 {
+        self.tail_pos + self.tail.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Append `parts` after the logical end, in order, with as few block-aligned writes as
+    /// `APPEND_WRITE_BYTES_MAX` allows. On error a prefix may have reached the file; the log
+    /// treats any write error as fatal for the partition, so the state is never reused.
+    pub async fn append(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+        let (mut part_i, mut part_off) = (0usize, 0usize);
+        while part_i < parts.len() {
+            // Fill one DMA buffer: the tail, then as many bytes of the parts as fit.
+            let mut buf = self.file.alloc_dma_buffer(APPEND_WRITE_BYTES_MAX);
+            let out = buf.as_bytes_mut();
+            let mut len = self.tail.len();
+            out[..len].copy_from_slice(&self.tail);
+            while len < APPEND_WRITE_BYTES_MAX && part_i < parts.len() {
+                let p = &parts[part_i][part_off..];
+                let n = p.len().min(APPEND_WRITE_BYTES_MAX - len);
+                out[len..len + n].copy_from_slice(&p[..n]);
+                len += n;
+                if n == p.len() {
+                    part_i += 1;
+                    part_off = 0;
+                } else {
+                    part_off += n;
+                }
+            }
+            if len == self.tail.len() {
+                break; // only empty parts were left
+            }
+            let padded = align_up(len);
+            out[len..padded].fill(0);
+            buf.trim_to_size(padded);
+            let buf = Rc::new(buf);
+            let written = self
+                .file
+                .write_rc_at(buf.clone(), self.tail_pos)
+                .await
+                .map_err(io::Error::from)?;
+            if written != padded {
+                return Err(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    format!("short O_DIRECT write: {written} of {padded} bytes"),
+                ));
+            }
+            // Keep the new partial block; everything before it is final on disk.
+            let full = len - len % DMA_ALIGNMENT_BYTES;
+            self.tail.clear();
+            self.tail.extend_from_slice(&buf.as_bytes()[full..len]);
+            self.tail_pos += full as u64;
+            debug_assert!(self.tail.len() < DMA_ALIGNMENT_BYTES);
+        }
+        Ok(())
+    }
+
+    /// fdatasync the file: every append completed before the call is durable after it.
+    pub async fn sync(&self) -> io::Result<()> {
+        self.file.fdatasync().await.map_err(io::Error::from)
+    }
+
+    /// Cut the file to its logical length (drops the zero padding of the last block), for a
+    /// sealed segment or a clean close, so the file's size is exactly its contents.
+    pub async fn truncate_to_len(&self) -> io::Result<()> {
+        self.file
+            .truncate(self.len())
+            .await
+            .map_err(io::Error::from)
+    }
+}

@@ -1,0 +1,187 @@
+//! Reading whole stored batches back from a segment file with O_DIRECT (aligned reads done by
+//! glommio), checking each returned batch's length and CRC32C: a corrupt batch is an error,
+//! never data.
+//!
+//! Runs on the partition's owner shard.
+
+use bytes::Bytes;
+use glommio::io::DmaFile;
+
+use super::format::{
+    self, BatchHeader, BATCH_HEADER_BYTES, BATCH_LENGTH_AT, BATCH_LOG_OVERHEAD_BYTES,
+};
+use super::{LogError, ReadResult};
+
+/// Smallest read issued while looking for batches (one index interval and then some).
+pub const READ_CHUNK_BYTES_MIN: usize = 64 * 1024;
+
+/// Largest read issued at once; a bigger single batch is read alone at its exact size.
+pub const READ_CHUNK_BYTES_MAX: usize = 8 << 20;
+
+const _: () = assert!(READ_CHUNK_BYTES_MIN <= READ_CHUNK_BYTES_MAX);
+const _: () = assert!(READ_CHUNK_BYTES_MIN >= BATCH_HEADER_BYTES);
+
+/// A segment to read: its file, the logical size (bytes past it are not data) and base offset.
+pub struct SegmentFile<'a> {
+    pub file: &'a DmaFile,
+    pub size: u64,
+    pub base_offset: i64,
+}
+
+/// Length of the batch whose header starts `buf`, if the 12-byte prefix is there; an
+/// impossible length is corruption.
+fn batch_total(buf: &[u8], offset_hint: i64) -> Result<Option<usize>, LogError> {
+    let Some(len) = buf.get(BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4) else {
+        return Ok(None);
+    };
+    let len = i32::from_be_bytes([len[0], len[1], len[2], len[3]]);
+    let total = usize::try_from(len)
+        .ok()
+        .map(|l| l + BATCH_LOG_OVERHEAD_BYTES);
+    match total {
+        Some(t) if t >= BATCH_HEADER_BYTES => Ok(Some(t)),
+        _ => Err(LogError::Corrupt {
+            offset: offset_hint,
+            reason: format!("impossible batch length {len}"),
+        }),
+    }
+}
+
+/// Whole batches starting with the one that contains `offset`, scanning from file position
+/// `start` (an index entry at or before it), below `end_offset`, up to `max_bytes` in total
+/// (at least one batch when `min_one`).
+pub async fn read_batches(
+    seg: &SegmentFile<'_>,
+    start: u64,
+    offset: i64,
+    end_offset: i64,
+    max_bytes: usize,
+    min_one: bool,
+) -> Result<ReadResult, LogError> {
+    let mut out = ReadResult::default();
+    let mut pos = start;
+    let mut chunk =
+        max_bytes.clamp(READ_CHUNK_BYTES_MIN, READ_CHUNK_BYTES_MAX) + READ_CHUNK_BYTES_MIN;
+    while pos < seg.size {
+        let want = chunk.min((seg.size - pos) as usize);
+        let buf = seg
+            .file
+            .read_at(pos, want)
+            .await
+            .map_err(std::io::Error::from)?;
+        if buf.len() < want {
+            return Err(LogError::Corrupt {
+                offset,
+                reason: format!(
+                    "segment {} file is shorter than its logical size",
+                    seg.base_offset
+                ),
+            });
+        }
+        let mut at = 0usize;
+        // Bytes of this buffer to return: [take_from, take_to).
+        let (mut take_from, mut take_to) = (None::<usize>, 0usize);
+        let mut done = false;
+        let mut need_bigger = false;
+        while at < buf.len() {
+            let rest = &buf[at..];
+            let Some(total) = batch_total(rest, offset)? else {
+                break;
+            };
+            if pos + (at + total) as u64 > seg.size {
+                return Err(LogError::Corrupt {
+                    offset,
+                    reason: format!(
+                        "batch at position {} runs past the segment end",
+                        pos + at as u64
+                    ),
+                });
+            }
+            let Ok(header) = BatchHeader::try_parse(rest) else {
+                break;
+            };
+            if header.next_offset() <= offset {
+                at += total; // wholly before the wanted offset: skip without reading it all
+                continue;
+            }
+            if header.base_offset >= end_offset {
+                done = true;
+                break;
+            }
+            let fits = out.bytes + total <= max_bytes;
+            if !(fits || min_one && out.chunks.is_empty() && take_from.is_none()) {
+                done = true;
+                break;
+            }
+            let Some(batch) = rest.get(..total) else {
+                // Wanted but cut by this read: read again from it, big enough to hold it.
+                chunk = chunk.max(total);
+                need_bigger = true;
+                break;
+            };
+            format::check_stored(batch).map_err(|e| LogError::Corrupt {
+                offset: header.base_offset,
+                reason: e.to_string(),
+            })?;
+            take_from.get_or_insert(at);
+            take_to = at + total;
+            out.bytes += total;
+            at += total;
+        }
+        if let Some(from) = take_from {
+            out.chunks.push(Bytes::copy_from_slice(&buf[from..take_to]));
+        }
+        if done {
+            break;
+        }
+        if at == 0 && take_from.is_none() && !need_bigger {
+            // Not even one header fits in what is left: the logical size ends mid-batch.
+            return Err(LogError::Corrupt {
+                offset,
+                reason: format!("partial batch at position {pos}"),
+            });
+        }
+        pos += at as u64;
+    }
+    Ok(out)
+}
+
+/// Headers of the batches from file position `start`, calling `visit(position, header)` for
+/// each until it returns false. Checks lengths, not CRCs (used for timestamp seeks).
+pub async fn scan_headers(
+    seg: &SegmentFile<'_>,
+    start: u64,
+    mut visit: impl FnMut(u64, &BatchHeader) -> bool,
+) -> Result<(), LogError> {
+    let mut pos = start;
+    while pos + BATCH_HEADER_BYTES as u64 <= seg.size {
+        let want = READ_CHUNK_BYTES_MIN.min((seg.size - pos) as usize);
+        let buf = seg
+            .file
+            .read_at(pos, want)
+            .await
+            .map_err(std::io::Error::from)?;
+        let mut at = 0usize;
+        while let Ok(header) = BatchHeader::try_parse(&buf[at..]) {
+            let total = header.total_bytes().ok_or_else(|| LogError::Corrupt {
+                offset: header.base_offset,
+                reason: "impossible batch length".into(),
+            })?;
+            if !visit(pos + at as u64, &header) {
+                return Ok(());
+            }
+            at += total;
+            if at >= buf.len() {
+                break;
+            }
+        }
+        if at == 0 {
+            return Err(LogError::Corrupt {
+                offset: -1,
+                reason: format!("short read at position {pos}"),
+            });
+        }
+        pos += at as u64;
+    }
+    Ok(())
+}
