@@ -689,7 +689,10 @@ pub async fn commit(
     let appended = shard
         .append_offsets_records(offsets_partition_for(&group_id), recs)
         .await
-        .map_err(GroupError::from);
+        .map_err(|e| {
+            tracing::warn!(group = %group_id, error = ?e, "storing committed offsets");
+            GroupError::from(e)
+        });
     if appended.is_ok() {
         with_group(c, &group_id, |g| {
             for (p, o) in &offsets {
