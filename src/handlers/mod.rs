@@ -76,6 +76,9 @@ handlers!(
     describe_groups,
     delete_groups,
     offset_delete,
+    incremental_alter_configs,
+    alter_configs,
+    delete_records,
 );
 
 /// The versions served for `key`, if any.
@@ -85,7 +88,7 @@ pub fn served(key: i16) -> Option<&'static Versions> {
 
 /// Decode, route and answer one request frame (length prefix already removed).
 pub async fn handle(shard: Rc<Shard>, frame: Bytes) -> Reply {
-    let mut body = frame;
+    let mut body = frame.clone();
     let header = match try_decode_header(&mut body) {
         Ok(h) => h,
         Err(e) => {
@@ -116,7 +119,8 @@ pub async fn handle(shard: Rc<Shard>, frame: Bytes) -> Reply {
         Ok(reply) => reply,
         Err(e) => {
             shard.metrics.count_error();
-            tracing::debug!(api_key = header.request_api_key, version = header.request_api_version, error = %e, "undecodable request");
+            let prefix: String = frame.iter().take(96).map(|b| format!("{b:02x}")).collect();
+            tracing::debug!(api_key = header.request_api_key, version = header.request_api_version, error = %e, frame_prefix = %prefix, "undecodable request");
             Reply::Close
         }
     }

@@ -132,6 +132,16 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         acks_all_fsync: !args.acks_all_no_fsync,
         shard_connections_max: args.max_connections.div_ceil(shards as usize).max(1),
         groups: args.group_config()?,
+        log_defaults: crate::shard::LogDefaults {
+            retention_ms: args.log_retention_ms,
+            retention_bytes: args.log_retention_bytes,
+            segment_bytes: args.log_segment_bytes,
+            segment_ms: args.log_segment_ms,
+            flush_messages: args.log_flush_interval_messages,
+            flush_ms: args.log_flush_interval_ms,
+        },
+        retention_check_interval_ms: args.log_retention_check_interval_ms.max(1),
+        tail_cache_bytes: args.tail_cache_bytes,
     });
     let store = MetadataStore::open(&args.data_dir, shards).context("loading topic metadata")?;
     let snapshot = Arc::new(store.snapshot(&brokers));
@@ -312,6 +322,7 @@ async fn run_shard(start: ShardStart) {
     }
     shard.open_owned_partitions().await;
     crate::groups::coordinator::start(&shard);
+    glommio::spawn_local(shard.clone().run_housekeeping()).detach();
 
     // SAFETY-free conversion: the std listeners are moved in, and glommio takes their fds.
     let listeners = [bootstrap, own].map(|l| {
