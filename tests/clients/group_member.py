@@ -45,8 +45,12 @@ def main() -> int:
     c = Consumer(conf)
     current: set[int] = set()
 
+    # The Python binding has no rebalance_protocol(): cooperative-sticky is the one incremental
+    # assignor librdkafka has.
+    incremental = "cooperative" in conf.get("partition.assignment.strategy", "")
+
     def cooperative() -> bool:
-        return c.rebalance_protocol() == "COOPERATIVE"
+        return incremental
 
     def on_assign(consumer, parts):
         nonlocal current
