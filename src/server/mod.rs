@@ -320,6 +320,7 @@ async fn run_shard(start: ShardStart) {
         })
         .detach();
     }
+    checks::prime_direct_io_probe(&shard.config.data_dir, shard.id).await;
     shard.open_owned_partitions().await;
     crate::groups::coordinator::start(&shard);
     glommio::spawn_local(shard.clone().run_housekeeping()).detach();
