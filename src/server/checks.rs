@@ -160,20 +160,6 @@ pub fn test_bind(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
     Ok(l.local_addr()?)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cpusets() {
-        assert_eq!(parse_cpuset("0-2,5").unwrap(), vec![0, 1, 2, 5]);
-        assert!(parse_cpuset("3-1").is_err());
-        assert!(parse_cpuset("x").is_err());
-        assert_eq!(cpu_list(Some("1"), None).unwrap(), vec![1]);
-        assert!(cpu_list(None, Some(0)).is_err());
-    }
-}
-
 /// Bytes of the file that primes glommio's direct-I/O poll probe: one full block, so the probe
 /// read is a real read, not a read past EOF.
 const IOPOLL_PROBE_BYTES: usize = crate::limits::DMA_ALIGNMENT_BYTES;
@@ -199,4 +185,18 @@ pub async fn prime_direct_io_probe(data_dir: &Path, shard: u32) {
         Err(e) => tracing::warn!(path = %path.display(), error = %e, "direct-I/O probe"),
     }
     let _ = std::fs::remove_file(&path);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpusets() {
+        assert_eq!(parse_cpuset("0-2,5").unwrap(), vec![0, 1, 2, 5]);
+        assert!(parse_cpuset("3-1").is_err());
+        assert!(parse_cpuset("x").is_err());
+        assert_eq!(cpu_list(Some("1"), None).unwrap(), vec![1]);
+        assert!(cpu_list(None, Some(0)).is_err());
+    }
 }
