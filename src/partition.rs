@@ -227,8 +227,11 @@ impl Partition {
         sync: bool,
     ) -> Result<Appended, PartitionError> {
         let settings = self.settings.get();
-        let header = format::validate_produced(records, settings.message_max_bytes)
-            .map_err(PartitionError::Batch)?;
+        let header =
+            format::validate_produced(records, settings.message_max_bytes).map_err(|e| {
+                tracing::debug!(topic = %self.topic, partition = self.index, error = %e, "produce batch refused");
+                PartitionError::Batch(e)
+            })?;
         if header.is_transactional() {
             return Err(PartitionError::InvalidRequest);
         }
