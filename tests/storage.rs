@@ -523,3 +523,128 @@ fn incremental_alter_configs_apply_and_survive_restart() {
         "DELETE returns it to the default"
     );
 }
+
+/// A small ext4 filesystem in a file, loop-mounted over a directory; unmounted on drop.
+struct LoopFs {
+    mount: PathBuf,
+}
+
+impl LoopFs {
+    /// None if this machine can't loop-mount (not root): the caller says so and skips.
+    fn mount_over(dir: &std::path::Path, image: &std::path::Path, mib: u64) -> Option<LoopFs> {
+        let run =
+            |cmd: &mut std::process::Command| cmd.status().map(|s| s.success()).unwrap_or(false);
+        let f = std::fs::File::create(image).ok()?;
+        f.set_len(mib << 20).ok()?;
+        drop(f);
+        // -m 0: no blocks reserved for root (the broker runs as root in CI).
+        if !run(std::process::Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-m", "0"])
+            .arg(image))
+        {
+            return None;
+        }
+        std::fs::create_dir_all(dir).ok()?;
+        if !run(std::process::Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(image)
+            .arg(dir))
+        {
+            return None;
+        }
+        Some(LoopFs {
+            mount: dir.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for LoopFs {
+    fn drop(&mut self) {
+        // Lazy: the broker may still hold files there when a failing test unwinds.
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.mount)
+            .status();
+    }
+}
+
+#[test]
+fn disk_full_is_a_storage_error_and_writes_resume_when_space_returns() {
+    let mut b = Broker::start("diskfull", &["--cores", "1"]);
+    b.stop();
+    let image = b.workdir.join("disk.img");
+    let Some(_fs) = LoopFs::mount_over(&b.data_dir, &image, 16) else {
+        assert_ne!(euid(), 0, "root must be able to loop-mount an ext4 image");
+        eprintln!("skipped: loop-mounting needs root");
+        return;
+    };
+    b.restart();
+    let mut c = Conn::connect(b.shard_addr(0));
+    create(&mut c, "t", 1, &[]);
+    let big = vec![b'z'; 8192];
+    for i in 0..20 {
+        let v = [&big[..], &value("before", i)].concat();
+        assert_eq!(produce(&mut c, "t", 0, &[&v]), (0, i as i64));
+    }
+    // Fill the filesystem.
+    let filler = b.data_dir.join("filler");
+    {
+        let mut f = std::fs::File::create(&filler).expect("filler");
+        let chunk = vec![0u8; 1 << 20];
+        while f.write_all(&chunk).is_ok() {}
+        let _ = f.sync_all();
+    }
+    let mut refused = false;
+    for i in 0..64 {
+        let v = [&big[..], &value("full", i)].concat();
+        let (err, _) = produce(&mut c, "t", 0, &[&v]);
+        if err == KAFKA_STORAGE_ERROR {
+            refused = true;
+            break;
+        }
+        assert_eq!(
+            err, 0,
+            "only success or KAFKA_STORAGE_ERROR while the disk fills"
+        );
+    }
+    assert!(refused, "a full disk refuses the produce");
+    assert!(b.is_running(), "the broker stays up");
+    let before = fetch_all(&mut c, "t", 0, 0);
+    assert!(before.len() >= 20, "stored data is still served");
+    // Space returns: within a bounded time produce works again and offsets stay contiguous.
+    std::fs::remove_file(&filler).expect("remove filler");
+    let deadline = Instant::now() + WAIT;
+    let offset = loop {
+        let (err, base) = produce(&mut c, "t", 0, &[b"after"]);
+        if err == 0 {
+            break base;
+        }
+        assert_eq!(err, KAFKA_STORAGE_ERROR);
+        assert!(Instant::now() < deadline, "writes never resumed");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let all = fetch_all(&mut c, "t", 0, 0);
+    for (i, (o, _)) in all.iter().enumerate() {
+        assert_eq!(*o, i as i64, "offsets contiguous");
+    }
+    assert_eq!(
+        all.last().map(|r| (r.0, r.1.clone())),
+        Some((offset, Bytes::from_static(b"after")))
+    );
+    for (i, (_, v)) in all.iter().take(20).enumerate() {
+        assert!(v.ends_with(&value("before", i)), "record {i} intact");
+    }
+    b.stop();
+    assert!(b.panics().is_empty(), "{:?}", b.panics());
+}
+
+/// The effective user id, from `id -u` (std has no accessor).
+fn euid() -> u32 {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(u32::MAX)
+}

@@ -172,6 +172,13 @@ impl Shard {
             .cloned()
     }
 
+    /// Put `p` in place of the open partition with its topic and index.
+    pub fn replace_partition(&self, p: Rc<Partition>) {
+        self.partitions
+            .borrow_mut()
+            .insert((p.topic.clone(), p.index), p);
+    }
+
     pub fn local_partitions(&self) -> Vec<Rc<Partition>> {
         self.partitions.borrow().values().cloned().collect()
     }
