@@ -227,8 +227,11 @@ impl Partition {
         sync: bool,
     ) -> Result<Appended, PartitionError> {
         let settings = self.settings.get();
-        let header = format::validate_produced(records, settings.message_max_bytes)
-            .map_err(PartitionError::Batch)?;
+        let header =
+            format::validate_produced(records, settings.message_max_bytes).map_err(|e| {
+                tracing::debug!(topic = %self.topic, partition = self.index, error = %e, "produce batch refused");
+                PartitionError::Batch(e)
+            })?;
         if header.is_transactional() {
             return Err(PartitionError::InvalidRequest);
         }
@@ -248,7 +251,11 @@ impl Partition {
                 let result = written.await;
                 if let Err(e) = result {
                     tracing::error!(topic = %self.topic, partition = self.index, error = %e, "append failed");
-                    self.unsynced_acks_all.borrow_mut().retain(|b| *b != base);
+                    // The log forgot this batch and all after it: so does producer state.
+                    for entry in self.producers.borrow_mut().values_mut() {
+                        entry.batches.retain(|b| b.2 < base);
+                    }
+                    self.unsynced_acks_all.borrow_mut().retain(|b| *b < base);
                     return Err(PartitionError::Storage);
                 }
                 if !sync {

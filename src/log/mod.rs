@@ -126,6 +126,20 @@ struct ActiveFiles {
     time: DmaAppender,
 }
 
+/// How a write cycle failed.
+enum CycleError {
+    /// Nothing of the cycle reached the file; the files are intact and handed back.
+    Unwritten(ActiveFiles, LogError),
+    /// The log's files are in an unknown state: no more appends until reopened.
+    Fatal(LogError),
+}
+
+impl From<LogError> for CycleError {
+    fn from(e: LogError) -> Self {
+        CycleError::Fatal(e)
+    }
+}
+
 /// Waiters for the next change of some state (writer idle, sync done).
 #[derive(Default)]
 struct Signal(RefCell<Vec<oneshot::Sender<()>>>);
@@ -376,6 +390,11 @@ impl Log {
         self.synced_end.get()
     }
 
+    /// Whether a write or sync failed: the log refuses appends until it is reopened.
+    pub fn is_failed(&self) -> bool {
+        self.failed.get()
+    }
+
     /// Bytes stored, over all segments.
     pub fn size_bytes(&self) -> u64 {
         self.segments.borrow().values().map(|s| s.size).sum()
@@ -504,7 +523,16 @@ impl Log {
                 Ok(files) => {
                     *self.active.borrow_mut() = Some(files);
                 }
-                Err(e) => {
+                Err(CycleError::Unwritten(files, e)) => {
+                    // Nothing of the cycle reached the file (disk full, say): refuse it and
+                    // everything queued behind it, forget their offsets, keep the log usable.
+                    tracing::error!(dir = %self.dir.display(), error = %e, "log write failed; the batches are refused");
+                    let written = files.log.len();
+                    *self.active.borrow_mut() = Some(files);
+                    self.fail_waiters();
+                    self.rollback_unwritten(written);
+                }
+                Err(CycleError::Fatal(e)) => {
                     tracing::error!(dir = %self.dir.display(), error = %e, "log write failed; the partition takes no more appends");
                     self.failed.set(true);
                     self.fail_waiters();
@@ -522,9 +550,9 @@ impl Log {
         &self,
         mut files: ActiveFiles,
         cycle: &[Pending],
-    ) -> Result<ActiveFiles, LogError> {
+    ) -> Result<ActiveFiles, CycleError> {
         let Some(last) = cycle.last() else {
-            return Err(LogError::Failed);
+            return Err(CycleError::Fatal(LogError::Failed));
         };
         let seg_base = last.segment_base;
         if files.base_offset != seg_base {
@@ -537,7 +565,14 @@ impl Log {
             *self.active_file.borrow_mut() = files.log.file().clone();
         }
         let parts: Vec<&[u8]> = cycle.iter().map(|p| &p.data[..]).collect();
-        files.log.append(&parts).await?;
+        let before = files.log.len();
+        if let Err(e) = files.log.append(&parts).await {
+            return Err(if files.log.len() == before {
+                CycleError::Unwritten(files, e.into())
+            } else {
+                CycleError::Fatal(e.into())
+            });
+        }
         let end = last.next_offset;
         self.written_end.set(end);
         {
@@ -557,15 +592,35 @@ impl Log {
             .iter()
             .filter_map(|p| p.entries.time.map(|e| e.encode()))
             .collect();
+        // A lost index entry is rebuilt by recovery: index write errors are not fatal.
         if !offsets.is_empty() {
             let parts: Vec<&[u8]> = offsets.iter().map(|e| &e[..]).collect();
-            files.index.append(&parts).await?;
+            if let Err(e) = files.index.append(&parts).await {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "offset index write failed");
+            }
         }
         if !times.is_empty() {
             let parts: Vec<&[u8]> = times.iter().map(|e| &e[..]).collect();
-            files.time.append(&parts).await?;
+            if let Err(e) = files.time.append(&parts).await {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "time index write failed");
+            }
         }
         Ok(files)
+    }
+
+    /// Forget every batch past the written end: offsets, segment accounting, cached copies.
+    /// Synchronous, so no append can see a half-rolled-back log. `active_bytes` is what the
+    /// active segment's file really holds.
+    fn rollback_unwritten(&self, active_bytes: u64) {
+        let keep = self.written_end.get();
+        self.end_offset.set(keep);
+        self.cache.truncate_from(keep);
+        let mut segments = self.segments.borrow_mut();
+        let active_base = self.active.borrow().as_ref().map_or(0, |f| f.base_offset);
+        segments.retain(|&base, _| base <= active_base);
+        if let Some(seg) = segments.get_mut(&active_base) {
+            seg.truncate_to(keep, active_bytes);
+        }
     }
 
     fn fail_waiters(&self) {
