@@ -65,6 +65,7 @@ handlers!(
     offset_for_leader_epoch,
     describe_configs,
     describe_cluster,
+    create_partitions,
 );
 
 /// The versions served for `key`, if any.
