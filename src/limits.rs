@@ -56,6 +56,12 @@ pub const SEGMENT_BYTES_DEFAULT: u64 = 1 << 30;
 /// Default `segment.ms` (Kafka's: 7 days): a segment older than this is rolled.
 pub const SEGMENT_MS_DEFAULT: i64 = 7 * 24 * 60 * 60 * 1000;
 
+/// Default `retention.ms` (Kafka's log.retention.hours=168).
+pub const RETENTION_MS_DEFAULT: i64 = 7 * 24 * 60 * 60 * 1000;
+
+/// Default period of the retention pass (Kafka's log.retention.check.interval.ms).
+pub const RETENTION_CHECK_INTERVAL_MS_DEFAULT: u64 = 300_000;
+
 /// Default tail-cache budget per shard: the newest batches kept in memory for consumers that
 /// keep up. Without a bound a burst of produce would grow memory without limit.
 pub const TAIL_CACHE_BYTES_MAX_DEFAULT: usize = 256 << 20;

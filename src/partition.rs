@@ -58,6 +58,18 @@ pub struct Fetched {
     pub records: ReadResult,
 }
 
+/// Per-partition settings from topic configs (changeable at run time).
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Largest batch accepted (`max.message.bytes`).
+    pub message_max_bytes: usize,
+    /// fdatasync after this many messages not yet synced, whatever the acks (`flush.messages`).
+    pub flush_messages: i64,
+    /// fdatasync data not yet synced once it is this old (`flush.ms`).
+    pub flush_ms: i64,
+    pub retention: crate::log::Retention,
+}
+
 /// One partition on its owner shard.
 pub struct Partition {
     pub topic: String,
@@ -71,7 +83,11 @@ pub struct Partition {
     /// Fetches parked on a long poll, woken by the next advance of the high watermark.
     waiters: RefCell<Vec<oneshot::Sender<()>>>,
     high_watermark: Cell<i64>,
-    message_max_bytes: usize,
+    settings: Cell<Settings>,
+    /// Messages appended since the last fdatasync covering them (for `flush.messages`).
+    unflushed_messages: Cell<i64>,
+    /// When the oldest unsynced append happened, ms since the epoch (for `flush.ms`).
+    unflushed_since_ms: Cell<Option<i64>>,
 }
 
 impl Partition {
@@ -80,7 +96,7 @@ impl Partition {
         index: i32,
         leader_epoch: i32,
         log: Rc<Log>,
-        message_max_bytes: usize,
+        settings: Settings,
     ) -> Rc<Partition> {
         let p = Partition {
             topic,
@@ -91,7 +107,9 @@ impl Partition {
             producers: RefCell::new(HashMap::new()),
             unsynced_acks_all: RefCell::new(VecDeque::new()),
             waiters: RefCell::new(Vec::new()),
-            message_max_bytes,
+            settings: Cell::new(settings),
+            unflushed_messages: Cell::new(0),
+            unflushed_since_ms: Cell::new(None),
         };
         p.rebuild_producer_state();
         Rc::new(p)
@@ -107,6 +125,14 @@ impl Partition {
 
     pub fn set_leader_epoch(&self, epoch: i32) {
         self.leader_epoch.set(epoch);
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.settings.get()
+    }
+
+    pub fn set_settings(&self, settings: Settings) {
+        self.settings.set(settings);
     }
 
     pub fn high_watermark(&self) -> i64 {
@@ -200,8 +226,12 @@ impl Partition {
         records: &Bytes,
         sync: bool,
     ) -> Result<Appended, PartitionError> {
-        let header = format::validate_produced(records, self.message_max_bytes)
-            .map_err(PartitionError::Batch)?;
+        let settings = self.settings.get();
+        let header =
+            format::validate_produced(records, settings.message_max_bytes).map_err(|e| {
+                tracing::debug!(topic = %self.topic, partition = self.index, error = %e, "produce batch refused");
+                PartitionError::Batch(e)
+            })?;
         if header.is_transactional() {
             return Err(PartitionError::InvalidRequest);
         }
@@ -221,8 +251,15 @@ impl Partition {
                 let result = written.await;
                 if let Err(e) = result {
                     tracing::error!(topic = %self.topic, partition = self.index, error = %e, "append failed");
-                    self.unsynced_acks_all.borrow_mut().retain(|b| *b != base);
+                    // The log forgot this batch and all after it: so does producer state.
+                    for entry in self.producers.borrow_mut().values_mut() {
+                        entry.batches.retain(|b| b.2 < base);
+                    }
+                    self.unsynced_acks_all.borrow_mut().retain(|b| *b < base);
                     return Err(PartitionError::Storage);
+                }
+                if !sync {
+                    self.note_unflushed(&header, settings).await;
                 }
                 if sync {
                     let synced = self.log.sync().await;
@@ -244,6 +281,38 @@ impl Partition {
             base_offset,
             log_start_offset: self.log_start_offset(),
         })
+    }
+
+    /// Count acks=0/1 data not yet synced; sync once `flush.messages` is reached (Kafka's
+    /// log.flush.interval.messages). The produce answers only after that sync, as in Kafka.
+    async fn note_unflushed(&self, header: &BatchHeader, settings: Settings) {
+        let n = self.unflushed_messages.get() + i64::from(header.record_count);
+        self.unflushed_messages.set(n);
+        if self.unflushed_since_ms.get().is_none() {
+            self.unflushed_since_ms.set(Some(crate::log::now_ms()));
+        }
+        if n >= settings.flush_messages {
+            self.flush().await;
+        }
+    }
+
+    /// fdatasync what is written if `flush.ms` says it is due (called periodically).
+    pub async fn flush_if_due(&self, now_ms: i64) {
+        let due = self
+            .unflushed_since_ms
+            .get()
+            .is_some_and(|t| now_ms.saturating_sub(t) >= self.settings.get().flush_ms);
+        if due {
+            self.flush().await;
+        }
+    }
+
+    async fn flush(&self) {
+        self.unflushed_messages.set(0);
+        self.unflushed_since_ms.set(None);
+        if let Err(e) = self.log.sync().await {
+            tracing::error!(topic = %self.topic, partition = self.index, error = %e, "flush fdatasync failed");
+        }
     }
 
     /// The high watermark is the end of completed writes, but never past an acks=all batch

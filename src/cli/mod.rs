@@ -186,6 +186,40 @@ pub struct ServeArgs {
     #[arg(long, default_value = "false", value_parser = parse_bool, action = clap::ArgAction::Set)]
     pub acks_all_no_fsync: bool,
 
+    /// Default `retention.ms` of topics that don't set it (log.retention.ms); -1 keeps forever.
+    #[arg(long, default_value_t = crate::limits::RETENTION_MS_DEFAULT, allow_negative_numbers = true)]
+    pub log_retention_ms: i64,
+
+    /// Default `retention.bytes` per partition (log.retention.bytes); -1: no size limit.
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    pub log_retention_bytes: i64,
+
+    /// Default `segment.bytes` (log.segment.bytes).
+    #[arg(long, default_value_t = crate::limits::SEGMENT_BYTES_DEFAULT)]
+    pub log_segment_bytes: u64,
+
+    /// Default `segment.ms` (log.roll.ms).
+    #[arg(long, default_value_t = crate::limits::SEGMENT_MS_DEFAULT)]
+    pub log_segment_ms: i64,
+
+    /// How often each shard applies retention (log.retention.check.interval.ms).
+    #[arg(long, default_value_t = crate::limits::RETENTION_CHECK_INTERVAL_MS_DEFAULT)]
+    pub log_retention_check_interval_ms: u64,
+
+    /// Default `flush.messages`: fdatasync after this many messages even for acks=0/1
+    /// (log.flush.interval.messages). Default: never (acks=all still syncs).
+    #[arg(long, default_value_t = i64::MAX)]
+    pub log_flush_interval_messages: i64,
+
+    /// Default `flush.ms`: fdatasync data older than this even for acks=0/1
+    /// (log.flush.interval.ms). Default: never.
+    #[arg(long, default_value_t = i64::MAX)]
+    pub log_flush_interval_ms: i64,
+
+    /// Tail-cache budget per shard in bytes: the newest batches served without disk reads.
+    #[arg(long, default_value_t = crate::limits::TAIL_CACHE_BYTES_MAX_DEFAULT)]
+    pub tail_cache_bytes: usize,
+
     /// Log filter (tracing EnvFilter syntax); RUST_LOG overrides.
     #[arg(long, default_value = "info")]
     pub log_level: String,

@@ -46,7 +46,9 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
             let resp = ListOffsetsPartitionResponse::default().with_partition_index(index);
             partitions.push(match r {
                 Ok((ts, offset, leader_epoch)) => {
-                    resp.with_timestamp(ts).with_offset(offset).with_leader_epoch(leader_epoch)
+                    // leader_epoch exists from v4 on; an older response can't carry it.
+                    let epoch = if version >= 4 { leader_epoch } else { -1 };
+                    resp.with_timestamp(ts).with_offset(offset).with_leader_epoch(epoch)
                 }
                 Err(e) => resp.with_error_code(e.code()).with_timestamp(-1).with_offset(-1).with_leader_epoch(-1),
             });

@@ -65,6 +65,9 @@ handlers!(
     offset_for_leader_epoch,
     describe_configs,
     describe_cluster,
+    incremental_alter_configs,
+    alter_configs,
+    delete_records,
     create_partitions,
 );
 
@@ -75,7 +78,7 @@ pub fn served(key: i16) -> Option<&'static Versions> {
 
 /// Decode, route and answer one request frame (length prefix already removed).
 pub async fn handle(shard: Rc<Shard>, frame: Bytes) -> Reply {
-    let mut body = frame;
+    let mut body = frame.clone();
     let header = match try_decode_header(&mut body) {
         Ok(h) => h,
         Err(e) => {
@@ -106,7 +109,8 @@ pub async fn handle(shard: Rc<Shard>, frame: Bytes) -> Reply {
         Ok(reply) => reply,
         Err(e) => {
             shard.metrics.count_error();
-            tracing::debug!(api_key = header.request_api_key, version = header.request_api_version, error = %e, "undecodable request");
+            let prefix: String = frame.iter().take(96).map(|b| format!("{b:02x}")).collect();
+            tracing::debug!(api_key = header.request_api_key, version = header.request_api_version, error = %e, frame_prefix = %prefix, "undecodable request");
             Reply::Close
         }
     }

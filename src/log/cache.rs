@@ -129,6 +129,19 @@ impl LogCache {
             .set(self.shard.used_bytes.get() - freed);
     }
 
+    /// Drop cached batches at or past `offset` (appends that never reached the disk).
+    pub fn truncate_from(&self, offset: i64) {
+        let mut batches = self.batches.borrow_mut();
+        while batches.back().is_some_and(|b| b.next_offset > offset) {
+            if let Some(b) = batches.pop_back() {
+                self.bytes.set(self.bytes.get() - b.data.len());
+                self.shard
+                    .used_bytes
+                    .set(self.shard.used_bytes.get() - b.data.len());
+            }
+        }
+    }
+
     /// Drop cached batches that end at or before `offset` (log start moved past them).
     pub fn drop_before(&self, offset: i64) {
         let mut batches = self.batches.borrow_mut();

@@ -126,6 +126,20 @@ struct ActiveFiles {
     time: DmaAppender,
 }
 
+/// How a write cycle failed.
+enum CycleError {
+    /// Nothing of the cycle reached the file; the files are intact and handed back.
+    Unwritten(ActiveFiles, LogError),
+    /// The log's files are in an unknown state: no more appends until reopened.
+    Fatal(LogError),
+}
+
+impl From<LogError> for CycleError {
+    fn from(e: LogError) -> Self {
+        CycleError::Fatal(e)
+    }
+}
+
 /// Waiters for the next change of some state (writer idle, sync done).
 #[derive(Default)]
 struct Signal(RefCell<Vec<oneshot::Sender<()>>>);
@@ -153,7 +167,7 @@ impl Signal {
 /// fdatasync.
 pub struct Log {
     dir: PathBuf,
-    config: LogConfig,
+    config: RefCell<LogConfig>,
     /// Every segment, by base offset; the last is the active one.
     segments: RefCell<BTreeMap<i64, Segment>>,
     pending: RefCell<VecDeque<Pending>>,
@@ -324,12 +338,14 @@ impl Log {
         let (start, end) = {
             let first = segments.values().next().map_or(0, |s| s.base_offset);
             let end = segments.values().next_back().map_or(0, |s| s.next_offset);
-            (first, end)
+            // DeleteRecords / retention may have moved the start past the first segment's base.
+            let stored = start_offset::load(dir).unwrap_or(first);
+            (stored.clamp(first, end), end)
         };
         let active_file = active.log.file().clone();
         Ok(Rc::new(Log {
             dir: dir.to_path_buf(),
-            config,
+            config: RefCell::new(config),
             segments: RefCell::new(segments),
             pending: RefCell::new(VecDeque::new()),
             write_waiters: RefCell::new(VecDeque::new()),
@@ -372,6 +388,11 @@ impl Log {
     /// End (exclusive) of the offsets covered by a completed fdatasync.
     pub fn synced_end_offset(&self) -> i64 {
         self.synced_end.get()
+    }
+
+    /// Whether a write or sync failed: the log refuses appends until it is reopened.
+    pub fn is_failed(&self) -> bool {
+        self.failed.get()
     }
 
     /// Bytes stored, over all segments.
@@ -418,7 +439,7 @@ impl Log {
                         len,
                         next - base,
                         self.segment_bytes(),
-                        self.config.segment_ms,
+                        self.config.borrow().segment_ms,
                         now,
                     )
                 });
@@ -435,7 +456,7 @@ impl Log {
                     next,
                     len,
                     header.max_timestamp,
-                    self.config.index_interval_bytes,
+                    self.config.borrow().index_interval_bytes,
                     now,
                 );
             }
@@ -468,6 +489,7 @@ impl Log {
 
     fn segment_bytes(&self) -> u64 {
         self.config
+            .borrow()
             .segment_bytes
             .clamp(segment::SEGMENT_BYTES_FLOOR, segment::SEGMENT_BYTES_CEILING)
     }
@@ -501,7 +523,16 @@ impl Log {
                 Ok(files) => {
                     *self.active.borrow_mut() = Some(files);
                 }
-                Err(e) => {
+                Err(CycleError::Unwritten(files, e)) => {
+                    // Nothing of the cycle reached the file (disk full, say): refuse it and
+                    // everything queued behind it, forget their offsets, keep the log usable.
+                    tracing::error!(dir = %self.dir.display(), error = %e, "log write failed; the batches are refused");
+                    let written = files.log.len();
+                    *self.active.borrow_mut() = Some(files);
+                    self.fail_waiters();
+                    self.rollback_unwritten(written);
+                }
+                Err(CycleError::Fatal(e)) => {
                     tracing::error!(dir = %self.dir.display(), error = %e, "log write failed; the partition takes no more appends");
                     self.failed.set(true);
                     self.fail_waiters();
@@ -519,9 +550,9 @@ impl Log {
         &self,
         mut files: ActiveFiles,
         cycle: &[Pending],
-    ) -> Result<ActiveFiles, LogError> {
+    ) -> Result<ActiveFiles, CycleError> {
         let Some(last) = cycle.last() else {
-            return Err(LogError::Failed);
+            return Err(CycleError::Fatal(LogError::Failed));
         };
         let seg_base = last.segment_base;
         if files.base_offset != seg_base {
@@ -534,7 +565,14 @@ impl Log {
             *self.active_file.borrow_mut() = files.log.file().clone();
         }
         let parts: Vec<&[u8]> = cycle.iter().map(|p| &p.data[..]).collect();
-        files.log.append(&parts).await?;
+        let before = files.log.len();
+        if let Err(e) = files.log.append(&parts).await {
+            return Err(if files.log.len() == before {
+                CycleError::Unwritten(files, e.into())
+            } else {
+                CycleError::Fatal(e.into())
+            });
+        }
         let end = last.next_offset;
         self.written_end.set(end);
         {
@@ -554,15 +592,35 @@ impl Log {
             .iter()
             .filter_map(|p| p.entries.time.map(|e| e.encode()))
             .collect();
+        // A lost index entry is rebuilt by recovery: index write errors are not fatal.
         if !offsets.is_empty() {
             let parts: Vec<&[u8]> = offsets.iter().map(|e| &e[..]).collect();
-            files.index.append(&parts).await?;
+            if let Err(e) = files.index.append(&parts).await {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "offset index write failed");
+            }
         }
         if !times.is_empty() {
             let parts: Vec<&[u8]> = times.iter().map(|e| &e[..]).collect();
-            files.time.append(&parts).await?;
+            if let Err(e) = files.time.append(&parts).await {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "time index write failed");
+            }
         }
         Ok(files)
+    }
+
+    /// Forget every batch past the written end: offsets, segment accounting, cached copies.
+    /// Synchronous, so no append can see a half-rolled-back log. `active_bytes` is what the
+    /// active segment's file really holds.
+    fn rollback_unwritten(&self, active_bytes: u64) {
+        let keep = self.written_end.get();
+        self.end_offset.set(keep);
+        self.cache.truncate_from(keep);
+        let mut segments = self.segments.borrow_mut();
+        let active_base = self.active.borrow().as_ref().map_or(0, |f| f.base_offset);
+        segments.retain(|&base, _| base <= active_base);
+        if let Some(seg) = segments.get_mut(&active_base) {
+            seg.truncate_to(keep, active_bytes);
+        }
     }
 
     fn fail_waiters(&self) {
@@ -805,5 +863,189 @@ impl Log {
         seal(files).await?;
         self.synced_end.set(self.written_end.get());
         Ok(())
+    }
+}
+
+/// The persisted log start offset (moved by DeleteRecords or retention past a segment's base).
+///
+/// File `log-start-offset` in the partition directory, 20 bytes, big-endian:
+///
+/// | offset | size | field    | notes                                 |
+/// |-------:|-----:|----------|---------------------------------------|
+/// |      0 |    4 | magic    | `SLSO`; never 0                       |
+/// |      4 |    2 | version  | 1                                     |
+/// |      6 |    2 | reserved | 0                                     |
+/// |      8 |    8 | offset   | the log start offset                  |
+/// |     16 |    4 | crc      | CRC32C of bytes 0..16                 |
+pub mod start_offset {
+    use std::io::Write;
+    use std::path::{Path, PathBuf};
+
+    pub const FILE_NAME: &str = "log-start-offset";
+    pub const MAGIC: [u8; 4] = *b"SLSO";
+    pub const VERSION: u16 = 1;
+    pub const FILE_BYTES: usize = 20;
+
+    pub fn path(dir: &Path) -> PathBuf {
+        dir.join(FILE_NAME)
+    }
+
+    pub fn encode(offset: i64) -> [u8; FILE_BYTES] {
+        let mut b = [0u8; FILE_BYTES];
+        b[0..4].copy_from_slice(&MAGIC);
+        b[4..6].copy_from_slice(&VERSION.to_be_bytes());
+        b[8..16].copy_from_slice(&offset.to_be_bytes());
+        let crc = crc32c::crc32c(&b[0..16]);
+        b[16..20].copy_from_slice(&crc.to_be_bytes());
+        b
+    }
+
+    /// The offset, if `b` is a valid file.
+    pub fn decode(b: &[u8]) -> Option<i64> {
+        if b.len() != FILE_BYTES || b[0..4] != MAGIC || b[4..6] != VERSION.to_be_bytes() {
+            return None;
+        }
+        let crc = u32::from_be_bytes([b[16], b[17], b[18], b[19]]);
+        if crc32c::crc32c(&b[0..16]) != crc {
+            return None;
+        }
+        let mut o = [0u8; 8];
+        o.copy_from_slice(&b[8..16]);
+        Some(i64::from_be_bytes(o))
+    }
+
+    /// Write-then-rename with fsyncs (rare: DeleteRecords and retention only).
+    pub fn store(dir: &Path, offset: i64) -> std::io::Result<()> {
+        let tmp = dir.join(format!("{FILE_NAME}.tmp"));
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&encode(offset))?;
+        f.sync_data()?;
+        std::fs::rename(&tmp, path(dir))?;
+        std::fs::File::open(dir)?.sync_all()
+    }
+
+    pub fn load(dir: &Path) -> Option<i64> {
+        decode(&std::fs::read(path(dir)).ok()?)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn layout_and_damage() {
+            let b = encode(0x0102_0304_0506_0708);
+            assert_eq!(&b[0..4], b"SLSO");
+            assert_eq!(&b[4..8], &[0, 1, 0, 0]);
+            assert_eq!(&b[8..16], &[1, 2, 3, 4, 5, 6, 7, 8]);
+            assert_eq!(decode(&b), Some(0x0102_0304_0506_0708));
+            for i in 0..FILE_BYTES {
+                let mut d = b;
+                d[i] ^= 0x40;
+                assert_eq!(decode(&d), None, "flipped byte {i}");
+            }
+            assert_eq!(decode(&[0u8; FILE_BYTES]), None);
+            assert_eq!(decode(&b[..19]), None);
+        }
+    }
+}
+
+/// Retention settings for one pass (topic configs resolved against broker defaults).
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Delete segments whose newest batch is older than this (`retention.ms`; -1: keep).
+    pub retention_ms: i64,
+    /// Delete the oldest segments while the log is larger than this (`retention.bytes`; -1: keep).
+    pub retention_bytes: i64,
+}
+
+impl Log {
+    /// Move the log start offset to `offset` (DeleteRecords), which must not pass the log end;
+    /// whole segments below it are deleted. Returns the new log start offset.
+    pub async fn delete_records_before(&self, offset: i64) -> Result<i64, LogError> {
+        let end = self.written_end.get();
+        if offset > end || offset < 0 {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                start: self.start_offset.get(),
+                end,
+            });
+        }
+        if offset > self.start_offset.get() {
+            start_offset::store(&self.dir, offset)?;
+            self.start_offset.set(offset);
+            self.cache.drop_before(offset);
+            self.delete_segments_below_start();
+        }
+        Ok(self.start_offset.get())
+    }
+
+    /// One retention pass: delete whole sealed segments that are too old or beyond the size
+    /// limit (the active segment is never deleted). Returns how many were deleted.
+    pub fn apply_retention(&self, retention: Retention, now_ms: i64) -> Result<usize, LogError> {
+        let doomed: Vec<i64> = {
+            let segments = self.segments.borrow();
+            let mut total: u64 = segments.values().map(|s| s.size).sum();
+            let sealed = segments.len().saturating_sub(1);
+            let mut doomed = Vec::new();
+            for s in segments.values().take(sealed) {
+                let too_old = retention.retention_ms >= 0
+                    && s.max_timestamp >= 0
+                    && now_ms.saturating_sub(s.max_timestamp) > retention.retention_ms;
+                let too_big = retention.retention_bytes >= 0
+                    && total.saturating_sub(s.size) >= retention.retention_bytes as u64
+                    && total > retention.retention_bytes as u64;
+                if !(too_old || too_big) {
+                    break;
+                }
+                total -= s.size;
+                doomed.push(s.base_offset);
+            }
+            doomed
+        };
+        let Some(&last) = doomed.last() else {
+            return Ok(0);
+        };
+        let new_start = self
+            .segments
+            .borrow()
+            .get(&last)
+            .map_or(self.start_offset.get(), |s| s.next_offset);
+        if new_start > self.start_offset.get() {
+            start_offset::store(&self.dir, new_start)?;
+            self.start_offset.set(new_start);
+            self.cache.drop_before(new_start);
+        }
+        Ok(self.delete_segments_below_start())
+    }
+
+    /// Delete sealed segments that end at or before the log start offset.
+    fn delete_segments_below_start(&self) -> usize {
+        let start = self.start_offset.get();
+        let doomed: Vec<i64> = {
+            let segments = self.segments.borrow();
+            let sealed = segments.len().saturating_sub(1);
+            segments
+                .values()
+                .take(sealed)
+                .filter(|s| s.next_offset <= start)
+                .map(|s| s.base_offset)
+                .collect()
+        };
+        for base in &doomed {
+            self.segments.borrow_mut().remove(base);
+            for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+                if let Err(e) = std::fs::remove_file(segment::path(&self.dir, *base, suffix)) {
+                    tracing::warn!(dir = %self.dir.display(), segment = base, error = %e, "removing segment file");
+                }
+            }
+            tracing::info!(dir = %self.dir.display(), segment = base, log_start_offset = start, "segment deleted");
+        }
+        doomed.len()
+    }
+
+    /// Replace the settings (a topic config changed); applies to the next append and roll.
+    pub fn set_config(&self, config: LogConfig) {
+        *self.config.borrow_mut() = config;
     }
 }

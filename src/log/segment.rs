@@ -183,6 +183,30 @@ impl Segment {
         entries
     }
 
+    /// Forget everything at or past `next_offset` / byte `size` (an append that never reached
+    /// the file).
+    pub fn truncate_to(&mut self, next_offset: i64, size: u64) {
+        assert!(
+            next_offset >= self.base_offset && size <= self.size,
+            "truncation only shrinks"
+        );
+        let relative = (next_offset - self.base_offset) as u32;
+        self.index.retain(|e| u64::from(e.position) < size);
+        self.time_index.retain(|t| t.relative_offset < relative);
+        if self.max_timestamp_offset >= next_offset {
+            (self.max_timestamp, self.max_timestamp_offset) =
+                self.time_index.last().map_or((-1, -1), |t| {
+                    (t.timestamp, self.base_offset + i64::from(t.relative_offset))
+                });
+        }
+        self.next_offset = next_offset;
+        self.size = size;
+        self.bytes_since_index = u64::MAX / 2;
+        if size == 0 {
+            self.first_append_ms = None;
+        }
+    }
+
     /// File position to start reading for `offset` (the indexed batch at or before it).
     pub fn position_for(&self, offset: i64) -> u64 {
         let relative = (offset - self.base_offset).clamp(0, i64::from(u32::MAX)) as u32;

@@ -198,6 +198,20 @@ impl MetadataStore {
         self.state.topics.iter().any(|t| t.name == name)
     }
 
+    /// Replace a topic's configs (persisted before returning). None if there is no such topic.
+    pub fn set_topic_configs(
+        &mut self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+    ) -> std::io::Result<Option<Arc<TopicMeta>>> {
+        let Some(i) = self.state.topics.iter().position(|t| t.name == name) else {
+            return Ok(None);
+        };
+        let old = std::mem::replace(&mut self.state.topics[i].configs, configs);
+        self.persist_or_rollback(move |s| s.state.topics[i].configs = old)?;
+        Ok(Some(Arc::new(self.state.topics[i].clone())))
+    }
+
     /// Add a topic with `partitions` partitions spread over the shards, starting at the least
     /// loaded one so many small topics still balance.
     pub fn create_topic(

@@ -131,6 +131,16 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         default_partitions: args.default_partitions,
         acks_all_fsync: !args.acks_all_no_fsync,
         shard_connections_max: args.max_connections.div_ceil(shards as usize).max(1),
+        log_defaults: crate::shard::LogDefaults {
+            retention_ms: args.log_retention_ms,
+            retention_bytes: args.log_retention_bytes,
+            segment_bytes: args.log_segment_bytes,
+            segment_ms: args.log_segment_ms,
+            flush_messages: args.log_flush_interval_messages,
+            flush_ms: args.log_flush_interval_ms,
+        },
+        retention_check_interval_ms: args.log_retention_check_interval_ms.max(1),
+        tail_cache_bytes: args.tail_cache_bytes,
     });
     let store = MetadataStore::open(&args.data_dir, shards).context("loading topic metadata")?;
     let snapshot = Arc::new(store.snapshot(&brokers));
@@ -310,6 +320,7 @@ async fn run_shard(start: ShardStart) {
         .detach();
     }
     shard.open_owned_partitions().await;
+    glommio::spawn_local(shard.clone().run_housekeeping()).detach();
 
     // SAFETY-free conversion: the std listeners are moved in, and glommio takes their fds.
     let listeners = [bootstrap, own].map(|l| {

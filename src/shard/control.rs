@@ -420,7 +420,7 @@ impl Shard {
     }
 
     /// Send the controller's current snapshot to every shard and wait until all adopted it.
-    async fn publish(&self) {
+    pub(super) async fn publish(&self) {
         let controller = self
             .controller
             .as_ref()

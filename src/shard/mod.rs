@@ -3,8 +3,10 @@
 //! carry [`ShardTask`]s (closures run on the target shard).
 
 pub mod control;
+pub mod housekeeping;
 pub mod offsets_topic;
 pub mod producer_ids;
+pub mod topic_configs;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -39,6 +41,34 @@ pub struct BrokerConfig {
     pub acks_all_fsync: bool,
     /// Connections one shard keeps open at most (`--max-connections` / shards, rounded up).
     pub shard_connections_max: usize,
+    /// Broker defaults for topic configs a topic doesn't set (Kafka's log.* settings).
+    pub log_defaults: LogDefaults,
+    pub retention_check_interval_ms: u64,
+    pub tail_cache_bytes: usize,
+}
+
+/// Broker-wide defaults of the per-topic storage configs.
+#[derive(Debug, Clone, Copy)]
+pub struct LogDefaults {
+    pub retention_ms: i64,
+    pub retention_bytes: i64,
+    pub segment_bytes: u64,
+    pub segment_ms: i64,
+    pub flush_messages: i64,
+    pub flush_ms: i64,
+}
+
+impl Default for LogDefaults {
+    fn default() -> Self {
+        LogDefaults {
+            retention_ms: crate::limits::RETENTION_MS_DEFAULT,
+            retention_bytes: -1,
+            segment_bytes: crate::limits::SEGMENT_BYTES_DEFAULT,
+            segment_ms: crate::limits::SEGMENT_MS_DEFAULT,
+            flush_messages: i64::MAX,
+            flush_ms: i64::MAX,
+        }
+    }
 }
 
 /// A one-shot broadcast: set once, wakes every waiter (shutdown, etc.).
@@ -110,6 +140,7 @@ impl Shard {
             "the controller lives on shard 0"
         );
         let producer_ids = producer_ids::ProducerIdAllocator::open(&config.data_dir, id)?;
+        let tail_cache = TailCache::new(config.tail_cache_bytes);
         Ok(Rc::new_cyclic(|me| Shard {
             id,
             config,
@@ -120,7 +151,7 @@ impl Shard {
             controller,
             producer_ids,
             shutdown: Latch::default(),
-            tail_cache: TailCache::new(crate::limits::TAIL_CACHE_BYTES_MAX_DEFAULT),
+            tail_cache,
             me: me.clone(),
         }))
     }
@@ -139,6 +170,13 @@ impl Shard {
             .borrow()
             .get(&(topic.to_string(), partition))
             .cloned()
+    }
+
+    /// Put `p` in place of the open partition with its topic and index.
+    pub fn replace_partition(&self, p: Rc<Partition>) {
+        self.partitions
+            .borrow_mut()
+            .insert((p.topic.clone(), p.index), p);
     }
 
     pub fn local_partitions(&self) -> Vec<Rc<Partition>> {
@@ -176,7 +214,13 @@ impl Shard {
             .partitions
             .borrow()
             .iter()
-            .filter(|((t, p), _)| snapshot.partition(t, *p).is_none_or(|m| m.owner != self.id))
+            .filter(|((t, p), _)| {
+                let recreated = match (old.topic(t), snapshot.topic(t)) {
+                    (Some(o), Some(n)) => o.id != n.id,
+                    _ => false,
+                };
+                recreated || snapshot.partition(t, *p).is_none_or(|m| m.owner != self.id)
+            })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         for (key, partition) in stale {
@@ -208,34 +252,24 @@ impl Shard {
                 if meta.owner != self.id {
                     continue;
                 }
+                let dir = partition_dir(&self.config.data_dir, &topic.name, index);
+                let config = self.log_config_for(topic);
+                let settings = self.partition_settings_for(topic);
                 if let Some(p) = self.local_partition(&topic.name, index) {
+                    // Already open: adopt a new epoch and any changed topic configs.
                     p.set_leader_epoch(meta.leader_epoch);
+                    p.log().set_config(config);
+                    p.set_settings(settings);
                     continue;
                 }
-                let dir = partition_dir(&self.config.data_dir, &topic.name, index);
-                let config = LogConfig {
-                    segment_bytes: topic
-                        .config_i64("segment.bytes")
-                        .map_or(crate::limits::SEGMENT_BYTES_DEFAULT, |v| v.max(14) as u64),
-                    index_interval_bytes: topic
-                        .config_i64("index.interval.bytes")
-                        .map_or(crate::limits::INDEX_INTERVAL_BYTES, |v| v.max(1) as u64),
-                    segment_ms: topic
-                        .config_i64("segment.ms")
-                        .map_or(crate::limits::SEGMENT_MS_DEFAULT, |v| v.max(1)),
-                    batch_bytes_max: self.config.request_max_bytes,
-                };
                 match Log::open(&dir, config, self.tail_cache.for_log()).await {
                     Ok(log) => {
-                        let message_max = topic
-                            .config_i64("max.message.bytes")
-                            .map_or(self.config.message_max_bytes, |v| v.max(0) as usize);
                         let p = Partition::new(
                             topic.name.clone(),
                             index,
                             meta.leader_epoch,
                             log,
-                            message_max,
+                            settings,
                         );
                         self.partitions
                             .borrow_mut()
@@ -246,6 +280,48 @@ impl Shard {
                     }
                 }
             }
+        }
+    }
+
+    /// Storage settings of `topic`'s logs: its configs, else the broker defaults.
+    pub fn log_config_for(&self, topic: &crate::metadata::TopicMeta) -> LogConfig {
+        let d = &self.config.log_defaults;
+        LogConfig {
+            segment_bytes: topic
+                .config_i64("segment.bytes")
+                .map_or(d.segment_bytes, |v| v.max(14) as u64),
+            index_interval_bytes: topic
+                .config_i64("index.interval.bytes")
+                .map_or(crate::limits::INDEX_INTERVAL_BYTES, |v| v.max(1) as u64),
+            segment_ms: topic
+                .config_i64("segment.ms")
+                .map_or(d.segment_ms, |v| v.max(1)),
+            batch_bytes_max: self.config.request_max_bytes,
+        }
+    }
+
+    /// Partition-level settings of `topic`: its configs, else the broker defaults.
+    pub fn partition_settings_for(
+        &self,
+        topic: &crate::metadata::TopicMeta,
+    ) -> crate::partition::Settings {
+        let d = &self.config.log_defaults;
+        crate::partition::Settings {
+            message_max_bytes: topic
+                .config_i64("max.message.bytes")
+                .map_or(self.config.message_max_bytes, |v| v.max(0) as usize),
+            flush_messages: topic
+                .config_i64("flush.messages")
+                .map_or(d.flush_messages, |v| v.max(1)),
+            flush_ms: topic
+                .config_i64("flush.ms")
+                .map_or(d.flush_ms, |v| v.max(0)),
+            retention: crate::log::Retention {
+                retention_ms: topic.config_i64("retention.ms").unwrap_or(d.retention_ms),
+                retention_bytes: topic
+                    .config_i64("retention.bytes")
+                    .unwrap_or(d.retention_bytes),
+            },
         }
     }
 

@@ -178,6 +178,31 @@ def assert_contiguous_from_zero(recs: list[Rec]) -> None:
         assert offsets == list(range(len(rs))), f"partition {p}: offsets {offsets[:20]}..."
 
 
+def batch_headers(data_dir: Path, topic: str, partition: int) -> list[dict]:
+    """Headers of every record batch stored in the first segment of topic-partition, walking
+    batchLength from the start (the file may end with zero padding, which ends the walk)."""
+    pdir = data_dir / f"{topic}-{partition}"
+    logs = sorted(pdir.glob("*.log"))
+    assert logs, f"no segment in {pdir}"
+    data = logs[0].read_bytes()
+    out, at = [], 0
+    while at + 61 <= len(data):
+        length = int.from_bytes(data[at + 8 : at + 12], "big", signed=True)
+        if length <= 0:
+            break
+        head = data[at : at + 61]
+        out.append(
+            {
+                "base_offset": int.from_bytes(head[0:8], "big", signed=True),
+                "magic": head[16],
+                "attributes": int.from_bytes(head[21:23], "big", signed=True),
+                "record_count": int.from_bytes(head[57:61], "big", signed=True),
+            }
+        )
+        at += 12 + length
+    return out
+
+
 def first_batch_header(data_dir: Path, topic: str, partition: int) -> dict:
     """Decodes the header of the first record batch stored for topic-partition.
 

@@ -168,7 +168,9 @@ pub fn batch(values: &[&[u8]], compression: Compression) -> Bytes {
             producer_epoch: -1,
             timestamp_type: TimestampType::Creation,
             offset: i64::try_from(i).expect("offset"),
-            sequence: -1,
+            // The crate's encoder starts a new batch wherever offset - sequence changes; a
+            // constant difference keeps every record in one batch, which Produce v3+ requires.
+            sequence: i32::try_from(i).expect("sequence"),
             timestamp: 1_700_000_000_000 + i64::try_from(i).expect("ts"),
             key: Some(Bytes::from(format!("key-{i}"))),
             value: Some(Bytes::copy_from_slice(v)),

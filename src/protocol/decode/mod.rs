@@ -152,13 +152,14 @@ fn check_version(key: ApiKey, range: VersionRange, version: i16) -> Result<(), D
     }
 }
 
-/// `TrailingBytes` unless the whole body was used.
+/// Bytes left after a body are ignored, as Apache Kafka ignores them: librdkafka 2.16 sends
+/// three extra bytes after a Metadata v12 body asking for all topics, and refusing them
+/// would close every librdkafka admin connection. Nothing after the body is ever read.
 fn check_consumed(buf: &Bytes) -> Result<(), DecodeError> {
-    if buf.is_empty() {
-        Ok(())
-    } else {
-        Err(DecodeError::TrailingBytes { len: buf.len() })
+    if !buf.is_empty() {
+        tracing::trace!(len = buf.len(), "ignoring bytes after the request body");
     }
+    Ok(())
 }
 
 /// Implements [`TryDecode`] for a request type from its version range and a `decode(buf,

@@ -177,8 +177,11 @@ pub fn hostile<T: TryDecode + Debug>(encoded: &Bytes, version: i16) {
     for &(pattern, refused) in HOSTILE {
         let mut buf = Bytes::from_static(pattern);
         let (result, largest) = largest_allocation(|| T::try_decode(&mut buf, version));
+        // A version whose body is empty reads nothing; the pattern is then trailing bytes,
+        // which are ignored as Kafka ignores them.
+        let read_nothing = buf.len() == pattern.len();
         assert!(
-            !refused || result.is_err(),
+            !refused || result.is_err() || read_nothing,
             "v{version} body {pattern:02x?}: {result:?}"
         );
         assert!(

@@ -1,0 +1,77 @@
+//! IncrementalAlterConfigs (key 44): SET / DELETE / APPEND / SUBTRACT on topic configs,
+//! applied by the controller and published to every shard before the answer.
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::{
+    ApiKey, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, RequestHeader,
+};
+
+use super::{encode, str_bytes, Reply, Versions};
+use crate::protocol::decode::{DecodeError, TryDecode};
+use crate::shard::control::ControlError;
+use crate::shard::topic_configs::ConfigOp;
+use crate::shard::Shard;
+
+pub const VERSIONS: Versions = Versions { key: ApiKey::IncrementalAlterConfigs, min: 0, max: 1 };
+
+pub const RESOURCE_TOPIC: i8 = 2;
+pub const RESOURCE_BROKER: i8 = 4;
+
+/// The answer for a resource Sluice can't change: broker configs are static (flags).
+pub fn unsupported_resource(resource_type: i8) -> ControlError {
+    let message = if resource_type == RESOURCE_BROKER {
+        "Broker configs are static in Sluice (command-line flags); they can't be altered."
+    } else {
+        "Unsupported resource type."
+    };
+    ControlError { code: ResponseError::InvalidRequest.code(), message: message.into() }
+}
+
+pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+    let request = IncrementalAlterConfigsRequest::try_decode(body, header.request_api_version)?;
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for r in &request.resources {
+        let result = if r.resource_type != RESOURCE_TOPIC {
+            Err(unsupported_resource(r.resource_type))
+        } else {
+            let ops: Result<Vec<ConfigOp>, ControlError> = r
+                .configs
+                .iter()
+                .map(|c| {
+                    let name = c.name.to_string();
+                    let value = c.value.as_ref().map(|v| v.to_string());
+                    match (c.config_operation, value) {
+                        (0, Some(v)) => Ok(ConfigOp::Set(name, v)),
+                        (1, _) => Ok(ConfigOp::Delete(name)),
+                        (2, Some(v)) => Ok(ConfigOp::Append(name, v)),
+                        (3, Some(v)) => Ok(ConfigOp::Subtract(name, v)),
+                        (0 | 2 | 3, None) => Err(ControlError {
+                            code: ResponseError::InvalidRequest.code(),
+                            message: format!("Null value not supported for {name}"),
+                        }),
+                        (op, _) => Err(ControlError {
+                            code: ResponseError::InvalidRequest.code(),
+                            message: format!("Unknown config operation {op}"),
+                        }),
+                    }
+                })
+                .collect();
+            match ops {
+                Ok(ops) => shard.alter_topic_configs(r.resource_name.to_string(), ops, false, request.validate_only).await,
+                Err(e) => Err(e),
+            }
+        };
+        let resp = AlterConfigsResourceResponse::default()
+            .with_resource_type(r.resource_type)
+            .with_resource_name(r.resource_name.clone());
+        responses.push(match result {
+            Ok(()) => resp,
+            Err(e) => resp.with_error_code(e.code).with_error_message(Some(str_bytes(&e.message))),
+        });
+    }
+    Ok(encode(header, &IncrementalAlterConfigsResponse::default().with_responses(responses)))
+}

@@ -1,0 +1,650 @@
+//! Storage you can trust, end to end against the real binary: kill -9 during acks=all
+//! produce, damaged log tails, corruption inside a sealed segment, retention, DeleteRecords
+//! and topic config changes that survive restarts.
+
+mod harness;
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::OpenOptions;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use harness::kafka::{batch, decode_records, Conn};
+use harness::Broker;
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::delete_records_request::{
+    DeleteRecordsPartition, DeleteRecordsTopic,
+};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig,
+};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    BrokerId, CreateTopicsRequest, DeleteRecordsRequest, DescribeConfigsRequest, FetchRequest,
+    IncrementalAlterConfigsRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::Compression;
+
+const OFFSET_OUT_OF_RANGE: i16 = 1;
+const KAFKA_STORAGE_ERROR: i16 = 56;
+const INVALID_CONFIG: i16 = 40;
+/// Bounded wait for anything that happens in the background (retention passes).
+const WAIT: Duration = Duration::from_secs(20);
+
+fn name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_string()))
+}
+
+fn create(conn: &mut Conn, topic: &str, partitions: i32, configs: &[(&str, &str)]) {
+    let configs = configs
+        .iter()
+        .map(|(k, v)| {
+            CreatableTopicConfig::default()
+                .with_name(StrBytes::from_string(k.to_string()))
+                .with_value(Some(StrBytes::from_string(v.to_string())))
+        })
+        .collect();
+    let r = conn.call(
+        &CreateTopicsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topics(vec![CreatableTopic::default()
+                .with_name(name(topic))
+                .with_num_partitions(partitions)
+                .with_replication_factor(1)
+                .with_configs(configs)]),
+        5,
+    );
+    assert_eq!(r.topics[0].error_code, 0, "create {topic}: {r:?}");
+}
+
+/// partition -> owner shard, from Metadata.
+fn leaders(conn: &mut Conn, topic: &str) -> BTreeMap<i32, usize> {
+    let r = conn.call(
+        &MetadataRequest::default().with_topics(Some(vec![
+            kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+                .with_name(Some(name(topic))),
+        ])),
+        9,
+    );
+    r.topics[0]
+        .partitions
+        .iter()
+        .map(|p| {
+            (
+                p.partition_index,
+                usize::try_from(p.leader_id.0).expect("leader"),
+            )
+        })
+        .collect()
+}
+
+fn produce_req(topic: &str, partition: i32, values: &[&[u8]], acks: i16) -> ProduceRequest {
+    ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(batch(values, Compression::None)))])])
+}
+
+/// (error code, base offset) of one produced batch.
+fn produce(conn: &mut Conn, topic: &str, partition: i32, values: &[&[u8]]) -> (i16, i64) {
+    let r = conn.call(&produce_req(topic, partition, values, -1), 9);
+    let p = &r.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+/// (error code, high watermark, records) of one fetch.
+fn fetch(
+    conn: &mut Conn,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> (i16, i64, Vec<(i64, Bytes)>) {
+    let r = conn.call(
+        &FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_wait_ms(0)
+            .with_min_bytes(0)
+            .with_max_bytes(16 << 20)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(name(topic))
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(partition)
+                    .with_fetch_offset(offset)
+                    .with_current_leader_epoch(-1)
+                    .with_partition_max_bytes(8 << 20)])]),
+        11,
+    );
+    let p = &r.responses[0].partitions[0];
+    let records = decode_records(p.records.clone())
+        .into_iter()
+        .filter(|(o, _, _)| *o >= offset)
+        .map(|(o, _, v)| (o, v.unwrap_or_default()))
+        .collect();
+    (p.error_code, p.high_watermark, records)
+}
+
+/// Every record from `start` to the high watermark, in order.
+fn fetch_all(conn: &mut Conn, topic: &str, partition: i32, start: i64) -> Vec<(i64, Bytes)> {
+    let mut out = Vec::new();
+    let mut at = start;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (err, hw, recs) = fetch(conn, topic, partition, at);
+        assert_eq!(err, 0, "fetch {topic}-{partition}@{at}");
+        if let Some((o, _)) = recs.last() {
+            at = o + 1;
+        }
+        out.extend(recs);
+        if at >= hw {
+            return out;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "fetching {topic}-{partition} made no progress at {at}"
+        );
+    }
+}
+
+fn list_offset(conn: &mut Conn, topic: &str, partition: i32, timestamp: i64) -> (i16, i64) {
+    let r = conn.call(
+        &ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(name(topic))
+                .with_partitions(vec![ListOffsetsPartition::default()
+                    .with_partition_index(partition)
+                    .with_timestamp(timestamp)
+                    .with_current_leader_epoch(-1)])]),
+        5,
+    );
+    let p = &r.topics[0].partitions[0];
+    (p.error_code, p.offset)
+}
+
+fn segments(b: &Broker, topic: &str, partition: i32) -> Vec<PathBuf> {
+    let dir = b.data_dir.join(format!("{topic}-{partition}"));
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    logs.sort();
+    logs
+}
+
+fn value(tag: &str, i: usize) -> Vec<u8> {
+    format!("{tag}-{i:06}").into_bytes()
+}
+
+#[test]
+fn kill_9_during_acks_all_produce_loses_nothing_acknowledged() {
+    const ROUNDS: usize = 20;
+    const PARTITIONS: i32 = 4;
+    const IN_FLIGHT: usize = 16;
+    let mut b = Broker::start("kill9", &["--cores", "2"]);
+    let topic = "crash";
+    create(&mut Conn::connect(b.shard_addr(0)), topic, PARTITIONS, &[]);
+    let owners = leaders(&mut Conn::connect(b.bootstrap_addr()), topic);
+    assert_eq!(
+        owners.values().collect::<HashSet<_>>().len(),
+        2,
+        "partitions on both shards: {owners:?}"
+    );
+    // Acknowledged values per partition, in offset order.
+    let mut acked: BTreeMap<i32, Vec<(i64, Vec<u8>)>> = BTreeMap::new();
+    for round in 0..ROUNDS {
+        let mut conns: Vec<Conn> = (0..2).map(|s| Conn::connect(b.shard_addr(s))).collect();
+        // Pipeline IN_FLIGHT one-record batches per partition, read a round-dependent number of
+        // answers, then kill -9 with the rest in flight.
+        let mut sent = Vec::new();
+        for i in 0..IN_FLIGHT {
+            for p in 0..PARTITIONS {
+                let v = value(&format!("r{round}-p{p}"), i);
+                let conn = &mut conns[owners[&p]];
+                let id = conn.send(&produce_req(topic, p, &[&v], -1), 9);
+                sent.push((p, id, v));
+            }
+        }
+        let read = (round * 7) % (sent.len() + 1);
+        for (p, id, v) in sent.iter().take(read) {
+            let conn = &mut conns[owners[p]];
+            let r = conn.recv::<ProduceRequest>(*id, 9);
+            let resp = &r.responses[0].partition_responses[0];
+            assert_eq!(resp.error_code, 0, "round {round}: {resp:?}");
+            acked
+                .entry(*p)
+                .or_default()
+                .push((resp.base_offset, v.clone()));
+        }
+        b.kill9();
+        b.restart();
+        let mut conns: Vec<Conn> = (0..2).map(|s| Conn::connect(b.shard_addr(s))).collect();
+        for p in 0..PARTITIONS {
+            let got = fetch_all(&mut conns[owners[&p]], topic, p, 0);
+            for (i, (o, _)) in got.iter().enumerate() {
+                assert_eq!(
+                    *o, i as i64,
+                    "round {round} p{p}: offsets contiguous from 0"
+                );
+            }
+            let values: Vec<&[u8]> = got.iter().map(|(_, v)| &v[..]).collect();
+            let unique: HashSet<&[u8]> = values.iter().copied().collect();
+            assert_eq!(
+                unique.len(),
+                values.len(),
+                "round {round} p{p}: a value stored twice"
+            );
+            for (o, v) in acked.get(&p).into_iter().flatten() {
+                let stored = got.get(*o as usize).map(|(_, s)| &s[..]);
+                assert_eq!(
+                    stored,
+                    Some(&v[..]),
+                    "round {round} p{p}: acknowledged offset {o} lost or changed"
+                );
+            }
+        }
+    }
+    assert!(
+        acked.values().map(Vec::len).sum::<usize>() > 100,
+        "the test acknowledged enough to mean something"
+    );
+    assert!(b.panics().is_empty(), "{:?}", b.panics());
+}
+
+/// Produces `n` batches of 3 records to `topic`-0 on a one-shard broker and stops it cleanly.
+fn broker_with_data(tag: &str, n: usize) -> (Broker, Vec<Vec<u8>>) {
+    let mut b = Broker::start(tag, &["--cores", "1"]);
+    let mut c = Conn::connect(b.shard_addr(0));
+    create(&mut c, "t", 1, &[]);
+    let mut values = Vec::new();
+    for i in 0..n {
+        let vs: Vec<Vec<u8>> = (0..3).map(|j| value(tag, i * 3 + j)).collect();
+        let refs: Vec<&[u8]> = vs.iter().map(|v| &v[..]).collect();
+        let (err, base) = produce(&mut c, "t", 0, &refs);
+        assert_eq!((err, base), (0, (i * 3) as i64));
+        values.extend(vs);
+    }
+    b.stop();
+    (b, values)
+}
+
+/// Damages the single segment's tail with `damage`, restarts, and checks that the records
+/// before the damage (`keep` of them) survive and new writes follow them.
+fn check_tail_damage(tag: &str, damage: impl FnOnce(&mut std::fs::File, u64)) -> Broker {
+    let (mut b, values) = broker_with_data(tag, 10);
+    let log = segments(&b, "t", 0).pop().expect("a segment");
+    let len = std::fs::metadata(&log).expect("segment").len();
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&log)
+        .expect("open segment");
+    damage(&mut f, len);
+    drop(f);
+    b.restart();
+    let mut c = Conn::connect(b.shard_addr(0));
+    let got = fetch_all(&mut c, "t", 0, 0);
+    let keep = got.len();
+    assert!(
+        keep == 27 || keep == 30,
+        "{tag}: everything before the damage survives: {keep}"
+    );
+    for (i, (o, v)) in got.iter().enumerate() {
+        assert_eq!(
+            (*o, &v[..]),
+            (i as i64, &values[i][..]),
+            "{tag}: record {i}"
+        );
+    }
+    let (err, base) = produce(&mut c, "t", 0, &[b"after"]);
+    assert_eq!(
+        (err, base),
+        (0, keep as i64),
+        "{tag}: new writes follow the kept data"
+    );
+    let got = fetch_all(&mut c, "t", 0, keep as i64);
+    assert_eq!(got, vec![(keep as i64, Bytes::from_static(b"after"))]);
+    assert!(b.panics().is_empty(), "{:?}", b.panics());
+    b
+}
+
+#[test]
+fn appended_garbage_is_cut_off() {
+    let b = check_tail_damage("garbage", |f, len| {
+        f.seek(SeekFrom::Start(len)).expect("seek");
+        f.write_all(b"this is not a record batch at all, just garbage bytes")
+            .expect("write");
+    });
+    assert!(
+        b.stderr_text().contains("recovery truncated"),
+        "the truncation is logged"
+    );
+}
+
+#[test]
+fn a_batch_cut_in_half_is_cut_off() {
+    check_tail_damage("half", |f, len| {
+        // The last batch is 3 records of ~12 bytes: well over 40 bytes; cut 40 off it.
+        f.set_len(len - 40).expect("truncate");
+    });
+}
+
+#[test]
+fn a_flipped_byte_in_the_last_batch_is_cut_off() {
+    check_tail_damage("flip", |f, len| {
+        f.seek(SeekFrom::Start(len - 3)).expect("seek");
+        f.write_all(&[0xa5]).expect("write");
+    });
+}
+
+#[test]
+fn a_zero_filled_tail_block_is_ignored() {
+    check_tail_damage("zeros", |f, len| {
+        f.seek(SeekFrom::Start(len)).expect("seek");
+        f.write_all(&[0u8; 4096]).expect("write");
+    });
+}
+
+#[test]
+fn corruption_inside_a_sealed_segment_is_a_storage_error_never_data() {
+    let mut b = Broker::start("sealed", &["--cores", "1"]);
+    let mut c = Conn::connect(b.shard_addr(0));
+    // Small segments, an index entry per batch: recovery scans only each segment's last batch.
+    create(
+        &mut c,
+        "t",
+        1,
+        &[("segment.bytes", "4096"), ("index.interval.bytes", "1")],
+    );
+    let big = vec![b'x'; 1000];
+    for i in 0..12 {
+        let v = [&big[..], format!("{i}").as_bytes()].concat();
+        assert_eq!(produce(&mut c, "t", 0, &[&v]).0, 0);
+    }
+    b.stop();
+    let logs = segments(&b, "t", 0);
+    assert!(logs.len() >= 3, "several segments: {logs:?}");
+    // Flip a byte in the records of the first batch of the first (sealed) segment.
+    let mut f = OpenOptions::new().write(true).open(&logs[0]).expect("open");
+    f.seek(SeekFrom::Start(500)).expect("seek");
+    f.write_all(&[0x42]).expect("write");
+    drop(f);
+    b.restart();
+    let mut c = Conn::connect(b.shard_addr(0));
+    let (err, _, recs) = fetch(&mut c, "t", 0, 0);
+    assert_eq!(err, KAFKA_STORAGE_ERROR, "corrupt batch reported");
+    assert!(recs.is_empty(), "never served as data");
+    assert!(b.stderr_text().contains("corrupt batch"), "and logged");
+    // Later data is still served.
+    let (err, _, recs) = fetch(&mut c, "t", 0, 11);
+    assert_eq!(err, 0);
+    assert_eq!(recs.first().map(|r| r.0), Some(11));
+}
+
+#[test]
+fn retention_bytes_deletes_old_segments_and_moves_the_log_start() {
+    let b = Broker::start(
+        "retention",
+        &["--cores", "1", "--log-retention-check-interval-ms", "100"],
+    );
+    let mut c = Conn::connect(b.shard_addr(0));
+    create(
+        &mut c,
+        "t",
+        1,
+        &[("segment.bytes", "4096"), ("retention.bytes", "8192")],
+    );
+    let big = vec![b'y'; 1000];
+    for _ in 0..40 {
+        assert_eq!(produce(&mut c, "t", 0, &[&big]).0, 0);
+    }
+    // ~3 batches of 1 KB per 4 KiB segment: 8 KiB of retention keeps at most 4 segments once
+    // a pass has run after the last produce.
+    let deadline = Instant::now() + WAIT;
+    let start = loop {
+        let (err, start) = list_offset(&mut c, "t", 0, -2);
+        assert_eq!(err, 0);
+        let kept = segments(&b, "t", 0);
+        if start > 0 && kept.len() <= 4 {
+            break start;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "retention never brought the log under its limit: {kept:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (_, end) = list_offset(&mut c, "t", 0, -1);
+    assert_eq!(end, 40);
+    let (err, _, _) = fetch(&mut c, "t", 0, 0);
+    assert_eq!(err, OFFSET_OUT_OF_RANGE, "below the log start");
+    let got = fetch_all(&mut c, "t", 0, start);
+    assert_eq!(
+        got.len() as i64,
+        40 - start,
+        "everything from the log start is readable"
+    );
+}
+
+#[test]
+fn delete_records_moves_the_log_start_across_restarts() {
+    let (mut b, _) = broker_with_data("delrec", 10);
+    b.restart();
+    let mut c = Conn::connect(b.shard_addr(0));
+    let del = |c: &mut Conn, offset: i64| {
+        let r = c.call(
+            &DeleteRecordsRequest::default()
+                .with_timeout_ms(5000)
+                .with_topics(vec![DeleteRecordsTopic::default()
+                    .with_name(name("t"))
+                    .with_partitions(vec![DeleteRecordsPartition::default()
+                        .with_partition_index(0)
+                        .with_offset(offset)])]),
+            2,
+        );
+        let p = &r.topics[0].partitions[0];
+        (p.error_code, p.low_watermark)
+    };
+    assert_eq!(
+        del(&mut c, 31),
+        (OFFSET_OUT_OF_RANGE, -1),
+        "past the high watermark"
+    );
+    assert_eq!(del(&mut c, 7), (0, 7));
+    assert_eq!(list_offset(&mut c, "t", 0, -2), (0, 7));
+    assert_eq!(fetch(&mut c, "t", 0, 6).0, OFFSET_OUT_OF_RANGE);
+    let got = fetch_all(&mut c, "t", 0, 7);
+    assert_eq!(got.first().map(|r| r.0), Some(7));
+    b.restart();
+    let mut c = Conn::connect(b.shard_addr(0));
+    assert_eq!(
+        list_offset(&mut c, "t", 0, -2),
+        (0, 7),
+        "the log start survives a restart"
+    );
+    assert_eq!(
+        del(&mut c, -1),
+        (0, 30),
+        "-1 deletes up to the high watermark"
+    );
+}
+
+#[test]
+fn incremental_alter_configs_apply_and_survive_restart() {
+    let mut b = Broker::start("alter", &["--cores", "1"]);
+    let mut c = Conn::connect(b.shard_addr(0));
+    create(&mut c, "t", 1, &[]);
+    let alter = |c: &mut Conn, k: &str, v: &str, op: i8| {
+        let r = c.call(
+            &IncrementalAlterConfigsRequest::default().with_resources(vec![
+                AlterConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(StrBytes::from_static_str("t"))
+                    .with_configs(vec![AlterableConfig::default()
+                        .with_name(StrBytes::from_string(k.to_string()))
+                        .with_config_operation(op)
+                        .with_value(Some(StrBytes::from_string(v.to_string())))]),
+            ]),
+            1,
+        );
+        r.responses[0].error_code
+    };
+    assert_eq!(alter(&mut c, "retention.ms", "12345", 0), 0);
+    assert_eq!(alter(&mut c, "no.such.config", "1", 0), INVALID_CONFIG);
+    assert_eq!(
+        alter(&mut c, "retention.ms", "not-a-number", 0),
+        INVALID_CONFIG
+    );
+    b.restart();
+    let mut c = Conn::connect(b.shard_addr(0));
+    let r = c.call(
+        &DescribeConfigsRequest::default().with_resources(vec![
+            kafka_protocol::messages::describe_configs_request::DescribeConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_static_str("t"))
+                .with_configuration_keys(Some(vec![StrBytes::from_static_str("retention.ms")])),
+        ]),
+        4,
+    );
+    let cfg = &r.results[0].configs[0];
+    assert_eq!(cfg.value.as_deref(), Some("12345"), "{cfg:?}");
+    assert_eq!(
+        alter(&mut c, "retention.ms", "", 1),
+        0,
+        "DELETE returns it to the default"
+    );
+}
+
+/// A small ext4 filesystem in a file, loop-mounted over a directory; unmounted on drop.
+struct LoopFs {
+    mount: PathBuf,
+}
+
+impl LoopFs {
+    /// None if this machine can't loop-mount (not root): the caller says so and skips.
+    fn mount_over(dir: &std::path::Path, image: &std::path::Path, mib: u64) -> Option<LoopFs> {
+        let run =
+            |cmd: &mut std::process::Command| cmd.status().map(|s| s.success()).unwrap_or(false);
+        let f = std::fs::File::create(image).ok()?;
+        f.set_len(mib << 20).ok()?;
+        drop(f);
+        // -m 0: no blocks reserved for root (the broker runs as root in CI).
+        if !run(std::process::Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-m", "0"])
+            .arg(image))
+        {
+            return None;
+        }
+        std::fs::create_dir_all(dir).ok()?;
+        if !run(std::process::Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(image)
+            .arg(dir))
+        {
+            return None;
+        }
+        Some(LoopFs {
+            mount: dir.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for LoopFs {
+    fn drop(&mut self) {
+        // Lazy: the broker may still hold files there when a failing test unwinds.
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.mount)
+            .status();
+    }
+}
+
+#[test]
+fn disk_full_is_a_storage_error_and_writes_resume_when_space_returns() {
+    let mut b = Broker::start("diskfull", &["--cores", "1"]);
+    b.stop();
+    let image = b.workdir.join("disk.img");
+    let Some(_fs) = LoopFs::mount_over(&b.data_dir, &image, 16) else {
+        assert_ne!(euid(), 0, "root must be able to loop-mount an ext4 image");
+        eprintln!("skipped: loop-mounting needs root");
+        return;
+    };
+    b.restart();
+    let mut c = Conn::connect(b.shard_addr(0));
+    create(&mut c, "t", 1, &[]);
+    let big = vec![b'z'; 8192];
+    for i in 0..20 {
+        let v = [&big[..], &value("before", i)].concat();
+        assert_eq!(produce(&mut c, "t", 0, &[&v]), (0, i as i64));
+    }
+    // Fill the filesystem.
+    let filler = b.data_dir.join("filler");
+    {
+        let mut f = std::fs::File::create(&filler).expect("filler");
+        let chunk = vec![0u8; 1 << 20];
+        while f.write_all(&chunk).is_ok() {}
+        let _ = f.sync_all();
+    }
+    let mut refused = false;
+    for i in 0..64 {
+        let v = [&big[..], &value("full", i)].concat();
+        let (err, _) = produce(&mut c, "t", 0, &[&v]);
+        if err == KAFKA_STORAGE_ERROR {
+            refused = true;
+            break;
+        }
+        assert_eq!(
+            err, 0,
+            "only success or KAFKA_STORAGE_ERROR while the disk fills"
+        );
+    }
+    assert!(refused, "a full disk refuses the produce");
+    assert!(b.is_running(), "the broker stays up");
+    let before = fetch_all(&mut c, "t", 0, 0);
+    assert!(before.len() >= 20, "stored data is still served");
+    // Space returns: within a bounded time produce works again and offsets stay contiguous.
+    std::fs::remove_file(&filler).expect("remove filler");
+    let deadline = Instant::now() + WAIT;
+    let offset = loop {
+        let (err, base) = produce(&mut c, "t", 0, &[b"after"]);
+        if err == 0 {
+            break base;
+        }
+        assert_eq!(err, KAFKA_STORAGE_ERROR);
+        assert!(Instant::now() < deadline, "writes never resumed");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let all = fetch_all(&mut c, "t", 0, 0);
+    for (i, (o, _)) in all.iter().enumerate() {
+        assert_eq!(*o, i as i64, "offsets contiguous");
+    }
+    assert_eq!(
+        all.last().map(|r| (r.0, r.1.clone())),
+        Some((offset, Bytes::from_static(b"after")))
+    );
+    for (i, (_, v)) in all.iter().take(20).enumerate() {
+        assert!(v.ends_with(&value("before", i)), "record {i} intact");
+    }
+    b.stop();
+    assert!(b.panics().is_empty(), "{:?}", b.panics());
+}
+
+/// The effective user id, from `id -u` (std has no accessor).
+fn euid() -> u32 {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(u32::MAX)
+}
