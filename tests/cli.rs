@@ -299,14 +299,19 @@ fn produce_keyed_lines_and_consume_them_back_from_the_beginning() {
     )
     .ok()
     .json();
+    let mut total = 0;
     for p in d["partitions"].as_array().unwrap() {
         let index = p["partition"].as_i64().unwrap();
-        assert_eq!(
-            p["high_watermark"].as_i64(),
-            Some(next.get(&index).copied().unwrap_or(0)),
-            "{p}"
-        );
+        let records = next.get(&index).copied().unwrap_or(0);
+        assert_eq!(p["high_watermark"].as_i64(), Some(records), "{p}");
+        // Sizes come from DescribeLogDirs on each partition's owner shard.
+        let size = p["size_bytes"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no size: {p}"));
+        assert_eq!(size > 0, records > 0, "{p}");
+        total += size;
     }
+    assert_eq!(d["size_bytes"].as_i64(), Some(total));
 }
 
 #[test]

@@ -69,6 +69,7 @@ handlers!(
     alter_configs,
     delete_records,
     create_partitions,
+    describe_log_dirs,
 );
 
 /// The versions served for `key`, if any.
