@@ -25,6 +25,8 @@ pub struct ShardMetrics {
     /// Connections closed at accept because the shard was at its connection limit.
     pub connections_rejected: AtomicU64,
     pub records_batches_in: AtomicU64,
+    /// Request frames that waited for the shard's in-flight request byte budget.
+    pub request_budget_waits: AtomicU64,
 }
 
 impl ShardMetrics {
@@ -41,6 +43,7 @@ impl ShardMetrics {
             connections_closed_bad_input: AtomicU64::new(0),
             connections_rejected: AtomicU64::new(0),
             records_batches_in: AtomicU64::new(0),
+            request_budget_waits: AtomicU64::new(0),
         })
     }
 
@@ -87,7 +90,7 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             );
         }
     }
-    let simple: [Counter; 9] = [
+    let simple: [Counter; 10] = [
         (
             "sluice_request_errors_total",
             "Requests that could not be decoded or served.",
@@ -116,6 +119,11 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             "sluice_connections_closed_bad_input_total",
             "Connections closed for malformed or oversized frames.",
             |m| m.connections_closed_bad_input.load(Relaxed),
+        ),
+        (
+            "sluice_request_budget_waits_total",
+            "Request frames that waited for the shard's --inflight-request-bytes budget (sockets not read meanwhile).",
+            |m| m.request_budget_waits.load(Relaxed),
         ),
         (
             "sluice_connections_rejected_total",

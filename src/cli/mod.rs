@@ -216,6 +216,11 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = i64::MAX)]
     pub log_flush_interval_ms: i64,
 
+    /// Request bytes one shard holds at once, read but not yet answered; past it the shard stops
+    /// reading sockets (TCP backpressure). Raised to --request-max-bytes if below it.
+    #[arg(long, default_value_t = crate::limits::SHARD_INFLIGHT_REQUEST_BYTES_MAX_DEFAULT)]
+    pub inflight_request_bytes: usize,
+
     /// Tail-cache budget per shard in bytes: the newest batches served without disk reads.
     #[arg(long, default_value_t = crate::limits::TAIL_CACHE_BYTES_MAX_DEFAULT)]
     pub tail_cache_bytes: usize,

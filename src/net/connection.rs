@@ -12,6 +12,7 @@ use futures::io::{AsyncReadExt, AsyncWriteExt};
 use futures::FutureExt;
 use glommio::channels::local_channel;
 use glommio::net::TcpStream;
+use glommio::sync::{Semaphore, StaticPermit};
 
 use crate::handlers::{self, Reply};
 use crate::limits::{CONNECTION_INFLIGHT_REQUESTS_MAX, REQUEST_HEADER_BYTES_MIN};
@@ -21,7 +22,8 @@ use crate::shard::Shard;
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
 enum ReadOutcome {
-    Frame(Bytes),
+    /// A frame and its share of the shard's in-flight request budget.
+    Frame(Bytes, StaticPermit),
     /// Clean EOF between frames, or shutdown.
     Closed,
     /// A frame that breaks the protocol's framing rules: close without answering.
@@ -41,14 +43,17 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         .connections_total
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let (mut reader, mut writer) = stream.split();
-    let (tx, rx) = local_channel::new_bounded::<glommio::task::JoinHandle<Reply>>(
-        CONNECTION_INFLIGHT_REQUESTS_MAX,
-    );
+    let (tx, rx) = local_channel::new_bounded::<(
+        glommio::task::JoinHandle<Reply>,
+        Option<StaticPermit>,
+    )>(CONNECTION_INFLIGHT_REQUESTS_MAX);
 
     let writer_shard = shard.clone();
     let writer_task = glommio::spawn_local(async move {
-        while let Some(handle) = rx.recv().await {
+        while let Some((handle, permit)) = rx.recv().await {
             let reply = handle.await.unwrap_or(Reply::Close);
+            // The request's bytes are free once it is answered (or needs no answer).
+            let _permit = permit;
             match reply {
                 Reply::Send(bytes) => {
                     writer_shard
@@ -69,17 +74,17 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     loop {
         let outcome = futures::select_biased! {
-            r = read_frame(&mut reader, &mut buf, shard.config.request_max_bytes).fuse() => r,
+            r = read_frame(&mut reader, &mut buf, shard.config.request_max_bytes, &shard).fuse() => r,
             _ = shard.shutdown.wait().fuse() => ReadOutcome::Closed,
         };
         match outcome {
-            ReadOutcome::Frame(frame) => {
+            ReadOutcome::Frame(frame, permit) => {
                 shard
                     .metrics
                     .bytes_in
                     .fetch_add(frame.len() as u64 + 4, std::sync::atomic::Ordering::Relaxed);
                 let task = glommio::spawn_local(handlers::handle(shard.clone(), frame)).detach();
-                if tx.send(task).await.is_err() {
+                if tx.send((task, Some(permit))).await.is_err() {
                     break;
                 }
             }
@@ -91,7 +96,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::debug!(?peer, why, "closing connection");
                 let close = glommio::spawn_local(async { Reply::Close }).detach();
-                let _ = tx.send(close).await;
+                let _ = tx.send((close, None)).await;
                 break;
             }
         }
@@ -110,6 +115,7 @@ async fn read_frame<R: futures::io::AsyncRead + Unpin>(
     reader: &mut R,
     buf: &mut BytesMut,
     request_max_bytes: usize,
+    shard: &Shard,
 ) -> ReadOutcome {
     if let Err(outcome) = fill(reader, buf, 4, true).await {
         return outcome;
@@ -129,12 +135,31 @@ async fn read_frame<R: futures::io::AsyncRead + Unpin>(
             "frame of {len} bytes exceeds --request-max-bytes {request_max_bytes}"
         ));
     }
+    // Reserve the frame's bytes before reading its body: at the budget, this connection (and
+    // every other on the shard) stops reading until replies free some.
+    let permit = match acquire(&shard.request_budget, len, shard).await {
+        Some(p) => p,
+        None => return ReadOutcome::Closed,
+    };
     if let Err(outcome) = fill(reader, buf, 4 + len, false).await {
         return outcome;
     }
     let mut frame = buf.split_to(4 + len);
     frame.advance(4);
-    ReadOutcome::Frame(frame.freeze())
+    ReadOutcome::Frame(frame.freeze(), permit)
+}
+
+/// `len` bytes of the shard's request budget; None if the budget is closed (shutdown).
+async fn acquire(budget: &Rc<Semaphore>, len: usize, shard: &Shard) -> Option<StaticPermit> {
+    let units = len as u64;
+    if let Ok(p) = budget.try_acquire_static_permit(units) {
+        return Some(p);
+    }
+    shard
+        .metrics
+        .request_budget_waits
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    budget.acquire_static_permit(units).await.ok()
 }
 
 /// Read until `buf` holds at least `need` bytes.

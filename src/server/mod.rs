@@ -141,6 +141,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         retention_check_interval_ms: args.log_retention_check_interval_ms.max(1),
         tail_cache_bytes: args.tail_cache_bytes,
+        shard_inflight_request_bytes: args.inflight_request_bytes.max(args.request_max_bytes),
     });
     let store = MetadataStore::open(&args.data_dir, shards).context("loading topic metadata")?;
     let snapshot = Arc::new(store.snapshot(&brokers));

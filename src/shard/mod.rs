@@ -45,6 +45,8 @@ pub struct BrokerConfig {
     pub log_defaults: LogDefaults,
     pub retention_check_interval_ms: u64,
     pub tail_cache_bytes: usize,
+    /// Request bytes one shard holds at once (never below `request_max_bytes`).
+    pub shard_inflight_request_bytes: usize,
 }
 
 /// Broker-wide defaults of the per-topic storage configs.
@@ -121,6 +123,9 @@ pub struct Shard {
     pub shutdown: Latch,
     /// The newest batches of this shard's partitions, within one byte budget.
     pub tail_cache: Rc<TailCache>,
+    /// Request bytes in flight on this shard (units: bytes): taken before a frame's body is
+    /// read, given back once its reply is written.
+    pub request_budget: Rc<glommio::sync::Semaphore>,
     me: Weak<Shard>,
 }
 
@@ -141,6 +146,9 @@ impl Shard {
         );
         let producer_ids = producer_ids::ProducerIdAllocator::open(&config.data_dir, id)?;
         let tail_cache = TailCache::new(config.tail_cache_bytes);
+        let request_budget = Rc::new(glommio::sync::Semaphore::new(
+            config.shard_inflight_request_bytes as u64,
+        ));
         Ok(Rc::new_cyclic(|me| Shard {
             id,
             config,
@@ -152,6 +160,7 @@ impl Shard {
             producer_ids,
             shutdown: Latch::default(),
             tail_cache,
+            request_budget,
             me: me.clone(),
         }))
     }
