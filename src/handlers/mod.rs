@@ -106,7 +106,12 @@ pub async fn handle(shard: Rc<Shard>, frame: Bytes) -> Reply {
         );
         return Reply::Close;
     }
-    match dispatch(&shard, &header, &mut body).await {
+    let started = std::time::Instant::now();
+    let reply = dispatch(&shard, &header, &mut body).await;
+    shard
+        .metrics
+        .observe_latency(header.request_api_key, started.elapsed());
+    match reply {
         Ok(reply) => reply,
         Err(e) => {
             shard.metrics.count_error();
