@@ -102,6 +102,47 @@ pub const REQUEST_TAGGED_FIELDS_MAX: usize = 1024;
 const _: () = assert!(REQUEST_ARRAY_RESERVE_ELEMENTS_MAX <= REQUEST_ARRAY_ELEMENTS_MAX);
 const _: () = assert!(REQUEST_TAGGED_FIELDS_MAX <= REQUEST_ARRAY_ELEMENTS_MAX);
 
+/// Kafka's `group.min.session.timeout.ms` default: a JoinGroup asking for a shorter session gets
+/// INVALID_SESSION_TIMEOUT. Shorter sessions make the coordinator evict members that merely
+/// paused (GC, slow poll) and rebalance needlessly.
+pub const GROUP_SESSION_TIMEOUT_MS_MIN_DEFAULT: u64 = 6_000;
+
+/// Kafka's `group.max.session.timeout.ms` default: longer sessions would keep a dead member's
+/// partitions unconsumed for that long.
+pub const GROUP_SESSION_TIMEOUT_MS_MAX_DEFAULT: u64 = 1_800_000;
+
+/// Kafka's `group.initial.rebalance.delay.ms` default: the first rebalance of an empty group
+/// waits this long (extended while members keep arriving) so a starting fleet of consumers
+/// causes one rebalance, not one per member.
+pub const GROUP_INITIAL_REBALANCE_DELAY_MS_DEFAULT: u64 = 3_000;
+
+/// Kafka's `group.max.size` default (unbounded, as Kafka): members one group may hold; past it a
+/// join gets GROUP_MAX_SIZE_REACHED.
+pub const GROUP_MEMBERS_MAX_DEFAULT: usize = i32::MAX as usize;
+
+/// How long a new member's first JoinGroup may wait for the rebalance to complete before the
+/// member is dropped (Kafka's GroupCoordinator.NewMemberJoinTimeoutMs): a client that disconnected
+/// mid-join must not hold up the group until its (possibly long) session timeout.
+pub const GROUP_NEW_MEMBER_JOIN_TIMEOUT_MS: u64 = 300_000;
+
+/// Kafka's `offset.metadata.max.bytes` default: a committed offset's metadata string longer than
+/// this gets OFFSET_METADATA_TOO_LARGE, so clients can't grow `__consumer_offsets` without bound.
+pub const OFFSET_METADATA_BYTES_MAX_DEFAULT: usize = 4096;
+
+/// Kafka's `offsets.retention.minutes` default (7 days), in ms: committed offsets of a group that
+/// has been empty this long (or a standalone consumer's offsets this old) are removed.
+pub const OFFSETS_RETENTION_MS_DEFAULT: u64 = 7 * 24 * 60 * 60 * 1000;
+
+/// Kafka's `offsets.retention.check.interval.ms` default: how often expired offsets are removed.
+pub const OFFSETS_RETENTION_CHECK_INTERVAL_MS_DEFAULT: u64 = 600_000;
+
+const _: () = assert!(GROUP_SESSION_TIMEOUT_MS_MIN_DEFAULT <= GROUP_SESSION_TIMEOUT_MS_MAX_DEFAULT);
+const _: () = assert!(GROUP_SESSION_TIMEOUT_MS_MAX_DEFAULT <= i32::MAX as u64);
+const _: () = assert!(OFFSET_METADATA_BYTES_MAX_DEFAULT <= REQUEST_STRING_BYTES_MAX);
+const _: () = assert!(GROUP_MEMBERS_MAX_DEFAULT <= i32::MAX as usize);
+// Strings in `__consumer_offsets` records (group ids, member ids, metadata) are i16-length.
+const _: () = assert!(REQUEST_STRING_BYTES_MAX <= i16::MAX as usize);
+
 // --- The `sluice` client commands (src/client/, src/cli/) ------------------------------------
 
 /// Largest response frame the client commands read. A broker's length prefix is checked

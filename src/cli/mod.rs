@@ -186,6 +186,34 @@ pub struct ServeArgs {
     #[arg(long, default_value = "false", value_parser = parse_bool, action = clap::ArgAction::Set)]
     pub acks_all_no_fsync: bool,
 
+    /// Shortest session timeout a consumer may ask for (group.min.session.timeout.ms).
+    #[arg(long, default_value_t = crate::limits::GROUP_SESSION_TIMEOUT_MS_MIN_DEFAULT)]
+    pub group_min_session_timeout_ms: u64,
+
+    /// Longest session timeout a consumer may ask for (group.max.session.timeout.ms).
+    #[arg(long, default_value_t = crate::limits::GROUP_SESSION_TIMEOUT_MS_MAX_DEFAULT)]
+    pub group_max_session_timeout_ms: u64,
+
+    /// How long the first rebalance of an empty group waits for more members
+    /// (group.initial.rebalance.delay.ms).
+    #[arg(long, default_value_t = crate::limits::GROUP_INITIAL_REBALANCE_DELAY_MS_DEFAULT)]
+    pub group_initial_rebalance_delay_ms: u64,
+
+    /// Most members one consumer group may have (group.max.size).
+    #[arg(long, default_value_t = crate::limits::GROUP_MEMBERS_MAX_DEFAULT)]
+    pub group_max_size: usize,
+
+    /// Longest metadata string a committed offset may carry (offset.metadata.max.bytes).
+    #[arg(long, default_value_t = crate::limits::OFFSET_METADATA_BYTES_MAX_DEFAULT)]
+    pub offset_metadata_max_bytes: usize,
+
+    /// Committed offsets of a group empty this long are removed (offsets.retention.minutes).
+    #[arg(long, default_value_t = crate::limits::OFFSETS_RETENTION_MS_DEFAULT / 60_000)]
+    pub offsets_retention_minutes: u64,
+
+    /// How often expired offsets are looked for (offsets.retention.check.interval.ms).
+    #[arg(long, default_value_t = crate::limits::OFFSETS_RETENTION_CHECK_INTERVAL_MS_DEFAULT)]
+    pub offsets_retention_check_interval_ms: u64,
     /// Default `retention.ms` of topics that don't set it (log.retention.ms); -1 keeps forever.
     #[arg(long, default_value_t = crate::limits::RETENTION_MS_DEFAULT, allow_negative_numbers = true)]
     pub log_retention_ms: i64,
@@ -228,4 +256,42 @@ pub struct ServeArgs {
     /// Log filter (tracing EnvFilter syntax); RUST_LOG overrides.
     #[arg(long, default_value = "info")]
     pub log_level: String,
+}
+
+impl ServeArgs {
+    /// The group settings, checked the way Kafka checks its broker configs.
+    pub fn group_config(&self) -> anyhow::Result<crate::groups::GroupConfig> {
+        if self.group_min_session_timeout_ms > self.group_max_session_timeout_ms
+            || self.group_max_session_timeout_ms > i32::MAX as u64
+        {
+            anyhow::bail!(
+                "--group-min-session-timeout-ms must not exceed --group-max-session-timeout-ms \
+                 (at most {})",
+                i32::MAX
+            );
+        }
+        if self.group_max_size == 0
+            || self.group_max_size > crate::limits::GROUP_MEMBERS_MAX_DEFAULT
+        {
+            anyhow::bail!(
+                "--group-max-size must be between 1 and {}",
+                crate::limits::GROUP_MEMBERS_MAX_DEFAULT
+            );
+        }
+        if self.offset_metadata_max_bytes > crate::limits::REQUEST_STRING_BYTES_MAX {
+            anyhow::bail!(
+                "--offset-metadata-max-bytes must be at most {}",
+                crate::limits::REQUEST_STRING_BYTES_MAX
+            );
+        }
+        Ok(crate::groups::GroupConfig {
+            session_timeout_ms_min: self.group_min_session_timeout_ms,
+            session_timeout_ms_max: self.group_max_session_timeout_ms,
+            initial_rebalance_delay_ms: self.group_initial_rebalance_delay_ms,
+            members_max: self.group_max_size,
+            offset_metadata_bytes_max: self.offset_metadata_max_bytes,
+            offsets_retention_ms: self.offsets_retention_minutes.saturating_mul(60_000),
+            offsets_retention_check_interval_ms: self.offsets_retention_check_interval_ms.max(1),
+        })
+    }
 }

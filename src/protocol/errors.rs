@@ -70,3 +70,91 @@ impl From<LogError> for PartitionError {
         }
     }
 }
+
+/// A consumer-group failure (coordinator, membership, committed offsets), as the group
+/// coordinator reports it. Names follow Kafka's error names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupError {
+    CoordinatorNotAvailable,
+    NotCoordinator,
+    CoordinatorLoadInProgress,
+    InvalidGroupId,
+    UnknownMemberId,
+    IllegalGeneration,
+    InconsistentGroupProtocol,
+    InvalidSessionTimeout,
+    RebalanceInProgress,
+    MemberIdRequired,
+    FencedInstanceId,
+    GroupMaxSizeReached,
+    GroupIdNotFound,
+    NonEmptyGroup,
+    GroupSubscribedToTopic,
+    OffsetMetadataTooLarge,
+    UnknownTopicOrPartition,
+    InvalidCommitOffsetSize,
+    InvalidRequest,
+    UnknownServerError,
+}
+
+impl GroupError {
+    pub fn code(&self) -> i16 {
+        let e = match self {
+            GroupError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+            GroupError::NotCoordinator => ResponseError::NotCoordinator,
+            GroupError::CoordinatorLoadInProgress => ResponseError::CoordinatorLoadInProgress,
+            GroupError::InvalidGroupId => ResponseError::InvalidGroupId,
+            GroupError::UnknownMemberId => ResponseError::UnknownMemberId,
+            GroupError::IllegalGeneration => ResponseError::IllegalGeneration,
+            GroupError::InconsistentGroupProtocol => ResponseError::InconsistentGroupProtocol,
+            GroupError::InvalidSessionTimeout => ResponseError::InvalidSessionTimeout,
+            GroupError::RebalanceInProgress => ResponseError::RebalanceInProgress,
+            GroupError::MemberIdRequired => ResponseError::MemberIdRequired,
+            GroupError::FencedInstanceId => ResponseError::FencedInstanceId,
+            GroupError::GroupMaxSizeReached => ResponseError::GroupMaxSizeReached,
+            GroupError::GroupIdNotFound => ResponseError::GroupIdNotFound,
+            GroupError::NonEmptyGroup => ResponseError::NonEmptyGroup,
+            GroupError::GroupSubscribedToTopic => ResponseError::GroupSubscribedToTopic,
+            GroupError::OffsetMetadataTooLarge => ResponseError::OffsetMetadataTooLarge,
+            GroupError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
+            GroupError::InvalidCommitOffsetSize => ResponseError::InvalidCommitOffsetSize,
+            GroupError::InvalidRequest => ResponseError::InvalidRequest,
+            GroupError::UnknownServerError => ResponseError::UnknownServerError,
+        };
+        e.code()
+    }
+}
+
+impl From<PartitionError> for GroupError {
+    /// A failed append to `__consumer_offsets`, as Kafka's coordinator reports it to clients:
+    /// storage and leadership problems send the client to look up the coordinator again.
+    fn from(e: PartitionError) -> Self {
+        match e {
+            PartitionError::NotLeader
+            | PartitionError::Storage
+            | PartitionError::FencedLeaderEpoch
+            | PartitionError::UnknownLeaderEpoch => GroupError::NotCoordinator,
+            PartitionError::UnknownTopicOrPartition | PartitionError::OffsetOutOfRange => {
+                GroupError::CoordinatorNotAvailable
+            }
+            PartitionError::Batch(BatchError::TooLarge { .. }) => {
+                GroupError::InvalidCommitOffsetSize
+            }
+            PartitionError::Batch(
+                BatchError::Truncated
+                | BatchError::BadLength
+                | BatchError::CrcMismatch
+                | BatchError::BadMagic(_)
+                | BatchError::InvalidOffsetDelta
+                | BatchError::NonZeroBaseOffset
+                | BatchError::MoreThanOneBatch
+                | BatchError::UnknownCompression(_),
+            )
+            | PartitionError::OutOfOrderSequence
+            | PartitionError::InvalidProducerEpoch
+            | PartitionError::UnknownProducerId
+            | PartitionError::UnsupportedCompression
+            | PartitionError::InvalidRequest => GroupError::UnknownServerError,
+        }
+    }
+}

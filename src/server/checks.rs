@@ -160,6 +160,33 @@ pub fn test_bind(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
     Ok(l.local_addr()?)
 }
 
+/// Bytes of the file that primes glommio's direct-I/O poll probe: one full block, so the probe
+/// read is a real read, not a read past EOF.
+const IOPOLL_PROBE_BYTES: usize = crate::limits::DMA_ALIGNMENT_BYTES;
+
+/// Make this shard's first `DmaFile` open a file with data in it.
+///
+/// glommio 0.9 decides, once per thread and block device, whether O_DIRECT reads may go to its
+/// IOPOLL ring, by reading the first block of the first DMA file it opens there. On an empty
+/// file that read returns at EOF without reaching the device, so the probe "succeeds" even on a
+/// device without polled I/O (virtio here) and every later read of real data fails with
+/// EOPNOTSUPP. Empty segments are common (the 50 `__consumer_offsets` partitions), so open a
+/// one-block file first and let the probe see the truth. Runs on the shard, before its logs.
+pub async fn prime_direct_io_probe(data_dir: &Path, shard: u32) {
+    let path = data_dir.join(format!(".iopoll-probe-{shard}"));
+    if let Err(e) = std::fs::write(&path, vec![0u8; IOPOLL_PROBE_BYTES]) {
+        tracing::warn!(path = %path.display(), error = %e, "writing the direct-I/O probe file");
+        return;
+    }
+    match glommio::io::DmaFile::open(&path).await {
+        Ok(f) => {
+            let _ = f.close().await;
+        }
+        Err(e) => tracing::warn!(path = %path.display(), error = %e, "direct-I/O probe"),
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -131,6 +131,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         default_partitions: args.default_partitions,
         acks_all_fsync: !args.acks_all_no_fsync,
         shard_connections_max: args.max_connections.div_ceil(shards as usize).max(1),
+        groups: args.group_config()?,
         log_defaults: crate::shard::LogDefaults {
             retention_ms: args.log_retention_ms,
             retention_bytes: args.log_retention_bytes,
@@ -323,7 +324,9 @@ async fn run_shard(start: ShardStart) {
         })
         .detach();
     }
+    checks::prime_direct_io_probe(&shard.config.data_dir, shard.id).await;
     shard.open_owned_partitions().await;
+    crate::groups::coordinator::start(&shard);
     glommio::spawn_local(shard.clone().run_housekeeping()).detach();
     glommio::spawn_local(crate::metrics::publish_snapshots(shard.clone())).detach();
 

@@ -41,6 +41,8 @@ pub struct BrokerConfig {
     pub acks_all_fsync: bool,
     /// Connections one shard keeps open at most (`--max-connections` / shards, rounded up).
     pub shard_connections_max: usize,
+    /// Consumer-group settings (`group.*`, `offset*` broker configs).
+    pub groups: crate::groups::GroupConfig,
     /// Broker defaults for topic configs a topic doesn't set (Kafka's log.* settings).
     pub log_defaults: LogDefaults,
     pub retention_check_interval_ms: u64,
@@ -120,6 +122,8 @@ pub struct Shard {
     senders: Vec<Option<ConnectedSender<ShardTask>>>,
     pub controller: Option<Controller>,
     pub producer_ids: producer_ids::ProducerIdAllocator,
+    /// The group coordinator for the `__consumer_offsets` partitions this shard owns.
+    pub groups: crate::groups::coordinator::Coordinator,
     pub shutdown: Latch,
     /// The newest batches of this shard's partitions, within one byte budget.
     pub tail_cache: Rc<TailCache>,
@@ -145,6 +149,7 @@ impl Shard {
             "the controller lives on shard 0"
         );
         let producer_ids = producer_ids::ProducerIdAllocator::open(&config.data_dir, id)?;
+        let groups = crate::groups::coordinator::Coordinator::new(config.groups);
         let tail_cache = TailCache::new(config.tail_cache_bytes);
         let request_budget = Rc::new(glommio::sync::Semaphore::new(
             config.shard_inflight_request_bytes as u64,
@@ -158,6 +163,7 @@ impl Shard {
             senders,
             controller,
             producer_ids,
+            groups,
             shutdown: Latch::default(),
             tail_cache,
             request_budget,

@@ -71,36 +71,8 @@ impl Shard {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
-        let recs: Vec<Record> = records
-            .into_iter()
-            .enumerate()
-            .map(|(i, (key, value))| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: -1,
-                timestamp: now,
-                key: Some(key),
-                value,
-                headers: Default::default(),
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            recs.iter(),
-            &RecordEncodeOptions {
-                version: 2,
-                compression: Compression::None,
-            },
-        )
-        .map_err(|_| PartitionError::InvalidRequest)?;
-        p.produce(&buf.freeze(), self.config.acks_all_fsync)
+        let batch = encode_offsets_batch(records, now)?;
+        p.produce(&batch, self.config.acks_all_fsync)
             .await
             .map(|_| ())
     }
@@ -144,5 +116,68 @@ impl Shard {
             }
         }
         Ok(())
+    }
+}
+
+/// Key/value records as one uncompressed v2 batch with base offset 0, as a producer would send.
+fn encode_offsets_batch(
+    records: Vec<(Bytes, Option<Bytes>)>,
+    now: i64,
+) -> Result<Bytes, PartitionError> {
+    let recs: Vec<Record> = records
+        .into_iter()
+        .enumerate()
+        .map(|(i, (key, value))| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            // The crate starts a new batch whenever offset - sequence changes; v2 stores only
+            // the first record's sequence (-1: not idempotent), so keep the difference constant
+            // and every record lands in the one batch `produce` accepts.
+            sequence: (i as i32).wrapping_sub(1),
+            timestamp: now,
+            key: Some(key),
+            value,
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        recs.iter(),
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .map_err(|_| PartitionError::InvalidRequest)?;
+    Ok(buf.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn many_records_make_one_valid_batch() {
+        let records = (0..5)
+            .map(|i| {
+                let value = (i % 2 == 0).then(|| Bytes::from(vec![i as u8; 3]));
+                (Bytes::from(vec![i as u8]), value)
+            })
+            .collect();
+        let batch = encode_offsets_batch(records, 1).unwrap();
+        let h = crate::log::format::validate_produced(&batch, 1 << 20).unwrap();
+        assert_eq!(h.last_offset_delta, 4);
+        assert_eq!(h.base_sequence, -1);
+        let mut b = batch.clone();
+        let set = RecordBatchDecoder::decode(&mut b).unwrap();
+        assert_eq!(set.records.len(), 5);
+        assert!(set.records[1].value.is_none(), "tombstones survive");
     }
 }

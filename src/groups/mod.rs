@@ -1,0 +1,119 @@
+//! Consumer groups: Kafka's classic group coordinator.
+//!
+//! - `state`: one group's state machine (membership, generations, rebalances, committed
+//!   offsets), pure logic: no I/O, no clock, no async. Unit-tested on its own.
+//! - `records`: the key/value records of `__consumer_offsets` (Kafka's byte layouts), with the
+//!   layouts drawn at the top of the file.
+//! - `coordinator`: per-shard wiring: the groups whose `__consumer_offsets` partition this shard
+//!   owns, parked JoinGroup/SyncGroup requests, timers, persistence and replay.
+//!
+//! Placement: group `g` lives on the owner shard of `__consumer_offsets` partition
+//! [`offsets_partition_for`]`(g)`, the shard FindCoordinator names.
+
+pub mod consumer_protocol;
+pub mod coordinator;
+pub mod records;
+pub mod state;
+
+use crate::limits;
+use crate::protocol::errors::GroupError;
+use crate::shard::offsets_topic::OFFSETS_TOPIC_PARTITIONS;
+
+/// Broker-wide group settings (Kafka's broker configs of the same names). Immutable after
+/// start-up; every shard holds a copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupConfig {
+    /// `group.min.session.timeout.ms`
+    pub session_timeout_ms_min: u64,
+    /// `group.max.session.timeout.ms`
+    pub session_timeout_ms_max: u64,
+    /// `group.initial.rebalance.delay.ms`
+    pub initial_rebalance_delay_ms: u64,
+    /// `group.max.size`
+    pub members_max: usize,
+    /// `offset.metadata.max.bytes`
+    pub offset_metadata_bytes_max: usize,
+    /// `offsets.retention.minutes`, in ms
+    pub offsets_retention_ms: u64,
+    /// `offsets.retention.check.interval.ms`
+    pub offsets_retention_check_interval_ms: u64,
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        GroupConfig {
+            session_timeout_ms_min: limits::GROUP_SESSION_TIMEOUT_MS_MIN_DEFAULT,
+            session_timeout_ms_max: limits::GROUP_SESSION_TIMEOUT_MS_MAX_DEFAULT,
+            initial_rebalance_delay_ms: limits::GROUP_INITIAL_REBALANCE_DELAY_MS_DEFAULT,
+            members_max: limits::GROUP_MEMBERS_MAX_DEFAULT,
+            offset_metadata_bytes_max: limits::OFFSET_METADATA_BYTES_MAX_DEFAULT,
+            offsets_retention_ms: limits::OFFSETS_RETENTION_MS_DEFAULT,
+            offsets_retention_check_interval_ms:
+                limits::OFFSETS_RETENTION_CHECK_INTERVAL_MS_DEFAULT,
+        }
+    }
+}
+
+/// Kafka's `isValidGroupId`: JoinGroup, SyncGroup, Heartbeat and LeaveGroup need a non-empty
+/// id; the others accept "". Longer than a record's i16 string can hold is refused too.
+pub fn check_group_id(group_id: &str, allow_empty: bool) -> Result<(), GroupError> {
+    if (group_id.is_empty() && !allow_empty) || group_id.len() > limits::REQUEST_STRING_BYTES_MAX {
+        Err(GroupError::InvalidGroupId)
+    } else {
+        Ok(())
+    }
+}
+
+/// Strings stored in group records are i16-length: refuse longer ones before they get there.
+pub fn check_stored_string(s: &str) -> Result<(), GroupError> {
+    if s.len() > limits::REQUEST_STRING_BYTES_MAX {
+        Err(GroupError::InvalidRequest)
+    } else {
+        Ok(())
+    }
+}
+
+/// Java's `String.hashCode` (over UTF-16 code units, wrapping), which Kafka uses to place groups.
+pub fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+}
+
+/// The `__consumer_offsets` partition that holds group `group_id`: Kafka's
+/// `Utils.abs(groupId.hashCode) % offsets.topic.num.partitions`, so a group is placed on the
+/// same partition as in Kafka. (Kafka's `Utils.abs` maps `i32::MIN` to 0.)
+pub fn offsets_partition_for(group_id: &str) -> i32 {
+    let h = java_string_hash(group_id);
+    let abs = if h == i32::MIN { 0 } else { h.abs() };
+    abs % OFFSETS_TOPIC_PARTITIONS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_matches_java() {
+        // Values of java.lang.String#hashCode.
+        assert_eq!(java_string_hash(""), 0);
+        assert_eq!(java_string_hash("a"), 97);
+        assert_eq!(java_string_hash("hello"), 99_162_322);
+        assert_eq!(java_string_hash("polygenelubricants"), i32::MIN);
+        // Non-BMP characters count as two UTF-16 units, as in Java.
+        assert_eq!(java_string_hash("\u{1F600}"), 0xD83D * 31 + 0xDE00);
+    }
+
+    #[test]
+    fn partition_matches_kafka() {
+        assert_eq!(offsets_partition_for(""), 0);
+        assert_eq!(offsets_partition_for("hello"), 99_162_322 % 50);
+        assert_eq!(offsets_partition_for("polygenelubricants"), 0);
+        // Negative hash: abs first, then modulo.
+        let h = java_string_hash("group-negative-hash-zz");
+        let want = if h == i32::MIN { 0 } else { h.abs() % 50 };
+        assert_eq!(offsets_partition_for("group-negative-hash-zz"), want);
+        for g in ["a", "b", "consumers", "x-y-z"] {
+            assert!((0..50).contains(&offsets_partition_for(g)));
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! DeleteGroups (key 42): remove empty groups and their committed offsets (tombstones in
+//! `__consumer_offsets`). A group with members gets NON_EMPTY_GROUP.
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::{ApiKey, DeleteGroupsRequest, DeleteGroupsResponse, RequestHeader};
+
+use super::{encode, Reply, Versions};
+use crate::groups::{check_group_id, coordinator};
+use crate::protocol::decode::{DecodeError, TryDecode};
+use crate::shard::Shard;
+
+pub const VERSIONS: Versions = Versions {
+    key: ApiKey::DeleteGroups,
+    min: 0,
+    max: 2,
+};
+
+pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+    let version = header.request_api_version;
+    let request = DeleteGroupsRequest::try_decode(body, version)?;
+    let mut results = Vec::with_capacity(request.groups_names.len());
+    for id in &request.groups_names {
+        let group_id = id.0.to_string();
+        let g = group_id.clone();
+        let r = match check_group_id(&group_id, true) {
+            Err(e) => Err(e),
+            Ok(()) => coordinator::route(shard, &group_id, move |s| coordinator::delete_group(s, g))
+                .await
+                .and_then(|r| r),
+        };
+        results.push(
+            DeletableGroupResult::default()
+                .with_group_id(id.clone())
+                .with_error_code(r.err().map_or(0, |e| e.code())),
+        );
+    }
+    Ok(encode(header, &DeleteGroupsResponse::default().with_results(results)))
+}

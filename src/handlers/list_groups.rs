@@ -1,0 +1,37 @@
+//! ListGroups (key 16): the groups this shard coordinates (each shard is a broker; clients ask
+//! every broker and merge, as with Kafka). v4 filters by state, case-insensitively.
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::{ApiKey, GroupId, ListGroupsRequest, ListGroupsResponse, RequestHeader};
+
+use super::{encode, str_bytes, Reply, Versions};
+use crate::groups::coordinator;
+use crate::protocol::decode::{DecodeError, TryDecode};
+use crate::shard::Shard;
+
+pub const VERSIONS: Versions = Versions {
+    key: ApiKey::ListGroups,
+    min: 0,
+    max: 4,
+};
+
+pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+    let version = header.request_api_version;
+    let request = ListGroupsRequest::try_decode(body, version)?;
+    let filter: Vec<String> = request.states_filter.iter().map(|s| s.to_ascii_lowercase()).collect();
+    let groups = coordinator::list(shard)
+        .await
+        .into_iter()
+        .filter(|(_, _, state)| filter.is_empty() || filter.contains(&state.to_ascii_lowercase()))
+        .map(|(id, protocol_type, state)| {
+            ListedGroup::default()
+                .with_group_id(GroupId(str_bytes(&id)))
+                .with_protocol_type(str_bytes(&protocol_type))
+                .with_group_state(str_bytes(state))
+        })
+        .collect();
+    Ok(encode(header, &ListGroupsResponse::default().with_groups(groups)))
+}

@@ -1,0 +1,88 @@
+//! OffsetCommit (key 8): store committed offsets in `__consumer_offsets`, for group members
+//! (current generation) or standalone consumers (generation -1, empty group).
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
+use kafka_protocol::messages::{ApiKey, OffsetCommitRequest, OffsetCommitResponse, RequestHeader};
+
+use super::{encode, Reply, Versions};
+use crate::groups::check_group_id;
+use crate::groups::coordinator::{self, CommitPartition, PartitionResults};
+use crate::protocol::decode::{DecodeError, TryDecode};
+use crate::shard::Shard;
+
+pub const VERSIONS: Versions = Versions {
+    key: ApiKey::OffsetCommit,
+    min: 2,
+    max: 8,
+};
+
+/// "Use the broker's retention" in OffsetCommit v2–4.
+const RETENTION_TIME_DEFAULT: i64 = -1;
+
+pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+    let version = header.request_api_version;
+    let request = OffsetCommitRequest::try_decode(body, version)?;
+    let group_id = request.group_id.0.to_string();
+    let partitions: Vec<CommitPartition> = request
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| CommitPartition {
+                topic: t.name.0.to_string(),
+                partition: p.partition_index,
+                offset: p.committed_offset,
+                leader_epoch: if version >= 6 { p.committed_leader_epoch } else { -1 },
+                metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+            })
+        })
+        .collect();
+    let retention =
+        (version <= 4 && request.retention_time_ms != RETENTION_TIME_DEFAULT).then_some(request.retention_time_ms);
+    let results: PartitionResults = match check_group_id(&group_id, true) {
+        Err(e) => partitions.into_iter().map(|p| (p.topic, p.partition, Err(e))).collect(),
+        Ok(()) => {
+            let keys: Vec<(String, i32)> = partitions.iter().map(|p| (p.topic.clone(), p.partition)).collect();
+            let g = group_id.clone();
+            let member = request.member_id.to_string();
+            let instance = request.group_instance_id.as_ref().map(|s| s.to_string());
+            let generation = request.generation_id_or_member_epoch;
+            match coordinator::route(shard, &group_id, move |s| {
+                coordinator::commit(s, g, member, instance, generation, retention, partitions)
+            })
+            .await
+            {
+                Ok(r) => r,
+                Err(e) => keys.into_iter().map(|(t, p)| (t, p, Err(e))).collect(),
+            }
+        }
+    };
+    let by_key: HashMap<(String, i32), i16> = results
+        .into_iter()
+        .map(|(t, p, r)| ((t, p), r.err().map_or(0, |e| e.code())))
+        .collect();
+    let topics = request
+        .topics
+        .iter()
+        .map(|t| {
+            let name = t.name.0.to_string();
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let code = by_key.get(&(name.clone(), p.partition_index)).copied().unwrap_or(0);
+                    OffsetCommitResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(code)
+                })
+                .collect();
+            OffsetCommitResponseTopic::default()
+                .with_name(t.name.clone())
+                .with_partitions(partitions)
+        })
+        .collect();
+    Ok(encode(header, &OffsetCommitResponse::default().with_topics(topics)))
+}
