@@ -357,7 +357,6 @@ fn consume_offsets_templates_headers_and_timestamps() {
 }
 
 #[test]
-#[ignore = "ListOffsets by timestamp answers KAFKA_STORAGE_ERROR on main (Log::offset_for_timestamp); confluent-kafka's offsets_for_times fails the same way"]
 fn consume_from_a_timestamp() {
     let b = Broker::start("cli-consume-timestamp", &["--cores", "1"]);
     let input: String = (0..10).map(|i| format!("v{i}\n")).collect();
