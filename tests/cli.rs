@@ -357,7 +357,6 @@ fn consume_offsets_templates_headers_and_timestamps() {
 }
 
 #[test]
-#[ignore = "ListOffsets by timestamp answers KAFKA_STORAGE_ERROR on main (Log::offset_for_timestamp); confluent-kafka's offsets_for_times fails the same way"]
 fn consume_from_a_timestamp() {
     let b = Broker::start("cli-consume-timestamp", &["--cores", "1"]);
     let input: String = (0..10).map(|i| format!("v{i}\n")).collect();
@@ -558,4 +557,161 @@ fn errors_are_one_line_with_exit_codes_scripts_can_trust() {
     );
     assert_one_line_error(&r, 2, "USAGE");
     assert!(r.stderr.contains("line 1"), "{}", r.stderr);
+}
+
+#[test]
+fn group_commands_list_describe_reset_and_delete() {
+    let b = Broker::start("cli-groups", &["--cores", "2"]);
+    sluice(&b, &["topic", "create", "g", "-p", "2"], b"").ok();
+    let input: String = (0..20).map(|i| format!("k{i}:v{i}\n")).collect();
+    sluice(
+        &b,
+        &["produce", "g", "--key-separator", ":"],
+        input.as_bytes(),
+    )
+    .ok();
+    let got = sluice(
+        &b,
+        &[
+            "consume",
+            "g",
+            "--group",
+            "grp",
+            "--from-beginning",
+            "-n",
+            "20",
+            "--timeout-ms",
+            "20000",
+        ],
+        b"",
+    )
+    .ok();
+    assert_eq!(got.stdout.lines().count(), 20);
+
+    let list = sluice(&b, &["group", "list", "--format", "json"], b"")
+        .ok()
+        .json();
+    let grp = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["group"] == "grp")
+        .unwrap_or_else(|| panic!("{list}"));
+    assert_eq!(grp["state"], "Empty", "{grp}");
+
+    let lag = |b: &Broker| -> (i64, Vec<Value>) {
+        let d = sluice(b, &["group", "describe", "grp", "--format", "json"], b"")
+            .ok()
+            .json();
+        let offsets = d["offsets"].as_array().unwrap().clone();
+        assert_eq!(offsets.len(), 2, "{d}");
+        (
+            offsets.iter().map(|o| o["lag"].as_i64().unwrap()).sum(),
+            offsets,
+        )
+    };
+    let (total, offsets) = lag(&b);
+    assert_eq!(total, 0, "{offsets:?}");
+    for o in &offsets {
+        assert_eq!(o["committed_offset"], o["log_end_offset"], "{o}");
+    }
+    sluice(&b, &["produce", "g", "--partition", "1"], b"x\ny\nz\n").ok();
+    assert_eq!(lag(&b).0, 3);
+
+    // Dry run by default: the plan, no change.
+    let plan = sluice(
+        &b,
+        &[
+            "group",
+            "reset-offsets",
+            "grp",
+            "--topic",
+            "g",
+            "--to-earliest",
+            "--format",
+            "json",
+        ],
+        b"",
+    )
+    .ok()
+    .json();
+    assert_eq!(plan["executed"], false);
+    assert!(
+        plan["offsets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["new_offset"] == 0),
+        "{plan}"
+    );
+    assert_eq!(lag(&b).0, 3);
+    let done = sluice(
+        &b,
+        &[
+            "group",
+            "reset-offsets",
+            "grp",
+            "--topic",
+            "g:1",
+            "--to-offset",
+            "1",
+            "--execute",
+            "--format",
+            "json",
+        ],
+        b"",
+    )
+    .ok()
+    .json();
+    assert_eq!(done["executed"], true);
+    let (_, offsets) = lag(&b);
+    let p1 = offsets.iter().find(|o| o["partition"] == 1).unwrap();
+    assert_eq!(p1["committed_offset"], 1, "{p1}");
+    sluice(
+        &b,
+        &[
+            "group",
+            "reset-offsets",
+            "grp",
+            "--topic",
+            "g",
+            "--to-earliest",
+            "--execute",
+        ],
+        b"",
+    )
+    .ok();
+    assert_eq!(lag(&b).0, 23);
+    // The group resumes from the reset offsets.
+    let again = sluice(
+        &b,
+        &[
+            "consume",
+            "g",
+            "--group",
+            "grp",
+            "-n",
+            "23",
+            "--timeout-ms",
+            "20000",
+            "--format",
+            "json",
+        ],
+        b"",
+    )
+    .ok()
+    .json_lines();
+    assert_eq!(again.len(), 23);
+    assert_eq!(lag(&b).0, 0);
+
+    sluice(&b, &["group", "delete", "grp"], b"").ok();
+    let list = sluice(&b, &["group", "list", "--format", "json"], b"")
+        .ok()
+        .json();
+    assert!(
+        !list.as_array().unwrap().iter().any(|g| g["group"] == "grp"),
+        "{list}"
+    );
+    let gone = sluice(&b, &["group", "delete", "grp"], b"");
+    assert_one_line_error(&gone, 1, "GROUP_ID_NOT_FOUND");
 }
