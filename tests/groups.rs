@@ -678,3 +678,60 @@ fn bad_input_leaves_other_groups_alone() {
     );
     assert!(b.panics().is_empty());
 }
+
+#[test]
+fn expired_offsets_and_their_empty_group_are_removed_durably() {
+    let mut b = Broker::start(
+        "groups-retention",
+        &[FLAGS, &["--offsets-retention-check-interval-ms", "50"]].concat(),
+    );
+    create_topic(&b, 2);
+    let g = "short-lived";
+    let mut c = coordinator(&b, g);
+    // OffsetCommit v2–4 may carry its own retention (the old per-commit expiry).
+    let r = c.call(
+        &OffsetCommitRequest::default()
+            .with_group_id(GroupId(s(g)))
+            .with_generation_id_or_member_epoch(-1)
+            .with_retention_time_ms(100)
+            .with_topics(vec![OffsetCommitRequestTopic::default()
+                .with_name(TopicName(s(TOPIC)))
+                .with_partitions(vec![OffsetCommitRequestPartition::default()
+                    .with_partition_index(0)
+                    .with_committed_offset(12)])]),
+        2,
+    );
+    assert_eq!(r.topics[0].partitions[0].error_code, NONE);
+    // A commit without retention stays (default retention: 7 days).
+    let kept = "long-lived";
+    let mut k = coordinator(&b, kept);
+    assert_eq!(
+        commit(&mut k, kept, "", -1, TOPIC, &[(1, 8, "")]),
+        vec![NONE]
+    );
+    assert_eq!(fetch(&mut c, g, &[0], 8), vec![(12, String::new())]);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while fetch(&mut c, g, &[0], 8) != vec![(-1, String::new())] {
+        assert!(std::time::Instant::now() < deadline, "offset never expired");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let listed = |c: &mut Conn| {
+        c.call(&ListGroupsRequest::default(), 4)
+            .groups
+            .iter()
+            .map(|x| x.group_id.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        !listed(&mut c).contains(&g.to_string()),
+        "the empty group went with its offsets"
+    );
+    drop((c, k));
+    b.restart();
+    let mut c = coordinator(&b, g);
+    assert_eq!(fetch(&mut c, g, &[0], 8), vec![(-1, String::new())]);
+    let mut k = coordinator(&b, kept);
+    assert_eq!(fetch(&mut k, kept, &[1], 8), vec![(8, String::new())]);
+    assert!(b.panics().is_empty());
+}
