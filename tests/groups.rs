@@ -288,6 +288,40 @@ fn coordinator_placement_versions_and_internal_topic() {
             i32::from(b.ports().shards[coord.node_id.0 as usize])
         );
     }
+    // Kafka compacts it; without compaction here it must at least never expire by time/size.
+    let cfg = c.call(
+        &DescribeConfigsRequest::default().with_resources(vec![
+            kafka_protocol::messages::describe_configs_request::DescribeConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(s("__consumer_offsets"))
+                .with_configuration_keys(Some(vec![
+                    s("cleanup.policy"),
+                    s("retention.ms"),
+                    s("retention.bytes"),
+                ])),
+        ]),
+        1,
+    );
+    let values: Vec<(String, String)> = cfg.results[0]
+        .configs
+        .iter()
+        .map(|e| {
+            (
+                e.name.to_string(),
+                e.value.as_deref().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    for want in [
+        ("cleanup.policy", "compact"),
+        ("retention.ms", "-1"),
+        ("retention.bytes", "-1"),
+    ] {
+        assert!(
+            values.iter().any(|(k, v)| k == want.0 && v == want.1),
+            "{want:?} not in {values:?}"
+        );
+    }
     // Transactions don't exist yet.
     let r = c.call(
         &FindCoordinatorRequest::default()
