@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end tests need, idempotently (a re-run skips what is already there):
-#   - Debian's kcat (librdkafka 2.0.2: the old-client case),
+#   - Debian's kcat (librdkafka 2.0.2: the old-client case) and chromium (the status-page test),
 #   - a Python venv at tests/clients/.venv with tests/clients/requirements.txt,
 #   - kafkajs in tests/clients/node_modules from the committed package-lock.json.
 # Needs root (or sudo) for apt-get only when kcat is missing.
@@ -13,7 +13,7 @@ venv="$clients/.venv"
 log() { printf 'install-test-deps: %s\n' "$*"; }
 
 # --- Debian packages -------------------------------------------------------------------------
-apt_packages=(kcat python3-venv)
+apt_packages=(kcat python3-venv chromium)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then

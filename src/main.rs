@@ -16,5 +16,6 @@ fn main() {
                 std::process::exit(1);
             }
         }
+        command => std::process::exit(sluice::cli::run_client(command)),
     }
 }

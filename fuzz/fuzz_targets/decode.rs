@@ -70,6 +70,8 @@ fn body(key: i16, version: i16, buf: Bytes) {
         ApiKey::IncrementalAlterConfigs => check::<IncrementalAlterConfigsRequest>(buf, version),
         ApiKey::OffsetDelete => check::<OffsetDeleteRequest>(buf, version),
         ApiKey::DescribeCluster => check::<DescribeClusterRequest>(buf, version),
+        ApiKey::DescribeLogDirs => check::<DescribeLogDirsRequest>(buf, version),
+        ApiKey::DescribeProducers => check::<DescribeProducersRequest>(buf, version),
         _ => {}
     }
 }

@@ -79,6 +79,8 @@ handlers!(
     incremental_alter_configs,
     alter_configs,
     delete_records,
+    create_partitions,
+    describe_log_dirs,
 );
 
 /// The versions served for `key`, if any.
@@ -115,7 +117,12 @@ pub async fn handle(shard: Rc<Shard>, frame: Bytes) -> Reply {
         );
         return Reply::Close;
     }
-    match dispatch(&shard, &header, &mut body).await {
+    let started = std::time::Instant::now();
+    let reply = dispatch(&shard, &header, &mut body).await;
+    shard
+        .metrics
+        .observe_latency(header.request_api_key, started.elapsed());
+    match reply {
         Ok(reply) => reply,
         Err(e) => {
             shard.metrics.count_error();

@@ -250,6 +250,55 @@ impl MetadataStore {
         Ok(Arc::new(topic))
     }
 
+    /// Grow topic `name` to `total` partitions. The new partitions go to `owners` if given (one
+    /// shard each), else each to the least-loaded shard at that point (ties: lowest id), so
+    /// repeated growth keeps the shards balanced. Existing partitions are untouched.
+    pub fn add_partitions(
+        &mut self,
+        name: &str,
+        total: u32,
+        owners: Option<&[u32]>,
+    ) -> std::io::Result<Arc<TopicMeta>> {
+        let shards = self.state.shards;
+        let mut load = vec![0u64; shards as usize];
+        for t in &self.state.topics {
+            for p in &t.partitions {
+                load[p.owner as usize] += 1;
+            }
+        }
+        let i = self
+            .state
+            .topics
+            .iter()
+            .position(|t| t.name == name)
+            .expect("add_partitions on an existing topic");
+        let before = self.state.topics[i].partitions.len();
+        assert!(
+            total as usize > before,
+            "add_partitions must grow the topic"
+        );
+        let added = total as usize - before;
+        if let Some(o) = owners {
+            assert_eq!(o.len(), added);
+            assert!(o.iter().all(|s| *s < shards));
+        }
+        for k in 0..added {
+            let owner = match owners {
+                Some(o) => o[k],
+                None => (0..shards)
+                    .min_by_key(|s| (load[*s as usize], *s))
+                    .unwrap_or(0),
+            };
+            load[owner as usize] += 1;
+            self.state.topics[i].partitions.push(PartitionMeta {
+                owner,
+                leader_epoch: 0,
+            });
+        }
+        self.persist_or_rollback(move |s| s.state.topics[i].partitions.truncate(before))?;
+        Ok(Arc::new(self.state.topics[i].clone()))
+    }
+
     pub fn delete_topic(&mut self, name: &str) -> std::io::Result<Option<TopicMeta>> {
         let Some(i) = self.state.topics.iter().position(|t| t.name == name) else {
             return Ok(None);
@@ -311,6 +360,24 @@ mod tests {
         assert!(validate_topic_name("a b").is_err());
         assert!(validate_topic_name(&"x".repeat(250)).is_err());
         assert!(validate_topic_name(&"x".repeat(249)).is_ok());
+    }
+
+    #[test]
+    fn added_partitions_go_to_the_least_loaded_shards_and_persist() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = MetadataStore::open(dir.path(), 3).unwrap();
+        m.create_topic("a", 1, BTreeMap::new(), false).unwrap();
+        m.create_topic("b", 2, BTreeMap::new(), false).unwrap();
+        // Load now: shard 0 has a-0, shard 1 b-0, shard 2 b-1.
+        let a = m.add_partitions("a", 5, None).unwrap();
+        let owners: Vec<u32> = a.partitions.iter().map(|p| p.owner).collect();
+        assert_eq!(owners, vec![0, 0, 1, 2, 0]);
+        let b = m.add_partitions("b", 3, Some(&[2])).unwrap();
+        assert_eq!(b.partitions[2].owner, 2);
+        drop(m);
+        let m = MetadataStore::open(dir.path(), 3).unwrap();
+        assert_eq!(m.topic("a").unwrap().partitions.len(), 5);
+        assert_eq!(m.topic("b").unwrap().partitions[2].owner, 2);
     }
 
     #[test]

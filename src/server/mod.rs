@@ -190,6 +190,9 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ready: ready_tx.clone(),
             stop: stop_rx,
         };
+        metrics[id]
+            .cpu
+            .store(*cpu as u64, std::sync::atomic::Ordering::Relaxed);
         let handle = LocalExecutorBuilder::new(Placement::Fixed(*cpu))
             .name(&format!("sluice-shard-{id}"))
             .io_memory(io_memory)
@@ -325,6 +328,7 @@ async fn run_shard(start: ShardStart) {
     shard.open_owned_partitions().await;
     crate::groups::coordinator::start(&shard);
     glommio::spawn_local(shard.clone().run_housekeeping()).detach();
+    glommio::spawn_local(crate::metrics::publish_snapshots(shard.clone())).detach();
 
     // SAFETY-free conversion: the std listeners are moved in, and glommio takes their fds.
     let listeners = [bootstrap, own].map(|l| {

@@ -43,6 +43,16 @@ impl ControlError {
 
 pub type CreateResult = Result<Arc<TopicMeta>, ControlError>;
 
+/// Partitions to add to a topic, as CreatePartitions asks for them.
+#[derive(Debug, Clone)]
+pub struct NewPartitions {
+    pub topic: String,
+    /// The new total number of partitions.
+    pub count: i32,
+    /// The broker (= shard) of each new partition, one list per new partition; None: balanced.
+    pub assignments: Option<Vec<Vec<i32>>>,
+}
+
 impl Shard {
     /// Create topics (validate only: check, change nothing).
     pub async fn create_topics(
@@ -88,6 +98,168 @@ impl Shard {
                 })
                 .collect()
         })
+    }
+
+    /// Grow topics (validate only: check, change nothing).
+    pub async fn create_partitions(
+        &self,
+        requests: Vec<NewPartitions>,
+        validate_only: bool,
+    ) -> Vec<Result<(), ControlError>> {
+        let n = requests.len();
+        let r = self
+            .on_shard(0, move |shard| async move {
+                shard
+                    .create_partitions_on_controller(requests, validate_only)
+                    .await
+            })
+            .await;
+        r.unwrap_or_else(|| {
+            (0..n)
+                .map(|_| {
+                    Err(ControlError::new(
+                        ResponseError::NotController,
+                        "controller unavailable",
+                    ))
+                })
+                .collect()
+        })
+    }
+
+    /// The owners of the new partitions (None: balanced), or why the request is refused.
+    fn check_new_partitions(&self, r: &NewPartitions) -> Result<Option<Vec<u32>>, ControlError> {
+        let controller = self
+            .controller
+            .as_ref()
+            .expect("controller ops run on shard 0");
+        let store = controller.store.borrow();
+        let Some(topic) = store.topic(&r.topic) else {
+            return Err(ControlError::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("The topic '{}' does not exist.", r.topic),
+            ));
+        };
+        if topic.internal {
+            return Err(ControlError::new(
+                ResponseError::InvalidRequest,
+                format!(
+                    "Cannot add partitions to internal topic '{}': group placement depends on its partition count.",
+                    r.topic
+                ),
+            ));
+        }
+        let current = topic.partitions.len();
+        let count = usize::try_from(r.count).unwrap_or(0);
+        if count < current {
+            return Err(ControlError::new(
+                ResponseError::InvalidPartitions,
+                format!(
+                    "Topic currently has {current} partitions, which is higher than the requested {}.",
+                    r.count
+                ),
+            ));
+        }
+        if count == current {
+            return Err(ControlError::new(
+                ResponseError::InvalidPartitions,
+                format!("Topic already has {current} partitions."),
+            ));
+        }
+        if count > TOPIC_PARTITIONS_MAX {
+            return Err(ControlError::new(
+                ResponseError::InvalidPartitions,
+                format!(
+                    "Number of partitions must be at most {TOPIC_PARTITIONS_MAX}, got {}.",
+                    r.count
+                ),
+            ));
+        }
+        let Some(assignments) = &r.assignments else {
+            return Ok(None);
+        };
+        if assignments.len() != count - current {
+            return Err(ControlError::new(
+                ResponseError::InvalidReplicaAssignment,
+                format!(
+                    "Increasing the number of partitions by {} but {} assignments provided.",
+                    count - current,
+                    assignments.len()
+                ),
+            ));
+        }
+        let shards = self.config.shards;
+        assignments
+            .iter()
+            .map(|brokers| match brokers.as_slice() {
+                [b] if *b >= 0 && (*b as u32) < shards => Ok(*b as u32),
+                [b] => Err(ControlError::new(
+                    ResponseError::InvalidReplicaAssignment,
+                    format!("Unknown broker id {b} in the assignment (brokers are 0..{shards})."),
+                )),
+                _ => Err(ControlError::new(
+                    ResponseError::InvalidReplicaAssignment,
+                    format!(
+                        "Each new partition needs exactly one replica (Sluice is a single node), got {}.",
+                        brokers.len()
+                    ),
+                )),
+            })
+            .collect::<Result<Vec<u32>, _>>()
+            .map(Some)
+    }
+
+    async fn create_partitions_on_controller(
+        self: Rc<Self>,
+        requests: Vec<NewPartitions>,
+        validate_only: bool,
+    ) -> Vec<Result<(), ControlError>> {
+        let controller = self
+            .controller
+            .as_ref()
+            .expect("controller ops run on shard 0");
+        let _permit = controller.lock.acquire_permit(1).await;
+        let mut counts = std::collections::HashMap::new();
+        for r in &requests {
+            *counts.entry(r.topic.clone()).or_insert(0) += 1;
+        }
+        let mut results = Vec::with_capacity(requests.len());
+        let mut changed = false;
+        for r in requests {
+            if counts[&r.topic] > 1 {
+                results.push(Err(ControlError::new(
+                    ResponseError::InvalidRequest,
+                    "Duplicate topic in request.",
+                )));
+                continue;
+            }
+            let result = match self.check_new_partitions(&r) {
+                Err(e) => Err(e),
+                Ok(_) if validate_only => Ok(()),
+                Ok(owners) => {
+                    let grown = controller.store.borrow_mut().add_partitions(
+                        &r.topic,
+                        r.count as u32,
+                        owners.as_deref(),
+                    );
+                    match grown {
+                        Ok(meta) => {
+                            changed = true;
+                            tracing::info!(topic = %r.topic, partitions = meta.partitions.len(), "partitions added");
+                            Ok(())
+                        }
+                        Err(e) => Err(ControlError::new(
+                            ResponseError::KafkaStorageError,
+                            format!("persisting metadata: {e}"),
+                        )),
+                    }
+                }
+            };
+            results.push(result);
+        }
+        if changed {
+            self.publish().await;
+        }
+        results
     }
 
     fn check_new_topic(

@@ -1,9 +1,21 @@
-//! Command-line interface: `sluice serve` and the client commands.
+//! Command-line interface: `sluice serve` and the client commands (`topic`, `produce`,
+//! `consume`, `group`), which speak the Kafka protocol to any broker through [`crate::client`].
+
+mod consume;
+mod group;
+pub mod output;
+mod produce;
+mod time;
+mod topic;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::client::{Client, ClientError};
+pub use output::Format;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -20,6 +32,86 @@ pub struct Cli {
 pub enum Command {
     /// Run the broker.
     Serve(ServeArgs),
+    /// Create, list, describe, delete and reconfigure topics (as kafka-topics.sh).
+    Topic(TopicCommand),
+    /// Produce one record per stdin line (as kafka-console-producer.sh).
+    Produce(produce::ProduceArgs),
+    /// Print records, following the topic until Ctrl-C or -n COUNT (as kafka-console-consumer.sh).
+    Consume(consume::ConsumeArgs),
+    /// List, describe, delete consumer groups and reset their offsets (as kafka-consumer-groups.sh).
+    Group(GroupCommand),
+}
+
+/// Options every client command takes.
+#[derive(Args, Debug, Clone)]
+pub struct ClientOpts {
+    /// Brokers to bootstrap from, host:port[,host:port...].
+    #[arg(
+        long,
+        env = "SLUICE_BROKERS",
+        default_value = "127.0.0.1:9092",
+        global = true
+    )]
+    pub brokers: String,
+
+    /// Output: human-readable tables, or JSON for scripts.
+    #[arg(long, value_enum, default_value = "table", global = true)]
+    pub format: Format,
+
+    /// How long to wait for a connection or a response, in milliseconds.
+    #[arg(long, default_value_t = crate::limits::CLIENT_REQUEST_TIMEOUT_MS, global = true)]
+    pub request_timeout_ms: u64,
+}
+
+impl ClientOpts {
+    pub fn client(&self) -> Result<Client, ClientError> {
+        Client::new(
+            &self.brokers,
+            Duration::from_millis(self.request_timeout_ms.max(1)),
+        )
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct TopicCommand {
+    #[command(flatten)]
+    pub opts: ClientOpts,
+    #[command(subcommand)]
+    pub action: topic::TopicAction,
+}
+
+#[derive(Args, Debug)]
+pub struct GroupCommand {
+    #[command(flatten)]
+    pub opts: ClientOpts,
+    #[command(subcommand)]
+    pub action: group::GroupAction,
+}
+
+/// Run a client command; returns the process exit code. Errors print as one line on stderr.
+pub fn run_client(command: Command) -> i32 {
+    let result = match command {
+        Command::Serve(_) => unreachable!("serve is not a client command"),
+        Command::Topic(c) => topic::run(&c.opts, c.action),
+        Command::Produce(a) => produce::run(a),
+        Command::Consume(a) => consume::run(a),
+        Command::Group(c) => group::run(&c.opts, c.action),
+    };
+    match result {
+        Ok(()) => crate::client::error::exit::OK,
+        Err(e) => {
+            eprintln!("sluice: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// Parse `key=value` (a config or a header).
+pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected key=value, got {s:?}")),
+    }
 }
 
 fn parse_bool(s: &str) -> Result<bool, String> {

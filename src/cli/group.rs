@@ -1,0 +1,441 @@
+//! `sluice group list|describe|delete|reset-offsets`, as kafka-consumer-groups.sh.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::{Buf, Bytes};
+use clap::{ArgGroup, Subcommand};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{
+    ConsumerProtocolAssignment, DeleteGroupsRequest, DescribeGroupsRequest, ListGroupsRequest,
+};
+use kafka_protocol::protocol::Decodable;
+use serde_json::{json, Value};
+
+use super::output::{print_json, Format, Table};
+use super::time::parse_timestamp_ms;
+use super::ClientOpts;
+use crate::client::groups::{commit_offsets, committed_offsets, group_id, with_coordinator};
+use crate::client::{Client, ClientError, OFFSET_EARLIEST, OFFSET_LATEST};
+
+const LIST_GROUPS_VERSION_MAX: i16 = 4;
+const DESCRIBE_GROUPS_VERSION_MAX: i16 = 5;
+const DELETE_GROUPS_VERSION_MAX: i16 = 2;
+
+#[derive(Subcommand, Debug)]
+pub enum GroupAction {
+    /// List the groups of every broker.
+    List,
+    /// Members, their assignment, and per partition the committed offset, end offset and lag.
+    Describe { group: String },
+    /// Delete groups (they must have no active members).
+    Delete {
+        #[arg(required = true)]
+        groups: Vec<String>,
+    },
+    /// Move a group's committed offsets; prints the plan, changes them only with --execute.
+    #[command(group(ArgGroup::new("to").required(true).args(["to_earliest", "to_latest", "to_offset", "to_datetime"])))]
+    ResetOffsets {
+        group: String,
+        /// TOPIC or TOPIC:P1,P2 (repeatable).
+        #[arg(long = "topic", required = true)]
+        topics: Vec<String>,
+        #[arg(long)]
+        to_earliest: bool,
+        #[arg(long)]
+        to_latest: bool,
+        /// An offset, kept within each partition's log start and end (as Kafka's tool does).
+        #[arg(long)]
+        to_offset: Option<i64>,
+        /// The first offset at or after this time (ms or YYYY-MM-DDTHH:MM:SS[.sss][Z|±HH:MM]).
+        #[arg(long, value_parser = parse_timestamp_ms)]
+        to_datetime: Option<i64>,
+        /// Commit the new offsets (without it: a dry run).
+        #[arg(long, conflicts_with = "dry_run")]
+        execute: bool,
+        /// Only show the plan (the default).
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+pub fn run(opts: &ClientOpts, action: GroupAction) -> Result<(), ClientError> {
+    let mut client = opts.client()?;
+    match action {
+        GroupAction::List => list(&mut client, opts.format),
+        GroupAction::Describe { group } => describe(&mut client, opts.format, &group),
+        GroupAction::Delete { groups } => delete(&mut client, opts.format, &groups),
+        GroupAction::ResetOffsets {
+            group,
+            topics,
+            to_earliest,
+            to_latest,
+            to_offset,
+            to_datetime,
+            execute,
+            ..
+        } => {
+            let to =
+                match (to_earliest, to_latest, to_offset, to_datetime) {
+                    (true, _, _, _) => ResetTo::Earliest,
+                    (_, true, _, _) => ResetTo::Latest,
+                    (_, _, Some(o), _) => ResetTo::Offset(o),
+                    (_, _, _, Some(t)) => ResetTo::Timestamp(t),
+                    _ => return Err(ClientError::Usage(
+                        "say where to: --to-earliest, --to-latest, --to-offset or --to-datetime"
+                            .into(),
+                    )),
+                };
+            reset_offsets(&mut client, opts.format, &group, &topics, to, execute)
+        }
+    }
+}
+
+fn list(client: &mut Client, format: Format) -> Result<(), ClientError> {
+    let mut groups: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for node in client.broker_ids()? {
+        let (_, r) = client
+            .node(node)?
+            .call(&ListGroupsRequest::default(), LIST_GROUPS_VERSION_MAX)?;
+        ClientError::check(r.error_code, None, format!("groups of broker {node}"))?;
+        for g in &r.groups {
+            groups.insert(
+                g.group_id.0.to_string(),
+                (g.group_state.to_string(), g.protocol_type.to_string()),
+            );
+        }
+    }
+    match format {
+        Format::Json => print_json(&Value::Array(
+            groups
+                .iter()
+                .map(|(g, (state, kind))| json!({ "group": g, "state": state, "protocol_type": kind }))
+                .collect(),
+        )),
+        Format::Table => {
+            let mut t = Table::new(&["GROUP", "STATE", "PROTOCOL-TYPE"]);
+            for (g, (state, kind)) in &groups {
+                t.row(vec![g.clone(), state.clone(), kind.clone()]);
+            }
+            print!("{}", t.render());
+        }
+    }
+    Ok(())
+}
+
+/// A group as DescribeGroups tells it.
+struct Described {
+    state: String,
+    protocol_type: String,
+    protocol: String,
+    members: Vec<Member>,
+}
+
+struct Member {
+    id: String,
+    client_id: String,
+    host: String,
+    instance_id: Option<String>,
+    /// topic → partitions assigned to this member.
+    assignment: BTreeMap<String, Vec<i32>>,
+}
+
+fn describe_group(client: &mut Client, group: &str) -> Result<Described, ClientError> {
+    let request = DescribeGroupsRequest::default().with_groups(vec![group_id(group)]);
+    let r = with_coordinator(client, group, |conn| {
+        let (_, r) = conn.call(&request, DESCRIBE_GROUPS_VERSION_MAX)?;
+        let g = r
+            .groups
+            .into_iter()
+            .next()
+            .ok_or_else(|| ClientError::Protocol("DescribeGroups answered no group".into()))?;
+        ClientError::check(
+            g.error_code,
+            g.error_message.as_deref(),
+            format!("group {group}"),
+        )?;
+        Ok(g)
+    })?;
+    let members = r
+        .members
+        .iter()
+        .map(|m| {
+            let assignment = if r.protocol_type.as_str() == "consumer" {
+                decode_assignment(&m.member_assignment)
+            } else {
+                BTreeMap::new()
+            };
+            Member {
+                id: m.member_id.to_string(),
+                client_id: m.client_id.to_string(),
+                host: m.client_host.to_string(),
+                instance_id: m.group_instance_id.as_ref().map(|i| i.to_string()),
+                assignment,
+            }
+        })
+        .collect();
+    Ok(Described {
+        state: r.group_state.to_string(),
+        protocol_type: r.protocol_type.to_string(),
+        protocol: r.protocol_data.to_string(),
+        members,
+    })
+}
+
+/// A consumer member's assignment (version-prefixed ConsumerProtocolAssignment); empty if it
+/// does not decode.
+fn decode_assignment(bytes: &Bytes) -> BTreeMap<String, Vec<i32>> {
+    let mut buf = bytes.clone();
+    if buf.remaining() < 2 {
+        return BTreeMap::new();
+    }
+    let version = buf.get_i16().clamp(0, 3);
+    match ConsumerProtocolAssignment::decode(&mut buf, version) {
+        Ok(a) => a
+            .assigned_partitions
+            .iter()
+            .map(|t| (t.topic.0.to_string(), t.partitions.clone()))
+            .collect(),
+        Err(_) => BTreeMap::new(),
+    }
+}
+
+fn describe(client: &mut Client, format: Format, group: &str) -> Result<(), ClientError> {
+    let d = describe_group(client, group)?;
+    if d.state == "Dead" {
+        return Err(ClientError::kafka(
+            ResponseError::GroupIdNotFound.code(),
+            None,
+            format!("group {group}"),
+        ));
+    }
+    let committed = committed_offsets(client, group, None)?;
+    let mut owner: BTreeMap<(String, i32), usize> = BTreeMap::new();
+    for (i, m) in d.members.iter().enumerate() {
+        for (t, ps) in &m.assignment {
+            for p in ps {
+                owner.insert((t.clone(), *p), i);
+            }
+        }
+    }
+    let keys: BTreeSet<(String, i32)> = committed
+        .keys()
+        .cloned()
+        .chain(owner.keys().cloned())
+        .collect();
+    let mut by_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+    for (t, p) in &keys {
+        by_topic.entry(t.clone()).or_default().push(*p);
+    }
+    let mut ends: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    for (t, ps) in &by_topic {
+        if let Ok(info) = client.topic(t, false) {
+            for (p, o) in client.list_offsets(&info, ps, OFFSET_LATEST)? {
+                ends.insert((t.clone(), p), o);
+            }
+        }
+    }
+    let rows: Vec<Value> = keys
+        .iter()
+        .map(|k| {
+            let c = committed.get(k).copied();
+            let e = ends.get(k).copied();
+            let m = owner.get(k).map(|i| &d.members[*i]);
+            json!({
+                "topic": k.0,
+                "partition": k.1,
+                "committed_offset": c,
+                "log_end_offset": e,
+                "lag": c.zip(e).map(|(c, e)| (e - c).max(0)),
+                "member_id": m.map(|m| m.id.clone()),
+                "client_id": m.map(|m| m.client_id.clone()),
+                "host": m.map(|m| m.host.clone()),
+            })
+        })
+        .collect();
+    match format {
+        Format::Json => print_json(&json!({
+            "group": group,
+            "state": d.state,
+            "protocol_type": d.protocol_type,
+            "protocol": d.protocol,
+            "members": d.members.iter().map(|m| json!({
+                "member_id": m.id,
+                "client_id": m.client_id,
+                "host": m.host,
+                "group_instance_id": m.instance_id,
+                "assignment": m.assignment.iter().map(|(t, ps)| json!({ "topic": t, "partitions": ps })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "offsets": rows,
+        })),
+        Format::Table => {
+            println!(
+                "Group {group} is {} with {} member(s).",
+                d.state,
+                d.members.len()
+            );
+            let mut t = Table::new(&[
+                "GROUP",
+                "TOPIC",
+                "PARTITION",
+                "CURRENT-OFFSET",
+                "LOG-END-OFFSET",
+                "LAG",
+                "CONSUMER-ID",
+                "HOST",
+                "CLIENT-ID",
+            ]);
+            let s = |v: &Value| match v {
+                Value::Null => "-".to_string(),
+                Value::String(s) => s.clone(),
+                v => v.to_string(),
+            };
+            for r in &rows {
+                t.row(vec![
+                    group.to_string(),
+                    s(&r["topic"]),
+                    s(&r["partition"]),
+                    s(&r["committed_offset"]),
+                    s(&r["log_end_offset"]),
+                    s(&r["lag"]),
+                    s(&r["member_id"]),
+                    s(&r["host"]),
+                    s(&r["client_id"]),
+                ]);
+            }
+            print!("{}", t.render());
+        }
+    }
+    Ok(())
+}
+
+fn delete(client: &mut Client, format: Format, groups: &[String]) -> Result<(), ClientError> {
+    let mut results = Vec::new();
+    let mut errors = Vec::new();
+    for g in groups {
+        let request = DeleteGroupsRequest::default().with_groups_names(vec![group_id(g)]);
+        let r = with_coordinator(client, g, |conn| {
+            let (_, r) = conn.call(&request, DELETE_GROUPS_VERSION_MAX)?;
+            let code = r.results.first().map_or(0, |r| r.error_code);
+            // A retriable per-group code goes back through the coordinator lookup.
+            match ClientError::check(code, None, format!("group {g}")) {
+                Err(e) if e.is_retriable() => Err(e),
+                other => Ok(other),
+            }
+        })
+        .and_then(|r| r);
+        match &r {
+            Ok(()) if format == Format::Table => println!("Deleted group {g}."),
+            _ => {}
+        }
+        results.push(json!({
+            "group": g,
+            "deleted": r.is_ok(),
+            "error": r.as_ref().err().and_then(ClientError::code).map(crate::client::error::error_name),
+        }));
+        errors.extend(r.err());
+    }
+    if format == Format::Json {
+        print_json(&Value::Array(results));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ClientError::Several(errors))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ResetTo {
+    Earliest,
+    Latest,
+    Offset(i64),
+    Timestamp(i64),
+}
+
+fn reset_offsets(
+    client: &mut Client,
+    format: Format,
+    group: &str,
+    topics: &[String],
+    to: ResetTo,
+    execute: bool,
+) -> Result<(), ClientError> {
+    let d = describe_group(client, group)?;
+    if !matches!(d.state.as_str(), "Empty" | "Dead") {
+        return Err(ClientError::kafka(
+            ResponseError::NonEmptyGroup.code(),
+            Some(&format!(
+                "offsets can only be reset while the group is inactive; it is {}",
+                d.state
+            )),
+            format!("group {group}"),
+        ));
+    }
+    let mut plan: Vec<(String, i32, i64)> = Vec::new();
+    for spec in topics {
+        let (name, wanted) = match spec.split_once(':') {
+            None => (spec.as_str(), None),
+            Some((n, ps)) => {
+                let ps: Result<Vec<i32>, _> =
+                    ps.split(',').map(|p| p.trim().parse::<i32>()).collect();
+                (
+                    n,
+                    Some(ps.map_err(|_| {
+                        ClientError::Usage(format!("bad partition list in --topic {spec}"))
+                    })?),
+                )
+            }
+        };
+        let info = client.topic(name, false)?;
+        let partitions =
+            wanted.unwrap_or_else(|| info.partitions.iter().map(|p| p.index).collect());
+        let earliest = client.list_offsets(&info, &partitions, OFFSET_EARLIEST)?;
+        let latest = client.list_offsets(&info, &partitions, OFFSET_LATEST)?;
+        let at_time = match to {
+            ResetTo::Timestamp(ts) => client.list_offsets(&info, &partitions, ts)?,
+            _ => BTreeMap::new(),
+        };
+        for p in partitions {
+            let (lo, hi) = (earliest[&p], latest[&p]);
+            let new = match to {
+                ResetTo::Earliest => lo,
+                ResetTo::Latest => hi,
+                ResetTo::Offset(o) => o.clamp(lo, hi),
+                ResetTo::Timestamp(_) => at_time.get(&p).copied().filter(|o| *o >= 0).unwrap_or(hi),
+            };
+            plan.push((name.to_string(), p, new));
+        }
+    }
+    if execute {
+        let mut by_topic: BTreeMap<&str, BTreeMap<i32, i64>> = BTreeMap::new();
+        for (t, p, o) in &plan {
+            by_topic.entry(t).or_default().insert(*p, *o);
+        }
+        for (t, offsets) in by_topic {
+            commit_offsets(client, group, t, &offsets)?;
+        }
+    }
+    match format {
+        Format::Json => print_json(&json!({
+            "group": group,
+            "executed": execute,
+            "offsets": plan.iter().map(|(t, p, o)| json!({ "topic": t, "partition": p, "new_offset": o })).collect::<Vec<_>>(),
+        })),
+        Format::Table => {
+            let mut t = Table::new(&["GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"]);
+            for (topic, p, o) in &plan {
+                t.row(vec![
+                    group.to_string(),
+                    topic.clone(),
+                    p.to_string(),
+                    o.to_string(),
+                ]);
+            }
+            print!("{}", t.render());
+            if !execute {
+                println!("(dry run: nothing changed; add --execute to commit these offsets)");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,251 @@
+//! One blocking connection to one broker: framing, correlation ids, ApiVersions negotiation.
+//!
+//! Requests are encoded with kafka-protocol's `Encodable`. Responses are decoded with its
+//! `Decodable` — acceptable here, unlike on the broker: this is a client of a broker the user
+//! pointed it at, and every frame's length is checked against `CLIENT_RESPONSE_BYTES_MAX`
+//! before a byte of it is buffered.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+
+use super::ClientError;
+use crate::limits::CLIENT_RESPONSE_BYTES_MAX;
+
+/// The client id the CLI sends (shows up in broker logs and group descriptions).
+pub const CLIENT_ID: &str = "sluice-cli";
+
+/// A connection and the version ranges its broker serves.
+pub struct Conn {
+    stream: TcpStream,
+    pub addr: String,
+    next_correlation_id: i32,
+    /// api key → (min, max) served by the broker.
+    versions: HashMap<i16, (i16, i16)>,
+    /// The timeout set at connect; calls that change it put it back.
+    timeout: Duration,
+    /// The socket timeout in force now (reported when it expires).
+    current_timeout: Duration,
+}
+
+impl Conn {
+    /// Connect to `addr` ("host:port") and learn which versions it serves.
+    pub fn connect(addr: &str, timeout: Duration) -> Result<Conn, ClientError> {
+        let addrs: Vec<_> = addr
+            .to_socket_addrs()
+            .map_err(|e| ClientError::Network(format!("resolving {addr}: {e}")))?
+            .collect();
+        let mut last = format!("{addr} resolves to no address");
+        for a in addrs {
+            match TcpStream::connect_timeout(&a, timeout) {
+                Ok(stream) => {
+                    stream.set_nodelay(true)?;
+                    let mut conn = Conn {
+                        stream,
+                        addr: addr.to_string(),
+                        next_correlation_id: 1,
+                        versions: HashMap::new(),
+                        timeout,
+                        current_timeout: timeout,
+                    };
+                    conn.set_timeout(timeout)?;
+                    conn.negotiate()?;
+                    return Ok(conn);
+                }
+                Err(e) => last = format!("connecting to {addr}: {e}"),
+            }
+        }
+        Err(ClientError::Network(last))
+    }
+
+    /// Read and write timeout for the next calls (a long-polling fetch needs a longer one).
+    pub fn set_timeout(&mut self, timeout: Duration) -> Result<(), ClientError> {
+        self.stream.set_read_timeout(Some(timeout))?;
+        self.stream.set_write_timeout(Some(timeout))?;
+        self.current_timeout = timeout;
+        Ok(())
+    }
+
+    pub fn default_timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    fn negotiate(&mut self) -> Result<(), ClientError> {
+        let request = ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("sluice"))
+            .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
+        // v3 first; a broker that doesn't know it answers v0 with UNSUPPORTED_VERSION and its
+        // ranges, which we then take as they are.
+        let response = self.call_at(&request, 3)?;
+        let response = if response.error_code
+            == kafka_protocol::error::ResponseError::UnsupportedVersion.code()
+        {
+            self.call_at(&ApiVersionsRequest::default(), 0)?
+        } else {
+            response
+        };
+        ClientError::check(
+            response.error_code,
+            None,
+            format!("ApiVersions from {}", self.addr),
+        )?;
+        self.versions = response
+            .api_keys
+            .iter()
+            .map(|k| (k.api_key, (k.min_version, k.max_version)))
+            .collect();
+        Ok(())
+    }
+
+    /// Whether the broker serves any version of `R` that this client can speak up to `max`.
+    pub fn serves<R: Request>(&self, max: i16) -> bool {
+        self.version::<R>(max).is_ok()
+    }
+
+    /// The version to send `R` at: the highest both sides speak, capped at `max` (the newest
+    /// version the calling code fills in correctly).
+    pub fn version<R: Request>(&self, max: i16) -> Result<i16, ClientError> {
+        let name = ApiKey::try_from(R::KEY)
+            .map(|k| format!("{k:?}"))
+            .unwrap_or_else(|_| R::KEY.to_string());
+        let Some(&(broker_min, broker_max)) = self.versions.get(&R::KEY) else {
+            return Err(ClientError::kafka(
+                kafka_protocol::error::ResponseError::UnsupportedVersion.code(),
+                Some(&format!(
+                    "the broker at {} does not serve {name}",
+                    self.addr
+                )),
+                name,
+            ));
+        };
+        let lo = broker_min.max(R::VERSIONS.min);
+        let hi = broker_max.min(R::VERSIONS.max).min(max);
+        if lo > hi {
+            return Err(ClientError::kafka(
+                kafka_protocol::error::ResponseError::UnsupportedVersion.code(),
+                Some(&format!(
+                    "the broker at {} serves {name} v{broker_min}-{broker_max}, this client speaks v{}-{}",
+                    self.addr,
+                    R::VERSIONS.min,
+                    max.min(R::VERSIONS.max)
+                )),
+                name,
+            ));
+        }
+        Ok(hi)
+    }
+
+    /// Send `request` at the negotiated version (capped at `max`) and read its response.
+    pub fn call<R: Request>(
+        &mut self,
+        request: &R,
+        max: i16,
+    ) -> Result<(i16, R::Response), ClientError> {
+        let version = self.version::<R>(max)?;
+        Ok((version, self.call_at(request, version)?))
+    }
+
+    /// Send `request` at exactly `version` and read its response.
+    pub fn call_at<R: Request>(
+        &mut self,
+        request: &R,
+        version: i16,
+    ) -> Result<R::Response, ClientError> {
+        let id = self.send_at(request, version)?;
+        self.recv::<R>(id, version)
+    }
+
+    /// Send without waiting (Produce with acks=0 gets no response). Returns the correlation id.
+    pub fn send_at<R: Request>(&mut self, request: &R, version: i16) -> Result<i32, ClientError> {
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)));
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&[0; 4]);
+        header
+            .encode(&mut buf, R::header_version(version))
+            .and_then(|_| request.encode(&mut buf, version))
+            .map_err(|e| ClientError::Protocol(format!("encoding a request: {e}")))?;
+        let len = i32::try_from(buf.len() - 4)
+            .map_err(|_| ClientError::Usage("request too large".into()))?;
+        buf[..4].copy_from_slice(&len.to_be_bytes());
+        self.stream.write_all(&buf).map_err(|e| self.io_error(e))?;
+        Ok(correlation_id)
+    }
+
+    /// Read the response to `correlation_id` (a broker answers in request order).
+    pub fn recv<R: Request>(
+        &mut self,
+        correlation_id: i32,
+        version: i16,
+    ) -> Result<R::Response, ClientError> {
+        let mut frame = self.recv_frame()?;
+        let header = ResponseHeader::decode(&mut frame, R::Response::header_version(version))
+            .map_err(|e| self.protocol(format!("undecodable response header: {e}")))?;
+        if header.correlation_id != correlation_id {
+            return Err(self.protocol(format!(
+                "response for correlation id {} where {correlation_id} was expected",
+                header.correlation_id
+            )));
+        }
+        let response = R::Response::decode(&mut frame, version).map_err(|e| {
+            self.protocol(format!(
+                "undecodable response (api key {} v{version}): {e}",
+                R::KEY
+            ))
+        })?;
+        if frame.has_remaining() {
+            return Err(self.protocol(format!("{} bytes after the response", frame.remaining())));
+        }
+        Ok(response)
+    }
+
+    fn recv_frame(&mut self) -> Result<Bytes, ClientError> {
+        let mut len = [0u8; 4];
+        self.stream
+            .read_exact(&mut len)
+            .map_err(|e| self.io_error(e))?;
+        let len = i32::from_be_bytes(len);
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|l| (4..=CLIENT_RESPONSE_BYTES_MAX).contains(l))
+            .ok_or_else(|| {
+                self.protocol(format!(
+                    "response frame of {len} bytes (at least 4, at most {CLIENT_RESPONSE_BYTES_MAX})"
+                ))
+            })?;
+        let mut buf = vec![0u8; len];
+        self.stream
+            .read_exact(&mut buf)
+            .map_err(|e| self.io_error(e))?;
+        Ok(Bytes::from(buf))
+    }
+
+    fn io_error(&self, e: std::io::Error) -> ClientError {
+        match e.kind() {
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                ClientError::Network(format!(
+                    "{}: no response within {:?}",
+                    self.addr, self.current_timeout
+                ))
+            }
+            std::io::ErrorKind::UnexpectedEof => {
+                ClientError::Network(format!("{} closed the connection", self.addr))
+            }
+            _ => ClientError::Network(format!("{}: {e}", self.addr)),
+        }
+    }
+
+    fn protocol(&self, m: String) -> ClientError {
+        ClientError::Protocol(format!("{}: {m}", self.addr))
+    }
+}
