@@ -288,6 +288,40 @@ fn coordinator_placement_versions_and_internal_topic() {
             i32::from(b.ports().shards[coord.node_id.0 as usize])
         );
     }
+    // Kafka compacts it; without compaction here it must at least never expire by time/size.
+    let cfg = c.call(
+        &DescribeConfigsRequest::default().with_resources(vec![
+            kafka_protocol::messages::describe_configs_request::DescribeConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(s("__consumer_offsets"))
+                .with_configuration_keys(Some(vec![
+                    s("cleanup.policy"),
+                    s("retention.ms"),
+                    s("retention.bytes"),
+                ])),
+        ]),
+        1,
+    );
+    let values: Vec<(String, String)> = cfg.results[0]
+        .configs
+        .iter()
+        .map(|e| {
+            (
+                e.name.to_string(),
+                e.value.as_deref().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    for want in [
+        ("cleanup.policy", "compact"),
+        ("retention.ms", "-1"),
+        ("retention.bytes", "-1"),
+    ] {
+        assert!(
+            values.iter().any(|(k, v)| k == want.0 && v == want.1),
+            "{want:?} not in {values:?}"
+        );
+    }
     // Transactions don't exist yet.
     let r = c.call(
         &FindCoordinatorRequest::default()
@@ -676,5 +710,62 @@ fn bad_input_leaves_other_groups_alone() {
         fetch(&mut o, "bystander", &[0], 8),
         vec![(3, String::new())]
     );
+    assert!(b.panics().is_empty());
+}
+
+#[test]
+fn expired_offsets_and_their_empty_group_are_removed_durably() {
+    let mut b = Broker::start(
+        "groups-retention",
+        &[FLAGS, &["--offsets-retention-check-interval-ms", "50"]].concat(),
+    );
+    create_topic(&b, 2);
+    let g = "short-lived";
+    let mut c = coordinator(&b, g);
+    // OffsetCommit v2–4 may carry its own retention (the old per-commit expiry).
+    let r = c.call(
+        &OffsetCommitRequest::default()
+            .with_group_id(GroupId(s(g)))
+            .with_generation_id_or_member_epoch(-1)
+            .with_retention_time_ms(100)
+            .with_topics(vec![OffsetCommitRequestTopic::default()
+                .with_name(TopicName(s(TOPIC)))
+                .with_partitions(vec![OffsetCommitRequestPartition::default()
+                    .with_partition_index(0)
+                    .with_committed_offset(12)])]),
+        2,
+    );
+    assert_eq!(r.topics[0].partitions[0].error_code, NONE);
+    // A commit without retention stays (default retention: 7 days).
+    let kept = "long-lived";
+    let mut k = coordinator(&b, kept);
+    assert_eq!(
+        commit(&mut k, kept, "", -1, TOPIC, &[(1, 8, "")]),
+        vec![NONE]
+    );
+    assert_eq!(fetch(&mut c, g, &[0], 8), vec![(12, String::new())]);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while fetch(&mut c, g, &[0], 8) != vec![(-1, String::new())] {
+        assert!(std::time::Instant::now() < deadline, "offset never expired");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let listed = |c: &mut Conn| {
+        c.call(&ListGroupsRequest::default(), 4)
+            .groups
+            .iter()
+            .map(|x| x.group_id.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        !listed(&mut c).contains(&g.to_string()),
+        "the empty group went with its offsets"
+    );
+    drop((c, k));
+    b.restart();
+    let mut c = coordinator(&b, g);
+    assert_eq!(fetch(&mut c, g, &[0], 8), vec![(-1, String::new())]);
+    let mut k = coordinator(&b, kept);
+    assert_eq!(fetch(&mut k, kept, &[1], 8), vec![(8, String::new())]);
     assert!(b.panics().is_empty());
 }

@@ -40,6 +40,9 @@ struct Slot {
     group: Group,
     /// The deadline this group has in the timer heap (entries with another time are stale).
     scheduled: Option<u64>,
+    /// The newest group-record write asked for (coordinator-wide sequence; 0: none). A queued
+    /// write that is no longer the newest is dropped, so the log never ends on a stale record.
+    persist_seq: u64,
 }
 
 /// One shard's coordinator. Lives on that shard.
@@ -53,6 +56,8 @@ pub struct Coordinator {
     wake: mpsc::UnboundedSender<()>,
     wake_rx: RefCell<Option<mpsc::UnboundedReceiver<()>>>,
     started: Cell<bool>,
+    /// Source of `Slot::persist_seq`.
+    persist_seq: Cell<u64>,
     epoch: Instant,
 }
 
@@ -103,6 +108,7 @@ impl Coordinator {
             wake,
             wake_rx: RefCell::new(Some(wake_rx)),
             started: Cell::new(false),
+            persist_seq: Cell::new(0),
             epoch: Instant::now(),
         }
     }
@@ -325,6 +331,7 @@ async fn load_partition(shard: &Rc<Shard>, p: i32) -> Result<(), GroupError> {
             Slot {
                 group,
                 scheduled: None,
+                persist_seq: 0,
             },
         );
         schedule(c, &id);
@@ -374,27 +381,41 @@ fn after(shard: &Rc<Shard>, group_id: &str) {
         }
     }
     if persist {
-        let value = c
-            .groups
-            .borrow()
-            .get(group_id)
-            .map(|s| records::group_value(&s.group.snapshot(None)));
-        if let Some(value) = value {
+        let queued = c.groups.borrow_mut().get_mut(group_id).map(|s| {
+            let seq = next_persist_seq(c, s);
+            (seq, records::group_value(&s.group.snapshot(None)))
+        });
+        if let Some((seq, value)) = queued {
             let shard = shard.clone();
-            let key = records::group_key(group_id);
-            let p = offsets_partition_for(group_id);
+            let id = group_id.to_string();
             glommio::spawn_local(async move {
+                // Appends take log offsets in the order they are first polled: checking here,
+                // right before the append, keeps group records in the order they were asked for.
+                let newest = shard.groups.groups.borrow().get(&id).map(|s| s.persist_seq);
+                if newest != Some(seq) {
+                    return;
+                }
+                let p = offsets_partition_for(&id);
+                let key = records::group_key(&id);
                 if let Err(e) = shard
                     .append_offsets_records(p, vec![(key, Some(value))])
                     .await
                 {
-                    tracing::warn!(error = ?e, "persisting group metadata");
+                    tracing::warn!(group = %id, error = ?e, "persisting group metadata");
                 }
             })
             .detach();
         }
     }
     schedule(c, group_id);
+}
+
+/// Mark a group-record write as the newest for this group (it appends before any later one).
+fn next_persist_seq(c: &Coordinator, slot: &mut Slot) -> u64 {
+    let seq = c.persist_seq.get() + 1;
+    c.persist_seq.set(seq);
+    slot.persist_seq = seq;
+    seq
 }
 
 fn schedule(c: &Coordinator, group_id: &str) {
@@ -466,6 +487,7 @@ pub async fn join(shard: Rc<Shard>, group_id: String, p: JoinParams) -> JoinResu
             Slot {
                 group: Group::new(&group_id, c.config, now),
                 scheduled: None,
+                persist_seq: 0,
             },
         );
     }
@@ -547,8 +569,9 @@ pub async fn sync(
         assignments,
     } = outcome
     {
-        let value = with_group(c, &group_id, |g| {
-            records::group_value(&g.snapshot(Some(&assignments)))
+        let value = c.groups.borrow_mut().get_mut(&group_id).map(|s| {
+            next_persist_seq(c, s);
+            records::group_value(&s.group.snapshot(Some(&assignments)))
         });
         after(&shard, &group_id);
         let persisted = match value {
@@ -647,6 +670,7 @@ pub async fn commit(
             Slot {
                 group: Group::new(&group_id, c.config, now),
                 scheduled: None,
+                persist_seq: 0,
             },
         );
     }

@@ -14,6 +14,7 @@ pub mod consumer_protocol;
 pub mod coordinator;
 pub mod records;
 pub mod state;
+pub mod types;
 
 use crate::limits;
 use crate::protocol::errors::GroupError;

@@ -21,41 +21,7 @@ use super::GroupConfig;
 use crate::limits::GROUP_NEW_MEMBER_JOIN_TIMEOUT_MS;
 use crate::protocol::errors::GroupError;
 
-/// The time as the state machine sees it: a monotonic clock for timers and the wall clock for
-/// what is persisted (commit and state timestamps).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Now {
-    pub mono_ms: u64,
-    pub wall_ms: i64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GroupState {
-    Empty,
-    PreparingRebalance,
-    CompletingRebalance,
-    Stable,
-    Dead,
-}
-
-impl GroupState {
-    /// Kafka's names (DescribeGroups, ListGroups).
-    pub fn name(self) -> &'static str {
-        match self {
-            GroupState::Empty => "Empty",
-            GroupState::PreparingRebalance => "PreparingRebalance",
-            GroupState::CompletingRebalance => "CompletingRebalance",
-            GroupState::Stable => "Stable",
-            GroupState::Dead => "Dead",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Protocol {
-    pub name: String,
-    pub metadata: Bytes,
-}
+pub use super::types::*;
 
 /// A group member.
 #[derive(Debug, Clone)]
@@ -100,146 +66,6 @@ impl Member {
         };
         self.heartbeat_deadline = Some(now.mono_ms.saturating_add(timeout));
     }
-}
-
-/// A committed offset.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommittedOffset {
-    pub offset: i64,
-    pub leader_epoch: i32,
-    pub metadata: String,
-    pub commit_timestamp_ms: i64,
-    /// Set only by OffsetCommit v2–4 with an explicit retention time (the old semantics).
-    pub expire_timestamp_ms: Option<i64>,
-}
-
-/// A JoinGroup as the state machine needs it.
-#[derive(Debug, Clone)]
-pub struct JoinParams {
-    /// "" for a member joining for the first time.
-    pub member_id: String,
-    pub instance_id: Option<String>,
-    pub client_id: String,
-    pub client_host: String,
-    pub session_timeout_ms: i32,
-    pub rebalance_timeout_ms: i32,
-    pub protocol_type: String,
-    pub protocols: Vec<Protocol>,
-    /// JoinGroup v4+ without an instance id: a first join gets MEMBER_ID_REQUIRED.
-    pub require_known_member_id: bool,
-    /// JoinGroup v9+ (KIP-814): a static leader rejoining a stable group is told to skip the
-    /// assignment instead of being sent nothing.
-    pub supports_skip_assignment: bool,
-    /// The id to give the member if it needs one (the caller makes it: `client_id-uuid`).
-    pub fresh_member_id: String,
-}
-
-/// The answer to one JoinGroup.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JoinResult {
-    pub error: Option<GroupError>,
-    pub member_id: String,
-    pub generation: i32,
-    pub protocol_type: Option<String>,
-    pub protocol_name: Option<String>,
-    pub leader: String,
-    pub skip_assignment: bool,
-    /// (member id, instance id, metadata): for the leader only.
-    pub members: Vec<(String, Option<String>, Bytes)>,
-}
-
-impl JoinResult {
-    pub fn error(e: GroupError, member_id: &str) -> JoinResult {
-        JoinResult {
-            error: Some(e),
-            member_id: member_id.to_string(),
-            generation: -1,
-            protocol_type: None,
-            protocol_name: None,
-            leader: String::new(),
-            skip_assignment: false,
-            members: Vec::new(),
-        }
-    }
-}
-
-/// The answer to one SyncGroup.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyncResult {
-    pub error: Option<GroupError>,
-    pub protocol_type: Option<String>,
-    pub protocol_name: Option<String>,
-    pub assignment: Bytes,
-}
-
-impl SyncResult {
-    pub fn error(e: GroupError) -> SyncResult {
-        SyncResult {
-            error: Some(e),
-            protocol_type: None,
-            protocol_name: None,
-            assignment: Bytes::new(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JoinOutcome {
-    Done(JoinResult),
-    /// Parked: the answer comes later as `Event::Join` for this member id.
-    Waiting {
-        member_id: String,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SyncOutcome {
-    Done(SyncResult),
-    /// Parked: the answer comes later as `Event::Sync`.
-    Waiting,
-    /// The leader's assignment: persist the group with it, then call `complete_sync`. The
-    /// leader stays parked until then.
-    Persist {
-        generation: i32,
-        assignments: Vec<(String, Bytes)>,
-    },
-}
-
-/// What the coordinator must do after a call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// Answer the parked JoinGroup of this member.
-    Join(String, JoinResult),
-    /// Answer the parked SyncGroup of this member.
-    Sync(String, SyncResult),
-    /// Write the group's metadata record (membership or generation changed).
-    PersistGroup,
-}
-
-/// A member as stored in the group metadata record and shown by DescribeGroups.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemberSnapshot {
-    pub id: String,
-    pub instance_id: Option<String>,
-    pub client_id: String,
-    pub client_host: String,
-    pub rebalance_timeout_ms: i32,
-    pub session_timeout_ms: i32,
-    pub protocol_type: String,
-    /// Metadata for the group's protocol.
-    pub subscription: Bytes,
-    pub assignment: Bytes,
-}
-
-/// The group as stored in its metadata record (Kafka's GroupMetadataValue).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupSnapshot {
-    pub protocol_type: String,
-    pub generation: i32,
-    pub protocol: Option<String>,
-    pub leader: Option<String>,
-    pub state_timestamp_ms: i64,
-    pub members: Vec<MemberSnapshot>,
 }
 
 /// The initial rebalance delay of a group that was empty (Kafka's InitialDelayedJoin).
@@ -1203,87 +1029,6 @@ impl Group {
         }
     }
 
-    // --- offsets -------------------------------------------------------------------------------
-
-    /// May this commit be stored? Kafka's `validateOffsetCommit`: a group member with the current
-    /// generation, or (generation < 0, no member id) a standalone consumer of an empty group.
-    pub fn validate_commit(
-        &mut self,
-        member_id: &str,
-        instance_id: Option<&str>,
-        generation: i32,
-        now: Now,
-    ) -> Result<(), GroupError> {
-        if self.state == GroupState::Dead {
-            return Err(GroupError::CoordinatorNotAvailable);
-        }
-        if generation >= 0 || !member_id.is_empty() || instance_id.is_some() {
-            self.validate_member(member_id, instance_id)?;
-            if generation != self.generation {
-                return Err(GroupError::IllegalGeneration);
-            }
-        } else if self.state != GroupState::Empty {
-            return Err(GroupError::UnknownMemberId);
-        }
-        if self.state == GroupState::CompletingRebalance {
-            return Err(GroupError::RebalanceInProgress);
-        }
-        if let Some(m) = self.members.get_mut(member_id) {
-            m.touch(now);
-        }
-        Ok(())
-    }
-
-    pub fn commit(&mut self, topic: String, partition: i32, offset: CommittedOffset) {
-        self.offsets.insert((topic, partition), offset);
-    }
-
-    /// Remove offsets past retention (Kafka's `removeExpiredOffsets`), returning their keys.
-    /// Empty groups: every offset once the group has been empty for the retention period.
-    /// Stable consumer groups: offsets of topics no member subscribes to. Standalone consumers:
-    /// each offset by its commit time. An explicit expire timestamp (v2–4 commits) wins.
-    pub fn expire_offsets(&mut self, now: Now, retention_ms: u64) -> Vec<(String, i32)> {
-        let retention = i64::try_from(retention_ms).unwrap_or(i64::MAX);
-        let subscribed = self.subscribed_topics();
-        let base: Option<(bool, Option<HashSet<String>>)> = match &self.protocol_type {
-            Some(_) if self.state == GroupState::Empty => Some((true, None)),
-            Some(t) if t == CONSUMER_PROTOCOL_TYPE && self.state == GroupState::Stable => {
-                subscribed.map(|s| (false, Some(s)))
-            }
-            None => Some((false, None)),
-            Some(_) => None,
-        };
-        let Some((since_empty, keep_topics)) = base else {
-            return Vec::new();
-        };
-        let state_ts = self.state_timestamp_ms;
-        let expired: Vec<(String, i32)> = self
-            .offsets
-            .iter()
-            .filter(|((topic, _), o)| {
-                if keep_topics.as_ref().is_some_and(|k| k.contains(topic)) {
-                    return false;
-                }
-                match o.expire_timestamp_ms {
-                    Some(expire) => now.wall_ms >= expire,
-                    None => {
-                        let from = if since_empty {
-                            state_ts
-                        } else {
-                            o.commit_timestamp_ms
-                        };
-                        now.wall_ms.saturating_sub(from) >= retention
-                    }
-                }
-            })
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in &expired {
-            self.offsets.remove(k);
-        }
-        expired
-    }
-
     /// The group is gone (deleted, or empty with no offsets left).
     pub fn mark_dead(&mut self, now: Now) {
         for id in self.member_ids() {
@@ -1299,6 +1044,10 @@ impl Group {
 fn clamp_i32(v: u64) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
+
+// Offset commits and retention: `impl Group` continued in a child module (same private access).
+#[path = "state_offsets.rs"]
+mod offsets;
 
 #[cfg(test)]
 #[path = "state_tests.rs"]

@@ -21,6 +21,18 @@ pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 /// Kafka's `offsets.topic.num.partitions` default.
 pub const OFFSETS_TOPIC_PARTITIONS: i32 = 50;
 
+/// Configs of `__consumer_offsets`. Kafka's is compacted and never loses records to time or
+/// size retention; Sluice has no compaction yet and applies retention whatever the cleanup
+/// policy, so retention is switched off explicitly: otherwise a group's last commit, once older
+/// than `log.retention.ms`, would vanish from the log and be missing after a restart.
+/// Segments are Kafka's `offsets.topic.segment.bytes` (100 MiB).
+const OFFSETS_TOPIC_CONFIGS: &[(&str, &str)] = &[
+    ("cleanup.policy", "compact"),
+    ("retention.ms", "-1"),
+    ("retention.bytes", "-1"),
+    ("segment.bytes", "104857600"),
+];
+
 /// Bytes read per step while replaying an offsets partition at start-up.
 const REPLAY_READ_BYTES: usize = 1 << 20;
 
@@ -35,7 +47,10 @@ impl Shard {
             name: OFFSETS_TOPIC.to_string(),
             partitions: OFFSETS_TOPIC_PARTITIONS,
             replication_factor: -1,
-            configs: vec![("cleanup.policy".to_string(), Some("compact".to_string()))],
+            configs: OFFSETS_TOPIC_CONFIGS
+                .iter()
+                .map(|(k, v)| (k.to_string(), Some(v.to_string())))
+                .collect(),
             internal: true,
         };
         let result = self.create_topics(vec![create], false).await.pop();
