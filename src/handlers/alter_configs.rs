@@ -13,9 +13,17 @@ use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::shard::topic_configs::ConfigOp;
 use crate::shard::Shard;
 
-pub const VERSIONS: Versions = Versions { key: ApiKey::AlterConfigs, min: 0, max: 2 };
+pub const VERSIONS: Versions = Versions {
+    key: ApiKey::AlterConfigs,
+    min: 0,
+    max: 2,
+};
 
-pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    header: &RequestHeader,
+    body: &mut Bytes,
+) -> Result<Reply, DecodeError> {
     let request = AlterConfigsRequest::try_decode(body, header.request_api_version)?;
     let mut responses = Vec::with_capacity(request.resources.len());
     for r in &request.resources {
@@ -25,17 +33,33 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
             let ops = r
                 .configs
                 .iter()
-                .filter_map(|c| c.value.as_ref().map(|v| ConfigOp::Set(c.name.to_string(), v.to_string())))
+                .filter_map(|c| {
+                    c.value
+                        .as_ref()
+                        .map(|v| ConfigOp::Set(c.name.to_string(), v.to_string()))
+                })
                 .collect();
-            shard.alter_topic_configs(r.resource_name.to_string(), ops, true, request.validate_only).await
+            shard
+                .alter_topic_configs(
+                    r.resource_name.to_string(),
+                    ops,
+                    true,
+                    request.validate_only,
+                )
+                .await
         };
         let resp = AlterConfigsResourceResponse::default()
             .with_resource_type(r.resource_type)
             .with_resource_name(r.resource_name.clone());
         responses.push(match result {
             Ok(()) => resp,
-            Err(e) => resp.with_error_code(e.code).with_error_message(Some(str_bytes(&e.message))),
+            Err(e) => resp
+                .with_error_code(e.code)
+                .with_error_message(Some(str_bytes(&e.message))),
         });
     }
-    Ok(encode(header, &AlterConfigsResponse::default().with_responses(responses)))
+    Ok(encode(
+        header,
+        &AlterConfigsResponse::default().with_responses(responses),
+    ))
 }

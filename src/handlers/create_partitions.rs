@@ -5,16 +5,26 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
-use kafka_protocol::messages::{ApiKey, CreatePartitionsRequest, CreatePartitionsResponse, RequestHeader};
+use kafka_protocol::messages::{
+    ApiKey, CreatePartitionsRequest, CreatePartitionsResponse, RequestHeader,
+};
 
 use super::{encode, str_bytes, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::shard::control::NewPartitions;
 use crate::shard::Shard;
 
-pub const VERSIONS: Versions = Versions { key: ApiKey::CreatePartitions, min: 0, max: 3 };
+pub const VERSIONS: Versions = Versions {
+    key: ApiKey::CreatePartitions,
+    min: 0,
+    max: 3,
+};
 
-pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    header: &RequestHeader,
+    body: &mut Bytes,
+) -> Result<Reply, DecodeError> {
     let request = CreatePartitionsRequest::try_decode(body, header.request_api_version)?;
     let asks = request
         .topics
@@ -22,10 +32,11 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
         .map(|t| NewPartitions {
             topic: t.name.0.to_string(),
             count: t.count,
-            assignments: t
-                .assignments
-                .as_ref()
-                .map(|a| a.iter().map(|a| a.broker_ids.iter().map(|b| b.0).collect()).collect()),
+            assignments: t.assignments.as_ref().map(|a| {
+                a.iter()
+                    .map(|a| a.broker_ids.iter().map(|b| b.0).collect())
+                    .collect()
+            }),
         })
         .collect();
     let results = shard.create_partitions(asks, request.validate_only).await;
@@ -37,9 +48,14 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
             let result = CreatePartitionsTopicResult::default().with_name(t.name.clone());
             match r {
                 Ok(()) => result,
-                Err(e) => result.with_error_code(e.code).with_error_message(Some(str_bytes(&e.message))),
+                Err(e) => result
+                    .with_error_code(e.code)
+                    .with_error_message(Some(str_bytes(&e.message))),
             }
         })
         .collect();
-    Ok(encode(header, &CreatePartitionsResponse::default().with_results(results)))
+    Ok(encode(
+        header,
+        &CreatePartitionsResponse::default().with_results(results),
+    ))
 }

@@ -3,8 +3,12 @@
 use std::rc::Rc;
 
 use bytes::Bytes;
-use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
-use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, CreateTopicsResponse, RequestHeader, TopicName};
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
+use kafka_protocol::messages::{
+    ApiKey, CreateTopicsRequest, CreateTopicsResponse, RequestHeader, TopicName,
+};
 
 use super::{encode, str_bytes, Reply, Versions};
 use crate::metadata::configs::TOPIC_CONFIGS;
@@ -12,13 +16,21 @@ use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::shard::control::NewTopic;
 use crate::shard::Shard;
 
-pub const VERSIONS: Versions = Versions { key: ApiKey::CreateTopics, min: 2, max: 7 };
+pub const VERSIONS: Versions = Versions {
+    key: ApiKey::CreateTopics,
+    min: 2,
+    max: 7,
+};
 
 /// Kafka's ConfigSource values used here.
 pub const CONFIG_SOURCE_TOPIC: i8 = 1;
 pub const CONFIG_SOURCE_DEFAULT: i8 = 5;
 
-pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    header: &RequestHeader,
+    body: &mut Bytes,
+) -> Result<Reply, DecodeError> {
     let version = header.request_api_version;
     let request = CreateTopicsRequest::try_decode(body, version)?;
     let topics: Vec<NewTopic> = request
@@ -26,13 +38,23 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
         .iter()
         .map(|t| NewTopic {
             name: t.name.0.to_string(),
-            partitions: if t.assignments.is_empty() { t.num_partitions } else { t.assignments.len() as i32 },
+            partitions: if t.assignments.is_empty() {
+                t.num_partitions
+            } else {
+                t.assignments.len() as i32
+            },
             replication_factor: if t.assignments.is_empty() {
                 t.replication_factor
             } else {
-                t.assignments.first().map_or(1, |a| a.broker_ids.len() as i16)
+                t.assignments
+                    .first()
+                    .map_or(1, |a| a.broker_ids.len() as i16)
             },
-            configs: t.configs.iter().map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string()))).collect(),
+            configs: t
+                .configs
+                .iter()
+                .map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string())))
+                .collect(),
             internal: false,
         })
         .collect();
@@ -52,7 +74,11 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
                             CreatableTopicConfigs::default()
                                 .with_name(str_bytes(name))
                                 .with_value(Some(str_bytes(set.map_or(*default, String::as_str))))
-                                .with_config_source(if set.is_some() { CONFIG_SOURCE_TOPIC } else { CONFIG_SOURCE_DEFAULT })
+                                .with_config_source(if set.is_some() {
+                                    CONFIG_SOURCE_TOPIC
+                                } else {
+                                    CONFIG_SOURCE_DEFAULT
+                                })
                         })
                         .collect();
                     result
@@ -69,5 +95,8 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
             }
         })
         .collect();
-    Ok(encode(header, &CreateTopicsResponse::default().with_topics(topics)))
+    Ok(encode(
+        header,
+        &CreateTopicsResponse::default().with_topics(topics),
+    ))
 }

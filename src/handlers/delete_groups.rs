@@ -18,7 +18,11 @@ pub const VERSIONS: Versions = Versions {
     max: 2,
 };
 
-pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    header: &RequestHeader,
+    body: &mut Bytes,
+) -> Result<Reply, DecodeError> {
     let version = header.request_api_version;
     let request = DeleteGroupsRequest::try_decode(body, version)?;
     let mut results = Vec::with_capacity(request.groups_names.len());
@@ -27,9 +31,11 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
         let g = group_id.clone();
         let r = match check_group_id(&group_id, true) {
             Err(e) => Err(e),
-            Ok(()) => coordinator::route(shard, &group_id, move |s| coordinator::delete_group(s, g))
-                .await
-                .and_then(|r| r),
+            Ok(()) => {
+                coordinator::route(shard, &group_id, move |s| coordinator::delete_group(s, g))
+                    .await
+                    .and_then(|r| r)
+            }
         };
         results.push(
             DeletableGroupResult::default()
@@ -37,5 +43,8 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
                 .with_error_code(r.err().map_or(0, |e| e.code())),
         );
     }
-    Ok(encode(header, &DeleteGroupsResponse::default().with_results(results)))
+    Ok(encode(
+        header,
+        &DeleteGroupsResponse::default().with_results(results),
+    ))
 }

@@ -4,20 +4,32 @@
 use std::rc::Rc;
 
 use bytes::Bytes;
-use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
-use kafka_protocol::messages::{ApiKey, DeleteRecordsRequest, DeleteRecordsResponse, RequestHeader};
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
+use kafka_protocol::messages::{
+    ApiKey, DeleteRecordsRequest, DeleteRecordsResponse, RequestHeader,
+};
 
 use super::{encode, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::protocol::errors::PartitionError;
 use crate::shard::Shard;
 
-pub const VERSIONS: Versions = Versions { key: ApiKey::DeleteRecords, min: 0, max: 2 };
+pub const VERSIONS: Versions = Versions {
+    key: ApiKey::DeleteRecords,
+    min: 0,
+    max: 2,
+};
 
 /// The offset that means "up to the high watermark".
 const HIGH_WATERMARK: i64 = -1;
 
-pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    header: &RequestHeader,
+    body: &mut Bytes,
+) -> Result<Reply, DecodeError> {
     let request = DeleteRecordsRequest::try_decode(body, header.request_api_version)?;
     let snapshot = shard.snapshot();
     let mut topics = Vec::with_capacity(request.topics.len());
@@ -32,7 +44,9 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
                     let name = name.clone();
                     shard
                         .on_shard(owner, move |s| async move {
-                            let p = s.local_partition(&name, index).ok_or(PartitionError::NotLeader)?;
+                            let p = s
+                                .local_partition(&name, index)
+                                .ok_or(PartitionError::NotLeader)?;
                             let hw = p.high_watermark();
                             let target = if offset == HIGH_WATERMARK { hw } else { offset };
                             if target < 0 || target > hw {
@@ -50,7 +64,14 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
                 Err(e) => result.with_error_code(e.code()).with_low_watermark(-1),
             });
         }
-        topics.push(DeleteRecordsTopicResult::default().with_name(t.name.clone()).with_partitions(partitions));
+        topics.push(
+            DeleteRecordsTopicResult::default()
+                .with_name(t.name.clone())
+                .with_partitions(partitions),
+        );
     }
-    Ok(encode(header, &DeleteRecordsResponse::default().with_topics(topics)))
+    Ok(encode(
+        header,
+        &DeleteRecordsResponse::default().with_topics(topics),
+    ))
 }

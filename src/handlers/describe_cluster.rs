@@ -4,15 +4,25 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
-use kafka_protocol::messages::{ApiKey, BrokerId, DescribeClusterRequest, DescribeClusterResponse, RequestHeader};
+use kafka_protocol::messages::{
+    ApiKey, BrokerId, DescribeClusterRequest, DescribeClusterResponse, RequestHeader,
+};
 
 use super::{encode, str_bytes, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::shard::Shard;
 
-pub const VERSIONS: Versions = Versions { key: ApiKey::DescribeCluster, min: 0, max: 1 };
+pub const VERSIONS: Versions = Versions {
+    key: ApiKey::DescribeCluster,
+    min: 0,
+    max: 1,
+};
 
-pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    header: &RequestHeader,
+    body: &mut Bytes,
+) -> Result<Reply, DecodeError> {
     let request = DescribeClusterRequest::try_decode(body, header.request_api_version)?;
     let snapshot = shard.snapshot();
     let brokers = snapshot

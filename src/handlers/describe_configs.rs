@@ -4,8 +4,12 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult};
-use kafka_protocol::messages::{ApiKey, DescribeConfigsRequest, DescribeConfigsResponse, RequestHeader};
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult,
+};
+use kafka_protocol::messages::{
+    ApiKey, DescribeConfigsRequest, DescribeConfigsResponse, RequestHeader,
+};
 
 use super::create_topics::{CONFIG_SOURCE_DEFAULT, CONFIG_SOURCE_TOPIC};
 use super::{encode, str_bytes, Reply, Versions};
@@ -13,14 +17,22 @@ use crate::metadata::configs::TOPIC_CONFIGS;
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::shard::Shard;
 
-pub const VERSIONS: Versions = Versions { key: ApiKey::DescribeConfigs, min: 1, max: 4 };
+pub const VERSIONS: Versions = Versions {
+    key: ApiKey::DescribeConfigs,
+    min: 1,
+    max: 4,
+};
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
 /// Kafka's ConfigSource for a static broker config.
 const CONFIG_SOURCE_STATIC_BROKER: i8 = 4;
 
-pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    header: &RequestHeader,
+    body: &mut Bytes,
+) -> Result<Reply, DecodeError> {
     let request = DescribeConfigsRequest::try_decode(body, header.request_api_version)?;
     let snapshot = shard.snapshot();
     let results = request
@@ -30,13 +42,18 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
             let result = DescribeConfigsResult::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
-            let keys: Option<Vec<String>> = r.configuration_keys.as_ref().map(|k| k.iter().map(|s| s.to_string()).collect());
+            let keys: Option<Vec<String>> = r
+                .configuration_keys
+                .as_ref()
+                .map(|k| k.iter().map(|s| s.to_string()).collect());
             let wanted = |name: &str| keys.as_ref().is_none_or(|k| k.iter().any(|w| w == name));
             match r.resource_type {
                 RESOURCE_TOPIC => match snapshot.topic(&r.resource_name) {
                     None => result
                         .with_error_code(ResponseError::UnknownTopicOrPartition.code())
-                        .with_error_message(Some(str_bytes("This server does not host this topic."))),
+                        .with_error_message(Some(str_bytes(
+                            "This server does not host this topic.",
+                        ))),
                     Some(t) => result.with_configs(
                         TOPIC_CONFIGS
                             .iter()
@@ -45,8 +62,14 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
                                 let set = t.configs.get(*name);
                                 DescribeConfigsResourceResult::default()
                                     .with_name(str_bytes(name))
-                                    .with_value(Some(str_bytes(set.map_or(*default, String::as_str))))
-                                    .with_config_source(if set.is_some() { CONFIG_SOURCE_TOPIC } else { CONFIG_SOURCE_DEFAULT })
+                                    .with_value(Some(str_bytes(
+                                        set.map_or(*default, String::as_str),
+                                    )))
+                                    .with_config_source(if set.is_some() {
+                                        CONFIG_SOURCE_TOPIC
+                                    } else {
+                                        CONFIG_SOURCE_DEFAULT
+                                    })
                             })
                             .collect(),
                     ),
@@ -57,7 +80,10 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
                         ("message.max.bytes", c.message_max_bytes.to_string()),
                         ("socket.request.max.bytes", c.request_max_bytes.to_string()),
                         ("num.partitions", c.default_partitions.to_string()),
-                        ("auto.create.topics.enable", c.auto_create_topics.to_string()),
+                        (
+                            "auto.create.topics.enable",
+                            c.auto_create_topics.to_string(),
+                        ),
                         ("default.replication.factor", "1".to_string()),
                         ("offsets.topic.num.partitions", "50".to_string()),
                     ];
@@ -81,5 +107,8 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
             }
         })
         .collect();
-    Ok(encode(header, &DescribeConfigsResponse::default().with_results(results)))
+    Ok(encode(
+        header,
+        &DescribeConfigsResponse::default().with_results(results),
+    ))
 }

@@ -5,7 +5,9 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
-use kafka_protocol::messages::{ApiKey, DescribeGroupsRequest, DescribeGroupsResponse, RequestHeader};
+use kafka_protocol::messages::{
+    ApiKey, DescribeGroupsRequest, DescribeGroupsResponse, RequestHeader,
+};
 
 use super::{encode, str_bytes, Reply, Versions};
 use crate::groups::{check_group_id, coordinator};
@@ -21,7 +23,11 @@ pub const VERSIONS: Versions = Versions {
 /// Kafka's "authorized operations not requested" sentinel.
 const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 
-pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    header: &RequestHeader,
+    body: &mut Bytes,
+) -> Result<Reply, DecodeError> {
     let version = header.request_api_version;
     let request = DescribeGroupsRequest::try_decode(body, version)?;
     let mut groups = Vec::with_capacity(request.groups.len());
@@ -33,10 +39,17 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
         let g = group_id.clone();
         let r = match check_group_id(&group_id, true) {
             Err(e) => Err(e),
-            Ok(()) => coordinator::route(shard, &group_id, move |s| async move { coordinator::describe(&s, &g) }).await,
+            Ok(()) => {
+                coordinator::route(shard, &group_id, move |s| async move {
+                    coordinator::describe(&s, &g)
+                })
+                .await
+            }
         };
         groups.push(match r {
-            Err(e) => described.with_error_code(e.code()).with_group_state(str_bytes("Dead")),
+            Err(e) => described
+                .with_error_code(e.code())
+                .with_group_state(str_bytes("Dead")),
             Ok(d) => described
                 .with_group_state(str_bytes(d.state))
                 .with_protocol_type(str_bytes(&d.protocol_type))
@@ -57,5 +70,8 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
                 ),
         });
     }
-    Ok(encode(header, &DescribeGroupsResponse::default().with_groups(groups)))
+    Ok(encode(
+        header,
+        &DescribeGroupsResponse::default().with_groups(groups),
+    ))
 }

@@ -10,21 +10,32 @@ use bytes::Bytes;
 use kafka_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
 };
-use kafka_protocol::messages::{ApiKey, DescribeLogDirsRequest, DescribeLogDirsResponse, RequestHeader, TopicName};
+use kafka_protocol::messages::{
+    ApiKey, DescribeLogDirsRequest, DescribeLogDirsResponse, RequestHeader, TopicName,
+};
 
 use super::{encode, str_bytes, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::shard::Shard;
 
-pub const VERSIONS: Versions = Versions { key: ApiKey::DescribeLogDirs, min: 1, max: 4 };
+pub const VERSIONS: Versions = Versions {
+    key: ApiKey::DescribeLogDirs,
+    min: 1,
+    max: 4,
+};
 
-pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    header: &RequestHeader,
+    body: &mut Bytes,
+) -> Result<Reply, DecodeError> {
     let request = DescribeLogDirsRequest::try_decode(body, header.request_api_version)?;
     // None: every partition; Some(map): the named partitions of the named topics.
-    let wanted: Option<BTreeMap<String, Vec<i32>>> = request
-        .topics
-        .as_ref()
-        .map(|t| t.iter().map(|t| (t.topic.0.to_string(), t.partitions.clone())).collect());
+    let wanted: Option<BTreeMap<String, Vec<i32>>> = request.topics.as_ref().map(|t| {
+        t.iter()
+            .map(|t| (t.topic.0.to_string(), t.partitions.clone()))
+            .collect()
+    });
     let mut topics: BTreeMap<String, Vec<DescribeLogDirsPartition>> = BTreeMap::new();
     for p in shard.local_partitions() {
         let included = match &wanted {
@@ -41,7 +52,8 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
         }
     }
     let (total, usable) = disk_space(&shard.config.data_dir);
-    let dir = std::fs::canonicalize(&shard.config.data_dir).unwrap_or_else(|_| shard.config.data_dir.clone());
+    let dir = std::fs::canonicalize(&shard.config.data_dir)
+        .unwrap_or_else(|_| shard.config.data_dir.clone());
     let result = DescribeLogDirsResult::default()
         .with_log_dir(str_bytes(&dir.to_string_lossy()))
         .with_topics(
@@ -49,13 +61,18 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
                 .into_iter()
                 .map(|(name, mut partitions)| {
                     partitions.sort_by_key(|p| p.partition_index);
-                    DescribeLogDirsTopic::default().with_name(TopicName(str_bytes(&name))).with_partitions(partitions)
+                    DescribeLogDirsTopic::default()
+                        .with_name(TopicName(str_bytes(&name)))
+                        .with_partitions(partitions)
                 })
                 .collect(),
         )
         .with_total_bytes(total)
         .with_usable_bytes(usable);
-    Ok(encode(header, &DescribeLogDirsResponse::default().with_results(vec![result])))
+    Ok(encode(
+        header,
+        &DescribeLogDirsResponse::default().with_results(vec![result]),
+    ))
 }
 
 /// (total, usable) bytes of the file system holding `dir`; -1 each if statvfs fails (Kafka's

@@ -18,7 +18,11 @@ use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::protocol::errors::PartitionError;
 use crate::shard::Shard;
 
-pub const VERSIONS: Versions = Versions { key: ApiKey::Fetch, min: 4, max: 16 };
+pub const VERSIONS: Versions = Versions {
+    key: ApiKey::Fetch,
+    min: 4,
+    max: 16,
+};
 
 /// How often a long poll that includes partitions owned by other shards re-checks them
 /// (appends on another shard cannot wake this one).
@@ -35,7 +39,11 @@ struct Wanted {
     current_leader_epoch: i32,
 }
 
-pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    header: &RequestHeader,
+    body: &mut Bytes,
+) -> Result<Reply, DecodeError> {
     let version = header.request_api_version;
     let request = FetchRequest::try_decode(body, version)?;
     let snapshot = shard.snapshot();
@@ -86,7 +94,10 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
             }
         }
         let results = read_all(shard, &wanted, max_bytes).await;
-        let total: usize = results.iter().map(|r| r.as_ref().map_or(0, |f| f.records.bytes)).sum();
+        let total: usize = results
+            .iter()
+            .map(|r| r.as_ref().map_or(0, |f| f.records.bytes))
+            .sum();
         let any_error = results.iter().any(|r| r.is_err());
         let now = Instant::now();
         if total >= min_bytes || any_error || now >= deadline || shard.shutdown.is_set() {
@@ -112,10 +123,16 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
     let mut responses: Vec<FetchableTopicResponse> = request
         .topics
         .iter()
-        .map(|t| FetchableTopicResponse::default().with_topic(TopicName(t.topic.0.clone())).with_topic_id(t.topic_id))
+        .map(|t| {
+            FetchableTopicResponse::default()
+                .with_topic(TopicName(t.topic.0.clone()))
+                .with_topic_id(t.topic_id)
+        })
         .collect();
     for w in &wanted {
-        let data = PartitionData::default().with_partition_index(w.partition).with_aborted_transactions(Some(Vec::new()));
+        let data = PartitionData::default()
+            .with_partition_index(w.partition)
+            .with_aborted_transactions(Some(Vec::new()));
         let data = match results.next() {
             Some(Ok(f)) => data
                 .with_high_watermark(f.high_watermark)
@@ -128,7 +145,10 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
                 } else {
                     e.code()
                 };
-                data.with_error_code(code).with_high_watermark(-1).with_last_stable_offset(-1).with_log_start_offset(-1)
+                data.with_error_code(code)
+                    .with_high_watermark(-1)
+                    .with_last_stable_offset(-1)
+                    .with_log_start_offset(-1)
             }
             None => data.with_error_code(ResponseError::UnknownServerError.code()),
         };
@@ -136,11 +156,18 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
             t.partitions.push(data);
         }
     }
-    Ok(encode(header, &FetchResponse::default().with_responses(responses)))
+    Ok(encode(
+        header,
+        &FetchResponse::default().with_responses(responses),
+    ))
 }
 
 /// Read every wanted partition, in request order, sharing the response budget.
-async fn read_all(shard: &Rc<Shard>, wanted: &[Wanted], max_bytes: usize) -> Vec<Result<Fetched, PartitionError>> {
+async fn read_all(
+    shard: &Rc<Shard>,
+    wanted: &[Wanted],
+    max_bytes: usize,
+) -> Vec<Result<Fetched, PartitionError>> {
     let mut out = Vec::with_capacity(wanted.len());
     let mut budget = max_bytes;
     let mut returned_any = false;
@@ -153,9 +180,17 @@ async fn read_all(shard: &Rc<Shard>, wanted: &[Wanted], max_bytes: usize) -> Vec
         // KIP-74: the first partition with data returns at least one whole batch, even when it
         // is larger than the limits, so a consumer can never get stuck behind a big batch.
         let min_one = !returned_any;
-        let (topic, partition, offset, epoch) = (w.topic.clone(), w.partition, w.offset, w.current_leader_epoch);
+        let (topic, partition, offset, epoch) = (
+            w.topic.clone(),
+            w.partition,
+            w.offset,
+            w.current_leader_epoch,
+        );
         if owner != shard.id {
-            shard.metrics.forwarded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            shard
+                .metrics
+                .forwarded
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         let r = shard
             .on_shard(owner, move |s| async move {

@@ -6,7 +6,9 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
-use kafka_protocol::messages::{ApiKey, BrokerId, FindCoordinatorRequest, FindCoordinatorResponse, RequestHeader};
+use kafka_protocol::messages::{
+    ApiKey, BrokerId, FindCoordinatorRequest, FindCoordinatorResponse, RequestHeader,
+};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{encode, str_bytes, Reply, Versions};
@@ -26,7 +28,11 @@ const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
 
 /// (node id, host, port) of the coordinator for `key`.
-async fn find(shard: &Rc<Shard>, key_type: i8, key: &str) -> Result<(i32, String, i32), GroupError> {
+async fn find(
+    shard: &Rc<Shard>,
+    key_type: i8,
+    key: &str,
+) -> Result<(i32, String, i32), GroupError> {
     match key_type {
         KEY_TYPE_GROUP => {}
         KEY_TYPE_TRANSACTION => return Err(GroupError::CoordinatorNotAvailable),
@@ -42,7 +48,11 @@ async fn find(shard: &Rc<Shard>, key_type: i8, key: &str) -> Result<(i32, String
     Ok((broker.node_id, broker.host.clone(), i32::from(broker.port)))
 }
 
-pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    header: &RequestHeader,
+    body: &mut Bytes,
+) -> Result<Reply, DecodeError> {
     let version = header.request_api_version;
     let request = FindCoordinatorRequest::try_decode(body, version)?;
     let response = if version >= 4 {

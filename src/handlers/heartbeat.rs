@@ -16,7 +16,11 @@ pub const VERSIONS: Versions = Versions {
     max: 4,
 };
 
-pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    header: &RequestHeader,
+    body: &mut Bytes,
+) -> Result<Reply, DecodeError> {
     let version = header.request_api_version;
     let request = HeartbeatRequest::try_decode(body, version)?;
     let group_id = request.group_id.0.to_string();
@@ -34,6 +38,7 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
             .and_then(|r| r)
         }
     };
-    let response = HeartbeatResponse::default().with_error_code(result.err().map_or(0, |e| e.code()));
+    let response =
+        HeartbeatResponse::default().with_error_code(result.err().map_or(0, |e| e.code()));
     Ok(encode(header, &response))
 }

@@ -16,7 +16,11 @@ use crate::shard::control::ControlError;
 use crate::shard::topic_configs::ConfigOp;
 use crate::shard::Shard;
 
-pub const VERSIONS: Versions = Versions { key: ApiKey::IncrementalAlterConfigs, min: 0, max: 1 };
+pub const VERSIONS: Versions = Versions {
+    key: ApiKey::IncrementalAlterConfigs,
+    min: 0,
+    max: 1,
+};
 
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
@@ -28,10 +32,17 @@ pub fn unsupported_resource(resource_type: i8) -> ControlError {
     } else {
         "Unsupported resource type."
     };
-    ControlError { code: ResponseError::InvalidRequest.code(), message: message.into() }
+    ControlError {
+        code: ResponseError::InvalidRequest.code(),
+        message: message.into(),
+    }
 }
 
-pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    header: &RequestHeader,
+    body: &mut Bytes,
+) -> Result<Reply, DecodeError> {
     let request = IncrementalAlterConfigsRequest::try_decode(body, header.request_api_version)?;
     let mut responses = Vec::with_capacity(request.resources.len());
     for r in &request.resources {
@@ -61,7 +72,16 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
                 })
                 .collect();
             match ops {
-                Ok(ops) => shard.alter_topic_configs(r.resource_name.to_string(), ops, false, request.validate_only).await,
+                Ok(ops) => {
+                    shard
+                        .alter_topic_configs(
+                            r.resource_name.to_string(),
+                            ops,
+                            false,
+                            request.validate_only,
+                        )
+                        .await
+                }
                 Err(e) => Err(e),
             }
         };
@@ -70,8 +90,13 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
             .with_resource_name(r.resource_name.clone());
         responses.push(match result {
             Ok(()) => resp,
-            Err(e) => resp.with_error_code(e.code).with_error_message(Some(str_bytes(&e.message))),
+            Err(e) => resp
+                .with_error_code(e.code)
+                .with_error_message(Some(str_bytes(&e.message))),
         });
     }
-    Ok(encode(header, &IncrementalAlterConfigsResponse::default().with_responses(responses)))
+    Ok(encode(
+        header,
+        &IncrementalAlterConfigsResponse::default().with_responses(responses),
+    ))
 }

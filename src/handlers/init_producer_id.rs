@@ -5,26 +5,45 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProducerId, RequestHeader};
+use kafka_protocol::messages::{
+    ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProducerId, RequestHeader,
+};
 
 use super::{encode, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::shard::Shard;
 
-pub const VERSIONS: Versions = Versions { key: ApiKey::InitProducerId, min: 0, max: 5 };
+pub const VERSIONS: Versions = Versions {
+    key: ApiKey::InitProducerId,
+    min: 0,
+    max: 5,
+};
 
-pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    header: &RequestHeader,
+    body: &mut Bytes,
+) -> Result<Reply, DecodeError> {
     let request = InitProducerIdRequest::try_decode(body, header.request_api_version)?;
-    let response = InitProducerIdResponse::default().with_producer_id(ProducerId(-1)).with_producer_epoch(-1);
+    let response = InitProducerIdResponse::default()
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1);
     let response = if request.transactional_id.is_some() {
         // No transaction coordinator exists: refuse plainly rather than let clients retry forever.
         response.with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code())
-    } else if request.producer_id.0 >= 0 && request.producer_epoch >= 0 && request.producer_epoch < i16::MAX - 1 {
+    } else if request.producer_id.0 >= 0
+        && request.producer_epoch >= 0
+        && request.producer_epoch < i16::MAX - 1
+    {
         // KIP-360: an idempotent producer bumps its epoch after an error, keeping its id.
-        response.with_producer_id(request.producer_id).with_producer_epoch(request.producer_epoch + 1)
+        response
+            .with_producer_id(request.producer_id)
+            .with_producer_epoch(request.producer_epoch + 1)
     } else {
         match shard.producer_ids.allocate() {
-            Ok(id) => response.with_producer_id(ProducerId(id)).with_producer_epoch(0),
+            Ok(id) => response
+                .with_producer_id(ProducerId(id))
+                .with_producer_epoch(0),
             Err(e) => {
                 tracing::error!(error = %e, "persisting the producer id high-water mark");
                 response.with_error_code(ResponseError::KafkaStorageError.code())

@@ -20,7 +20,11 @@ pub const VERSIONS: Versions = Versions {
     max: 9,
 };
 
-fn params(request: &JoinGroupRequest, header: &RequestHeader, version: i16) -> Result<JoinParams, GroupError> {
+fn params(
+    request: &JoinGroupRequest,
+    header: &RequestHeader,
+    version: i16,
+) -> Result<JoinParams, GroupError> {
     let client_id = header.client_id.as_deref().unwrap_or_default().to_string();
     let instance_id = request.group_instance_id.as_ref().map(|s| s.to_string());
     check_stored_string(&client_id)?;
@@ -61,19 +65,24 @@ fn params(request: &JoinGroupRequest, header: &RequestHeader, version: i16) -> R
     })
 }
 
-pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    header: &RequestHeader,
+    body: &mut Bytes,
+) -> Result<Reply, DecodeError> {
     let version = header.request_api_version;
     let request = JoinGroupRequest::try_decode(body, version)?;
     let group_id = request.group_id.0.to_string();
-    let result = match check_group_id(&group_id, false).and_then(|()| params(&request, header, version)) {
-        Err(e) => JoinResult::error(e, &request.member_id),
-        Ok(p) => {
-            let g = group_id.clone();
-            coordinator::route(shard, &group_id, move |s| coordinator::join(s, g, p))
-                .await
-                .unwrap_or_else(|e| JoinResult::error(e, &request.member_id))
-        }
-    };
+    let result =
+        match check_group_id(&group_id, false).and_then(|()| params(&request, header, version)) {
+            Err(e) => JoinResult::error(e, &request.member_id),
+            Ok(p) => {
+                let g = group_id.clone();
+                coordinator::route(shard, &group_id, move |s| coordinator::join(s, g, p))
+                    .await
+                    .unwrap_or_else(|e| JoinResult::error(e, &request.member_id))
+            }
+        };
     let members = result
         .members
         .into_iter()

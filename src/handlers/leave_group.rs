@@ -18,7 +18,11 @@ pub const VERSIONS: Versions = Versions {
     max: 5,
 };
 
-pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    header: &RequestHeader,
+    body: &mut Bytes,
+) -> Result<Reply, DecodeError> {
     let version = header.request_api_version;
     let request = LeaveGroupRequest::try_decode(body, version)?;
     let group_id = request.group_id.0.to_string();
@@ -41,9 +45,11 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
         Ok(()) => {
             let g = group_id.clone();
             let m = members.clone();
-            coordinator::route(shard, &group_id, move |s| async move { coordinator::leave(&s, &g, &m) })
-                .await
-                .and_then(|r| r)
+            coordinator::route(shard, &group_id, move |s| async move {
+                coordinator::leave(&s, &g, &m)
+            })
+            .await
+            .and_then(|r| r)
         }
     };
     let response = match result {

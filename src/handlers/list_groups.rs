@@ -5,7 +5,9 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use kafka_protocol::messages::list_groups_response::ListedGroup;
-use kafka_protocol::messages::{ApiKey, GroupId, ListGroupsRequest, ListGroupsResponse, RequestHeader};
+use kafka_protocol::messages::{
+    ApiKey, GroupId, ListGroupsRequest, ListGroupsResponse, RequestHeader,
+};
 
 use super::{encode, str_bytes, Reply, Versions};
 use crate::groups::coordinator;
@@ -18,10 +20,18 @@ pub const VERSIONS: Versions = Versions {
     max: 4,
 };
 
-pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    header: &RequestHeader,
+    body: &mut Bytes,
+) -> Result<Reply, DecodeError> {
     let version = header.request_api_version;
     let request = ListGroupsRequest::try_decode(body, version)?;
-    let filter: Vec<String> = request.states_filter.iter().map(|s| s.to_ascii_lowercase()).collect();
+    let filter: Vec<String> = request
+        .states_filter
+        .iter()
+        .map(|s| s.to_ascii_lowercase())
+        .collect();
     let groups = coordinator::list(shard)
         .await
         .into_iter()
@@ -33,5 +43,8 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
                 .with_group_state(str_bytes(state))
         })
         .collect();
-    Ok(encode(header, &ListGroupsResponse::default().with_groups(groups)))
+    Ok(encode(
+        header,
+        &ListGroupsResponse::default().with_groups(groups),
+    ))
 }

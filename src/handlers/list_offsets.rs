@@ -3,15 +3,23 @@
 use std::rc::Rc;
 
 use bytes::Bytes;
-use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
-use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse, RequestHeader, TopicName};
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{
+    ApiKey, ListOffsetsRequest, ListOffsetsResponse, RequestHeader, TopicName,
+};
 
 use super::{encode, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::protocol::errors::PartitionError;
 use crate::shard::Shard;
 
-pub const VERSIONS: Versions = Versions { key: ApiKey::ListOffsets, min: 1, max: 8 };
+pub const VERSIONS: Versions = Versions {
+    key: ApiKey::ListOffsets,
+    min: 1,
+    max: 8,
+};
 
 pub const LATEST_TIMESTAMP: i64 = -1;
 pub const EARLIEST_TIMESTAMP: i64 = -2;
@@ -20,7 +28,11 @@ pub const MAX_TIMESTAMP: i64 = -3;
 /// (timestamp, offset, leader epoch) for one partition.
 type Found = (i64, i64, i32);
 
-pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    header: &RequestHeader,
+    body: &mut Bytes,
+) -> Result<Reply, DecodeError> {
     let version = header.request_api_version;
     let request = ListOffsetsRequest::try_decode(body, version)?;
     let snapshot = shard.snapshot();
@@ -29,37 +41,65 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
         let name = t.name.0.to_string();
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for p in &t.partitions {
-            let (index, timestamp, epoch) = (p.partition_index, p.timestamp, p.current_leader_epoch);
-            let r: Result<Found, PartitionError> = match snapshot.partition(&name, index).map(|m| m.owner) {
-                None => Err(PartitionError::UnknownTopicOrPartition),
-                Some(owner) => {
-                    if owner != shard.id {
-                        shard.metrics.forwarded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let (index, timestamp, epoch) =
+                (p.partition_index, p.timestamp, p.current_leader_epoch);
+            let r: Result<Found, PartitionError> =
+                match snapshot.partition(&name, index).map(|m| m.owner) {
+                    None => Err(PartitionError::UnknownTopicOrPartition),
+                    Some(owner) => {
+                        if owner != shard.id {
+                            shard
+                                .metrics
+                                .forwarded
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        let name = name.clone();
+                        shard
+                            .on_shard(owner, move |s| async move {
+                                lookup(&s, &name, index, timestamp, epoch).await
+                            })
+                            .await
+                            .unwrap_or(Err(PartitionError::NotLeader))
                     }
-                    let name = name.clone();
-                    shard
-                        .on_shard(owner, move |s| async move { lookup(&s, &name, index, timestamp, epoch).await })
-                        .await
-                        .unwrap_or(Err(PartitionError::NotLeader))
-                }
-            };
+                };
             let resp = ListOffsetsPartitionResponse::default().with_partition_index(index);
             partitions.push(match r {
                 Ok((ts, offset, leader_epoch)) => {
                     // leader_epoch exists from v4 on; an older response can't carry it.
                     let epoch = if version >= 4 { leader_epoch } else { -1 };
-                    resp.with_timestamp(ts).with_offset(offset).with_leader_epoch(epoch)
+                    resp.with_timestamp(ts)
+                        .with_offset(offset)
+                        .with_leader_epoch(epoch)
                 }
-                Err(e) => resp.with_error_code(e.code()).with_timestamp(-1).with_offset(-1).with_leader_epoch(-1),
+                Err(e) => resp
+                    .with_error_code(e.code())
+                    .with_timestamp(-1)
+                    .with_offset(-1)
+                    .with_leader_epoch(-1),
             });
         }
-        topics.push(ListOffsetsTopicResponse::default().with_name(TopicName(t.name.0.clone())).with_partitions(partitions));
+        topics.push(
+            ListOffsetsTopicResponse::default()
+                .with_name(TopicName(t.name.0.clone()))
+                .with_partitions(partitions),
+        );
     }
-    Ok(encode(header, &ListOffsetsResponse::default().with_topics(topics)))
+    Ok(encode(
+        header,
+        &ListOffsetsResponse::default().with_topics(topics),
+    ))
 }
 
-async fn lookup(shard: &Rc<Shard>, topic: &str, index: i32, timestamp: i64, epoch: i32) -> Result<Found, PartitionError> {
-    let p = shard.local_partition(topic, index).ok_or(PartitionError::NotLeader)?;
+async fn lookup(
+    shard: &Rc<Shard>,
+    topic: &str,
+    index: i32,
+    timestamp: i64,
+    epoch: i32,
+) -> Result<Found, PartitionError> {
+    let p = shard
+        .local_partition(topic, index)
+        .ok_or(PartitionError::NotLeader)?;
     let leader_epoch = p.leader_epoch();
     if epoch >= 0 && epoch < leader_epoch {
         return Err(PartitionError::FencedLeaderEpoch);
@@ -77,7 +117,9 @@ async fn lookup(shard: &Rc<Shard>, topic: &str, index: i32, timestamp: i64, epoc
             _ => (-1, -1, leader_epoch),
         },
         ts => match p.log().offset_for_timestamp(ts).await? {
-            Some((offset, found_ts)) if offset < p.high_watermark() => (found_ts, offset, leader_epoch),
+            Some((offset, found_ts)) if offset < p.high_watermark() => {
+                (found_ts, offset, leader_epoch)
+            }
             _ => (-1, -1, leader_epoch),
         },
     })

@@ -5,8 +5,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
-use kafka_protocol::messages::{ApiKey, BrokerId, MetadataRequest, MetadataResponse, RequestHeader, TopicName};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{
+    ApiKey, BrokerId, MetadataRequest, MetadataResponse, RequestHeader, TopicName,
+};
 
 use super::{encode, str_bytes, Reply, Versions};
 use crate::metadata::{validate_topic_name, Snapshot, TopicMeta};
@@ -14,12 +18,20 @@ use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::shard::control::NewTopic;
 use crate::shard::Shard;
 
-pub const VERSIONS: Versions = Versions { key: ApiKey::Metadata, min: 0, max: 12 };
+pub const VERSIONS: Versions = Versions {
+    key: ApiKey::Metadata,
+    min: 0,
+    max: 12,
+};
 
 /// Kafka's "authorized operations not requested" sentinel.
 const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 
-pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    header: &RequestHeader,
+    body: &mut Bytes,
+) -> Result<Reply, DecodeError> {
     let version = header.request_api_version;
     let request = MetadataRequest::try_decode(body, version)?;
     let mut snapshot = shard.snapshot();
@@ -28,11 +40,16 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
     let wanted: Option<Vec<(Option<String>, uuid::Uuid)>> = match request.topics {
         None => None,
         Some(t) if t.is_empty() && version == 0 => None,
-        Some(t) => Some(t.into_iter().map(|t| (t.name.map(|n| n.0.to_string()), t.topic_id)).collect()),
+        Some(t) => Some(
+            t.into_iter()
+                .map(|t| (t.name.map(|n| n.0.to_string()), t.topic_id))
+                .collect(),
+        ),
     };
 
     if let Some(wanted) = &wanted {
-        let auto_create = shard.config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
+        let auto_create =
+            shard.config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
         let missing: Vec<NewTopic> = wanted
             .iter()
             .filter_map(|(name, _)| name.as_ref())
@@ -53,7 +70,11 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
     }
 
     let topics: Vec<MetadataResponseTopic> = match wanted {
-        None => snapshot.topics.values().map(|t| describe_topic(t, version)).collect(),
+        None => snapshot
+            .topics
+            .values()
+            .map(|t| describe_topic(t, version))
+            .collect(),
         Some(wanted) => wanted
             .into_iter()
             .map(|(name, id)| {

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
 use kafka_protocol::messages::{ApiKey, OffsetCommitRequest, OffsetCommitResponse, RequestHeader};
 
 use super::{encode, Reply, Versions};
@@ -23,7 +25,11 @@ pub const VERSIONS: Versions = Versions {
 /// "Use the broker's retention" in OffsetCommit v2–4.
 const RETENTION_TIME_DEFAULT: i64 = -1;
 
-pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    header: &RequestHeader,
+    body: &mut Bytes,
+) -> Result<Reply, DecodeError> {
     let version = header.request_api_version;
     let request = OffsetCommitRequest::try_decode(body, version)?;
     let group_id = request.group_id.0.to_string();
@@ -35,17 +41,27 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
                 topic: t.name.0.to_string(),
                 partition: p.partition_index,
                 offset: p.committed_offset,
-                leader_epoch: if version >= 6 { p.committed_leader_epoch } else { -1 },
+                leader_epoch: if version >= 6 {
+                    p.committed_leader_epoch
+                } else {
+                    -1
+                },
                 metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
             })
         })
         .collect();
-    let retention =
-        (version <= 4 && request.retention_time_ms != RETENTION_TIME_DEFAULT).then_some(request.retention_time_ms);
+    let retention = (version <= 4 && request.retention_time_ms != RETENTION_TIME_DEFAULT)
+        .then_some(request.retention_time_ms);
     let results: PartitionResults = match check_group_id(&group_id, true) {
-        Err(e) => partitions.into_iter().map(|p| (p.topic, p.partition, Err(e))).collect(),
+        Err(e) => partitions
+            .into_iter()
+            .map(|p| (p.topic, p.partition, Err(e)))
+            .collect(),
         Ok(()) => {
-            let keys: Vec<(String, i32)> = partitions.iter().map(|p| (p.topic.clone(), p.partition)).collect();
+            let keys: Vec<(String, i32)> = partitions
+                .iter()
+                .map(|p| (p.topic.clone(), p.partition))
+                .collect();
             let g = group_id.clone();
             let member = request.member_id.to_string();
             let instance = request.group_instance_id.as_ref().map(|s| s.to_string());
@@ -73,7 +89,10 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
                 .partitions
                 .iter()
                 .map(|p| {
-                    let code = by_key.get(&(name.clone(), p.partition_index)).copied().unwrap_or(0);
+                    let code = by_key
+                        .get(&(name.clone(), p.partition_index))
+                        .copied()
+                        .unwrap_or(0);
                     OffsetCommitResponsePartition::default()
                         .with_partition_index(p.partition_index)
                         .with_error_code(code)
@@ -84,5 +103,8 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
                 .with_partitions(partitions)
         })
         .collect();
-    Ok(encode(header, &OffsetCommitResponse::default().with_topics(topics)))
+    Ok(encode(
+        header,
+        &OffsetCommitResponse::default().with_topics(topics),
+    ))
 }

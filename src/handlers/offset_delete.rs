@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use kafka_protocol::messages::offset_delete_response::{OffsetDeleteResponsePartition, OffsetDeleteResponseTopic};
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
 use kafka_protocol::messages::{ApiKey, OffsetDeleteRequest, OffsetDeleteResponse, RequestHeader};
 
 use super::{encode, Reply, Versions};
@@ -19,21 +21,31 @@ pub const VERSIONS: Versions = Versions {
     max: 0,
 };
 
-pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    header: &RequestHeader,
+    body: &mut Bytes,
+) -> Result<Reply, DecodeError> {
     let version = header.request_api_version;
     let request = OffsetDeleteRequest::try_decode(body, version)?;
     let group_id = request.group_id.0.to_string();
     let partitions: Vec<(String, i32)> = request
         .topics
         .iter()
-        .flat_map(|t| t.partitions.iter().map(|p| (t.name.0.to_string(), p.partition_index)))
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (t.name.0.to_string(), p.partition_index))
+        })
         .collect();
     let g = group_id.clone();
     let r = match check_group_id(&group_id, true) {
         Err(e) => Err(e),
-        Ok(()) => coordinator::route(shard, &group_id, move |s| coordinator::delete_offsets(s, g, partitions))
-            .await
-            .and_then(|r| r),
+        Ok(()) => coordinator::route(shard, &group_id, move |s| {
+            coordinator::delete_offsets(s, g, partitions)
+        })
+        .await
+        .and_then(|r| r),
     };
     let response = match r {
         Err(e) => OffsetDeleteResponse::default().with_error_code(e.code()),
@@ -53,7 +65,10 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
                             t.partitions
                                 .iter()
                                 .map(|p| {
-                                    let code = by_key.get(&(name.clone(), p.partition_index)).copied().unwrap_or(0);
+                                    let code = by_key
+                                        .get(&(name.clone(), p.partition_index))
+                                        .copied()
+                                        .unwrap_or(0);
                                     OffsetDeleteResponsePartition::default()
                                         .with_partition_index(p.partition_index)
                                         .with_error_code(code)

@@ -5,10 +5,12 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use kafka_protocol::messages::offset_fetch_response::{
-    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic,
-    OffsetFetchResponseTopics,
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
-use kafka_protocol::messages::{ApiKey, GroupId, OffsetFetchRequest, OffsetFetchResponse, RequestHeader, TopicName};
+use kafka_protocol::messages::{
+    ApiKey, GroupId, OffsetFetchRequest, OffsetFetchResponse, RequestHeader, TopicName,
+};
 
 use super::{encode, str_bytes, Reply, Versions};
 use crate::groups::state::CommittedOffset;
@@ -45,7 +47,11 @@ fn parts(o: Option<&CommittedOffset>) -> (i64, i32, String) {
     }
 }
 
-pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    header: &RequestHeader,
+    body: &mut Bytes,
+) -> Result<Reply, DecodeError> {
     let version = header.request_api_version;
     let request = OffsetFetchRequest::try_decode(body, version)?;
     if version >= 8 {
@@ -82,7 +88,10 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
                 ),
             });
         }
-        return Ok(encode(header, &OffsetFetchResponse::default().with_groups(groups)));
+        return Ok(encode(
+            header,
+            &OffsetFetchResponse::default().with_groups(groups),
+        ));
     }
     let asked: Option<Vec<(String, Vec<i32>)>> = request.topics.as_ref().map(|ts| {
         ts.iter()
@@ -102,7 +111,11 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
             Some(e),
         ),
     };
-    let partition_error = if version < 2 { error.map_or(0, |e| e.code()) } else { 0 };
+    let partition_error = if version < 2 {
+        error.map_or(0, |e| e.code())
+    } else {
+        0
+    };
     let topics = found
         .into_iter()
         .map(|(t, ps)| {

@@ -6,17 +6,29 @@
 use std::rc::Rc;
 
 use bytes::Bytes;
-use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset, OffsetForLeaderTopicResult};
-use kafka_protocol::messages::{ApiKey, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, RequestHeader, TopicName};
+use kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
+use kafka_protocol::messages::{
+    ApiKey, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, RequestHeader, TopicName,
+};
 
 use super::{encode, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::protocol::errors::PartitionError;
 use crate::shard::Shard;
 
-pub const VERSIONS: Versions = Versions { key: ApiKey::OffsetForLeaderEpoch, min: 2, max: 4 };
+pub const VERSIONS: Versions = Versions {
+    key: ApiKey::OffsetForLeaderEpoch,
+    min: 2,
+    max: 4,
+};
 
-pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    header: &RequestHeader,
+    body: &mut Bytes,
+) -> Result<Reply, DecodeError> {
     let request = OffsetForLeaderEpochRequest::try_decode(body, header.request_api_version)?;
     let snapshot = shard.snapshot();
     let mut topics = Vec::new();
@@ -25,39 +37,55 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
         let mut partitions = Vec::new();
         for p in &t.partitions {
             let (index, current, wanted) = (p.partition, p.current_leader_epoch, p.leader_epoch);
-            let r: Result<(i32, i64), PartitionError> = match snapshot.partition(&name, index).map(|m| m.owner) {
-                None => Err(PartitionError::UnknownTopicOrPartition),
-                Some(owner) => {
-                    if owner != shard.id {
-                        shard.metrics.forwarded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let r: Result<(i32, i64), PartitionError> =
+                match snapshot.partition(&name, index).map(|m| m.owner) {
+                    None => Err(PartitionError::UnknownTopicOrPartition),
+                    Some(owner) => {
+                        if owner != shard.id {
+                            shard
+                                .metrics
+                                .forwarded
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        let name = name.clone();
+                        shard
+                            .on_shard(owner, move |s| async move {
+                                let p = s
+                                    .local_partition(&name, index)
+                                    .ok_or(PartitionError::NotLeader)?;
+                                let epoch = p.leader_epoch();
+                                if current >= 0 && current < epoch {
+                                    return Err(PartitionError::FencedLeaderEpoch);
+                                }
+                                if current > epoch {
+                                    return Err(PartitionError::UnknownLeaderEpoch);
+                                }
+                                if wanted > epoch {
+                                    return Ok((-1, -1));
+                                }
+                                Ok((epoch, p.log_end_offset()))
+                            })
+                            .await
+                            .unwrap_or(Err(PartitionError::NotLeader))
                     }
-                    let name = name.clone();
-                    shard
-                        .on_shard(owner, move |s| async move {
-                            let p = s.local_partition(&name, index).ok_or(PartitionError::NotLeader)?;
-                            let epoch = p.leader_epoch();
-                            if current >= 0 && current < epoch {
-                                return Err(PartitionError::FencedLeaderEpoch);
-                            }
-                            if current > epoch {
-                                return Err(PartitionError::UnknownLeaderEpoch);
-                            }
-                            if wanted > epoch {
-                                return Ok((-1, -1));
-                            }
-                            Ok((epoch, p.log_end_offset()))
-                        })
-                        .await
-                        .unwrap_or(Err(PartitionError::NotLeader))
-                }
-            };
+                };
             let e = EpochEndOffset::default().with_partition(index);
             partitions.push(match r {
                 Ok((epoch, end)) => e.with_leader_epoch(epoch).with_end_offset(end),
-                Err(err) => e.with_error_code(err.code()).with_leader_epoch(-1).with_end_offset(-1),
+                Err(err) => e
+                    .with_error_code(err.code())
+                    .with_leader_epoch(-1)
+                    .with_end_offset(-1),
             });
         }
-        topics.push(OffsetForLeaderTopicResult::default().with_topic(TopicName(t.topic.0.clone())).with_partitions(partitions));
+        topics.push(
+            OffsetForLeaderTopicResult::default()
+                .with_topic(TopicName(t.topic.0.clone()))
+                .with_partitions(partitions),
+        );
     }
-    Ok(encode(header, &OffsetForLeaderEpochResponse::default().with_topics(topics)))
+    Ok(encode(
+        header,
+        &OffsetForLeaderEpochResponse::default().with_topics(topics),
+    ))
 }

@@ -16,13 +16,21 @@ use crate::shard::Shard;
 
 /// v0-2 carry message formats v0/v1, which Sluice does not store; ApiVersions still advertises
 /// v0 (see api_versions::PRODUCE_ADVERTISED_MIN).
-pub const VERSIONS: Versions = Versions { key: ApiKey::Produce, min: 3, max: 11 };
+pub const VERSIONS: Versions = Versions {
+    key: ApiKey::Produce,
+    min: 3,
+    max: 11,
+};
 
 /// First Produce version allowed to carry zstd batches (KIP-110).
 const ZSTD_PRODUCE_VERSION_MIN: i16 = 7;
 const COMPRESSION_ZSTD: i16 = 4;
 
-pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    header: &RequestHeader,
+    body: &mut Bytes,
+) -> Result<Reply, DecodeError> {
     let version = header.request_api_version;
     let request = ProduceRequest::try_decode(body, version)?;
     let acks = request.acks;
@@ -48,11 +56,16 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
                 let Some(records) = records.filter(|r| !r.is_empty()) else {
                     return Err(PartitionError::Batch(crate::log::BatchError::Truncated));
                 };
-                if version < ZSTD_PRODUCE_VERSION_MIN && compression_of(&records) == Some(COMPRESSION_ZSTD) {
+                if version < ZSTD_PRODUCE_VERSION_MIN
+                    && compression_of(&records) == Some(COMPRESSION_ZSTD)
+                {
                     return Err(PartitionError::UnsupportedCompression);
                 }
                 if owner != shard.id {
-                    shard.metrics.forwarded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    shard
+                        .metrics
+                        .forwarded
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 let r = shard
                     .on_shard(owner, move |owner_shard| async move {
@@ -75,13 +88,25 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
                 .partition_data
                 .iter()
                 .map(|p| {
-                    let r = PartitionProduceResponse::default().with_index(p.index).with_log_append_time_ms(-1);
+                    let r = PartitionProduceResponse::default()
+                        .with_index(p.index)
+                        .with_log_append_time_ms(-1);
                     match results.next() {
-                        Some(Ok(Appended { base_offset, log_start_offset })) => {
-                            shard.metrics.records_batches_in.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            r.with_base_offset(base_offset).with_log_start_offset(log_start_offset)
+                        Some(Ok(Appended {
+                            base_offset,
+                            log_start_offset,
+                        })) => {
+                            shard
+                                .metrics
+                                .records_batches_in
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            r.with_base_offset(base_offset)
+                                .with_log_start_offset(log_start_offset)
                         }
-                        Some(Err(e)) => r.with_error_code(e.code()).with_base_offset(-1).with_log_start_offset(-1),
+                        Some(Err(e)) => r
+                            .with_error_code(e.code())
+                            .with_base_offset(-1)
+                            .with_log_start_offset(-1),
                         None => r.with_error_code(ResponseError::UnknownServerError.code()),
                     }
                 })
@@ -94,7 +119,10 @@ pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes)
     if acks == 0 {
         return Ok(Reply::None);
     }
-    Ok(encode(header, &ProduceResponse::default().with_responses(responses)))
+    Ok(encode(
+        header,
+        &ProduceResponse::default().with_responses(responses),
+    ))
 }
 
 /// The compression codec in a v2 batch's attributes (bytes 21..23), without parsing the rest.

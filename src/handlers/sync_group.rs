@@ -17,7 +17,11 @@ pub const VERSIONS: Versions = Versions {
     max: 5,
 };
 
-pub async fn handle(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    header: &RequestHeader,
+    body: &mut Bytes,
+) -> Result<Reply, DecodeError> {
     let version = header.request_api_version;
     let request = SyncGroupRequest::try_decode(body, version)?;
     let group_id = request.group_id.0.to_string();
