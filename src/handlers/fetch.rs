@@ -5,7 +5,7 @@
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
@@ -138,7 +138,7 @@ pub async fn handle(
                 .with_high_watermark(f.high_watermark)
                 .with_last_stable_offset(f.high_watermark)
                 .with_log_start_offset(f.log_start_offset)
-                .with_records(Some(concat(f.records.chunks))),
+                .with_records(Some(f.records.into_contiguous())),
             Some(Err(e)) => {
                 let code = if version >= 13 && topic_names[w.topic_index].is_none() {
                     ResponseError::UnknownTopicId.code()
@@ -216,18 +216,4 @@ async fn read_all(
         out.push(r);
     }
     out
-}
-
-fn concat(chunks: Vec<Bytes>) -> Bytes {
-    match chunks.len() {
-        0 => Bytes::new(),
-        1 => chunks.into_iter().next().unwrap_or_default(),
-        _ => {
-            let mut b = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
-            for c in chunks {
-                b.extend_from_slice(&c);
-            }
-            b.freeze()
-        }
-    }
 }

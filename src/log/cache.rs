@@ -26,7 +26,16 @@ pub struct TailCache {
 struct Cached {
     base_offset: i64,
     next_offset: i64,
-    data: Bytes,
+    /// The stamped first bytes of the batch (base offset, length, leader epoch)...
+    prefix: Bytes,
+    /// ...and the rest as received: a slice of the request frame, shared, not copied.
+    rest: Bytes,
+}
+
+impl Cached {
+    fn len(&self) -> usize {
+        self.prefix.len() + self.rest.len()
+    }
 }
 
 /// One log's cached batches, oldest first, contiguous in offsets.
@@ -81,8 +90,8 @@ impl TailCache {
             let mut batches = log.batches.borrow_mut();
             if batches.front().is_some_and(|b| b.base_offset == base) {
                 if let Some(b) = batches.pop_front() {
-                    log.bytes.set(log.bytes.get() - b.data.len());
-                    self.used_bytes.set(self.used_bytes.get() - b.data.len());
+                    log.bytes.set(log.bytes.get() - b.len());
+                    self.used_bytes.set(self.used_bytes.get() - b.len());
                 }
             }
         }
@@ -92,8 +101,9 @@ impl TailCache {
 impl LogCache {
     /// Cache a newly appended batch (offsets must follow the last cached one, or the cache
     /// restarts from it). A batch larger than the whole budget is not cached.
-    pub fn insert(&self, base_offset: i64, next_offset: i64, data: Bytes) {
-        if data.len() > self.shard.budget_bytes {
+    pub fn insert(&self, base_offset: i64, next_offset: i64, prefix: Bytes, rest: Bytes) {
+        let len = prefix.len() + rest.len();
+        if len > self.shard.budget_bytes {
             self.clear();
             return;
         }
@@ -105,11 +115,11 @@ impl LogCache {
         if !contiguous {
             self.clear();
         }
-        let len = data.len();
         self.batches.borrow_mut().push_back(Cached {
             base_offset,
             next_offset,
-            data,
+            prefix,
+            rest,
         });
         self.bytes.set(self.bytes.get() + len);
         self.shard.used_bytes.set(self.shard.used_bytes.get() + len);
@@ -134,10 +144,10 @@ impl LogCache {
         let mut batches = self.batches.borrow_mut();
         while batches.back().is_some_and(|b| b.next_offset > offset) {
             if let Some(b) = batches.pop_back() {
-                self.bytes.set(self.bytes.get() - b.data.len());
+                self.bytes.set(self.bytes.get() - b.len());
                 self.shard
                     .used_bytes
-                    .set(self.shard.used_bytes.get() - b.data.len());
+                    .set(self.shard.used_bytes.get() - b.len());
             }
         }
     }
@@ -147,10 +157,10 @@ impl LogCache {
         let mut batches = self.batches.borrow_mut();
         while batches.front().is_some_and(|b| b.next_offset <= offset) {
             if let Some(b) = batches.pop_front() {
-                self.bytes.set(self.bytes.get() - b.data.len());
+                self.bytes.set(self.bytes.get() - b.len());
                 self.shard
                     .used_bytes
-                    .set(self.shard.used_bytes.get() - b.data.len());
+                    .set(self.shard.used_bytes.get() - b.len());
             }
         }
     }
@@ -179,12 +189,13 @@ impl LogCache {
             if b.base_offset >= end_offset {
                 break;
             }
-            let fits = out.bytes + b.data.len() <= max_bytes;
+            let fits = out.bytes + b.len() <= max_bytes;
             if !(fits || min_one && out.chunks.is_empty()) {
                 break;
             }
-            out.bytes += b.data.len();
-            out.chunks.push(b.data.clone());
+            out.bytes += b.len();
+            out.chunks.push(b.prefix.clone());
+            out.chunks.push(b.rest.clone());
         }
         Some(out)
     }
@@ -216,23 +227,26 @@ mod tests {
     fn serves_contiguous_batches_within_limits() {
         let shard = TailCache::new(1000);
         let log = shard.for_log();
-        log.insert(0, 5, batch(100));
-        log.insert(5, 6, batch(100));
-        log.insert(6, 10, batch(100));
+        log.insert(0, 5, Bytes::from_static(&[1; 16]), batch(100 - 16));
+        log.insert(5, 6, Bytes::from_static(&[1; 16]), batch(100 - 16));
+        log.insert(6, 10, Bytes::from_static(&[1; 16]), batch(100 - 16));
         let r = log.read(5, 10, 1000, true).unwrap();
-        assert_eq!((r.chunks.len(), r.bytes), (2, 200));
+        assert_eq!(
+            (r.chunks.len(), r.bytes),
+            (4, 200),
+            "two batches, each prefix + rest"
+        );
         let r = log.read(3, 10, 150, true).unwrap();
-        assert_eq!(r.chunks.len(), 1, "max_bytes stops after the first batch");
+        assert_eq!(r.bytes, 100, "max_bytes stops after the first batch");
         let r = log.read(3, 10, 50, true).unwrap();
         assert_eq!(
-            r.chunks.len(),
-            1,
+            r.bytes, 100,
             "min_one returns one batch larger than max_bytes"
         );
         let r = log.read(3, 10, 50, false).unwrap();
         assert!(r.chunks.is_empty());
         let r = log.read(0, 5, 1000, true).unwrap();
-        assert_eq!(r.chunks.len(), 1, "never past end_offset");
+        assert_eq!(r.bytes, 100, "never past end_offset");
         assert!(log.read(10, 11, 1000, true).is_none());
         assert_eq!(shard.hits_misses(), (5, 1));
     }
@@ -242,9 +256,9 @@ mod tests {
         let shard = TailCache::new(250);
         let a = shard.for_log();
         let b = shard.for_log();
-        a.insert(0, 1, batch(100));
-        b.insert(0, 1, batch(100));
-        a.insert(1, 2, batch(100));
+        a.insert(0, 1, Bytes::from_static(&[1; 16]), batch(100 - 16));
+        b.insert(0, 1, Bytes::from_static(&[1; 16]), batch(100 - 16));
+        a.insert(1, 2, Bytes::from_static(&[1; 16]), batch(100 - 16));
         assert_eq!(
             shard.used_bytes(),
             200,
@@ -255,7 +269,7 @@ mod tests {
         assert!(b.read(0, 1, 1000, true).is_some());
         drop(b);
         assert_eq!(shard.used_bytes(), 100);
-        a.insert(2, 3, batch(300));
+        a.insert(2, 3, Bytes::from_static(&[1; 16]), batch(300 - 16));
         assert_eq!(
             shard.used_bytes(),
             0,
@@ -268,13 +282,13 @@ mod tests {
     fn gaps_restart_the_cache_and_drop_before_frees() {
         let shard = TailCache::new(1000);
         let a = shard.for_log();
-        a.insert(0, 1, batch(10));
-        a.insert(5, 6, batch(10));
+        a.insert(0, 1, Bytes::from_static(&[1; 16]), batch(20 - 16));
+        a.insert(5, 6, Bytes::from_static(&[1; 16]), batch(20 - 16));
         assert!(a.read(0, 6, 100, true).is_none());
-        assert_eq!(shard.used_bytes(), 10);
-        a.insert(6, 7, batch(10));
+        assert_eq!(shard.used_bytes(), 20);
+        a.insert(6, 7, Bytes::from_static(&[1; 16]), batch(20 - 16));
         a.drop_before(6);
-        assert_eq!(shard.used_bytes(), 10);
+        assert_eq!(shard.used_bytes(), 20);
         a.clear();
         assert_eq!(shard.used_bytes(), 0);
     }

@@ -276,6 +276,27 @@ pub fn stamp(batch: &mut [u8], base_offset: i64, leader_epoch: i32) {
         .copy_from_slice(&leader_epoch.to_be_bytes());
 }
 
+/// The bytes a broker stamps: baseOffset, batchLength and partitionLeaderEpoch, all before the
+/// CRC'd range. Stored batches are written as this stamped prefix followed by the received
+/// bytes from here on, so the produce path copies a batch once (frame → DMA buffer).
+pub const STAMPED_PREFIX_BYTES: usize = PARTITION_LEADER_EPOCH_AT + 4;
+
+const _: () = assert!(STAMPED_PREFIX_BYTES <= CRC_FROM);
+
+/// The first `STAMPED_PREFIX_BYTES` of `batch` with `base_offset` and `leader_epoch` stamped.
+pub fn stamped_prefix(
+    batch: &[u8],
+    base_offset: i64,
+    leader_epoch: i32,
+) -> [u8; STAMPED_PREFIX_BYTES] {
+    let mut prefix = [0u8; STAMPED_PREFIX_BYTES];
+    prefix.copy_from_slice(&batch[..STAMPED_PREFIX_BYTES]);
+    prefix[BASE_OFFSET_AT..BASE_OFFSET_AT + 8].copy_from_slice(&base_offset.to_be_bytes());
+    prefix[PARTITION_LEADER_EPOCH_AT..PARTITION_LEADER_EPOCH_AT + 4]
+        .copy_from_slice(&leader_epoch.to_be_bytes());
+    prefix
+}
+
 /// A stamped copy of `batch`, ready to store.
 pub fn stamped_copy(batch: &[u8], base_offset: i64, leader_epoch: i32) -> Vec<u8> {
     let mut copy = batch.to_vec();

@@ -93,11 +93,29 @@ impl std::fmt::Display for LogError {
     }
 }
 
-/// What a read returns: whole stored batches, in offset order, possibly as several chunks.
+/// What a read returns: whole stored batches, in offset order, as several chunks whose
+/// concatenation is the batches (a cached batch is two chunks: its stamped prefix and the rest).
 #[derive(Debug, Default)]
 pub struct ReadResult {
     pub chunks: Vec<Bytes>,
     pub bytes: usize,
+}
+
+impl ReadResult {
+    /// The batches as one contiguous buffer (no copy when there is a single chunk).
+    pub fn into_contiguous(self) -> Bytes {
+        match self.chunks.len() {
+            0 => Bytes::new(),
+            1 => self.chunks.into_iter().next().unwrap_or_default(),
+            _ => {
+                let mut b = BytesMut::with_capacity(self.bytes);
+                for c in &self.chunks {
+                    b.extend_from_slice(c);
+                }
+                b.freeze()
+            }
+        }
+    }
 }
 
 /// Milliseconds since the Unix epoch (0 if the clock is before it).
@@ -112,6 +130,9 @@ type WriteDone = oneshot::Sender<Result<(), ()>>;
 
 /// A batch whose offsets are assigned and whose write is queued.
 struct Pending {
+    /// The stamped first bytes of the batch ...
+    prefix: [u8; format::STAMPED_PREFIX_BYTES],
+    /// ... and the whole batch as received (a slice of the request frame, not a copy).
     data: Bytes,
     next_offset: i64,
     segment_base: i64,
@@ -414,7 +435,7 @@ impl Log {
     /// the O_DIRECT write covering the batch has completed. Returns the base offset.
     pub fn append(
         self: &Rc<Self>,
-        batch: &[u8],
+        batch: &Bytes,
         header: &BatchHeader,
         leader_epoch: i32,
     ) -> (i64, impl Future<Output = Result<(), LogError>> + 'static) {
@@ -424,10 +445,14 @@ impl Log {
         let rx = if refused {
             None
         } else {
-            // The one copy of the produce path: frame bytes → stored (stamped) batch.
-            let mut stored = BytesMut::from(batch);
-            format::stamp(&mut stored, base, leader_epoch);
-            let data = stored.freeze();
+            // No copy here: the frame slice is kept, and the writer copies it once into the DMA
+            // buffer after the stamped prefix.
+            assert!(
+                batch.len() >= format::BATCH_HEADER_BYTES,
+                "a validated batch holds a header"
+            );
+            let prefix = format::stamped_prefix(batch, base, leader_epoch);
+            let data = batch.clone();
             let now = now_ms();
             let len = data.len() as u64;
             let entries;
@@ -461,8 +486,14 @@ impl Log {
                 );
             }
             self.end_offset.set(next);
-            self.cache.insert(base, next, data.clone());
+            self.cache.insert(
+                base,
+                next,
+                Bytes::copy_from_slice(&prefix),
+                data.slice(format::STAMPED_PREFIX_BYTES..),
+            );
             self.pending.borrow_mut().push_back(Pending {
+                prefix,
                 data,
                 next_offset: next,
                 segment_base,
@@ -564,7 +595,10 @@ impl Log {
             files = create_segment_files(&self.dir, seg_base).await?;
             *self.active_file.borrow_mut() = files.log.file().clone();
         }
-        let parts: Vec<&[u8]> = cycle.iter().map(|p| &p.data[..]).collect();
+        let parts: Vec<&[u8]> = cycle
+            .iter()
+            .flat_map(|p| [&p.prefix[..], &p.data[format::STAMPED_PREFIX_BYTES..]])
+            .collect();
         let before = files.log.len();
         if let Err(e) = files.log.append(&parts).await {
             return Err(if files.log.len() == before {

@@ -109,8 +109,8 @@ impl Shard {
             if read.bytes == 0 {
                 break;
             }
-            for chunk in read.chunks {
-                let mut buf = chunk;
+            {
+                let mut buf = read.into_contiguous();
                 while !buf.is_empty() {
                     let set = RecordBatchDecoder::decode(&mut buf)
                         .map_err(|_| PartitionError::Storage)?;
