@@ -648,3 +648,72 @@ fn euid() -> u32 {
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(u32::MAX)
 }
+
+#[test]
+fn changing_cores_reassigns_partitions_bumps_epochs_and_keeps_data() {
+    let mut b = Broker::start("recore", &["--cores", "2"]);
+    let mut c = Conn::connect(b.shard_addr(0));
+    create(&mut c, "t", 4, &[]);
+    let owners = leaders(&mut Conn::connect(b.bootstrap_addr()), "t");
+    for p in 0..4 {
+        let mut conn = Conn::connect(b.shard_addr(owners[&p]));
+        let v = value("core", p as usize);
+        assert_eq!(produce(&mut conn, "t", p, &[&v]), (0, 0));
+    }
+    let epochs = |b: &Broker| -> BTreeMap<i32, (i32, i32)> {
+        let mut c = Conn::connect(b.bootstrap_addr());
+        let r = c.call(
+            &MetadataRequest::default().with_topics(Some(vec![
+                kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+                    .with_name(Some(name("t"))),
+            ])),
+            9,
+        );
+        r.topics[0]
+            .partitions
+            .iter()
+            .map(|p| (p.partition_index, (p.leader_id.0, p.leader_epoch)))
+            .collect()
+    };
+    let mut before = epochs(&b);
+    for shards in [1usize, 2] {
+        b.extra_args = vec!["--cores".into(), shards.to_string()];
+        b.restart();
+        let after = epochs(&b);
+        let mut moved = 0;
+        for p in 0..4 {
+            let (leader, epoch) = after[&p];
+            let (old_leader, old_epoch) = before[&p];
+            assert!(
+                (leader as usize) < shards,
+                "p{p} led by a live shard: {after:?}"
+            );
+            if leader != old_leader {
+                moved += 1;
+                assert!(
+                    epoch > old_epoch,
+                    "p{p} moved shards: its epoch must grow: {after:?}"
+                );
+            } else {
+                assert!(epoch >= old_epoch, "p{p}: epochs never go back: {after:?}");
+            }
+            let mut conn = Conn::connect(b.shard_addr(leader as usize));
+            let got = fetch_all(&mut conn, "t", p, 0);
+            assert_eq!(
+                got,
+                vec![(0, Bytes::from(value("core", p as usize)))],
+                "p{p} data kept"
+            );
+        }
+        // Shrinking must move the partitions of the shards that are gone; growing may keep
+        // every owner (they are all still valid), which is what happens today.
+        if shards == 1 {
+            assert!(
+                moved > 0,
+                "changing --cores to 1 moved partitions off shard 1"
+            );
+        }
+        before = after;
+    }
+    assert!(b.panics().is_empty(), "{:?}", b.panics());
+}
