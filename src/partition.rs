@@ -20,6 +20,8 @@ pub const PRODUCER_BATCHES_REMEMBERED_MAX: usize = 5;
 #[derive(Debug, Default)]
 struct ProducerEntry {
     epoch: i16,
+    /// Max timestamp of the producer's newest batch here (DescribeProducers).
+    last_timestamp: i64,
     /// (first sequence, last sequence, base offset) of the newest batches, oldest first.
     batches: VecDeque<(i32, i32, i64)>,
 }
@@ -127,6 +129,22 @@ impl Partition {
         self.leader_epoch.set(epoch);
     }
 
+    /// Idempotent producers with state here: (producer id, epoch, last sequence, last
+    /// timestamp), by producer id (DescribeProducers).
+    pub fn producers(&self) -> Vec<(i64, i16, i32, i64)> {
+        let mut out: Vec<(i64, i16, i32, i64)> = self
+            .producers
+            .borrow()
+            .iter()
+            .filter_map(|(id, e)| {
+                e.last_sequence()
+                    .map(|s| (*id, e.epoch, s, e.last_timestamp))
+            })
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
     pub fn settings(&self) -> Settings {
         self.settings.get()
     }
@@ -158,6 +176,7 @@ impl Partition {
                 e.batches.clear();
             }
             e.epoch = h.producer_epoch;
+            e.last_timestamp = h.max_timestamp;
             e.remember(
                 h.base_sequence,
                 h.base_sequence + h.last_offset_delta,
@@ -217,6 +236,7 @@ impl Partition {
             h.base_sequence.wrapping_add(h.last_offset_delta),
             base_offset,
         );
+        e.last_timestamp = h.max_timestamp;
     }
 
     /// Validate and append one produce record set. `sync` = acks=all with fsync: resolve only

@@ -717,3 +717,98 @@ fn changing_cores_reassigns_partitions_bumps_epochs_and_keeps_data() {
     }
     assert!(b.panics().is_empty(), "{:?}", b.panics());
 }
+
+/// A batch from idempotent producer `pid` (epoch 0) with sequences `first..first + n`.
+fn idempotent_batch(pid: i64, first: i32, n: i32) -> Bytes {
+    use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+    let records: Vec<Record> = (0..n)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: pid,
+            producer_epoch: 0,
+            timestamp_type: TimestampType::Creation,
+            offset: i64::from(i),
+            sequence: first + i,
+            timestamp: 1_700_000_000_000 + i64::from(first + i),
+            key: None,
+            value: Some(Bytes::from(format!("seq-{}", first + i))),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = bytes::BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encode");
+    buf.freeze()
+}
+
+#[test]
+fn idempotent_duplicates_get_their_offset_and_describe_producers_lists_the_producer() {
+    use kafka_protocol::messages::describe_producers_request::TopicRequest;
+    use kafka_protocol::messages::DescribeProducersRequest;
+    let b = Broker::start("producers", &["--cores", "1"]);
+    let mut c = Conn::connect(b.shard_addr(0));
+    create(&mut c, "t", 1, &[]);
+    let send = |c: &mut Conn, records: Bytes| {
+        let r = c.call(
+            &ProduceRequest::default()
+                .with_acks(-1)
+                .with_timeout_ms(5000)
+                .with_topic_data(vec![TopicProduceData::default()
+                    .with_name(name("t"))
+                    .with_partition_data(vec![PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(records))])]),
+            9,
+        );
+        let p = &r.responses[0].partition_responses[0];
+        (p.error_code, p.base_offset)
+    };
+    let first = idempotent_batch(7, 0, 3);
+    assert_eq!(send(&mut c, first.clone()), (0, 0));
+    assert_eq!(send(&mut c, idempotent_batch(7, 3, 3)), (0, 3));
+    assert_eq!(
+        send(&mut c, first),
+        (0, 0),
+        "a duplicate is answered with its original offset"
+    );
+    const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
+    assert_eq!(
+        send(&mut c, idempotent_batch(7, 9, 1)).0,
+        OUT_OF_ORDER_SEQUENCE_NUMBER,
+        "a gap"
+    );
+    assert_eq!(
+        fetch_all(&mut c, "t", 0, 0).len(),
+        6,
+        "the duplicate was not stored"
+    );
+    let r = c.call(
+        &DescribeProducersRequest::default().with_topics(vec![TopicRequest::default()
+            .with_name(name("t"))
+            .with_partition_indexes(vec![0, 5])]),
+        0,
+    );
+    let parts = &r.topics[0].partitions;
+    assert_eq!(parts[0].error_code, 0);
+    let p = &parts[0].active_producers;
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(
+        (p[0].producer_id.0, p[0].producer_epoch, p[0].last_sequence),
+        (7, 0, 5)
+    );
+    assert_eq!(p[0].last_timestamp, 1_700_000_000_005);
+    assert_eq!(
+        parts[1].error_code, 3,
+        "unknown partition: UNKNOWN_TOPIC_OR_PARTITION"
+    );
+}

@@ -47,6 +47,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod describe_producers;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -109,6 +110,7 @@ handlers!(
     delete_records,
     create_partitions,
     describe_log_dirs,
+    describe_producers,
 );
 
 /// The versions served for `key`, if any.
