@@ -62,17 +62,9 @@ pub const RETENTION_MS_DEFAULT: i64 = 7 * 24 * 60 * 60 * 1000;
 /// Default period of the retention pass (Kafka's log.retention.check.interval.ms).
 pub const RETENTION_CHECK_INTERVAL_MS_DEFAULT: u64 = 300_000;
 
-/// Default `--inflight-request-bytes`: request bytes one shard holds at once (read, not yet
-/// answered), over all its connections. A frame waits for its bytes before its body is read, so
-/// a flood of produce requests gets TCP backpressure instead of growing memory. Never below the
-/// largest frame (`--request-max-bytes`), or that frame could never be read.
-pub const SHARD_INFLIGHT_REQUEST_BYTES_MAX_DEFAULT: usize = 256 << 20;
-
-const _: () = assert!(SHARD_INFLIGHT_REQUEST_BYTES_MAX_DEFAULT >= REQUEST_BYTES_MAX_DEFAULT);
-
-/// Default tail-cache budget per shard: the newest batches kept in memory for consumers that
-/// keep up. Without a bound a burst of produce would grow memory without limit.
-pub const TAIL_CACHE_BYTES_MAX_DEFAULT: usize = 256 << 20;
+// The per-shard tail-cache and in-flight request budgets come from `--memory` (see
+// `server::memory_budget`): half and a quarter of each shard's share. The in-flight budget is
+// never below one maximum request, or that request could never be read.
 
 /// Bytes of log between two sparse offset-index entries (Kafka's `index.interval.bytes`).
 pub const INDEX_INTERVAL_BYTES: u64 = 4096;

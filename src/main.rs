@@ -11,7 +11,7 @@ fn main() {
                 .with_env_filter(filter)
                 .with_writer(std::io::stderr)
                 .init();
-            if let Err(e) = sluice::server::serve(args) {
+            if let Err(e) = sluice::server::serve(*args) {
                 eprintln!("sluice: {e:#}");
                 std::process::exit(1);
             }

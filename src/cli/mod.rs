@@ -31,7 +31,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the broker.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create, list, describe, delete and reconfigure topics (as kafka-topics.sh).
     Topic(TopicCommand),
     /// Produce one record per stdin line (as kafka-console-producer.sh).
@@ -244,14 +244,22 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = i64::MAX)]
     pub log_flush_interval_ms: i64,
 
+    /// Memory budget of the broker's dynamic pools, in bytes, split evenly over the shards:
+    /// half of each share is the tail cache, a quarter in-flight request bytes, the rest
+    /// headroom for fetch buffers and connections. Default: a quarter of physical RAM.
+    #[arg(long)]
+    pub memory: Option<u64>,
+
     /// Request bytes one shard holds at once, read but not yet answered; past it the shard stops
-    /// reading sockets (TCP backpressure). Raised to --request-max-bytes if below it.
-    #[arg(long, default_value_t = crate::limits::SHARD_INFLIGHT_REQUEST_BYTES_MAX_DEFAULT)]
-    pub inflight_request_bytes: usize,
+    /// reading sockets (TCP backpressure). Default: from --memory. Raised to --request-max-bytes
+    /// if below it.
+    #[arg(long)]
+    pub inflight_request_bytes: Option<usize>,
 
     /// Tail-cache budget per shard in bytes: the newest batches served without disk reads.
-    #[arg(long, default_value_t = crate::limits::TAIL_CACHE_BYTES_MAX_DEFAULT)]
-    pub tail_cache_bytes: usize,
+    /// Default: from --memory.
+    #[arg(long)]
+    pub tail_cache_bytes: Option<usize>,
 
     /// Log filter (tracing EnvFilter syntax); RUST_LOG overrides.
     #[arg(long, default_value = "info")]

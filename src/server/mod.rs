@@ -121,6 +121,19 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         })
         .collect::<std::io::Result<_>>()?;
 
+    let budget = memory_budget(
+        args.memory.unwrap_or_else(|| physical_memory_bytes() / 4),
+        shards,
+        args.tail_cache_bytes,
+        args.inflight_request_bytes,
+        args.request_max_bytes,
+    );
+    tracing::info!(
+        memory = budget.total_bytes,
+        per_shard_tail_cache = budget.tail_cache_bytes,
+        per_shard_inflight_requests = budget.inflight_request_bytes,
+        "memory budget"
+    );
     let config = Arc::new(BrokerConfig {
         data_dir: args.data_dir.clone(),
         shards,
@@ -141,8 +154,8 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             flush_ms: args.log_flush_interval_ms,
         },
         retention_check_interval_ms: args.log_retention_check_interval_ms.max(1),
-        tail_cache_bytes: args.tail_cache_bytes,
-        shard_inflight_request_bytes: args.inflight_request_bytes.max(args.request_max_bytes),
+        tail_cache_bytes: budget.tail_cache_bytes,
+        shard_inflight_request_bytes: budget.inflight_request_bytes,
     });
     let store = MetadataStore::open(&args.data_dir, shards).context("loading topic metadata")?;
     let snapshot = Arc::new(store.snapshot(&brokers));
@@ -389,4 +402,65 @@ fn unsafe_listener(l: StdListener) -> glommio::net::TcpListener {
     let fd = l.into_raw_fd();
     // SAFETY: `fd` is a listening TCP socket we own exclusively (just taken from `l`).
     unsafe { glommio::net::TcpListener::from_raw_fd(fd) }
+}
+
+/// How the memory budget is split, per shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryBudget {
+    pub total_bytes: u64,
+    pub tail_cache_bytes: usize,
+    pub inflight_request_bytes: usize,
+}
+
+/// Split `total` over `shards`: half of each share for the tail cache, a quarter for in-flight
+/// request bytes (never below one maximum request, or it could never be read); the remaining
+/// quarter is headroom for fetch responses and connection buffers. Explicit flags win.
+pub fn memory_budget(
+    total: u64,
+    shards: u32,
+    tail_cache: Option<usize>,
+    inflight: Option<usize>,
+    request_max_bytes: usize,
+) -> MemoryBudget {
+    let share = usize::try_from(total / u64::from(shards.max(1))).unwrap_or(usize::MAX);
+    MemoryBudget {
+        total_bytes: total,
+        tail_cache_bytes: tail_cache.unwrap_or(share / 2),
+        inflight_request_bytes: inflight.unwrap_or(share / 4).max(request_max_bytes),
+    }
+}
+
+/// Physical memory of the machine (0 if unknown).
+fn physical_memory_bytes() -> u64 {
+    // SAFETY: sysconf has no preconditions; it returns -1 for unknown names.
+    let (pages, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    u64::try_from(pages)
+        .unwrap_or(0)
+        .saturating_mul(u64::try_from(page).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    #[test]
+    fn budget_splits_per_shard_and_flags_win() {
+        let b = memory_budget(8 << 30, 2, None, None, 100 << 20);
+        assert_eq!(b.tail_cache_bytes, 2 << 30);
+        assert_eq!(b.inflight_request_bytes, 1 << 30);
+        let b = memory_budget(64 << 20, 2, Some(5), None, 100 << 20);
+        assert_eq!(b.tail_cache_bytes, 5);
+        assert_eq!(
+            b.inflight_request_bytes,
+            100 << 20,
+            "never below one maximum request"
+        );
+        let b = memory_budget(1 << 30, 1, None, Some(1 << 20), 1 << 10);
+        assert_eq!(b.inflight_request_bytes, 1 << 20);
+    }
 }
