@@ -117,17 +117,23 @@ impl DmaAppender {
     /// treats any write error as fatal for the partition, so the state is never reused.
     pub async fn append(&mut self, parts: &[&[u8]]) -> io::Result<()> {
         let (mut part_i, mut part_off) = (0usize, 0usize);
+        let mut remaining: usize = parts.iter().map(|p| p.len()).sum();
         while part_i < parts.len() {
-            // Fill one DMA buffer: the tail, then as many bytes of the parts as fit.
-            let mut buf = self.file.alloc_dma_buffer(APPEND_WRITE_BYTES_MAX);
+            // Fill one DMA buffer, sized to what it will hold (a 1000-partition shard has as
+            // many writes in flight; a fixed 4 MiB each would be gigabytes): the tail, then as
+            // many bytes of the parts as fit.
+            let size = align_up((self.tail.len() + remaining).min(APPEND_WRITE_BYTES_MAX))
+                .max(DMA_ALIGNMENT_BYTES);
+            let mut buf = self.file.alloc_dma_buffer(size);
             let out = buf.as_bytes_mut();
             let mut len = self.tail.len();
             out[..len].copy_from_slice(&self.tail);
-            while len < APPEND_WRITE_BYTES_MAX && part_i < parts.len() {
+            while len < size && part_i < parts.len() {
                 let p = &parts[part_i][part_off..];
-                let n = p.len().min(APPEND_WRITE_BYTES_MAX - len);
+                let n = p.len().min(size - len);
                 out[len..len + n].copy_from_slice(&p[..n]);
                 len += n;
+                remaining -= n;
                 if n == p.len() {
                     part_i += 1;
                     part_off = 0;
