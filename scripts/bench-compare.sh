@@ -114,7 +114,8 @@ if [[ $CEILINGS -eq 1 ]]; then
   fi
   echo "measuring ceilings: loopback TCP (iperf3), O_DIRECT write and fdatasync (fio)..."
   P=$(free_port)
-  iperf3 -s -1 -p "$P" >/dev/null 2>&1 &
+  # Not one-off (-1): the readiness probe below is a connection too, and would use it up.
+  iperf3 -s -p "$P" >/dev/null 2>&1 &
   IPERF_PID=$!
   for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$P") 2>/dev/null && break; sleep 0.1; done
   iperf3 -c 127.0.0.1 -p "$P" -t 5 -J >"$OUT/iperf3.json" || true
@@ -139,7 +140,7 @@ def load(name):
 c = {"loopback_bytes_per_s": None, "disk_write_bytes_per_s": None,
      "fdatasync_p50_us": None, "fdatasync_p99_us": None}
 ip = load("iperf3.json")
-if ip and "end" in ip:
+if ip and "sum_received" in ip.get("end", {}):
     c["loopback_bytes_per_s"] = ip["end"]["sum_received"]["bits_per_second"] / 8
 fw = load("fio-write.json")
 if fw:
