@@ -812,3 +812,35 @@ fn idempotent_duplicates_get_their_offset_and_describe_producers_lists_the_produ
         "unknown partition: UNKNOWN_TOPIC_OR_PARTITION"
     );
 }
+
+#[test]
+fn disk_reads_at_the_tail_never_see_unwritten_bytes() {
+    // Tail cache off: every fetch reads the file while later batches are still being written.
+    let b = Broker::start("tailread", &["--cores", "1", "--tail-cache-bytes", "1"]);
+    let mut c = Conn::connect(b.shard_addr(0));
+    create(&mut c, "t", 1, &[]);
+    let mut producer = Conn::connect(b.shard_addr(0));
+    let mut consumer = Conn::connect(b.shard_addr(0));
+    const N: usize = 400;
+    let mut got: Vec<(i64, Bytes)> = Vec::new();
+    let mut sent = Vec::new();
+    for i in 0..N {
+        let v = value("tail", i);
+        sent.push(producer.send(&produce_req("t", 0, &[&v], 1), 9));
+        // Read whatever is readable now, from the end of what was read so far.
+        let at = got.last().map_or(0, |r| r.0 + 1);
+        let (err, _, recs) = fetch(&mut consumer, "t", 0, at);
+        assert_eq!(err, 0, "fetch at {at} while writes are in flight");
+        got.extend(recs);
+    }
+    for id in sent {
+        let r = producer.recv::<ProduceRequest>(id, 9);
+        assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+    }
+    let at = got.last().map_or(0, |r| r.0 + 1);
+    got.extend(fetch_all(&mut consumer, "t", 0, at));
+    assert_eq!(got.len(), N);
+    for (i, (o, v)) in got.iter().enumerate() {
+        assert_eq!((*o, &v[..]), (i as i64, &value("tail", i)[..]));
+    }
+}

@@ -147,6 +147,16 @@ struct ActiveFiles {
     time: DmaAppender,
 }
 
+/// The active segment's file and how much of it is on disk (owned by the log, updated by the
+/// writer after each completed write).
+#[derive(Clone)]
+struct ActiveView {
+    base_offset: i64,
+    file: Rc<DmaFile>,
+    /// Bytes of the segment whose write completed: what a read may cover.
+    written_bytes: u64,
+}
+
 /// How a write cycle failed.
 enum CycleError {
     /// Nothing of the cycle reached the file; the files are intact and handed back.
@@ -196,9 +206,9 @@ pub struct Log {
     write_waiters: RefCell<VecDeque<(i64, WriteDone)>>,
     /// Taken by the writer while it writes; None only then (or once closed).
     active: RefCell<Option<ActiveFiles>>,
-    /// The active segment's log file: fdatasync target. Switched by the writer only after the
-    /// previous segment was synced and sealed.
-    active_file: RefCell<Rc<DmaFile>>,
+    /// The active segment's log file as readers and `sync` see it. Switched by the writer only
+    /// after the previous segment was synced and sealed.
+    active_file: RefCell<ActiveView>,
     cache: Rc<LogCache>,
     start_offset: Cell<i64>,
     end_offset: Cell<i64>,
@@ -363,7 +373,11 @@ impl Log {
             let stored = start_offset::load(dir).unwrap_or(first);
             (stored.clamp(first, end), end)
         };
-        let active_file = active.log.file().clone();
+        let active_file = ActiveView {
+            base_offset: active.base_offset,
+            file: active.log.file().clone(),
+            written_bytes: active.log.len(),
+        };
         Ok(Rc::new(Log {
             dir: dir.to_path_buf(),
             config: RefCell::new(config),
@@ -593,7 +607,11 @@ impl Log {
             self.synced_end
                 .set(self.synced_end.get().max(self.written_end.get()));
             files = create_segment_files(&self.dir, seg_base).await?;
-            *self.active_file.borrow_mut() = files.log.file().clone();
+            *self.active_file.borrow_mut() = ActiveView {
+                base_offset: seg_base,
+                file: files.log.file().clone(),
+                written_bytes: 0,
+            };
         }
         let parts: Vec<&[u8]> = cycle
             .iter()
@@ -608,6 +626,7 @@ impl Log {
             });
         }
         let end = last.next_offset;
+        self.active_file.borrow_mut().written_bytes = files.log.len();
         self.written_end.set(end);
         {
             let mut waiters = self.write_waiters.borrow_mut();
@@ -681,7 +700,7 @@ impl Log {
             }
             self.sync_running.set(true);
             let covers = self.written_end.get();
-            let file = self.active_file.borrow().clone();
+            let file = self.active_file.borrow().file.clone();
             let result = file.fdatasync().await;
             self.sync_running.set(false);
             self.sync_done.notify();
@@ -787,17 +806,9 @@ impl Log {
         max_bytes: usize,
         min_one: bool,
     ) -> Result<ReadResult, LogError> {
-        let active = self.active_file.borrow().clone();
-        let is_active = self.segments.borrow().keys().next_back() == Some(&base);
-        let opened;
-        let file: &DmaFile = if is_active {
-            &active
-        } else {
-            opened = DmaFile::open(segment::path(&self.dir, base, LOG_SUFFIX)).await?;
-            &opened
-        };
+        let (file, size) = self.segment_file(base, size).await?;
         let seg = reader::SegmentFile {
-            file,
+            file: &file,
             size,
             base_offset: base,
         };
@@ -824,18 +835,9 @@ impl Log {
         let Some((base, size, position)) = candidate else {
             return Ok(None);
         };
-        let active = self.active_file.borrow().clone();
-        let is_active = self.segments.borrow().keys().next_back() == Some(&base);
-        let opened;
-        let file: &DmaFile = if is_active {
-            &active
-        } else {
-            opened = DmaFile::open(segment::path(&self.dir, base, LOG_SUFFIX)).await?;
-            &opened
-        };
-        let size = size.min(self.written_size_of(base, size));
+        let (file, size) = self.segment_file(base, size).await?;
         let seg = reader::SegmentFile {
-            file,
+            file: &file,
             size,
             base_offset: base,
         };
@@ -852,20 +854,19 @@ impl Log {
         Ok(found)
     }
 
-    /// Bytes of segment `base` that are on disk (the active one may have queued bytes).
-    fn written_size_of(&self, base: i64, size: u64) -> u64 {
-        let is_active = self.segments.borrow().keys().next_back() == Some(&base);
-        if !is_active {
-            return size;
+    /// The file of segment `base` (logical size `size`) and how many of its bytes a read may
+    /// cover: all of a sealed segment (opened for this read; sealed segments stay closed), the
+    /// completed writes of the active one, nothing of a segment rolled to but not yet created.
+    async fn segment_file(&self, base: i64, size: u64) -> Result<(Rc<DmaFile>, u64), LogError> {
+        let active = self.active_file.borrow().clone();
+        if base == active.base_offset {
+            return Ok((active.file, active.written_bytes.min(size)));
         }
-        let queued: u64 = self
-            .pending
-            .borrow()
-            .iter()
-            .filter(|p| p.segment_base == base)
-            .map(|p| p.data.len() as u64)
-            .sum();
-        size.saturating_sub(queued)
+        if base > active.base_offset {
+            return Ok((active.file, 0));
+        }
+        let file = DmaFile::open(segment::path(&self.dir, base, LOG_SUFFIX)).await?;
+        Ok((Rc::new(file), size))
     }
 
     /// The largest timestamp stored and the offset of the batch holding it (ListOffsets -3).
