@@ -9,6 +9,7 @@ pub mod groups;
 pub mod handlers;
 pub mod limits;
 pub mod log;
+pub mod memory;
 pub mod metadata;
 pub mod metrics;
 pub mod net;

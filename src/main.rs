@@ -1,6 +1,11 @@
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+/// jemalloc returns freed memory to the OS (glibc's per-thread arenas kept a broker's RSS at its
+/// peak long after the load ended) and reports what is allocated, for /metrics.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() {
     let cli = sluice::cli::Cli::parse();
     match cli.command {

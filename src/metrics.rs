@@ -29,6 +29,8 @@ pub struct ShardMetrics {
     pub records_batches_in: AtomicU64,
     /// Request frames that waited for the shard's in-flight request byte budget.
     pub request_budget_waits: AtomicU64,
+    /// Partition reads of a fetch that found the shard's fetch budget spent.
+    pub fetch_budget_waits: AtomicU64,
     /// The CPU this shard is pinned to (set once at start-up).
     pub cpu: AtomicU64,
     /// Request latency per API key: counts per bucket of [`LATENCY_BUCKETS_US`] (+Inf last).
@@ -69,6 +71,9 @@ pub struct ShardSnapshot {
     pub at_ms: i64,
     pub tail_cache_used_bytes: u64,
     pub tail_cache_budget_bytes: u64,
+    /// Fetch response bytes held (read, not yet written) and the shard's budget for them.
+    pub fetch_buffer_used_bytes: u64,
+    pub fetch_buffer_budget_bytes: u64,
     pub tail_cache_hits: u64,
     pub tail_cache_misses: u64,
     pub partitions: Vec<PartitionSnapshot>,
@@ -89,6 +94,7 @@ impl ShardMetrics {
             connections_rejected: AtomicU64::new(0),
             records_batches_in: AtomicU64::new(0),
             request_budget_waits: AtomicU64::new(0),
+            fetch_budget_waits: AtomicU64::new(0),
             cpu: AtomicU64::new(0),
             latency: Box::new(std::array::from_fn(|_| {
                 std::array::from_fn(|_| AtomicU64::new(0))
@@ -174,6 +180,8 @@ pub async fn publish_snapshots(shard: Rc<crate::shard::Shard>) {
             at_ms: crate::log::now_ms(),
             tail_cache_used_bytes: shard.tail_cache.used_bytes() as u64,
             tail_cache_budget_bytes: shard.tail_cache.budget_bytes() as u64,
+            fetch_buffer_used_bytes: shard.fetch_budget.used_bytes() as u64,
+            fetch_buffer_budget_bytes: shard.fetch_budget.limit_bytes() as u64,
             tail_cache_hits: hits,
             tail_cache_misses: misses,
             partitions,
@@ -220,7 +228,12 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             );
         }
     }
-    let simple: [Counter; 10] = [
+    let simple: [Counter; 11] = [
+        (
+            "sluice_fetch_budget_waits_total",
+            "Partition reads of a fetch that found the shard's --fetch-buffer-bytes spent (answered with less, or waited).",
+            |m| m.fetch_budget_waits.load(Relaxed),
+        ),
         (
             "sluice_request_errors_total",
             "Requests that could not be decoded or served.",
@@ -280,7 +293,29 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
     }
     render_latency(&mut out, shards);
     render_snapshots(&mut out, shards);
+    render_process_memory(&mut out);
     out
+}
+
+/// What the allocator holds for the whole process (see [`crate::memory::allocator_stats`]).
+fn render_process_memory(out: &mut String) {
+    let stats = crate::memory::allocator_stats();
+    for (name, help, v) in [
+        (
+            "sluice_memory_allocated_bytes",
+            "Bytes the broker has allocated (jemalloc stats.allocated).",
+            stats.allocated_bytes,
+        ),
+        (
+            "sluice_memory_resident_bytes",
+            "Bytes in resident pages the allocator maps (jemalloc stats.resident).",
+            stats.resident_bytes,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        let _ = writeln!(out, "{name} {v}");
+    }
 }
 
 fn api_name(key: usize) -> String {
@@ -329,7 +364,19 @@ fn render_snapshots(out: &mut String, shards: &[Arc<ShardMetrics>]) {
         .map(|m| (m.shard, m.last_snapshot()))
         .collect();
     type Get = fn(&ShardSnapshot) -> u64;
-    let cache: [(&str, &str, &str, Get); 4] = [
+    let cache: [(&str, &str, &str, Get); 6] = [
+        (
+            "sluice_fetch_buffer_used_bytes",
+            "gauge",
+            "Fetch response bytes read and not yet written to their sockets.",
+            |s| s.fetch_buffer_used_bytes,
+        ),
+        (
+            "sluice_fetch_buffer_budget_bytes",
+            "gauge",
+            "The shard's fetch response budget (--fetch-buffer-bytes).",
+            |s| s.fetch_buffer_budget_bytes,
+        ),
         (
             "sluice_tail_cache_used_bytes",
             "gauge",

@@ -372,7 +372,9 @@ impl Partition {
         if offset < start || offset > hw {
             return Err(PartitionError::OffsetOutOfRange);
         }
-        let records = if offset == hw {
+        // Nothing to read at the end, or when the caller may take no bytes (its response budget
+        // is spent): the offsets alone answer.
+        let records = if offset == hw || (max_bytes == 0 && !min_one) {
             ReadResult::default()
         } else {
             self.log.read(offset, hw, max_bytes, min_one).await?

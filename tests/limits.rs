@@ -3,11 +3,12 @@
 
 mod harness;
 
-use harness::kafka::{batch, Conn};
+use harness::kafka::{batch, decode_records, Conn};
 use harness::Broker;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{CreateTopicsRequest, ProduceRequest, TopicName};
+use kafka_protocol::messages::{CreateTopicsRequest, FetchRequest, ProduceRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
 
@@ -73,5 +74,167 @@ fn inflight_request_budget_backpressures_and_loses_nothing() {
         waits > 0.0,
         "the budget was reached: frames waited before being read"
     );
+    assert!(b.panics().is_empty());
+}
+
+fn create_topic(conn: &mut Conn, name: &str, partitions: i32) {
+    let r = conn.call(
+        &CreateTopicsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topics(vec![CreatableTopic::default()
+                .with_name(TopicName(StrBytes::from_string(name.to_string())))
+                .with_num_partitions(partitions)
+                .with_replication_factor(1)]),
+        5,
+    );
+    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0]);
+}
+
+fn produce(conn: &mut Conn, topic: &str, partition: i32, values: &[&[u8]]) {
+    let r = conn.call(
+        &ProduceRequest::default()
+            .with_acks(1)
+            .with_timeout_ms(10_000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(partition)
+                    .with_records(Some(batch(values, Compression::None)))])]),
+        9,
+    );
+    let p = &r.responses[0].partition_responses[0];
+    assert_eq!(p.error_code, 0, "{p:?}");
+}
+
+/// A Fetch (v11) of `partitions` of `topic`, each from its offset, up to `max_bytes`.
+fn fetch(topic: &str, partitions: &[(i32, i64)], max_bytes: i32, wait_ms: i32) -> FetchRequest {
+    FetchRequest::default()
+        .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+        .with_max_wait_ms(wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(max_bytes)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partitions(
+                partitions
+                    .iter()
+                    .map(|&(p, offset)| {
+                        FetchPartition::default()
+                            .with_partition(p)
+                            .with_fetch_offset(offset)
+                            .with_partition_max_bytes(max_bytes)
+                            .with_current_leader_epoch(-1)
+                            .with_last_fetched_epoch(-1)
+                    })
+                    .collect(),
+            )])
+}
+
+#[test]
+fn fetch_buffer_budget_answers_with_less_waits_for_stalled_readers_and_loses_nothing() {
+    // A budget of one byte: each fetch may hold one partition's read at a time.
+    let b = Broker::start(
+        "fetchbudget",
+        &["--cores", "1", "--fetch-buffer-bytes", "1"],
+    );
+    let mut c = Conn::connect(b.shard_addr(0));
+    create_topic(&mut c, "f", 4);
+    for p in 0..4 {
+        let values: Vec<Vec<u8>> = (0..3).map(|i| format!("p{p}-m{i}").into_bytes()).collect();
+        let refs: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+        produce(&mut c, "f", p, &refs);
+    }
+
+    // One fetch of four partitions with data: the first is read, the rest answer with their
+    // offsets only (the budget is spent) — no error, nothing skipped.
+    let all: Vec<(i32, i64)> = (0..4).map(|p| (p, 0)).collect();
+    let r = c.call(&fetch("f", &all, 10 << 20, 100), 11);
+    let parts = &r.responses[0].partitions;
+    assert_eq!(parts.len(), 4);
+    let with_data: Vec<i32> = parts
+        .iter()
+        .filter(|p| !decode_records(p.records.clone()).is_empty())
+        .map(|p| p.partition_index)
+        .collect();
+    assert_eq!(
+        with_data,
+        vec![0],
+        "only the first partition fits the budget"
+    );
+    for p in parts {
+        assert_eq!(p.error_code, 0, "{p:?}");
+        assert_eq!(
+            p.high_watermark, 3,
+            "offsets answer even without data: {p:?}"
+        );
+    }
+    assert!(b.metric_sum("sluice_fetch_budget_waits_total", &[]) > 0.0);
+
+    // A consumer that fetches what it is missing gets every record, in order.
+    let mut next = [0i64; 4];
+    for _ in 0..20 {
+        if next.iter().all(|&n| n == 3) {
+            break;
+        }
+        let want: Vec<(i32, i64)> = (0..4).map(|p| (p, next[p as usize])).collect();
+        let r = c.call(&fetch("f", &want, 10 << 20, 100), 11);
+        for p in &r.responses[0].partitions {
+            for (offset, _, value) in decode_records(p.records.clone()) {
+                let i = p.partition_index as usize;
+                assert_eq!(offset, next[i], "partition {i} in order");
+                let expected = format!("p{i}-m{offset}");
+                assert_eq!(value.as_deref(), Some(expected.as_bytes()));
+                next[i] += 1;
+            }
+        }
+    }
+    assert_eq!(next, [3; 4], "every record came back");
+
+    // A reader that stalls holds its response's budget; meanwhile another fetch waits for
+    // budget until its deadline and answers with offsets only; once the stalled reader reads,
+    // the other fetch gets its data.
+    create_topic(&mut c, "big", 1);
+    let value = vec![b'x'; 900_000];
+    for _ in 0..24 {
+        produce(&mut c, "big", 0, &[&value]);
+    }
+    let mut stalled = Conn::connect(b.shard_addr(0));
+    let stalled_id = stalled.send(&fetch("big", &[(0, 0)], 32 << 20, 100), 11);
+    let mut held = 0.0;
+    for _ in 0..200 {
+        held = b.metric_sum("sluice_fetch_buffer_used_bytes", &[]);
+        if held > 16e6 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert!(held > 16e6, "the stalled response holds its bytes: {held}");
+    let r = c.call(&fetch("f", &[(1, 0)], 10 << 20, 300), 11);
+    let p = &r.responses[0].partitions[0];
+    assert_eq!(p.error_code, 0, "{p:?}");
+    assert_eq!(p.high_watermark, 3);
+    assert!(
+        decode_records(p.records.clone()).is_empty(),
+        "no budget: offsets only"
+    );
+    let big = stalled.recv::<FetchRequest>(stalled_id, 11);
+    let got = decode_records(big.responses[0].partitions[0].records.clone());
+    assert_eq!(got.len(), 24, "the stalled reader gets its whole response");
+    let r = c.call(&fetch("f", &[(1, 0)], 10 << 20, 300), 11);
+    assert_eq!(
+        decode_records(r.responses[0].partitions[0].records.clone()).len(),
+        3
+    );
+    // Every response is written: the budget is whole again (the gauge is published each second).
+    let mut held = f64::MAX;
+    for _ in 0..200 {
+        held = b.metric_sum("sluice_fetch_buffer_used_bytes", &[]);
+        if held == 0.0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert_eq!(held, 0.0, "no fetch bytes held once all are written");
     assert!(b.panics().is_empty());
 }

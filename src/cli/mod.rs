@@ -244,9 +244,10 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = i64::MAX)]
     pub log_flush_interval_ms: i64,
 
-    /// Memory budget of the broker's dynamic pools, in bytes, split evenly over the shards:
-    /// half of each share is the tail cache, a quarter in-flight request bytes, the rest
-    /// headroom for fetch buffers and connections. Default: a quarter of physical RAM.
+    /// Memory budget of the broker, in bytes, split evenly over the shards: of each share, 3/8
+    /// is the tail cache, 1/4 in-flight request bytes, 1/8 fetch response bytes, and 1/4
+    /// headroom (write buffers, connections, per-partition state, allocator slack).
+    /// Default: a quarter of physical RAM.
     #[arg(long)]
     pub memory: Option<u64>,
 
@@ -260,6 +261,11 @@ pub struct ServeArgs {
     /// Default: from --memory.
     #[arg(long)]
     pub tail_cache_bytes: Option<usize>,
+
+    /// Fetch response bytes one shard holds at once (read for a fetch, not yet written to its
+    /// socket); past it fetches wait, or answer with less. Default: from --memory.
+    #[arg(long)]
+    pub fetch_buffer_bytes: Option<usize>,
 
     /// Log filter (tracing EnvFilter syntax); RUST_LOG overrides.
     #[arg(long, default_value = "info")]

@@ -8,14 +8,15 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, RequestHeader, TopicName};
+use kafka_protocol::messages::{ApiKey, FetchRequest, RequestHeader};
 
-use super::{encode, Reply, Versions};
+use super::{Reply, Versions};
 use crate::limits::{FETCH_RESPONSE_BYTES_MAX, FETCH_WAIT_MS_MAX};
+use crate::memory::Reservation;
 use crate::partition::Fetched;
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::protocol::errors::PartitionError;
+use crate::protocol::fetch_response::{self, PartitionOut, TopicOut};
 use crate::shard::Shard;
 
 pub const VERSIONS: Versions = Versions {
@@ -77,7 +78,7 @@ pub async fn handle(
     let wait = Duration::from_millis((request.max_wait_ms.max(0) as u64).min(FETCH_WAIT_MS_MAX));
     let deadline = Instant::now() + wait;
 
-    let results = loop {
+    let (results, reservation) = loop {
         // Register for wake-ups before reading, so an append between the read and the wait
         // is not missed.
         let mut wakers = Vec::new();
@@ -93,7 +94,7 @@ pub async fn handle(
                 None => {}
             }
         }
-        let results = read_all(shard, &wanted, max_bytes).await;
+        let (results, reservation) = read_all(shard, &wanted, max_bytes, deadline).await;
         let total: usize = results
             .iter()
             .map(|r| r.as_ref().map_or(0, |f| f.records.bytes))
@@ -101,8 +102,9 @@ pub async fn handle(
         let any_error = results.iter().any(|r| r.is_err());
         let now = Instant::now();
         if total >= min_bytes || any_error || now >= deadline || shard.shutdown.is_set() {
-            break results;
+            break (results, reservation);
         }
+        drop(reservation);
         let mut remaining = deadline - now;
         if any_remote {
             remaining = remaining.min(Duration::from_millis(REMOTE_POLL_INTERVAL_MS));
@@ -119,56 +121,57 @@ pub async fn handle(
         }
     };
 
+    // The response, written by hand so the batches go to the socket as the log returned them.
     let mut results = results.into_iter();
-    let mut responses: Vec<FetchableTopicResponse> = request
+    let mut topics: Vec<TopicOut<'_>> = request
         .topics
         .iter()
-        .map(|t| {
-            FetchableTopicResponse::default()
-                .with_topic(TopicName(t.topic.0.clone()))
-                .with_topic_id(t.topic_id)
+        .map(|t| TopicOut {
+            name: t.topic.0.as_str(),
+            topic_id: *t.topic_id.as_bytes(),
+            partitions: Vec::with_capacity(t.partitions.len()),
         })
         .collect();
     for w in &wanted {
-        let data = PartitionData::default()
-            .with_partition_index(w.partition)
-            .with_aborted_transactions(Some(Vec::new()));
         let data = match results.next() {
-            Some(Ok(f)) => data
-                .with_high_watermark(f.high_watermark)
-                .with_last_stable_offset(f.high_watermark)
-                .with_log_start_offset(f.log_start_offset)
-                .with_records(Some(f.records.into_contiguous())),
+            Some(Ok(f)) => PartitionOut {
+                partition: w.partition,
+                error_code: 0,
+                high_watermark: f.high_watermark,
+                last_stable_offset: f.high_watermark,
+                log_start_offset: f.log_start_offset,
+                records: Some(f.records.chunks),
+            },
             Some(Err(e)) => {
                 let code = if version >= 13 && topic_names[w.topic_index].is_none() {
                     ResponseError::UnknownTopicId.code()
                 } else {
                     e.code()
                 };
-                data.with_error_code(code)
-                    .with_high_watermark(-1)
-                    .with_last_stable_offset(-1)
-                    .with_log_start_offset(-1)
+                PartitionOut::failed(w.partition, code)
             }
-            None => data.with_error_code(ResponseError::UnknownServerError.code()),
+            None => PartitionOut::failed(w.partition, ResponseError::UnknownServerError.code()),
         };
-        if let Some(t) = responses.get_mut(w.topic_index) {
+        if let Some(t) = topics.get_mut(w.topic_index) {
             t.partitions.push(data);
         }
     }
-    Ok(encode(
-        header,
-        &FetchResponse::default().with_responses(responses),
-    ))
+    let chunks = fetch_response::encode(header.correlation_id, version, &topics);
+    Ok(Reply::Chunks(chunks, reservation))
 }
 
-/// Read every wanted partition, in request order, sharing the response budget.
+/// Read every wanted partition, in request order, sharing the response's `max_bytes` and the
+/// shard's fetch budget: each read first reserves the bytes it may return, so the memory a
+/// fetch holds is never unaccounted. When the shard's budget is spent, a fetch that already has
+/// data answers with it; one that has none waits for budget until its deadline.
 async fn read_all(
     shard: &Rc<Shard>,
     wanted: &[Wanted],
     max_bytes: usize,
-) -> Vec<Result<Fetched, PartitionError>> {
+    deadline: Instant,
+) -> (Vec<Result<Fetched, PartitionError>>, Option<Reservation>) {
     let mut out = Vec::with_capacity(wanted.len());
+    let mut held: Option<Reservation> = None;
     let mut budget = max_bytes;
     let mut returned_any = false;
     for w in wanted {
@@ -176,10 +179,20 @@ async fn read_all(
             out.push(Err(PartitionError::UnknownTopicOrPartition));
             continue;
         };
-        let limit = w.partition_max_bytes.min(budget);
+        let mut limit = w.partition_max_bytes.min(budget);
         // KIP-74: the first partition with data returns at least one whole batch, even when it
         // is larger than the limits, so a consumer can never get stuck behind a big batch.
-        let min_one = !returned_any;
+        let mut min_one = !returned_any;
+        let mut reservation = if limit == 0 {
+            None
+        } else {
+            reserve(shard, limit, returned_any, deadline).await
+        };
+        if limit > 0 && reservation.is_none() {
+            // No budget: this partition answers with its offsets only.
+            limit = 0;
+            min_one = false;
+        }
         let (topic, partition, offset, epoch) = (
             w.topic.clone(),
             w.partition,
@@ -207,13 +220,54 @@ async fn read_all(
             })
             .await
             .unwrap_or(Err(PartitionError::NotLeader));
-        if let Ok(f) = &r {
-            if f.records.bytes > 0 {
-                returned_any = true;
-                budget = budget.saturating_sub(f.records.bytes);
+        let got = r.as_ref().map_or(0, |f| f.records.bytes);
+        if got > 0 {
+            returned_any = true;
+            budget = budget.saturating_sub(got);
+        }
+        // What the read actually holds (more than reserved only for KIP-74's one batch).
+        match (&mut reservation, got) {
+            (Some(res), _) => res.resize(got),
+            (None, 0) => {}
+            (None, _) => reservation = Some(shard.fetch_budget.take(got)),
+        }
+        if let Some(res) = reservation {
+            match &mut held {
+                Some(h) => h.merge(res),
+                None => held = Some(res),
             }
         }
         out.push(r);
     }
-    out
+    (out, held)
+}
+
+/// `bytes` of the shard's fetch budget: at once if they fit; else None when the response
+/// already has data (it goes out with what it has), or after waiting until `deadline`.
+async fn reserve(
+    shard: &Rc<Shard>,
+    bytes: usize,
+    has_data: bool,
+    deadline: Instant,
+) -> Option<Reservation> {
+    if let Some(r) = shard.fetch_budget.try_reserve(bytes) {
+        return Some(r);
+    }
+    shard
+        .metrics
+        .fetch_budget_waits
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if has_data {
+        return None;
+    }
+    let wait = deadline.saturating_duration_since(Instant::now());
+    let timer = glommio::timer::sleep(wait).fuse();
+    let reserved = shard.fetch_budget.reserve(bytes).fuse();
+    let shutdown = shard.shutdown.wait().fuse();
+    futures::pin_mut!(timer, reserved, shutdown);
+    futures::select! {
+        r = reserved => Some(r),
+        _ = timer => None,
+        _ = shutdown => None,
+    }
 }

@@ -5,6 +5,7 @@
 //! requests are in flight: past that the reader stops reading, so a fast pipelining client gets
 //! TCP backpressure instead of growing our queues.
 
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -14,6 +15,7 @@ use glommio::channels::local_channel;
 use glommio::net::TcpStream;
 use glommio::sync::{Semaphore, StaticPermit};
 
+use super::send;
 use crate::handlers::{self, Reply};
 use crate::limits::{CONNECTION_INFLIGHT_REQUESTS_MAX, REQUEST_HEADER_BYTES_MIN};
 use crate::shard::Shard;
@@ -34,6 +36,8 @@ enum ReadOutcome {
 pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     let peer = stream.peer_addr().ok();
+    // For vectored writes (send.rs); valid while `writer` below is, which outlives its uses.
+    let fd = stream.as_raw_fd();
     shard
         .metrics
         .connections_open
@@ -61,6 +65,20 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
                         .bytes_out
                         .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
                     if writer.write_all(&bytes).await.is_err() {
+                        break;
+                    }
+                }
+                Reply::Chunks(chunks, reservation) => {
+                    let bytes: usize = chunks.iter().map(Bytes::len).sum();
+                    writer_shard
+                        .metrics
+                        .bytes_out
+                        .fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed);
+                    let written = send::write_chunks(fd, &mut writer, &chunks).await;
+                    // The response's bytes are freed here, and with them its budget.
+                    drop(chunks);
+                    drop(reservation);
+                    if written.is_err() {
                         break;
                     }
                 }

@@ -1,3 +1,4 @@
 //! Client connections: framing, in-order pipelined replies, frame limits.
 
 pub mod connection;
+pub mod send;

@@ -3,3 +3,4 @@
 
 pub mod decode;
 pub mod errors;
+pub mod fetch_response;

@@ -124,14 +124,18 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let budget = memory_budget(
         args.memory.unwrap_or_else(|| physical_memory_bytes() / 4),
         shards,
-        args.tail_cache_bytes,
-        args.inflight_request_bytes,
+        BudgetOverrides {
+            tail_cache: args.tail_cache_bytes,
+            inflight: args.inflight_request_bytes,
+            fetch: args.fetch_buffer_bytes,
+        },
         args.request_max_bytes,
     );
     tracing::info!(
         memory = budget.total_bytes,
         per_shard_tail_cache = budget.tail_cache_bytes,
         per_shard_inflight_requests = budget.inflight_request_bytes,
+        per_shard_fetch_buffers = budget.fetch_buffer_bytes,
         "memory budget"
     );
     let config = Arc::new(BrokerConfig {
@@ -156,6 +160,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         retention_check_interval_ms: args.log_retention_check_interval_ms.max(1),
         tail_cache_bytes: budget.tail_cache_bytes,
         shard_inflight_request_bytes: budget.inflight_request_bytes,
+        shard_fetch_buffer_bytes: budget.fetch_buffer_bytes,
     });
     let store = MetadataStore::open(&args.data_dir, shards).context("loading topic metadata")?;
     let snapshot = Arc::new(store.snapshot(&brokers));
@@ -410,23 +415,42 @@ pub struct MemoryBudget {
     pub total_bytes: u64,
     pub tail_cache_bytes: usize,
     pub inflight_request_bytes: usize,
+    pub fetch_buffer_bytes: usize,
 }
 
-/// Split `total` over `shards`: half of each share for the tail cache, a quarter for in-flight
-/// request bytes (never below one maximum request, or it could never be read); the remaining
-/// quarter is headroom for fetch responses and connection buffers. Explicit flags win.
+/// Per-shard sizes given by flags; each wins over its share of `--memory`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BudgetOverrides {
+    pub tail_cache: Option<usize>,
+    pub inflight: Option<usize>,
+    pub fetch: Option<usize>,
+}
+
+/// Eighths of each shard's share: tail cache, in-flight requests, fetch buffers. The rest is
+/// headroom for what is bounded but not reserved byte by byte: DMA write buffers (at most the
+/// in-flight request bytes they copy), connection read buffers, per-partition state, and the
+/// allocator's slack.
+const BUDGET_EIGHTHS: (usize, usize, usize) = (3, 2, 1);
+const _: () = assert!(BUDGET_EIGHTHS.0 + BUDGET_EIGHTHS.1 + BUDGET_EIGHTHS.2 + 2 == 8);
+
+/// Split `total` over `shards` by [`BUDGET_EIGHTHS`]. The in-flight share is never below one
+/// maximum request, or that request could never be read. Explicit flags win.
 pub fn memory_budget(
     total: u64,
     shards: u32,
-    tail_cache: Option<usize>,
-    inflight: Option<usize>,
+    overrides: BudgetOverrides,
     request_max_bytes: usize,
 ) -> MemoryBudget {
     let share = usize::try_from(total / u64::from(shards.max(1))).unwrap_or(usize::MAX);
+    let eighths = |n: usize| share / 8 * n;
     MemoryBudget {
         total_bytes: total,
-        tail_cache_bytes: tail_cache.unwrap_or(share / 2),
-        inflight_request_bytes: inflight.unwrap_or(share / 4).max(request_max_bytes),
+        tail_cache_bytes: overrides.tail_cache.unwrap_or(eighths(BUDGET_EIGHTHS.0)),
+        inflight_request_bytes: overrides
+            .inflight
+            .unwrap_or(eighths(BUDGET_EIGHTHS.1))
+            .max(request_max_bytes),
+        fetch_buffer_bytes: overrides.fetch.unwrap_or(eighths(BUDGET_EIGHTHS.2)),
     }
 }
 
@@ -450,17 +474,28 @@ mod budget_tests {
 
     #[test]
     fn budget_splits_per_shard_and_flags_win() {
-        let b = memory_budget(8 << 30, 2, None, None, 100 << 20);
-        assert_eq!(b.tail_cache_bytes, 2 << 30);
+        let b = memory_budget(8 << 30, 2, BudgetOverrides::default(), 100 << 20);
+        assert_eq!(b.tail_cache_bytes, 1536 << 20);
         assert_eq!(b.inflight_request_bytes, 1 << 30);
-        let b = memory_budget(64 << 20, 2, Some(5), None, 100 << 20);
+        assert_eq!(b.fetch_buffer_bytes, 512 << 20);
+        let tail = BudgetOverrides {
+            tail_cache: Some(5),
+            ..BudgetOverrides::default()
+        };
+        let b = memory_budget(64 << 20, 2, tail, 100 << 20);
         assert_eq!(b.tail_cache_bytes, 5);
         assert_eq!(
             b.inflight_request_bytes,
             100 << 20,
             "never below one maximum request"
         );
-        let b = memory_budget(1 << 30, 1, None, Some(1 << 20), 1 << 10);
+        let flags = BudgetOverrides {
+            inflight: Some(1 << 20),
+            fetch: Some(7),
+            ..BudgetOverrides::default()
+        };
+        let b = memory_budget(1 << 30, 1, flags, 1 << 10);
         assert_eq!(b.inflight_request_bytes, 1 << 20);
+        assert_eq!(b.fetch_buffer_bytes, 7);
     }
 }

@@ -49,6 +49,8 @@ pub struct BrokerConfig {
     pub tail_cache_bytes: usize,
     /// Request bytes one shard holds at once (never below `request_max_bytes`).
     pub shard_inflight_request_bytes: usize,
+    /// Fetch response bytes one shard holds at once (read, not yet written).
+    pub shard_fetch_buffer_bytes: usize,
 }
 
 /// Broker-wide defaults of the per-topic storage configs.
@@ -130,6 +132,9 @@ pub struct Shard {
     /// Request bytes in flight on this shard (units: bytes): taken before a frame's body is
     /// read, given back once its reply is written.
     pub request_budget: Rc<glommio::sync::Semaphore>,
+    /// Fetch response bytes held by this shard's connections: reserved before a partition is
+    /// read for a fetch, released once the response is written.
+    pub fetch_budget: Rc<crate::memory::ByteBudget>,
     me: Weak<Shard>,
 }
 
@@ -154,6 +159,7 @@ impl Shard {
         let request_budget = Rc::new(glommio::sync::Semaphore::new(
             config.shard_inflight_request_bytes as u64,
         ));
+        let fetch_budget = crate::memory::ByteBudget::new(config.shard_fetch_buffer_bytes);
         Ok(Rc::new_cyclic(|me| Shard {
             id,
             config,
@@ -167,6 +173,7 @@ impl Shard {
             shutdown: Latch::default(),
             tail_cache,
             request_budget,
+            fetch_budget,
             me: me.clone(),
         }))
     }
