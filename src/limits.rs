@@ -22,6 +22,14 @@ pub const CONNECTION_INFLIGHT_REQUESTS_MAX: usize = 128;
 /// read buffer and socket buffers; RLIMIT_NOFILE must cover it too.
 pub const CONNECTIONS_MAX_DEFAULT: usize = 10_000;
 
+/// File descriptors one open partition keeps: its active segment, offset index and time index
+/// (sealed segments stay closed until read).
+pub const PARTITION_FDS: u64 = 3;
+
+/// File descriptors kept aside for everything but partitions and connections: io_uring rings,
+/// listeners, the data-dir lock, metadata files, sealed segments opened for a read.
+pub const FDS_RESERVED: u64 = 256;
+
 /// Elements in any one array of a request (topics, partitions, configs...). Decoders refuse a
 /// larger count before reserving anything for it.
 pub const REQUEST_ARRAY_ELEMENTS_MAX: usize = 1_000_000;

@@ -15,6 +15,8 @@ fn main() {
             tracing_subscriber::fmt()
                 .with_env_filter(filter)
                 .with_writer(std::io::stderr)
+                // Colour codes only for a terminal: log files and collectors get plain text.
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .init();
             if let Err(e) = sluice::server::serve(*args) {
                 eprintln!("sluice: {e:#}");

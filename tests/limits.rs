@@ -5,10 +5,13 @@ mod harness;
 
 use harness::kafka::{batch, decode_records, Conn};
 use harness::Broker;
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{CreateTopicsRequest, FetchRequest, ProduceRequest, TopicName};
+use kafka_protocol::messages::{
+    CreatePartitionsRequest, CreateTopicsRequest, FetchRequest, ProduceRequest, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
 
@@ -236,5 +239,66 @@ fn fetch_buffer_budget_answers_with_less_waits_for_stalled_readers_and_loses_not
         std::thread::sleep(std::time::Duration::from_millis(25));
     }
     assert_eq!(held, 0.0, "no fetch bytes held once all are written");
+    assert!(b.panics().is_empty());
+}
+
+#[test]
+fn partitions_beyond_the_open_file_limit_are_refused_before_they_are_created() {
+    // Learn the broker's open-file limit, then leave room for exactly ten partitions by
+    // giving the rest to connections.
+    let probe = Broker::start("nofile-probe", &["--cores", "1"]);
+    let log = probe.stderr_text();
+    let nofile: u64 = log
+        .split("nofile=")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no nofile= in the start-up log:\n{log}"));
+    drop(probe);
+    let connections = (nofile - 256 - 3 * 10).to_string();
+    let b = Broker::start(
+        "nofile",
+        &["--cores", "1", "--max-connections", connections.as_str()],
+    );
+    let mut c = Conn::connect(b.shard_addr(0));
+    create_topic(&mut c, "eight", 8);
+    let r = c.call(
+        &CreateTopicsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topics(vec![CreatableTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("three")))
+                .with_num_partitions(3)
+                .with_replication_factor(1)]),
+        5,
+    );
+    let t = &r.topics[0];
+    assert_eq!(t.error_code, 37, "INVALID_PARTITIONS: {t:?}");
+    let message = t
+        .error_message
+        .as_deref()
+        .map(|m| m.to_string())
+        .unwrap_or_default();
+    assert!(message.contains("RLIMIT_NOFILE"), "{message}");
+    let grow = |count: i32, c: &mut Conn| {
+        let r = c.call(
+            &CreatePartitionsRequest::default()
+                .with_timeout_ms(10_000)
+                .with_topics(vec![CreatePartitionsTopic::default()
+                    .with_name(TopicName(StrBytes::from_static_str("eight")))
+                    .with_count(count)
+                    .with_assignments(None)]),
+            3,
+        );
+        r.results[0].error_code
+    };
+    assert_eq!(grow(11, &mut c), 37, "11 partitions do not fit");
+    assert_eq!(grow(10, &mut c), 0, "10 fit");
+    // Every partition that exists works: a produce to the last one lands.
+    produce(&mut c, "eight", 9, &[b"last"]);
+    let r = c.call(&fetch("eight", &[(9, 0)], 1 << 20, 100), 11);
+    assert_eq!(
+        decode_records(r.responses[0].partitions[0].records.clone()).len(),
+        1
+    );
     assert!(b.panics().is_empty());
 }

@@ -194,6 +194,11 @@ impl MetadataStore {
         self.state.topics.iter().find(|t| t.name == name)
     }
 
+    /// Partitions of all topics (internal ones included).
+    pub fn partition_count(&self) -> usize {
+        self.state.topics.iter().map(|t| t.partitions.len()).sum()
+    }
+
     pub fn contains(&self, name: &str) -> bool {
         self.state.topics.iter().any(|t| t.name == name)
     }

@@ -7,8 +7,17 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 
+use crate::limits::{FDS_RESERVED, PARTITION_FDS};
+
 /// File descriptors Sluice wants at least (connections + open segments + io_uring).
 pub const NOFILE_MIN: u64 = 4096;
+
+/// File descriptors Sluice asks for when it may raise the hard limit (root): each partition
+/// keeps three open (active segment, offset index, time index), so 10,000 partitions and
+/// 10,000 connections need ~40,000. Capped by the kernel's fs.nr_open.
+pub const NOFILE_WANTED: u64 = 1 << 20;
+
+const _: () = assert!(NOFILE_MIN <= NOFILE_WANTED);
 
 /// glommio refuses to start below this much registered io memory per executor.
 pub const IO_MEMORY_BYTES_MIN: usize = 512 * 1024;
@@ -94,13 +103,34 @@ fn raise_to_hard(resource: libc::__rlimit_resource_t) -> u64 {
     cur
 }
 
-/// Raise RLIMIT_NOFILE's soft limit to the hard one; refuse to start when it stays too low.
-pub fn raise_nofile() -> anyhow::Result<()> {
+/// Raise RLIMIT_NOFILE to [`NOFILE_WANTED`] (within fs.nr_open) where allowed, else its soft
+/// limit to the hard one; refuse to start when it stays below [`NOFILE_MIN`]. Returns the limit.
+pub fn raise_nofile() -> anyhow::Result<u64> {
+    let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(NOFILE_WANTED);
+    let wanted = NOFILE_WANTED.min(nr_open);
+    if rlimit(libc::RLIMIT_NOFILE).0 < wanted {
+        let r = libc::rlimit {
+            rlim_cur: wanted,
+            rlim_max: wanted.max(rlimit(libc::RLIMIT_NOFILE).1),
+        };
+        // SAFETY: setrlimit reads the struct we pass. Raising the hard limit needs
+        // CAP_SYS_RESOURCE; without it this fails and the soft limit is raised below.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) };
+    }
     let got = raise_to_hard(libc::RLIMIT_NOFILE);
     if got < NOFILE_MIN {
         bail!("RLIMIT_NOFILE is {got} and cannot be raised to {NOFILE_MIN}: raise it (ulimit -n) and retry");
     }
-    Ok(())
+    Ok(got)
+}
+
+/// Partitions whose files fit in `nofile` descriptors next to `connections_max` connections.
+pub fn partitions_fitting(nofile: u64, connections_max: usize) -> usize {
+    let spare = nofile.saturating_sub(connections_max as u64 + FDS_RESERVED);
+    usize::try_from(spare / PARTITION_FDS).unwrap_or(usize::MAX)
 }
 
 /// Raise RLIMIT_MEMLOCK to its hard limit and size glommio's registered io memory to fit.

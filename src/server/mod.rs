@@ -66,7 +66,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             crate::limits::TOPIC_PARTITIONS_MAX
         );
     }
-    checks::raise_nofile()?;
+    let nofile = checks::raise_nofile()?;
+    let partitions_max = checks::partitions_fitting(nofile, args.max_connections);
+    tracing::info!(
+        nofile,
+        max_connections = args.max_connections,
+        partitions_max,
+        "open-file limit"
+    );
     let io_memory = checks::io_memory_per_shard(shards)?;
     let _lock = checks::prepare_data_dir(&args.data_dir)?;
 
@@ -148,6 +155,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         default_partitions: args.default_partitions,
         acks_all_fsync: !args.acks_all_no_fsync,
         shard_connections_max: args.max_connections.div_ceil(shards as usize).max(1),
+        partitions_max,
         groups: args.group_config()?,
         log_defaults: crate::shard::LogDefaults {
             retention_ms: args.log_retention_ms,

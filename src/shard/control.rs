@@ -174,6 +174,7 @@ impl Shard {
                 ),
             ));
         }
+        self.check_room_for(store.partition_count(), count - current)?;
         let Some(assignments) = &r.assignments else {
             return Ok(None);
         };
@@ -262,6 +263,23 @@ impl Shard {
         results
     }
 
+    /// Refuse partitions whose files would not fit in the open-file limit: a partition that
+    /// cannot open its log is unusable, so it is never created.
+    fn check_room_for(&self, existing: usize, new: usize) -> Result<(), ControlError> {
+        let max = self.config.partitions_max;
+        if existing.saturating_add(new) <= max {
+            return Ok(());
+        }
+        Err(ControlError::new(
+            ResponseError::InvalidPartitions,
+            format!(
+                "{new} more partitions would make {} but the open-file limit leaves room for {max} ({} descriptors each next to --max-connections): raise RLIMIT_NOFILE (ulimit -n) or lower --max-connections.",
+                existing + new,
+                crate::limits::PARTITION_FDS
+            ),
+        ))
+    }
+
     fn check_new_topic(
         &self,
         t: &NewTopic,
@@ -299,6 +317,10 @@ impl Shard {
                 ),
             ));
         }
+        self.check_room_for(
+            controller.store.borrow().partition_count(),
+            partitions as usize,
+        )?;
         let mut cfg = BTreeMap::new();
         for (k, v) in &t.configs {
             configs::validate(k, v.as_deref())

@@ -41,6 +41,9 @@ pub struct BrokerConfig {
     pub acks_all_fsync: bool,
     /// Connections one shard keeps open at most (`--max-connections` / shards, rounded up).
     pub shard_connections_max: usize,
+    /// Partitions the broker may hold: what RLIMIT_NOFILE leaves room for next to
+    /// `--max-connections` (see `checks::partitions_fitting`).
+    pub partitions_max: usize,
     /// Consumer-group settings (`group.*`, `offset*` broker configs).
     pub groups: crate::groups::GroupConfig,
     /// Broker defaults for topic configs a topic doesn't set (Kafka's log.* settings).
