@@ -6,6 +6,7 @@
 
 pub mod conn;
 pub mod error;
+pub mod group_member;
 pub mod groups;
 pub mod partitioner;
 pub mod records;
