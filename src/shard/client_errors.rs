@@ -14,36 +14,32 @@ use std::time::{Duration, Instant};
 use crate::limits::{CLIENT_ERROR_LOG_INTERVAL_MS, CLIENT_ERROR_LOG_LINES_MAX};
 use crate::metrics::ShardMetrics;
 
-/// The counting behind the limit: pure, time passed in.
-#[derive(Debug)]
+/// The counting behind the limit: pure, time passed in. A window opens at the first error
+/// after the previous one closed, so a burst is counted in one window wherever it falls.
+#[derive(Debug, Default)]
 struct Window {
-    started: Instant,
+    /// When the open window started; None while no error has come since the last one closed.
+    started: Option<Instant>,
     logged: u32,
     suppressed: u64,
 }
 
 impl Window {
-    fn new(now: Instant) -> Window {
-        Window {
-            started: now,
-            logged: 0,
-            suppressed: 0,
-        }
-    }
-
     /// Close the window if its interval is over: the count it suppressed (if any) is returned
     /// for its one summary line.
     fn roll(&mut self, now: Instant) -> Option<u64> {
-        if now.duration_since(self.started) < interval() {
+        let started = self.started?;
+        if now.duration_since(started) < interval() {
             return None;
         }
         let suppressed = self.suppressed;
-        *self = Window::new(now);
+        *self = Window::default();
         (suppressed > 0).then_some(suppressed)
     }
 
     /// May one more line be written in this window? Otherwise it is counted as suppressed.
-    fn admit(&mut self) -> bool {
+    fn admit(&mut self, now: Instant) -> bool {
+        self.started.get_or_insert(now);
         if self.logged < CLIENT_ERROR_LOG_LINES_MAX {
             self.logged += 1;
             true
@@ -70,7 +66,7 @@ impl ClientErrorLog {
         ClientErrorLog {
             shard,
             metrics,
-            window: RefCell::new(Window::new(Instant::now())),
+            window: RefCell::new(Window::default()),
         }
     }
 
@@ -78,7 +74,7 @@ impl ClientErrorLog {
     pub fn note(&self, what: fmt::Arguments<'_>) {
         let now = Instant::now();
         self.tick(now);
-        if self.window.borrow_mut().admit() {
+        if self.window.borrow_mut().admit(now) {
             tracing::info!(shard = self.shard, "client error: {what}");
         } else {
             self.metrics.client_errors_suppressed.fetch_add(1, Relaxed);
@@ -105,16 +101,23 @@ mod tests {
     #[test]
     fn at_most_the_limit_per_interval_then_one_summary() {
         let t0 = Instant::now();
-        let mut w = Window::new(t0);
-        let admitted = (0..25).filter(|_| w.admit()).count();
-        assert_eq!(admitted, CLIENT_ERROR_LOG_LINES_MAX as usize);
-        assert_eq!(w.roll(t0 + interval() / 2), None, "interval not over");
+        let mut w = Window::default();
         assert_eq!(
-            w.roll(t0 + interval()),
+            w.roll(t0 + interval() * 5),
+            None,
+            "no window before an error"
+        );
+        let t1 = t0 + interval() * 5;
+        let admitted = (0..25).filter(|_| w.admit(t1)).count();
+        assert_eq!(admitted, CLIENT_ERROR_LOG_LINES_MAX as usize);
+        assert_eq!(w.roll(t1 + interval() / 2), None, "interval not over");
+        assert_eq!(
+            w.roll(t1 + interval()),
             Some(25 - u64::from(CLIENT_ERROR_LOG_LINES_MAX))
         );
         // A fresh window admits again; a quiet one rolls without a summary.
-        assert!(w.admit());
-        assert_eq!(w.roll(t0 + interval() * 3), None);
+        let t2 = t1 + interval() * 2;
+        assert!(w.admit(t2));
+        assert_eq!(w.roll(t2 + interval()), None);
     }
 }
