@@ -133,6 +133,7 @@ pub fn with_coordinator<T>(
                 if matches!(e, ClientError::Network(_)) {
                     client.forget(node);
                 }
+                client.forget_coordinator(group);
                 last = Some(e);
                 std::thread::sleep(Duration::from_millis(50 * (attempt as u64 + 1)));
             }
