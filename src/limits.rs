@@ -143,6 +143,17 @@ const _: () = assert!(GROUP_MEMBERS_MAX_DEFAULT <= i32::MAX as usize);
 // Strings in `__consumer_offsets` records (group ids, member ids, metadata) are i16-length.
 const _: () = assert!(REQUEST_STRING_BYTES_MAX <= i16::MAX as usize);
 
+// --- Logs ----------------------------------------------------------------------------------
+
+/// Client-error log lines (undecodable or unsupported requests) one shard writes per
+/// [`CLIENT_ERROR_LOG_INTERVAL_MS`] at most; the rest are counted and reported in one
+/// "suppressed" line when the interval ends. Without a bound, a client sending garbage in a
+/// loop turns the broker's log into a disk-filling copy of its traffic.
+pub const CLIENT_ERROR_LOG_LINES_MAX: u32 = 10;
+
+/// The window of [`CLIENT_ERROR_LOG_LINES_MAX`].
+pub const CLIENT_ERROR_LOG_INTERVAL_MS: u64 = 10_000;
+
 // --- The `sluice` client commands (src/client/, src/cli/) ------------------------------------
 
 /// Largest response frame the client commands read. A broker's length prefix is checked

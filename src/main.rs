@@ -12,11 +12,12 @@ fn main() {
         sluice::cli::Command::Serve(args) => {
             let filter = EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| EnvFilter::new(&args.log_level));
+            // Colours only on a terminal: a log file or journald gets plain lines.
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
             tracing_subscriber::fmt()
                 .with_env_filter(filter)
                 .with_writer(std::io::stderr)
-                // Colour codes only for a terminal: log files and collectors get plain text.
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_ansi(ansi)
                 .init();
             if let Err(e) = sluice::server::serve(*args) {
                 eprintln!("sluice: {e:#}");

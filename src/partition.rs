@@ -10,6 +10,7 @@ use bytes::Bytes;
 use futures::channel::oneshot;
 
 use crate::log::{format, BatchHeader, Log, ReadResult};
+use crate::metrics::Traffic;
 use crate::protocol::errors::PartitionError;
 
 /// Batches per producer whose sequence range is remembered for duplicate detection
@@ -90,6 +91,8 @@ pub struct Partition {
     unflushed_messages: Cell<i64>,
     /// When the oldest unsynced append happened, ms since the epoch (for `flush.ms`).
     unflushed_since_ms: Cell<Option<i64>>,
+    /// Bytes and records appended and fetched since the partition was opened here.
+    traffic: Cell<Traffic>,
 }
 
 impl Partition {
@@ -112,6 +115,7 @@ impl Partition {
             settings: Cell::new(settings),
             unflushed_messages: Cell::new(0),
             unflushed_since_ms: Cell::new(None),
+            traffic: Cell::new(Traffic::default()),
         };
         p.rebuild_producer_state();
         Rc::new(p)
@@ -163,6 +167,11 @@ impl Partition {
 
     pub fn log_end_offset(&self) -> i64 {
         self.log.log_end_offset()
+    }
+
+    /// Bytes and records in and out since the partition was opened on this shard.
+    pub fn traffic(&self) -> Traffic {
+        self.traffic.get()
     }
 
     fn rebuild_producer_state(&self) {
@@ -294,6 +303,10 @@ impl Partition {
                     }
                 }
                 self.advance_high_watermark();
+                let mut t = self.traffic.get();
+                t.bytes_in += records.len() as u64;
+                t.records_in += u64::try_from(header.record_count).unwrap_or(0);
+                self.traffic.set(t);
                 base
             }
         };
@@ -379,10 +392,103 @@ impl Partition {
         } else {
             self.log.read(offset, hw, max_bytes, min_one).await?
         };
+        let mut t = self.traffic.get();
+        t.bytes_out += records.bytes as u64;
+        t.records_out += records_in_batches(&records.chunks);
+        self.traffic.set(t);
         Ok(Fetched {
             high_watermark: hw,
             log_start_offset: start,
             records,
         })
+    }
+}
+
+/// Records in the whole v2 batches that `chunks` concatenate to, from each batch header's
+/// record count (bytes 57..61), hopping batch to batch by their lengths (bytes 8..12). Stops at
+/// anything that doesn't parse: these are the broker's own stored bytes, so that is a count cut
+/// short, never a failure. One pass over the chunks (a cached batch is two of them).
+fn records_in_batches(chunks: &[Bytes]) -> u64 {
+    const LENGTH_AT: usize = 8;
+    const LENGTH_END: usize = 12;
+    const RECORDS_AT: usize = 57;
+    /// Reads at absolute positions that never go backwards.
+    struct Cursor<'a> {
+        chunks: &'a [Bytes],
+        index: usize,
+        /// Absolute position of `chunks[index]`'s first byte.
+        start: usize,
+    }
+    impl Cursor<'_> {
+        fn byte(&mut self, at: usize) -> Option<u8> {
+            loop {
+                let c = self.chunks.get(self.index)?;
+                if at < self.start + c.len() {
+                    return c.get(at.checked_sub(self.start)?).copied();
+                }
+                self.start += c.len();
+                self.index += 1;
+            }
+        }
+        fn be_i32(&mut self, at: usize) -> Option<i32> {
+            Some(i32::from_be_bytes([
+                self.byte(at)?,
+                self.byte(at + 1)?,
+                self.byte(at + 2)?,
+                self.byte(at + 3)?,
+            ]))
+        }
+    }
+    let mut cursor = Cursor {
+        chunks,
+        index: 0,
+        start: 0,
+    };
+    let mut records = 0u64;
+    let mut at = 0usize;
+    while let Some(length) = cursor
+        .be_i32(at + LENGTH_AT)
+        .and_then(|l| usize::try_from(l).ok())
+    {
+        let Some(count) = cursor.be_i32(at + RECORDS_AT) else {
+            break;
+        };
+        records += u64::try_from(count).unwrap_or(0);
+        at += LENGTH_END + length;
+    }
+    records
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A v2 batch header claiming `count` records, with `body` bytes after byte 61.
+    fn batch(count: i32, body: usize) -> Vec<u8> {
+        let mut b = vec![0u8; 61 + body];
+        let length = (b.len() - 12) as i32;
+        b[8..12].copy_from_slice(&length.to_be_bytes());
+        b[57..61].copy_from_slice(&count.to_be_bytes());
+        b
+    }
+
+    #[test]
+    fn counts_records_across_batches_and_chunk_boundaries() {
+        let mut all = batch(3, 10);
+        all.extend(batch(5, 0));
+        all.extend(batch(7, 100));
+        assert_eq!(records_in_batches(&[Bytes::from(all.clone())]), 15);
+        // Split anywhere (a cached batch is a 16-byte prefix plus the rest).
+        for cut in [1, 16, 58, 71, 72, 130] {
+            let (a, b) = all.split_at(cut);
+            let chunks = [Bytes::copy_from_slice(a), Bytes::copy_from_slice(b)];
+            assert_eq!(records_in_batches(&chunks), 15, "cut at {cut}");
+        }
+        assert_eq!(records_in_batches(&[]), 0);
+        // A truncated or garbled tail stops the count instead of failing.
+        assert_eq!(records_in_batches(&[Bytes::from(all[..80].to_vec())]), 3);
+        let mut bad = batch(2, 0);
+        bad[8..12].copy_from_slice(&(-1i32).to_be_bytes());
+        assert_eq!(records_in_batches(&[Bytes::from(bad)]), 0);
     }
 }

@@ -1,6 +1,7 @@
 //! The admin listener's live status page, in a real headless browser (Debian's chromium): while
-//! records are produced, the page shows the topic with non-zero throughput; a screenshot is kept
-//! as a test artifact (target/artifacts/status-page.png). Also: `/v1/status` and `/metrics`.
+//! records are produced, the page shows the topic with non-zero throughput and a consumer group
+//! that fell behind with its lag; a screenshot is kept as a test artifact
+//! (target/artifacts/status-page.png). Also: `/v1/status` and `/metrics`.
 
 mod harness;
 
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 use harness::{sluice_bin, Broker, IO_TIMEOUT};
 
 const TOPIC: &str = "status-page-events";
+const GROUP: &str = "status-page-readers";
 /// How long the status document may take to show the produce traffic (two snapshot intervals
 /// plus slack on a loaded machine).
 const RATE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -180,6 +182,49 @@ fn status_page_shows_a_topic_being_produced_to_in_a_headless_browser() {
         "{topic}"
     );
 
+    // A group that reads a little and falls behind the producer.
+    let read = Command::new(sluice_bin())
+        .args([
+            "consume",
+            TOPIC,
+            "--group",
+            GROUP,
+            "--from-beginning",
+            "-n",
+            "20",
+            "--timeout-ms",
+            "60000",
+        ])
+        .env("SLUICE_BROKERS", b.bootstrap_addr().to_string())
+        .output()
+        .expect("consume");
+    assert!(read.status.success(), "{read:?}");
+    let deadline = Instant::now() + RATE_TIMEOUT;
+    loop {
+        let (_, body) = http_get(&b, "/v1/status");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("status JSON");
+        let group = v["groups"]
+            .as_array()
+            .and_then(|g| g.iter().find(|g| g["name"] == GROUP))
+            .cloned();
+        if let Some(g) = group.filter(|g| g["lag"].as_i64().unwrap_or(0) > 0) {
+            assert_eq!(g["state"], "Empty", "{g}");
+            let parts = g["partitions"].as_array().expect("per-partition lag");
+            assert!(!parts.is_empty(), "{g}");
+            assert_eq!(
+                parts.iter().filter_map(|p| p["lag"].as_i64()).sum::<i64>(),
+                g["lag"].as_i64().unwrap(),
+                "{g}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no lag for {GROUP} within {RATE_TIMEOUT:?}: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
     // Then the page, as a browser renders it.
     let url = format!("http://{}/", b.admin_addr());
     let (head, page) = http_get(&b, "/");
@@ -197,6 +242,15 @@ fn status_page_shows_a_topic_being_produced_to_in_a_headless_browser() {
         .expect("rate attribute");
     assert!(rate > 0.0, "the page shows {TOPIC} with no throughput");
     assert!(dom.contains("data-shard=\"1\""), "both shards rendered");
+    let lag: i64 = attribute(&dom, &format!("data-group=\"{GROUP}\""), "data-lag")
+        .unwrap_or_else(|| panic!("the rendered page has no row for group {GROUP}:\n{dom}"))
+        .parse()
+        .expect("lag attribute");
+    assert!(lag > 0, "the page shows {GROUP} with no lag");
+    assert!(
+        dom.contains(&format!("{TOPIC}-0: ")),
+        "per-partition lag rendered"
+    );
 
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("target")

@@ -1,5 +1,6 @@
-//! The `/v1/status` document: shards, topics and their rates. Rates are differences between
-//! samples the admin thread takes once per snapshot interval, over the last few of them.
+//! The `/v1/status` document: shards, topics and their rates, consumer groups and their lag.
+//! Rates are differences between samples the admin thread takes once per snapshot interval,
+//! over the last few of them.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use crate::metrics::{ShardMetrics, ShardTotals};
+use crate::metrics::{group_lags, ShardMetrics, ShardSnapshot, ShardTotals, Traffic};
 
 /// Samples kept: rates are averaged over this many intervals at most.
 const STATUS_SAMPLES_MAX: usize = 5;
@@ -18,6 +19,7 @@ struct TopicTotals {
     partitions: u64,
     records: i64,
     size_bytes: u64,
+    traffic: Traffic,
 }
 
 struct Sample {
@@ -48,6 +50,10 @@ impl Sampler {
                 t.partitions += 1;
                 t.records += p.high_watermark;
                 t.size_bytes += p.size_bytes;
+                t.traffic.bytes_in += p.traffic.bytes_in;
+                t.traffic.records_in += p.traffic.records_in;
+                t.traffic.bytes_out += p.traffic.bytes_out;
+                t.traffic.records_out += p.traffic.records_out;
             }
         }
         if self.samples.len() == STATUS_SAMPLES_MAX {
@@ -101,13 +107,16 @@ impl Sampler {
             .iter()
             .map(|(name, t)| {
                 let o = old.topics.get(name).copied().unwrap_or_default();
+                let (a, b) = (o.traffic, t.traffic);
                 json!({
                     "name": name,
                     "partitions": t.partitions,
                     "records": t.records,
                     "size_bytes": t.size_bytes,
-                    "records_in_per_sec": rate(o.records as f64, t.records as f64),
-                    "bytes_in_per_sec": rate(o.size_bytes as f64, t.size_bytes as f64),
+                    "records_in_per_sec": rate(a.records_in as f64, b.records_in as f64),
+                    "bytes_in_per_sec": rate(a.bytes_in as f64, b.bytes_in as f64),
+                    "records_out_per_sec": rate(a.records_out as f64, b.records_out as f64),
+                    "bytes_out_per_sec": rate(a.bytes_out as f64, b.bytes_out as f64),
                 })
             })
             .collect();
@@ -117,8 +126,42 @@ impl Sampler {
             "window_secs": secs,
             "shards": shards,
             "topics": topics,
-            // Consumer groups join this document once the group coordinator publishes them.
-            "groups": [],
+            "groups": groups(metrics),
         })
     }
+}
+
+/// Every group with its members and lag, from the shards' newest snapshots.
+fn groups(metrics: &[Arc<ShardMetrics>]) -> Vec<Value> {
+    let snaps: Vec<(u32, Arc<ShardSnapshot>)> = metrics
+        .iter()
+        .map(|m| (m.shard, m.last_snapshot()))
+        .collect();
+    group_lags(&snaps)
+        .into_iter()
+        .map(|(g, lags)| {
+            let partitions: Vec<Value> = lags
+                .iter()
+                .map(|l| {
+                    json!({
+                        "topic": l.topic,
+                        "partition": l.partition,
+                        "committed_offset": l.committed_offset,
+                        "high_watermark": l.high_watermark,
+                        "lag": l.lag,
+                    })
+                })
+                .collect();
+            json!({
+                "name": g.group,
+                "state": g.state,
+                "protocol_type": g.protocol_type,
+                "generation": g.generation,
+                "members": g.members.len(),
+                "member_list": g.members,
+                "lag": lags.iter().filter_map(|l| l.lag).sum::<i64>(),
+                "partitions": partitions,
+            })
+        })
+        .collect()
 }

@@ -1,12 +1,18 @@
 //! `sluice consume TOPIC`: print records as kafka-console-consumer.sh does, following the
 //! topic until Ctrl-C, `-n COUNT` records, or `--timeout-ms` without a record.
 //!
-//! It reads every partition (or `--partition`) itself, one Fetch per leader in flight at a time.
-//! With `--group` it starts from the group's committed offsets and commits as it goes, as a
-//! standalone consumer (it does not join the group, so the group must have no active members).
+//! One Fetch per leader in flight at a time. Without `--group` it reads every partition (or
+//! `--partition`) itself. With `--group` it is a member of that consumer group as
+//! kafka-console-consumer.sh is (`client::group_member`): it reads the partitions the group
+//! assigns it, from the group's committed offsets, heartbeats, commits what it printed, rejoins
+//! on a rebalance and leaves the group when it stops (COUNT, --timeout-ms, Ctrl-C or SIGTERM).
+//! `--group` with `--partition` commits as a standalone consumer instead (no membership), as
+//! the console consumer does with an explicit partition.
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -18,6 +24,7 @@ use serde_json::json;
 use super::output::{text, Format};
 use super::time::parse_timestamp_ms;
 use super::ClientOpts;
+use crate::client::group_member::GroupMember;
 use crate::client::groups::{commit_offsets, committed_offsets};
 use crate::client::records::{decode_batches, Consumed};
 use crate::client::{topic_name, Client, ClientError, TopicInfo, OFFSET_EARLIEST, OFFSET_LATEST};
@@ -46,7 +53,8 @@ pub struct ConsumeArgs {
     /// Read only this partition.
     #[arg(long)]
     pub partition: Option<i32>,
-    /// Start from this group's committed offsets and commit what was printed.
+    /// Consume as a member of this consumer group: the group assigns the partitions, reading
+    /// starts at its committed offsets, and what was printed is committed.
     #[arg(long)]
     pub group: Option<String>,
     /// Stop after COUNT records (exit 1 if --timeout-ms passes first).
@@ -64,7 +72,20 @@ pub struct ConsumeArgs {
 pub fn run(args: ConsumeArgs) -> Result<(), ClientError> {
     let mut client = args.opts.client()?;
     let mut topic = client.topic(&args.topic, false)?;
-    let partitions: Vec<i32> = match args.partition {
+    let mut member = match (&args.group, args.partition) {
+        (Some(g), None) => Some(GroupMember::new(g, &args.topic)),
+        _ => None,
+    };
+    // Ctrl-C / SIGTERM end a group member's loop so it can commit and leave; a second one
+    // stops the process at once.
+    let stop = Arc::new(AtomicBool::new(false));
+    if member.is_some() {
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            let _ = signal_hook::flag::register_conditional_default(signal, stop.clone());
+            let _ = signal_hook::flag::register(signal, stop.clone());
+        }
+    }
+    let mut partitions: Vec<i32> = match args.partition {
         Some(p) if topic.partitions.iter().any(|i| i.index == p) => vec![p],
         Some(p) => {
             return Err(ClientError::kafka(
@@ -75,6 +96,10 @@ pub fn run(args: ConsumeArgs) -> Result<(), ClientError> {
         }
         None => topic.partitions.iter().map(|p| p.index).collect(),
     };
+    if let Some(m) = member.as_mut() {
+        m.join(&mut client)?;
+        partitions = m.assigned().to_vec();
+    }
     let mut positions = start_positions(&mut client, &args, &topic, &partitions)?;
     let template = args.template.as_deref().map(parse_template);
     let deadline_after = args.timeout_ms.map(Duration::from_millis);
@@ -84,7 +109,7 @@ pub fn run(args: ConsumeArgs) -> Result<(), ClientError> {
     let mut committed: BTreeMap<i32, i64> = BTreeMap::new();
 
     loop {
-        if args.count.is_some_and(|c| printed >= c) {
+        if args.count.is_some_and(|c| printed >= c) || stop.load(Ordering::Relaxed) {
             break;
         }
         let wait = match deadline_after {
@@ -95,7 +120,13 @@ pub fn run(args: ConsumeArgs) -> Result<(), ClientError> {
             break;
         }
         let wait_ms = wait.as_millis().min(u128::from(FETCH_WAIT_MS)) as i32;
-        let batches = fetch_round(&mut client, &mut topic, &positions, wait_ms)?;
+        let batches = if positions.is_empty() {
+            // A member with no partitions (more members than partitions) only heartbeats.
+            std::thread::sleep(Duration::from_millis(wait_ms.max(0) as u64));
+            Vec::new()
+        } else {
+            fetch_round(&mut client, &mut topic, &positions, wait_ms)?
+        };
         for (partition, fetched) in batches {
             let position = positions
                 .get_mut(&partition)
@@ -137,20 +168,28 @@ pub fn run(args: ConsumeArgs) -> Result<(), ClientError> {
         if let Err(e) = out.flush() {
             return quiet_on_broken_pipe(e);
         }
-        if let Some(g) = &args.group {
-            let changed: BTreeMap<i32, i64> = positions
-                .iter()
-                .filter(|(p, o)| committed.get(p) != Some(o))
-                .map(|(p, o)| (*p, *o))
-                .collect();
-            if !changed.is_empty() {
-                commit_offsets(&mut client, g, &args.topic, &changed)?;
-                committed.extend(changed);
+        let mut rebalance =
+            commit_changed(&mut client, &args, &mut member, &positions, &mut committed)?;
+        if let Some(m) = member.as_mut() {
+            rebalance = rebalance || m.heartbeat_if_due(&mut client)?;
+            if rebalance {
+                // What was printed is committed (a refused commit is re-read by whoever gets
+                // the partition: at least once, as Kafka's consumer); then a new assignment.
+                m.join(&mut client)?;
+                topic = client.topic(&args.topic, false)?;
+                partitions = m.assigned().to_vec();
+                positions = start_positions(&mut client, &args, &topic, &partitions)?;
+                committed.clear();
+                last_record = Instant::now();
             }
         }
     }
+    commit_changed(&mut client, &args, &mut member, &positions, &mut committed)?;
+    if let Some(m) = member.as_mut() {
+        m.leave(&mut client)?;
+    }
     if let Some(c) = args.count {
-        if printed < c {
+        if printed < c && !stop.load(Ordering::Relaxed) {
             return Err(ClientError::Timeout(format!(
                 "{printed} of {c} records within --timeout-ms {}",
                 args.timeout_ms.unwrap_or(0)
@@ -158,6 +197,39 @@ pub fn run(args: ConsumeArgs) -> Result<(), ClientError> {
         }
     }
     Ok(())
+}
+
+/// Commit the positions that moved since the last commit (with `--group`). `Ok(true)`: the
+/// group is rebalancing and the member must rejoin.
+fn commit_changed(
+    client: &mut Client,
+    args: &ConsumeArgs,
+    member: &mut Option<GroupMember>,
+    positions: &BTreeMap<i32, i64>,
+    committed: &mut BTreeMap<i32, i64>,
+) -> Result<bool, ClientError> {
+    let Some(g) = &args.group else {
+        return Ok(false);
+    };
+    let changed: BTreeMap<i32, i64> = positions
+        .iter()
+        .filter(|(p, o)| committed.get(p) != Some(o))
+        .map(|(p, o)| (*p, *o))
+        .collect();
+    if changed.is_empty() {
+        return Ok(false);
+    }
+    let rebalance = match member {
+        Some(m) => m.commit(client, &changed)?,
+        None => {
+            commit_offsets(client, g, &args.topic, &changed, None)?;
+            false
+        }
+    };
+    if !rebalance {
+        committed.extend(changed);
+    }
+    Ok(rebalance)
 }
 
 fn quiet_on_broken_pipe(e: std::io::Error) -> Result<(), ClientError> {
@@ -181,6 +253,9 @@ fn start_positions(
         OFFSET_LATEST
     };
     let mut out = BTreeMap::new();
+    if partitions.is_empty() {
+        return Ok(out);
+    }
     if let Some(o) = args.offset {
         return Ok(partitions.iter().map(|p| (*p, o)).collect());
     }

@@ -2,13 +2,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use clap::{ArgGroup, Subcommand};
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::{
-    ConsumerProtocolAssignment, DeleteGroupsRequest, DescribeGroupsRequest, ListGroupsRequest,
-};
-use kafka_protocol::protocol::Decodable;
+use kafka_protocol::messages::{DeleteGroupsRequest, DescribeGroupsRequest, ListGroupsRequest};
 use serde_json::{json, Value};
 
 use super::output::{print_json, Format, Table};
@@ -184,19 +181,10 @@ fn describe_group(client: &mut Client, group: &str) -> Result<Described, ClientE
 /// A consumer member's assignment (version-prefixed ConsumerProtocolAssignment); empty if it
 /// does not decode.
 fn decode_assignment(bytes: &Bytes) -> BTreeMap<String, Vec<i32>> {
-    let mut buf = bytes.clone();
-    if buf.remaining() < 2 {
-        return BTreeMap::new();
-    }
-    let version = buf.get_i16().clamp(0, 3);
-    match ConsumerProtocolAssignment::decode(&mut buf, version) {
-        Ok(a) => a
-            .assigned_partitions
-            .iter()
-            .map(|t| (t.topic.0.to_string(), t.partitions.clone()))
-            .collect(),
-        Err(_) => BTreeMap::new(),
-    }
+    crate::groups::consumer_protocol::assigned_partitions(bytes)
+        .unwrap_or_default()
+        .into_iter()
+        .collect()
 }
 
 fn describe(client: &mut Client, format: Format, group: &str) -> Result<(), ClientError> {
@@ -412,7 +400,7 @@ fn reset_offsets(
             by_topic.entry(t).or_default().insert(*p, *o);
         }
         for (t, offsets) in by_topic {
-            commit_offsets(client, group, t, &offsets)?;
+            commit_offsets(client, group, t, &offsets, None)?;
         }
     }
     match format {

@@ -70,18 +70,21 @@ pub fn committed_offsets(
     Ok(out)
 }
 
-/// Commit `offsets` of `topic` for `group` as a standalone consumer (generation -1, no
-/// member id), which a coordinator accepts while the group has no active members.
+/// Commit `offsets` of `topic` for `group`: as the group member `member` (member id,
+/// generation), or with None as a standalone consumer (generation -1, no member id), which a
+/// coordinator accepts while the group has no active members.
 pub fn commit_offsets(
     client: &mut Client,
     group: &str,
     topic: &str,
     offsets: &BTreeMap<i32, i64>,
+    member: Option<(&str, i32)>,
 ) -> Result<(), ClientError> {
+    let (member_id, generation) = member.unwrap_or(("", -1));
     let request = OffsetCommitRequest::default()
         .with_group_id(group_id(group))
-        .with_generation_id_or_member_epoch(-1)
-        .with_member_id(StrBytes::from_static_str(""))
+        .with_generation_id_or_member_epoch(generation)
+        .with_member_id(StrBytes::from_string(member_id.to_string()))
         .with_retention_time_ms(-1)
         .with_topics(vec![OffsetCommitRequestTopic::default()
             .with_name(topic_name(topic))
@@ -130,6 +133,7 @@ pub fn with_coordinator<T>(
                 if matches!(e, ClientError::Network(_)) {
                     client.forget(node);
                 }
+                client.forget_coordinator(group);
                 last = Some(e);
                 std::thread::sleep(Duration::from_millis(50 * (attempt as u64 + 1)));
             }

@@ -6,6 +6,7 @@
 
 pub mod conn;
 pub mod error;
+pub mod group_member;
 pub mod groups;
 pub mod partitioner;
 pub mod records;
@@ -56,6 +57,9 @@ pub struct Client {
     /// node id → "host:port", from the last Metadata.
     brokers: BTreeMap<i32, String>,
     controller: Option<i32>,
+    /// group id → its coordinator's node id, as FindCoordinator last said (dropped when the
+    /// coordinator answers as if it were not, see `groups::with_coordinator`).
+    coordinators: HashMap<String, i32>,
     pub cluster_id: Option<String>,
 }
 
@@ -84,6 +88,7 @@ impl Client {
             nodes: HashMap::new(),
             brokers: BTreeMap::new(),
             controller: None,
+            coordinators: HashMap::new(),
             cluster_id: None,
         })
     }
@@ -246,8 +251,23 @@ impl Client {
         ))
     }
 
-    /// Node id of the coordinator of `group`.
+    /// Node id of the coordinator of `group`: the one found last, else asked with
+    /// FindCoordinator (a group member asks once, not before every heartbeat and commit).
     pub fn coordinator(&mut self, group: &str) -> Result<i32, ClientError> {
+        if let Some(node) = self.coordinators.get(group) {
+            return Ok(*node);
+        }
+        let node = self.find_coordinator(group)?;
+        self.coordinators.insert(group.to_string(), node);
+        Ok(node)
+    }
+
+    /// Forget `group`'s coordinator, so the next use asks FindCoordinator again.
+    pub fn forget_coordinator(&mut self, group: &str) {
+        self.coordinators.remove(group);
+    }
+
+    fn find_coordinator(&mut self, group: &str) -> Result<i32, ClientError> {
         let conn = self.any()?;
         let version = conn.version::<FindCoordinatorRequest>(FIND_COORDINATOR_VERSION_MAX)?;
         let key = StrBytes::from_string(group.to_string());

@@ -1,6 +1,8 @@
-//! The one piece of the consumer protocol (protocol type "consumer") the broker reads: the
-//! topics a member subscribes to, from its JoinGroup metadata. Kafka uses them to keep the
-//! offsets of subscribed topics from expiring and to refuse OffsetDelete on them.
+//! The consumer protocol (protocol type "consumer"): the bytes group members exchange through
+//! the coordinator. The broker reads one piece of it: the topics a member subscribes to, from
+//! its JoinGroup metadata (Kafka uses them to keep the offsets of subscribed topics from
+//! expiring and to refuse OffsetDelete on them). The `sluice consume --group` member writes
+//! subscriptions and, as group leader, assignments, and reads its own assignment.
 //!
 //! ConsumerProtocolSubscription, versions 0–3 (non-flexible), is untrusted client bytes:
 //!
@@ -9,6 +11,14 @@
 //! | version | i16                                   |
 //! | topics  | i32 count, then each: i16 len + UTF-8 |
 //! | ...     | user data, owned partitions (ignored) |
+//!
+//! ConsumerProtocolAssignment, versions 0–3 (non-flexible), written by the group's leader:
+//!
+//! | field      | type                                                        |
+//! |------------|-------------------------------------------------------------|
+//! | version    | i16                                                         |
+//! | partitions | i32 count, then each: i16 len + UTF-8 topic, i32 count + i32s |
+//! | user data  | i32 length (-1: null) + bytes (v0 ends here; later: ignored)  |
 
 /// The consumer protocol's type name in JoinGroup.
 pub const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
@@ -51,8 +61,56 @@ fn take_i32(buf: &mut &[u8]) -> Option<i32> {
     Some(i32::from_be_bytes(*head))
 }
 
-/// A subscription (version 0, no user data) for tests.
-#[cfg(test)]
+/// Each topic's assigned partitions, or None if the bytes are not an assignment this parser
+/// understands. Every count is checked against the bytes left before it sizes anything.
+pub fn assigned_partitions(bytes: &[u8]) -> Option<Vec<(String, Vec<i32>)>> {
+    let mut buf = bytes;
+    if take_i16(&mut buf)? < 0 {
+        return None;
+    }
+    let count = take_i32(&mut buf)?;
+    // A topic entry takes at least 6 bytes (name length, partition count).
+    if count < 0 || count as usize > buf.len() / 6 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let len = take_i16(&mut buf)?;
+        if len < 0 || len as usize > buf.len() {
+            return None;
+        }
+        let (name, rest) = buf.split_at(len as usize);
+        buf = rest;
+        let n = take_i32(&mut buf)?;
+        if n < 0 || n as usize > buf.len() / 4 {
+            return None;
+        }
+        let partitions = (0..n)
+            .map(|_| take_i32(&mut buf))
+            .collect::<Option<Vec<i32>>>()?;
+        out.push((std::str::from_utf8(name).ok()?.to_string(), partitions));
+    }
+    Some(out)
+}
+
+/// An assignment, version 0, no user data.
+pub fn encode_assignment(assigned: &[(String, Vec<i32>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&0i16.to_be_bytes());
+    out.extend_from_slice(&(assigned.len() as i32).to_be_bytes());
+    for (topic, partitions) in assigned {
+        out.extend_from_slice(&(topic.len() as i16).to_be_bytes());
+        out.extend_from_slice(topic.as_bytes());
+        out.extend_from_slice(&(partitions.len() as i32).to_be_bytes());
+        for p in partitions {
+            out.extend_from_slice(&p.to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&(-1i32).to_be_bytes());
+    out
+}
+
+/// A subscription, version 0, no user data. Topic names are Kafka-legal (≤ 249 bytes).
 pub fn encode_subscription(topics: &[&str]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(&0i16.to_be_bytes());
@@ -76,6 +134,33 @@ mod tests {
             subscribed_topics(&b),
             Some(vec!["orders".to_string(), "payments".to_string()])
         );
+    }
+
+    #[test]
+    fn assignments_round_trip_and_garbage_is_refused() {
+        let a = vec![
+            ("orders".to_string(), vec![0, 3]),
+            ("x".to_string(), vec![]),
+        ];
+        let b = encode_assignment(&a);
+        assert_eq!(assigned_partitions(&b), Some(a));
+        assert_eq!(assigned_partitions(&[]), None);
+        // A count far past the bytes is refused before anything is sized by it.
+        assert_eq!(assigned_partitions(&[0, 0, 0x7f, 0xff, 0xff, 0xff]), None);
+        assert_eq!(
+            assigned_partitions(&[0, 0, 0, 0, 0, 1, 0, 1, b'a', 0x7f, 0xff, 0xff, 0xff]),
+            None
+        );
+        for cut in 0..b.len() - 4 {
+            let _ = assigned_partitions(&b[..cut]);
+        }
+        // The crate's decoder reads what we write (other clients use the same layout).
+        use kafka_protocol::protocol::Decodable;
+        let mut buf = bytes::Bytes::from(b);
+        let _version = bytes::Buf::get_i16(&mut buf);
+        let decoded =
+            kafka_protocol::messages::ConsumerProtocolAssignment::decode(&mut buf, 0).unwrap();
+        assert_eq!(decoded.assigned_partitions[0].partitions, vec![0, 3]);
     }
 
     #[test]

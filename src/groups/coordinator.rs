@@ -806,6 +806,18 @@ pub fn describe(shard: &Rc<Shard>, group_id: &str) -> GroupDescription {
     }
 }
 
+/// Every live group this shard coordinates (loaded ones), by id, for its metrics snapshot.
+pub fn views(shard: &Rc<Shard>) -> Vec<crate::metrics::GroupView> {
+    let groups = shard.groups.groups.borrow();
+    let mut out: Vec<_> = groups
+        .values()
+        .filter(|s| s.group.state() != GroupState::Dead)
+        .map(|s| super::view::view(&s.group))
+        .collect();
+    out.sort_by(|a, b| a.group.cmp(&b.group));
+    out
+}
+
 /// (group id, protocol type, state) of every live group this shard coordinates.
 pub async fn list(shard: &Rc<Shard>) -> Vec<(String, String, &'static str)> {
     load_all_local(shard).await;

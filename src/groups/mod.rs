@@ -4,6 +4,7 @@
 //!   offsets), pure logic: no I/O, no clock, no async. Unit-tested on its own.
 //! - `records`: the key/value records of `__consumer_offsets` (Kafka's byte layouts), with the
 //!   layouts drawn at the top of the file.
+//! - `view`: a copy of a group for the admin thread (status page, lag metrics).
 //! - `coordinator`: per-shard wiring: the groups whose `__consumer_offsets` partition this shard
 //!   owns, parked JoinGroup/SyncGroup requests, timers, persistence and replay.
 //!
@@ -15,6 +16,7 @@ pub mod coordinator;
 pub mod records;
 pub mod state;
 pub mod types;
+pub mod view;
 
 use crate::limits;
 use crate::protocol::errors::GroupError;

@@ -9,6 +9,7 @@ use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Encodable, StrBytes};
 
 use crate::protocol::decode::{try_decode_header, DecodeError};
+use crate::protocol::response_errors::ResponseErrors;
 use crate::shard::Shard;
 
 /// The versions of one API that Sluice serves.
@@ -127,8 +128,10 @@ pub async fn handle(shard: Rc<Shard>, frame: Bytes) -> Reply {
     let header = match try_decode_header(&mut body) {
         Ok(h) => h,
         Err(e) => {
-            shard.metrics.count_error();
-            tracing::debug!(error = %e, "undecodable request header");
+            shard.metrics.count_refused();
+            shard
+                .client_errors
+                .note(format_args!("undecodable request header: {e}"));
             // ApiVersions with a version we can't parse the header of still deserves an answer.
             return Reply::Close;
         }
@@ -137,17 +140,16 @@ pub async fn handle(shard: Rc<Shard>, frame: Bytes) -> Reply {
     let supported =
         served(header.request_api_key).is_some_and(|v| v.contains(header.request_api_version));
     if !supported {
-        shard.metrics.count_error();
         if header.request_api_key == ApiKey::ApiVersions as i16 {
             // Kafka answers an unknown ApiVersions version with a v0 response carrying
             // UNSUPPORTED_VERSION and the ranges it does serve, so the client can retry.
             return api_versions::unsupported_version_reply(&header);
         }
-        tracing::debug!(
-            api_key = header.request_api_key,
-            version = header.request_api_version,
-            "unsupported request"
-        );
+        shard.metrics.count_refused();
+        shard.client_errors.note(format_args!(
+            "unsupported request: api key {} version {}",
+            header.request_api_key, header.request_api_version
+        ));
         return Reply::Close;
     }
     let started = std::time::Instant::now();
@@ -158,25 +160,30 @@ pub async fn handle(shard: Rc<Shard>, frame: Bytes) -> Reply {
     match reply {
         Ok(reply) => reply,
         Err(e) => {
-            shard.metrics.count_error();
-            let prefix: String = frame.iter().take(96).map(|b| format!("{b:02x}")).collect();
-            tracing::debug!(api_key = header.request_api_key, version = header.request_api_version, error = %e, frame_prefix = %prefix, "undecodable request");
+            shard.metrics.count_refused();
+            let prefix: String = frame.iter().take(32).map(|b| format!("{b:02x}")).collect();
+            shard.client_errors.note(format_args!(
+                "undecodable request: api key {} version {}: {e} (frame starts {prefix})",
+                header.request_api_key, header.request_api_version
+            ));
             Reply::Close
         }
     }
 }
 
-/// Encode `response` as the answer to `header`: length prefix, response header, body.
-pub fn encode<R: Encodable>(header: &RequestHeader, response: &R) -> Reply {
+/// Encode `response` as the answer to `header`: length prefix, response header, body. Counts
+/// the response's error codes in this shard's metrics.
+pub fn encode<R: Encodable + ResponseErrors>(header: &RequestHeader, response: &R) -> Reply {
     encode_with_version(header, response, header.request_api_version)
 }
 
 /// As [`encode`], but with an explicit body version (ApiVersions falls back to v0).
-pub fn encode_with_version<R: Encodable>(
+pub fn encode_with_version<R: Encodable + ResponseErrors>(
     header: &RequestHeader,
     response: &R,
     version: i16,
 ) -> Reply {
+    count_errors(header, response);
     let Ok(key) = ApiKey::try_from(header.request_api_key) else {
         return Reply::Close;
     };
@@ -198,6 +205,12 @@ pub fn encode_with_version<R: Encodable>(
     }
     debug_assert_eq!(buf.len(), 4 + size);
     Reply::Send(buf.freeze())
+}
+
+/// Count the error codes of `response` (to `header`) in this shard's metrics. Done by
+/// [`encode`]; a handler that answers without encoding (Produce acks=0) calls it itself.
+pub fn count_errors<R: ResponseErrors>(header: &RequestHeader, response: &R) {
+    crate::protocol::response_errors::count(header.request_api_key, response);
 }
 
 fn encode_failed(key: ApiKey, version: i16) -> Reply {

@@ -116,13 +116,13 @@ pub async fn handle(
                 .with_partition_responses(partitions)
         })
         .collect();
+    let response = ProduceResponse::default().with_responses(responses);
     if acks == 0 {
+        // No answer, but what went wrong still counts.
+        super::count_errors(header, &response);
         return Ok(Reply::None);
     }
-    Ok(encode(
-        header,
-        &ProduceResponse::default().with_responses(responses),
-    ))
+    Ok(encode(header, &response))
 }
 
 /// The compression codec in a v2 batch's attributes (bytes 21..23), without parsing the rest.

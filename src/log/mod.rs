@@ -43,6 +43,8 @@ pub struct LogConfig {
     pub segment_ms: i64,
     /// Largest batch length recovery will believe (the broker's request limit).
     pub batch_bytes_max: usize,
+    /// Where `sync` records each fdatasync's duration (the shard's metrics), if anywhere.
+    pub fsync_latency: Option<std::sync::Arc<crate::metrics::Histogram>>,
 }
 
 impl Default for LogConfig {
@@ -52,6 +54,7 @@ impl Default for LogConfig {
             index_interval_bytes: crate::limits::INDEX_INTERVAL_BYTES,
             segment_ms: crate::limits::SEGMENT_MS_DEFAULT,
             batch_bytes_max: crate::limits::REQUEST_BYTES_MAX_DEFAULT,
+            fsync_latency: None,
         }
     }
 }
@@ -701,7 +704,11 @@ impl Log {
             self.sync_running.set(true);
             let covers = self.written_end.get();
             let file = self.active_file.borrow().file.clone();
+            let started = std::time::Instant::now();
             let result = file.fdatasync().await;
+            if let Some(h) = &self.config.borrow().fsync_latency {
+                h.observe(started.elapsed());
+            }
             self.sync_running.set(false);
             self.sync_done.notify();
             if let Err(e) = result {

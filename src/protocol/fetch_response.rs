@@ -134,6 +134,8 @@ impl Chunks {
 /// Contract: `version` is within [`VERSION_MIN`, `VERSION_MAX`]; names fit an i16 length.
 pub fn encode(correlation_id: i32, version: i16, topics: &[TopicOut<'_>]) -> Vec<Bytes> {
     assert!((VERSION_MIN..=VERSION_MAX).contains(&version));
+    // Every Fetch answer is encoded here: its error codes count in /metrics from here.
+    super::response_errors::count(kafka_protocol::messages::ApiKey::Fetch as i16, topics);
     let flexible = version >= 12;
     let mut c = Chunks {
         out: Vec::new(),

@@ -4,3 +4,4 @@
 pub mod decode;
 pub mod errors;
 pub mod fetch_response;
+pub mod response_errors;

@@ -2,6 +2,7 @@
 //! partitions. Shards share nothing mutable; they talk through bounded shared channels that
 //! carry [`ShardTask`]s (closures run on the target shard).
 
+pub mod client_errors;
 pub mod control;
 pub mod housekeeping;
 pub mod offsets_topic;
@@ -132,6 +133,8 @@ pub struct Shard {
     pub shutdown: Latch,
     /// The newest batches of this shard's partitions, within one byte budget.
     pub tail_cache: Rc<TailCache>,
+    /// Rate-limited log of client errors (bad requests).
+    pub client_errors: client_errors::ClientErrorLog,
     /// Request bytes in flight on this shard (units: bytes): taken before a frame's body is
     /// read, given back once its reply is written.
     pub request_budget: Rc<glommio::sync::Semaphore>,
@@ -163,6 +166,9 @@ impl Shard {
             config.shard_inflight_request_bytes as u64,
         ));
         let fetch_budget = crate::memory::ByteBudget::new(config.shard_fetch_buffer_bytes);
+        // The response encoder counts error codes in the metrics of the shard it runs on.
+        crate::metrics::install_local(metrics.clone());
+        let client_errors = client_errors::ClientErrorLog::new(id, metrics.clone());
         Ok(Rc::new_cyclic(|me| Shard {
             id,
             config,
@@ -175,6 +181,7 @@ impl Shard {
             groups,
             shutdown: Latch::default(),
             tail_cache,
+            client_errors,
             request_budget,
             fetch_budget,
             me: me.clone(),
@@ -322,6 +329,7 @@ impl Shard {
                 .config_i64("segment.ms")
                 .map_or(d.segment_ms, |v| v.max(1)),
             batch_bytes_max: self.config.request_max_bytes,
+            fsync_latency: Some(self.metrics.fsync.clone()),
         }
     }
 

@@ -1,6 +1,7 @@
 """Consumer groups with real clients: commit and resume across a broker restart (confluent-kafka,
 kafka-python, aiokafka), sharing a topic between members with a clean leave and a killed member
-(session timeout), cooperative-sticky, static membership, and kcat's balanced consumer.
+(session timeout), cooperative-sticky, static membership, kcat's balanced consumer, and
+`sluice consume --group` as a member beside a confluent-kafka consumer (each the leader once).
 
 Every wait is bounded by a deadline; group timing is shortened with broker flags, never slept on.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import queue
 import subprocess
 import sys
@@ -19,6 +21,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, KafkaError
 
+from harness import sluice_bin
 from kafka_util import create_topic, produce
 
 HERE = Path(__file__).resolve().parent
@@ -334,3 +337,78 @@ def test_admin_lists_and_describes_groups(gbroker, topic_name):
     desc = admin.describe_consumer_groups([group], request_timeout=30)[group].result(timeout=TIMEOUT_S)
     assert desc.group_id == group
     assert str(desc.state).endswith("EMPTY"), desc.state
+
+
+# --- sluice consume --group beside another client ---------------------------------------------
+
+
+def describe_group(bootstrap: str, group: str) -> dict:
+    r = subprocess.run(
+        [str(sluice_bin()), "group", "describe", group, "--format", "json"],
+        env={**os.environ, "SLUICE_BROKERS": bootstrap}, capture_output=True, text=True, timeout=TIMEOUT_S,
+    )
+    return json.loads(r.stdout) if r.returncode == 0 else {}
+
+
+def assignments(d: dict) -> dict[str, list[int]]:
+    """client id -> assigned partitions, of a Stable group."""
+    if d.get("state") != "Stable":
+        return {}
+    return {
+        m["client_id"]: sorted(p for a in m["assignment"] for p in a["partitions"])
+        for m in d.get("members", [])
+    }
+
+
+@pytest.mark.parametrize("first", ["sluice", "confluent"])
+def test_sluice_consume_shares_a_group_with_confluent(gbroker, topic_name, first):
+    """The first to join leads: the sluice CLI computes librdkafka's assignment, or follows
+    librdkafka's; either way the partitions split 2/2 and every record is read once."""
+    create_topic(gbroker.bootstrap, topic_name, partitions=4)
+    group = f"{topic_name}-mixed"
+    cli = [str(sluice_bin()), "consume", topic_name, "--group", group, "--from-beginning",
+           "--timeout-ms", "8000", "--template", "%p %o %v"]
+    env = {**os.environ, "SLUICE_BROKERS": gbroker.bootstrap}
+
+    def start_cli():
+        return subprocess.Popen(cli, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    proc = None
+    member = None
+    try:
+        if first == "sluice":
+            proc = start_cli()
+            wait_until("sluice alone owns all four",
+                       lambda: assignments(describe_group(gbroker.bootstrap, group)).get("sluice-cli") == [0, 1, 2, 3])
+            member = Member(gbroker.bootstrap, topic_name, group, "confluent")
+        else:
+            member = Member(gbroker.bootstrap, topic_name, group, "confluent")
+            wait_until("confluent alone owns all four", lambda: member.assignment == [0, 1, 2, 3])
+            proc = start_cli()
+
+        def split():
+            a = assignments(describe_group(gbroker.bootstrap, group))
+            mine = a.get("sluice-cli", [])
+            return len(a) == 2 and len(mine) == 2 and member.assignment is not None \
+                and len(member.assignment) == 2 and sorted(mine + member.assignment) == [0, 1, 2, 3]
+        wait_until("a 2/2 split", split)
+        theirs = set(member.assignment)
+        batch = values("mixed", 400)
+        for p in range(4):
+            produce(gbroker.bootstrap, topic_name, batch[p * 100:(p + 1) * 100], partition=p)
+
+        out, err = proc.communicate(timeout=TIMEOUT_S)
+        assert proc.returncode == 0, err
+        got = [line.split(" ", 2) for line in out.splitlines()]
+        printed = {int(p) for p, _, _ in got}
+        assert printed and printed.isdisjoint(theirs), f"sluice read {printed}, confluent owns {theirs}"
+        # sluice left after committing: the confluent member takes over from its offsets.
+        wait_until("everything consumed", lambda: len(set(consumed_values([member])) | {v for *_, v in got}) == 400)
+        all_values = consumed_values([member]) + [v for *_, v in got]
+        assert sorted(all_values) == sorted(v.decode() for _, v in batch), "each record exactly once"
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=TIMEOUT_S)
+        if member is not None:
+            member.stop()

@@ -1,0 +1,387 @@
+//! Per-shard counters. Each shard writes only its own [`ShardMetrics`] (relaxed atomics, no
+//! contention); the admin thread reads all of them to render Prometheus text (`render`).
+//!
+//! Two kinds of data: atomics the shard bumps as it works (requests, errors, latencies, fsyncs),
+//! and a [`ShardSnapshot`] it publishes once per [`SNAPSHOT_INTERVAL_MS`] for what lives in
+//! shard-local `Rc` state (partitions' offsets and traffic, tail cache, consumer groups).
+
+mod render;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use render::{group_lags, render_prometheus, topic_traffic, PartitionLag};
+
+/// API keys are small integers; this covers every key Kafka defines today.
+pub const API_KEYS_MAX: usize = 96;
+
+/// Largest Kafka error code counted under its own name (Kafka 4.1 defines up to 133). A larger
+/// code — none is sent today — is counted in one overflow slot, so a new code can't index past
+/// the table.
+pub const ERROR_CODE_MAX: i16 = 159;
+/// Slots per API: codes -1 ..= [`ERROR_CODE_MAX`], then the overflow slot.
+const ERROR_SLOTS: usize = ERROR_CODE_MAX as usize + 3;
+
+/// Upper bounds of the latency histogram buckets (requests and fsyncs), in microseconds
+/// (+Inf follows).
+pub const LATENCY_BUCKETS_US: [u64; 14] = [
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000,
+    5_000_000,
+];
+const LATENCY_BUCKETS: usize = LATENCY_BUCKETS_US.len() + 1;
+
+/// How often each shard publishes its [`ShardSnapshot`]. The status page's rates are deltas
+/// between snapshots, so this is their resolution.
+pub const SNAPSHOT_INTERVAL_MS: u64 = 1_000;
+
+/// A latency histogram with [`LATENCY_BUCKETS_US`] buckets: written by one shard, read by the
+/// admin thread.
+pub struct Histogram {
+    buckets: [AtomicU64; LATENCY_BUCKETS],
+    sum_us: AtomicU64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            sum_us: AtomicU64::new(0),
+        }
+    }
+}
+
+impl std::fmt::Debug for Histogram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Histogram(count {})", self.count())
+    }
+}
+
+impl Histogram {
+    pub fn observe(&self, took: Duration) {
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let bucket = LATENCY_BUCKETS_US
+            .iter()
+            .position(|b| us <= *b)
+            .unwrap_or(LATENCY_BUCKETS - 1);
+        self.buckets[bucket].fetch_add(1, Relaxed);
+        self.sum_us.fetch_add(us, Relaxed);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().map(|b| b.load(Relaxed)).sum()
+    }
+}
+
+/// Counters of one shard. Written by that shard only; read by the admin thread.
+pub struct ShardMetrics {
+    pub shard: u32,
+    requests: [AtomicU64; API_KEYS_MAX],
+    /// Error codes in responses, per API key: slot `code + 1` (see [`ERROR_CODE_MAX`]).
+    errors: Box<[[AtomicU64; ERROR_SLOTS]; API_KEYS_MAX]>,
+    /// Requests answered by closing the connection: undecodable, or an API/version not served.
+    requests_refused: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    /// Partition operations this shard sent to another shard because it did not own them.
+    pub forwarded: AtomicU64,
+    pub connections_open: AtomicU64,
+    pub connections_total: AtomicU64,
+    pub connections_closed_bad_input: AtomicU64,
+    /// Connections closed at accept because the shard was at its connection limit.
+    pub connections_rejected: AtomicU64,
+    pub records_batches_in: AtomicU64,
+    /// Request frames that waited for the shard's in-flight request byte budget.
+    pub request_budget_waits: AtomicU64,
+    /// Partition reads of a fetch that found the shard's fetch budget spent.
+    pub fetch_budget_waits: AtomicU64,
+    /// The CPU this shard is pinned to (set once at start-up).
+    pub cpu: AtomicU64,
+    /// Request latency per API key.
+    latency: Box<[Histogram; API_KEYS_MAX]>,
+    /// Every group-commit fdatasync of this shard's logs (`Log::sync`), shared with the logs
+    /// through their `LogConfig`.
+    pub fsync: Arc<Histogram>,
+    /// Client-error log lines this shard held back (see `shard::client_errors`).
+    pub client_errors_suppressed: AtomicU64,
+    /// What the shard published last (see [`publish_snapshots`]); the admin thread reads it.
+    pub snapshot: Mutex<Arc<ShardSnapshot>>,
+}
+
+/// Bytes and records that went in (appends) and out (fetches) of one partition.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Traffic {
+    pub bytes_in: u64,
+    pub records_in: u64,
+    pub bytes_out: u64,
+    pub records_out: u64,
+}
+
+/// One partition as its owner shard last saw it.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PartitionSnapshot {
+    pub topic: String,
+    pub partition: i32,
+    pub log_start_offset: i64,
+    pub high_watermark: i64,
+    pub log_end_offset: i64,
+    pub size_bytes: u64,
+    /// Since the partition was opened on this shard.
+    pub traffic: Traffic,
+}
+
+/// One consumer group as its coordinator shard last saw it.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct GroupView {
+    pub group: String,
+    /// Kafka's state name (`Stable`, `Empty`, ...).
+    pub state: &'static str,
+    pub protocol_type: String,
+    pub generation: i32,
+    pub members: Vec<MemberView>,
+    /// Committed offsets: (topic, partition, offset).
+    pub offsets: Vec<(String, i32, i64)>,
+}
+
+/// A group member, for the status page.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct MemberView {
+    pub member_id: String,
+    pub client_id: String,
+    pub client_host: String,
+}
+
+/// What a shard publishes for the admin thread once per [`SNAPSHOT_INTERVAL_MS`]: values that
+/// live in shard-local (`Rc`) state and can't be atomics.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ShardSnapshot {
+    /// When it was taken (ms since the epoch); 0 before the first.
+    pub at_ms: i64,
+    pub tail_cache_used_bytes: u64,
+    pub tail_cache_budget_bytes: u64,
+    /// Fetch response bytes held (read, not yet written) and the shard's budget for them.
+    pub fetch_buffer_used_bytes: u64,
+    pub fetch_buffer_budget_bytes: u64,
+    pub tail_cache_hits: u64,
+    pub tail_cache_misses: u64,
+    pub partitions: Vec<PartitionSnapshot>,
+    /// The groups this shard coordinates (loaded ones), by id.
+    pub groups: Vec<GroupView>,
+}
+
+thread_local! {
+    /// The metrics of the shard running on this thread (set once at the shard's start), so the
+    /// response encoder can count error codes without every handler passing the shard along.
+    static LOCAL: RefCell<Option<Arc<ShardMetrics>>> = const { RefCell::new(None) };
+}
+
+/// Make `m` this thread's shard metrics (called by the shard, on its own thread).
+pub fn install_local(m: Arc<ShardMetrics>) {
+    LOCAL.with(|l| *l.borrow_mut() = Some(m));
+}
+
+/// Run `f` with this thread's shard metrics; nothing on a thread that is not a shard.
+pub fn with_local(f: impl FnOnce(&ShardMetrics)) {
+    LOCAL.with(|l| {
+        if let Some(m) = l.borrow().as_ref() {
+            f(m)
+        }
+    });
+}
+
+impl ShardMetrics {
+    pub fn new(shard: u32) -> Arc<ShardMetrics> {
+        Arc::new(ShardMetrics {
+            shard,
+            requests: std::array::from_fn(|_| AtomicU64::new(0)),
+            errors: Box::new(std::array::from_fn(|_| {
+                std::array::from_fn(|_| AtomicU64::new(0))
+            })),
+            requests_refused: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            forwarded: AtomicU64::new(0),
+            connections_open: AtomicU64::new(0),
+            connections_total: AtomicU64::new(0),
+            connections_closed_bad_input: AtomicU64::new(0),
+            connections_rejected: AtomicU64::new(0),
+            records_batches_in: AtomicU64::new(0),
+            request_budget_waits: AtomicU64::new(0),
+            fetch_budget_waits: AtomicU64::new(0),
+            cpu: AtomicU64::new(0),
+            latency: Box::new(std::array::from_fn(|_| Histogram::default())),
+            fsync: Arc::new(Histogram::default()),
+            client_errors_suppressed: AtomicU64::new(0),
+            snapshot: Mutex::new(Arc::new(ShardSnapshot::default())),
+        })
+    }
+
+    /// Record how long a request of `api_key` took, from its frame to its reply.
+    pub fn observe_latency(&self, api_key: i16, took: Duration) {
+        if let Some(h) = usize::try_from(api_key)
+            .ok()
+            .and_then(|k| self.latency.get(k))
+        {
+            h.observe(took);
+        }
+    }
+
+    /// The last published snapshot.
+    pub fn last_snapshot(&self) -> Arc<ShardSnapshot> {
+        self.snapshot.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Totals of the plain counters, for the status page.
+    pub fn totals(&self) -> ShardTotals {
+        ShardTotals {
+            requests: self.requests.iter().map(|c| c.load(Relaxed)).sum(),
+            bytes_in: self.bytes_in.load(Relaxed),
+            bytes_out: self.bytes_out.load(Relaxed),
+            connections_open: self.connections_open.load(Relaxed),
+            forwarded: self.forwarded.load(Relaxed),
+        }
+    }
+
+    pub fn count_request(&self, api_key: i16) {
+        if let Some(c) = usize::try_from(api_key)
+            .ok()
+            .and_then(|k| self.requests.get(k))
+        {
+            c.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// A request answered by closing its connection.
+    pub fn count_refused(&self) {
+        self.requests_refused.fetch_add(1, Relaxed);
+    }
+
+    /// One occurrence of error `code` (not 0) in a response to `api_key`, as Kafka's
+    /// `ErrorsPerSec` counts them: once per partition / group / resource that carries it.
+    pub fn count_error_code(&self, api_key: i16, code: i16) {
+        let Some(per_api) = usize::try_from(api_key)
+            .ok()
+            .and_then(|k| self.errors.get(k))
+        else {
+            return;
+        };
+        let slot = if (-1..=ERROR_CODE_MAX).contains(&code) {
+            (code + 1) as usize
+        } else {
+            ERROR_SLOTS - 1
+        };
+        per_api[slot].fetch_add(1, Relaxed);
+    }
+
+    /// Non-zero error counts: (api key, error code or None for the overflow slot, count).
+    fn error_counts(&self) -> Vec<(usize, Option<i16>, u64)> {
+        let mut out = Vec::new();
+        for (key, per_api) in self.errors.iter().enumerate() {
+            for (slot, c) in per_api.iter().enumerate() {
+                let n = c.load(Relaxed);
+                if n > 0 {
+                    let code = (slot < ERROR_SLOTS - 1).then(|| slot as i16 - 1);
+                    out.push((key, code, n));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A shard's counters at one moment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ShardTotals {
+    pub requests: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub connections_open: u64,
+    pub forwarded: u64,
+}
+
+/// Publish `shard`'s snapshot every [`SNAPSHOT_INTERVAL_MS`] until it shuts down. Runs as a
+/// task on the shard; taking a snapshot only reads shard-local state. Also the tick that
+/// writes the client-error log's "suppressed" lines.
+pub async fn publish_snapshots(shard: Rc<crate::shard::Shard>) {
+    while !shard.shutdown.is_set() {
+        let mut partitions: Vec<PartitionSnapshot> = shard
+            .local_partitions()
+            .iter()
+            .map(|p| PartitionSnapshot {
+                topic: p.topic.clone(),
+                partition: p.index,
+                log_start_offset: p.log_start_offset(),
+                high_watermark: p.high_watermark(),
+                log_end_offset: p.log_end_offset(),
+                size_bytes: p.log().size_bytes(),
+                traffic: p.traffic(),
+            })
+            .collect();
+        partitions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+        let (hits, misses) = shard.tail_cache.hits_misses();
+        let snapshot = ShardSnapshot {
+            at_ms: crate::log::now_ms(),
+            tail_cache_used_bytes: shard.tail_cache.used_bytes() as u64,
+            tail_cache_budget_bytes: shard.tail_cache.budget_bytes() as u64,
+            fetch_buffer_used_bytes: shard.fetch_budget.used_bytes() as u64,
+            fetch_buffer_budget_bytes: shard.fetch_budget.limit_bytes() as u64,
+            tail_cache_hits: hits,
+            tail_cache_misses: misses,
+            partitions,
+            groups: crate::groups::coordinator::views(&shard),
+        };
+        if let Ok(mut s) = shard.metrics.snapshot.lock() {
+            *s = Arc::new(snapshot);
+        }
+        shard.client_errors.tick(std::time::Instant::now());
+        futures::future::select(
+            Box::pin(glommio::timer::sleep(Duration::from_millis(
+                SNAPSHOT_INTERVAL_MS,
+            ))),
+            Box::pin(shard.shutdown.wait()),
+        )
+        .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_land_in_their_slot_and_strange_ones_in_the_overflow() {
+        let m = ShardMetrics::new(0);
+        m.count_error_code(0, 3);
+        m.count_error_code(0, 3);
+        m.count_error_code(0, -1);
+        m.count_error_code(1, ERROR_CODE_MAX);
+        m.count_error_code(1, ERROR_CODE_MAX + 1);
+        m.count_error_code(1, i16::MIN);
+        m.count_error_code(-5, 3);
+        m.count_error_code(i16::MAX, 3);
+        assert_eq!(
+            m.error_counts(),
+            vec![
+                (0, Some(-1), 1),
+                (0, Some(3), 2),
+                (1, Some(ERROR_CODE_MAX), 1),
+                (1, None, 2)
+            ]
+        );
+    }
+
+    #[test]
+    fn histogram_buckets_by_upper_bound() {
+        let h = Histogram::default();
+        h.observe(Duration::from_micros(50));
+        h.observe(Duration::from_micros(51));
+        h.observe(Duration::from_secs(60));
+        assert_eq!(h.buckets[0].load(Relaxed), 1);
+        assert_eq!(h.buckets[1].load(Relaxed), 1);
+        assert_eq!(h.buckets[LATENCY_BUCKETS - 1].load(Relaxed), 1);
+        assert_eq!(h.count(), 3);
+        assert_eq!(h.sum_us.load(Relaxed), 60_000_101);
+    }
+}

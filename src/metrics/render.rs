@@ -1,0 +1,546 @@
+//! Prometheus text exposition of every shard's counters and last snapshot. Runs on the admin
+//! thread only.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use kafka_protocol::messages::ApiKey;
+
+use super::{
+    GroupView, Histogram, PartitionSnapshot, ShardMetrics, ShardSnapshot, Traffic,
+    LATENCY_BUCKETS_US,
+};
+use crate::protocol::errors::error_name;
+
+/// (metric name, help text, reader) for a one-value-per-shard metric.
+type Counter = (&'static str, &'static str, fn(&ShardMetrics) -> u64);
+
+/// Render every shard's counters in Prometheus text exposition format.
+pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
+    let mut out = String::new();
+    header(
+        &mut out,
+        "sluice_requests_total",
+        "counter",
+        "Requests handled, by shard and API.",
+    );
+    for m in shards {
+        for (key, c) in m.requests.iter().enumerate() {
+            let n = c.load(Relaxed);
+            if n > 0 {
+                let _ = writeln!(
+                    out,
+                    "sluice_requests_total{{shard=\"{}\",api=\"{}\"}} {n}",
+                    m.shard,
+                    api_name(key)
+                );
+            }
+        }
+    }
+    header(
+        &mut out,
+        "sluice_request_errors_total",
+        "counter",
+        "Error codes in responses, by shard, API and Kafka error name: one per partition, group or resource that carries one (Kafka's ErrorsPerSec, without NONE).",
+    );
+    for m in shards {
+        for (key, code, n) in m.error_counts() {
+            let error = code.map_or_else(|| "OTHER".to_string(), error_name);
+            let _ = writeln!(
+                out,
+                "sluice_request_errors_total{{shard=\"{}\",api=\"{}\",error=\"{error}\"}} {n}",
+                m.shard,
+                api_name(key)
+            );
+        }
+    }
+    let simple: [Counter; 12] = [
+        (
+            "sluice_fetch_budget_waits_total",
+            "Partition reads of a fetch that found the shard's --fetch-buffer-bytes spent (answered with less, or waited).",
+            |m| m.fetch_budget_waits.load(Relaxed),
+        ),
+        (
+            "sluice_requests_refused_total",
+            "Requests answered by closing the connection: undecodable, or an API or version not served.",
+            |m| m.requests_refused.load(Relaxed),
+        ),
+        ("sluice_bytes_in_total", "Request bytes read.", |m| {
+            m.bytes_in.load(Relaxed)
+        }),
+        ("sluice_bytes_out_total", "Response bytes written.", |m| {
+            m.bytes_out.load(Relaxed)
+        }),
+        (
+            "sluice_forwarded_requests_total",
+            "Partition operations forwarded to their owner shard.",
+            |m| m.forwarded.load(Relaxed),
+        ),
+        ("sluice_connections_open", "Open client connections.", |m| {
+            m.connections_open.load(Relaxed)
+        }),
+        (
+            "sluice_connections_total",
+            "Client connections accepted.",
+            |m| m.connections_total.load(Relaxed),
+        ),
+        (
+            "sluice_connections_closed_bad_input_total",
+            "Connections closed for malformed or oversized frames.",
+            |m| m.connections_closed_bad_input.load(Relaxed),
+        ),
+        (
+            "sluice_request_budget_waits_total",
+            "Request frames that waited for the shard's --inflight-request-bytes budget (sockets not read meanwhile).",
+            |m| m.request_budget_waits.load(Relaxed),
+        ),
+        (
+            "sluice_connections_rejected_total",
+            "Connections closed at accept: shard at --max-connections.",
+            |m| m.connections_rejected.load(Relaxed),
+        ),
+        (
+            "sluice_produce_batches_total",
+            "Record batches appended.",
+            |m| m.records_batches_in.load(Relaxed),
+        ),
+        (
+            "sluice_client_error_logs_suppressed_total",
+            "Client-error log lines held back by the per-shard rate limit.",
+            |m| m.client_errors_suppressed.load(Relaxed),
+        ),
+    ];
+    for (name, help, get) in simple {
+        let kind = if name.ends_with("_open") {
+            "gauge"
+        } else {
+            "counter"
+        };
+        header(&mut out, name, kind, help);
+        for m in shards {
+            let _ = writeln!(out, "{name}{{shard=\"{}\"}} {}", m.shard, get(m));
+        }
+    }
+    render_latency(&mut out, shards);
+    let snaps: Vec<(u32, Arc<ShardSnapshot>)> = shards
+        .iter()
+        .map(|m| (m.shard, m.last_snapshot()))
+        .collect();
+    render_snapshots(&mut out, &snaps);
+    render_topics(&mut out, &snaps);
+    render_groups(&mut out, &snaps);
+    render_process_memory(&mut out);
+    out
+}
+
+/// What the allocator holds for the whole process (see [`crate::memory::allocator_stats`]).
+fn render_process_memory(out: &mut String) {
+    let stats = crate::memory::allocator_stats();
+    for (name, help, v) in [
+        (
+            "sluice_memory_allocated_bytes",
+            "Bytes the broker has allocated (jemalloc stats.allocated).",
+            stats.allocated_bytes,
+        ),
+        (
+            "sluice_memory_resident_bytes",
+            "Bytes in resident pages the allocator maps (jemalloc stats.resident).",
+            stats.resident_bytes,
+        ),
+    ] {
+        header(out, name, "gauge", help);
+        let _ = writeln!(out, "{name} {v}");
+    }
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn api_name(key: usize) -> String {
+    i16::try_from(key)
+        .ok()
+        .and_then(|k| ApiKey::try_from(k).ok())
+        .map(|k| format!("{k:?}"))
+        .unwrap_or_else(|| key.to_string())
+}
+
+/// A label value as Prometheus' text format needs it: `\`, `"` and newlines escaped (group ids
+/// are arbitrary client strings).
+fn esc(s: &str) -> Cow<'_, str> {
+    if !s.contains(['\\', '"', '\n']) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(
+        s.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n"),
+    )
+}
+
+/// One histogram's `_bucket`, `_sum` and `_count` lines under `labels`.
+fn render_histogram(out: &mut String, name: &str, labels: &str, h: &Histogram) {
+    let mut cumulative = 0;
+    for (i, b) in h.buckets.iter().enumerate() {
+        cumulative += b.load(Relaxed);
+        let le = LATENCY_BUCKETS_US
+            .get(i)
+            .map_or("+Inf".to_string(), |us| format!("{}", *us as f64 / 1e6));
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cumulative}");
+    }
+    let sum = h.sum_us.load(Relaxed) as f64 / 1e6;
+    let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+    let _ = writeln!(out, "{name}_count{{{labels}}} {cumulative}");
+}
+
+/// Request latency per shard and API (only APIs that were used), and fsync latency per shard.
+fn render_latency(out: &mut String, shards: &[Arc<ShardMetrics>]) {
+    let name = "sluice_request_duration_seconds";
+    header(
+        out,
+        name,
+        "histogram",
+        "Time from a request frame to its reply, by shard and API.",
+    );
+    for m in shards {
+        for (key, h) in m.latency.iter().enumerate() {
+            if h.count() > 0 {
+                let labels = format!("shard=\"{}\",api=\"{}\"", m.shard, api_name(key));
+                render_histogram(out, name, &labels, h);
+            }
+        }
+    }
+    let name = "sluice_fsync_duration_seconds";
+    header(
+        out,
+        name,
+        "histogram",
+        "fdatasync calls of the shard's logs (group commits for acks=all, flush.messages and flush.ms) and how long each took; _count is the fsync count.",
+    );
+    for m in shards {
+        render_histogram(out, name, &format!("shard=\"{}\"", m.shard), &m.fsync);
+    }
+}
+
+/// Gauges from the shards' last snapshots: tail cache and per-partition log state.
+fn render_snapshots(out: &mut String, snaps: &[(u32, Arc<ShardSnapshot>)]) {
+    type Get = fn(&ShardSnapshot) -> u64;
+    let cache: [(&str, &str, &str, Get); 6] = [
+        (
+            "sluice_fetch_buffer_used_bytes",
+            "gauge",
+            "Fetch response bytes read and not yet written to their sockets.",
+            |s| s.fetch_buffer_used_bytes,
+        ),
+        (
+            "sluice_fetch_buffer_budget_bytes",
+            "gauge",
+            "The shard's fetch response budget (--fetch-buffer-bytes).",
+            |s| s.fetch_buffer_budget_bytes,
+        ),
+        (
+            "sluice_tail_cache_used_bytes",
+            "gauge",
+            "Bytes held by the tail cache.",
+            |s| s.tail_cache_used_bytes,
+        ),
+        (
+            "sluice_tail_cache_budget_bytes",
+            "gauge",
+            "The tail cache's byte budget.",
+            |s| s.tail_cache_budget_bytes,
+        ),
+        (
+            "sluice_tail_cache_hits_total",
+            "counter",
+            "Reads served from the tail cache.",
+            |s| s.tail_cache_hits,
+        ),
+        (
+            "sluice_tail_cache_misses_total",
+            "counter",
+            "Reads that went to disk.",
+            |s| s.tail_cache_misses,
+        ),
+    ];
+    for (name, kind, help, get) in cache {
+        header(out, name, kind, help);
+        for (shard, s) in snaps {
+            let _ = writeln!(out, "{name}{{shard=\"{shard}\"}} {}", get(s));
+        }
+    }
+    type GetP = fn(&PartitionSnapshot) -> i64;
+    let per_partition: [(&str, &str, GetP); 4] = [
+        (
+            "sluice_partition_log_size_bytes",
+            "Bytes stored in the partition's log.",
+            |p| p.size_bytes as i64,
+        ),
+        (
+            "sluice_partition_log_start_offset",
+            "First offset still stored.",
+            |p| p.log_start_offset,
+        ),
+        (
+            "sluice_partition_log_end_offset",
+            "Offset the next record will get.",
+            |p| p.log_end_offset,
+        ),
+        (
+            "sluice_partition_high_watermark",
+            "Offset up to which consumers may read.",
+            |p| p.high_watermark,
+        ),
+    ];
+    for (name, help, get) in per_partition {
+        header(out, name, "gauge", help);
+        for (shard, s) in snaps {
+            for p in &s.partitions {
+                let _ = writeln!(
+                    out,
+                    "{name}{{shard=\"{shard}\",topic=\"{}\",partition=\"{}\"}} {}",
+                    p.topic,
+                    p.partition,
+                    get(p)
+                );
+            }
+        }
+    }
+}
+
+/// Every topic's traffic: the sum over its partitions, wherever they live.
+pub fn topic_traffic(snaps: &[(u32, Arc<ShardSnapshot>)]) -> BTreeMap<String, Traffic> {
+    let mut topics: BTreeMap<String, Traffic> = BTreeMap::new();
+    for (_, s) in snaps {
+        for p in &s.partitions {
+            let t = topics.entry(p.topic.clone()).or_default();
+            t.bytes_in += p.traffic.bytes_in;
+            t.records_in += p.traffic.records_in;
+            t.bytes_out += p.traffic.bytes_out;
+            t.records_out += p.traffic.records_out;
+        }
+    }
+    topics
+}
+
+/// Bytes and records in (appended) and out (fetched) per topic.
+fn render_topics(out: &mut String, snaps: &[(u32, Arc<ShardSnapshot>)]) {
+    let topics = topic_traffic(snaps);
+    type GetT = fn(&Traffic) -> u64;
+    let per_topic: [(&str, &str, GetT); 4] = [
+        (
+            "sluice_topic_bytes_in_total",
+            "Record batch bytes appended to the topic's partitions.",
+            |t| t.bytes_in,
+        ),
+        (
+            "sluice_topic_records_in_total",
+            "Records appended to the topic's partitions.",
+            |t| t.records_in,
+        ),
+        (
+            "sluice_topic_bytes_out_total",
+            "Record batch bytes fetched from the topic's partitions.",
+            |t| t.bytes_out,
+        ),
+        (
+            "sluice_topic_records_out_total",
+            "Records fetched from the topic's partitions (whole batches, as sent).",
+            |t| t.records_out,
+        ),
+    ];
+    for (name, help, get) in per_topic {
+        header(out, name, "counter", help);
+        for (topic, t) in &topics {
+            let _ = writeln!(out, "{name}{{topic=\"{topic}\"}} {}", get(t));
+        }
+    }
+}
+
+/// One committed partition of a group, joined with the partition's high watermark.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionLag {
+    pub topic: String,
+    pub partition: i32,
+    pub committed_offset: i64,
+    /// None when the partition is not open anywhere (e.g. its topic was deleted).
+    pub high_watermark: Option<i64>,
+    /// `high_watermark - committed_offset`, never negative; None with no high watermark.
+    pub lag: Option<i64>,
+}
+
+/// Every group the shards coordinate, with each committed partition's lag. The group and the
+/// partitions come from snapshots taken up to a snapshot interval apart, so a lag may be off
+/// by what moved in between.
+pub fn group_lags(snaps: &[(u32, Arc<ShardSnapshot>)]) -> Vec<(GroupView, Vec<PartitionLag>)> {
+    let hw: HashMap<(&str, i32), i64> = snaps
+        .iter()
+        .flat_map(|(_, s)| s.partitions.iter())
+        .map(|p| ((p.topic.as_str(), p.partition), p.high_watermark))
+        .collect();
+    let mut out: Vec<(GroupView, Vec<PartitionLag>)> = snaps
+        .iter()
+        .flat_map(|(_, s)| s.groups.iter())
+        .map(|g| {
+            let lags = g
+                .offsets
+                .iter()
+                .map(|(topic, partition, committed)| {
+                    let high_watermark = hw.get(&(topic.as_str(), *partition)).copied();
+                    PartitionLag {
+                        topic: topic.clone(),
+                        partition: *partition,
+                        committed_offset: *committed,
+                        high_watermark,
+                        lag: high_watermark.map(|h| (h - committed).max(0)),
+                    }
+                })
+                .collect();
+            (g.clone(), lags)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.group.cmp(&b.0.group));
+    out
+}
+
+/// Per group: members and state; per committed partition: offset and lag.
+fn render_groups(out: &mut String, snaps: &[(u32, Arc<ShardSnapshot>)]) {
+    let groups = group_lags(snaps);
+    header(
+        out,
+        "sluice_group_members",
+        "gauge",
+        "Members of the consumer group, labelled with its state.",
+    );
+    for (g, _) in &groups {
+        let _ = writeln!(
+            out,
+            "sluice_group_members{{group=\"{}\",state=\"{}\"}} {}",
+            esc(&g.group),
+            g.state,
+            g.members.len()
+        );
+    }
+    header(
+        out,
+        "sluice_group_committed_offset",
+        "gauge",
+        "The group's committed offset of the partition (the next record it will read).",
+    );
+    for (g, lags) in &groups {
+        for l in lags {
+            let _ = writeln!(
+                out,
+                "sluice_group_committed_offset{{group=\"{}\",topic=\"{}\",partition=\"{}\"}} {}",
+                esc(&g.group),
+                l.topic,
+                l.partition,
+                l.committed_offset
+            );
+        }
+    }
+    header(
+        out,
+        "sluice_group_lag",
+        "gauge",
+        "Records between the group's committed offset and the partition's high watermark.",
+    );
+    for (g, lags) in &groups {
+        for l in lags {
+            if let Some(lag) = l.lag {
+                let _ = writeln!(
+                    out,
+                    "sluice_group_lag{{group=\"{}\",topic=\"{}\",partition=\"{}\"}} {lag}",
+                    esc(&g.group),
+                    l.topic,
+                    l.partition
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partition(topic: &str, partition: i32, hw: i64) -> PartitionSnapshot {
+        PartitionSnapshot {
+            topic: topic.into(),
+            partition,
+            high_watermark: hw,
+            log_end_offset: hw,
+            traffic: Traffic {
+                bytes_in: 100,
+                records_in: 10,
+                bytes_out: 50,
+                records_out: 5,
+            },
+            ..Default::default()
+        }
+    }
+
+    fn snapshots() -> Vec<(u32, Arc<ShardSnapshot>)> {
+        let s0 = ShardSnapshot {
+            partitions: vec![partition("t", 0, 10), partition("t", 1, 7)],
+            groups: vec![GroupView {
+                group: "g\"1".into(),
+                state: "Stable",
+                members: vec![Default::default(), Default::default()],
+                offsets: vec![("t".into(), 0, 4), ("t".into(), 2, 1), ("t".into(), 1, 9)],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let s1 = ShardSnapshot {
+            partitions: vec![partition("t", 2, 3)],
+            ..Default::default()
+        };
+        vec![(0, Arc::new(s0)), (1, Arc::new(s1))]
+    }
+
+    #[test]
+    fn lag_joins_committed_offsets_with_high_watermarks_of_any_shard() {
+        let lags = group_lags(&snapshots());
+        assert_eq!(lags.len(), 1);
+        let got: Vec<(i32, Option<i64>)> = lags[0].1.iter().map(|l| (l.partition, l.lag)).collect();
+        // Partition 1 committed past its (older) high watermark: lag 0, never negative.
+        assert_eq!(got, vec![(0, Some(6)), (2, Some(2)), (1, Some(0))]);
+    }
+
+    #[test]
+    fn topics_and_groups_render_with_escaped_labels() {
+        let mut out = String::new();
+        render_topics(&mut out, &snapshots());
+        render_groups(&mut out, &snapshots());
+        assert!(
+            out.contains("sluice_topic_bytes_in_total{topic=\"t\"} 300\n"),
+            "{out}"
+        );
+        assert!(out.contains("sluice_topic_records_out_total{topic=\"t\"} 15\n"));
+        assert!(out.contains("sluice_group_members{group=\"g\\\"1\",state=\"Stable\"} 2\n"));
+        assert!(out.contains("sluice_group_lag{group=\"g\\\"1\",topic=\"t\",partition=\"0\"} 6\n"));
+        assert!(out.contains(
+            "sluice_group_committed_offset{group=\"g\\\"1\",topic=\"t\",partition=\"2\"} 1\n"
+        ));
+    }
+
+    #[test]
+    fn errors_are_labelled_with_kafka_names() {
+        let m = ShardMetrics::new(3);
+        m.count_error_code(0, 3);
+        m.count_error_code(ApiKey::JoinGroup as i16, 27);
+        let text = render_prometheus(&[m]);
+        assert!(text.contains(
+            "sluice_request_errors_total{shard=\"3\",api=\"Produce\",error=\"UNKNOWN_TOPIC_OR_PARTITION\"} 1\n"
+        ), "{text}");
+        assert!(text.contains(
+            "sluice_request_errors_total{shard=\"3\",api=\"JoinGroup\",error=\"REBALANCE_IN_PROGRESS\"} 1\n"
+        ));
+        assert!(text.contains("sluice_fsync_duration_seconds_count{shard=\"3\"} 0\n"));
+    }
+}

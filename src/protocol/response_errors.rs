@@ -1,0 +1,182 @@
+//! Where each response type carries its Kafka error codes, so the one response encoder
+//! (`handlers::encode`) can count every code a handler answers with (`/metrics`'
+//! `sluice_request_errors_total`) without each handler counting by hand.
+//!
+//! A response type must implement [`ResponseErrors`] to be encoded: a new handler can't forget
+//! its errors. Codes are visited once per place that carries one (partition, group, resource),
+//! as Kafka's `errorCounts()` does; 0 (NONE) is visited too and skipped by the caller.
+//!
+//! Fetch is encoded by hand (`fetch_response`, as chunks) and counts its topics' codes there.
+
+use kafka_protocol::messages::*;
+
+use super::fetch_response::TopicOut;
+
+/// A response whose error codes can be visited.
+pub trait ResponseErrors {
+    /// Call `f` with every error code in the response, 0 included.
+    fn each_error(&self, f: &mut dyn FnMut(i16));
+}
+
+/// `errors!(Type, |response, f| body)`: implement [`ResponseErrors`] with `body`.
+macro_rules! errors {
+    ($($t:ty, |$r:ident, $f:ident| $body:expr;)*) => {
+        $(
+            impl ResponseErrors for $t {
+                fn each_error(&self, $f: &mut dyn FnMut(i16)) {
+                    let $r = self;
+                    $body
+                }
+            }
+        )*
+    };
+}
+
+/// The hand-encoded Fetch response's topics (its top-level error code is always NONE).
+impl ResponseErrors for [TopicOut<'_>] {
+    fn each_error(&self, f: &mut dyn FnMut(i16)) {
+        for t in self {
+            t.partitions.iter().for_each(|p| f(p.error_code));
+        }
+    }
+}
+
+/// Count the non-zero error codes of `response` (to an `api_key` request) in the metrics of the
+/// shard this thread runs (nothing off a shard).
+pub fn count(api_key: i16, response: &(impl ResponseErrors + ?Sized)) {
+    crate::metrics::with_local(|m| {
+        response.each_error(&mut |code| {
+            if code != 0 {
+                m.count_error_code(api_key, code);
+            }
+        })
+    });
+}
+
+errors! {
+    ProduceResponse, |r, f| {
+        for t in &r.responses {
+            t.partition_responses.iter().for_each(|p| f(p.error_code));
+        }
+    };
+    FetchResponse, |r, f| {
+        f(r.error_code);
+        for t in &r.responses {
+            t.partitions.iter().for_each(|p| f(p.error_code));
+        }
+    };
+    ListOffsetsResponse, |r, f| {
+        for t in &r.topics {
+            t.partitions.iter().for_each(|p| f(p.error_code));
+        }
+    };
+    MetadataResponse, |r, f| {
+        f(r.error_code);
+        for t in &r.topics {
+            f(t.error_code);
+            t.partitions.iter().for_each(|p| f(p.error_code));
+        }
+    };
+    ApiVersionsResponse, |r, f| f(r.error_code);
+    CreateTopicsResponse, |r, f| r.topics.iter().for_each(|t| f(t.error_code));
+    DeleteTopicsResponse, |r, f| r.responses.iter().for_each(|t| f(t.error_code));
+    InitProducerIdResponse, |r, f| f(r.error_code);
+    OffsetForLeaderEpochResponse, |r, f| {
+        for t in &r.topics {
+            t.partitions.iter().for_each(|p| f(p.error_code));
+        }
+    };
+    DescribeConfigsResponse, |r, f| r.results.iter().for_each(|c| f(c.error_code));
+    DescribeClusterResponse, |r, f| f(r.error_code);
+    FindCoordinatorResponse, |r, f| {
+        // v0-3 answer one key at the top level, v4+ one entry per key.
+        if r.coordinators.is_empty() {
+            f(r.error_code);
+        }
+        r.coordinators.iter().for_each(|c| f(c.error_code));
+    };
+    JoinGroupResponse, |r, f| f(r.error_code);
+    SyncGroupResponse, |r, f| f(r.error_code);
+    HeartbeatResponse, |r, f| f(r.error_code);
+    LeaveGroupResponse, |r, f| {
+        f(r.error_code);
+        r.members.iter().for_each(|m| f(m.error_code));
+    };
+    OffsetCommitResponse, |r, f| {
+        for t in &r.topics {
+            t.partitions.iter().for_each(|p| f(p.error_code));
+        }
+    };
+    OffsetFetchResponse, |r, f| {
+        f(r.error_code);
+        for t in &r.topics {
+            t.partitions.iter().for_each(|p| f(p.error_code));
+        }
+        for g in &r.groups {
+            f(g.error_code);
+            for t in &g.topics {
+                t.partitions.iter().for_each(|p| f(p.error_code));
+            }
+        }
+    };
+    ListGroupsResponse, |r, f| f(r.error_code);
+    DescribeGroupsResponse, |r, f| r.groups.iter().for_each(|g| f(g.error_code));
+    DeleteGroupsResponse, |r, f| r.results.iter().for_each(|g| f(g.error_code));
+    OffsetDeleteResponse, |r, f| {
+        f(r.error_code);
+        for t in &r.topics {
+            t.partitions.iter().for_each(|p| f(p.error_code));
+        }
+    };
+    IncrementalAlterConfigsResponse, |r, f| r.responses.iter().for_each(|c| f(c.error_code));
+    AlterConfigsResponse, |r, f| r.responses.iter().for_each(|c| f(c.error_code));
+    DeleteRecordsResponse, |r, f| {
+        for t in &r.topics {
+            t.partitions.iter().for_each(|p| f(p.error_code));
+        }
+    };
+    CreatePartitionsResponse, |r, f| r.results.iter().for_each(|t| f(t.error_code));
+    DescribeLogDirsResponse, |r, f| {
+        f(r.error_code);
+        r.results.iter().for_each(|d| f(d.error_code));
+    };
+    DescribeProducersResponse, |r, f| {
+        for t in &r.topics {
+            t.partitions.iter().for_each(|p| f(p.error_code));
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codes(r: &impl ResponseErrors) -> Vec<i16> {
+        let mut out = Vec::new();
+        r.each_error(&mut |c| out.push(c));
+        out.retain(|c| *c != 0);
+        out
+    }
+
+    #[test]
+    fn nested_codes_are_all_visited() {
+        use kafka_protocol::messages::produce_response::{
+            PartitionProduceResponse, TopicProduceResponse,
+        };
+        let r = ProduceResponse::default().with_responses(vec![
+            TopicProduceResponse::default().with_partition_responses(vec![
+                PartitionProduceResponse::default().with_error_code(3),
+                PartitionProduceResponse::default(),
+                PartitionProduceResponse::default().with_error_code(2),
+            ]),
+            TopicProduceResponse::default().with_partition_responses(vec![
+                PartitionProduceResponse::default().with_error_code(3),
+            ]),
+        ]);
+        assert_eq!(codes(&r), vec![3, 2, 3]);
+        assert_eq!(
+            codes(&HeartbeatResponse::default().with_error_code(27)),
+            vec![27]
+        );
+    }
+}
