@@ -112,7 +112,10 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
                     .metrics
                     .connections_closed_bad_input
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                tracing::debug!(?peer, why, "closing connection");
+                shard.client_errors.note(format_args!(
+                    "closing connection from {}: {why}",
+                    peer.map_or_else(|| "an unknown peer".to_string(), |p| p.to_string())
+                ));
                 let close = glommio::spawn_local(async { Reply::Close }).detach();
                 let _ = tx.send((close, None)).await;
                 break;
