@@ -31,7 +31,7 @@ SLUICE="$ROOT/target/release/sluice"
 "$SLUICE" serve --data-dir "$OUT/data" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
   --ports-file "$OUT/ports.json" --log-level warn $CORES 2>"$OUT/broker.log" &
 BROKER=$!
-trap 'kill "$BROKER" 2>/dev/null || true; wait "$BROKER" 2>/dev/null || true' EXIT
+trap 'kill "$BROKER" 2>/dev/null || true; wait "$BROKER" 2>/dev/null || true; rm -rf "$OUT/data"' EXIT
 for _ in $(seq 1 300); do [[ -s "$OUT/ports.json" ]] && break; sleep 0.1; done
 [[ -s "$OUT/ports.json" ]] || { echo "idle-memory: broker did not start" >&2; exit 1; }
 PORT=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['bootstrap'])" "$OUT/ports.json")

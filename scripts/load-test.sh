@@ -36,7 +36,8 @@ BENCH="$ROOT/target/release/sluice-bench"
 "$SLUICE" serve --data-dir "$OUT/data" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
   --ports-file "$OUT/ports.json" --memory "$MEMORY" --log-level warn 2>"$OUT/broker.log" &
 BROKER=$!
-trap 'kill "$BROKER" 2>/dev/null || true; wait "$BROKER" 2>/dev/null || true' EXIT
+# The data (GBs) goes at exit; the summary, RSS samples and results stay.
+trap 'kill "$BROKER" 2>/dev/null || true; wait "$BROKER" 2>/dev/null || true; rm -rf "$OUT/data"' EXIT
 for _ in $(seq 1 300); do [[ -s "$OUT/ports.json" ]] && break; sleep 0.1; done
 [[ -s "$OUT/ports.json" ]] || { echo "load-test: broker did not start" >&2; exit 1; }
 PORT=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['bootstrap'])" "$OUT/ports.json")

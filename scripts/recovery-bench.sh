@@ -37,6 +37,7 @@ cleanup() {
   [[ -n "$LOAD" ]] && kill "$LOAD" 2>/dev/null || true
   [[ -n "$BROKER" ]] && kill "$BROKER" 2>/dev/null || true
   wait 2>/dev/null || true
+  rm -rf "$OUT/data" # GiBs; the summary and logs stay
 }
 trap cleanup EXIT
 

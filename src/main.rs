@@ -18,6 +18,9 @@ fn main() {
                 .with_env_filter(filter)
                 .with_writer(std::io::stderr)
                 .with_ansi(ansi)
+                // A log line that can't be written (stderr's file on a full disk) is dropped:
+                // tracing's fallback would eprint! it, and eprint! panics the shard thread.
+                .log_internal_errors(false)
                 .init();
             if let Err(e) = sluice::server::serve(*args) {
                 eprintln!("sluice: {e:#}");

@@ -141,6 +141,8 @@ pub struct Broker {
     stderr_files: Vec<PathBuf>,
     /// Set when a stop had to fall back to SIGKILL.
     pub sigterm_timed_out: bool,
+    /// Where the broker's stderr goes instead of a log file in the workdir (e.g. /dev/full).
+    pub stderr_to: Option<PathBuf>,
 }
 
 impl Broker {
@@ -170,6 +172,7 @@ impl Broker {
             starts: 0,
             stderr_files: Vec::new(),
             sigterm_timed_out: false,
+            stderr_to: None,
         };
         match b.spawn() {
             Ok(()) => Ok(b),
@@ -195,9 +198,15 @@ impl Broker {
         }
         self.ports = None;
         self.starts += 1;
-        let stderr_path = self.workdir.join(format!("stderr.{}.log", self.starts));
-        let stderr = fs::File::create(&stderr_path)?;
-        self.stderr_files.push(stderr_path);
+        let stderr = match &self.stderr_to {
+            Some(path) => fs::OpenOptions::new().write(true).open(path)?,
+            None => {
+                let stderr_path = self.workdir.join(format!("stderr.{}.log", self.starts));
+                let f = fs::File::create(&stderr_path)?;
+                self.stderr_files.push(stderr_path);
+                f
+            }
+        };
         let child = Command::new(&self.binary)
             .arg("serve")
             .arg("--data-dir")
