@@ -4,18 +4,21 @@
 # partition. Loopback only; bounded (one CreateTopics, one sample).
 #
 # Never part of CI. Usage:
-#   scripts/idle-memory.sh [--partitions N] [--cores N]
+#   scripts/idle-memory.sh [--partitions N] [--cores N] [--max-connections N]
+# Partitions must fit the open-file limit: (RLIMIT_NOFILE - max-connections - 256) / 3.
 # Results: target/idle-memory/summary.txt for BENCHMARKS.md.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PARTITIONS=10000
 CORES=""
+CONNECTIONS=10000
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --partitions) PARTITIONS="$2"; shift 2 ;;
     --cores) CORES="--cores $2"; shift 2 ;;
+    --max-connections) CONNECTIONS="$2"; shift 2 ;;
     -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "idle-memory: unknown option $1" >&2; exit 2 ;;
   esac
@@ -29,7 +32,8 @@ SLUICE="$ROOT/target/release/sluice"
 
 # shellcheck disable=SC2086 # CORES is either empty or two words
 "$SLUICE" serve --data-dir "$OUT/data" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
-  --ports-file "$OUT/ports.json" --log-level warn $CORES 2>"$OUT/broker.log" &
+  --ports-file "$OUT/ports.json" --log-level warn --max-connections "$CONNECTIONS" $CORES \
+  2>"$OUT/broker.log" &
 BROKER=$!
 trap 'kill "$BROKER" 2>/dev/null || true; wait "$BROKER" 2>/dev/null || true; rm -rf "$OUT/data"' EXIT
 for _ in $(seq 1 300); do [[ -s "$OUT/ports.json" ]] && break; sleep 0.1; done

@@ -41,6 +41,7 @@ trap 'kill "$BROKER" 2>/dev/null || true; wait "$BROKER" 2>/dev/null || true; rm
 for _ in $(seq 1 300); do [[ -s "$OUT/ports.json" ]] && break; sleep 0.1; done
 [[ -s "$OUT/ports.json" ]] || { echo "load-test: broker did not start" >&2; exit 1; }
 PORT=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['bootstrap'])" "$OUT/ports.json")
+ADMIN=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['admin'])" "$OUT/ports.json")
 
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$BROKER/status"; }
 hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$BROKER/status"; }
@@ -48,6 +49,13 @@ hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$BROKER/status"; }
 # Sample RSS in the background for the whole run.
 ( while kill -0 "$BROKER" 2>/dev/null; do echo "$(date +%s.%N) $(rss_kib)"; sleep 0.2; done ) >"$OUT/rss.txt" &
 SAMPLER=$!
+# And what the allocator holds (jemalloc, from /metrics) once a second: live bytes vs RSS.
+( while kill -0 "$BROKER" 2>/dev/null; do
+    curl -s --max-time 1 "http://127.0.0.1:$ADMIN/metrics" |
+      awk '/^sluice_memory_allocated_bytes/ {print $2}'
+    sleep 1
+  done ) >"$OUT/allocated.txt" &
+ALLOC_SAMPLER=$!
 
 workload() { # name file: a workload with PARTITIONS partitions and PRODUCERS producers, max rate
   sed -e "s/^partitionsPerTopic:.*/partitionsPerTopic: $PARTITIONS/" \
@@ -68,11 +76,13 @@ timeout 1200 "$BENCH" run -w "$ROOT/bench-harness/workloads/backlog-drain-1kb.ya
   -b "127.0.0.1:$PORT" --backlog-gb 1 --duration "$DURATION" --acks 1 --name sluice \
   --topic-prefix backlog --output "$OUT/backlog.json" | tail -n 20
 
-kill "$SAMPLER" 2>/dev/null || true
+kill "$SAMPLER" "$ALLOC_SAMPLER" 2>/dev/null || true
 peak=$(hwm_kib)
+peak_alloc=$(sort -n "$OUT/allocated.txt" | tail -n 1)
 {
   echo "budget (--memory):        $((MEMORY / 1024)) KiB"
   echo "peak RSS (VmHWM):         $peak KiB ($((peak * 100 / (MEMORY / 1024)))% of the budget)"
+  echo "peak allocated (jemalloc): $(( ${peak_alloc:-0} / 1024 )) KiB (sampled each second)"
   echo "RSS before load:          $idle_before KiB"
   echo "RSS idle after phase 1:   $idle_after KiB ($PARTITIONS partitions open)"
   echo "idle RSS per partition:   $(( (idle_after - idle_before) / PARTITIONS )) KiB (upper bound: includes warm caches)"

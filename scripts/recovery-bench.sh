@@ -41,7 +41,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-start_broker() { # prints seconds until the ports file appeared
+STARTUP_S=""
+start_broker() { # sets BROKER and STARTUP_S (seconds until the ports file appeared)
   rm -f "$OUT/ports.json"
   local t0
   t0=$(date +%s.%N)
@@ -51,11 +52,11 @@ start_broker() { # prints seconds until the ports file appeared
   BROKER=$!
   for _ in $(seq 1 6000); do [[ -s "$OUT/ports.json" ]] && break; sleep 0.05; done
   [[ -s "$OUT/ports.json" ]] || { echo "recovery-bench: broker did not start" >&2; exit 1; }
-  python3 -c "import sys,time; print(f'{time.time()-float(sys.argv[1]):.2f}')" "$t0"
+  STARTUP_S=$(python3 -c "import sys,time; print(f'{time.time()-float(sys.argv[1]):.2f}')" "$t0")
 }
 data_bytes() { du -sb "$OUT/data" | awk '{print $1}'; }
 
-start_broker >/dev/null
+start_broker
 PORT=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['bootstrap'])" "$OUT/ports.json")
 sed -e "s/^partitionsPerTopic:.*/partitionsPerTopic: $PARTITIONS/" \
     -e "s/^producersPerTopic:.*/producersPerTopic: 8/" \
@@ -80,13 +81,15 @@ LOAD=""
 bytes=$(data_bytes)
 segments=$(find "$OUT/data" -name '*.log' | wc -l)
 echo "== killed -9 under load with $bytes bytes in $segments segments; restarting"
-crash_s=$(start_broker)
-truncations=$(grep -c "truncat" "$OUT/broker.log" || true)
+start_broker
+crash_s=$STARTUP_S
+truncations=$(grep -c "recovery truncated" "$OUT/broker.log" || true)
 kill "$BROKER"; wait "$BROKER" 2>/dev/null || true
-clean_s=$(start_broker)
+start_broker
+clean_s=$STARTUP_S
 {
   echo "data:                      $bytes bytes, $PARTITIONS partitions, $segments segments (segment.bytes $SEGMENT_BYTES)"
   echo "start-up after kill -9:    $crash_s s (until the ports file: every partition recovered and open)"
   echo "start-up after clean stop: $clean_s s"
-  echo "truncation log lines:      $truncations"
+  echo "torn tails truncated:      $truncations partitions (the rest ended on a whole batch)"
 } | tee "$OUT/summary.txt"

@@ -302,3 +302,30 @@ fn partitions_beyond_the_open_file_limit_are_refused_before_they_are_created() {
     );
     assert!(b.panics().is_empty());
 }
+
+#[test]
+fn a_batch_larger_than_the_partition_limit_is_returned_when_earlier_partitions_are_empty() {
+    // KIP-74: partition 0 is empty, partition 1's only batch is ten times partition_max_bytes;
+    // the fetch must still return that batch (it is read in the same wave as partition 0, so
+    // this checks the re-read for one whole batch), or the consumer would be stuck forever.
+    let b = Broker::start("kip74", &["--cores", "1"]);
+    let mut c = Conn::connect(b.shard_addr(0));
+    create_topic(&mut c, "k", 2);
+    let value = vec![b'z'; 100_000];
+    produce(&mut c, "k", 1, &[&value]);
+    let mut req = fetch("k", &[(0, 0), (1, 0)], 1 << 20, 100);
+    for p in &mut req.topics[0].partitions {
+        p.partition_max_bytes = 10_000;
+    }
+    let r = c.call(&req, 11);
+    let parts = &r.responses[0].partitions;
+    assert!(decode_records(parts[0].records.clone()).is_empty());
+    let got = decode_records(parts[1].records.clone());
+    assert_eq!(
+        got.len(),
+        1,
+        "the oversized batch comes back whole: {:?}",
+        parts[1]
+    );
+    assert_eq!(got[0].2.as_deref(), Some(&value[..]));
+}

@@ -174,8 +174,13 @@ fn a_log_that_cannot_be_written_never_stops_the_broker() {
     let mut c = Conn::connect(b.shard_addr(0));
     let m = c.call(&MetadataRequest::default().with_topics(None), 1);
     assert!(
-        m.topics.iter().any(|t| t.name.as_ref().map(|n| n.as_str()) == Some("logged")),
+        m.topics
+            .iter()
+            .any(|t| t.name.as_ref().map(|n| n.as_str()) == Some("logged")),
         "the broker still answers after its log writes failed"
     );
-    assert!(b.is_running(), "the broker must not exit on failed log writes");
+    assert!(
+        b.is_running(),
+        "the broker must not exit on failed log writes"
+    );
 }

@@ -160,86 +160,177 @@ pub async fn handle(
     Ok(Reply::Chunks(chunks, reservation))
 }
 
+/// One partition read of a wave: its place in the request, the bytes it may return, whether it
+/// returns at least one batch (KIP-74), and the fetch budget it holds.
+struct Planned {
+    index: usize,
+    limit: usize,
+    min_one: bool,
+    reservation: Option<Reservation>,
+}
+
 /// Read every wanted partition, in request order, sharing the response's `max_bytes` and the
 /// shard's fetch budget: each read first reserves the bytes it may return, so the memory a
 /// fetch holds is never unaccounted. When the shard's budget is spent, a fetch that already has
 /// data answers with it; one that has none waits for budget until its deadline.
+///
+/// Reads run in waves: consecutive partitions whose limits together fit what is left of
+/// `max_bytes` are read concurrently (a lagging consumer's disk reads overlap instead of
+/// queueing one behind another), then the next wave gets what the last one left.
 async fn read_all(
     shard: &Rc<Shard>,
     wanted: &[Wanted],
     max_bytes: usize,
     deadline: Instant,
 ) -> (Vec<Result<Fetched, PartitionError>>, Option<Reservation>) {
-    let mut out = Vec::with_capacity(wanted.len());
+    let mut out: Vec<Option<Result<Fetched, PartitionError>>> =
+        (0..wanted.len()).map(|_| None).collect();
     let mut held: Option<Reservation> = None;
     let mut budget = max_bytes;
     let mut returned_any = false;
-    for w in wanted {
-        let Some(owner) = w.owner else {
-            out.push(Err(PartitionError::UnknownTopicOrPartition));
-            continue;
-        };
-        let mut limit = w.partition_max_bytes.min(budget);
-        // KIP-74: the first partition with data returns at least one whole batch, even when it
-        // is larger than the limits, so a consumer can never get stuck behind a big batch.
-        let mut min_one = !returned_any;
-        let mut reservation = if limit == 0 {
-            None
-        } else {
-            reserve(shard, limit, returned_any, deadline).await
-        };
-        if limit > 0 && reservation.is_none() {
-            // No budget: this partition answers with its offsets only.
-            limit = 0;
-            min_one = false;
+    let mut next = 0;
+    while next < wanted.len() {
+        // Plan a wave.
+        let mut wave: Vec<Planned> = Vec::new();
+        let mut planned_bytes = 0usize;
+        while next < wanted.len() {
+            if wanted[next].owner.is_none() {
+                out[next] = Some(Err(PartitionError::UnknownTopicOrPartition));
+                next += 1;
+                continue;
+            }
+            let left = budget.saturating_sub(planned_bytes);
+            let mut limit = wanted[next].partition_max_bytes.min(left);
+            if limit == 0 && budget > 0 && !wave.is_empty() {
+                break; // the wave has the budget planned; the next one gets what it leaves
+            }
+            // KIP-74: the first partition of the response returns at least one whole batch,
+            // even one larger than the limits, so a consumer never gets stuck behind it.
+            let mut min_one = !returned_any && wave.is_empty();
+            let reservation = if limit == 0 {
+                None
+            } else {
+                reserve(shard, limit, returned_any || !wave.is_empty(), deadline).await
+            };
+            if limit > 0 && reservation.is_none() {
+                // No budget: this partition answers with its offsets only.
+                limit = 0;
+                min_one = false;
+            }
+            planned_bytes += limit;
+            wave.push(Planned {
+                index: next,
+                limit,
+                min_one,
+                reservation,
+            });
+            next += 1;
         }
-        let (topic, partition, offset, epoch) = (
-            w.topic.clone(),
-            w.partition,
-            w.offset,
-            w.current_leader_epoch,
-        );
-        if owner != shard.id {
-            shard
-                .metrics
-                .forwarded
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        let r = shard
-            .on_shard(owner, move |s| async move {
-                let Some(p) = s.local_partition(&topic, partition) else {
-                    return Err(PartitionError::NotLeader);
-                };
-                if epoch >= 0 && epoch < p.leader_epoch() {
-                    return Err(PartitionError::FencedLeaderEpoch);
+        let results = futures::future::join_all(
+            wave.iter()
+                .map(|p| read_one(shard, &wanted[p.index], p.limit, p.min_one)),
+        )
+        .await;
+        let mut stuck = None;
+        for (mut p, r) in wave.into_iter().zip(results) {
+            let got = r.as_ref().map_or(0, |f| f.records.bytes);
+            if got > 0 {
+                returned_any = true;
+                budget = budget.saturating_sub(got);
+            } else if p.limit > 0 && stuck.is_none() {
+                // Data there but none returned: its next batch is larger than the limit.
+                if let Ok(f) = &r {
+                    if wanted[p.index].offset < f.high_watermark {
+                        stuck = Some(p.index);
+                    }
                 }
-                if epoch > p.leader_epoch() {
-                    return Err(PartitionError::UnknownLeaderEpoch);
+            }
+            account(shard, &mut held, p.reservation.take(), got);
+            out[p.index] = Some(r);
+        }
+        // KIP-74 across a wave: if nothing came back, the first partition whose batch did not
+        // fit is read again for one whole batch.
+        if let (false, Some(index)) = (returned_any, stuck) {
+            let reservation =
+                reserve(shard, wanted[index].partition_max_bytes, false, deadline).await;
+            if reservation.is_some() {
+                let r = read_one(shard, &wanted[index], 0, true).await;
+                let got = r.as_ref().map_or(0, |f| f.records.bytes);
+                if got > 0 {
+                    returned_any = true;
+                    budget = budget.saturating_sub(got);
                 }
-                p.fetch(offset, limit, min_one).await
-            })
-            .await
-            .unwrap_or(Err(PartitionError::NotLeader));
-        let got = r.as_ref().map_or(0, |f| f.records.bytes);
-        if got > 0 {
-            returned_any = true;
-            budget = budget.saturating_sub(got);
-        }
-        // What the read actually holds (more than reserved only for KIP-74's one batch).
-        match (&mut reservation, got) {
-            (Some(res), _) => res.resize(got),
-            (None, 0) => {}
-            (None, _) => reservation = Some(shard.fetch_budget.take(got)),
-        }
-        if let Some(res) = reservation {
-            match &mut held {
-                Some(h) => h.merge(res),
-                None => held = Some(res),
+                account(shard, &mut held, reservation, got);
+                out[index] = Some(r);
             }
         }
-        out.push(r);
     }
+    let out = out
+        .into_iter()
+        .map(|r| r.unwrap_or(Err(PartitionError::UnknownTopicOrPartition)))
+        .collect();
     (out, held)
+}
+
+/// Make `reservation` stand for the `got` bytes a read returned (more than reserved only for
+/// KIP-74's one batch) and fold it into what the response holds.
+fn account(
+    shard: &Shard,
+    held: &mut Option<Reservation>,
+    reservation: Option<Reservation>,
+    got: usize,
+) {
+    let reservation = match (reservation, got) {
+        (Some(mut res), _) => {
+            res.resize(got);
+            res
+        }
+        (None, 0) => return,
+        (None, _) => shard.fetch_budget.take(got),
+    };
+    match held {
+        Some(h) => h.merge(reservation),
+        None => *held = Some(reservation),
+    }
+}
+
+/// Read one partition on its owner shard (forwarded when that is another shard).
+async fn read_one(
+    shard: &Rc<Shard>,
+    w: &Wanted,
+    limit: usize,
+    min_one: bool,
+) -> Result<Fetched, PartitionError> {
+    let Some(owner) = w.owner else {
+        return Err(PartitionError::UnknownTopicOrPartition);
+    };
+    let (topic, partition, offset, epoch) = (
+        w.topic.clone(),
+        w.partition,
+        w.offset,
+        w.current_leader_epoch,
+    );
+    if owner != shard.id {
+        shard
+            .metrics
+            .forwarded
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    shard
+        .on_shard(owner, move |s| async move {
+            let Some(p) = s.local_partition(&topic, partition) else {
+                return Err(PartitionError::NotLeader);
+            };
+            if epoch >= 0 && epoch < p.leader_epoch() {
+                return Err(PartitionError::FencedLeaderEpoch);
+            }
+            if epoch > p.leader_epoch() {
+                return Err(PartitionError::UnknownLeaderEpoch);
+            }
+            p.fetch(offset, limit, min_one).await
+        })
+        .await
+        .unwrap_or(Err(PartitionError::NotLeader))
 }
 
 /// `bytes` of the shard's fetch budget: at once if they fit; else None when the response

@@ -229,11 +229,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         handles.push(handle);
     }
     drop(ready_tx);
+    // No time limit: recovering a large data dir takes what it takes. Each shard drops its
+    // sender once it has answered, and a shard that dies first drops it unwinding, so the
+    // channel disconnects instead of hanging.
     for _ in 0..shards {
-        match ready_rx.recv_timeout(Duration::from_secs(120)) {
+        match ready_rx.recv() {
             Ok(Ok(())) => {}
             Ok(Err(e)) => bail!("{e}"),
-            Err(_) => bail!("a shard failed to start"),
+            Err(_) => bail!("a shard exited during start-up (see the log above)"),
         }
     }
 
@@ -392,6 +395,7 @@ async fn run_shard(start: ShardStart) {
         }));
     }
     let _ = ready.send(Ok(()));
+    drop(ready);
 
     let _ = stop.await;
     drop(accept_tasks);
