@@ -12,6 +12,7 @@ use kafka_protocol::messages::{ApiKey, FetchRequest, RequestHeader};
 
 use super::{Reply, Versions};
 use crate::limits::{FETCH_RESPONSE_BYTES_MAX, FETCH_WAIT_MS_MAX};
+use crate::log::reader::read_buffer_bytes;
 use crate::memory::Reservation;
 use crate::partition::Fetched;
 use crate::protocol::decode::{DecodeError, TryDecode};
@@ -207,10 +208,13 @@ async fn read_all(
             // KIP-74: the first partition of the response returns at least one whole batch,
             // even one larger than the limits, so a consumer never gets stuck behind it.
             let mut min_one = !returned_any && wave.is_empty();
+            // The read's DMA buffer lives next to the bytes it returns until they are copied
+            // out of it: reserve both; the reservation shrinks to what was returned.
             let reservation = if limit == 0 {
                 None
             } else {
-                reserve(shard, limit, returned_any || !wave.is_empty(), deadline).await
+                let bytes = limit + read_buffer_bytes(limit);
+                reserve(shard, bytes, returned_any || !wave.is_empty(), deadline).await
             };
             if limit > 0 && reservation.is_none() {
                 // No budget: this partition answers with its offsets only.

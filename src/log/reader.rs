@@ -21,6 +21,12 @@ pub const READ_CHUNK_BYTES_MAX: usize = 8 << 20;
 const _: () = assert!(READ_CHUNK_BYTES_MIN <= READ_CHUNK_BYTES_MAX);
 const _: () = assert!(READ_CHUNK_BYTES_MIN >= BATCH_HEADER_BYTES);
 
+/// The DMA buffer a read of up to `max_bytes` allocates at first (more only for a batch larger
+/// than it): what a fetch reserves for the read besides the bytes it returns.
+pub fn read_buffer_bytes(max_bytes: usize) -> usize {
+    max_bytes.clamp(READ_CHUNK_BYTES_MIN, READ_CHUNK_BYTES_MAX) + READ_CHUNK_BYTES_MIN
+}
+
 /// A segment to read: its file, the logical size (bytes past it are not data) and base offset.
 pub struct SegmentFile<'a> {
     pub file: &'a DmaFile,
@@ -60,8 +66,7 @@ pub async fn read_batches(
 ) -> Result<ReadResult, LogError> {
     let mut out = ReadResult::default();
     let mut pos = start;
-    let mut chunk =
-        max_bytes.clamp(READ_CHUNK_BYTES_MIN, READ_CHUNK_BYTES_MAX) + READ_CHUNK_BYTES_MIN;
+    let mut chunk = read_buffer_bytes(max_bytes);
     while pos < seg.size {
         let want = chunk.min((seg.size - pos) as usize);
         let buf = seg

@@ -141,6 +141,7 @@ fn run(spec: &ConsumerSpec, driver: &DriverSettings, shared: &Shared) -> Result<
                         .collect(),
                 )]);
         let resp = conn.call(&req, version)?;
+        let before: Vec<i64> = checks.iter().map(|c| c.next_offset).collect();
         let now_ns = shared.clock.now_ns();
         if resp.error_code != 0 {
             bail!("Fetch error code {}", resp.error_code);
@@ -221,12 +222,21 @@ fn run(spec: &ConsumerSpec, driver: &DriverSettings, shared: &Shared) -> Result<
             ));
             break;
         }
+        // As the Java consumer does: partitions that returned records go to the back of the
+        // next request, so a fetch bounded by max_bytes can't serve the same ones forever.
+        let mut order: Vec<_> = std::mem::take(&mut checks)
+            .into_iter()
+            .zip(before)
+            .collect();
+        order.sort_by_key(|(c, before)| c.next_offset != *before);
+        checks = order.into_iter().map(|(c, _)| c).collect();
         if msgs > 0 {
             last_progress = Instant::now();
             Counters::add(&shared.counters.consumed_msgs, msgs);
             Counters::add(&shared.counters.consumed_bytes, bytes);
         }
     }
+    checks.sort_by_key(|c| c.partition);
     Ok(ConsumerResult {
         topic_index: spec.topic_index,
         e2e: e2e.hist,
