@@ -10,7 +10,8 @@ use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    CreatePartitionsRequest, CreateTopicsRequest, FetchRequest, ProduceRequest, TopicName,
+    ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, FetchRequest, ProduceRequest,
+    TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
@@ -328,4 +329,54 @@ fn a_batch_larger_than_the_partition_limit_is_returned_when_earlier_partitions_a
         parts[1]
     );
     assert_eq!(got[0].2.as_deref(), Some(&value[..]));
+}
+
+/// Open `n` connections to `b`'s shard 0 and check each answers ApiVersions.
+fn open_working(b: &Broker, n: usize) -> Vec<Conn> {
+    (0..n)
+        .map(|_| {
+            let mut c = Conn::connect(b.shard_addr(0));
+            let r = c.call(&ApiVersionsRequest::default(), 0);
+            assert_eq!(r.error_code, 0);
+            c
+        })
+        .collect()
+}
+
+/// Wait until the shard counts `open` connections (closing is asynchronous on its side).
+fn wait_open(b: &Broker, open: f64) {
+    for _ in 0..200 {
+        if b.metric_sum("sluice_connections_open", &[]) == open {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    panic!("connections open never reached {open}");
+}
+
+#[test]
+fn connections_past_the_flag_or_the_memory_share_are_closed_at_accept() {
+    // --max-connections 2 on one shard: the third is closed at once, a freed slot is reused.
+    let b = Broker::start("maxconn", &["--cores", "1", "--max-connections", "2"]);
+    let mut held = open_working(&b, 2);
+    let mut third = Conn::connect(b.shard_addr(0));
+    assert!(third.is_closed_by_peer(), "past --max-connections");
+    assert!(b.metric_sum("sluice_connections_rejected_total", &[]) >= 1.0);
+    held.pop();
+    wait_open(&b, 1.0);
+    held.extend(open_working(&b, 1));
+    drop(held);
+    drop(b);
+
+    // A 1 MiB --memory on one shard leaves 1/8 of it, two 64 KiB read buffers, for connections.
+    let b = Broker::start("memconn", &["--cores", "1", "--memory", "1048576"]);
+    let held = open_working(&b, 2);
+    let mut third = Conn::connect(b.shard_addr(0));
+    assert!(
+        third.is_closed_by_peer(),
+        "past the memory share's connections"
+    );
+    assert!(b.metric_sum("sluice_connections_rejected_total", &[]) >= 1.0);
+    drop(held);
+    assert!(b.panics().is_empty());
 }

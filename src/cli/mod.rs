@@ -244,9 +244,10 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = i64::MAX)]
     pub log_flush_interval_ms: i64,
 
-    /// Memory budget of the broker, in bytes, split evenly over the shards: of each share, 3/8
-    /// is the tail cache, 1/4 in-flight request bytes, 1/8 fetch response bytes, and 1/4
-    /// headroom (write buffers, connections, per-partition state, allocator slack).
+    /// Memory budget of the broker, in bytes, split evenly over the shards: of each share, 1/4
+    /// is the tail cache, 1/4 in-flight request bytes, 1/8 fetch response bytes, 1/8 connection
+    /// read buffers (capping connections), and 1/4 headroom (write buffers, per-partition
+    /// state, allocator slack).
     /// Default: a quarter of physical RAM.
     #[arg(long)]
     pub memory: Option<u64>,

@@ -161,118 +161,54 @@ pub async fn handle(
     Ok(Reply::Chunks(chunks, reservation))
 }
 
-/// One partition read of a wave: its place in the request, the bytes it may return, whether it
-/// returns at least one batch (KIP-74), and the fetch budget it holds.
-struct Planned {
-    index: usize,
-    limit: usize,
-    min_one: bool,
-    reservation: Option<Reservation>,
-}
-
 /// Read every wanted partition, in request order, sharing the response's `max_bytes` and the
-/// shard's fetch budget: each read first reserves the bytes it may return, so the memory a
-/// fetch holds is never unaccounted. When the shard's budget is spent, a fetch that already has
-/// data answers with it; one that has none waits for budget until its deadline.
+/// shard's fetch budget: each read first reserves the bytes it may return (and the DMA buffer
+/// it fills first), so the memory a fetch holds is never unaccounted. When the shard's budget
+/// is spent, a fetch that already has data answers with it; one that has none waits for
+/// budget until its deadline.
 ///
-/// Reads run in waves: consecutive partitions whose limits together fit what is left of
-/// `max_bytes` are read concurrently (a lagging consumer's disk reads overlap instead of
-/// queueing one behind another), then the next wave gets what the last one left.
+/// Reads run one after another. Overlapping them (a lagging consumer's disk reads queue one
+/// behind another) was tried and hung a shard's fetches under the 1,000-partition load test;
+/// see the issue notes before trying again.
 async fn read_all(
     shard: &Rc<Shard>,
     wanted: &[Wanted],
     max_bytes: usize,
     deadline: Instant,
 ) -> (Vec<Result<Fetched, PartitionError>>, Option<Reservation>) {
-    let mut out: Vec<Option<Result<Fetched, PartitionError>>> =
-        (0..wanted.len()).map(|_| None).collect();
+    let mut out = Vec::with_capacity(wanted.len());
     let mut held: Option<Reservation> = None;
     let mut budget = max_bytes;
     let mut returned_any = false;
-    let mut next = 0;
-    while next < wanted.len() {
-        // Plan a wave.
-        let mut wave: Vec<Planned> = Vec::new();
-        let mut planned_bytes = 0usize;
-        while next < wanted.len() {
-            if wanted[next].owner.is_none() {
-                out[next] = Some(Err(PartitionError::UnknownTopicOrPartition));
-                next += 1;
-                continue;
-            }
-            let left = budget.saturating_sub(planned_bytes);
-            let mut limit = wanted[next].partition_max_bytes.min(left);
-            if limit == 0 && budget > 0 && !wave.is_empty() {
-                break; // the wave has the budget planned; the next one gets what it leaves
-            }
-            // KIP-74: the first partition of the response returns at least one whole batch,
-            // even one larger than the limits, so a consumer never gets stuck behind it.
-            let mut min_one = !returned_any && wave.is_empty();
-            // The read's DMA buffer lives next to the bytes it returns until they are copied
-            // out of it: reserve both; the reservation shrinks to what was returned.
-            let reservation = if limit == 0 {
-                None
-            } else {
-                let bytes = limit + read_buffer_bytes(limit);
-                reserve(shard, bytes, returned_any || !wave.is_empty(), deadline).await
-            };
-            if limit > 0 && reservation.is_none() {
-                // No budget: this partition answers with its offsets only.
-                limit = 0;
-                min_one = false;
-            }
-            planned_bytes += limit;
-            wave.push(Planned {
-                index: next,
-                limit,
-                min_one,
-                reservation,
-            });
-            next += 1;
+    for w in wanted {
+        if w.owner.is_none() {
+            out.push(Err(PartitionError::UnknownTopicOrPartition));
+            continue;
         }
-        let results = futures::future::join_all(
-            wave.iter()
-                .map(|p| read_one(shard, &wanted[p.index], p.limit, p.min_one)),
-        )
-        .await;
-        let mut stuck = None;
-        for (mut p, r) in wave.into_iter().zip(results) {
-            let got = r.as_ref().map_or(0, |f| f.records.bytes);
-            if got > 0 {
-                returned_any = true;
-                budget = budget.saturating_sub(got);
-            } else if p.limit > 0 && stuck.is_none() {
-                // Data there but none returned: its next batch is larger than the limit.
-                if let Ok(f) = &r {
-                    if wanted[p.index].offset < f.high_watermark {
-                        stuck = Some(p.index);
-                    }
-                }
-            }
-            account(shard, &mut held, p.reservation.take(), got);
-            out[p.index] = Some(r);
+        let mut limit = w.partition_max_bytes.min(budget);
+        // KIP-74: the first partition with data returns at least one whole batch, even when it
+        // is larger than the limits, so a consumer can never get stuck behind a big batch.
+        let mut min_one = !returned_any;
+        let reservation = if limit == 0 {
+            None
+        } else {
+            let bytes = limit + read_buffer_bytes(limit);
+            reserve(shard, bytes, returned_any, deadline).await
+        };
+        if limit > 0 && reservation.is_none() {
+            // No budget: this partition answers with its offsets only.
+            limit = 0;
+            min_one = false;
         }
-        // KIP-74 across a wave: if nothing came back, the first partition whose batch did not
-        // fit is read again for one whole batch.
-        if let (false, Some(index)) = (returned_any, stuck) {
-            let reservation =
-                reserve(shard, wanted[index].partition_max_bytes, false, deadline).await;
-            if reservation.is_some() {
-                let r = read_one(shard, &wanted[index], 0, true).await;
-                let got = r.as_ref().map_or(0, |f| f.records.bytes);
-                if got > 0 {
-                    returned_any = true;
-                    budget = budget.saturating_sub(got);
-                }
-                account(shard, &mut held, reservation, got);
-                out[index] = Some(r);
-            }
+        let r = read_one(shard, w, limit, min_one).await;
+        let got = r.as_ref().map_or(0, |f| f.records.bytes);
+        if got > 0 {
+            returned_any = true;
+            budget = budget.saturating_sub(got);
         }
+        account(shard, &mut held, reservation, got);
+        out.push(r);
     }
-    let out = out
-        .into_iter()
-        .map(|r| r.unwrap_or(Err(PartitionError::UnknownTopicOrPartition)))
-        .collect();
     (out, held)
 }
 

@@ -20,8 +20,9 @@ use crate::handlers::{self, Reply};
 use crate::limits::{CONNECTION_INFLIGHT_REQUESTS_MAX, REQUEST_HEADER_BYTES_MIN};
 use crate::shard::Shard;
 
-/// Bytes asked of the socket per read when no bigger frame is pending.
-const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Bytes asked of the socket per read when no bigger frame is pending: each connection's read
+/// buffer, which the memory budget counts per connection (`server::memory_budget`).
+pub const READ_CHUNK_BYTES: usize = 64 * 1024;
 
 enum ReadOutcome {
     /// A frame and its share of the shard's in-flight request budget.

@@ -143,6 +143,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         per_shard_tail_cache = budget.tail_cache_bytes,
         per_shard_inflight_requests = budget.inflight_request_bytes,
         per_shard_fetch_buffers = budget.fetch_buffer_bytes,
+        per_shard_connections_max = budget.connections_max,
         "memory budget"
     );
     let config = Arc::new(BrokerConfig {
@@ -154,7 +155,12 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         auto_create_topics: args.auto_create_topics,
         default_partitions: args.default_partitions,
         acks_all_fsync: !args.acks_all_no_fsync,
-        shard_connections_max: args.max_connections.div_ceil(shards as usize).max(1),
+        // --max-connections' share, and no more than the shard's memory share has read
+        // buffers for.
+        shard_connections_max: args
+            .max_connections
+            .div_ceil(shards as usize)
+            .clamp(1, budget.connections_max),
         partitions_max,
         groups: args.group_config()?,
         log_defaults: crate::shard::LogDefaults {
@@ -428,6 +434,9 @@ pub struct MemoryBudget {
     pub tail_cache_bytes: usize,
     pub inflight_request_bytes: usize,
     pub fetch_buffer_bytes: usize,
+    /// Connections one shard may hold within its share: each has a read buffer of
+    /// `net::connection::READ_CHUNK_BYTES`.
+    pub connections_max: usize,
 }
 
 /// Per-shard sizes given by flags; each wins over its share of `--memory`.
@@ -438,12 +447,13 @@ pub struct BudgetOverrides {
     pub fetch: Option<usize>,
 }
 
-/// Eighths of each shard's share: tail cache, in-flight requests, fetch buffers. The rest is
-/// headroom for what is bounded but not reserved byte by byte: DMA write buffers (at most the
-/// in-flight request bytes they copy), connection read buffers, per-partition state, and the
-/// allocator's slack.
-const BUDGET_EIGHTHS: (usize, usize, usize) = (3, 2, 1);
-const _: () = assert!(BUDGET_EIGHTHS.0 + BUDGET_EIGHTHS.1 + BUDGET_EIGHTHS.2 + 2 == 8);
+/// Eighths of each shard's share: tail cache, in-flight requests, fetch buffers, connection read
+/// buffers (which bound the shard's connections). The last two eighths are headroom for what is
+/// bounded but not reserved byte by byte: DMA write buffers (at most the in-flight request
+/// bytes they copy, hence as large as that share), per-partition state, the allocator's slack.
+const BUDGET_EIGHTHS: (usize, usize, usize, usize) = (2, 2, 1, 1);
+const _: () =
+    assert!(BUDGET_EIGHTHS.0 + BUDGET_EIGHTHS.1 + BUDGET_EIGHTHS.2 + BUDGET_EIGHTHS.3 + 2 == 8);
 
 /// Split `total` over `shards` by [`BUDGET_EIGHTHS`]. The in-flight share is never below one
 /// maximum request, or that request could never be read. Explicit flags win.
@@ -463,6 +473,8 @@ pub fn memory_budget(
             .unwrap_or(eighths(BUDGET_EIGHTHS.1))
             .max(request_max_bytes),
         fetch_buffer_bytes: overrides.fetch.unwrap_or(eighths(BUDGET_EIGHTHS.2)),
+        connections_max: (eighths(BUDGET_EIGHTHS.3) / crate::net::connection::READ_CHUNK_BYTES)
+            .max(1),
     }
 }
 
@@ -487,9 +499,10 @@ mod budget_tests {
     #[test]
     fn budget_splits_per_shard_and_flags_win() {
         let b = memory_budget(8 << 30, 2, BudgetOverrides::default(), 100 << 20);
-        assert_eq!(b.tail_cache_bytes, 1536 << 20);
+        assert_eq!(b.tail_cache_bytes, 1 << 30);
         assert_eq!(b.inflight_request_bytes, 1 << 30);
         assert_eq!(b.fetch_buffer_bytes, 512 << 20);
+        assert_eq!(b.connections_max, (512 << 20) / (64 << 10));
         let tail = BudgetOverrides {
             tail_cache: Some(5),
             ..BudgetOverrides::default()
