@@ -5,7 +5,8 @@
 #
 # Never part of CI. Usage:
 #   scripts/idle-memory.sh [--partitions N] [--cores N] [--max-connections N]
-# Partitions must fit the open-file limit: (RLIMIT_NOFILE - max-connections - 256) / 3.
+# Partitions must fit the open-file limit: RLIMIT_NOFILE - max-connections - 256 - 16 per core
+# (one descriptor per partition).
 # Results: target/idle-memory/summary.txt for BENCHMARKS.md.
 set -euo pipefail
 

@@ -22,13 +22,20 @@ pub const CONNECTION_INFLIGHT_REQUESTS_MAX: usize = 128;
 /// read buffer and socket buffers; RLIMIT_NOFILE must cover it too.
 pub const CONNECTIONS_MAX_DEFAULT: usize = 10_000;
 
-/// File descriptors one open partition keeps: its active segment, offset index and time index
-/// (sealed segments stay closed until read).
-pub const PARTITION_FDS: u64 = 3;
+/// File descriptors one open partition keeps: its active segment's log file. Its index files
+/// are opened only to append a batch of entries and sealed segments only for a read (both
+/// transient, `log::transient`).
+pub const PARTITION_FDS: u64 = 1;
 
-/// File descriptors kept aside for everything but partitions and connections: io_uring rings,
-/// listeners, the data-dir lock, metadata files, sealed segments opened for a read.
+/// File descriptors kept aside for everything but partitions, connections and transient files:
+/// io_uring rings, listeners, the data-dir lock, metadata files.
 pub const FDS_RESERVED: u64 = 256;
+
+/// Descriptors kept aside for a process of `shards` shards: [`FDS_RESERVED`] plus every
+/// shard's transient files (sealed segments being read, index files being appended).
+pub const fn fds_reserved(shards: u32) -> u64 {
+    FDS_RESERVED + shards as u64 * crate::log::transient::TRANSIENT_FILES_OPEN_MAX as u64
+}
 
 /// Elements in any one array of a request (topics, partitions, configs...). Decoders refuse a
 /// larger count before reserving anything for it.

@@ -256,7 +256,8 @@ fn partitions_beyond_the_open_file_limit_are_refused_before_they_are_created() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no nofile= in the start-up log:\n{log}"));
     drop(probe);
-    let connections = (nofile - 256 - 3 * 10).to_string();
+    let connections =
+        (nofile - sluice::limits::fds_reserved(1) - sluice::limits::PARTITION_FDS * 10).to_string();
     let b = Broker::start(
         "nofile",
         &["--cores", "1", "--max-connections", connections.as_str()],
@@ -293,7 +294,13 @@ fn partitions_beyond_the_open_file_limit_are_refused_before_they_are_created() {
         r.results[0].error_code
     };
     assert_eq!(grow(11, &mut c), 37, "11 partitions do not fit");
+    let fds_before = b.open_fds();
     assert_eq!(grow(10, &mut c), 0, "10 fit");
+    assert_eq!(
+        b.open_fds() - fds_before,
+        2 * sluice::limits::PARTITION_FDS as usize,
+        "each new partition holds PARTITION_FDS descriptors"
+    );
     // Every partition that exists works: a produce to the last one lands.
     produce(&mut c, "eight", 9, &[b"last"]);
     let r = c.call(&fetch("eight", &[(9, 0)], 1 << 20, 100), 11);

@@ -260,6 +260,65 @@ fn kill_9_during_acks_all_produce_loses_nothing_acknowledged() {
     assert!(b.panics().is_empty(), "{:?}", b.panics());
 }
 
+/// Offset-index entries in an index file: non-zero 8-byte entries after the 16-byte header.
+fn index_entries(path: &std::path::Path) -> (usize, u64) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(&bytes[..4], b"SLIX", "{}", path.display());
+    let entries = bytes[16..]
+        .chunks_exact(8)
+        .enumerate()
+        .take_while(|(i, e)| *i == 0 || e.iter().any(|b| *b != 0))
+        .count();
+    (entries, bytes.len() as u64)
+}
+
+#[test]
+fn the_active_index_is_persisted_every_mib_and_whole_at_close() {
+    // 40 batches of ~30 KB (each one index entry, index.interval.bytes 4096): ~1.2 MB, past
+    // the 1 MiB after which entries are appended to the closed index file.
+    const BATCHES: usize = 40;
+    let mut b = Broker::start("index-persist", &["--cores", "1"]);
+    let mut c = Conn::connect(b.shard_addr(0));
+    create(&mut c, "t", 1, &[]);
+    let value = |i: usize| format!("{i:06}").repeat(1_700).into_bytes();
+    for i in 0..BATCHES {
+        let vs: Vec<Vec<u8>> = (0..3).map(|j| value(i * 3 + j)).collect();
+        let refs: Vec<&[u8]> = vs.iter().map(|v| &v[..]).collect();
+        assert_eq!(produce(&mut c, "t", 0, &refs), (0, (i * 3) as i64));
+    }
+    let index = b.data_dir.join("t-0").join(format!("{:020}.index", 0));
+    let (persisted, _) = index_entries(&index);
+    assert!(
+        (30..BATCHES).contains(&persisted),
+        "entries up to the first MiB are on disk, later ones not yet: {persisted}"
+    );
+    b.kill9();
+    b.restart();
+    let mut c = Conn::connect(b.shard_addr(0));
+    let got = fetch_all(&mut c, "t", 0, 0);
+    assert_eq!(
+        got.len(),
+        BATCHES * 3,
+        "recovery scanned past the persisted entries"
+    );
+    for (i, (o, v)) in got.iter().enumerate() {
+        assert_eq!((*o, &v[..]), (i as i64, &value(i)[..]), "record {i}");
+    }
+    assert_eq!(
+        produce(&mut c, "t", 0, &[b"one more"]),
+        (0, (BATCHES * 3) as i64)
+    );
+    b.stop();
+    let (entries, len) = index_entries(&index);
+    assert_eq!(entries, BATCHES + 1, "a clean close persists every entry");
+    assert_eq!(
+        len,
+        16 + 8 * entries as u64,
+        "and cuts the file to its exact size"
+    );
+    assert!(b.panics().is_empty(), "{:?}", b.panics());
+}
+
 /// Produces `n` batches of 3 records to `topic`-0 on a one-shard broker and stops it cleanly.
 fn broker_with_data(tag: &str, n: usize) -> (Broker, Vec<Vec<u8>>) {
     let mut b = Broker::start(tag, &["--cores", "1"]);

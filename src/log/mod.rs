@@ -9,6 +9,7 @@
 //! whole batches), `index` (sparse offset -> position), `recovery` (tail scan, truncation).
 //! This file is the contract the rest of the broker uses.
 
+pub mod active_index;
 pub mod appender;
 pub mod cache;
 pub mod format;
@@ -16,6 +17,10 @@ pub mod index;
 pub mod reader;
 pub mod recovery;
 pub mod segment;
+pub mod transient;
+
+#[cfg(test)]
+mod tests;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
@@ -27,10 +32,11 @@ use bytes::{Bytes, BytesMut};
 use futures::channel::oneshot;
 use glommio::io::DmaFile;
 
+use active_index::ActiveIndex;
 use appender::DmaAppender;
 pub use cache::{LogCache, TailCache};
 pub use format::{BatchError, BatchHeader};
-use segment::{NewEntries, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use segment::{Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 
 /// Per-log settings (topic configs resolved against broker defaults).
 #[derive(Debug, Clone)]
@@ -139,15 +145,14 @@ struct Pending {
     data: Bytes,
     next_offset: i64,
     segment_base: i64,
-    entries: NewEntries,
 }
 
-/// The open files of the active segment. Owned by the writer while it writes.
+/// The active segment's open log file and its indexes' on-disk state (the index files stay
+/// closed between persists: one descriptor per partition). Owned by the writer while it writes.
 struct ActiveFiles {
     base_offset: i64,
     log: DmaAppender,
-    index: DmaAppender,
-    time: DmaAppender,
+    index: ActiveIndex,
 }
 
 /// The active segment's file and how much of it is on disk (owned by the log, updated by the
@@ -158,6 +163,14 @@ struct ActiveView {
     file: Rc<DmaFile>,
     /// Bytes of the segment whose write completed: what a read may cover.
     written_bytes: u64,
+}
+
+/// A segment's file opened for a read, with how many of its bytes the read may cover. A
+/// sealed segment's file is open only for the read and holds a transient-file slot.
+struct OpenSegment {
+    file: Rc<DmaFile>,
+    size: u64,
+    _slot: Option<transient::Slot>,
 }
 
 /// How a write cycle failed.
@@ -229,64 +242,12 @@ pub struct Log {
 /// Create a segment's three files (truncating any old ones) with index headers written.
 async fn create_segment_files(dir: &Path, base: i64) -> Result<ActiveFiles, LogError> {
     let log = DmaAppender::create(&segment::path(dir, base, LOG_SUFFIX)).await?;
-    let mut index = DmaAppender::create(&segment::path(dir, base, INDEX_SUFFIX)).await?;
-    index
-        .append(&[&index::encode_header(
-            index::OFFSET_INDEX_MAGIC,
-            index::OFFSET_ENTRY_BYTES,
-            base,
-        )])
-        .await?;
-    let mut time = DmaAppender::create(&segment::path(dir, base, TIME_INDEX_SUFFIX)).await?;
-    time.append(&[&index::encode_header(
-        index::TIME_INDEX_MAGIC,
-        index::TIME_ENTRY_BYTES,
-        base,
-    )])
-    .await?;
+    let index = ActiveIndex::create(dir, base).await?;
     Ok(ActiveFiles {
         base_offset: base,
         log,
         index,
-        time,
     })
-}
-
-/// Rewrite a segment's index files from its in-memory indexes; returns the appenders.
-async fn write_index_files(
-    dir: &Path,
-    seg: &Segment,
-) -> Result<(DmaAppender, DmaAppender), LogError> {
-    let base = seg.base_offset;
-    let mut index = DmaAppender::create(&segment::path(dir, base, INDEX_SUFFIX)).await?;
-    let mut bytes =
-        index::encode_header(index::OFFSET_INDEX_MAGIC, index::OFFSET_ENTRY_BYTES, base).to_vec();
-    for e in &seg.index {
-        bytes.extend_from_slice(&e.encode());
-    }
-    index.append(&[&bytes]).await?;
-    let mut time = DmaAppender::create(&segment::path(dir, base, TIME_INDEX_SUFFIX)).await?;
-    let mut bytes =
-        index::encode_header(index::TIME_INDEX_MAGIC, index::TIME_ENTRY_BYTES, base).to_vec();
-    for e in &seg.time_index {
-        bytes.extend_from_slice(&e.encode());
-    }
-    time.append(&[&bytes]).await?;
-    Ok((index, time))
-}
-
-/// Make a sealed segment's files final: data synced, sizes exact.
-async fn seal(files: ActiveFiles) -> Result<(), LogError> {
-    files.log.sync().await?;
-    files.log.truncate_to_len().await?;
-    for f in [&files.index, &files.time] {
-        f.truncate_to_len().await?;
-        f.sync().await?;
-    }
-    for f in [files.log, files.index, files.time] {
-        let _ = f.close().await;
-    }
-    Ok(())
 }
 
 impl Log {
@@ -326,9 +287,7 @@ impl Log {
             }
             let last = i + 1 == bases.len();
             if (r.indexes_stale || r.truncated_bytes > 0) && !last {
-                let (a, b) = write_index_files(dir, &r.segment).await?;
-                let _ = a.close().await;
-                let _ = b.close().await;
+                ActiveIndex::rewrite(dir, &r.segment).await?;
             }
             if i + 1 == bases.len() {
                 recovered_tail = r.scanned;
@@ -354,13 +313,12 @@ impl Log {
             Some((&base, seg)) => {
                 let log =
                     DmaAppender::open(&segment::path(dir, base, LOG_SUFFIX), seg.size).await?;
-                let (index, time) = write_index_files(dir, seg).await?;
+                let index = ActiveIndex::rewrite(dir, seg).await?;
                 log.sync().await?;
                 ActiveFiles {
                     base_offset: base,
                     log,
                     index,
-                    time,
                 }
             }
             None => {
@@ -472,7 +430,6 @@ impl Log {
             let data = batch.clone();
             let now = now_ms();
             let len = data.len() as u64;
-            let entries;
             let segment_base;
             {
                 let mut segments = self.segments.borrow_mut();
@@ -493,7 +450,7 @@ impl Log {
                     .next_back()
                     .expect("a log always has an active segment");
                 segment_base = b;
-                entries = seg.add_batch(
+                seg.add_batch(
                     base,
                     next,
                     len,
@@ -514,7 +471,6 @@ impl Log {
                 data,
                 next_offset: next,
                 segment_base,
-                entries,
             });
             let (tx, rx) = oneshot::channel();
             self.write_waiters.borrow_mut().push_back((next, tx));
@@ -606,7 +562,7 @@ impl Log {
         if files.base_offset != seg_base {
             // Everything in the old segment is written: sync and seal it before any byte of the
             // new one is written, so `sync` on the new file covers all earlier data.
-            seal(files).await?;
+            self.seal(files).await?;
             self.synced_end
                 .set(self.synced_end.get().max(self.written_end.get()));
             files = create_segment_files(&self.dir, seg_base).await?;
@@ -639,29 +595,45 @@ impl Log {
                 }
             }
         }
-        // Index entries after their batches are written; a lost entry is rebuilt by recovery.
-        let offsets: Vec<[u8; index::OFFSET_ENTRY_BYTES]> = cycle
-            .iter()
-            .filter_map(|p| p.entries.offset.map(|e| e.encode()))
-            .collect();
-        let times: Vec<[u8; index::TIME_ENTRY_BYTES]> = cycle
-            .iter()
-            .filter_map(|p| p.entries.time.map(|e| e.encode()))
-            .collect();
-        // A lost index entry is rebuilt by recovery: index write errors are not fatal.
-        if !offsets.is_empty() {
-            let parts: Vec<&[u8]> = offsets.iter().map(|e| &e[..]).collect();
-            if let Err(e) = files.index.append(&parts).await {
-                tracing::warn!(dir = %self.dir.display(), error = %e, "offset index write failed");
-            }
-        }
-        if !times.is_empty() {
-            let parts: Vec<&[u8]> = times.iter().map(|e| &e[..]).collect();
-            if let Err(e) = files.time.append(&parts).await {
-                tracing::warn!(dir = %self.dir.display(), error = %e, "time index write failed");
+        // Index entries after their batches are written, in batches of
+        // INDEX_UNPERSISTED_LOG_BYTES_MAX of log; a lost entry is rebuilt by recovery, so index
+        // write errors are not fatal.
+        let written = files.log.len();
+        if files.index.due(written) {
+            let (offsets, times) = {
+                let segments = self.segments.borrow();
+                match segments.get(&seg_base) {
+                    Some(seg) => files.index.unpersisted(seg, written),
+                    None => Default::default(),
+                }
+            };
+            if let Err(e) = files.index.persist(&offsets, &times, written, false).await {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "index write failed");
             }
         }
         Ok(files)
+    }
+
+    /// Make a sealed segment's files final: data synced, sizes exact, every index entry
+    /// persisted.
+    async fn seal(&self, files: ActiveFiles) -> Result<(), LogError> {
+        files.log.sync().await?;
+        files.log.truncate_to_len().await?;
+        let written = files.log.len();
+        let mut index = files.index;
+        let (offsets, times) = {
+            let segments = self.segments.borrow();
+            match segments.get(&files.base_offset) {
+                Some(seg) => index.unpersisted(seg, written),
+                None => Default::default(),
+            }
+        };
+        let _ = files.log.close().await;
+        // The data is synced: an index that failed to persist is rebuilt by recovery.
+        if let Err(e) = index.persist(&offsets, &times, written, true).await {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "index write failed at seal");
+        }
+        Ok(())
     }
 
     /// Forget every batch past the written end: offsets, segment accounting, cached copies.
@@ -676,6 +648,9 @@ impl Log {
         segments.retain(|&base, _| base <= active_base);
         if let Some(seg) = segments.get_mut(&active_base) {
             seg.truncate_to(keep, active_bytes);
+            if let Some(files) = self.active.borrow_mut().as_mut() {
+                files.index.clamp_to(seg);
+            }
         }
     }
 
@@ -813,10 +788,10 @@ impl Log {
         max_bytes: usize,
         min_one: bool,
     ) -> Result<ReadResult, LogError> {
-        let (file, size) = self.segment_file(base, size).await?;
+        let open = self.segment_file(base, size).await?;
         let seg = reader::SegmentFile {
-            file: &file,
-            size,
+            file: &open.file,
+            size: open.size,
             base_offset: base,
         };
         let r = reader::read_batches(&seg, position, offset, end_offset, max_bytes, min_one).await;
@@ -842,10 +817,10 @@ impl Log {
         let Some((base, size, position)) = candidate else {
             return Ok(None);
         };
-        let (file, size) = self.segment_file(base, size).await?;
+        let open = self.segment_file(base, size).await?;
         let seg = reader::SegmentFile {
-            file: &file,
-            size,
+            file: &open.file,
+            size: open.size,
             base_offset: base,
         };
         let start = self.start_offset.get();
@@ -864,16 +839,29 @@ impl Log {
     /// The file of segment `base` (logical size `size`) and how many of its bytes a read may
     /// cover: all of a sealed segment (opened for this read; sealed segments stay closed), the
     /// completed writes of the active one, nothing of a segment rolled to but not yet created.
-    async fn segment_file(&self, base: i64, size: u64) -> Result<(Rc<DmaFile>, u64), LogError> {
+    async fn segment_file(&self, base: i64, size: u64) -> Result<OpenSegment, LogError> {
         let active = self.active_file.borrow().clone();
         if base == active.base_offset {
-            return Ok((active.file, active.written_bytes.min(size)));
+            return Ok(OpenSegment {
+                file: active.file,
+                size: active.written_bytes.min(size),
+                _slot: None,
+            });
         }
         if base > active.base_offset {
-            return Ok((active.file, 0));
+            return Ok(OpenSegment {
+                file: active.file,
+                size: 0,
+                _slot: None,
+            });
         }
+        let slot = transient::slot().await?;
         let file = DmaFile::open(segment::path(&self.dir, base, LOG_SUFFIX)).await?;
-        Ok((Rc::new(file), size))
+        Ok(OpenSegment {
+            file: Rc::new(file),
+            size,
+            _slot: Some(slot),
+        })
     }
 
     /// The largest timestamp stored and the offset of the batch holding it (ListOffsets -3).
@@ -902,7 +890,7 @@ impl Log {
         if self.failed.get() {
             return Err(LogError::Failed);
         }
-        seal(files).await?;
+        self.seal(files).await?;
         self.synced_end.set(self.written_end.get());
         Ok(())
     }

@@ -11,7 +11,7 @@ use glommio::io::{DmaFile, OpenOptions};
 use super::format::{self, BatchHeader, BATCH_LENGTH_AT, BATCH_LOG_OVERHEAD_BYTES};
 use super::index::{self, OffsetEntry};
 use super::segment::{self, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
-use super::LogError;
+use super::{transient, LogError};
 use crate::limits::DMA_ALIGNMENT_BYTES;
 
 /// Bytes read per step of the tail scan.
@@ -32,6 +32,7 @@ pub struct Recovered {
 }
 
 async fn read_whole(path: &Path) -> Option<Vec<u8>> {
+    let _slot = transient::slot().await.ok()?;
     let file = DmaFile::open(path).await.ok()?;
     let len = file.file_size().await.ok()? as usize;
     let read = file.read_at(0, len).await.ok();
@@ -68,6 +69,11 @@ pub async fn recover_segment(
     batch_bytes_max: usize,
 ) -> Result<Recovered, LogError> {
     let log_path = segment::path(dir, base, LOG_SUFFIX);
+    // The index files are read (each in its own transient-file slot) before the log is opened
+    // in another: a recovery never waits for a slot while holding one.
+    let index_bytes = read_whole(&segment::path(dir, base, INDEX_SUFFIX)).await;
+    let time_index_bytes = read_whole(&segment::path(dir, base, TIME_INDEX_SUFFIX)).await;
+    let _slot = transient::slot().await?;
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -77,7 +83,7 @@ pub async fn recover_segment(
     let file_len = file.file_size().await.map_err(std::io::Error::from)?;
 
     let mut indexes_stale = false;
-    let mut index = match read_whole(&segment::path(dir, base, INDEX_SUFFIX)).await {
+    let mut index = match index_bytes {
         Some(buf) => index::decode_offset_index(&buf, base, file_len).unwrap_or_else(|e| {
             tracing::warn!(segment = %log_path.display(), error = ?e, "offset index damaged; rebuilding it");
             indexes_stale = true;
@@ -88,7 +94,7 @@ pub async fn recover_segment(
             Vec::new()
         }
     };
-    let mut time_index = match read_whole(&segment::path(dir, base, TIME_INDEX_SUFFIX)).await {
+    let mut time_index = match time_index_bytes {
         Some(buf) => index::decode_time_index(&buf, base).unwrap_or_else(|e| {
             tracing::warn!(segment = %log_path.display(), error = ?e, "time index damaged; rebuilding it");
             indexes_stale = true;

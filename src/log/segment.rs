@@ -57,7 +57,7 @@ pub struct Segment {
     pub first_append_ms: Option<i64>,
 }
 
-/// Index entries produced by one append, to be persisted after the batch is written.
+/// Index entries one append added (the indexes persist them later, `active_index`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NewEntries {
     pub offset: Option<OffsetEntry>,

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 
-use crate::limits::{FDS_RESERVED, PARTITION_FDS};
+use crate::limits::{fds_reserved, PARTITION_FDS};
 
 /// File descriptors Sluice wants at least (connections + open segments + io_uring).
 pub const NOFILE_MIN: u64 = 4096;
@@ -127,9 +127,10 @@ pub fn raise_nofile() -> anyhow::Result<u64> {
     Ok(got)
 }
 
-/// Partitions whose files fit in `nofile` descriptors next to `connections_max` connections.
-pub fn partitions_fitting(nofile: u64, connections_max: usize) -> usize {
-    let spare = nofile.saturating_sub(connections_max as u64 + FDS_RESERVED);
+/// Partitions whose files fit in `nofile` descriptors next to `connections_max` connections
+/// and the descriptors kept aside for `shards` shards.
+pub fn partitions_fitting(nofile: u64, connections_max: usize, shards: u32) -> usize {
+    let spare = nofile.saturating_sub(connections_max as u64 + fds_reserved(shards));
     usize::try_from(spare / PARTITION_FDS).unwrap_or(usize::MAX)
 }
 

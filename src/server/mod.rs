@@ -2,7 +2,7 @@
 //!
 //! Runs on the main thread, which after start-up only waits for a signal.
 
-mod checks;
+pub(crate) mod checks;
 
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::os::fd::{FromRawFd, IntoRawFd};
@@ -67,7 +67,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     let nofile = checks::raise_nofile()?;
-    let partitions_max = checks::partitions_fitting(nofile, args.max_connections);
+    let partitions_max = checks::partitions_fitting(nofile, args.max_connections, shards);
     tracing::info!(
         nofile,
         max_connections = args.max_connections,

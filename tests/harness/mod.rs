@@ -281,6 +281,14 @@ impl Broker {
         child.wait().ok()
     }
 
+    /// The broker's open file descriptors now (from /proc).
+    pub fn open_fds(&self) -> usize {
+        let pid = self.child.as_ref().expect("broker running").id();
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap_or_else(|e| panic!("/proc/{pid}/fd: {e}"))
+            .count()
+    }
+
     /// Crash: SIGKILL, no chance to flush or close anything.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -1,0 +1,192 @@
+//! The active segment's `.index` and `.timeindex` files, kept closed between writes: the
+//! entries live in the segment's in-memory indexes and are appended to the files (open, write,
+//! close, within the shard's transient-file slots) once the log has grown
+//! [`INDEX_UNPERSISTED_LOG_BYTES_MAX`] past the last persist, and in full when the segment is
+//! sealed or the log closed. A partition therefore holds one descriptor (its active `.log`),
+//! and recovery after a crash scans at most that many bytes past the last persisted entry.
+//!
+//! Lives on the partition's owner shard, owned by the log's writer.
+
+use std::path::{Path, PathBuf};
+
+use super::appender::DmaAppender;
+use super::index::{self, OffsetEntry, TimeEntry, INDEX_HEADER_BYTES};
+use super::segment::{self, Segment, INDEX_SUFFIX, TIME_INDEX_SUFFIX};
+use super::{transient, LogError};
+
+/// Log bytes written past the last persisted index entry before the entries are appended to
+/// the index files: the most a crash makes recovery scan per partition beyond the usual tail.
+pub const INDEX_UNPERSISTED_LOG_BYTES_MAX: u64 = 1 << 20;
+
+/// How much of the active segment's indexes is on disk.
+#[derive(Debug)]
+pub struct ActiveIndex {
+    dir: PathBuf,
+    base_offset: i64,
+    /// Offset-index / time-index entries already in the files.
+    offsets_persisted: usize,
+    times_persisted: usize,
+    /// Log bytes written when the entries were last persisted.
+    persisted_at_log_bytes: u64,
+}
+
+/// Entries of `seg` whose batches lie within the first `written` bytes, from `from` on.
+fn written_entries(
+    seg: &Segment,
+    written: u64,
+    offsets_from: usize,
+    times_from: usize,
+) -> (Vec<OffsetEntry>, Vec<TimeEntry>) {
+    let offsets_end = seg
+        .index
+        .partition_point(|e| u64::from(e.position) < written);
+    // Time-index entries are only made next to offset-index entries (same relative offset):
+    // one is written when its offset-index twin is.
+    let last_written = offsets_end
+        .checked_sub(1)
+        .map(|i| seg.index[i].relative_offset);
+    let times_end = last_written.map_or(0, |r| {
+        seg.time_index.partition_point(|t| t.relative_offset <= r)
+    });
+    (
+        seg.index[offsets_from.min(offsets_end)..offsets_end].to_vec(),
+        seg.time_index[times_from.min(times_end)..times_end].to_vec(),
+    )
+}
+
+async fn append_to(
+    path: &Path,
+    logical_len: u64,
+    bytes: &[u8],
+    finish: bool,
+) -> Result<(), LogError> {
+    let _slot = transient::slot().await?;
+    let mut file = DmaAppender::open(path, logical_len).await?;
+    let result = async {
+        file.append(&[bytes]).await?;
+        if finish {
+            file.truncate_to_len().await?;
+            file.sync().await?;
+        }
+        Ok::<(), std::io::Error>(())
+    }
+    .await;
+    let closed = file.close().await;
+    result?;
+    closed?;
+    Ok(())
+}
+
+impl ActiveIndex {
+    /// Create both index files of a new segment (header only).
+    pub async fn create(dir: &Path, base_offset: i64) -> Result<ActiveIndex, LogError> {
+        let seg = Segment::new(base_offset);
+        Self::rewrite(dir, &seg).await
+    }
+
+    /// Write both index files of `seg` whole from its in-memory indexes (every entry's batch
+    /// must be written), truncating what was there.
+    pub async fn rewrite(dir: &Path, seg: &Segment) -> Result<ActiveIndex, LogError> {
+        let base = seg.base_offset;
+        for (suffix, bytes) in [
+            (INDEX_SUFFIX, encode_offsets(base, &seg.index, true)),
+            (TIME_INDEX_SUFFIX, encode_times(base, &seg.time_index, true)),
+        ] {
+            let _slot = transient::slot().await?;
+            let mut f = DmaAppender::create(&segment::path(dir, base, suffix)).await?;
+            let r = f.append(&[&bytes]).await;
+            let closed = f.close().await;
+            r?;
+            closed?;
+        }
+        Ok(ActiveIndex {
+            dir: dir.to_path_buf(),
+            base_offset: base,
+            offsets_persisted: seg.index.len(),
+            times_persisted: seg.time_index.len(),
+            persisted_at_log_bytes: seg.size,
+        })
+    }
+
+    pub fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    /// Whether `written` log bytes are far enough past the last persist to persist again.
+    pub fn due(&self, written: u64) -> bool {
+        written.saturating_sub(self.persisted_at_log_bytes) >= INDEX_UNPERSISTED_LOG_BYTES_MAX
+    }
+
+    /// The entries to append now for a log with `written` bytes on disk.
+    pub fn unpersisted(&self, seg: &Segment, written: u64) -> (Vec<OffsetEntry>, Vec<TimeEntry>) {
+        written_entries(seg, written, self.offsets_persisted, self.times_persisted)
+    }
+
+    /// Append `offsets` / `times` (from [`ActiveIndex::unpersisted`] at `written` bytes); with
+    /// `finish`, also cut both files to their exact size and sync them (sealing). On error the
+    /// entries stay unpersisted and are retried by the next call (each append rewrites from
+    /// the last persisted entry on), or rebuilt by recovery.
+    pub async fn persist(
+        &mut self,
+        offsets: &[OffsetEntry],
+        times: &[TimeEntry],
+        written: u64,
+        finish: bool,
+    ) -> Result<(), LogError> {
+        let base = self.base_offset;
+        if !offsets.is_empty() || finish {
+            let len =
+                (INDEX_HEADER_BYTES + self.offsets_persisted * index::OFFSET_ENTRY_BYTES) as u64;
+            let path = segment::path(&self.dir, base, INDEX_SUFFIX);
+            append_to(&path, len, &encode_offsets(base, offsets, false), finish).await?;
+            self.offsets_persisted += offsets.len();
+        }
+        if !times.is_empty() || finish {
+            let len = (INDEX_HEADER_BYTES + self.times_persisted * index::TIME_ENTRY_BYTES) as u64;
+            let path = segment::path(&self.dir, base, TIME_INDEX_SUFFIX);
+            append_to(&path, len, &encode_times(base, times, false), finish).await?;
+            self.times_persisted += times.len();
+        }
+        self.persisted_at_log_bytes = written;
+        Ok(())
+    }
+
+    /// After the segment was truncated in memory to `seg` (unwritten batches rolled back):
+    /// persisted entries beyond it can't exist (only written batches are persisted), but never
+    /// count past what the segment holds.
+    pub fn clamp_to(&mut self, seg: &Segment) {
+        self.offsets_persisted = self.offsets_persisted.min(seg.index.len());
+        self.times_persisted = self.times_persisted.min(seg.time_index.len());
+    }
+}
+
+fn encode_offsets(base: i64, entries: &[OffsetEntry], header: bool) -> Vec<u8> {
+    let mut out =
+        Vec::with_capacity(INDEX_HEADER_BYTES + entries.len() * index::OFFSET_ENTRY_BYTES);
+    if header {
+        out.extend_from_slice(&index::encode_header(
+            index::OFFSET_INDEX_MAGIC,
+            index::OFFSET_ENTRY_BYTES,
+            base,
+        ));
+    }
+    for e in entries {
+        out.extend_from_slice(&e.encode());
+    }
+    out
+}
+
+fn encode_times(base: i64, entries: &[TimeEntry], header: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(INDEX_HEADER_BYTES + entries.len() * index::TIME_ENTRY_BYTES);
+    if header {
+        out.extend_from_slice(&index::encode_header(
+            index::TIME_INDEX_MAGIC,
+            index::TIME_ENTRY_BYTES,
+            base,
+        ));
+    }
+    for e in entries {
+        out.extend_from_slice(&e.encode());
+    }
+    out
+}
