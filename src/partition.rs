@@ -9,7 +9,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 use futures::channel::oneshot;
 
-use crate::log::{format, BatchHeader, Log, ReadResult};
+use crate::log::{format, BatchHeader, Log, ReadResult, SendReadResult};
 use crate::metrics::Traffic;
 use crate::protocol::errors::PartitionError;
 
@@ -53,12 +53,41 @@ pub struct Appended {
     pub log_start_offset: i64,
 }
 
-/// What a fetch returns for one partition.
+/// What a fetch returns for one partition (`!Send`: its records may be slices of this shard's
+/// read buffers).
 #[derive(Debug, Default)]
 pub struct Fetched {
     pub high_watermark: i64,
     pub log_start_offset: i64,
     pub records: ReadResult,
+}
+
+/// A [`Fetched`] answered for another shard (records copied out of the read buffers).
+#[derive(Debug, Default)]
+pub struct SendFetched {
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+    pub records: SendReadResult,
+}
+
+impl Fetched {
+    pub fn into_send(self) -> SendFetched {
+        SendFetched {
+            high_watermark: self.high_watermark,
+            log_start_offset: self.log_start_offset,
+            records: self.records.into_send(),
+        }
+    }
+}
+
+impl SendFetched {
+    pub fn into_local(self) -> Fetched {
+        Fetched {
+            high_watermark: self.high_watermark,
+            log_start_offset: self.log_start_offset,
+            records: self.records.into_local(),
+        }
+    }
 }
 
 /// Per-partition settings from topic configs (changeable at run time).
@@ -408,18 +437,18 @@ impl Partition {
 /// record count (bytes 57..61), hopping batch to batch by their lengths (bytes 8..12). Stops at
 /// anything that doesn't parse: these are the broker's own stored bytes, so that is a count cut
 /// short, never a failure. One pass over the chunks (a cached batch is two of them).
-fn records_in_batches(chunks: &[Bytes]) -> u64 {
+fn records_in_batches<C: std::ops::Deref<Target = [u8]>>(chunks: &[C]) -> u64 {
     const LENGTH_AT: usize = 8;
     const LENGTH_END: usize = 12;
     const RECORDS_AT: usize = 57;
     /// Reads at absolute positions that never go backwards.
-    struct Cursor<'a> {
-        chunks: &'a [Bytes],
+    struct Cursor<'a, C> {
+        chunks: &'a [C],
         index: usize,
         /// Absolute position of `chunks[index]`'s first byte.
         start: usize,
     }
-    impl Cursor<'_> {
+    impl<C: std::ops::Deref<Target = [u8]>> Cursor<'_, C> {
         fn byte(&mut self, at: usize) -> Option<u8> {
             loop {
                 let c = self.chunks.get(self.index)?;
@@ -484,7 +513,7 @@ mod tests {
             let chunks = [Bytes::copy_from_slice(a), Bytes::copy_from_slice(b)];
             assert_eq!(records_in_batches(&chunks), 15, "cut at {cut}");
         }
-        assert_eq!(records_in_batches(&[]), 0);
+        assert_eq!(records_in_batches::<Bytes>(&[]), 0);
         // A truncated or garbled tail stops the count instead of failing.
         assert_eq!(records_in_batches(&[Bytes::from(all[..80].to_vec())]), 3);
         let mut bad = batch(2, 0);

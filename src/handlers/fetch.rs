@@ -14,7 +14,7 @@ use super::{Reply, Versions};
 use crate::limits::{FETCH_RESPONSE_BYTES_MAX, FETCH_WAIT_MS_MAX};
 use crate::log::reader::read_buffer_bytes;
 use crate::memory::Reservation;
-use crate::partition::Fetched;
+use crate::partition::{Fetched, SendFetched};
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::protocol::errors::PartitionError;
 use crate::protocol::fetch_response::{self, PartitionOut, TopicOut};
@@ -206,7 +206,10 @@ async fn read_all(
             returned_any = true;
             budget = budget.saturating_sub(got);
         }
-        account(shard, &mut held, reservation, got);
+        // What the response holds for this partition: its bytes, or the whole read buffers
+        // they are slices of.
+        let holds = r.as_ref().map_or(0, |f| f.records.held_bytes()).max(got);
+        account(shard, &mut held, reservation, holds);
         out.push(r);
     }
     (out, held)
@@ -250,27 +253,45 @@ async fn read_one(
         w.offset,
         w.current_leader_epoch,
     );
-    if owner != shard.id {
-        shard
-            .metrics
-            .forwarded
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if owner == shard.id {
+        // The data path: records stay slices of this shard's read buffers up to the socket.
+        return fetch_here(shard, &topic, partition, offset, epoch, limit, min_one).await;
     }
     shard
+        .metrics
+        .forwarded
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    shard
         .on_shard(owner, move |s| async move {
-            let Some(p) = s.local_partition(&topic, partition) else {
-                return Err(PartitionError::NotLeader);
-            };
-            if epoch >= 0 && epoch < p.leader_epoch() {
-                return Err(PartitionError::FencedLeaderEpoch);
-            }
-            if epoch > p.leader_epoch() {
-                return Err(PartitionError::UnknownLeaderEpoch);
-            }
-            p.fetch(offset, limit, min_one).await
+            fetch_here(&s, &topic, partition, offset, epoch, limit, min_one)
+                .await
+                .map(Fetched::into_send)
         })
         .await
         .unwrap_or(Err(PartitionError::NotLeader))
+        .map(SendFetched::into_local)
+}
+
+/// Read one partition this shard owns.
+async fn fetch_here(
+    s: &Rc<Shard>,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    epoch: i32,
+    limit: usize,
+    min_one: bool,
+) -> Result<Fetched, PartitionError> {
+    let Some(p) = s.local_partition(topic, partition) else {
+        return Err(PartitionError::NotLeader);
+    };
+    if epoch >= 0 && epoch < p.leader_epoch() {
+        return Err(PartitionError::FencedLeaderEpoch);
+    }
+    if epoch > p.leader_epoch() {
+        return Err(PartitionError::UnknownLeaderEpoch);
+    }
+    p.fetch(offset, limit, min_one).await
 }
 
 /// `bytes` of the shard's fetch budget: at once if they fit; else None when the response

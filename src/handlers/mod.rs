@@ -32,7 +32,7 @@ pub enum Reply {
     Send(Bytes),
     /// A response frame as chunks to write in order (a Fetch: framing and stored batches,
     /// uncopied), holding the shard's fetch budget for those bytes until they are written.
-    Chunks(Vec<Bytes>, Option<crate::memory::Reservation>),
+    Chunks(Vec<crate::log::Chunk>, Option<crate::memory::Reservation>),
     /// Nothing (Produce with acks=0).
     None,
     /// Close the connection (undecodable or unsupported request), after earlier replies.

@@ -194,8 +194,8 @@ impl LogCache {
                 break;
             }
             out.bytes += b.len();
-            out.chunks.push(b.prefix.clone());
-            out.chunks.push(b.rest.clone());
+            out.chunks.push(b.prefix.clone().into());
+            out.chunks.push(b.rest.clone().into());
         }
         Some(out)
     }

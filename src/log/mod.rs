@@ -12,6 +12,7 @@
 pub mod active_index;
 pub mod appender;
 pub mod cache;
+pub mod chunk;
 pub mod format;
 pub mod index;
 pub mod reader;
@@ -35,6 +36,7 @@ use glommio::io::DmaFile;
 use active_index::ActiveIndex;
 use appender::DmaAppender;
 pub use cache::{LogCache, TailCache};
+pub use chunk::Chunk;
 pub use format::{BatchError, BatchHeader};
 use segment::{Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 
@@ -103,19 +105,32 @@ impl std::fmt::Display for LogError {
 }
 
 /// What a read returns: whole stored batches, in offset order, as several chunks whose
-/// concatenation is the batches (a cached batch is two chunks: its stamped prefix and the rest).
+/// concatenation is the batches (a cached batch is two chunks: its stamped prefix and the rest;
+/// a disk read is a slice of its O_DIRECT buffer). `!Send`: see [`ReadResult::into_send`].
 #[derive(Debug, Default)]
 pub struct ReadResult {
+    pub chunks: Vec<Chunk>,
+    pub bytes: usize,
+}
+
+/// A [`ReadResult`] that may cross to another shard: every chunk shared bytes.
+#[derive(Debug, Default)]
+pub struct SendReadResult {
     pub chunks: Vec<Bytes>,
     pub bytes: usize,
 }
 
 impl ReadResult {
-    /// The batches as one contiguous buffer (no copy when there is a single chunk).
+    /// The batches as one contiguous buffer (no copy when there is a single shared chunk).
     pub fn into_contiguous(self) -> Bytes {
         match self.chunks.len() {
             0 => Bytes::new(),
-            1 => self.chunks.into_iter().next().unwrap_or_default(),
+            1 => self
+                .chunks
+                .into_iter()
+                .next()
+                .map(Chunk::into_shared)
+                .unwrap_or_default(),
             _ => {
                 let mut b = BytesMut::with_capacity(self.bytes);
                 for c in &self.chunks {
@@ -123,6 +138,28 @@ impl ReadResult {
                 }
                 b.freeze()
             }
+        }
+    }
+
+    /// Memory the chunks keep alive (read buffers count whole).
+    pub fn held_bytes(&self) -> usize {
+        self.chunks.iter().map(Chunk::held_bytes).sum()
+    }
+
+    /// For another shard: direct chunks are copied out of their read buffers, which stay here.
+    pub fn into_send(self) -> SendReadResult {
+        SendReadResult {
+            chunks: self.chunks.into_iter().map(Chunk::into_shared).collect(),
+            bytes: self.bytes,
+        }
+    }
+}
+
+impl SendReadResult {
+    pub fn into_local(self) -> ReadResult {
+        ReadResult {
+            chunks: self.chunks.into_iter().map(Chunk::Shared).collect(),
+            bytes: self.bytes,
         }
     }
 }

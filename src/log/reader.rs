@@ -4,13 +4,12 @@
 //!
 //! Runs on the partition's owner shard.
 
-use bytes::Bytes;
 use glommio::io::DmaFile;
 
 use super::format::{
     self, BatchHeader, BATCH_HEADER_BYTES, BATCH_LENGTH_AT, BATCH_LOG_OVERHEAD_BYTES,
 };
-use super::{LogError, ReadResult};
+use super::{Chunk, LogError, ReadResult};
 
 /// Smallest read issued while looking for batches (one index interval and then some).
 pub const READ_CHUNK_BYTES_MIN: usize = 64 * 1024;
@@ -173,7 +172,18 @@ pub async fn read_batches(
             at += total;
         }
         if let Some(from) = take_from {
-            out.chunks.push(Bytes::copy_from_slice(&buf[from..take_to]));
+            // The batches go out as a slice of the read buffer: no copy.
+            let data =
+                glommio::io::ReadResult::slice(&buf, from, take_to - from).ok_or_else(|| {
+                    LogError::Corrupt {
+                        offset,
+                        reason: "batch slice outside its read buffer".into(),
+                    }
+                })?;
+            out.chunks.push(Chunk::Direct {
+                data,
+                buffer_bytes: buf.len(),
+            });
         }
         if done {
             break;

@@ -66,3 +66,47 @@ fn concurrent_reads_of_sealed_segments_stay_within_the_transient_file_slots() {
         log.close().await.expect("close");
     });
 }
+
+/// A disk read returns slices of its O_DIRECT buffer (no copy), counted whole in
+/// `held_bytes`; the fetch encoder passes them on as they are; `into_send` copies them for
+/// another shard with the same bytes.
+#[test]
+fn disk_reads_are_slices_of_their_read_buffer_up_to_the_response() {
+    on_executor(|| async {
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("tmp dir");
+        crate::server::checks::prime_direct_io_probe(dir.path(), 0).await;
+        let log = sealed_log(dir.path(), 4).await;
+        let r = log.read(1, 4, 1 << 20, true).await.expect("read");
+        assert!(!r.chunks.is_empty());
+        assert!(
+            r.chunks
+                .iter()
+                .all(|c| matches!(c, super::Chunk::Direct { .. })),
+            "disk reads are direct chunks"
+        );
+        assert!(r.held_bytes() >= r.bytes);
+        let first = r.chunks[0].as_ptr();
+        let copy: Vec<u8> = r.chunks.iter().flat_map(|c| c.iter().copied()).collect();
+        let topics = [crate::protocol::fetch_response::TopicOut {
+            name: "t",
+            topic_id: [0; 16],
+            partitions: vec![crate::protocol::fetch_response::PartitionOut {
+                partition: 0,
+                error_code: 0,
+                high_watermark: 4,
+                last_stable_offset: 4,
+                log_start_offset: 0,
+                records: Some(r.chunks.clone()),
+            }],
+        }];
+        let response = crate::protocol::fetch_response::encode(1, 12, &topics);
+        assert!(
+            response.iter().any(|c| c.as_ptr() == first),
+            "the read buffer itself is in the response"
+        );
+        let sent = r.into_send();
+        let sent_bytes: Vec<u8> = sent.chunks.concat();
+        assert_eq!(sent_bytes, copy);
+        log.close().await.expect("close");
+    });
+}

@@ -70,7 +70,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
                     }
                 }
                 Reply::Chunks(chunks, reservation) => {
-                    let bytes: usize = chunks.iter().map(Bytes::len).sum();
+                    let bytes: usize = chunks.iter().map(|c| c.len()).sum();
                     writer_shard
                         .metrics
                         .bytes_out

@@ -6,11 +6,10 @@
 //!
 //! Runs on the connection's shard, in its writer task (the only writer of the socket).
 
-use std::io;
-use std::os::fd::RawFd;
-
-use bytes::Bytes;
 use futures::io::{AsyncWrite, AsyncWriteExt};
+use std::io;
+use std::ops::Deref;
+use std::os::fd::RawFd;
 
 /// iovecs handed to one `sendmsg` call (the kernel's UIO_MAXIOV is 1024).
 const SEND_IOVECS_MAX: usize = 64;
@@ -19,10 +18,10 @@ const SEND_IOVECS_MAX: usize = 64;
 ///
 /// Contract: `fd` is the socket under `writer`, open for as long as this runs, and nothing
 /// else writes to it meanwhile.
-pub async fn write_chunks<W: AsyncWrite + Unpin>(
+pub async fn write_chunks<W: AsyncWrite + Unpin, C: Deref<Target = [u8]>>(
     fd: RawFd,
     writer: &mut W,
-    chunks: &[Bytes],
+    chunks: &[C],
 ) -> io::Result<()> {
     // The position: chunk `at`, byte `skip` within it.
     let (mut at, mut skip) = (0usize, 0usize);
@@ -63,7 +62,11 @@ pub async fn write_chunks<W: AsyncWrite + Unpin>(
 }
 
 /// One non-blocking `sendmsg` of up to [`SEND_IOVECS_MAX`] chunks, the first from byte `skip`.
-fn sendmsg_nonblocking(fd: RawFd, chunks: &[Bytes], skip: usize) -> io::Result<usize> {
+fn sendmsg_nonblocking<C: Deref<Target = [u8]>>(
+    fd: RawFd,
+    chunks: &[C],
+    skip: usize,
+) -> io::Result<usize> {
     let mut iov = [libc::iovec {
         iov_base: std::ptr::null_mut(),
         iov_len: 0,
@@ -96,6 +99,7 @@ fn sendmsg_nonblocking(fd: RawFd, chunks: &[Bytes], skip: usize) -> io::Result<u
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
     use futures::io::AsyncReadExt;
     use std::os::fd::AsRawFd;
 

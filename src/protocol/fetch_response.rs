@@ -20,7 +20,8 @@
 //! [v12+ tags]
 //! ```
 
-use bytes::{BufMut, Bytes, BytesMut};
+use crate::log::Chunk;
+use bytes::{BufMut, BytesMut};
 
 /// Oldest and newest version this encoder writes.
 pub const VERSION_MIN: i16 = 4;
@@ -39,7 +40,7 @@ pub struct PartitionOut {
     pub last_stable_offset: i64,
     pub log_start_offset: i64,
     /// Whole batches as chunks (their concatenation is the records field); None = null.
-    pub records: Option<Vec<Bytes>>,
+    pub records: Option<Vec<Chunk>>,
 }
 
 impl PartitionOut {
@@ -66,7 +67,7 @@ pub struct TopicOut<'a> {
 /// A response under construction: framing bytes accumulate in `small` until a records chunk
 /// needs its own place in the output.
 struct Chunks {
-    out: Vec<Bytes>,
+    out: Vec<Chunk>,
     small: BytesMut,
     flexible: bool,
 }
@@ -74,11 +75,11 @@ struct Chunks {
 impl Chunks {
     fn flush(&mut self) {
         if !self.small.is_empty() {
-            self.out.push(self.small.split().freeze());
+            self.out.push(Chunk::Shared(self.small.split().freeze()));
         }
     }
 
-    fn push_chunk(&mut self, chunk: &Bytes) {
+    fn push_chunk(&mut self, chunk: &Chunk) {
         if chunk.len() <= INLINE_CHUNK_BYTES_MAX {
             self.small.extend_from_slice(chunk);
         } else {
@@ -132,7 +133,7 @@ impl Chunks {
 /// The whole response frame (length prefix included) as chunks, in order.
 ///
 /// Contract: `version` is within [`VERSION_MIN`, `VERSION_MAX`]; names fit an i16 length.
-pub fn encode(correlation_id: i32, version: i16, topics: &[TopicOut<'_>]) -> Vec<Bytes> {
+pub fn encode(correlation_id: i32, version: i16, topics: &[TopicOut<'_>]) -> Vec<Chunk> {
     assert!((VERSION_MIN..=VERSION_MAX).contains(&version));
     // Every Fetch answer is encoded here: its error codes count in /metrics from here.
     super::response_errors::count(kafka_protocol::messages::ApiKey::Fetch as i16, topics);
@@ -174,7 +175,7 @@ pub fn encode(correlation_id: i32, version: i16, topics: &[TopicOut<'_>]) -> Vec
             match &p.records {
                 None => c.null(),
                 Some(chunks) => {
-                    let bytes: usize = chunks.iter().map(Bytes::len).sum();
+                    let bytes: usize = chunks.iter().map(|ch| ch.len()).sum();
                     assert!(bytes <= i32::MAX as usize);
                     c.len(bytes);
                     for chunk in chunks.iter().filter(|ch| !ch.is_empty()) {
@@ -188,13 +189,13 @@ pub fn encode(correlation_id: i32, version: i16, topics: &[TopicOut<'_>]) -> Vec
     }
     c.no_tags();
     c.flush();
-    let total: usize = c.out.iter().map(Bytes::len).sum();
+    let total: usize = c.out.iter().map(|ch| ch.len()).sum();
     assert!(total - 4 <= i32::MAX as usize);
     // The first chunk always holds the header (at least 4 + 4 + 14 bytes): patch its length.
     let first = c.out.first_mut().expect("the header chunk");
     let mut header = BytesMut::from(&first[..]);
     header[..4].copy_from_slice(&((total - 4) as i32).to_be_bytes());
-    *first = header.freeze();
+    *first = Chunk::Shared(header.freeze());
     c.out
 }
 
@@ -206,8 +207,14 @@ mod tests {
     use kafka_protocol::messages::{ApiKey, FetchResponse, RequestHeader, TopicName};
     use kafka_protocol::protocol::StrBytes;
 
-    fn batch(fill: u8, len: usize) -> Bytes {
-        Bytes::from(vec![fill; len])
+    use bytes::Bytes;
+
+    fn batch(fill: u8, len: usize) -> Chunk {
+        Chunk::Shared(Bytes::from(vec![fill; len]))
+    }
+
+    fn concat(chunks: &[Chunk]) -> Vec<u8> {
+        chunks.iter().flat_map(|c| c.iter().copied()).collect()
     }
 
     /// Two topics; an error partition (null records), an empty one, one whose records are
@@ -280,7 +287,7 @@ mod tests {
                                     .with_records(
                                         p.records
                                             .as_ref()
-                                            .map(|chunks| Bytes::from(chunks.concat())),
+                                            .map(|chunks| Bytes::from(concat(chunks))),
                                     )
                             })
                             .collect(),
@@ -316,7 +323,7 @@ mod tests {
                 })
                 .collect();
             let chunks = encode(77, version, &ours);
-            assert_eq!(chunks.concat(), oracle(version, &topics), "v{version}");
+            assert_eq!(concat(&chunks), oracle(version, &topics), "v{version}");
         }
     }
 
