@@ -18,6 +18,7 @@ pub mod index;
 pub mod reader;
 pub mod recovery;
 pub mod segment;
+pub mod sync_cycle;
 pub mod transient;
 
 #[cfg(test)]
@@ -269,8 +270,8 @@ pub struct Log {
     synced_end: Cell<i64>,
     writer_running: Cell<bool>,
     writer_idle: Signal,
-    sync_running: Cell<bool>,
-    sync_done: Signal,
+    /// Whether the log has joined the shard's next flush cycle (`sync_cycle`).
+    sync_queued: Cell<bool>,
     failed: Cell<bool>,
     closed: Cell<bool>,
     recovered_tail: RefCell<Vec<BatchHeader>>,
@@ -391,8 +392,7 @@ impl Log {
             synced_end: Cell::new(end),
             writer_running: Cell::new(false),
             writer_idle: Signal::default(),
-            sync_running: Cell::new(false),
-            sync_done: Signal::default(),
+            sync_queued: Cell::new(false),
             failed: Cell::new(false),
             closed: Cell::new(false),
             recovered_tail: RefCell::new(recovered_tail),
@@ -698,9 +698,10 @@ impl Log {
         self.pending.borrow_mut().clear();
     }
 
-    /// fdatasync everything written so far; afterwards `synced_end_offset()` covers it. Callers
-    /// that arrive while a sync runs share the next one (group commit).
-    pub async fn sync(&self) -> Result<(), LogError> {
+    /// fdatasync everything written so far; afterwards `synced_end_offset()` covers it. Every
+    /// caller on the shard, for any log, that arrives while a flush cycle runs shares the next
+    /// one (`sync_cycle`): one fdatasync per log per cycle, never one per request.
+    pub async fn sync(self: &Rc<Self>) -> Result<(), LogError> {
         let target = self.written_end.get();
         loop {
             if self.synced_end.get() >= target {
@@ -709,27 +710,32 @@ impl Log {
             if self.failed.get() {
                 return Err(LogError::Failed);
             }
-            if self.sync_running.get() {
-                let _ = self.sync_done.wait().await;
-                continue;
-            }
-            self.sync_running.set(true);
-            let covers = self.written_end.get();
-            let file = self.active_file.borrow().file.clone();
-            let started = std::time::Instant::now();
-            let result = file.fdatasync().await;
-            if let Some(h) = &self.config.borrow().fsync_latency {
-                h.observe(started.elapsed());
-            }
-            self.sync_running.set(false);
-            self.sync_done.notify();
-            if let Err(e) = result {
+            sync_cycle::join_next(self).await;
+        }
+    }
+
+    /// One fdatasync of the active file, for the flush cycle; covers what was written when it
+    /// started. A failure fails the log (its appends are refused until reopened). Whether it
+    /// issued one (nothing to do when all written is synced).
+    async fn sync_once(&self) -> bool {
+        if self.failed.get() || self.synced_end.get() >= self.written_end.get() {
+            return false;
+        }
+        let covers = self.written_end.get();
+        let file = self.active_file.borrow().file.clone();
+        let started = std::time::Instant::now();
+        let result = file.fdatasync().await;
+        if let Some(h) = &self.config.borrow().fsync_latency {
+            h.observe(started.elapsed());
+        }
+        match result {
+            Ok(()) => self.synced_end.set(self.synced_end.get().max(covers)),
+            Err(e) => {
                 tracing::error!(dir = %self.dir.display(), error = %e, "fdatasync failed; the partition takes no more appends");
                 self.failed.set(true);
-                return Err(LogError::Io(e.into()));
             }
-            self.synced_end.set(self.synced_end.get().max(covers));
         }
+        true
     }
 
     /// Whole batches starting with the one containing `offset`, up to `max_bytes` in total, but

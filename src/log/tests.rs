@@ -110,3 +110,44 @@ fn disk_reads_are_slices_of_their_read_buffer_up_to_the_response() {
         log.close().await.expect("close");
     });
 }
+
+/// 32 syncs of 8 logs issued together share the shard's flush cycles: one fdatasync per log
+/// (not per call), and every log's synced end covers all it had written. (The first call may
+/// start a cycle before the others join: those share the next one.)
+#[test]
+fn syncs_across_logs_share_one_flush_cycle() {
+    on_executor(|| async {
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("tmp dir");
+        crate::server::checks::prime_direct_io_probe(dir.path(), 0).await;
+        let mut logs = Vec::new();
+        for i in 0..8 {
+            let log = Log::open(
+                &dir.path().join(format!("p{i}")),
+                LogConfig::default(),
+                TailCache::new(0).for_log(),
+            )
+            .await
+            .expect("open");
+            let batch = Bytes::from(hand_batch(3, 100, 1000));
+            let header = BatchHeader::try_parse(&batch).expect("header");
+            let (_, written) = log.append(&batch, &header, 0);
+            written.await.expect("written");
+            assert!(log.synced_end_offset() < log.log_end_offset());
+            logs.push(log);
+        }
+        let before = super::sync_cycle::stats();
+        let syncs = (0..32).map(|i| {
+            let log = logs[i % 8].clone();
+            async move { log.sync().await.expect("sync") }
+        });
+        futures::future::join_all(syncs).await;
+        let after = super::sync_cycle::stats();
+        let (cycles, fdatasyncs) = (after.0 - before.0, after.1 - before.1);
+        assert!((1..=2).contains(&cycles), "{cycles} cycles");
+        assert_eq!(fdatasyncs, 8, "one fdatasync per log");
+        for log in &logs {
+            assert_eq!(log.synced_end_offset(), log.log_end_offset());
+            log.close().await.expect("close");
+        }
+    });
+}
