@@ -56,6 +56,15 @@ SAMPLER=$!
     sleep 1
   done ) >"$OUT/allocated.txt" &
 ALLOC_SAMPLER=$!
+# And the budgeted pools (all shards), once a second: seconds, tail cache, fetch buffers.
+( while kill -0 "$BROKER" 2>/dev/null; do
+    curl -s --max-time 1 "http://127.0.0.1:$ADMIN/metrics" |
+      awk -v t="$(date +%s)" '/^sluice_tail_cache_used_bytes/ {c += $2}
+        /^sluice_fetch_buffer_used_bytes/ {f += $2}
+        END {printf "%s cache=%d fetch=%d\n", t, c, f}'
+    sleep 1
+  done ) >"$OUT/pools.txt" &
+POOL_SAMPLER=$!
 
 workload() { # name file: a workload with PARTITIONS partitions and PRODUCERS producers, max rate
   sed -e "s/^partitionsPerTopic:.*/partitionsPerTopic: $PARTITIONS/" \
@@ -76,7 +85,7 @@ timeout 1200 "$BENCH" run -w "$ROOT/bench-harness/workloads/backlog-drain-1kb.ya
   -b "127.0.0.1:$PORT" --backlog-gb 1 --duration "$DURATION" --acks 1 --name sluice \
   --topic-prefix backlog --output "$OUT/backlog.json" | tail -n 20
 
-kill "$SAMPLER" "$ALLOC_SAMPLER" 2>/dev/null || true
+kill "$SAMPLER" "$ALLOC_SAMPLER" "$POOL_SAMPLER" 2>/dev/null || true
 peak=$(hwm_kib)
 peak_alloc=$(sort -n "$OUT/allocated.txt" | tail -n 1)
 {
