@@ -4,6 +4,9 @@
 //! socket is full it hands the current chunk's rest to glommio's own write, which waits for
 //! room, and then goes on with `sendmsg`.
 //!
+//! Every write that sends bytes, and every wait for room, is reported to the connection's
+//! `idle::Activity`, so a write the client never makes room for is closed after the idle time.
+//!
 //! Runs on the connection's shard, in its writer task (the only writer of the socket).
 
 use std::io;
@@ -11,6 +14,8 @@ use std::os::fd::RawFd;
 
 use bytes::Bytes;
 use futures::io::{AsyncWrite, AsyncWriteExt};
+
+use super::idle::Activity;
 
 /// iovecs handed to one `sendmsg` call (the kernel's UIO_MAXIOV is 1024).
 const SEND_IOVECS_MAX: usize = 64;
@@ -23,6 +28,7 @@ pub async fn write_chunks<W: AsyncWrite + Unpin>(
     fd: RawFd,
     writer: &mut W,
     chunks: &[Bytes],
+    activity: &Activity,
 ) -> io::Result<()> {
     // The position: chunk `at`, byte `skip` within it.
     let (mut at, mut skip) = (0usize, 0usize);
@@ -37,6 +43,7 @@ pub async fn write_chunks<W: AsyncWrite + Unpin>(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 // Full: let glommio wait until the socket takes some of this chunk.
+                activity.write_waits();
                 let n = writer.write(&chunks[at][skip..]).await?;
                 if n == 0 {
                     return Err(io::ErrorKind::WriteZero.into());
@@ -45,6 +52,9 @@ pub async fn write_chunks<W: AsyncWrite + Unpin>(
             }
             Err(e) => return Err(e),
         };
+        if sent > 0 {
+            activity.wrote();
+        }
         // Advance past what was sent.
         let mut left = sent;
         while left > 0 && at < chunks.len() {
@@ -133,7 +143,11 @@ mod tests {
                     .await
                     .expect("connect");
                 let fd = stream.as_raw_fd();
-                write_chunks(fd, &mut stream, &chunks).await.expect("write");
+                let activity = Activity::new(std::time::Duration::from_secs(60));
+                write_chunks(fd, &mut stream, &chunks, &activity)
+                    .await
+                    .expect("write");
+                assert_eq!(activity.closed(), None);
                 stream.close().await.expect("close");
                 let got = reader.await;
                 assert_eq!(got.len(), expected.len());

@@ -42,6 +42,9 @@ pub struct BrokerConfig {
     pub acks_all_fsync: bool,
     /// Connections one shard keeps open at most (`--max-connections` / shards, rounded up).
     pub shard_connections_max: usize,
+    /// `--connections-max-idle-ms`: how long a connection may sit idle, or a reply write make
+    /// no progress, before the broker closes it (`net::idle`).
+    pub connections_max_idle_ms: u64,
     /// Partitions the broker may hold: what RLIMIT_NOFILE leaves room for next to
     /// `--max-connections` (see `checks::partitions_fitting`).
     pub partitions_max: usize,
