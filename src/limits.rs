@@ -22,6 +22,17 @@ pub const CONNECTION_INFLIGHT_REQUESTS_MAX: usize = 128;
 /// read buffer and socket buffers; RLIMIT_NOFILE must cover it too.
 pub const CONNECTIONS_MAX_DEFAULT: usize = 10_000;
 
+/// Default `--connections-max-idle-ms` (Kafka's `connections.max.idle.ms`, 10 min): a connection
+/// with no socket progress for this long, and no request being handled, is closed; so is one
+/// whose reply write made no progress for this long. Without it a client that vanished without
+/// a FIN, or one that never reads its socket, holds its connection slot, its read buffer and
+/// the reply it is not reading (a Fetch's share of the shard's fetch buffers) forever.
+pub const CONNECTIONS_IDLE_MS_MAX_DEFAULT: u64 = 600_000;
+
+/// Ceiling of `--connections-max-idle-ms` (one year): longer is never for a socket, and every
+/// idle deadline is an `Instant` plus this, which stays far from overflow.
+pub const CONNECTIONS_IDLE_MS_MAX_CEILING: u64 = 365 * 24 * 60 * 60 * 1000;
+
 /// File descriptors one open partition keeps: its active segment's log file. Its index files
 /// are opened only to append a batch of entries and sealed segments only for a read (both
 /// transient, `log::transient`).
@@ -88,6 +99,11 @@ pub const INDEX_INTERVAL_BYTES: u64 = 4096;
 pub const DMA_ALIGNMENT_BYTES: usize = 4096;
 
 const _: () = assert!(MESSAGE_BYTES_MAX_DEFAULT <= REQUEST_BYTES_MAX_DEFAULT);
+const _: () = assert!(CONNECTIONS_IDLE_MS_MAX_DEFAULT > 0);
+const _: () = assert!(CONNECTIONS_IDLE_MS_MAX_DEFAULT <= CONNECTIONS_IDLE_MS_MAX_CEILING);
+// A long poll is handled (not idle) however long it waits; the default still outlasts it, so
+// a client that long-polls and then pauses briefly is never cut at the default.
+const _: () = assert!(FETCH_WAIT_MS_MAX < CONNECTIONS_IDLE_MS_MAX_DEFAULT);
 const _: () = assert!(REQUEST_BYTES_MAX_DEFAULT <= REQUEST_BYTES_MAX_CEILING);
 const _: () = assert!(FETCH_RESPONSE_BYTES_MAX <= REQUEST_BYTES_MAX_CEILING);
 const _: () = assert!(TOPIC_NAME_BYTES_MAX <= REQUEST_STRING_BYTES_MAX);

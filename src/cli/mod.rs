@@ -122,6 +122,20 @@ fn parse_bool(s: &str) -> Result<bool, String> {
     }
 }
 
+/// `--connections-max-idle-ms`: 1 ms up to [`crate::limits::CONNECTIONS_IDLE_MS_MAX_CEILING`].
+/// Kafka's -1 (never close) is refused: a connection that is never closed is what this bounds.
+fn parse_connections_idle_ms(s: &str) -> Result<u64, String> {
+    let ceiling = crate::limits::CONNECTIONS_IDLE_MS_MAX_CEILING;
+    let range = format!("between 1 and {ceiling} ms");
+    match s.trim().parse::<i128>() {
+        Ok(ms) if ms >= 1 && ms <= i128::from(ceiling) => Ok(ms as u64),
+        Ok(_) => Err(format!(
+            "{s} is out of range: the idle timeout must be {range} (Kafka's -1, never close, is not supported)"
+        )),
+        Err(_) => Err(format!("expected a number of milliseconds {range}, got {s:?}")),
+    }
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
     /// Directory for topic metadata and partition logs (locked while the broker runs).
@@ -180,6 +194,17 @@ pub struct ServeArgs {
     /// shards; a connection past a shard's share is closed at once.
     #[arg(long, default_value_t = crate::limits::CONNECTIONS_MAX_DEFAULT)]
     pub max_connections: usize,
+
+    /// Close a connection after this many ms with nothing read from or written to its socket
+    /// and no request being handled, or once a reply write has made no progress for that long
+    /// (connections.max.idle.ms).
+    #[arg(
+        long,
+        default_value_t = crate::limits::CONNECTIONS_IDLE_MS_MAX_DEFAULT,
+        value_parser = parse_connections_idle_ms,
+        allow_negative_numbers = true
+    )]
+    pub connections_max_idle_ms: u64,
 
     /// Acknowledge acks=all after the write completes, without fdatasync (Apache Kafka's
     /// default semantics), for like-for-like benchmarks. Off: acks=all waits for fdatasync.

@@ -92,6 +92,12 @@ pub struct ShardMetrics {
     pub connections_closed_bad_input: AtomicU64,
     /// Connections closed at accept because the shard was at its connection limit.
     pub connections_rejected: AtomicU64,
+    /// Connections the broker closed after `--connections-max-idle-ms` without socket progress
+    /// and with no request being handled (`net::idle::Reason::Idle`).
+    pub connections_closed_idle: AtomicU64,
+    /// Connections closed because a reply write made no progress for that long: the client
+    /// does not read its socket (`net::idle::Reason::WriteStalled`).
+    pub connections_closed_write_stalled: AtomicU64,
     pub records_batches_in: AtomicU64,
     /// Request frames that waited for the shard's in-flight request byte budget.
     pub request_budget_waits: AtomicU64,
@@ -207,6 +213,8 @@ impl ShardMetrics {
             connections_total: AtomicU64::new(0),
             connections_closed_bad_input: AtomicU64::new(0),
             connections_rejected: AtomicU64::new(0),
+            connections_closed_idle: AtomicU64::new(0),
+            connections_closed_write_stalled: AtomicU64::new(0),
             records_batches_in: AtomicU64::new(0),
             request_budget_waits: AtomicU64::new(0),
             fetch_budget_waits: AtomicU64::new(0),

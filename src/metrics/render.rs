@@ -124,6 +124,7 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             let _ = writeln!(out, "{name}{{shard=\"{}\"}} {}", m.shard, get(m));
         }
     }
+    render_idle_closes(&mut out, shards);
     render_latency(&mut out, shards);
     let snaps: Vec<(u32, Arc<ShardSnapshot>)> = shards
         .iter()
@@ -195,6 +196,32 @@ fn render_histogram(out: &mut String, name: &str, labels: &str, h: &Histogram) {
     let sum = h.sum_us.load(Relaxed) as f64 / 1e6;
     let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
     let _ = writeln!(out, "{name}_count{{{labels}}} {cumulative}");
+}
+
+/// Connections closed by `--connections-max-idle-ms`, by why (see `net::idle`).
+fn render_idle_closes(out: &mut String, shards: &[Arc<ShardMetrics>]) {
+    let name = "sluice_connections_closed_idle_total";
+    header(
+        out,
+        name,
+        "counter",
+        "Connections closed after --connections-max-idle-ms: reason=\"idle\" (nothing read or written and no request being handled), reason=\"write_stalled\" (a reply write made no progress: the client does not read).",
+    );
+    for m in shards {
+        for (reason, n) in [
+            ("idle", m.connections_closed_idle.load(Relaxed)),
+            (
+                "write_stalled",
+                m.connections_closed_write_stalled.load(Relaxed),
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "{name}{{shard=\"{}\",reason=\"{reason}\"}} {n}",
+                m.shard
+            );
+        }
+    }
 }
 
 /// Request latency per shard and API (only APIs that were used), and fsync latency per shard.

@@ -4,6 +4,11 @@
 //! writes the replies strictly in request order. At most `CONNECTION_INFLIGHT_REQUESTS_MAX`
 //! requests are in flight: past that the reader stops reading, so a fast pipelining client gets
 //! TCP backpressure instead of growing our queues.
+//!
+//! A watchdog task closes the connection once it is idle or a reply write stalls for
+//! `--connections-max-idle-ms` (the rule is in `net::idle`): the reader's socket reads and the
+//! writer's socket writes report their progress to the connection's `idle::Activity`, and each
+//! request is "busy" from its frame read until its handler returned.
 
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
@@ -15,6 +20,7 @@ use glommio::channels::local_channel;
 use glommio::net::TcpStream;
 use glommio::sync::{Semaphore, StaticPermit};
 
+use super::idle::{self, Activity};
 use super::send;
 use crate::handlers::{self, Reply};
 use crate::limits::{CONNECTION_INFLIGHT_REQUESTS_MAX, REQUEST_HEADER_BYTES_MIN};
@@ -47,6 +53,11 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         .metrics
         .connections_total
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let activity = Activity::new(std::time::Duration::from_millis(
+        shard.config.connections_max_idle_ms,
+    ));
+    // Cancelled (dropped) below before the stream's halves are, as `idle::watch` requires.
+    let watchdog = glommio::spawn_local(idle::watch(activity.clone(), fd));
     let (mut reader, mut writer) = stream.split();
     let (tx, rx) = local_channel::new_bounded::<(
         glommio::task::JoinHandle<Reply>,
@@ -54,6 +65,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     )>(CONNECTION_INFLIGHT_REQUESTS_MAX);
 
     let writer_shard = shard.clone();
+    let writer_activity = activity.clone();
     let writer_task = glommio::spawn_local(async move {
         while let Some((handle, permit)) = rx.recv().await {
             let reply = handle.await.unwrap_or(Reply::Close);
@@ -65,7 +77,11 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
                         .metrics
                         .bytes_out
                         .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                    if writer.write_all(&bytes).await.is_err() {
+                    let one = std::slice::from_ref(&bytes);
+                    if send::write_chunks(fd, &mut writer, one, &writer_activity)
+                        .await
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -75,7 +91,8 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
                         .metrics
                         .bytes_out
                         .fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed);
-                    let written = send::write_chunks(fd, &mut writer, &chunks).await;
+                    let written =
+                        send::write_chunks(fd, &mut writer, &chunks, &writer_activity).await;
                     // The response's bytes are freed here, and with them its budget.
                     drop(chunks);
                     drop(reservation);
@@ -93,16 +110,28 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     loop {
         let outcome = futures::select_biased! {
-            r = read_frame(&mut reader, &mut buf, shard.config.request_max_bytes, &shard).fuse() => r,
+            r = read_frame(&mut reader, &mut buf, shard.config.request_max_bytes, &shard, &activity).fuse() => r,
             _ = shard.shutdown.wait().fuse() => ReadOutcome::Closed,
         };
+        if activity.closed().is_some() {
+            // The watchdog shut the socket: an EOF or a cut frame is its doing, not the
+            // client's, and bytes still buffered are not served.
+            break;
+        }
         match outcome {
             ReadOutcome::Frame(frame, permit) => {
                 shard
                     .metrics
                     .bytes_in
                     .fetch_add(frame.len() as u64 + 4, std::sync::atomic::Ordering::Relaxed);
-                let task = glommio::spawn_local(handlers::handle(shard.clone(), frame)).detach();
+                let busy = activity.busy();
+                let task = glommio::spawn_local(handlers::handle(shard.clone(), frame).map(
+                    move |reply| {
+                        drop(busy);
+                        reply
+                    },
+                ))
+                .detach();
                 if tx.send((task, Some(permit))).await.is_err() {
                     break;
                 }
@@ -125,10 +154,50 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     }
     drop(tx);
     writer_task.await;
+    drop(watchdog);
+    if let Some(reason) = activity.closed() {
+        note_idle_close(&shard, reason, peer, activity.idle_time());
+    }
     shard
         .metrics
         .connections_open
         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Count and log a connection the watchdog closed. A stalled write is the client's doing (it
+/// does not read), so it goes to the rate-limited client-error log; plain idleness is routine
+/// (Kafka logs it at debug).
+fn note_idle_close(
+    shard: &Shard,
+    reason: idle::Reason,
+    peer: Option<std::net::SocketAddr>,
+    idle_time: std::time::Duration,
+) {
+    let peer = peer.map_or_else(|| "an unknown peer".to_string(), |p| p.to_string());
+    let ms = idle_time.as_millis();
+    match reason {
+        idle::Reason::Idle => {
+            shard
+                .metrics
+                .connections_closed_idle
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::debug!(
+                shard = shard.id,
+                %peer,
+                "closed connection idle for {ms} ms (--connections-max-idle-ms)"
+            );
+        }
+        idle::Reason::WriteStalled => {
+            shard
+                .metrics
+                .connections_closed_write_stalled
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            shard.client_errors.note(format_args!(
+                "closed connection from {peer}: a reply write made no progress for {ms} ms \
+                 (--connections-max-idle-ms); the client does not read its socket"
+            ));
+        }
+    }
 }
 
 /// Read one length-prefixed frame. The length is checked before any byte of the body is
@@ -138,8 +207,9 @@ async fn read_frame<R: futures::io::AsyncRead + Unpin>(
     buf: &mut BytesMut,
     request_max_bytes: usize,
     shard: &Shard,
+    activity: &Rc<Activity>,
 ) -> ReadOutcome {
-    if let Err(outcome) = fill(reader, buf, 4, true).await {
+    if let Err(outcome) = fill(reader, buf, 4, true, activity).await {
         return outcome;
     }
     let len = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
@@ -159,11 +229,11 @@ async fn read_frame<R: futures::io::AsyncRead + Unpin>(
     }
     // Reserve the frame's bytes before reading its body: at the budget, this connection (and
     // every other on the shard) stops reading until replies free some.
-    let permit = match acquire(&shard.request_budget, len, shard).await {
+    let permit = match acquire(&shard.request_budget, len, shard, activity).await {
         Some(p) => p,
         None => return ReadOutcome::Closed,
     };
-    if let Err(outcome) = fill(reader, buf, 4 + len, false).await {
+    if let Err(outcome) = fill(reader, buf, 4 + len, false, activity).await {
         return outcome;
     }
     let mut frame = buf.split_to(4 + len);
@@ -171,12 +241,19 @@ async fn read_frame<R: futures::io::AsyncRead + Unpin>(
     ReadOutcome::Frame(frame.freeze(), permit)
 }
 
-/// `len` bytes of the shard's request budget; None if the budget is closed (shutdown).
-async fn acquire(budget: &Rc<Semaphore>, len: usize, shard: &Shard) -> Option<StaticPermit> {
+/// `len` bytes of the shard's request budget; None if the budget is closed (shutdown). Waiting
+/// for it keeps the connection busy: the broker, not the client, is holding it up.
+async fn acquire(
+    budget: &Rc<Semaphore>,
+    len: usize,
+    shard: &Shard,
+    activity: &Rc<Activity>,
+) -> Option<StaticPermit> {
     let units = len as u64;
     if let Ok(p) = budget.try_acquire_static_permit(units) {
         return Some(p);
     }
+    let _busy = activity.busy();
     shard
         .metrics
         .request_budget_waits
@@ -184,12 +261,13 @@ async fn acquire(budget: &Rc<Semaphore>, len: usize, shard: &Shard) -> Option<St
     budget.acquire_static_permit(units).await.ok()
 }
 
-/// Read until `buf` holds at least `need` bytes.
+/// Read until `buf` holds at least `need` bytes; every read that returns some is activity.
 async fn fill<R: futures::io::AsyncRead + Unpin>(
     reader: &mut R,
     buf: &mut BytesMut,
     need: usize,
     at_boundary: bool,
+    activity: &Activity,
 ) -> Result<(), ReadOutcome> {
     while buf.len() < need {
         let start = buf.len();
@@ -203,6 +281,9 @@ async fn fill<R: futures::io::AsyncRead + Unpin>(
             }
         };
         buf.truncate(start + n);
+        if n > 0 {
+            activity.read();
+        }
         if n == 0 {
             return Err(if at_boundary && start == 0 {
                 ReadOutcome::Closed

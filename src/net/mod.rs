@@ -1,4 +1,5 @@
 //! Client connections: framing, in-order pipelined replies, frame limits.
 
 pub mod connection;
+pub mod idle;
 pub mod send;

@@ -4,12 +4,17 @@
 //! socket is full it hands the current chunk's rest to glommio's own write, which waits for
 //! room, and then goes on with `sendmsg`.
 //!
+//! Every write that sends bytes, and every wait for room, is reported to the connection's
+//! `idle::Activity`, so a write the client never makes room for is closed after the idle time.
+//!
 //! Runs on the connection's shard, in its writer task (the only writer of the socket).
 
 use futures::io::{AsyncWrite, AsyncWriteExt};
 use std::io;
 use std::ops::Deref;
 use std::os::fd::RawFd;
+
+use super::idle::Activity;
 
 /// iovecs handed to one `sendmsg` call (the kernel's UIO_MAXIOV is 1024).
 const SEND_IOVECS_MAX: usize = 64;
@@ -22,6 +27,7 @@ pub async fn write_chunks<W: AsyncWrite + Unpin, C: Deref<Target = [u8]>>(
     fd: RawFd,
     writer: &mut W,
     chunks: &[C],
+    activity: &Activity,
 ) -> io::Result<()> {
     // The position: chunk `at`, byte `skip` within it.
     let (mut at, mut skip) = (0usize, 0usize);
@@ -36,6 +42,7 @@ pub async fn write_chunks<W: AsyncWrite + Unpin, C: Deref<Target = [u8]>>(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 // Full: let glommio wait until the socket takes some of this chunk.
+                activity.write_waits();
                 let n = writer.write(&chunks[at][skip..]).await?;
                 if n == 0 {
                     return Err(io::ErrorKind::WriteZero.into());
@@ -44,6 +51,9 @@ pub async fn write_chunks<W: AsyncWrite + Unpin, C: Deref<Target = [u8]>>(
             }
             Err(e) => return Err(e),
         };
+        if sent > 0 {
+            activity.wrote();
+        }
         // Advance past what was sent.
         let mut left = sent;
         while left > 0 && at < chunks.len() {
@@ -137,7 +147,11 @@ mod tests {
                     .await
                     .expect("connect");
                 let fd = stream.as_raw_fd();
-                write_chunks(fd, &mut stream, &chunks).await.expect("write");
+                let activity = Activity::new(std::time::Duration::from_secs(60));
+                write_chunks(fd, &mut stream, &chunks, &activity)
+                    .await
+                    .expect("write");
+                assert_eq!(activity.closed(), None);
                 stream.close().await.expect("close");
                 let got = reader.await;
                 assert_eq!(got.len(), expected.len());

@@ -161,6 +161,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .max_connections
             .div_ceil(shards as usize)
             .clamp(1, budget.connections_max),
+        connections_max_idle_ms: args.connections_max_idle_ms,
         partitions_max,
         groups: args.group_config()?,
         log_defaults: crate::shard::LogDefaults {

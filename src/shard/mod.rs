@@ -42,6 +42,9 @@ pub struct BrokerConfig {
     pub acks_all_fsync: bool,
     /// Connections one shard keeps open at most (`--max-connections` / shards, rounded up).
     pub shard_connections_max: usize,
+    /// `--connections-max-idle-ms`: how long a connection may sit idle, or a reply write make
+    /// no progress, before the broker closes it (`net::idle`).
+    pub connections_max_idle_ms: u64,
     /// Partitions the broker may hold: what RLIMIT_NOFILE leaves room for next to
     /// `--max-connections` (see `checks::partitions_fitting`).
     pub partitions_max: usize,
@@ -105,8 +108,25 @@ impl Latch {
             return;
         }
         let (tx, rx) = oneshot::channel();
-        self.waiters.borrow_mut().push(tx);
+        self.push_waiter(tx);
         let _ = rx.await;
+    }
+
+    /// A wait whose future is dropped before the latch is set (a `select!` that took another
+    /// arm: a connection's every read, a long poll that got data) leaves its sender behind.
+    /// Without pruning the list grew by one per such wait until shutdown. Dead senders are
+    /// dropped when the list is full, and it doubles only if most are still live: it stays
+    /// within about three times the live waiters, at O(1) amortized per wait.
+    fn push_waiter(&self, tx: oneshot::Sender<()>) {
+        let mut waiters = self.waiters.borrow_mut();
+        if waiters.len() == waiters.capacity() {
+            waiters.retain(|w| !w.is_canceled());
+            if waiters.len() > waiters.capacity() / 2 {
+                let grow = waiters.capacity().max(4);
+                waiters.reserve(grow);
+            }
+        }
+        waiters.push(tx);
     }
 }
 
@@ -371,5 +391,33 @@ impl Shard {
                 tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "closing log");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod latch_tests {
+    use super::*;
+    use futures::FutureExt;
+
+    #[test]
+    fn dropped_waits_leave_nothing_behind_and_live_ones_still_wake() {
+        let latch = Latch::default();
+        let waker = futures::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut live: Vec<_> = (0..3).map(|_| Box::pin(latch.wait())).collect();
+        for w in &mut live {
+            assert!(w.poll_unpin(&mut cx).is_pending());
+        }
+        for _ in 0..100_000 {
+            // Polled once (registers), then dropped: what a select's losing arm does.
+            assert!(latch.wait().now_or_never().is_none());
+        }
+        let kept = latch.waiters.borrow().len();
+        assert!(kept <= 16, "{kept} senders kept for 3 live waiters");
+        latch.set();
+        for w in &mut live {
+            assert!(w.poll_unpin(&mut cx).is_ready(), "a live waiter is woken");
+        }
+        assert!(latch.wait().now_or_never().is_some(), "set: no wait");
     }
 }

@@ -25,6 +25,12 @@ impl Conn {
     pub fn connect(addr: SocketAddr) -> Conn {
         let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
             .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+        Conn::from_stream(stream)
+    }
+
+    /// A connection over a socket the test set up itself (e.g. with a small receive buffer),
+    /// with the same timeouts as [`Conn::connect`].
+    pub fn from_stream(stream: TcpStream) -> Conn {
         stream
             .set_read_timeout(Some(IO_TIMEOUT))
             .expect("read timeout");

@@ -1,0 +1,267 @@
+//! `--connections-max-idle-ms` against the real binary: idle connections are closed and
+//! counted, busy ones never are (a long poll longer than the idle time included), and a client
+//! that never reads its Fetch response loses its connection and gives back the shard's fetch
+//! buffers. Every wait is bounded.
+
+mod harness;
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use harness::kafka::{batch, decode_records, Conn};
+use harness::{Broker, HarnessError};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    ApiVersionsRequest, BrokerId, CreateTopicsRequest, FetchRequest, ProduceRequest, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::Compression;
+
+const IDLE_METRIC: &str = "sluice_connections_closed_idle_total";
+
+/// Polls `metric` (summed over samples with `labels`) until `done` holds; panics after 10 s.
+fn wait_metric(b: &Broker, metric: &str, labels: &[(&str, &str)], done: impl Fn(f64) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = b.metric_sum(metric, labels);
+    while !done(last) {
+        assert!(
+            Instant::now() < deadline,
+            "{metric}{labels:?} stuck at {last}"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+        last = b.metric_sum(metric, labels);
+    }
+}
+
+fn api_versions_ok(c: &mut Conn) {
+    let r = c.call(&ApiVersionsRequest::default(), 0);
+    assert_eq!(r.error_code, 0);
+}
+
+fn create_topic(c: &mut Conn, name: &str) {
+    let r = c.call(
+        &CreateTopicsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topics(vec![CreatableTopic::default()
+                .with_name(TopicName(StrBytes::from_string(name.to_string())))
+                .with_num_partitions(1)
+                .with_replication_factor(1)]),
+        5,
+    );
+    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0]);
+}
+
+fn produce(c: &mut Conn, topic: &str, values: &[&[u8]]) {
+    let r = c.call(
+        &ProduceRequest::default()
+            .with_acks(1)
+            .with_timeout_ms(10_000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(batch(values, Compression::None)))])]),
+        9,
+    );
+    let p = &r.responses[0].partition_responses[0];
+    assert_eq!(p.error_code, 0, "{p:?}");
+}
+
+/// A Fetch (v11) of partition 0 of `topic` from offset 0.
+fn fetch_from_start(topic: &str, max_bytes: i32, max_wait_ms: i32) -> FetchRequest {
+    FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(max_bytes)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(0)
+                .with_partition_max_bytes(max_bytes)
+                .with_current_leader_epoch(-1)
+                .with_last_fetched_epoch(-1)])])
+}
+
+#[test]
+fn an_idle_connection_is_closed_after_the_idle_time_and_counted() {
+    let b = Broker::start(
+        "idle-close",
+        &["--cores", "1", "--connections-max-idle-ms", "300"],
+    );
+    // One that was used, then went quiet.
+    let mut used = Conn::connect(b.shard_addr(0));
+    api_versions_ok(&mut used);
+    let quiet_since = Instant::now();
+    assert!(used.is_closed_by_peer(), "closed (EOF) within 10 s");
+    let after = quiet_since.elapsed();
+    assert!(
+        after >= Duration::from_millis(250),
+        "closed after {after:?}, before the idle time"
+    );
+    // One that never sent a byte.
+    let mut silent = Conn::connect(b.shard_addr(0));
+    assert!(silent.is_closed_by_peer());
+
+    wait_metric(&b, IDLE_METRIC, &[("reason", "idle")], |n| n == 2.0);
+    assert_eq!(
+        b.metric_sum(IDLE_METRIC, &[("reason", "write_stalled")]),
+        0.0
+    );
+    wait_metric(&b, "sluice_connections_open", &[], |n| n == 0.0);
+    // The broker still serves new connections.
+    api_versions_ok(&mut Conn::connect(b.shard_addr(0)));
+    assert!(b.panics().is_empty());
+}
+
+#[test]
+fn a_connection_that_keeps_sending_stays_open() {
+    let b = Broker::start(
+        "idle-active",
+        &["--cores", "1", "--connections-max-idle-ms", "300"],
+    );
+    let mut c = Conn::connect(b.shard_addr(0));
+    let started = Instant::now();
+    let mut answered = 0;
+    while started.elapsed() < Duration::from_millis(1_500) {
+        api_versions_ok(&mut c);
+        answered += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    api_versions_ok(&mut c);
+    assert!(answered >= 10, "only {answered} requests in 1.5 s");
+    assert_eq!(b.metric_sum(IDLE_METRIC, &[]), 0.0, "nothing was closed");
+    assert!(b.panics().is_empty());
+}
+
+#[test]
+fn a_long_poll_longer_than_the_idle_time_is_answered_not_cut() {
+    let b = Broker::start(
+        "idle-longpoll",
+        &["--cores", "1", "--connections-max-idle-ms", "300"],
+    );
+    let mut c = Conn::connect(b.shard_addr(0));
+    create_topic(&mut c, "empty");
+    for _ in 0..2 {
+        let asked = Instant::now();
+        let r = c.call(&fetch_from_start("empty", 1 << 20, 1_000), 11);
+        let waited = asked.elapsed();
+        let p = &r.responses[0].partitions[0];
+        assert_eq!(p.error_code, 0, "{p:?}");
+        assert!(decode_records(p.records.clone()).is_empty());
+        assert!(
+            waited >= Duration::from_millis(900),
+            "the fetch waited its max_wait_ms, past the idle time: {waited:?}"
+        );
+    }
+    // Still open after the long polls.
+    api_versions_ok(&mut c);
+    assert_eq!(b.metric_sum(IDLE_METRIC, &[]), 0.0, "nothing was closed");
+    assert!(b.panics().is_empty());
+}
+
+#[test]
+fn a_client_that_never_reads_its_fetch_is_closed_and_its_fetch_buffer_freed() {
+    // A budget of one byte: one partition read at a time may hold the shard's fetch buffers.
+    // The idle time is long enough for the once-a-second gauge to show the bytes held.
+    let idle = Duration::from_millis(3_000);
+    let b = Broker::start(
+        "idle-stalled",
+        &[
+            "--cores",
+            "1",
+            "--connections-max-idle-ms",
+            "3000",
+            "--fetch-buffer-bytes",
+            "1",
+        ],
+    );
+    let mut c = Conn::connect(b.shard_addr(0));
+    create_topic(&mut c, "big");
+    create_topic(&mut c, "small");
+    let value = vec![b'x'; 900_000];
+    for _ in 0..24 {
+        produce(&mut c, "big", &[&value]);
+    }
+    produce(&mut c, "small", &[b"s0", b"s1", b"s2"]);
+    drop(c);
+
+    // A client with a tiny receive buffer asks for ~21 MB and never reads.
+    let sock =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    sock.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    sock.connect_timeout(&b.shard_addr(0).into(), Duration::from_secs(10))
+        .expect("connect");
+    let mut stalled = Conn::from_stream(sock.into());
+    stalled.send(&fetch_from_start("big", 32 << 20, 100), 11);
+    let sent = Instant::now();
+    wait_metric(&b, "sluice_fetch_buffer_used_bytes", &[], |n| n > 16e6);
+
+    // While it is held, another consumer's fetch finds no budget: offsets only.
+    let mut other = Conn::connect(b.shard_addr(0));
+    let r = other.call(&fetch_from_start("small", 1 << 20, 100), 11);
+    let p = &r.responses[0].partitions[0];
+    assert_eq!((p.error_code, p.high_watermark), (0, 3), "{p:?}");
+    assert!(
+        decode_records(p.records.clone()).is_empty(),
+        "no budget while the stalled reply holds it"
+    );
+
+    // The stalled write is cut after the idle time, its bytes are freed...
+    wait_metric(&b, IDLE_METRIC, &[("reason", "write_stalled")], |n| {
+        n == 1.0
+    });
+    let after = sent.elapsed();
+    assert!(
+        after >= idle - Duration::from_millis(100),
+        "closed after {after:?}, before the idle time"
+    );
+    wait_metric(&b, "sluice_fetch_buffer_used_bytes", &[], |n| n == 0.0);
+    // ...and the client sees its connection end (reset) after what its buffer holds.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the stalled connection stays open"
+        );
+        match stalled.stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+
+    // The other consumer now gets its data.
+    let mut other = Conn::connect(b.shard_addr(0));
+    let r = other.call(&fetch_from_start("small", 1 << 20, 100), 11);
+    let got = decode_records(r.responses[0].partitions[0].records.clone());
+    assert_eq!(got.len(), 3, "data once the budget is back");
+    assert!(b.stderr_text().contains("made no progress"), "logged");
+    assert!(b.panics().is_empty());
+}
+
+#[test]
+fn a_bad_idle_flag_refuses_to_start() {
+    for bad in ["0", "-1", "abc", "31536000001"] {
+        match Broker::try_start(
+            "idle-flag",
+            harness::sluice_bin(),
+            &["--connections-max-idle-ms", bad],
+        ) {
+            Err(HarnessError::ExitedEarly(status, stderr)) => {
+                assert!(!status.success());
+                assert!(
+                    stderr.contains("--connections-max-idle-ms")
+                        && stderr.contains("between 1 and"),
+                    "{bad}: {stderr}"
+                );
+            }
+            Err(e) => panic!("{bad}: {e}"),
+            Ok(_) => panic!("--connections-max-idle-ms {bad} was accepted"),
+        }
+    }
+}
