@@ -56,12 +56,13 @@ SAMPLER=$!
     sleep 1
   done ) >"$OUT/allocated.txt" &
 ALLOC_SAMPLER=$!
-# And the budgeted pools (all shards), once a second: seconds, tail cache, fetch buffers.
+# And the budgeted pools (all shards), once a second: tail cache, fetch and write buffers.
 ( while kill -0 "$BROKER" 2>/dev/null; do
     curl -s --max-time 1 "http://127.0.0.1:$ADMIN/metrics" |
       awk -v t="$(date +%s)" '/^sluice_tail_cache_used_bytes/ {c += $2}
         /^sluice_fetch_buffer_used_bytes/ {f += $2}
-        END {printf "%s cache=%d fetch=%d\n", t, c, f}'
+        /^sluice_write_buffer_used_bytes/ {w += $2}
+        END {printf "%s cache=%d fetch=%d write=%d\n", t, c, f, w}'
     sleep 1
   done ) >"$OUT/pools.txt" &
 POOL_SAMPLER=$!

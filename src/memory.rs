@@ -17,8 +17,19 @@ use std::task::{Context, Poll, Waker};
 pub struct ByteBudget {
     limit_bytes: usize,
     used_bytes: Cell<usize>,
+    /// The most ever used at once.
+    peak_bytes: Cell<usize>,
     /// Tasks waiting for bytes; all are woken when bytes are released (they re-check).
     waiters: RefCell<Vec<Waker>>,
+}
+
+impl std::fmt::Debug for ByteBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ByteBudget")
+            .field("limit_bytes", &self.limit_bytes)
+            .field("used_bytes", &self.used_bytes.get())
+            .finish()
+    }
 }
 
 impl ByteBudget {
@@ -26,6 +37,7 @@ impl ByteBudget {
         Rc::new(ByteBudget {
             limit_bytes,
             used_bytes: Cell::new(0),
+            peak_bytes: Cell::new(0),
             waiters: RefCell::new(Vec::new()),
         })
     }
@@ -38,8 +50,16 @@ impl ByteBudget {
         self.used_bytes.get()
     }
 
+    /// The most this budget has had reserved at once.
+    pub fn peak_bytes(&self) -> usize {
+        self.peak_bytes.get()
+    }
+
     fn set_used(&self, used: usize) {
         self.used_bytes.set(used);
+        if used > self.peak_bytes.get() {
+            self.peak_bytes.set(used);
+        }
     }
 
     /// `bytes` now, if they fit. A request larger than the whole budget is granted when the

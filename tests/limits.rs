@@ -387,3 +387,69 @@ fn connections_past_the_flag_or_the_memory_share_are_closed_at_accept() {
     drop(held);
     assert!(b.panics().is_empty());
 }
+
+#[test]
+fn write_buffers_stay_within_their_budget_and_every_batch_lands() {
+    // One produce of 16 partitions × ~1 MB: the 16 logs' writers want 16 MB of O_DIRECT
+    // buffers at once; the budget (asked for 1 byte, raised to one largest write, 4 MiB) makes
+    // them take turns. Every batch lands, in full.
+    const PARTITIONS: i32 = 16;
+    let b = Broker::start(
+        "writebudget",
+        &["--cores", "1", "--write-buffer-bytes", "1"],
+    );
+    let mut c = Conn::connect(b.shard_addr(0));
+    create_topic(&mut c, "w", PARTITIONS);
+    let value = |p: i32, i: usize| vec![b'a' + (p as u8 % 26) + (i as u8 % 3); 100_000];
+    let data: Vec<PartitionProduceData> = (0..PARTITIONS)
+        .map(|p| {
+            let values: Vec<Vec<u8>> = (0..10).map(|i| value(p, i)).collect();
+            let refs: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+            PartitionProduceData::default()
+                .with_index(p)
+                .with_records(Some(batch(&refs, Compression::None)))
+        })
+        .collect();
+    let r = c.call(
+        &ProduceRequest::default()
+            .with_acks(1)
+            .with_timeout_ms(10_000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_static_str("w")))
+                .with_partition_data(data)]),
+        9,
+    );
+    for p in &r.responses[0].partition_responses {
+        assert_eq!((p.error_code, p.base_offset), (0, 0), "{p:?}");
+    }
+    for p in 0..PARTITIONS {
+        let r = c.call(&fetch("w", &[(p, 0)], 4 << 20, 100), 11);
+        let got = decode_records(r.responses[0].partitions[0].records.clone());
+        assert_eq!(got.len(), 10, "partition {p}");
+        for (i, (offset, _, v)) in got.iter().enumerate() {
+            assert_eq!(*offset, i as i64);
+            assert_eq!(v.as_deref(), Some(&value(p, i)[..]), "p{p} record {i}");
+        }
+    }
+    // The shard publishes its gauges once a second.
+    let budget = 4.0 * 1024.0 * 1024.0;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let peak = loop {
+        let peak = b.metric_sum("sluice_write_buffer_peak_bytes", &[]);
+        if peak > 0.0 || std::time::Instant::now() > deadline {
+            break peak;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(
+        b.metric_sum("sluice_write_buffer_budget_bytes", &[]),
+        budget,
+        "raised to one largest write"
+    );
+    assert!(
+        peak >= 1_000_000.0 && peak <= budget,
+        "writes held at most the budget: {peak}"
+    );
+    assert_eq!(b.metric_sum("sluice_write_buffer_used_bytes", &[]), 0.0);
+    assert!(b.panics().is_empty());
+}

@@ -293,6 +293,11 @@ pub struct ServeArgs {
     #[arg(long)]
     pub fetch_buffer_bytes: Option<usize>,
 
+    /// O_DIRECT write buffer bytes one shard holds at once (each batch is copied into an
+    /// aligned buffer while it is written); past it writes wait. Default: from --memory.
+    #[arg(long)]
+    pub write_buffer_bytes: Option<usize>,
+
     /// Log filter (tracing EnvFilter syntax); RUST_LOG overrides.
     #[arg(long, default_value = "info")]
     pub log_level: String,

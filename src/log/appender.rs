@@ -12,6 +12,7 @@ use std::rc::Rc;
 use glommio::io::{DmaFile, OpenOptions};
 
 use crate::limits::DMA_ALIGNMENT_BYTES;
+use crate::memory::ByteBudget;
 
 /// Largest single `write_at`: a bigger append is split, so one DMA buffer never exceeds it.
 pub const APPEND_WRITE_BYTES_MAX: usize = 4 << 20;
@@ -25,6 +26,9 @@ pub struct DmaAppender {
     tail_pos: u64,
     /// Bytes of the partially filled last block; shorter than one block after every append.
     tail: Vec<u8>,
+    /// Where each write's DMA buffer is reserved before it is allocated (the shard's
+    /// `--write-buffer-bytes`), if anywhere.
+    budget: Option<Rc<ByteBudget>>,
 }
 
 fn align_down(v: u64) -> u64 {
@@ -70,6 +74,7 @@ impl DmaAppender {
             file: Rc::new(file),
             tail_pos,
             tail,
+            budget: None,
         })
     }
 
@@ -87,7 +92,14 @@ impl DmaAppender {
             file: Rc::new(file),
             tail_pos: 0,
             tail: Vec::new(),
+            budget: None,
         })
+    }
+
+    /// Reserve every write's DMA buffer from `budget` first (waiting while it is spent).
+    pub fn with_budget(mut self, budget: Option<Rc<ByteBudget>>) -> DmaAppender {
+        self.budget = budget;
+        self
     }
 
     /// Close the file (now, if no reader still holds it; else when the last one lets go).
@@ -124,6 +136,12 @@ impl DmaAppender {
             // many bytes of the parts as fit.
             let size = align_up((self.tail.len() + remaining).min(APPEND_WRITE_BYTES_MAX))
                 .max(DMA_ALIGNMENT_BYTES);
+            // The buffer's bytes come out of the shard's write budget first; they go back when
+            // the write completed and the buffer is freed (end of this iteration).
+            let _reserved = match &self.budget {
+                Some(b) => Some(b.reserve(size).await),
+                None => None,
+            };
             let mut buf = self.file.alloc_dma_buffer(size);
             let out = buf.as_bytes_mut();
             let mut len = self.tail.len();

@@ -54,6 +54,8 @@ pub struct LogConfig {
     pub batch_bytes_max: usize,
     /// Where `sync` records each fdatasync's duration (the shard's metrics), if anywhere.
     pub fsync_latency: Option<std::sync::Arc<crate::metrics::Histogram>>,
+    /// The shard's budget for O_DIRECT write buffers, if any: each write reserves its buffer.
+    pub write_budget: Option<Rc<crate::memory::ByteBudget>>,
 }
 
 impl Default for LogConfig {
@@ -64,6 +66,7 @@ impl Default for LogConfig {
             segment_ms: crate::limits::SEGMENT_MS_DEFAULT,
             batch_bytes_max: crate::limits::REQUEST_BYTES_MAX_DEFAULT,
             fsync_latency: None,
+            write_budget: None,
         }
     }
 }
@@ -278,8 +281,14 @@ pub struct Log {
 }
 
 /// Create a segment's three files (truncating any old ones) with index headers written.
-async fn create_segment_files(dir: &Path, base: i64) -> Result<ActiveFiles, LogError> {
-    let log = DmaAppender::create(&segment::path(dir, base, LOG_SUFFIX)).await?;
+async fn create_segment_files(
+    dir: &Path,
+    base: i64,
+    write_budget: Option<Rc<crate::memory::ByteBudget>>,
+) -> Result<ActiveFiles, LogError> {
+    let log = DmaAppender::create(&segment::path(dir, base, LOG_SUFFIX))
+        .await?
+        .with_budget(write_budget);
     let index = ActiveIndex::create(dir, base).await?;
     Ok(ActiveFiles {
         base_offset: base,
@@ -349,8 +358,9 @@ impl Log {
         // Empty segments other than the last are dropped (a crash right after a roll).
         let active = match segments.last_key_value() {
             Some((&base, seg)) => {
-                let log =
-                    DmaAppender::open(&segment::path(dir, base, LOG_SUFFIX), seg.size).await?;
+                let log = DmaAppender::open(&segment::path(dir, base, LOG_SUFFIX), seg.size)
+                    .await?
+                    .with_budget(config.write_budget.clone());
                 let index = ActiveIndex::rewrite(dir, seg).await?;
                 log.sync().await?;
                 ActiveFiles {
@@ -360,7 +370,7 @@ impl Log {
                 }
             }
             None => {
-                let files = create_segment_files(dir, 0).await?;
+                let files = create_segment_files(dir, 0, config.write_budget.clone()).await?;
                 segments.insert(0, Segment::new(0));
                 files
             }
@@ -602,7 +612,8 @@ impl Log {
             self.seal(files).await?;
             self.synced_end
                 .set(self.synced_end.get().max(self.written_end.get()));
-            files = create_segment_files(&self.dir, seg_base).await?;
+            let budget = self.config.borrow().write_budget.clone();
+            files = create_segment_files(&self.dir, seg_base, budget).await?;
             *self.active_file.borrow_mut() = ActiveView {
                 base_offset: seg_base,
                 file: files.log.file().clone(),

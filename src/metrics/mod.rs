@@ -170,6 +170,10 @@ pub struct ShardSnapshot {
     /// Fetch response bytes held (read, not yet written) and the shard's budget for them.
     pub fetch_buffer_used_bytes: u64,
     pub fetch_buffer_budget_bytes: u64,
+    /// O_DIRECT write buffer bytes held now, the most ever held, and the shard's budget.
+    pub write_buffer_used_bytes: u64,
+    pub write_buffer_peak_bytes: u64,
+    pub write_buffer_budget_bytes: u64,
     pub tail_cache_hits: u64,
     pub tail_cache_misses: u64,
     pub partitions: Vec<PartitionSnapshot>,
@@ -335,6 +339,9 @@ pub async fn publish_snapshots(shard: Rc<crate::shard::Shard>) {
             tail_cache_budget_bytes: shard.tail_cache.budget_bytes() as u64,
             fetch_buffer_used_bytes: shard.fetch_budget.used_bytes() as u64,
             fetch_buffer_budget_bytes: shard.fetch_budget.limit_bytes() as u64,
+            write_buffer_used_bytes: shard.write_budget.used_bytes() as u64,
+            write_buffer_peak_bytes: shard.write_budget.peak_bytes() as u64,
+            write_buffer_budget_bytes: shard.write_budget.limit_bytes() as u64,
             tail_cache_hits: hits,
             tail_cache_misses: misses,
             partitions,

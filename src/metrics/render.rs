@@ -256,7 +256,25 @@ fn render_latency(out: &mut String, shards: &[Arc<ShardMetrics>]) {
 /// Gauges from the shards' last snapshots: tail cache and per-partition log state.
 fn render_snapshots(out: &mut String, snaps: &[(u32, Arc<ShardSnapshot>)]) {
     type Get = fn(&ShardSnapshot) -> u64;
-    let cache: [(&str, &str, &str, Get); 6] = [
+    let cache: [(&str, &str, &str, Get); 9] = [
+        (
+            "sluice_write_buffer_used_bytes",
+            "gauge",
+            "O_DIRECT write buffer bytes held (batches being copied to disk).",
+            |s| s.write_buffer_used_bytes,
+        ),
+        (
+            "sluice_write_buffer_peak_bytes",
+            "gauge",
+            "The most O_DIRECT write buffer bytes the shard has held at once.",
+            |s| s.write_buffer_peak_bytes,
+        ),
+        (
+            "sluice_write_buffer_budget_bytes",
+            "gauge",
+            "The shard's O_DIRECT write buffer budget (--write-buffer-bytes).",
+            |s| s.write_buffer_budget_bytes,
+        ),
         (
             "sluice_fetch_buffer_used_bytes",
             "gauge",

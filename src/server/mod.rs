@@ -135,6 +135,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tail_cache: args.tail_cache_bytes,
             inflight: args.inflight_request_bytes,
             fetch: args.fetch_buffer_bytes,
+            write: args.write_buffer_bytes,
         },
         args.request_max_bytes,
     );
@@ -143,6 +144,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         per_shard_tail_cache = budget.tail_cache_bytes,
         per_shard_inflight_requests = budget.inflight_request_bytes,
         per_shard_fetch_buffers = budget.fetch_buffer_bytes,
+        per_shard_write_buffers = budget.write_buffer_bytes,
         per_shard_connections_max = budget.connections_max,
         "memory budget"
     );
@@ -176,6 +178,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tail_cache_bytes: budget.tail_cache_bytes,
         shard_inflight_request_bytes: budget.inflight_request_bytes,
         shard_fetch_buffer_bytes: budget.fetch_buffer_bytes,
+        shard_write_buffer_bytes: budget.write_buffer_bytes,
     });
     let store = MetadataStore::open(&args.data_dir, shards).context("loading topic metadata")?;
     let snapshot = Arc::new(store.snapshot(&brokers));
@@ -435,6 +438,8 @@ pub struct MemoryBudget {
     pub tail_cache_bytes: usize,
     pub inflight_request_bytes: usize,
     pub fetch_buffer_bytes: usize,
+    /// O_DIRECT write buffers one shard holds at once (never below one largest write).
+    pub write_buffer_bytes: usize,
     /// Connections one shard may hold within its share: each has a read buffer of
     /// `net::connection::READ_CHUNK_BYTES`.
     pub connections_max: usize,
@@ -446,18 +451,28 @@ pub struct BudgetOverrides {
     pub tail_cache: Option<usize>,
     pub inflight: Option<usize>,
     pub fetch: Option<usize>,
+    pub write: Option<usize>,
 }
 
 /// Eighths of each shard's share: tail cache, in-flight requests, fetch buffers, connection read
-/// buffers (which bound the shard's connections). The last two eighths are headroom for what is
-/// bounded but not reserved byte by byte: DMA write buffers (at most the in-flight request
-/// bytes they copy, hence as large as that share), per-partition state, the allocator's slack.
-const BUDGET_EIGHTHS: (usize, usize, usize, usize) = (2, 2, 1, 1);
-const _: () =
-    assert!(BUDGET_EIGHTHS.0 + BUDGET_EIGHTHS.1 + BUDGET_EIGHTHS.2 + BUDGET_EIGHTHS.3 + 2 == 8);
+/// buffers (which bound the shard's connections), O_DIRECT write buffers (the copies of
+/// in-flight batches being written). The last eighth is headroom for what is bounded but not
+/// reserved byte by byte: per-partition state, glommio's registered I/O memory, the
+/// allocator's slack.
+const BUDGET_EIGHTHS: (usize, usize, usize, usize, usize) = (2, 2, 1, 1, 1);
+const _: () = assert!(
+    BUDGET_EIGHTHS.0
+        + BUDGET_EIGHTHS.1
+        + BUDGET_EIGHTHS.2
+        + BUDGET_EIGHTHS.3
+        + BUDGET_EIGHTHS.4
+        + 1
+        == 8
+);
 
 /// Split `total` over `shards` by [`BUDGET_EIGHTHS`]. The in-flight share is never below one
-/// maximum request, or that request could never be read. Explicit flags win.
+/// maximum request, or that request could never be read, nor the write share below one largest
+/// write. Explicit flags win.
 pub fn memory_budget(
     total: u64,
     shards: u32,
@@ -476,6 +491,10 @@ pub fn memory_budget(
         fetch_buffer_bytes: overrides.fetch.unwrap_or(eighths(BUDGET_EIGHTHS.2)),
         connections_max: (eighths(BUDGET_EIGHTHS.3) / crate::net::connection::READ_CHUNK_BYTES)
             .max(1),
+        write_buffer_bytes: overrides
+            .write
+            .unwrap_or(eighths(BUDGET_EIGHTHS.4))
+            .max(crate::log::appender::APPEND_WRITE_BYTES_MAX),
     }
 }
 
@@ -504,6 +523,7 @@ mod budget_tests {
         assert_eq!(b.inflight_request_bytes, 1 << 30);
         assert_eq!(b.fetch_buffer_bytes, 512 << 20);
         assert_eq!(b.connections_max, (512 << 20) / (64 << 10));
+        assert_eq!(b.write_buffer_bytes, 512 << 20);
         let tail = BudgetOverrides {
             tail_cache: Some(5),
             ..BudgetOverrides::default()
@@ -523,5 +543,15 @@ mod budget_tests {
         let b = memory_budget(1 << 30, 1, flags, 1 << 10);
         assert_eq!(b.inflight_request_bytes, 1 << 20);
         assert_eq!(b.fetch_buffer_bytes, 7);
+        let write = BudgetOverrides {
+            write: Some(1),
+            ..BudgetOverrides::default()
+        };
+        let b = memory_budget(1 << 30, 1, write, 1 << 10);
+        assert_eq!(
+            b.write_buffer_bytes,
+            crate::log::appender::APPEND_WRITE_BYTES_MAX,
+            "never below one largest write"
+        );
     }
 }

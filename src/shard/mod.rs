@@ -58,6 +58,8 @@ pub struct BrokerConfig {
     pub shard_inflight_request_bytes: usize,
     /// Fetch response bytes one shard holds at once (read, not yet written).
     pub shard_fetch_buffer_bytes: usize,
+    /// O_DIRECT write buffer bytes one shard holds at once.
+    pub shard_write_buffer_bytes: usize,
 }
 
 /// Broker-wide defaults of the per-topic storage configs.
@@ -161,6 +163,8 @@ pub struct Shard {
     /// Fetch response bytes held by this shard's connections: reserved before a partition is
     /// read for a fetch, released once the response is written.
     pub fetch_budget: Rc<crate::memory::ByteBudget>,
+    /// O_DIRECT write buffers of this shard's logs (`--write-buffer-bytes`).
+    pub write_budget: Rc<crate::memory::ByteBudget>,
     me: Weak<Shard>,
 }
 
@@ -186,6 +190,7 @@ impl Shard {
             config.shard_inflight_request_bytes as u64,
         ));
         let fetch_budget = crate::memory::ByteBudget::new(config.shard_fetch_buffer_bytes);
+        let write_budget = crate::memory::ByteBudget::new(config.shard_write_buffer_bytes);
         // The response encoder counts error codes in the metrics of the shard it runs on.
         crate::metrics::install_local(metrics.clone());
         let client_errors = client_errors::ClientErrorLog::new(id, metrics.clone());
@@ -204,6 +209,7 @@ impl Shard {
             client_errors,
             request_budget,
             fetch_budget,
+            write_budget,
             me: me.clone(),
         }))
     }
@@ -350,6 +356,7 @@ impl Shard {
                 .map_or(d.segment_ms, |v| v.max(1)),
             batch_bytes_max: self.config.request_max_bytes,
             fsync_latency: Some(self.metrics.fsync.clone()),
+            write_budget: Some(self.write_budget.clone()),
         }
     }
 
