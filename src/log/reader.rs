@@ -26,11 +26,14 @@ pub fn read_buffer_bytes(max_bytes: usize) -> usize {
     max_bytes.clamp(READ_CHUNK_BYTES_MIN, READ_CHUNK_BYTES_MAX) + READ_CHUNK_BYTES_MIN
 }
 
-/// O_DIRECT reads one shard has in flight at most; more wait their turn. With ~30 concurrent
-/// 1 MiB reads on one glommio executor (a fetch reading its partitions concurrently, tried and
-/// reverted) a shard's fetches stopped completing while the executor slept in io_uring: a lost
-/// completion we could not pin down. At 4 the same load ran clean; sequential fetches keep one
-/// read per fetch, so this bounds what many concurrent fetches can put in flight.
+/// O_DIRECT reads one shard has in flight at most; more wait their turn. With a fetch reading
+/// its partitions concurrently (tried and reverted) a shard's fetches stopped completing under
+/// the 1,000-partition load test while the executor slept in io_uring. glommio alone does not
+/// reproduce it: `concurrent_direct_reads_never_stall` (200 rounds of 48 concurrent 1 MiB
+/// reads, appends and fdatasyncs alongside) completes, so the stall is more likely in how those
+/// concurrent reads interacted with the fetch budget and in-order replies than a lost
+/// completion. Sequential fetches keep one read per fetch; this bounds what many concurrent
+/// fetches put in flight.
 pub const DISK_READS_IN_FLIGHT_MAX: usize = 8;
 
 thread_local! {
@@ -265,6 +268,69 @@ mod tests {
                     peak, DISK_READS_IN_FLIGHT_MAX,
                     "32 reads fill every slot, never more"
                 );
+            })
+            .expect("executor")
+            .join()
+            .expect("joined");
+    }
+
+    /// Reproduction attempt for the lost completion seen with ~30 concurrent 1 MiB O_DIRECT
+    /// reads on one executor (see DISK_READS_IN_FLIGHT_MAX): rounds of READS concurrent reads
+    /// straight through glommio (no slots), with O_DIRECT appends and fdatasyncs running
+    /// alongside, each round bounded by a timer. Slow (256 MiB of disk, minutes): run by hand,
+    /// `cargo test --release --lib -- --ignored concurrent_direct_reads_never_stall`.
+    #[test]
+    #[ignore]
+    fn concurrent_direct_reads_never_stall() {
+        const READS: u64 = 48;
+        const ROUNDS: usize = 200;
+        const FILE_BYTES: usize = 256 << 20;
+        glommio::LocalExecutorBuilder::default()
+            .io_memory(10 << 20)
+            .spawn(|| async {
+                let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("tmp dir");
+                crate::server::checks::prime_direct_io_probe(dir.path(), 0).await;
+                let path = dir.path().join("reads");
+                let data: Vec<u8> = (0..FILE_BYTES).map(|i| (i % 251) as u8).collect();
+                std::fs::write(&path, &data).expect("write");
+                let file = std::rc::Rc::new(DmaFile::open(&path).await.expect("open"));
+                let stop = std::rc::Rc::new(std::cell::Cell::new(false));
+                let writer = {
+                    let stop = stop.clone();
+                    let path = dir.path().join("appends");
+                    glommio::spawn_local(async move {
+                        let mut a = crate::log::appender::DmaAppender::create(&path)
+                            .await
+                            .expect("create");
+                        let chunk = vec![7u8; 300_000];
+                        while !stop.get() {
+                            a.append(&[&chunk]).await.expect("append");
+                            a.sync().await.expect("sync");
+                        }
+                        a.close().await.expect("close");
+                    })
+                };
+                for round in 0..ROUNDS {
+                    let reads = (0..READS).map(|i| {
+                        let file = file.clone();
+                        async move {
+                            let pos = ((round as u64 * 7919 + i * 104_729) % 255) << 20;
+                            let buf = file.read_at(pos, 1 << 20).await.expect("read");
+                            assert_eq!(buf.len(), 1 << 20);
+                            assert_eq!(buf[0], (pos % 251) as u8);
+                        }
+                    });
+                    let all = futures::future::join_all(reads);
+                    let timer = glommio::timer::sleep(std::time::Duration::from_secs(20));
+                    futures::pin_mut!(all, timer);
+                    if let futures::future::Either::Right(_) =
+                        futures::future::select(all, timer).await
+                    {
+                        panic!("round {round}: {READS} concurrent reads did not complete in 20 s");
+                    }
+                }
+                stop.set(true);
+                writer.await;
             })
             .expect("executor")
             .join()
