@@ -903,3 +903,119 @@ fn disk_reads_at_the_tail_never_see_unwritten_bytes() {
         assert_eq!((*o, &v[..]), (i as i64, &value("tail", i)[..]));
     }
 }
+
+/// A produce of one batch whose records all carry timestamp `timestamp`; its base offset.
+fn produce_at(conn: &mut Conn, topic: &str, values: &[&[u8]], timestamp: i64) -> i64 {
+    use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+    let records: Vec<Record> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: i as i32,
+            timestamp,
+            key: None,
+            value: Some(Bytes::copy_from_slice(v)),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = bytes::BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encode batch");
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(buf.freeze()))])]);
+    let r = conn.call(&req, 9);
+    let p = &r.responses[0].partition_responses[0];
+    assert_eq!(p.error_code, 0, "produce at {timestamp}");
+    p.base_offset
+}
+
+/// Long enough for the shards to publish a snapshot taken after what just happened (they do
+/// once a second).
+const SNAPSHOT_SETTLE: Duration = Duration::from_millis(2_500);
+
+/// Many 4 KiB segments, restarted (recovery keeps no sealed index on the heap): every record
+/// reads back from offset 0 and every batch is found by its timestamp, the sealed segments'
+/// indexes coming from the shard's index cache (misses first, hits on a second pass).
+#[test]
+fn sealed_segment_indexes_load_on_demand_after_a_restart() {
+    const BATCHES: usize = 120;
+    const T0: i64 = 1_700_000_000_000;
+    let mut b = Broker::start("index-cache", &["--cores", "1"]);
+    let mut c = Conn::connect(b.shard_addr(0));
+    create(&mut c, "t", 1, &[("segment.bytes", "4096")]);
+    let value = |i: usize| format!("{i:06}").repeat(50).into_bytes();
+    for i in 0..BATCHES {
+        let vs: Vec<Vec<u8>> = (0..3).map(|j| value(i * 3 + j)).collect();
+        let refs: Vec<&[u8]> = vs.iter().map(|v| &v[..]).collect();
+        let base = produce_at(&mut c, "t", &refs, T0 + 10 * i as i64);
+        assert_eq!(base, (i * 3) as i64);
+    }
+    b.restart();
+    assert!(
+        segments(&b, "t", 0).len() >= 30,
+        "{} segments",
+        segments(&b, "t", 0).len()
+    );
+    assert!(b.metric_sum("sluice_index_cache_budget_bytes", &[]) > 0.0);
+    let mut c = Conn::connect(b.shard_addr(0));
+    let check = |c: &mut Conn| {
+        let got = fetch_all(c, "t", 0, 0);
+        assert_eq!(got.len(), BATCHES * 3);
+        for (i, (o, v)) in got.iter().enumerate() {
+            assert_eq!((*o, &v[..]), (i as i64, &value(i)[..]), "record {i}");
+        }
+        for i in 0..BATCHES {
+            let ts = T0 + 10 * i as i64;
+            assert_eq!(list_offset(c, "t", 0, ts), (0, (i * 3) as i64), "at {ts}");
+            assert_eq!(
+                list_offset(c, "t", 0, ts - 5),
+                (0, (i * 3) as i64),
+                "before {ts}"
+            );
+        }
+    };
+    check(&mut c);
+    std::thread::sleep(SNAPSHOT_SETTLE);
+    let misses = b.metric_sum("sluice_index_cache_misses_total", &[]);
+    let hits = b.metric_sum("sluice_index_cache_hits_total", &[]);
+    assert!(
+        misses > 0.0,
+        "the first pass loaded the sealed indexes from disk"
+    );
+    assert!(b.metric_sum("sluice_index_cache_used_bytes", &[]) > 0.0);
+    check(&mut c);
+    std::thread::sleep(SNAPSHOT_SETTLE);
+    assert!(
+        b.metric_sum("sluice_index_cache_hits_total", &[]) > hits,
+        "the second pass found them in the cache"
+    );
+    assert_eq!(
+        b.metric_sum("sluice_index_cache_misses_total", &[]),
+        misses,
+        "and loaded none again"
+    );
+    assert_eq!(b.metric_sum("sluice_index_cache_fallbacks_total", &[]), 0.0);
+    b.stop();
+    assert!(b.panics().is_empty(), "{:?}", b.panics());
+}

@@ -271,8 +271,8 @@ pub struct ServeArgs {
 
     /// Memory budget of the broker, in bytes, split evenly over the shards: of each share, 1/4
     /// is the tail cache, 1/4 in-flight request bytes, 1/8 fetch response bytes, 1/8 connection
-    /// read buffers (capping connections), and 1/4 headroom (write buffers, per-partition
-    /// state, allocator slack).
+    /// read buffers (capping connections), 1/8 O_DIRECT write buffers, 1/16 sealed segments'
+    /// sparse indexes, and 1/16 headroom (per-partition state, allocator slack).
     /// Default: a quarter of physical RAM.
     #[arg(long)]
     pub memory: Option<u64>,
@@ -297,6 +297,12 @@ pub struct ServeArgs {
     /// aligned buffer while it is written); past it writes wait. Default: from --memory.
     #[arg(long)]
     pub write_buffer_bytes: Option<usize>,
+
+    /// Heap bytes one shard gives to sealed segments' sparse indexes (`.index` / `.timeindex`
+    /// read on demand and kept least recently used first out); past it reads load them from
+    /// disk again. Default: from --memory.
+    #[arg(long)]
+    pub index_cache_bytes: Option<usize>,
 
     /// Log filter (tracing EnvFilter syntax); RUST_LOG overrides.
     #[arg(long, default_value = "info")]

@@ -184,6 +184,30 @@ pub fn lookup_time(entries: &[TimeEntry], timestamp: i64) -> Option<TimeEntry> {
     i.checked_sub(1).and_then(|i| entries.get(i)).copied()
 }
 
+/// Where a read of a segment based at `base` starts for `offset`: the file position of the
+/// indexed batch at or before it, and that batch's base offset (the segment's first batch, at
+/// position 0, when no entry qualifies), so the reader can check the index against the file.
+pub fn start_for_offset(entries: &[OffsetEntry], base: i64, offset: i64) -> (u64, i64) {
+    let relative = (offset - base).clamp(0, i64::from(u32::MAX)) as u32;
+    lookup_offset(entries, relative).map_or((0, base), |e| {
+        (u64::from(e.position), base + i64::from(e.relative_offset))
+    })
+}
+
+/// Where a scan for the first batch with max timestamp >= `timestamp` starts (as
+/// [`start_for_offset`]): batches before the last time entry below `timestamp` can't qualify.
+pub fn start_for_timestamp(
+    offsets: &[OffsetEntry],
+    times: &[TimeEntry],
+    base: i64,
+    timestamp: i64,
+) -> (u64, i64) {
+    match lookup_time(times, timestamp) {
+        Some(t) => start_for_offset(offsets, base, base + i64::from(t.relative_offset)),
+        None => (0, base),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,8 @@
 //!
 //! Module split (style.md): `format` (batch header, validation, CRC32C), `segment` (one .log +
 //! .index pair), `appender` (aligned tail block, write coalescing), `reader` (O_DIRECT reads of
-//! whole batches), `index` (sparse offset -> position), `recovery` (tail scan, truncation).
+//! whole batches), `index` (sparse offset -> position), `index_cache` (sealed segments'
+//! indexes, loaded on demand within a per-shard budget), `recovery` (tail scan, truncation).
 //! This file is the contract the rest of the broker uses.
 
 pub mod active_index;
@@ -15,6 +16,7 @@ pub mod cache;
 pub mod chunk;
 pub mod format;
 pub mod index;
+pub mod index_cache;
 pub mod reader;
 pub mod recovery;
 pub mod segment;
@@ -254,9 +256,12 @@ impl Signal {
 /// in offset order. `sync` may overlap appends and groups every caller waiting on it into one
 /// fdatasync.
 pub struct Log {
+    /// Unique among the logs opened on this shard: its entries' key in `index_cache`.
+    id: u64,
     dir: PathBuf,
     config: RefCell<LogConfig>,
-    /// Every segment, by base offset; the last is the active one.
+    /// Every segment, by base offset; the last is the active one. Only segments from the
+    /// active one on hold their indexes in memory; sealed ones hold their summary.
     segments: RefCell<BTreeMap<i64, Segment>>,
     pending: RefCell<VecDeque<Pending>>,
     /// (next offset of an append, its completion) in offset order.
@@ -315,7 +320,7 @@ impl Log {
         let mut recovered_tail = Vec::new();
         let mut cut_at: Option<usize> = None;
         for (i, &base) in bases.iter().enumerate() {
-            let r = recovery::recover_segment(
+            let mut r = recovery::recover_segment(
                 dir,
                 base,
                 config.index_interval_bytes,
@@ -335,6 +340,10 @@ impl Log {
             let last = i + 1 == bases.len();
             if (r.indexes_stale || r.truncated_bytes > 0) && !last {
                 ActiveIndex::rewrite(dir, &r.segment).await?;
+            }
+            if !last {
+                // Sealed: its index files are complete; reads load them through the cache.
+                r.segment.release_indexes();
             }
             if i + 1 == bases.len() {
                 recovered_tail = r.scanned;
@@ -388,6 +397,7 @@ impl Log {
             written_bytes: active.log.len(),
         };
         Ok(Rc::new(Log {
+            id: index_cache::log_id(),
             dir: dir.to_path_buf(),
             config: RefCell::new(config),
             segments: RefCell::new(segments),
@@ -609,6 +619,7 @@ impl Log {
         if files.base_offset != seg_base {
             // Everything in the old segment is written: sync and seal it before any byte of the
             // new one is written, so `sync` on the new file covers all earlier data.
+            let sealed_base = files.base_offset;
             self.seal(files).await?;
             self.synced_end
                 .set(self.synced_end.get().max(self.written_end.get()));
@@ -619,6 +630,11 @@ impl Log {
                 file: files.log.file().clone(),
                 written_bytes: 0,
             };
+            // Readers now see the old segment as sealed (they look its indexes up in the
+            // shard's index cache, from its now complete files): its entries leave the heap.
+            if let Some(old) = self.segments.borrow_mut().get_mut(&sealed_base) {
+                old.release_indexes();
+            }
         }
         let parts: Vec<&[u8]> = cycle
             .iter()
@@ -784,16 +800,26 @@ impl Log {
                     .range(..=at)
                     .next_back()
                     .filter(|(_, s)| s.next_offset > at)
-                    .map(|(&b, s)| (b, s.size, s.position_for(at)))
-                    .or_else(|| segments.range(at..).next().map(|(&b, s)| (b, s.size, 0)))
+                    .map(|(&b, s)| (b, s.size, true))
+                    .or_else(|| {
+                        segments
+                            .range(at..)
+                            .next()
+                            .map(|(&b, s)| (b, s.size, false))
+                    })
             };
-            let Some((base, size, position)) = found else {
+            let Some((base, size, holds_at)) = found else {
                 break;
+            };
+            let (position, _) = if holds_at {
+                self.start_for(base, size, at).await
+            } else {
+                (0, base)
             };
             let remaining = max_bytes.saturating_sub(out.bytes);
             let min_one_here = min_one && out.chunks.is_empty();
-            let r = self
-                .read_segment(
+            let read = |position| {
+                self.read_segment(
                     base,
                     size,
                     position,
@@ -802,7 +828,18 @@ impl Log {
                     remaining,
                     min_one_here,
                 )
-                .await?;
+            };
+            let mut r = read(position).await;
+            if position > 0 && index_misled(&r, at) {
+                // Correctness never depends on the index: an entry that does not lead to the
+                // batch holding `at` is distrusted, and the segment scanned from its start.
+                tracing::warn!(dir = %self.dir.display(), segment = base, offset = at, position, "index entry does not match the log; scanning the segment from its start");
+                if base < self.active_file.borrow().base_offset {
+                    index_cache::distrust(self.id, base);
+                }
+                r = read(0).await;
+            }
+            let r = r?;
             let Some(next) = self.next_offset_after(&r) else {
                 break;
             };
@@ -814,6 +851,43 @@ impl Log {
             }
         }
         Ok(out)
+    }
+
+    /// Where a read of segment `base` (`size` bytes) starts for `offset`, and the base offset
+    /// of the batch there: from the in-memory index for the active segment (and any rolled to
+    /// but not yet written), from the shard's index cache for a sealed one.
+    async fn start_for(&self, base: i64, size: u64, offset: i64) -> (u64, i64) {
+        if base >= self.active_file.borrow().base_offset {
+            return self
+                .segments
+                .borrow()
+                .get(&base)
+                .map_or((0, base), |s| s.start_for(offset));
+        }
+        let sealed = self.sealed_index(base, size).await;
+        index::start_for_offset(&sealed.offsets, base, offset)
+    }
+
+    /// Where a timestamp seek in segment `base` starts (as [`Log::start_for`]).
+    async fn start_for_timestamp(&self, base: i64, size: u64, timestamp: i64) -> (u64, i64) {
+        if base >= self.active_file.borrow().base_offset {
+            return self
+                .segments
+                .borrow()
+                .get(&base)
+                .map_or((0, base), |s| s.start_for_timestamp(timestamp));
+        }
+        let sealed = self.sealed_index(base, size).await;
+        index::start_for_timestamp(&sealed.offsets, &sealed.times, base, timestamp)
+    }
+
+    /// Sealed segment `base`'s indexes from the shard's cache (loaded on a miss; kept only
+    /// while the segment still exists).
+    async fn sealed_index(&self, base: i64, size: u64) -> Rc<index_cache::SealedIndex> {
+        index_cache::get(self.id, &self.dir, base, size, || {
+            self.segments.borrow().contains_key(&base) && !self.closed.get()
+        })
+        .await
     }
 
     fn next_offset_after(&self, r: &ReadResult) -> Option<i64> {
@@ -866,11 +940,14 @@ impl Log {
             segments
                 .values()
                 .find(|s| s.max_timestamp >= timestamp && s.next_offset > self.start_offset.get())
-                .map(|s| (s.base_offset, s.size, s.position_for_timestamp(timestamp)))
+                .map(|s| (s.base_offset, s.size))
         };
-        let Some((base, size, position)) = candidate else {
+        let Some((base, size)) = candidate else {
             return Ok(None);
         };
+        // The index is looked up before the segment is opened: a load from disk takes a
+        // transient-file slot of its own, never while this one is held.
+        let (position, expected) = self.start_for_timestamp(base, size, timestamp).await;
         let open = self.segment_file(base, size).await?;
         let seg = reader::SegmentFile {
             file: &open.file,
@@ -878,16 +955,36 @@ impl Log {
             base_offset: base,
         };
         let start = self.start_offset.get();
-        let mut found = None;
-        reader::scan_headers(&seg, position, |_, h| {
-            if h.max_timestamp >= timestamp && h.next_offset() > start {
-                found = Some((h.base_offset.max(start), h.max_timestamp));
-                return false;
+        let scan = |position: u64| {
+            let seg = &seg;
+            async move {
+                let mut found = None;
+                let mut first_base = None;
+                reader::scan_headers(seg, position, |_, h| {
+                    first_base.get_or_insert(h.base_offset);
+                    if h.max_timestamp >= timestamp && h.next_offset() > start {
+                        found = Some((h.base_offset.max(start), h.max_timestamp));
+                        return false;
+                    }
+                    true
+                })
+                .await
+                .map(|()| (found, first_base))
             }
-            true
-        })
-        .await?;
-        Ok(found)
+        };
+        let r = scan(position).await;
+        let misled = match &r {
+            Ok((_, first_base)) => first_base.is_some_and(|b| b != expected),
+            Err(_) => true,
+        };
+        if position > 0 && misled {
+            tracing::warn!(dir = %self.dir.display(), segment = base, timestamp, position, "index entry does not match the log; scanning the segment from its start");
+            if base < self.active_file.borrow().base_offset {
+                index_cache::distrust(self.id, base);
+            }
+            return Ok(scan(0).await?.0);
+        }
+        Ok(r?.0)
     }
 
     /// The file of segment `base` (logical size `size`) and how many of its bytes a read may
@@ -938,6 +1035,7 @@ impl Log {
             let _ = self.writer_idle.wait().await;
         }
         self.cache.clear();
+        index_cache::forget_log(self.id);
         let Some(files) = self.active.borrow_mut().take() else {
             return Ok(());
         };
@@ -947,6 +1045,28 @@ impl Log {
         self.seal(files).await?;
         self.synced_end.set(self.written_end.get());
         Ok(())
+    }
+}
+
+impl Drop for Log {
+    /// A log dropped without `close` (a failed open's partial state, tests) leaves nothing in
+    /// the shard's index cache either.
+    fn drop(&mut self) {
+        index_cache::forget_log(self.id);
+    }
+}
+
+/// Whether a read that started at an index entry's position went wrong because of the entry:
+/// the batch there is not a batch (corrupt), or comes after `offset` (the entry points past it).
+fn index_misled(r: &Result<ReadResult, LogError>, offset: i64) -> bool {
+    match r {
+        Err(LogError::Corrupt { .. }) => true,
+        Err(_) => false,
+        Ok(r) => r
+            .chunks
+            .first()
+            .and_then(|c| BatchHeader::try_parse(c).ok())
+            .is_some_and(|h| h.base_offset > offset),
     }
 }
 
@@ -1118,6 +1238,7 @@ impl Log {
         };
         for base in &doomed {
             self.segments.borrow_mut().remove(base);
+            index_cache::forget(self.id, *base);
             for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
                 if let Err(e) = std::fs::remove_file(segment::path(&self.dir, *base, suffix)) {
                     tracing::warn!(dir = %self.dir.display(), segment = base, error = %e, "removing segment file");

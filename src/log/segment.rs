@@ -1,6 +1,8 @@
 //! One segment of a partition log: `<base offset, 20 digits>.log` with its `.index` and
-//! `.timeindex`. This is the in-memory view (sizes, offsets, sparse indexes) that the log keeps
-//! for every segment; the files are opened by the appender (active segment) or per read
+//! `.timeindex`. This is the in-memory view that the log keeps for every segment: sizes,
+//! offsets, largest timestamp, and — for the active segment only — its sparse indexes (a
+//! sealed segment's are read from its files through `index_cache`, within the shard's
+//! budget); the files are opened by the appender (active segment) or per read
 //! (sealed segments stay closed until read, so thousands of segments cost no descriptors).
 //!
 //! Lives on the partition's owner shard.
@@ -207,18 +209,33 @@ impl Segment {
         }
     }
 
-    /// File position to start reading for `offset` (the indexed batch at or before it).
-    pub fn position_for(&self, offset: i64) -> u64 {
-        let relative = (offset - self.base_offset).clamp(0, i64::from(u32::MAX)) as u32;
-        index::lookup_offset(&self.index, relative).map_or(0, |e| u64::from(e.position))
+    /// File position to start reading for `offset` (the indexed batch at or before it), and
+    /// that batch's base offset. Only the active segment holds its indexes in memory; a sealed
+    /// one's come from `index_cache`.
+    pub fn start_for(&self, offset: i64) -> (u64, i64) {
+        index::start_for_offset(&self.index, self.base_offset, offset)
     }
 
-    /// File position to start scanning for the first batch with max timestamp >= `timestamp`.
-    pub fn position_for_timestamp(&self, timestamp: i64) -> u64 {
-        match index::lookup_time(&self.time_index, timestamp) {
-            Some(t) => self.position_for(self.base_offset + i64::from(t.relative_offset)),
-            None => 0,
-        }
+    /// File position to start reading for `offset`.
+    pub fn position_for(&self, offset: i64) -> u64 {
+        self.start_for(offset).0
+    }
+
+    /// Where to start scanning for the first batch with max timestamp >= `timestamp`.
+    pub fn start_for_timestamp(&self, timestamp: i64) -> (u64, i64) {
+        index::start_for_timestamp(&self.index, &self.time_index, self.base_offset, timestamp)
+    }
+
+    /// Drop the in-memory indexes (the segment is sealed: its index files are complete, and
+    /// reads find its entries through `index_cache`). Only the summary stays on the heap.
+    pub fn release_indexes(&mut self) {
+        self.index = Vec::new();
+        self.time_index = Vec::new();
+    }
+
+    /// Index entries held in memory (offset index, time index).
+    pub fn indexes_held(&self) -> (usize, usize) {
+        (self.index.capacity(), self.time_index.capacity())
     }
 }
 

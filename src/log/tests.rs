@@ -5,7 +5,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 
 use super::format::{tests::hand_batch, BatchHeader};
-use super::{transient, Log, LogConfig, TailCache};
+use super::{index_cache, transient, Log, LogConfig, TailCache};
 
 fn on_executor<F, Fut>(f: F)
 where
@@ -149,5 +149,195 @@ fn syncs_across_logs_share_one_flush_cycle() {
             assert_eq!(log.synced_end_offset(), log.log_end_offset());
             log.close().await.expect("close");
         }
+    });
+}
+
+/// Batches in the index tests: one record of ~1 KB each, timestamp `TS_BASE + offset`.
+const TS_BASE: i64 = 1_000_000;
+
+/// A log of `batches` one-record batches of 1,061 bytes in 16 KiB segments (15 batches each),
+/// an offset-index entry every ~3 batches: most segments sealed, with several entries each.
+async fn indexed_log(dir: &std::path::Path, batches: i64) -> Rc<Log> {
+    let log = Log::open(dir, indexed_config(), TailCache::new(0).for_log())
+        .await
+        .expect("open");
+    for i in 0..batches {
+        let batch = Bytes::from(hand_batch(1, 1000, TS_BASE + i));
+        let header = BatchHeader::try_parse(&batch).expect("header");
+        let (base, written) = log.append(&batch, &header, 0);
+        assert_eq!(base, i);
+        written.await.expect("written");
+    }
+    log
+}
+
+/// Every offset reads back as its own batch, and every timestamp finds its batch.
+async fn check_every_offset_and_timestamp(log: &Log, batches: i64) {
+    for offset in 0..batches {
+        let r = log.read(offset, batches, 1, true).await.expect("read");
+        let first = r.chunks.first().expect("a batch");
+        let h = BatchHeader::try_parse(first).expect("header");
+        assert_eq!(h.base_offset, offset, "read at {offset}");
+        let found = log
+            .offset_for_timestamp(TS_BASE + offset)
+            .await
+            .expect("seek");
+        assert_eq!(
+            found,
+            Some((offset, TS_BASE + offset)),
+            "timestamp of {offset}"
+        );
+    }
+}
+
+fn sealed_segments_hold_no_index(log: &Log) -> bool {
+    let segments = log.segments.borrow();
+    let sealed = segments.len() - 1;
+    segments
+        .values()
+        .take(sealed)
+        .all(|s| s.indexes_held() == (0, 0))
+}
+
+/// Sealed segments keep only their summary on the heap, after a seal and after recovery; reads
+/// and timestamp seeks load their indexes into the shard's cache (misses), then hit it.
+#[test]
+fn sealed_segments_hold_no_index_and_reads_use_the_shard_cache() {
+    on_executor(|| async {
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("tmp dir");
+        crate::server::checks::prime_direct_io_probe(dir.path(), 0).await;
+        let n = 300;
+        let log = indexed_log(dir.path(), n).await;
+        assert!(
+            log.segment_count() >= 20,
+            "{} segments",
+            log.segment_count()
+        );
+        assert!(sealed_segments_hold_no_index(&log), "dropped at seal");
+        let active = log
+            .segments
+            .borrow()
+            .values()
+            .next_back()
+            .map(|s| s.indexes_held());
+        assert!(
+            active.is_some_and(|(o, _)| o > 0),
+            "the active segment keeps its index"
+        );
+        let before = index_cache::stats();
+        check_every_offset_and_timestamp(&log, n).await;
+        let after = index_cache::stats();
+        assert!(after.misses > before.misses, "indexes were loaded");
+        assert!(after.hits > before.hits, "and then found in the cache");
+        assert_eq!(
+            after.fallbacks, before.fallbacks,
+            "all index files were usable"
+        );
+        assert!(after.entries >= log.segment_count() - 1);
+        log.close().await.expect("close");
+        assert_eq!(
+            index_cache::stats().entries,
+            0,
+            "a closed log leaves nothing cached"
+        );
+
+        let log = Log::open(dir.path(), indexed_config(), TailCache::new(0).for_log())
+            .await
+            .expect("reopen");
+        assert!(
+            sealed_segments_hold_no_index(&log),
+            "recovery keeps none either"
+        );
+        check_every_offset_and_timestamp(&log, n).await;
+        assert_eq!(index_cache::stats().fallbacks, before.fallbacks);
+        log.close().await.expect("close");
+    });
+}
+
+fn indexed_config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 16 << 10,
+        index_interval_bytes: 2048,
+        ..LogConfig::default()
+    }
+}
+
+/// With a budget of three segments' indexes the cache evicts (never holds more than its budget)
+/// and every read is still right; deleting segments takes their entries out.
+#[test]
+fn a_tiny_index_cache_stays_within_its_budget_and_reads_stay_right() {
+    on_executor(|| async {
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("tmp dir");
+        crate::server::checks::prime_direct_io_probe(dir.path(), 0).await;
+        let n = 300;
+        let log = indexed_log(dir.path(), n).await;
+        // Every sealed segment here has the same indexes: one's cost, measured.
+        log.read(0, n, 1, true).await.expect("read");
+        let one = index_cache::stats().used_bytes;
+        assert!(one > index_cache::ENTRY_OVERHEAD_BYTES);
+        index_cache::set_budget(3 * one);
+        for offset in (0..n).rev() {
+            let r = log.read(offset, n, 1, true).await.expect("read");
+            let h = BatchHeader::try_parse(&r.chunks[0]).expect("header");
+            assert_eq!(h.base_offset, offset);
+            let s = index_cache::stats();
+            assert!(s.used_bytes <= s.budget_bytes, "{s:?}");
+            assert!(s.entries <= 3, "{s:?}");
+        }
+        let s = index_cache::stats();
+        assert!(s.misses >= 19, "evicted indexes are loaded again: {s:?}");
+        assert_eq!(s.entries, 3);
+        check_every_offset_and_timestamp(&log, n).await;
+        // DeleteRecords past the cached segments removes their entries.
+        log.read(0, n, 1, true).await.expect("read");
+        log.delete_records_before(100).await.expect("delete");
+        let s = index_cache::stats();
+        assert_eq!(s.entries, 2, "segment 0 left the cache: {s:?}");
+        index_cache::set_budget(index_cache::SEALED_INDEX_CACHE_BYTES_DEFAULT);
+        log.close().await.expect("close");
+    });
+}
+
+/// A sealed segment whose `.index` is gone, one whose `.timeindex` is garbage and one whose
+/// `.index` entries point at the wrong batches all still read right: the lookup falls back to
+/// the segment's start.
+#[test]
+fn missing_or_damaged_sealed_indexes_fall_back_to_a_scan() {
+    on_executor(|| async {
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("tmp dir");
+        crate::server::checks::prime_direct_io_probe(dir.path(), 0).await;
+        let n = 300;
+        let log = indexed_log(dir.path(), n).await;
+        let bases: Vec<i64> = log.segments.borrow().keys().copied().collect();
+        let path = |base: i64, suffix| super::segment::path(dir.path(), base, suffix);
+        std::fs::remove_file(path(bases[1], super::segment::INDEX_SUFFIX)).expect("rm");
+        std::fs::write(
+            path(bases[2], super::segment::TIME_INDEX_SUFFIX),
+            [0x5a; 64],
+        )
+        .expect("garbage");
+        // Each entry of segment 3 takes the position of the next one: valid, ascending, wrong.
+        let p = path(bases[3], super::segment::INDEX_SUFFIX);
+        let raw = std::fs::read(&p).expect("index");
+        let size = log.segments.borrow()[&bases[3]].size;
+        let entries = super::index::decode_offset_index(&raw, bases[3], size).expect("decode");
+        assert!(entries.len() >= 3);
+        let mut forged = raw[..super::index::INDEX_HEADER_BYTES].to_vec();
+        for w in entries.windows(2) {
+            let e = super::index::OffsetEntry {
+                relative_offset: w[0].relative_offset,
+                position: w[1].position,
+            };
+            forged.extend_from_slice(&e.encode());
+        }
+        std::fs::write(&p, forged).expect("forge");
+        let before = index_cache::stats();
+        check_every_offset_and_timestamp(&log, n).await;
+        let after = index_cache::stats();
+        assert!(
+            after.fallbacks >= before.fallbacks + 3,
+            "each damaged index is counted: {after:?}"
+        );
+        log.close().await.expect("close");
     });
 }

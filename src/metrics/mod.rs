@@ -176,6 +176,14 @@ pub struct ShardSnapshot {
     pub write_buffer_budget_bytes: u64,
     pub tail_cache_hits: u64,
     pub tail_cache_misses: u64,
+    /// Sealed segments' index cache (`log::index_cache`): lookups served from it, lookups that
+    /// read the index files, loads that found a file missing or damaged (or an entry that did
+    /// not match the log) and scanned the segment from its start instead; bytes held, budget.
+    pub index_cache_hits: u64,
+    pub index_cache_misses: u64,
+    pub index_cache_fallbacks: u64,
+    pub index_cache_used_bytes: u64,
+    pub index_cache_budget_bytes: u64,
     pub partitions: Vec<PartitionSnapshot>,
     /// The groups this shard coordinates (loaded ones), by id.
     pub groups: Vec<GroupView>,
@@ -333,6 +341,7 @@ pub async fn publish_snapshots(shard: Rc<crate::shard::Shard>) {
             .collect();
         partitions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
         let (hits, misses) = shard.tail_cache.hits_misses();
+        let index_cache = crate::log::index_cache::stats();
         let snapshot = ShardSnapshot {
             at_ms: crate::log::now_ms(),
             tail_cache_used_bytes: shard.tail_cache.used_bytes() as u64,
@@ -344,6 +353,11 @@ pub async fn publish_snapshots(shard: Rc<crate::shard::Shard>) {
             write_buffer_budget_bytes: shard.write_budget.limit_bytes() as u64,
             tail_cache_hits: hits,
             tail_cache_misses: misses,
+            index_cache_hits: index_cache.hits,
+            index_cache_misses: index_cache.misses,
+            index_cache_fallbacks: index_cache.fallbacks,
+            index_cache_used_bytes: index_cache.used_bytes as u64,
+            index_cache_budget_bytes: index_cache.budget_bytes as u64,
             partitions,
             groups: crate::groups::coordinator::views(&shard),
         };

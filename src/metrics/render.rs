@@ -256,7 +256,7 @@ fn render_latency(out: &mut String, shards: &[Arc<ShardMetrics>]) {
 /// Gauges from the shards' last snapshots: tail cache and per-partition log state.
 fn render_snapshots(out: &mut String, snaps: &[(u32, Arc<ShardSnapshot>)]) {
     type Get = fn(&ShardSnapshot) -> u64;
-    let cache: [(&str, &str, &str, Get); 9] = [
+    let cache: [(&str, &str, &str, Get); 14] = [
         (
             "sluice_write_buffer_used_bytes",
             "gauge",
@@ -310,6 +310,36 @@ fn render_snapshots(out: &mut String, snaps: &[(u32, Arc<ShardSnapshot>)]) {
             "counter",
             "Reads that went to disk.",
             |s| s.tail_cache_misses,
+        ),
+        (
+            "sluice_index_cache_hits_total",
+            "counter",
+            "Sealed-segment index lookups served from the shard's index cache.",
+            |s| s.index_cache_hits,
+        ),
+        (
+            "sluice_index_cache_misses_total",
+            "counter",
+            "Sealed-segment index lookups that read the segment's .index and .timeindex files.",
+            |s| s.index_cache_misses,
+        ),
+        (
+            "sluice_index_cache_fallbacks_total",
+            "counter",
+            "Sealed-segment index files found missing or damaged, or entries that did not match the log: those reads scanned the segment from its start.",
+            |s| s.index_cache_fallbacks,
+        ),
+        (
+            "sluice_index_cache_used_bytes",
+            "gauge",
+            "Heap bytes held by sealed segments' cached sparse indexes.",
+            |s| s.index_cache_used_bytes,
+        ),
+        (
+            "sluice_index_cache_budget_bytes",
+            "gauge",
+            "The shard's sealed-segment index cache budget (--index-cache-bytes).",
+            |s| s.index_cache_budget_bytes,
         ),
     ];
     for (name, kind, help, get) in cache {

@@ -136,6 +136,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             inflight: args.inflight_request_bytes,
             fetch: args.fetch_buffer_bytes,
             write: args.write_buffer_bytes,
+            index_cache: args.index_cache_bytes,
         },
         args.request_max_bytes,
     );
@@ -145,6 +146,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         per_shard_inflight_requests = budget.inflight_request_bytes,
         per_shard_fetch_buffers = budget.fetch_buffer_bytes,
         per_shard_write_buffers = budget.write_buffer_bytes,
+        per_shard_index_cache = budget.index_cache_bytes,
         per_shard_connections_max = budget.connections_max,
         "memory budget"
     );
@@ -179,6 +181,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shard_inflight_request_bytes: budget.inflight_request_bytes,
         shard_fetch_buffer_bytes: budget.fetch_buffer_bytes,
         shard_write_buffer_bytes: budget.write_buffer_bytes,
+        shard_index_cache_bytes: budget.index_cache_bytes,
     });
     let store = MetadataStore::open(&args.data_dir, shards).context("loading topic metadata")?;
     let snapshot = Arc::new(store.snapshot(&brokers));
@@ -440,6 +443,8 @@ pub struct MemoryBudget {
     pub fetch_buffer_bytes: usize,
     /// O_DIRECT write buffers one shard holds at once (never below one largest write).
     pub write_buffer_bytes: usize,
+    /// Sealed segments' sparse indexes one shard keeps on the heap (`log::index_cache`).
+    pub index_cache_bytes: usize,
     /// Connections one shard may hold within its share: each has a read buffer of
     /// `net::connection::READ_CHUNK_BYTES`.
     pub connections_max: usize,
@@ -452,25 +457,28 @@ pub struct BudgetOverrides {
     pub inflight: Option<usize>,
     pub fetch: Option<usize>,
     pub write: Option<usize>,
+    pub index_cache: Option<usize>,
 }
 
-/// Eighths of each shard's share: tail cache, in-flight requests, fetch buffers, connection read
-/// buffers (which bound the shard's connections), O_DIRECT write buffers (the copies of
-/// in-flight batches being written). The last eighth is headroom for what is bounded but not
-/// reserved byte by byte: per-partition state, glommio's registered I/O memory, the
-/// allocator's slack.
-const BUDGET_EIGHTHS: (usize, usize, usize, usize, usize) = (2, 2, 1, 1, 1);
+/// Sixteenths of each shard's share: tail cache, in-flight requests, fetch buffers, connection
+/// read buffers (which bound the shard's connections), O_DIRECT write buffers (the copies of
+/// in-flight batches being written), sealed segments' sparse indexes (without a bound they
+/// grow with the data on disk, ~0.5 % of it). The last sixteenth is headroom for what is
+/// bounded but not reserved byte by byte: per-partition state, glommio's registered I/O
+/// memory, the allocator's slack.
+const BUDGET_SIXTEENTHS: (usize, usize, usize, usize, usize, usize) = (4, 4, 2, 2, 2, 1);
 const _: () = assert!(
-    BUDGET_EIGHTHS.0
-        + BUDGET_EIGHTHS.1
-        + BUDGET_EIGHTHS.2
-        + BUDGET_EIGHTHS.3
-        + BUDGET_EIGHTHS.4
+    BUDGET_SIXTEENTHS.0
+        + BUDGET_SIXTEENTHS.1
+        + BUDGET_SIXTEENTHS.2
+        + BUDGET_SIXTEENTHS.3
+        + BUDGET_SIXTEENTHS.4
+        + BUDGET_SIXTEENTHS.5
         + 1
-        == 8
+        == 16
 );
 
-/// Split `total` over `shards` by [`BUDGET_EIGHTHS`]. The in-flight share is never below one
+/// Split `total` over `shards` by [`BUDGET_SIXTEENTHS`]. The in-flight share is never below one
 /// maximum request, or that request could never be read, nor the write share below one largest
 /// write. Explicit flags win.
 pub fn memory_budget(
@@ -480,21 +488,27 @@ pub fn memory_budget(
     request_max_bytes: usize,
 ) -> MemoryBudget {
     let share = usize::try_from(total / u64::from(shards.max(1))).unwrap_or(usize::MAX);
-    let eighths = |n: usize| share / 8 * n;
+    let sixteenths = |n: usize| share / 16 * n;
     MemoryBudget {
         total_bytes: total,
-        tail_cache_bytes: overrides.tail_cache.unwrap_or(eighths(BUDGET_EIGHTHS.0)),
+        tail_cache_bytes: overrides
+            .tail_cache
+            .unwrap_or(sixteenths(BUDGET_SIXTEENTHS.0)),
         inflight_request_bytes: overrides
             .inflight
-            .unwrap_or(eighths(BUDGET_EIGHTHS.1))
+            .unwrap_or(sixteenths(BUDGET_SIXTEENTHS.1))
             .max(request_max_bytes),
-        fetch_buffer_bytes: overrides.fetch.unwrap_or(eighths(BUDGET_EIGHTHS.2)),
-        connections_max: (eighths(BUDGET_EIGHTHS.3) / crate::net::connection::READ_CHUNK_BYTES)
+        fetch_buffer_bytes: overrides.fetch.unwrap_or(sixteenths(BUDGET_SIXTEENTHS.2)),
+        connections_max: (sixteenths(BUDGET_SIXTEENTHS.3)
+            / crate::net::connection::READ_CHUNK_BYTES)
             .max(1),
         write_buffer_bytes: overrides
             .write
-            .unwrap_or(eighths(BUDGET_EIGHTHS.4))
+            .unwrap_or(sixteenths(BUDGET_SIXTEENTHS.4))
             .max(crate::log::appender::APPEND_WRITE_BYTES_MAX),
+        index_cache_bytes: overrides
+            .index_cache
+            .unwrap_or(sixteenths(BUDGET_SIXTEENTHS.5)),
     }
 }
 
@@ -524,6 +538,7 @@ mod budget_tests {
         assert_eq!(b.fetch_buffer_bytes, 512 << 20);
         assert_eq!(b.connections_max, (512 << 20) / (64 << 10));
         assert_eq!(b.write_buffer_bytes, 512 << 20);
+        assert_eq!(b.index_cache_bytes, 256 << 20);
         let tail = BudgetOverrides {
             tail_cache: Some(5),
             ..BudgetOverrides::default()
@@ -552,6 +567,14 @@ mod budget_tests {
             b.write_buffer_bytes,
             crate::log::appender::APPEND_WRITE_BYTES_MAX,
             "never below one largest write"
+        );
+        let index = BudgetOverrides {
+            index_cache: Some(3),
+            ..BudgetOverrides::default()
+        };
+        assert_eq!(
+            memory_budget(1 << 30, 1, index, 1 << 10).index_cache_bytes,
+            3
         );
     }
 }

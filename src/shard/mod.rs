@@ -60,6 +60,8 @@ pub struct BrokerConfig {
     pub shard_fetch_buffer_bytes: usize,
     /// O_DIRECT write buffer bytes one shard holds at once.
     pub shard_write_buffer_bytes: usize,
+    /// Heap bytes one shard keeps sealed segments' sparse indexes in (`log::index_cache`).
+    pub shard_index_cache_bytes: usize,
 }
 
 /// Broker-wide defaults of the per-topic storage configs.
@@ -191,6 +193,8 @@ impl Shard {
         ));
         let fetch_budget = crate::memory::ByteBudget::new(config.shard_fetch_buffer_bytes);
         let write_budget = crate::memory::ByteBudget::new(config.shard_write_buffer_bytes);
+        // Sealed segments' indexes are cached per shard (thread-local), within this budget.
+        crate::log::index_cache::set_budget(config.shard_index_cache_bytes);
         // The response encoder counts error codes in the metrics of the shard it runs on.
         crate::metrics::install_local(metrics.clone());
         let client_errors = client_errors::ClientErrorLog::new(id, metrics.clone());
