@@ -160,33 +160,28 @@ impl ActiveIndex {
     }
 }
 
+/// An offset index's bytes: the header (for a whole file) and `entries`.
 fn encode_offsets(base: i64, entries: &[OffsetEntry], header: bool) -> Vec<u8> {
-    let mut out =
-        Vec::with_capacity(INDEX_HEADER_BYTES + entries.len() * index::OFFSET_ENTRY_BYTES);
-    if header {
-        out.extend_from_slice(&index::encode_header(
-            index::OFFSET_INDEX_MAGIC,
-            index::OFFSET_ENTRY_BYTES,
-            base,
-        ));
-    }
-    for e in entries {
-        out.extend_from_slice(&e.encode());
-    }
-    out
+    let header = header
+        .then(|| index::encode_header(index::OFFSET_INDEX_MAGIC, index::OFFSET_ENTRY_BYTES, base));
+    encode_file(header, entries.iter().map(OffsetEntry::encode))
 }
 
+/// A time index's bytes: the header (for a whole file) and `entries`.
 fn encode_times(base: i64, entries: &[TimeEntry], header: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(INDEX_HEADER_BYTES + entries.len() * index::TIME_ENTRY_BYTES);
-    if header {
-        out.extend_from_slice(&index::encode_header(
-            index::TIME_INDEX_MAGIC,
-            index::TIME_ENTRY_BYTES,
-            base,
-        ));
-    }
+    let header = header
+        .then(|| index::encode_header(index::TIME_INDEX_MAGIC, index::TIME_ENTRY_BYTES, base));
+    encode_file(header, entries.iter().map(TimeEntry::encode))
+}
+
+fn encode_file<const N: usize>(
+    header: Option<[u8; INDEX_HEADER_BYTES]>,
+    entries: impl ExactSizeIterator<Item = [u8; N]>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(INDEX_HEADER_BYTES + entries.len() * N);
+    out.extend(header.iter().flatten());
     for e in entries {
-        out.extend_from_slice(&e.encode());
+        out.extend_from_slice(&e);
     }
     out
 }
