@@ -19,7 +19,9 @@ pub mod index;
 pub mod index_cache;
 pub mod reader;
 pub mod recovery;
+pub mod retention;
 pub mod segment;
+pub mod start_offset;
 pub mod sync_cycle;
 pub mod transient;
 
@@ -41,6 +43,7 @@ use appender::DmaAppender;
 pub use cache::{LogCache, TailCache};
 pub use chunk::Chunk;
 pub use format::{BatchError, BatchHeader};
+pub use retention::Retention;
 use segment::{Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 
 /// Per-log settings (topic configs resolved against broker defaults).
@@ -421,6 +424,11 @@ impl Log {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Replace the settings (a topic config changed); applies to the next append and roll.
+    pub fn set_config(&self, config: LogConfig) {
+        *self.config.borrow_mut() = config;
     }
 
     /// First offset still stored.
@@ -1067,190 +1075,5 @@ fn index_misled(r: &Result<ReadResult, LogError>, offset: i64) -> bool {
             .first()
             .and_then(|c| BatchHeader::try_parse(c).ok())
             .is_some_and(|h| h.base_offset > offset),
-    }
-}
-
-/// The persisted log start offset (moved by DeleteRecords or retention past a segment's base).
-///
-/// File `log-start-offset` in the partition directory, 20 bytes, big-endian:
-///
-/// | offset | size | field    | notes                                 |
-/// |-------:|-----:|----------|---------------------------------------|
-/// |      0 |    4 | magic    | `SLSO`; never 0                       |
-/// |      4 |    2 | version  | 1                                     |
-/// |      6 |    2 | reserved | 0                                     |
-/// |      8 |    8 | offset   | the log start offset                  |
-/// |     16 |    4 | crc      | CRC32C of bytes 0..16                 |
-pub mod start_offset {
-    use std::io::Write;
-    use std::path::{Path, PathBuf};
-
-    pub const FILE_NAME: &str = "log-start-offset";
-    pub const MAGIC: [u8; 4] = *b"SLSO";
-    pub const VERSION: u16 = 1;
-    pub const FILE_BYTES: usize = 20;
-
-    pub fn path(dir: &Path) -> PathBuf {
-        dir.join(FILE_NAME)
-    }
-
-    pub fn encode(offset: i64) -> [u8; FILE_BYTES] {
-        let mut b = [0u8; FILE_BYTES];
-        b[0..4].copy_from_slice(&MAGIC);
-        b[4..6].copy_from_slice(&VERSION.to_be_bytes());
-        b[8..16].copy_from_slice(&offset.to_be_bytes());
-        let crc = crc32c::crc32c(&b[0..16]);
-        b[16..20].copy_from_slice(&crc.to_be_bytes());
-        b
-    }
-
-    /// The offset, if `b` is a valid file.
-    pub fn decode(b: &[u8]) -> Option<i64> {
-        if b.len() != FILE_BYTES || b[0..4] != MAGIC || b[4..6] != VERSION.to_be_bytes() {
-            return None;
-        }
-        let crc = u32::from_be_bytes([b[16], b[17], b[18], b[19]]);
-        if crc32c::crc32c(&b[0..16]) != crc {
-            return None;
-        }
-        let mut o = [0u8; 8];
-        o.copy_from_slice(&b[8..16]);
-        Some(i64::from_be_bytes(o))
-    }
-
-    /// Write-then-rename with fsyncs (rare: DeleteRecords and retention only).
-    pub fn store(dir: &Path, offset: i64) -> std::io::Result<()> {
-        let tmp = dir.join(format!("{FILE_NAME}.tmp"));
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&encode(offset))?;
-        f.sync_data()?;
-        std::fs::rename(&tmp, path(dir))?;
-        std::fs::File::open(dir)?.sync_all()
-    }
-
-    pub fn load(dir: &Path) -> Option<i64> {
-        decode(&std::fs::read(path(dir)).ok()?)
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn layout_and_damage() {
-            let b = encode(0x0102_0304_0506_0708);
-            assert_eq!(&b[0..4], b"SLSO");
-            assert_eq!(&b[4..8], &[0, 1, 0, 0]);
-            assert_eq!(&b[8..16], &[1, 2, 3, 4, 5, 6, 7, 8]);
-            assert_eq!(decode(&b), Some(0x0102_0304_0506_0708));
-            for i in 0..FILE_BYTES {
-                let mut d = b;
-                d[i] ^= 0x40;
-                assert_eq!(decode(&d), None, "flipped byte {i}");
-            }
-            assert_eq!(decode(&[0u8; FILE_BYTES]), None);
-            assert_eq!(decode(&b[..19]), None);
-        }
-    }
-}
-
-/// Retention settings for one pass (topic configs resolved against broker defaults).
-#[derive(Debug, Clone, Copy)]
-pub struct Retention {
-    /// Delete segments whose newest batch is older than this (`retention.ms`; -1: keep).
-    pub retention_ms: i64,
-    /// Delete the oldest segments while the log is larger than this (`retention.bytes`; -1: keep).
-    pub retention_bytes: i64,
-}
-
-impl Log {
-    /// Move the log start offset to `offset` (DeleteRecords), which must not pass the log end;
-    /// whole segments below it are deleted. Returns the new log start offset.
-    pub async fn delete_records_before(&self, offset: i64) -> Result<i64, LogError> {
-        let end = self.written_end.get();
-        if offset > end || offset < 0 {
-            return Err(LogError::OffsetOutOfRange {
-                offset,
-                start: self.start_offset.get(),
-                end,
-            });
-        }
-        if offset > self.start_offset.get() {
-            start_offset::store(&self.dir, offset)?;
-            self.start_offset.set(offset);
-            self.cache.drop_before(offset);
-            self.delete_segments_below_start();
-        }
-        Ok(self.start_offset.get())
-    }
-
-    /// One retention pass: delete whole sealed segments that are too old or beyond the size
-    /// limit (the active segment is never deleted). Returns how many were deleted.
-    pub fn apply_retention(&self, retention: Retention, now_ms: i64) -> Result<usize, LogError> {
-        let doomed: Vec<i64> = {
-            let segments = self.segments.borrow();
-            let mut total: u64 = segments.values().map(|s| s.size).sum();
-            let sealed = segments.len().saturating_sub(1);
-            let mut doomed = Vec::new();
-            for s in segments.values().take(sealed) {
-                let too_old = retention.retention_ms >= 0
-                    && s.max_timestamp >= 0
-                    && now_ms.saturating_sub(s.max_timestamp) > retention.retention_ms;
-                let too_big = retention.retention_bytes >= 0
-                    && total.saturating_sub(s.size) >= retention.retention_bytes as u64
-                    && total > retention.retention_bytes as u64;
-                if !(too_old || too_big) {
-                    break;
-                }
-                total -= s.size;
-                doomed.push(s.base_offset);
-            }
-            doomed
-        };
-        let Some(&last) = doomed.last() else {
-            return Ok(0);
-        };
-        let new_start = self
-            .segments
-            .borrow()
-            .get(&last)
-            .map_or(self.start_offset.get(), |s| s.next_offset);
-        if new_start > self.start_offset.get() {
-            start_offset::store(&self.dir, new_start)?;
-            self.start_offset.set(new_start);
-            self.cache.drop_before(new_start);
-        }
-        Ok(self.delete_segments_below_start())
-    }
-
-    /// Delete sealed segments that end at or before the log start offset.
-    fn delete_segments_below_start(&self) -> usize {
-        let start = self.start_offset.get();
-        let doomed: Vec<i64> = {
-            let segments = self.segments.borrow();
-            let sealed = segments.len().saturating_sub(1);
-            segments
-                .values()
-                .take(sealed)
-                .filter(|s| s.next_offset <= start)
-                .map(|s| s.base_offset)
-                .collect()
-        };
-        for base in &doomed {
-            self.segments.borrow_mut().remove(base);
-            index_cache::forget(self.id, *base);
-            for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
-                if let Err(e) = std::fs::remove_file(segment::path(&self.dir, *base, suffix)) {
-                    tracing::warn!(dir = %self.dir.display(), segment = base, error = %e, "removing segment file");
-                }
-            }
-            tracing::info!(dir = %self.dir.display(), segment = base, log_start_offset = start, "segment deleted");
-        }
-        doomed.len()
-    }
-
-    /// Replace the settings (a topic config changed); applies to the next append and roll.
-    pub fn set_config(&self, config: LogConfig) {
-        *self.config.borrow_mut() = config;
     }
 }

@@ -1,0 +1,104 @@
+//! Retention and DeleteRecords: whole sealed segments deleted on the owner shard, the log
+//! start offset moved and persisted (`start_offset`).
+//!
+//! Lives on the partition's owner shard.
+
+use super::{
+    index_cache, segment, start_offset, Log, LogError, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
+};
+
+/// Retention settings for one pass (topic configs resolved against broker defaults).
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Delete segments whose newest batch is older than this (`retention.ms`; -1: keep).
+    pub retention_ms: i64,
+    /// Delete the oldest segments while the log is larger than this (`retention.bytes`; -1: keep).
+    pub retention_bytes: i64,
+}
+
+impl Log {
+    /// Move the log start offset to `offset` (DeleteRecords), which must not pass the log end;
+    /// whole segments below it are deleted. Returns the new log start offset.
+    pub async fn delete_records_before(&self, offset: i64) -> Result<i64, LogError> {
+        let end = self.written_end.get();
+        if offset > end || offset < 0 {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                start: self.start_offset.get(),
+                end,
+            });
+        }
+        if offset > self.start_offset.get() {
+            start_offset::store(&self.dir, offset)?;
+            self.start_offset.set(offset);
+            self.cache.drop_before(offset);
+            self.delete_segments_below_start();
+        }
+        Ok(self.start_offset.get())
+    }
+
+    /// One retention pass: delete whole sealed segments that are too old or beyond the size
+    /// limit (the active segment is never deleted). Returns how many were deleted.
+    pub fn apply_retention(&self, retention: Retention, now_ms: i64) -> Result<usize, LogError> {
+        let doomed: Vec<i64> = {
+            let segments = self.segments.borrow();
+            let mut total: u64 = segments.values().map(|s| s.size).sum();
+            let sealed = segments.len().saturating_sub(1);
+            let mut doomed = Vec::new();
+            for s in segments.values().take(sealed) {
+                let too_old = retention.retention_ms >= 0
+                    && s.max_timestamp >= 0
+                    && now_ms.saturating_sub(s.max_timestamp) > retention.retention_ms;
+                let too_big = retention.retention_bytes >= 0
+                    && total.saturating_sub(s.size) >= retention.retention_bytes as u64
+                    && total > retention.retention_bytes as u64;
+                if !(too_old || too_big) {
+                    break;
+                }
+                total -= s.size;
+                doomed.push(s.base_offset);
+            }
+            doomed
+        };
+        let Some(&last) = doomed.last() else {
+            return Ok(0);
+        };
+        let new_start = self
+            .segments
+            .borrow()
+            .get(&last)
+            .map_or(self.start_offset.get(), |s| s.next_offset);
+        if new_start > self.start_offset.get() {
+            start_offset::store(&self.dir, new_start)?;
+            self.start_offset.set(new_start);
+            self.cache.drop_before(new_start);
+        }
+        Ok(self.delete_segments_below_start())
+    }
+
+    /// Delete sealed segments that end at or before the log start offset.
+    fn delete_segments_below_start(&self) -> usize {
+        let start = self.start_offset.get();
+        let doomed: Vec<i64> = {
+            let segments = self.segments.borrow();
+            let sealed = segments.len().saturating_sub(1);
+            segments
+                .values()
+                .take(sealed)
+                .filter(|s| s.next_offset <= start)
+                .map(|s| s.base_offset)
+                .collect()
+        };
+        for base in &doomed {
+            self.segments.borrow_mut().remove(base);
+            index_cache::forget(self.id, *base);
+            for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+                if let Err(e) = std::fs::remove_file(segment::path(&self.dir, *base, suffix)) {
+                    tracing::warn!(dir = %self.dir.display(), segment = base, error = %e, "removing segment file");
+                }
+            }
+            tracing::info!(dir = %self.dir.display(), segment = base, log_start_offset = start, "segment deleted");
+        }
+        doomed.len()
+    }
+}
