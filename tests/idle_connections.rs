@@ -8,16 +8,9 @@ mod harness;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use harness::kafka::{batch, decode_records, Conn};
+use harness::kafka::{create_topic, decode_records, fetch, produce, Conn};
 use harness::{Broker, HarnessError};
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{
-    ApiVersionsRequest, BrokerId, CreateTopicsRequest, FetchRequest, ProduceRequest, TopicName,
-};
-use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::Compression;
+use kafka_protocol::messages::ApiVersionsRequest;
 
 const IDLE_METRIC: &str = "sluice_connections_closed_idle_total";
 
@@ -38,53 +31,6 @@ fn wait_metric(b: &Broker, metric: &str, labels: &[(&str, &str)], done: impl Fn(
 fn api_versions_ok(c: &mut Conn) {
     let r = c.call(&ApiVersionsRequest::default(), 0);
     assert_eq!(r.error_code, 0);
-}
-
-fn create_topic(c: &mut Conn, name: &str) {
-    let r = c.call(
-        &CreateTopicsRequest::default()
-            .with_timeout_ms(10_000)
-            .with_topics(vec![CreatableTopic::default()
-                .with_name(TopicName(StrBytes::from_string(name.to_string())))
-                .with_num_partitions(1)
-                .with_replication_factor(1)]),
-        5,
-    );
-    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0]);
-}
-
-fn produce(c: &mut Conn, topic: &str, values: &[&[u8]]) {
-    let r = c.call(
-        &ProduceRequest::default()
-            .with_acks(1)
-            .with_timeout_ms(10_000)
-            .with_topic_data(vec![TopicProduceData::default()
-                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-                .with_partition_data(vec![PartitionProduceData::default()
-                    .with_index(0)
-                    .with_records(Some(batch(values, Compression::None)))])]),
-        9,
-    );
-    let p = &r.responses[0].partition_responses[0];
-    assert_eq!(p.error_code, 0, "{p:?}");
-}
-
-/// A Fetch (v11) of partition 0 of `topic` from offset 0.
-fn fetch_from_start(topic: &str, max_bytes: i32, max_wait_ms: i32) -> FetchRequest {
-    FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(max_wait_ms)
-        .with_min_bytes(1)
-        .with_max_bytes(max_bytes)
-        .with_session_epoch(-1)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
-            .with_partitions(vec![FetchPartition::default()
-                .with_partition(0)
-                .with_fetch_offset(0)
-                .with_partition_max_bytes(max_bytes)
-                .with_current_leader_epoch(-1)
-                .with_last_fetched_epoch(-1)])])
 }
 
 #[test]
@@ -145,10 +91,10 @@ fn a_long_poll_longer_than_the_idle_time_is_answered_not_cut() {
         &["--cores", "1", "--connections-max-idle-ms", "300"],
     );
     let mut c = Conn::connect(b.shard_addr(0));
-    create_topic(&mut c, "empty");
+    create_topic(&mut c, "empty", 1);
     for _ in 0..2 {
         let asked = Instant::now();
-        let r = c.call(&fetch_from_start("empty", 1 << 20, 1_000), 11);
+        let r = c.call(&fetch("empty", &[(0, 0)], 1 << 20, 1_000), 11);
         let waited = asked.elapsed();
         let p = &r.responses[0].partitions[0];
         assert_eq!(p.error_code, 0, "{p:?}");
@@ -181,13 +127,13 @@ fn a_client_that_never_reads_its_fetch_is_closed_and_its_fetch_buffer_freed() {
         ],
     );
     let mut c = Conn::connect(b.shard_addr(0));
-    create_topic(&mut c, "big");
-    create_topic(&mut c, "small");
+    create_topic(&mut c, "big", 1);
+    create_topic(&mut c, "small", 1);
     let value = vec![b'x'; 900_000];
     for _ in 0..24 {
-        produce(&mut c, "big", &[&value]);
+        produce(&mut c, "big", 0, &[&value]);
     }
-    produce(&mut c, "small", &[b"s0", b"s1", b"s2"]);
+    produce(&mut c, "small", 0, &[b"s0", b"s1", b"s2"]);
     drop(c);
 
     // A client with a tiny receive buffer asks for ~21 MB and never reads.
@@ -197,13 +143,13 @@ fn a_client_that_never_reads_its_fetch_is_closed_and_its_fetch_buffer_freed() {
     sock.connect_timeout(&b.shard_addr(0).into(), Duration::from_secs(10))
         .expect("connect");
     let mut stalled = Conn::from_stream(sock.into());
-    stalled.send(&fetch_from_start("big", 32 << 20, 100), 11);
+    stalled.send(&fetch("big", &[(0, 0)], 32 << 20, 100), 11);
     let sent = Instant::now();
     wait_metric(&b, "sluice_fetch_buffer_used_bytes", &[], |n| n > 16e6);
 
     // While it is held, another consumer's fetch finds no budget: offsets only.
     let mut other = Conn::connect(b.shard_addr(0));
-    let r = other.call(&fetch_from_start("small", 1 << 20, 100), 11);
+    let r = other.call(&fetch("small", &[(0, 0)], 1 << 20, 100), 11);
     let p = &r.responses[0].partitions[0];
     assert_eq!((p.error_code, p.high_watermark), (0, 3), "{p:?}");
     assert!(
@@ -237,7 +183,7 @@ fn a_client_that_never_reads_its_fetch_is_closed_and_its_fetch_buffer_freed() {
 
     // The other consumer now gets its data.
     let mut other = Conn::connect(b.shard_addr(0));
-    let r = other.call(&fetch_from_start("small", 1 << 20, 100), 11);
+    let r = other.call(&fetch("small", &[(0, 0)], 1 << 20, 100), 11);
     let got = decode_records(r.responses[0].partitions[0].records.clone());
     assert_eq!(got.len(), 3, "data once the budget is back");
     assert!(b.stderr_text().contains("made no progress"), "logged");

@@ -3,11 +3,10 @@
 
 mod harness;
 
-use harness::kafka::{batch, decode_records, Conn};
+use harness::kafka::{batch, create_topic, decode_records, fetch, produce, Conn};
 use harness::Broker;
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, FetchRequest, ProduceRequest,
@@ -79,60 +78,6 @@ fn inflight_request_budget_backpressures_and_loses_nothing() {
         "the budget was reached: frames waited before being read"
     );
     assert!(b.panics().is_empty());
-}
-
-fn create_topic(conn: &mut Conn, name: &str, partitions: i32) {
-    let r = conn.call(
-        &CreateTopicsRequest::default()
-            .with_timeout_ms(10_000)
-            .with_topics(vec![CreatableTopic::default()
-                .with_name(TopicName(StrBytes::from_string(name.to_string())))
-                .with_num_partitions(partitions)
-                .with_replication_factor(1)]),
-        5,
-    );
-    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0]);
-}
-
-fn produce(conn: &mut Conn, topic: &str, partition: i32, values: &[&[u8]]) {
-    let r = conn.call(
-        &ProduceRequest::default()
-            .with_acks(1)
-            .with_timeout_ms(10_000)
-            .with_topic_data(vec![TopicProduceData::default()
-                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-                .with_partition_data(vec![PartitionProduceData::default()
-                    .with_index(partition)
-                    .with_records(Some(batch(values, Compression::None)))])]),
-        9,
-    );
-    let p = &r.responses[0].partition_responses[0];
-    assert_eq!(p.error_code, 0, "{p:?}");
-}
-
-/// A Fetch (v11) of `partitions` of `topic`, each from its offset, up to `max_bytes`.
-fn fetch(topic: &str, partitions: &[(i32, i64)], max_bytes: i32, wait_ms: i32) -> FetchRequest {
-    FetchRequest::default()
-        .with_replica_id(kafka_protocol::messages::BrokerId(-1))
-        .with_max_wait_ms(wait_ms)
-        .with_min_bytes(1)
-        .with_max_bytes(max_bytes)
-        .with_session_epoch(-1)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
-            .with_partitions(
-                partitions
-                    .iter()
-                    .map(|&(p, offset)| {
-                        FetchPartition::default()
-                            .with_partition(p)
-                            .with_fetch_offset(offset)
-                            .with_partition_max_bytes(max_bytes)
-                            .with_current_leader_epoch(-1)
-                            .with_last_fetched_epoch(-1)
-                    })
-                    .collect(),
-            )])
 }
 
 #[test]

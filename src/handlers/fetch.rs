@@ -111,15 +111,20 @@ pub async fn handle(
             remaining = remaining.min(Duration::from_millis(REMOTE_POLL_INTERVAL_MS));
         }
         let timer = glommio::timer::sleep(remaining).fuse();
-        let woken = futures::future::select_all(wakers.into_iter().map(|w| w.map(|_| ()))).fuse();
-        futures::pin_mut!(timer, woken);
-        let shutdown = shard.shutdown.wait().fuse();
-        futures::pin_mut!(shutdown);
-        if wanted.is_empty() {
-            futures::select! { _ = timer => {}, _ = shutdown => {} }
-        } else {
-            futures::select! { _ = timer => {}, _ = woken => {}, _ = shutdown => {} }
+        // No local partition to wake us (none requested, or every one owned by another
+        // shard): wait for the timer alone. `select_all` must never see an empty list — it
+        // panics, and a panic here once ended the shard's thread.
+        let woken = async move {
+            if wakers.is_empty() {
+                futures::future::pending::<()>().await
+            } else {
+                let _ = futures::future::select_all(wakers).await;
+            }
         }
+        .fuse();
+        let shutdown = shard.shutdown.wait().fuse();
+        futures::pin_mut!(timer, woken, shutdown);
+        futures::select! { _ = timer => {}, _ = woken => {}, _ = shutdown => {} }
     };
 
     // The response, written by hand so the batches go to the socket as the log returned them.
@@ -141,7 +146,7 @@ pub async fn handle(
                 high_watermark: f.high_watermark,
                 last_stable_offset: f.high_watermark,
                 log_start_offset: f.log_start_offset,
-                records: Some(f.records.chunks),
+                records: f.records.chunks,
             },
             Some(Err(e)) => {
                 let code = if version >= 13 && topic_names[w.topic_index].is_none() {

@@ -15,7 +15,7 @@
 //!   partitions: array of
 //!     partition i32 | error_code i16 | high_watermark i64 | last_stable_offset i64
 //!     [v5+ log_start_offset i64] | aborted_transactions nullable array (always empty)
-//!     [v11+ preferred_read_replica i32 = -1] | records nullable bytes | [v12+ tags]
+//!     [v11+ preferred_read_replica i32 = -1] | records bytes (never null) | [v12+ tags]
 //!   [v12+ tags]
 //! [v12+ tags]
 //! ```
@@ -39,12 +39,15 @@ pub struct PartitionOut {
     pub high_watermark: i64,
     pub last_stable_offset: i64,
     pub log_start_offset: i64,
-    /// Whole batches as chunks (their concatenation is the records field); None = null.
-    pub records: Option<Vec<Chunk>>,
+    /// Whole batches as chunks (their concatenation is the records field). Never null: Kafka
+    /// sends empty records for a partition with an error, in every version, and librdkafka
+    /// drops a whole response whose records are null (`invalid MessageSetSize -1`), so it
+    /// would never see the partition's error code.
+    pub records: Vec<Chunk>,
 }
 
 impl PartitionOut {
-    /// A partition that failed with `error_code`: no offsets, null records.
+    /// A partition that failed with `error_code`: no offsets (-1, as Kafka), empty records.
     pub fn failed(partition: i32, error_code: i16) -> PartitionOut {
         PartitionOut {
             partition,
@@ -52,7 +55,7 @@ impl PartitionOut {
             high_watermark: -1,
             last_stable_offset: -1,
             log_start_offset: -1,
-            records: None,
+            records: Vec::new(),
         }
     }
 }
@@ -102,14 +105,6 @@ impl Chunks {
             self.uvarint(n as u64 + 1);
         } else {
             self.small.put_i32(n as i32);
-        }
-    }
-
-    fn null(&mut self) {
-        if self.flexible {
-            self.uvarint(0);
-        } else {
-            self.small.put_i32(-1);
         }
     }
 
@@ -172,16 +167,11 @@ pub fn encode(correlation_id: i32, version: i16, topics: &[TopicOut<'_>]) -> Vec
             if version >= 11 {
                 c.small.put_i32(-1); // preferred_read_replica: the leader itself
             }
-            match &p.records {
-                None => c.null(),
-                Some(chunks) => {
-                    let bytes: usize = chunks.iter().map(|ch| ch.len()).sum();
-                    assert!(bytes <= i32::MAX as usize);
-                    c.len(bytes);
-                    for chunk in chunks.iter().filter(|ch| !ch.is_empty()) {
-                        c.push_chunk(chunk);
-                    }
-                }
+            let bytes: usize = p.records.iter().map(|ch| ch.len()).sum();
+            assert!(bytes <= i32::MAX as usize);
+            c.len(bytes);
+            for chunk in p.records.iter().filter(|ch| !ch.is_empty()) {
+                c.push_chunk(chunk);
             }
             c.no_tags();
         }
@@ -217,7 +207,7 @@ mod tests {
         chunks.iter().flat_map(|c| c.iter().copied()).collect()
     }
 
-    /// Two topics; an error partition (null records), an empty one, one whose records are
+    /// Two topics; an error partition (empty records, as Kafka sends), an empty one, one whose records are
     /// several chunks (small and large), one with a single chunk.
     fn sample() -> Vec<(String, [u8; 16], Vec<PartitionOut>)> {
         vec![
@@ -231,7 +221,7 @@ mod tests {
                         high_watermark: 42,
                         last_stable_offset: 42,
                         log_start_offset: 3,
-                        records: Some(vec![batch(1, 16), batch(2, 3000), batch(3, 16)]),
+                        records: vec![batch(1, 16), batch(2, 3000), batch(3, 16)],
                     },
                     PartitionOut {
                         partition: 1,
@@ -239,7 +229,7 @@ mod tests {
                         high_watermark: -1,
                         last_stable_offset: -1,
                         log_start_offset: -1,
-                        records: None,
+                        records: Vec::new(),
                     },
                     PartitionOut {
                         partition: 2,
@@ -247,7 +237,7 @@ mod tests {
                         high_watermark: 0,
                         last_stable_offset: 0,
                         log_start_offset: 0,
-                        records: Some(vec![]),
+                        records: vec![],
                     },
                 ],
             ),
@@ -260,7 +250,7 @@ mod tests {
                     high_watermark: 1 << 40,
                     last_stable_offset: 1 << 40,
                     log_start_offset: 1 << 39,
-                    records: Some(vec![batch(4, 70_000)]),
+                    records: vec![batch(4, 70_000)],
                 }],
             ),
         ]
@@ -284,11 +274,7 @@ mod tests {
                                     .with_last_stable_offset(p.last_stable_offset)
                                     .with_log_start_offset(p.log_start_offset)
                                     .with_aborted_transactions(Some(Vec::new()))
-                                    .with_records(
-                                        p.records
-                                            .as_ref()
-                                            .map(|chunks| Bytes::from(concat(chunks))),
-                                    )
+                                    .with_records(Some(Bytes::from(concat(&p.records))))
                             })
                             .collect(),
                     )
@@ -339,7 +325,7 @@ mod tests {
                 high_watermark: 1,
                 last_stable_offset: 1,
                 log_start_offset: 0,
-                records: Some(vec![batch(1, 16), big.clone(), batch(1, 16)]),
+                records: vec![batch(1, 16), big.clone(), batch(1, 16)],
             }],
         }];
         let chunks = encode(1, 12, &topics);
@@ -355,5 +341,33 @@ mod tests {
             i32::from_be_bytes(empty[0][..4].try_into().unwrap()) as usize,
             empty[0].len() - 4
         );
+    }
+
+    /// Regression (librdkafka dropped v12+ responses whose errored partition had null
+    /// records, so OFFSET_OUT_OF_RANGE never reached `auto.offset.reset`): a failed partition's
+    /// records are present and empty in every version, as Kafka sends them.
+    #[test]
+    fn a_failed_partition_has_empty_records_never_null() {
+        use kafka_protocol::protocol::Decodable;
+        for version in VERSION_MIN..=VERSION_MAX {
+            let topics = [TopicOut {
+                name: "t",
+                topic_id: [1; 16],
+                partitions: vec![PartitionOut::failed(0, 1)],
+            }];
+            let bytes = concat(&encode(5, version, &topics));
+            let mut body = Bytes::from(bytes[4..].to_vec());
+            let header_version = ApiKey::Fetch.response_header_version(version);
+            kafka_protocol::messages::ResponseHeader::decode(&mut body, header_version)
+                .expect("header");
+            let decoded = FetchResponse::decode(&mut body, version).expect("body");
+            let p = &decoded.responses[0].partitions[0];
+            assert_eq!(p.error_code, 1, "v{version}");
+            assert_eq!(
+                p.records.as_deref(),
+                Some(&[][..]),
+                "v{version}: empty, not null"
+            );
+        }
     }
 }

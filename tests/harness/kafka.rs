@@ -210,3 +210,78 @@ pub fn decode_records(records: Option<Bytes>) -> Vec<(i64, Option<Bytes>, Option
         .map(|r| (r.offset, r.key, r.value))
         .collect()
 }
+
+/// CreateTopics (v5) of `name` with `partitions`; the topic must be created.
+pub fn create_topic(conn: &mut Conn, name: &str, partitions: i32) {
+    let r = conn.call(
+        &kafka_protocol::messages::CreateTopicsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topics(vec![
+                kafka_protocol::messages::create_topics_request::CreatableTopic::default()
+                    .with_name(kafka_protocol::messages::TopicName(StrBytes::from_string(
+                        name.to_string(),
+                    )))
+                    .with_num_partitions(partitions)
+                    .with_replication_factor(1),
+            ]),
+        5,
+    );
+    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0]);
+}
+
+/// Produce (v9, acks=1) of one uncompressed batch of `values`; it must be appended.
+pub fn produce(conn: &mut Conn, topic: &str, partition: i32, values: &[&[u8]]) {
+    let r = conn.call(
+        &kafka_protocol::messages::ProduceRequest::default()
+            .with_acks(1)
+            .with_timeout_ms(10_000)
+            .with_topic_data(vec![
+                kafka_protocol::messages::produce_request::TopicProduceData::default()
+                    .with_name(kafka_protocol::messages::TopicName(StrBytes::from_string(
+                        topic.to_string(),
+                    )))
+                    .with_partition_data(vec![
+                        kafka_protocol::messages::produce_request::PartitionProduceData::default()
+                            .with_index(partition)
+                            .with_records(Some(batch(values, Compression::None))),
+                    ]),
+            ]),
+        9,
+    );
+    let p = &r.responses[0].partition_responses[0];
+    assert_eq!(p.error_code, 0, "{p:?}");
+}
+
+/// A Fetch (v11) of `partitions` of `topic`, each from its offset, up to `max_bytes`.
+pub fn fetch(
+    topic: &str,
+    partitions: &[(i32, i64)],
+    max_bytes: i32,
+    wait_ms: i32,
+) -> kafka_protocol::messages::FetchRequest {
+    kafka_protocol::messages::FetchRequest::default()
+        .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+        .with_max_wait_ms(wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(max_bytes)
+        .with_session_epoch(-1)
+        .with_topics(vec![
+            kafka_protocol::messages::fetch_request::FetchTopic::default()
+                .with_topic(kafka_protocol::messages::TopicName(StrBytes::from_string(
+                    topic.to_string(),
+                )))
+                .with_partitions(
+                    partitions
+                        .iter()
+                        .map(|&(p, offset)| {
+                            kafka_protocol::messages::fetch_request::FetchPartition::default()
+                                .with_partition(p)
+                                .with_fetch_offset(offset)
+                                .with_partition_max_bytes(max_bytes)
+                                .with_current_leader_epoch(-1)
+                                .with_last_fetched_epoch(-1)
+                        })
+                        .collect(),
+                ),
+        ])
+}
