@@ -177,6 +177,20 @@ pub const CLIENT_ERROR_LOG_LINES_MAX: u32 = 10;
 /// The window of [`CLIENT_ERROR_LOG_LINES_MAX`].
 pub const CLIENT_ERROR_LOG_INTERVAL_MS: u64 = 10_000;
 
+// --- Shard health ----------------------------------------------------------------------------
+
+/// How often each shard stamps its heartbeat (a task on its executor). The stamp is what the
+/// admin thread's liveness check reads: a shard whose executor is wedged (a blocking call, a task
+/// that never yields) stops stamping.
+pub const SHARD_HEARTBEAT_INTERVAL_MS: u64 = 100;
+
+/// A shard whose last heartbeat is older than this is reported down (`sluice_shard_up` 0,
+/// `/v1/health` 503). Long enough that a busy but healthy executor (a burst of completions, a
+/// large recovery step) never looks dead; short enough for a supervisor's probe to act on.
+pub const SHARD_HEARTBEAT_STALE_MS: u64 = 2_000;
+
+const _: () = assert!(SHARD_HEARTBEAT_STALE_MS >= 10 * SHARD_HEARTBEAT_INTERVAL_MS);
+
 // --- The `sluice` client commands (src/client/, src/cli/) ------------------------------------
 
 /// Largest response frame the client commands read. A broker's length prefix is checked

@@ -6,14 +6,13 @@
 mod harness;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use harness::kafka::{batch, Conn};
-use harness::{metric_sum, sluice_bin, Broker, IO_TIMEOUT};
+use harness::{metric_sum, sluice_bin, Broker};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
@@ -71,12 +70,7 @@ fn sluice(b: &Broker, args: &[&str], stdin: &[u8]) -> String {
 }
 
 fn http_get(b: &Broker, path: &str) -> String {
-    let mut c = TcpStream::connect_timeout(&b.admin_addr(), IO_TIMEOUT).expect("connect admin");
-    c.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    write!(c, "GET {path} HTTP/1.0\r\n\r\n").unwrap();
-    let mut resp = String::new();
-    c.read_to_string(&mut resp).unwrap();
-    resp.split_once("\r\n\r\n").expect("HTTP").1.to_string()
+    b.admin_get(path).2
 }
 
 #[test]

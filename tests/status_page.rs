@@ -6,14 +6,13 @@
 mod harness;
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use harness::{sluice_bin, Broker, IO_TIMEOUT};
+use harness::{sluice_bin, Broker};
 
 const TOPIC: &str = "status-page-events";
 const GROUP: &str = "status-page-readers";
@@ -24,14 +23,9 @@ const RATE_TIMEOUT: Duration = Duration::from_secs(20);
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(90);
 
 fn http_get(b: &Broker, path: &str) -> (String, String) {
-    let mut s = TcpStream::connect_timeout(&b.admin_addr(), IO_TIMEOUT).expect("connect admin");
-    s.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").expect("send GET");
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).expect("read response");
-    let (head, body) = resp.split_once("\r\n\r\n").expect("HTTP response");
-    assert!(head.contains(" 200"), "{path}: {head}");
-    (head.to_string(), body.to_string())
+    let (status, head, body) = b.admin_get(path);
+    assert_eq!(status, 200, "{path}: {head}");
+    (head, body)
 }
 
 /// Produce through the CLI until `stop` is set.

@@ -79,17 +79,22 @@ impl Sampler {
                 0.0
             }
         };
+        let health = crate::metrics::health::health(metrics, crate::metrics::health::clock_ms());
         let shards: Vec<Value> = metrics
             .iter()
             .enumerate()
             .map(|(i, m)| {
                 let snap = m.last_snapshot();
+                let h = health.shards.get(i);
                 let (o, n) = (
                     old.shards.get(i).copied().unwrap_or_default(),
                     new.shards.get(i).copied().unwrap_or_default(),
                 );
                 json!({
                     "shard": m.shard,
+                    "up": h.is_some_and(|h| h.up),
+                    "ready": h.is_some_and(|h| h.ready),
+                    "heartbeat_age_ms": h.and_then(|h| h.heartbeat_age_ms),
                     "cpu": m.cpu.load(std::sync::atomic::Ordering::Relaxed),
                     "partitions": snap.partitions.len(),
                     "connections": n.connections_open,
@@ -124,6 +129,9 @@ impl Sampler {
             "version": env!("CARGO_PKG_VERSION"),
             "at_ms": crate::log::now_ms(),
             "window_secs": secs,
+            "live": health.live,
+            "ready": health.ready,
+            "health_reason": health.reason,
             "shards": shards,
             "topics": topics,
             "groups": groups(metrics),

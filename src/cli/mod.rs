@@ -211,6 +211,11 @@ pub struct ServeArgs {
     #[arg(long, default_value = "false", value_parser = parse_bool, action = clap::ArgAction::Set)]
     pub acks_all_no_fsync: bool,
 
+    /// Tests only: a Metadata request naming this topic panics in its handler (and `NAME-shard`
+    /// panics a task outside any request), to test panic isolation and exit-on-dead-shard.
+    #[arg(long, hide = true)]
+    pub test_panic_topic: Option<String>,
+
     /// Shortest session timeout a consumer may ask for (group.min.session.timeout.ms).
     #[arg(long, default_value_t = crate::limits::GROUP_SESSION_TIMEOUT_MS_MIN_DEFAULT)]
     pub group_min_session_timeout_ms: u64,

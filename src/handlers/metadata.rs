@@ -48,6 +48,9 @@ pub async fn handle(
     };
 
     if let Some(wanted) = &wanted {
+        for name in wanted.iter().filter_map(|(name, _)| name.as_deref()) {
+            super::test_panic(name);
+        }
         let auto_create =
             shard.config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
         let missing: Vec<NewTopic> = wanted

@@ -5,6 +5,7 @@
 use std::rc::Rc;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use futures::FutureExt;
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Encodable, StrBytes};
 
@@ -153,10 +154,26 @@ pub async fn handle(shard: Rc<Shard>, frame: Bytes) -> Reply {
         return Reply::Close;
     }
     let started = std::time::Instant::now();
-    let reply = dispatch(&shard, &header, &mut body).await;
+    // Per-request isolation: a panic in a handler ends this request (its connection is
+    // closed), never the shard — glommio would let it unwind out of the executor and end the
+    // thread, taking every partition the shard owns with it.
+    let reply = std::panic::AssertUnwindSafe(dispatch(&shard, &header, &mut body))
+        .catch_unwind()
+        .await;
     shard
         .metrics
         .observe_latency(header.request_api_key, started.elapsed());
+    let reply = match reply {
+        Ok(reply) => reply,
+        Err(panic) => {
+            let what = format!(
+                "request api key {} version {}",
+                header.request_api_key, header.request_api_version
+            );
+            note_panic(&shard, &what, &panic);
+            return Reply::Close;
+        }
+    };
     match reply {
         Ok(reply) => reply,
         Err(e) => {
@@ -170,6 +187,56 @@ pub async fn handle(shard: Rc<Shard>, frame: Bytes) -> Reply {
         }
     }
 }
+
+/// Log and count a panic caught at a request boundary (`what` names the request).
+pub fn note_panic(shard: &Shard, what: &str, panic: &Box<dyn std::any::Any + Send>) {
+    shard
+        .metrics
+        .handler_panics
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let message = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    tracing::error!(
+        shard = shard.id,
+        "a handler panicked on {what}: {message}; its connection was closed, the shard carries on"
+    );
+}
+
+/// The hidden `serve --test-panic-topic NAME` (tests only; unset in production): a Metadata
+/// request naming topic NAME panics inside its handler; one naming `NAME-shard` panics a task
+/// outside any request, which ends the shard's thread; one naming `NAME-stall` blocks the
+/// shard's thread for [`TEST_STALL_MS`] (a wedged executor). Set once at start-up.
+pub static TEST_PANIC_TOPIC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// See [`TEST_PANIC_TOPIC`].
+pub(crate) fn test_panic(topic: &str) {
+    let Some(name) = TEST_PANIC_TOPIC.get() else {
+        return;
+    };
+    if topic == name {
+        panic!("test panic in a handler (--test-panic-topic {name})");
+    }
+    match topic.strip_prefix(name.as_str()) {
+        Some("-shard") => {
+            // glommio polls a new task once inside spawn_local (so within this request's
+            // isolation): panic on its second poll, from the executor's queue.
+            glommio::spawn_local(async {
+                glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+                panic!("test panic outside any request (--test-panic-topic)");
+            })
+            .detach();
+        }
+        Some("-stall") => std::thread::sleep(std::time::Duration::from_millis(TEST_STALL_MS)),
+        _ => {}
+    }
+}
+
+/// How long `--test-panic-topic NAME-stall` blocks a shard: longer than
+/// [`crate::limits::SHARD_HEARTBEAT_STALE_MS`], so health reports the shard down meanwhile.
+pub const TEST_STALL_MS: u64 = 2 * crate::limits::SHARD_HEARTBEAT_STALE_MS;
 
 /// Encode `response` as the answer to `header`: length prefix, response header, body. Counts
 /// the response's error codes in this shard's metrics.

@@ -5,11 +5,12 @@
 //! and a [`ShardSnapshot`] it publishes once per [`SNAPSHOT_INTERVAL_MS`] for what lives in
 //! shard-local `Rc` state (partitions' offsets and traffic, tail cache, consumer groups).
 
+pub mod health;
 mod render;
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -112,6 +113,13 @@ pub struct ShardMetrics {
     pub fsync: Arc<Histogram>,
     /// Client-error log lines this shard held back (see `shard::client_errors`).
     pub client_errors_suppressed: AtomicU64,
+    /// Requests whose handler panicked: answered by closing their connection, the shard
+    /// carried on (`handlers::handle`, and forwarded work in `server::run_shard`).
+    pub handler_panics: AtomicU64,
+    /// The shard's last heartbeat, a [`health::clock_ms`] reading (0: none yet).
+    pub heartbeat_ms: AtomicU64,
+    /// Set once the shard has opened its partitions (recovery done) and accepts connections.
+    pub ready: AtomicBool,
     /// What the shard published last (see [`publish_snapshots`]); the admin thread reads it.
     pub snapshot: Mutex<Arc<ShardSnapshot>>,
 }
@@ -234,6 +242,9 @@ impl ShardMetrics {
             latency: Box::new(std::array::from_fn(|_| Histogram::default())),
             fsync: Arc::new(Histogram::default()),
             client_errors_suppressed: AtomicU64::new(0),
+            handler_panics: AtomicU64::new(0),
+            heartbeat_ms: AtomicU64::new(0),
+            ready: AtomicBool::new(false),
             snapshot: Mutex::new(Arc::new(ShardSnapshot::default())),
         })
     }

@@ -57,7 +57,7 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             );
         }
     }
-    let simple: [Counter; 12] = [
+    let simple: [Counter; 13] = [
         (
             "sluice_fetch_budget_waits_total",
             "Partition reads of a fetch that found the shard's --fetch-buffer-bytes spent (answered with less, or waited).",
@@ -108,6 +108,11 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             |m| m.records_batches_in.load(Relaxed),
         ),
         (
+            "sluice_handler_panics_total",
+            "Requests whose handler panicked: that connection was closed, the shard went on serving.",
+            |m| m.handler_panics.load(Relaxed),
+        ),
+        (
             "sluice_client_error_logs_suppressed_total",
             "Client-error log lines held back by the per-shard rate limit.",
             |m| m.client_errors_suppressed.load(Relaxed),
@@ -125,6 +130,7 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
         }
     }
     render_idle_closes(&mut out, shards);
+    render_health(&mut out, shards);
     render_latency(&mut out, shards);
     let snaps: Vec<(u32, Arc<ShardSnapshot>)> = shards
         .iter()
@@ -135,6 +141,39 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
     render_groups(&mut out, &snaps);
     render_process_memory(&mut out);
     out
+}
+
+/// `sluice_shard_up` and `sluice_shard_ready` per shard (see [`super::health`]).
+fn render_health(out: &mut String, shards: &[Arc<ShardMetrics>]) {
+    let health = super::health::health(shards, super::health::clock_ms());
+    header(
+        out,
+        "sluice_shard_up",
+        "gauge",
+        "1 while the shard's heartbeat is fresh (its executor runs); 0 when it has not answered in time.",
+    );
+    for s in &health.shards {
+        let _ = writeln!(
+            out,
+            "sluice_shard_up{{shard=\"{}\"}} {}",
+            s.shard,
+            u8::from(s.up)
+        );
+    }
+    header(
+        out,
+        "sluice_shard_ready",
+        "gauge",
+        "1 once the shard has opened its partitions (recovery done) and accepts connections.",
+    );
+    for s in &health.shards {
+        let _ = writeln!(
+            out,
+            "sluice_shard_ready{{shard=\"{}\"}} {}",
+            s.shard,
+            u8::from(s.ready)
+        );
+    }
 }
 
 /// What the allocator holds for the whole process (see [`crate::memory::allocator_stats`]).

@@ -183,6 +183,13 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shard_write_buffer_bytes: budget.write_buffer_bytes,
         shard_index_cache_bytes: budget.index_cache_bytes,
     });
+    if let Some(topic) = &args.test_panic_topic {
+        tracing::warn!(
+            topic,
+            "--test-panic-topic is set: requests naming it panic (tests only)"
+        );
+        let _ = crate::handlers::TEST_PANIC_TOPIC.set(topic.clone());
+    }
     let store = MetadataStore::open(&args.data_dir, shards).context("loading topic metadata")?;
     let snapshot = Arc::new(store.snapshot(&brokers));
     let metrics: Vec<Arc<ShardMetrics>> = (0..shards).map(ShardMetrics::new).collect();
@@ -204,9 +211,18 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
 
+    // The admin thread starts before the shards, so `/v1/status/ready` answers 503
+    // ("recovering") while they open their partitions.
+    let admin_metrics = metrics.clone();
+    std::thread::Builder::new()
+        .name("sluice-admin".into())
+        .spawn(move || crate::admin::serve(admin, admin_metrics))?;
+
     let (ready_tx, ready_rx) = crossbeam_channel::unbounded();
     let mut stops = Vec::new();
     let mut handles = Vec::new();
+    // Set before the shards are told to stop: a shard thread that ends before then died.
+    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut store = Some(store);
     for (((id, cpu), (b, o)), (s, r)) in cpus
         .iter()
@@ -239,7 +255,12 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .map_err(|e| {
                 anyhow::anyhow!("cannot start shard {id} on cpu {cpu} (io_uring unavailable?): {e}")
             })?;
-        handles.push(handle);
+        handles.push(watch_shard(
+            id as u32,
+            handle,
+            metrics[id].clone(),
+            stopping.clone(),
+        )?);
     }
     drop(ready_tx);
     // No time limit: recovering a large data dir takes what it takes. Each shard drops its
@@ -252,11 +273,6 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Err(_) => bail!("a shard exited during start-up (see the log above)"),
         }
     }
-
-    let admin_metrics = metrics.clone();
-    std::thread::Builder::new()
-        .name("sluice-admin".into())
-        .spawn(move || crate::admin::serve(admin, admin_metrics))?;
 
     let ports = serde_json::json!({
         "host": host,
@@ -279,6 +295,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     wait_for_signal()?;
     tracing::info!("shutting down");
+    stopping.store(true, std::sync::atomic::Ordering::SeqCst);
     for s in stops {
         let _ = s.send(());
     }
@@ -290,6 +307,56 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Stamp this shard's heartbeat every [`crate::limits::SHARD_HEARTBEAT_INTERVAL_MS`] for the
+/// admin thread's liveness check (`metrics::health`). Runs from the shard's start, so a long
+/// recovery shows as "recovering", not "down".
+async fn heartbeat(metrics: Arc<ShardMetrics>) {
+    let interval = Duration::from_millis(crate::limits::SHARD_HEARTBEAT_INTERVAL_MS);
+    loop {
+        metrics.heartbeat_ms.store(
+            crate::metrics::health::clock_ms(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        glommio::timer::sleep(interval).await;
+    }
+}
+
+/// Exit status of a broker whose shard thread died (EX_SOFTWARE): a supervisor restarts it.
+pub const EXIT_SHARD_DIED: i32 = 70;
+
+/// Watch one shard thread from a plain thread: if it ends before shutdown began — a panic that
+/// escaped per-request isolation unwinds out of glommio's executor and ends the thread, while
+/// the other shards carry on — the process exits at once with [`EXIT_SHARD_DIED`] and one log
+/// line, rather than limping on with a core whose partitions never answer while Metadata still
+/// advertises it. A shard that ends before it was ready is start-up's business (the main
+/// thread reports why and exits). Returns the watcher's handle, which the shutdown path joins.
+fn watch_shard(
+    id: u32,
+    shard: glommio::ExecutorJoinHandle<()>,
+    metrics: Arc<ShardMetrics>,
+    stopping: Arc<std::sync::atomic::AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("sluice-watch-{id}"))
+        .spawn(move || {
+            let ended = shard.join();
+            if stopping.load(std::sync::atomic::Ordering::SeqCst)
+                || !metrics.ready.load(std::sync::atomic::Ordering::SeqCst)
+            {
+                return;
+            }
+            let how = match ended {
+                Ok(()) => "ended".to_string(),
+                Err(e) => format!("died ({e})"),
+            };
+            tracing::error!(
+                shard = id,
+                "shard {id}'s thread {how}; exiting (status {EXIT_SHARD_DIED}) so a supervisor restarts the broker"
+            );
+            std::process::exit(EXIT_SHARD_DIED);
+        })
 }
 
 fn reuseport_listener(addr: SocketAddr) -> std::io::Result<StdListener> {
@@ -361,11 +428,23 @@ async fn run_shard(start: ShardStart) {
         let shard = shard.clone();
         glommio::spawn_local(async move {
             while let Some(task) = r.recv().await {
-                glommio::spawn_local(task(shard.clone())).detach();
+                // Forwarded work is a request's work: a panic in it ends that task only (the
+                // caller's reply channel drops, so it answers a retriable error), not the shard.
+                let fut = task(shard.clone());
+                let shard = shard.clone();
+                glommio::spawn_local(async move {
+                    if let Err(panic) =
+                        futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(fut)).await
+                    {
+                        crate::handlers::note_panic(&shard, "forwarded task", &panic);
+                    }
+                })
+                .detach();
             }
         })
         .detach();
     }
+    glommio::spawn_local(heartbeat(shard.metrics.clone())).detach();
     checks::prime_direct_io_probe(&shard.config.data_dir, shard.id).await;
     shard.open_owned_partitions().await;
     crate::groups::coordinator::start(&shard);
@@ -407,6 +486,10 @@ async fn run_shard(start: ShardStart) {
             }
         }));
     }
+    shard
+        .metrics
+        .ready
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = ready.send(Ok(()));
     drop(ready);
 

@@ -143,6 +143,9 @@ pub struct Broker {
     pub sigterm_timed_out: bool,
     /// Where the broker's stderr goes instead of a log file in the workdir (e.g. /dev/full).
     pub stderr_to: Option<PathBuf>,
+    /// The test provokes panics on purpose (and checks them itself): a "panicked" in stderr
+    /// does not fail it.
+    pub expect_panics: bool,
 }
 
 impl Broker {
@@ -173,6 +176,7 @@ impl Broker {
             stderr_files: Vec::new(),
             sigterm_timed_out: false,
             stderr_to: None,
+            expect_panics: false,
         };
         match b.spawn() {
             Ok(()) => Ok(b),
@@ -310,6 +314,23 @@ impl Broker {
             .unwrap_or_else(|e| panic!("restart after kill -9: {e}"));
     }
 
+    /// Waits up to `timeout` for the broker to exit on its own; its exit status, or None if it
+    /// is still running (or was not).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let status = self.child.as_mut()?.try_wait().ok().flatten();
+            if let Some(status) = status {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(POLL_STEP);
+        }
+    }
+
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
     }
@@ -361,21 +382,30 @@ impl Broker {
             .collect()
     }
 
-    /// `GET /metrics` on the admin listener (plain HTTP/1.0, so the body ends at EOF).
-    pub fn metrics_text(&self) -> String {
+    /// `GET path` on the admin listener (plain HTTP/1.0, so the body ends at EOF): the status
+    /// code, the response head and the body.
+    pub fn admin_get(&self, path: &str) -> (u16, String, String) {
         let mut s =
             TcpStream::connect_timeout(&self.admin_addr(), IO_TIMEOUT).expect("connect admin");
         s.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
-        s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-            .expect("send GET");
+        write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").expect("send GET");
         let mut resp = String::new();
-        s.read_to_string(&mut resp).expect("read /metrics");
+        s.read_to_string(&mut resp)
+            .unwrap_or_else(|e| panic!("read {path}: {e}"));
         let (head, body) = resp.split_once("\r\n\r\n").expect("HTTP response");
-        assert!(
-            head.starts_with("HTTP/1.") && head.contains(" 200"),
-            "/metrics answered {head}"
-        );
-        body.to_string()
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("{path}: bad status line {head:?}"));
+        (status, head.to_string(), body.to_string())
+    }
+
+    /// `GET /metrics` on the admin listener.
+    pub fn metrics_text(&self) -> String {
+        let (status, head, body) = self.admin_get("/metrics");
+        assert_eq!(status, 200, "/metrics answered {head}");
+        body
     }
 
     /// Sum of every sample of metric `name` whose labels include all of `labels`.
@@ -436,7 +466,11 @@ impl Drop for Broker {
             return;
         }
         self.stop();
-        let panics = self.panics();
+        let panics = if self.expect_panics {
+            Vec::new()
+        } else {
+            self.panics()
+        };
         let failed = std::thread::panicking() || !panics.is_empty();
         if failed {
             eprintln!("kept data of failed test: {}", self.workdir.display());
