@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from kafka_util import (
@@ -153,3 +155,40 @@ def test_sigterm_exits_cleanly(broker, topic_name):
     produce(broker.bootstrap, topic_name, payloads(10), acks="all")
     assert broker.stop() == 0, f"exit code on SIGTERM; stderr:\n{broker.stderr_tail()}"
     assert not broker.sigterm_timed_out
+
+
+@pytest.mark.parametrize("reset", ["earliest", "latest"])
+def test_offset_out_of_range_triggers_auto_offset_reset(broker, topic_name, reset):
+    """Regression: Fetch v12+ answered an errored partition with null records, which librdkafka
+    (Fetch up to v16 here) drops as a parse failure of the whole response, so it never saw
+    OFFSET_OUT_OF_RANGE and never applied auto.offset.reset: the consumer stalled. Kafka sends
+    empty records; the reset must now happen."""
+    create_topic(broker.bootstrap, topic_name)
+    first = [(b"k", f"first-{i}".encode()) for i in range(20)]
+    produce(broker.bootstrap, topic_name, first, acks="all")
+    if reset == "earliest":
+        got = consume(broker.bootstrap, topic_name, [0], expected=20, start_offset=1_000,
+                      timeout_s=30, **{"auto.offset.reset": "earliest"})
+        assert [(r.offset, r.value) for r in got] == [(i, v) for i, (_, v) in enumerate(first)]
+        return
+    # latest: the consumer resets to the end (20). Records produced one at a time from then on
+    # arrive; the first one it sees is one of them (never one of the first 20).
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "oor-latest",
+                  "enable.auto.commit": False, "auto.offset.reset": "latest"})
+    try:
+        c.assign([TopicPartition(topic_name, 0, 1_000)])
+        deadline = time.monotonic() + 30
+        n = 0
+        while time.monotonic() < deadline:
+            produce(broker.bootstrap, topic_name, [(b"k", f"after-{n}".encode())], acks="all")
+            n += 1
+            m = c.poll(0.5)
+            if m is not None and m.error() is None:
+                assert m.offset() >= 20 and m.value().startswith(b"after-"), (m.offset(), m.value())
+                assert m.value() == f"after-{m.offset() - 20}".encode()
+                break
+        else:
+            raise AssertionError("the consumer never reset: no record arrived")
+    finally:
+        c.close()
