@@ -236,6 +236,11 @@ fn status_page_shows_a_topic_being_produced_to_in_a_headless_browser() {
         .expect("rate attribute");
     assert!(rate > 0.0, "the page shows {TOPIC} with no throughput");
     assert!(dom.contains("data-shard=\"1\""), "both shards rendered");
+    for shard in ["0", "1"] {
+        let up = attribute(&dom, &format!("data-shard=\"{shard}\""), "data-up");
+        assert_eq!(up.as_deref(), Some("true"), "shard {shard} shown up");
+    }
+    assert!(dom.contains(">serving<"), "shard state column");
     let lag: i64 = attribute(&dom, &format!("data-group=\"{GROUP}\""), "data-lag")
         .unwrap_or_else(|| panic!("the rendered page has no row for group {GROUP}:\n{dom}"))
         .parse()
