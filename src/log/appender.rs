@@ -9,7 +9,7 @@
 use std::io;
 use std::rc::Rc;
 
-use glommio::io::{DmaFile, OpenOptions};
+use super::file_ops::{self, File, Mode};
 
 use crate::limits::DMA_ALIGNMENT_BYTES;
 use crate::memory::ByteBudget;
@@ -21,7 +21,7 @@ const _: () = assert!(APPEND_WRITE_BYTES_MAX.is_multiple_of(DMA_ALIGNMENT_BYTES)
 
 /// An O_DIRECT file opened for appending at its logical end.
 pub struct DmaAppender {
-    file: Rc<DmaFile>,
+    file: Rc<File>,
     /// File position of the first byte of `tail`; always block-aligned.
     tail_pos: u64,
     /// Bytes of the partially filled last block; shorter than one block after every append.
@@ -43,22 +43,13 @@ impl DmaAppender {
     /// Open `path` (created if missing) for appending at `logical_len`, which must not exceed
     /// the file's size; bytes past it are overwritten by later appends.
     pub async fn open(path: &std::path::Path, logical_len: u64) -> io::Result<DmaAppender> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .dma_open(path)
-            .await
-            .map_err(io::Error::from)?;
+        let file = file_ops::open(path, Mode::WriteCreate).await?;
         let tail_pos = align_down(logical_len);
         let tail_len = (logical_len - tail_pos) as usize;
         let tail = if tail_len == 0 {
             Vec::new()
         } else {
-            let read = file
-                .read_at_aligned(tail_pos, DMA_ALIGNMENT_BYTES)
-                .await
-                .map_err(io::Error::from)?;
+            let read = file.read_at_aligned(tail_pos, DMA_ALIGNMENT_BYTES).await?;
             if read.len() < tail_len {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -80,14 +71,7 @@ impl DmaAppender {
 
     /// Create `path`, truncating whatever was there.
     pub async fn create(path: &std::path::Path) -> io::Result<DmaAppender> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .dma_open(path)
-            .await
-            .map_err(io::Error::from)?;
+        let file = file_ops::open(path, Mode::Create).await?;
         Ok(DmaAppender {
             file: Rc::new(file),
             tail_pos: 0,
@@ -105,13 +89,13 @@ impl DmaAppender {
     /// Close the file (now, if no reader still holds it; else when the last one lets go).
     pub async fn close(self) -> io::Result<()> {
         match Rc::try_unwrap(self.file) {
-            Ok(f) => f.close().await.map_err(io::Error::from),
+            Ok(f) => f.close().await,
             Err(_) => Ok(()),
         }
     }
 
     /// The file, for reads and fdatasync.
-    pub fn file(&self) -> &Rc<DmaFile> {
+    pub fn file(&self) -> &Rc<File> {
         &self.file
     }
 
@@ -166,11 +150,7 @@ impl DmaAppender {
             out[len..padded].fill(0);
             buf.trim_to_size(padded);
             let buf = Rc::new(buf);
-            let written = self
-                .file
-                .write_rc_at(buf.clone(), self.tail_pos)
-                .await
-                .map_err(io::Error::from)?;
+            let written = self.file.write_rc_at(buf.clone(), self.tail_pos).await?;
             if written != padded {
                 return Err(io::Error::new(
                     io::ErrorKind::WriteZero,
@@ -189,15 +169,12 @@ impl DmaAppender {
 
     /// fdatasync the file: every append completed before the call is durable after it.
     pub async fn sync(&self) -> io::Result<()> {
-        self.file.fdatasync().await.map_err(io::Error::from)
+        self.file.fdatasync().await
     }
 
     /// Cut the file to its logical length (drops the zero padding of the last block), for a
     /// sealed segment or a clean close, so the file's size is exactly its contents.
     pub async fn truncate_to_len(&self) -> io::Result<()> {
-        self.file
-            .truncate(self.len())
-            .await
-            .map_err(io::Error::from)
+        self.file.truncate(self.len()).await
     }
 }

@@ -21,8 +21,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::rc::Rc;
 
-use glommio::io::DmaFile;
-
+use super::file_ops::{self, Mode};
 use super::format::BATCH_HEADER_BYTES;
 use super::index::{self, OffsetEntry, TimeEntry, INDEX_HEADER_BYTES};
 use super::segment::{self, INDEX_SUFFIX, TIME_INDEX_SUFFIX};
@@ -259,8 +258,8 @@ pub fn distrust(log: u64, base: i64) {
 /// than `max_bytes`.
 async fn read_file(path: &Path, max_bytes: u64) -> Option<Vec<u8>> {
     let _slot = transient::slot().await.ok()?;
-    let file = DmaFile::open(path).await.ok()?;
-    let len = file.file_size().await.ok()?;
+    let file = file_ops::open(path, Mode::Read).await.ok()?;
+    let len = file.size().await.ok()?;
     let read = if len <= max_bytes {
         file.read_at(0, len as usize).await.ok()
     } else {

@@ -14,6 +14,9 @@ pub mod active_index;
 pub mod appender;
 pub mod cache;
 pub mod chunk;
+#[cfg(test)]
+pub mod faults;
+pub mod file_ops;
 pub mod format;
 pub mod index;
 pub mod index_cache;
@@ -36,12 +39,12 @@ use std::rc::Rc;
 
 use bytes::{Bytes, BytesMut};
 use futures::channel::oneshot;
-use glommio::io::DmaFile;
 
 use active_index::ActiveIndex;
 use appender::DmaAppender;
 pub use cache::{LogCache, TailCache};
 pub use chunk::Chunk;
+use file_ops::File;
 pub use format::{BatchError, BatchHeader};
 pub use retention::Retention;
 use segment::{Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
@@ -206,7 +209,7 @@ struct ActiveFiles {
 #[derive(Clone)]
 struct ActiveView {
     base_offset: i64,
-    file: Rc<DmaFile>,
+    file: Rc<File>,
     /// Bytes of the segment whose write completed: what a read may cover.
     written_bytes: u64,
 }
@@ -214,7 +217,7 @@ struct ActiveView {
 /// A segment's file opened for a read, with how many of its bytes the read may cover. A
 /// sealed segment's file is open only for the read and holds a transient-file slot.
 struct OpenSegment {
-    file: Rc<DmaFile>,
+    file: Rc<File>,
     size: u64,
     _slot: Option<transient::Slot>,
 }
@@ -276,6 +279,8 @@ pub struct Log {
     active_file: RefCell<ActiveView>,
     cache: Rc<LogCache>,
     start_offset: Cell<i64>,
+    /// Held while the log start offset moves (stored, then segments deleted).
+    start_offset_moves: glommio::sync::Semaphore,
     end_offset: Cell<i64>,
     written_end: Cell<i64>,
     synced_end: Cell<i64>,
@@ -313,10 +318,11 @@ impl Log {
         config: LogConfig,
         cache: Rc<LogCache>,
     ) -> Result<Rc<Log>, LogError> {
-        std::fs::create_dir_all(dir)?;
-        let mut bases: Vec<i64> = std::fs::read_dir(dir)?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| segment::parse_log_file_name(&e.file_name().to_string_lossy()))
+        file_ops::create_dir_all(dir).await?;
+        let mut bases: Vec<i64> = file_ops::list_dir(dir)
+            .await?
+            .iter()
+            .filter_map(|name| segment::parse_log_file_name(name))
             .collect();
         bases.sort_unstable();
         let mut segments = BTreeMap::new();
@@ -363,7 +369,7 @@ impl Log {
             for &base in &bases[cut..] {
                 tracing::error!(dir = %dir.display(), segment = base, "removing segment after a damaged one");
                 for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
-                    let _ = std::fs::remove_file(segment::path(dir, base, suffix));
+                    let _ = file_ops::remove_file(&segment::path(dir, base, suffix)).await;
                 }
             }
         }
@@ -391,7 +397,7 @@ impl Log {
             let first = segments.values().next().map_or(0, |s| s.base_offset);
             let end = segments.values().next_back().map_or(0, |s| s.next_offset);
             // DeleteRecords / retention may have moved the start past the first segment's base.
-            let stored = start_offset::load(dir).unwrap_or(first);
+            let stored = start_offset::load(dir).await.unwrap_or(first);
             (stored.clamp(first, end), end)
         };
         let active_file = ActiveView {
@@ -410,6 +416,7 @@ impl Log {
             active_file: RefCell::new(active_file),
             cache,
             start_offset: Cell::new(start),
+            start_offset_moves: glommio::sync::Semaphore::new(1),
             end_offset: Cell::new(end),
             written_end: Cell::new(end),
             synced_end: Cell::new(end),
@@ -1015,7 +1022,11 @@ impl Log {
             });
         }
         let slot = transient::slot().await?;
-        let file = DmaFile::open(segment::path(&self.dir, base, LOG_SUFFIX)).await?;
+        let file = file_ops::open(
+            &segment::path(&self.dir, base, LOG_SUFFIX),
+            file_ops::Mode::Read,
+        )
+        .await?;
         Ok(OpenSegment {
             file: Rc::new(file),
             size,

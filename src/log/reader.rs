@@ -4,8 +4,7 @@
 //!
 //! Runs on the partition's owner shard.
 
-use glommio::io::DmaFile;
-
+use super::file_ops::File;
 use super::format::{
     self, BatchHeader, BATCH_HEADER_BYTES, BATCH_LENGTH_AT, BATCH_LOG_OVERHEAD_BYTES,
 };
@@ -46,7 +45,7 @@ thread_local! {
 
 /// One O_DIRECT read within this shard's [`DISK_READS_IN_FLIGHT_MAX`].
 async fn read_at(
-    file: &DmaFile,
+    file: &File,
     pos: u64,
     len: usize,
 ) -> Result<glommio::io::ReadResult, std::io::Error> {
@@ -59,7 +58,7 @@ async fn read_at(
         let (now, peak) = c.get();
         c.set((now + 1, peak.max(now + 1)));
     });
-    let r = file.read_at(pos, len).await.map_err(std::io::Error::from);
+    let r = file.read_at(pos, len).await;
     READS_IN_FLIGHT.with(|c| {
         let (now, peak) = c.get();
         c.set((now - 1, peak));
@@ -74,7 +73,7 @@ pub fn reads_in_flight_peak() -> usize {
 
 /// A segment to read: its file, the logical size (bytes past it are not data) and base offset.
 pub struct SegmentFile<'a> {
-    pub file: &'a DmaFile,
+    pub file: &'a File,
     pub size: u64,
     pub base_offset: i64,
 }
@@ -253,7 +252,11 @@ mod tests {
                 let path = dir.path().join("reads");
                 let data: Vec<u8> = (0..(1usize << 20)).map(|i| (i % 251) as u8).collect();
                 std::fs::write(&path, &data).expect("write");
-                let file = std::rc::Rc::new(DmaFile::open(&path).await.expect("open"));
+                let file = std::rc::Rc::new(
+                    crate::log::file_ops::open(&path, crate::log::file_ops::Mode::Read)
+                        .await
+                        .expect("open"),
+                );
                 let reads = (0..32u64).map(|i| {
                     let file = file.clone();
                     async move {
@@ -293,7 +296,11 @@ mod tests {
                 let path = dir.path().join("reads");
                 let data: Vec<u8> = (0..FILE_BYTES).map(|i| (i % 251) as u8).collect();
                 std::fs::write(&path, &data).expect("write");
-                let file = std::rc::Rc::new(DmaFile::open(&path).await.expect("open"));
+                let file = std::rc::Rc::new(
+                    crate::log::file_ops::open(&path, crate::log::file_ops::Mode::Read)
+                        .await
+                        .expect("open"),
+                );
                 let stop = std::rc::Rc::new(std::cell::Cell::new(false));
                 let writer = {
                     let stop = stop.clone();

@@ -6,8 +6,7 @@
 
 use std::path::Path;
 
-use glommio::io::{DmaFile, OpenOptions};
-
+use super::file_ops::{self, File, Mode};
 use super::format::{self, BatchHeader, BATCH_LENGTH_AT, BATCH_LOG_OVERHEAD_BYTES};
 use super::index::{self, OffsetEntry};
 use super::segment::{self, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
@@ -33,15 +32,15 @@ pub struct Recovered {
 
 async fn read_whole(path: &Path) -> Option<Vec<u8>> {
     let _slot = transient::slot().await.ok()?;
-    let file = DmaFile::open(path).await.ok()?;
-    let len = file.file_size().await.ok()? as usize;
+    let file = file_ops::open(path, Mode::Read).await.ok()?;
+    let len = file.size().await.ok()? as usize;
     let read = file.read_at(0, len).await.ok();
     let _ = file.close().await;
     read.map(|r| r.to_vec())
 }
 
 /// Whether a CRC-valid batch with base offset `expected` starts at `position`.
-async fn batch_at(file: &DmaFile, file_len: u64, position: u64, expected: i64) -> bool {
+async fn batch_at(file: &File, file_len: u64, position: u64, expected: i64) -> bool {
     let Ok(head) = file.read_at(position, format::BATCH_HEADER_BYTES).await else {
         return false;
     };
@@ -74,13 +73,8 @@ pub async fn recover_segment(
     let index_bytes = read_whole(&segment::path(dir, base, INDEX_SUFFIX)).await;
     let time_index_bytes = read_whole(&segment::path(dir, base, TIME_INDEX_SUFFIX)).await;
     let _slot = transient::slot().await?;
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .dma_open(&log_path)
-        .await
-        .map_err(std::io::Error::from)?;
-    let file_len = file.file_size().await.map_err(std::io::Error::from)?;
+    let file = file_ops::open(&log_path, Mode::Write).await?;
+    let file_len = file.size().await?;
 
     let mut indexes_stale = false;
     let mut index = match index_bytes {
@@ -155,10 +149,7 @@ pub async fn recover_segment(
     let now_ms = crate::log::now_ms();
     'scan: while pos < file_len {
         let want = chunk.min((file_len - pos) as usize);
-        let buf = file
-            .read_at(pos, want)
-            .await
-            .map_err(std::io::Error::from)?;
+        let buf = file.read_at(pos, want).await?;
         let mut at = 0usize;
         let mut need_bigger = false;
         while at < buf.len() {
@@ -238,7 +229,7 @@ pub async fn recover_segment(
         } else {
             indexes_stale = true;
         }
-        file.truncate(pos).await.map_err(std::io::Error::from)?;
+        file.truncate(pos).await?;
     } else {
         damage = None;
     }

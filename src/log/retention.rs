@@ -4,7 +4,8 @@
 //! Lives on the partition's owner shard.
 
 use super::{
-    index_cache, segment, start_offset, Log, LogError, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
+    file_ops, index_cache, segment, start_offset, Log, LogError, INDEX_SUFFIX, LOG_SUFFIX,
+    TIME_INDEX_SUFFIX,
 };
 
 /// Retention settings for one pass (topic configs resolved against broker defaults).
@@ -28,22 +29,28 @@ impl Log {
                 end,
             });
         }
+        let _moving = self.moving_start().await?;
         if offset > self.start_offset.get() {
-            start_offset::store(&self.dir, offset)?;
-            self.start_offset.set(offset);
+            start_offset::store(&self.dir, offset).await?;
+            self.start_offset.set(offset.max(self.start_offset.get()));
             self.cache.drop_before(offset);
-            self.delete_segments_below_start();
+            self.delete_segments_below_start().await;
         }
         Ok(self.start_offset.get())
     }
 
     /// One retention pass: delete whole sealed segments that are too old or beyond the size
     /// limit (the active segment is never deleted). Returns how many were deleted.
-    pub fn apply_retention(&self, retention: Retention, now_ms: i64) -> Result<usize, LogError> {
+    pub async fn apply_retention(
+        &self,
+        retention: Retention,
+        now_ms: i64,
+    ) -> Result<usize, LogError> {
+        let _moving = self.moving_start().await?;
         let doomed: Vec<i64> = {
             let segments = self.segments.borrow();
             let mut total: u64 = segments.values().map(|s| s.size).sum();
-            let sealed = segments.len().saturating_sub(1);
+            let sealed = self.sealed_count(&segments);
             let mut doomed = Vec::new();
             for s in segments.values().take(sealed) {
                 let too_old = retention.retention_ms >= 0
@@ -69,19 +76,37 @@ impl Log {
             .get(&last)
             .map_or(self.start_offset.get(), |s| s.next_offset);
         if new_start > self.start_offset.get() {
-            start_offset::store(&self.dir, new_start)?;
-            self.start_offset.set(new_start);
+            start_offset::store(&self.dir, new_start).await?;
+            self.start_offset
+                .set(new_start.max(self.start_offset.get()));
             self.cache.drop_before(new_start);
         }
-        Ok(self.delete_segments_below_start())
+        Ok(self.delete_segments_below_start().await)
+    }
+
+    /// Segments that are sealed: below the one the writer writes. A segment rolled to by an
+    /// append is the last in the map before the writer has finished, synced and sealed the
+    /// one before it; that one is not sealed yet and must not be deleted.
+    fn sealed_count(&self, segments: &std::collections::BTreeMap<i64, super::Segment>) -> usize {
+        let active = self.active_file.borrow().base_offset;
+        segments.range(..active).count()
+    }
+
+    /// One move of the log start offset at a time: a slower store of an older offset must not
+    /// land after a newer one (the file would go back while memory moved on).
+    async fn moving_start(&self) -> Result<glommio::sync::Permit<'_>, LogError> {
+        self.start_offset_moves
+            .acquire_permit(1)
+            .await
+            .map_err(|e| LogError::Io(std::io::Error::other(e.to_string())))
     }
 
     /// Delete sealed segments that end at or before the log start offset.
-    fn delete_segments_below_start(&self) -> usize {
+    async fn delete_segments_below_start(&self) -> usize {
         let start = self.start_offset.get();
         let doomed: Vec<i64> = {
             let segments = self.segments.borrow();
-            let sealed = segments.len().saturating_sub(1);
+            let sealed = self.sealed_count(&segments);
             segments
                 .values()
                 .take(sealed)
@@ -93,7 +118,8 @@ impl Log {
             self.segments.borrow_mut().remove(base);
             index_cache::forget(self.id, *base);
             for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
-                if let Err(e) = std::fs::remove_file(segment::path(&self.dir, *base, suffix)) {
+                let path = segment::path(&self.dir, *base, suffix);
+                if let Err(e) = file_ops::remove_file(&path).await {
                     tracing::warn!(dir = %self.dir.display(), segment = base, error = %e, "removing segment file");
                 }
             }

@@ -12,8 +12,9 @@
 //!
 //! Lives on the partition's owner shard.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use super::file_ops;
 
 pub const FILE_NAME: &str = "log-start-offset";
 pub const MAGIC: [u8; 4] = *b"SLSO";
@@ -48,18 +49,15 @@ pub fn decode(b: &[u8]) -> Option<i64> {
     Some(i64::from_be_bytes(o))
 }
 
-/// Write-then-rename with fsyncs (rare: DeleteRecords and retention only).
-pub fn store(dir: &Path, offset: i64) -> std::io::Result<()> {
-    let tmp = dir.join(format!("{FILE_NAME}.tmp"));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(&encode(offset))?;
-    f.sync_data()?;
-    std::fs::rename(&tmp, path(dir))?;
-    std::fs::File::open(dir)?.sync_all()
+/// Write-then-rename with fsyncs, off the shard thread (rare: DeleteRecords and retention
+/// only). Once it returns Ok the new offset survives a power loss.
+pub async fn store(dir: &Path, offset: i64) -> std::io::Result<()> {
+    file_ops::replace_file(dir, FILE_NAME, encode(offset).to_vec()).await
 }
 
-pub fn load(dir: &Path) -> Option<i64> {
-    decode(&std::fs::read(path(dir)).ok()?)
+/// The stored offset, if the file is there and valid.
+pub async fn load(dir: &Path) -> Option<i64> {
+    decode(&file_ops::read_small_file(&path(dir)).await.ok()?)
 }
 
 #[cfg(test)]

@@ -44,7 +44,7 @@ impl Shard {
             since_retention += tick;
             if since_retention >= retention_every {
                 since_retention = 0;
-                self.apply_retention(now);
+                self.apply_retention(now).await;
             }
         }
     }
@@ -82,10 +82,10 @@ impl Shard {
     }
 
     /// One retention pass over this shard's partitions.
-    pub fn apply_retention(&self, now_ms: i64) {
+    pub async fn apply_retention(&self, now_ms: i64) {
         for p in self.local_partitions() {
             let retention = p.settings().retention;
-            match p.log().apply_retention(retention, now_ms) {
+            match p.log().apply_retention(retention, now_ms).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(
                     topic = %p.topic,
