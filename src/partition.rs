@@ -186,8 +186,17 @@ impl Partition {
         self.settings.set(settings);
     }
 
+    /// Offset up to which consumers may read: never past an acks=all batch whose fdatasync
+    /// has not completed, and, while the log is fenced, never past its last synced end.
     pub fn high_watermark(&self) -> i64 {
-        self.high_watermark.get()
+        let hw = self.high_watermark.get();
+        self.log.fenced_at().map_or(hw, |fence| hw.min(fence))
+    }
+
+    /// Whether the log is fenced after a failed write or fdatasync (until housekeeping
+    /// reopens it).
+    pub fn is_fenced(&self) -> bool {
+        self.log.is_failed()
     }
 
     pub fn log_start_offset(&self) -> i64 {
@@ -309,11 +318,14 @@ impl Partition {
                 let result = written.await;
                 if let Err(e) = result {
                     tracing::error!(topic = %self.topic, partition = self.index, error = %e, "append failed");
-                    // The log forgot this batch and all after it: so does producer state.
-                    for entry in self.producers.borrow_mut().values_mut() {
-                        entry.batches.retain(|b| b.2 < base);
+                    // The log forgot this batch and all after it: so does producer state. (A
+                    // refused append, base -1, forgot nothing.)
+                    if base >= 0 {
+                        for entry in self.producers.borrow_mut().values_mut() {
+                            entry.batches.retain(|b| b.2 < base);
+                        }
+                        self.unsynced_acks_all.borrow_mut().retain(|b| *b < base);
                     }
-                    self.unsynced_acks_all.borrow_mut().retain(|b| *b < base);
                     return Err(PartitionError::Storage);
                 }
                 if !sync {
@@ -325,9 +337,11 @@ impl Partition {
                         .borrow_mut()
                         .retain(|b| *b >= self.log.synced_end_offset());
                     if let Err(e) = synced {
-                        tracing::error!(topic = %self.topic, partition = self.index, error = %e, "fdatasync failed");
-                        self.unsynced_acks_all.borrow_mut().retain(|b| *b != base);
-                        self.advance_high_watermark();
+                        // The log is fenced at its last synced end. The batch stays pending, so
+                        // the high watermark never passes it; parked fetches wake to see the
+                        // fence. Housekeeping reopens the log from what is on disk.
+                        tracing::error!(topic = %self.topic, partition = self.index, error = %e, "fdatasync failed; partition fenced");
+                        self.wake_fetchers();
                         return Err(PartitionError::Storage);
                     }
                 }
@@ -381,15 +395,41 @@ impl Partition {
     /// whose fdatasync is still pending: a consumer must not read what a power cut could take back.
     fn advance_high_watermark(&self) {
         let written = self.log.written_end_offset();
-        let hw = match self.unsynced_acks_all.borrow().front() {
-            Some(&first_unsynced) => written.min(first_unsynced),
-            None => written,
-        };
+        let synced = self.log.synced_end_offset();
+        // Batches below the synced end are durable whether or not their produce has noticed.
+        let first_unsynced = self
+            .unsynced_acks_all
+            .borrow()
+            .iter()
+            .find(|&&b| b >= synced)
+            .copied();
+        let mut hw = first_unsynced.map_or(written, |f| written.min(f));
+        if let Some(fence) = self.log.fenced_at() {
+            hw = hw.min(fence);
+        }
+        debug_assert!(
+            synced <= written && written <= self.log.log_end_offset(),
+            "synced {synced} <= written {written} <= end {}",
+            self.log.log_end_offset()
+        );
+        debug_assert!(
+            first_unsynced.is_none_or(|f| hw <= f),
+            "the high watermark never passes an unsynced acks=all batch"
+        );
         if hw > self.high_watermark.get() {
             self.high_watermark.set(hw);
-            for w in self.waiters.borrow_mut().drain(..) {
-                let _ = w.send(());
-            }
+            debug_assert!(
+                self.log.is_failed() || self.log_start_offset() <= hw,
+                "log start {} <= high watermark {hw}",
+                self.log_start_offset()
+            );
+            self.wake_fetchers();
+        }
+    }
+
+    fn wake_fetchers(&self) {
+        for w in self.waiters.borrow_mut().drain(..) {
+            let _ = w.send(());
         }
     }
 
@@ -411,7 +451,14 @@ impl Partition {
     ) -> Result<Fetched, PartitionError> {
         let hw = self.high_watermark();
         let start = self.log_start_offset();
-        if offset < start || offset > hw {
+        if offset < start {
+            return Err(PartitionError::OffsetOutOfRange);
+        }
+        if self.log.fenced_at().is_some_and(|fence| offset >= fence) {
+            // Past what was durable when the log failed: nothing there can be trusted.
+            return Err(PartitionError::Storage);
+        }
+        if offset > hw {
             return Err(PartitionError::OffsetOutOfRange);
         }
         // Nothing to read at the end, or when the caller may take no bytes (its response budget

@@ -29,6 +29,8 @@ pub mod sync_cycle;
 pub mod transient;
 
 #[cfg(test)]
+mod fence_tests;
+#[cfg(test)]
 mod tests;
 
 use std::cell::{Cell, RefCell};
@@ -192,6 +194,7 @@ struct Pending {
     prefix: [u8; format::STAMPED_PREFIX_BYTES],
     /// ... and the whole batch as received (a slice of the request frame, not a copy).
     data: Bytes,
+    base_offset: i64,
     next_offset: i64,
     segment_base: i64,
 }
@@ -463,6 +466,49 @@ impl Log {
         self.failed.get()
     }
 
+    /// While the log is failed (fenced): the end of what was durable before the failure. No
+    /// read goes past it, and it never moves (no fdatasync is issued, or trusted, after a
+    /// failure) until the log is reopened and recovered from what is on disk.
+    pub fn fenced_at(&self) -> Option<i64> {
+        self.failed.get().then(|| self.synced_end.get())
+    }
+
+    /// Fence the log: appends refused, reads and the synced end frozen at what a completed
+    /// fdatasync covered.
+    fn fence(&self) {
+        self.failed.set(true);
+        self.check_offsets();
+    }
+
+    /// Move the synced end to `covers` (what a completed fdatasync covered), unless the log is
+    /// fenced: after a failed write or fdatasync no later success is trusted.
+    fn note_synced(&self, covers: i64) {
+        if self.failed.get() {
+            return;
+        }
+        assert!(
+            covers <= self.written_end.get(),
+            "an fdatasync never covers more than was written"
+        );
+        self.synced_end.set(self.synced_end.get().max(covers));
+        self.check_offsets();
+    }
+
+    /// `start <= synced_end <= written_end <= end_offset` (the start may pass the synced end:
+    /// DeleteRecords up to the high watermark, which acks=1 data moves past it).
+    fn check_offsets(&self) {
+        let (synced, written, end) = (
+            self.synced_end.get(),
+            self.written_end.get(),
+            self.end_offset.get(),
+        );
+        debug_assert!(
+            synced <= written && written <= end,
+            "synced {synced} <= written {written} <= end {end}"
+        );
+        debug_assert!(self.start_offset.get() <= written);
+    }
+
     /// Bytes stored, over all segments.
     pub fn size_bytes(&self) -> u64 {
         self.segments.borrow().values().map(|s| s.size).sum()
@@ -538,9 +584,11 @@ impl Log {
                 Bytes::copy_from_slice(&prefix),
                 data.slice(format::STAMPED_PREFIX_BYTES..),
             );
+            debug_assert!(next > base, "a batch holds at least one offset");
             self.pending.borrow_mut().push_back(Pending {
                 prefix,
                 data,
+                base_offset: base,
                 next_offset: next,
                 segment_base,
             });
@@ -574,6 +622,11 @@ impl Log {
     /// as the queued batches say. Exactly one runs per log while anything is queued.
     async fn run_writer(self: Rc<Self>) {
         loop {
+            if self.failed.get() {
+                // Fenced (an fdatasync failed): nothing more is written or acknowledged.
+                self.fail_waiters();
+                break;
+            }
             let cycle: Vec<Pending> = {
                 let mut pending = self.pending.borrow_mut();
                 let Some(first) = pending.front() else { break };
@@ -609,8 +662,8 @@ impl Log {
                     self.rollback_unwritten(written);
                 }
                 Err(CycleError::Fatal(e)) => {
-                    tracing::error!(dir = %self.dir.display(), error = %e, "log write failed; the partition takes no more appends");
-                    self.failed.set(true);
+                    tracing::error!(dir = %self.dir.display(), error = %e, "log write failed; the partition is fenced until it is reopened");
+                    self.fence();
                     self.fail_waiters();
                     break;
                 }
@@ -627,17 +680,29 @@ impl Log {
         mut files: ActiveFiles,
         cycle: &[Pending],
     ) -> Result<ActiveFiles, CycleError> {
-        let Some(last) = cycle.last() else {
+        let (Some(first), Some(last)) = (cycle.first(), cycle.last()) else {
             return Err(CycleError::Fatal(LogError::Failed));
         };
+        // Writing a batch anywhere but right after the written end would leave a gap or an
+        // overlap in the file: checked in release too (cheap, once per write cycle).
+        assert_eq!(
+            first.base_offset,
+            self.written_end.get(),
+            "a write cycle starts at the written end"
+        );
+        debug_assert!(
+            cycle
+                .windows(2)
+                .all(|w| w[0].next_offset == w[1].base_offset),
+            "a write cycle's offsets are contiguous"
+        );
         let seg_base = last.segment_base;
         if files.base_offset != seg_base {
             // Everything in the old segment is written: sync and seal it before any byte of the
             // new one is written, so `sync` on the new file covers all earlier data.
             let sealed_base = files.base_offset;
             self.seal(files).await?;
-            self.synced_end
-                .set(self.synced_end.get().max(self.written_end.get()));
+            self.note_synced(self.written_end.get());
             let budget = self.config.borrow().write_budget.clone();
             files = create_segment_files(&self.dir, seg_base, budget).await?;
             *self.active_file.borrow_mut() = ActiveView {
@@ -666,6 +731,7 @@ impl Log {
         let end = last.next_offset;
         self.active_file.borrow_mut().written_bytes = files.log.len();
         self.written_end.set(end);
+        self.check_offsets();
         {
             let mut waiters = self.write_waiters.borrow_mut();
             while waiters.front().is_some_and(|(n, _)| *n <= end) {
@@ -696,6 +762,9 @@ impl Log {
     /// Make a sealed segment's files final: data synced, sizes exact, every index entry
     /// persisted.
     async fn seal(&self, files: ActiveFiles) -> Result<(), LogError> {
+        if self.failed.get() {
+            return Err(LogError::Failed);
+        }
         files.log.sync().await?;
         files.log.truncate_to_len().await?;
         let written = files.log.len();
@@ -771,10 +840,10 @@ impl Log {
             h.observe(started.elapsed());
         }
         match result {
-            Ok(()) => self.synced_end.set(self.synced_end.get().max(covers)),
+            Ok(()) => self.note_synced(covers),
             Err(e) => {
-                tracing::error!(dir = %self.dir.display(), error = %e, "fdatasync failed; the partition takes no more appends");
-                self.failed.set(true);
+                tracing::error!(dir = %self.dir.display(), error = %e, synced_end = self.synced_end.get(), "fdatasync failed; the partition is fenced at its last synced offset until it is reopened");
+                self.fence();
             }
         }
         true
@@ -791,14 +860,16 @@ impl Log {
         min_one: bool,
     ) -> Result<ReadResult, LogError> {
         let start = self.start_offset.get();
-        if offset < start || offset > self.written_end.get() {
+        // Fenced: only what a completed fdatasync covered may be read.
+        let readable = self.fenced_at().unwrap_or(self.written_end.get());
+        if offset < start || offset > readable {
             return Err(LogError::OffsetOutOfRange {
                 offset,
                 start,
-                end: self.written_end.get(),
+                end: readable,
             });
         }
-        let end_offset = end_offset.min(self.written_end.get());
+        let end_offset = end_offset.min(readable);
         if offset >= end_offset {
             return Ok(ReadResult::default());
         }
@@ -1062,7 +1133,7 @@ impl Log {
             return Err(LogError::Failed);
         }
         self.seal(files).await?;
-        self.synced_end.set(self.written_end.get());
+        self.note_synced(self.written_end.get());
         Ok(())
     }
 }

@@ -142,6 +142,9 @@ pub struct PartitionSnapshot {
     pub high_watermark: i64,
     pub log_end_offset: i64,
     pub size_bytes: u64,
+    /// A write or fdatasync failed: no appends, no reads past the last synced end, until
+    /// housekeeping reopens the log from what is on disk.
+    pub fenced: bool,
     /// Since the partition was opened on this shard.
     pub traffic: Traffic,
 }
@@ -347,6 +350,7 @@ pub async fn publish_snapshots(shard: Rc<crate::shard::Shard>) {
                 high_watermark: p.high_watermark(),
                 log_end_offset: p.log_end_offset(),
                 size_bytes: p.log().size_bytes(),
+                fenced: p.is_fenced(),
                 traffic: p.traffic(),
             })
             .collect();

@@ -388,7 +388,7 @@ fn render_snapshots(out: &mut String, snaps: &[(u32, Arc<ShardSnapshot>)]) {
         }
     }
     type GetP = fn(&PartitionSnapshot) -> i64;
-    let per_partition: [(&str, &str, GetP); 4] = [
+    let per_partition: [(&str, &str, GetP); 5] = [
         (
             "sluice_partition_log_size_bytes",
             "Bytes stored in the partition's log.",
@@ -408,6 +408,11 @@ fn render_snapshots(out: &mut String, snaps: &[(u32, Arc<ShardSnapshot>)]) {
             "sluice_partition_high_watermark",
             "Offset up to which consumers may read.",
             |p| p.high_watermark,
+        ),
+        (
+            "sluice_partition_fenced",
+            "1 while the partition's log is fenced after a failed write or fdatasync (KAFKA_STORAGE_ERROR until it is reopened from disk).",
+            |p| i64::from(p.fenced),
         ),
     ];
     for (name, help, get) in per_partition {
