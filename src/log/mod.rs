@@ -31,6 +31,8 @@ pub mod transient;
 #[cfg(test)]
 mod fence_tests;
 #[cfg(test)]
+mod power_loss;
+#[cfg(test)]
 mod tests;
 
 use std::cell::{Cell, RefCell};
