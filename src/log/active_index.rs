@@ -51,16 +51,24 @@ pub struct ActiveIndex {
     persisted_at_log_bytes: u64,
 }
 
-/// Entries of `seg` whose batches lie within the first `written` bytes, from `from` on.
+/// Entries of `seg` whose batches lie within the first `written` bytes and below offset
+/// `synced_end`, from `from` on.
+///
+/// Only entries of synced batches go to disk: a power loss may keep a later unsynced write
+/// and lose an earlier one, and recovery trusts the last index entry whose batch is there
+/// without reading what lies before it — an entry for an unsynced batch could lead it past a
+/// hole (`power_loss::recovery_does_not_trust_an_index_entry_past_a_hole`).
 fn written_entries(
     seg: &Segment,
     written: u64,
+    synced_end: i64,
     offsets_from: usize,
     times_from: usize,
 ) -> (Vec<OffsetEntry>, Vec<TimeEntry>) {
-    let offsets_end = seg
-        .index
-        .partition_point(|e| u64::from(e.position) < written);
+    let offsets_end = seg.index.partition_point(|e| {
+        u64::from(e.position) < written
+            && seg.base_offset + i64::from(e.relative_offset) < synced_end
+    });
     // Time-index entries are only made next to offset-index entries (same relative offset):
     // one is written when its offset-index twin is.
     let last_written = offsets_end
@@ -138,9 +146,21 @@ impl ActiveIndex {
         written.saturating_sub(self.persisted_at_log_bytes) >= persist_every_bytes()
     }
 
-    /// The entries to append now for a log with `written` bytes on disk.
-    pub fn unpersisted(&self, seg: &Segment, written: u64) -> (Vec<OffsetEntry>, Vec<TimeEntry>) {
-        written_entries(seg, written, self.offsets_persisted, self.times_persisted)
+    /// The entries to append now for a log with `written` bytes on disk, of which the batches
+    /// below offset `synced_end` are synced.
+    pub fn unpersisted(
+        &self,
+        seg: &Segment,
+        written: u64,
+        synced_end: i64,
+    ) -> (Vec<OffsetEntry>, Vec<TimeEntry>) {
+        written_entries(
+            seg,
+            written,
+            synced_end,
+            self.offsets_persisted,
+            self.times_persisted,
+        )
     }
 
     /// Append `offsets` / `times` (from [`ActiveIndex::unpersisted`] at `written` bytes); with

@@ -384,8 +384,10 @@ impl Log {
                 let log = DmaAppender::open(&segment::path(dir, base, LOG_SUFFIX), seg.size)
                     .await?
                     .with_budget(config.write_budget.clone());
-                let index = ActiveIndex::rewrite(dir, seg).await?;
+                // Synced before its index entries are written: an entry must never reach the
+                // disk ahead of its batch (recovery trusts it without reading what lies before).
                 log.sync().await?;
+                let index = ActiveIndex::rewrite(dir, seg).await?;
                 ActiveFiles {
                     base_offset: base,
                     log,
@@ -678,7 +680,7 @@ impl Log {
     /// Write one cycle of batches (all for the same segment), rolling first if they belong to a
     /// new segment; then persist their index entries.
     async fn write_cycle(
-        &self,
+        self: &Rc<Self>,
         mut files: ActiveFiles,
         cycle: &[Pending],
     ) -> Result<ActiveFiles, CycleError> {
@@ -742,15 +744,25 @@ impl Log {
                 }
             }
         }
-        // Index entries after their batches are written, in batches of
+        // Index entries after their batches are synced, in batches of
         // INDEX_UNPERSISTED_LOG_BYTES_MAX of log; a lost entry is rebuilt by recovery, so index
-        // write errors are not fatal.
+        // write errors are not fatal. Entries of batches not yet synced wait for the next
+        // persist; a sync is requested now (through the shard's flush cycle) so that they can
+        // go then, and recovery never scans much more than that after a crash.
         let written = files.log.len();
         if files.index.due(written) {
+            let synced_end = self.synced_end.get();
+            if synced_end < self.written_end.get() {
+                let log = self.clone();
+                glommio::spawn_local(async move {
+                    let _ = log.sync().await;
+                })
+                .detach();
+            }
             let (offsets, times) = {
                 let segments = self.segments.borrow();
                 match segments.get(&seg_base) {
-                    Some(seg) => files.index.unpersisted(seg, written),
+                    Some(seg) => files.index.unpersisted(seg, written, synced_end),
                     None => Default::default(),
                 }
             };
@@ -774,7 +786,7 @@ impl Log {
         let (offsets, times) = {
             let segments = self.segments.borrow();
             match segments.get(&files.base_offset) {
-                Some(seg) => index.unpersisted(seg, written),
+                Some(seg) => index.unpersisted(seg, written, i64::MAX),
                 None => Default::default(),
             }
         };
