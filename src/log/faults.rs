@@ -116,6 +116,32 @@ fn kind(path: &Path) -> &'static str {
     }
 }
 
+thread_local! {
+    /// Calls on the executor's blocking pool started and not finished (started, finished).
+    static BLOCKING: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// Counts a call on the blocking pool while it runs (for a stuck test to report).
+pub struct BlockingCall;
+
+impl BlockingCall {
+    pub fn start() -> BlockingCall {
+        BLOCKING.with(|b| b.set((b.get().0 + 1, b.get().1)));
+        BlockingCall
+    }
+}
+
+impl Drop for BlockingCall {
+    fn drop(&mut self) {
+        BLOCKING.with(|b| b.set((b.get().0, b.get().1 + 1)));
+    }
+}
+
+/// (blocking-pool calls started, finished) on this thread.
+pub fn blocking_calls() -> (u64, u64) {
+    BLOCKING.with(Cell::get)
+}
+
 /// Kept while an operation that passed its check runs; the disk counts it in flight.
 pub struct InFlight(Rc<SimDisk>);
 

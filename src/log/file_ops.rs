@@ -135,6 +135,8 @@ impl File {
 
 /// Run a blocking file-system call on the executor's blocking pool, off the shard thread.
 async fn off_shard<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+    #[cfg(test)]
+    let _pending = faults::BlockingCall::start();
     glommio::executor().spawn_blocking(f).await
 }
 

@@ -257,9 +257,15 @@ pub async fn run(dir: &Path, opts: Options) -> Report {
                 break;
             }
             steps += 1;
+            let kind = rng.gen_range(0..100);
             within(
-                || format!("step {steps} of life {crash}"),
-                step(&p, &mut rng, &mut m, &mut report),
+                || {
+                    format!(
+                        "step {steps} (kind {kind}) of life {crash}: {}",
+                        debug_state(&p, &sim)
+                    )
+                },
+                step(kind, &p, &mut rng, &mut m, &mut report),
             )
             .await;
         }
@@ -281,6 +287,30 @@ async fn crash_and_restore(
     sim.crash_now();
     quiesce(sim, Some(log)).await;
     restore(sim, rng, report, opts);
+}
+
+/// What a stuck step was waiting for, as far as the log, the flush cycle and the disk tell.
+fn debug_state(p: &Partition, sim: &faults::SimDisk) -> String {
+    let log = p.log();
+    format!(
+        "log: start {} synced {} written {} end {} hw {} failed {} writer_running {} pending {} write_waiters {} sync_queued {}; {}; transient files open {}; blocking calls (started, finished) {:?}; disk: events {} in flight {} crashed {}",
+        log.start_offset.get(),
+        log.synced_end.get(),
+        log.written_end.get(),
+        log.end_offset.get(),
+        p.high_watermark(),
+        log.failed.get(),
+        log.writer_running.get(),
+        log.pending.borrow().len(),
+        log.write_waiters.borrow().len(),
+        log.sync_queued.get(),
+        super::sync_cycle::debug_state(),
+        super::transient::open_now(),
+        faults::blocking_calls(),
+        sim.events(),
+        sim.in_flight(),
+        sim.crashed()
+    )
 }
 
 /// Wait until nothing of the dead life runs: no task holds its log, no I/O is in flight.
@@ -311,8 +341,8 @@ fn restore(sim: &faults::SimDisk, rng: &mut StdRng, report: &mut Report, opts: O
 
 /// One workload step: a burst of concurrent produces, a DeleteRecords, a retention pass or
 /// a flush.
-async fn step(p: &Rc<Partition>, rng: &mut StdRng, m: &mut Model, report: &mut Report) {
-    match rng.gen_range(0..100) {
+async fn step(kind: u32, p: &Rc<Partition>, rng: &mut StdRng, m: &mut Model, report: &mut Report) {
+    match kind {
         0..=79 => {
             let mut tasks = Vec::new();
             for _ in 0..rng.gen_range(1..=6) {

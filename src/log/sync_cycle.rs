@@ -86,6 +86,25 @@ async fn run(cycle: Rc<Cycle>) {
     cycle.running.set(false);
 }
 
+/// The cycle's state, for a stuck test to report.
+#[cfg(test)]
+pub fn debug_state() -> String {
+    CYCLE.with(|c| {
+        format!(
+            "sync cycle: running {}, started {}, completed {}, queued {}, waiters {:?}",
+            c.running.get(),
+            c.started.get(),
+            c.completed.get(),
+            c.queued.borrow().len(),
+            c.waiters
+                .borrow()
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+        )
+    })
+}
+
 /// (cycles completed, fdatasyncs issued) on this shard, for tests.
 pub fn stats() -> (u64, u64) {
     CYCLE.with(|c| (c.completed.get(), c.fdatasyncs.get()))

@@ -46,6 +46,11 @@ pub async fn slot() -> std::io::Result<Slot> {
     Ok(Slot { _permit: permit })
 }
 
+/// Transient files open now on this shard.
+pub fn open_now() -> usize {
+    OPEN.with(|c| c.get().0)
+}
+
 /// The most transient files this shard has had open at once.
 pub fn open_peak() -> usize {
     OPEN.with(|c| c.get().1)
