@@ -11,6 +11,7 @@
 pub mod conn;
 pub mod consumer_protocol;
 pub mod error;
+pub mod frame;
 pub mod group_member;
 pub mod groups;
 pub mod limits;
