@@ -4,7 +4,6 @@
 
 pub mod admin;
 pub mod cli;
-pub mod client;
 pub mod groups;
 pub mod handlers;
 pub mod limits;

@@ -237,7 +237,7 @@ fn produce_keyed_lines_and_consume_them_back_from_the_beginning() {
     for (i, p) in produced.iter().enumerate() {
         let key = format!("key-{}", i % 10);
         assert_eq!(p["key"], key.as_str());
-        let expected = sluice::client::partitioner::partition_for_key(key.as_bytes(), 4);
+        let expected = sluice_client::partitioner::partition_for_key(key.as_bytes(), 4);
         assert_eq!(
             p["partition"],
             i64::from(expected),

@@ -24,11 +24,11 @@ use serde_json::json;
 use super::output::{text, Format};
 use super::time::parse_timestamp_ms;
 use super::ClientOpts;
-use crate::client::group_member::GroupMember;
-use crate::client::groups::{commit_offsets, committed_offsets};
-use crate::client::records::{decode_batches, Consumed};
-use crate::client::{topic_name, Client, ClientError, TopicInfo, OFFSET_EARLIEST, OFFSET_LATEST};
-use crate::limits::{CLIENT_FETCH_BYTES_MAX, CLIENT_FETCH_PARTITION_BYTES_MAX};
+use sluice_client::group_member::GroupMember;
+use sluice_client::groups::{commit_offsets, committed_offsets};
+use sluice_client::limits::{CLIENT_FETCH_BYTES_MAX, CLIENT_FETCH_PARTITION_BYTES_MAX};
+use sluice_client::records::{decode_batches, Consumed};
+use sluice_client::{topic_name, Client, ClientError, TopicInfo, OFFSET_EARLIEST, OFFSET_LATEST};
 
 /// Newest Fetch version this client fills in (v13+ names topics by id only).
 const FETCH_VERSION_MAX: i16 = 12;

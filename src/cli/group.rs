@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 use super::output::{print_json, Format, Table};
 use super::time::parse_timestamp_ms;
 use super::ClientOpts;
-use crate::client::groups::{commit_offsets, committed_offsets, group_id, with_coordinator};
-use crate::client::{Client, ClientError, OFFSET_EARLIEST, OFFSET_LATEST};
+use sluice_client::groups::{commit_offsets, committed_offsets, group_id, with_coordinator};
+use sluice_client::{Client, ClientError, OFFSET_EARLIEST, OFFSET_LATEST};
 
 const LIST_GROUPS_VERSION_MAX: i16 = 4;
 const DESCRIBE_GROUPS_VERSION_MAX: i16 = 5;
@@ -318,7 +318,7 @@ fn delete(client: &mut Client, format: Format, groups: &[String]) -> Result<(), 
         results.push(json!({
             "group": g,
             "deleted": r.is_ok(),
-            "error": r.as_ref().err().and_then(ClientError::code).map(crate::client::error::error_name),
+            "error": r.as_ref().err().and_then(ClientError::code).map(sluice_client::error::error_name),
         }));
         errors.extend(r.err());
     }

@@ -1,5 +1,5 @@
 //! Command-line interface: `sluice serve` and the client commands (`topic`, `produce`,
-//! `consume`, `group`), which speak the Kafka protocol to any broker through [`crate::client`].
+//! `consume`, `group`), which speak the Kafka protocol to any broker through [`sluice_client`].
 
 mod consume;
 mod group;
@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::client::{Client, ClientError};
 pub use output::Format;
+use sluice_client::{Client, ClientError};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -59,7 +59,7 @@ pub struct ClientOpts {
     pub format: Format,
 
     /// How long to wait for a connection or a response, in milliseconds.
-    #[arg(long, default_value_t = crate::limits::CLIENT_REQUEST_TIMEOUT_MS, global = true)]
+    #[arg(long, default_value_t = sluice_client::limits::CLIENT_REQUEST_TIMEOUT_MS, global = true)]
     pub request_timeout_ms: u64,
 }
 
@@ -98,7 +98,7 @@ pub fn run_client(command: Command) -> i32 {
         Command::Group(c) => group::run(&c.opts, c.action),
     };
     match result {
-        Ok(()) => crate::client::error::exit::OK,
+        Ok(()) => sluice_client::error::exit::OK,
         Err(e) => {
             eprintln!("sluice: {e}");
             e.exit_code()

@@ -18,12 +18,12 @@ use serde_json::json;
 
 use super::output::{text, Format};
 use super::{parse_key_value, ClientOpts};
-use crate::client::partitioner::partition_for_key;
-use crate::client::records::{encode_batch, parse_compression, NewRecord};
-use crate::client::{topic_name, Client, ClientError, TopicInfo};
-use crate::limits::{
+use sluice_client::limits::{
     CLIENT_PRODUCE_BATCH_BYTES_MAX, CLIENT_PRODUCE_BATCH_RECORDS_MAX, CLIENT_PRODUCE_LINE_BYTES_MAX,
 };
+use sluice_client::partitioner::partition_for_key;
+use sluice_client::records::{encode_batch, parse_compression, NewRecord};
+use sluice_client::{topic_name, Client, ClientError, TopicInfo};
 
 /// Newest Produce version this client fills in (v12+ adds nothing it uses; v13 wants topic ids).
 const PRODUCE_VERSION_MAX: i16 = 11;

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use super::output::{print_json, Format, Table};
 use super::{parse_key_value, ClientOpts};
-use crate::client::{topic_name, Client, ClientError, TopicInfo, OFFSET_EARLIEST, OFFSET_LATEST};
+use sluice_client::{topic_name, Client, ClientError, TopicInfo, OFFSET_EARLIEST, OFFSET_LATEST};
 
 /// Kafka's ConfigResource type for topics.
 const RESOURCE_TOPIC: i8 = 2;
@@ -406,7 +406,7 @@ fn delete(
         results.push(json!({
             "name": name,
             "deleted": e.is_none(),
-            "error": e.as_ref().and_then(ClientError::code).map(crate::client::error::error_name),
+            "error": e.as_ref().and_then(ClientError::code).map(sluice_client::error::error_name),
         }));
         errors.extend(e);
     }

@@ -11,7 +11,7 @@
 //! Placement: group `g` lives on the owner shard of `__consumer_offsets` partition
 //! [`offsets_partition_for`]`(g)`, the shard FindCoordinator names.
 
-pub mod consumer_protocol;
+pub use sluice_client::consumer_protocol;
 pub mod coordinator;
 pub mod records;
 pub mod state;

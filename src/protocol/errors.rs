@@ -7,27 +7,7 @@ use kafka_protocol::error::ResponseError;
 
 use crate::log::{BatchError, LogError};
 
-/// Kafka's name for an error code, as its tools and its `ErrorsPerSec` metric print it:
-/// `TOPIC_ALREADY_EXISTS`.
-pub fn error_name(code: i16) -> String {
-    match ResponseError::try_from_code(code) {
-        None => "NONE".to_string(),
-        Some(ResponseError::Unknown(c)) => format!("UNKNOWN_ERROR_CODE_{c}"),
-        Some(e) => screaming_snake(&format!("{e}")),
-    }
-}
-
-/// `TopicAlreadyExists` → `TOPIC_ALREADY_EXISTS`.
-fn screaming_snake(camel: &str) -> String {
-    let mut out = String::with_capacity(camel.len() + 8);
-    for (i, c) in camel.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            out.push('_');
-        }
-        out.push(c.to_ascii_uppercase());
-    }
-    out
-}
+pub use sluice_client::error::error_name;
 
 /// A per-partition failure, as a handler reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,17 +1,22 @@
-//! A raw Kafka client for tests: frames requests encoded by the kafka-protocol crate and decodes
-//! the responses with it. Blocking, one connection, bounded by socket timeouts.
+//! A raw Kafka client for tests: requests encoded by the kafka-protocol crate and framed by
+//! `sluice_client::frame` (the framing every client of the project shares), responses decoded
+//! with it. No version negotiation: a test picks each version. Blocking, one connection,
+//! bounded by socket timeouts.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
-use bytes::{Buf, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader};
-use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::protocol::{Request, StrBytes};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
+use sluice_client::frame::FrameError;
 
 use super::IO_TIMEOUT;
+
+/// The client id of every test request.
+const CLIENT_ID: &str = "sluice-raw-test";
 
 /// Largest response a test accepts; a bigger length prefix means a framing bug.
 const RESPONSE_BYTES_MAX: usize = 64 << 20;
@@ -48,20 +53,9 @@ impl Conn {
     pub fn frame<R: Request>(&mut self, req: &R, version: i16) -> (i32, Vec<u8>) {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(R::KEY)
-            .with_request_api_version(version)
-            .with_correlation_id(correlation_id)
-            .with_client_id(Some(StrBytes::from_static_str("sluice-raw-test")));
-        let mut body = BytesMut::new();
-        header
-            .encode(&mut body, R::header_version(version))
-            .expect("encode header");
-        req.encode(&mut body, version).expect("encode request");
-        let mut frame = Vec::with_capacity(4 + body.len());
-        frame.extend_from_slice(&i32::try_from(body.len()).expect("frame size").to_be_bytes());
-        frame.extend_from_slice(&body);
-        (correlation_id, frame)
+        let frame = sluice_client::frame::encode_request(correlation_id, CLIENT_ID, req, version)
+            .expect("encode request");
+        (correlation_id, frame.to_vec())
     }
 
     pub fn send<R: Request>(&mut self, req: &R, version: i16) -> i32 {
@@ -72,46 +66,29 @@ impl Conn {
 
     /// Reads one response frame; `None` if the broker closed the connection (EOF or reset).
     pub fn recv_frame(&mut self) -> Option<Bytes> {
-        let mut len = [0u8; 4];
-        if let Err(e) = self.stream.read_exact(&mut len) {
-            assert!(
-                !matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ),
-                "no response and no close within {IO_TIMEOUT:?}"
-            );
-            return None;
+        match sluice_client::frame::read_frame(&mut self.stream, RESPONSE_BYTES_MAX) {
+            Ok(frame) => Some(frame),
+            Err(FrameError::Io(e)) => {
+                assert!(
+                    !matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ),
+                    "no response and no close within {IO_TIMEOUT:?}"
+                );
+                None
+            }
+            Err(e) => panic!("{e}"),
         }
-        let len = i32::from_be_bytes(len);
-        assert!(len >= 4, "response length {len}");
-        let len = usize::try_from(len).expect("positive");
-        assert!(len <= RESPONSE_BYTES_MAX, "response length {len}");
-        let mut buf = vec![0u8; len];
-        self.stream
-            .read_exact(&mut buf)
-            .expect("read response body");
-        Some(Bytes::from(buf))
     }
 
     /// Reads the response to request `correlation_id` (responses come in request order).
     pub fn recv<R: Request>(&mut self, correlation_id: i32, version: i16) -> R::Response {
-        let mut frame = self
+        let frame = self
             .recv_frame()
             .expect("connection closed instead of a response");
-        let got = frame.get_i32();
-        assert_eq!(got, correlation_id, "responses out of order");
-        let api_key = ApiKey::try_from(R::KEY).expect("known api key");
-        if api_key.response_header_version(version) >= 1 {
-            skip_tagged_fields(&mut frame);
-        }
-        let resp = R::Response::decode(&mut frame, version).expect("decode response");
-        assert!(
-            !frame.has_remaining(),
-            "{} trailing bytes after the response",
-            frame.remaining()
-        );
-        resp
+        sluice_client::frame::decode_response::<R>(frame, correlation_id, version)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     pub fn call<R: Request>(&mut self, req: &R, version: i16) -> R::Response {
@@ -137,27 +114,6 @@ impl Conn {
             }
         }
     }
-}
-
-fn skip_tagged_fields(buf: &mut Bytes) {
-    let n = read_uvarint(buf);
-    for _ in 0..n {
-        let _tag = read_uvarint(buf);
-        let size = usize::try_from(read_uvarint(buf)).expect("size");
-        buf.advance(size);
-    }
-}
-
-fn read_uvarint(buf: &mut Bytes) -> u64 {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let b = buf.get_u8();
-        v |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return v;
-        }
-    }
-    panic!("varint too long")
 }
 
 /// One record batch (magic 2) holding `values` with keys `key-i`, as a producer would send it.

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
-use kafka_protocol::messages::ProduceResponse;
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use super::Shared;
 use crate::client::batch::{BatchWriter, Stamp};
@@ -381,7 +381,8 @@ fn read_acks(
     while let Ok(req) = pending.recv() {
         let frame = read_frame(&mut stream)?;
         let done_ns = shared.clock.now_ns();
-        let resp: ProduceResponse = decode_response(frame, version, req.correlation_id)?;
+        let resp: ProduceResponse =
+            decode_response::<ProduceRequest>(frame, version, req.correlation_id)?;
         Counters::sub(&shared.counters.in_flight, 1);
         let mut errors: Vec<(i32, i16)> = Vec::new();
         for t in &resp.responses {

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::{
-    ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
-};
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::protocol::{Request, StrBytes};
+
+use sluice_client::frame;
 
 use crate::limits::{RESPONSE_BYTES_MAX, SOCKET_TIMEOUT_MS};
 
@@ -45,49 +45,29 @@ pub struct Conn {
     pub versions: Versions,
 }
 
-/// Reads one size-prefixed frame; the prefix is checked before anything is allocated for it.
+/// Reads one size-prefixed response frame (`sluice_client::frame`); the prefix is checked
+/// against [`RESPONSE_BYTES_MAX`] before anything is allocated for it.
 pub fn read_frame(stream: &mut impl Read) -> Result<Bytes> {
-    let mut len = [0u8; 4];
-    stream.read_exact(&mut len).context("read frame length")?;
-    let len = i32::from_be_bytes(len);
-    ensure!(
-        len >= 4 && len as usize <= RESPONSE_BYTES_MAX,
-        "response frame of {len} bytes (max {RESPONSE_BYTES_MAX})"
-    );
-    let mut body = BytesMut::zeroed(len as usize);
-    stream.read_exact(&mut body).context("read frame body")?;
-    Ok(body.freeze())
+    frame::read_frame(stream, RESPONSE_BYTES_MAX).context("read response frame")
 }
 
 /// Encodes `[len][header][body]` for a request the crate knows.
-pub fn encode_request<R: Request>(correlation_id: i32, req: &R, version: i16) -> Result<Vec<u8>> {
-    let header = RequestHeader::default()
-        .with_request_api_key(R::KEY)
-        .with_request_api_version(version)
-        .with_correlation_id(correlation_id)
-        .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)));
-    let mut buf = BytesMut::with_capacity(64);
-    buf.extend_from_slice(&[0u8; 4]);
-    header.encode(&mut buf, R::header_version(version))?;
-    req.encode(&mut buf, version)?;
-    let len = (buf.len() - 4) as i32;
-    buf[0..4].copy_from_slice(&len.to_be_bytes());
-    Ok(buf.to_vec())
+pub fn encode_request<R: Request>(correlation_id: i32, req: &R, version: i16) -> Result<BytesMut> {
+    Ok(frame::encode_request(
+        correlation_id,
+        CLIENT_ID,
+        req,
+        version,
+    )?)
 }
 
-/// Decodes a response frame, checking that it answers `correlation_id`.
-pub fn decode_response<R: Decodable + HeaderVersion>(
-    mut frame: Bytes,
+/// Decodes the response frame to request `R` sent as `correlation_id`.
+pub fn decode_response<R: Request>(
+    frame: Bytes,
     version: i16,
     correlation_id: i32,
-) -> Result<R> {
-    let header = ResponseHeader::decode(&mut frame, R::header_version(version))?;
-    ensure!(
-        header.correlation_id == correlation_id,
-        "response for correlation id {} while waiting for {correlation_id}: broker answered out of order",
-        header.correlation_id
-    );
-    R::decode(&mut frame, version)
+) -> Result<R::Response> {
+    Ok(frame::decode_response::<R>(frame, correlation_id, version)?)
 }
 
 fn pick(ours: (i16, i16, i16), theirs: &HashMap<i16, (i16, i16)>) -> Result<i16> {
@@ -169,7 +149,7 @@ impl Conn {
         let frame = encode_request(id, req, version)?;
         self.stream.write_all(&frame)?;
         let resp = read_frame(&mut self.stream)?;
-        decode_response::<R::Response>(resp, version, id)
+        decode_response::<R>(resp, version, id)
     }
 }
 
@@ -275,6 +255,8 @@ mod tests {
     use crate::client::batch::{BatchWriter, Stamp};
     use crate::workload::Codec;
     use kafka_protocol::messages::ProduceRequest;
+    use kafka_protocol::messages::RequestHeader;
+    use kafka_protocol::protocol::Decodable;
     use kafka_protocol::records::RecordBatchDecoder;
 
     /// The hand-built frame must be exactly what the crate decodes as a Produce request.

@@ -131,7 +131,27 @@ impl From<std::io::Error> for ClientError {
     }
 }
 
-pub use crate::protocol::errors::error_name;
+/// Kafka's name for an error code, as its tools and its `ErrorsPerSec` metric print it:
+/// `TOPIC_ALREADY_EXISTS`.
+pub fn error_name(code: i16) -> String {
+    match ResponseError::try_from_code(code) {
+        None => "NONE".to_string(),
+        Some(ResponseError::Unknown(c)) => format!("UNKNOWN_ERROR_CODE_{c}"),
+        Some(e) => screaming_snake(&format!("{e}")),
+    }
+}
+
+/// `TopicAlreadyExists` → `TOPIC_ALREADY_EXISTS`.
+fn screaming_snake(camel: &str) -> String {
+    let mut out = String::with_capacity(camel.len() + 8);
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
 
 /// The crate's one-sentence description of a code (Kafka's own wording).
 fn error_description(code: i16) -> &'static str {

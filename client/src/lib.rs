@@ -1,13 +1,20 @@
-//! A small blocking Kafka client for the `sluice` client commands: bootstrap, metadata,
-//! leader and coordinator routing, one connection per broker. It speaks plain Kafka, so the
-//! commands work against any Kafka-compatible broker, not only Sluice.
+//! `sluice-client`: Sluice's blocking Kafka client library, for the `sluice` client commands
+//! (and, as they move onto it, sluice-bench and the integration tests): connection (framing,
+//! bounded response frames, ApiVersions negotiation), cluster view (bootstrap, metadata, leader
+//! and coordinator routing, one connection per broker), record batches, the Java client's
+//! partitioner, group membership and the consumer protocol's layouts. It speaks plain Kafka, so
+//! it works against any Kafka-compatible broker, not only Sluice.
 //!
-//! Runs on the main thread of a `sluice` client process; never inside a broker.
+//! Runs on a client process's threads; never inside a broker (the broker uses only its pure
+//! pieces: `consumer_protocol` and `error::error_name`).
 
 pub mod conn;
+pub mod consumer_protocol;
 pub mod error;
+pub mod frame;
 pub mod group_member;
 pub mod groups;
+pub mod limits;
 pub mod partitioner;
 pub mod records;
 

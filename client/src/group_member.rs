@@ -22,7 +22,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::groups::{commit_offsets, group_id, with_coordinator};
 use super::{Client, ClientError};
-use crate::groups::consumer_protocol::{
+use crate::consumer_protocol::{
     assigned_partitions, encode_assignment, encode_subscription, subscribed_topics,
     CONSUMER_PROTOCOL_TYPE,
 };

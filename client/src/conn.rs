@@ -1,20 +1,17 @@
-//! One blocking connection to one broker: framing, correlation ids, ApiVersions negotiation.
-//!
-//! Requests are encoded with kafka-protocol's `Encodable`. Responses are decoded with its
-//! `Decodable` — acceptable here, unlike on the broker: this is a client of a broker the user
-//! pointed it at, and every frame's length is checked against `CLIENT_RESPONSE_BYTES_MAX`
-//! before a byte of it is buffered.
+//! One blocking connection to one broker: correlation ids, ApiVersions negotiation, calls.
+//! Framing is [`crate::frame`]'s; every response frame's length is checked against
+//! `CLIENT_RESPONSE_BYTES_MAX` before a byte of it is buffered.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest};
+use kafka_protocol::protocol::{Request, StrBytes};
 
 use super::ClientError;
+use crate::frame;
 use crate::limits::CLIENT_RESPONSE_BYTES_MAX;
 
 /// The client id the CLI sends (shows up in broker logs and group descriptions).
@@ -164,20 +161,8 @@ impl Conn {
     pub fn send_at<R: Request>(&mut self, request: &R, version: i16) -> Result<i32, ClientError> {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
-        let header = RequestHeader::default()
-            .with_request_api_key(R::KEY)
-            .with_request_api_version(version)
-            .with_correlation_id(correlation_id)
-            .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)));
-        let mut buf = BytesMut::new();
-        buf.extend_from_slice(&[0; 4]);
-        header
-            .encode(&mut buf, R::header_version(version))
-            .and_then(|_| request.encode(&mut buf, version))
-            .map_err(|e| ClientError::Protocol(format!("encoding a request: {e}")))?;
-        let len = i32::try_from(buf.len() - 4)
-            .map_err(|_| ClientError::Usage("request too large".into()))?;
-        buf[..4].copy_from_slice(&len.to_be_bytes());
+        let buf = frame::encode_request(correlation_id, CLIENT_ID, request, version)
+            .map_err(|e| self.frame_error(e))?;
         self.stream.write_all(&buf).map_err(|e| self.io_error(e))?;
         Ok(correlation_id)
     }
@@ -188,46 +173,16 @@ impl Conn {
         correlation_id: i32,
         version: i16,
     ) -> Result<R::Response, ClientError> {
-        let mut frame = self.recv_frame()?;
-        let header = ResponseHeader::decode(&mut frame, R::Response::header_version(version))
-            .map_err(|e| self.protocol(format!("undecodable response header: {e}")))?;
-        if header.correlation_id != correlation_id {
-            return Err(self.protocol(format!(
-                "response for correlation id {} where {correlation_id} was expected",
-                header.correlation_id
-            )));
-        }
-        let response = R::Response::decode(&mut frame, version).map_err(|e| {
-            self.protocol(format!(
-                "undecodable response (api key {} v{version}): {e}",
-                R::KEY
-            ))
-        })?;
-        if frame.has_remaining() {
-            return Err(self.protocol(format!("{} bytes after the response", frame.remaining())));
-        }
-        Ok(response)
+        let bytes = frame::read_frame(&mut self.stream, CLIENT_RESPONSE_BYTES_MAX)
+            .map_err(|e| self.frame_error(e))?;
+        frame::decode_response::<R>(bytes, correlation_id, version).map_err(|e| self.frame_error(e))
     }
 
-    fn recv_frame(&mut self) -> Result<Bytes, ClientError> {
-        let mut len = [0u8; 4];
-        self.stream
-            .read_exact(&mut len)
-            .map_err(|e| self.io_error(e))?;
-        let len = i32::from_be_bytes(len);
-        let len = usize::try_from(len)
-            .ok()
-            .filter(|l| (4..=CLIENT_RESPONSE_BYTES_MAX).contains(l))
-            .ok_or_else(|| {
-                self.protocol(format!(
-                    "response frame of {len} bytes (at least 4, at most {CLIENT_RESPONSE_BYTES_MAX})"
-                ))
-            })?;
-        let mut buf = vec![0u8; len];
-        self.stream
-            .read_exact(&mut buf)
-            .map_err(|e| self.io_error(e))?;
-        Ok(Bytes::from(buf))
+    fn frame_error(&self, e: frame::FrameError) -> ClientError {
+        match e {
+            frame::FrameError::Io(e) => self.io_error(e),
+            other => self.protocol(other.to_string()),
+        }
     }
 
     fn io_error(&self, e: std::io::Error) -> ClientError {
