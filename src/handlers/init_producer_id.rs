@@ -40,7 +40,7 @@ pub async fn handle(
             .with_producer_id(request.producer_id)
             .with_producer_epoch(request.producer_epoch + 1)
     } else {
-        match shard.producer_ids.allocate() {
+        match shard.producer_ids.allocate().await {
             Ok(id) => response
                 .with_producer_id(ProducerId(id))
                 .with_producer_epoch(0),

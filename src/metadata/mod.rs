@@ -3,11 +3,17 @@
 //! [`MetadataStore`] lives on shard 0 only (it is the controller) and persists to
 //! `<data-dir>/meta/topics.json`. Every shard reads an immutable [`Snapshot`] that shard 0
 //! publishes after each change (an `Arc` swap per shard), so the data path never locks.
+//!
+//! A change is made in two steps so that no file write runs on shard 0's thread: the store
+//! applies it in memory and hands back a [`Staged`] change carrying the file's new image; the
+//! controller writes that image on the blocking pool and only then marks the change committed
+//! (or undoes it if the write failed) and publishes it. Between the two steps the in-memory
+//! state runs ahead of the disk, so only the controller's operation lock holder reads it.
 
 pub mod configs;
+pub mod file;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -117,6 +123,27 @@ pub struct MetadataStore {
     path: PathBuf,
     state: Persisted,
     version: u64,
+    /// A change is applied in memory but neither committed nor undone yet. At most one at a
+    /// time: a second change staged on top could be undone out of order.
+    staged: bool,
+}
+
+/// A change applied to the store's memory, not yet on disk. Commit it with
+/// [`MetadataStore::committed`] once [`Staged::take_image`] is durable, or roll it back with
+/// [`MetadataStore::undo`]; a snapshot must not be published in between.
+#[must_use = "a staged metadata change must be committed or undone"]
+pub struct Staged<T> {
+    value: T,
+    /// The whole `topics.json` as it must be on disk before the change is published.
+    image: Vec<u8>,
+    undo: Box<dyn FnOnce(&mut MetadataStore)>,
+}
+
+impl<T> Staged<T> {
+    /// The file's new content (taken once: it moves to the blocking pool).
+    pub fn take_image(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.image)
+    }
 }
 
 impl MetadataStore {
@@ -165,11 +192,18 @@ impl MetadataStore {
             path,
             state,
             version: 1,
+            staged: false,
         };
         if changed {
-            store.persist()?;
+            // Start-up, on the main thread before any shard serves: blocking is fine here.
+            file::replace_durably(&store.path, &store.image()?)?;
         }
         Ok(store)
+    }
+
+    /// Where the store persists (`<data-dir>/meta/topics.json`).
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     pub fn shards(&self) -> u32 {
@@ -203,18 +237,20 @@ impl MetadataStore {
         self.state.topics.iter().any(|t| t.name == name)
     }
 
-    /// Replace a topic's configs (persisted before returning). None if there is no such topic.
+    /// Replace a topic's configs. None if there is no such topic (nothing staged).
     pub fn set_topic_configs(
         &mut self,
         name: &str,
         configs: BTreeMap<String, String>,
-    ) -> std::io::Result<Option<Arc<TopicMeta>>> {
+    ) -> std::io::Result<Option<Staged<Arc<TopicMeta>>>> {
         let Some(i) = self.state.topics.iter().position(|t| t.name == name) else {
             return Ok(None);
         };
+        self.assert_nothing_staged();
         let old = std::mem::replace(&mut self.state.topics[i].configs, configs);
-        self.persist_or_rollback(move |s| s.state.topics[i].configs = old)?;
-        Ok(Some(Arc::new(self.state.topics[i].clone())))
+        let meta = Arc::new(self.state.topics[i].clone());
+        self.stage(meta, move |s| s.state.topics[i].configs = old)
+            .map(Some)
     }
 
     /// Add a topic with `partitions` partitions spread over the shards, starting at the least
@@ -225,8 +261,9 @@ impl MetadataStore {
         partitions: u32,
         configs: BTreeMap<String, String>,
         internal: bool,
-    ) -> std::io::Result<Arc<TopicMeta>> {
+    ) -> std::io::Result<Staged<Arc<TopicMeta>>> {
         assert!(!self.contains(name), "create_topic on an existing topic");
+        self.assert_nothing_staged();
         assert!(partitions >= 1);
         let shards = self.state.shards;
         let mut load = vec![0u64; shards as usize];
@@ -251,8 +288,10 @@ impl MetadataStore {
             internal,
         };
         self.state.topics.push(topic.clone());
-        self.persist_or_rollback(|s| s.state.topics.retain(|t| t.name != name))?;
-        Ok(Arc::new(topic))
+        let name = name.to_string();
+        self.stage(Arc::new(topic), move |s| {
+            s.state.topics.retain(|t| t.name != name)
+        })
     }
 
     /// Grow topic `name` to `total` partitions. The new partitions go to `owners` if given (one
@@ -263,7 +302,8 @@ impl MetadataStore {
         name: &str,
         total: u32,
         owners: Option<&[u32]>,
-    ) -> std::io::Result<Arc<TopicMeta>> {
+    ) -> std::io::Result<Staged<Arc<TopicMeta>>> {
+        self.assert_nothing_staged();
         let shards = self.state.shards;
         let mut load = vec![0u64; shards as usize];
         for t in &self.state.topics {
@@ -300,25 +340,37 @@ impl MetadataStore {
                 leader_epoch: 0,
             });
         }
-        self.persist_or_rollback(move |s| s.state.topics[i].partitions.truncate(before))?;
-        Ok(Arc::new(self.state.topics[i].clone()))
+        let meta = Arc::new(self.state.topics[i].clone());
+        self.stage(meta, move |s| s.state.topics[i].partitions.truncate(before))
     }
 
-    pub fn delete_topic(&mut self, name: &str) -> std::io::Result<Option<TopicMeta>> {
+    /// Remove topic `name`. None if there is no such topic (nothing staged).
+    pub fn delete_topic(&mut self, name: &str) -> std::io::Result<Option<Staged<TopicMeta>>> {
         let Some(i) = self.state.topics.iter().position(|t| t.name == name) else {
             return Ok(None);
         };
+        self.assert_nothing_staged();
         let removed = self.state.topics.remove(i);
         let back = removed.clone();
-        self.persist_or_rollback(move |s| s.state.topics.insert(i, back))?;
-        Ok(Some(removed))
+        self.stage(removed, move |s| s.state.topics.insert(i, back))
+            .map(Some)
     }
 
-    fn persist_or_rollback(&mut self, undo: impl FnOnce(&mut Self)) -> std::io::Result<()> {
-        match self.persist() {
-            Ok(()) => {
-                self.version += 1;
-                Ok(())
+    /// The change just applied in memory, with the file image that makes it durable; undone at
+    /// once if it can't even be encoded.
+    fn stage<T>(
+        &mut self,
+        value: T,
+        undo: impl FnOnce(&mut Self) + 'static,
+    ) -> std::io::Result<Staged<T>> {
+        match self.image() {
+            Ok(image) => {
+                self.staged = true;
+                Ok(Staged {
+                    value,
+                    image,
+                    undo: Box::new(undo),
+                })
             }
             Err(e) => {
                 undo(self);
@@ -327,18 +379,44 @@ impl MetadataStore {
         }
     }
 
-    /// Write-then-rename with fsyncs, so a crash leaves either the old or the new file.
-    fn persist(&self) -> std::io::Result<()> {
-        let tmp = self.path.with_extension("json.tmp");
-        let bytes = serde_json::to_vec_pretty(&self.state).map_err(std::io::Error::other)?;
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_data()?;
-        std::fs::rename(&tmp, &self.path)?;
-        if let Some(dir) = self.path.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
+    /// `staged`'s image is on disk: the change is part of the store (a new version) and may be
+    /// published.
+    pub fn committed<T>(&mut self, staged: Staged<T>) -> T {
+        assert!(self.staged, "committing a change that was not staged");
+        self.staged = false;
+        self.version += 1;
+        staged.value
+    }
+
+    /// `staged`'s image could not be written: put the store back as it was before it.
+    pub fn undo<T>(&mut self, staged: Staged<T>) {
+        assert!(self.staged, "undoing a change that was not staged");
+        self.staged = false;
+        (staged.undo)(self);
+    }
+
+    /// Write `staged`'s image here and now, then commit or undo it. Blocks the calling thread:
+    /// for tests and tools, never on a shard (the controller writes on the blocking pool).
+    pub fn commit_blocking<T>(&mut self, mut staged: Staged<T>) -> std::io::Result<T> {
+        match file::replace_durably(&self.path, &staged.take_image()) {
+            Ok(()) => Ok(self.committed(staged)),
+            Err(e) => {
+                self.undo(staged);
+                Err(e)
+            }
         }
-        Ok(())
+    }
+
+    fn assert_nothing_staged(&self) {
+        assert!(
+            !self.staged,
+            "a metadata change was staged while another is neither committed nor undone"
+        );
+    }
+
+    /// The whole file's content for the current in-memory state.
+    fn image(&self) -> std::io::Result<Vec<u8>> {
+        serde_json::to_vec_pretty(&self.state).map_err(std::io::Error::other)
     }
 }
 
@@ -357,6 +435,45 @@ pub fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
 mod tests {
     use super::*;
 
+    fn create(m: &mut MetadataStore, name: &str, partitions: u32) -> Arc<TopicMeta> {
+        let staged = m
+            .create_topic(name, partitions, BTreeMap::new(), false)
+            .unwrap();
+        m.commit_blocking(staged).unwrap()
+    }
+
+    #[test]
+    fn an_undone_change_leaves_memory_and_disk_as_before_and_publishes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = MetadataStore::open(dir.path(), 2).unwrap();
+        create(&mut m, "a", 1);
+        let version = m.snapshot(&[]).version;
+        let on_disk = std::fs::read(m.path()).unwrap();
+        let mut staged = m.delete_topic("a").unwrap().unwrap();
+        assert!(!m.contains("a"), "applied in memory at once");
+        let _image = staged.take_image();
+        m.undo(staged);
+        assert!(m.contains("a"));
+        assert_eq!(m.snapshot(&[]).version, version, "no new version");
+        assert_eq!(std::fs::read(m.path()).unwrap(), on_disk);
+        let staged = m.create_topic("b", 2, BTreeMap::new(), false).unwrap();
+        assert_eq!(m.snapshot(&[]).version, version, "staged is not published");
+        m.commit_blocking(staged).unwrap();
+        assert_eq!(m.snapshot(&[]).version, version + 1);
+        drop(m);
+        let m = MetadataStore::open(dir.path(), 2).unwrap();
+        assert!(m.contains("a") && m.contains("b"));
+    }
+
+    #[test]
+    #[should_panic(expected = "staged while another")]
+    fn a_second_change_cannot_be_staged_over_an_open_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = MetadataStore::open(dir.path(), 1).unwrap();
+        let _first = m.create_topic("a", 1, BTreeMap::new(), false).unwrap();
+        let _second = m.create_topic("b", 1, BTreeMap::new(), false);
+    }
+
     #[test]
     fn topic_names_follow_kafka_rules() {
         assert!(validate_topic_name("orders.v1_x-y").is_ok());
@@ -371,13 +488,15 @@ mod tests {
     fn added_partitions_go_to_the_least_loaded_shards_and_persist() {
         let dir = tempfile::tempdir().unwrap();
         let mut m = MetadataStore::open(dir.path(), 3).unwrap();
-        m.create_topic("a", 1, BTreeMap::new(), false).unwrap();
-        m.create_topic("b", 2, BTreeMap::new(), false).unwrap();
+        create(&mut m, "a", 1);
+        create(&mut m, "b", 2);
         // Load now: shard 0 has a-0, shard 1 b-0, shard 2 b-1.
-        let a = m.add_partitions("a", 5, None).unwrap();
+        let staged = m.add_partitions("a", 5, None).unwrap();
+        let a = m.commit_blocking(staged).unwrap();
         let owners: Vec<u32> = a.partitions.iter().map(|p| p.owner).collect();
         assert_eq!(owners, vec![0, 0, 1, 2, 0]);
-        let b = m.add_partitions("b", 3, Some(&[2])).unwrap();
+        let staged = m.add_partitions("b", 3, Some(&[2])).unwrap();
+        let b = m.commit_blocking(staged).unwrap();
         assert_eq!(b.partitions[2].owner, 2);
         drop(m);
         let m = MetadataStore::open(dir.path(), 3).unwrap();
@@ -389,10 +508,10 @@ mod tests {
     fn assignment_balances_and_survives_reopen_and_reshard() {
         let dir = tempfile::tempdir().unwrap();
         let mut m = MetadataStore::open(dir.path(), 2).unwrap();
-        let t = m.create_topic("a", 3, BTreeMap::new(), false).unwrap();
+        let t = create(&mut m, "a", 3);
         let owners: Vec<u32> = t.partitions.iter().map(|p| p.owner).collect();
         assert_eq!(owners, vec![0, 1, 0]);
-        let t2 = m.create_topic("b", 1, BTreeMap::new(), false).unwrap();
+        let t2 = create(&mut m, "b", 1);
         assert_eq!(t2.partitions[0].owner, 1, "least-loaded shard first");
         drop(m);
         let m = MetadataStore::open(dir.path(), 2).unwrap();

@@ -237,11 +237,15 @@ impl Shard {
                 Err(e) => Err(e),
                 Ok(_) if validate_only => Ok(()),
                 Ok(owners) => {
-                    let grown = controller.store.borrow_mut().add_partitions(
+                    let staged = controller.store.borrow_mut().add_partitions(
                         &r.topic,
                         r.count as u32,
                         owners.as_deref(),
                     );
+                    let grown = match staged {
+                        Ok(staged) => controller.commit(staged).await,
+                        Err(e) => Err(e),
+                    };
                     match grown {
                         Ok(meta) => {
                             changed = true;
@@ -369,10 +373,14 @@ impl Shard {
                     internal: t.internal,
                 })),
                 Ok((partitions, cfg)) => {
-                    let r = controller
+                    let staged = controller
                         .store
                         .borrow_mut()
                         .create_topic(&t.name, partitions, cfg, t.internal);
+                    let r = match staged {
+                        Ok(staged) => controller.commit(staged).await,
+                        Err(e) => Err(e),
+                    };
                     match r {
                         Ok(meta) => {
                             created = true;
@@ -418,7 +426,12 @@ impl Shard {
                 )));
                 continue;
             }
-            let r = controller.store.borrow_mut().delete_topic(&name);
+            let staged = controller.store.borrow_mut().delete_topic(&name);
+            let r = match staged {
+                Ok(Some(staged)) => controller.commit(staged).await.map(Some),
+                Ok(None) => Ok(None),
+                Err(e) => Err(e),
+            };
             results.push(match r {
                 Ok(Some(meta)) => {
                     deleted = true;

@@ -2,6 +2,7 @@
 //! partitions. Shards share nothing mutable; they talk through bounded shared channels that
 //! carry [`ShardTask`]s (closures run on the target shard).
 
+pub mod blocking;
 pub mod client_errors;
 pub mod control;
 pub mod housekeeping;
@@ -136,9 +137,36 @@ impl Latch {
 
 /// The controller's state. Exists on shard 0 only.
 pub struct Controller {
+    /// Read and changed only by the holder of `lock`: a staged change is in memory before it
+    /// is on disk.
     pub store: RefCell<MetadataStore>,
     /// Control-plane changes run one at a time, each published to every shard before the next.
     pub lock: glommio::sync::Semaphore,
+}
+
+impl Controller {
+    /// Write a staged change's file on the blocking pool, then commit it (or undo it if the write
+    /// failed). The caller holds `lock` and publishes only after this returned Ok: persist
+    /// before publish.
+    pub async fn commit<T>(&self, mut staged: crate::metadata::Staged<T>) -> std::io::Result<T> {
+        debug_assert_eq!(
+            self.lock.available(),
+            0,
+            "commit without the controller lock"
+        );
+        let path = self.store.borrow().path().to_path_buf();
+        let image = staged.take_image();
+        let written =
+            blocking::run(move || crate::metadata::file::replace_durably(&path, &image)).await;
+        let mut store = self.store.borrow_mut();
+        match written {
+            Ok(()) => Ok(store.committed(staged)),
+            Err(e) => {
+                store.undo(staged);
+                Err(e)
+            }
+        }
+    }
 }
 
 /// Per-shard context. Lives on its own shard; never crosses threads.
@@ -198,6 +226,11 @@ impl Shard {
         // The response encoder counts error codes in the metrics of the shard it runs on.
         crate::metrics::install_local(metrics.clone());
         let client_errors = client_errors::ClientErrorLog::new(id, metrics.clone());
+        if id == 0 {
+            // Deletions a crash interrupted (`shard::blocking::retire_dir`) are finished here.
+            glommio::spawn_local(blocking::remove_leftover_deletions(config.data_dir.clone()))
+                .detach();
+        }
         Ok(Rc::new_cyclic(|me| Shard {
             id,
             config,
@@ -296,8 +329,14 @@ impl Shard {
                 (None, Some(_)) => false,
             };
             if deleted {
+                // Renamed now (a recreated topic opens a fresh directory below), its files
+                // deleted in the background off the shard's thread: a large topic's deletion
+                // neither stalls this core's clients nor holds up the publication.
                 let dir = partition.log().dir().to_path_buf();
-                if let Err(e) = std::fs::remove_dir_all(&dir) {
+                let unique = old
+                    .topic(&key.0)
+                    .map_or_else(String::new, |t| t.id.simple().to_string());
+                if let Err(e) = blocking::retire_dir(dir.clone(), &unique).await {
                     tracing::warn!(dir = %dir.display(), error = %e, "removing deleted partition");
                 }
             }

@@ -168,10 +168,15 @@ impl Shard {
         if validate_only {
             return Ok(());
         }
-        let r = controller
+        let staged = controller
             .store
             .borrow_mut()
             .set_topic_configs(&topic, next);
+        let r = match staged {
+            Ok(Some(staged)) => controller.commit(staged).await.map(Some),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        };
         match r {
             Ok(Some(_)) => {
                 tracing::info!(topic = %topic, "topic configs changed");

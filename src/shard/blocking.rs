@@ -1,0 +1,170 @@
+//! File-system calls a shard must not make on its own thread: the ones io_uring does not cover
+//! (directory fsync, recursive listing and deletion, `canonicalize`, `statvfs`) and the small
+//! synchronous writes of `<data-dir>/meta`. They run on glommio's blocking pool, so a slow disk
+//! holds up the task that asked, never the shard's other clients.
+//!
+//! glommio's pool is one thread per executor, bound to the executor's CPU: one shard's calls
+//! run one at a time, in the order they were made. Long work (deleting a topic's files) is
+//! therefore split into one call per file, so a metadata write or a producer-id block queued
+//! behind it waits for one unlink, not for the whole topic.
+//!
+//! A panic inside a call would end the pool's only thread and leave every later call waiting
+//! forever (glommio does not catch it), so each call runs under `catch_unwind` and a panic
+//! comes back as an error.
+
+use std::io;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+
+/// Run `f` on the blocking pool of the current shard's executor and wait for it.
+pub async fn run<R, F>(f: F) -> io::Result<R>
+where
+    R: Send + 'static,
+    F: FnOnce() -> io::Result<R> + Send + 'static,
+{
+    glommio::executor()
+        .spawn_blocking(move || std::panic::catch_unwind(AssertUnwindSafe(f)))
+        .await
+        .unwrap_or_else(|_| Err(io::Error::other("a blocking file-system call panicked")))
+}
+
+/// Suffix of a directory whose deletion is under way (Kafka's `-delete`). A partition
+/// directory always ends in `-<digits>`, so a name with this suffix can never be taken for one.
+pub const DELETING_SUFFIX: &str = "-delete";
+
+/// Take `dir` out of the way at once (a rename, so a topic recreated under the same name opens a
+/// fresh directory), then delete its files in the background, one blocking call per file. A
+/// crash part-way leaves a `*-delete` directory that [`remove_leftover_deletions`] finishes.
+pub async fn retire_dir(dir: PathBuf, unique: &str) -> io::Result<()> {
+    let mut name = dir.file_name().unwrap_or_default().to_owned();
+    name.push(format!(".{unique}{DELETING_SUFFIX}"));
+    let doomed = dir.with_file_name(name);
+    let target = doomed.clone();
+    match run(move || std::fs::rename(&dir, &target)).await {
+        Ok(()) => {}
+        // Never created (a partition whose log failed to open): nothing to delete.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    glommio::spawn_local(async move {
+        if let Err(e) = remove_dir_gradually(&doomed).await {
+            tracing::warn!(dir = %doomed.display(), error = %e, "removing a deleted partition's files");
+        }
+    })
+    .detach();
+    Ok(())
+}
+
+/// Delete what start-up finds of deletions a crash interrupted (`*-delete` directories directly
+/// under `data_dir`), in the background.
+pub async fn remove_leftover_deletions(data_dir: PathBuf) {
+    let listed = run(move || {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(&data_dir)? {
+            let entry = entry?;
+            let deleting = entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.ends_with(DELETING_SUFFIX));
+            if deleting && entry.file_type()?.is_dir() {
+                found.push(entry.path());
+            }
+        }
+        Ok(found)
+    })
+    .await;
+    match listed {
+        Ok(dirs) => {
+            for dir in dirs {
+                if let Err(e) = remove_dir_gradually(&dir).await {
+                    tracing::warn!(dir = %dir.display(), error = %e, "removing a deleted partition's files");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "listing the data directory for unfinished deletions"),
+    }
+}
+
+/// Remove `dir` and everything in it, one blocking call per entry.
+pub async fn remove_dir_gradually(dir: &Path) -> io::Result<()> {
+    let listed = dir.to_path_buf();
+    let entries = run(move || {
+        let mut entries = Vec::new();
+        for entry in std::fs::read_dir(&listed)? {
+            let entry = entry?;
+            entries.push((entry.path(), entry.file_type()?.is_dir()));
+        }
+        Ok(entries)
+    })
+    .await?;
+    for (path, is_dir) in entries {
+        // Partition directories hold only files; a subdirectory is not ours to walk lazily.
+        run(move || {
+            if is_dir {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            }
+        })
+        .await?;
+    }
+    let dir = dir.to_path_buf();
+    run(move || std::fs::remove_dir(&dir)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn on_executor<T, F>(f: impl FnOnce() -> F + Send + 'static) -> T
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = T> + 'static,
+    {
+        glommio::LocalExecutorBuilder::default()
+            .spawn(f)
+            .expect("executor")
+            .join()
+            .expect("executor thread")
+    }
+
+    #[test]
+    fn a_panic_in_a_blocking_call_is_an_error_and_the_pool_keeps_working() {
+        on_executor(|| async {
+            let r: io::Result<()> = run(|| panic!("on purpose")).await;
+            assert!(r.is_err());
+            assert_eq!(run(|| Ok(7)).await.unwrap(), 7, "the pool still answers");
+        });
+    }
+
+    #[test]
+    fn a_retired_directory_is_out_of_the_way_at_once_and_gone_soon_after() {
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().to_path_buf();
+        on_executor(move || async move {
+            let dir = data.join("t-0");
+            std::fs::create_dir(&dir).unwrap();
+            for i in 0..50 {
+                std::fs::write(dir.join(format!("{i:020}.log")), b"x").unwrap();
+            }
+            retire_dir(dir.clone(), "abc").await.unwrap();
+            assert!(!dir.exists(), "the name is free for a recreated topic");
+            std::fs::create_dir(&dir).unwrap();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while data.join("t-0.abc-delete").exists() {
+                assert!(std::time::Instant::now() < deadline, "never deleted");
+                glommio::timer::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            assert!(dir.exists(), "the new directory is untouched");
+            // A missing directory (its log never opened) is not an error.
+            retire_dir(data.join("t-9"), "abc").await.unwrap();
+            // A crash mid-deletion leaves a `-delete` directory: start-up finishes it.
+            let left = data.join("u-3.def-delete");
+            std::fs::create_dir(&left).unwrap();
+            std::fs::write(left.join("00000000000000000000.log"), b"x").unwrap();
+            remove_leftover_deletions(data.clone()).await;
+            assert!(!left.exists());
+            assert!(dir.exists());
+        });
+    }
+}
