@@ -69,6 +69,18 @@ pub const SHARDS_MAX: usize = 1024;
 /// which backs up into its connections' sockets.
 pub const SHARD_CHANNEL_MESSAGES_MAX: usize = 1024;
 
+/// How long a cross-shard call (`Shard::on_shard`: a forwarded request, a control-plane
+/// operation on shard 0, a snapshot publication) waits for room in the target's channel, and
+/// for a sign of life from the target while its task runs, before the caller gives up with a
+/// retriable error (NOT_LEADER_OR_FOLLOWER, NOT_CONTROLLER, COORDINATOR_NOT_AVAILABLE). It is
+/// a liveness deadline (`shard::call`), not a limit on the work: a long poll or a parked
+/// JoinGroup is waited for as long as its shard runs. Far above any stall of a healthy shard
+/// (its longest synchronous stretches, such as checking a maximum-size produce's CRC, take
+/// tens of ms; file-system calls run off its thread); well below clients' request timeouts
+/// (30 s: Kafka's `request.timeout.ms`), so a client behind a wedged shard gets an error it
+/// can retry on instead of a connection that hangs.
+pub const SHARD_CALL_TIMEOUT_MS: u64 = 5_000;
+
 /// Fetch long-poll ceiling: a client asking for a longer max_wait_ms is capped here so a
 /// shutdown never waits on a parked fetch for long.
 pub const FETCH_WAIT_MS_MAX: u64 = 30_000;
@@ -199,3 +211,7 @@ const _: () =
     assert!(sluice_client::limits::CLIENT_PRODUCE_BATCH_BYTES_MAX <= MESSAGE_BYTES_MAX_DEFAULT);
 const _: () =
     assert!(sluice_client::limits::CLIENT_PRODUCE_LINE_BYTES_MAX == MESSAGE_BYTES_MAX_DEFAULT);
+// A call to a wedged shard fails (after at most 1.25 timeouts) before a client gives up
+// (the CLI's timeout is Kafka clients' default request.timeout.ms).
+const _: () =
+    assert!(SHARD_CALL_TIMEOUT_MS * 2 <= sluice_client::limits::CLIENT_REQUEST_TIMEOUT_MS);

@@ -463,10 +463,21 @@ impl Shard {
         let snapshot = Arc::new(controller.store.borrow().snapshot(&self.snapshot().brokers));
         let acks = (0..self.config.shards).map(|s| {
             let snapshot = snapshot.clone();
-            self.on_shard(s, move |shard| async move {
+            // Run anyway: a shard that was wedged must still adopt the snapshot when it
+            // recovers (a later one queues behind it on the same channel, in order).
+            self.on_shard_run_anyway(s, move |shard| async move {
                 shard.apply_snapshot(snapshot).await
             })
         });
-        futures::future::join_all(acks).await;
+        let acks = futures::future::join_all(acks).await;
+        for (s, ack) in acks.iter().enumerate() {
+            if ack.is_none() {
+                tracing::warn!(
+                    shard = s,
+                    version = snapshot.version,
+                    "published without shard {s}'s adoption: it is gone or wedged"
+                );
+            }
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! carry [`ShardTask`]s (closures run on the target shard).
 
 pub mod blocking;
+pub mod call;
 pub mod client_errors;
 pub mod control;
 pub mod housekeeping;
@@ -14,12 +15,13 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
 use futures::channel::oneshot;
 use glommio::channels::shared_channel::ConnectedSender;
+
+use call::Abandoned;
 
 use crate::log::{Log, LogConfig, TailCache};
 use crate::metadata::{partition_dir, MetadataStore, Snapshot};
@@ -27,7 +29,7 @@ use crate::metrics::ShardMetrics;
 use crate::partition::Partition;
 
 /// Work sent to another shard: a closure run there, with that shard's context.
-pub type ShardTask = Box<dyn FnOnce(Rc<Shard>) -> Pin<Box<dyn Future<Output = ()>>> + Send>;
+pub type ShardTask = call::Task<Shard>;
 
 /// Broker-wide settings, immutable after start-up, shared by every shard.
 #[derive(Debug, Clone)]
@@ -279,8 +281,32 @@ impl Shard {
     }
 
     /// Run `f` on shard `target` and return its result. Local calls run inline; remote ones
-    /// cross a bounded channel (waiting for room when it is full). None if the target is gone.
+    /// cross a bounded channel (waiting for room when it is full). None if the target is gone
+    /// or wedged: no room in its channel, or no sign of life from it, for
+    /// `SHARD_CALL_TIMEOUT_MS` (the rule is in `shard::call`). Work that takes long on a live
+    /// shard (a long poll, a parked JoinGroup) is waited for to its end. A task the caller gave
+    /// up on before it started is never run.
     pub async fn on_shard<R, F, Fut>(&self, target: u32, f: F) -> Option<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(Rc<Shard>) -> Fut + Send + 'static,
+        Fut: Future<Output = R> + 'static,
+    {
+        self.call(target, Abandoned::Skip, f).await
+    }
+
+    /// As [`Shard::on_shard`], but the task runs on the target even after the caller gave up
+    /// (adopting a snapshot must happen whoever still waits for it).
+    pub async fn on_shard_run_anyway<R, F, Fut>(&self, target: u32, f: F) -> Option<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(Rc<Shard>) -> Fut + Send + 'static,
+        Fut: Future<Output = R> + 'static,
+    {
+        self.call(target, Abandoned::RunAnyway, f).await
+    }
+
+    async fn call<R, F, Fut>(&self, target: u32, abandoned: Abandoned, f: F) -> Option<R>
     where
         R: Send + 'static,
         F: FnOnce(Rc<Shard>) -> Fut + Send + 'static,
@@ -290,14 +316,17 @@ impl Shard {
             return Some(f(self.rc()).await);
         }
         let sender = self.senders.get(target as usize)?.as_ref()?;
-        let (tx, rx) = oneshot::channel();
-        let task: ShardTask = Box::new(move |shard| {
-            Box::pin(async move {
-                let _ = tx.send(f(shard).await);
-            })
-        });
-        sender.send(task).await.ok()?;
-        rx.await.ok()
+        let timeout = std::time::Duration::from_millis(crate::limits::SHARD_CALL_TIMEOUT_MS);
+        let r = call::call(sender, timeout, abandoned, f).await;
+        if r.is_none() {
+            tracing::warn!(
+                shard = self.id,
+                target,
+                "cross-shard call failed: shard {target} is gone or showed no sign of life for {} ms",
+                crate::limits::SHARD_CALL_TIMEOUT_MS
+            );
+        }
+        r
     }
 
     /// Adopt a new snapshot: open the logs of partitions this shard now owns, close those it no
