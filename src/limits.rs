@@ -33,6 +33,14 @@ pub const CONNECTIONS_IDLE_MS_MAX_DEFAULT: u64 = 600_000;
 /// idle deadline is an `Instant` plus this, which stays far from overflow.
 pub const CONNECTIONS_IDLE_MS_MAX_CEILING: u64 = 365 * 24 * 60 * 60 * 1000;
 
+/// How long a request frame's body may take to arrive once its 4-byte length has (capped at
+/// `--connections-max-idle-ms`): past it the connection is closed and what the frame reserved
+/// of `--inflight-request-bytes` is freed (`net::idle`). Without it a client that announces a
+/// large frame and then dribbles a byte now and then keeps its reservation forever, idle rule
+/// or not. A body still arriving after a minute belongs to a request its client has already
+/// given up on (Kafka clients' request timeout is 30 s; librdkafka's socket.timeout.ms 60 s).
+pub const REQUEST_BODY_READ_TIMEOUT_MS: u64 = 60_000;
+
 /// File descriptors one open partition keeps: its active segment's log file. Its index files
 /// are opened only to append a batch of entries and sealed segments only for a read (both
 /// transient, `log::transient`).
@@ -113,6 +121,8 @@ pub const DMA_ALIGNMENT_BYTES: usize = 4096;
 const _: () = assert!(MESSAGE_BYTES_MAX_DEFAULT <= REQUEST_BYTES_MAX_DEFAULT);
 const _: () = assert!(CONNECTIONS_IDLE_MS_MAX_DEFAULT > 0);
 const _: () = assert!(CONNECTIONS_IDLE_MS_MAX_DEFAULT <= CONNECTIONS_IDLE_MS_MAX_CEILING);
+const _: () = assert!(REQUEST_BODY_READ_TIMEOUT_MS > 0);
+const _: () = assert!(REQUEST_BODY_READ_TIMEOUT_MS <= CONNECTIONS_IDLE_MS_MAX_DEFAULT);
 // A long poll is handled (not idle) however long it waits; the default still outlasts it, so
 // a client that long-polls and then pauses briefly is never cut at the default.
 const _: () = assert!(FETCH_WAIT_MS_MAX < CONNECTIONS_IDLE_MS_MAX_DEFAULT);

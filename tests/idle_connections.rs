@@ -5,7 +5,7 @@
 
 mod harness;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use harness::kafka::{create_topic, decode_records, fetch, produce, Conn};
@@ -187,6 +187,113 @@ fn a_client_that_never_reads_its_fetch_is_closed_and_its_fetch_buffer_freed() {
     let got = decode_records(r.responses[0].partitions[0].records.clone());
     assert_eq!(got.len(), 3, "data once the budget is back");
     assert!(b.stderr_text().contains("made no progress"), "logged");
+    assert!(b.panics().is_empty());
+}
+
+#[test]
+fn clients_that_announce_large_frames_and_stall_hold_no_budget_and_are_closed_in_time() {
+    // The request budget is one maximum frame, so a single stalled 1 MiB announcement that
+    // reserved its length up front would stop every other client on the shard. The frame time
+    // is the idle time here (shorter than REQUEST_BODY_READ_TIMEOUT_MS).
+    const MAX: usize = 1 << 20;
+    const FRAME_MS: u64 = 3_000;
+    let b = Broker::start(
+        "slow-loris",
+        &[
+            "--cores",
+            "1",
+            "--request-max-bytes",
+            "1048576",
+            "--inflight-request-bytes",
+            "1048576",
+            "--connections-max-idle-ms",
+            "3000",
+        ],
+    );
+    let mut c = Conn::connect(b.shard_addr(0));
+    create_topic(&mut c, "t", 1);
+    let announce = (MAX as i32).to_be_bytes();
+    let started = Instant::now();
+    // Four announce a maximum frame and send nothing more.
+    let mut silent: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(b.shard_addr(0)).expect("connect");
+            s.write_all(&announce).expect("announce");
+            s
+        })
+        .collect();
+    // Two announce one and dribble its body, a byte every 50 ms, until the broker closes them.
+    let dribblers: Vec<_> = (0..2)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(b.shard_addr(0)).expect("connect");
+            s.write_all(&announce).expect("announce");
+            std::thread::spawn(move || {
+                let since = Instant::now();
+                while s.write_all(&[0]).is_ok() && since.elapsed() < Duration::from_secs(20) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                since.elapsed()
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+
+    // Everyone else is served meanwhile: produces and fetches on another connection.
+    for i in 0..20u8 {
+        produce(&mut c, "t", 0, &[&[i; 10_000]]);
+    }
+    let r = c.call(&fetch("t", &[(0, 0)], 1 << 20, 0), 11);
+    let p = &r.responses[0].partitions[0];
+    assert_eq!(p.error_code, 0, "{p:?}");
+    assert_eq!(decode_records(p.records.clone()).len(), 20);
+    let served_after = started.elapsed();
+    assert_eq!(
+        b.metric_sum("sluice_connections_closed_bad_input_total", &[]),
+        0.0,
+        "the stalled clients were all still connected while the others were served"
+    );
+    assert!(
+        served_after < Duration::from_millis(FRAME_MS),
+        "{served_after:?}"
+    );
+
+    // The stalled ones are closed once the frame time has passed, dribbling or not.
+    for s in &mut silent {
+        let mut byte = [0u8; 1];
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let closed = matches!(s.read(&mut byte), Ok(0) | Err(_));
+        assert!(closed, "closed by the broker");
+    }
+    let closed_after = started.elapsed();
+    for d in dribblers {
+        let cut_after = d.join().expect("dribbler");
+        assert!(
+            cut_after < Duration::from_millis(FRAME_MS + 3_000),
+            "a dribbling client is cut after the frame time: {cut_after:?}"
+        );
+    }
+    assert!(
+        closed_after >= Duration::from_millis(FRAME_MS - 200)
+            && closed_after < Duration::from_millis(FRAME_MS + 3_000),
+        "closed {closed_after:?} after the announcements, frame time {FRAME_MS} ms"
+    );
+    wait_metric(&b, "sluice_connections_closed_bad_input_total", &[], |n| {
+        n == 6.0
+    });
+    assert_eq!(
+        b.metric_sum(IDLE_METRIC, &[]),
+        0.0,
+        "counted as incomplete frames"
+    );
+
+    // Their reservations are all back: a frame of nearly the whole budget is read at once.
+    let waits = b.metric_sum("sluice_request_budget_waits_total", &[]);
+    produce(&mut c, "t", 0, &[&vec![b'x'; MAX - 4096]]);
+    assert_eq!(
+        b.metric_sum("sluice_request_budget_waits_total", &[]),
+        waits,
+        "the whole budget was free"
+    );
     assert!(b.panics().is_empty());
 }
 

@@ -6,33 +6,95 @@
 //! TCP backpressure instead of growing our queues.
 //!
 //! A watchdog task closes the connection once it is idle or a reply write stalls for
-//! `--connections-max-idle-ms` (the rule is in `net::idle`): the reader's socket reads and the
-//! writer's socket writes report their progress to the connection's `idle::Activity`, and each
-//! request is "busy" from its frame read until its handler returned.
+//! `--connections-max-idle-ms`, or a frame's body is late (the rules are in `net::idle`): the
+//! reader's socket reads and the writer's socket writes report their progress to the
+//! connection's `idle::Activity`, and each request is "busy" from its frame read until its
+//! handler returned.
+//!
+//! Request budget (`--inflight-request-bytes`, per shard). A frame's bytes are reserved before
+//! they are buffered and given back once its reply is written. A frame that arrived whole with
+//! earlier reads reserves its length at once (waiting, busy, while the budget is spent: the
+//! broker holds it up, not the client). A frame still arriving reserves as it arrives: before
+//! each read, at most twice what it has received so far (at least `READ_CHUNK_BYTES`), never
+//! past its length. So a client that announces a 100 MB frame and stalls holds 64 KiB, not
+//! 100 MB, and one that dribbles holds at most about twice what it sent, for at most the frame
+//! time `F` (after which the watchdog closes the connection and its reservation is freed): a
+//! few such clients can no longer spend the budget and stall everyone else on the shard. The
+//! frame time also breaks the one deadlock growing reservations allow (frames still arriving
+//! hold the whole budget and each waits for more): the oldest is closed at its deadline, and its
+//! bytes let the others go on.
 
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use futures::FutureExt;
 use glommio::channels::local_channel;
 use glommio::net::TcpStream;
-use glommio::sync::{Semaphore, StaticPermit};
+use glommio::sync::Semaphore;
 
 use super::idle::{self, Activity};
 use super::send;
 use crate::handlers::{self, Reply};
-use crate::limits::{CONNECTION_INFLIGHT_REQUESTS_MAX, REQUEST_HEADER_BYTES_MIN};
+use crate::limits::{
+    CONNECTION_INFLIGHT_REQUESTS_MAX, REQUEST_BODY_READ_TIMEOUT_MS, REQUEST_HEADER_BYTES_MIN,
+};
 use crate::shard::Shard;
 
 /// Bytes asked of the socket per read when no bigger frame is pending: each connection's read
 /// buffer, which the memory budget counts per connection (`server::memory_budget`).
 pub const READ_CHUNK_BYTES: usize = 64 * 1024;
 
+/// A frame's share of its shard's request budget (`Shard::request_budget`), grown as the frame
+/// arrives and given back when dropped: once its reply is written, or its connection closed.
+pub struct RequestBytes {
+    budget: Rc<Semaphore>,
+    bytes: usize,
+}
+
+impl RequestBytes {
+    fn new(budget: Rc<Semaphore>) -> RequestBytes {
+        RequestBytes { budget, bytes: 0 }
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Grow to `bytes` if the budget has the difference now (and nobody waits before us).
+    fn try_grow_to(&mut self, bytes: usize) -> bool {
+        assert!(bytes >= self.bytes, "a reservation only grows");
+        let extra = (bytes - self.bytes) as u64;
+        if extra == 0 || matches!(self.budget.try_acquire(extra), Ok(true)) {
+            self.bytes = bytes;
+            return true;
+        }
+        false
+    }
+
+    /// Grow to `bytes`, waiting in line for the difference; Err if the budget was closed.
+    async fn grow_to(&mut self, bytes: usize) -> Result<(), ()> {
+        assert!(bytes >= self.bytes, "a reservation only grows");
+        let extra = (bytes - self.bytes) as u64;
+        self.budget.acquire(extra).await.map_err(|_| ())?;
+        self.bytes = bytes;
+        Ok(())
+    }
+}
+
+impl Drop for RequestBytes {
+    fn drop(&mut self) {
+        if self.bytes > 0 {
+            self.budget.signal(self.bytes as u64);
+        }
+    }
+}
+
 enum ReadOutcome {
-    /// A frame and its share of the shard's in-flight request budget.
-    Frame(Bytes, StaticPermit),
+    /// A frame and its share of the shard's in-flight request budget (exactly its length).
+    Frame(Bytes, RequestBytes),
     /// Clean EOF between frames, or shutdown.
     Closed,
     /// A frame that breaks the protocol's framing rules: close without answering.
@@ -53,15 +115,16 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         .metrics
         .connections_total
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let activity = Activity::new(std::time::Duration::from_millis(
-        shard.config.connections_max_idle_ms,
-    ));
+    let activity = Activity::new(
+        Duration::from_millis(shard.config.connections_max_idle_ms),
+        Duration::from_millis(REQUEST_BODY_READ_TIMEOUT_MS),
+    );
     // Cancelled (dropped) below before the stream's halves are, as `idle::watch` requires.
     let watchdog = glommio::spawn_local(idle::watch(activity.clone(), fd));
     let (mut reader, mut writer) = stream.split();
     let (tx, rx) = local_channel::new_bounded::<(
         glommio::task::JoinHandle<Reply>,
-        Option<StaticPermit>,
+        Option<RequestBytes>,
     )>(CONNECTION_INFLIGHT_REQUESTS_MAX);
 
     let writer_shard = shard.clone();
@@ -156,7 +219,13 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     writer_task.await;
     drop(watchdog);
     if let Some(reason) = activity.closed() {
-        note_idle_close(&shard, reason, peer, activity.idle_time());
+        note_idle_close(
+            &shard,
+            reason,
+            peer,
+            activity.idle_time(),
+            activity.frame_time(),
+        );
     }
     shard
         .metrics
@@ -171,7 +240,8 @@ fn note_idle_close(
     shard: &Shard,
     reason: idle::Reason,
     peer: Option<std::net::SocketAddr>,
-    idle_time: std::time::Duration,
+    idle_time: Duration,
+    frame_time: Duration,
 ) {
     let peer = peer.map_or_else(|| "an unknown peer".to_string(), |p| p.to_string());
     let ms = idle_time.as_millis();
@@ -197,11 +267,25 @@ fn note_idle_close(
                  (--connections-max-idle-ms); the client does not read its socket"
             ));
         }
+        idle::Reason::FrameIncomplete => {
+            // A frame that never completes is a malformed one, as far as counting goes.
+            shard
+                .metrics
+                .connections_closed_bad_input
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            shard.client_errors.note(format_args!(
+                "closed connection from {peer}: a request frame's body was still incomplete \
+                 {frame_ms} ms after its length (REQUEST_BODY_READ_TIMEOUT_MS, at most \
+                 --connections-max-idle-ms)",
+                frame_ms = frame_time.as_millis()
+            ));
+        }
     }
 }
 
 /// Read one length-prefixed frame. The length is checked before any byte of the body is
-/// buffered for it: a negative, too small, or over-limit length ends the connection.
+/// buffered for it: a negative, too small, or over-limit length ends the connection. The
+/// frame's bytes are reserved from the shard's request budget as the module docs say.
 async fn read_frame<R: futures::io::AsyncRead + Unpin>(
     reader: &mut R,
     buf: &mut BytesMut,
@@ -227,41 +311,84 @@ async fn read_frame<R: futures::io::AsyncRead + Unpin>(
             "frame of {len} bytes exceeds --request-max-bytes {request_max_bytes}"
         ));
     }
-    // Reserve the frame's bytes before reading its body: at the budget, this connection (and
-    // every other on the shard) stops reading until replies free some.
-    let permit = match acquire(&shard.request_budget, len, shard, activity).await {
-        Some(p) => p,
-        None => return ReadOutcome::Closed,
-    };
-    if let Err(outcome) = fill(reader, buf, 4 + len, false, activity).await {
-        return outcome;
+    let mut held = RequestBytes::new(shard.request_budget.clone());
+    let mut waited = false;
+    if buf.len() >= 4 + len {
+        // Whole already (it came with earlier reads, within the connection's read buffer).
+        if grow(&mut held, len, None, &mut waited, shard, activity)
+            .await
+            .is_err()
+        {
+            return ReadOutcome::Closed;
+        }
+    } else {
+        let incomplete = activity.frame_incomplete();
+        let deadline = activity.frame_deadline();
+        while buf.len() < 4 + len {
+            let have = buf.len() - 4;
+            if held.bytes() <= have {
+                let next = len.min((2 * have).max(READ_CHUNK_BYTES));
+                if grow(&mut held, next, deadline, &mut waited, shard, activity)
+                    .await
+                    .is_err()
+                {
+                    // Closed (shutdown), or the frame time passed while waiting for budget:
+                    // the watchdog closes the connection at that same deadline.
+                    return ReadOutcome::Bad(format!(
+                        "frame of {len} bytes still incomplete ({have} received) after {} ms",
+                        activity.frame_time().as_millis()
+                    ));
+                }
+            }
+            // Never past what is reserved: no unreserved frame bytes are buffered.
+            if let Err(outcome) = fill(reader, buf, 4 + held.bytes(), false, activity).await {
+                return outcome;
+            }
+        }
+        drop(incomplete);
     }
+    assert_eq!(held.bytes(), len, "a whole frame holds exactly its length");
     let mut frame = buf.split_to(4 + len);
     frame.advance(4);
-    ReadOutcome::Frame(frame.freeze(), permit)
+    ReadOutcome::Frame(frame.freeze(), held)
 }
 
-/// `len` bytes of the shard's request budget; None if the budget is closed (shutdown). Waiting
-/// for it keeps the connection busy: the broker, not the client, is holding it up.
-async fn acquire(
-    budget: &Rc<Semaphore>,
-    len: usize,
+/// Grow `held` to `bytes` of the shard's request budget. Waiting keeps the connection busy (the
+/// broker holds it up, not the client), but never past `deadline` when one is given (a frame
+/// still arriving). Err if the budget was closed or the deadline passed.
+async fn grow(
+    held: &mut RequestBytes,
+    bytes: usize,
+    deadline: Option<Instant>,
+    waited: &mut bool,
     shard: &Shard,
     activity: &Rc<Activity>,
-) -> Option<StaticPermit> {
-    let units = len as u64;
-    if let Ok(p) = budget.try_acquire_static_permit(units) {
-        return Some(p);
+) -> Result<(), ()> {
+    if held.try_grow_to(bytes) {
+        return Ok(());
     }
     let _busy = activity.busy();
-    shard
-        .metrics
-        .request_budget_waits
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    budget.acquire_static_permit(units).await.ok()
+    if !std::mem::replace(waited, true) {
+        shard
+            .metrics
+            .request_budget_waits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    let Some(deadline) = deadline else {
+        return held.grow_to(bytes).await;
+    };
+    let wait = std::pin::pin!(held.grow_to(bytes));
+    let late = std::pin::pin!(glommio::timer::sleep(
+        deadline.saturating_duration_since(Instant::now())
+    ));
+    match futures::future::select(wait, late).await {
+        futures::future::Either::Left((r, _)) => r,
+        futures::future::Either::Right(_) => Err(()),
+    }
 }
 
-/// Read until `buf` holds at least `need` bytes; every read that returns some is activity.
+/// Read until `buf` holds at least `need` bytes (`at_boundary`: a frame's length, reading ahead;
+/// else exactly up to `need`); every read that returns some is activity.
 async fn fill<R: futures::io::AsyncRead + Unpin>(
     reader: &mut R,
     buf: &mut BytesMut,
@@ -271,7 +398,13 @@ async fn fill<R: futures::io::AsyncRead + Unpin>(
 ) -> Result<(), ReadOutcome> {
     while buf.len() < need {
         let start = buf.len();
-        let want = (need - start).max(READ_CHUNK_BYTES);
+        // Between frames read ahead (a chunk may hold several small frames); inside a frame
+        // read no further than what the frame has reserved.
+        let want = if at_boundary {
+            (need - start).max(READ_CHUNK_BYTES)
+        } else {
+            need - start
+        };
         buf.resize(start + want, 0);
         let n = match reader.read(&mut buf[start..]).await {
             Ok(n) => n,

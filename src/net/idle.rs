@@ -6,18 +6,26 @@
 //!   nothing was read from the socket, nothing written to it, and no request finished being
 //!   handled; or
 //! - **write stalled**: a reply write has been waiting for room in the socket for `T` without
-//!   the socket taking a byte (the client does not read) — whatever else the connection does.
+//!   the socket taking a byte (the client does not read) — whatever else the connection does;
+//!   or
+//! - **frame incomplete**: a request frame's length arrived `F` ago and its body still has not,
+//!   however many bytes trickle in and whether or not the reader waits for request budget
+//!   meanwhile. `F` = min(`T`, `REQUEST_BODY_READ_TIMEOUT_MS`). This bounds how long a client
+//!   that announces a frame and stalls (or dribbles it a byte at a time) holds what its frame
+//!   took of the shard's request budget (`net::connection`).
 //!
 //! "Being handled" runs from a whole frame read until its handler returned the reply, and
 //! covers the reader waiting for the shard's request budget (the broker, not the client, is
 //! slow then). So a long-poll Fetch, a produce waiting for its fdatasync or a parked JoinGroup
 //! is never cut however long it takes, and the idle clock restarts when it finishes, so its
-//! reply is never cut either; a client that sends part of a frame and stops is idle. Kafka
-//! measures socket activity alone; the exception for requests being handled is Sluice's, so
-//! that `max_wait_ms` above `T` can't close a long poll.
+//! reply is never cut either; a client that sends part of a frame and stops is cut at the
+//! frame's deadline, `F` ≤ `T`. Kafka measures socket activity alone; the exception for
+//! requests being handled is Sluice's, so that `max_wait_ms` above `T` can't close a long
+//! poll.
 //!
 //! Cost: a clock read per socket read or write that moves bytes and per request handled, and
-//! one watchdog task per connection whose timer fires about once per `T` while it is active.
+//! one watchdog task per connection whose timer fires about once per `F` while it is active
+//! (it must look again within `F` of any moment a frame could start).
 //!
 //! Closing: the watchdog marks the connection closed and shuts its socket down both ways,
 //! which wakes the reader (EOF) and a waiting write (EPIPE); the connection's tasks end the
@@ -40,6 +48,8 @@ pub enum Reason {
     Idle,
     /// A reply write made no progress for the idle time.
     WriteStalled,
+    /// A request frame's body was not complete within the frame time of its length.
+    FrameIncomplete,
 }
 
 /// What the watchdog should do now.
@@ -55,6 +65,10 @@ pub enum Verdict {
 /// One connection's activity, written by its reader, writer and handler tasks.
 pub struct Activity {
     idle: Duration,
+    /// `F`: how long a frame's body may take once its length arrived (≤ `idle`).
+    frame: Duration,
+    /// When the frame being read must be complete; None between frames.
+    frame_deadline: Cell<Option<Instant>>,
     /// The last read that returned bytes, write that sent some, or request handled.
     last: Cell<Instant>,
     /// Requests being handled (and the reader waiting for request budget).
@@ -65,17 +79,24 @@ pub struct Activity {
 }
 
 impl Activity {
-    pub fn new(idle: Duration) -> Rc<Activity> {
-        Rc::new(Activity::at(idle, Instant::now()))
+    /// `idle` is `T`; a frame's body gets `frame_max` at most, and never more than `T`.
+    pub fn new(idle: Duration, frame_max: Duration) -> Rc<Activity> {
+        Rc::new(Activity::at(idle, frame_max, Instant::now()))
     }
 
-    fn at(idle: Duration, now: Instant) -> Activity {
+    fn at(idle: Duration, frame_max: Duration, now: Instant) -> Activity {
         assert!(
             !idle.is_zero(),
             "an idle time of 0 would close every connection"
         );
+        assert!(
+            !frame_max.is_zero(),
+            "a frame time of 0 would close every connection that sends a frame"
+        );
         Activity {
             idle,
+            frame: frame_max.min(idle),
+            frame_deadline: Cell::new(None),
             last: Cell::new(now),
             busy: Cell::new(0),
             write_waiting_since: Cell::new(None),
@@ -116,6 +137,27 @@ impl Activity {
         Busy(self.clone())
     }
 
+    /// A frame's length arrived and its body has not: it must be complete within `F` from now,
+    /// or the watchdog closes the connection. Dropping the guard (the frame is whole, or its
+    /// read was abandoned) lifts the deadline.
+    pub fn frame_incomplete(self: &Rc<Self>) -> Incomplete {
+        self.frame_incomplete_at(Instant::now())
+    }
+
+    fn frame_incomplete_at(self: &Rc<Self>, now: Instant) -> Incomplete {
+        assert!(
+            self.frame_deadline.get().is_none(),
+            "one frame is read at a time"
+        );
+        self.frame_deadline.set(Some(now + self.frame));
+        Incomplete(self.clone())
+    }
+
+    /// When the frame being read must be complete, if one is.
+    pub fn frame_deadline(&self) -> Option<Instant> {
+        self.frame_deadline.get()
+    }
+
     /// Why the watchdog closed the connection, once it has.
     pub fn closed(&self) -> Option<Reason> {
         self.closed.get()
@@ -125,8 +167,31 @@ impl Activity {
         self.idle
     }
 
+    /// `F`: how long a frame's body may take once its length arrived.
+    pub fn frame_time(&self) -> Duration {
+        self.frame
+    }
+
     /// The rule of the module docs, at `now`.
     pub fn verdict(&self, now: Instant) -> Verdict {
+        if let Some(deadline) = self.frame_deadline.get() {
+            if now >= deadline {
+                return Verdict::Close(Reason::FrameIncomplete);
+            }
+        }
+        match self.verdict_between_frames(now) {
+            // A frame may start any moment after `now` and must be checked within `F` of its
+            // start: never sleep past `now + F` (nor past a frame's own deadline).
+            Verdict::Open { recheck_at } => Verdict::Open {
+                recheck_at: recheck_at
+                    .min(now + self.frame)
+                    .min(self.frame_deadline.get().unwrap_or(recheck_at)),
+            },
+            close => close,
+        }
+    }
+
+    fn verdict_between_frames(&self, now: Instant) -> Verdict {
         match self.write_waiting_since.get() {
             Some(since) => {
                 let at = since + self.idle;
@@ -161,6 +226,15 @@ impl Drop for Busy {
         assert!(a.busy.get() > 0, "busy count underflow");
         a.busy.set(a.busy.get() - 1);
         a.last.set(Instant::now());
+    }
+}
+
+/// A frame being read (see [`Activity::frame_incomplete`]).
+pub struct Incomplete(Rc<Activity>);
+
+impl Drop for Incomplete {
+    fn drop(&mut self) {
+        self.0.frame_deadline.set(None);
     }
 }
 
@@ -216,7 +290,7 @@ mod tests {
     #[test]
     fn quiet_connection_closes_after_the_idle_time_and_not_before() {
         let t0 = Instant::now();
-        let a = Activity::at(T, t0);
+        let a = Activity::at(T, T, t0);
         assert_eq!(
             a.verdict(t0 + ms(299)),
             Verdict::Open { recheck_at: t0 + T }
@@ -238,7 +312,7 @@ mod tests {
     #[test]
     fn a_request_being_handled_is_never_idle_and_restarts_the_clock_when_done() {
         let t0 = Instant::now();
-        let a = Rc::new(Activity::at(T, t0));
+        let a = Rc::new(Activity::at(T, T, t0));
         let busy = a.busy();
         // A long poll: ten idle times with nothing on the socket.
         let late = t0 + T * 10;
@@ -258,7 +332,7 @@ mod tests {
     #[test]
     fn a_stalled_write_closes_even_while_busy_or_reading_and_progress_resets_it() {
         let t0 = Instant::now();
-        let a = Rc::new(Activity::at(T, t0));
+        let a = Rc::new(Activity::at(T, T, t0));
         let _busy = a.busy();
         a.write_waits_at(t0 + ms(10));
         // A later wait of the same write doesn't move its start.
@@ -286,9 +360,47 @@ mod tests {
     }
 
     #[test]
+    fn an_incomplete_frame_closes_after_the_frame_time_however_busy_or_dribbling() {
+        let t0 = Instant::now();
+        let f = ms(100);
+        let a = Rc::new(Activity::at(T, f, t0));
+        // Between frames the watchdog still looks again within F (a frame may start).
+        assert_eq!(a.verdict(t0), Verdict::Open { recheck_at: t0 + f });
+        let frame = a.frame_incomplete_at(t0 + ms(10));
+        assert_eq!(a.frame_deadline(), Some(t0 + ms(110)));
+        // Bytes dribbling in and a wait for budget (busy) change nothing.
+        a.last.set(t0 + ms(100));
+        let busy = a.busy();
+        assert_eq!(
+            a.verdict(t0 + ms(50)),
+            Verdict::Open {
+                recheck_at: t0 + ms(110)
+            }
+        );
+        assert_eq!(
+            a.verdict(t0 + ms(110)),
+            Verdict::Close(Reason::FrameIncomplete)
+        );
+        // A frame that completes in time lifts its deadline.
+        drop(busy);
+        drop(frame);
+        assert!(matches!(a.verdict(t0 + ms(150)), Verdict::Open { .. }));
+        let _next = a.frame_incomplete_at(t0 + ms(150));
+        assert_eq!(a.frame_deadline(), Some(t0 + ms(250)));
+    }
+
+    #[test]
+    fn the_frame_time_never_exceeds_the_idle_time() {
+        let t0 = Instant::now();
+        let a = Rc::new(Activity::at(T, T * 10, t0));
+        let _frame = a.frame_incomplete_at(t0);
+        assert_eq!(a.verdict(t0 + T), Verdict::Close(Reason::FrameIncomplete));
+    }
+
+    #[test]
     fn a_waiting_write_is_reported_as_stalled_not_idle() {
         let t0 = Instant::now();
-        let a = Activity::at(T, t0);
+        let a = Activity::at(T, T, t0);
         a.write_waits_at(t0 + ms(1));
         assert!(matches!(a.verdict(t0 + T), Verdict::Open { .. }));
         assert_eq!(

@@ -147,7 +147,10 @@ mod tests {
                     .await
                     .expect("connect");
                 let fd = stream.as_raw_fd();
-                let activity = Activity::new(std::time::Duration::from_secs(60));
+                let activity = Activity::new(
+                    std::time::Duration::from_secs(60),
+                    std::time::Duration::from_secs(60),
+                );
                 write_chunks(fd, &mut stream, &chunks, &activity)
                     .await
                     .expect("write");
