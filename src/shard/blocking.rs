@@ -33,26 +33,36 @@ where
 pub const DELETING_SUFFIX: &str = "-delete";
 
 /// Take `dir` out of the way at once (a rename, so a topic recreated under the same name opens a
-/// fresh directory), then delete its files in the background, one blocking call per file. A
-/// crash part-way leaves a `*-delete` directory that [`remove_leftover_deletions`] finishes.
-pub async fn retire_dir(dir: PathBuf, unique: &str) -> io::Result<()> {
+/// fresh directory) and return where it went, for [`remove_dirs_in_background`]; None if it
+/// did not exist (a partition whose log never opened). A crash before the files are gone leaves
+/// a `*-delete` directory that [`remove_leftover_deletions`] finishes.
+pub async fn retire_dir(dir: PathBuf, unique: &str) -> io::Result<Option<PathBuf>> {
     let mut name = dir.file_name().unwrap_or_default().to_owned();
     name.push(format!(".{unique}{DELETING_SUFFIX}"));
     let doomed = dir.with_file_name(name);
     let target = doomed.clone();
     match run(move || std::fs::rename(&dir, &target)).await {
-        Ok(()) => {}
-        // Never created (a partition whose log failed to open): nothing to delete.
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
+        Ok(()) => Ok(Some(doomed)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Delete `dirs` one after another in a background task, one blocking call per file: the pool
+/// never holds more than one of these calls, so other blocking calls of the shard (a metadata
+/// write, the next rename) wait for at most one unlink.
+pub fn remove_dirs_in_background(dirs: Vec<PathBuf>) {
+    if dirs.is_empty() {
+        return;
     }
     glommio::spawn_local(async move {
-        if let Err(e) = remove_dir_gradually(&doomed).await {
-            tracing::warn!(dir = %doomed.display(), error = %e, "removing a deleted partition's files");
+        for dir in dirs {
+            if let Err(e) = remove_dir_gradually(&dir).await {
+                tracing::warn!(dir = %dir.display(), error = %e, "removing a deleted partition's files");
+            }
         }
     })
     .detach();
-    Ok(())
 }
 
 /// Delete what start-up finds of deletions a crash interrupted (`*-delete` directories directly
@@ -147,8 +157,9 @@ mod tests {
             for i in 0..50 {
                 std::fs::write(dir.join(format!("{i:020}.log")), b"x").unwrap();
             }
-            retire_dir(dir.clone(), "abc").await.unwrap();
+            let doomed = retire_dir(dir.clone(), "abc").await.unwrap();
             assert!(!dir.exists(), "the name is free for a recreated topic");
+            remove_dirs_in_background(doomed.into_iter().collect());
             std::fs::create_dir(&dir).unwrap();
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
             while data.join("t-0.abc-delete").exists() {
@@ -157,7 +168,7 @@ mod tests {
             }
             assert!(dir.exists(), "the new directory is untouched");
             // A missing directory (its log never opened) is not an error.
-            retire_dir(data.join("t-9"), "abc").await.unwrap();
+            assert_eq!(retire_dir(data.join("t-9"), "abc").await.unwrap(), None);
             // A crash mid-deletion leaves a `-delete` directory: start-up finishes it.
             let left = data.join("u-3.def-delete");
             std::fs::create_dir(&left).unwrap();

@@ -347,6 +347,7 @@ impl Shard {
             })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        let mut retired = Vec::new();
         for (key, partition) in stale {
             self.partitions.borrow_mut().remove(&key);
             if let Err(e) = partition.log().close().await {
@@ -359,17 +360,22 @@ impl Shard {
             };
             if deleted {
                 // Renamed now (a recreated topic opens a fresh directory below), its files
-                // deleted in the background off the shard's thread: a large topic's deletion
-                // neither stalls this core's clients nor holds up the publication.
+                // deleted in the background off the shard's thread, after every rename: a
+                // large topic's deletion neither stalls this core's clients nor holds up the
+                // publication.
                 let dir = partition.log().dir().to_path_buf();
                 let unique = old
                     .topic(&key.0)
                     .map_or_else(String::new, |t| t.id.simple().to_string());
-                if let Err(e) = blocking::retire_dir(dir.clone(), &unique).await {
-                    tracing::warn!(dir = %dir.display(), error = %e, "removing deleted partition");
+                match blocking::retire_dir(dir.clone(), &unique).await {
+                    Ok(doomed) => retired.extend(doomed),
+                    Err(e) => {
+                        tracing::warn!(dir = %dir.display(), error = %e, "removing deleted partition");
+                    }
                 }
             }
         }
+        blocking::remove_dirs_in_background(retired);
         self.open_owned_partitions().await;
     }
 
