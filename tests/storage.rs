@@ -1,6 +1,7 @@
 //! Storage you can trust, end to end against the real binary: kill -9 during acks=all
 //! produce, damaged log tails, corruption inside a sealed segment, retention, DeleteRecords
-//! and topic config changes that survive restarts.
+//! and topic config changes that survive restarts, topic deletion (recreated at once, old files
+//! removed in the background, interrupted deletions finished at start).
 
 mod harness;
 
@@ -17,6 +18,7 @@ use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableT
 use kafka_protocol::messages::delete_records_request::{
     DeleteRecordsPartition, DeleteRecordsTopic,
 };
+use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
@@ -24,8 +26,9 @@ use kafka_protocol::messages::incremental_alter_configs_request::{
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    BrokerId, CreateTopicsRequest, DeleteRecordsRequest, DescribeConfigsRequest, FetchRequest,
-    IncrementalAlterConfigsRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest, TopicName,
+    BrokerId, CreateTopicsRequest, DeleteRecordsRequest, DeleteTopicsRequest,
+    DescribeConfigsRequest, FetchRequest, IncrementalAlterConfigsRequest, ListOffsetsRequest,
+    MetadataRequest, ProduceRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
@@ -1018,4 +1021,66 @@ fn sealed_segment_indexes_load_on_demand_after_a_restart() {
     assert_eq!(b.metric_sum("sluice_index_cache_fallbacks_total", &[]), 0.0);
     b.stop();
     assert!(b.panics().is_empty(), "{:?}", b.panics());
+}
+
+/// Directories under the data dir whose name ends with `-delete` (deletions under way).
+fn deletions_under_way(b: &Broker) -> Vec<String> {
+    std::fs::read_dir(&b.data_dir)
+        .expect("data dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with("-delete"))
+        .collect()
+}
+
+#[test]
+fn a_deleted_topic_recreated_at_once_starts_empty_and_its_old_files_go_in_the_background() {
+    let mut b = Broker::start("delete-recreate", &["--cores", "2"]);
+    let mut c = Conn::connect(b.shard_addr(0));
+    create(&mut c, "t", 4, &[("segment.bytes", "4096")]);
+    let v = value("old", 1000);
+    for p in 0..4 {
+        for _ in 0..8 {
+            assert_eq!(produce(&mut c, "t", p, &[&v]).0, 0);
+        }
+    }
+    let r = c.call(
+        &DeleteTopicsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topics(vec![DeleteTopicState::default().with_name(Some(name("t")))]),
+        6,
+    );
+    assert_eq!(r.responses[0].error_code, 0, "{r:?}");
+    // Recreated under the same name at once: fresh, empty logs, wherever the old files are.
+    create(&mut c, "t", 4, &[]);
+    for p in 0..4 {
+        let (err, hw, records) = fetch(&mut c, "t", p, 0);
+        assert_eq!((err, hw, records.len()), (0, 0, 0), "partition {p}");
+        assert_eq!(produce(&mut c, "t", p, &[b"new"]), (0, 0));
+    }
+    let deadline = Instant::now() + WAIT;
+    while !deletions_under_way(&b).is_empty() {
+        assert!(Instant::now() < deadline, "old files never removed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A deletion a crash interrupted is finished at the next start.
+    let left = b.data_dir.join("gone-0.0123456789abcdef-delete");
+    std::fs::create_dir(&left).expect("leftover dir");
+    std::fs::write(left.join("00000000000000000000.log"), b"x").expect("leftover file");
+    b.restart();
+    let deadline = Instant::now() + WAIT;
+    while !deletions_under_way(&b).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "leftover deletion never finished"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut c = Conn::connect(b.shard_addr(0));
+    for p in 0..4 {
+        let (err, _, records) = fetch(&mut c, "t", p, 0);
+        assert_eq!(err, 0);
+        let values: Vec<&[u8]> = records.iter().map(|(_, v)| v.as_ref()).collect();
+        assert_eq!(values, vec![b"new".as_slice()], "partition {p}");
+    }
+    assert!(b.panics().is_empty());
 }
