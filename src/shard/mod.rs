@@ -197,6 +197,10 @@ pub struct Shard {
     pub fetch_budget: Rc<crate::memory::ByteBudget>,
     /// O_DIRECT write buffers of this shard's logs (`--write-buffer-bytes`).
     pub write_budget: Rc<crate::memory::ByteBudget>,
+    /// Per target shard: when a failed cross-shard call to it was last logged, and the failures
+    /// since. One line per target per `SHARD_CALL_TIMEOUT_MS`: a wedged shard fails every
+    /// forward to it, and a line each would flood the log (written from this thread).
+    failed_calls: RefCell<Vec<(Option<std::time::Instant>, u64)>>,
     me: Weak<Shard>,
 }
 
@@ -210,6 +214,7 @@ impl Shard {
         controller: Option<Controller>,
     ) -> std::io::Result<Rc<Shard>> {
         assert_eq!(senders.len(), config.shards as usize);
+        let senders_len = senders.len();
         assert_eq!(
             controller.is_some(),
             id == 0,
@@ -249,6 +254,7 @@ impl Shard {
             request_budget,
             fetch_budget,
             write_budget,
+            failed_calls: RefCell::new(vec![(None, 0); senders_len]),
             me: me.clone(),
         }))
     }
@@ -319,12 +325,22 @@ impl Shard {
         let timeout = std::time::Duration::from_millis(crate::limits::SHARD_CALL_TIMEOUT_MS);
         let r = call::call(sender, timeout, abandoned, f).await;
         if r.is_none() {
-            tracing::warn!(
-                shard = self.id,
-                target,
-                "cross-shard call failed: shard {target} is gone or showed no sign of life for {} ms",
-                crate::limits::SHARD_CALL_TIMEOUT_MS
-            );
+            let mut failed = self.failed_calls.borrow_mut();
+            if let Some((last, count)) = failed.get_mut(target as usize) {
+                *count += 1;
+                if last.is_none_or(|t| t.elapsed() >= timeout) {
+                    tracing::warn!(
+                        shard = self.id,
+                        target,
+                        failures = *count,
+                        "cross-shard calls failed: shard {target} is gone or showed no sign of \
+                         life for {} ms",
+                        crate::limits::SHARD_CALL_TIMEOUT_MS
+                    );
+                    *last = Some(std::time::Instant::now());
+                    *count = 0;
+                }
+            }
         }
         r
     }
