@@ -212,6 +212,9 @@ pub const SHARD_HEARTBEAT_INTERVAL_MS: u64 = 100;
 pub const SHARD_HEARTBEAT_STALE_MS: u64 = 2_000;
 
 const _: () = assert!(SHARD_HEARTBEAT_STALE_MS >= 10 * SHARD_HEARTBEAT_INTERVAL_MS);
+// A wedged shard is reported down (`/v1/health`) before the calls waiting on it fail, and a
+// call never gives up on a shard that the health check still sees beating.
+const _: () = assert!(SHARD_HEARTBEAT_STALE_MS < SHARD_CALL_TIMEOUT_MS);
 
 // --- The `sluice` client commands ----------------------------------------------------------
 
