@@ -11,21 +11,60 @@
 //! A panic inside a call would end the pool's only thread and leave every later call waiting
 //! forever (glommio does not catch it), so each call runs under `catch_unwind` and a panic
 //! comes back as an error.
+//!
+//! Shutdown: a pool thread that finishes a call after its executor is gone panics ("failed to
+//! send response"), so a shard [`drain`]s its calls before its executor ends: new calls are
+//! refused and the ones in flight are waited for. Each call's wait runs in its own detached
+//! task, so a caller dropped mid-call can't make the count lie. The count is per thread because
+//! glommio's pool is: one per executor.
 
+use std::cell::Cell;
 use std::io;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 
-/// Run `f` on the blocking pool of the current shard's executor and wait for it.
+thread_local! {
+    /// Calls submitted to this executor's pool and not yet answered.
+    static IN_FLIGHT: Cell<usize> = const { Cell::new(0) };
+    /// Set by [`drain`]: no new call is submitted.
+    static DRAINING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Run `f` on the blocking pool of the current shard's executor and wait for it. Refused once
+/// the shard drains (shutdown).
 pub async fn run<R, F>(f: F) -> io::Result<R>
 where
     R: Send + 'static,
     F: FnOnce() -> io::Result<R> + Send + 'static,
 {
-    glommio::executor()
-        .spawn_blocking(move || std::panic::catch_unwind(AssertUnwindSafe(f)))
-        .await
-        .unwrap_or_else(|_| Err(io::Error::other("a blocking file-system call panicked")))
+    if DRAINING.get() {
+        return Err(io::Error::other("the shard is shutting down"));
+    }
+    IN_FLIGHT.set(IN_FLIGHT.get() + 1);
+    let (tx, rx) = futures::channel::oneshot::channel();
+    glommio::spawn_local(async move {
+        let r = glommio::executor()
+            .spawn_blocking(move || std::panic::catch_unwind(AssertUnwindSafe(f)))
+            .await;
+        IN_FLIGHT.set(IN_FLIGHT.get() - 1);
+        let _ = tx.send(r);
+    })
+    .detach();
+    match rx.await {
+        Ok(Ok(r)) => r,
+        Ok(Err(_panic)) => Err(io::Error::other("a blocking file-system call panicked")),
+        Err(_) => Err(io::Error::other("the shard is shutting down")),
+    }
+}
+
+/// Refuse new blocking calls on this shard and wait until none is in flight (each is one file
+/// operation: a metadata write, one unlink). Called last at shutdown, so the executor ends with
+/// an idle pool. Background deletions stop at their next file; start-up finishes them.
+pub async fn drain() {
+    DRAINING.set(true);
+    while IN_FLIGHT.get() > 0 {
+        glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+    }
 }
 
 /// Suffix of a directory whose deletion is under way (Kafka's `-delete`). A partition
@@ -58,6 +97,10 @@ pub fn remove_dirs_in_background(dirs: Vec<PathBuf>) {
     glommio::spawn_local(async move {
         for dir in dirs {
             if let Err(e) = remove_dir_gradually(&dir).await {
+                if DRAINING.get() {
+                    // Shutdown: the next start finishes what is left.
+                    return;
+                }
                 tracing::warn!(dir = %dir.display(), error = %e, "removing a deleted partition's files");
             }
         }
@@ -87,10 +130,14 @@ pub async fn remove_leftover_deletions(data_dir: PathBuf) {
         Ok(dirs) => {
             for dir in dirs {
                 if let Err(e) = remove_dir_gradually(&dir).await {
+                    if DRAINING.get() {
+                        return;
+                    }
                     tracing::warn!(dir = %dir.display(), error = %e, "removing a deleted partition's files");
                 }
             }
         }
+        Err(_) if DRAINING.get() => {}
         Err(e) => tracing::warn!(error = %e, "listing the data directory for unfinished deletions"),
     }
 }
@@ -144,6 +191,29 @@ mod tests {
             let r: io::Result<()> = run(|| panic!("on purpose")).await;
             assert!(r.is_err());
             assert_eq!(run(|| Ok(7)).await.unwrap(), 7, "the pool still answers");
+        });
+    }
+
+    #[test]
+    fn drain_waits_for_calls_in_flight_even_abandoned_ones_and_refuses_new_ones() {
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let done_there = done.clone();
+        on_executor(move || async move {
+            let slow = run(move || {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                done_there.store(true, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            });
+            // Polled once (submitted), then dropped: its caller gave up.
+            let mut slow = Box::pin(slow);
+            assert!(futures::poll!(&mut slow).is_pending());
+            drop(slow);
+            drain().await;
+            assert!(
+                done.load(std::sync::atomic::Ordering::Relaxed),
+                "drained only after the call in flight finished"
+            );
+            assert!(run(|| Ok(())).await.is_err(), "no new call after drain");
         });
     }
 

@@ -479,7 +479,8 @@ impl Shard {
         }
     }
 
-    /// Close every log (clean shutdown).
+    /// Close every log (clean shutdown), then wait for the shard's blocking calls (the pool
+    /// must be idle when the executor ends).
     pub async fn close_all(&self) {
         let all: Vec<Rc<Partition>> = self
             .partitions
@@ -492,6 +493,7 @@ impl Shard {
                 tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "closing log");
             }
         }
+        blocking::drain().await;
     }
 }
 
