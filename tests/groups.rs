@@ -769,3 +769,51 @@ fn expired_offsets_and_their_empty_group_are_removed_durably() {
     assert_eq!(fetch(&mut k, kept, &[1], 8), vec![(8, String::new())]);
     assert!(b.panics().is_empty());
 }
+
+/// A JoinGroup parked on the coordinator for longer than a cross-shard call's deadline
+/// (`SHARD_CALL_TIMEOUT_MS`, 5 s) is answered normally when it was forwarded from another
+/// shard: the deadline is on the coordinator shard's liveness, not on how long its answer takes.
+#[test]
+fn a_forwarded_join_parked_longer_than_the_cross_shard_deadline_is_answered() {
+    let b = Broker::start("groups-long-forward", FLAGS);
+    create_topic(&b, 2);
+    let g = "slow-rebalance";
+    let mut at_coordinator = coordinator(&b, g);
+    let join = |member: &str| {
+        join_request(g, member)
+            .with_session_timeout_ms(20_000)
+            .with_rebalance_timeout_ms(7_000)
+    };
+    // The first member joins (v3: a member id at once) and syncs, then goes quiet.
+    let r = at_coordinator.call(&join(""), 3);
+    assert_eq!(r.error_code, NONE, "{r:?}");
+    let first = r.member_id.to_string();
+    let r = at_coordinator.call(
+        &SyncGroupRequest::default()
+            .with_group_id(GroupId(s(g)))
+            .with_generation_id(r.generation_id)
+            .with_member_id(s(&first)),
+        3,
+    );
+    assert_eq!(r.error_code, NONE, "{r:?}");
+    // A second member joins through the other shard: its JoinGroup waits on the coordinator
+    // until the first member's rebalance timeout (7 s) removes it.
+    let coordinator_node = {
+        let mut c = Conn::connect(b.bootstrap_addr());
+        let fc = c.call(&FindCoordinatorRequest::default().with_key(s(g)), 0);
+        fc.node_id.0 as usize
+    };
+    let mut elsewhere = Conn::connect(b.shard_addr(1 - coordinator_node));
+    let forwarded_before = b.metric_sum("sluice_forwarded_requests_total", &[]);
+    let asked = std::time::Instant::now();
+    let r = elsewhere.call(&join(""), 3);
+    let waited = asked.elapsed();
+    assert_eq!(r.error_code, NONE, "{r:?}");
+    assert_eq!(r.generation_id, 2, "{r:?}");
+    assert!(
+        waited >= std::time::Duration::from_secs(6),
+        "parked past the cross-shard deadline: {waited:?}"
+    );
+    assert!(b.metric_sum("sluice_forwarded_requests_total", &[]) > forwarded_before);
+    assert!(b.panics().is_empty());
+}
