@@ -134,10 +134,13 @@ impl File {
 }
 
 /// Run a blocking file-system call on the executor's blocking pool, off the shard thread.
-async fn off_shard<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+async fn off_shard<R: Send + 'static>(
+    f: impl FnOnce() -> io::Result<R> + Send + 'static,
+) -> io::Result<R> {
     #[cfg(test)]
     let _pending = faults::BlockingCall::start();
-    glommio::executor().spawn_blocking(f).await
+    // The shard's one way onto the pool: panics caught, drained at shutdown.
+    crate::shard::blocking::run(f).await
 }
 
 /// Create `dir` and its parents if missing.
