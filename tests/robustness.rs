@@ -215,6 +215,7 @@ fn health_reports_a_stalled_shard_and_its_recovery() {
     let status_doc: Value = serde_json::from_str(&status_doc).expect("JSON");
     assert_eq!(status_doc["live"], false);
     assert_eq!(status_doc["shards"][1]["up"], false);
+    assert_eq!(status_doc["fenced_partitions"], serde_json::json!([]));
     let (status, _, _) = b.admin_get("/v1/status/ready");
     assert_eq!(status, 503);
     let (status, _, text) = b.admin_get("/healthz");

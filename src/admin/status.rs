@@ -135,8 +135,27 @@ impl Sampler {
             "shards": shards,
             "topics": topics,
             "groups": groups(metrics),
+            "fenced_partitions": fenced_partitions(metrics),
         })
     }
+}
+
+/// Partitions whose log is fenced after a failed write or fdatasync ("topic-partition"), from
+/// the shards' newest snapshots: they answer KAFKA_STORAGE_ERROR until reopened from disk.
+fn fenced_partitions(metrics: &[Arc<ShardMetrics>]) -> Vec<String> {
+    let mut out: Vec<String> = metrics
+        .iter()
+        .flat_map(|m| {
+            m.last_snapshot()
+                .partitions
+                .iter()
+                .filter(|p| p.fenced)
+                .map(|p| format!("{}-{}", p.topic, p.partition))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// Every group with its members and lag, from the shards' newest snapshots.
