@@ -159,11 +159,32 @@ pub fn run_sequence(target: &Target, data: &[u8], stats: &mut Stats) -> Result<(
             })
             .collect();
         sent += depth;
-        if !exchange(conn, &requests, &mut ctx)? {
+        if verbose() {
+            for g in &requests {
+                eprintln!("-> port {which}: {}", describe(g));
+            }
+        }
+        let started = std::time::Instant::now();
+        let open = exchange(conn, &requests, &mut ctx)?;
+        if verbose() {
+            eprintln!(
+                "<- {:?}{}",
+                started.elapsed(),
+                if open { "" } else { ", closed" }
+            );
+        }
+        if !open {
             conns[which] = None;
         }
     }
     Ok(())
+}
+
+/// `SLUICE_FUZZ_VERBOSE=1` prints every request sent and how long its replies took (to read
+/// what a saved input does).
+fn verbose() -> bool {
+    static VERBOSE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *VERBOSE.get_or_init(|| std::env::var_os("SLUICE_FUZZ_VERBOSE").is_some())
 }
 
 /// One expected reply.

@@ -70,11 +70,18 @@ pub const WAIT_MS_MAX: i32 = 40;
 pub struct Choices<'a> {
     data: &'a [u8],
     pos: usize,
+    /// Set while building an element of a huge array: its own arrays and strings stay small,
+    /// or nested huge arrays multiply (3,000³ elements) and exhaust memory.
+    in_huge: bool,
 }
 
 impl<'a> Choices<'a> {
     pub fn new(data: &'a [u8]) -> Self {
-        Choices { data, pos: 0 }
+        Choices {
+            data,
+            pos: 0,
+            in_huge: false,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -104,9 +111,10 @@ impl<'a> Choices<'a> {
         }
     }
 
-    /// True with probability about 1 in `n`.
+    /// True with probability about 1 in `n`; false past the end of the input, so an input
+    /// that runs out takes the common path rather than every rare one.
     pub fn one_in(&mut self, n: usize) -> bool {
-        self.below(n) == 0
+        self.below(n) == n - 1
     }
 
     pub fn pick<T: Clone>(&mut self, items: &[T]) -> T {
@@ -198,9 +206,11 @@ fn wait_ms(c: &mut Choices) -> i32 {
 fn list<T: Clone>(c: &mut Choices, mut element: impl FnMut(&mut Choices) -> T) -> Vec<T> {
     match c.below(16) {
         0 => Vec::new(),
-        1 => {
+        1 if !c.in_huge => {
             let n = 100 + c.below(HUGE_ARRAY_ELEMENTS_MAX - 100);
+            c.in_huge = true;
             let one = element(c);
+            c.in_huge = false;
             vec![one; n]
         }
         2 | 3 => {
@@ -233,7 +243,8 @@ fn learned<T: Clone>(c: &mut Choices, items: &[T]) -> Option<T> {
 /// (where a broker that appends to it, or stores it in a record, overflows).
 fn long_len(c: &mut Choices) -> usize {
     match c.below(4) {
-        0 => i16::MAX as usize - c.below(64),
+        0 if !c.in_huge => i16::MAX as usize - c.below(64),
+        _ if c.in_huge => c.below(64),
         _ => c.below(3_000),
     }
 }
@@ -458,7 +469,7 @@ fn records(c: &mut Choices, ctx: &Context) -> Option<Bytes> {
             },
             value: match c.below(8) {
                 0 => None,
-                1 => Some(Bytes::from(vec![b'v'; c.below(5_000)])),
+                1 if !c.in_huge => Some(Bytes::from(vec![b'v'; c.below(5_000)])),
                 _ => Some(Bytes::from_static(b"value")),
             },
             headers: Default::default(),
