@@ -5,7 +5,7 @@
 //!   closes that connection; a Produce may get none (acks=0), which an ApiVersions probe sent
 //!   after it settles;
 //! - a reply to a request that was not byte-mutated decodes with kafka-protocol at the
-//!   request's version, with no bytes left over;
+//!   request's version, with no bytes left over, and a Fetch reply's records are never null;
 //! - the broker never closes a connection over a well-formed request of a served version;
 //! - after a sequence, every port (the bootstrap port and each shard's) answers ApiVersions and
 //!   Metadata within [`HEALTH_TIMEOUT`].
@@ -362,15 +362,15 @@ fn check_reply(g: &Generated, mut buf: Bytes, ctx: &mut Context) -> Result<(), F
         ApiKey::Produce => drop(decode::<ProduceResponse>(b, v)?),
         ApiKey::Fetch => {
             let r: FetchResponse = decode(b, v)?;
-            if CHECK_FETCH_RECORDS_NOT_NULL {
-                for t in &r.responses {
-                    for p in &t.partitions {
-                        if p.records.is_none() {
-                            return Err(format!(
-                                "Fetch partition {} (error {}) has null records; Kafka sends empty ones",
-                                p.partition_index, p.error_code
-                            ));
-                        }
+            // Kafka sends empty records, never null (librdkafka drops a whole reply with a
+            // null one: issue 12).
+            for t in &r.responses {
+                for p in &t.partitions {
+                    if p.records.is_none() {
+                        return Err(format!(
+                            "Fetch partition {} (error {}) has null records",
+                            p.partition_index, p.error_code
+                        ));
                     }
                 }
             }
@@ -422,10 +422,6 @@ fn check_reply(g: &Generated, mut buf: Bytes, ctx: &mut Context) -> Result<(), F
     }
     Ok(())
 }
-
-/// Whether a Fetch reply with a null `records` is a finding (issue 12: Kafka always sends
-/// empty records; librdkafka drops a whole reply with a null one). Off until main has the fix.
-pub const CHECK_FETCH_RECORDS_NOT_NULL: bool = false;
 
 /// Every port answers ApiVersions v3 and Metadata v12 (all topics) within [`HEALTH_TIMEOUT`].
 pub fn health(target: &Target) -> Result<(), Finding> {

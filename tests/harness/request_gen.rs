@@ -565,9 +565,6 @@ fn body(
                 max_wait_ms = c.pick(&[i32::MAX, 30_001, 60_000]);
                 min_bytes = c.pick(&[0, -1, i32::MIN]);
             }
-            if AVOID_KNOWN_FETCH_PANIC && min_bytes > 0 && max_wait_ms > 0 {
-                max_wait_ms = 0;
-            }
             let mut r = FetchRequest::default()
                 .with_max_wait_ms(max_wait_ms)
                 .with_min_bytes(min_bytes)
@@ -1069,10 +1066,6 @@ fn body(
     }
 }
 
-/// Until the empty-wakers long poll is fixed on main (issue 12), Fetch never both waits and
-/// needs bytes, and Fetch frames are not byte-mutated: either would panic a shard at once.
-pub const AVOID_KNOWN_FETCH_PANIC: bool = true;
-
 fn session_timeout(c: &mut Choices) -> i32 {
     match c.below(8) {
         0 => c.pick(INTERESTING_I32),
@@ -1241,7 +1234,7 @@ pub fn request(
     let _ = header.encode(&mut frame, key.request_header_version(version));
     frame.extend_from_slice(&body);
     let mut frame = frame.to_vec();
-    let mutate = c.one_in(8) && !(AVOID_KNOWN_FETCH_PANIC && key == ApiKey::Fetch);
+    let mutate = c.one_in(8);
     if mutate {
         mutate_bytes(c, &mut frame);
         stats.byte_mutated += 1;
