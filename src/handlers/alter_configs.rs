@@ -7,7 +7,9 @@ use bytes::Bytes;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse, ApiKey, RequestHeader};
 
-use super::incremental_alter_configs::{unsupported_resource, RESOURCE_TOPIC};
+use super::incremental_alter_configs::{
+    duplicate_resource, duplicated, unsupported_resource, RESOURCE_TOPIC,
+};
 use super::{encode, str_bytes, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::shard::topic_configs::ConfigOp;
@@ -26,8 +28,16 @@ pub async fn handle(
 ) -> Result<Reply, DecodeError> {
     let request = AlterConfigsRequest::try_decode(body, header.request_api_version)?;
     let mut responses = Vec::with_capacity(request.resources.len());
-    for r in &request.resources {
-        let result = if r.resource_type != RESOURCE_TOPIC {
+    let duplicates = duplicated(
+        request
+            .resources
+            .iter()
+            .map(|r| (r.resource_type, r.resource_name.as_str())),
+    );
+    for (r, duplicate) in request.resources.iter().zip(duplicates) {
+        let result = if duplicate {
+            Err(duplicate_resource())
+        } else if r.resource_type != RESOURCE_TOPIC {
             Err(unsupported_resource(r.resource_type))
         } else {
             let ops = r

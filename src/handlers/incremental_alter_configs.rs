@@ -38,6 +38,26 @@ pub fn unsupported_resource(resource_type: i8) -> ControlError {
     }
 }
 
+/// The answer for every copy of a resource named more than once in one request, none of which
+/// is applied (Kafka's "Duplicate resource"). Without it, one request naming an existing topic
+/// thousands of times ran as many controller operations, each persisting the metadata, and
+/// held the client (and the controller) for seconds.
+pub fn duplicate_resource() -> ControlError {
+    ControlError {
+        code: ResponseError::InvalidRequest.code(),
+        message: "Duplicate resource.".into(),
+    }
+}
+
+/// Which of `resources` (type, name) appear more than once in the request.
+pub fn duplicated<'a>(resources: impl Iterator<Item = (i8, &'a str)> + Clone) -> Vec<bool> {
+    let mut seen = std::collections::HashMap::new();
+    for r in resources.clone() {
+        *seen.entry(r).or_insert(0u32) += 1;
+    }
+    resources.map(|r| seen.get(&r) > Some(&1)).collect()
+}
+
 pub async fn handle(
     shard: &Rc<Shard>,
     header: &RequestHeader,
@@ -45,8 +65,16 @@ pub async fn handle(
 ) -> Result<Reply, DecodeError> {
     let request = IncrementalAlterConfigsRequest::try_decode(body, header.request_api_version)?;
     let mut responses = Vec::with_capacity(request.resources.len());
-    for r in &request.resources {
-        let result = if r.resource_type != RESOURCE_TOPIC {
+    let duplicates = duplicated(
+        request
+            .resources
+            .iter()
+            .map(|r| (r.resource_type, r.resource_name.as_str())),
+    );
+    for (r, duplicate) in request.resources.iter().zip(duplicates) {
+        let result = if duplicate {
+            Err(duplicate_resource())
+        } else if r.resource_type != RESOURCE_TOPIC {
             Err(unsupported_resource(r.resource_type))
         } else {
             let ops: Result<Vec<ConfigOp>, ControlError> = r
