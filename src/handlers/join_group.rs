@@ -44,11 +44,7 @@ fn params(
     Ok(JoinParams {
         member_id: request.member_id.to_string(),
         instance_id: instance_id.clone(),
-        fresh_member_id: format!(
-            "{}-{}",
-            instance_id.as_deref().unwrap_or(&client_id),
-            uuid::Uuid::new_v4()
-        ),
+        fresh_member_id: fresh_member_id(instance_id.as_deref().unwrap_or(&client_id)),
         client_id,
         client_host: String::new(),
         session_timeout_ms: request.session_timeout_ms,
@@ -63,6 +59,23 @@ fn params(
         require_known_member_id: version >= 4 && instance_id.is_none(),
         supports_skip_assignment: version >= 9,
     })
+}
+
+/// `<prefix>-<uuid>`, as Kafka names a member after its client or instance id; the prefix is
+/// cut so the id stays a string the protocol can carry. A client id at the 32,767-byte limit
+/// made a longer one: v0–5 replies could not encode it (the connection was closed), and from
+/// v6 the member got an id that every later request of its was refused for.
+fn fresh_member_id(prefix: &str) -> String {
+    const UUID_SUFFIX_BYTES: usize = 1 + 36;
+    let mut end = prefix
+        .len()
+        .min(crate::limits::REQUEST_STRING_BYTES_MAX - UUID_SUFFIX_BYTES);
+    while !prefix.is_char_boundary(end) {
+        end -= 1;
+    }
+    let id = format!("{}-{}", &prefix[..end], uuid::Uuid::new_v4());
+    debug_assert!(id.len() <= crate::limits::REQUEST_STRING_BYTES_MAX);
+    id
 }
 
 pub async fn handle(
@@ -109,4 +122,24 @@ pub async fn handle(
         .with_member_id(str_bytes(&result.member_id))
         .with_members(members);
     Ok(encode(header, &response))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fresh_member_id;
+    use crate::limits::REQUEST_STRING_BYTES_MAX;
+
+    #[test]
+    fn fresh_member_ids_fit_a_protocol_string() {
+        assert!(fresh_member_id("client").starts_with("client-"));
+        for prefix in [
+            "c".repeat(REQUEST_STRING_BYTES_MAX),
+            "日".repeat(REQUEST_STRING_BYTES_MAX / 3),
+        ] {
+            let id = fresh_member_id(&prefix);
+            assert!(id.len() <= REQUEST_STRING_BYTES_MAX, "{} bytes", id.len());
+            let kept = &id[..id.len() - 37];
+            assert!(!kept.is_empty() && prefix.starts_with(kept));
+        }
+    }
 }
