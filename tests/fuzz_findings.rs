@@ -3,18 +3,25 @@
 
 mod harness;
 
+use std::io::Write;
 use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
 
 use harness::kafka::{create_topic, Conn};
 use harness::Broker;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
     alter_configs_request, incremental_alter_configs_request, AlterConfigsRequest,
-    DescribeConfigsRequest, IncrementalAlterConfigsRequest,
+    DescribeConfigsRequest, GroupId, IncrementalAlterConfigsRequest, JoinGroupRequest,
+    JoinGroupResponse, RequestHeader, SyncGroupRequest, SyncGroupResponse,
 };
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
 
 const INVALID_REQUEST: i16 = 42;
+const MEMBER_ID_REQUIRED: i16 = 79;
 const RESOURCE_TOPIC: i8 = 2;
 /// Copies of one resource in the request: what the fuzzer's huge arrays sent.
 const COPIES: usize = 3_000;
@@ -114,4 +121,122 @@ fn duplicated_config_resources_are_refused_at_once() {
         2,
     );
     assert_eq!(resp.responses[0].error_code, 0, "{resp:?}");
+}
+
+/// A JoinGroup of `client_id` (and static `instance`), then the leader's SyncGroup with the
+/// member id it was given (if it joined); returns (join error, member id length, sync error),
+/// or `None` for a connection the broker closed instead of answering.
+fn join_and_sync(
+    b: &Broker,
+    group: &str,
+    client_id: &str,
+    instance: Option<&str>,
+    join_version: i16,
+    sync_version: i16,
+) -> Option<(i16, usize, Option<i16>)> {
+    let mut conn = Conn::connect(b.shard_addr(0));
+    let header = RequestHeader::default()
+        .with_request_api_key(JoinGroupRequest::KEY)
+        .with_request_api_version(join_version)
+        .with_correlation_id(1)
+        .with_client_id(Some(StrBytes::from_string(client_id.to_string())));
+    let join = JoinGroupRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_session_timeout_ms(10_000)
+        .with_rebalance_timeout_ms(100)
+        .with_group_instance_id(instance.map(|i| StrBytes::from_string(i.to_string())))
+        .with_protocol_type(StrBytes::from_static_str("consumer"))
+        .with_protocols(vec![JoinGroupRequestProtocol::default()
+            .with_name(StrBytes::from_static_str("range"))
+            .with_metadata(Bytes::from_static(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0]))]);
+    let mut body = BytesMut::new();
+    header
+        .encode(
+            &mut body,
+            kafka_protocol::messages::ApiKey::JoinGroup.request_header_version(join_version),
+        )
+        .unwrap();
+    join.encode(&mut body, join_version).unwrap();
+    let mut frame = i32::try_from(body.len()).unwrap().to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    conn.stream.write_all(&frame).unwrap();
+    let mut reply = conn.recv_frame()?;
+    assert_eq!(reply.get_i32(), 1, "correlation id");
+    if join_version >= 6 {
+        assert_eq!(reply.get_u8(), 0, "no tagged fields in the response header");
+    }
+    let joined = JoinGroupResponse::decode(&mut reply, join_version).unwrap();
+    if joined.error_code != 0 {
+        return Some((joined.error_code, joined.member_id.len(), None));
+    }
+    let sync = SyncGroupRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_generation_id(joined.generation_id)
+        .with_member_id(joined.member_id.clone())
+        .with_group_instance_id(instance.map(|i| StrBytes::from_string(i.to_string())))
+        .with_assignments(vec![SyncGroupRequestAssignment::default()
+            .with_member_id(joined.member_id.clone())
+            .with_assignment(Bytes::from_static(&[0, 0, 0, 0, 0, 0, 0, 0]))]);
+    let id = conn.send(&sync, sync_version);
+    let mut reply = conn.recv_frame()?;
+    assert_eq!(reply.get_i32(), id, "correlation id");
+    if sync_version >= 4 {
+        assert_eq!(reply.get_u8(), 0, "no tagged fields in the response header");
+    }
+    let synced = SyncGroupResponse::decode(&mut reply, sync_version).unwrap();
+    Some((
+        joined.error_code,
+        joined.member_id.len(),
+        Some(synced.error_code),
+    ))
+}
+
+/// Finding 2: a member id is `<client id or instance id>-<uuid>`. With a client id (or a
+/// static instance id) at the 32,767-byte string limit it came out 32,804 bytes long: a
+/// JoinGroup v0–5 reply could not be encoded (ERROR "failed to encode a response", connection
+/// closed on a well-formed request), and from v6 the member got an id that the broker's own
+/// decoders then refused in its SyncGroup, Heartbeat and LeaveGroup (connection closed).
+#[test]
+fn member_ids_from_longest_client_and_instance_ids_stay_usable() {
+    let b = Broker::start(
+        "finding-long-member-id",
+        &["--cores", "1", "--group-initial-rebalance-delay-ms", "0"],
+    );
+    let longest = "c".repeat(32_767);
+    // (group, static instance id, JoinGroup version, SyncGroup version, expected join error):
+    // a dynamic member from v4 on first gets MEMBER_ID_REQUIRED, with its id.
+    for (group, instance, join_version, sync_version, join_expected) in [
+        ("long-client-v3", None, 3, 3, 0),
+        ("long-client-v5", None, 5, 3, MEMBER_ID_REQUIRED),
+        ("long-instance-v5", Some("i".repeat(32_767)), 5, 3, 0),
+        ("long-instance-v9", Some("i".repeat(32_767)), 9, 5, 0),
+    ] {
+        let (join_error, member_id_len, sync_error) = join_and_sync(
+            &b,
+            group,
+            &longest,
+            instance.as_deref(),
+            join_version,
+            sync_version,
+        )
+        .unwrap_or_else(|| {
+            panic!("{group}: the broker closed the connection instead of answering")
+        });
+        assert_eq!(
+            join_error, join_expected,
+            "{group}: JoinGroup v{join_version}"
+        );
+        assert!(
+            member_id_len <= 32_767,
+            "{group}: member id of {member_id_len} bytes"
+        );
+        if join_expected == 0 {
+            assert_eq!(sync_error, Some(0), "{group}: SyncGroup v{sync_version}");
+        }
+    }
+    assert!(
+        !b.stderr_text().contains("failed to encode"),
+        "{}",
+        b.stderr_tail(10)
+    );
 }
