@@ -15,8 +15,9 @@ use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
     alter_configs_request, incremental_alter_configs_request, AlterConfigsRequest,
-    DescribeConfigsRequest, GroupId, IncrementalAlterConfigsRequest, JoinGroupRequest,
-    JoinGroupResponse, RequestHeader, SyncGroupRequest, SyncGroupResponse,
+    ApiVersionsRequest, DeleteTopicsRequest, DescribeConfigsRequest, GroupId,
+    IncrementalAlterConfigsRequest, JoinGroupRequest, JoinGroupResponse, RequestHeader,
+    SyncGroupRequest, SyncGroupResponse, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
 
@@ -238,5 +239,59 @@ fn member_ids_from_longest_client_and_instance_ids_stay_usable() {
         !b.stderr_text().contains("failed to encode"),
         "{}",
         b.stderr_tail(10)
+    );
+}
+
+/// Finding 3 (open; the fix belongs to `Shard::apply_snapshot` in src/shard/mod.rs, owned
+/// elsewhere): DeleteTopics of a topic with thousands of partitions answers only after every
+/// shard closed (sealed, synced) and removed each of its partitions, one after another:
+/// 5–6 s for 3,000 partitions on 2 shards, over 10 s while the fuzzer shared the machine. The
+/// controller's lock is held all the while (every other CreateTopics, DeleteTopics,
+/// CreatePartitions and config change waits); other clients are still served (ApiVersions
+/// round trips stay under 10 ms). Kafka answers at once and deletes in the background.
+#[test]
+#[ignore = "open: deleting a topic's partitions blocks every shard (FUZZING.md finding 3)"]
+fn deleting_a_topic_of_many_partitions_keeps_the_shards_serving() {
+    let b = Broker::start("finding-delete-many", &["--cores", "2"]);
+    let topic = "many-partitions";
+    let mut conn = Conn::connect(b.shard_addr(0));
+    create_topic(&mut conn, topic, 3_000);
+    let deleter = std::thread::spawn({
+        let addr = b.shard_addr(0);
+        move || {
+            let mut conn = Conn::connect(addr);
+            let started = Instant::now();
+            let r = conn.call(
+                &DeleteTopicsRequest::default()
+                    .with_timeout_ms(30_000)
+                    .with_topic_names(vec![TopicName(StrBytes::from_static_str(topic))]),
+                1,
+            );
+            (started.elapsed(), r.responses[0].error_code)
+        }
+    });
+    // Meanwhile, other clients of both shards: ApiVersions round trips, the slowest measured.
+    let mut bystanders = [
+        Conn::connect(b.shard_addr(0)),
+        Conn::connect(b.shard_addr(1)),
+    ];
+    let mut slowest = Duration::ZERO;
+    while !deleter.is_finished() {
+        for c in &mut bystanders {
+            let started = Instant::now();
+            c.call(&ApiVersionsRequest::default(), 3);
+            slowest = slowest.max(started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (took, error) = deleter.join().unwrap();
+    assert_eq!(error, 0);
+    assert!(
+        took < ANSWER_WITHIN,
+        "DeleteTopics took {took:?}; other clients waited up to {slowest:?}"
+    );
+    assert!(
+        slowest < Duration::from_millis(500),
+        "other clients waited {slowest:?} during the deletion"
     );
 }

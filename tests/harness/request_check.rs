@@ -113,12 +113,18 @@ fn frame_header(frame: &[u8]) -> (Option<i16>, Option<i16>, Option<i32>) {
     (i16_at(4), i16_at(6), id)
 }
 
+/// A frame in hex; a long one as its first 192 and last 64 bytes.
 fn hex(frame: &[u8]) -> String {
-    let shown: String = frame.iter().take(256).map(|b| format!("{b:02x}")).collect();
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
     if frame.len() > 256 {
-        format!("{shown}… ({} bytes)", frame.len())
+        format!(
+            "{}…{} ({} bytes)",
+            hex(&frame[..192]),
+            hex(&frame[frame.len() - 64..]),
+            frame.len()
+        )
     } else {
-        shown
+        hex(frame)
     }
 }
 
