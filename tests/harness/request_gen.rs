@@ -678,44 +678,47 @@ fn body(
             }
             enc(r, v)
         }
-        ApiKey::CreateTopics => enc(
-            CreateTopicsRequest::default()
-                .with_timeout_ms(int32(c, 0..=1_000))
-                .with_validate_only(c.one_in(4))
-                .with_topics(list(c, |c| {
-                    let validate_big = c.one_in(8);
-                    CreatableTopic::default()
-                        .with_name(topic(c))
-                        .with_num_partitions(match c.below(8) {
-                            0 => c.pick(&[0, -1, -2, i32::MIN, i32::MAX, 100_001, 1_000_000]),
-                            1 if validate_big => 5_000,
-                            _ => 1 + c.below(4) as i32,
-                        })
-                        .with_replication_factor(int16(c, 1..=1))
-                        // Never a huge list here: each assignment is a partition, and deleting
-                        // a topic of thousands of partitions blocks every shard for seconds
-                        // (FUZZING.md, finding 3, open): the fuzzer would find only that.
-                        .with_assignments(if c.one_in(6) {
-                            few(c, |c| {
-                                CreatableReplicaAssignment::default()
-                                    .with_partition_index(partition(c))
-                                    .with_broker_ids(list(c, |c| BrokerId(int32(c, 0..=2))))
+        ApiKey::CreateTopics => {
+            let validate_only = c.one_in(4);
+            enc(
+                CreateTopicsRequest::default()
+                    .with_timeout_ms(int32(c, 0..=1_000))
+                    .with_validate_only(validate_only)
+                    .with_topics(list(c, |c| {
+                        CreatableTopic::default()
+                            .with_name(topic(c))
+                            .with_num_partitions(match c.below(8) {
+                                0 => c.pick(&[0, -1, -2, i32::MIN, i32::MAX, 100_001, 1_000_000]),
+                                // Thousands of partitions only where nothing is created (finding 3).
+                                1 if validate_only => 5_000,
+                                _ => 1 + c.below(4) as i32,
                             })
-                        } else {
-                            Vec::new()
-                        })
-                        .with_configs(if c.one_in(4) {
-                            list(c, |c| {
-                                CreatableTopicConfig::default()
-                                    .with_name(short_text(c))
-                                    .with_value(config_value(c))
+                            .with_replication_factor(int16(c, 1..=1))
+                            // Never a huge list here: each assignment is a partition, and deleting
+                            // a topic of thousands of partitions blocks every shard for seconds
+                            // (FUZZING.md, finding 3, open): the fuzzer would find only that.
+                            .with_assignments(if c.one_in(6) {
+                                few(c, |c| {
+                                    CreatableReplicaAssignment::default()
+                                        .with_partition_index(partition(c))
+                                        .with_broker_ids(list(c, |c| BrokerId(int32(c, 0..=2))))
+                                })
+                            } else {
+                                Vec::new()
                             })
-                        } else {
-                            Vec::new()
-                        })
-                })),
-            v,
-        ),
+                            .with_configs(if c.one_in(4) {
+                                list(c, |c| {
+                                    CreatableTopicConfig::default()
+                                        .with_name(short_text(c))
+                                        .with_value(config_value(c))
+                                })
+                            } else {
+                                Vec::new()
+                            })
+                    })),
+                v,
+            )
+        }
         ApiKey::DeleteTopics => {
             let mut r = DeleteTopicsRequest::default().with_timeout_ms(int32(c, 0..=1_000));
             if within(6, 6) {
