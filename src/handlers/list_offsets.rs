@@ -1,5 +1,6 @@
 //! ListOffsets (key 2): earliest (-2), latest (-1), max timestamp (-3), or by timestamp.
 
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -36,6 +37,17 @@ pub async fn handle(
     let version = header.request_api_version;
     let request = ListOffsetsRequest::try_decode(body, version)?;
     let snapshot = shard.snapshot();
+    // Every copy of a partition named more than once gets INVALID_REQUEST and no lookup, as in
+    // Kafka: thousands of copies of one partition were as many index lookups and segment
+    // scans (and cross-shard round trips), and the reply came after seconds.
+    let mut named: HashMap<(&str, i32), u32> = HashMap::new();
+    for t in &request.topics {
+        for p in &t.partitions {
+            *named
+                .entry((t.name.0.as_str(), p.partition_index))
+                .or_default() += 1;
+        }
+    }
     let mut topics = Vec::with_capacity(request.topics.len());
     for t in &request.topics {
         let name = t.name.0.to_string();
@@ -43,8 +55,10 @@ pub async fn handle(
         for p in &t.partitions {
             let (index, timestamp, epoch) =
                 (p.partition_index, p.timestamp, p.current_leader_epoch);
+            let duplicate = named.get(&(t.name.0.as_str(), index)) > Some(&1);
             let r: Result<Found, PartitionError> =
                 match snapshot.partition(&name, index).map(|m| m.owner) {
+                    _ if duplicate => Err(PartitionError::InvalidRequest),
                     None => Err(PartitionError::UnknownTopicOrPartition),
                     Some(owner) => {
                         if owner != shard.id {
