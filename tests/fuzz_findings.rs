@@ -250,7 +250,7 @@ fn member_ids_from_longest_client_and_instance_ids_stay_usable() {
 /// CreatePartitions and config change waits); other clients are still served (ApiVersions
 /// round trips stay under 10 ms). Kafka answers at once and deletes in the background.
 #[test]
-#[ignore = "open: deleting a topic's partitions blocks every shard (FUZZING.md finding 3)"]
+#[ignore = "open: DeleteTopics waits for every partition to be closed and removed (FUZZING.md finding 3)"]
 fn deleting_a_topic_of_many_partitions_keeps_the_shards_serving() {
     let b = Broker::start("finding-delete-many", &["--cores", "2"]);
     let topic = "many-partitions";
@@ -294,4 +294,50 @@ fn deleting_a_topic_of_many_partitions_keeps_the_shards_serving() {
         slowest < Duration::from_millis(500),
         "other clients waited {slowest:?} during the deletion"
     );
+}
+
+/// Finding 4: ListOffsets naming one partition thousands of times ran as many timestamp
+/// lookups, each an index lookup and an O_DIRECT scan of the segment (and, for a partition of
+/// another shard, a cross-shard round trip): no reply within 10 s under the fuzzer. Kafka
+/// answers every copy of a duplicated partition with INVALID_REQUEST and looks none up.
+#[test]
+fn duplicated_list_offsets_partitions_are_refused_at_once() {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::{BrokerId, ListOffsetsRequest};
+    let b = Broker::start("finding-dup-list-offsets", &["--cores", "2"]);
+    let topic = "dup-offsets";
+    let mut conn = Conn::connect(b.shard_addr(0));
+    create_topic(&mut conn, topic, 2);
+    for partition in [0, 1] {
+        for _ in 0..50 {
+            harness::kafka::produce(&mut conn, topic, partition, &[b"one", b"two"]);
+        }
+    }
+    let request = |partitions: Vec<ListOffsetsPartition>| {
+        ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str(topic)))
+                .with_partitions(partitions)])
+    };
+    for partition in [0, 1] {
+        let by_time = ListOffsetsPartition::default()
+            .with_partition_index(partition)
+            .with_timestamp(0);
+        let started = Instant::now();
+        let resp = conn.call(&request(vec![by_time.clone(); COPIES]), 3);
+        let took = started.elapsed();
+        let parts = &resp.topics[0].partitions;
+        assert_eq!(parts.len(), COPIES);
+        assert!(
+            parts.iter().all(|p| p.error_code == INVALID_REQUEST),
+            "partition {partition}: {:?}",
+            parts[0]
+        );
+        assert!(took < ANSWER_WITHIN, "partition {partition}: {took:?}");
+        // Named once, it is looked up.
+        let resp = conn.call(&request(vec![by_time]), 3);
+        let p = &resp.topics[0].partitions[0];
+        assert_eq!((p.error_code, p.offset), (0, 0), "{p:?}");
+    }
 }
