@@ -226,7 +226,7 @@ impl Partition {
             e.last_timestamp = h.max_timestamp;
             e.remember(
                 h.base_sequence,
-                h.base_sequence + h.last_offset_delta,
+                h.base_sequence.wrapping_add(h.last_offset_delta),
                 h.base_offset,
             );
         }
