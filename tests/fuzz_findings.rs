@@ -338,3 +338,80 @@ fn duplicated_list_offsets_partitions_are_refused_at_once() {
         assert_eq!((p.error_code, p.offset), (0, 0), "{p:?}");
     }
 }
+
+/// Finding 5: a stored idempotent batch whose sequences cross i32::MAX (base sequence
+/// i32::MAX - 1, three records) panicked its shard with "attempt to add with overflow" when
+/// the partition was reopened and its producer state rebuilt from the log's tail (the produce
+/// path already wrapped). Release builds wrap silently; the panic needs overflow checks (the
+/// fuzz build, or `SLUICE_BIN` pointing at a debug binary), and the harness fails a test whose
+/// broker printed "panicked".
+#[test]
+fn producer_state_rebuilt_from_a_batch_whose_sequence_wraps() {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::ProduceRequest;
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let mut b = Broker::start("finding-sequence-wrap", &["--cores", "1"]);
+    let topic = "sequence-wrap";
+    let mut conn = Conn::connect(b.shard_addr(0));
+    create_topic(&mut conn, topic, 1);
+    // A producer id the broker never handed out, as the fuzzer's extreme values are.
+    let (producer_id, producer_epoch) = (i64::MAX, 0);
+    let records: Vec<Record> = (0..3)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id,
+            producer_epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i,
+            sequence: i as i32,
+            timestamp: 1_700_000_000_000,
+            key: None,
+            value: Some(Bytes::from_static(b"v")),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut batch = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut batch,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
+    // Base sequence (bytes 53..57) to i32::MAX - 1, then the CRC (17..21, over 21..) again.
+    batch[53..57].copy_from_slice(&(i32::MAX - 1).to_be_bytes());
+    let crc = crc32c::crc32c(&batch[21..]);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+    let resp = conn.call(
+        &ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(10_000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_static_str(topic)))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(batch.freeze()))])]),
+        9,
+    );
+    let p = &resp.responses[0].partition_responses[0];
+    assert_eq!(p.error_code, 0, "{p:?}");
+    // Reopen: the producer state is rebuilt from the stored batch.
+    b.restart();
+    let mut conn = Conn::connect(b.shard_addr(0));
+    let meta = conn.call(
+        &kafka_protocol::messages::MetadataRequest::default().with_topics(None),
+        12,
+    );
+    assert!(meta
+        .topics
+        .iter()
+        .any(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == topic)));
+    assert!(b.panics().is_empty(), "{}", b.stderr_tail(20));
+}
