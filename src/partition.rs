@@ -13,6 +13,19 @@ use crate::log::{format, BatchHeader, Log, ReadResult, SendReadResult};
 use crate::metrics::Traffic;
 use crate::protocol::errors::PartitionError;
 
+/// `sequence + increment` as Kafka counts producer sequences: past i32::MAX they wrap to 0, not
+/// to i32::MIN (Kafka's `DefaultRecordBatch.incrementSequence`), so a producer that has sent
+/// 2^31 records in one epoch goes on at 0. Validated batches never have a negative increment
+/// (lastOffsetDelta = records - 1); one is taken as 0 rather than trusted.
+pub fn increment_sequence(sequence: i32, increment: i32) -> i32 {
+    let increment = increment.max(0);
+    if sequence > i32::MAX - increment {
+        increment - (i32::MAX - sequence) - 1
+    } else {
+        sequence + increment
+    }
+}
+
 /// Batches per producer whose sequence range is remembered for duplicate detection
 /// (Kafka keeps the last 5: `max.in.flight.requests.per.connection` ≤ 5 with idempotence).
 pub const PRODUCER_BATCHES_REMEMBERED_MAX: usize = 5;
@@ -226,7 +239,7 @@ impl Partition {
             e.last_timestamp = h.max_timestamp;
             e.remember(
                 h.base_sequence,
-                h.base_sequence.wrapping_add(h.last_offset_delta),
+                increment_sequence(h.base_sequence, h.last_offset_delta),
                 h.base_offset,
             );
         }
@@ -252,7 +265,7 @@ impl Partition {
                 Err(PartitionError::OutOfOrderSequence)
             };
         }
-        let last = h.base_sequence.wrapping_add(h.last_offset_delta);
+        let last = increment_sequence(h.base_sequence, h.last_offset_delta);
         if let Some(&(_, _, base)) = e
             .batches
             .iter()
@@ -261,7 +274,7 @@ impl Partition {
             return Ok(SequenceCheck::Duplicate(base));
         }
         match e.last_sequence() {
-            Some(prev) if h.base_sequence != prev.wrapping_add(1) => {
+            Some(prev) if h.base_sequence != increment_sequence(prev, 1) => {
                 Err(PartitionError::OutOfOrderSequence)
             }
             _ => Ok(SequenceCheck::Append),
@@ -280,7 +293,7 @@ impl Partition {
         }
         e.remember(
             h.base_sequence,
-            h.base_sequence.wrapping_add(h.last_offset_delta),
+            increment_sequence(h.base_sequence, h.last_offset_delta),
             base_offset,
         );
         e.last_timestamp = h.max_timestamp;
@@ -537,6 +550,17 @@ fn records_in_batches<C: std::ops::Deref<Target = [u8]>>(chunks: &[C]) -> u64 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn sequences_wrap_to_zero_as_kafka_counts_them() {
+        use super::increment_sequence;
+        assert_eq!(increment_sequence(5, 3), 8);
+        assert_eq!(increment_sequence(i32::MAX, 1), 0);
+        assert_eq!(increment_sequence(i32::MAX - 1, 2), 0);
+        assert_eq!(increment_sequence(i32::MAX - 1, 3), 1);
+        assert_eq!(increment_sequence(i32::MAX, 0), i32::MAX);
+    }
+
     use super::*;
 
     /// A v2 batch header claiming `count` records, with `body` bytes after byte 61.
