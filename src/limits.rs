@@ -216,6 +216,12 @@ const _: () = assert!(SHARD_HEARTBEAT_STALE_MS >= 10 * SHARD_HEARTBEAT_INTERVAL_
 // call never gives up on a shard that the health check still sees beating.
 const _: () = assert!(SHARD_HEARTBEAT_STALE_MS < SHARD_CALL_TIMEOUT_MS);
 
+/// How often each shard's executor is woken by a timer even when idle (`shard::nudge`): the
+/// longest a task that glommio 0.9 scheduled but left unrun while its executor slept waits.
+pub const EXECUTOR_NUDGE_INTERVAL_MS: u64 = 10;
+
+const _: () = assert!(EXECUTOR_NUDGE_INTERVAL_MS < SHARD_HEARTBEAT_INTERVAL_MS);
+
 // --- The `sluice` client commands ----------------------------------------------------------
 
 // Their limits live with the client library (`sluice_client::limits`); what relates them to

@@ -541,6 +541,8 @@ fn seed() -> u64 {
 fn run_on_executor(opts: Options) -> Report {
     glommio::LocalExecutorBuilder::default()
         .spawn(move || async move {
+            // As on a shard: without it a task glommio left unrun waits for the next timer.
+            glommio::spawn_local(crate::shard::nudge::run()).detach();
             // On the repository's file system (ext4 here): tmpfs would not exercise O_DIRECT.
             let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("tmp dir");
             run(dir.path(), opts).await

@@ -445,6 +445,7 @@ async fn run_shard(start: ShardStart) {
         .detach();
     }
     glommio::spawn_local(heartbeat(shard.metrics.clone())).detach();
+    glommio::spawn_local(crate::shard::nudge::run()).detach();
     checks::prime_direct_io_probe(&shard.config.data_dir, shard.id).await;
     shard.open_owned_partitions().await;
     crate::groups::coordinator::start(&shard);

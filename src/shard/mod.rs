@@ -7,6 +7,7 @@ pub mod call;
 pub mod client_errors;
 pub mod control;
 pub mod housekeeping;
+pub mod nudge;
 pub mod offsets_topic;
 pub mod producer_ids;
 pub mod topic_configs;
