@@ -12,18 +12,7 @@ use super::format::{tests::hand_batch, BatchHeader};
 use super::{Log, LogConfig, Retention, TailCache};
 use crate::partition::{Partition, Settings};
 use crate::protocol::errors::PartitionError;
-
-fn on_executor<F, Fut>(f: F)
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + 'static,
-{
-    glommio::LocalExecutorBuilder::default()
-        .spawn(f)
-        .expect("executor")
-        .join()
-        .expect("joined");
-}
+use crate::shard::nudge::on_executor;
 
 fn settings() -> Settings {
     Settings {

@@ -6,18 +6,7 @@ use bytes::Bytes;
 
 use super::format::{tests::hand_batch, BatchHeader};
 use super::{index_cache, transient, Log, LogConfig, TailCache};
-
-fn on_executor<F, Fut>(f: F)
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + 'static,
-{
-    glommio::LocalExecutorBuilder::default()
-        .spawn(f)
-        .expect("executor")
-        .join()
-        .expect("joined");
-}
+use crate::shard::nudge::on_executor;
 
 /// A log of `batches` one-record batches of ~3 KB, one per 4 KiB segment: every batch but the
 /// last sits in a sealed segment.

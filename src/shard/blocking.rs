@@ -172,18 +172,7 @@ pub async fn remove_dir_gradually(dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn on_executor<T, F>(f: impl FnOnce() -> F + Send + 'static) -> T
-    where
-        T: Send + 'static,
-        F: std::future::Future<Output = T> + 'static,
-    {
-        glommio::LocalExecutorBuilder::default()
-            .spawn(f)
-            .expect("executor")
-            .join()
-            .expect("executor thread")
-    }
+    use crate::shard::nudge::on_executor;
 
     #[test]
     fn a_panic_in_a_blocking_call_is_an_error_and_the_pool_keeps_working() {

@@ -28,3 +28,22 @@ pub async fn run() {
         glommio::timer::sleep(interval).await;
     }
 }
+
+/// Run `f` on a fresh glommio executor with the nudge running, as a shard runs (tests: one
+/// helper instead of a copy per module; without the nudge a test's executor can strand a task
+/// until its next timer, which in a test may be none).
+#[cfg(test)]
+pub fn on_executor<T, F>(f: impl FnOnce() -> F + Send + 'static) -> T
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = T> + 'static,
+{
+    glommio::LocalExecutorBuilder::default()
+        .spawn(move || async move {
+            glommio::spawn_local(run()).detach();
+            f().await
+        })
+        .expect("executor")
+        .join()
+        .expect("executor thread")
+}

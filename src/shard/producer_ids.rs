@@ -88,16 +88,7 @@ impl ProducerIdAllocator {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn on_executor<F: std::future::Future<Output = ()> + 'static>(
-        f: impl FnOnce() -> F + Send + 'static,
-    ) {
-        glommio::LocalExecutorBuilder::default()
-            .spawn(f)
-            .expect("executor")
-            .join()
-            .expect("executor thread");
-    }
+    use crate::shard::nudge::on_executor;
 
     #[test]
     fn ids_are_unique_per_shard_and_across_restarts() {
