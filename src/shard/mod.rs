@@ -364,12 +364,20 @@ impl Shard {
             })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let mut retired = Vec::new();
-        for (key, partition) in stale {
-            self.partitions.borrow_mut().remove(&key);
+        // Out of the registry first (no new request reaches them), then closed together: their
+        // final syncs share the shard's flush cycles instead of queueing one partition behind
+        // another (a 3,000-partition topic's deletion took seconds, found by the fuzzer).
+        for (key, _) in &stale {
+            self.partitions.borrow_mut().remove(key);
+        }
+        futures::future::join_all(stale.iter().map(|(key, partition)| async move {
             if let Err(e) = partition.log().close().await {
                 tracing::warn!(topic = %key.0, partition = key.1, error = %e, "closing log");
             }
+        }))
+        .await;
+        let mut retired = Vec::new();
+        for (key, partition) in stale {
             let deleted = match (old.topic(&key.0), snapshot.topic(&key.0)) {
                 (Some(o), Some(n)) => o.id != n.id,
                 (_, None) => true,
