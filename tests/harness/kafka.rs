@@ -6,12 +6,11 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::protocol::{Request, StrBytes};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Compression, RecordBatchDecoder};
 use sluice_client::frame::FrameError;
+use sluice_client::records::NewRecord;
 
 use super::IO_TIMEOUT;
 
@@ -116,40 +115,20 @@ impl Conn {
     }
 }
 
-/// One record batch (magic 2) holding `values` with keys `key-i`, as a producer would send it.
+/// One record batch (magic 2) holding `values` with keys `key-i`, as a producer would send it
+/// (built by `sluice_client::records`, the one batch builder).
 pub fn batch(values: &[&[u8]], compression: Compression) -> Bytes {
-    let records: Vec<Record> = values
+    let records: Vec<NewRecord> = values
         .iter()
         .enumerate()
-        .map(|(i, v)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i64::try_from(i).expect("offset"),
-            // The crate's encoder starts a new batch wherever offset - sequence changes; a
-            // constant difference keeps every record in one batch, which Produce v3+ requires.
-            sequence: i32::try_from(i).expect("sequence"),
-            timestamp: 1_700_000_000_000 + i64::try_from(i).expect("ts"),
+        .map(|(i, v)| NewRecord {
             key: Some(Bytes::from(format!("key-{i}"))),
             value: Some(Bytes::copy_from_slice(v)),
-            headers: Default::default(),
+            headers: Vec::new(),
+            timestamp: 1_700_000_000_000 + i64::try_from(i).expect("ts"),
         })
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression,
-        },
-    )
-    .expect("encode batch");
-    buf.freeze()
+    sluice_client::records::encode_batch(&records, compression).expect("encode batch")
 }
 
 /// Decodes fetched record bytes into (offset, key, value), in order.
