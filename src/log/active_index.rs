@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use super::appender::DmaAppender;
 use super::index::{self, OffsetEntry, TimeEntry, INDEX_HEADER_BYTES};
 use super::segment::{self, Segment, INDEX_SUFFIX, TIME_INDEX_SUFFIX};
-use super::{transient, LogError};
+use super::{LogError, ShardStorage};
+use std::rc::Rc;
 
 /// Log bytes written past the last persisted index entry before the entries are appended to
 /// the index files: the most a crash makes recovery scan per partition beyond the usual tail.
@@ -40,8 +41,9 @@ fn persist_every_bytes() -> u64 {
 }
 
 /// How much of the active segment's indexes is on disk.
-#[derive(Debug)]
 pub struct ActiveIndex {
+    /// The shard's storage: transient-file slots for the appends.
+    storage: Rc<ShardStorage>,
     dir: PathBuf,
     base_offset: i64,
     /// Offset-index / time-index entries already in the files.
@@ -84,12 +86,13 @@ fn written_entries(
 }
 
 async fn append_to(
+    storage: &ShardStorage,
     path: &Path,
     logical_len: u64,
     bytes: &[u8],
     finish: bool,
 ) -> Result<(), LogError> {
-    let _slot = transient::slot().await?;
+    let _slot = storage.transient.slot().await?;
     let mut file = DmaAppender::open(path, logical_len).await?;
     let result = async {
         file.append(&[bytes]).await?;
@@ -108,20 +111,28 @@ async fn append_to(
 
 impl ActiveIndex {
     /// Create both index files of a new segment (header only).
-    pub async fn create(dir: &Path, base_offset: i64) -> Result<ActiveIndex, LogError> {
+    pub async fn create(
+        storage: &Rc<ShardStorage>,
+        dir: &Path,
+        base_offset: i64,
+    ) -> Result<ActiveIndex, LogError> {
         let seg = Segment::new(base_offset);
-        Self::rewrite(dir, &seg).await
+        Self::rewrite(storage, dir, &seg).await
     }
 
     /// Write both index files of `seg` whole from its in-memory indexes (every entry's batch
     /// must be written), truncating what was there.
-    pub async fn rewrite(dir: &Path, seg: &Segment) -> Result<ActiveIndex, LogError> {
+    pub async fn rewrite(
+        storage: &Rc<ShardStorage>,
+        dir: &Path,
+        seg: &Segment,
+    ) -> Result<ActiveIndex, LogError> {
         let base = seg.base_offset;
         for (suffix, bytes) in [
             (INDEX_SUFFIX, encode_offsets(base, &seg.index, true)),
             (TIME_INDEX_SUFFIX, encode_times(base, &seg.time_index, true)),
         ] {
-            let _slot = transient::slot().await?;
+            let _slot = storage.transient.slot().await?;
             let mut f = DmaAppender::create(&segment::path(dir, base, suffix)).await?;
             let r = f.append(&[&bytes]).await;
             let closed = f.close().await;
@@ -129,6 +140,7 @@ impl ActiveIndex {
             closed?;
         }
         Ok(ActiveIndex {
+            storage: storage.clone(),
             dir: dir.to_path_buf(),
             base_offset: base,
             offsets_persisted: seg.index.len(),
@@ -179,13 +191,27 @@ impl ActiveIndex {
             let len =
                 (INDEX_HEADER_BYTES + self.offsets_persisted * index::OFFSET_ENTRY_BYTES) as u64;
             let path = segment::path(&self.dir, base, INDEX_SUFFIX);
-            append_to(&path, len, &encode_offsets(base, offsets, false), finish).await?;
+            append_to(
+                &self.storage,
+                &path,
+                len,
+                &encode_offsets(base, offsets, false),
+                finish,
+            )
+            .await?;
             self.offsets_persisted += offsets.len();
         }
         if !times.is_empty() || finish {
             let len = (INDEX_HEADER_BYTES + self.times_persisted * index::TIME_ENTRY_BYTES) as u64;
             let path = segment::path(&self.dir, base, TIME_INDEX_SUFFIX);
-            append_to(&path, len, &encode_times(base, times, false), finish).await?;
+            append_to(
+                &self.storage,
+                &path,
+                len,
+                &encode_times(base, times, false),
+                finish,
+            )
+            .await?;
             self.times_persisted += times.len();
         }
         self.persisted_at_log_bytes = written;

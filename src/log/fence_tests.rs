@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use super::faults;
 use super::format::{tests::hand_batch, BatchHeader};
-use super::{Log, LogConfig, Retention, TailCache};
+use super::{Log, LogConfig, Retention, ShardStorage};
 use crate::partition::{Partition, Settings};
 use crate::protocol::errors::PartitionError;
 use crate::shard::nudge::on_executor;
@@ -31,7 +31,7 @@ fn records(max_timestamp: i64) -> Bytes {
 }
 
 async fn open(dir: &std::path::Path) -> (Rc<Log>, Rc<Partition>) {
-    let log = Log::open(dir, LogConfig::default(), TailCache::new(1 << 20).for_log())
+    let log = Log::open(dir, LogConfig::default(), &ShardStorage::new(1 << 20))
         .await
         .expect("open");
     let p = Partition::new("t".into(), 0, 0, log.clone(), settings());

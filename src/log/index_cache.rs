@@ -25,7 +25,7 @@ use super::file_ops::{self, Mode};
 use super::format::BATCH_HEADER_BYTES;
 use super::index::{self, OffsetEntry, TimeEntry, INDEX_HEADER_BYTES};
 use super::segment::{self, INDEX_SUFFIX, TIME_INDEX_SUFFIX};
-use super::transient;
+use super::transient::TransientFiles;
 use crate::limits::DMA_ALIGNMENT_BYTES;
 
 /// Per-shard budget when the shard sets none (tests, tools): 8 MiB holds the indexes of
@@ -193,6 +193,7 @@ pub fn log_id() -> u64 {
 /// segment may have been deleted, or the log closed, while its files were read). A missing or
 /// damaged file gives empty entries (lookups answer position 0).
 pub async fn get(
+    transient: &TransientFiles,
     log: u64,
     dir: &Path,
     base: i64,
@@ -205,7 +206,7 @@ pub async fn get(
         return hit;
     }
     CACHE.with(|c| c.misses.set(c.misses.get() + 1));
-    let loaded = Rc::new(load(dir, base, size).await);
+    let loaded = Rc::new(load(transient, dir, base, size).await);
     if keep() {
         CACHE.with(|c| c.insert(key, loaded.clone()));
     }
@@ -256,8 +257,8 @@ pub fn distrust(log: u64, base: i64) {
 
 /// A whole index file, within a transient-file slot; None if it can't be read or is larger
 /// than `max_bytes`.
-async fn read_file(path: &Path, max_bytes: u64) -> Option<Vec<u8>> {
-    let _slot = transient::slot().await.ok()?;
+async fn read_file(transient: &TransientFiles, path: &Path, max_bytes: u64) -> Option<Vec<u8>> {
+    let _slot = transient.slot().await.ok()?;
     let file = file_ops::open(path, Mode::Read).await.ok()?;
     let len = file.size().await.ok()?;
     let read = if len <= max_bytes {
@@ -269,16 +270,16 @@ async fn read_file(path: &Path, max_bytes: u64) -> Option<Vec<u8>> {
     read.map(|r| r.to_vec())
 }
 
-async fn load(dir: &Path, base: i64, size: u64) -> SealedIndex {
+async fn load(transient: &TransientFiles, dir: &Path, base: i64, size: u64) -> SealedIndex {
     let offsets_path = segment::path(dir, base, INDEX_SUFFIX);
     let offsets_max = index_file_bytes_max(size, index::OFFSET_ENTRY_BYTES);
-    let mut offsets = match read_file(&offsets_path, offsets_max).await {
+    let mut offsets = match read_file(transient, &offsets_path, offsets_max).await {
         Some(b) => index::decode_offset_index(&b, base, size).map_err(|e| format!("{e:?}")),
         None => Err("missing, unreadable or too large".to_string()),
     };
     let times_path = segment::path(dir, base, TIME_INDEX_SUFFIX);
     let times_max = index_file_bytes_max(size, index::TIME_ENTRY_BYTES);
-    let mut times = match read_file(&times_path, times_max).await {
+    let mut times = match read_file(transient, &times_path, times_max).await {
         Some(b) => index::decode_time_index(&b, base).map_err(|e| format!("{e:?}")),
         None => Err("missing, unreadable or too large".to_string()),
     };

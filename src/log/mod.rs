@@ -25,6 +25,7 @@ pub mod recovery;
 pub mod retention;
 pub mod segment;
 pub mod start_offset;
+pub mod storage;
 pub mod sync_cycle;
 pub mod transient;
 
@@ -52,6 +53,7 @@ use file_ops::File;
 pub use format::{BatchError, BatchHeader};
 pub use retention::Retention;
 use segment::{Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+pub use storage::ShardStorage;
 
 /// Per-log settings (topic configs resolved against broker defaults).
 #[derive(Debug, Clone)]
@@ -283,6 +285,8 @@ pub struct Log {
     /// after the previous segment was synced and sealed.
     active_file: RefCell<ActiveView>,
     cache: Rc<LogCache>,
+    /// What this shard's logs share (transient-file slots, flush cycle, index cache, ...).
+    storage: Rc<ShardStorage>,
     start_offset: Cell<i64>,
     /// Held while the log start offset moves (stored, then segments deleted).
     start_offset_moves: glommio::sync::Semaphore,
@@ -300,6 +304,7 @@ pub struct Log {
 
 /// Create a segment's three files (truncating any old ones) with index headers written.
 async fn create_segment_files(
+    storage: &Rc<ShardStorage>,
     dir: &Path,
     base: i64,
     write_budget: Option<Rc<crate::memory::ByteBudget>>,
@@ -307,7 +312,7 @@ async fn create_segment_files(
     let log = DmaAppender::create(&segment::path(dir, base, LOG_SUFFIX))
         .await?
         .with_budget(write_budget);
-    let index = ActiveIndex::create(dir, base).await?;
+    let index = ActiveIndex::create(storage, dir, base).await?;
     Ok(ActiveFiles {
         base_offset: base,
         log,
@@ -321,7 +326,7 @@ impl Log {
     pub async fn open(
         dir: &Path,
         config: LogConfig,
-        cache: Rc<LogCache>,
+        storage: &Rc<ShardStorage>,
     ) -> Result<Rc<Log>, LogError> {
         file_ops::create_dir_all(dir).await?;
         let mut bases: Vec<i64> = file_ops::list_dir(dir)
@@ -335,6 +340,7 @@ impl Log {
         let mut cut_at: Option<usize> = None;
         for (i, &base) in bases.iter().enumerate() {
             let mut r = recovery::recover_segment(
+                &storage.transient,
                 dir,
                 base,
                 config.index_interval_bytes,
@@ -353,7 +359,7 @@ impl Log {
             }
             let last = i + 1 == bases.len();
             if (r.indexes_stale || r.truncated_bytes > 0) && !last {
-                ActiveIndex::rewrite(dir, &r.segment).await?;
+                ActiveIndex::rewrite(storage, dir, &r.segment).await?;
             }
             if !last {
                 // Sealed: its index files are complete; reads load them through the cache.
@@ -387,7 +393,7 @@ impl Log {
                 // Synced before its index entries are written: an entry must never reach the
                 // disk ahead of its batch (recovery trusts it without reading what lies before).
                 log.sync().await?;
-                let index = ActiveIndex::rewrite(dir, seg).await?;
+                let index = ActiveIndex::rewrite(storage, dir, seg).await?;
                 ActiveFiles {
                     base_offset: base,
                     log,
@@ -395,7 +401,8 @@ impl Log {
                 }
             }
             None => {
-                let files = create_segment_files(dir, 0, config.write_budget.clone()).await?;
+                let files =
+                    create_segment_files(storage, dir, 0, config.write_budget.clone()).await?;
                 segments.insert(0, Segment::new(0));
                 files
             }
@@ -421,7 +428,8 @@ impl Log {
             write_waiters: RefCell::new(VecDeque::new()),
             active: RefCell::new(Some(active)),
             active_file: RefCell::new(active_file),
-            cache,
+            cache: storage.tail_cache.for_log(),
+            storage: storage.clone(),
             start_offset: Cell::new(start),
             start_offset_moves: glommio::sync::Semaphore::new(1),
             end_offset: Cell::new(end),
@@ -708,7 +716,7 @@ impl Log {
             self.seal(files).await?;
             self.note_synced(self.written_end.get());
             let budget = self.config.borrow().write_budget.clone();
-            files = create_segment_files(&self.dir, seg_base, budget).await?;
+            files = create_segment_files(&self.storage, &self.dir, seg_base, budget).await?;
             *self.active_file.borrow_mut() = ActiveView {
                 base_offset: seg_base,
                 file: files.log.file().clone(),
@@ -984,9 +992,14 @@ impl Log {
     /// Sealed segment `base`'s indexes from the shard's cache (loaded on a miss; kept only
     /// while the segment still exists).
     async fn sealed_index(&self, base: i64, size: u64) -> Rc<index_cache::SealedIndex> {
-        index_cache::get(self.id, &self.dir, base, size, || {
-            self.segments.borrow().contains_key(&base) && !self.closed.get()
-        })
+        index_cache::get(
+            &self.storage.transient,
+            self.id,
+            &self.dir,
+            base,
+            size,
+            || self.segments.borrow().contains_key(&base) && !self.closed.get(),
+        )
         .await
     }
 
@@ -1018,6 +1031,7 @@ impl Log {
     ) -> Result<ReadResult, LogError> {
         let open = self.segment_file(base, size).await?;
         let seg = reader::SegmentFile {
+            reads: &self.storage.disk_reads,
             file: &open.file,
             size: open.size,
             base_offset: base,
@@ -1050,6 +1064,7 @@ impl Log {
         let (position, expected) = self.start_for_timestamp(base, size, timestamp).await;
         let open = self.segment_file(base, size).await?;
         let seg = reader::SegmentFile {
+            reads: &self.storage.disk_reads,
             file: &open.file,
             size: open.size,
             base_offset: base,
@@ -1106,7 +1121,7 @@ impl Log {
                 _slot: None,
             });
         }
-        let slot = transient::slot().await?;
+        let slot = self.storage.transient.slot().await?;
         let file = file_ops::open(
             &segment::path(&self.dir, base, LOG_SUFFIX),
             file_ops::Mode::Read,

@@ -32,7 +32,7 @@ use rand::{Rng, SeedableRng};
 
 use super::faults;
 use super::format::{self, tests::fix_crc, tests::hand_batch, BatchHeader, BATCH_HEADER_BYTES};
-use super::{active_index, now_ms, segment, Log, LogConfig, Retention, TailCache};
+use super::{active_index, now_ms, segment, Log, LogConfig, Retention, ShardStorage};
 use crate::partition::{Partition, Settings};
 
 /// Crash points of the CI form.
@@ -202,6 +202,9 @@ pub async fn run(dir: &Path, opts: Options) -> Report {
     let mut m = Model::default();
     let mut report = Report::default();
     let log_dir = dir.join("topic-0");
+    // One shard's storage for every life, as a restarted broker's shard would have anew: its
+    // slots and flush cycle must come out of each crash free.
+    let storage = ShardStorage::new(0);
     loop {
         // Power on. Sometimes the power fails again during recovery.
         let in_recovery = report.crashes < opts.crashes && rng.gen_bool(0.1);
@@ -211,7 +214,7 @@ pub async fn run(dir: &Path, opts: Options) -> Report {
         let crash = report.crashes;
         let opened = within(
             || format!("Log::open after crash {crash}"),
-            Log::open(&log_dir, config(&mut rng), TailCache::new(0).for_log()),
+            Log::open(&log_dir, config(&mut rng), &storage),
         )
         .await;
         let log = match opened {
@@ -305,7 +308,7 @@ fn debug_state(p: &Partition, sim: &faults::SimDisk) -> String {
         log.write_waiters.borrow().len(),
         log.sync_queued.get(),
         super::sync_cycle::debug_state(),
-        super::transient::open_now(),
+        log.storage.transient.open_now(),
         faults::blocking_calls(),
         sim.events(),
         sim.in_flight(),
@@ -639,7 +642,7 @@ fn index_entries_reach_the_disk_only_for_synced_batches() {
                 index_interval_bytes: 1,
                 ..LogConfig::default()
             };
-            let log = Log::open(&dir, config, TailCache::new(0).for_log())
+            let log = Log::open(&dir, config, &ShardStorage::new(0))
                 .await
                 .expect("open");
             let index_path = segment::path(&dir, 0, segment::INDEX_SUFFIX);

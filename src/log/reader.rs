@@ -35,44 +35,54 @@ pub fn read_buffer_bytes(max_bytes: usize) -> usize {
 /// fetches put in flight.
 pub const DISK_READS_IN_FLIGHT_MAX: usize = 8;
 
-thread_local! {
-    /// This shard thread's read slots (each shard is one thread: per-shard state).
-    static READ_SLOTS: std::rc::Rc<glommio::sync::Semaphore> =
-        std::rc::Rc::new(glommio::sync::Semaphore::new(DISK_READS_IN_FLIGHT_MAX as u64));
+/// One shard's O_DIRECT read slots (in its [`super::ShardStorage`]). Lives on its shard.
+pub struct DiskReads {
+    slots: glommio::sync::Semaphore,
     /// Reads in flight now and the most seen, for the limit's test.
-    static READS_IN_FLIGHT: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
+    in_flight: std::cell::Cell<(usize, usize)>,
 }
 
-/// One O_DIRECT read within this shard's [`DISK_READS_IN_FLIGHT_MAX`].
-async fn read_at(
-    file: &File,
-    pos: u64,
-    len: usize,
-) -> Result<glommio::io::ReadResult, std::io::Error> {
-    let slots = READ_SLOTS.with(|s| s.clone());
-    let _slot = slots
-        .acquire_permit(1)
-        .await
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
-    READS_IN_FLIGHT.with(|c| {
-        let (now, peak) = c.get();
-        c.set((now + 1, peak.max(now + 1)));
-    });
-    let r = file.read_at(pos, len).await;
-    READS_IN_FLIGHT.with(|c| {
-        let (now, peak) = c.get();
-        c.set((now - 1, peak));
-    });
-    r
+impl Default for DiskReads {
+    fn default() -> Self {
+        DiskReads {
+            slots: glommio::sync::Semaphore::new(DISK_READS_IN_FLIGHT_MAX as u64),
+            in_flight: std::cell::Cell::new((0, 0)),
+        }
+    }
 }
 
-/// The most O_DIRECT reads this thread has had in flight at once.
-pub fn reads_in_flight_peak() -> usize {
-    READS_IN_FLIGHT.with(|c| c.get().1)
+impl DiskReads {
+    /// One O_DIRECT read within this shard's [`DISK_READS_IN_FLIGHT_MAX`].
+    async fn read_at(
+        &self,
+        file: &File,
+        pos: u64,
+        len: usize,
+    ) -> Result<glommio::io::ReadResult, std::io::Error> {
+        let _slot = self
+            .slots
+            .acquire_permit(1)
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let (now, peak) = self.in_flight.get();
+        assert!(now < DISK_READS_IN_FLIGHT_MAX, "a read past the limit");
+        self.in_flight.set((now + 1, peak.max(now + 1)));
+        let r = file.read_at(pos, len).await;
+        let (now, peak) = self.in_flight.get();
+        self.in_flight.set((now - 1, peak));
+        r
+    }
+
+    /// The most O_DIRECT reads this shard has had in flight at once.
+    pub fn in_flight_peak(&self) -> usize {
+        self.in_flight.get().1
+    }
 }
 
-/// A segment to read: its file, the logical size (bytes past it are not data) and base offset.
+/// A segment to read: its file, the logical size (bytes past it are not data) and base offset,
+/// and the shard's read slots the reads go through.
 pub struct SegmentFile<'a> {
+    pub reads: &'a DiskReads,
     pub file: &'a File,
     pub size: u64,
     pub base_offset: i64,
@@ -113,7 +123,7 @@ pub async fn read_batches(
     let mut chunk = read_buffer_bytes(max_bytes);
     while pos < seg.size {
         let want = chunk.min((seg.size - pos) as usize);
-        let buf = read_at(seg.file, pos, want).await?;
+        let buf = seg.reads.read_at(seg.file, pos, want).await?;
         if buf.len() < want {
             return Err(LogError::Corrupt {
                 offset,
@@ -212,7 +222,7 @@ pub async fn scan_headers(
     let mut pos = start;
     while pos + BATCH_HEADER_BYTES as u64 <= seg.size {
         let want = READ_CHUNK_BYTES_MIN.min((seg.size - pos) as usize);
-        let buf = read_at(seg.file, pos, want).await?;
+        let buf = seg.reads.read_at(seg.file, pos, want).await?;
         let mut at = 0usize;
         while let Ok(header) = BatchHeader::try_parse(&buf[at..]) {
             let total = header.total_bytes().ok_or_else(|| LogError::Corrupt {
@@ -257,16 +267,18 @@ mod tests {
                         .await
                         .expect("open"),
                 );
+                let slots = DiskReads::default();
                 let reads = (0..32u64).map(|i| {
                     let file = file.clone();
+                    let slots = &slots;
                     async move {
                         let pos = (i % 16) * 65_536;
-                        let buf = read_at(&file, pos, 65_536).await.expect("read");
+                        let buf = slots.read_at(&file, pos, 65_536).await.expect("read");
                         assert_eq!(&buf[..], &data_at(pos as usize, 65_536)[..]);
                     }
                 });
                 futures::future::join_all(reads).await;
-                let peak = reads_in_flight_peak();
+                let peak = slots.in_flight_peak();
                 assert_eq!(
                     peak, DISK_READS_IN_FLIGHT_MAX,
                     "32 reads fill every slot, never more"

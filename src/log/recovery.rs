@@ -10,7 +10,8 @@ use super::file_ops::{self, File, Mode};
 use super::format::{self, BatchHeader, BATCH_LENGTH_AT, BATCH_LOG_OVERHEAD_BYTES};
 use super::index::{self, OffsetEntry};
 use super::segment::{self, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
-use super::{transient, LogError};
+use super::transient::TransientFiles;
+use super::LogError;
 use crate::limits::DMA_ALIGNMENT_BYTES;
 
 /// Bytes read per step of the tail scan.
@@ -30,8 +31,8 @@ pub struct Recovered {
     pub indexes_stale: bool,
 }
 
-async fn read_whole(path: &Path) -> Option<Vec<u8>> {
-    let _slot = transient::slot().await.ok()?;
+async fn read_whole(transient: &TransientFiles, path: &Path) -> Option<Vec<u8>> {
+    let _slot = transient.slot().await.ok()?;
     let file = file_ops::open(path, Mode::Read).await.ok()?;
     let len = file.size().await.ok()? as usize;
     let read = file.read_at(0, len).await.ok();
@@ -62,6 +63,7 @@ async fn batch_at(file: &File, file_len: u64, position: u64, expected: i64) -> b
 /// Recover the segment with base offset `base` in `dir`. `batch_bytes_max` bounds any length
 /// the scan will believe.
 pub async fn recover_segment(
+    transient: &TransientFiles,
     dir: &Path,
     base: i64,
     index_interval_bytes: u64,
@@ -70,9 +72,10 @@ pub async fn recover_segment(
     let log_path = segment::path(dir, base, LOG_SUFFIX);
     // The index files are read (each in its own transient-file slot) before the log is opened
     // in another: a recovery never waits for a slot while holding one.
-    let index_bytes = read_whole(&segment::path(dir, base, INDEX_SUFFIX)).await;
-    let time_index_bytes = read_whole(&segment::path(dir, base, TIME_INDEX_SUFFIX)).await;
-    let _slot = transient::slot().await?;
+    let index_bytes = read_whole(transient, &segment::path(dir, base, INDEX_SUFFIX)).await;
+    let time_index_bytes =
+        read_whole(transient, &segment::path(dir, base, TIME_INDEX_SUFFIX)).await;
+    let _slot = transient.slot().await?;
     let file = file_ops::open(&log_path, Mode::Write).await?;
     let file_len = file.size().await?;
 

@@ -5,19 +5,17 @@ use std::rc::Rc;
 use bytes::Bytes;
 
 use super::format::{tests::hand_batch, BatchHeader};
-use super::{index_cache, transient, Log, LogConfig, TailCache};
+use super::{index_cache, transient, Log, LogConfig, ShardStorage};
 use crate::shard::nudge::on_executor;
 
 /// A log of `batches` one-record batches of ~3 KB, one per 4 KiB segment: every batch but the
 /// last sits in a sealed segment.
-async fn sealed_log(dir: &std::path::Path, batches: usize) -> Rc<Log> {
+async fn sealed_log(storage: &Rc<ShardStorage>, dir: &std::path::Path, batches: usize) -> Rc<Log> {
     let config = LogConfig {
         segment_bytes: super::segment::SEGMENT_BYTES_FLOOR,
         ..LogConfig::default()
     };
-    let log = Log::open(dir, config, TailCache::new(0).for_log())
-        .await
-        .expect("open");
+    let log = Log::open(dir, config, storage).await.expect("open");
     for i in 0..batches {
         let batch = Bytes::from(hand_batch(1, 3000, 1000 + i as i64));
         let header = BatchHeader::try_parse(&batch).expect("header");
@@ -35,7 +33,8 @@ fn concurrent_reads_of_sealed_segments_stay_within_the_transient_file_slots() {
     on_executor(|| async {
         let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("tmp dir");
         crate::server::checks::prime_direct_io_probe(dir.path(), 0).await;
-        let log = sealed_log(dir.path(), 32).await;
+        let storage = ShardStorage::new(0);
+        let log = sealed_log(&storage, dir.path(), 32).await;
         let reads = (0..64i64).map(|i| {
             let log = log.clone();
             async move {
@@ -48,7 +47,7 @@ fn concurrent_reads_of_sealed_segments_stay_within_the_transient_file_slots() {
         });
         futures::future::join_all(reads).await;
         assert_eq!(
-            transient::open_peak(),
+            storage.transient.open_peak(),
             transient::TRANSIENT_FILES_OPEN_MAX,
             "64 reads fill every slot, never more"
         );
@@ -64,7 +63,7 @@ fn disk_reads_are_slices_of_their_read_buffer_up_to_the_response() {
     on_executor(|| async {
         let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("tmp dir");
         crate::server::checks::prime_direct_io_probe(dir.path(), 0).await;
-        let log = sealed_log(dir.path(), 4).await;
+        let log = sealed_log(&ShardStorage::new(0), dir.path(), 4).await;
         let r = log.read(1, 4, 1 << 20, true).await.expect("read");
         assert!(!r.chunks.is_empty());
         assert!(
@@ -108,12 +107,13 @@ fn syncs_across_logs_share_one_flush_cycle() {
     on_executor(|| async {
         let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("tmp dir");
         crate::server::checks::prime_direct_io_probe(dir.path(), 0).await;
+        let storage = ShardStorage::new(0);
         let mut logs = Vec::new();
         for i in 0..8 {
             let log = Log::open(
                 &dir.path().join(format!("p{i}")),
                 LogConfig::default(),
-                TailCache::new(0).for_log(),
+                &storage,
             )
             .await
             .expect("open");
@@ -147,7 +147,7 @@ const TS_BASE: i64 = 1_000_000;
 /// A log of `batches` one-record batches of 1,061 bytes in 16 KiB segments (15 batches each),
 /// an offset-index entry every ~3 batches: most segments sealed, with several entries each.
 async fn indexed_log(dir: &std::path::Path, batches: i64) -> Rc<Log> {
-    let log = Log::open(dir, indexed_config(), TailCache::new(0).for_log())
+    let log = Log::open(dir, indexed_config(), &ShardStorage::new(0))
         .await
         .expect("open");
     for i in 0..batches {
@@ -230,7 +230,7 @@ fn sealed_segments_hold_no_index_and_reads_use_the_shard_cache() {
             "a closed log leaves nothing cached"
         );
 
-        let log = Log::open(dir.path(), indexed_config(), TailCache::new(0).for_log())
+        let log = Log::open(dir.path(), indexed_config(), &ShardStorage::new(0))
             .await
             .expect("reopen");
         assert!(

@@ -3,8 +3,9 @@
 //! aside for them ([`crate::limits::fds_reserved`]) are never exhausted however many fetches
 //! or partitions a shard serves.
 //!
-//! Per shard (thread-local: each shard is one thread).
+//! One [`TransientFiles`] per shard, in its [`super::ShardStorage`]; lives on that shard.
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use glommio::sync::{Semaphore, StaticPermit};
@@ -12,46 +13,59 @@ use glommio::sync::{Semaphore, StaticPermit};
 /// Transient files one shard has open at most; more wait their turn.
 pub const TRANSIENT_FILES_OPEN_MAX: usize = 16;
 
-thread_local! {
-    static SLOTS: Rc<Semaphore> = Rc::new(Semaphore::new(TRANSIENT_FILES_OPEN_MAX as u64));
+/// One shard's transient-file slots. Lives on its shard (`!Send`).
+pub struct TransientFiles {
+    slots: Rc<Semaphore>,
     /// Open now and the most seen, for the limit's test.
-    static OPEN: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
+    open: Rc<Cell<(usize, usize)>>,
+}
+
+impl Default for TransientFiles {
+    fn default() -> Self {
+        TransientFiles {
+            slots: Rc::new(Semaphore::new(TRANSIENT_FILES_OPEN_MAX as u64)),
+            open: Rc::new(Cell::new((0, 0))),
+        }
+    }
 }
 
 /// Permission to keep one transient file open; the slot frees when this drops.
 pub struct Slot {
     _permit: StaticPermit,
+    open: Rc<Cell<(usize, usize)>>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        OPEN.with(|c| {
-            let (now, peak) = c.get();
-            c.set((now - 1, peak));
-        });
+        let (now, peak) = self.open.get();
+        self.open.set((now - 1, peak));
     }
 }
 
-/// Wait for a free slot on this shard.
-pub async fn slot() -> std::io::Result<Slot> {
-    let slots = SLOTS.with(|s| s.clone());
-    let permit = slots
-        .acquire_static_permit(1)
-        .await
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
-    OPEN.with(|c| {
-        let (now, peak) = c.get();
-        c.set((now + 1, peak.max(now + 1)));
-    });
-    Ok(Slot { _permit: permit })
-}
+impl TransientFiles {
+    /// Wait for a free slot on this shard.
+    pub async fn slot(&self) -> std::io::Result<Slot> {
+        let permit = self
+            .slots
+            .acquire_static_permit(1)
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let (now, peak) = self.open.get();
+        assert!(now < TRANSIENT_FILES_OPEN_MAX, "a slot past the limit");
+        self.open.set((now + 1, peak.max(now + 1)));
+        Ok(Slot {
+            _permit: permit,
+            open: self.open.clone(),
+        })
+    }
 
-/// Transient files open now on this shard.
-pub fn open_now() -> usize {
-    OPEN.with(|c| c.get().0)
-}
+    /// Transient files open now on this shard.
+    pub fn open_now(&self) -> usize {
+        self.open.get().0
+    }
 
-/// The most transient files this shard has had open at once.
-pub fn open_peak() -> usize {
-    OPEN.with(|c| c.get().1)
+    /// The most transient files this shard has had open at once.
+    pub fn open_peak(&self) -> usize {
+        self.open.get().1
+    }
 }

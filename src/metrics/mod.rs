@@ -355,12 +355,12 @@ pub async fn publish_snapshots(shard: Rc<crate::shard::Shard>) {
             })
             .collect();
         partitions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
-        let (hits, misses) = shard.tail_cache.hits_misses();
+        let (hits, misses) = shard.storage.tail_cache.hits_misses();
         let index_cache = crate::log::index_cache::stats();
         let snapshot = ShardSnapshot {
             at_ms: crate::log::now_ms(),
-            tail_cache_used_bytes: shard.tail_cache.used_bytes() as u64,
-            tail_cache_budget_bytes: shard.tail_cache.budget_bytes() as u64,
+            tail_cache_used_bytes: shard.storage.tail_cache.used_bytes() as u64,
+            tail_cache_budget_bytes: shard.storage.tail_cache.budget_bytes() as u64,
             fetch_buffer_used_bytes: shard.fetch_budget.used_bytes() as u64,
             fetch_buffer_budget_bytes: shard.fetch_budget.limit_bytes() as u64,
             write_buffer_used_bytes: shard.write_budget.used_bytes() as u64,

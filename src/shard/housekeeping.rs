@@ -62,7 +62,7 @@ impl Shard {
                 continue;
             };
             let config = self.log_config_for(topic);
-            match crate::log::Log::open(p.log().dir(), config, self.tail_cache.for_log()).await {
+            match crate::log::Log::open(p.log().dir(), config, &self.storage).await {
                 Ok(log) => {
                     let fresh = crate::partition::Partition::new(
                         p.topic.clone(),

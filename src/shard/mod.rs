@@ -24,7 +24,7 @@ use glommio::channels::shared_channel::ConnectedSender;
 
 use call::Abandoned;
 
-use crate::log::{Log, LogConfig, TailCache};
+use crate::log::{Log, LogConfig, ShardStorage};
 use crate::metadata::{partition_dir, MetadataStore, Snapshot};
 use crate::metrics::ShardMetrics;
 use crate::partition::Partition;
@@ -186,8 +186,8 @@ pub struct Shard {
     /// The group coordinator for the `__consumer_offsets` partitions this shard owns.
     pub groups: crate::groups::coordinator::Coordinator,
     pub shutdown: Latch,
-    /// The newest batches of this shard's partitions, within one byte budget.
-    pub tail_cache: Rc<TailCache>,
+    /// What this shard's logs share: the tail cache, transient-file slots, ... (`log::storage`).
+    pub storage: Rc<ShardStorage>,
     /// Rate-limited log of client errors (bad requests).
     pub client_errors: client_errors::ClientErrorLog,
     /// Request bytes in flight on this shard (units: bytes): taken before a frame's body is
@@ -223,7 +223,7 @@ impl Shard {
         );
         let producer_ids = producer_ids::ProducerIdAllocator::open(&config.data_dir, id)?;
         let groups = crate::groups::coordinator::Coordinator::new(config.groups);
-        let tail_cache = TailCache::new(config.tail_cache_bytes);
+        let storage = ShardStorage::new(config.tail_cache_bytes);
         let request_budget = Rc::new(glommio::sync::Semaphore::new(
             config.shard_inflight_request_bytes as u64,
         ));
@@ -250,7 +250,7 @@ impl Shard {
             producer_ids,
             groups,
             shutdown: Latch::default(),
-            tail_cache,
+            storage,
             client_errors,
             request_budget,
             fetch_budget,
@@ -423,7 +423,7 @@ impl Shard {
                     p.set_settings(settings);
                     continue;
                 }
-                match Log::open(&dir, config, self.tail_cache.for_log()).await {
+                match Log::open(&dir, config, &self.storage).await {
                     Ok(log) => {
                         let p = Partition::new(
                             topic.name.clone(),

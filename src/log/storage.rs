@@ -1,0 +1,34 @@
+//! What every log of one shard shares: the per-core storage state. One [`ShardStorage`] per
+//! shard, created by `Shard::new` and held by `Shard::storage`; every `Log` the shard opens
+//! keeps an `Rc` to it and passes its parts down to the code that needs them (readers,
+//! recovery, index persists). Nothing here is thread-local: a reader sees everything a core's
+//! storage owns in this one type.
+//!
+//! Lives on its shard (`!Send`, shared as `Rc`); never crosses threads.
+
+use std::rc::Rc;
+
+use super::cache::TailCache;
+use super::reader::DiskReads;
+use super::transient::TransientFiles;
+
+/// One shard's storage state, shared by all its logs. Lives on its shard.
+pub struct ShardStorage {
+    /// The newest batches of this shard's partitions, within one byte budget.
+    pub tail_cache: Rc<TailCache>,
+    /// Slots for the files opened for a moment (sealed segments read, index files appended).
+    pub transient: TransientFiles,
+    /// Slots for the O_DIRECT reads in flight (`reader::DISK_READS_IN_FLIGHT_MAX`).
+    pub disk_reads: DiskReads,
+}
+
+impl ShardStorage {
+    /// A shard's storage with a tail cache of `tail_cache_bytes`.
+    pub fn new(tail_cache_bytes: usize) -> Rc<ShardStorage> {
+        Rc::new(ShardStorage {
+            tail_cache: TailCache::new(tail_cache_bytes),
+            transient: TransientFiles::default(),
+            disk_reads: DiskReads::default(),
+        })
+    }
+}
