@@ -843,7 +843,7 @@ impl Log {
             if self.failed.get() {
                 return Err(LogError::Failed);
             }
-            sync_cycle::join_next(self).await;
+            sync_cycle::join_next(&self.storage.sync_cycle, self).await;
         }
     }
 

@@ -307,7 +307,7 @@ fn debug_state(p: &Partition, sim: &faults::SimDisk) -> String {
         log.pending.borrow().len(),
         log.write_waiters.borrow().len(),
         log.sync_queued.get(),
-        super::sync_cycle::debug_state(),
+        log.storage.sync_cycle.debug_state(),
         log.storage.transient.open_now(),
         faults::blocking_calls(),
         sim.events(),

@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use super::cache::TailCache;
 use super::reader::DiskReads;
+use super::sync_cycle::SyncCycle;
 use super::transient::TransientFiles;
 
 /// One shard's storage state, shared by all its logs. Lives on its shard.
@@ -20,6 +21,8 @@ pub struct ShardStorage {
     pub transient: TransientFiles,
     /// Slots for the O_DIRECT reads in flight (`reader::DISK_READS_IN_FLIGHT_MAX`).
     pub disk_reads: DiskReads,
+    /// The flush cycle every log that waits for durability joins (group commit).
+    pub sync_cycle: Rc<SyncCycle>,
 }
 
 impl ShardStorage {
@@ -29,6 +32,7 @@ impl ShardStorage {
             tail_cache: TailCache::new(tail_cache_bytes),
             transient: TransientFiles::default(),
             disk_reads: DiskReads::default(),
+            sync_cycle: Rc::default(),
         })
     }
 }

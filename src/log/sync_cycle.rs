@@ -4,8 +4,8 @@
 //! cycle runs at a time per shard, so whatever arrives while a cycle runs — any number of
 //! produces, to any number of partitions — shares the next one.
 //!
-//! Per shard (thread-local: each shard is one thread). The cycle takes no descriptors of its
-//! own: it syncs the logs' open active files.
+//! One [`SyncCycle`] per shard, in its [`super::ShardStorage`]; lives on that shard. The cycle
+//! takes no descriptors of its own: it syncs the logs' open active files.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -18,8 +18,9 @@ use super::Log;
 /// fdatasyncs one cycle keeps in flight at most (each may occupy an io_uring worker thread).
 pub const SYNCS_IN_FLIGHT_MAX: usize = 64;
 
+/// One shard's flush cycle. Lives on its shard (`!Send`).
 #[derive(Default)]
-struct Cycle {
+pub struct SyncCycle {
     /// Logs that joined the next cycle (each once: `Log::sync_queued`).
     queued: RefCell<Vec<Rc<Log>>>,
     running: Cell<bool>,
@@ -32,14 +33,9 @@ struct Cycle {
     fdatasyncs: Cell<u64>,
 }
 
-thread_local! {
-    static CYCLE: Rc<Cycle> = Rc::new(Cycle::default());
-}
-
 /// Join the next cycle with `log` and wait until it has completed. The caller then checks
 /// what the cycle achieved (the log's synced end, or its failure).
-pub async fn join_next(log: &Rc<Log>) {
-    let cycle = CYCLE.with(|c| c.clone());
+pub async fn join_next(cycle: &Rc<SyncCycle>, log: &Rc<Log>) {
     if !log.sync_queued.replace(true) {
         cycle.queued.borrow_mut().push(log.clone());
     }
@@ -53,7 +49,7 @@ pub async fn join_next(log: &Rc<Log>) {
     let _ = rx.await;
 }
 
-async fn run(cycle: Rc<Cycle>) {
+async fn run(cycle: Rc<SyncCycle>) {
     loop {
         let logs: Vec<Rc<Log>> = std::mem::take(&mut *cycle.queued.borrow_mut());
         if logs.is_empty() {
@@ -86,10 +82,11 @@ async fn run(cycle: Rc<Cycle>) {
     cycle.running.set(false);
 }
 
-/// The cycle's state, for a stuck test to report.
-#[cfg(test)]
-pub fn debug_state() -> String {
-    CYCLE.with(|c| {
+impl SyncCycle {
+    /// The cycle's state, for a stuck test to report.
+    #[cfg(test)]
+    pub fn debug_state(&self) -> String {
+        let c = self;
         format!(
             "sync cycle: running {}, started {}, completed {}, queued {}, waiters {:?}",
             c.running.get(),
@@ -102,10 +99,10 @@ pub fn debug_state() -> String {
                 .map(|(n, _)| *n)
                 .collect::<Vec<_>>()
         )
-    })
-}
+    }
 
-/// (cycles completed, fdatasyncs issued) on this shard, for tests.
-pub fn stats() -> (u64, u64) {
-    CYCLE.with(|c| (c.completed.get(), c.fdatasyncs.get()))
+    /// (cycles completed, fdatasyncs issued) on this shard, for tests.
+    pub fn stats(&self) -> (u64, u64) {
+        (self.completed.get(), self.fdatasyncs.get())
+    }
 }

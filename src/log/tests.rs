@@ -124,13 +124,13 @@ fn syncs_across_logs_share_one_flush_cycle() {
             assert!(log.synced_end_offset() < log.log_end_offset());
             logs.push(log);
         }
-        let before = super::sync_cycle::stats();
+        let before = storage.sync_cycle.stats();
         let syncs = (0..32).map(|i| {
             let log = logs[i % 8].clone();
             async move { log.sync().await.expect("sync") }
         });
         futures::future::join_all(syncs).await;
-        let after = super::sync_cycle::stats();
+        let after = storage.sync_cycle.stats();
         let (cycles, fdatasyncs) = (after.0 - before.0, after.1 - before.1);
         assert!((1..=2).contains(&cycles), "{cycles} cycles");
         assert_eq!(fdatasyncs, 8, "one fdatasync per log");
