@@ -31,9 +31,16 @@ fn records(max_timestamp: i64) -> Bytes {
 }
 
 async fn open(dir: &std::path::Path) -> (Rc<Log>, Rc<Partition>) {
-    let log = Log::open(dir, LogConfig::default(), &ShardStorage::new(1 << 20))
-        .await
-        .expect("open");
+    let log = Log::open(
+        dir,
+        LogConfig::default(),
+        &ShardStorage::new(
+            1 << 20,
+            super::index_cache::SEALED_INDEX_CACHE_BYTES_DEFAULT,
+        ),
+    )
+    .await
+    .expect("open");
     let p = Partition::new("t".into(), 0, 0, log.clone(), settings());
     (log, p)
 }

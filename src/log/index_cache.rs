@@ -7,14 +7,14 @@
 //! page cache hold them; this is the same property with an explicit bound.
 //!
 //! Entries are keyed by (log id, segment base offset). A log id is unique per `Log` opened on
-//! the shard ([`log_id`]), so a segment recreated with the same base (topic deleted and created
+//! the shard ([`IndexCache::log_id`]), so a segment recreated with the same base (topic deleted and created
 //! again, a partition reopened) never sees an older log's entry; a log's entries are also
 //! removed when its segments are deleted and when it closes.
 //!
 //! A missing or damaged index file is never an error: the lookup answers position 0 (scan the
 //! segment from its start), counted as a fallback. Correctness never depends on the index.
 //!
-//! Per shard (thread-local: each shard is one thread).
+//! One [`IndexCache`] per shard, in its [`super::ShardStorage`]; lives on that shard.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -84,7 +84,9 @@ struct Entry {
     used_at: u64,
 }
 
-struct Cache {
+/// One shard's cache of sealed segments' indexes (in its [`super::ShardStorage`]). Lives on its
+/// shard (`!Send`).
+pub struct IndexCache {
     budget: Cell<usize>,
     entries: RefCell<BTreeMap<Key, Entry>>,
     /// Use tick → key, oldest first.
@@ -97,21 +99,22 @@ struct Cache {
     next_log_id: Cell<u64>,
 }
 
-thread_local! {
-    static CACHE: Cache = const { Cache {
-        budget: Cell::new(SEALED_INDEX_CACHE_BYTES_DEFAULT),
-        entries: RefCell::new(BTreeMap::new()),
-        lru: RefCell::new(BTreeMap::new()),
-        clock: Cell::new(0),
-        used: Cell::new(0),
-        hits: Cell::new(0),
-        misses: Cell::new(0),
-        fallbacks: Cell::new(0),
-        next_log_id: Cell::new(1),
-    } };
-}
+impl IndexCache {
+    /// An empty cache of at most `budget` bytes.
+    pub fn new(budget: usize) -> IndexCache {
+        IndexCache {
+            budget: Cell::new(budget),
+            entries: RefCell::new(BTreeMap::new()),
+            lru: RefCell::new(BTreeMap::new()),
+            clock: Cell::new(0),
+            used: Cell::new(0),
+            hits: Cell::new(0),
+            misses: Cell::new(0),
+            fallbacks: Cell::new(0),
+            next_log_id: Cell::new(1),
+        }
+    }
 
-impl Cache {
     fn tick(&self) -> u64 {
         let t = self.clock.get() + 1;
         self.clock.set(t);
@@ -168,91 +171,124 @@ impl Cache {
             "the cache never holds more than its budget"
         );
     }
-}
 
-/// Set this shard's budget (called once by the shard at start, on its own thread); evicts
-/// down to it.
-pub fn set_budget(bytes: usize) {
-    CACHE.with(|c| {
-        c.budget.set(bytes);
-        c.make_room(0);
-    });
-}
+    /// Change the budget; evicts down to it.
+    pub fn set_budget(&self, bytes: usize) {
+        self.budget.set(bytes);
+        self.make_room(0);
+    }
 
-/// A new id for a log opened on this shard: never reused while the shard runs.
-pub fn log_id() -> u64 {
-    CACHE.with(|c| {
-        let id = c.next_log_id.get();
-        c.next_log_id.set(id + 1);
+    /// A new id for a log opened on this shard: never reused while the shard runs.
+    pub fn log_id(&self) -> u64 {
+        let id = self.next_log_id.get();
+        self.next_log_id.set(id + 1);
         id
-    })
-}
-
-/// The indexes of sealed segment `base` of log `log` (files in `dir`, `size` bytes of log):
-/// from the cache, else read from disk and cached if `keep()` still says so once read (the
-/// segment may have been deleted, or the log closed, while its files were read). A missing or
-/// damaged file gives empty entries (lookups answer position 0).
-pub async fn get(
-    transient: &TransientFiles,
-    log: u64,
-    dir: &Path,
-    base: i64,
-    size: u64,
-    keep: impl FnOnce() -> bool,
-) -> Rc<SealedIndex> {
-    let key = (log, base);
-    if let Some(hit) = CACHE.with(|c| c.lookup(key)) {
-        CACHE.with(|c| c.hits.set(c.hits.get() + 1));
-        return hit;
     }
-    CACHE.with(|c| c.misses.set(c.misses.get() + 1));
-    let loaded = Rc::new(load(transient, dir, base, size).await);
-    if keep() {
-        CACHE.with(|c| c.insert(key, loaded.clone()));
+
+    /// The indexes of sealed segment `base` of log `log` (files in `dir`, `size` bytes of
+    /// log): from the cache, else read from disk (within a slot of `transient`) and cached if
+    /// `keep()` still says so once read (the segment may have been deleted, or the log closed,
+    /// while its files were read). A missing or damaged file gives empty entries (lookups
+    /// answer position 0).
+    pub async fn get(
+        &self,
+        transient: &TransientFiles,
+        log: u64,
+        dir: &Path,
+        base: i64,
+        size: u64,
+        keep: impl FnOnce() -> bool,
+    ) -> Rc<SealedIndex> {
+        let key = (log, base);
+        if let Some(hit) = self.lookup(key) {
+            self.hits.set(self.hits.get() + 1);
+            return hit;
+        }
+        self.misses.set(self.misses.get() + 1);
+        let loaded = Rc::new(self.load(transient, dir, base, size).await);
+        if keep() {
+            self.insert(key, loaded.clone());
+        }
+        loaded
     }
-    loaded
-}
 
-/// Forget segment `base` of log `log` (deleted).
-pub fn forget(log: u64, base: i64) {
-    let _ = CACHE.try_with(|c| c.remove((log, base)));
-}
+    /// Forget segment `base` of log `log` (deleted).
+    pub fn forget(&self, log: u64, base: i64) {
+        self.remove((log, base));
+    }
 
-/// Forget every segment of log `log` (closed or dropped).
-pub fn forget_log(log: u64) {
-    let _ = CACHE.try_with(|c| {
-        let keys: Vec<Key> = c
+    /// Forget every segment of log `log` (closed or dropped).
+    pub fn forget_log(&self, log: u64) {
+        let keys: Vec<Key> = self
             .entries
             .borrow()
             .range((log, i64::MIN)..=(log, i64::MAX))
             .map(|(&k, _)| k)
             .collect();
         for k in keys {
-            c.remove(k);
+            self.remove(k);
         }
-    });
-}
+    }
 
-pub fn stats() -> Stats {
-    CACHE.with(|c| Stats {
-        hits: c.hits.get(),
-        misses: c.misses.get(),
-        fallbacks: c.fallbacks.get(),
-        used_bytes: c.used.get(),
-        budget_bytes: c.budget.get(),
-        entries: c.entries.borrow().len(),
-    })
-}
+    pub fn stats(&self) -> Stats {
+        Stats {
+            hits: self.hits.get(),
+            misses: self.misses.get(),
+            fallbacks: self.fallbacks.get(),
+            used_bytes: self.used.get(),
+            budget_bytes: self.budget.get(),
+            entries: self.entries.borrow().len(),
+        }
+    }
 
-/// An entry of segment `base` of log `log` led a read to the wrong batch (the read rescanned
-/// from the segment's start): counted as a fallback, and the segment's indexes are replaced by
-/// empty ones, so its reads scan from the start without reloading the bad file each time
-/// (until the entry is evicted).
-pub fn distrust(log: u64, base: i64) {
-    CACHE.with(|c| {
-        c.fallbacks.set(c.fallbacks.get() + 1);
-        c.insert((log, base), Rc::new(SealedIndex::default()));
-    });
+    /// An entry of segment `base` of log `log` led a read to the wrong batch (the read
+    /// rescanned from the segment's start): counted as a fallback, and the segment's indexes
+    /// are replaced by empty ones, so its reads scan from the start without reloading the bad
+    /// file each time (until the entry is evicted).
+    pub fn distrust(&self, log: u64, base: i64) {
+        self.fallbacks.set(self.fallbacks.get() + 1);
+        self.insert((log, base), Rc::new(SealedIndex::default()));
+    }
+
+    async fn load(
+        &self,
+        transient: &TransientFiles,
+        dir: &Path,
+        base: i64,
+        size: u64,
+    ) -> SealedIndex {
+        let offsets_path = segment::path(dir, base, INDEX_SUFFIX);
+        let offsets_max = index_file_bytes_max(size, index::OFFSET_ENTRY_BYTES);
+        let mut offsets = match read_file(transient, &offsets_path, offsets_max).await {
+            Some(b) => index::decode_offset_index(&b, base, size).map_err(|e| format!("{e:?}")),
+            None => Err("missing, unreadable or too large".to_string()),
+        };
+        let times_path = segment::path(dir, base, TIME_INDEX_SUFFIX);
+        let times_max = index_file_bytes_max(size, index::TIME_ENTRY_BYTES);
+        let mut times = match read_file(transient, &times_path, times_max).await {
+            Some(b) => index::decode_time_index(&b, base).map_err(|e| format!("{e:?}")),
+            None => Err("missing, unreadable or too large".to_string()),
+        };
+        for (path, r) in [
+            (&offsets_path, offsets.as_ref().err()),
+            (&times_path, times.as_ref().err()),
+        ] {
+            if let Some(why) = r {
+                tracing::warn!(index = %path.display(), why = %why, "sealed segment index unusable; its reads scan the segment from the start");
+                self.fallbacks.set(self.fallbacks.get() + 1);
+            }
+        }
+        if let Ok(o) = offsets.as_mut() {
+            o.shrink_to_fit();
+        }
+        if let Ok(t) = times.as_mut() {
+            t.shrink_to_fit();
+        }
+        SealedIndex {
+            offsets: offsets.unwrap_or_default(),
+            times: times.unwrap_or_default(),
+        }
+    }
 }
 
 /// A whole index file, within a transient-file slot; None if it can't be read or is larger
@@ -268,40 +304,6 @@ async fn read_file(transient: &TransientFiles, path: &Path, max_bytes: u64) -> O
     };
     let _ = file.close().await;
     read.map(|r| r.to_vec())
-}
-
-async fn load(transient: &TransientFiles, dir: &Path, base: i64, size: u64) -> SealedIndex {
-    let offsets_path = segment::path(dir, base, INDEX_SUFFIX);
-    let offsets_max = index_file_bytes_max(size, index::OFFSET_ENTRY_BYTES);
-    let mut offsets = match read_file(transient, &offsets_path, offsets_max).await {
-        Some(b) => index::decode_offset_index(&b, base, size).map_err(|e| format!("{e:?}")),
-        None => Err("missing, unreadable or too large".to_string()),
-    };
-    let times_path = segment::path(dir, base, TIME_INDEX_SUFFIX);
-    let times_max = index_file_bytes_max(size, index::TIME_ENTRY_BYTES);
-    let mut times = match read_file(transient, &times_path, times_max).await {
-        Some(b) => index::decode_time_index(&b, base).map_err(|e| format!("{e:?}")),
-        None => Err("missing, unreadable or too large".to_string()),
-    };
-    for (path, r) in [
-        (&offsets_path, offsets.as_ref().err()),
-        (&times_path, times.as_ref().err()),
-    ] {
-        if let Some(why) = r {
-            tracing::warn!(index = %path.display(), why = %why, "sealed segment index unusable; its reads scan the segment from the start");
-            CACHE.with(|c| c.fallbacks.set(c.fallbacks.get() + 1));
-        }
-    }
-    if let Ok(o) = offsets.as_mut() {
-        o.shrink_to_fit();
-    }
-    if let Ok(t) = times.as_mut() {
-        t.shrink_to_fit();
-    }
-    SealedIndex {
-        offsets: offsets.unwrap_or_default(),
-        times: times.unwrap_or_default(),
-    }
 }
 
 #[cfg(test)]
@@ -327,11 +329,11 @@ mod tests {
     #[test]
     fn lru_within_the_budget() {
         let cost = index_of(16).cost_bytes();
-        set_budget(3 * cost);
-        let log = log_id();
-        let other = log_id();
+        let c = IndexCache::new(3 * cost);
+        let log = c.log_id();
+        let other = c.log_id();
         assert_ne!(log, other);
-        CACHE.with(|c| {
+        {
             c.insert((log, 0), index_of(16));
             c.insert((log, 1), index_of(16));
             c.insert((other, 0), index_of(16));
@@ -349,12 +351,10 @@ mod tests {
                 "larger than the budget: not kept"
             );
             assert_eq!(c.entries.borrow().len(), 3);
-        });
-        forget_log(log);
-        assert_eq!(stats().entries, 1, "only the other log's entry is left");
-        forget(other, 0);
-        assert_eq!(stats().used_bytes, 0);
-        set_budget(0);
-        set_budget(SEALED_INDEX_CACHE_BYTES_DEFAULT);
+        }
+        c.forget_log(log);
+        assert_eq!(c.stats().entries, 1, "only the other log's entry is left");
+        c.forget(other, 0);
+        assert_eq!(c.stats().used_bytes, 0);
     }
 }

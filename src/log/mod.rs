@@ -420,7 +420,7 @@ impl Log {
             written_bytes: active.log.len(),
         };
         Ok(Rc::new(Log {
-            id: index_cache::log_id(),
+            id: storage.index_cache.log_id(),
             dir: dir.to_path_buf(),
             config: RefCell::new(config),
             segments: RefCell::new(segments),
@@ -943,7 +943,7 @@ impl Log {
                 // batch holding `at` is distrusted, and the segment scanned from its start.
                 tracing::warn!(dir = %self.dir.display(), segment = base, offset = at, position, "index entry does not match the log; scanning the segment from its start");
                 if base < self.active_file.borrow().base_offset {
-                    index_cache::distrust(self.id, base);
+                    self.storage.index_cache.distrust(self.id, base);
                 }
                 r = read(0).await;
             }
@@ -992,15 +992,17 @@ impl Log {
     /// Sealed segment `base`'s indexes from the shard's cache (loaded on a miss; kept only
     /// while the segment still exists).
     async fn sealed_index(&self, base: i64, size: u64) -> Rc<index_cache::SealedIndex> {
-        index_cache::get(
-            &self.storage.transient,
-            self.id,
-            &self.dir,
-            base,
-            size,
-            || self.segments.borrow().contains_key(&base) && !self.closed.get(),
-        )
-        .await
+        self.storage
+            .index_cache
+            .get(
+                &self.storage.transient,
+                self.id,
+                &self.dir,
+                base,
+                size,
+                || self.segments.borrow().contains_key(&base) && !self.closed.get(),
+            )
+            .await
     }
 
     fn next_offset_after(&self, r: &ReadResult) -> Option<i64> {
@@ -1095,7 +1097,7 @@ impl Log {
         if position > 0 && misled {
             tracing::warn!(dir = %self.dir.display(), segment = base, timestamp, position, "index entry does not match the log; scanning the segment from its start");
             if base < self.active_file.borrow().base_offset {
-                index_cache::distrust(self.id, base);
+                self.storage.index_cache.distrust(self.id, base);
             }
             return Ok(scan(0).await?.0);
         }
@@ -1154,7 +1156,7 @@ impl Log {
             let _ = self.writer_idle.wait().await;
         }
         self.cache.clear();
-        index_cache::forget_log(self.id);
+        self.storage.index_cache.forget_log(self.id);
         let Some(files) = self.active.borrow_mut().take() else {
             return Ok(());
         };
@@ -1171,7 +1173,7 @@ impl Drop for Log {
     /// A log dropped without `close` (a failed open's partial state, tests) leaves nothing in
     /// the shard's index cache either.
     fn drop(&mut self) {
-        index_cache::forget_log(self.id);
+        self.storage.index_cache.forget_log(self.id);
     }
 }
 

@@ -204,7 +204,7 @@ pub async fn run(dir: &Path, opts: Options) -> Report {
     let log_dir = dir.join("topic-0");
     // One shard's storage for every life, as a restarted broker's shard would have anew: its
     // slots and flush cycle must come out of each crash free.
-    let storage = ShardStorage::new(0);
+    let storage = ShardStorage::for_test();
     loop {
         // Power on. Sometimes the power fails again during recovery.
         let in_recovery = report.crashes < opts.crashes && rng.gen_bool(0.1);
@@ -642,7 +642,7 @@ fn index_entries_reach_the_disk_only_for_synced_batches() {
                 index_interval_bytes: 1,
                 ..LogConfig::default()
             };
-            let log = Log::open(&dir, config, &ShardStorage::new(0))
+            let log = Log::open(&dir, config, &ShardStorage::for_test())
                 .await
                 .expect("open");
             let index_path = segment::path(&dir, 0, segment::INDEX_SUFFIX);

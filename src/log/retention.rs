@@ -4,8 +4,7 @@
 //! Lives on the partition's owner shard.
 
 use super::{
-    file_ops, index_cache, segment, start_offset, Log, LogError, INDEX_SUFFIX, LOG_SUFFIX,
-    TIME_INDEX_SUFFIX,
+    file_ops, segment, start_offset, Log, LogError, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
 };
 
 /// Retention settings for one pass (topic configs resolved against broker defaults).
@@ -116,7 +115,7 @@ impl Log {
         };
         for base in &doomed {
             self.segments.borrow_mut().remove(base);
-            index_cache::forget(self.id, *base);
+            self.storage.index_cache.forget(self.id, *base);
             for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
                 let path = segment::path(&self.dir, *base, suffix);
                 if let Err(e) = file_ops::remove_file(&path).await {

@@ -9,6 +9,7 @@
 use std::rc::Rc;
 
 use super::cache::TailCache;
+use super::index_cache::IndexCache;
 use super::reader::DiskReads;
 use super::sync_cycle::SyncCycle;
 use super::transient::TransientFiles;
@@ -23,16 +24,28 @@ pub struct ShardStorage {
     pub disk_reads: DiskReads,
     /// The flush cycle every log that waits for durability joins (group commit).
     pub sync_cycle: Rc<SyncCycle>,
+    /// Sealed segments' sparse indexes, loaded on demand within a byte budget.
+    pub index_cache: IndexCache,
 }
 
 impl ShardStorage {
-    /// A shard's storage with a tail cache of `tail_cache_bytes`.
-    pub fn new(tail_cache_bytes: usize) -> Rc<ShardStorage> {
+    /// A shard's storage with a tail cache of `tail_cache_bytes` and an index cache of
+    /// `index_cache_bytes`.
+    pub fn new(tail_cache_bytes: usize, index_cache_bytes: usize) -> Rc<ShardStorage> {
         Rc::new(ShardStorage {
             tail_cache: TailCache::new(tail_cache_bytes),
             transient: TransientFiles::default(),
             disk_reads: DiskReads::default(),
             sync_cycle: Rc::default(),
+            index_cache: IndexCache::new(index_cache_bytes),
         })
+    }
+}
+
+#[cfg(test)]
+impl ShardStorage {
+    /// A shard's storage for a test: no tail cache, the default index cache budget.
+    pub fn for_test() -> Rc<ShardStorage> {
+        ShardStorage::new(0, super::index_cache::SEALED_INDEX_CACHE_BYTES_DEFAULT)
     }
 }

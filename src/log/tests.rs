@@ -5,7 +5,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 
 use super::format::{tests::hand_batch, BatchHeader};
-use super::{index_cache, transient, Log, LogConfig, ShardStorage};
+use super::{index_cache, Log, LogConfig, ShardStorage};
 use crate::shard::nudge::on_executor;
 
 /// A log of `batches` one-record batches of ~3 KB, one per 4 KiB segment: every batch but the
@@ -33,7 +33,7 @@ fn concurrent_reads_of_sealed_segments_stay_within_the_transient_file_slots() {
     on_executor(|| async {
         let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("tmp dir");
         crate::server::checks::prime_direct_io_probe(dir.path(), 0).await;
-        let storage = ShardStorage::new(0);
+        let storage = ShardStorage::for_test();
         let log = sealed_log(&storage, dir.path(), 32).await;
         let reads = (0..64i64).map(|i| {
             let log = log.clone();
@@ -48,7 +48,7 @@ fn concurrent_reads_of_sealed_segments_stay_within_the_transient_file_slots() {
         futures::future::join_all(reads).await;
         assert_eq!(
             storage.transient.open_peak(),
-            transient::TRANSIENT_FILES_OPEN_MAX,
+            super::transient::TRANSIENT_FILES_OPEN_MAX,
             "64 reads fill every slot, never more"
         );
         log.close().await.expect("close");
@@ -63,7 +63,7 @@ fn disk_reads_are_slices_of_their_read_buffer_up_to_the_response() {
     on_executor(|| async {
         let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("tmp dir");
         crate::server::checks::prime_direct_io_probe(dir.path(), 0).await;
-        let log = sealed_log(&ShardStorage::new(0), dir.path(), 4).await;
+        let log = sealed_log(&ShardStorage::for_test(), dir.path(), 4).await;
         let r = log.read(1, 4, 1 << 20, true).await.expect("read");
         assert!(!r.chunks.is_empty());
         assert!(
@@ -107,7 +107,7 @@ fn syncs_across_logs_share_one_flush_cycle() {
     on_executor(|| async {
         let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("tmp dir");
         crate::server::checks::prime_direct_io_probe(dir.path(), 0).await;
-        let storage = ShardStorage::new(0);
+        let storage = ShardStorage::for_test();
         let mut logs = Vec::new();
         for i in 0..8 {
             let log = Log::open(
@@ -147,7 +147,7 @@ const TS_BASE: i64 = 1_000_000;
 /// A log of `batches` one-record batches of 1,061 bytes in 16 KiB segments (15 batches each),
 /// an offset-index entry every ~3 batches: most segments sealed, with several entries each.
 async fn indexed_log(dir: &std::path::Path, batches: i64) -> Rc<Log> {
-    let log = Log::open(dir, indexed_config(), &ShardStorage::new(0))
+    let log = Log::open(dir, indexed_config(), &ShardStorage::for_test())
         .await
         .expect("open");
     for i in 0..batches {
@@ -213,9 +213,9 @@ fn sealed_segments_hold_no_index_and_reads_use_the_shard_cache() {
             active.is_some_and(|(o, _)| o > 0),
             "the active segment keeps its index"
         );
-        let before = index_cache::stats();
+        let before = log.storage.index_cache.stats();
         check_every_offset_and_timestamp(&log, n).await;
-        let after = index_cache::stats();
+        let after = log.storage.index_cache.stats();
         assert!(after.misses > before.misses, "indexes were loaded");
         assert!(after.hits > before.hits, "and then found in the cache");
         assert_eq!(
@@ -225,12 +225,12 @@ fn sealed_segments_hold_no_index_and_reads_use_the_shard_cache() {
         assert!(after.entries >= log.segment_count() - 1);
         log.close().await.expect("close");
         assert_eq!(
-            index_cache::stats().entries,
+            log.storage.index_cache.stats().entries,
             0,
             "a closed log leaves nothing cached"
         );
 
-        let log = Log::open(dir.path(), indexed_config(), &ShardStorage::new(0))
+        let log = Log::open(dir.path(), indexed_config(), &log.storage)
             .await
             .expect("reopen");
         assert!(
@@ -238,7 +238,7 @@ fn sealed_segments_hold_no_index_and_reads_use_the_shard_cache() {
             "recovery keeps none either"
         );
         check_every_offset_and_timestamp(&log, n).await;
-        assert_eq!(index_cache::stats().fallbacks, before.fallbacks);
+        assert_eq!(log.storage.index_cache.stats().fallbacks, before.fallbacks);
         log.close().await.expect("close");
     });
 }
@@ -262,27 +262,26 @@ fn a_tiny_index_cache_stays_within_its_budget_and_reads_stay_right() {
         let log = indexed_log(dir.path(), n).await;
         // Every sealed segment here has the same indexes: one's cost, measured.
         log.read(0, n, 1, true).await.expect("read");
-        let one = index_cache::stats().used_bytes;
+        let one = log.storage.index_cache.stats().used_bytes;
         assert!(one > index_cache::ENTRY_OVERHEAD_BYTES);
-        index_cache::set_budget(3 * one);
+        log.storage.index_cache.set_budget(3 * one);
         for offset in (0..n).rev() {
             let r = log.read(offset, n, 1, true).await.expect("read");
             let h = BatchHeader::try_parse(&r.chunks[0]).expect("header");
             assert_eq!(h.base_offset, offset);
-            let s = index_cache::stats();
+            let s = log.storage.index_cache.stats();
             assert!(s.used_bytes <= s.budget_bytes, "{s:?}");
             assert!(s.entries <= 3, "{s:?}");
         }
-        let s = index_cache::stats();
+        let s = log.storage.index_cache.stats();
         assert!(s.misses >= 19, "evicted indexes are loaded again: {s:?}");
         assert_eq!(s.entries, 3);
         check_every_offset_and_timestamp(&log, n).await;
         // DeleteRecords past the cached segments removes their entries.
         log.read(0, n, 1, true).await.expect("read");
         log.delete_records_before(100).await.expect("delete");
-        let s = index_cache::stats();
+        let s = log.storage.index_cache.stats();
         assert_eq!(s.entries, 2, "segment 0 left the cache: {s:?}");
-        index_cache::set_budget(index_cache::SEALED_INDEX_CACHE_BYTES_DEFAULT);
         log.close().await.expect("close");
     });
 }
@@ -320,9 +319,9 @@ fn missing_or_damaged_sealed_indexes_fall_back_to_a_scan() {
             forged.extend_from_slice(&e.encode());
         }
         std::fs::write(&p, forged).expect("forge");
-        let before = index_cache::stats();
+        let before = log.storage.index_cache.stats();
         check_every_offset_and_timestamp(&log, n).await;
-        let after = index_cache::stats();
+        let after = log.storage.index_cache.stats();
         assert!(
             after.fallbacks >= before.fallbacks + 3,
             "each damaged index is counted: {after:?}"

@@ -356,7 +356,7 @@ pub async fn publish_snapshots(shard: Rc<crate::shard::Shard>) {
             .collect();
         partitions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
         let (hits, misses) = shard.storage.tail_cache.hits_misses();
-        let index_cache = crate::log::index_cache::stats();
+        let index_cache = shard.storage.index_cache.stats();
         let snapshot = ShardSnapshot {
             at_ms: crate::log::now_ms(),
             tail_cache_used_bytes: shard.storage.tail_cache.used_bytes() as u64,

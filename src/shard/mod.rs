@@ -223,14 +223,12 @@ impl Shard {
         );
         let producer_ids = producer_ids::ProducerIdAllocator::open(&config.data_dir, id)?;
         let groups = crate::groups::coordinator::Coordinator::new(config.groups);
-        let storage = ShardStorage::new(config.tail_cache_bytes);
+        let storage = ShardStorage::new(config.tail_cache_bytes, config.shard_index_cache_bytes);
         let request_budget = Rc::new(glommio::sync::Semaphore::new(
             config.shard_inflight_request_bytes as u64,
         ));
         let fetch_budget = crate::memory::ByteBudget::new(config.shard_fetch_buffer_bytes);
         let write_budget = crate::memory::ByteBudget::new(config.shard_write_buffer_bytes);
-        // Sealed segments' indexes are cached per shard (thread-local), within this budget.
-        crate::log::index_cache::set_budget(config.shard_index_cache_bytes);
         // The response encoder counts error codes in the metrics of the shard it runs on.
         crate::metrics::install_local(metrics.clone());
         let client_errors = client_errors::ClientErrorLog::new(id, metrics.clone());
