@@ -19,27 +19,6 @@ use std::rc::Rc;
 /// the index files: the most a crash makes recovery scan per partition beyond the usual tail.
 pub const INDEX_UNPERSISTED_LOG_BYTES_MAX: u64 = 1 << 20;
 
-#[cfg(test)]
-thread_local! {
-    /// Tests with small segments persist more often, so crash points land in index persists.
-    static PERSIST_EVERY_BYTES: std::cell::Cell<u64> =
-        const { std::cell::Cell::new(INDEX_UNPERSISTED_LOG_BYTES_MAX) };
-}
-
-/// Persist the active segment's index entries for this thread's logs every `bytes` of log
-/// (tests only).
-#[cfg(test)]
-pub fn set_persist_every_bytes(bytes: u64) {
-    PERSIST_EVERY_BYTES.with(|c| c.set(bytes));
-}
-
-fn persist_every_bytes() -> u64 {
-    #[cfg(test)]
-    return PERSIST_EVERY_BYTES.with(|c| c.get());
-    #[cfg(not(test))]
-    INDEX_UNPERSISTED_LOG_BYTES_MAX
-}
-
 /// How much of the active segment's indexes is on disk.
 pub struct ActiveIndex {
     /// The shard's storage: transient-file slots for the appends.
@@ -155,7 +134,8 @@ impl ActiveIndex {
 
     /// Whether `written` log bytes are far enough past the last persist to persist again.
     pub fn due(&self, written: u64) -> bool {
-        written.saturating_sub(self.persisted_at_log_bytes) >= persist_every_bytes()
+        written.saturating_sub(self.persisted_at_log_bytes)
+            >= self.storage.index_persist_every_bytes.get()
     }
 
     /// The entries to append now for a log with `written` bytes on disk, of which the batches

@@ -32,7 +32,7 @@ use rand::{Rng, SeedableRng};
 
 use super::faults;
 use super::format::{self, tests::fix_crc, tests::hand_batch, BatchHeader, BATCH_HEADER_BYTES};
-use super::{active_index, now_ms, segment, Log, LogConfig, Retention, ShardStorage};
+use super::{now_ms, segment, Log, LogConfig, Retention, ShardStorage};
 use crate::partition::{Partition, Settings};
 
 /// Crash points of the CI form.
@@ -195,7 +195,6 @@ fn config(rng: &mut StdRng) -> LogConfig {
 pub async fn run(dir: &Path, opts: Options) -> Report {
     let started = Instant::now();
     crate::server::checks::prime_direct_io_probe(dir, 0).await;
-    active_index::set_persist_every_bytes(INDEX_PERSIST_EVERY_BYTES);
     let sim = faults::install();
     sim.skip_syncs(opts.skip_syncs);
     let mut rng = StdRng::seed_from_u64(opts.seed);
@@ -205,6 +204,9 @@ pub async fn run(dir: &Path, opts: Options) -> Report {
     // One shard's storage for every life, as a restarted broker's shard would have anew: its
     // slots and flush cycle must come out of each crash free.
     let storage = ShardStorage::for_test();
+    storage
+        .index_persist_every_bytes
+        .set(INDEX_PERSIST_EVERY_BYTES);
     loop {
         // Power on. Sometimes the power fails again during recovery.
         let in_recovery = report.crashes < opts.crashes && rng.gen_bool(0.1);
@@ -636,15 +638,14 @@ fn index_entries_reach_the_disk_only_for_synced_batches() {
         .spawn(|| async {
             let tmp = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("tmp dir");
             crate::server::checks::prime_direct_io_probe(tmp.path(), 0).await;
-            active_index::set_persist_every_bytes(1);
             let dir = tmp.path().join("t-0");
             let config = LogConfig {
                 index_interval_bytes: 1,
                 ..LogConfig::default()
             };
-            let log = Log::open(&dir, config, &ShardStorage::for_test())
-                .await
-                .expect("open");
+            let storage = ShardStorage::for_test();
+            storage.index_persist_every_bytes.set(1);
+            let log = Log::open(&dir, config, &storage).await.expect("open");
             let index_path = segment::path(&dir, 0, segment::INDEX_SUFFIX);
             let mut persisted_max = 0;
             for id in 0..40u64 {
@@ -674,7 +675,6 @@ fn index_entries_reach_the_disk_only_for_synced_batches() {
             }
             assert!(persisted_max > 1, "entries do reach the disk once synced");
             log.close().await.expect("close");
-            active_index::set_persist_every_bytes(active_index::INDEX_UNPERSISTED_LOG_BYTES_MAX);
         })
         .expect("executor")
         .join()

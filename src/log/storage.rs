@@ -6,8 +6,10 @@
 //!
 //! Lives on its shard (`!Send`, shared as `Rc`); never crosses threads.
 
+use std::cell::Cell;
 use std::rc::Rc;
 
+use super::active_index::INDEX_UNPERSISTED_LOG_BYTES_MAX;
 use super::cache::TailCache;
 use super::index_cache::IndexCache;
 use super::reader::DiskReads;
@@ -26,6 +28,10 @@ pub struct ShardStorage {
     pub sync_cycle: Rc<SyncCycle>,
     /// Sealed segments' sparse indexes, loaded on demand within a byte budget.
     pub index_cache: IndexCache,
+    /// Log bytes past the last persisted index entry at which the active segment's entries
+    /// are persisted: [`super::active_index::INDEX_UNPERSISTED_LOG_BYTES_MAX`]; tests with small
+    /// segments lower it, so crash points land in index persists.
+    pub index_persist_every_bytes: Cell<u64>,
 }
 
 impl ShardStorage {
@@ -38,6 +44,7 @@ impl ShardStorage {
             disk_reads: DiskReads::default(),
             sync_cycle: Rc::default(),
             index_cache: IndexCache::new(index_cache_bytes),
+            index_persist_every_bytes: Cell::new(INDEX_UNPERSISTED_LOG_BYTES_MAX),
         })
     }
 }
