@@ -54,12 +54,15 @@ pub async fn handle(
     // statvfs and canonicalize are blocking file-system calls: the shard's blocking pool makes
     // them, so a slow or hung mount holds up this request only.
     let data_dir = shard.config.data_dir.clone();
-    let (dir, (total, usable)) = crate::shard::blocking::run(move || {
-        let space = disk_space(&data_dir);
-        Ok((std::fs::canonicalize(&data_dir).unwrap_or(data_dir), space))
-    })
-    .await
-    .unwrap_or_else(|_| (shard.config.data_dir.clone(), (-1, -1)));
+    let (dir, (total, usable)) = shard
+        .storage
+        .blocking
+        .run(move || {
+            let space = disk_space(&data_dir);
+            Ok((std::fs::canonicalize(&data_dir).unwrap_or(data_dir), space))
+        })
+        .await
+        .unwrap_or_else(|_| (shard.config.data_dir.clone(), (-1, -1)));
     let result = DescribeLogDirsResult::default()
         .with_log_dir(str_bytes(&dir.to_string_lossy()))
         .with_topics(

@@ -11,6 +11,7 @@
 //!
 //! Lives on the shard that owns the files (glommio files are per executor).
 
+use crate::shard::blocking::BlockingPool;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -135,26 +136,27 @@ impl File {
 
 /// Run a blocking file-system call on the executor's blocking pool, off the shard thread.
 async fn off_shard<R: Send + 'static>(
+    pool: &BlockingPool,
     f: impl FnOnce() -> io::Result<R> + Send + 'static,
 ) -> io::Result<R> {
     #[cfg(test)]
     let _pending = faults::BlockingCall::start();
     // The shard's one way onto the pool: panics caught, drained at shutdown.
-    crate::shard::blocking::run(f).await
+    pool.run(f).await
 }
 
 /// Create `dir` and its parents if missing.
-pub async fn create_dir_all(dir: &Path) -> io::Result<()> {
+pub async fn create_dir_all(pool: &BlockingPool, dir: &Path) -> io::Result<()> {
     let dir = dir.to_path_buf();
-    off_shard(move || std::fs::create_dir_all(dir)).await
+    off_shard(pool, move || std::fs::create_dir_all(dir)).await
 }
 
 /// The names of the entries of `dir` (those that are valid UTF-8 or not, lossily).
-pub async fn list_dir(dir: &Path) -> io::Result<Vec<String>> {
+pub async fn list_dir(pool: &BlockingPool, dir: &Path) -> io::Result<Vec<String>> {
     #[cfg(test)]
     faults::check_read(dir)?;
     let dir = dir.to_path_buf();
-    off_shard(move || {
+    off_shard(pool, move || {
         Ok(std::fs::read_dir(dir)?
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -164,11 +166,11 @@ pub async fn list_dir(dir: &Path) -> io::Result<Vec<String>> {
 }
 
 /// Remove the file at `path`.
-pub async fn remove_file(path: &Path) -> io::Result<()> {
+pub async fn remove_file(pool: &BlockingPool, path: &Path) -> io::Result<()> {
     #[cfg(test)]
     let _op = faults::check(Op::Remove, path)?;
     let owned = path.to_path_buf();
-    let result = off_shard(move || std::fs::remove_file(owned)).await;
+    let result = off_shard(pool, move || std::fs::remove_file(owned)).await;
     #[cfg(test)]
     faults::removed(path, &result);
     result
@@ -177,7 +179,12 @@ pub async fn remove_file(path: &Path) -> io::Result<()> {
 /// Replace file `name` in `dir` with `bytes`, durably and atomically: written to a temporary
 /// file, synced, renamed over the old one, directory synced. A crash leaves the old contents
 /// or the new, never a mix.
-pub async fn replace_file(dir: &Path, name: &str, bytes: Vec<u8>) -> io::Result<()> {
+pub async fn replace_file(
+    pool: &BlockingPool,
+    dir: &Path,
+    name: &str,
+    bytes: Vec<u8>,
+) -> io::Result<()> {
     let path = dir.join(name);
     #[cfg(test)]
     let _op = faults::check(Op::Replace, &path)?;
@@ -185,7 +192,7 @@ pub async fn replace_file(dir: &Path, name: &str, bytes: Vec<u8>) -> io::Result<
     let tmp = dir.join(format!("{name}.tmp"));
     #[cfg(test)]
     let durable = bytes.clone();
-    let result = off_shard(move || {
+    let result = off_shard(pool, move || {
         use std::io::Write;
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(&bytes)?;
@@ -200,9 +207,9 @@ pub async fn replace_file(dir: &Path, name: &str, bytes: Vec<u8>) -> io::Result<
 }
 
 /// A small file's whole contents (read off the shard thread).
-pub async fn read_small_file(path: &Path) -> io::Result<Vec<u8>> {
+pub async fn read_small_file(pool: &BlockingPool, path: &Path) -> io::Result<Vec<u8>> {
     #[cfg(test)]
     faults::check_read(path)?;
     let path = path.to_path_buf();
-    off_shard(move || std::fs::read(path)).await
+    off_shard(pool, move || std::fs::read(path)).await
 }

@@ -328,8 +328,8 @@ impl Log {
         config: LogConfig,
         storage: &Rc<ShardStorage>,
     ) -> Result<Rc<Log>, LogError> {
-        file_ops::create_dir_all(dir).await?;
-        let mut bases: Vec<i64> = file_ops::list_dir(dir)
+        file_ops::create_dir_all(&storage.blocking, dir).await?;
+        let mut bases: Vec<i64> = file_ops::list_dir(&storage.blocking, dir)
             .await?
             .iter()
             .filter_map(|name| segment::parse_log_file_name(name))
@@ -380,7 +380,9 @@ impl Log {
             for &base in &bases[cut..] {
                 tracing::error!(dir = %dir.display(), segment = base, "removing segment after a damaged one");
                 for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
-                    let _ = file_ops::remove_file(&segment::path(dir, base, suffix)).await;
+                    let _ =
+                        file_ops::remove_file(&storage.blocking, &segment::path(dir, base, suffix))
+                            .await;
                 }
             }
         }
@@ -411,7 +413,9 @@ impl Log {
             let first = segments.values().next().map_or(0, |s| s.base_offset);
             let end = segments.values().next_back().map_or(0, |s| s.next_offset);
             // DeleteRecords / retention may have moved the start past the first segment's base.
-            let stored = start_offset::load(dir).await.unwrap_or(first);
+            let stored = start_offset::load(&storage.blocking, dir)
+                .await
+                .unwrap_or(first);
             (stored.clamp(first, end), end)
         };
         let active_file = ActiveView {

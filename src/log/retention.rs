@@ -30,7 +30,7 @@ impl Log {
         }
         let _moving = self.moving_start().await?;
         if offset > self.start_offset.get() {
-            start_offset::store(&self.dir, offset).await?;
+            start_offset::store(&self.storage.blocking, &self.dir, offset).await?;
             self.start_offset.set(offset.max(self.start_offset.get()));
             self.cache.drop_before(offset);
             self.delete_segments_below_start().await;
@@ -75,7 +75,7 @@ impl Log {
             .get(&last)
             .map_or(self.start_offset.get(), |s| s.next_offset);
         if new_start > self.start_offset.get() {
-            start_offset::store(&self.dir, new_start).await?;
+            start_offset::store(&self.storage.blocking, &self.dir, new_start).await?;
             self.start_offset
                 .set(new_start.max(self.start_offset.get()));
             self.cache.drop_before(new_start);
@@ -118,7 +118,7 @@ impl Log {
             self.storage.index_cache.forget(self.id, *base);
             for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
                 let path = segment::path(&self.dir, *base, suffix);
-                if let Err(e) = file_ops::remove_file(&path).await {
+                if let Err(e) = file_ops::remove_file(&self.storage.blocking, &path).await {
                     tracing::warn!(dir = %self.dir.display(), segment = base, error = %e, "removing segment file");
                 }
             }

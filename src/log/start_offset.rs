@@ -12,6 +12,7 @@
 //!
 //! Lives on the partition's owner shard.
 
+use crate::shard::blocking::BlockingPool;
 use std::path::{Path, PathBuf};
 
 use super::file_ops;
@@ -51,13 +52,13 @@ pub fn decode(b: &[u8]) -> Option<i64> {
 
 /// Write-then-rename with fsyncs, off the shard thread (rare: DeleteRecords and retention
 /// only). Once it returns Ok the new offset survives a power loss.
-pub async fn store(dir: &Path, offset: i64) -> std::io::Result<()> {
-    file_ops::replace_file(dir, FILE_NAME, encode(offset).to_vec()).await
+pub async fn store(pool: &BlockingPool, dir: &Path, offset: i64) -> std::io::Result<()> {
+    file_ops::replace_file(pool, dir, FILE_NAME, encode(offset).to_vec()).await
 }
 
 /// The stored offset, if the file is there and valid.
-pub async fn load(dir: &Path) -> Option<i64> {
-    decode(&file_ops::read_small_file(&path(dir)).await.ok()?)
+pub async fn load(pool: &BlockingPool, dir: &Path) -> Option<i64> {
+    decode(&file_ops::read_small_file(pool, &path(dir)).await.ok()?)
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use super::index_cache::IndexCache;
 use super::reader::DiskReads;
 use super::sync_cycle::SyncCycle;
 use super::transient::TransientFiles;
+use crate::shard::blocking::BlockingPool;
 
 /// One shard's storage state, shared by all its logs. Lives on its shard.
 pub struct ShardStorage {
@@ -32,6 +33,8 @@ pub struct ShardStorage {
     /// are persisted: [`super::active_index::INDEX_UNPERSISTED_LOG_BYTES_MAX`]; tests with small
     /// segments lower it, so crash points land in index persists.
     pub index_persist_every_bytes: Cell<u64>,
+    /// The shard's calls on its executor's blocking pool (file-system calls io_uring lacks).
+    pub blocking: Rc<BlockingPool>,
 }
 
 impl ShardStorage {
@@ -45,6 +48,7 @@ impl ShardStorage {
             sync_cycle: Rc::default(),
             index_cache: IndexCache::new(index_cache_bytes),
             index_persist_every_bytes: Cell::new(INDEX_UNPERSISTED_LOG_BYTES_MAX),
+            blocking: Rc::default(),
         })
     }
 }

@@ -243,7 +243,7 @@ impl Shard {
                         owners.as_deref(),
                     );
                     let grown = match staged {
-                        Ok(staged) => controller.commit(staged).await,
+                        Ok(staged) => controller.commit(&self.storage.blocking, staged).await,
                         Err(e) => Err(e),
                     };
                     match grown {
@@ -378,7 +378,7 @@ impl Shard {
                         .borrow_mut()
                         .create_topic(&t.name, partitions, cfg, t.internal);
                     let r = match staged {
-                        Ok(staged) => controller.commit(staged).await,
+                        Ok(staged) => controller.commit(&self.storage.blocking, staged).await,
                         Err(e) => Err(e),
                     };
                     match r {
@@ -428,7 +428,10 @@ impl Shard {
             }
             let staged = controller.store.borrow_mut().delete_topic(&name);
             let r = match staged {
-                Ok(Some(staged)) => controller.commit(staged).await.map(Some),
+                Ok(Some(staged)) => controller
+                    .commit(&self.storage.blocking, staged)
+                    .await
+                    .map(Some),
                 Ok(None) => Ok(None),
                 Err(e) => Err(e),
             };

@@ -151,7 +151,11 @@ impl Controller {
     /// Write a staged change's file on the blocking pool, then commit it (or undo it if the write
     /// failed). The caller holds `lock` and publishes only after this returned Ok: persist
     /// before publish.
-    pub async fn commit<T>(&self, mut staged: crate::metadata::Staged<T>) -> std::io::Result<T> {
+    pub async fn commit<T>(
+        &self,
+        pool: &blocking::BlockingPool,
+        mut staged: crate::metadata::Staged<T>,
+    ) -> std::io::Result<T> {
         debug_assert_eq!(
             self.lock.available(),
             0,
@@ -159,8 +163,9 @@ impl Controller {
         );
         let path = self.store.borrow().path().to_path_buf();
         let image = staged.take_image();
-        let written =
-            blocking::run(move || crate::metadata::file::replace_durably(&path, &image)).await;
+        let written = pool
+            .run(move || crate::metadata::file::replace_durably(&path, &image))
+            .await;
         let mut store = self.store.borrow_mut();
         match written {
             Ok(()) => Ok(store.committed(staged)),
@@ -221,9 +226,13 @@ impl Shard {
             id == 0,
             "the controller lives on shard 0"
         );
-        let producer_ids = producer_ids::ProducerIdAllocator::open(&config.data_dir, id)?;
         let groups = crate::groups::coordinator::Coordinator::new(config.groups);
         let storage = ShardStorage::new(config.tail_cache_bytes, config.shard_index_cache_bytes);
+        let producer_ids = producer_ids::ProducerIdAllocator::open(
+            &config.data_dir,
+            id,
+            storage.blocking.clone(),
+        )?;
         let request_budget = Rc::new(glommio::sync::Semaphore::new(
             config.shard_inflight_request_bytes as u64,
         ));
@@ -234,8 +243,11 @@ impl Shard {
         let client_errors = client_errors::ClientErrorLog::new(id, metrics.clone());
         if id == 0 {
             // Deletions a crash interrupted (`shard::blocking::retire_dir`) are finished here.
-            glommio::spawn_local(blocking::remove_leftover_deletions(config.data_dir.clone()))
-                .detach();
+            glommio::spawn_local(blocking::remove_leftover_deletions(
+                storage.blocking.clone(),
+                config.data_dir.clone(),
+            ))
+            .detach();
         }
         Ok(Rc::new_cyclic(|me| Shard {
             id,
@@ -390,7 +402,7 @@ impl Shard {
                 let unique = old
                     .topic(&key.0)
                     .map_or_else(String::new, |t| t.id.simple().to_string());
-                match blocking::retire_dir(dir.clone(), &unique).await {
+                match blocking::retire_dir(&self.storage.blocking, dir.clone(), &unique).await {
                     Ok(doomed) => retired.extend(doomed),
                     Err(e) => {
                         tracing::warn!(dir = %dir.display(), error = %e, "removing deleted partition");
@@ -398,7 +410,7 @@ impl Shard {
                 }
             }
         }
-        blocking::remove_dirs_in_background(retired);
+        blocking::remove_dirs_in_background(self.storage.blocking.clone(), retired);
         self.open_owned_partitions().await;
     }
 
@@ -500,7 +512,7 @@ impl Shard {
                 tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "closing log");
             }
         }
-        blocking::drain().await;
+        self.storage.blocking.drain().await;
     }
 }
 

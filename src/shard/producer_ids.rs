@@ -25,12 +25,18 @@ pub struct ProducerIdAllocator {
     reserved_until: Cell<u64>,
     /// One high-water-mark write at a time.
     persisting: glommio::sync::Semaphore,
+    /// The shard's blocking pool, which writes the reserved block.
+    blocking: std::rc::Rc<super::blocking::BlockingPool>,
 }
 
 impl ProducerIdAllocator {
     /// Reads the high-water mark with a blocking read: called while the shard starts, before it
     /// serves anyone.
-    pub fn open(data_dir: &Path, shard: u32) -> std::io::Result<ProducerIdAllocator> {
+    pub fn open(
+        data_dir: &Path,
+        shard: u32,
+        blocking: std::rc::Rc<super::blocking::BlockingPool>,
+    ) -> std::io::Result<ProducerIdAllocator> {
         assert!((shard as usize) < SHARDS_MAX);
         let dir = data_dir.join("meta");
         std::fs::create_dir_all(&dir)?;
@@ -51,6 +57,7 @@ impl ProducerIdAllocator {
             next: Cell::new(persisted),
             reserved_until: Cell::new(persisted),
             persisting: glommio::sync::Semaphore::new(1),
+            blocking,
         })
     }
 
@@ -76,10 +83,9 @@ impl ProducerIdAllocator {
             }
             let until = self.reserved_until.get() + PRODUCER_ID_BLOCK;
             let path = self.path.clone();
-            crate::shard::blocking::run(move || {
-                replace_durably(&path, until.to_string().as_bytes())
-            })
-            .await?;
+            self.blocking
+                .run(move || replace_durably(&path, until.to_string().as_bytes()))
+                .await?;
             self.reserved_until.set(until);
         }
     }
@@ -95,7 +101,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().to_path_buf();
         on_executor(move || async move {
-            let a = ProducerIdAllocator::open(&path, 1).unwrap();
+            let a = ProducerIdAllocator::open(&path, 1, Default::default()).unwrap();
             let mut first = Vec::new();
             for _ in 0..3 {
                 first.push(a.allocate().await.unwrap());
@@ -105,7 +111,7 @@ mod tests {
                 vec![1, 1 + SHARDS_MAX as i64, 1 + 2 * SHARDS_MAX as i64]
             );
             drop(a);
-            let b = ProducerIdAllocator::open(&path, 1).unwrap();
+            let b = ProducerIdAllocator::open(&path, 1, Default::default()).unwrap();
             let next = b.allocate().await.unwrap();
             assert!(next > first[2], "restart never reuses an id");
             assert_eq!(next as u64 % SHARDS_MAX as u64, 1);
@@ -117,7 +123,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().to_path_buf();
         on_executor(move || async move {
-            let a = std::rc::Rc::new(ProducerIdAllocator::open(&path, 0).unwrap());
+            let a =
+                std::rc::Rc::new(ProducerIdAllocator::open(&path, 0, Default::default()).unwrap());
             let n = PRODUCER_ID_BLOCK as usize + 10;
             let calls = (0..n).map(|_| {
                 let a = a.clone();

@@ -173,7 +173,10 @@ impl Shard {
             .borrow_mut()
             .set_topic_configs(&topic, next);
         let r = match staged {
-            Ok(Some(staged)) => controller.commit(staged).await.map(Some),
+            Ok(Some(staged)) => controller
+                .commit(&self.storage.blocking, staged)
+                .await
+                .map(Some),
             Ok(None) => Ok(None),
             Err(e) => Err(e),
         };
