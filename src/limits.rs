@@ -53,7 +53,7 @@ pub const FDS_RESERVED: u64 = 256;
 /// Descriptors kept aside for a process of `shards` shards: [`FDS_RESERVED`] plus every
 /// shard's transient files (sealed segments being read, index files being appended).
 pub const fn fds_reserved(shards: u32) -> u64 {
-    FDS_RESERVED + shards as u64 * crate::log::transient::TRANSIENT_FILES_OPEN_MAX as u64
+    FDS_RESERVED + shards as u64 * TRANSIENT_FILES_OPEN_MAX as u64
 }
 
 /// Elements in any one array of a request (topics, partitions, configs...). Decoders refuse a
@@ -99,6 +99,14 @@ pub const FETCH_RESPONSE_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// Default `segment.bytes` (Kafka's: 1 GiB).
 pub const SEGMENT_BYTES_DEFAULT: u64 = 1 << 30;
 
+/// Largest `segment.bytes` honoured (a larger config is clamped): positions in the offset
+/// index are u32, and Kafka's own segment.bytes is an int.
+pub const SEGMENT_BYTES_MAX: u64 = i32::MAX as u64;
+
+/// Smallest `segment.bytes` honoured (a smaller config is clamped; Kafka's minimum is 14 bytes,
+/// but one batch header is 61 and a segment smaller than a DMA block would roll on every write).
+pub const SEGMENT_BYTES_MIN: u64 = 4096;
+
 /// Default `segment.ms` (Kafka's: 7 days): a segment older than this is rolled.
 pub const SEGMENT_MS_DEFAULT: i64 = 7 * 24 * 60 * 60 * 1000;
 
@@ -108,9 +116,85 @@ pub const RETENTION_MS_DEFAULT: i64 = 7 * 24 * 60 * 60 * 1000;
 /// Default period of the retention pass (Kafka's log.retention.check.interval.ms).
 pub const RETENTION_CHECK_INTERVAL_MS_DEFAULT: u64 = 300_000;
 
-// The per-shard tail-cache and in-flight request budgets come from `--memory` (see
-// `server::memory_budget`): half and a quarter of each shard's share. The in-flight budget is
-// never below one maximum request, or that request could never be read.
+// --- Memory ------------------------------------------------------------------------------
+
+/// Sixteenths of each shard's share of `--memory` (`server::memory_budget`), in order: tail
+/// cache (4), in-flight requests (4), fetch buffers (2), connection read buffers, which bound
+/// the shard's connections (2), O_DIRECT write buffers, the copies of in-flight batches being
+/// written (2), sealed segments' sparse indexes (1; without a bound they grow with the data on
+/// disk, ~0.5 % of it). The last sixteenth is headroom for what is bounded but not reserved
+/// byte by byte: per-partition state, glommio's registered I/O memory, the allocator's slack.
+/// The in-flight share is never below one maximum request (or that request could never be
+/// read), nor the write share below one [`APPEND_WRITE_BYTES_MAX`]; `--tail-cache-bytes` and
+/// the other budget flags override their share.
+pub const MEMORY_BUDGET_SIXTEENTHS: (usize, usize, usize, usize, usize, usize) = (4, 4, 2, 2, 2, 1);
+const _: () = assert!(
+    MEMORY_BUDGET_SIXTEENTHS.0
+        + MEMORY_BUDGET_SIXTEENTHS.1
+        + MEMORY_BUDGET_SIXTEENTHS.2
+        + MEMORY_BUDGET_SIXTEENTHS.3
+        + MEMORY_BUDGET_SIXTEENTHS.4
+        + MEMORY_BUDGET_SIXTEENTHS.5
+        + 1
+        == 16
+);
+
+// --- Storage (per shard, `log::ShardStorage`) ---------------------------------------------
+
+/// Transient files one shard has open at most (`log::transient`); more wait their turn.
+pub const TRANSIENT_FILES_OPEN_MAX: usize = 16;
+
+/// Smallest O_DIRECT read issued while looking for batches (`log::reader`; one index interval
+/// and then some).
+pub const READ_CHUNK_BYTES_MIN: usize = 64 * 1024;
+
+/// Largest O_DIRECT read issued at once (`log::reader`); a bigger single batch is read alone
+/// at its exact size.
+pub const READ_CHUNK_BYTES_MAX: usize = 8 << 20;
+
+/// O_DIRECT reads one shard has in flight at most (`log::reader`); more wait their turn. With
+/// a fetch reading its partitions concurrently (tried and reverted) a shard's fetches stopped
+/// completing under the 1,000-partition load test while the executor slept in io_uring.
+/// glommio alone does not reproduce it: `concurrent_direct_reads_never_stall` (200 rounds of 48
+/// concurrent 1 MiB reads, appends and fdatasyncs alongside) completes, so the stall is more
+/// likely in how those concurrent reads interacted with the fetch budget and in-order replies
+/// than a lost completion. Sequential fetches keep one read per fetch; this bounds what many
+/// concurrent fetches put in flight.
+pub const DISK_READS_IN_FLIGHT_MAX: usize = 8;
+
+/// fdatasyncs one flush cycle keeps in flight at most (`log::sync_cycle`; each may occupy an
+/// io_uring worker thread).
+pub const SYNCS_IN_FLIGHT_MAX: usize = 64;
+
+/// Log bytes written past the last persisted index entry before the active segment's entries
+/// are appended to its index files (`log::active_index`): the most a crash makes recovery scan
+/// per partition beyond the usual tail.
+pub const INDEX_UNPERSISTED_LOG_BYTES_MAX: u64 = 1 << 20;
+
+/// Largest single O_DIRECT `write_at` (`log::appender`): a bigger append is split, so one DMA
+/// buffer never exceeds it.
+pub const APPEND_WRITE_BYTES_MAX: usize = 4 << 20;
+
+/// Per-shard budget of the sealed-segment index cache when the shard sets none (tests,
+/// tools): 8 MiB holds the indexes of ~1,000 segments of 4 MiB at `index.interval.bytes` 4096.
+pub const SEALED_INDEX_CACHE_BYTES_DEFAULT: usize = 8 << 20;
+
+/// Bytes read per step of recovery's tail scan (`log::recovery`); a larger batch is read
+/// whole at its size.
+pub const RECOVERY_SCAN_READ_BYTES_MIN: usize = 1 << 20;
+
+const _: () = assert!(READ_CHUNK_BYTES_MIN <= READ_CHUNK_BYTES_MAX);
+// A read never asks for more than one response, or one request, may carry.
+const _: () = assert!(READ_CHUNK_BYTES_MAX <= FETCH_RESPONSE_BYTES_MAX);
+const _: () = assert!(READ_CHUNK_BYTES_MAX <= REQUEST_BYTES_MAX_DEFAULT);
+const _: () = assert!(READ_CHUNK_BYTES_MIN as u64 >= INDEX_INTERVAL_BYTES);
+const _: () = assert!(APPEND_WRITE_BYTES_MAX.is_multiple_of(DMA_ALIGNMENT_BYTES));
+const _: () = assert!(READ_CHUNK_BYTES_MIN.is_multiple_of(DMA_ALIGNMENT_BYTES));
+const _: () = assert!(INDEX_UNPERSISTED_LOG_BYTES_MAX >= INDEX_INTERVAL_BYTES);
+const _: () = assert!(SEGMENT_BYTES_MIN <= SEGMENT_BYTES_DEFAULT);
+const _: () = assert!(SEGMENT_BYTES_DEFAULT <= SEGMENT_BYTES_MAX);
+const _: () = assert!(SEGMENT_BYTES_MIN >= DMA_ALIGNMENT_BYTES as u64);
+const _: () = assert!(MESSAGE_BYTES_MAX_DEFAULT as u64 <= SEGMENT_BYTES_MAX);
 
 /// Bytes of log between two sparse offset-index entries (Kafka's `index.interval.bytes`).
 pub const INDEX_INTERVAL_BYTES: u64 = 4096;

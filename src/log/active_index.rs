@@ -15,9 +15,7 @@ use super::segment::{self, Segment, INDEX_SUFFIX, TIME_INDEX_SUFFIX};
 use super::{LogError, ShardStorage};
 use std::rc::Rc;
 
-/// Log bytes written past the last persisted index entry before the entries are appended to
-/// the index files: the most a crash makes recovery scan per partition beyond the usual tail.
-pub const INDEX_UNPERSISTED_LOG_BYTES_MAX: u64 = 1 << 20;
+pub use crate::limits::INDEX_UNPERSISTED_LOG_BYTES_MAX;
 
 /// How much of the active segment's indexes is on disk.
 pub struct ActiveIndex {

@@ -14,10 +14,7 @@ use super::file_ops::{self, File, Mode};
 use crate::limits::DMA_ALIGNMENT_BYTES;
 use crate::memory::ByteBudget;
 
-/// Largest single `write_at`: a bigger append is split, so one DMA buffer never exceeds it.
-pub const APPEND_WRITE_BYTES_MAX: usize = 4 << 20;
-
-const _: () = assert!(APPEND_WRITE_BYTES_MAX.is_multiple_of(DMA_ALIGNMENT_BYTES));
+pub use crate::limits::APPEND_WRITE_BYTES_MAX;
 
 /// An O_DIRECT file opened for appending at its logical end.
 pub struct DmaAppender {

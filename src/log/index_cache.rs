@@ -28,9 +28,7 @@ use super::segment::{self, INDEX_SUFFIX, TIME_INDEX_SUFFIX};
 use super::transient::TransientFiles;
 use crate::limits::DMA_ALIGNMENT_BYTES;
 
-/// Per-shard budget when the shard sets none (tests, tools): 8 MiB holds the indexes of
-/// ~1,000 segments of 4 MiB at `index.interval.bytes` 4096.
-pub const SEALED_INDEX_CACHE_BYTES_DEFAULT: usize = 8 << 20;
+pub use crate::limits::SEALED_INDEX_CACHE_BYTES_DEFAULT;
 
 /// Heap an entry costs besides its index entries: the `Rc` allocation, two `Vec` headers and
 /// the two map nodes that find it. An estimate, so that a cache full of tiny indexes still

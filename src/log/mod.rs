@@ -631,7 +631,7 @@ impl Log {
         self.config
             .borrow()
             .segment_bytes
-            .clamp(segment::SEGMENT_BYTES_FLOOR, segment::SEGMENT_BYTES_CEILING)
+            .clamp(segment::SEGMENT_BYTES_MIN, segment::SEGMENT_BYTES_MAX)
     }
 
     /// The writer: drains `pending` in order, one coalesced write per cycle, rolling segments

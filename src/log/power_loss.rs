@@ -185,7 +185,7 @@ fn settings() -> Settings {
 
 fn config(rng: &mut StdRng) -> LogConfig {
     LogConfig {
-        segment_bytes: segment::SEGMENT_BYTES_FLOOR * rng.gen_range(1..=4),
+        segment_bytes: segment::SEGMENT_BYTES_MIN * rng.gen_range(1..=4),
         index_interval_bytes: 512,
         ..LogConfig::default()
     }

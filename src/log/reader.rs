@@ -10,13 +10,10 @@ use super::format::{
 };
 use super::{Chunk, LogError, ReadResult};
 
-/// Smallest read issued while looking for batches (one index interval and then some).
-pub const READ_CHUNK_BYTES_MIN: usize = 64 * 1024;
+pub use crate::limits::READ_CHUNK_BYTES_MIN;
 
-/// Largest read issued at once; a bigger single batch is read alone at its exact size.
-pub const READ_CHUNK_BYTES_MAX: usize = 8 << 20;
+pub use crate::limits::READ_CHUNK_BYTES_MAX;
 
-const _: () = assert!(READ_CHUNK_BYTES_MIN <= READ_CHUNK_BYTES_MAX);
 const _: () = assert!(READ_CHUNK_BYTES_MIN >= BATCH_HEADER_BYTES);
 
 /// The DMA buffer a read of up to `max_bytes` allocates at first (more only for a batch larger
@@ -25,15 +22,7 @@ pub fn read_buffer_bytes(max_bytes: usize) -> usize {
     max_bytes.clamp(READ_CHUNK_BYTES_MIN, READ_CHUNK_BYTES_MAX) + READ_CHUNK_BYTES_MIN
 }
 
-/// O_DIRECT reads one shard has in flight at most; more wait their turn. With a fetch reading
-/// its partitions concurrently (tried and reverted) a shard's fetches stopped completing under
-/// the 1,000-partition load test while the executor slept in io_uring. glommio alone does not
-/// reproduce it: `concurrent_direct_reads_never_stall` (200 rounds of 48 concurrent 1 MiB
-/// reads, appends and fdatasyncs alongside) completes, so the stall is more likely in how those
-/// concurrent reads interacted with the fetch budget and in-order replies than a lost
-/// completion. Sequential fetches keep one read per fetch; this bounds what many concurrent
-/// fetches put in flight.
-pub const DISK_READS_IN_FLIGHT_MAX: usize = 8;
+pub use crate::limits::DISK_READS_IN_FLIGHT_MAX;
 
 /// One shard's O_DIRECT read slots (in its [`super::ShardStorage`]). Lives on its shard.
 pub struct DiskReads {

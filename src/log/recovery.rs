@@ -14,8 +14,7 @@ use super::transient::TransientFiles;
 use super::LogError;
 use crate::limits::DMA_ALIGNMENT_BYTES;
 
-/// Bytes read per step of the tail scan.
-pub const SCAN_READ_BYTES: usize = 1 << 20;
+pub use crate::limits::RECOVERY_SCAN_READ_BYTES_MIN;
 
 /// What recovering a segment found.
 pub struct Recovered {
@@ -146,7 +145,7 @@ pub async fn recover_segment(
     // Scan the tail.
     let mut scanned = Vec::new();
     let mut pos = start_pos;
-    let mut chunk = SCAN_READ_BYTES;
+    let mut chunk = RECOVERY_SCAN_READ_BYTES_MIN;
     let mut damage: Option<String> = None;
     let mut padding_only = false;
     let now_ms = crate::log::now_ms();

@@ -15,12 +15,9 @@ pub const LOG_SUFFIX: &str = "log";
 pub const INDEX_SUFFIX: &str = "index";
 pub const TIME_INDEX_SUFFIX: &str = "timeindex";
 
-/// Largest `segment.bytes` honoured: positions in the offset index are u32, and Kafka's own
-/// segment.bytes is an int.
-pub const SEGMENT_BYTES_CEILING: u64 = i32::MAX as u64;
+pub use crate::limits::SEGMENT_BYTES_MAX;
 
-/// Smallest `segment.bytes` honoured (Kafka's minimum is 14 bytes; one batch header is 61).
-pub const SEGMENT_BYTES_FLOOR: u64 = 4096;
+pub use crate::limits::SEGMENT_BYTES_MIN;
 
 /// File name stem for a segment: its base offset, zero-padded to 20 digits (as Kafka).
 pub fn file_name(base_offset: i64, suffix: &str) -> String {
@@ -146,7 +143,7 @@ impl Segment {
             "batches are contiguous in a segment"
         );
         assert!(
-            self.size + len <= SEGMENT_BYTES_CEILING,
+            self.size + len <= SEGMENT_BYTES_MAX,
             "positions fit the offset index"
         );
         let relative_offset = (base_offset - self.base_offset) as u32;

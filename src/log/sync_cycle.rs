@@ -15,8 +15,7 @@ use futures::StreamExt;
 
 use super::Log;
 
-/// fdatasyncs one cycle keeps in flight at most (each may occupy an io_uring worker thread).
-pub const SYNCS_IN_FLIGHT_MAX: usize = 64;
+pub use crate::limits::SYNCS_IN_FLIGHT_MAX;
 
 /// One shard's flush cycle. Lives on its shard (`!Send`).
 #[derive(Default)]

@@ -12,7 +12,7 @@ use crate::shard::nudge::on_executor;
 /// last sits in a sealed segment.
 async fn sealed_log(storage: &Rc<ShardStorage>, dir: &std::path::Path, batches: usize) -> Rc<Log> {
     let config = LogConfig {
-        segment_bytes: super::segment::SEGMENT_BYTES_FLOOR,
+        segment_bytes: super::segment::SEGMENT_BYTES_MIN,
         ..LogConfig::default()
     };
     let log = Log::open(dir, config, storage).await.expect("open");

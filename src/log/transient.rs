@@ -10,8 +10,7 @@ use std::rc::Rc;
 
 use glommio::sync::{Semaphore, StaticPermit};
 
-/// Transient files one shard has open at most; more wait their turn.
-pub const TRANSIENT_FILES_OPEN_MAX: usize = 16;
+pub use crate::limits::TRANSIENT_FILES_OPEN_MAX;
 
 /// One shard's transient-file slots. Lives on its shard (`!Send`).
 pub struct TransientFiles {

@@ -544,23 +544,7 @@ pub struct BudgetOverrides {
     pub index_cache: Option<usize>,
 }
 
-/// Sixteenths of each shard's share: tail cache, in-flight requests, fetch buffers, connection
-/// read buffers (which bound the shard's connections), O_DIRECT write buffers (the copies of
-/// in-flight batches being written), sealed segments' sparse indexes (without a bound they
-/// grow with the data on disk, ~0.5 % of it). The last sixteenth is headroom for what is
-/// bounded but not reserved byte by byte: per-partition state, glommio's registered I/O
-/// memory, the allocator's slack.
-const BUDGET_SIXTEENTHS: (usize, usize, usize, usize, usize, usize) = (4, 4, 2, 2, 2, 1);
-const _: () = assert!(
-    BUDGET_SIXTEENTHS.0
-        + BUDGET_SIXTEENTHS.1
-        + BUDGET_SIXTEENTHS.2
-        + BUDGET_SIXTEENTHS.3
-        + BUDGET_SIXTEENTHS.4
-        + BUDGET_SIXTEENTHS.5
-        + 1
-        == 16
-);
+use crate::limits::MEMORY_BUDGET_SIXTEENTHS as BUDGET_SIXTEENTHS;
 
 /// Split `total` over `shards` by [`BUDGET_SIXTEENTHS`]. The in-flight share is never below one
 /// maximum request, or that request could never be read, nor the write share below one largest
