@@ -306,6 +306,74 @@ pub const EXECUTOR_NUDGE_INTERVAL_MS: u64 = 10;
 
 const _: () = assert!(EXECUTOR_NUDGE_INTERVAL_MS < SHARD_HEARTBEAT_INTERVAL_MS);
 
+// --- Process, connections, shards ------------------------------------------------------------
+
+/// File descriptors Sluice wants at least (RLIMIT_NOFILE): connections, open segments,
+/// io_uring rings; below it the broker refuses to start.
+pub const NOFILE_MIN: u64 = 4096;
+
+/// File descriptors Sluice raises RLIMIT_NOFILE to at most when it may raise the hard limit
+/// (root), capped by the kernel's fs.nr_open. Each open partition keeps [`PARTITION_FDS`] and
+/// each connection one, so 100,000 partitions and 10,000 connections fit with room to spare.
+pub const NOFILE_MAX: u64 = 1 << 20;
+
+/// glommio refuses to start below this much registered io memory per executor.
+pub const IO_MEMORY_BYTES_MIN: usize = 512 * 1024;
+
+/// What glommio registers per executor by default; more doesn't help Sluice.
+pub const IO_MEMORY_BYTES_MAX: usize = 10 << 20;
+
+/// Bounded wait for connections to finish their in-flight requests at shutdown.
+pub const SHUTDOWN_DRAIN_MS_MAX: u64 = 5_000;
+
+/// Bytes asked of the socket per read when no bigger frame is pending (`net::connection`):
+/// each connection's read buffer, which the memory budget counts per connection
+/// (`server::memory_budget`: the connection sixteenths divided by this bound the connections).
+pub const CONNECTION_READ_BUFFER_BYTES_MIN: usize = 64 * 1024;
+
+/// iovecs handed to one `sendmsg` call (`net::send`; the kernel's UIO_MAXIOV is 1024).
+pub const SEND_IOVECS_MAX: usize = 64;
+
+/// How often a long poll that includes partitions owned by other shards re-checks them
+/// (`handlers::fetch`; appends on another shard cannot wake this one).
+pub const FETCH_REMOTE_POLL_INTERVAL_MS: u64 = 5;
+
+/// Batches per producer whose sequence range is remembered for duplicate detection
+/// (`partition`; Kafka keeps the last 5: `max.in.flight.requests.per.connection` ≤ 5 with
+/// idempotence).
+pub const PRODUCER_BATCHES_REMEMBERED_MAX: usize = 5;
+
+/// How often `flush.ms` is checked (`shard::housekeeping`); a shorter `flush.ms` is honoured
+/// at this granularity.
+pub const FLUSH_CHECK_INTERVAL_MS: u64 = 100;
+
+/// How often a partition whose log failed (disk full, I/O error) is reopened
+/// (`shard::housekeeping`, counted in flush-check ticks): recovery cuts whatever the failed
+/// write left, and appends work again once the disk does.
+pub const FAILED_REOPEN_INTERVAL_MS: u64 = 1000;
+
+/// Bytes read per step while replaying an offsets partition at start-up
+/// (`shard::offsets_topic`; at least one batch, however large).
+pub const OFFSETS_REPLAY_READ_BYTES_MAX: usize = 1 << 20;
+
+/// How often each shard publishes its `metrics::ShardSnapshot`. The status page's rates are
+/// deltas between snapshots, so this is their resolution.
+pub const METRICS_SNAPSHOT_INTERVAL_MS: u64 = 1_000;
+
+const _: () = assert!(NOFILE_MIN <= NOFILE_MAX);
+const _: () = assert!(FDS_RESERVED < NOFILE_MIN);
+const _: () = assert!(IO_MEMORY_BYTES_MIN <= IO_MEMORY_BYTES_MAX);
+const _: () = assert!(CONNECTION_READ_BUFFER_BYTES_MIN >= REQUEST_HEADER_BYTES_MIN);
+const _: () = assert!(CONNECTION_READ_BUFFER_BYTES_MIN <= REQUEST_BYTES_MAX_DEFAULT);
+const _: () = assert!(SEND_IOVECS_MAX <= 1024);
+const _: () = assert!(FETCH_REMOTE_POLL_INTERVAL_MS < FETCH_WAIT_MS_MAX);
+const _: () = assert!(PRODUCER_BATCHES_REMEMBERED_MAX > 0);
+// The reopen interval is counted in flush-check ticks.
+const _: () = assert!(FLUSH_CHECK_INTERVAL_MS <= FAILED_REOPEN_INTERVAL_MS);
+const _: () = assert!(OFFSETS_REPLAY_READ_BYTES_MAX <= FETCH_RESPONSE_BYTES_MAX);
+// A snapshot is published well within the time the health check allows a shard.
+const _: () = assert!(METRICS_SNAPSHOT_INTERVAL_MS < SHARD_HEARTBEAT_STALE_MS);
+
 // --- The `sluice` client commands ----------------------------------------------------------
 
 // Their limits live with the client library (`sluice_client::limits`); what relates them to

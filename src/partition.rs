@@ -26,9 +26,7 @@ pub fn increment_sequence(sequence: i32, increment: i32) -> i32 {
     }
 }
 
-/// Batches per producer whose sequence range is remembered for duplicate detection
-/// (Kafka keeps the last 5: `max.in.flight.requests.per.connection` ≤ 5 with idempotence).
-pub const PRODUCER_BATCHES_REMEMBERED_MAX: usize = 5;
+pub use crate::limits::PRODUCER_BATCHES_REMEMBERED_MAX;
 
 /// Idempotent-producer state for one producer id on one partition.
 #[derive(Debug, Default)]

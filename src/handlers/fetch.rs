@@ -26,9 +26,7 @@ pub const VERSIONS: Versions = Versions {
     max: 16,
 };
 
-/// How often a long poll that includes partitions owned by other shards re-checks them
-/// (appends on another shard cannot wake this one).
-const REMOTE_POLL_INTERVAL_MS: u64 = 5;
+use crate::limits::FETCH_REMOTE_POLL_INTERVAL_MS;
 
 /// One requested partition, resolved against the snapshot.
 struct Wanted {
@@ -108,7 +106,7 @@ pub async fn handle(
         drop(reservation);
         let mut remaining = deadline - now;
         if any_remote {
-            remaining = remaining.min(Duration::from_millis(REMOTE_POLL_INTERVAL_MS));
+            remaining = remaining.min(Duration::from_millis(FETCH_REMOTE_POLL_INTERVAL_MS));
         }
         let timer = glommio::timer::sleep(remaining).fuse();
         // No local partition to wake us (none requested, or every one owned by another

@@ -34,9 +34,7 @@ pub const LATENCY_BUCKETS_US: [u64; 14] = [
 ];
 const LATENCY_BUCKETS: usize = LATENCY_BUCKETS_US.len() + 1;
 
-/// How often each shard publishes its [`ShardSnapshot`]. The status page's rates are deltas
-/// between snapshots, so this is their resolution.
-pub const SNAPSHOT_INTERVAL_MS: u64 = 1_000;
+pub use crate::limits::METRICS_SNAPSHOT_INTERVAL_MS as SNAPSHOT_INTERVAL_MS;
 
 /// A latency histogram with [`LATENCY_BUCKETS_US`] buckets: written by one shard, read by the
 /// admin thread.

@@ -43,9 +43,7 @@ use crate::limits::{
 };
 use crate::shard::Shard;
 
-/// Bytes asked of the socket per read when no bigger frame is pending: each connection's read
-/// buffer, which the memory budget counts per connection (`server::memory_budget`).
-pub const READ_CHUNK_BYTES: usize = 64 * 1024;
+pub use crate::limits::CONNECTION_READ_BUFFER_BYTES_MIN as READ_CHUNK_BYTES;
 
 /// A frame's share of its shard's request budget (`Shard::request_budget`), grown as the frame
 /// arrives and given back when dropped: once its reply is written, or its connection closed.

@@ -16,8 +16,7 @@ use std::os::fd::RawFd;
 
 use super::idle::Activity;
 
-/// iovecs handed to one `sendmsg` call (the kernel's UIO_MAXIOV is 1024).
-const SEND_IOVECS_MAX: usize = 64;
+use crate::limits::SEND_IOVECS_MAX;
 
 /// Write all of `chunks`, in order, to the socket `fd` that `writer` writes to.
 ///

@@ -9,21 +9,13 @@ use anyhow::{bail, Context};
 
 use crate::limits::{fds_reserved, PARTITION_FDS};
 
-/// File descriptors Sluice wants at least (connections + open segments + io_uring).
-pub const NOFILE_MIN: u64 = 4096;
+pub use crate::limits::NOFILE_MIN;
 
-/// File descriptors Sluice asks for when it may raise the hard limit (root): each partition
-/// keeps three open (active segment, offset index, time index), so 10,000 partitions and
-/// 10,000 connections need ~40,000. Capped by the kernel's fs.nr_open.
-pub const NOFILE_WANTED: u64 = 1 << 20;
+pub use crate::limits::NOFILE_MAX as NOFILE_WANTED;
 
-const _: () = assert!(NOFILE_MIN <= NOFILE_WANTED);
+pub use crate::limits::IO_MEMORY_BYTES_MIN;
 
-/// glommio refuses to start below this much registered io memory per executor.
-pub const IO_MEMORY_BYTES_MIN: usize = 512 * 1024;
-
-/// What glommio registers per executor by default; more doesn't help Sluice.
-pub const IO_MEMORY_BYTES_MAX: usize = 10 << 20;
+pub use crate::limits::IO_MEMORY_BYTES_MAX;
 
 /// tmpfs's statfs magic (linux/magic.h).
 const TMPFS_MAGIC: i64 = 0x0102_1994;

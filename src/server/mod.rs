@@ -22,8 +22,7 @@ use crate::metadata::{BrokerAddr, MetadataStore};
 use crate::metrics::ShardMetrics;
 use crate::shard::{BrokerConfig, Controller, Shard, ShardTask};
 
-/// Bounded wait for connections to finish their in-flight requests at shutdown.
-const SHUTDOWN_DRAIN_MS_MAX: u64 = 5_000;
+use crate::limits::SHUTDOWN_DRAIN_MS_MAX;
 
 /// Everything a shard thread needs, moved into it at spawn.
 struct ShardStart {

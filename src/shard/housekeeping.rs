@@ -10,12 +10,9 @@ use futures::FutureExt;
 
 use super::Shard;
 
-/// How often `flush.ms` is checked; a shorter `flush.ms` is honoured at this granularity.
-pub const FLUSH_CHECK_INTERVAL_MS: u64 = 100;
+pub use crate::limits::FLUSH_CHECK_INTERVAL_MS;
 
-/// How often a partition whose log failed (disk full, I/O error) is reopened: recovery cuts
-/// whatever the failed write left, and appends work again once the disk does.
-pub const FAILED_REOPEN_INTERVAL_MS: u64 = 1000;
+pub use crate::limits::FAILED_REOPEN_INTERVAL_MS;
 
 impl Shard {
     /// The shard's housekeeping loop, until shutdown.

@@ -33,8 +33,7 @@ const OFFSETS_TOPIC_CONFIGS: &[(&str, &str)] = &[
     ("segment.bytes", "104857600"),
 ];
 
-/// Bytes read per step while replaying an offsets partition at start-up.
-const REPLAY_READ_BYTES: usize = 1 << 20;
+use crate::limits::OFFSETS_REPLAY_READ_BYTES_MAX;
 
 impl Shard {
     /// The offsets topic, created on first use (as Kafka creates it on the first
@@ -105,7 +104,10 @@ impl Shard {
         let mut offset = p.log_start_offset();
         while offset < end {
             let before = offset;
-            let read = p.log().read(offset, end, REPLAY_READ_BYTES, true).await?;
+            let read = p
+                .log()
+                .read(offset, end, OFFSETS_REPLAY_READ_BYTES_MAX, true)
+                .await?;
             if read.bytes == 0 {
                 break;
             }
