@@ -74,6 +74,10 @@ pub struct SimDisk {
     syncs_completed: Cell<u64>,
 }
 
+// Test-only thread-locals (this module is `cfg(test)`): the simulated disk sits under
+// `file_ops`' calls, which production code makes without a test handle; a thread-local lets a
+// test put it under an unchanged code path instead of threading a test-only parameter through
+// every file operation. Each test's executor is its own thread, so tests never share a disk.
 thread_local! {
     static DISK: RefCell<Option<Rc<SimDisk>>> = const { RefCell::new(None) };
 }

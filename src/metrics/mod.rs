@@ -198,6 +198,12 @@ pub struct ShardSnapshot {
     pub groups: Vec<GroupView>,
 }
 
+// A second route to `Shard::metrics` (the shard owns its metrics; `Shard::new` installs the
+// same `Arc` here), kept as a thread-local on purpose: the one response encoder
+// (`handlers::encode`) is called from every handler file, and it counts each response's error
+// codes. Passing the shard's metrics down instead means a parameter on every handler's encode
+// call; that belongs with the per-request context `handlers::handle` is getting, not here. It
+// is read once per response (one TLS lookup), never per record.
 thread_local! {
     /// The metrics of the shard running on this thread (set once at the shard's start), so the
     /// response encoder can count error codes without every handler passing the shard along.

@@ -177,7 +177,14 @@ impl Controller {
     }
 }
 
-/// Per-shard context. Lives on its own shard; never crosses threads.
+/// Per-shard context: everything one core owns. Lives on its own shard; never crosses threads.
+///
+/// The shard's state is here and in what it holds, not in thread-locals: its partitions, its
+/// storage state shared by its logs (`storage`: tail cache, index cache, flush cycle,
+/// transient-file and disk-read slots, blocking-pool calls), its memory budgets, its groups and
+/// producer ids. Two thread-locals remain, each with its reason at its definition: the metrics
+/// handle for the response encoder (`metrics::with_local`, a second route to `metrics`), and,
+/// in tests only, the fault-injecting disk (`log::faults`).
 pub struct Shard {
     pub id: u32,
     pub config: Arc<BrokerConfig>,
