@@ -1,6 +1,10 @@
 //! Hostile and malformed input over raw TCP: the broker closes (or answers) the one bad
 //! connection, never panics or aborts, keeps serving other connections, and never stores a batch
 //! whose CRC is wrong.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
 
 mod harness;
 

@@ -1,5 +1,9 @@
 //! The `sluice` client commands against the real broker: each command's JSON output and its
 //! effects, exit codes, and one-line errors carrying the Kafka error name.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
 
 mod harness;
 

@@ -1,6 +1,10 @@
 //! `sluice consume --group` as a real group member (JoinGroup, SyncGroup with the leader's
 //! assignment, heartbeats, rebalances, LeaveGroup): two consumers in one group split a topic's
 //! partitions and together see every record exactly once, before and after a rebalance.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
 
 mod harness;
 

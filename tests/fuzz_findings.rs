@@ -1,5 +1,9 @@
 //! Regression tests for what the request fuzzer found (FUZZING.md lists each finding), as
 //! raw-protocol requests against the real binary.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
 
 mod harness;
 

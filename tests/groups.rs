@@ -1,6 +1,10 @@
 //! Consumer groups over raw TCP: coordinator placement, the error codes of the classic protocol,
 //! the group limits (group.max.size, offset.metadata.max.bytes), committed offsets and group
 //! metadata surviving a restart, deletion, and bad input that must not disturb other groups.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
 
 mod harness;
 

@@ -1,5 +1,9 @@
 //! Tests of the Rust harness itself, against tests/clients/fake_sluice.py (a stand-in that binds
 //! the listeners and writes the ports file but speaks no Kafka). They run without the broker.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
 
 mod harness;
 

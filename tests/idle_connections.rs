@@ -2,6 +2,10 @@
 //! counted, busy ones never are (a long poll longer than the idle time included), and a client
 //! that never reads its Fetch response loses its connection and gives back the shard's fetch
 //! buffers. Every wait is bounded.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
 
 mod harness;
 

@@ -1,5 +1,9 @@
 //! Resource limits hit on purpose against the real binary: the behaviour at the limit, never
 //! a timing.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
 
 mod harness;
 

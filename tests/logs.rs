@@ -2,6 +2,10 @@
 //! per notable event (start-up summary, topic created / deleted), and client errors rate
 //! limited per shard (`CLIENT_ERROR_LOG_LINES_MAX` per `CLIENT_ERROR_LOG_INTERVAL_MS`, then one
 //! "suppressed" line). Recovery truncations are checked in tests/storage.rs.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
 
 mod harness;
 

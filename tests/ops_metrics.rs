@@ -2,6 +2,10 @@
 //! answered them (per API, by Kafka error name), per-topic bytes and records in and out,
 //! fsync count and latency, consumer-group committed offsets and lag, and the groups section
 //! of `/v1/status`.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
 
 mod harness;
 

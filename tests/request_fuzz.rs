@@ -5,6 +5,10 @@
 //! replies that decode, and every port healthy after each sequence. The long, coverage-guided
 //! form is `scripts/fuzz.sh` (`fuzz/fuzz_targets/request.rs`); both use one generator,
 //! `harness/request_gen.rs`.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
 
 mod harness;
 #[path = "harness/request_check.rs"]

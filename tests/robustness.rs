@@ -1,6 +1,10 @@
 //! Nothing a client sends takes a core down: regression tests for requests that once ended a
 //! shard's thread, per-request panic isolation, exit on a dead shard, and health that tells the
 //! truth (`/v1/health`, `/v1/status/ready`, `sluice_shard_up`).
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
 
 mod harness;
 

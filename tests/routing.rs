@@ -2,6 +2,10 @@
 //! (so some partitions' requests reach a shard that does not own them) still gets every answer
 //! right, and the broker counts the forwarded requests. (The librdkafka side — zero forwards
 //! once metadata is known — is tests/clients/test_routing.py.)
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
 
 mod harness;
 

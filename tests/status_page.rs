@@ -2,6 +2,10 @@
 //! records are produced, the page shows the topic with non-zero throughput and a consumer group
 //! that fell behind with its lag; a screenshot is kept as a test artifact
 //! (target/artifacts/status-page.png). Also: `/v1/status` and `/metrics`.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
 
 mod harness;
 

@@ -2,6 +2,10 @@
 //! produce, damaged log tails, corruption inside a sealed segment, retention, DeleteRecords
 //! and topic config changes that survive restarts, topic deletion (recreated at once, old files
 //! removed in the background, interrupted deletions finished at start).
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
 
 mod harness;
 

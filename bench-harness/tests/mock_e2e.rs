@@ -1,6 +1,10 @@
 //! The whole harness (topic creation, pipelined producer lanes on two brokers, consumers,
 //! verification, summary) against an in-memory two-node broker, including one that loses a
 //! batch and one that duplicates a batch: the run must notice both. No timing assertions.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
 
 mod common;
 

@@ -2,6 +2,10 @@
 //! acknowledged message must be consumed exactly once, in order per partition. No timing
 //! assertions. Finds the binary via `SLUICE_BIN`, else `../target/{release,debug}/sluice`;
 //! skips (saying so) only when there is no binary.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -118,7 +118,10 @@ pub fn run(opts: &ClientOpts, action: TopicAction) -> Result<(), ClientError> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per field of the request it serves; a struct would only rename them"
+)]
 fn create(
     client: &mut Client,
     format: Format,

@@ -2,6 +2,15 @@
 //! below lists them all, dispatch uses it, and ApiVersions is built from it — so Sluice never
 //! advertises a version it does not serve.
 
+// The request path: what a client sends must never panic a shard (a panic would end its
+// thread). Invariant checks use assert! with a message; these catch the accidental kinds.
+#![deny(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::todo,
+    clippy::unimplemented
+)]
+
 use std::rc::Rc;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -212,6 +221,10 @@ pub fn note_panic(shard: &Shard, what: &str, panic: &Box<dyn std::any::Any + Sen
 pub static TEST_PANIC_TOPIC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 /// See [`TEST_PANIC_TOPIC`].
+#[expect(
+    clippy::panic,
+    reason = "panicking on purpose is what the test switch is for"
+)]
 pub(crate) fn test_panic(topic: &str) {
     let Some(name) = TEST_PANIC_TOPIC.get() else {
         return;

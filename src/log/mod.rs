@@ -1024,7 +1024,10 @@ impl Log {
         next
     }
 
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a read is described by its segment, range, limits and destination: each is needed"
+    )]
     async fn read_segment(
         &self,
         base: i64,

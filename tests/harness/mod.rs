@@ -7,7 +7,10 @@
 //! printed. Every wait is bounded.
 //!
 //! Used by `tests/*.rs` as `mod harness;`; each test crate uses a different subset.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each test crate including the harness uses a different part of it"
+)]
 
 pub mod kafka;
 

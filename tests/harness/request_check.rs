@@ -15,7 +15,10 @@
 //!
 //! Included by path from `fuzz/fuzz_targets/request.rs` and `tests/request_fuzz.rs`, next to
 //! `request_gen.rs` (both at their crate's root).
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each test crate including the harness uses a different part of it"
+)]
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -12,7 +12,10 @@
 //! Timeouts the broker waits on (`max_wait_ms` with `min_bytes` > 0, rebalance and session
 //! timeouts) stay small unless the request can't wait on them, so a sequence never legitimately
 //! takes seconds: a reply slower than the runner's deadline is a finding, not a slow input.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each test crate including the harness uses a different part of it"
+)]
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::create_partitions_request::{

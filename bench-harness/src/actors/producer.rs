@@ -364,7 +364,10 @@ fn close(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the reader thread takes its stream, its version and the run's shared counters and clocks"
+)]
 fn read_acks(
     mut stream: std::net::TcpStream,
     version: i16,

@@ -3,7 +3,10 @@
 //! brokers. It can be told to lose or duplicate a batch, to prove that the harness notices.
 //! Test-only: it trusts its input (the crate's decoders are fine against our own client).
 
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each test crate including this module uses a different part of it"
+)]
 
 use std::collections::HashMap;
 use std::io::Write;
