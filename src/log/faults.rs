@@ -120,6 +120,7 @@ fn kind(path: &Path) -> &'static str {
     }
 }
 
+// Test-only, for the same reason as `DISK`: counted under `file_ops` for a stuck test's report.
 thread_local! {
     /// Calls on the executor's blocking pool started and not finished (started, finished).
     static BLOCKING: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
