@@ -61,14 +61,33 @@ pub struct ClientOpts {
     /// How long to wait for a connection or a response, in milliseconds.
     #[arg(long, default_value_t = sluice_client::limits::CLIENT_REQUEST_TIMEOUT_MS, global = true)]
     pub request_timeout_ms: u64,
+
+    /// Connect with TLS (an SSL or SASL_SSL listener), trusting the CA certificates in this PEM
+    /// file (librdkafka's ssl.ca.location).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub ssl_ca: Option<std::path::PathBuf>,
+
+    /// For mutual TLS: the client's certificate (PEM; ssl.certificate.location). Needs --ssl-ca
+    /// and --ssl-key.
+    #[arg(long, value_name = "FILE", global = true, requires_all = ["ssl_ca", "ssl_key"])]
+    pub ssl_certificate: Option<std::path::PathBuf>,
+
+    /// For mutual TLS: the key of --ssl-certificate (PEM; ssl.key.location).
+    #[arg(long, value_name = "FILE", global = true, requires = "ssl_certificate")]
+    pub ssl_key: Option<std::path::PathBuf>,
 }
 
 impl ClientOpts {
     pub fn client(&self) -> Result<Client, ClientError> {
-        Client::new(
+        let client = Client::new(
             &self.brokers,
             Duration::from_millis(self.request_timeout_ms.max(1)),
-        )
+        )?;
+        let Some(ca) = &self.ssl_ca else {
+            return Ok(client);
+        };
+        let mtls = self.ssl_certificate.as_deref().zip(self.ssl_key.as_deref());
+        Ok(client.with_tls(sluice_client::tls::ClientTls::new(ca, mtls)?))
     }
 }
 

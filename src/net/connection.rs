@@ -24,12 +24,13 @@
 //! hold the whole budget and each waits for more): the oldest is closed at its deadline, and its
 //! bytes let the others go on.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
-use futures::io::{AsyncReadExt, AsyncWriteExt};
+use futures::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use futures::FutureExt;
 use glommio::channels::local_channel;
 use glommio::net::TcpStream;
@@ -37,6 +38,7 @@ use glommio::sync::Semaphore;
 
 use super::idle::{self, Activity};
 use super::send;
+use super::tls::{self, TlsServer};
 use crate::handlers::{self, Reply};
 use crate::limits::{
     CONNECTION_INFLIGHT_REQUESTS_MAX, REQUEST_BODY_READ_TIMEOUT_MS, REQUEST_HEADER_BYTES_MIN,
@@ -102,7 +104,9 @@ enum ReadOutcome {
 }
 
 /// Serve one connection until the client closes it, it breaks the protocol, or shutdown.
-pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
+/// With `tls` (an SSL or SASL_SSL listener) the connection is a TLS server first: a handshake
+/// that fails or does not finish within the frame time closes it, counted.
+pub async fn serve(shard: Rc<Shard>, stream: TcpStream, tls: Option<Arc<TlsServer>>) {
     let _ = stream.set_nodelay(true);
     let peer = stream.peer_addr().ok();
     // For vectored writes (send.rs); valid while `writer` below is, which outlives its uses.
@@ -121,7 +125,151 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     );
     // Cancelled (dropped) below before the stream's halves are, as `idle::watch` requires.
     let watchdog = glommio::spawn_local(idle::watch(activity.clone(), fd));
-    let (mut reader, mut writer) = stream.split();
+    let mut stream = stream;
+    let transport = match &tls {
+        None => Some(Transport::Plain),
+        Some(server) => tls_handshake(&shard, server, &mut stream, &activity, peer).await,
+    };
+    let handshake_failed = transport.is_none();
+    match transport {
+        Some(transport) => {
+            serve_requests(&shard, stream, fd, transport, &activity, peer, watchdog).await
+        }
+        None => drop(watchdog),
+    }
+    if let (Some(reason), false) = (activity.closed(), handshake_failed) {
+        note_idle_close(
+            &shard,
+            reason,
+            peer,
+            activity.idle_time(),
+            activity.frame_time(),
+        );
+    }
+    shard
+        .metrics
+        .connections_open
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// How a connection's bytes travel once it is established.
+enum Transport {
+    Plain,
+    Tls(tls::stream::Accepted),
+}
+
+/// The TLS handshake, bounded by the watchdog's frame time (it counts as a frame being read)
+/// and by shutdown. None (counted, logged at the client-error rate) if it fails.
+async fn tls_handshake(
+    shard: &Shard,
+    server: &Arc<TlsServer>,
+    stream: &mut TcpStream,
+    activity: &Rc<Activity>,
+    peer: Option<std::net::SocketAddr>,
+) -> Option<Transport> {
+    let incomplete = activity.frame_incomplete();
+    let outcome = futures::select_biased! {
+        r = tls::stream::accept(server, stream, activity).fuse() => r,
+        _ = shard.shutdown.wait().fuse() => return None,
+    };
+    drop(incomplete);
+    let why = match (outcome, activity.closed()) {
+        (Ok(accepted), None) => {
+            tracing::debug!(
+                shard = shard.id,
+                peer = %peer.map_or_else(|| "?".to_string(), |p| p.to_string()),
+                principal = %accepted.principal,
+                "TLS connection established"
+            );
+            return Some(Transport::Tls(accepted));
+        }
+        (_, Some(_)) => format!(
+            "TLS handshake not complete within {} ms (the frame time)",
+            activity.frame_time().as_millis()
+        ),
+        (Err(why), None) => why,
+    };
+    shard
+        .metrics
+        .tls_handshake_failures
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    shard.client_errors.note(format_args!(
+        "closing connection from {}: {why}",
+        peer.map_or_else(|| "an unknown peer".to_string(), |p| p.to_string())
+    ));
+    None
+}
+
+/// The connection's read side: the socket, or TLS over it.
+enum FrameReader {
+    Plain(ReadHalf<TcpStream>),
+    Tls(tls::stream::TlsReader<ReadHalf<TcpStream>>),
+}
+
+impl futures::io::AsyncRead for FrameReader {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            FrameReader::Plain(r) => std::pin::Pin::new(r).poll_read(cx, buf),
+            FrameReader::Tls(r) => std::pin::Pin::new(r).poll_read(cx, buf),
+        }
+    }
+}
+
+/// The connection's write side: `sendmsg` of the reply's chunks, or TLS records of them.
+enum ReplyWriter {
+    Plain(WriteHalf<TcpStream>),
+    Tls(tls::stream::TlsWriter<WriteHalf<TcpStream>>),
+}
+
+impl ReplyWriter {
+    async fn write_chunks<C: std::ops::Deref<Target = [u8]>>(
+        &mut self,
+        fd: RawFd,
+        chunks: &[C],
+        activity: &Activity,
+    ) -> std::io::Result<()> {
+        match self {
+            ReplyWriter::Plain(w) => send::write_chunks(fd, w, chunks, activity).await,
+            ReplyWriter::Tls(w) => w.write_chunks(chunks, activity).await,
+        }
+    }
+
+    async fn close(&mut self, activity: &Activity) {
+        match self {
+            ReplyWriter::Plain(w) => {
+                let _ = w.close().await;
+            }
+            ReplyWriter::Tls(w) => w.close(activity).await,
+        }
+    }
+}
+
+/// Read frames and write replies until the connection ends.
+async fn serve_requests(
+    shard: &Rc<Shard>,
+    stream: TcpStream,
+    fd: RawFd,
+    transport: Transport,
+    activity: &Rc<Activity>,
+    peer: Option<std::net::SocketAddr>,
+    watchdog: glommio::Task<idle::Reason>,
+) {
+    let (reader, writer) = stream.split();
+    let (mut reader, mut writer) = match transport {
+        Transport::Plain => (FrameReader::Plain(reader), ReplyWriter::Plain(writer)),
+        Transport::Tls(accepted) => (
+            FrameReader::Tls(tls::stream::TlsReader::new(
+                accepted.conn.clone(),
+                reader,
+                accepted.leftover,
+            )),
+            ReplyWriter::Tls(tls::stream::TlsWriter::new(accepted.conn, fd, writer)),
+        ),
+    };
     let (tx, rx) = local_channel::new_bounded::<(
         glommio::task::JoinHandle<Reply>,
         Option<RequestBytes>,
@@ -141,7 +289,8 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
                         .bytes_out
                         .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
                     let one = std::slice::from_ref(&bytes);
-                    if send::write_chunks(fd, &mut writer, one, &writer_activity)
+                    if writer
+                        .write_chunks(fd, one, &writer_activity)
                         .await
                         .is_err()
                     {
@@ -154,8 +303,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
                         .metrics
                         .bytes_out
                         .fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed);
-                    let written =
-                        send::write_chunks(fd, &mut writer, &chunks, &writer_activity).await;
+                    let written = writer.write_chunks(fd, &chunks, &writer_activity).await;
                     // The response's bytes are freed here, and with them its budget.
                     drop(chunks);
                     drop(reservation);
@@ -167,13 +315,13 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
                 Reply::Close => break,
             }
         }
-        let _ = writer.close().await;
+        writer.close(&writer_activity).await;
     });
 
     let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     loop {
         let outcome = futures::select_biased! {
-            r = read_frame(&mut reader, &mut buf, shard.config.request_max_bytes, &shard, &activity).fuse() => r,
+            r = read_frame(&mut reader, &mut buf, shard.config.request_max_bytes, shard, activity).fuse() => r,
             _ = shard.shutdown.wait().fuse() => ReadOutcome::Closed,
         };
         if activity.closed().is_some() {
@@ -217,20 +365,10 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     }
     drop(tx);
     writer_task.await;
+    // Before the socket closes (with `reader`, its last half): the watchdog must never shut
+    // down a descriptor number the kernel has handed to another socket.
     drop(watchdog);
-    if let Some(reason) = activity.closed() {
-        note_idle_close(
-            &shard,
-            reason,
-            peer,
-            activity.idle_time(),
-            activity.frame_time(),
-        );
-    }
-    shard
-        .metrics
-        .connections_open
-        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    drop(reader);
 }
 
 /// Count and log a connection the watchdog closed. A stalled write is the client's doing (it

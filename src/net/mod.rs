@@ -3,3 +3,4 @@
 pub mod connection;
 pub mod idle;
 pub mod send;
+pub mod tls;

@@ -476,7 +476,7 @@ async fn run_shard(start: ShardStart) {
                             drop(stream);
                             continue;
                         }
-                        glommio::spawn_local(crate::net::connection::serve(shard.clone(), stream))
+                        glommio::spawn_local(crate::net::connection::serve(shard.clone(), stream, None))
                             .detach();
                     }
                     Err(e) => {
