@@ -142,3 +142,161 @@ impl Write for Stream {
         }
     }
 }
+
+/// A TLS stream that can be split into handles for a writer thread and a reader thread, as a
+/// pipelining client does with `TcpStream::try_clone` (sluice-bench's producer). The rustls
+/// state is shared behind a mutex held only to encrypt or decrypt, never across socket I/O:
+/// a writer blocked on a full socket can't stop the reader from draining responses.
+///
+/// The handshake completes in [`ClientTls::connect_shared`], before any clone exists.
+pub struct SharedTls {
+    tcp: TcpStream,
+    conn: Arc<std::sync::Mutex<rustls::ClientConnection>>,
+    /// Ciphertext read but not yet taken by rustls: `rbuf[start..]`.
+    rbuf: Vec<u8>,
+    start: usize,
+    /// Ciphertext to write.
+    wbuf: Vec<u8>,
+}
+
+/// Ciphertext read from the socket at once by a [`SharedTls`] reader.
+const SHARED_READ_BYTES: usize = 64 * 1024;
+
+impl ClientTls {
+    /// Start TLS on `tcp` to `addr` and finish the handshake (within the socket's timeouts).
+    pub fn connect_shared(&self, addr: &str, mut tcp: TcpStream) -> io::Result<SharedTls> {
+        let Stream::Tls(mut stream) = self
+            .wrap(addr, tcp.try_clone()?)
+            .map_err(|e| io::Error::other(e.to_string()))?
+        else {
+            unreachable!("wrap makes a TLS stream");
+        };
+        while stream.conn.is_handshaking() {
+            stream.conn.complete_io(&mut tcp)?;
+        }
+        Ok(SharedTls {
+            tcp,
+            conn: Arc::new(std::sync::Mutex::new(stream.conn)),
+            rbuf: Vec::new(),
+            start: 0,
+            wbuf: Vec::new(),
+        })
+    }
+}
+
+impl SharedTls {
+    /// Another handle on the same connection (one thread writes, one reads).
+    pub fn try_clone(&self) -> io::Result<SharedTls> {
+        Ok(SharedTls {
+            tcp: self.tcp.try_clone()?,
+            conn: self.conn.clone(),
+            rbuf: Vec::new(),
+            start: 0,
+            wbuf: Vec::new(),
+        })
+    }
+
+    pub fn tcp(&self) -> &TcpStream {
+        &self.tcp
+    }
+
+}
+
+impl Read for SharedTls {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        loop {
+            {
+                let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+                match conn.reader().read(out) {
+                    Ok(n) => return Ok(n),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+                if self.start < self.rbuf.len() {
+                    let mut rest = &self.rbuf[self.start..];
+                    let before = rest.len();
+                    conn.read_tls(&mut rest)?;
+                    self.start += before - rest.len();
+                    conn.process_new_packets()
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                    continue;
+                }
+            }
+            self.rbuf.resize(SHARED_READ_BYTES, 0);
+            let n = self.tcp.read(&mut self.rbuf)?;
+            self.rbuf.truncate(n);
+            self.start = 0;
+            if n == 0 {
+                return Ok(0);
+            }
+        }
+    }
+}
+
+impl Write for SharedTls {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.wbuf.clear();
+        let n = {
+            let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+            let n = conn.writer().write(data)?;
+            while conn.wants_write() {
+                conn.write_tls(&mut self.wbuf)?;
+            }
+            n
+        };
+        self.tcp.write_all(&self.wbuf)?;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A connection's stream that a pipelining client splits into a writer and a reader handle.
+pub enum SplitStream {
+    Plain(TcpStream),
+    Tls(SharedTls),
+}
+
+impl SplitStream {
+    pub fn try_clone(&self) -> io::Result<SplitStream> {
+        Ok(match self {
+            SplitStream::Plain(s) => SplitStream::Plain(s.try_clone()?),
+            SplitStream::Tls(s) => SplitStream::Tls(s.try_clone()?),
+        })
+    }
+
+    /// The socket under it (for timeouts and shutdown).
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            SplitStream::Plain(s) => s,
+            SplitStream::Tls(s) => s.tcp(),
+        }
+    }
+}
+
+impl Read for SplitStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            SplitStream::Plain(s) => s.read(buf),
+            SplitStream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for SplitStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            SplitStream::Plain(s) => s.write(buf),
+            SplitStream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            SplitStream::Plain(s) => s.flush(),
+            SplitStream::Tls(s) => s.flush(),
+        }
+    }
+}

@@ -366,7 +366,7 @@ fn close(
 
 #[allow(clippy::too_many_arguments)]
 fn read_acks(
-    mut stream: std::net::TcpStream,
+    mut stream: sluice_client::tls::SplitStream,
     version: i16,
     interval_ns: u64,
     msg_bytes: u64,
