@@ -328,6 +328,9 @@ pub struct ServeArgs {
     #[arg(long)]
     pub index_cache_bytes: Option<usize>,
 
+    #[command(flatten)]
+    pub tls: crate::net::tls::TlsArgs,
+
     /// Log filter (tracing EnvFilter syntax); RUST_LOG overrides.
     #[arg(long, default_value = "info")]
     pub log_level: String,

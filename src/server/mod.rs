@@ -34,6 +34,8 @@ struct ShardStart {
     store: Option<MetadataStore>,
     bootstrap: StdListener,
     own: StdListener,
+    /// TLS for the client listeners (interim, until the listener model: all or none).
+    tls: Option<Arc<crate::net::tls::TlsServer>>,
     senders: Vec<Option<shared_channel::SharedSender<ShardTask>>>,
     receivers: Vec<shared_channel::SharedReceiver<ShardTask>>,
     ready: crossbeam_channel::Sender<Result<(), String>>,
@@ -66,6 +68,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             crate::limits::TOPIC_PARTITIONS_MAX
         );
     }
+    // Interim (until the listener model): TLS flags make every client listener SSL.
+    let tls = if args.tls.any_set() {
+        let server = crate::net::tls::TlsServer::new(&args.tls)?;
+        server.spawn_reloader()?;
+        Some(server)
+    } else {
+        None
+    };
     let nofile = checks::raise_nofile()?;
     let partitions_max = checks::partitions_fitting(nofile, args.max_connections, shards);
     tracing::info!(
@@ -240,6 +250,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             store: if id == 0 { store.take() } else { None },
             bootstrap: b,
             own: o,
+            tls: tls.clone(),
             senders: s,
             receivers: r,
             ready: ready_tx.clone(),
@@ -279,6 +290,13 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "bootstrap": bootstrap_addr.port(),
         "shards": brokers.iter().map(|b| b.port).collect::<Vec<_>>(),
         "admin": admin_port,
+        "listeners": [{
+            "name": if tls.is_some() { "SSL" } else { "PLAINTEXT" },
+            "protocol": if tls.is_some() { "SSL" } else { "PLAINTEXT" },
+            "host": host,
+            "bootstrap": bootstrap_addr.port(),
+            "shards": brokers.iter().map(|b| b.port).collect::<Vec<_>>(),
+        }],
     });
     if let Some(path) = &args.ports_file {
         write_ports_file(path, &ports)?;
@@ -398,6 +416,7 @@ async fn run_shard(start: ShardStart) {
         store,
         bootstrap,
         own,
+        tls,
         senders,
         receivers,
         ready,
@@ -460,6 +479,7 @@ async fn run_shard(start: ShardStart) {
     let mut accept_tasks = Vec::new();
     for listener in listeners {
         let shard = shard.clone();
+        let tls = tls.clone();
         accept_tasks.push(glommio::spawn_local(async move {
             loop {
                 match listener.accept().await {
@@ -476,7 +496,7 @@ async fn run_shard(start: ShardStart) {
                             drop(stream);
                             continue;
                         }
-                        glommio::spawn_local(crate::net::connection::serve(shard.clone(), stream, None))
+                        glommio::spawn_local(crate::net::connection::serve(shard.clone(), stream, tls.clone()))
                             .detach();
                     }
                     Err(e) => {

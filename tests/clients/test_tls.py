@@ -47,9 +47,17 @@ def ssl_bootstrap(broker) -> str:
     return f"{l['host']}:{l['bootstrap']}"
 
 
+def has_listeners() -> bool:
+    """Whether this build has Kafka's listener model (else TLS flags make every listener SSL)."""
+    from harness import sluice_bin
+    out = subprocess.run([str(sluice_bin()), "serve", "--help"], capture_output=True, timeout=30)
+    return b"--listeners" in out.stdout
+
+
 def start_tls_broker(sluice, pki, *extra: str, client_auth: str = "none"):
+    listeners = ["--listeners", "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0"] if has_listeners() else []
     args = [
-        "--listeners", "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0",
+        *listeners,
         "--ssl-certificate", str(pki.broker.cert),
         "--ssl-key", str(pki.broker.key),
         "--ssl-client-auth", client_auth,

@@ -33,7 +33,7 @@ class Pki:
 
     def client(self, name: str, subject: str) -> Pair:
         """A client certificate for `subject` (openssl's "/C=../O=../CN=.." form) signed by the CA."""
-        return _signed(self.dir, self.ca, name, subject, ext=None)
+        return _signed(self.dir, self.ca, name, subject, ext="extendedKeyUsage=clientAuth")
 
     def broker_cert(self, name: str, subject: str = "/CN=localhost", serial: int | None = None) -> Pair:
         """Another broker certificate (e.g. to reload), for 127.0.0.1 and localhost."""
