@@ -26,6 +26,7 @@
 
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -41,6 +42,8 @@ use crate::handlers::{self, Reply};
 use crate::limits::{
     CONNECTION_INFLIGHT_REQUESTS_MAX, REQUEST_BODY_READ_TIMEOUT_MS, REQUEST_HEADER_BYTES_MIN,
 };
+use crate::security::listener::ListenerInfo;
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 /// Bytes asked of the socket per read when no bigger frame is pending: each connection's read
@@ -101,10 +104,19 @@ enum ReadOutcome {
     Bad(String),
 }
 
-/// Serve one connection until the client closes it, it breaks the protocol, or shutdown.
-pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
+/// Serve one connection, accepted on `listener`, until the client closes it, it breaks the
+/// protocol, or shutdown.
+pub async fn serve(shard: Rc<Shard>, stream: TcpStream, listener: Arc<ListenerInfo>) {
     let _ = stream.set_nodelay(true);
     let peer = stream.peer_addr().ok();
+    // TLS HOOK (issue 14, TLS part): an SSL / SASL_SSL listener's stream is wrapped here, before
+    // anything is read from it. Until TLS lands, start-up refuses such listeners
+    // (`server::serve`), so every stream here is plaintext.
+    assert!(
+        !listener.protocol.is_tls(),
+        "a TLS listener was bound without TLS support"
+    );
+    let session = Rc::new(Session::new(listener, peer));
     // For vectored writes (send.rs); valid while `writer` below is, which outlives its uses.
     let fd = stream.as_raw_fd();
     shard
@@ -188,12 +200,12 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
                     .bytes_in
                     .fetch_add(frame.len() as u64 + 4, std::sync::atomic::Ordering::Relaxed);
                 let busy = activity.busy();
-                let task = glommio::spawn_local(handlers::handle(shard.clone(), frame).map(
-                    move |reply| {
+                let task = glommio::spawn_local(
+                    handlers::handle(shard.clone(), session.clone(), frame).map(move |reply| {
                         drop(busy);
                         reply
-                    },
-                ))
+                    }),
+                )
                 .detach();
                 if tx.send((task, Some(permit))).await.is_err() {
                     break;
