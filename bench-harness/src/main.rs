@@ -154,7 +154,8 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
 
 fn cmd_run(a: &RunArgs) -> Result<bool> {
     if let Some(ca) = &a.tls_ca {
-        let tls = sluice_client::tls::ClientTls::new(ca, None).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let tls =
+            sluice_client::tls::ClientTls::new(ca, None).map_err(|e| anyhow::anyhow!("{e}"))?;
         bench_harness::client::conn::use_tls(tls);
     }
     let mut workload = Workload::load(&a.workload)?;

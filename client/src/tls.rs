@@ -199,7 +199,6 @@ impl SharedTls {
     pub fn tcp(&self) -> &TcpStream {
         &self.tcp
     }
-
 }
 
 impl Read for SharedTls {

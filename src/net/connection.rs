@@ -43,6 +43,8 @@ use crate::handlers::{self, Reply};
 use crate::limits::{
     CONNECTION_INFLIGHT_REQUESTS_MAX, REQUEST_BODY_READ_TIMEOUT_MS, REQUEST_HEADER_BYTES_MIN,
 };
+use crate::security::listener::{ListenerInfo, SecurityProtocol};
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 /// Bytes asked of the socket per read when no bigger frame is pending: each connection's read
@@ -103,12 +105,24 @@ enum ReadOutcome {
     Bad(String),
 }
 
-/// Serve one connection until the client closes it, it breaks the protocol, or shutdown.
-/// With `tls` (an SSL or SASL_SSL listener) the connection is a TLS server first: a handshake
-/// that fails or does not finish within the frame time closes it, counted.
-pub async fn serve(shard: Rc<Shard>, stream: TcpStream, tls: Option<Arc<TlsServer>>) {
+/// Serve one connection, accepted on `listener`, until the client closes it, it breaks the
+/// protocol, or shutdown. On an SSL or SASL_SSL listener (`tls` is its server side) the
+/// connection is a TLS server first: a handshake that fails or does not finish within the frame
+/// time closes it, counted. On SSL, a verified client certificate's subject is the principal.
+pub async fn serve(
+    shard: Rc<Shard>,
+    stream: TcpStream,
+    listener: Arc<ListenerInfo>,
+    tls: Option<Arc<TlsServer>>,
+) {
     let _ = stream.set_nodelay(true);
     let peer = stream.peer_addr().ok();
+    assert_eq!(
+        listener.protocol.is_tls(),
+        tls.is_some(),
+        "TLS exactly on SSL and SASL_SSL listeners"
+    );
+    let session = Rc::new(Session::new(listener, peer));
     // For vectored writes (send.rs); valid while `writer` below is, which outlives its uses.
     let fd = stream.as_raw_fd();
     shard
@@ -130,10 +144,25 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, tls: Option<Arc<TlsServe
         None => Some(Transport::Plain),
         Some(server) => tls_handshake(&shard, server, &mut stream, &activity, peer).await,
     };
+    if let Some(Transport::Tls(accepted)) = &transport {
+        // Kafka: on SASL_SSL the principal is SASL's, whatever certificate the client showed.
+        if session.protocol() == SecurityProtocol::Ssl {
+            if let Some(principal) = &accepted.principal {
+                session.set_principal(principal.clone());
+            }
+        }
+        tracing::debug!(
+            shard = shard.id,
+            peer = %session.peer_string(),
+            listener = %session.listener.name,
+            principal = %session.principal(),
+            "TLS connection established"
+        );
+    }
     let handshake_failed = transport.is_none();
     match transport {
         Some(transport) => {
-            serve_requests(&shard, stream, fd, transport, &activity, peer, watchdog).await
+            serve_requests(&shard, &session, stream, fd, transport, &activity, watchdog).await
         }
         None => drop(watchdog),
     }
@@ -174,15 +203,7 @@ async fn tls_handshake(
     };
     drop(incomplete);
     let why = match (outcome, activity.closed()) {
-        (Ok(accepted), None) => {
-            tracing::debug!(
-                shard = shard.id,
-                peer = %peer.map_or_else(|| "?".to_string(), |p| p.to_string()),
-                principal = %accepted.principal,
-                "TLS connection established"
-            );
-            return Some(Transport::Tls(accepted));
-        }
+        (Ok(accepted), None) => return Some(Transport::Tls(accepted)),
         (_, Some(_)) => format!(
             "TLS handshake not complete within {} ms (the frame time)",
             activity.frame_time().as_millis()
@@ -251,13 +272,14 @@ impl ReplyWriter {
 /// Read frames and write replies until the connection ends.
 async fn serve_requests(
     shard: &Rc<Shard>,
+    session: &Rc<Session>,
     stream: TcpStream,
     fd: RawFd,
     transport: Transport,
     activity: &Rc<Activity>,
-    peer: Option<std::net::SocketAddr>,
     watchdog: glommio::Task<idle::Reason>,
 ) {
+    let peer = session.peer;
     let (reader, writer) = stream.split();
     let (mut reader, mut writer) = match transport {
         Transport::Plain => (FrameReader::Plain(reader), ReplyWriter::Plain(writer)),
@@ -336,12 +358,12 @@ async fn serve_requests(
                     .bytes_in
                     .fetch_add(frame.len() as u64 + 4, std::sync::atomic::Ordering::Relaxed);
                 let busy = activity.busy();
-                let task = glommio::spawn_local(handlers::handle(shard.clone(), frame).map(
-                    move |reply| {
+                let task = glommio::spawn_local(
+                    handlers::handle(shard.clone(), session.clone(), frame).map(move |reply| {
                         drop(busy);
                         reply
-                    },
-                ))
+                    }),
+                )
                 .detach();
                 if tx.send((task, Some(permit))).await.is_err() {
                     break;

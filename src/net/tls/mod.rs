@@ -283,7 +283,10 @@ fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow!("{}: not a PEM certificate file: {e}", path.display()))?;
     if certs.is_empty() {
-        bail!("{}: no certificate (BEGIN CERTIFICATE) in it", path.display());
+        bail!(
+            "{}: no certificate (BEGIN CERTIFICATE) in it",
+            path.display()
+        );
     }
     Ok(certs)
 }
@@ -354,7 +357,10 @@ mod tests {
         let (c, k) = write_pair(dir.path(), "one.test");
         let server = TlsServer::new(&args(&c, &k)).expect("loads");
         let first = server.current();
-        assert!(!server.reload(false).expect("unchanged"), "no change, no reload");
+        assert!(
+            !server.reload(false).expect("unchanged"),
+            "no change, no reload"
+        );
         std::fs::write(&c, "not pem").expect("write");
         assert!(server.reload(true).is_err(), "garbage is refused");
         assert!(Arc::ptr_eq(&first, &server.current()), "old cert kept");

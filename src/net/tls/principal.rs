@@ -11,19 +11,18 @@
 //! - in string values, each of `,=+<>#;"\` escaped with '\', and a leading or trailing space too.
 //!
 //! The principal is "User:" followed by that name; a connection without a client certificate
-//! is "User:ANONYMOUS" (Kafka's `KafkaPrincipal.ANONYMOUS`).
+//! keeps its session's "User:ANONYMOUS" (Kafka's `KafkaPrincipal.ANONYMOUS`).
 
 use x509_parser::der_parser::asn1_rs::{Any, Class, Tag};
 use x509_parser::prelude::{FromDer, X509Certificate, X509Name};
 
-/// Kafka's principal for a connection without an authenticated identity.
-pub const ANONYMOUS: &str = "User:ANONYMOUS";
+use crate::security::session::KafkaPrincipal;
 
 /// The principal of the client whose certificate chain starts with `end_entity` (DER).
 /// None if the certificate does not parse (rustls verified it, so it does in practice).
-pub fn of_certificate(end_entity: &[u8]) -> Option<String> {
+pub fn of_certificate(end_entity: &[u8]) -> Option<KafkaPrincipal> {
     let (_, cert) = X509Certificate::from_der(end_entity).ok()?;
-    Some(format!("User:{}", rfc2253(cert.subject())))
+    Some(KafkaPrincipal::user(&rfc2253(cert.subject())))
 }
 
 /// The distinguished name as `X500Principal.getName()` (RFC 2253) prints it.
@@ -172,7 +171,7 @@ mod tests {
         params.distinguished_name = dn;
         let key = rcgen::KeyPair::generate().expect("key");
         let cert = params.self_signed(&key).expect("cert");
-        of_certificate(cert.der()).expect("parses")
+        of_certificate(cert.der()).expect("parses").to_string()
     }
 
     #[test]
@@ -194,10 +193,7 @@ mod tests {
             dn.push(rcgen::DnType::OrganizationName, "Acme, Inc.");
             dn.push(rcgen::DnType::CommonName, " a+b=c#\"d\"<e>;f\\ ");
         });
-        assert_eq!(
-            p,
-            r#"User:CN=\ a\+b\=c\#\"d\"\<e\>\;f\\\ ,O=Acme\, Inc."#
-        );
+        assert_eq!(p, r#"User:CN=\ a\+b\=c\#\"d\"\<e\>\;f\\\ ,O=Acme\, Inc."#);
     }
 
     #[test]
@@ -222,9 +218,6 @@ mod tests {
                 rcgen::DnValue::Utf8String(long.clone()),
             );
         });
-        assert_eq!(
-            p,
-            format!("User:2.5.4.99=#0c81c8{}", "78".repeat(200))
-        );
+        assert_eq!(p, format!("User:2.5.4.99=#0c81c8{}", "78".repeat(200)));
     }
 }

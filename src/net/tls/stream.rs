@@ -36,6 +36,7 @@ use super::TlsServer;
 use crate::limits::{TLS_READ_BUFFER_BYTES, TLS_SEND_BUFFER_BYTES, TLS_SEND_SPILL_BYTES};
 use crate::net::idle::Activity;
 use crate::net::send;
+use crate::security::session::KafkaPrincipal;
 
 /// The rustls state of one connection, shared by its reader and writer tasks.
 pub type Shared = Rc<RefCell<ServerConnection>>;
@@ -43,8 +44,8 @@ pub type Shared = Rc<RefCell<ServerConnection>>;
 /// What a finished handshake hands the connection.
 pub struct Accepted {
     pub conn: Shared,
-    /// "User:<subject>" of a verified client certificate, else "User:ANONYMOUS".
-    pub principal: String,
+    /// "User:<subject>" of a verified client certificate; None without one.
+    pub principal: Option<KafkaPrincipal>,
     /// Ciphertext read with the handshake's last flight that rustls has not taken yet.
     pub leftover: Vec<u8>,
 }
@@ -92,8 +93,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     let principal = conn
         .peer_certificates()
         .and_then(|chain| chain.first())
-        .and_then(|cert| principal::of_certificate(cert))
-        .unwrap_or_else(|| principal::ANONYMOUS.to_string());
+        .and_then(|cert| principal::of_certificate(cert));
     Ok(Accepted {
         conn: Rc::new(RefCell::new(conn)),
         principal,
