@@ -132,7 +132,8 @@ impl TlsServer {
                 )
             }
         };
-        let config = builder.with_cert_resolver(cert.clone());
+        let mut config = builder.with_cert_resolver(cert.clone());
+        config.ignore_client_order = true;
         Ok(Arc::new(TlsServer {
             config: Arc::new(config),
             cert,
@@ -185,7 +186,12 @@ impl TlsServer {
     reason = "the ring provider lacks only post-quantum key exchange, which Kafka clients don't use"
 )]
 fn provider() -> rustls::crypto::CryptoProvider {
-    rustls::crypto::ring::default_provider()
+    let mut p = rustls::crypto::ring::default_provider();
+    // AES-128-GCM first (TLS 1.3's mandatory suite; fewer rounds than AES-256 for the same
+    // security margin Kafka deployments accept), and the server's order wins (below).
+    p.cipher_suites
+        .sort_by_key(|s| !format!("{:?}", s.suite()).contains("AES_128_GCM"));
+    p
 }
 
 /// `--ssl-enabled-protocols` → rustls versions (Kafka's names, case as Kafka writes them).

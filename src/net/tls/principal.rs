@@ -85,7 +85,7 @@ fn string_value(v: &Any<'_>) -> Option<String> {
         // Java reads a T61String as ISO-8859-1.
         Tag::T61String => Some(data.iter().map(|&b| b as char).collect()),
         Tag::BmpString => {
-            if data.len() % 2 != 0 {
+            if !data.len().is_multiple_of(2) {
                 return None;
             }
             let units: Vec<u16> = data
@@ -95,7 +95,7 @@ fn string_value(v: &Any<'_>) -> Option<String> {
             String::from_utf16(&units).ok()
         }
         Tag::UniversalString => {
-            if data.len() % 4 != 0 {
+            if !data.len().is_multiple_of(4) {
                 return None;
             }
             data.chunks_exact(4)

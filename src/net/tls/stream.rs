@@ -36,6 +36,9 @@ use super::TlsServer;
 use crate::limits::{TLS_READ_BUFFER_BYTES, TLS_SEND_BUFFER_BYTES, TLS_SEND_SPILL_BYTES};
 use crate::net::idle::Activity;
 use crate::net::send;
+
+/// Plaintext chunks handed to rustls at once (it encrypts across them into full records).
+const TLS_WRITE_IOVECS_MAX: usize = 64;
 use crate::security::session::KafkaPrincipal;
 
 /// The rustls state of one connection, shared by its reader and writer tasks.
@@ -212,18 +215,41 @@ impl<W: AsyncWrite + Unpin> TlsWriter<W> {
         loop {
             {
                 let mut conn = self.conn.borrow_mut();
-                while at < chunks.len() {
-                    let part = &chunks[at][skip..];
-                    if !part.is_empty() {
-                        let n = conn.writer().write(part)?;
-                        if n == 0 {
-                            break; // the send buffer is full: send it first
-                        }
-                        skip += n;
-                    }
-                    if skip == chunks[at].len() {
+                loop {
+                    while at < chunks.len() && chunks[at].len() == skip {
                         at += 1;
                         skip = 0;
+                    }
+                    if at == chunks.len() {
+                        break;
+                    }
+                    // Many chunks per call: rustls fills whole records across them (a Fetch
+                    // reply's small framing chunks don't become records of their own).
+                    let mut iov = [io::IoSlice::new(&[]); TLS_WRITE_IOVECS_MAX];
+                    let mut n = 0;
+                    for (i, chunk) in chunks[at..].iter().take(TLS_WRITE_IOVECS_MAX).enumerate() {
+                        let part = if i == 0 { &chunk[skip..] } else { &chunk[..] };
+                        if !part.is_empty() {
+                            iov[n] = io::IoSlice::new(part);
+                            n += 1;
+                        }
+                    }
+                    assert!(n > 0, "the window starts with a non-empty chunk");
+                    let mut took = conn.writer().write_vectored(&iov[..n])?;
+                    if took == 0 {
+                        break; // the send buffer is full: send it first
+                    }
+                    // Advance past what rustls took.
+                    while took > 0 {
+                        let here = chunks[at].len() - skip;
+                        if took >= here {
+                            took -= here;
+                            at += 1;
+                            skip = 0;
+                        } else {
+                            skip += took;
+                            took = 0;
+                        }
                     }
                 }
             }
