@@ -388,6 +388,20 @@ mod tests {
     }
 
     #[test]
+    fn a_pem_file_over_the_limit_is_refused_before_it_is_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (c, k) = write_pair(dir.path(), "one.test");
+        let mut pem = std::fs::read(&c).expect("read");
+        pem.resize(TLS_PEM_FILE_BYTES_MAX as usize + 1, b'\n');
+        std::fs::write(&c, pem).expect("write");
+        let err = TlsServer::new(&args(&c, &k)).expect_err("too large");
+        assert!(
+            format!("{err:#}").contains("TLS_PEM_FILE_BYTES_MAX"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
     fn protocols_are_kafkas_names() {
         assert_eq!(parse_protocols("TLSv1.2,TLSv1.3").expect("ok").len(), 2);
         assert_eq!(parse_protocols("TLSv1.3").expect("ok").len(), 1);
