@@ -60,7 +60,7 @@ elif ((deps_ok == 0)); then
 else
     # -p no:cacheprovider: no .pytest_cache in the source tree.
     step pytest bash -c 'cd tests/clients && exec .venv/bin/python -m pytest -p no:cacheprovider -v'
-    step node-kafkajs bash -c 'cd tests/clients && exec node --test kafkajs.test.mjs'
+    step node-kafkajs bash -c 'cd tests/clients && exec node --test kafkajs.test.mjs kafkajs_tls.test.mjs'
 fi
 
 printf '\n===== summary\n'

@@ -14,5 +14,6 @@ pub mod metrics;
 pub mod net;
 pub mod partition;
 pub mod protocol;
+pub mod security;
 pub mod server;
 pub mod shard;

@@ -386,3 +386,29 @@ const _: () =
 // (the CLI's timeout is Kafka clients' default request.timeout.ms).
 const _: () =
     assert!(SHARD_CALL_TIMEOUT_MS * 2 <= sluice_client::limits::CLIENT_REQUEST_TIMEOUT_MS);
+
+// --- TLS (SSL and SASL_SSL listeners, `net::tls`) ---------------------------------------------
+
+/// Ciphertext rustls may hold for one connection before it is sent (and plaintext before the
+/// handshake): how much of a reply is encrypted before one `sendmsg` sends it. Larger means
+/// fewer, larger writes; each open TLS connection may hold this much while its socket is full
+/// (count it with the connection buffers when sizing `--memory`).
+pub const TLS_SEND_BUFFER_BYTES: usize = 256 * 1024;
+
+/// Ciphertext handed to glommio's waiting write when the socket is full (a copy, taken only
+/// then).
+pub const TLS_SEND_SPILL_BYTES: usize = 64 * 1024;
+
+/// Each TLS connection's ciphertext read buffer (rustls adds its own record buffer, ≤ 18 KiB).
+pub const TLS_READ_BUFFER_BYTES: usize = 64 * 1024;
+
+/// A certificate, key or CA file larger than this is refused (read whole into memory).
+pub const TLS_PEM_FILE_BYTES_MAX: u64 = 1024 * 1024;
+
+/// How often the reload thread looks at the certificate and key files' mtimes and sizes (and
+/// for a SIGHUP): the longest a replaced certificate waits before new connections get it.
+pub const TLS_RELOAD_POLL_INTERVAL_MS: u64 = 1_000;
+
+const _: () = assert!(TLS_SEND_SPILL_BYTES <= TLS_SEND_BUFFER_BYTES);
+// A whole TLS record (16 KiB of plaintext and its overhead) fits the send buffer.
+const _: () = assert!(TLS_SEND_BUFFER_BYTES >= 18 * 1024);

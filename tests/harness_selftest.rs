@@ -44,7 +44,8 @@ fn ports_file_parsing() {
             host: "127.0.0.1".into(),
             bootstrap: 9092,
             shards: vec![9093, 9094],
-            admin: 9644
+            admin: 9644,
+            listeners: Vec::new(),
         })
     );
     for bad in [

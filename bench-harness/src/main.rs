@@ -101,6 +101,10 @@ struct RunArgs {
     /// No progress line.
     #[arg(long)]
     quiet: bool,
+    /// Connect with TLS (a broker's SSL listener), trusting the CA certificates in this PEM
+    /// file (librdkafka's ssl.ca.location).
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration> {
@@ -149,6 +153,11 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
 }
 
 fn cmd_run(a: &RunArgs) -> Result<bool> {
+    if let Some(ca) = &a.tls_ca {
+        let tls =
+            sluice_client::tls::ClientTls::new(ca, None).map_err(|e| anyhow::anyhow!("{e}"))?;
+        bench_harness::client::conn::use_tls(tls);
+    }
     let mut workload = Workload::load(&a.workload)?;
     let (mut driver, driver_bootstrap) = match &a.driver {
         Some(p) => DriverSettings::from_yaml(

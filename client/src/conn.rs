@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::{TcpStream, ToSocketAddrs};
+
+use crate::tls::{ClientTls, Stream};
 use std::time::Duration;
 
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest};
@@ -19,7 +21,7 @@ pub const CLIENT_ID: &str = "sluice-cli";
 
 /// A connection and the version ranges its broker serves.
 pub struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     pub addr: String,
     next_correlation_id: i32,
     /// api key → (min, max) served by the broker.
@@ -33,6 +35,15 @@ pub struct Conn {
 impl Conn {
     /// Connect to `addr` ("host:port") and learn which versions it serves.
     pub fn connect(addr: &str, timeout: Duration) -> Result<Conn, ClientError> {
+        Conn::connect_with(addr, timeout, None)
+    }
+
+    /// `connect`, over TLS when `tls` is given (an SSL or SASL_SSL listener).
+    pub fn connect_with(
+        addr: &str,
+        timeout: Duration,
+        tls: Option<&ClientTls>,
+    ) -> Result<Conn, ClientError> {
         let addrs: Vec<_> = addr
             .to_socket_addrs()
             .map_err(|e| ClientError::Network(format!("resolving {addr}: {e}")))?
@@ -42,6 +53,10 @@ impl Conn {
             match TcpStream::connect_timeout(&a, timeout) {
                 Ok(stream) => {
                     stream.set_nodelay(true)?;
+                    let stream = match tls {
+                        Some(tls) => tls.wrap(addr, stream)?,
+                        None => Stream::Plain(stream),
+                    };
                     let mut conn = Conn {
                         stream,
                         addr: addr.to_string(),

@@ -17,6 +17,7 @@ pub mod groups;
 pub mod limits;
 pub mod partitioner;
 pub mod records;
+pub mod tls;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -68,6 +69,8 @@ pub struct Client {
     /// coordinator answers as if it were not, see `groups::with_coordinator`).
     coordinators: HashMap<String, i32>,
     pub cluster_id: Option<String>,
+    /// TLS for every connection (an SSL or SASL_SSL listener), if set.
+    tls: Option<tls::ClientTls>,
 }
 
 impl Client {
@@ -97,7 +100,14 @@ impl Client {
             controller: None,
             coordinators: HashMap::new(),
             cluster_id: None,
+            tls: None,
         })
+    }
+
+    /// Connect over TLS (to an SSL or SASL_SSL listener).
+    pub fn with_tls(mut self, tls: tls::ClientTls) -> Client {
+        self.tls = Some(tls);
+        self
     }
 
     pub fn timeout(&self) -> Duration {
@@ -109,7 +119,7 @@ impl Client {
         if self.bootstrap_conn.is_none() {
             let mut errors = Vec::new();
             for addr in &self.bootstrap {
-                match Conn::connect(addr, self.timeout) {
+                match Conn::connect_with(addr, self.timeout, self.tls.as_ref()) {
                     Ok(c) => {
                         self.bootstrap_conn = Some(c);
                         break;
@@ -137,7 +147,7 @@ impl Client {
                 self.brokers.get(&id).cloned().ok_or_else(|| {
                     ClientError::Protocol(format!("metadata names no broker {id}"))
                 })?;
-            let conn = Conn::connect(&addr, self.timeout)?;
+            let conn = Conn::connect_with(&addr, self.timeout, self.tls.as_ref())?;
             self.nodes.insert(id, conn);
         }
         Ok(self.nodes.get_mut(&id).expect("just inserted"))

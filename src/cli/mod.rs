@@ -61,14 +61,33 @@ pub struct ClientOpts {
     /// How long to wait for a connection or a response, in milliseconds.
     #[arg(long, default_value_t = sluice_client::limits::CLIENT_REQUEST_TIMEOUT_MS, global = true)]
     pub request_timeout_ms: u64,
+
+    /// Connect with TLS (an SSL or SASL_SSL listener), trusting the CA certificates in this PEM
+    /// file (librdkafka's ssl.ca.location).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub ssl_ca: Option<std::path::PathBuf>,
+
+    /// For mutual TLS: the client's certificate (PEM; ssl.certificate.location). Needs --ssl-ca
+    /// and --ssl-key.
+    #[arg(long, value_name = "FILE", global = true, requires_all = ["ssl_ca", "ssl_key"])]
+    pub ssl_certificate: Option<std::path::PathBuf>,
+
+    /// For mutual TLS: the key of --ssl-certificate (PEM; ssl.key.location).
+    #[arg(long, value_name = "FILE", global = true, requires = "ssl_certificate")]
+    pub ssl_key: Option<std::path::PathBuf>,
 }
 
 impl ClientOpts {
     pub fn client(&self) -> Result<Client, ClientError> {
-        Client::new(
+        let client = Client::new(
             &self.brokers,
             Duration::from_millis(self.request_timeout_ms.max(1)),
-        )
+        )?;
+        let Some(ca) = &self.ssl_ca else {
+            return Ok(client);
+        };
+        let mtls = self.ssl_certificate.as_deref().zip(self.ssl_key.as_deref());
+        Ok(client.with_tls(sluice_client::tls::ClientTls::new(ca, mtls)?))
     }
 }
 
@@ -142,13 +161,34 @@ pub struct ServeArgs {
     #[arg(long, default_value = "./sluice-data")]
     pub data_dir: PathBuf,
 
-    /// Bootstrap listener. No authentication exists yet, so the default is loopback only.
-    /// Port 0 lets the OS pick (see --ports-file).
+    /// Shorthand for one PLAINTEXT listener (`--listeners PLAINTEXT://ADDR`); ignored when
+    /// --listeners is given. The default is loopback only. Port 0 lets the OS pick (see
+    /// --ports-file).
     #[arg(long, default_value = "127.0.0.1:9092")]
     pub listen: SocketAddr,
 
-    /// Host advertised to clients in Metadata (default: the listen host; 127.0.0.1 when
-    /// listening on 0.0.0.0).
+    /// Listeners, as Kafka's `listeners`: `NAME://HOST:PORT[,...]`, e.g.
+    /// `PLAINTEXT://127.0.0.1:9092,SASL_PLAINTEXT://0.0.0.0:9192`. A name is its security
+    /// protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL) unless mapped by
+    /// --listener-security-protocol-map. Every shard serves every listener: shard s listens on
+    /// PORT + 1 + s too (OS-picked when PORT is 0), so space fixed ports at least shards + 1 apart.
+    #[arg(long)]
+    pub listeners: Option<String>,
+
+    /// Security protocol of each listener name, as Kafka's `listener.security.protocol.map`:
+    /// `INTERNAL:SASL_PLAINTEXT,EXTERNAL:SASL_SSL`. Replaces the default map (each protocol's
+    /// name to itself).
+    #[arg(long)]
+    pub listener_security_protocol_map: Option<String>,
+
+    /// Addresses advertised to clients, per listener name, as Kafka's `advertised.listeners`:
+    /// `NAME://HOST:PORT`. Shard s is advertised on PORT + 1 + s (PORT 0: the bound ports).
+    /// Listeners not named here advertise their bound address (--advertised-host if given).
+    #[arg(long)]
+    pub advertised_listeners: Option<String>,
+
+    /// Host advertised to clients in Metadata by listeners --advertised-listeners doesn't name
+    /// (default: the listen host; 127.0.0.1 when listening on 0.0.0.0).
     #[arg(long)]
     pub advertised_host: Option<String>,
 
@@ -160,13 +200,16 @@ pub struct ServeArgs {
     #[arg(long)]
     pub cpuset: Option<String>,
 
-    /// Shard s listens on this port + s and advertises itself as broker s there.
-    /// Default: listen port + 1; OS-picked when the listen port is 0.
+    /// Shard s listens on this port + s and advertises itself as broker s there (on the first
+    /// listener; the others use their port + 1 + s). Default: listen port + 1; OS-picked when
+    /// the listen port is 0.
     #[arg(long)]
     pub shard_port_base: Option<u16>,
 
     /// Write the bound ports as JSON here once every listener is up:
-    /// {"host":..., "bootstrap":P, "shards":[P0,P1,...], "admin":P}.
+    /// {"host":..., "bootstrap":P, "shards":[P0,P1,...], "admin":P, "listeners":[{"name":...,
+    /// "protocol":..., "host":..., "bootstrap":P, "shards":[...]}, ...]}; the top-level
+    /// host, bootstrap and shards are the first listener's.
     #[arg(long)]
     pub ports_file: Option<PathBuf>,
 
@@ -308,6 +351,9 @@ pub struct ServeArgs {
     /// disk again. Default: from --memory.
     #[arg(long)]
     pub index_cache_bytes: Option<usize>,
+
+    #[command(flatten)]
+    pub tls: crate::net::tls::TlsArgs,
 
     /// Log filter (tracing EnvFilter syntax); RUST_LOG overrides.
     #[arg(long, default_value = "info")]

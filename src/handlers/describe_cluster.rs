@@ -10,6 +10,7 @@ use kafka_protocol::messages::{
 
 use super::{encode, str_bytes, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub const VERSIONS: Versions = Versions {
@@ -20,12 +21,15 @@ pub const VERSIONS: Versions = Versions {
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    session: &Rc<Session>,
     header: &RequestHeader,
     body: &mut Bytes,
 ) -> Result<Reply, DecodeError> {
     let request = DescribeClusterRequest::try_decode(body, header.request_api_version)?;
     let snapshot = shard.snapshot();
-    let brokers = snapshot
+    // Only the addresses of the listener the client connected to, as in Kafka.
+    let brokers = session
+        .listener
         .brokers
         .iter()
         .map(|b| {

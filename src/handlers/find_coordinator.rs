@@ -16,6 +16,7 @@ use crate::groups::coordinator::coordinator_shard;
 use crate::groups::offsets_partition_for;
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::protocol::errors::GroupError;
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub const VERSIONS: Versions = Versions {
@@ -30,6 +31,7 @@ const KEY_TYPE_TRANSACTION: i8 = 1;
 /// (node id, host, port) of the coordinator for `key`.
 async fn find(
     shard: &Rc<Shard>,
+    session: &Session,
     key_type: i8,
     key: &str,
 ) -> Result<(i32, String, i32), GroupError> {
@@ -39,17 +41,17 @@ async fn find(
         _ => return Err(GroupError::InvalidRequest),
     }
     let owner = coordinator_shard(shard, offsets_partition_for(key)).await?;
-    let snapshot = shard.snapshot();
-    let broker = snapshot
-        .brokers
-        .iter()
-        .find(|b| b.node_id == owner as i32)
+    // The coordinator's address on the listener the client connected to, as in Kafka.
+    let broker = session
+        .listener
+        .broker(owner as i32)
         .ok_or(GroupError::CoordinatorNotAvailable)?;
     Ok((broker.node_id, broker.host.clone(), i32::from(broker.port)))
 }
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    session: &Rc<Session>,
     header: &RequestHeader,
     body: &mut Bytes,
 ) -> Result<Reply, DecodeError> {
@@ -59,7 +61,7 @@ pub async fn handle(
         let mut coordinators = Vec::with_capacity(request.coordinator_keys.len());
         for key in &request.coordinator_keys {
             let c = Coordinator::default().with_key(key.clone());
-            coordinators.push(match find(shard, request.key_type, key).await {
+            coordinators.push(match find(shard, session, request.key_type, key).await {
                 Ok((node, host, port)) => c
                     .with_node_id(BrokerId(node))
                     .with_host(str_bytes(&host))
@@ -73,7 +75,7 @@ pub async fn handle(
         }
         FindCoordinatorResponse::default().with_coordinators(coordinators)
     } else {
-        match find(shard, request.key_type, &request.key).await {
+        match find(shard, session, request.key_type, &request.key).await {
             Ok((node, host, port)) => FindCoordinatorResponse::default()
                 .with_node_id(BrokerId(node))
                 .with_host(str_bytes(&host))

@@ -13,8 +13,10 @@ use kafka_protocol::messages::{
 };
 
 use super::{encode, str_bytes, Reply, Versions};
-use crate::metadata::{validate_topic_name, Snapshot, TopicMeta};
+use crate::metadata::{validate_topic_name, TopicMeta};
 use crate::protocol::decode::{DecodeError, TryDecode};
+use crate::security::listener::ListenerInfo;
+use crate::security::session::Session;
 use crate::shard::control::NewTopic;
 use crate::shard::Shard;
 
@@ -29,6 +31,7 @@ const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    session: &Rc<Session>,
     header: &RequestHeader,
     body: &mut Bytes,
 ) -> Result<Reply, DecodeError> {
@@ -108,7 +111,7 @@ pub async fn handle(
     };
 
     let response = MetadataResponse::default()
-        .with_brokers(brokers(&snapshot))
+        .with_brokers(brokers(&session.listener))
         .with_cluster_id(Some(str_bytes(&snapshot.cluster_id)))
         .with_controller_id(BrokerId(0))
         .with_topics(topics)
@@ -116,8 +119,10 @@ pub async fn handle(
     Ok(encode(header, &response))
 }
 
-pub fn brokers(snapshot: &Snapshot) -> Vec<MetadataResponseBroker> {
-    snapshot
+/// The brokers (one per shard) at `listener`'s advertised addresses: a client learns only the
+/// addresses of the listener it connected to, as in Kafka.
+pub fn brokers(listener: &ListenerInfo) -> Vec<MetadataResponseBroker> {
+    listener
         .brokers
         .iter()
         .map(|b| {

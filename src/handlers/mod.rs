@@ -20,6 +20,7 @@ use kafka_protocol::protocol::{Encodable, StrBytes};
 
 use crate::protocol::decode::{try_decode_header, DecodeError};
 use crate::protocol::response_errors::ResponseErrors;
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 /// The versions of one API that Sluice serves.
@@ -79,16 +80,28 @@ pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
 
+/// `handlers!(a, b; c, d)`: the handlers before the `;` take (shard, header, body); those
+/// after it also need the connection's session (its listener's addresses, its principal).
 macro_rules! handlers {
-    ($($m:ident),* $(,)?) => {
+    ($($m:ident),* $(,)?; $($s:ident),* $(,)?) => {
 
         /// Every API Sluice serves, with its version range.
-        pub const SERVED: &[Versions] = &[$($m::VERSIONS),*];
+        pub const SERVED: &[Versions] = &[$($m::VERSIONS,)* $($s::VERSIONS),*];
 
-        async fn dispatch(shard: &Rc<Shard>, header: &RequestHeader, body: &mut Bytes) -> Result<Reply, DecodeError> {
+        async fn dispatch(
+            shard: &Rc<Shard>,
+            session: &Rc<Session>,
+            header: &RequestHeader,
+            body: &mut Bytes,
+        ) -> Result<Reply, DecodeError> {
             $(
                 if header.request_api_key == $m::VERSIONS.key as i16 {
                     return $m::handle(shard, header, body).await;
+                }
+            )*
+            $(
+                if header.request_api_key == $s::VERSIONS.key as i16 {
+                    return $s::handle(shard, session, header, body).await;
                 }
             )*
             Ok(Reply::Close)
@@ -100,15 +113,12 @@ handlers!(
     produce,
     fetch,
     list_offsets,
-    metadata,
     api_versions,
     create_topics,
     delete_topics,
     init_producer_id,
     offset_for_leader_epoch,
     describe_configs,
-    describe_cluster,
-    find_coordinator,
     join_group,
     sync_group,
     heartbeat,
@@ -124,7 +134,10 @@ handlers!(
     delete_records,
     create_partitions,
     describe_log_dirs,
-    describe_producers,
+    describe_producers;
+    metadata,
+    find_coordinator,
+    describe_cluster,
 );
 
 /// The versions served for `key`, if any.
@@ -132,8 +145,9 @@ pub fn served(key: i16) -> Option<&'static Versions> {
     SERVED.iter().find(|v| v.key as i16 == key)
 }
 
-/// Decode, route and answer one request frame (length prefix already removed).
-pub async fn handle(shard: Rc<Shard>, frame: Bytes) -> Reply {
+/// Decode, route and answer one request frame (length prefix already removed), which came on
+/// `session`'s connection.
+pub async fn handle(shard: Rc<Shard>, session: Rc<Session>, frame: Bytes) -> Reply {
     let mut body = frame.clone();
     let header = match try_decode_header(&mut body) {
         Ok(h) => h,
@@ -166,7 +180,7 @@ pub async fn handle(shard: Rc<Shard>, frame: Bytes) -> Reply {
     // Per-request isolation: a panic in a handler ends this request (its connection is
     // closed), never the shard — glommio would let it unwind out of the executor and end the
     // thread, taking every partition the shard owns with it.
-    let reply = std::panic::AssertUnwindSafe(dispatch(&shard, &header, &mut body))
+    let reply = std::panic::AssertUnwindSafe(dispatch(&shard, &session, &header, &mut body))
         .catch_unwind()
         .await;
     shard

@@ -89,6 +89,8 @@ pub struct ShardMetrics {
     pub connections_open: AtomicU64,
     pub connections_total: AtomicU64,
     pub connections_closed_bad_input: AtomicU64,
+    /// TLS handshakes that failed or were cut at the frame time (SSL/SASL_SSL listeners).
+    pub tls_handshake_failures: AtomicU64,
     /// Connections closed at accept because the shard was at its connection limit.
     pub connections_rejected: AtomicU64,
     /// Connections the broker closed after `--connections-max-idle-ms` without socket progress
@@ -239,6 +241,7 @@ impl ShardMetrics {
             connections_open: AtomicU64::new(0),
             connections_total: AtomicU64::new(0),
             connections_closed_bad_input: AtomicU64::new(0),
+            tls_handshake_failures: AtomicU64::new(0),
             connections_rejected: AtomicU64::new(0),
             connections_closed_idle: AtomicU64::new(0),
             connections_closed_write_stalled: AtomicU64::new(0),

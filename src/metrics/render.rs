@@ -57,7 +57,7 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             );
         }
     }
-    let simple: [Counter; 13] = [
+    let simple: [Counter; 14] = [
         (
             "sluice_fetch_budget_waits_total",
             "Partition reads of a fetch that found the shard's --fetch-buffer-bytes spent (answered with less, or waited).",
@@ -91,6 +91,11 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             "sluice_connections_closed_bad_input_total",
             "Connections closed for malformed or oversized frames.",
             |m| m.connections_closed_bad_input.load(Relaxed),
+        ),
+        (
+            "sluice_tls_handshake_failures_total",
+            "TLS handshakes that failed (bad or missing client certificate, not TLS, or not finished within the frame time).",
+            |m| m.tls_handshake_failures.load(Relaxed),
         ),
         (
             "sluice_request_budget_waits_total",

@@ -24,12 +24,13 @@
 //! hold the whole budget and each waits for more): the oldest is closed at its deadline, and its
 //! bytes let the others go on.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
-use futures::io::{AsyncReadExt, AsyncWriteExt};
+use futures::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use futures::FutureExt;
 use glommio::channels::local_channel;
 use glommio::net::TcpStream;
@@ -37,10 +38,13 @@ use glommio::sync::Semaphore;
 
 use super::idle::{self, Activity};
 use super::send;
+use super::tls::{self, TlsServer};
 use crate::handlers::{self, Reply};
 use crate::limits::{
     CONNECTION_INFLIGHT_REQUESTS_MAX, REQUEST_BODY_READ_TIMEOUT_MS, REQUEST_HEADER_BYTES_MIN,
 };
+use crate::security::listener::{ListenerInfo, SecurityProtocol};
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub use crate::limits::CONNECTION_READ_BUFFER_BYTES_MIN as READ_CHUNK_BYTES;
@@ -99,10 +103,24 @@ enum ReadOutcome {
     Bad(String),
 }
 
-/// Serve one connection until the client closes it, it breaks the protocol, or shutdown.
-pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
+/// Serve one connection, accepted on `listener`, until the client closes it, it breaks the
+/// protocol, or shutdown. On an SSL or SASL_SSL listener (`tls` is its server side) the
+/// connection is a TLS server first: a handshake that fails or does not finish within the frame
+/// time closes it, counted. On SSL, a verified client certificate's subject is the principal.
+pub async fn serve(
+    shard: Rc<Shard>,
+    stream: TcpStream,
+    listener: Arc<ListenerInfo>,
+    tls: Option<Arc<TlsServer>>,
+) {
     let _ = stream.set_nodelay(true);
     let peer = stream.peer_addr().ok();
+    assert_eq!(
+        listener.protocol.is_tls(),
+        tls.is_some(),
+        "TLS exactly on SSL and SASL_SSL listeners"
+    );
+    let session = Rc::new(Session::new(listener, peer));
     // For vectored writes (send.rs); valid while `writer` below is, which outlives its uses.
     let fd = stream.as_raw_fd();
     shard
@@ -119,7 +137,159 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     );
     // Cancelled (dropped) below before the stream's halves are, as `idle::watch` requires.
     let watchdog = glommio::spawn_local(idle::watch(activity.clone(), fd));
-    let (mut reader, mut writer) = stream.split();
+    let mut stream = stream;
+    let transport = match &tls {
+        None => Some(Transport::Plain),
+        Some(server) => tls_handshake(&shard, server, &mut stream, &activity, peer).await,
+    };
+    if let Some(Transport::Tls(accepted)) = &transport {
+        // Kafka: on SASL_SSL the principal is SASL's, whatever certificate the client showed.
+        if session.protocol() == SecurityProtocol::Ssl {
+            if let Some(principal) = &accepted.principal {
+                session.set_principal(principal.clone());
+            }
+        }
+        tracing::debug!(
+            shard = shard.id,
+            peer = %session.peer_string(),
+            listener = %session.listener.name,
+            principal = %session.principal(),
+            "TLS connection established"
+        );
+    }
+    let handshake_failed = transport.is_none();
+    match transport {
+        Some(transport) => {
+            serve_requests(&shard, &session, stream, fd, transport, &activity, watchdog).await
+        }
+        None => drop(watchdog),
+    }
+    if let (Some(reason), false) = (activity.closed(), handshake_failed) {
+        note_idle_close(
+            &shard,
+            reason,
+            peer,
+            activity.idle_time(),
+            activity.frame_time(),
+        );
+    }
+    shard
+        .metrics
+        .connections_open
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// How a connection's bytes travel once it is established.
+enum Transport {
+    Plain,
+    Tls(tls::stream::Accepted),
+}
+
+/// The TLS handshake, bounded by the watchdog's frame time (it counts as a frame being read)
+/// and by shutdown. None (counted, logged at the client-error rate) if it fails.
+async fn tls_handshake(
+    shard: &Shard,
+    server: &Arc<TlsServer>,
+    stream: &mut TcpStream,
+    activity: &Rc<Activity>,
+    peer: Option<std::net::SocketAddr>,
+) -> Option<Transport> {
+    let incomplete = activity.frame_incomplete();
+    let outcome = futures::select_biased! {
+        r = tls::stream::accept(server, stream, activity).fuse() => r,
+        _ = shard.shutdown.wait().fuse() => return None,
+    };
+    drop(incomplete);
+    let why = match (outcome, activity.closed()) {
+        (Ok(accepted), None) => return Some(Transport::Tls(accepted)),
+        (_, Some(_)) => format!(
+            "TLS handshake not complete within {} ms (the frame time)",
+            activity.frame_time().as_millis()
+        ),
+        (Err(why), None) => why,
+    };
+    shard
+        .metrics
+        .tls_handshake_failures
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    shard.client_errors.note(format_args!(
+        "closing connection from {}: {why}",
+        peer.map_or_else(|| "an unknown peer".to_string(), |p| p.to_string())
+    ));
+    None
+}
+
+/// The connection's read side: the socket, or TLS over it.
+enum FrameReader {
+    Plain(ReadHalf<TcpStream>),
+    Tls(tls::stream::TlsReader<ReadHalf<TcpStream>>),
+}
+
+impl futures::io::AsyncRead for FrameReader {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            FrameReader::Plain(r) => std::pin::Pin::new(r).poll_read(cx, buf),
+            FrameReader::Tls(r) => std::pin::Pin::new(r).poll_read(cx, buf),
+        }
+    }
+}
+
+/// The connection's write side: `sendmsg` of the reply's chunks, or TLS records of them.
+enum ReplyWriter {
+    Plain(WriteHalf<TcpStream>),
+    Tls(tls::stream::TlsWriter<WriteHalf<TcpStream>>),
+}
+
+impl ReplyWriter {
+    async fn write_chunks<C: std::ops::Deref<Target = [u8]>>(
+        &mut self,
+        fd: RawFd,
+        chunks: &[C],
+        activity: &Activity,
+    ) -> std::io::Result<()> {
+        match self {
+            ReplyWriter::Plain(w) => send::write_chunks(fd, w, chunks, activity).await,
+            ReplyWriter::Tls(w) => w.write_chunks(chunks, activity).await,
+        }
+    }
+
+    async fn close(&mut self, activity: &Activity) {
+        match self {
+            ReplyWriter::Plain(w) => {
+                let _ = w.close().await;
+            }
+            ReplyWriter::Tls(w) => w.close(activity).await,
+        }
+    }
+}
+
+/// Read frames and write replies until the connection ends.
+async fn serve_requests(
+    shard: &Rc<Shard>,
+    session: &Rc<Session>,
+    stream: TcpStream,
+    fd: RawFd,
+    transport: Transport,
+    activity: &Rc<Activity>,
+    watchdog: glommio::Task<idle::Reason>,
+) {
+    let peer = session.peer;
+    let (reader, writer) = stream.split();
+    let (mut reader, mut writer) = match transport {
+        Transport::Plain => (FrameReader::Plain(reader), ReplyWriter::Plain(writer)),
+        Transport::Tls(accepted) => (
+            FrameReader::Tls(tls::stream::TlsReader::new(
+                accepted.conn.clone(),
+                reader,
+                accepted.leftover,
+            )),
+            ReplyWriter::Tls(tls::stream::TlsWriter::new(accepted.conn, fd, writer)),
+        ),
+    };
     let (tx, rx) = local_channel::new_bounded::<(
         glommio::task::JoinHandle<Reply>,
         Option<RequestBytes>,
@@ -139,7 +309,8 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
                         .bytes_out
                         .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
                     let one = std::slice::from_ref(&bytes);
-                    if send::write_chunks(fd, &mut writer, one, &writer_activity)
+                    if writer
+                        .write_chunks(fd, one, &writer_activity)
                         .await
                         .is_err()
                     {
@@ -152,8 +323,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
                         .metrics
                         .bytes_out
                         .fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed);
-                    let written =
-                        send::write_chunks(fd, &mut writer, &chunks, &writer_activity).await;
+                    let written = writer.write_chunks(fd, &chunks, &writer_activity).await;
                     // The response's bytes are freed here, and with them its budget.
                     drop(chunks);
                     drop(reservation);
@@ -165,13 +335,13 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
                 Reply::Close => break,
             }
         }
-        let _ = writer.close().await;
+        writer.close(&writer_activity).await;
     });
 
     let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     loop {
         let outcome = futures::select_biased! {
-            r = read_frame(&mut reader, &mut buf, shard.config.request_max_bytes, &shard, &activity).fuse() => r,
+            r = read_frame(&mut reader, &mut buf, shard.config.request_max_bytes, shard, activity).fuse() => r,
             _ = shard.shutdown.wait().fuse() => ReadOutcome::Closed,
         };
         if activity.closed().is_some() {
@@ -186,12 +356,12 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
                     .bytes_in
                     .fetch_add(frame.len() as u64 + 4, std::sync::atomic::Ordering::Relaxed);
                 let busy = activity.busy();
-                let task = glommio::spawn_local(handlers::handle(shard.clone(), frame).map(
-                    move |reply| {
+                let task = glommio::spawn_local(
+                    handlers::handle(shard.clone(), session.clone(), frame).map(move |reply| {
                         drop(busy);
                         reply
-                    },
-                ))
+                    }),
+                )
                 .detach();
                 if tx.send((task, Some(permit))).await.is_err() {
                     break;
@@ -215,20 +385,10 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     }
     drop(tx);
     writer_task.await;
+    // Before the socket closes (with `reader`, its last half): the watchdog must never shut
+    // down a descriptor number the kernel has handed to another socket.
     drop(watchdog);
-    if let Some(reason) = activity.closed() {
-        note_idle_close(
-            &shard,
-            reason,
-            peer,
-            activity.idle_time(),
-            activity.frame_time(),
-        );
-    }
-    shard
-        .metrics
-        .connections_open
-        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    drop(reader);
 }
 
 /// Count and log a connection the watchdog closed. A stalled write is the client's doing (it

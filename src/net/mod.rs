@@ -12,3 +12,4 @@
 pub mod connection;
 pub mod idle;
 pub mod send;
+pub mod tls;

@@ -71,7 +71,7 @@ pub async fn write_chunks<W: AsyncWrite + Unpin, C: Deref<Target = [u8]>>(
 }
 
 /// One non-blocking `sendmsg` of up to [`SEND_IOVECS_MAX`] chunks, the first from byte `skip`.
-fn sendmsg_nonblocking<C: Deref<Target = [u8]>>(
+pub(crate) fn sendmsg_nonblocking<C: Deref<Target = [u8]>>(
     fd: RawFd,
     chunks: &[C],
     skip: usize,

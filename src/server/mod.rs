@@ -20,9 +20,17 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::cli::ServeArgs;
 use crate::metadata::{BrokerAddr, MetadataStore};
 use crate::metrics::ShardMetrics;
+use crate::security::listener::{BrokerEndpoint, ListenerInfo, ListenerSpec};
 use crate::shard::{BrokerConfig, Controller, Shard, ShardTask};
 
 use crate::limits::SHUTDOWN_DRAIN_MS_MAX;
+
+/// One listener as one shard serves it.
+struct ShardListener {
+    info: Arc<ListenerInfo>,
+    bootstrap: StdListener,
+    own: StdListener,
+}
 
 /// Everything a shard thread needs, moved into it at spawn.
 struct ShardStart {
@@ -31,8 +39,10 @@ struct ShardStart {
     metrics: Arc<ShardMetrics>,
     snapshot: Arc<crate::metadata::Snapshot>,
     store: Option<MetadataStore>,
-    bootstrap: StdListener,
-    own: StdListener,
+    /// Per listener: its description, the shared bootstrap socket, this shard's own port.
+    listeners: Vec<ShardListener>,
+    /// The server side of TLS, for the SSL and SASL_SSL listeners (None without any).
+    tls: Option<Arc<crate::net::tls::TlsServer>>,
     senders: Vec<Option<shared_channel::SharedSender<ShardTask>>>,
     receivers: Vec<shared_channel::SharedReceiver<ShardTask>>,
     ready: crossbeam_channel::Sender<Result<(), String>>,
@@ -65,6 +75,33 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             crate::limits::TOPIC_PARTITIONS_MAX
         );
     }
+    let specs = crate::security::listener::resolve(
+        args.listen,
+        args.listeners.as_deref(),
+        args.listener_security_protocol_map.as_deref(),
+        args.advertised_listeners.as_deref(),
+        args.advertised_host.as_deref(),
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+    if let Some(sasl) = specs.iter().find(|l| l.protocol.is_sasl()) {
+        bail!(
+            "listener {} uses {}: SASL is not in this build yet",
+            sasl.name,
+            sasl.protocol
+        );
+    }
+    // TLS: loaded (and checked) once here, shared by every shard's SSL and SASL_SSL listeners.
+    let tls = if specs.iter().any(|l| l.protocol.is_tls()) {
+        let server = crate::net::tls::TlsServer::new(&args.tls)?;
+        server.spawn_reloader()?;
+        Some(server)
+    } else {
+        if args.tls.any_set() {
+            // Kafka ignores ssl.* settings no listener uses; say so at least.
+            tracing::warn!("--ssl-* flags given but no SSL or SASL_SSL listener: they are unused");
+        }
+        None
+    };
     let nofile = checks::raise_nofile()?;
     let partitions_max = checks::partitions_fitting(nofile, args.max_connections, shards);
     tracing::info!(
@@ -76,31 +113,10 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let io_memory = checks::io_memory_per_shard(shards)?;
     let _lock = checks::prepare_data_dir(&args.data_dir)?;
 
-    // Listeners: test-bind without SO_REUSEPORT first, because glommio-style SO_REUSEPORT binds
-    // would silently share the port with another process.
-    let bootstrap_addr = checks::test_bind(args.listen).context("bootstrap listener")?;
-    let mut bootstrap = Vec::new();
-    for _ in 0..shards {
-        bootstrap.push(
-            reuseport_listener(bootstrap_addr)
-                .with_context(|| format!("binding {bootstrap_addr}"))?,
-        );
-    }
-    let mut own = Vec::new();
-    for s in 0..shards {
-        let port = match (args.shard_port_base, args.listen.port()) {
-            (Some(base), _) => base
-                .checked_add(s as u16)
-                .context("--shard-port-base + shard overflows")?,
-            (None, 0) => 0,
-            (None, p) => p
-                .checked_add(1 + s as u16)
-                .context("listen port + shard overflows")?,
-        };
-        let addr = SocketAddr::new(args.listen.ip(), port);
-        let l = StdListener::bind(addr)
-            .with_context(|| format!("shard {s} port {addr} is in use or not bindable"))?;
-        own.push(l);
+    let mut bound = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        let shard_port_base = if i == 0 { args.shard_port_base } else { None };
+        bound.push(bind_listener(spec, shards, shard_port_base)?);
     }
     let admin = std::net::TcpListener::bind(args.admin_listen).with_context(|| {
         format!(
@@ -109,23 +125,21 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
     })?;
     let admin_port = admin.local_addr()?.port();
-
-    let host = match &args.advertised_host {
-        Some(h) => h.clone(),
-        None if args.listen.ip().is_unspecified() => "127.0.0.1".to_string(),
-        None => args.listen.ip().to_string(),
-    };
-    let brokers: Vec<BrokerAddr> = own
+    let host = specs[0].advertised_host.clone();
+    let infos: Vec<Arc<ListenerInfo>> = bound.iter().map(|b| b.info.clone()).collect();
+    let bootstrap_ports: Vec<u16> = bound.iter().map(|b| b.bootstrap_port).collect();
+    let shard_ports: Vec<Vec<u16>> = bound.iter().map(|b| b.shard_ports.clone()).collect();
+    // The snapshot keeps the first listener's brokers for code without a connection; a
+    // client is always answered with its own listener's (`Session::listener`).
+    let brokers: Vec<BrokerAddr> = infos[0]
+        .brokers
         .iter()
-        .enumerate()
-        .map(|(s, l)| {
-            Ok(BrokerAddr {
-                node_id: s as i32,
-                host: host.clone(),
-                port: l.local_addr()?.port(),
-            })
+        .map(|b| BrokerAddr {
+            node_id: b.node_id,
+            host: b.host.clone(),
+            port: b.port,
         })
-        .collect::<std::io::Result<_>>()?;
+        .collect();
 
     let budget = memory_budget(
         args.memory.unwrap_or_else(|| physical_memory_bytes() / 4),
@@ -223,10 +237,20 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Set before the shards are told to stop: a shard thread that ends before then died.
     let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut store = Some(store);
-    for (((id, cpu), (b, o)), (s, r)) in cpus
+    let mut per_shard: Vec<Vec<ShardListener>> = (0..shards).map(|_| Vec::new()).collect();
+    for b in bound {
+        for (s, (bootstrap, own)) in b.bootstrap.into_iter().zip(b.own).enumerate() {
+            per_shard[s].push(ShardListener {
+                info: b.info.clone(),
+                bootstrap,
+                own,
+            });
+        }
+    }
+    for (((id, cpu), listeners), (s, r)) in cpus
         .iter()
         .enumerate()
-        .zip(bootstrap.into_iter().zip(own))
+        .zip(per_shard)
         .zip(senders.into_iter().zip(receivers))
     {
         let (stop_tx, stop_rx) = oneshot::channel();
@@ -237,8 +261,8 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             metrics: metrics[id].clone(),
             snapshot: snapshot.clone(),
             store: if id == 0 { store.take() } else { None },
-            bootstrap: b,
-            own: o,
+            listeners,
+            tls: tls.clone(),
             senders: s,
             receivers: r,
             ready: ready_tx.clone(),
@@ -273,19 +297,40 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
 
+    // The first listener's ports at the top level, as before listeners existed.
     let ports = serde_json::json!({
         "host": host,
-        "bootstrap": bootstrap_addr.port(),
-        "shards": brokers.iter().map(|b| b.port).collect::<Vec<_>>(),
+        "bootstrap": bootstrap_ports[0],
+        "shards": shard_ports[0],
         "admin": admin_port,
+        "listeners": infos.iter().enumerate().map(|(i, l)| serde_json::json!({
+            "name": l.name,
+            "protocol": l.protocol.name(),
+            // Where the bound ports are reached (tests connect here); what clients are told
+            // is "advertised_host".
+            "host": if specs[i].bind.ip().is_unspecified() { "127.0.0.1".to_string() } else { specs[i].bind.ip().to_string() },
+            "advertised_host": specs[i].advertised_host,
+            "bootstrap": bootstrap_ports[i],
+            "shards": shard_ports[i],
+        })).collect::<Vec<_>>(),
     });
     if let Some(path) = &args.ports_file {
         write_ports_file(path, &ports)?;
     }
+    for (i, l) in infos.iter().enumerate() {
+        tracing::info!(
+            listener = %l.name,
+            protocol = %l.protocol,
+            bind = %specs[i].bind.ip(),
+            bootstrap = bootstrap_ports[i],
+            shard_ports = ?shard_ports[i],
+            advertised = ?l.brokers.iter().map(|b| format!("{}:{}", b.host, b.port)).collect::<Vec<_>>(),
+            "listener"
+        );
+    }
     tracing::info!(
         shards,
-        bootstrap = %bootstrap_addr,
-        shard_ports = ?brokers.iter().map(|b| b.port).collect::<Vec<_>>(),
+        listeners = infos.len(),
         admin = admin_port,
         data_dir = %args.data_dir.display(),
         acks_all = if config.acks_all_fsync { "fdatasync" } else { "write only (--acks-all-no-fsync)" },
@@ -358,6 +403,83 @@ fn watch_shard(
         })
 }
 
+/// One listener's sockets: its bootstrap port (one SO_REUSEPORT socket per shard) and each
+/// shard's own port, with what it advertises.
+struct BoundListener {
+    info: Arc<ListenerInfo>,
+    bootstrap: Vec<StdListener>,
+    own: Vec<StdListener>,
+    /// The bound ports (the advertised ones may differ).
+    bootstrap_port: u16,
+    shard_ports: Vec<u16>,
+}
+
+/// Bind `spec` for `shards` shards; ports as `security::listener`'s module docs say.
+fn bind_listener(
+    spec: &ListenerSpec,
+    shards: u32,
+    shard_port_base: Option<u16>,
+) -> anyhow::Result<BoundListener> {
+    let name = &spec.name;
+    // Test-bind without SO_REUSEPORT first, because SO_REUSEPORT binds would silently share
+    // the port with another process.
+    let bootstrap_addr =
+        checks::test_bind(spec.bind).with_context(|| format!("listener {name}: bootstrap port"))?;
+    let mut bootstrap = Vec::new();
+    for _ in 0..shards {
+        bootstrap.push(
+            reuseport_listener(bootstrap_addr)
+                .with_context(|| format!("listener {name}: binding {bootstrap_addr}"))?,
+        );
+    }
+    let mut own = Vec::new();
+    for s in 0..shards {
+        let port = match (shard_port_base, spec.bind.port()) {
+            (Some(base), _) => base
+                .checked_add(s as u16)
+                .context("--shard-port-base + shard overflows")?,
+            (None, 0) => 0,
+            (None, p) => p
+                .checked_add(1 + s as u16)
+                .with_context(|| format!("listener {name}: port + 1 + shard overflows"))?,
+        };
+        let addr = SocketAddr::new(spec.bind.ip(), port);
+        let l = StdListener::bind(addr).with_context(|| {
+            format!("listener {name}: shard {s} port {addr} is in use or not bindable")
+        })?;
+        own.push(l);
+    }
+    let mut brokers = Vec::new();
+    for (s, l) in own.iter().enumerate() {
+        let port = match spec.advertised_port {
+            0 => l.local_addr()?.port(),
+            p => p.checked_add(1 + s as u16).with_context(|| {
+                format!("listener {name}: advertised port + 1 + shard overflows")
+            })?,
+        };
+        brokers.push(BrokerEndpoint {
+            node_id: s as i32,
+            host: spec.advertised_host.clone(),
+            port,
+        });
+    }
+    let shard_ports = own
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect::<std::io::Result<_>>()?;
+    Ok(BoundListener {
+        bootstrap_port: bootstrap_addr.port(),
+        shard_ports,
+        info: Arc::new(ListenerInfo {
+            name: spec.name.clone(),
+            protocol: spec.protocol,
+            brokers,
+        }),
+        bootstrap,
+        own,
+    })
+}
+
 fn reuseport_listener(addr: SocketAddr) -> std::io::Result<StdListener> {
     let domain = if addr.is_ipv6() {
         Domain::IPV6
@@ -395,8 +517,8 @@ async fn run_shard(start: ShardStart) {
         metrics,
         snapshot,
         store,
-        bootstrap,
-        own,
+        listeners,
+        tls,
         senders,
         receivers,
         ready,
@@ -452,13 +574,16 @@ async fn run_shard(start: ShardStart) {
     glommio::spawn_local(crate::metrics::publish_snapshots(shard.clone())).detach();
 
     // SAFETY-free conversion: the std listeners are moved in, and glommio takes their fds.
-    let listeners = [bootstrap, own].map(|l| {
-        let _ = l.set_nonblocking(true);
-        unsafe_listener(l)
+    let listeners = listeners.into_iter().flat_map(|l| {
+        [l.bootstrap, l.own].map(|sock| {
+            let _ = sock.set_nonblocking(true);
+            (l.info.clone(), unsafe_listener(sock))
+        })
     });
     let mut accept_tasks = Vec::new();
-    for listener in listeners {
+    for (info, listener) in listeners {
         let shard = shard.clone();
+        let tls = tls.clone();
         accept_tasks.push(glommio::spawn_local(async move {
             loop {
                 match listener.accept().await {
@@ -475,8 +600,18 @@ async fn run_shard(start: ShardStart) {
                             drop(stream);
                             continue;
                         }
-                        glommio::spawn_local(crate::net::connection::serve(shard.clone(), stream))
-                            .detach();
+                        let tls = if info.protocol.is_tls() {
+                            tls.clone()
+                        } else {
+                            None
+                        };
+                        glommio::spawn_local(crate::net::connection::serve(
+                            shard.clone(),
+                            stream,
+                            info.clone(),
+                            tls,
+                        ))
+                        .detach();
                     }
                     Err(e) => {
                         tracing::warn!(shard = shard.id, error = %e, "accept failed");

@@ -190,6 +190,18 @@ class Broker:
     def shard_ports(self) -> list[int]:
         return list(self._ports()["shards"])
 
+    def listener(self, name: str) -> dict:
+        """The ports-file entry of listener `name`: host, bootstrap, shards, protocol."""
+        for entry in self._ports().get("listeners", []):
+            if entry["name"] == name:
+                return entry
+        raise HarnessError(f"no listener {name} in {self._ports()}")
+
+    def listener_bootstrap(self, name: str) -> str:
+        """`host:P` of listener `name`'s bootstrap port."""
+        entry = self.listener(name)
+        return f"{entry['host']}:{entry['bootstrap']}"
+
     @property
     def admin_url(self) -> str:
         return f"http://{self._ports()['host']}:{self._ports()['admin']}"

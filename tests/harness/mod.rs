@@ -76,6 +76,33 @@ pub struct Ports {
     pub bootstrap: u16,
     pub shards: Vec<u16>,
     pub admin: u16,
+    /// Every listener's ports (the top-level ones are the first listener's); empty from a
+    /// broker that predates listeners.
+    pub listeners: Vec<ListenerPorts>,
+}
+
+/// One listener's entry in the ports file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerPorts {
+    pub name: String,
+    pub protocol: String,
+    pub host: String,
+    pub bootstrap: u16,
+    pub shards: Vec<u16>,
+}
+
+impl ListenerPorts {
+    pub fn bootstrap_addr(&self) -> SocketAddr {
+        format!("{}:{}", self.host, self.bootstrap)
+            .parse()
+            .expect("listener bootstrap address")
+    }
+
+    pub fn shard_addr(&self, shard: usize) -> SocketAddr {
+        format!("{}:{}", self.host, self.shards[shard])
+            .parse()
+            .expect("listener shard address")
+    }
 }
 
 impl Ports {
@@ -87,20 +114,37 @@ impl Ports {
             let p = u16::try_from(v.as_u64()?).ok()?;
             (p != 0).then_some(p)
         };
-        let shards = v
-            .get("shards")?
-            .as_array()?
-            .iter()
-            .map(port)
-            .collect::<Option<Vec<u16>>>()?;
-        if shards.is_empty() {
-            return None;
-        }
+        let shard_ports = |v: &serde_json::Value| -> Option<Vec<u16>> {
+            let shards = v
+                .get("shards")?
+                .as_array()?
+                .iter()
+                .map(port)
+                .collect::<Option<Vec<u16>>>()?;
+            (!shards.is_empty()).then_some(shards)
+        };
+        let listeners = match v.get("listeners") {
+            None => Vec::new(),
+            Some(l) => l
+                .as_array()?
+                .iter()
+                .map(|l| {
+                    Some(ListenerPorts {
+                        name: l.get("name")?.as_str()?.to_string(),
+                        protocol: l.get("protocol")?.as_str()?.to_string(),
+                        host: l.get("host")?.as_str()?.to_string(),
+                        bootstrap: port(l.get("bootstrap")?)?,
+                        shards: shard_ports(l)?,
+                    })
+                })
+                .collect::<Option<Vec<_>>>()?,
+        };
         Some(Ports {
             host: v.get("host")?.as_str()?.to_string(),
             bootstrap: port(v.get("bootstrap")?)?,
-            shards,
+            shards: shard_ports(&v)?,
             admin: port(v.get("admin")?)?,
+            listeners,
         })
     }
 }
@@ -347,6 +391,15 @@ impl Broker {
         format!("{}:{}", p.host, p.bootstrap)
             .parse()
             .expect("bootstrap address")
+    }
+
+    /// The ports of listener `name` (panics if the broker has no such listener).
+    pub fn listener(&self, name: &str) -> &ListenerPorts {
+        self.ports()
+            .listeners
+            .iter()
+            .find(|l| l.name == name)
+            .unwrap_or_else(|| panic!("no listener {name} in {:?}", self.ports()))
     }
 
     pub fn shard_addr(&self, shard: usize) -> SocketAddr {

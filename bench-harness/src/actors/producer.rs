@@ -369,7 +369,7 @@ fn close(
     reason = "the reader thread takes its stream, its version and the run's shared counters and clocks"
 )]
 fn read_acks(
-    mut stream: std::net::TcpStream,
+    mut stream: sluice_client::tls::SplitStream,
     version: i16,
     interval_ns: u64,
     msg_bytes: u64,

@@ -14,6 +14,7 @@ use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::protocol::{Request, StrBytes};
 
 use sluice_client::frame;
+use sluice_client::tls::{ClientTls, SplitStream};
 
 use crate::limits::{RESPONSE_BYTES_MAX, SOCKET_TIMEOUT_MS};
 
@@ -38,8 +39,17 @@ pub struct Versions {
     pub create_topics: i16,
 }
 
+/// TLS for every connection the harness opens (`--tls-ca`), set once at start-up. A process
+/// global so the actors' `Conn::connect` calls stay as they are.
+static TLS: std::sync::OnceLock<ClientTls> = std::sync::OnceLock::new();
+
+/// Connect with TLS from now on (before any connection is opened).
+pub fn use_tls(tls: ClientTls) {
+    let _ = TLS.set(tls);
+}
+
 pub struct Conn {
-    pub stream: TcpStream,
+    pub stream: SplitStream,
     pub addr: String,
     next_correlation_id: i32,
     pub versions: Versions,
@@ -93,6 +103,13 @@ impl Conn {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(timeout))?;
         stream.set_write_timeout(Some(timeout))?;
+        let stream = match TLS.get() {
+            Some(tls) => SplitStream::Tls(
+                tls.connect_shared(addr, stream)
+                    .with_context(|| format!("TLS handshake with {addr}"))?,
+            ),
+            None => SplitStream::Plain(stream),
+        };
         let mut conn = Conn {
             stream,
             addr: addr.to_string(),

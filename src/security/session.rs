@@ -1,0 +1,83 @@
+//! A connection's security context: which listener it came in on, from where, and who it is.
+//!
+//! Lives on the shard that accepted the connection (`Rc`, `!Send`): created by
+//! `net::connection::serve`, handed to every request's handler (`handlers::handle`). What must
+//! cross to another shard with a forwarded request is the [`KafkaPrincipal`], which is `Send`.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::listener::{ListenerInfo, SecurityProtocol};
+
+/// Kafka's `KafkaPrincipal`: a type and a name, written `User:alice`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KafkaPrincipal {
+    pub principal_type: Arc<str>,
+    pub name: Arc<str>,
+}
+
+impl KafkaPrincipal {
+    /// Kafka's principal type for users.
+    pub const USER_TYPE: &'static str = "User";
+
+    /// `User:ANONYMOUS`: the principal of every connection on a PLAINTEXT (or SSL without
+    /// client certificates) listener, and of a SASL connection before it authenticates.
+    pub fn anonymous() -> KafkaPrincipal {
+        KafkaPrincipal::user("ANONYMOUS")
+    }
+
+    pub fn user(name: &str) -> KafkaPrincipal {
+        KafkaPrincipal {
+            principal_type: Arc::from(Self::USER_TYPE),
+            name: Arc::from(name),
+        }
+    }
+}
+
+impl fmt::Display for KafkaPrincipal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.principal_type, self.name)
+    }
+}
+
+/// One connection's session. Interior mutability because authentication changes it while
+/// requests hold an `Rc` to it; it never leaves its shard.
+pub struct Session {
+    /// The listener the connection was accepted on: its name, protocol and advertised brokers.
+    pub listener: Arc<ListenerInfo>,
+    pub peer: Option<SocketAddr>,
+    principal: RefCell<KafkaPrincipal>,
+}
+
+impl Session {
+    pub fn new(listener: Arc<ListenerInfo>, peer: Option<SocketAddr>) -> Session {
+        Session {
+            listener,
+            peer,
+            principal: RefCell::new(KafkaPrincipal::anonymous()),
+        }
+    }
+
+    pub fn protocol(&self) -> SecurityProtocol {
+        self.listener.protocol
+    }
+
+    /// The authenticated principal (`User:ANONYMOUS` until authenticated, and always on
+    /// PLAINTEXT listeners).
+    pub fn principal(&self) -> KafkaPrincipal {
+        self.principal.borrow().clone()
+    }
+
+    /// Set the authenticated principal (a verified TLS client certificate on SSL).
+    pub fn set_principal(&self, principal: KafkaPrincipal) {
+        *self.principal.borrow_mut() = principal;
+    }
+
+    /// The peer address for logs.
+    pub fn peer_string(&self) -> String {
+        self.peer
+            .map_or_else(|| "an unknown peer".to_string(), |p| p.to_string())
+    }
+}
