@@ -8,6 +8,7 @@
 //! Runs on a client process's threads; never inside a broker (the broker uses only its pure
 //! pieces: `consumer_protocol` and `error::error_name`).
 
+pub mod admin;
 pub mod conn;
 pub mod consumer_protocol;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod group_member;
 pub mod groups;
 pub mod limits;
 pub mod partitioner;
+pub mod produce_frame;
 pub mod records;
 
 use std::collections::{BTreeMap, HashMap};
@@ -68,6 +70,8 @@ pub struct Client {
     /// coordinator answers as if it were not, see `groups::with_coordinator`).
     coordinators: HashMap<String, i32>,
     pub cluster_id: Option<String>,
+    /// The client id of every connection's requests.
+    client_id: &'static str,
 }
 
 impl Client {
@@ -97,7 +101,19 @@ impl Client {
             controller: None,
             coordinators: HashMap::new(),
             cluster_id: None,
+            client_id: conn::CLIENT_ID,
         })
+    }
+
+    /// The client id every connection sends (the CLI's by default).
+    pub fn with_client_id(mut self, client_id: &'static str) -> Client {
+        self.client_id = client_id;
+        self
+    }
+
+    /// node id → "host:port" of every broker, as the last Metadata named them.
+    pub fn brokers(&self) -> &BTreeMap<i32, String> {
+        &self.brokers
     }
 
     pub fn timeout(&self) -> Duration {
@@ -109,7 +125,7 @@ impl Client {
         if self.bootstrap_conn.is_none() {
             let mut errors = Vec::new();
             for addr in &self.bootstrap {
-                match Conn::connect(addr, self.timeout) {
+                match Conn::connect_as(addr, self.timeout, self.client_id) {
                     Ok(c) => {
                         self.bootstrap_conn = Some(c);
                         break;
@@ -137,7 +153,7 @@ impl Client {
                 self.brokers.get(&id).cloned().ok_or_else(|| {
                     ClientError::Protocol(format!("metadata names no broker {id}"))
                 })?;
-            let conn = Conn::connect(&addr, self.timeout)?;
+            let conn = Conn::connect_as(&addr, self.timeout, self.client_id)?;
             self.nodes.insert(id, conn);
         }
         Ok(self.nodes.get_mut(&id).expect("just inserted"))
