@@ -17,11 +17,11 @@ pub const CREATE_TOPICS_VERSION_MAX: i16 = 7;
 const LEADERS_POLL_INTERVAL_MS: u64 = 100;
 
 /// A topic to create; `None` leaves partitions or replication factor to the broker's default.
-pub fn new_topic<'a>(
+pub fn new_topic<K: AsRef<str>, V: AsRef<str>>(
     name: &str,
     partitions: Option<i32>,
     replication_factor: Option<i16>,
-    configs: impl IntoIterator<Item = (&'a String, &'a String)>,
+    configs: impl IntoIterator<Item = (K, V)>,
 ) -> CreatableTopic {
     CreatableTopic::default()
         .with_name(topic_name(name))
@@ -32,8 +32,8 @@ pub fn new_topic<'a>(
                 .into_iter()
                 .map(|(k, v)| {
                     CreatableTopicConfig::default()
-                        .with_name(StrBytes::from_string(k.clone()))
-                        .with_value(Some(StrBytes::from_string(v.clone())))
+                        .with_name(StrBytes::from_string(k.as_ref().to_string()))
+                        .with_value(Some(StrBytes::from_string(v.as_ref().to_string())))
                 })
                 .collect(),
         )

@@ -83,10 +83,12 @@ impl ProducerFields {
     };
 }
 
+#[inline]
 fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
+#[inline]
 pub fn put_varint(buf: &mut Vec<u8>, v: i64) {
     let mut u = zigzag(v);
     while u >= 0x80 {
@@ -96,6 +98,7 @@ pub fn put_varint(buf: &mut Vec<u8>, v: i64) {
     buf.push(u as u8);
 }
 
+#[inline]
 pub fn varint_len(v: i64) -> usize {
     // 1 byte per started 7 bits of the zigzagged value, at least one.
     let bits = 64 - zigzag(v).leading_zeros() as usize;
@@ -103,6 +106,7 @@ pub fn varint_len(v: i64) -> usize {
 }
 
 /// Reads a zigzag varint at `*pos`, advancing it; fails on truncation or more than 10 bytes.
+#[inline]
 pub fn try_get_varint(buf: &[u8], pos: &mut usize) -> Result<i64, ClientError> {
     let mut value: u64 = 0;
     for shift in (0..70).step_by(7) {
@@ -121,6 +125,7 @@ pub fn try_get_varint(buf: &[u8], pos: &mut usize) -> Result<i64, ClientError> {
 }
 
 /// Length varint plus bytes of an optional field (-1: null).
+#[inline]
 fn field_len(f: Option<usize>) -> usize {
     match f {
         Some(n) => varint_len(n as i64) + n,
@@ -128,6 +133,7 @@ fn field_len(f: Option<usize>) -> usize {
     }
 }
 
+#[inline]
 fn put_field(out: &mut Vec<u8>, f: Option<&[u8]>) {
     match f {
         Some(b) => {
@@ -194,17 +200,20 @@ impl BatchEncoder {
     }
 
     /// Records in the open batch.
+    #[inline]
     pub fn count(&self) -> i32 {
         self.open.as_ref().map_or(0, |o| o.count)
     }
 
     /// Bytes the open batch takes so far, before compression.
+    #[inline]
     pub fn size_bytes(&self) -> usize {
         self.open.as_ref().map_or(0, |o| o.uncompressed_bytes)
     }
 
     /// Appends one record. Its value is the concatenation of `value`'s parts (a stamp and a
     /// payload, say, without copying them together first); `buf` is the one given to `begin`.
+    #[inline]
     pub fn push(
         &mut self,
         buf: &mut Vec<u8>,
@@ -339,7 +348,9 @@ pub fn encode_batch_as(
     compression: Compression,
     producer: ProducerFields,
 ) -> Result<Bytes, ClientError> {
-    let first = records.first().expect("a batch holds at least one record");
+    let first = records
+        .first()
+        .ok_or_else(|| ClientError::Usage("a record batch holds at least one record".into()))?;
     let mut buf = Vec::new();
     let mut encoder = BatchEncoder::new();
     encoder.begin(&mut buf, first.timestamp, compression, producer);
@@ -398,6 +409,7 @@ impl<'a> RecordView<'a> {
 }
 
 /// An optional length-prefixed field at `*pos` of `buf` (-1: null), bounds-checked.
+#[inline]
 fn take_field<'a>(buf: &'a [u8], pos: &mut usize) -> Result<Option<&'a [u8]>, ClientError> {
     let len = try_get_varint(buf, pos)?;
     if len == -1 {
