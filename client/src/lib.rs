@@ -1,12 +1,14 @@
-//! `sluice-client`: Sluice's blocking Kafka client library, for the `sluice` client commands
-//! (and, as they move onto it, sluice-bench and the integration tests): connection (framing,
-//! bounded response frames, ApiVersions negotiation), cluster view (bootstrap, metadata, leader
-//! and coordinator routing, one connection per broker), record batches, the Java client's
-//! partitioner, group membership and the consumer protocol's layouts. It speaks plain Kafka, so
-//! it works against any Kafka-compatible broker, not only Sluice.
+//! `sluice-client`: Sluice's blocking Kafka client library, for the `sluice` client commands,
+//! sluice-bench and the integration tests: connection (framing, bounded response frames,
+//! ApiVersions negotiation, a second handle for pipelining), cluster view (bootstrap, metadata,
+//! leader and coordinator routing, one connection per broker), admin calls, record batches
+//! (one encoder, one walker), the hand-built Produce frame of the bench's hot path, the Java
+//! client's partitioner, group membership and the consumer protocol's layouts. It speaks plain
+//! Kafka, so it works against any Kafka-compatible broker, not only Sluice.
 //!
 //! Runs on a client process's threads; never inside a broker (the broker uses only its pure
-//! pieces: `consumer_protocol` and `error::error_name`).
+//! pieces: `records` for its `__consumer_offsets` batches, `consumer_protocol` and
+//! `error::error_name`).
 
 pub mod admin;
 pub mod conn;

@@ -105,23 +105,35 @@ pub fn varint_len(v: i64) -> usize {
     bits.div_ceil(7).max(1)
 }
 
+/// A malformed record: what is wrong, turned into a `ClientError` by [`malformed`] off the hot
+/// path (the walker's helpers are inlined into every caller; a small error type keeps them so).
+type Parse<T> = Result<T, &'static str>;
+
+#[cold]
+#[inline(never)]
+fn malformed(what: &'static str) -> ClientError {
+    ClientError::Protocol(format!("fetched record batch: {what}"))
+}
+
 /// Reads a zigzag varint at `*pos`, advancing it; fails on truncation or more than 10 bytes.
-#[inline]
-pub fn try_get_varint(buf: &[u8], pos: &mut usize) -> Result<i64, ClientError> {
+#[inline(always)]
+fn get_varint(buf: &[u8], pos: &mut usize) -> Parse<i64> {
     let mut value: u64 = 0;
-    for shift in (0..70).step_by(7) {
+    let mut shift = 0u32;
+    loop {
         let Some(&b) = buf.get(*pos) else {
-            return Err(ClientError::Protocol("truncated varint in a record".into()));
+            return Err("truncated varint");
         };
         *pos += 1;
         value |= u64::from(b & 0x7f) << shift;
         if b & 0x80 == 0 {
             return Ok(((value >> 1) as i64) ^ -((value & 1) as i64));
         }
+        shift += 7;
+        if shift >= 70 {
+            return Err("varint longer than 10 bytes");
+        }
     }
-    Err(ClientError::Protocol(
-        "varint longer than 10 bytes in a record".into(),
-    ))
 }
 
 /// Length varint plus bytes of an optional field (-1: null).
@@ -309,12 +321,16 @@ fn compress_into(
     records: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), ClientError> {
+    let fill = |b: &mut bytes::BytesMut| {
+        b.put_slice(records);
+        Ok(())
+    };
     let r = match compression {
         Compression::None => unreachable!("uncompressed records are written in place"),
-        Compression::Gzip => Gzip::compress(out, |b| Ok(b.put_slice(records))),
-        Compression::Snappy => Snappy::compress(out, |b| Ok(b.put_slice(records))),
-        Compression::Lz4 => Lz4::compress(out, |b| Ok(b.put_slice(records))),
-        Compression::Zstd => Zstd::compress(out, |b| Ok(b.put_slice(records))),
+        Compression::Gzip => Gzip::compress(out, fill),
+        Compression::Snappy => Snappy::compress(out, fill),
+        Compression::Lz4 => Lz4::compress(out, fill),
+        Compression::Zstd => Zstd::compress(out, fill),
     };
     r.map_err(|e| ClientError::Protocol(format!("compressing a record batch: {e}")))
 }
@@ -371,6 +387,9 @@ pub fn encode_batch_as(
     Ok(Bytes::from(buf))
 }
 
+/// A record header borrowed from its batch: key, value (None: null).
+pub type HeaderView<'a> = (&'a str, Option<&'a [u8]>);
+
 /// One record of a fetched batch, borrowed from it.
 #[derive(Debug)]
 pub struct RecordView<'a> {
@@ -392,16 +411,16 @@ impl<'a> RecordView<'a> {
     }
 
     /// The record's headers, decoded; every length is checked against the record's bytes.
-    pub fn headers(&self) -> Result<Vec<(&'a str, Option<&'a [u8]>)>, ClientError> {
-        let bad = || ClientError::Protocol("a record header overruns its record".into());
+    pub fn headers(&self) -> Result<Vec<HeaderView<'a>>, ClientError> {
         let buf = self.headers;
         let mut pos = 0;
         let mut out = Vec::new();
         for _ in 0..self.header_count {
-            let key = take_field(buf, &mut pos)?.ok_or_else(bad)?;
-            let key = std::str::from_utf8(key)
-                .map_err(|_| ClientError::Protocol("a record header key is not UTF-8".into()))?;
-            let value = take_field(buf, &mut pos)?;
+            let key = take_field(buf, &mut pos)
+                .and_then(|k| k.ok_or("a null header key"))
+                .map_err(malformed)?;
+            let key = std::str::from_utf8(key).map_err(|_| malformed("a header key not UTF-8"))?;
+            let value = take_field(buf, &mut pos).map_err(malformed)?;
             out.push((key, value));
         }
         Ok(out)
@@ -409,9 +428,9 @@ impl<'a> RecordView<'a> {
 }
 
 /// An optional length-prefixed field at `*pos` of `buf` (-1: null), bounds-checked.
-#[inline]
-fn take_field<'a>(buf: &'a [u8], pos: &mut usize) -> Result<Option<&'a [u8]>, ClientError> {
-    let len = try_get_varint(buf, pos)?;
+#[inline(always)]
+fn take_field<'a>(buf: &'a [u8], pos: &mut usize) -> Parse<Option<&'a [u8]>> {
+    let len = get_varint(buf, pos)?;
     if len == -1 {
         return Ok(None);
     }
@@ -419,9 +438,7 @@ fn take_field<'a>(buf: &'a [u8], pos: &mut usize) -> Result<Option<&'a [u8]>, Cl
         .ok()
         .and_then(|l| pos.checked_add(l))
         .filter(|end| *end <= buf.len())
-        .ok_or_else(|| {
-            ClientError::Protocol(format!("a record field of {len} bytes overruns its record"))
-        })?;
+        .ok_or("a field overruns its record")?;
     let field = &buf[*pos..end];
     *pos = end;
     Ok(Some(field))
@@ -515,6 +532,7 @@ pub fn walk_batches<E: From<ClientError>>(
     Ok(walked)
 }
 
+#[inline(always)]
 fn walk_records<E: From<ClientError>>(
     body: &Bytes,
     base_offset: i64,
@@ -522,26 +540,30 @@ fn walk_records<E: From<ClientError>>(
     count: i32,
     f: &mut impl FnMut(RecordView<'_>) -> Result<(), E>,
 ) -> Result<(), E> {
-    let overrun = |what: &str| ClientError::Protocol(format!("{what} overruns its batch"));
     let mut pos = 0usize;
     for _ in 0..count {
-        let rec_len = try_get_varint(body, &mut pos)?;
+        let rec_len = get_varint(body, &mut pos).map_err(malformed)?;
         let rec_end = usize::try_from(rec_len)
             .ok()
             .and_then(|l| pos.checked_add(l))
             .filter(|end| *end <= body.len() && *end > pos)
-            .ok_or_else(|| overrun("a record"))?;
+            .ok_or_else(|| malformed("a record overruns its batch"))?;
         let rec = &body[..rec_end];
         pos += 1; // attributes
-        let timestamp_delta = try_get_varint(rec, &mut pos)?;
-        let offset_delta = try_get_varint(rec, &mut pos)?;
-        let key = take_field(rec, &mut pos)?;
-        let value = take_field(rec, &mut pos)?;
-        let header_count = try_get_varint(rec, &mut pos)?;
-        // A header takes at least two bytes (two lengths).
-        if header_count < 0 || header_count as usize > (rec_end - pos) / 2 {
-            return Err(overrun("a record's header count").into());
-        }
+        let fields = (|| {
+            let timestamp_delta = get_varint(rec, &mut pos)?;
+            let offset_delta = get_varint(rec, &mut pos)?;
+            let key = take_field(rec, &mut pos)?;
+            let value = take_field(rec, &mut pos)?;
+            let header_count = get_varint(rec, &mut pos)?;
+            // A header takes at least two bytes (two lengths).
+            if header_count < 0 || header_count as usize > (rec_end - pos) / 2 {
+                return Err("a header count past its record");
+            }
+            Ok((timestamp_delta, offset_delta, key, value, header_count))
+        })();
+        let (timestamp_delta, offset_delta, key, value, header_count) =
+            fields.map_err(malformed)?;
         f(RecordView {
             offset: base_offset.wrapping_add(offset_delta),
             timestamp: base_timestamp.wrapping_add(timestamp_delta),
@@ -621,7 +643,7 @@ mod tests {
 
     fn rec(i: usize) -> NewRecord {
         NewRecord {
-            key: (i % 3 != 0).then(|| Bytes::from(format!("k{i}"))),
+            key: (!i.is_multiple_of(3)).then(|| Bytes::from(format!("k{i}"))),
             value: (i % 5 != 4).then(|| Bytes::from(format!("value {i}"))),
             headers: vec![
                 ("h".into(), Some(Bytes::from_static(b"v"))),
@@ -754,9 +776,10 @@ mod tests {
             put_varint(&mut buf, v);
             assert_eq!(buf.len(), varint_len(v), "{v}");
             let mut pos = 0;
-            assert_eq!(try_get_varint(&buf, &mut pos).unwrap(), v);
+            assert_eq!(get_varint(&buf, &mut pos).unwrap(), v);
             assert_eq!(pos, buf.len());
         }
-        assert!(try_get_varint(&[0x80, 0x80], &mut 0).is_err());
+        assert!(get_varint(&[0x80, 0x80], &mut 0).is_err());
+        assert!(get_varint(&[0xff; 11], &mut 0).is_err());
     }
 }
