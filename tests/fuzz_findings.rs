@@ -357,46 +357,29 @@ fn duplicated_list_offsets_partitions_are_refused_at_once() {
 fn producer_state_rebuilt_from_a_batch_whose_sequence_wraps() {
     use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
     use kafka_protocol::messages::ProduceRequest;
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
+    use sluice_client::records::{encode_batch_as, Compression, NewRecord, ProducerFields};
     let mut b = Broker::start("finding-sequence-wrap", &["--cores", "1"]);
     let topic = "sequence-wrap";
     let mut conn = Conn::connect(b.shard_addr(0));
     create_topic(&mut conn, topic, 1);
     // A producer id the broker never handed out, as the fuzzer's extreme values are.
     let (producer_id, producer_epoch) = (i64::MAX, 0);
-    let records: Vec<Record> = (0..3)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id,
-            producer_epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: i,
-            sequence: i as i32,
-            timestamp: 1_700_000_000_000,
+    let records: Vec<NewRecord> = (0..3)
+        .map(|_| NewRecord {
             key: None,
             value: Some(Bytes::from_static(b"v")),
-            headers: Default::default(),
+            headers: Vec::new(),
+            timestamp: 1_700_000_000_000,
         })
         .collect();
-    let mut batch = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut batch,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    // Base sequence (bytes 53..57) to i32::MAX - 1, then the CRC (17..21, over 21..) again.
-    batch[53..57].copy_from_slice(&(i32::MAX - 1).to_be_bytes());
-    let crc = crc32c::crc32c(&batch[21..]);
-    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+    // A base sequence of i32::MAX - 1: the batch's last sequence wraps past i32::MAX.
+    let producer = ProducerFields {
+        id: producer_id,
+        epoch: producer_epoch,
+        base_sequence: i32::MAX - 1,
+        transactional: false,
+    };
+    let batch = encode_batch_as(&records, Compression::None, producer).unwrap();
     let resp = conn.call(
         &ProduceRequest::default()
             .with_acks(-1)
@@ -405,7 +388,7 @@ fn producer_state_rebuilt_from_a_batch_whose_sequence_wraps() {
                 .with_name(TopicName(StrBytes::from_static_str(topic)))
                 .with_partition_data(vec![PartitionProduceData::default()
                     .with_index(0)
-                    .with_records(Some(batch.freeze()))])]),
+                    .with_records(Some(batch))])]),
         9,
     );
     let p = &resp.responses[0].partition_responses[0];

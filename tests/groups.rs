@@ -11,7 +11,6 @@ mod harness;
 use bytes::Bytes;
 use harness::kafka::Conn;
 use harness::Broker;
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
@@ -61,16 +60,7 @@ fn s(v: &str) -> StrBytes {
 
 fn create_topic(b: &Broker, partitions: i32) {
     let mut c = Conn::connect(b.shard_addr(0));
-    let r = c.call(
-        &CreateTopicsRequest::default()
-            .with_timeout_ms(10_000)
-            .with_topics(vec![CreatableTopic::default()
-                .with_name(TopicName(s(TOPIC)))
-                .with_num_partitions(partitions)
-                .with_replication_factor(1)]),
-        5,
-    );
-    assert_eq!(r.topics[0].error_code, NONE, "{r:?}");
+    harness::kafka::create_topic(&mut c, TOPIC, partitions);
 }
 
 /// A connection to the coordinator FindCoordinator names for `group`.
@@ -83,15 +73,9 @@ fn coordinator(b: &Broker, group: &str) -> Conn {
 
 /// A consumer-protocol subscription (version 0) to `topics`.
 fn subscription(topics: &[&str]) -> Bytes {
-    let mut out = Vec::new();
-    out.extend_from_slice(&0i16.to_be_bytes());
-    out.extend_from_slice(&(topics.len() as i32).to_be_bytes());
-    for t in topics {
-        out.extend_from_slice(&(t.len() as i16).to_be_bytes());
-        out.extend_from_slice(t.as_bytes());
-    }
-    out.extend_from_slice(&(-1i32).to_be_bytes());
-    Bytes::from(out)
+    Bytes::from(sluice_client::consumer_protocol::encode_subscription(
+        topics,
+    ))
 }
 
 fn join_request(group: &str, member: &str) -> JoinGroupRequest {

@@ -34,17 +34,7 @@ fn inflight_request_budget_backpressures_and_loses_nothing() {
             "1",
         ],
     );
-    let mut admin = Conn::connect(b.shard_addr(0));
-    let r = admin.call(
-        &CreateTopicsRequest::default()
-            .with_timeout_ms(10_000)
-            .with_topics(vec![CreatableTopic::default()
-                .with_name(TopicName(StrBytes::from_static_str("t")))
-                .with_num_partitions(1)
-                .with_replication_factor(1)]),
-        5,
-    );
-    assert_eq!(r.topics[0].error_code, 0);
+    create_topic(&mut Conn::connect(b.shard_addr(0)), "t", 1);
     let value = vec![b'v'; 20_000];
     let req = ProduceRequest::default()
         .with_acks(-1)

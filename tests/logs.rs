@@ -152,25 +152,14 @@ fn start_up_and_topic_changes_are_logged_at_info() {
 /// keeps serving instead of a shard thread panicking on a failed log write.
 #[test]
 fn a_log_that_cannot_be_written_never_stops_the_broker() {
-    use kafka_protocol::messages::create_topics_request::CreatableTopic;
-    use kafka_protocol::messages::{CreateTopicsRequest, MetadataRequest, TopicName};
-    use kafka_protocol::protocol::StrBytes;
+    use kafka_protocol::messages::MetadataRequest;
 
     let mut b = Broker::start("logfull", &["--cores", "1"]);
     b.stderr_to = Some("/dev/full".into());
     b.restart();
     let mut c = Conn::connect(b.shard_addr(0));
     // Each of these logs at info: a topic created, then client errors.
-    let r = c.call(
-        &CreateTopicsRequest::default()
-            .with_timeout_ms(10_000)
-            .with_topics(vec![CreatableTopic::default()
-                .with_name(TopicName(StrBytes::from_static_str("logged")))
-                .with_num_partitions(1)
-                .with_replication_factor(1)]),
-        5,
-    );
-    assert_eq!(r.topics[0].error_code, 0);
+    harness::kafka::create_topic(&mut c, "logged", 1);
     for _ in 0..3 {
         let mut s = TcpStream::connect(b.shard_addr(0)).expect("connect");
         s.write_all(&undecodable_request()).expect("send");

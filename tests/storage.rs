@@ -16,9 +16,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use harness::kafka::{batch, decode_records, Conn};
+use harness::kafka::{batch, create_topic_with as create, decode_records, Conn};
 use harness::Broker;
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::delete_records_request::{
     DeleteRecordsPartition, DeleteRecordsTopic,
 };
@@ -30,9 +29,8 @@ use kafka_protocol::messages::incremental_alter_configs_request::{
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    BrokerId, CreateTopicsRequest, DeleteRecordsRequest, DeleteTopicsRequest,
-    DescribeConfigsRequest, FetchRequest, IncrementalAlterConfigsRequest, ListOffsetsRequest,
-    MetadataRequest, ProduceRequest, TopicName,
+    BrokerId, DeleteRecordsRequest, DeleteTopicsRequest, DescribeConfigsRequest, FetchRequest,
+    IncrementalAlterConfigsRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
@@ -45,28 +43,6 @@ const WAIT: Duration = Duration::from_secs(20);
 
 fn name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))
-}
-
-fn create(conn: &mut Conn, topic: &str, partitions: i32, configs: &[(&str, &str)]) {
-    let configs = configs
-        .iter()
-        .map(|(k, v)| {
-            CreatableTopicConfig::default()
-                .with_name(StrBytes::from_string(k.to_string()))
-                .with_value(Some(StrBytes::from_string(v.to_string())))
-        })
-        .collect();
-    let r = conn.call(
-        &CreateTopicsRequest::default()
-            .with_timeout_ms(10_000)
-            .with_topics(vec![CreatableTopic::default()
-                .with_name(name(topic))
-                .with_num_partitions(partitions)
-                .with_replication_factor(1)
-                .with_configs(configs)]),
-        5,
-    );
-    assert_eq!(r.topics[0].error_code, 0, "create {topic}: {r:?}");
 }
 
 /// partition -> owner shard, from Metadata.
@@ -786,35 +762,22 @@ fn changing_cores_reassigns_partitions_bumps_epochs_and_keeps_data() {
 
 /// A batch from idempotent producer `pid` (epoch 0) with sequences `first..first + n`.
 fn idempotent_batch(pid: i64, first: i32, n: i32) -> Bytes {
-    use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
-    let records: Vec<Record> = (0..n)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: pid,
-            producer_epoch: 0,
-            timestamp_type: TimestampType::Creation,
-            offset: i64::from(i),
-            sequence: first + i,
-            timestamp: 1_700_000_000_000 + i64::from(first + i),
+    use sluice_client::records::{encode_batch_as, NewRecord, ProducerFields};
+    let records: Vec<NewRecord> = (first..first + n)
+        .map(|seq| NewRecord {
             key: None,
-            value: Some(Bytes::from(format!("seq-{}", first + i))),
-            headers: Default::default(),
+            value: Some(Bytes::from(format!("seq-{seq}"))),
+            headers: Vec::new(),
+            timestamp: 1_700_000_000_000 + i64::from(seq),
         })
         .collect();
-    let mut buf = bytes::BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode");
-    buf.freeze()
+    let producer = ProducerFields {
+        id: pid,
+        epoch: 0,
+        base_sequence: first,
+        transactional: false,
+    };
+    encode_batch_as(&records, Compression::None, producer).expect("encode")
 }
 
 #[test]
@@ -913,36 +876,16 @@ fn disk_reads_at_the_tail_never_see_unwritten_bytes() {
 
 /// A produce of one batch whose records all carry timestamp `timestamp`; its base offset.
 fn produce_at(conn: &mut Conn, topic: &str, values: &[&[u8]], timestamp: i64) -> i64 {
-    use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
-    let records: Vec<Record> = values
+    let records: Vec<sluice_client::records::NewRecord> = values
         .iter()
-        .enumerate()
-        .map(|(i, v)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: i as i32,
-            timestamp,
+        .map(|v| sluice_client::records::NewRecord {
             key: None,
             value: Some(Bytes::copy_from_slice(v)),
-            headers: Default::default(),
+            headers: Vec::new(),
+            timestamp,
         })
         .collect();
-    let mut buf = bytes::BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode batch");
+    let batch = sluice_client::records::encode_batch(&records, Compression::None).expect("encode");
     let req = ProduceRequest::default()
         .with_acks(-1)
         .with_timeout_ms(10_000)
@@ -950,7 +893,7 @@ fn produce_at(conn: &mut Conn, topic: &str, values: &[&[u8]], timestamp: i64) ->
             .with_name(name(topic))
             .with_partition_data(vec![PartitionProduceData::default()
                 .with_index(0)
-                .with_records(Some(buf.freeze()))])]);
+                .with_records(Some(batch))])]);
     let r = conn.call(&req, 9);
     let p = &r.responses[0].partition_responses[0];
     assert_eq!(p.error_code, 0, "produce at {timestamp}");

@@ -2,9 +2,10 @@
 //! the Kafka protocol itself, with a JSON result per run and a side-by-side HTML report.
 
 pub mod actors;
-pub mod client;
+pub mod cluster;
 pub mod limits;
 pub mod metrics;
 pub mod report;
 pub mod run;
+pub mod stamp;
 pub mod workload;

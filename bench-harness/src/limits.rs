@@ -1,9 +1,8 @@
 //! Every limit the harness enforces, in one place, units last. Relationships between them are
-//! checked at compile time so changing one cannot silently break another.
+//! checked at compile time so changing one cannot silently break another. The largest response
+//! frame is sluice-client's `CLIENT_RESPONSE_BYTES_MAX` (it reads every response).
 
-/// Largest response frame the harness will read. A broker that announces more is treated as
-/// broken (the length prefix is checked before anything is allocated for it).
-pub const RESPONSE_BYTES_MAX: usize = 128 * 1024 * 1024;
+use sluice_client::limits::CLIENT_RESPONSE_BYTES_MAX;
 
 /// Largest produce request the harness builds (Kafka's `max.request.size` is 1 MiB; brokers
 /// accept up to `socket.request.max.bytes` = 100 MiB). Batches are closed before a frame
@@ -56,8 +55,7 @@ pub const LATENCY_NS_MAX: u64 = 3_600_000_000_000;
 pub const VERIFICATION_DETAILS_MAX: usize = 20;
 
 const _: () = assert!(BATCH_BYTES_MAX < PRODUCE_REQUEST_BYTES_MAX);
-const _: () = assert!(PRODUCE_REQUEST_BYTES_MAX <= RESPONSE_BYTES_MAX);
-const _: () = assert!(FETCH_BYTES_MAX < RESPONSE_BYTES_MAX);
+// Responses are read by sluice-client, whose frame limit must hold the largest fetch asked for.
+const _: () = assert!(FETCH_BYTES_MAX < CLIENT_RESPONSE_BYTES_MAX);
 const _: () = assert!(VALUE_HEADER_BYTES < MESSAGE_BYTES_MAX);
 const _: () = assert!(PRODUCE_REQUEST_BYTES_MAX <= i32::MAX as usize);
-const _: () = assert!(RESPONSE_BYTES_MAX <= i32::MAX as usize);

@@ -156,7 +156,7 @@ fn cmd_run(a: &RunArgs) -> Result<bool> {
     if let Some(ca) = &a.tls_ca {
         let tls =
             sluice_client::tls::ClientTls::new(ca, None).map_err(|e| anyhow::anyhow!("{e}"))?;
-        bench_harness::client::conn::use_tls(tls);
+        bench_harness::cluster::use_tls(tls);
     }
     let mut workload = Workload::load(&a.workload)?;
     let (mut driver, driver_bootstrap) = match &a.driver {

@@ -12,8 +12,7 @@ use anyhow::{bail, Context, Result};
 use crate::actors::consumer::{self, ConsumerSpec};
 use crate::actors::producer::{self, LaneSpec};
 use crate::actors::Shared;
-use crate::client::admin;
-use crate::client::conn::Conn;
+use crate::cluster;
 use crate::limits::VALUE_HEADER_BYTES;
 use crate::metrics::{new_histogram, percentiles, process_cpu_ns, Clock, Counters, Sample};
 use crate::report::machine;
@@ -103,19 +102,18 @@ fn by_leader(partitions: &[i32], leaders: &[i32]) -> BTreeMap<i32, Vec<i32>> {
 pub fn run(cfg: &RunConfig) -> Result<RunResult> {
     let w = &cfg.workload;
     let message = Arc::new(load_payload(w, cfg.workload_file.as_deref())?);
-    let mut bootstrap = Conn::connect(&cfg.bootstrap).context("bootstrap")?;
+    let bootstrap = cluster::connect(&cfg.bootstrap).context("bootstrap")?;
     let suffix = topic_suffix();
     let topics: Vec<String> = (0..w.topics)
         .map(|i| format!("{}-{suffix}-{i:04}", cfg.topic_prefix))
         .collect();
-    admin::create_topics(
-        &mut bootstrap,
+    let meta = cluster::create_topics(
+        &cfg.bootstrap,
         &topics,
         w.partitions_per_topic,
         cfg.driver.replication_factor,
         &cfg.driver.topic_config,
     )?;
-    let meta = admin::wait_for_leaders(&mut bootstrap, &topics, w.partitions_per_topic)?;
 
     let clock = Clock::start();
     let warmup_ns = cfg.warmup.as_nanos() as u64;
@@ -379,8 +377,8 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
             brokers: meta.brokers.len(),
             placement: cfg.placement.clone(),
             durability: cfg.durability.clone(),
-            produce_version: bootstrap.versions.produce,
-            fetch_version: bootstrap.versions.fetch,
+            produce_version: cluster::produce_version(&bootstrap)?,
+            fetch_version: cluster::fetch_version(&bootstrap)?,
         },
         workload: w.clone(),
         workload_file: cfg.workload_file.as_ref().map(|p| p.display().to_string()),

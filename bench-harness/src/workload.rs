@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
+use sluice_client::records::Compression;
 
 use crate::limits::{
     BATCH_BYTES_MAX, IN_FLIGHT_REQUESTS_MAX, MESSAGE_BYTES_MAX, TOPIC_PARTITIONS_MAX,
@@ -146,14 +147,14 @@ impl Codec {
         })
     }
 
-    /// The attribute bits of a record batch.
-    pub fn attribute(self) -> i16 {
+    /// The codec as sluice-client's batch encoder names it.
+    pub fn compression(self) -> Compression {
         match self {
-            Codec::None => 0,
-            Codec::Gzip => 1,
-            Codec::Snappy => 2,
-            Codec::Lz4 => 3,
-            Codec::Zstd => 4,
+            Codec::None => Compression::None,
+            Codec::Gzip => Compression::Gzip,
+            Codec::Snappy => Compression::Snappy,
+            Codec::Lz4 => Compression::Lz4,
+            Codec::Zstd => Compression::Zstd,
         }
     }
 }

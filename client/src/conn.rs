@@ -30,18 +30,30 @@ pub struct Conn {
     timeout: Duration,
     /// The socket timeout in force now (reported when it expires).
     current_timeout: Duration,
+    /// The client id of every request (shows in the broker's logs).
+    client_id: &'static str,
 }
 
 impl Conn {
     /// Connect to `addr` ("host:port") and learn which versions it serves.
     pub fn connect(addr: &str, timeout: Duration) -> Result<Conn, ClientError> {
-        Conn::connect_with(addr, timeout, None)
+        Conn::connect_with(addr, timeout, CLIENT_ID, None)
     }
 
-    /// `connect`, over TLS when `tls` is given (an SSL or SASL_SSL listener).
+    /// [`Conn::connect`], sending `client_id` in every request header.
+    pub fn connect_as(
+        addr: &str,
+        timeout: Duration,
+        client_id: &'static str,
+    ) -> Result<Conn, ClientError> {
+        Conn::connect_with(addr, timeout, client_id, None)
+    }
+
+    /// [`Conn::connect_as`], over TLS when `tls` is given (an SSL or SASL_SSL listener).
     pub fn connect_with(
         addr: &str,
         timeout: Duration,
+        client_id: &'static str,
         tls: Option<&ClientTls>,
     ) -> Result<Conn, ClientError> {
         let addrs: Vec<_> = addr
@@ -53,6 +65,9 @@ impl Conn {
             match TcpStream::connect_timeout(&a, timeout) {
                 Ok(stream) => {
                     stream.set_nodelay(true)?;
+                    // The TLS handshake runs within the call timeouts.
+                    stream.set_read_timeout(Some(timeout))?;
+                    stream.set_write_timeout(Some(timeout))?;
                     let stream = match tls {
                         Some(tls) => tls.wrap(addr, stream)?,
                         None => Stream::Plain(stream),
@@ -64,6 +79,7 @@ impl Conn {
                         versions: HashMap::new(),
                         timeout,
                         current_timeout: timeout,
+                        client_id,
                     };
                     conn.set_timeout(timeout)?;
                     conn.negotiate()?;
@@ -174,12 +190,43 @@ impl Conn {
 
     /// Send without waiting (Produce with acks=0 gets no response). Returns the correlation id.
     pub fn send_at<R: Request>(&mut self, request: &R, version: i16) -> Result<i32, ClientError> {
-        let correlation_id = self.next_correlation_id;
-        self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
-        let buf = frame::encode_request(correlation_id, CLIENT_ID, request, version)
+        let correlation_id = self.next_correlation_id();
+        let buf = frame::encode_request(correlation_id, self.client_id, request, version)
             .map_err(|e| self.frame_error(e))?;
-        self.stream.write_all(&buf).map_err(|e| self.io_error(e))?;
+        self.write_frame(&buf)?;
         Ok(correlation_id)
+    }
+
+    /// The correlation id for the next request; a caller that frames its own requests (see
+    /// [`crate::produce_frame`]) takes it here so ids stay unique on the connection.
+    pub fn next_correlation_id(&mut self) -> i32 {
+        let id = self.next_correlation_id;
+        self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
+        id
+    }
+
+    pub fn client_id(&self) -> &'static str {
+        self.client_id
+    }
+
+    /// Write one whole request frame, framed by the caller.
+    pub fn write_frame(&mut self, frame: &[u8]) -> Result<(), ClientError> {
+        self.stream.write_all(frame).map_err(|e| self.io_error(e))
+    }
+
+    /// A second handle on the same socket, for pipelining: one thread writes requests, the
+    /// other reads their responses in order with [`Conn::recv`] (the writer hands it each
+    /// correlation id). Only the writer may send.
+    pub fn try_clone(&self) -> Result<Conn, ClientError> {
+        Ok(Conn {
+            stream: self.stream.try_clone().map_err(|e| self.io_error(e))?,
+            addr: self.addr.clone(),
+            next_correlation_id: self.next_correlation_id,
+            versions: self.versions.clone(),
+            timeout: self.timeout,
+            current_timeout: self.current_timeout,
+            client_id: self.client_id,
+        })
     }
 
     /// Read the response to `correlation_id` (a broker answers in request order).

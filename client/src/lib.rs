@@ -1,13 +1,16 @@
-//! `sluice-client`: Sluice's blocking Kafka client library, for the `sluice` client commands
-//! (and, as they move onto it, sluice-bench and the integration tests): connection (framing,
-//! bounded response frames, ApiVersions negotiation), cluster view (bootstrap, metadata, leader
-//! and coordinator routing, one connection per broker), record batches, the Java client's
-//! partitioner, group membership and the consumer protocol's layouts. It speaks plain Kafka, so
-//! it works against any Kafka-compatible broker, not only Sluice.
+//! `sluice-client`: Sluice's blocking Kafka client library, for the `sluice` client commands,
+//! sluice-bench and the integration tests: connection (framing, bounded response frames,
+//! ApiVersions negotiation, a second handle for pipelining), cluster view (bootstrap, metadata,
+//! leader and coordinator routing, one connection per broker), admin calls, record batches
+//! (one encoder, one walker), the hand-built Produce frame of the bench's hot path, the Java
+//! client's partitioner, group membership and the consumer protocol's layouts. It speaks plain
+//! Kafka, so it works against any Kafka-compatible broker, not only Sluice.
 //!
 //! Runs on a client process's threads; never inside a broker (the broker uses only its pure
-//! pieces: `consumer_protocol` and `error::error_name`).
+//! pieces: `records` for its `__consumer_offsets` batches, `consumer_protocol` and
+//! `error::error_name`).
 
+pub mod admin;
 pub mod conn;
 pub mod consumer_protocol;
 pub mod error;
@@ -16,6 +19,7 @@ pub mod group_member;
 pub mod groups;
 pub mod limits;
 pub mod partitioner;
+pub mod produce_frame;
 pub mod records;
 pub mod tls;
 
@@ -71,6 +75,8 @@ pub struct Client {
     pub cluster_id: Option<String>,
     /// TLS for every connection (an SSL or SASL_SSL listener), if set.
     tls: Option<tls::ClientTls>,
+    /// The client id of every connection's requests.
+    client_id: &'static str,
 }
 
 impl Client {
@@ -101,6 +107,7 @@ impl Client {
             coordinators: HashMap::new(),
             cluster_id: None,
             tls: None,
+            client_id: conn::CLIENT_ID,
         })
     }
 
@@ -108,6 +115,17 @@ impl Client {
     pub fn with_tls(mut self, tls: tls::ClientTls) -> Client {
         self.tls = Some(tls);
         self
+    }
+
+    /// The client id every connection sends (the CLI's by default).
+    pub fn with_client_id(mut self, client_id: &'static str) -> Client {
+        self.client_id = client_id;
+        self
+    }
+
+    /// node id → "host:port" of every broker, as the last Metadata named them.
+    pub fn brokers(&self) -> &BTreeMap<i32, String> {
+        &self.brokers
     }
 
     pub fn timeout(&self) -> Duration {
@@ -119,7 +137,7 @@ impl Client {
         if self.bootstrap_conn.is_none() {
             let mut errors = Vec::new();
             for addr in &self.bootstrap {
-                match Conn::connect_with(addr, self.timeout, self.tls.as_ref()) {
+                match Conn::connect_with(addr, self.timeout, self.client_id, self.tls.as_ref()) {
                     Ok(c) => {
                         self.bootstrap_conn = Some(c);
                         break;
@@ -147,7 +165,7 @@ impl Client {
                 self.brokers.get(&id).cloned().ok_or_else(|| {
                     ClientError::Protocol(format!("metadata names no broker {id}"))
                 })?;
-            let conn = Conn::connect_with(&addr, self.timeout, self.tls.as_ref())?;
+            let conn = Conn::connect_with(&addr, self.timeout, self.client_id, self.tls.as_ref())?;
             self.nodes.insert(id, conn);
         }
         Ok(self.nodes.get_mut(&id).expect("just inserted"))

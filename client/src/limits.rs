@@ -26,10 +26,6 @@ pub const CLIENT_PRODUCE_BATCH_RECORDS_MAX: usize = 10_000;
 /// Kafka's default `message.max.bytes` (the broker asserts the two are equal).
 pub const CLIENT_PRODUCE_LINE_BYTES_MAX: usize = 1_048_588;
 
-/// Records one fetched batch may claim before the client decodes it: a batch can't hold more
-/// records than bytes, and the decoder reserves room for the claimed count up front.
-pub const CLIENT_BATCH_RECORDS_MAX: usize = 1_000_000;
-
 /// How long the client waits for a connection or a response (besides a fetch's long poll).
 pub const CLIENT_REQUEST_TIMEOUT_MS: u64 = 30_000;
 

@@ -80,32 +80,47 @@ impl ClientTls {
         })
     }
 
-    /// Start TLS on `tcp`, connected to `addr` ("host:port"). The handshake completes on the
-    /// first read or write (within the socket's timeouts).
+    /// Start TLS on `tcp`, connected to `addr` ("host:port"), and finish the handshake (within
+    /// the socket's timeouts).
     pub fn wrap(&self, addr: &str, tcp: TcpStream) -> Result<Stream, ClientError> {
+        self.connect_shared(addr, tcp)
+            .map(Stream::Tls)
+            .map_err(|e| ClientError::Network(format!("TLS to {addr}: {e}")))
+    }
+
+    fn session(&self, addr: &str) -> Result<rustls::ClientConnection, ClientError> {
         let host = match addr.rsplit_once(':') {
             Some((h, _)) => h.trim_start_matches('[').trim_end_matches(']'),
             None => addr,
         };
         let name = ServerName::try_from(host.to_string())
             .map_err(|e| ClientError::Usage(format!("{host}: not a TLS server name: {e}")))?;
-        let conn = rustls::ClientConnection::new(self.config.clone(), name)
-            .map_err(|e| ClientError::Network(format!("TLS to {addr}: {e}")))?;
-        Ok(Stream::Tls(Box::new(rustls::StreamOwned::new(conn, tcp))))
+        rustls::ClientConnection::new(self.config.clone(), name)
+            .map_err(|e| ClientError::Network(format!("TLS to {addr}: {e}")))
     }
 }
 
-/// A connection's byte stream.
+/// A connection's byte stream, plain or TLS. Either can be split into a writer handle and a
+/// reader handle ([`Stream::try_clone`]), as a pipelining client does (sluice-bench's producer).
 pub enum Stream {
     Plain(TcpStream),
-    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+    Tls(SharedTls),
 }
 
 impl Stream {
-    fn tcp(&self) -> &TcpStream {
+    /// Another handle on the same connection (one thread writes, one reads).
+    pub fn try_clone(&self) -> io::Result<Stream> {
+        Ok(match self {
+            Stream::Plain(s) => Stream::Plain(s.try_clone()?),
+            Stream::Tls(s) => Stream::Tls(s.try_clone()?),
+        })
+    }
+
+    /// The socket under it (for timeouts and shutdown).
+    pub fn tcp(&self) -> &TcpStream {
         match self {
             Stream::Plain(s) => s,
-            Stream::Tls(s) => &s.sock,
+            Stream::Tls(s) => s.tcp(),
         }
     }
 
@@ -165,18 +180,15 @@ const SHARED_READ_BYTES: usize = 64 * 1024;
 impl ClientTls {
     /// Start TLS on `tcp` to `addr` and finish the handshake (within the socket's timeouts).
     pub fn connect_shared(&self, addr: &str, mut tcp: TcpStream) -> io::Result<SharedTls> {
-        let Stream::Tls(mut stream) = self
-            .wrap(addr, tcp.try_clone()?)
-            .map_err(|e| io::Error::other(e.to_string()))?
-        else {
-            unreachable!("wrap makes a TLS stream");
-        };
-        while stream.conn.is_handshaking() {
-            stream.conn.complete_io(&mut tcp)?;
+        let mut conn = self
+            .session(addr)
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        while conn.is_handshaking() {
+            conn.complete_io(&mut tcp)?;
         }
         Ok(SharedTls {
             tcp,
-            conn: Arc::new(std::sync::Mutex::new(stream.conn)),
+            conn: Arc::new(std::sync::Mutex::new(conn)),
             rbuf: Vec::new(),
             start: 0,
             wbuf: Vec::new(),
@@ -249,53 +261,5 @@ impl Write for SharedTls {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
-    }
-}
-
-/// A connection's stream that a pipelining client splits into a writer and a reader handle.
-pub enum SplitStream {
-    Plain(TcpStream),
-    Tls(SharedTls),
-}
-
-impl SplitStream {
-    pub fn try_clone(&self) -> io::Result<SplitStream> {
-        Ok(match self {
-            SplitStream::Plain(s) => SplitStream::Plain(s.try_clone()?),
-            SplitStream::Tls(s) => SplitStream::Tls(s.try_clone()?),
-        })
-    }
-
-    /// The socket under it (for timeouts and shutdown).
-    pub fn tcp(&self) -> &TcpStream {
-        match self {
-            SplitStream::Plain(s) => s,
-            SplitStream::Tls(s) => s.tcp(),
-        }
-    }
-}
-
-impl Read for SplitStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            SplitStream::Plain(s) => s.read(buf),
-            SplitStream::Tls(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for SplitStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            SplitStream::Plain(s) => s.write(buf),
-            SplitStream::Tls(s) => s.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            SplitStream::Plain(s) => s.flush(),
-            SplitStream::Tls(s) => s.flush(),
-        }
     }
 }

@@ -8,7 +8,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{DeleteGroupsRequest, DescribeGroupsRequest, ListGroupsRequest};
 use serde_json::{json, Value};
 
-use super::output::{print_json, Format, Table};
+use super::output::{print_json, Deletions, Format, Table};
 use super::time::parse_timestamp_ms;
 use super::ClientOpts;
 use sluice_client::groups::{commit_offsets, committed_offsets, group_id, with_coordinator};
@@ -297,8 +297,7 @@ fn describe(client: &mut Client, format: Format, group: &str) -> Result<(), Clie
 }
 
 fn delete(client: &mut Client, format: Format, groups: &[String]) -> Result<(), ClientError> {
-    let mut results = Vec::new();
-    let mut errors = Vec::new();
+    let mut deletions = Deletions::new(format, "group", "group");
     for g in groups {
         let request = DeleteGroupsRequest::default().with_groups_names(vec![group_id(g)]);
         let r = with_coordinator(client, g, |conn| {
@@ -311,25 +310,9 @@ fn delete(client: &mut Client, format: Format, groups: &[String]) -> Result<(), 
             }
         })
         .and_then(|r| r);
-        match &r {
-            Ok(()) if format == Format::Table => println!("Deleted group {g}."),
-            _ => {}
-        }
-        results.push(json!({
-            "group": g,
-            "deleted": r.is_ok(),
-            "error": r.as_ref().err().and_then(ClientError::code).map(sluice_client::error::error_name),
-        }));
-        errors.extend(r.err());
+        deletions.record(g, r);
     }
-    if format == Format::Json {
-        print_json(&Value::Array(results));
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ClientError::Several(errors))
-    }
+    deletions.finish()
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -2,7 +2,8 @@
 
 use std::io::Write;
 
-use serde_json::Value;
+use serde_json::{json, Value};
+use sluice_client::ClientError;
 
 /// `--format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -64,6 +65,53 @@ pub fn print_json(value: &Value) {
     let mut out = std::io::stdout().lock();
     let _ = serde_json::to_writer_pretty(&mut out, value);
     let _ = writeln!(out);
+}
+
+/// The outcome of deleting several things (topics, groups): a line per deletion for people,
+/// one JSON array for scripts; the command fails with every error if any failed.
+pub struct Deletions {
+    format: Format,
+    /// The JSON key naming each one ("name", "group") and the word for it in a table line.
+    key: &'static str,
+    noun: &'static str,
+    results: Vec<Value>,
+    errors: Vec<ClientError>,
+}
+
+impl Deletions {
+    pub fn new(format: Format, key: &'static str, noun: &'static str) -> Deletions {
+        Deletions {
+            format,
+            key,
+            noun,
+            results: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn record(&mut self, name: &str, outcome: Result<(), ClientError>) {
+        if outcome.is_ok() && self.format == Format::Table {
+            println!("Deleted {} {name}.", self.noun);
+        }
+        let error = outcome.as_ref().err().and_then(ClientError::code);
+        self.results.push(json!({
+            self.key: name,
+            "deleted": outcome.is_ok(),
+            "error": error.map(sluice_client::error::error_name),
+        }));
+        self.errors.extend(outcome.err());
+    }
+
+    pub fn finish(self) -> Result<(), ClientError> {
+        if self.format == Format::Json {
+            print_json(&Value::Array(self.results));
+        }
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ClientError::Several(self.errors))
+        }
+    }
 }
 
 /// Bytes as text for output: UTF-8 as is, anything else lossily.

@@ -4,20 +4,20 @@ use std::collections::BTreeMap;
 
 use clap::Subcommand;
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
 use kafka_protocol::messages::{
     alter_configs_request, incremental_alter_configs_request, AlterConfigsRequest,
-    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
-    DescribeLogDirsRequest, IncrementalAlterConfigsRequest,
+    CreatePartitionsRequest, DeleteTopicsRequest, DescribeConfigsRequest, DescribeLogDirsRequest,
+    IncrementalAlterConfigsRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use serde_json::{json, Value};
 
-use super::output::{print_json, Format, Table};
+use super::output::{print_json, Deletions, Format, Table};
 use super::{parse_key_value, ClientOpts};
+use sluice_client::admin::new_topic;
 use sluice_client::{topic_name, Client, ClientError, TopicInfo, OFFSET_EARLIEST, OFFSET_LATEST};
 
 /// Kafka's ConfigResource type for topics.
@@ -28,7 +28,6 @@ const CONFIG_SOURCE_TOPIC: i8 = 1;
 const OP_SET: i8 = 0;
 const OP_DELETE: i8 = 1;
 
-const CREATE_TOPICS_VERSION_MAX: i16 = 7;
 const DELETE_TOPICS_VERSION_MAX: i16 = 6;
 const DESCRIBE_CONFIGS_VERSION_MAX: i16 = 4;
 const DESCRIBE_LOG_DIRS_VERSION_MAX: i16 = 4;
@@ -132,28 +131,14 @@ fn create(
     configs: &[(String, String)],
     if_not_exists: bool,
 ) -> Result<(), ClientError> {
-    let topic = CreatableTopic::default()
-        .with_name(topic_name(name))
-        .with_num_partitions(partitions.unwrap_or(-1))
-        .with_replication_factor(replication_factor.unwrap_or(-1))
-        .with_configs(
-            configs
-                .iter()
-                .map(|(k, v)| {
-                    CreatableTopicConfig::default()
-                        .with_name(StrBytes::from_string(k.clone()))
-                        .with_value(Some(StrBytes::from_string(v.clone())))
-                })
-                .collect(),
-        );
-    let request = CreateTopicsRequest::default()
-        .with_topics(vec![topic])
-        .with_timeout_ms(timeout_ms);
-    let (version, response) = client
-        .controller()?
-        .call(&request, CREATE_TOPICS_VERSION_MAX)?;
-    let r = response
-        .topics
+    let topic = new_topic(
+        name,
+        partitions,
+        replication_factor,
+        configs.iter().cloned(),
+    );
+    let (version, results) = client.create_topics(vec![topic], timeout_ms)?;
+    let r = results
         .first()
         .ok_or_else(|| ClientError::Protocol("CreateTopics answered no topic".into()))?;
     let exists = r.error_code == kafka_protocol::error::ResponseError::TopicAlreadyExists.code();
@@ -389,38 +374,21 @@ fn delete(
     let (_, response) = client
         .controller()?
         .call(&request, DELETE_TOPICS_VERSION_MAX)?;
-    let mut results = Vec::new();
-    let mut errors = Vec::new();
+    let mut deletions = Deletions::new(format, "name", "topic");
     for r in &response.responses {
         let name = r
             .name
             .as_ref()
             .map(|n| n.0.to_string())
             .unwrap_or_else(|| r.topic_id.to_string());
-        let e = ClientError::check(
+        let outcome = ClientError::check(
             r.error_code,
             r.error_message.as_deref(),
             format!("topic {name}"),
-        )
-        .err();
-        if e.is_none() && format == Format::Table {
-            println!("Deleted topic {name}.");
-        }
-        results.push(json!({
-            "name": name,
-            "deleted": e.is_none(),
-            "error": e.as_ref().and_then(ClientError::code).map(sluice_client::error::error_name),
-        }));
-        errors.extend(e);
+        );
+        deletions.record(&name, outcome);
     }
-    if format == Format::Json {
-        print_json(&Value::Array(results));
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ClientError::Several(errors))
-    }
+    deletions.finish()
 }
 
 fn alter_config(

@@ -5,11 +5,10 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::RecordBatchDecoder;
+use sluice_client::records::{encode_batch, Compression, NewRecord};
 
 use super::control::{ControlError, NewTopic};
 use super::Shard;
@@ -136,44 +135,22 @@ impl Shard {
     }
 }
 
-/// Key/value records as one uncompressed v2 batch with base offset 0, as a producer would send.
+/// Key/value records as one uncompressed v2 batch with base offset 0, as a producer would send
+/// (sluice-client's batch encoder: one batch builder for the broker, the clients and the tests).
 fn encode_offsets_batch(
     records: Vec<(Bytes, Option<Bytes>)>,
     now: i64,
 ) -> Result<Bytes, PartitionError> {
-    let recs: Vec<Record> = records
+    let records: Vec<NewRecord> = records
         .into_iter()
-        .enumerate()
-        .map(|(i, (key, value))| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // The crate starts a new batch whenever offset - sequence changes; v2 stores only
-            // the first record's sequence (-1: not idempotent), so keep the difference constant
-            // and every record lands in the one batch `produce` accepts.
-            sequence: (i as i32).wrapping_sub(1),
-            timestamp: now,
+        .map(|(key, value)| NewRecord {
             key: Some(key),
             value,
-            headers: Default::default(),
+            headers: Vec::new(),
+            timestamp: now,
         })
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        recs.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .map_err(|_| PartitionError::InvalidRequest)?;
-    Ok(buf.freeze())
+    encode_batch(&records, Compression::None).map_err(|_| PartitionError::InvalidRequest)
 }
 
 #[cfg(test)]

@@ -148,20 +148,25 @@ pub fn decode_records(records: Option<Bytes>) -> Vec<(i64, Option<Bytes>, Option
 
 /// CreateTopics (v5) of `name` with `partitions`; the topic must be created.
 pub fn create_topic(conn: &mut Conn, name: &str, partitions: i32) {
+    create_topic_with(conn, name, partitions, &[]);
+}
+
+/// CreateTopics (v5) of `name` with `partitions` and topic `configs` (the topic built by
+/// `sluice_client::admin::new_topic`, as the CLI and the bench build theirs); it must be created.
+pub fn create_topic_with(conn: &mut Conn, name: &str, partitions: i32, configs: &[(&str, &str)]) {
+    let topic =
+        sluice_client::admin::new_topic(name, Some(partitions), Some(1), configs.iter().copied());
     let r = conn.call(
         &kafka_protocol::messages::CreateTopicsRequest::default()
             .with_timeout_ms(10_000)
-            .with_topics(vec![
-                kafka_protocol::messages::create_topics_request::CreatableTopic::default()
-                    .with_name(kafka_protocol::messages::TopicName(StrBytes::from_string(
-                        name.to_string(),
-                    )))
-                    .with_num_partitions(partitions)
-                    .with_replication_factor(1),
-            ]),
+            .with_topics(vec![topic]),
         5,
     );
-    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0]);
+    assert_eq!(
+        r.topics[0].error_code, 0,
+        "create {name}: {:?}",
+        r.topics[0]
+    );
 }
 
 /// Produce (v9, acks=1) of one uncompressed batch of `values`; it must be appended.

@@ -16,11 +16,13 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use sluice_client::records::walk_batches;
+
 use super::Shared;
-use crate::client::batch::{walk_batches, Stamp};
-use crate::client::conn::Conn;
+use crate::cluster;
 use crate::limits::{DRAIN_STALL_TIMEOUT_MS, FETCH_BYTES_MAX, VERIFICATION_DETAILS_MAX};
 use crate::metrics::{Counters, LatencyRecorder};
+use crate::stamp::Stamp;
 use crate::workload::DriverSettings;
 
 pub struct ConsumerSpec {
@@ -71,8 +73,8 @@ pub fn spawn(
 }
 
 fn run(spec: &ConsumerSpec, driver: &DriverSettings, shared: &Shared) -> Result<ConsumerResult> {
-    let mut conn = Conn::connect(&spec.broker)?;
-    let version = conn.versions.fetch;
+    let mut conn = cluster::connect(&spec.broker)?;
+    let version = cluster::fetch_version(&conn)?;
     let mut checks: Vec<PartitionCheck> = spec
         .partitions
         .iter()
@@ -140,7 +142,7 @@ fn run(spec: &ConsumerSpec, driver: &DriverSettings, shared: &Shared) -> Result<
                         })
                         .collect(),
                 )]);
-        let resp = conn.call(&req, version)?;
+        let resp = conn.call_at(&req, version)?;
         let before: Vec<i64> = checks.iter().map(|c| c.next_offset).collect();
         let now_ns = shared.clock.now_ns();
         if resp.error_code != 0 {
@@ -166,7 +168,7 @@ fn run(spec: &ConsumerSpec, driver: &DriverSettings, shared: &Shared) -> Result<
                     );
                 }
                 let Some(records) = &p.records else { continue };
-                walk_batches(records, |r| {
+                walk_batches::<anyhow::Error>(records, |r| {
                     if r.offset < check.next_offset {
                         return Ok(()); // a batch may start before the offset asked for
                     }

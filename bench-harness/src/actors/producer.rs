@@ -17,11 +17,15 @@ use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
+use sluice_client::produce_frame::ProduceFrame;
+use sluice_client::records::{BatchEncoder, ProducerFields};
+use sluice_client::Conn;
+
 use super::Shared;
-use crate::client::batch::{BatchWriter, Stamp};
-use crate::client::conn::{decode_response, read_frame, Conn, ProduceFrame};
+use crate::cluster;
 use crate::limits::{PRODUCE_REQUEST_BYTES_MAX, VALUE_HEADER_BYTES};
 use crate::metrics::{Counters, LatencyRecorder};
+use crate::stamp::Stamp;
 use crate::workload::DriverSettings;
 
 pub struct LaneSpec {
@@ -57,10 +61,10 @@ struct InFlight {
     batches: Vec<InFlightBatch>,
 }
 
-/// The batch being filled: always the last partition entry in the frame.
+/// The batch being filled (by the lane's `BatchEncoder`): always the last partition entry in
+/// the frame.
 struct OpenBatch {
     slot: usize,
-    writer: BatchWriter,
     send_ns: u64,
     opened_ns: u64,
 }
@@ -87,8 +91,8 @@ pub fn spawn(
 }
 
 fn run(spec: &LaneSpec, driver: &DriverSettings, shared: &Arc<Shared>) -> Result<LaneResult> {
-    let mut conn = Conn::connect(&spec.broker)?;
-    let version = conn.versions.produce;
+    let mut conn = cluster::connect(&spec.broker)?;
+    let version = cluster::produce_version(&conn)?;
     let acks = driver.acks;
     let interval_ns = if spec.rate > 0.0 {
         (1e9 / spec.rate) as u64
@@ -105,7 +109,7 @@ fn run(spec: &LaneSpec, driver: &DriverSettings, shared: &Arc<Shared>) -> Result
         for _ in 0..driver.in_flight {
             token_tx.send(()).expect("receiver alive");
         }
-        let stream = conn.stream.try_clone()?;
+        let responses = conn.try_clone()?;
         let shared2 = Arc::clone(shared);
         let partitions = spec.partitions.clone();
         let msg_bytes = spec.message.len() as u64;
@@ -114,7 +118,7 @@ fn run(spec: &LaneSpec, driver: &DriverSettings, shared: &Arc<Shared>) -> Result
             .name(format!("acks-{}", spec.writer_id))
             .spawn(move || {
                 let r = read_acks(
-                    stream,
+                    responses,
                     version,
                     interval_ns,
                     msg_bytes,
@@ -135,6 +139,7 @@ fn run(spec: &LaneSpec, driver: &DriverSettings, shared: &Arc<Shared>) -> Result
     };
 
     let mut frame = ProduceFrame::new(
+        conn.client_id(),
         &spec.topic,
         version,
         acks,
@@ -143,7 +148,7 @@ fn run(spec: &LaneSpec, driver: &DriverSettings, shared: &Arc<Shared>) -> Result
     );
     let mut in_frame = vec![false; slots];
     let mut frame_batches: Vec<InFlightBatch> = Vec::new();
-    let mut scratch = Vec::new();
+    let mut encoder = BatchEncoder::new();
     let mut seq = vec![0u64; slots];
     let mut next_slot = 0usize;
     let mut open: Option<OpenBatch> = None;
@@ -151,7 +156,6 @@ fn run(spec: &LaneSpec, driver: &DriverSettings, shared: &Arc<Shared>) -> Result
     let start_ns = shared.clock.now_ns();
     let linger_ns = driver.linger_ms * 1_000_000;
     let tail = &spec.message[VALUE_HEADER_BYTES..];
-    let mut correlation_id = 0i32;
 
     // Sends the frame (the open batch must be closed): waits for an in-flight slot if asked.
     let mut send = |frame: &mut ProduceFrame,
@@ -172,10 +176,8 @@ fn run(spec: &LaneSpec, driver: &DriverSettings, shared: &Arc<Shared>) -> Result
                 return Ok(false);
             }
         }
-        correlation_id = correlation_id.wrapping_add(1).max(1);
-        use std::io::Write;
-        conn.stream
-            .write_all(frame.seal(correlation_id))
+        let correlation_id = conn.next_correlation_id();
+        conn.write_frame(frame.seal(correlation_id))
             .context("write Produce")?;
         Counters::add(&shared.counters.in_flight, 1);
         match &tx {
@@ -241,15 +243,15 @@ fn run(spec: &LaneSpec, driver: &DriverSettings, shared: &Arc<Shared>) -> Result
                     shared.clock.now_ns()
                 };
                 frame.begin_partition(spec.partitions[slot]);
-                let writer = BatchWriter::begin(
+                encoder.begin(
                     &mut frame.buf,
                     shared.clock.unix_ms_at(t),
-                    driver.compression,
+                    driver.compression.compression(),
+                    ProducerFields::NONE,
                 );
                 in_frame[slot] = true;
                 open = Some(OpenBatch {
                     slot,
-                    writer,
                     send_ns: t,
                     opened_ns: now,
                 });
@@ -267,18 +269,17 @@ fn run(spec: &LaneSpec, driver: &DriverSettings, shared: &Arc<Shared>) -> Result
             };
             let key_bytes = k.to_be_bytes();
             let key_ref = spec.keyed.then_some(&key_bytes[..]);
-            ob.writer.push(
+            encoder.push(
                 &mut frame.buf,
-                &mut scratch,
                 shared.clock.unix_ms_at(send_ns),
                 key_ref,
-                &stamp,
-                tail,
+                Some(&[&stamp.encode(), tail]),
+                &[],
             );
             seq[ob.slot] += 1;
             k += 1;
-            if ob.writer.size_bytes() + spec.message.len() + 32 > driver.batch_bytes {
-                close(&mut open, &mut frame, &mut scratch, &mut frame_batches)?;
+            if encoder.size_bytes() + spec.message.len() + 32 > driver.batch_bytes {
+                close(&mut open, &mut frame, &mut encoder, &mut frame_batches)?;
                 next_slot = (next_slot + 1) % slots;
                 send(
                     &mut frame,
@@ -295,7 +296,7 @@ fn run(spec: &LaneSpec, driver: &DriverSettings, shared: &Arc<Shared>) -> Result
         let now = shared.clock.now_ns();
         if let Some(ob) = &open {
             if stopping || now >= ob.opened_ns + linger_ns {
-                close(&mut open, &mut frame, &mut scratch, &mut frame_batches)?;
+                close(&mut open, &mut frame, &mut encoder, &mut frame_batches)?;
                 next_slot = (next_slot + 1) % slots;
                 send(
                     &mut frame,
@@ -349,12 +350,12 @@ fn run(spec: &LaneSpec, driver: &DriverSettings, shared: &Arc<Shared>) -> Result
 fn close(
     open: &mut Option<OpenBatch>,
     frame: &mut ProduceFrame,
-    scratch: &mut Vec<u8>,
+    encoder: &mut BatchEncoder,
     batches: &mut Vec<InFlightBatch>,
 ) -> Result<()> {
     let ob = open.take().expect("a batch is open");
-    let count = ob.writer.count() as u64;
-    ob.writer.finish(&mut frame.buf, scratch)?;
+    let count = encoder.count() as u64;
+    encoder.finish(&mut frame.buf)?;
     frame.end_partition();
     batches.push(InFlightBatch {
         partition_slot: ob.slot,
@@ -364,12 +365,9 @@ fn close(
     Ok(())
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the reader thread takes its stream, its version and the run's shared counters and clocks"
-)]
+#[allow(clippy::too_many_arguments)]
 fn read_acks(
-    mut stream: sluice_client::tls::SplitStream,
+    mut responses: Conn,
     version: i16,
     interval_ns: u64,
     msg_bytes: u64,
@@ -382,10 +380,9 @@ fn read_acks(
     let mut recorder = LatencyRecorder::new(shared.warmup_end_ns);
     let mut acked = vec![0u64; partitions.len()];
     while let Ok(req) = pending.recv() {
-        let frame = read_frame(&mut stream)?;
-        let done_ns = shared.clock.now_ns();
         let resp: ProduceResponse =
-            decode_response::<ProduceRequest>(frame, version, req.correlation_id)?;
+            responses.recv::<ProduceRequest>(req.correlation_id, version)?;
+        let done_ns = shared.clock.now_ns();
         Counters::sub(&shared.counters.in_flight, 1);
         let mut errors: Vec<(i32, i16)> = Vec::new();
         for t in &resp.responses {

@@ -27,8 +27,6 @@ use kafka_protocol::protocol::{
     decode_request_header_from_buffer, Decodable, Encodable, HeaderVersion, StrBytes,
 };
 
-use bench_harness::client::conn::read_frame;
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
     None,
@@ -117,7 +115,10 @@ fn respond<R: Encodable + HeaderVersion>(
 }
 
 fn serve(mut stream: TcpStream, ports: [u16; 2], state: &Mutex<State>) {
-    while let Ok(mut frame) = read_frame(&mut stream) {
+    while let Ok(mut frame) = sluice_client::frame::read_frame(
+        &mut stream,
+        sluice_client::limits::CLIENT_RESPONSE_BYTES_MAX,
+    ) {
         let header = decode_request_header_from_buffer(&mut frame).unwrap();
         let (key, v, id) = (
             header.request_api_key,
