@@ -234,3 +234,14 @@ const _: () =
 // (the CLI's timeout is Kafka clients' default request.timeout.ms).
 const _: () =
     assert!(SHARD_CALL_TIMEOUT_MS * 2 <= sluice_client::limits::CLIENT_REQUEST_TIMEOUT_MS);
+
+// --- Authentication (issue 14, SASL) ---------------------------------------------------------
+
+/// Kafka's `connection.failed.authentication.delay.ms` default: how long a failed
+/// authentication waits before it is answered and its connection closed.
+pub const FAILED_AUTHENTICATION_DELAY_MS_DEFAULT: u64 = 100;
+/// Longest `--connection-failed-authentication-delay-ms`: the connection is held (busy) that
+/// long, and must stay below the idle timeout's floor of usefulness.
+pub const FAILED_AUTHENTICATION_DELAY_MS_MAX: u64 = 60_000;
+/// Longest user name (Kafka has none; a SCRAM user name is a config entity name, kept short).
+pub const SCRAM_USER_NAME_BYTES_MAX: usize = 256;
