@@ -102,7 +102,7 @@ pub enum SaslState {
         /// SaslHandshake v0: tokens come as bare frames, not SaslAuthenticate requests.
         raw: bool,
         /// A SCRAM exchange after its first message.
-        scram: Option<ScramServer>,
+        scram: Option<Box<ScramServer>>,
     },
     Authenticated,
     Failed,
@@ -275,7 +275,7 @@ impl SaslSession {
             (Mechanism::Scram(m), None) => match ScramServer::start(m, &credentials, token) {
                 Ok((server, first)) => {
                     if let SaslState::Authenticate { scram, .. } = &mut *self.state.borrow_mut() {
-                        *scram = Some(server);
+                        *scram = Some(Box::new(server));
                     }
                     return TokenOutcome::Continue(first);
                 }

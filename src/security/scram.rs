@@ -7,8 +7,8 @@ use base64::Engine;
 
 use super::credentials::{Credentials, ScramCredential, ScramMechanism};
 
-/// Bytes of the server's nonce part (before base64).
-const SERVER_NONCE_BYTES: usize = 24;
+/// Characters of the server's nonce part (alphanumeric: ~190 bits).
+const SERVER_NONCE_CHARS: usize = 32;
 
 /// A SCRAM exchange waiting for the client's final message.
 pub struct ScramServer {
@@ -68,9 +68,13 @@ impl ScramServer {
             Some(c) => (c.salt.clone(), c.iterations),
             None => credentials.fake(&username, mechanism),
         };
-        let mut server_nonce = [0u8; SERVER_NONCE_BYTES];
-        rand::Rng::fill(&mut rand::thread_rng(), &mut server_nonce[..]);
-        let nonce = format!("{client_nonce}{}", B64.encode(server_nonce));
+        // Alphanumeric, as Kafka's (librdkafka 2.0 mis-parses a nonce with '=' in it).
+        let server_nonce: String =
+            rand::Rng::sample_iter(rand::thread_rng(), &rand::distributions::Alphanumeric)
+                .take(SERVER_NONCE_CHARS)
+                .map(char::from)
+                .collect();
+        let nonce = format!("{client_nonce}{server_nonce}");
         let server_first = format!("r={nonce},s={},i={iterations}", B64.encode(salt));
         let gs2_header = format!("{cbind},{authzid},");
         Ok((
@@ -191,8 +195,10 @@ mod tests {
 
     #[test]
     fn exchange_succeeds_with_the_password_and_fails_alike_otherwise() {
-        let mut creds = Credentials::default();
-        creds.fake_salt_secret = vec![7; 32];
+        let mut creds = Credentials {
+            fake_salt_secret: vec![7; 32],
+            ..Credentials::default()
+        };
         for m in ScramMechanism::ALL {
             let mut per = std::collections::BTreeMap::new();
             per.insert(m, ScramCredential::new(m, b"secret", 4096));
