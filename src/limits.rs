@@ -412,3 +412,14 @@ pub const TLS_RELOAD_POLL_INTERVAL_MS: u64 = 1_000;
 const _: () = assert!(TLS_SEND_SPILL_BYTES <= TLS_SEND_BUFFER_BYTES);
 // A whole TLS record (16 KiB of plaintext and its overhead) fits the send buffer.
 const _: () = assert!(TLS_SEND_BUFFER_BYTES >= 18 * 1024);
+
+// --- Authentication (issue 14, SASL) ---------------------------------------------------------
+
+/// Kafka's `connection.failed.authentication.delay.ms` default: how long a failed
+/// authentication waits before it is answered and its connection closed.
+pub const FAILED_AUTHENTICATION_DELAY_MS_DEFAULT: u64 = 100;
+/// Longest `--connection-failed-authentication-delay-ms`: the connection is held (busy) that
+/// long, and must stay below the idle timeout's floor of usefulness.
+pub const FAILED_AUTHENTICATION_DELAY_MS_MAX: u64 = 60_000;
+/// Longest user name (Kafka has none; a SCRAM user name is a config entity name, kept short).
+pub const SCRAM_USER_NAME_BYTES_MAX: usize = 256;

@@ -2,6 +2,10 @@
 //! learns the addresses of the listener it connected to (Metadata, FindCoordinator,
 //! DescribeCluster), as in Kafka. Raw protocol here; kcat and confluent-kafka on the second
 //! listener are in tests/clients/test_listeners.py.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
 
 mod harness;
 

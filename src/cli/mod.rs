@@ -7,6 +7,7 @@ pub mod output;
 mod produce;
 mod time;
 mod topic;
+pub mod user;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -40,6 +41,8 @@ pub enum Command {
     Consume(consume::ConsumeArgs),
     /// List, describe, delete consumer groups and reset their offsets (as kafka-consumer-groups.sh).
     Group(GroupCommand),
+    /// Create, delete, list SCRAM users of a stopped broker's data directory.
+    User(user::UserCommand),
 }
 
 /// Options every client command takes.
@@ -115,6 +118,15 @@ pub fn run_client(command: Command) -> i32 {
         Command::Produce(a) => produce::run(a),
         Command::Consume(a) => consume::run(a),
         Command::Group(c) => group::run(&c.opts, c.action),
+        Command::User(c) => {
+            return match user::run(c) {
+                Ok(()) => sluice_client::error::exit::OK,
+                Err(e) => {
+                    eprintln!("sluice: {e}");
+                    sluice_client::error::exit::USAGE
+                }
+            };
+        }
     };
     match result {
         Ok(()) => sluice_client::error::exit::OK,
@@ -186,6 +198,23 @@ pub struct ServeArgs {
     /// Listeners not named here advertise their bound address (--advertised-host if given).
     #[arg(long)]
     pub advertised_listeners: Option<String>,
+
+    /// SASL mechanisms SASL_* listeners offer (Kafka's sasl.enabled.mechanisms): PLAIN,
+    /// SCRAM-SHA-256, SCRAM-SHA-512. Kafka's default, GSSAPI, is not available, so the default
+    /// is all three; PLAIN is checked against the SCRAM credentials.
+    #[arg(long, default_value = "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512")]
+    pub sasl_enabled_mechanisms: String,
+
+    /// Longest life of an authenticated SASL session (connections.max.reauth.ms, KIP-368):
+    /// clients are told it and re-authenticate; a connection that goes on past it without
+    /// re-authenticating is closed at its next request. 0: sessions never expire.
+    #[arg(long, default_value_t = 0)]
+    pub connections_max_reauth_ms: u64,
+
+    /// A failed authentication is answered this late, and the connection closed
+    /// (connection.failed.authentication.delay.ms): slows password guessing.
+    #[arg(long, default_value_t = crate::limits::FAILED_AUTHENTICATION_DELAY_MS_DEFAULT)]
+    pub connection_failed_authentication_delay_ms: u64,
 
     /// Host advertised to clients in Metadata by listeners --advertised-listeners doesn't name
     /// (default: the listen host; 127.0.0.1 when listening on 0.0.0.0).

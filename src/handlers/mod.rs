@@ -78,6 +78,8 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 pub mod sync_group;
 
 /// `handlers!(a, b; c, d)`: the handlers before the `;` take (shard, header, body); those
@@ -138,6 +140,8 @@ handlers!(
     metadata,
     find_coordinator,
     describe_cluster,
+    sasl_handshake,
+    sasl_authenticate,
 );
 
 /// The versions served for `key`, if any.
@@ -161,6 +165,18 @@ pub async fn handle(shard: Rc<Shard>, session: Rc<Session>, frame: Bytes) -> Rep
         }
     };
     shard.metrics.count_request(header.request_api_key);
+    if let Some(sasl) = &session.sasl {
+        if let crate::security::sasl::Admit::Close(why) = sasl.admit(header.request_api_key) {
+            shard.metrics.count_refused();
+            shard.client_errors.note(format_args!(
+                "closing connection from {} on listener {}: {why}",
+                session.peer_string(),
+                session.listener.name
+            ));
+            session.close_after_reply();
+            return Reply::Close;
+        }
+    }
     let supported =
         served(header.request_api_key).is_some_and(|v| v.contains(header.request_api_version));
     if !supported {

@@ -355,6 +355,24 @@ async fn serve_requests(
                     .metrics
                     .bytes_in
                     .fetch_add(frame.len() as u64 + 4, std::sync::atomic::Ordering::Relaxed);
+                let api_key = frame.get(..2).map(|k| i16::from_be_bytes([k[0], k[1]]));
+                if session.serial(api_key) {
+                    // Authentication changes the session: handled here, one request at a time,
+                    // before the next frame is read (`security::sasl`).
+                    let busy = activity.busy();
+                    let reply = serial_reply(shard, session, frame).await;
+                    drop(busy);
+                    let ready = glommio::spawn_local(async move { reply }).detach();
+                    if tx.send((ready, Some(permit))).await.is_err() {
+                        break;
+                    }
+                    if session.closing() {
+                        let close = glommio::spawn_local(async { Reply::Close }).detach();
+                        let _ = tx.send((close, None)).await;
+                        break;
+                    }
+                    continue;
+                }
                 let busy = activity.busy();
                 let task = glommio::spawn_local(
                     handlers::handle(shard.clone(), session.clone(), frame).map(move |reply| {
@@ -389,6 +407,40 @@ async fn serve_requests(
     // down a descriptor number the kernel has handed to another socket.
     drop(watchdog);
     drop(reader);
+}
+
+/// The reply to a frame handled in order (see `Session::serial`): a Kafka request, or after
+/// SaslHandshake v0 a raw SASL token, answered with a raw token (a 4-byte length and the bytes;
+/// on failure nothing: the connection is closed, as Kafka does on that path).
+async fn serial_reply(shard: &Rc<Shard>, session: &Rc<Session>, frame: Bytes) -> Reply {
+    let raw = session.sasl.as_ref().is_some_and(|s| s.expects_raw_token());
+    if !raw {
+        return handlers::handle(shard.clone(), session.clone(), frame).await;
+    }
+    let outcome = std::panic::AssertUnwindSafe(handlers::sasl_authenticate::authenticate(
+        shard, session, &frame,
+    ))
+    .catch_unwind()
+    .await;
+    match outcome {
+        Ok(Ok((bytes, _lifetime))) => {
+            let mut out = Vec::with_capacity(4 + bytes.len());
+            out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+            out.extend_from_slice(&bytes);
+            Reply::Send(Bytes::from(out))
+        }
+        Ok(Err(_)) => {
+            shard.metrics.count_error_code(
+                kafka_protocol::messages::ApiKey::SaslAuthenticate as i16,
+                kafka_protocol::error::ResponseError::SaslAuthenticationFailed.code(),
+            );
+            Reply::Close
+        }
+        Err(panic) => {
+            handlers::note_panic(shard, "a raw SASL token", &panic);
+            Reply::Close
+        }
+    }
 }
 
 /// Count and log a connection the watchdog closed. A stalled write is the client's doing (it

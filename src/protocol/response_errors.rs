@@ -88,6 +88,8 @@ errors! {
     };
     DescribeConfigsResponse, |r, f| r.results.iter().for_each(|c| f(c.error_code));
     DescribeClusterResponse, |r, f| f(r.error_code);
+    SaslHandshakeResponse, |r, f| f(r.error_code);
+    SaslAuthenticateResponse, |r, f| f(r.error_code);
     FindCoordinatorResponse, |r, f| {
         // v0-3 answer one key at the top level, v4+ one entry per key.
         if r.coordinators.is_empty() {

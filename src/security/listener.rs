@@ -16,6 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 
 /// Kafka's `SecurityProtocol`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -110,6 +111,8 @@ pub struct ListenerInfo {
     /// What Metadata, FindCoordinator and DescribeCluster answer a client connected to this
     /// listener: its brokers (one per shard) at this listener's advertised addresses only.
     pub brokers: Vec<BrokerEndpoint>,
+    /// SASL settings (SASL_* listeners only).
+    pub sasl: Option<Arc<super::sasl::SaslConfig>>,
 }
 
 impl ListenerInfo {
@@ -124,6 +127,7 @@ impl ListenerInfo {
             name: "PLAINTEXT".into(),
             protocol: SecurityProtocol::Plaintext,
             brokers,
+            sasl: None,
         }
     }
 }

@@ -2,6 +2,10 @@
 //!
 //! - [`listener`]: Kafka's listener model (`--listeners` and friends), parsed at start-up.
 //! - [`session`]: one [`session::Session`] per connection, on the shard that accepted it.
+//! - [`sasl`]: the SASL state machine; [`scram`] and [`credentials`] its SCRAM parts.
 
+pub mod credentials;
 pub mod listener;
+pub mod sasl;
+pub mod scram;
 pub mod session;

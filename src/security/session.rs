@@ -4,12 +4,13 @@
 //! `net::connection::serve`, handed to every request's handler (`handlers::handle`). What must
 //! cross to another shard with a forwarded request is the [`KafkaPrincipal`], which is `Send`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::listener::{ListenerInfo, SecurityProtocol};
+use super::sasl::SaslSession;
 
 /// Kafka's `KafkaPrincipal`: a type and a name, written `User:alice`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -49,14 +50,26 @@ pub struct Session {
     pub listener: Arc<ListenerInfo>,
     pub peer: Option<SocketAddr>,
     principal: RefCell<KafkaPrincipal>,
+    /// On SASL listeners: where authentication stands.
+    pub sasl: Option<SaslSession>,
+    /// Close the connection once the current reply is written (a refused handshake, a failed
+    /// authentication).
+    closing: Cell<bool>,
 }
 
 impl Session {
     pub fn new(listener: Arc<ListenerInfo>, peer: Option<SocketAddr>) -> Session {
+        let sasl = listener
+            .sasl
+            .as_ref()
+            .filter(|_| listener.protocol.is_sasl())
+            .map(|c| SaslSession::new(c.clone()));
         Session {
             listener,
             peer,
             principal: RefCell::new(KafkaPrincipal::anonymous()),
+            sasl,
+            closing: Cell::new(false),
         }
     }
 
@@ -70,9 +83,32 @@ impl Session {
         self.principal.borrow().clone()
     }
 
-    /// Set the authenticated principal (a verified TLS client certificate on SSL).
-    pub fn set_principal(&self, principal: KafkaPrincipal) {
-        *self.principal.borrow_mut() = principal;
+    /// Close the connection after the reply being built.
+    pub fn close_after_reply(&self) {
+        self.closing.set(true);
+    }
+
+    pub fn closing(&self) -> bool {
+        self.closing.get()
+    }
+
+    /// Set the authenticated principal (SASL, or a verified TLS client certificate on SSL).
+    pub fn set_principal(&self, p: KafkaPrincipal) {
+        *self.principal.borrow_mut() = p;
+    }
+
+    /// Requests must be handled one at a time, in order: a SASL connection not yet
+    /// authenticated, and every SaslHandshake / SaslAuthenticate (`api_key`).
+    pub fn serial(&self, api_key: Option<i16>) -> bool {
+        use kafka_protocol::messages::ApiKey;
+        match &self.sasl {
+            None => false,
+            Some(s) => {
+                !s.is_authenticated()
+                    || api_key == Some(ApiKey::SaslHandshake as i16)
+                    || api_key == Some(ApiKey::SaslAuthenticate as i16)
+            }
+        }
     }
 
     /// The peer address for logs.

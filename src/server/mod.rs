@@ -83,11 +83,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.advertised_host.as_deref(),
     )
     .map_err(|e| anyhow::anyhow!(e))?;
-    if let Some(sasl) = specs.iter().find(|l| l.protocol.is_sasl()) {
+    let mechanisms = crate::security::sasl::parse_mechanisms(&args.sasl_enabled_mechanisms)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    if args.connection_failed_authentication_delay_ms
+        > crate::limits::FAILED_AUTHENTICATION_DELAY_MS_MAX
+    {
         bail!(
-            "listener {} uses {}: SASL is not in this build yet",
-            sasl.name,
-            sasl.protocol
+            "--connection-failed-authentication-delay-ms must be at most {}",
+            crate::limits::FAILED_AUTHENTICATION_DELAY_MS_MAX
         );
     }
     // TLS: loaded (and checked) once here, shared by every shard's SSL and SASL_SSL listeners.
@@ -113,10 +116,25 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let io_memory = checks::io_memory_per_shard(shards)?;
     let _lock = checks::prepare_data_dir(&args.data_dir)?;
 
+    let credentials = crate::security::credentials::Credentials::load(&args.data_dir)
+        .context("loading SCRAM credentials")?;
+    if !crate::security::credentials::Credentials::path(&args.data_dir).exists() {
+        // Keeps the fake-salt secret stable across restarts.
+        credentials
+            .save(&args.data_dir)
+            .context("saving SCRAM credentials")?;
+    }
+    let sasl = Arc::new(crate::security::sasl::SaslConfig {
+        mechanisms,
+        reauth_ms: args.connections_max_reauth_ms,
+        failed_delay_ms: args.connection_failed_authentication_delay_ms,
+        credentials: crate::security::credentials::SharedCredentials::new(credentials),
+    });
     let mut bound = Vec::new();
     for (i, spec) in specs.iter().enumerate() {
         let shard_port_base = if i == 0 { args.shard_port_base } else { None };
-        bound.push(bind_listener(spec, shards, shard_port_base)?);
+        let sasl = spec.protocol.is_sasl().then(|| sasl.clone());
+        bound.push(bind_listener(spec, shards, shard_port_base, sasl)?);
     }
     let admin = std::net::TcpListener::bind(args.admin_listen).with_context(|| {
         format!(
@@ -419,6 +437,7 @@ fn bind_listener(
     spec: &ListenerSpec,
     shards: u32,
     shard_port_base: Option<u16>,
+    sasl: Option<Arc<crate::security::sasl::SaslConfig>>,
 ) -> anyhow::Result<BoundListener> {
     let name = &spec.name;
     // Test-bind without SO_REUSEPORT first, because SO_REUSEPORT binds would silently share
@@ -474,6 +493,7 @@ fn bind_listener(
             name: spec.name.clone(),
             protocol: spec.protocol,
             brokers,
+            sasl,
         }),
         bootstrap,
         own,

@@ -427,6 +427,8 @@ fn check_reply(g: &Generated, mut buf: Bytes, ctx: &mut Context) -> Result<(), F
         ApiKey::CreatePartitions => drop(decode::<CreatePartitionsResponse>(b, v)?),
         ApiKey::DescribeLogDirs => drop(decode::<DescribeLogDirsResponse>(b, v)?),
         ApiKey::DescribeProducers => drop(decode::<DescribeProducersResponse>(b, v)?),
+        ApiKey::SaslHandshake => drop(decode::<SaslHandshakeResponse>(b, v)?),
+        ApiKey::SaslAuthenticate => drop(decode::<SaslAuthenticateResponse>(b, v)?),
         other => return Err(format!("no reply check for {other:?}")),
     }
     Ok(())

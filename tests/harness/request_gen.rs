@@ -1079,6 +1079,20 @@ fn body(
             })),
             v,
         ),
+        // On a PLAINTEXT listener both are answered ILLEGAL_SASL_STATE; the decoders are what
+        // is fuzzed (tests/sasl.rs covers the SASL listener's state machine).
+        ApiKey::SaslHandshake => enc(
+            SaslHandshakeRequest::default().with_mechanism(match c.below(3) {
+                0 => s(c.pick(&["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI"])),
+                _ => short_text(c),
+            }),
+            v,
+        ),
+        ApiKey::SaslAuthenticate => enc(
+            SaslAuthenticateRequest::default()
+                .with_auth_bytes(bytes::Bytes::from(short_text(c).to_string().into_bytes())),
+            v,
+        ),
         _ => None,
     }
 }

@@ -365,7 +365,10 @@ fn close(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the reader thread takes its connection, its version and the run's shared counters and clocks"
+)]
 fn read_acks(
     mut responses: Conn,
     version: i16,

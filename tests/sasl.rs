@@ -1,0 +1,298 @@
+//! SASL on a SASL_PLAINTEXT listener, raw protocol (issue 14): Kafka's state machine —
+//! handshake then authenticate (PLAIN and SCRAM), raw tokens after SaslHandshake v0, a request
+//! before authentication, wrong password and unknown user alike, re-authentication (KIP-368)
+//! and session expiry. Real clients are in tests/clients/test_sasl.py.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
+
+mod harness;
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+
+use base64::Engine;
+use bytes::Bytes;
+use harness::kafka::Conn;
+use harness::Broker;
+use kafka_protocol::messages::{
+    ApiVersionsRequest, MetadataRequest, SaslAuthenticateRequest, SaslHandshakeRequest,
+};
+use kafka_protocol::protocol::StrBytes;
+use sluice::security::credentials::ScramMechanism;
+
+const AUTH_FAILED: i16 = 58;
+const ILLEGAL_SASL_STATE: i16 = 34;
+const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
+
+/// A broker with PLAINTEXT and SASL_PLAINTEXT listeners and user alice / alice-secret.
+fn broker(name: &str, extra: &[&str]) -> Broker {
+    let mut args = vec![
+        "--cores",
+        "2",
+        "--listeners",
+        "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
+    ];
+    args.extend_from_slice(extra);
+    let mut b = Broker::start(name, &args);
+    b.stop();
+    let mut child = Command::new(harness::sluice_bin())
+        .args(["user", "--data-dir"])
+        .arg(&b.data_dir)
+        .args(["create", "alice"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("sluice user create");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"alice-secret\n")
+        .expect("password");
+    assert!(child.wait().expect("wait").success());
+    b.restart();
+    b
+}
+
+fn sasl_conn(b: &Broker) -> Conn {
+    Conn::connect(b.listener("SASL_PLAINTEXT").bootstrap_addr())
+}
+
+fn handshake(c: &mut Conn, mechanism: &'static str, version: i16) -> i16 {
+    let r = c.call(
+        &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism)),
+        version,
+    );
+    r.error_code
+}
+
+fn authenticate(
+    c: &mut Conn,
+    token: &[u8],
+    version: i16,
+) -> kafka_protocol::messages::SaslAuthenticateResponse {
+    c.call(
+        &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::copy_from_slice(token)),
+        version,
+    )
+}
+
+fn metadata_ok(c: &mut Conn) {
+    let md = c.call(&MetadataRequest::default().with_topics(None), 12);
+    assert_eq!(md.brokers.len(), 2);
+}
+
+#[test]
+fn plain_handshake_then_authenticate() {
+    let b = broker("sasl-plain", &[]);
+    // Before authentication only ApiVersions and SaslHandshake are admitted.
+    let mut c = sasl_conn(&b);
+    let v = c.call(&ApiVersionsRequest::default(), 3);
+    assert_eq!(v.error_code, 0);
+    assert!(v
+        .api_keys
+        .iter()
+        .any(|k| k.api_key == 36 && k.max_version == 2));
+    assert_eq!(handshake(&mut c, "PLAIN", 1), 0);
+    let r = authenticate(&mut c, b"\0alice\0alice-secret", 2);
+    assert_eq!(r.error_code, 0, "{r:?}");
+    assert_eq!(r.session_lifetime_ms, 0, "no reauth by default");
+    metadata_ok(&mut c);
+    // After authentication: another SaslAuthenticate is ILLEGAL_SASL_STATE, connection kept.
+    assert_eq!(authenticate(&mut c, b"x", 1).error_code, ILLEGAL_SASL_STATE);
+    metadata_ok(&mut c);
+
+    // The same credentials over the PLAINTEXT listener: SaslHandshake is refused, kept open.
+    let mut p = Conn::connect(b.listener("PLAINTEXT").bootstrap_addr());
+    assert_eq!(handshake(&mut p, "PLAIN", 1), ILLEGAL_SASL_STATE);
+    metadata_ok(&mut p);
+}
+
+#[test]
+fn unauthenticated_requests_and_bad_mechanisms_close_the_connection() {
+    let b = broker(
+        "sasl-refused",
+        &["--sasl-enabled-mechanisms", "SCRAM-SHA-512"],
+    );
+    // A request other than ApiVersions / SaslHandshake: closed, no answer (Kafka's
+    // IllegalSaslStateException).
+    let mut c = sasl_conn(&b);
+    c.send(&MetadataRequest::default().with_topics(None), 12);
+    assert!(c.recv_frame().is_none(), "no answer before authentication");
+    // After the handshake, anything but SaslAuthenticate: closed.
+    let mut c = sasl_conn(&b);
+    assert_eq!(handshake(&mut c, "SCRAM-SHA-512", 1), 0);
+    c.send(&MetadataRequest::default().with_topics(None), 12);
+    assert!(c.recv_frame().is_none());
+    // A mechanism not enabled: UNSUPPORTED_SASL_MECHANISM with the enabled ones, then closed.
+    let mut c = sasl_conn(&b);
+    let r = c.call(
+        &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
+        1,
+    );
+    assert_eq!(r.error_code, UNSUPPORTED_SASL_MECHANISM);
+    assert_eq!(
+        r.mechanisms,
+        vec![StrBytes::from_static_str("SCRAM-SHA-512")]
+    );
+    assert!(c.is_closed_by_peer());
+}
+
+#[test]
+fn wrong_password_and_unknown_user_look_the_same() {
+    let b = broker("sasl-wrong", &[]);
+    let mut messages = Vec::new();
+    for token in [&b"\0alice\0wrong"[..], b"\0nobody\0alice-secret"] {
+        let mut c = sasl_conn(&b);
+        assert_eq!(handshake(&mut c, "PLAIN", 1), 0);
+        let r = authenticate(&mut c, token, 2);
+        assert_eq!(r.error_code, AUTH_FAILED);
+        messages.push(r.error_message.map(|m| m.to_string()));
+        assert!(
+            c.is_closed_by_peer(),
+            "closed after a failed authentication"
+        );
+    }
+    assert_eq!(messages[0], messages[1]);
+    assert_eq!(
+        messages[0].as_deref(),
+        Some("Authentication failed: Invalid username or password")
+    );
+    // SCRAM: an unknown user gets a server-first like a real one and fails at the end alike.
+    let mut messages = Vec::new();
+    for (user, password) in [("alice", "wrong"), ("nobody", "alice-secret")] {
+        let mut c = sasl_conn(&b);
+        assert_eq!(handshake(&mut c, "SCRAM-SHA-256", 1), 0);
+        let r = scram(&mut c, user, password);
+        assert_eq!(r.error_code, AUTH_FAILED);
+        messages.push(r.error_message.map(|m| m.to_string()));
+        assert!(c.is_closed_by_peer());
+    }
+    assert_eq!(messages[0], messages[1]);
+    let m = b.metric_sum(
+        "sluice_request_errors_total",
+        &[("error", "SASL_AUTHENTICATION_FAILED")],
+    );
+    assert!(m >= 4.0, "failed authentications are counted: {m}");
+}
+
+#[test]
+fn scram_sha_256_with_the_password_authenticates() {
+    let b = broker("sasl-scram", &["--connections-max-reauth-ms", "60000"]);
+    let mut c = sasl_conn(&b);
+    assert_eq!(handshake(&mut c, "SCRAM-SHA-256", 1), 0);
+    let r = scram(&mut c, "alice", "alice-secret");
+    assert_eq!(r.error_code, 0, "{r:?}");
+    assert!(r.auth_bytes.starts_with(b"v="));
+    assert_eq!(r.session_lifetime_ms, 60_000);
+    metadata_ok(&mut c);
+    // KIP-368 re-authentication on the same connection, same mechanism.
+    assert_eq!(handshake(&mut c, "SCRAM-SHA-256", 1), 0);
+    assert_eq!(scram(&mut c, "alice", "alice-secret").error_code, 0);
+    metadata_ok(&mut c);
+    // Re-authenticating with another mechanism is refused and closes.
+    assert_eq!(handshake(&mut c, "PLAIN", 1), ILLEGAL_SASL_STATE);
+    assert!(c.is_closed_by_peer());
+}
+
+#[test]
+fn an_expired_session_is_closed_at_its_next_request() {
+    let b = broker("sasl-expiry", &["--connections-max-reauth-ms", "300"]);
+    let mut c = sasl_conn(&b);
+    assert_eq!(handshake(&mut c, "PLAIN", 1), 0);
+    let r = authenticate(&mut c, b"\0alice\0alice-secret", 1);
+    assert_eq!((r.error_code, r.session_lifetime_ms), (0, 300));
+    metadata_ok(&mut c);
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    c.send(&MetadataRequest::default().with_topics(None), 12);
+    assert!(c.recv_frame().is_none(), "closed: the session expired");
+}
+
+#[test]
+fn raw_tokens_after_handshake_v0() {
+    let b = broker("sasl-raw", &[]);
+    // kafka-python <= 2.0: SaslHandshake v0, then the PLAIN token as a bare frame, answered
+    // by a bare (empty) frame.
+    let mut c = sasl_conn(&b);
+    assert_eq!(handshake(&mut c, "PLAIN", 0), 0);
+    raw_send(&mut c, b"\0alice\0alice-secret");
+    assert_eq!(raw_recv(&mut c), Some(Vec::new()));
+    metadata_ok(&mut c);
+    // A wrong password on that path: no answer, the connection is closed.
+    let mut c = sasl_conn(&b);
+    assert_eq!(handshake(&mut c, "PLAIN", 0), 0);
+    raw_send(&mut c, b"\0alice\0wrong");
+    assert_eq!(raw_recv(&mut c), None);
+    // SCRAM over raw tokens.
+    let mut c = sasl_conn(&b);
+    assert_eq!(handshake(&mut c, "SCRAM-SHA-512", 0), 0);
+    let first = "n=alice,r=rawnonce";
+    raw_send(&mut c, format!("n,,{first}").as_bytes());
+    let server_first = String::from_utf8(raw_recv(&mut c).expect("server-first")).unwrap();
+    let fin = client_final(ScramMechanism::Sha512, "alice-secret", first, &server_first);
+    raw_send(&mut c, fin.as_bytes());
+    let last = raw_recv(&mut c).expect("server-final");
+    assert!(last.starts_with(b"v="));
+    metadata_ok(&mut c);
+}
+
+fn raw_send(c: &mut Conn, token: &[u8]) {
+    let mut f = (token.len() as u32).to_be_bytes().to_vec();
+    f.extend_from_slice(token);
+    c.stream.write_all(&f).expect("send token");
+}
+
+fn raw_recv(c: &mut Conn) -> Option<Vec<u8>> {
+    let mut len = [0u8; 4];
+    c.stream.read_exact(&mut len).ok()?;
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    c.stream.read_exact(&mut body).ok()?;
+    Some(body)
+}
+
+/// A whole SCRAM-SHA-256 exchange over SaslAuthenticate v2; returns the last response.
+fn scram(
+    c: &mut Conn,
+    user: &str,
+    password: &str,
+) -> kafka_protocol::messages::SaslAuthenticateResponse {
+    let first = format!("n={user},r=fyko+d2lbbFgONRv9qkxdawL");
+    let r = authenticate(c, format!("n,,{first}").as_bytes(), 2);
+    assert_eq!(r.error_code, 0, "server-first for any user: {r:?}");
+    let server_first = String::from_utf8(r.auth_bytes.to_vec()).unwrap();
+    assert!(server_first.contains(",s=") && server_first.ends_with(",i=4096"));
+    let fin = client_final(ScramMechanism::Sha256, password, &first, &server_first);
+    authenticate(c, fin.as_bytes(), 2)
+}
+
+/// The client's final message (RFC 5802), from the primitives the broker uses (RustCrypto's
+/// sha2 / hmac / pbkdf2, checked against RFC 7677's test vector in its unit tests).
+fn client_final(
+    m: ScramMechanism,
+    password: &str,
+    client_first_bare: &str,
+    server_first: &str,
+) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut nonce = "";
+    let mut salt = Vec::new();
+    let mut iterations = 0;
+    for a in server_first.split(',') {
+        match a.split_once('=').unwrap() {
+            ("r", v) => nonce = v,
+            ("s", v) => salt = b64.decode(v).unwrap(),
+            ("i", v) => iterations = v.parse().unwrap(),
+            _ => {}
+        }
+    }
+    let salted = m.salted_password(password.as_bytes(), &salt, iterations);
+    let client_key = m.hmac(&salted, b"Client Key");
+    let stored_key = m.hash(&client_key);
+    let without = format!("c=biws,r={nonce}");
+    let auth = format!("{client_first_bare},{server_first},{without}");
+    let sig = m.hmac(&stored_key, auth.as_bytes());
+    let proof: Vec<u8> = client_key.iter().zip(&sig).map(|(a, b)| a ^ b).collect();
+    format!("{without},p={}", b64.encode(proof))
+}
