@@ -228,6 +228,8 @@ pub const DECODED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::DescribeCluster, describe_cluster::VERSIONS),
     (ApiKey::DescribeLogDirs, describe_log_dirs::VERSIONS),
     (ApiKey::DescribeProducers, describe_producers::VERSIONS),
+    (ApiKey::SaslHandshake, sasl_handshake::VERSIONS),
+    (ApiKey::SaslAuthenticate, sasl_authenticate::VERSIONS),
 ];
 
 #[cfg(test)]
@@ -384,6 +386,8 @@ mod tests {
                 ApiKey::DescribeCluster => DescribeClusterRequest::VERSIONS,
                 ApiKey::DescribeLogDirs => DescribeLogDirsRequest::VERSIONS,
                 ApiKey::DescribeProducers => DescribeProducersRequest::VERSIONS,
+                ApiKey::SaslHandshake => SaslHandshakeRequest::VERSIONS,
+                ApiKey::SaslAuthenticate => SaslAuthenticateRequest::VERSIONS,
                 other => panic!("{other:?} is not in the table"),
             }
         };
@@ -394,6 +398,6 @@ mod tests {
                 "{key:?}"
             );
         }
-        assert_eq!(DECODED.len(), 28);
+        assert_eq!(DECODED.len(), 30);
     }
 }
