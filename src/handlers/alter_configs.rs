@@ -69,6 +69,7 @@ pub async fn handle(
         });
     }
     Ok(encode(
+        &shard.metrics,
         header,
         &AlterConfigsResponse::default().with_responses(responses),
     ))

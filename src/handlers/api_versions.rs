@@ -39,18 +39,18 @@ fn api_list() -> Vec<ApiVersion> {
 }
 
 pub async fn handle(
-    _shard: &Rc<Shard>,
+    shard: &Rc<Shard>,
     header: &RequestHeader,
     body: &mut Bytes,
 ) -> Result<Reply, DecodeError> {
     let _request = ApiVersionsRequest::try_decode(body, header.request_api_version)?;
     let response = ApiVersionsResponse::default().with_api_keys(api_list());
-    Ok(encode(header, &response))
+    Ok(encode(&shard.metrics, header, &response))
 }
 
-pub fn unsupported_version_reply(header: &RequestHeader) -> Reply {
+pub fn unsupported_version_reply(shard: &Shard, header: &RequestHeader) -> Reply {
     let response = ApiVersionsResponse::default()
         .with_error_code(ResponseError::UnsupportedVersion.code())
         .with_api_keys(api_list());
-    encode_with_version(header, &response, 0)
+    encode_with_version(&shard.metrics, header, &response, 0)
 }

@@ -55,6 +55,7 @@ pub async fn handle(
         })
         .collect();
     Ok(encode(
+        &shard.metrics,
         header,
         &CreatePartitionsResponse::default().with_results(results),
     ))

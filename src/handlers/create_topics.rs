@@ -96,6 +96,7 @@ pub async fn handle(
         })
         .collect();
     Ok(encode(
+        &shard.metrics,
         header,
         &CreateTopicsResponse::default().with_topics(topics),
     ))

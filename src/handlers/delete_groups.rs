@@ -44,6 +44,7 @@ pub async fn handle(
         );
     }
     Ok(encode(
+        &shard.metrics,
         header,
         &DeleteGroupsResponse::default().with_results(results),
     ))

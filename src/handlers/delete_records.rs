@@ -71,6 +71,7 @@ pub async fn handle(
         );
     }
     Ok(encode(
+        &shard.metrics,
         header,
         &DeleteRecordsResponse::default().with_topics(topics),
     ))

@@ -72,6 +72,7 @@ pub async fn handle(
         })
         .collect();
     Ok(encode(
+        &shard.metrics,
         header,
         &DeleteTopicsResponse::default().with_responses(responses),
     ))

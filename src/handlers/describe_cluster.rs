@@ -45,5 +45,5 @@ pub async fn handle(
         .with_controller_id(BrokerId(0))
         .with_brokers(brokers)
         .with_cluster_authorized_operations(i32::MIN);
-    Ok(encode(header, &response))
+    Ok(encode(&shard.metrics, header, &response))
 }

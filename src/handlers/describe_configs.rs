@@ -108,6 +108,7 @@ pub async fn handle(
         })
         .collect();
     Ok(encode(
+        &shard.metrics,
         header,
         &DescribeConfigsResponse::default().with_results(results),
     ))

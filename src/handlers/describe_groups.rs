@@ -71,6 +71,7 @@ pub async fn handle(
         });
     }
     Ok(encode(
+        &shard.metrics,
         header,
         &DescribeGroupsResponse::default().with_groups(groups),
     ))

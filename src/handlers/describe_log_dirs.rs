@@ -79,6 +79,7 @@ pub async fn handle(
         .with_total_bytes(total)
         .with_usable_bytes(usable);
     Ok(encode(
+        &shard.metrics,
         header,
         &DescribeLogDirsResponse::default().with_results(vec![result]),
     ))

@@ -74,6 +74,7 @@ pub async fn handle(
         );
     }
     Ok(encode(
+        &shard.metrics,
         header,
         &DescribeProducersResponse::default().with_topics(topics),
     ))

@@ -160,7 +160,7 @@ pub async fn handle(
             t.partitions.push(data);
         }
     }
-    let chunks = fetch_response::encode(header.correlation_id, version, &topics);
+    let chunks = fetch_response::encode(&shard.metrics, header.correlation_id, version, &topics);
     Ok(Reply::Chunks(chunks, reservation))
 }
 

@@ -87,5 +87,5 @@ pub async fn handle(
                 .with_port(-1),
         }
     };
-    Ok(encode(header, &response))
+    Ok(encode(&shard.metrics, header, &response))
 }

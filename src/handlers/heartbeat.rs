@@ -40,5 +40,5 @@ pub async fn handle(
     };
     let response =
         HeartbeatResponse::default().with_error_code(result.err().map_or(0, |e| e.code()));
-    Ok(encode(header, &response))
+    Ok(encode(&shard.metrics, header, &response))
 }

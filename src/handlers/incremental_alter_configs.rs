@@ -124,6 +124,7 @@ pub async fn handle(
         });
     }
     Ok(encode(
+        &shard.metrics,
         header,
         &IncrementalAlterConfigsResponse::default().with_responses(responses),
     ))

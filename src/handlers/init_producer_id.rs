@@ -50,5 +50,5 @@ pub async fn handle(
             }
         }
     };
-    Ok(encode(header, &response))
+    Ok(encode(&shard.metrics, header, &response))
 }

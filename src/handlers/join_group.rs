@@ -121,7 +121,7 @@ pub async fn handle(
         .with_skip_assignment(result.skip_assignment && version >= 9)
         .with_member_id(str_bytes(&result.member_id))
         .with_members(members);
-    Ok(encode(header, &response))
+    Ok(encode(&shard.metrics, header, &response))
 }
 
 #[cfg(test)]

@@ -75,5 +75,5 @@ pub async fn handle(
                 .map_or(0, |e| e.code()),
         ),
     };
-    Ok(encode(header, &response))
+    Ok(encode(&shard.metrics, header, &response))
 }

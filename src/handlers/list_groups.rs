@@ -44,6 +44,7 @@ pub async fn handle(
         })
         .collect();
     Ok(encode(
+        &shard.metrics,
         header,
         &ListGroupsResponse::default().with_groups(groups),
     ))

@@ -99,6 +99,7 @@ pub async fn handle(
         );
     }
     Ok(encode(
+        &shard.metrics,
         header,
         &ListOffsetsResponse::default().with_topics(topics),
     ))

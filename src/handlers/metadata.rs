@@ -116,7 +116,7 @@ pub async fn handle(
         .with_controller_id(BrokerId(0))
         .with_topics(topics)
         .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED);
-    Ok(encode(header, &response))
+    Ok(encode(&shard.metrics, header, &response))
 }
 
 /// The brokers (one per shard) at `listener`'s advertised addresses: a client learns only the

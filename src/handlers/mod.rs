@@ -18,6 +18,7 @@ use futures::FutureExt;
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Encodable, StrBytes};
 
+use crate::metrics::ShardMetrics;
 use crate::protocol::decode::{try_decode_header, DecodeError};
 use crate::protocol::response_errors::ResponseErrors;
 use crate::security::session::Session;
@@ -183,7 +184,7 @@ pub async fn handle(shard: Rc<Shard>, session: Rc<Session>, frame: Bytes) -> Rep
         if header.request_api_key == ApiKey::ApiVersions as i16 {
             // Kafka answers an unknown ApiVersions version with a v0 response carrying
             // UNSUPPORTED_VERSION and the ranges it does serve, so the client can retry.
-            return api_versions::unsupported_version_reply(&header);
+            return api_versions::unsupported_version_reply(&shard, &header);
         }
         shard.metrics.count_refused();
         shard.client_errors.note(format_args!(
@@ -283,17 +284,22 @@ pub const TEST_STALL_MS: u64 = 2 * crate::limits::SHARD_HEARTBEAT_STALE_MS;
 
 /// Encode `response` as the answer to `header`: length prefix, response header, body. Counts
 /// the response's error codes in this shard's metrics.
-pub fn encode<R: Encodable + ResponseErrors>(header: &RequestHeader, response: &R) -> Reply {
-    encode_with_version(header, response, header.request_api_version)
+pub fn encode<R: Encodable + ResponseErrors>(
+    metrics: &ShardMetrics,
+    header: &RequestHeader,
+    response: &R,
+) -> Reply {
+    encode_with_version(metrics, header, response, header.request_api_version)
 }
 
 /// As [`encode`], but with an explicit body version (ApiVersions falls back to v0).
 pub fn encode_with_version<R: Encodable + ResponseErrors>(
+    metrics: &ShardMetrics,
     header: &RequestHeader,
     response: &R,
     version: i16,
 ) -> Reply {
-    count_errors(header, response);
+    count_errors(metrics, header, response);
     let Ok(key) = ApiKey::try_from(header.request_api_key) else {
         return Reply::Close;
     };
@@ -319,8 +325,12 @@ pub fn encode_with_version<R: Encodable + ResponseErrors>(
 
 /// Count the error codes of `response` (to `header`) in this shard's metrics. Done by
 /// [`encode`]; a handler that answers without encoding (Produce acks=0) calls it itself.
-pub fn count_errors<R: ResponseErrors>(header: &RequestHeader, response: &R) {
-    crate::protocol::response_errors::count(header.request_api_key, response);
+pub fn count_errors<R: ResponseErrors>(
+    metrics: &ShardMetrics,
+    header: &RequestHeader,
+    response: &R,
+) {
+    crate::protocol::response_errors::count(metrics, header.request_api_key, response);
 }
 
 fn encode_failed(key: ApiKey, version: i16) -> Reply {

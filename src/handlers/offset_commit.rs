@@ -104,6 +104,7 @@ pub async fn handle(
         })
         .collect();
     Ok(encode(
+        &shard.metrics,
         header,
         &OffsetCommitResponse::default().with_topics(topics),
     ))

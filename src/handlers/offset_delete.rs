@@ -80,5 +80,5 @@ pub async fn handle(
             OffsetDeleteResponse::default().with_topics(topics)
         }
     };
-    Ok(encode(header, &response))
+    Ok(encode(&shard.metrics, header, &response))
 }

@@ -89,6 +89,7 @@ pub async fn handle(
             });
         }
         return Ok(encode(
+            &shard.metrics,
             header,
             &OffsetFetchResponse::default().with_groups(groups),
         ));
@@ -140,5 +141,5 @@ pub async fn handle(
     if version >= 2 {
         response = response.with_error_code(error.map_or(0, |e| e.code()));
     }
-    Ok(encode(header, &response))
+    Ok(encode(&shard.metrics, header, &response))
 }

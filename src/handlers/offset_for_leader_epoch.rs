@@ -85,6 +85,7 @@ pub async fn handle(
         );
     }
     Ok(encode(
+        &shard.metrics,
         header,
         &OffsetForLeaderEpochResponse::default().with_topics(topics),
     ))

@@ -119,10 +119,10 @@ pub async fn handle(
     let response = ProduceResponse::default().with_responses(responses);
     if acks == 0 {
         // No answer, but what went wrong still counts.
-        super::count_errors(header, &response);
+        super::count_errors(&shard.metrics, header, &response);
         return Ok(Reply::None);
     }
-    Ok(encode(header, &response))
+    Ok(encode(&shard.metrics, header, &response))
 }
 
 /// The compression codec in a v2 batch's attributes (bytes 21..23), without parsing the rest.

@@ -42,7 +42,7 @@ pub async fn handle(
             .with_error_message(Some(str_bytes(
                 "SaslAuthenticate request received after successful authentication",
             )));
-        return Ok(encode(header, &response));
+        return Ok(encode(&shard.metrics, header, &response));
     }
     let response = match authenticate(shard, session, &request.auth_bytes).await {
         Ok((bytes, lifetime_ms)) => SaslAuthenticateResponse::default()
@@ -52,7 +52,7 @@ pub async fn handle(
             .with_error_code(ResponseError::SaslAuthenticationFailed.code())
             .with_error_message(Some(str_bytes(&message))),
     };
-    Ok(encode(header, &response))
+    Ok(encode(&shard.metrics, header, &response))
 }
 
 /// Run one token through the session's SASL state: Ok(reply bytes, session lifetime) or, after

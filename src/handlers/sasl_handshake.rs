@@ -31,7 +31,7 @@ pub async fn handle(
         // Not a SASL listener: Kafka's KafkaApis answers ILLEGAL_SASL_STATE, connection kept.
         let response = SaslHandshakeResponse::default()
             .with_error_code(ResponseError::IllegalSaslState.code());
-        return Ok(encode(header, &response));
+        return Ok(encode(&shard.metrics, header, &response));
     };
     let mechanisms = sasl
         .config
@@ -55,5 +55,5 @@ pub async fn handle(
     let response = SaslHandshakeResponse::default()
         .with_error_code(code)
         .with_mechanisms(mechanisms);
-    Ok(encode(header, &response))
+    Ok(encode(&shard.metrics, header, &response))
 }

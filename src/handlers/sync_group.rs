@@ -60,5 +60,5 @@ pub async fn handle(
         .with_protocol_type(result.protocol_type.map(|s| str_bytes(&s)))
         .with_protocol_name(result.protocol_name.map(|s| str_bytes(&s)))
         .with_assignment(result.assignment);
-    Ok(encode(header, &response))
+    Ok(encode(&shard.metrics, header, &response))
 }

@@ -87,7 +87,12 @@ fn disk_reads_are_slices_of_their_read_buffer_up_to_the_response() {
                 records: r.chunks.clone(),
             }],
         }];
-        let response = crate::protocol::fetch_response::encode(1, 12, &topics);
+        let response = crate::protocol::fetch_response::encode(
+            &crate::metrics::ShardMetrics::new(0),
+            1,
+            12,
+            &topics,
+        );
         assert!(
             response.iter().any(|c| c.as_ptr() == first),
             "the read buffer itself is in the response"

@@ -8,7 +8,6 @@
 pub mod health;
 mod render;
 
-use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -198,32 +197,6 @@ pub struct ShardSnapshot {
     pub partitions: Vec<PartitionSnapshot>,
     /// The groups this shard coordinates (loaded ones), by id.
     pub groups: Vec<GroupView>,
-}
-
-// A second route to `Shard::metrics` (the shard owns its metrics; `Shard::new` installs the
-// same `Arc` here), kept as a thread-local on purpose: the one response encoder
-// (`handlers::encode`) is called from every handler file, and it counts each response's error
-// codes. Passing the shard's metrics down instead means a parameter on every handler's encode
-// call; that belongs with the per-request context `handlers::handle` is getting, not here. It
-// is read once per response (one TLS lookup), never per record.
-thread_local! {
-    /// The metrics of the shard running on this thread (set once at the shard's start), so the
-    /// response encoder can count error codes without every handler passing the shard along.
-    static LOCAL: RefCell<Option<Arc<ShardMetrics>>> = const { RefCell::new(None) };
-}
-
-/// Make `m` this thread's shard metrics (called by the shard, on its own thread).
-pub fn install_local(m: Arc<ShardMetrics>) {
-    LOCAL.with(|l| *l.borrow_mut() = Some(m));
-}
-
-/// Run `f` with this thread's shard metrics; nothing on a thread that is not a shard.
-pub fn with_local(f: impl FnOnce(&ShardMetrics)) {
-    LOCAL.with(|l| {
-        if let Some(m) = l.borrow().as_ref() {
-            f(m)
-        }
-    });
 }
 
 impl ShardMetrics {

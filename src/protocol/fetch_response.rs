@@ -128,10 +128,19 @@ impl Chunks {
 /// The whole response frame (length prefix included) as chunks, in order.
 ///
 /// Contract: `version` is within [`VERSION_MIN`, `VERSION_MAX`]; names fit an i16 length.
-pub fn encode(correlation_id: i32, version: i16, topics: &[TopicOut<'_>]) -> Vec<Chunk> {
+pub fn encode(
+    metrics: &crate::metrics::ShardMetrics,
+    correlation_id: i32,
+    version: i16,
+    topics: &[TopicOut<'_>],
+) -> Vec<Chunk> {
     assert!((VERSION_MIN..=VERSION_MAX).contains(&version));
     // Every Fetch answer is encoded here: its error codes count in /metrics from here.
-    super::response_errors::count(kafka_protocol::messages::ApiKey::Fetch as i16, topics);
+    super::response_errors::count(
+        metrics,
+        kafka_protocol::messages::ApiKey::Fetch as i16,
+        topics,
+    );
     let flexible = version >= 12;
     let mut c = Chunks {
         out: Vec::new(),
@@ -284,7 +293,11 @@ mod tests {
             .with_request_api_key(ApiKey::Fetch as i16)
             .with_request_api_version(version)
             .with_correlation_id(77);
-        match crate_encode(&header, &FetchResponse::default().with_responses(responses)) {
+        match crate_encode(
+            &crate::metrics::ShardMetrics::new(0),
+            &header,
+            &FetchResponse::default().with_responses(responses),
+        ) {
             Reply::Send(b) => b.to_vec(),
             _ => panic!("the crate failed to encode v{version}"),
         }
@@ -308,7 +321,7 @@ mod tests {
                         .collect(),
                 })
                 .collect();
-            let chunks = encode(77, version, &ours);
+            let chunks = encode(&crate::metrics::ShardMetrics::new(0), 77, version, &ours);
             assert_eq!(concat(&chunks), oracle(version, &topics), "v{version}");
         }
     }
@@ -328,14 +341,14 @@ mod tests {
                 records: vec![batch(1, 16), big.clone(), batch(1, 16)],
             }],
         }];
-        let chunks = encode(1, 12, &topics);
+        let chunks = encode(&crate::metrics::ShardMetrics::new(0), 1, 12, &topics);
         assert_eq!(chunks.len(), 3, "framing + prefix, the big chunk, the rest");
         assert_eq!(
             chunks[1].as_ptr(),
             big.as_ptr(),
             "the big chunk is not copied"
         );
-        let empty = encode(1, 4, &[]);
+        let empty = encode(&crate::metrics::ShardMetrics::new(0), 1, 4, &[]);
         assert_eq!(empty.len(), 1);
         assert_eq!(
             i32::from_be_bytes(empty[0][..4].try_into().unwrap()) as usize,
@@ -355,7 +368,12 @@ mod tests {
                 topic_id: [1; 16],
                 partitions: vec![PartitionOut::failed(0, 1)],
             }];
-            let bytes = concat(&encode(5, version, &topics));
+            let bytes = concat(&encode(
+                &crate::metrics::ShardMetrics::new(0),
+                5,
+                version,
+                &topics,
+            ));
             let mut body = Bytes::from(bytes[4..].to_vec());
             let header_version = ApiKey::Fetch.response_header_version(version);
             kafka_protocol::messages::ResponseHeader::decode(&mut body, header_version)

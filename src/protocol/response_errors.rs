@@ -41,15 +41,17 @@ impl ResponseErrors for [TopicOut<'_>] {
     }
 }
 
-/// Count the non-zero error codes of `response` (to an `api_key` request) in the metrics of the
-/// shard this thread runs (nothing off a shard).
-pub fn count(api_key: i16, response: &(impl ResponseErrors + ?Sized)) {
-    crate::metrics::with_local(|m| {
-        response.each_error(&mut |code| {
-            if code != 0 {
-                m.count_error_code(api_key, code);
-            }
-        })
+/// Count the non-zero error codes of `response` (to an `api_key` request) in `metrics` (the
+/// answering shard's).
+pub fn count(
+    metrics: &crate::metrics::ShardMetrics,
+    api_key: i16,
+    response: &(impl ResponseErrors + ?Sized),
+) {
+    response.each_error(&mut |code| {
+        if code != 0 {
+            metrics.count_error_code(api_key, code);
+        }
     });
 }
 

@@ -182,9 +182,8 @@ impl Controller {
 /// The shard's state is here and in what it holds, not in thread-locals: its partitions, its
 /// storage state shared by its logs (`storage`: tail cache, index cache, flush cycle,
 /// transient-file and disk-read slots, blocking-pool calls), its memory budgets, its groups and
-/// producer ids. Two thread-locals remain, each with its reason at its definition: the metrics
-/// handle for the response encoder (`metrics::with_local`, a second route to `metrics`), and,
-/// in tests only, the fault-injecting disk (`log::faults`).
+/// producer ids. One thread-local remains, in tests only: the fault-injecting disk
+/// (`log::faults`), with its reason at its definition.
 pub struct Shard {
     pub id: u32,
     pub config: Arc<BrokerConfig>,
@@ -246,7 +245,6 @@ impl Shard {
         let fetch_budget = crate::memory::ByteBudget::new(config.shard_fetch_buffer_bytes);
         let write_budget = crate::memory::ByteBudget::new(config.shard_write_buffer_bytes);
         // The response encoder counts error codes in the metrics of the shard it runs on.
-        crate::metrics::install_local(metrics.clone());
         let client_errors = client_errors::ClientErrorLog::new(id, metrics.clone());
         if id == 0 {
             // Deletions a crash interrupted (`shard::blocking::retire_dir`) are finished here.
