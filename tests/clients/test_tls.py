@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from harness import metric_sum, REPO
@@ -287,3 +287,58 @@ def test_sluice_cli_over_mutual_tls(sluice, pki, topic_name):
                         "--request-timeout-ms", "3000"], capture_output=True, timeout=60)
     assert p.returncode != 0
     assert not broker.panics()
+
+
+def test_confluent_kafka_sasl_ssl_scram_sha_512(sluice, pki, topic_name):
+    """SASL over TLS: SCRAM-SHA-512 on a SASL_SSL listener; the principal is the SASL user,
+    and a wrong password fails the same way over TLS."""
+    from confluent_kafka import Consumer, Producer
+
+    b = sluice(
+        "--listeners", "PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:0",
+        "--ssl-certificate", str(pki.broker.cert),
+        "--ssl-key", str(pki.broker.key),
+        "--log-level", "info,sluice::net=debug,sluice::handlers=debug",
+    )
+    b.stop()
+    subprocess.run(
+        [str(b.binary), "user", "--data-dir", str(b.data_dir), "create", "alice"],
+        input=b"alice-secret\n", check=True, capture_output=True, timeout=OP_TIMEOUT_S,
+    )
+    b.start()
+    conf = {
+        "bootstrap.servers": b.listener_bootstrap("SASL_SSL"),
+        "security.protocol": "SASL_SSL",
+        "ssl.ca.location": str(pki.ca.cert),
+        "sasl.mechanisms": "SCRAM-SHA-512",
+        "sasl.username": "alice",
+        "sasl.password": "alice-secret",
+    }
+    create_topic_ssl(conf["bootstrap.servers"], {k.replace(".", "_"): v for k, v in conf.items()
+                                                 if k != "bootstrap.servers"}, topic_name, 4)
+    p = Producer(conf)
+    for i in range(200):
+        p.produce(topic_name, value=f"v{i}".encode(), partition=i % 4)
+    assert p.flush(OP_TIMEOUT_S) == 0
+    c = Consumer({**conf, "group.id": "g-" + topic_name, "auto.offset.reset": "earliest"})
+    c.subscribe([topic_name])
+    seen = []
+    deadline = time.monotonic() + OP_TIMEOUT_S
+    while len(seen) < 200 and time.monotonic() < deadline:
+        m = c.poll(0.5)
+        if m is not None and m.error() is None:
+            seen.append(m.value().decode())
+    c.close()
+    assert sorted(seen) == sorted(f"v{i}" for i in range(200))
+    assert "principal=User:alice" in b.stderr_text(), b.stderr_text()[-3000:]
+
+    # A wrong password over TLS: the client gets the authentication error, nothing is written.
+    errors = []
+    bad = Producer({**conf, "sasl.password": "wrong",
+                    "error_cb": lambda e: errors.append(e)})
+    bad.produce(topic_name, value=b"never", partition=0)
+    deadline = time.monotonic() + OP_TIMEOUT_S
+    while not errors and time.monotonic() < deadline:
+        bad.poll(0.2)
+    assert errors and errors[0].code() == KafkaError._AUTHENTICATION, errors
+    assert metric_sum(b.metrics(), "sluice_tls_handshake_failures_total") == 0
