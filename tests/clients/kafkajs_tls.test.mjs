@@ -1,4 +1,5 @@
-// kafkajs 2.2.4 over an SSL listener with mutual TLS: admin, producer and a group consumer.
+// kafkajs 2.2.4 over TLS: an SSL listener with mutual TLS (admin, producer, group consumer), and a
+// SASL_SSL listener with SCRAM-SHA-256.
 // Certificates are made by the test with `openssl` (as tls_certs.py does for the pytest tests).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -105,6 +106,82 @@ test('kafkajs over SSL with mutual TLS: produce, group consume, principal', asyn
       }
       assert.deepEqual(got.sort(), messages.map((m) => `${m.key}=${m.value}`).sort());
       assert.ok(broker.stderr().includes('principal=User:CN=bob,O=Acme'), 'principal logged');
+    });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('kafkajs over SASL_SSL with SCRAM-SHA-256: produce, consume, a wrong password refused', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-kafkajs-sasl-ssl-'));
+  try {
+    const pki = makePki(dir);
+    const flags = [
+      '--listeners', 'PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:0',
+      '--ssl-certificate', pki.broker.cert, '--ssl-key', pki.broker.key,
+      '--cores', '2', '--group-initial-rebalance-delay-ms', '300',
+    ];
+    await withBroker('kafkajs-sasl-ssl', flags, async (broker) => {
+      // The first user is created while the broker is stopped (password on stdin).
+      await broker.stop();
+      execFileSync(broker.binary, ['user', '--data-dir', broker.dataDir, 'create', 'carol'],
+        { input: 'carol-secret\n', timeout: 30_000 });
+      await broker.start();
+      const l = broker.ports.listeners.find((x) => x.protocol === 'SASL_SSL');
+      const client = (password) => new Kafka({
+        clientId: 'sluice-tests',
+        brokers: [`${l.host}:${l.bootstrap}`],
+        logLevel: logLevel.NOTHING,
+        retry: { retries: 2, initialRetryTime: 100 },
+        ssl: { ca: [fs.readFileSync(pki.ca)] },
+        sasl: { mechanism: 'scram-sha-256', username: 'carol', password },
+      });
+      const kafka = client('carol-secret');
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        assert.equal(await admin.createTopics({ topics: [{ topic: 'js-sasl-ssl', numPartitions: 2 }], waitForLeaders: true }), true);
+      } finally {
+        await admin.disconnect();
+      }
+      const producer = kafka.producer();
+      await producer.connect();
+      const messages = Array.from({ length: 40 }, (_, i) => ({ key: `k${i}`, value: `value ${i}`, partition: i % 2 }));
+      try {
+        await producer.send({ topic: 'js-sasl-ssl', messages });
+      } finally {
+        await producer.disconnect();
+      }
+      const consumer = kafka.consumer({ groupId: 'js-sasl-ssl-group', sessionTimeout: 6000, heartbeatInterval: 500 });
+      await consumer.connect();
+      const got = [];
+      try {
+        let done;
+        const finished = new Promise((resolve) => { done = resolve; });
+        await consumer.subscribe({ topic: 'js-sasl-ssl', fromBeginning: true });
+        await consumer.run({
+          eachMessage: async ({ message }) => {
+            got.push(`${message.key}=${message.value}`);
+            if (got.length >= messages.length) done();
+          },
+        });
+        let timer;
+        const timeout = new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`got ${got.length} of ${messages.length} within 60s`)), 60_000);
+        });
+        try {
+          await Promise.race([finished, timeout]);
+        } finally {
+          clearTimeout(timer);
+        }
+      } finally {
+        await consumer.disconnect();
+      }
+      assert.deepEqual(got.sort(), messages.map((m) => `${m.key}=${m.value}`).sort());
+
+      const bad = client('wrong').producer();
+      await assert.rejects(bad.connect(), (e) => e.type === 'SASL_AUTHENTICATION_FAILED' || /SASL SCRAM SHA256 authentication failed/.test(e.message));
+      await bad.disconnect().catch(() => {});
     });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
