@@ -20,6 +20,8 @@ pub struct ScramServer {
     client_first_bare: String,
     server_first: String,
     nonce: String,
+    /// The client's part of `nonce` (see `finish`: librdkafka 2.0 repeats it).
+    client_nonce_len: usize,
 }
 
 /// Why an exchange failed (logged, never told to the client beyond Kafka's generic message).
@@ -85,6 +87,7 @@ impl ScramServer {
                 gs2_header,
                 client_first_bare: bare.to_string(),
                 server_first: server_first.clone(),
+                client_nonce_len: client_nonce.len(),
                 nonce,
             },
             server_first.into_bytes(),
@@ -111,7 +114,14 @@ impl ScramServer {
         if B64.decode(c).ok().as_deref() != Some(self.gs2_header.as_bytes()) {
             return Err("channel binding differs from client-first".into());
         }
-        if r != self.nonce {
+        // RFC 5802: the nonce exactly as server-first sent it. librdkafka 2.0 (Debian's kcat)
+        // sends its own nonce again in front of it (client + client + server); Kafka brokers
+        // long accepted that (their check was `endsWith`), so that one form is accepted too —
+        // nothing else, and the proof still covers the message as sent.
+        let repeated_client_nonce = r.len() == self.nonce.len() + self.client_nonce_len
+            && r.starts_with(&self.nonce[..self.client_nonce_len])
+            && r.ends_with(self.nonce.as_str());
+        if r != self.nonce && !repeated_client_nonce {
             return Err("nonce differs from server-first".into());
         }
         let proof = B64.decode(proof).map_err(|_| "proof is not base64")?;
@@ -172,6 +182,18 @@ mod tests {
         client_first_bare: &str,
         server_first: &str,
     ) -> String {
+        client_final_with_prefix(m, password, client_first_bare, server_first, "")
+    }
+
+    /// As `client_final`, with `prefix` sent in front of the nonce (librdkafka 2.0 repeats its
+    /// own nonce there).
+    fn client_final_with_prefix(
+        m: ScramMechanism,
+        password: &[u8],
+        client_first_bare: &str,
+        server_first: &str,
+        prefix: &str,
+    ) -> String {
         let mut salt = None;
         let mut iterations = 0;
         let mut nonce = "";
@@ -186,7 +208,7 @@ mod tests {
         let salted = m.salted_password(password, &salt.unwrap(), iterations);
         let client_key = m.hmac(&salted, b"Client Key");
         let stored = m.hash(&client_key);
-        let without = format!("c=biws,r={nonce}");
+        let without = format!("c=biws,r={prefix}{nonce}");
         let auth = format!("{client_first_bare},{server_first},{without}");
         let sig = m.hmac(&stored, auth.as_bytes());
         let proof: Vec<u8> = client_key.iter().zip(&sig).map(|(a, b)| a ^ b).collect();
@@ -233,5 +255,29 @@ mod tests {
         assert!(ScramServer::start(ScramMechanism::Sha256, &creds, b"p=x,,n=a,r=b").is_err());
         assert!(ScramServer::start(ScramMechanism::Sha256, &creds, b"n,,n=a=b,r=c").is_err());
         assert!(ScramServer::start(ScramMechanism::Sha256, &creds, b"garbage").is_err());
+    }
+
+    #[test]
+    fn the_client_nonce_repeated_in_front_is_accepted_and_nothing_else() {
+        let m = ScramMechanism::Sha256;
+        let mut creds = Credentials::default();
+        let mut per = std::collections::BTreeMap::new();
+        per.insert(m, ScramCredential::new(m, b"secret", 4096));
+        creds.users.insert("alice".into(), per);
+        let bare = "n=alice,r=clientnonce";
+        let attempt = |prefix: &str| {
+            let (s, first) =
+                ScramServer::start(m, &creds, format!("n,,{bare}").as_bytes()).unwrap();
+            let first = String::from_utf8(first).unwrap();
+            let fin = client_final_with_prefix(m, b"secret", bare, &first, prefix);
+            s.finish(fin.as_bytes())
+        };
+        assert!(attempt("").is_ok());
+        // librdkafka 2.0 (Debian's kcat): client nonce + client nonce + server nonce.
+        assert!(attempt("clientnonce").is_ok());
+        // Any other prefix, even of the same length, is refused.
+        assert!(attempt("clientnoncf").is_err());
+        assert!(attempt("x").is_err());
+        assert!(attempt("clientnonceclientnonce").is_err());
     }
 }
