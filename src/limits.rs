@@ -423,3 +423,20 @@ pub const FAILED_AUTHENTICATION_DELAY_MS_DEFAULT: u64 = 100;
 pub const FAILED_AUTHENTICATION_DELAY_MS_MAX: u64 = 60_000;
 /// Longest user name (Kafka has none; a SCRAM user name is a config entity name, kept short).
 pub const SCRAM_USER_NAME_BYTES_MAX: usize = 256;
+
+// --- Moved from their modules (status page, TLS writes, Fetch framing) ------------------------
+
+/// Status-page samples kept (`admin::status`): rates are averaged over this many intervals at
+/// most.
+pub const STATUS_SAMPLES_MAX: usize = 5;
+
+/// Plaintext chunks handed to rustls at once (`net::tls::stream`; it encrypts across them into
+/// full records).
+pub const TLS_WRITE_IOVECS_MAX: usize = 64;
+
+/// Fetch records chunks at most this long are copied into the framing buffer instead of
+/// becoming a chunk of their own (`protocol::fetch_response`): a separate iovec costs more
+/// than copying a few bytes (a cached batch's 16-byte stamped prefix).
+pub const INLINE_CHUNK_BYTES_MAX: usize = 256;
+
+const _: () = assert!(TLS_WRITE_IOVECS_MAX <= SEND_IOVECS_MAX);

@@ -10,8 +10,7 @@ use serde_json::{json, Value};
 
 use crate::metrics::{group_lags, ShardMetrics, ShardSnapshot, ShardTotals, Traffic};
 
-/// Samples kept: rates are averaged over this many intervals at most.
-const STATUS_SAMPLES_MAX: usize = 5;
+use crate::limits::STATUS_SAMPLES_MAX;
 
 /// Per-topic totals in one sample.
 #[derive(Debug, Clone, Copy, Default)]

@@ -27,10 +27,7 @@ use bytes::{BufMut, BytesMut};
 pub const VERSION_MIN: i16 = 4;
 pub const VERSION_MAX: i16 = 16;
 
-/// Records chunks at most this long are copied into the framing buffer instead of becoming a
-/// chunk of their own: a separate iovec costs more than copying a few bytes (a cached batch's
-/// 16-byte stamped prefix).
-const INLINE_CHUNK_BYTES_MAX: usize = 256;
+use crate::limits::INLINE_CHUNK_BYTES_MAX;
 
 /// One partition of the response.
 pub struct PartitionOut {

@@ -37,8 +37,7 @@ use crate::limits::{TLS_READ_BUFFER_BYTES, TLS_SEND_BUFFER_BYTES, TLS_SEND_SPILL
 use crate::net::idle::Activity;
 use crate::net::send;
 
-/// Plaintext chunks handed to rustls at once (it encrypts across them into full records).
-const TLS_WRITE_IOVECS_MAX: usize = 64;
+use crate::limits::TLS_WRITE_IOVECS_MAX;
 use crate::security::session::KafkaPrincipal;
 
 /// The rustls state of one connection, shared by its reader and writer tasks.
