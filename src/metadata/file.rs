@@ -3,7 +3,7 @@
 //! mix and never neither.
 //!
 //! These are plain blocking calls (write, fdatasync, rename, fsync of the directory). On a shard
-//! they run on glommio's blocking pool (`shard::blocking::run`), never on the shard's thread;
+//! they run on glommio's blocking pool (`BlockingPool::run`, `shard::blocking`), never on the shard's thread;
 //! only start-up (before any client is served) and tests call them directly.
 
 use std::io::Write;
