@@ -3,8 +3,8 @@
 //! mix and never neither.
 //!
 //! These are plain blocking calls (write, fdatasync, rename, fsync of the directory). On a shard
-//! they run on glommio's blocking pool (`BlockingPool::run`, `shard::blocking`), never on the shard's thread;
-//! only start-up (before any client is served) and tests call them directly.
+//! they run on glommio's blocking pool (`BlockingPool::run`, `shard::blocking`), never on the
+//! shard's thread; only start-up (before any client is served) and tests call them directly.
 
 use std::io::Write;
 use std::path::Path;
