@@ -320,8 +320,10 @@ fn describe_users(
     r.results
 }
 
-/// (user, [(mechanism, iterations)], error code) of each describe result.
-fn described(c: &mut Conn, users: Option<&[&str]>) -> Vec<(String, Vec<(i8, i32)>, i16)> {
+/// One describe result: user, [(mechanism, iterations)], error code.
+type Described = (String, Vec<(i8, i32)>, i16);
+
+fn described(c: &mut Conn, users: Option<&[&str]>) -> Vec<Described> {
     describe_users(c, users)
         .into_iter()
         .map(|r| {
