@@ -296,3 +296,179 @@ fn client_final(
     let proof: Vec<u8> = client_key.iter().zip(&sig).map(|(a, b)| a ^ b).collect();
     format!("{without},p={}", b64.encode(proof))
 }
+
+const RESOURCE_NOT_FOUND: i16 = 91;
+const DUPLICATE_RESOURCE: i16 = 92;
+const UNACCEPTABLE_CREDENTIAL: i16 = 93;
+
+fn describe_users(
+    c: &mut Conn,
+    users: Option<&[&str]>,
+) -> Vec<kafka_protocol::messages::describe_user_scram_credentials_response::DescribeUserScramCredentialsResult>{
+    use kafka_protocol::messages::describe_user_scram_credentials_request::UserName;
+    use kafka_protocol::messages::DescribeUserScramCredentialsRequest;
+    let users = users.map(|u| {
+        u.iter()
+            .map(|n| UserName::default().with_name(StrBytes::from_string(n.to_string())))
+            .collect()
+    });
+    let r = c.call(
+        &DescribeUserScramCredentialsRequest::default().with_users(users),
+        0,
+    );
+    assert_eq!(r.error_code, 0, "{r:?}");
+    r.results
+}
+
+/// One describe result: user, [(mechanism, iterations)], error code.
+type Described = (String, Vec<(i8, i32)>, i16);
+
+fn described(c: &mut Conn, users: Option<&[&str]>) -> Vec<Described> {
+    describe_users(c, users)
+        .into_iter()
+        .map(|r| {
+            let infos = r
+                .credential_infos
+                .iter()
+                .map(|i| (i.mechanism, i.iterations))
+                .collect();
+            (r.user.to_string(), infos, r.error_code)
+        })
+        .collect()
+}
+
+/// An upsertion the way a Kafka client builds it (KIP-554): the client derives SaltedPassword.
+fn upsertion(
+    user: &str,
+    mechanism: i8,
+    password: &str,
+    iterations: i32,
+) -> kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialUpsertion {
+    let salt = b"a-salt-of-the-clients-choosing".to_vec();
+    let salted = ScramMechanism::from_type(mechanism)
+        .map(|m| m.salted_password(password.as_bytes(), &salt, iterations.max(1) as u32))
+        .unwrap_or_else(|| b"whatever".to_vec());
+    kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialUpsertion::default()
+        .with_name(StrBytes::from_string(user.to_string()))
+        .with_mechanism(mechanism)
+        .with_iterations(iterations)
+        .with_salt(Bytes::from(salt))
+        .with_salted_password(Bytes::from(salted))
+}
+
+fn deletion(
+    user: &str,
+    mechanism: i8,
+) -> kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialDeletion {
+    kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialDeletion::default()
+        .with_name(StrBytes::from_string(user.to_string()))
+        .with_mechanism(mechanism)
+}
+
+fn alter(
+    c: &mut Conn,
+    deletions: Vec<
+        kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialDeletion,
+    >,
+    upsertions: Vec<
+        kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialUpsertion,
+    >,
+) -> Vec<(String, i16)> {
+    let r = c.call(
+        &kafka_protocol::messages::AlterUserScramCredentialsRequest::default()
+            .with_deletions(deletions)
+            .with_upsertions(upsertions),
+        0,
+    );
+    r.results
+        .iter()
+        .map(|r| (r.user.to_string(), r.error_code))
+        .collect()
+}
+
+fn scram_login(b: &Broker, user: &str, password: &str) -> i16 {
+    let mut c = sasl_conn(b);
+    assert_eq!(handshake(&mut c, "SCRAM-SHA-256", 1), 0);
+    scram(&mut c, user, password).error_code
+}
+
+#[test]
+fn scram_credentials_are_described_and_altered_online() {
+    let mut b = broker("sasl-scram-admin", &[]);
+    let mut c = Conn::connect(b.listener("PLAINTEXT").bootstrap_addr());
+    let both = vec![(1, 4096), (2, 4096)];
+    // Null and empty both mean every user; mechanisms and iterations only.
+    assert_eq!(
+        described(&mut c, None),
+        vec![("alice".to_string(), both.clone(), 0)]
+    );
+    assert_eq!(described(&mut c, Some(&[])).len(), 1);
+    assert_eq!(
+        described(&mut c, Some(&["nobody", "alice", "alice"])),
+        vec![
+            ("nobody".to_string(), vec![], RESOURCE_NOT_FOUND),
+            ("alice".to_string(), vec![], DUPLICATE_RESOURCE),
+        ]
+    );
+
+    // Each user's alteration stands or fails on its own.
+    let results = alter(
+        &mut c,
+        vec![deletion("ghost", 1), deletion("alice", 1)],
+        vec![
+            upsertion("bob", 1, "bob-secret", 4096),
+            upsertion("few", 1, "x", 4095),
+            upsertion("many", 1, "x", 16_385),
+            upsertion("mech", 7, "x", 4096),
+            upsertion("alice", 2, "new", 4096),
+        ],
+    );
+    assert_eq!(
+        results,
+        vec![
+            ("ghost".to_string(), RESOURCE_NOT_FOUND),
+            ("alice".to_string(), DUPLICATE_RESOURCE),
+            ("bob".to_string(), 0),
+            ("few".to_string(), UNACCEPTABLE_CREDENTIAL),
+            ("many".to_string(), UNACCEPTABLE_CREDENTIAL),
+            ("mech".to_string(), UNSUPPORTED_SASL_MECHANISM),
+        ]
+    );
+    assert_eq!(
+        described(&mut c, None),
+        vec![
+            ("alice".to_string(), both.clone(), 0),
+            ("bob".to_string(), vec![(1, 4096)], 0),
+        ]
+    );
+    // The new user authenticates on any shard's new connections; alice is untouched.
+    for _ in 0..4 {
+        assert_eq!(scram_login(&b, "bob", "bob-secret"), 0);
+    }
+    assert_eq!(scram_login(&b, "bob", "wrong"), AUTH_FAILED);
+    assert_eq!(scram_login(&b, "alice", "alice-secret"), 0);
+
+    // Persisted: still there after a restart.
+    b.restart();
+    let mut c = Conn::connect(b.listener("PLAINTEXT").bootstrap_addr());
+    assert_eq!(
+        described(&mut c, Some(&["bob"])),
+        vec![("bob".to_string(), vec![(1, 4096)], 0)]
+    );
+    assert_eq!(scram_login(&b, "bob", "bob-secret"), 0);
+
+    // Deleted: can't authenticate any more, and describing it is RESOURCE_NOT_FOUND.
+    assert_eq!(
+        alter(&mut c, vec![deletion("bob", 1)], vec![]),
+        vec![("bob".to_string(), 0)]
+    );
+    assert_eq!(scram_login(&b, "bob", "bob-secret"), AUTH_FAILED);
+    assert_eq!(
+        described(&mut c, Some(&["bob"])),
+        vec![("bob".to_string(), vec![], RESOURCE_NOT_FOUND)]
+    );
+    assert_eq!(
+        alter(&mut c, vec![deletion("bob", 1)], vec![]),
+        vec![("bob".to_string(), RESOURCE_NOT_FOUND)]
+    );
+}

@@ -53,6 +53,7 @@ pub enum Reply {
 
 // The modules are declared here, outside the macro, so `cargo fmt` reaches their files.
 pub mod alter_configs;
+pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
@@ -64,6 +65,7 @@ pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_producers;
+pub mod describe_user_scram_credentials;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -137,7 +139,9 @@ handlers!(
     delete_records,
     create_partitions,
     describe_log_dirs,
-    describe_producers;
+    describe_producers,
+    describe_user_scram_credentials,
+    alter_user_scram_credentials;
     metadata,
     find_coordinator,
     describe_cluster,

@@ -92,6 +92,11 @@ errors! {
     DescribeClusterResponse, |r, f| f(r.error_code);
     SaslHandshakeResponse, |r, f| f(r.error_code);
     SaslAuthenticateResponse, |r, f| f(r.error_code);
+    DescribeUserScramCredentialsResponse, |r, f| {
+        f(r.error_code);
+        r.results.iter().for_each(|u| f(u.error_code));
+    };
+    AlterUserScramCredentialsResponse, |r, f| r.results.iter().for_each(|u| f(u.error_code));
     FindCoordinatorResponse, |r, f| {
         // v0-3 answer one key at the top level, v4+ one entry per key.
         if r.coordinators.is_empty() {

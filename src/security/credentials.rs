@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -110,11 +110,22 @@ impl ScramCredential {
         iterations: u32,
     ) -> ScramCredential {
         let salted = mechanism.salted_password(password, salt, iterations);
-        let client_key = mechanism.hmac(&salted, b"Client Key");
+        Self::from_salted_password(mechanism, &salted, salt, iterations)
+    }
+
+    /// From a SaltedPassword the client computed (AlterUserScramCredentials, KIP-554): only the
+    /// keys derived from it are kept.
+    pub fn from_salted_password(
+        mechanism: ScramMechanism,
+        salted_password: &[u8],
+        salt: &[u8],
+        iterations: u32,
+    ) -> ScramCredential {
+        let client_key = mechanism.hmac(salted_password, b"Client Key");
         ScramCredential {
             salt: salt.to_vec(),
             stored_key: mechanism.hash(&client_key),
-            server_key: mechanism.hmac(&salted, b"Server Key"),
+            server_key: mechanism.hmac(salted_password, b"Server Key"),
             iterations,
         }
     }
@@ -212,27 +223,57 @@ impl Credentials {
 }
 
 /// The credentials every shard reads. Replaced whole (an `Arc` swap) when they change; a
-/// reader holds the lock only to clone the `Arc`.
+/// reader holds the lock only to clone the `Arc`. One per broker, shared by every shard (and
+/// by the SASL listeners' settings); changes go through [`SharedCredentials::update`].
 #[derive(Debug, Default)]
-pub struct SharedCredentials(RwLock<Arc<Credentials>>);
+pub struct SharedCredentials {
+    current: RwLock<Arc<Credentials>>,
+    /// Held by [`SharedCredentials::update`] from reading the current credentials to publishing
+    /// the next: one change at a time, broker-wide, so concurrent changes from different
+    /// shards never lose each other's update.
+    writer: Mutex<()>,
+}
 
 impl SharedCredentials {
     pub fn new(c: Credentials) -> SharedCredentials {
-        SharedCredentials(RwLock::new(Arc::new(c)))
+        SharedCredentials {
+            current: RwLock::new(Arc::new(c)),
+            writer: Mutex::new(()),
+        }
     }
 
     pub fn current(&self) -> Arc<Credentials> {
-        match self.0.read() {
+        match self.current.read() {
             Ok(g) => g.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
     pub fn replace(&self, c: Arc<Credentials>) {
-        match self.0.write() {
+        match self.current.write() {
             Ok(mut g) => *g = c,
             Err(poisoned) => *poisoned.into_inner() = c,
         }
+    }
+
+    /// Apply `change` to a copy of the current credentials; if it changed any user, write the
+    /// copy to `data_dir` durably and only then publish it, so every shard's next
+    /// authentication sees it. A failed write publishes nothing. Blocking (it fsyncs): call it
+    /// on a blocking pool, never on a shard's thread.
+    pub fn update<R>(
+        &self,
+        data_dir: &Path,
+        change: impl FnOnce(&mut Credentials) -> R,
+    ) -> std::io::Result<R> {
+        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = self.current();
+        let mut next = Credentials::clone(&current);
+        let r = change(&mut next);
+        if next.users != current.users {
+            next.save(data_dir)?;
+            self.replace(Arc::new(next));
+        }
+        Ok(r)
     }
 }
 

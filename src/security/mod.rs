@@ -3,9 +3,11 @@
 //! - [`listener`]: Kafka's listener model (`--listeners` and friends), parsed at start-up.
 //! - [`session`]: one [`session::Session`] per connection, on the shard that accepted it.
 //! - [`sasl`]: the SASL state machine; [`scram`] and [`credentials`] its SCRAM parts.
+//! - [`scram_admin`]: Describe/AlterUserScramCredentials' semantics over the credentials.
 
 pub mod credentials;
 pub mod listener;
 pub mod sasl;
 pub mod scram;
+pub mod scram_admin;
 pub mod session;

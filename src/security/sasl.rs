@@ -82,7 +82,8 @@ pub struct SaslConfig {
     pub reauth_ms: u64,
     /// `--connection-failed-authentication-delay-ms`.
     pub failed_delay_ms: u64,
-    pub credentials: SharedCredentials,
+    /// The broker's credentials (the same `Arc` as `BrokerConfig::credentials`).
+    pub credentials: Arc<SharedCredentials>,
 }
 
 impl SaslConfig {

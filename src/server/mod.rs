@@ -124,11 +124,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .save(&args.data_dir)
             .context("saving SCRAM credentials")?;
     }
+    let credentials = Arc::new(crate::security::credentials::SharedCredentials::new(
+        credentials,
+    ));
     let sasl = Arc::new(crate::security::sasl::SaslConfig {
         mechanisms,
         reauth_ms: args.connections_max_reauth_ms,
         failed_delay_ms: args.connection_failed_authentication_delay_ms,
-        credentials: crate::security::credentials::SharedCredentials::new(credentials),
+        credentials: credentials.clone(),
     });
     let mut bound = Vec::new();
     for (i, spec) in specs.iter().enumerate() {
@@ -213,6 +216,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shard_fetch_buffer_bytes: budget.fetch_buffer_bytes,
         shard_write_buffer_bytes: budget.write_buffer_bytes,
         shard_index_cache_bytes: budget.index_cache_bytes,
+        credentials,
     });
     if let Some(topic) = &args.test_panic_topic {
         tracing::warn!(

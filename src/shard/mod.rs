@@ -66,6 +66,9 @@ pub struct BrokerConfig {
     pub shard_write_buffer_bytes: usize,
     /// Heap bytes one shard keeps sealed segments' sparse indexes in (`log::index_cache`).
     pub shard_index_cache_bytes: usize,
+    /// SCRAM credentials (`security::credentials`), read by SASL authentication and changed
+    /// by AlterUserScramCredentials on any shard.
+    pub credentials: Arc<crate::security::credentials::SharedCredentials>,
 }
 
 /// Broker-wide defaults of the per-topic storage configs.

@@ -181,3 +181,59 @@ def test_kcat_sasl(sasl_broker, mechanism):
                          capture_output=True, timeout=TIMEOUT_S)
     assert bad.returncode != 0
     assert b"Authentication failed" in bad.stderr
+
+
+def test_confluent_kafka_admin_manages_scram_users(sasl_broker, topic_name):
+    """Users managed online (KIP-554): describe, upsert (the client salts and hashes the
+    password), then the new user produces over SCRAM; once deleted it is refused."""
+    from confluent_kafka.admin import (
+        AdminClient, ScramCredentialInfo, ScramMechanism, UserScramCredentialDeletion,
+        UserScramCredentialUpsertion,
+    )
+    from confluent_kafka.error import KafkaException
+
+    admin = AdminClient({"bootstrap.servers": sasl_broker.bootstrap})
+    everyone = admin.describe_user_scram_credentials().result(TIMEOUT_S)
+    assert sorted(everyone) == [USER]
+    infos = sorted((i.mechanism, i.iterations) for i in everyone[USER].scram_credential_infos)
+    assert infos == [(ScramMechanism.SCRAM_SHA_256, 4096), (ScramMechanism.SCRAM_SHA_512, 4096)]
+
+    futures = admin.alter_user_scram_credentials([
+        UserScramCredentialUpsertion(
+            "carol", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192), b"carol-secret"),
+        UserScramCredentialUpsertion(
+            "few", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 10), b"x"),
+        UserScramCredentialDeletion("ghost", ScramMechanism.SCRAM_SHA_256),
+    ])
+    assert futures["carol"].result(TIMEOUT_S) is None
+    with pytest.raises(KafkaException) as e:
+        futures["few"].result(TIMEOUT_S)
+    assert e.value.args[0].code() == KafkaError.UNACCEPTABLE_CREDENTIAL
+    with pytest.raises(KafkaException) as e:
+        futures["ghost"].result(TIMEOUT_S)
+    assert e.value.args[0].code() == KafkaError.RESOURCE_NOT_FOUND
+
+    described = admin.describe_user_scram_credentials(["carol"])["carol"].result(TIMEOUT_S)
+    assert [(i.mechanism, i.iterations) for i in described.scram_credential_infos] == [
+        (ScramMechanism.SCRAM_SHA_512, 8192)]
+    with pytest.raises(KafkaException) as e:
+        admin.describe_user_scram_credentials(["nobody"])["nobody"].result(TIMEOUT_S)
+    assert e.value.args[0].code() == KafkaError.RESOURCE_NOT_FOUND
+
+    create_topic(sasl_broker.bootstrap, topic_name, partitions=1)
+    p = Producer(librdkafka_conf(sasl_broker, "SCRAM-SHA-512", "carol-secret", "carol"))
+    for i in range(10):
+        p.produce(topic_name, value=f"v{i}".encode(), partition=0)
+    assert p.flush(TIMEOUT_S) == 0
+
+    futures = admin.alter_user_scram_credentials(
+        [UserScramCredentialDeletion("carol", ScramMechanism.SCRAM_SHA_512)])
+    assert futures["carol"].result(TIMEOUT_S) is None
+    errors = []
+    p = Producer({**librdkafka_conf(sasl_broker, "SCRAM-SHA-512", "carol-secret", "carol"),
+                  "error_cb": errors.append})
+    for _ in range(40):
+        if errors:
+            break
+        p.poll(0.25)
+    assert [e for e in errors if e.code() == KafkaError._AUTHENTICATION], errors

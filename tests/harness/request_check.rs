@@ -429,6 +429,12 @@ fn check_reply(g: &Generated, mut buf: Bytes, ctx: &mut Context) -> Result<(), F
         ApiKey::DescribeProducers => drop(decode::<DescribeProducersResponse>(b, v)?),
         ApiKey::SaslHandshake => drop(decode::<SaslHandshakeResponse>(b, v)?),
         ApiKey::SaslAuthenticate => drop(decode::<SaslAuthenticateResponse>(b, v)?),
+        ApiKey::DescribeUserScramCredentials => {
+            drop(decode::<DescribeUserScramCredentialsResponse>(b, v)?)
+        }
+        ApiKey::AlterUserScramCredentials => {
+            drop(decode::<AlterUserScramCredentialsResponse>(b, v)?)
+        }
         other => return Err(format!("no reply check for {other:?}")),
     }
     Ok(())

@@ -1093,7 +1093,43 @@ fn body(
                 .with_auth_bytes(bytes::Bytes::from(short_text(c).to_string().into_bytes())),
             v,
         ),
+        ApiKey::DescribeUserScramCredentials => enc(
+            DescribeUserScramCredentialsRequest::default().with_users(nullable_list(c, |c| {
+                describe_user_scram_credentials_request::UserName::default()
+                    .with_name(scram_user(c))
+            })),
+            v,
+        ),
+        // Upsertions in Kafka's bounds are persisted (an fsync each): few users, so the
+        // credentials file stays small however long the run.
+        ApiKey::AlterUserScramCredentials => enc(
+            AlterUserScramCredentialsRequest::default()
+                .with_deletions(few(c, |c| {
+                    alter_user_scram_credentials_request::ScramCredentialDeletion::default()
+                        .with_name(scram_user(c))
+                        .with_mechanism(int8(c, 0..=3))
+                }))
+                .with_upsertions(few(c, |c| {
+                    alter_user_scram_credentials_request::ScramCredentialUpsertion::default()
+                        .with_name(s(c.pick(&["fuzz-a", "fuzz-b", "fuzz-c", ""])))
+                        .with_mechanism(int8(c, 0..=3))
+                        .with_iterations(match c.below(4) {
+                            0 => c.pick(&[0, -1, 4095, 16_385, i32::MIN, i32::MAX]),
+                            _ => 4096 + c.below(4) as i32,
+                        })
+                        .with_salt(Bytes::from(short_text(c).to_string().into_bytes()))
+                        .with_salted_password(Bytes::from(short_text(c).to_string().into_bytes()))
+                })),
+            v,
+        ),
         _ => None,
+    }
+}
+
+fn scram_user(c: &mut Choices) -> StrBytes {
+    match c.below(4) {
+        0 => short_text(c),
+        _ => s(c.pick(&["fuzz-a", "fuzz-b", "fuzz-c", ""])),
     }
 }
 
