@@ -41,6 +41,52 @@ function sslBootstrap(broker) {
   return `${l.host}:${l.bootstrap}`;
 }
 
+// Create `topic` (2 partitions), produce 40 keyed messages, consume them all with group `groupId`
+// and assert every one came back.
+async function roundTrip(kafka, topic, groupId) {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    assert.equal(await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true }), true);
+  } finally {
+    await admin.disconnect();
+  }
+  const producer = kafka.producer();
+  await producer.connect();
+  const messages = Array.from({ length: 40 }, (_, i) => ({ key: `k${i}`, value: `value ${i}`, partition: i % 2 }));
+  try {
+    await producer.send({ topic, messages });
+  } finally {
+    await producer.disconnect();
+  }
+  const consumer = kafka.consumer({ groupId, sessionTimeout: 6000, heartbeatInterval: 500 });
+  await consumer.connect();
+  const got = [];
+  try {
+    let done;
+    const finished = new Promise((resolve) => { done = resolve; });
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        got.push(`${message.key}=${message.value}`);
+        if (got.length >= messages.length) done();
+      },
+    });
+    let timer;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`got ${got.length} of ${messages.length} within 60s`)), 60_000);
+    });
+    try {
+      await Promise.race([finished, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  } finally {
+    await consumer.disconnect();
+  }
+  assert.deepEqual(got.sort(), messages.map((m) => `${m.key}=${m.value}`).sort());
+}
+
 test('kafkajs over SSL with mutual TLS: produce, group consume, principal', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-kafkajs-tls-'));
   try {
@@ -64,47 +110,7 @@ test('kafkajs over SSL with mutual TLS: produce, group consume, principal', asyn
           key: fs.readFileSync(pki.client.key),
         },
       });
-      const admin = kafka.admin();
-      await admin.connect();
-      try {
-        assert.equal(await admin.createTopics({ topics: [{ topic: 'js-tls', numPartitions: 2 }], waitForLeaders: true }), true);
-      } finally {
-        await admin.disconnect();
-      }
-      const producer = kafka.producer();
-      await producer.connect();
-      const messages = Array.from({ length: 40 }, (_, i) => ({ key: `k${i}`, value: `value ${i}`, partition: i % 2 }));
-      try {
-        await producer.send({ topic: 'js-tls', messages });
-      } finally {
-        await producer.disconnect();
-      }
-      const consumer = kafka.consumer({ groupId: 'js-tls-group', sessionTimeout: 6000, heartbeatInterval: 500 });
-      await consumer.connect();
-      const got = [];
-      try {
-        let done;
-        const finished = new Promise((resolve) => { done = resolve; });
-        await consumer.subscribe({ topic: 'js-tls', fromBeginning: true });
-        await consumer.run({
-          eachMessage: async ({ message }) => {
-            got.push(`${message.key}=${message.value}`);
-            if (got.length >= messages.length) done();
-          },
-        });
-        let timer;
-        const timeout = new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`got ${got.length} of ${messages.length} within 60s`)), 60_000);
-        });
-        try {
-          await Promise.race([finished, timeout]);
-        } finally {
-          clearTimeout(timer);
-        }
-      } finally {
-        await consumer.disconnect();
-      }
-      assert.deepEqual(got.sort(), messages.map((m) => `${m.key}=${m.value}`).sort());
+      await roundTrip(kafka, 'js-tls', 'js-tls-group');
       assert.ok(broker.stderr().includes('principal=User:CN=bob,O=Acme'), 'principal logged');
     });
   } finally {
@@ -137,47 +143,7 @@ test('kafkajs over SASL_SSL with SCRAM-SHA-256: produce, consume, a wrong passwo
         sasl: { mechanism: 'scram-sha-256', username: 'carol', password },
       });
       const kafka = client('carol-secret');
-      const admin = kafka.admin();
-      await admin.connect();
-      try {
-        assert.equal(await admin.createTopics({ topics: [{ topic: 'js-sasl-ssl', numPartitions: 2 }], waitForLeaders: true }), true);
-      } finally {
-        await admin.disconnect();
-      }
-      const producer = kafka.producer();
-      await producer.connect();
-      const messages = Array.from({ length: 40 }, (_, i) => ({ key: `k${i}`, value: `value ${i}`, partition: i % 2 }));
-      try {
-        await producer.send({ topic: 'js-sasl-ssl', messages });
-      } finally {
-        await producer.disconnect();
-      }
-      const consumer = kafka.consumer({ groupId: 'js-sasl-ssl-group', sessionTimeout: 6000, heartbeatInterval: 500 });
-      await consumer.connect();
-      const got = [];
-      try {
-        let done;
-        const finished = new Promise((resolve) => { done = resolve; });
-        await consumer.subscribe({ topic: 'js-sasl-ssl', fromBeginning: true });
-        await consumer.run({
-          eachMessage: async ({ message }) => {
-            got.push(`${message.key}=${message.value}`);
-            if (got.length >= messages.length) done();
-          },
-        });
-        let timer;
-        const timeout = new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`got ${got.length} of ${messages.length} within 60s`)), 60_000);
-        });
-        try {
-          await Promise.race([finished, timeout]);
-        } finally {
-          clearTimeout(timer);
-        }
-      } finally {
-        await consumer.disconnect();
-      }
-      assert.deepEqual(got.sort(), messages.map((m) => `${m.key}=${m.value}`).sort());
+      await roundTrip(kafka, 'js-sasl-ssl', 'js-sasl-ssl-group');
 
       const bad = client('wrong').producer();
       await assert.rejects(bad.connect(), (e) => e.type === 'SASL_AUTHENTICATION_FAILED' || /SASL SCRAM SHA256 authentication failed/.test(e.message));
