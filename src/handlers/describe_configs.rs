@@ -59,17 +59,12 @@ pub async fn handle(
                             .iter()
                             .filter(|(name, _, _)| wanted(name))
                             .map(|(name, default, _)| {
-                                let set = t.configs.get(*name);
+                                let (value, source) =
+                                    topic_config_entry(&shard.config, t, name, default);
                                 DescribeConfigsResourceResult::default()
                                     .with_name(str_bytes(name))
-                                    .with_value(Some(str_bytes(
-                                        set.map_or(*default, String::as_str),
-                                    )))
-                                    .with_config_source(if set.is_some() {
-                                        CONFIG_SOURCE_TOPIC
-                                    } else {
-                                        CONFIG_SOURCE_DEFAULT
-                                    })
+                                    .with_value(Some(str_bytes(&value)))
+                                    .with_config_source(source)
                             })
                             .collect(),
                     ),
@@ -86,6 +81,21 @@ pub async fn handle(
                         ),
                         ("default.replication.factor", "1".to_string()),
                         ("offsets.topic.num.partitions", "50".to_string()),
+                        ("log.retention.ms", c.log_defaults.retention_ms.to_string()),
+                        (
+                            "log.retention.bytes",
+                            c.log_defaults.retention_bytes.to_string(),
+                        ),
+                        (
+                            "log.segment.bytes",
+                            c.log_defaults.segment_bytes.to_string(),
+                        ),
+                        ("log.roll.ms", c.log_defaults.segment_ms.to_string()),
+                        (
+                            "log.flush.interval.messages",
+                            c.log_defaults.flush_messages.to_string(),
+                        ),
+                        ("log.flush.interval.ms", c.log_defaults.flush_ms.to_string()),
                     ];
                     result.with_configs(
                         configs
@@ -112,4 +122,27 @@ pub async fn handle(
         header,
         &DescribeConfigsResponse::default().with_results(results),
     ))
+}
+
+/// Topic `t`'s value of config `name` (whose Kafka default is `default`) and its
+/// DescribeConfigs / CreateTopics source: set on the topic; else the broker flag behind it,
+/// a static broker config when set away from Kafka's default; else Kafka's default.
+pub fn topic_config_entry(
+    config: &crate::shard::BrokerConfig,
+    t: &crate::metadata::TopicMeta,
+    name: &str,
+    default: &str,
+) -> (String, i8) {
+    if let Some(v) = t.configs.get(name) {
+        return (v.clone(), CONFIG_SOURCE_TOPIC);
+    }
+    let v = config
+        .topic_config_default(name)
+        .unwrap_or_else(|| default.to_string());
+    let source = if v == default {
+        CONFIG_SOURCE_DEFAULT
+    } else {
+        CONFIG_SOURCE_STATIC_BROKER
+    };
+    (v, source)
 }

@@ -41,12 +41,12 @@ pub struct TopicMeta {
 }
 
 impl TopicMeta {
+    /// The topic's own value of `name`, if set (and numeric). Unset means the broker's
+    /// default (`BrokerConfig::topic_config_default`), which Kafka's static default must not
+    /// shadow here: a broker flag such as `--log-retention-bytes` applies to every topic that
+    /// doesn't set its own.
     pub fn config_i64(&self, name: &str) -> Option<i64> {
-        self.configs
-            .get(name)
-            .map(String::as_str)
-            .or_else(|| configs::default_of(name))
-            .and_then(|v| v.trim().parse().ok())
+        self.configs.get(name).and_then(|v| v.trim().parse().ok())
     }
 }
 

@@ -95,6 +95,28 @@ impl Default for LogDefaults {
     }
 }
 
+impl BrokerConfig {
+    /// The value a topic that doesn't set config `name` runs with: the broker flag behind it
+    /// (`--log-retention-bytes` for `retention.bytes`, ...), else Kafka's default; None for a
+    /// name Kafka doesn't know. DescribeConfigs reports it, and `Shard::log_config_for` /
+    /// `partition_settings_for` use the same flags.
+    pub fn topic_config_default(&self, name: &str) -> Option<String> {
+        let d = &self.log_defaults;
+        let from_flag = match name {
+            "retention.ms" => Some(d.retention_ms.to_string()),
+            "retention.bytes" => Some(d.retention_bytes.to_string()),
+            "segment.bytes" => Some(d.segment_bytes.to_string()),
+            "segment.ms" => Some(d.segment_ms.to_string()),
+            "flush.messages" => Some(d.flush_messages.to_string()),
+            "flush.ms" => Some(d.flush_ms.to_string()),
+            "max.message.bytes" => Some(self.message_max_bytes.to_string()),
+            _ => None,
+        };
+        let kafka = crate::metadata::configs::default_of(name)?;
+        Some(from_flag.unwrap_or_else(|| kafka.to_string()))
+    }
+}
+
 /// A one-shot broadcast: set once, wakes every waiter (shutdown, etc.).
 #[derive(Default)]
 pub struct Latch {
