@@ -11,6 +11,7 @@
 //! `error::error_name`).
 
 pub mod admin;
+pub mod codec;
 pub mod conn;
 pub mod consumer_protocol;
 pub mod error;

@@ -26,9 +26,15 @@ pub const CLIENT_PRODUCE_BATCH_RECORDS_MAX: usize = 10_000;
 /// Kafka's default `message.max.bytes` (the broker asserts the two are equal).
 pub const CLIENT_PRODUCE_LINE_BYTES_MAX: usize = 1_048_588;
 
+/// Bytes one batch's records may decompress to when the client reads them: a few compressed
+/// bytes can claim gigabytes, and a client trusts no broker. 64 MiB is far above any real
+/// batch (a 1 MiB batch at a 50:1 ratio).
+pub const CLIENT_DECOMPRESSED_BATCH_BYTES_MAX: usize = 64 * 1024 * 1024;
+
 /// How long the client waits for a connection or a response (besides a fetch's long poll).
 pub const CLIENT_REQUEST_TIMEOUT_MS: u64 = 30_000;
 
 const _: () = assert!(CLIENT_FETCH_BYTES_MAX < CLIENT_RESPONSE_BYTES_MAX);
+const _: () = assert!(CLIENT_FETCH_PARTITION_BYTES_MAX <= CLIENT_DECOMPRESSED_BATCH_BYTES_MAX);
 const _: () = assert!(CLIENT_FETCH_PARTITION_BYTES_MAX <= CLIENT_FETCH_BYTES_MAX);
 const _: () = assert!(CLIENT_PRODUCE_BATCH_BYTES_MAX <= CLIENT_PRODUCE_LINE_BYTES_MAX);

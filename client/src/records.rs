@@ -26,10 +26,11 @@
 //! | 61  | ...  | records (maybe compressed): each `[len varint][attributes i8][timestampDelta varint][offsetDelta varint][keyLen varint][key][valueLen varint][value][headerCount varint]{[keyLen varint][key][valueLen varint][value]}` |
 
 use bytes::{BufMut, Bytes};
-use kafka_protocol::compression::{Compressor, Decompressor, Gzip, Lz4, Snappy, Zstd};
+use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
 pub use kafka_protocol::records::Compression;
 
 use super::ClientError;
+use crate::limits::CLIENT_DECOMPRESSED_BATCH_BYTES_MAX;
 
 /// Bytes of a batch's header, up to and including the record count.
 pub const BATCH_HEADER_BYTES: usize = 61;
@@ -336,21 +337,12 @@ fn compress_into(
 }
 
 fn decompress(codec: i16, records: Bytes) -> Result<Bytes, ClientError> {
-    let mut src = records;
-    let take = |b: &mut Bytes| Ok(b.clone());
-    let r = match codec {
-        0 => return Ok(src),
-        1 => Gzip::decompress(&mut src, take),
-        2 => Snappy::decompress(&mut src, take),
-        3 => Lz4::decompress(&mut src, take),
-        4 => Zstd::decompress(&mut src, take),
-        other => {
-            return Err(ClientError::Protocol(format!(
-                "fetched batch with compression codec {other}"
-            )))
-        }
-    };
-    r.map_err(|e| ClientError::Protocol(format!("decompressing a fetched batch: {e}")))
+    if codec == crate::codec::CODEC_NONE {
+        return Ok(records);
+    }
+    crate::codec::decompress(codec, &records, CLIENT_DECOMPRESSED_BATCH_BYTES_MAX)
+        .map(Bytes::from)
+        .map_err(|e| ClientError::Protocol(format!("decompressing a fetched batch: {e}")))
 }
 
 /// Encodes `records` as one batch (a plain producer's: producer id -1, base sequence -1).
