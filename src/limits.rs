@@ -162,6 +162,16 @@ pub const READ_CHUNK_BYTES_MAX: usize = 8 << 20;
 /// concurrent fetches put in flight.
 pub const DISK_READS_IN_FLIGHT_MAX: usize = 8;
 
+/// Bytes one stored batch's records may decompress to when the broker reads them (a timestamp
+/// lookup inside a compressed batch): the client library's bound, as the bytes are a
+/// producer's. Past it the lookup answers at the batch's base offset.
+pub const DECOMPRESSED_BATCH_BYTES_MAX: usize =
+    sluice_client::limits::CLIENT_DECOMPRESSED_BATCH_BYTES_MAX;
+
+/// Batches one shard decompresses at once: memory for decompression stays within
+/// `DECOMPRESSIONS_IN_FLIGHT_MAX × DECOMPRESSED_BATCH_BYTES_MAX` per shard.
+pub const DECOMPRESSIONS_IN_FLIGHT_MAX: usize = 1;
+
 /// fdatasyncs one flush cycle keeps in flight at most (`log::sync_cycle`; each may occupy an
 /// io_uring worker thread).
 pub const SYNCS_IN_FLIGHT_MAX: usize = 64;

@@ -1,4 +1,9 @@
-//! ListOffsets (key 2): earliest (-2), latest (-1), max timestamp (-3), or by timestamp.
+//! ListOffsets (key 2): latest (-1), earliest (-2), max timestamp (-3, v7+), earliest local
+//! (-4, v8+), latest tiered (-5, v9+), earliest pending upload (-6, v11+), or by timestamp —
+//! to the record, as Kafka answers (`log::timestamp`). Without tiered storage, -4 is the log
+//! start and -5 / -6 find nothing (offset -1, no error), as Kafka's broker answers; a version
+//! older than a special timestamp's gets UNSUPPORTED_VERSION for that partition. v11 has
+//! v10's layout and is encoded as v10.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -11,7 +16,7 @@ use kafka_protocol::messages::{
     ApiKey, ListOffsetsRequest, ListOffsetsResponse, RequestHeader, TopicName,
 };
 
-use super::{encode, Reply, Versions};
+use super::{encode_with_version, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::protocol::errors::PartitionError;
 use crate::shard::Shard;
@@ -19,12 +24,30 @@ use crate::shard::Shard;
 pub const VERSIONS: Versions = Versions {
     key: ApiKey::ListOffsets,
     min: 1,
-    max: 8,
+    max: 11,
 };
+
+/// The newest version the crate encodes; v11's response has its layout.
+const ENCODED_VERSION_MAX: i16 = 10;
 
 pub const LATEST_TIMESTAMP: i64 = -1;
 pub const EARLIEST_TIMESTAMP: i64 = -2;
 pub const MAX_TIMESTAMP: i64 = -3;
+pub const EARLIEST_LOCAL_TIMESTAMP: i64 = -4;
+pub const LATEST_TIERED_TIMESTAMP: i64 = -5;
+pub const EARLIEST_PENDING_UPLOAD_TIMESTAMP: i64 = -6;
+
+/// The first version that may ask for special timestamp `ts` (None: not a special one).
+fn version_of_special(ts: i64) -> Option<i16> {
+    match ts {
+        LATEST_TIMESTAMP | EARLIEST_TIMESTAMP => Some(0),
+        MAX_TIMESTAMP => Some(7),
+        EARLIEST_LOCAL_TIMESTAMP => Some(8),
+        LATEST_TIERED_TIMESTAMP => Some(9),
+        EARLIEST_PENDING_UPLOAD_TIMESTAMP => Some(11),
+        _ => None,
+    }
+}
 
 /// (timestamp, offset, leader epoch) for one partition.
 type Found = (i64, i64, i32);
@@ -56,9 +79,11 @@ pub async fn handle(
             let (index, timestamp, epoch) =
                 (p.partition_index, p.timestamp, p.current_leader_epoch);
             let duplicate = named.get(&(t.name.0.as_str(), index)) > Some(&1);
+            let too_new = version_of_special(timestamp).is_some_and(|v| version < v);
             let r: Result<Found, PartitionError> =
                 match snapshot.partition(&name, index).map(|m| m.owner) {
                     _ if duplicate => Err(PartitionError::InvalidRequest),
+                    _ if too_new => Err(PartitionError::UnsupportedVersion),
                     None => Err(PartitionError::UnknownTopicOrPartition),
                     Some(owner) => {
                         if owner != shard.id {
@@ -98,10 +123,11 @@ pub async fn handle(
                 .with_partitions(partitions),
         );
     }
-    Ok(encode(
+    Ok(encode_with_version(
         &shard.metrics,
         header,
         &ListOffsetsResponse::default().with_topics(topics),
+        version.min(ENCODED_VERSION_MAX),
     ))
 }
 
@@ -127,8 +153,10 @@ async fn lookup(
         // isolation levels get the same answer.
         LATEST_TIMESTAMP => (-1, p.high_watermark(), leader_epoch),
         EARLIEST_TIMESTAMP => (-1, p.log_start_offset(), leader_epoch),
-        MAX_TIMESTAMP => match p.log().max_timestamp() {
-            Some((ts, offset)) if offset < p.high_watermark() => (ts, offset, leader_epoch),
+        EARLIEST_LOCAL_TIMESTAMP => (-1, p.log_start_offset(), leader_epoch),
+        LATEST_TIERED_TIMESTAMP | EARLIEST_PENDING_UPLOAD_TIMESTAMP => (-1, -1, -1),
+        MAX_TIMESTAMP => match p.log().max_timestamp().await? {
+            Some((offset, ts)) if offset < p.high_watermark() => (ts, offset, leader_epoch),
             _ => (-1, -1, leader_epoch),
         },
         ts => match p.log().offset_for_timestamp(ts).await? {

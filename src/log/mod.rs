@@ -27,6 +27,7 @@ pub mod segment;
 pub mod start_offset;
 pub mod storage;
 pub mod sync_cycle;
+pub mod timestamp;
 pub mod transient;
 
 #[cfg(test)]
@@ -980,19 +981,6 @@ impl Log {
         index::start_for_offset(&sealed.offsets, base, offset)
     }
 
-    /// Where a timestamp seek in segment `base` starts (as [`Log::start_for`]).
-    async fn start_for_timestamp(&self, base: i64, size: u64, timestamp: i64) -> (u64, i64) {
-        if base >= self.active_file.borrow().base_offset {
-            return self
-                .segments
-                .borrow()
-                .get(&base)
-                .map_or((0, base), |s| s.start_for_timestamp(timestamp));
-        }
-        let sealed = self.sealed_index(base, size).await;
-        index::start_for_timestamp(&sealed.offsets, &sealed.times, base, timestamp)
-    }
-
     /// Sealed segment `base`'s indexes from the shard's cache (loaded on a miss; kept only
     /// while the segment still exists).
     async fn sealed_index(&self, base: i64, size: u64) -> Rc<index_cache::SealedIndex> {
@@ -1052,65 +1040,6 @@ impl Log {
         r
     }
 
-    /// Earliest batch whose max timestamp >= `timestamp`: (its base offset, clamped to the log
-    /// start, and its max timestamp). Batch granularity.
-    pub async fn offset_for_timestamp(
-        &self,
-        timestamp: i64,
-    ) -> Result<Option<(i64, i64)>, LogError> {
-        let candidate = {
-            let segments = self.segments.borrow();
-            segments
-                .values()
-                .find(|s| s.max_timestamp >= timestamp && s.next_offset > self.start_offset.get())
-                .map(|s| (s.base_offset, s.size))
-        };
-        let Some((base, size)) = candidate else {
-            return Ok(None);
-        };
-        // The index is looked up before the segment is opened: a load from disk takes a
-        // transient-file slot of its own, never while this one is held.
-        let (position, expected) = self.start_for_timestamp(base, size, timestamp).await;
-        let open = self.segment_file(base, size).await?;
-        let seg = reader::SegmentFile {
-            reads: &self.storage.disk_reads,
-            file: &open.file,
-            size: open.size,
-            base_offset: base,
-        };
-        let start = self.start_offset.get();
-        let scan = |position: u64| {
-            let seg = &seg;
-            async move {
-                let mut found = None;
-                let mut first_base = None;
-                reader::scan_headers(seg, position, |_, h| {
-                    first_base.get_or_insert(h.base_offset);
-                    if h.max_timestamp >= timestamp && h.next_offset() > start {
-                        found = Some((h.base_offset.max(start), h.max_timestamp));
-                        return false;
-                    }
-                    true
-                })
-                .await
-                .map(|()| (found, first_base))
-            }
-        };
-        let r = scan(position).await;
-        let misled = match &r {
-            Ok((_, first_base)) => first_base.is_some_and(|b| b != expected),
-            Err(_) => true,
-        };
-        if position > 0 && misled {
-            tracing::warn!(dir = %self.dir.display(), segment = base, timestamp, position, "index entry does not match the log; scanning the segment from its start");
-            if base < self.active_file.borrow().base_offset {
-                self.storage.index_cache.distrust(self.id, base);
-            }
-            return Ok(scan(0).await?.0);
-        }
-        Ok(r?.0)
-    }
-
     /// The file of segment `base` (logical size `size`) and how many of its bytes a read may
     /// cover: all of a sealed segment (opened for this read; sealed segments stay closed), the
     /// completed writes of the active one, nothing of a segment rolled to but not yet created.
@@ -1141,16 +1070,6 @@ impl Log {
             size,
             _slot: Some(slot),
         })
-    }
-
-    /// The largest timestamp stored and the offset of the batch holding it (ListOffsets -3).
-    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
-        self.segments
-            .borrow()
-            .values()
-            .filter(|s| s.max_timestamp >= 0)
-            .max_by_key(|s| s.max_timestamp)
-            .map(|s| (s.max_timestamp, s.max_timestamp_offset))
     }
 
     /// Flush and close files (clean shutdown): waits for queued writes, syncs, cuts the active

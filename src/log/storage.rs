@@ -35,6 +35,9 @@ pub struct ShardStorage {
     pub index_persist_every_bytes: Cell<u64>,
     /// The shard's calls on its executor's blocking pool (file-system calls io_uring lacks).
     pub blocking: Rc<BlockingPool>,
+    /// Slots for decompressing a stored batch's records (timestamp lookups), each up to
+    /// `DECOMPRESSED_BATCH_BYTES_MAX`: [`crate::limits::DECOMPRESSIONS_IN_FLIGHT_MAX`].
+    pub decompressions: glommio::sync::Semaphore,
 }
 
 impl ShardStorage {
@@ -49,6 +52,9 @@ impl ShardStorage {
             index_cache: IndexCache::new(index_cache_bytes),
             index_persist_every_bytes: Cell::new(INDEX_UNPERSISTED_LOG_BYTES_MAX),
             blocking: Rc::default(),
+            decompressions: glommio::sync::Semaphore::new(
+                crate::limits::DECOMPRESSIONS_IN_FLIGHT_MAX as u64,
+            ),
         })
     }
 }

@@ -24,6 +24,8 @@ pub enum PartitionError {
     InvalidRequest,
     FencedLeaderEpoch,
     UnknownLeaderEpoch,
+    /// The request's version can't ask for this (a special ListOffsets timestamp).
+    UnsupportedVersion,
 }
 
 impl PartitionError {
@@ -41,6 +43,7 @@ impl PartitionError {
             PartitionError::InvalidRequest => ResponseError::InvalidRequest,
             PartitionError::FencedLeaderEpoch => ResponseError::FencedLeaderEpoch,
             PartitionError::UnknownLeaderEpoch => ResponseError::UnknownLeaderEpoch,
+            PartitionError::UnsupportedVersion => ResponseError::UnsupportedVersion,
         };
         e.code()
     }
@@ -153,6 +156,7 @@ impl From<PartitionError> for GroupError {
                 | BatchError::UnknownCompression(_),
             )
             | PartitionError::OutOfOrderSequence
+            | PartitionError::UnsupportedVersion
             | PartitionError::InvalidProducerEpoch
             | PartitionError::UnknownProducerId
             | PartitionError::UnsupportedCompression

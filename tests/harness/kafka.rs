@@ -57,6 +57,12 @@ impl Conn {
         (correlation_id, frame.to_vec())
     }
 
+    /// The socket, for bytes a test writes itself (a frame it patched).
+    #[allow(dead_code, reason = "not every test crate writes raw frames")]
+    pub fn stream_mut(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+
     pub fn send<R: Request>(&mut self, req: &R, version: i16) -> i32 {
         let (id, frame) = self.frame(req, version);
         self.stream.write_all(&frame).expect("send request");

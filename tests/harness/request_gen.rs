@@ -640,17 +640,21 @@ fn body(
                         .with_partitions(list(c, |c| {
                             let mut p = ListOffsetsPartition::default()
                                 .with_partition_index(partition(c))
-                                .with_timestamp(int64(c, -5..=2));
-                            if within(4, 10) {
+                                .with_timestamp(int64(c, -7..=2));
+                            if within(4, 11) {
                                 p.current_leader_epoch = int32(c, -1..=1);
                             }
                             p
                         }))
                 }));
-            if within(2, 10) {
+            if within(2, 11) {
                 r.isolation_level = int8(c, 0..=1);
             }
-            enc(r, v)
+            if within(10, 11) {
+                r.timeout_ms = int32(c, 0..=1000);
+            }
+            // v11 has v10's layout (the crate encodes up to v10).
+            enc(r, v.min(10))
         }
         ApiKey::Metadata => {
             let mut r = MetadataRequest::default().with_topics(nullable_list(c, |c| {

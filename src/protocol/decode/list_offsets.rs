@@ -1,4 +1,6 @@
-//! ListOffsets request, versions 1–8 (flexible from 6). The crate's type goes to v10.
+//! ListOffsets request, versions 1–11 (flexible from 6; `timeout_ms` from 10). v11 (KIP-1023's
+//! EARLIEST_PENDING_UPLOAD timestamp) has v10's layout; the crate's type goes to v10, so v11 is
+//! tested against the crate's v10 bytes.
 
 use bytes::Bytes;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
@@ -7,7 +9,7 @@ use kafka_protocol::messages::{ApiKey, ListOffsetsRequest};
 use super::reader::*;
 use super::try_decode_impl;
 
-try_decode_impl!(ListOffsetsRequest, ApiKey::ListOffsets, 1..=8);
+try_decode_impl!(ListOffsetsRequest, ApiKey::ListOffsets, 1..=11);
 
 fn decode(buf: &mut Bytes, version: i16) -> Result<ListOffsetsRequest> {
     let flexible = version >= 6;
@@ -21,7 +23,9 @@ fn decode(buf: &mut Bytes, version: i16) -> Result<ListOffsetsRequest> {
     request.topics = try_get_array(buf, flexible, topic_bytes_min, "topics", |buf| {
         topic(buf, version, flexible)
     })?;
-    // timeout_ms is v10+, past our range.
+    if version >= 10 {
+        request.timeout_ms = try_get_i32(buf, "timeout_ms")?;
+    }
     request.unknown_tagged_fields = try_get_tags_if(buf, flexible, "list_offsets")?;
     Ok(request)
 }
@@ -48,6 +52,7 @@ fn topic(buf: &mut Bytes, version: i16, flexible: bool) -> Result<ListOffsetsTop
 mod tests {
     use super::*;
     use crate::protocol::decode::testkit::*;
+    use crate::protocol::decode::TryDecode;
 
     fn random(rng: &mut StdRng, version: i16) -> ListOffsetsRequest {
         let flexible = version >= 6;
@@ -72,12 +77,30 @@ mod tests {
             t.unknown_tagged_fields = tags(rng, flexible);
             t
         });
+        if version >= 10 {
+            r.timeout_ms = rng.gen();
+        }
         r.unknown_tagged_fields = tags(rng, flexible);
         r
     }
 
     #[test]
     fn matches_the_crate_and_refuses_bad_input() {
-        check_versions(VERSIONS, 40, random);
+        // The crate encodes up to v10; v11 is checked below.
+        check_versions_up_to(VERSIONS, 10, 40, random);
+    }
+
+    /// v11 has v10's layout: the crate's v10 bytes decode as v11 to the same request.
+    #[test]
+    fn v11_is_v10s_layout() {
+        use kafka_protocol::protocol::Encodable;
+        let mut rng = rng(11);
+        for _ in 0..20 {
+            let request = random(&mut rng, 10);
+            let mut buf = bytes::BytesMut::new();
+            request.encode(&mut buf, 10).unwrap();
+            let decoded = ListOffsetsRequest::try_decode(&mut buf.freeze(), 11).unwrap();
+            assert_eq!(decoded, request);
+        }
     }
 }
