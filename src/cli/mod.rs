@@ -5,6 +5,7 @@ mod consume;
 mod group;
 pub mod output;
 mod produce;
+pub mod security;
 mod time;
 mod topic;
 pub mod user;
@@ -65,8 +66,14 @@ pub struct ClientOpts {
     #[arg(long, default_value_t = sluice_client::limits::CLIENT_REQUEST_TIMEOUT_MS, global = true)]
     pub request_timeout_ms: u64,
 
-    /// Connect with TLS (an SSL or SASL_SSL listener), trusting the CA certificates in this PEM
-    /// file (librdkafka's ssl.ca.location).
+    /// Kafka's security.protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL. Default: what
+    /// the other options imply (--ssl-ca: SSL; --sasl-*: SASL_PLAINTEXT, or SASL_SSL with
+    /// --ssl-ca), else PLAINTEXT.
+    #[arg(long, value_name = "PROTOCOL", global = true)]
+    pub security_protocol: Option<String>,
+
+    /// TLS (SSL, SASL_SSL): trust the CA certificates in this PEM file (librdkafka's
+    /// ssl.ca.location).
     #[arg(long, value_name = "FILE", global = true)]
     pub ssl_ca: Option<std::path::PathBuf>,
 
@@ -78,19 +85,44 @@ pub struct ClientOpts {
     /// For mutual TLS: the key of --ssl-certificate (PEM; ssl.key.location).
     #[arg(long, value_name = "FILE", global = true, requires = "ssl_certificate")]
     pub ssl_key: Option<std::path::PathBuf>,
+
+    /// SASL mechanism (sasl.mechanism): PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+    #[arg(long, value_name = "MECHANISM", global = true)]
+    pub sasl_mechanism: Option<String>,
+
+    /// SASL user name.
+    #[arg(long, value_name = "NAME", global = true)]
+    pub sasl_username: Option<String>,
+
+    /// Read the SASL password from this file's first line, or stdin's first line with `-`.
+    /// Otherwise from the SLUICE_SASL_PASSWORD environment variable or --command-config;
+    /// never from the command line.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub sasl_password_file: Option<std::path::PathBuf>,
+
+    /// A Kafka client properties file, as kafka-topics.sh's --command-config: security.protocol,
+    /// sasl.mechanism, sasl.jaas.config (PlainLoginModule / ScramLoginModule with username and
+    /// password), sasl.username / sasl.password, ssl.ca.location, PEM ssl.truststore.location,
+    /// ssl.certificate.location / ssl.key.location. Options on the command line win.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub command_config: Option<std::path::PathBuf>,
 }
 
 impl ClientOpts {
+    /// A client with these options' brokers, timeout, TLS and SASL settings.
     pub fn client(&self) -> Result<Client, ClientError> {
-        let client = Client::new(
+        let mut client = Client::new(
             &self.brokers,
             Duration::from_millis(self.request_timeout_ms.max(1)),
         )?;
-        let Some(ca) = &self.ssl_ca else {
-            return Ok(client);
-        };
-        let mtls = self.ssl_certificate.as_deref().zip(self.ssl_key.as_deref());
-        Ok(client.with_tls(sluice_client::tls::ClientTls::new(ca, mtls)?))
+        let security = self.security()?;
+        if let Some(tls) = security.tls {
+            client = client.with_tls(tls);
+        }
+        if let Some(sasl) = security.sasl {
+            client = client.with_sasl(sasl);
+        }
+        Ok(client)
     }
 }
 
