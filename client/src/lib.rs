@@ -247,7 +247,16 @@ impl Client {
         self.brokers = response
             .brokers
             .iter()
-            .map(|b| (b.node_id.0, format!("{}:{}", b.host, b.port)))
+            .map(|b| {
+                // An IPv6 host goes in brackets before its port.
+                let host = b.host.as_str();
+                let addr = if host.contains(':') && !host.starts_with('[') {
+                    format!("[{host}]:{}", b.port)
+                } else {
+                    format!("{host}:{}", b.port)
+                };
+                (b.node_id.0, addr)
+            })
             .collect();
         self.controller = Some(response.controller_id.0);
         self.cluster_id = response.cluster_id.as_ref().map(|c| c.to_string());

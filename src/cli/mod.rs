@@ -42,7 +42,8 @@ pub enum Command {
     Consume(consume::ConsumeArgs),
     /// List, describe, delete consumer groups and reset their offsets (as kafka-consumer-groups.sh).
     Group(GroupCommand),
-    /// Create, delete, list SCRAM users of a stopped broker's data directory.
+    /// Create, delete, list SCRAM users: of a running broker (--brokers), or of a stopped
+    /// broker's data directory (--data-dir).
     User(user::UserCommand),
 }
 
@@ -150,15 +151,7 @@ pub fn run_client(command: Command) -> i32 {
         Command::Produce(a) => produce::run(a),
         Command::Consume(a) => consume::run(a),
         Command::Group(c) => group::run(&c.opts, c.action),
-        Command::User(c) => {
-            return match user::run(c) {
-                Ok(()) => sluice_client::error::exit::OK,
-                Err(e) => {
-                    eprintln!("sluice: {e}");
-                    sluice_client::error::exit::USAGE
-                }
-            };
-        }
+        Command::User(c) => user::run(c),
     };
     match result {
         Ok(()) => sluice_client::error::exit::OK,
@@ -247,6 +240,17 @@ pub struct ServeArgs {
     /// (connection.failed.authentication.delay.ms): slows password guessing.
     #[arg(long, default_value_t = crate::limits::FAILED_AUTHENTICATION_DELAY_MS_DEFAULT)]
     pub connection_failed_authentication_delay_ms: u64,
+
+    /// Create this SCRAM user (SCRAM-SHA-256 and SCRAM-SHA-512, 4096 iterations) at start-up
+    /// when it does not exist yet, as kafka-storage.sh format's --add-scram; an existing user
+    /// is never changed. Needs --bootstrap-password-file.
+    #[arg(long, value_name = "NAME", requires = "bootstrap_password_file")]
+    pub bootstrap_user: Option<String>,
+
+    /// The --bootstrap-user's password: this file's first line, or stdin's first line with `-`
+    /// (never a command-line argument). Read only when the user is created.
+    #[arg(long, value_name = "FILE", requires = "bootstrap_user")]
+    pub bootstrap_password_file: Option<PathBuf>,
 
     /// Host advertised to clients in Metadata by listeners --advertised-listeners doesn't name
     /// (default: the listen host; 127.0.0.1 when listening on 0.0.0.0).
