@@ -141,7 +141,9 @@ fn sasl_config(a: &RunArgs) -> Result<Option<sluice_client::sasl::SaslConfig>> {
             .unwrap_or("")
             .to_string(),
         None => std::env::var("SLUICE_SASL_PASSWORD").map_err(|_| {
-            anyhow::anyhow!("SASL needs a password: --sasl-password-file FILE or SLUICE_SASL_PASSWORD")
+            anyhow::anyhow!(
+                "SASL needs a password: --sasl-password-file FILE or SLUICE_SASL_PASSWORD"
+            )
         })?,
     };
     Ok(Some(

@@ -156,7 +156,11 @@ impl Client {
 
     /// A connection to any broker (the first bootstrap address that answers).
     pub fn any(&mut self) -> Result<&mut Conn, ClientError> {
-        if self.bootstrap_conn.as_ref().is_some_and(Conn::session_expiring) {
+        if self
+            .bootstrap_conn
+            .as_ref()
+            .is_some_and(Conn::session_expiring)
+        {
             self.bootstrap_conn = None;
         }
         if self.bootstrap_conn.is_none() {

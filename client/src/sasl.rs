@@ -143,7 +143,9 @@ impl SaslConfig {
             return Err(ClientError::Usage("SASL needs a user name".into()));
         }
         if password.is_empty() {
-            return Err(ClientError::Usage("SASL needs a password (it is empty)".into()));
+            return Err(ClientError::Usage(
+                "SASL needs a password (it is empty)".into(),
+            ));
         }
         if mechanism == SaslMechanism::Plain && (username.contains('\0') || password.contains('\0'))
         {
@@ -292,7 +294,10 @@ impl ScramClient {
                 (_, Some(("e", why))) => return Err(format!("the broker refused: {why}")),
                 (0, Some(("r", v))) => nonce = Some(v),
                 (1, Some(("s", v))) => {
-                    salt = Some(B64.decode(v).map_err(|_| "server-first's salt is not base64")?)
+                    salt = Some(
+                        B64.decode(v)
+                            .map_err(|_| "server-first's salt is not base64")?,
+                    )
                 }
                 (2, Some(("i", v))) => {
                     iterations = Some(
@@ -300,7 +305,9 @@ impl ScramClient {
                             .map_err(|_| "server-first's iteration count is not a number")?,
                     )
                 }
-                (0..=2, _) => return Err(format!("server-first is not r=...,s=...,i=...: {text:?}")),
+                (0..=2, _) => {
+                    return Err(format!("server-first is not r=...,s=...,i=...: {text:?}"))
+                }
                 _ => {} // extensions
             }
         }

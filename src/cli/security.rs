@@ -273,24 +273,23 @@ pub fn parse_jaas(text: &str) -> Result<Jaas, String> {
             if ["required", "requisite", "sufficient", "optional"]
                 .contains(&flag.to_ascii_lowercase().as_str()) => {}
         _ => {
-            return Err("sasl.jaas.config: the login module's control flag (required) is missing"
-                .into())
+            return Err(
+                "sasl.jaas.config: the login module's control flag (required) is missing".into(),
+            )
         }
     }
     let mut options = BTreeMap::new();
     loop {
         match it.next() {
             Some((false, semi)) if semi == ";" => break,
-            Some((false, key)) if key != "=" => {
-                match (it.next(), it.next()) {
-                    (Some((false, eq)), Some((quoted, value)))
-                        if eq == "=" && (quoted || (value != ";" && value != "=")) =>
-                    {
-                        options.insert(key, value);
-                    }
-                    _ => return Err(format!("sasl.jaas.config: option {key} has no value")),
+            Some((false, key)) if key != "=" => match (it.next(), it.next()) {
+                (Some((false, eq)), Some((quoted, value)))
+                    if eq == "=" && (quoted || (value != ";" && value != "=")) =>
+                {
+                    options.insert(key, value);
                 }
-            }
+                _ => return Err(format!("sasl.jaas.config: option {key} has no value")),
+            },
             _ => return Err("sasl.jaas.config: expected key=value options ending with ';'".into()),
         }
     }
@@ -341,8 +340,7 @@ impl Properties {
         let mut continuing = false;
         for line in text.lines() {
             let line = line.trim_start();
-            if !continuing && (line.is_empty() || line.starts_with('#') || line.starts_with('!'))
-            {
+            if !continuing && (line.is_empty() || line.starts_with('#') || line.starts_with('!')) {
                 continue;
             }
             let trailing = line.len() - line.trim_end_matches('\\').len();
@@ -365,10 +363,7 @@ impl Properties {
     }
 
     fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .get(key)
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty())
+        self.0.get(key).map(|v| v.trim()).filter(|v| !v.is_empty())
     }
 
     /// The security settings the file holds. `path` names the file in errors.
@@ -438,8 +433,7 @@ impl Properties {
                 "ssl.certificate.location and ssl.key.location go together".into(),
             ));
         }
-        if self.get("ssl.key.password").is_some() || self.get("ssl.keystore.password").is_some()
-        {
+        if self.get("ssl.key.password").is_some() || self.get("ssl.keystore.password").is_some() {
             // A PEM truststore needs no password; an encrypted key can't be read here.
             if out.key.is_some() {
                 return Err(bad(

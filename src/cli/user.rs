@@ -83,7 +83,11 @@ pub fn run(c: UserCommand) -> Result<(), ClientError> {
     }
 }
 
-fn check_create(name: &str, mechanism: &[String], iterations: u32) -> Result<Vec<ScramMechanism>, String> {
+fn check_create(
+    name: &str,
+    mechanism: &[String],
+    iterations: u32,
+) -> Result<Vec<ScramMechanism>, String> {
     check_name(name)?;
     if !(SCRAM_ITERATIONS_MIN..=SCRAM_ITERATIONS_MAX).contains(&iterations) {
         return Err(format!(
@@ -93,8 +97,9 @@ fn check_create(name: &str, mechanism: &[String], iterations: u32) -> Result<Vec
     mechanism
         .iter()
         .map(|m| {
-            ScramMechanism::from_name(&m.trim().to_ascii_uppercase())
-                .ok_or_else(|| format!("unknown SCRAM mechanism {m:?} (SCRAM-SHA-256, SCRAM-SHA-512)"))
+            ScramMechanism::from_name(&m.trim().to_ascii_uppercase()).ok_or_else(|| {
+                format!("unknown SCRAM mechanism {m:?} (SCRAM-SHA-256, SCRAM-SHA-512)")
+            })
         })
         .collect()
 }
@@ -161,11 +166,13 @@ fn check_name(name: &str) -> Result<(), String> {
 
 /// The first line of `file` (stdin for `-`), or of stdin.
 fn read_password(file: Option<&Path>) -> Result<String, String> {
-    let password = crate::cli::security::read_secret(file.unwrap_or(Path::new("-")), "the password")
-        .map_err(|e| match e {
-            ClientError::Usage(m) => m,
-            other => other.to_string(),
-        })?;
+    let password =
+        crate::cli::security::read_secret(file.unwrap_or(Path::new("-")), "the password").map_err(
+            |e| match e {
+                ClientError::Usage(m) => m,
+                other => other.to_string(),
+            },
+        )?;
     if password.is_empty() {
         return Err("empty password".into());
     }
@@ -254,8 +261,10 @@ fn run_online(opts: &super::ClientOpts, action: UserAction) -> Result<(), Client
                             .iter()
                             .map(|(m, i)| {
                                 (
-                                    ScramMechanism::from_type(*m)
-                                        .map_or_else(|| format!("UNKNOWN({m})"), |m| m.name().to_string()),
+                                    ScramMechanism::from_type(*m).map_or_else(
+                                        || format!("UNKNOWN({m})"),
+                                        |m| m.name().to_string(),
+                                    ),
                                     *i,
                                 )
                             })
@@ -276,9 +285,9 @@ fn describe(client: &mut Client, user: Option<&str>) -> Result<Vec<Described>, C
     use kafka_protocol::messages::describe_user_scram_credentials_request::UserName;
     use kafka_protocol::messages::DescribeUserScramCredentialsRequest;
     use kafka_protocol::protocol::StrBytes;
-    let request = DescribeUserScramCredentialsRequest::default().with_users(user.map(|u| {
-        vec![UserName::default().with_name(StrBytes::from_string(u.to_string()))]
-    }));
+    let request = DescribeUserScramCredentialsRequest::default().with_users(
+        user.map(|u| vec![UserName::default().with_name(StrBytes::from_string(u.to_string()))]),
+    );
     let (_, response) = client
         .controller()?
         .call(&request, SCRAM_ADMIN_VERSION_MAX)?;
@@ -339,7 +348,10 @@ fn alter(
 }
 
 /// One line per user, `NAME<TAB>MECHANISM(iterations=N),...`, or a JSON array.
-fn print_users<'a>(format: super::Format, users: impl Iterator<Item = (&'a str, Vec<(String, i32)>)>) {
+fn print_users<'a>(
+    format: super::Format,
+    users: impl Iterator<Item = (&'a str, Vec<(String, i32)>)>,
+) {
     for (name, mechanisms) in users {
         match format {
             super::Format::Json => {

@@ -74,7 +74,8 @@ pub fn illegal_state_reply(shard: &Rc<Shard>, header: &RequestHeader) -> Reply {
         && super::served(header.request_api_key)
             .is_some_and(|v| v.contains(header.request_api_version))
     {
-        let response = kafka_protocol::messages::ApiVersionsResponse::default().with_error_code(code);
+        let response =
+            kafka_protocol::messages::ApiVersionsResponse::default().with_error_code(code);
         return encode(&shard.metrics, header, &response);
     }
     Reply::Close

@@ -72,8 +72,7 @@ impl ScramMechanism {
 
     /// Hi() of RFC 5802: PBKDF2 with this mechanism's HMAC.
     pub fn salted_password(self, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
-        self.algorithm()
-            .salted_password(password, salt, iterations)
+        self.algorithm().salted_password(password, salt, iterations)
     }
 }
 

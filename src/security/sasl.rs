@@ -210,7 +210,7 @@ impl SaslSession {
                     // `handshake` answers ILLEGAL_SASL_STATE and closes.
                     Admit::Yes
                 } else if api_key == ApiKey::ApiVersions as i16 {
-                    *self.state.borrow_mut() = SaslState::Failed;
+                    // The connection is closed after the answer (`Session::close_after_reply`).
                     Admit::IllegalState(format!(
                         "unexpected request {name} during SASL authentication (ILLEGAL_SASL_STATE)"
                     ))

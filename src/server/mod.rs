@@ -579,7 +579,10 @@ fn bootstrap_user(
     credentials
         .save(data_dir)
         .context("saving SCRAM credentials")?;
-    tracing::info!(user, "--bootstrap-user created (SCRAM-SHA-256, SCRAM-SHA-512)");
+    tracing::info!(
+        user,
+        "--bootstrap-user created (SCRAM-SHA-256, SCRAM-SHA-512)"
+    );
     Ok(())
 }
 
