@@ -626,3 +626,47 @@ fn bootstrap_user_from_stdin_is_created_once_and_never_overwritten() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--bootstrap-password-file"));
 }
+
+#[test]
+fn ipv6_hosts_are_bracketed_in_the_ports_file_and_reached_by_the_cli() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("SKIPPED: no IPv6 loopback");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "six-secret\n").unwrap();
+    let b = Broker::start(
+        "cli-ipv6",
+        &[
+            "--cores",
+            "2",
+            "--listeners",
+            "SASL_PLAINTEXT://[::1]:0",
+            "--bootstrap-user",
+            "six",
+            "--bootstrap-password-file",
+            pw.to_str().unwrap(),
+        ],
+    );
+    let l = b.listener("SASL_PLAINTEXT");
+    assert_eq!(l.host, "[::1]", "ready to be joined with :port");
+    let addr = l.bootstrap_addr().to_string();
+    assert!(addr.starts_with("[::1]:"), "{addr}");
+    // Metadata names the shards by the bare address (as Kafka does); the client brackets it
+    // before the port when it connects to a partition's leader.
+    round_trip(
+        &addr,
+        "six",
+        &[
+            "--sasl-mechanism",
+            "SCRAM-SHA-256",
+            "--sasl-username",
+            "six",
+            "--sasl-password-file",
+            pw.to_str().unwrap(),
+        ],
+        &[],
+        "",
+    );
+}
