@@ -433,6 +433,10 @@ pub const FAILED_AUTHENTICATION_DELAY_MS_DEFAULT: u64 = 100;
 pub const FAILED_AUTHENTICATION_DELAY_MS_MAX: u64 = 60_000;
 /// Longest user name (Kafka has none; a SCRAM user name is a config entity name, kept short).
 pub const SCRAM_USER_NAME_BYTES_MAX: usize = 256;
+/// Most SCRAM users a broker stores. The credentials are one file, rewritten whole (and
+/// fsynced) on every change and copied in memory on every AlterUserScramCredentials: without a
+/// bound, a client allowed to alter users could grow both without end. Kafka has no such limit.
+pub const SCRAM_USERS_MAX: usize = 10_000;
 
 // --- Moved from their modules (status page, TLS writes, Fetch framing) ------------------------
 

@@ -472,3 +472,74 @@ fn scram_credentials_are_described_and_altered_online() {
         vec![("bob".to_string(), RESOURCE_NOT_FOUND)]
     );
 }
+
+#[test]
+fn illegal_sasl_state_is_answered_then_closed_as_kafka_does() {
+    let b = broker("sasl-illegal-state", &[]);
+    // After the handshake only SaslAuthenticate may come: a second SaslHandshake is answered
+    // ILLEGAL_SASL_STATE (no mechanisms), then the connection is closed (Kafka's
+    // SaslServerAuthenticator: the request's error response, then IllegalSaslStateException).
+    let mut c = sasl_conn(&b);
+    assert_eq!(handshake(&mut c, "SCRAM-SHA-512", 1), 0);
+    let r = c.call(
+        &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
+        1,
+    );
+    assert_eq!(r.error_code, ILLEGAL_SASL_STATE);
+    assert!(r.mechanisms.is_empty(), "{r:?}");
+    assert!(c.is_closed_by_peer());
+    // ApiVersions there: its error response, then closed.
+    let mut c = sasl_conn(&b);
+    assert_eq!(handshake(&mut c, "PLAIN", 1), 0);
+    let v = c.call(&ApiVersionsRequest::default(), 3);
+    assert_eq!(v.error_code, ILLEGAL_SASL_STATE);
+    assert!(c.is_closed_by_peer());
+    // SaslAuthenticate with no handshake before it: Kafka closes without an answer (an
+    // InvalidRequestException during the handshake stage), and so does Sluice.
+    let mut c = sasl_conn(&b);
+    c.send(
+        &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from_static(b"\0alice\0x")),
+        2,
+    );
+    assert!(c.recv_frame().is_none(), "no answer before a handshake");
+    // None of these is a failed authentication.
+    let failures = b.metric_sum("sluice_sasl_authentication_failures_total", &[]);
+    assert_eq!(failures, 0.0);
+}
+
+#[test]
+fn users_past_scram_users_max_are_refused() {
+    let b = broker("sasl-users-max", &[]);
+    let mut c = Conn::connect(b.listener("PLAINTEXT").bootstrap_addr());
+    // alice exists; fill up to the limit in one request (the broker derives the keys from the
+    // salted password with two HMACs, so any bytes do), then one more.
+    let max = sluice::limits::SCRAM_USERS_MAX;
+    let fake = |name: String| {
+        kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialUpsertion::default()
+            .with_name(StrBytes::from_string(name))
+            .with_mechanism(1)
+            .with_iterations(4096)
+            .with_salt(Bytes::from_static(b"salt"))
+            .with_salted_password(Bytes::from_static(b"salted-password-bytes"))
+    };
+    let upsertions: Vec<_> = (1..=max).map(|i| fake(format!("user-{i}"))).collect();
+    let r = alter(&mut c, vec![], upsertions);
+    assert_eq!(r.len(), max);
+    let refused: Vec<&(String, i16)> = r.iter().filter(|(_, code)| *code != 0).collect();
+    assert_eq!(
+        refused,
+        vec![&(format!("user-{max}"), UNACCEPTABLE_CREDENTIAL)],
+        "alice plus {} new users fill it",
+        max - 1
+    );
+    let r = c.call(
+        &kafka_protocol::messages::AlterUserScramCredentialsRequest::default()
+            .with_upsertions(vec![fake("late".into()), fake("alice".into())]),
+        0,
+    );
+    assert_eq!(r.results[0].error_code, UNACCEPTABLE_CREDENTIAL);
+    let message = r.results[0].error_message.as_deref().unwrap_or_default();
+    assert!(message.contains(&format!("at most {max}")), "{message}");
+    assert_eq!(r.results[1].error_code, 0, "an existing user still changes");
+    assert_eq!(described(&mut c, None).len(), max);
+}

@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use kafka_protocol::messages::{FetchRequest, ProduceRequest};
 use sluice_client::admin::new_topic;
 use sluice_client::produce_frame::PRODUCE_FRAME_VERSION_MAX;
+use sluice_client::sasl::SaslConfig;
 use sluice_client::tls::ClientTls;
 use sluice_client::{Client, Conn};
 
@@ -40,9 +41,19 @@ pub fn use_tls(tls: ClientTls) {
     let _ = TLS.set(tls);
 }
 
-/// A connection to `addr`, versions negotiated.
+/// SASL for every connection of the run (`sluice-bench run --sasl-mechanism`), set once at
+/// start.
+static SASL: std::sync::OnceLock<SaslConfig> = std::sync::OnceLock::new();
+
+/// Make every later connection authenticate with `sasl` (a SASL_PLAINTEXT listener, or
+/// SASL_SSL with [`use_tls`] too).
+pub fn use_sasl(sasl: SaslConfig) {
+    let _ = SASL.set(sasl);
+}
+
+/// A connection to `addr`, versions negotiated (and authenticated, with [`use_sasl`]).
 pub fn connect(addr: &str) -> Result<Conn> {
-    Conn::connect_with(addr, timeout(), CLIENT_ID, TLS.get())
+    Conn::connect_secured(addr, timeout(), CLIENT_ID, TLS.get(), SASL.get())
         .with_context(|| format!("connect to {addr}"))
 }
 
@@ -75,6 +86,9 @@ pub fn create_topics(
     let mut client = Client::new(bootstrap, timeout())?.with_client_id(CLIENT_ID);
     if let Some(tls) = TLS.get() {
         client = client.with_tls(tls.clone());
+    }
+    if let Some(sasl) = SASL.get() {
+        client = client.with_sasl(sasl.clone());
     }
     for chunk in topics.chunks(CREATE_TOPICS_PER_REQUEST_MAX) {
         let wanted = chunk

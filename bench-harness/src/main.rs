@@ -105,6 +105,50 @@ struct RunArgs {
     /// file (librdkafka's ssl.ca.location).
     #[arg(long, value_name = "FILE")]
     tls_ca: Option<PathBuf>,
+    /// Authenticate every connection with SASL (a SASL_PLAINTEXT listener; SASL_SSL with
+    /// --tls-ca): PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512. Needs --sasl-username and a password.
+    #[arg(long, value_name = "MECHANISM", requires = "sasl_username")]
+    sasl_mechanism: Option<String>,
+    /// The SASL user name.
+    #[arg(long, value_name = "NAME", requires = "sasl_mechanism")]
+    sasl_username: Option<String>,
+    /// The SASL password: this file's first line (`-`: stdin's); default: the
+    /// SLUICE_SASL_PASSWORD environment variable. Never a command-line argument.
+    #[arg(long, value_name = "FILE", requires = "sasl_mechanism")]
+    sasl_password_file: Option<PathBuf>,
+}
+
+/// The run's SASL settings from `--sasl-*`, if any.
+fn sasl_config(a: &RunArgs) -> Result<Option<sluice_client::sasl::SaslConfig>> {
+    use sluice_client::sasl::{SaslConfig, SaslMechanism};
+    let (Some(m), Some(user)) = (&a.sasl_mechanism, &a.sasl_username) else {
+        return Ok(None);
+    };
+    let mechanism = SaslMechanism::from_name(m)
+        .with_context(|| format!("--sasl-mechanism {m}: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"))?;
+    let password = match &a.sasl_password_file {
+        Some(f) if f == Path::new("-") => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the SASL password from stdin")?;
+            line.trim_end_matches(['\r', '\n']).to_string()
+        }
+        Some(f) => std::fs::read_to_string(f)
+            .with_context(|| format!("read {}", f.display()))?
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string(),
+        None => std::env::var("SLUICE_SASL_PASSWORD").map_err(|_| {
+            anyhow::anyhow!(
+                "SASL needs a password: --sasl-password-file FILE or SLUICE_SASL_PASSWORD"
+            )
+        })?,
+    };
+    Ok(Some(
+        SaslConfig::new(mechanism, user.clone(), password).map_err(|e| anyhow::anyhow!("{e}"))?,
+    ))
 }
 
 fn parse_duration(s: &str) -> Result<Duration> {
@@ -157,6 +201,9 @@ fn cmd_run(a: &RunArgs) -> Result<bool> {
         let tls =
             sluice_client::tls::ClientTls::new(ca, None).map_err(|e| anyhow::anyhow!("{e}"))?;
         bench_harness::cluster::use_tls(tls);
+    }
+    if let Some(sasl) = sasl_config(a)? {
+        bench_harness::cluster::use_sasl(sasl);
     }
     let mut workload = Workload::load(&a.workload)?;
     let (mut driver, driver_bootstrap) = match &a.driver {

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::net::{TcpStream, ToSocketAddrs};
 
+use crate::sasl::SaslConfig;
 use crate::tls::{ClientTls, Stream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest};
 use kafka_protocol::protocol::{Request, StrBytes};
@@ -32,6 +33,10 @@ pub struct Conn {
     current_timeout: Duration,
     /// The client id of every request (shows in the broker's logs).
     client_id: &'static str,
+    /// When to open a fresh, re-authenticated connection instead of this one: 85% into the
+    /// SASL session the broker granted (KIP-368), as Kafka's clients re-authenticate between
+    /// 85% and 95% of it. None: the session does not end.
+    pub reauthenticate_at: Option<Instant>,
 }
 
 impl Conn {
@@ -55,6 +60,18 @@ impl Conn {
         timeout: Duration,
         client_id: &'static str,
         tls: Option<&ClientTls>,
+    ) -> Result<Conn, ClientError> {
+        Conn::connect_secured(addr, timeout, client_id, tls, None)
+    }
+
+    /// [`Conn::connect_with`], then SASL authentication when `sasl` is given (a SASL_PLAINTEXT
+    /// or SASL_SSL listener): ApiVersions, SaslHandshake, SaslAuthenticate, before anything else.
+    pub fn connect_secured(
+        addr: &str,
+        timeout: Duration,
+        client_id: &'static str,
+        tls: Option<&ClientTls>,
+        sasl: Option<&SaslConfig>,
     ) -> Result<Conn, ClientError> {
         let addrs: Vec<_> = addr
             .to_socket_addrs()
@@ -80,9 +97,18 @@ impl Conn {
                         timeout,
                         current_timeout: timeout,
                         client_id,
+                        reauthenticate_at: None,
                     };
                     conn.set_timeout(timeout)?;
                     conn.negotiate()?;
+                    if let Some(sasl) = sasl {
+                        let started = Instant::now();
+                        let lifetime_ms = sasl.authenticate(&mut conn)?;
+                        conn.reauthenticate_at = u64::try_from(lifetime_ms)
+                            .ok()
+                            .filter(|ms| *ms > 0)
+                            .map(|ms| started + Duration::from_millis(ms / 100 * 85));
+                    }
                     return Ok(conn);
                 }
                 Err(e) => last = format!("connecting to {addr}: {e}"),
@@ -97,6 +123,12 @@ impl Conn {
         self.stream.set_write_timeout(Some(timeout))?;
         self.current_timeout = timeout;
         Ok(())
+    }
+
+    /// Whether the broker's SASL session on this connection is (nearly) over: the client
+    /// should connect again (re-authenticating) rather than send on it.
+    pub fn session_expiring(&self) -> bool {
+        self.reauthenticate_at.is_some_and(|t| Instant::now() >= t)
     }
 
     pub fn default_timeout(&self) -> Duration {
@@ -226,6 +258,7 @@ impl Conn {
             timeout: self.timeout,
             current_timeout: self.current_timeout,
             client_id: self.client_id,
+            reauthenticate_at: self.reauthenticate_at,
         })
     }
 

@@ -22,6 +22,7 @@ pub mod limits;
 pub mod partitioner;
 pub mod produce_frame;
 pub mod records;
+pub mod sasl;
 pub mod tls;
 
 use std::collections::{BTreeMap, HashMap};
@@ -76,6 +77,8 @@ pub struct Client {
     pub cluster_id: Option<String>,
     /// TLS for every connection (an SSL or SASL_SSL listener), if set.
     tls: Option<tls::ClientTls>,
+    /// SASL for every connection (a SASL_PLAINTEXT or SASL_SSL listener), if set.
+    sasl: Option<sasl::SaslConfig>,
     /// The client id of every connection's requests.
     client_id: &'static str,
 }
@@ -108,6 +111,7 @@ impl Client {
             coordinators: HashMap::new(),
             cluster_id: None,
             tls: None,
+            sasl: None,
             client_id: conn::CLIENT_ID,
         })
     }
@@ -116,6 +120,24 @@ impl Client {
     pub fn with_tls(mut self, tls: tls::ClientTls) -> Client {
         self.tls = Some(tls);
         self
+    }
+
+    /// Authenticate every connection with SASL (a SASL_PLAINTEXT listener, or SASL_SSL with
+    /// [`Client::with_tls`] too).
+    pub fn with_sasl(mut self, sasl: sasl::SaslConfig) -> Client {
+        self.sasl = Some(sasl);
+        self
+    }
+
+    /// Open a connection to `addr` with this client's id, TLS and SASL settings.
+    pub fn connect(&self, addr: &str) -> Result<Conn, ClientError> {
+        Conn::connect_secured(
+            addr,
+            self.timeout,
+            self.client_id,
+            self.tls.as_ref(),
+            self.sasl.as_ref(),
+        )
     }
 
     /// The client id every connection sends (the CLI's by default).
@@ -135,14 +157,24 @@ impl Client {
 
     /// A connection to any broker (the first bootstrap address that answers).
     pub fn any(&mut self) -> Result<&mut Conn, ClientError> {
+        if self
+            .bootstrap_conn
+            .as_ref()
+            .is_some_and(Conn::session_expiring)
+        {
+            self.bootstrap_conn = None;
+        }
         if self.bootstrap_conn.is_none() {
             let mut errors = Vec::new();
             for addr in &self.bootstrap {
-                match Conn::connect_with(addr, self.timeout, self.client_id, self.tls.as_ref()) {
+                match self.connect(addr) {
                     Ok(c) => {
                         self.bootstrap_conn = Some(c);
                         break;
                     }
+                    // The broker answered and refused (failed authentication, a mechanism
+                    // it does not enable): another bootstrap address would say the same.
+                    Err(e @ ClientError::Kafka { .. }) => return Err(e),
                     Err(e) => errors.push(e.to_string()),
                 }
             }
@@ -158,6 +190,9 @@ impl Client {
 
     /// A connection to node `id` (as named in Metadata).
     pub fn node(&mut self, id: i32) -> Result<&mut Conn, ClientError> {
+        if self.nodes.get(&id).is_some_and(Conn::session_expiring) {
+            self.nodes.remove(&id);
+        }
         if !self.nodes.contains_key(&id) {
             if !self.brokers.contains_key(&id) {
                 self.metadata(Some(&[]), false)?;
@@ -166,7 +201,7 @@ impl Client {
                 self.brokers.get(&id).cloned().ok_or_else(|| {
                     ClientError::Protocol(format!("metadata names no broker {id}"))
                 })?;
-            let conn = Conn::connect_with(&addr, self.timeout, self.client_id, self.tls.as_ref())?;
+            let conn = self.connect(&addr)?;
             self.nodes.insert(id, conn);
         }
         Ok(self.nodes.get_mut(&id).expect("just inserted"))
@@ -217,7 +252,16 @@ impl Client {
         self.brokers = response
             .brokers
             .iter()
-            .map(|b| (b.node_id.0, format!("{}:{}", b.host, b.port)))
+            .map(|b| {
+                // An IPv6 host goes in brackets before its port.
+                let host = b.host.as_str();
+                let addr = if host.contains(':') && !host.starts_with('[') {
+                    format!("[{host}]:{}", b.port)
+                } else {
+                    format!("{host}:{}", b.port)
+                };
+                (b.node_id.0, addr)
+            })
             .collect();
         self.controller = Some(response.controller_id.0);
         self.cluster_id = response.cluster_id.as_ref().map(|c| c.to_string());

@@ -34,7 +34,15 @@ pub const CLIENT_DECOMPRESSED_BATCH_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// How long the client waits for a connection or a response (besides a fetch's long poll).
 pub const CLIENT_REQUEST_TIMEOUT_MS: u64 = 30_000;
 
+/// Fewest SCRAM iterations the client accepts from a broker (Kafka's minimum): fewer would
+/// make the proof it sends cheap to attack offline.
+pub const CLIENT_SCRAM_ITERATIONS_MIN: u32 = 4096;
+/// Most SCRAM iterations the client computes for a broker (Kafka's maximum): a broker asking
+/// for more could make every connection burn seconds of CPU.
+pub const CLIENT_SCRAM_ITERATIONS_MAX: u32 = 16_384;
+
 const _: () = assert!(CLIENT_FETCH_BYTES_MAX < CLIENT_RESPONSE_BYTES_MAX);
 const _: () = assert!(CLIENT_FETCH_PARTITION_BYTES_MAX <= CLIENT_DECOMPRESSED_BATCH_BYTES_MAX);
+const _: () = assert!(CLIENT_SCRAM_ITERATIONS_MIN <= CLIENT_SCRAM_ITERATIONS_MAX);
 const _: () = assert!(CLIENT_FETCH_PARTITION_BYTES_MAX <= CLIENT_FETCH_BYTES_MAX);
 const _: () = assert!(CLIENT_PRODUCE_BATCH_BYTES_MAX <= CLIENT_PRODUCE_LINE_BYTES_MAX);

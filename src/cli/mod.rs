@@ -5,6 +5,7 @@ mod consume;
 mod group;
 pub mod output;
 mod produce;
+pub mod security;
 mod time;
 mod topic;
 pub mod user;
@@ -41,7 +42,8 @@ pub enum Command {
     Consume(consume::ConsumeArgs),
     /// List, describe, delete consumer groups and reset their offsets (as kafka-consumer-groups.sh).
     Group(GroupCommand),
-    /// Create, delete, list SCRAM users of a stopped broker's data directory.
+    /// Create, delete, list SCRAM users: of a running broker (--brokers), or of a stopped
+    /// broker's data directory (--data-dir).
     User(user::UserCommand),
 }
 
@@ -65,8 +67,14 @@ pub struct ClientOpts {
     #[arg(long, default_value_t = sluice_client::limits::CLIENT_REQUEST_TIMEOUT_MS, global = true)]
     pub request_timeout_ms: u64,
 
-    /// Connect with TLS (an SSL or SASL_SSL listener), trusting the CA certificates in this PEM
-    /// file (librdkafka's ssl.ca.location).
+    /// Kafka's security.protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL. Default: what
+    /// the other options imply (--ssl-ca: SSL; --sasl-*: SASL_PLAINTEXT, or SASL_SSL with
+    /// --ssl-ca), else PLAINTEXT.
+    #[arg(long, value_name = "PROTOCOL", global = true)]
+    pub security_protocol: Option<String>,
+
+    /// TLS (SSL, SASL_SSL): trust the CA certificates in this PEM file (librdkafka's
+    /// ssl.ca.location).
     #[arg(long, value_name = "FILE", global = true)]
     pub ssl_ca: Option<std::path::PathBuf>,
 
@@ -78,19 +86,44 @@ pub struct ClientOpts {
     /// For mutual TLS: the key of --ssl-certificate (PEM; ssl.key.location).
     #[arg(long, value_name = "FILE", global = true, requires = "ssl_certificate")]
     pub ssl_key: Option<std::path::PathBuf>,
+
+    /// SASL mechanism (sasl.mechanism): PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+    #[arg(long, value_name = "MECHANISM", global = true)]
+    pub sasl_mechanism: Option<String>,
+
+    /// SASL user name.
+    #[arg(long, value_name = "NAME", global = true)]
+    pub sasl_username: Option<String>,
+
+    /// Read the SASL password from this file's first line, or stdin's first line with `-`.
+    /// Otherwise from the SLUICE_SASL_PASSWORD environment variable or --command-config;
+    /// never from the command line.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub sasl_password_file: Option<std::path::PathBuf>,
+
+    /// A Kafka client properties file, as kafka-topics.sh's --command-config: security.protocol,
+    /// sasl.mechanism, sasl.jaas.config (PlainLoginModule / ScramLoginModule with username and
+    /// password), sasl.username / sasl.password, ssl.ca.location, PEM ssl.truststore.location,
+    /// ssl.certificate.location / ssl.key.location. Options on the command line win.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub command_config: Option<std::path::PathBuf>,
 }
 
 impl ClientOpts {
+    /// A client with these options' brokers, timeout, TLS and SASL settings.
     pub fn client(&self) -> Result<Client, ClientError> {
-        let client = Client::new(
+        let mut client = Client::new(
             &self.brokers,
             Duration::from_millis(self.request_timeout_ms.max(1)),
         )?;
-        let Some(ca) = &self.ssl_ca else {
-            return Ok(client);
-        };
-        let mtls = self.ssl_certificate.as_deref().zip(self.ssl_key.as_deref());
-        Ok(client.with_tls(sluice_client::tls::ClientTls::new(ca, mtls)?))
+        let security = self.security()?;
+        if let Some(tls) = security.tls {
+            client = client.with_tls(tls);
+        }
+        if let Some(sasl) = security.sasl {
+            client = client.with_sasl(sasl);
+        }
+        Ok(client)
     }
 }
 
@@ -118,15 +151,7 @@ pub fn run_client(command: Command) -> i32 {
         Command::Produce(a) => produce::run(a),
         Command::Consume(a) => consume::run(a),
         Command::Group(c) => group::run(&c.opts, c.action),
-        Command::User(c) => {
-            return match user::run(c) {
-                Ok(()) => sluice_client::error::exit::OK,
-                Err(e) => {
-                    eprintln!("sluice: {e}");
-                    sluice_client::error::exit::USAGE
-                }
-            };
-        }
+        Command::User(c) => user::run(c),
     };
     match result {
         Ok(()) => sluice_client::error::exit::OK,
@@ -215,6 +240,17 @@ pub struct ServeArgs {
     /// (connection.failed.authentication.delay.ms): slows password guessing.
     #[arg(long, default_value_t = crate::limits::FAILED_AUTHENTICATION_DELAY_MS_DEFAULT)]
     pub connection_failed_authentication_delay_ms: u64,
+
+    /// Create this SCRAM user (SCRAM-SHA-256 and SCRAM-SHA-512, 4096 iterations) at start-up
+    /// when it does not exist yet, as kafka-storage.sh format's --add-scram; an existing user
+    /// is never changed. Needs --bootstrap-password-file.
+    #[arg(long, value_name = "NAME", requires = "bootstrap_password_file")]
+    pub bootstrap_user: Option<String>,
+
+    /// The --bootstrap-user's password: this file's first line, or stdin's first line with `-`
+    /// (never a command-line argument). Read only when the user is created.
+    #[arg(long, value_name = "FILE", requires = "bootstrap_user")]
+    pub bootstrap_password_file: Option<PathBuf>,
 
     /// Host advertised to clients in Metadata by listeners --advertised-listeners doesn't name
     /// (default: the listen host; 127.0.0.1 when listening on 0.0.0.0).

@@ -171,15 +171,27 @@ pub async fn handle(shard: Rc<Shard>, session: Rc<Session>, frame: Bytes) -> Rep
     };
     shard.metrics.count_request(header.request_api_key);
     if let Some(sasl) = &session.sasl {
-        if let crate::security::sasl::Admit::Close(why) = sasl.admit(header.request_api_key) {
-            shard.metrics.count_refused();
-            shard.client_errors.note(format_args!(
-                "closing connection from {} on listener {}: {why}",
-                session.peer_string(),
-                session.listener.name
-            ));
-            session.close_after_reply();
-            return Reply::Close;
+        match sasl.admit(header.request_api_key) {
+            crate::security::sasl::Admit::Yes => {}
+            crate::security::sasl::Admit::Close(why) => {
+                shard.metrics.count_refused();
+                shard.client_errors.note(format_args!(
+                    "closing connection from {} on listener {}: {why}",
+                    session.peer_string(),
+                    session.listener.name
+                ));
+                session.close_after_reply();
+                return Reply::Close;
+            }
+            crate::security::sasl::Admit::IllegalState(why) => {
+                shard.client_errors.note(format_args!(
+                    "closing connection from {} on listener {}: {why}",
+                    session.peer_string(),
+                    session.listener.name
+                ));
+                session.close_after_reply();
+                return sasl_handshake::illegal_state_reply(&shard, &header);
+            }
         }
     }
     let supported =

@@ -78,6 +78,9 @@ pub async fn authenticate(
             Ok((bytes, lifetime_ms))
         }
         TokenOutcome::Failed(why) => {
+            if let Some(m) = mechanism {
+                shard.metrics.count_sasl_failure(m.name());
+            }
             shard.client_errors.note(format_args!(
                 "failed authentication from {} on listener {}: {why}",
                 session.peer_string(),

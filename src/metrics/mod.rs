@@ -23,6 +23,9 @@ pub const API_KEYS_MAX: usize = 96;
 /// the table.
 pub const ERROR_CODE_MAX: i16 = 159;
 /// Slots per API: codes -1 ..= [`ERROR_CODE_MAX`], then the overflow slot.
+/// The SASL mechanisms failed authentications are counted by (Kafka's names; the broker's
+/// `security::sasl::Mechanism::ALL`, asserted there).
+pub const SASL_MECHANISM_NAMES: [&str; 3] = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
 const ERROR_SLOTS: usize = ERROR_CODE_MAX as usize + 3;
 
 /// Upper bounds of the latency histogram buckets (requests and fsyncs), in microseconds
@@ -90,6 +93,8 @@ pub struct ShardMetrics {
     pub connections_closed_bad_input: AtomicU64,
     /// TLS handshakes that failed or were cut at the frame time (SSL/SASL_SSL listeners).
     pub tls_handshake_failures: AtomicU64,
+    /// Failed SASL authentications, by mechanism (`SASL_MECHANISM_NAMES` order).
+    pub sasl_authentication_failures: [AtomicU64; SASL_MECHANISM_NAMES.len()],
     /// Connections closed at accept because the shard was at its connection limit.
     pub connections_rejected: AtomicU64,
     /// Connections the broker closed after `--connections-max-idle-ms` without socket progress
@@ -200,6 +205,13 @@ pub struct ShardSnapshot {
 }
 
 impl ShardMetrics {
+    /// Count a failed SASL authentication with `mechanism` (a Kafka mechanism name).
+    pub fn count_sasl_failure(&self, mechanism: &str) {
+        if let Some(i) = SASL_MECHANISM_NAMES.iter().position(|m| *m == mechanism) {
+            self.sasl_authentication_failures[i].fetch_add(1, Relaxed);
+        }
+    }
+
     pub fn new(shard: u32) -> Arc<ShardMetrics> {
         Arc::new(ShardMetrics {
             shard,
@@ -215,6 +227,7 @@ impl ShardMetrics {
             connections_total: AtomicU64::new(0),
             connections_closed_bad_input: AtomicU64::new(0),
             tls_handshake_failures: AtomicU64::new(0),
+            sasl_authentication_failures: Default::default(),
             connections_rejected: AtomicU64::new(0),
             connections_closed_idle: AtomicU64::new(0),
             connections_closed_write_stalled: AtomicU64::new(0),

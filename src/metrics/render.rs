@@ -135,6 +135,25 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
         }
     }
     render_idle_closes(&mut out, shards);
+    header(
+        &mut out,
+        "sluice_sasl_authentication_failures_total",
+        "counter",
+        "Failed SASL authentications (wrong password, unknown user, bad token), by shard and mechanism.",
+    );
+    for m in shards {
+        for (name, c) in super::SASL_MECHANISM_NAMES
+            .iter()
+            .zip(&m.sasl_authentication_failures)
+        {
+            let _ = writeln!(
+                out,
+                "sluice_sasl_authentication_failures_total{{shard=\"{}\",mechanism=\"{name}\"}} {}",
+                m.shard,
+                c.load(Relaxed)
+            );
+        }
+    }
     render_health(&mut out, shards);
     render_latency(&mut out, shards);
     let snaps: Vec<(u32, Arc<ShardSnapshot>)> = shards

@@ -5,7 +5,8 @@
 //!
 //! Persisted in `<data-dir>/meta/scram-credentials.json`, replaced whole and durably
 //! (`metadata::file::replace_durably`). The primitives are the RustCrypto crates (sha2, hmac,
-//! pbkdf2); nothing here is hand-written crypto.
+//! pbkdf2) behind `sluice_client::sasl::ScramAlgorithm`, shared with the client's side of
+//! the exchange; nothing here is hand-written crypto.
 //!
 //! Loaded on the main thread at start-up; shards read it through [`SharedCredentials`].
 
@@ -15,9 +16,8 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256, Sha512};
+use sluice_client::sasl::ScramAlgorithm;
 
 /// Kafka's minimum SCRAM iteration count (`ScramMechanism.minIterations`), and its default.
 pub const SCRAM_ITERATIONS_MIN: u32 = 4096;
@@ -54,38 +54,25 @@ impl ScramMechanism {
         Self::ALL.into_iter().find(|m| *m as i8 == t)
     }
 
-    pub fn hash(self, data: &[u8]) -> Vec<u8> {
+    /// The hash and RFC 5802 functions of this mechanism (shared with the client library).
+    pub fn algorithm(self) -> ScramAlgorithm {
         match self {
-            ScramMechanism::Sha256 => Sha256::digest(data).to_vec(),
-            ScramMechanism::Sha512 => Sha512::digest(data).to_vec(),
+            ScramMechanism::Sha256 => ScramAlgorithm::Sha256,
+            ScramMechanism::Sha512 => ScramAlgorithm::Sha512,
         }
     }
 
+    pub fn hash(self, data: &[u8]) -> Vec<u8> {
+        self.algorithm().hash(data)
+    }
+
     pub fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
-        match self {
-            ScramMechanism::Sha256 => {
-                let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("any key length");
-                m.update(data);
-                m.finalize().into_bytes().to_vec()
-            }
-            ScramMechanism::Sha512 => {
-                let mut m = <Hmac<Sha512> as Mac>::new_from_slice(key).expect("any key length");
-                m.update(data);
-                m.finalize().into_bytes().to_vec()
-            }
-        }
+        self.algorithm().hmac(key, data)
     }
 
     /// Hi() of RFC 5802: PBKDF2 with this mechanism's HMAC.
     pub fn salted_password(self, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
-        match self {
-            ScramMechanism::Sha256 => {
-                pbkdf2::pbkdf2_hmac_array::<Sha256, 32>(password, salt, iterations).to_vec()
-            }
-            ScramMechanism::Sha512 => {
-                pbkdf2::pbkdf2_hmac_array::<Sha512, 64>(password, salt, iterations).to_vec()
-            }
-        }
+        self.algorithm().salted_password(password, salt, iterations)
     }
 }
 

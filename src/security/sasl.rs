@@ -5,12 +5,13 @@
 //!   Handshake ──SaslHandshake v1 (enabled mechanism)──▶ Authenticate (tokens in SaslAuthenticate)
 //!   Handshake ──SaslHandshake v0 (enabled mechanism)──▶ Authenticate (raw tokens, no header)
 //!   Handshake ──SaslHandshake (other mechanism)──▶ answer UNSUPPORTED_SASL_MECHANISM, close
-//!   Handshake ──any other request──▶ close, no answer (IllegalSaslStateException)
+//!   Handshake ──any other request──▶ close, no answer (Kafka's InvalidRequestException)
 //!   Authenticate ──token ok, more to come──▶ Authenticate
 //!   Authenticate ──token ok, done──▶ Authenticated (principal set; lifetime if reauth is on)
 //!   Authenticate ──token bad──▶ wait --connection-failed-authentication-delay-ms,
 //!                               answer SASL_AUTHENTICATION_FAILED (raw path: nothing), close
-//!   Authenticate ──any other request──▶ close
+//!   Authenticate ──SaslHandshake or ApiVersions──▶ answer ILLEGAL_SASL_STATE, close
+//!   Authenticate ──any other request──▶ close (Kafka answers that request's error response)
 //!   Authenticated ──SaslHandshake, reauth on (KIP-368)──▶ Authenticate (same mechanism,
 //!                               same principal, or the connection is closed)
 //!   Authenticated, lifetime over ──any request but SaslHandshake──▶ close
@@ -53,6 +54,19 @@ impl Mechanism {
         Self::ALL.into_iter().find(|m| m.name() == s)
     }
 }
+
+#[cfg(test)]
+#[test]
+fn metrics_name_the_mechanisms_in_order() {
+    let names: Vec<&str> = Mechanism::ALL.iter().map(|m| m.name()).collect();
+    assert_eq!(names, crate::metrics::SASL_MECHANISM_NAMES);
+}
+
+// The metrics count failures by these names, in this order.
+const _: () = {
+    let names = crate::metrics::SASL_MECHANISM_NAMES;
+    assert!(names.len() == Mechanism::ALL.len());
+};
 
 /// Parse `--sasl-enabled-mechanisms` (comma-separated; Kafka's names).
 pub fn parse_mechanisms(s: &str) -> Result<Vec<Mechanism>, String> {
@@ -121,6 +135,11 @@ pub struct SaslSession {
 /// Whether a request may go on, decided before it is decoded.
 pub enum Admit {
     Yes,
+    /// Answer ILLEGAL_SASL_STATE (the request's own error response), then close, as Kafka's
+    /// `SaslServerAuthenticator` does for a request other than SaslAuthenticate after the
+    /// handshake (logged with this reason). Only for requests whose error response is a bare
+    /// error code (ApiVersions; SaslHandshake goes through its handler); others are closed.
+    IllegalState(String),
     /// Close the connection without an answer (logged with this reason).
     Close(String),
 }
@@ -187,6 +206,14 @@ impl SaslSession {
             SaslState::Authenticate { raw: false, .. } => {
                 if api_key == ApiKey::SaslAuthenticate as i16 {
                     Admit::Yes
+                } else if api_key == ApiKey::SaslHandshake as i16 {
+                    // `handshake` answers ILLEGAL_SASL_STATE and closes.
+                    Admit::Yes
+                } else if api_key == ApiKey::ApiVersions as i16 {
+                    // The connection is closed after the answer (`Session::close_after_reply`).
+                    Admit::IllegalState(format!(
+                        "unexpected request {name} during SASL authentication (ILLEGAL_SASL_STATE)"
+                    ))
                 } else {
                     Admit::Close(format!(
                         "unexpected request {name} during SASL authentication (ILLEGAL_SASL_STATE)"

@@ -16,6 +16,8 @@ use kafka_protocol::messages::describe_user_scram_credentials_response::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use crate::limits::SCRAM_USERS_MAX;
+
 use super::credentials::{
     Credentials, ScramCredential, ScramMechanism, SCRAM_ITERATIONS_MAX, SCRAM_ITERATIONS_MIN,
 };
@@ -158,7 +160,8 @@ enum Change {
 /// a user named twice, in either list or both, fails with DUPLICATE_RESOURCE and nothing of it
 /// changes; each other alteration is checked on its own (unknown mechanism, iterations outside
 /// 4096..=16384, deleting what doesn't exist) and applied if valid. One result per user, in the
-/// order first named.
+/// order first named. A new user past [`SCRAM_USERS_MAX`] is refused UNACCEPTABLE_CREDENTIAL
+/// (the error this API has for a credential the broker won't accept; Kafka has no such bound).
 pub fn alter(
     c: &mut Credentials,
     deletions: &[ScramCredentialDeletion],
@@ -234,10 +237,19 @@ pub fn alter(
                     }
                 }
                 Change::Upsert(m, credential) => {
-                    c.users
-                        .entry(name.to_string())
-                        .or_default()
-                        .insert(m, credential);
+                    if !c.users.contains_key(name) && c.users.len() >= SCRAM_USERS_MAX {
+                        result = result
+                            .with_error_code(ResponseError::UnacceptableCredential.code())
+                            .with_error_message(Some(StrBytes::from_string(format!(
+                                "The broker stores at most {SCRAM_USERS_MAX} SCRAM users; \
+                                 delete one before adding {name}"
+                            ))));
+                    } else {
+                        c.users
+                            .entry(name.to_string())
+                            .or_default()
+                            .insert(m, credential);
+                    }
                 }
             }
         }
@@ -339,5 +351,39 @@ mod tests {
         assert!(c.users.is_empty());
         let d = describe(&c, Some(&names[..1]));
         assert_eq!(d[0].error_code, ResponseError::ResourceNotFound.code());
+    }
+
+    #[test]
+    fn new_users_past_the_limit_are_refused_existing_ones_still_change() {
+        let mut c = Credentials::default();
+        let full: Vec<_> = (0..SCRAM_USERS_MAX)
+            .map(|i| upsert(&format!("u{i}"), 1, 4096))
+            .collect();
+        let r = alter(&mut c, &[], &full);
+        assert!(r.iter().all(|r| r.error_code == 0));
+        assert_eq!(c.users.len(), SCRAM_USERS_MAX);
+        let r = alter(
+            &mut c,
+            &[],
+            &[upsert("one-too-many", 1, 4096), upsert("u0", 2, 8192)],
+        );
+        assert_eq!(
+            codes(&r),
+            vec![
+                (
+                    "one-too-many".into(),
+                    ResponseError::UnacceptableCredential.code()
+                ),
+                ("u0".into(), 0)
+            ]
+        );
+        assert!(r[0]
+            .error_message
+            .as_deref()
+            .is_some_and(|m| m.contains("at most")));
+        assert_eq!(c.users.len(), SCRAM_USERS_MAX);
+        // A deletion first makes room in the same request.
+        let r = alter(&mut c, &[delete("u1", 1)], &[upsert("newcomer", 1, 4096)]);
+        assert_eq!(codes(&r), vec![("u1".into(), 0), ("newcomer".into(), 0)]);
     }
 }

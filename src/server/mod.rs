@@ -116,8 +116,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let io_memory = checks::io_memory_per_shard(shards)?;
     let _lock = checks::prepare_data_dir(&args.data_dir)?;
 
-    let credentials = crate::security::credentials::Credentials::load(&args.data_dir)
+    let mut credentials = crate::security::credentials::Credentials::load(&args.data_dir)
         .context("loading SCRAM credentials")?;
+    if let (Some(user), Some(file)) = (&args.bootstrap_user, &args.bootstrap_password_file) {
+        bootstrap_user(&args.data_dir, &mut credentials, user, file)?;
+    }
     if !crate::security::credentials::Credentials::path(&args.data_dir).exists() {
         // Keeps the fake-salt secret stable across restarts.
         credentials
@@ -321,7 +324,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     // The first listener's ports at the top level, as before listeners existed.
     let ports = serde_json::json!({
-        "host": host,
+        "host": host_for_port(&host),
         "bootstrap": bootstrap_ports[0],
         "shards": shard_ports[0],
         "admin": admin_port,
@@ -330,8 +333,9 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "protocol": l.protocol.name(),
             // Where the bound ports are reached (tests connect here); what clients are told
             // is "advertised_host".
-            "host": if specs[i].bind.ip().is_unspecified() { "127.0.0.1".to_string() } else { specs[i].bind.ip().to_string() },
-            "advertised_host": specs[i].advertised_host,
+            // IPv6 hosts in brackets, ready to be joined with ":port".
+            "host": if specs[i].bind.ip().is_unspecified() { "127.0.0.1".to_string() } else { host_for_port(&specs[i].bind.ip().to_string()) },
+            "advertised_host": host_for_port(&specs[i].advertised_host),
             "bootstrap": bootstrap_ports[i],
             "shards": shard_ports[i],
         })).collect::<Vec<_>>(),
@@ -346,7 +350,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             bind = %specs[i].bind.ip(),
             bootstrap = bootstrap_ports[i],
             shard_ports = ?shard_ports[i],
-            advertised = ?l.brokers.iter().map(|b| format!("{}:{}", b.host, b.port)).collect::<Vec<_>>(),
+            advertised = ?l.brokers.iter().map(|b| format!("{}:{}", host_for_port(&b.host), b.port)).collect::<Vec<_>>(),
             "listener"
         );
     }
@@ -534,6 +538,63 @@ fn wait_for_signal() -> anyhow::Result<()> {
 }
 
 /// The body of one shard thread.
+/// `--bootstrap-user`: create `user` with SCRAM-SHA-256 and SCRAM-SHA-512 credentials from the
+/// password in `file` (`-`: stdin) when it has none yet, and save durably before any listener
+/// is up. An existing user is left as it is (its password is not read).
+fn bootstrap_user(
+    data_dir: &std::path::Path,
+    credentials: &mut crate::security::credentials::Credentials,
+    user: &str,
+    file: &std::path::Path,
+) -> anyhow::Result<()> {
+    use crate::security::credentials::{ScramCredential, ScramMechanism, SCRAM_ITERATIONS_MIN};
+    if user.is_empty() || user.len() > crate::limits::SCRAM_USER_NAME_BYTES_MAX {
+        bail!(
+            "--bootstrap-user: a user name must be 1 to {} bytes",
+            crate::limits::SCRAM_USER_NAME_BYTES_MAX
+        );
+    }
+    if credentials.users.get(user).is_some_and(|m| !m.is_empty()) {
+        tracing::info!(user, "--bootstrap-user exists already: left unchanged");
+        return Ok(());
+    }
+    if credentials.users.len() >= crate::limits::SCRAM_USERS_MAX {
+        bail!(
+            "--bootstrap-user {user}: the broker stores at most {} SCRAM users",
+            crate::limits::SCRAM_USERS_MAX
+        );
+    }
+    let password = crate::cli::security::read_secret(file, "the --bootstrap-user password")
+        .map_err(|e| anyhow::anyhow!("--bootstrap-password-file: {e}"))?;
+    if password.is_empty() {
+        bail!("--bootstrap-password-file: the password is empty");
+    }
+    let entry = credentials.users.entry(user.to_string()).or_default();
+    for m in ScramMechanism::ALL {
+        entry.insert(
+            m,
+            ScramCredential::new(m, password.as_bytes(), SCRAM_ITERATIONS_MIN),
+        );
+    }
+    credentials
+        .save(data_dir)
+        .context("saving SCRAM credentials")?;
+    tracing::info!(
+        user,
+        "--bootstrap-user created (SCRAM-SHA-256, SCRAM-SHA-512)"
+    );
+    Ok(())
+}
+
+/// `host` as it goes before `:port`: IPv6 addresses in brackets.
+pub fn host_for_port(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
 async fn run_shard(start: ShardStart) {
     let ShardStart {
         id,

@@ -237,3 +237,38 @@ def test_confluent_kafka_admin_manages_scram_users(sasl_broker, topic_name):
             break
         p.poll(0.25)
     assert [e for e in errors if e.code() == KafkaError._AUTHENTICATION], errors
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-512"])
+def test_user_created_online_by_the_cli_authenticates_with_librdkafka(
+    sasl_broker, topic_name, tmp_path, mechanism
+):
+    """`sluice user create` against the running broker (as alice over SCRAM, settings from a
+    --command-config properties file): the client salts the password, the broker keeps only
+    the derived keys, and librdkafka then signs in as the new user."""
+    props = tmp_path / "admin.properties"
+    props.write_text(
+        "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-512\n"
+        "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{USER}" password="{PASSWORD}";\n'
+    )
+    p = subprocess.run(
+        [str(sasl_broker.binary), "user", "create", "erin", "--mechanism", mechanism,
+         "--brokers", sasl_broker.listener_bootstrap("SASL_PLAINTEXT"),
+         "--command-config", str(props)],
+        input=b"erin-secret\n", capture_output=True, timeout=TIMEOUT_S,
+    )
+    assert p.returncode == 0, p.stderr.decode()
+    create_topic(sasl_broker.bootstrap, topic_name, partitions=1)
+    conf = librdkafka_conf(sasl_broker, mechanism, "erin-secret", "erin")
+    prod = Producer(conf)
+    prod.produce(topic_name, value=b"from-erin")
+    assert prod.flush(TIMEOUT_S) == 0
+    # The other mechanism was not created: librdkafka is refused with it.
+    other = "SCRAM-SHA-512" if mechanism == "SCRAM-SHA-256" else "SCRAM-SHA-256"
+    errors = []
+    bad = Producer({**librdkafka_conf(sasl_broker, other, "erin-secret", "erin"),
+                    "error_cb": errors.append})
+    bad.produce(topic_name, value=b"x")
+    bad.flush(5)
+    assert any(e.code() == KafkaError._AUTHENTICATION for e in errors), errors
