@@ -171,7 +171,20 @@ pub async fn handle(shard: Rc<Shard>, session: Rc<Session>, frame: Bytes) -> Rep
     };
     shard.metrics.count_request(header.request_api_key);
     if let Some(sasl) = &session.sasl {
-        match sasl.admit(header.request_api_key) {
+        // Admission runs outside the handler's isolation below: a panic here must end this
+        // connection, not the shard.
+        let admitted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            sasl.admit(header.request_api_key)
+        }));
+        let admitted = match admitted {
+            Ok(a) => a,
+            Err(panic) => {
+                note_panic(&shard, "SASL admission", &panic);
+                session.close_after_reply();
+                return Reply::Close;
+            }
+        };
+        match admitted {
             crate::security::sasl::Admit::Yes => {}
             crate::security::sasl::Admit::Close(why) => {
                 shard.metrics.count_refused();
