@@ -5,6 +5,7 @@ mod consume;
 mod group;
 pub mod output;
 mod produce;
+mod quota;
 mod time;
 mod topic;
 pub mod user;
@@ -43,6 +44,8 @@ pub enum Command {
     Group(GroupCommand),
     /// Create, delete, list SCRAM users of a stopped broker's data directory.
     User(user::UserCommand),
+    /// Set and describe client quotas (as kafka-configs.sh --entity-type users|clients).
+    Quota(quota::QuotaCommand),
 }
 
 /// Options every client command takes.
@@ -118,6 +121,7 @@ pub fn run_client(command: Command) -> i32 {
         Command::Produce(a) => produce::run(a),
         Command::Consume(a) => consume::run(a),
         Command::Group(c) => group::run(&c.opts, c.action),
+        Command::Quota(c) => quota::run(&c.opts, c.action),
         Command::User(c) => {
             return match user::run(c) {
                 Ok(()) => sluice_client::error::exit::OK,

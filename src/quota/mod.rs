@@ -158,6 +158,8 @@ pub struct ShardQuotas {
     tracked: RefCell<HashMap<(QuotaKind, QuotaKey), Tracked>>,
     /// Whether the last sync published anything (an idle broker stops publishing).
     published: std::cell::Cell<bool>,
+    /// The other shards' usage as of the last sync: a key first seen here starts from it.
+    others: RefCell<Vec<Arc<Usage>>>,
     keys_max: usize,
 }
 
@@ -172,6 +174,7 @@ impl ShardQuotas {
             board,
             tracked: RefCell::new(HashMap::new()),
             published: std::cell::Cell::new(false),
+            others: RefCell::new(Vec::new()),
             keys_max,
         }
     }
@@ -196,9 +199,9 @@ impl ShardQuotas {
                 tracked.remove(&k);
             }
         }
-        let t = tracked.entry(id).or_insert(Tracked {
+        let t = tracked.entry(id).or_insert_with_key(|id| Tracked {
             local: Samples::default(),
-            remote: 0.0,
+            remote: remote_total(&self.others.borrow(), id, now_ms),
             first_ms: now_ms,
             last_ms: now_ms,
         });
@@ -227,21 +230,26 @@ impl ShardQuotas {
         let span = QUOTA_WINDOW_NUM * QUOTA_WINDOW_MS;
         let mut tracked = self.tracked.borrow_mut();
         tracked.retain(|_, t| now_ms.saturating_sub(t.last_ms) < span);
-        if tracked.is_empty() && !self.published.get() {
-            return;
+        if !tracked.is_empty() || self.published.get() {
+            let usage: Usage = tracked.iter().map(|(k, t)| (k.clone(), t.local)).collect();
+            self.published.set(!usage.is_empty());
+            self.board.publish(self.shard, Arc::new(usage));
         }
-        let usage: Usage = tracked.iter().map(|(k, t)| (k.clone(), t.local)).collect();
-        self.published.set(!usage.is_empty());
-        self.board.publish(self.shard, Arc::new(usage));
         let others = self.board.others(self.shard);
         for (k, t) in tracked.iter_mut() {
-            t.remote = others
-                .iter()
-                .filter_map(|u| u.get(k))
-                .map(|s| s.total(now_ms))
-                .sum();
+            t.remote = remote_total(&others, k, now_ms);
         }
+        *self.others.borrow_mut() = others;
     }
+}
+
+/// What the other shards used of key `id` in the windows counted at `now_ms`.
+fn remote_total(others: &[Arc<Usage>], id: &(QuotaKind, QuotaKey), now_ms: u64) -> f64 {
+    others
+        .iter()
+        .filter_map(|u| u.get(id))
+        .map(|s| s.total(now_ms))
+        .sum()
 }
 
 /// One connection's throttle (KIP-219): handlers add the throttle time a request earned; once
@@ -351,6 +359,14 @@ mod tests {
         let ms = b.record(QuotaKind::Produce, &q, 1.0, t);
         assert!(ms > 1_000, "{ms}");
         assert!(a.record(QuotaKind::Produce, &q, 1.0, t) > 1_000);
+        // A shard that never saw the key counts the others' usage from its first request.
+        let board = Arc::new(QuotaBoard::new(2));
+        let a = ShardQuotas::new(0, board.clone());
+        let b = ShardQuotas::new(1, board);
+        assert_eq!(a.record(QuotaKind::Produce, &q, 7_000.0, t), 0);
+        a.sync(t);
+        b.sync(t);
+        assert!(b.record(QuotaKind::Produce, &q, 7_000.0, t) > 1_000);
         // Another key is not affected.
         assert_eq!(
             a.record(QuotaKind::Produce, &quota("v", 1_000.0), 1.0, t),
