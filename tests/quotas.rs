@@ -70,6 +70,9 @@ fn alter(c: &mut Conn, entries: Vec<EntryData>, validate_only: bool, v: i16) -> 
     r.entries.iter().map(|e| e.error_code).collect()
 }
 
+/// A describe's error code and its entities ("type=name" parts, sorted) with their values.
+type Described = (i16, Vec<(String, Vec<(String, f64)>)>);
+
 /// Describe with `(type, match type, match)` components: (error code, entities as
 /// "type=name" lists sorted, with the values).
 fn describe(
@@ -77,7 +80,7 @@ fn describe(
     components: &[(&str, i8, Option<&str>)],
     strict: bool,
     v: i16,
-) -> (i16, Vec<(String, Vec<(String, f64)>)>) {
+) -> Described {
     let r: DescribeClientQuotasResponse = c.call(
         &DescribeClientQuotasRequest::default()
             .with_components(
@@ -123,7 +126,7 @@ fn describe(
     (r.error_code, out)
 }
 
-fn names(d: &(i16, Vec<(String, Vec<(String, f64)>)>)) -> Vec<&str> {
+fn names(d: &Described) -> Vec<&str> {
     d.1.iter().map(|(n, _)| n.as_str()).collect()
 }
 

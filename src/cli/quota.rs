@@ -210,7 +210,7 @@ pub fn run(opts: &ClientOpts, action: QuotaAction) -> Result<(), ClientError> {
                 response.error_message.as_deref(),
                 "client quotas",
             )?;
-            let mut entries: Vec<(String, Value, Vec<(String, f64)>)> = response
+            let mut entries: Vec<Described> = response
                 .entries
                 .unwrap_or_default()
                 .iter()
@@ -263,6 +263,9 @@ pub fn run(opts: &ClientOpts, action: QuotaAction) -> Result<(), ClientError> {
         }
     }
 }
+
+/// One described entity: its label, its JSON form, its values.
+type Described = (String, Value, Vec<(String, f64)>);
 
 /// `user=alice,client-id=<default>`: an entity as kafka-configs.sh names its parts.
 fn entity_label<'a>(parts: impl Iterator<Item = (&'a str, Option<&'a str>)>) -> String {

@@ -316,7 +316,7 @@ impl ClientQuotas {
         let key = kind.key();
         // (user component, client component): Some(Some(name)), Some(None) = default, None =
         // absent.
-        let levels: [(Option<Option<&str>>, Option<Option<&str>>); 8] = [
+        let levels: [(Part<'_>, Part<'_>); 8] = [
             (Some(Some(user)), Some(Some(client_id))),
             (Some(Some(user)), Some(None)),
             (Some(Some(user)), None),
@@ -379,12 +379,16 @@ impl ClientQuotas {
     }
 }
 
+/// One component of a precedence level: `Some(Some(name))`, `Some(None)` for `<default>`,
+/// `None` for "the entity has no component of this type".
+type Part<'a> = Option<Option<&'a str>>;
+
 /// The file the quotas persist to, under the data directory.
 pub fn path(data_dir: &Path) -> std::path::PathBuf {
     data_dir.join("meta").join("client-quotas.json")
 }
 
-fn component_is(entity: &Entity, t: &str, want: Option<Option<&str>>) -> bool {
+fn component_is(entity: &Entity, t: &str, want: Part<'_>) -> bool {
     match (entity.get(t), want) {
         (None, None) => true,
         (Some(have), Some(want)) => have.as_deref() == want,

@@ -263,17 +263,23 @@ pub struct Throttle {
 }
 
 impl Throttle {
-    /// A request earned `ms` of throttle (the longest one counts).
+    /// A request earned `ms` of throttle (the longest one counts). The connection reads no
+    /// further request from now on: Kafka handles one request per connection at a time, so
+    /// nothing a client pipelined behind a throttled request gets in before the mute either.
     pub fn add(&self, ms: u64) {
         self.pending_ms.set(self.pending_ms.get().max(ms));
+        self.mute_for(ms);
     }
 
-    /// A reply was written: start the mute earned so far, if any.
+    /// A reply was written: the mute earned so far runs from now (KIP-219: after the response).
     pub fn reply_written(&self) {
         let ms = self.pending_ms.replace(0);
-        if ms == 0 {
-            return;
+        if ms > 0 {
+            self.mute_for(ms);
         }
+    }
+
+    fn mute_for(&self, ms: u64) {
         let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
         if self.muted_until.get().is_none_or(|u| u < until) {
             self.muted_until.set(Some(until));

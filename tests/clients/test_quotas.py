@@ -14,7 +14,7 @@ from confluent_kafka import Producer
 from harness import sluice_bin
 from kafka_util import create_topic
 
-QUOTA_BYTES_PER_S = 100_000
+QUOTA_BYTES_PER_S = 1_000_000
 RUN_S = 4.0
 
 
@@ -83,7 +83,8 @@ def test_librdkafka_producer_is_throttled_node_wide(broker, topic_name):
     assert throttles, "the producer over its quota was never throttled"
     assert all(ms > 0 for _, ms in throttles if ms)
     # Loose bound: Kafka's 11 one-second windows admit the quota over the run plus about the
-    # span's worth up front; twice that is far below an unthrottled producer's throughput.
+    # span's worth up front, and librdkafka pipelines requests past the first throttle; twice
+    # that is still far below an unthrottled producer's throughput.
     assert acked < 2 * QUOTA_BYTES_PER_S * (RUN_S + 11), acked
 
     free_throttles, free_acked = run_producer(broker.bootstrap, "free", topic_name, 2.0)
