@@ -38,6 +38,15 @@ pub async fn handle(
     // What a `producer_byte_rate` quota counts: the request's size (Kafka's), header aside.
     let request_bytes = body.len();
     let request = ProduceRequest::try_decode(body, version)?;
+    // Counted on arrival, not once appended (Kafka counts at the response, but handles one
+    // request per connection at a time): the mute a throttle starts then holds the requests a
+    // client pipelined behind this one, instead of letting them all in first.
+    let throttle = shard.quota_record(
+        session,
+        header.client_id.as_deref(),
+        QuotaKind::Produce,
+        request_bytes as f64,
+    );
     let acks = request.acks;
     let snapshot = shard.snapshot();
     let sync = acks == -1 && shard.config.acks_all_fsync;
@@ -121,12 +130,6 @@ pub async fn handle(
                 .with_partition_responses(partitions)
         })
         .collect();
-    let throttle = shard.quota_record(
-        session,
-        header.client_id.as_deref(),
-        QuotaKind::Produce,
-        request_bytes as f64,
-    );
     let response = ProduceResponse::default()
         .with_responses(responses)
         .with_throttle_time_ms(i32::try_from(throttle).unwrap_or(i32::MAX));
