@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod net;
 pub mod partition;
 pub mod protocol;
+pub mod quota;
 pub mod security;
 pub mod server;
 pub mod shard;

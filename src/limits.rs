@@ -454,3 +454,28 @@ pub const TLS_WRITE_IOVECS_MAX: usize = 64;
 pub const INLINE_CHUNK_BYTES_MAX: usize = 256;
 
 const _: () = assert!(TLS_WRITE_IOVECS_MAX <= SEND_IOVECS_MAX);
+
+/// Client quota entities the controller stores at most (AlterClientQuotas past it answers
+/// POLICY_VIOLATION for the new entity). Each is published in every shard's snapshot and
+/// scanned when a connection's quota is resolved, so the set must stay small.
+pub const QUOTA_ENTITIES_MAX: usize = 10_000;
+
+/// Quota accounting keys (user / client-id tags, per kind) one shard tracks at once. Past it
+/// the least recently used one is forgotten: a flood of client ids under a `<default>` quota
+/// can't grow a shard's memory, at the price of resetting the forgotten key's usage.
+pub const QUOTA_TRACKED_KEYS_MAX: usize = 10_000;
+
+/// Kafka's `quota.window.num`: samples a quota rate is measured over.
+pub const QUOTA_WINDOW_NUM: u64 = 11;
+
+/// Kafka's `quota.window.size.seconds`, in ms: one sample's span, and the most a request-quota
+/// throttle lasts (Kafka's bound for `request_percentage`).
+pub const QUOTA_WINDOW_MS: u64 = 1_000;
+
+/// How often each shard publishes its quota usage and adopts the other shards' (the node-wide
+/// combination). A client can overrun its quota by at most about what it sends in two such
+/// intervals before every shard sees it.
+pub const QUOTA_SYNC_INTERVAL_MS: u64 = 25;
+
+const _: () = assert!(QUOTA_SYNC_INTERVAL_MS * 4 <= QUOTA_WINDOW_MS);
+const _: () = assert!(QUOTA_WINDOW_NUM >= 2);

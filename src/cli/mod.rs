@@ -6,6 +6,7 @@ mod group;
 pub mod output;
 mod produce;
 pub mod security;
+mod quota;
 mod time;
 mod topic;
 pub mod user;
@@ -45,6 +46,8 @@ pub enum Command {
     /// Create, delete, list SCRAM users: of a running broker (--brokers), or of a stopped
     /// broker's data directory (--data-dir).
     User(user::UserCommand),
+    /// Set and describe client quotas (as kafka-configs.sh --entity-type users|clients).
+    Quota(quota::QuotaCommand),
 }
 
 /// Options every client command takes.
@@ -151,6 +154,7 @@ pub fn run_client(command: Command) -> i32 {
         Command::Produce(a) => produce::run(a),
         Command::Consume(a) => consume::run(a),
         Command::Group(c) => group::run(&c.opts, c.action),
+        Command::Quota(c) => quota::run(&c.opts, c.action),
         Command::User(c) => user::run(c),
     };
     match result {

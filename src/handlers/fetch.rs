@@ -14,10 +14,12 @@ use super::{Reply, Versions};
 use crate::limits::{FETCH_RESPONSE_BYTES_MAX, FETCH_WAIT_MS_MAX};
 use crate::log::reader::read_buffer_bytes;
 use crate::memory::Reservation;
+use crate::metadata::quotas::QuotaKind;
 use crate::partition::{Fetched, SendFetched};
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::protocol::errors::PartitionError;
 use crate::protocol::fetch_response::{self, PartitionOut, TopicOut};
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub const VERSIONS: Versions = Versions {
@@ -41,6 +43,7 @@ struct Wanted {
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    session: &Rc<Session>,
     header: &RequestHeader,
     body: &mut Bytes,
 ) -> Result<Reply, DecodeError> {
@@ -125,6 +128,21 @@ pub async fn handle(
         futures::select! { _ = timer => {}, _ = woken => {}, _ = shutdown => {} }
     };
 
+    // A `consumer_byte_rate` quota counts the records returned; over it, Kafka answers with
+    // an empty response carrying the throttle time, and takes the bytes back.
+    let fetched: usize = results
+        .iter()
+        .map(|r| r.as_ref().map_or(0, |f| f.records.bytes))
+        .sum();
+    let client_id = header.client_id.as_deref();
+    let throttle = shard.quota_record(session, client_id, QuotaKind::Fetch, fetched as f64);
+    if throttle > 0 {
+        shard.quota_unrecord(session, client_id, QuotaKind::Fetch, fetched as f64);
+        let ms = i32::try_from(throttle).unwrap_or(i32::MAX);
+        let chunks =
+            fetch_response::encode_throttled(&shard.metrics, header.correlation_id, version, ms);
+        return Ok(Reply::Chunks(chunks, None));
+    }
     // The response, written by hand so the batches go to the socket as the log returned them.
     let mut results = results.into_iter();
     let mut topics: Vec<TopicOut<'_>> = request

@@ -52,6 +52,7 @@ pub enum Reply {
 }
 
 // The modules are declared here, outside the macro, so `cargo fmt` reaches their files.
+pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
@@ -60,6 +61,7 @@ pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_client_quotas;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
@@ -115,8 +117,6 @@ macro_rules! handlers {
 }
 
 handlers!(
-    produce,
-    fetch,
     list_offsets,
     api_versions,
     create_topics,
@@ -141,7 +141,11 @@ handlers!(
     describe_log_dirs,
     describe_producers,
     describe_user_scram_credentials,
-    alter_user_scram_credentials;
+    alter_user_scram_credentials,
+    describe_client_quotas,
+    alter_client_quotas;
+    produce,
+    fetch,
     metadata,
     find_coordinator,
     describe_cluster,
@@ -226,12 +230,25 @@ pub async fn handle(shard: Rc<Shard>, session: Rc<Session>, frame: Bytes) -> Rep
     // Per-request isolation: a panic in a handler ends this request (its connection is
     // closed), never the shard — glommio would let it unwind out of the executor and end the
     // thread, taking every partition the shard owns with it.
-    let reply = std::panic::AssertUnwindSafe(dispatch(&shard, &session, &header, &mut body))
-        .catch_unwind()
-        .await;
+    // The time spent polling the handler is what a `request_percentage` quota measures.
+    let spent = Rc::new(std::cell::Cell::new(std::time::Duration::ZERO));
+    let handler = std::pin::pin!(dispatch(&shard, &session, &header, &mut body));
+    let reply =
+        std::panic::AssertUnwindSafe(crate::quota::timed::Timed::new(handler, spent.clone()))
+            .catch_unwind()
+            .await;
     shard
         .metrics
         .observe_latency(header.request_api_key, started.elapsed());
+    if !quota_exempt(header.request_api_key) {
+        let percent_seconds = spent.get().as_secs_f64() * 100.0;
+        shard.quota_record(
+            &session,
+            header.client_id.as_deref(),
+            crate::metadata::quotas::QuotaKind::Request,
+            percent_seconds,
+        );
+    }
     let reply = match reply {
         Ok(reply) => reply,
         Err(panic) => {
@@ -255,6 +272,14 @@ pub async fn handle(shard: Rc<Shard>, session: Rc<Session>, frame: Bytes) -> Rep
             Reply::Close
         }
     }
+}
+
+/// Requests no `request_percentage` quota counts or throttles (Kafka exempts those a client
+/// needs to connect and authenticate).
+fn quota_exempt(api_key: i16) -> bool {
+    api_key == ApiKey::ApiVersions as i16
+        || api_key == ApiKey::SaslHandshake as i16
+        || api_key == ApiKey::SaslAuthenticate as i16
 }
 
 /// Log and count a panic caught at a request boundary (`what` names the request).

@@ -9,9 +9,11 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, RequestHeader, TopicName};
 
 use super::{encode, Reply, Versions};
+use crate::metadata::quotas::QuotaKind;
 use crate::partition::Appended;
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::protocol::errors::PartitionError;
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 /// v0-2 carry message formats v0/v1, which Sluice does not store; ApiVersions still advertises
@@ -28,11 +30,23 @@ const COMPRESSION_ZSTD: i16 = 4;
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    session: &Rc<Session>,
     header: &RequestHeader,
     body: &mut Bytes,
 ) -> Result<Reply, DecodeError> {
     let version = header.request_api_version;
+    // What a `producer_byte_rate` quota counts: the request's size (Kafka's), header aside.
+    let request_bytes = body.len();
     let request = ProduceRequest::try_decode(body, version)?;
+    // Counted on arrival, not once appended (Kafka counts at the response, but handles one
+    // request per connection at a time): the mute a throttle starts then holds the requests a
+    // client pipelined behind this one, instead of letting them all in first.
+    let throttle = shard.quota_record(
+        session,
+        header.client_id.as_deref(),
+        QuotaKind::Produce,
+        request_bytes as f64,
+    );
     let acks = request.acks;
     let snapshot = shard.snapshot();
     let sync = acks == -1 && shard.config.acks_all_fsync;
@@ -116,7 +130,9 @@ pub async fn handle(
                 .with_partition_responses(partitions)
         })
         .collect();
-    let response = ProduceResponse::default().with_responses(responses);
+    let response = ProduceResponse::default()
+        .with_responses(responses)
+        .with_throttle_time_ms(i32::try_from(throttle).unwrap_or(i32::MAX));
     if acks == 0 {
         // No answer, but what went wrong still counts.
         super::count_errors(&shard.metrics, header, &response);

@@ -12,6 +12,7 @@
 
 pub mod configs;
 pub mod file;
+pub mod quotas;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -65,6 +66,8 @@ pub struct Snapshot {
     pub cluster_id: String,
     pub topics: BTreeMap<String, Arc<TopicMeta>>,
     pub brokers: Vec<BrokerAddr>,
+    /// Client quotas (`quotas`), persisted in their own file beside `topics.json`.
+    pub quotas: Arc<quotas::ClientQuotas>,
 }
 
 impl Snapshot {
@@ -126,6 +129,8 @@ pub struct MetadataStore {
     /// A change is applied in memory but neither committed nor undone yet. At most one at a
     /// time: a second change staged on top could be undone out of order.
     staged: bool,
+    /// Client quotas, changed by `shard::quota_control` under the controller lock.
+    quotas: Arc<quotas::ClientQuotas>,
 }
 
 /// A change applied to the store's memory, not yet on disk. Commit it with
@@ -193,6 +198,7 @@ impl MetadataStore {
             state,
             version: 1,
             staged: false,
+            quotas: Arc::new(quotas::ClientQuotas::load(&quotas::path(data_dir))?),
         };
         if changed {
             // Start-up, on the main thread before any shard serves: blocking is fine here.
@@ -221,7 +227,20 @@ impl MetadataStore {
                 .map(|t| (t.name.clone(), Arc::new(t.clone())))
                 .collect(),
             brokers: brokers.to_vec(),
+            quotas: self.quotas.clone(),
         }
+    }
+
+    /// The client quotas as last committed.
+    pub fn quotas(&self) -> &Arc<quotas::ClientQuotas> {
+        &self.quotas
+    }
+
+    /// New client quotas, already durable in their file: a new version to publish.
+    pub fn quotas_committed(&mut self, quotas: Arc<quotas::ClientQuotas>) {
+        self.assert_nothing_staged();
+        self.quotas = quotas;
+        self.version += 1;
     }
 
     pub fn topic(&self, name: &str) -> Option<&TopicMeta> {

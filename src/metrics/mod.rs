@@ -108,6 +108,10 @@ pub struct ShardMetrics {
     pub request_budget_waits: AtomicU64,
     /// Partition reads of a fetch that found the shard's fetch budget spent.
     pub fetch_budget_waits: AtomicU64,
+    /// Client quotas, per kind (produce, fetch, request: `QuotaKind` order): throttle time
+    /// handed out, in ms, and responses throttled.
+    pub quota_throttle_ms: [AtomicU64; 3],
+    pub quota_throttled: [AtomicU64; 3],
     /// The CPU this shard is pinned to (set once at start-up).
     pub cpu: AtomicU64,
     /// Request latency per API key.
@@ -234,6 +238,8 @@ impl ShardMetrics {
             records_batches_in: AtomicU64::new(0),
             request_budget_waits: AtomicU64::new(0),
             fetch_budget_waits: AtomicU64::new(0),
+            quota_throttle_ms: std::array::from_fn(|_| AtomicU64::new(0)),
+            quota_throttled: std::array::from_fn(|_| AtomicU64::new(0)),
             cpu: AtomicU64::new(0),
             latency: Box::new(std::array::from_fn(|_| Histogram::default())),
             fsync: Arc::new(Histogram::default()),

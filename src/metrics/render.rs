@@ -154,6 +154,7 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             );
         }
     }
+    render_quota_throttles(&mut out, shards);
     render_health(&mut out, shards);
     render_latency(&mut out, shards);
     let snaps: Vec<(u32, Arc<ShardSnapshot>)> = shards
@@ -283,6 +284,36 @@ fn render_idle_closes(out: &mut String, shards: &[Arc<ShardMetrics>]) {
                 "{name}{{shard=\"{}\",reason=\"{reason}\"}} {n}",
                 m.shard
             );
+        }
+    }
+}
+
+/// Client-quota throttling per shard and kind (produce, fetch, request).
+fn render_quota_throttles(out: &mut String, shards: &[Arc<ShardMetrics>]) {
+    const KINDS: [&str; 3] = ["produce", "fetch", "request"];
+    for (name, help, get) in [
+        (
+            "sluice_quota_throttle_ms_total",
+            "Throttle time handed to clients over their quota (node-wide client quotas), in ms, by kind.",
+            (|m: &ShardMetrics, k: usize| m.quota_throttle_ms[k].load(Relaxed))
+                as fn(&ShardMetrics, usize) -> u64,
+        ),
+        (
+            "sluice_quota_throttled_total",
+            "Responses that carried a quota throttle (the connection then muted for it), by kind.",
+            |m: &ShardMetrics, k: usize| m.quota_throttled[k].load(Relaxed),
+        ),
+    ] {
+        header(out, name, "counter", help);
+        for m in shards {
+            for (k, kind) in KINDS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "{name}{{shard=\"{}\",kind=\"{kind}\"}} {}",
+                    m.shard,
+                    get(m, k)
+                );
+            }
         }
     }
 }

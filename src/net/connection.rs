@@ -297,11 +297,15 @@ async fn serve_requests(
 
     let writer_shard = shard.clone();
     let writer_activity = activity.clone();
+    let writer_session = session.clone();
     let writer_task = glommio::spawn_local(async move {
         while let Some((handle, permit)) = rx.recv().await {
             let reply = handle.await.unwrap_or(Reply::Close);
             // The request's bytes are free once it is answered (or needs no answer).
             let _permit = permit;
+            // A quota throttle earned by this request starts once its reply is written
+            // (KIP-219: answer at once, then mute): the guard fires at the end of this turn.
+            let _throttle = scopeguard_reply_written(&writer_session);
             match reply {
                 Reply::Send(bytes) => {
                     writer_shard
@@ -355,6 +359,9 @@ async fn serve_requests(
                     .metrics
                     .bytes_in
                     .fetch_add(frame.len() as u64 + 4, std::sync::atomic::Ordering::Relaxed);
+                if !wait_out_mute(shard, session, activity).await {
+                    break;
+                }
                 let api_key = frame.get(..2).map(|k| i16::from_be_bytes([k[0], k[1]]));
                 if session.serial(api_key) {
                     // Authentication changes the session: handled here, one request at a time,
@@ -407,6 +414,35 @@ async fn serve_requests(
     // down a descriptor number the kernel has handed to another socket.
     drop(watchdog);
     drop(reader);
+}
+
+/// Marks a reply written for the connection's quota throttle when dropped (after the write,
+/// whichever way the writer's loop body ends).
+struct ReplyWritten<'a>(&'a Session);
+
+impl Drop for ReplyWritten<'_> {
+    fn drop(&mut self) {
+        self.0.throttle().reply_written();
+    }
+}
+
+fn scopeguard_reply_written(session: &Session) -> ReplyWritten<'_> {
+    ReplyWritten(session)
+}
+
+/// A client over its quota is muted (KIP-219): the frame it sent meanwhile waits, unhandled,
+/// until the mute ends — as if it had stayed in the socket, which Kafka leaves unread. Only
+/// this connection waits; the shard serves every other one meanwhile. The wait is broker
+/// work, not client idleness (the watchdog does not count it). False on shutdown.
+async fn wait_out_mute(shard: &Shard, session: &Session, activity: &Rc<Activity>) -> bool {
+    let Some(left) = session.throttle().muted_for() else {
+        return true;
+    };
+    let _busy = activity.busy();
+    futures::select_biased! {
+        _ = glommio::timer::sleep(left).fuse() => true,
+        _ = shard.shutdown.wait().fuse() => false,
+    }
 }
 
 /// The reply to a frame handled in order (see `Session::serial`): a Kafka request, or after

@@ -131,6 +131,27 @@ pub fn encode(
     version: i16,
     topics: &[TopicOut<'_>],
 ) -> Vec<Chunk> {
+    encode_with_throttle(metrics, correlation_id, version, topics, 0)
+}
+
+/// A response with no partitions that tells the client to wait `throttle_time_ms` (a client
+/// over its `consumer_byte_rate` quota, answered as Kafka does).
+pub fn encode_throttled(
+    metrics: &crate::metrics::ShardMetrics,
+    correlation_id: i32,
+    version: i16,
+    throttle_time_ms: i32,
+) -> Vec<Chunk> {
+    encode_with_throttle(metrics, correlation_id, version, &[], throttle_time_ms)
+}
+
+fn encode_with_throttle(
+    metrics: &crate::metrics::ShardMetrics,
+    correlation_id: i32,
+    version: i16,
+    topics: &[TopicOut<'_>],
+    throttle_time_ms: i32,
+) -> Vec<Chunk> {
     assert!((VERSION_MIN..=VERSION_MAX).contains(&version));
     // Every Fetch answer is encoded here: its error codes count in /metrics from here.
     super::response_errors::count(
@@ -147,7 +168,7 @@ pub fn encode(
     c.small.put_i32(0); // the frame length, filled in at the end
     c.small.put_i32(correlation_id);
     c.no_tags(); // response header v1
-    c.small.put_i32(0); // throttle_time_ms
+    c.small.put_i32(throttle_time_ms);
     if version >= 7 {
         c.small.put_i16(0); // error_code
         c.small.put_i32(0); // session_id (sessionless)

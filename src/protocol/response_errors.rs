@@ -97,6 +97,8 @@ errors! {
         r.results.iter().for_each(|u| f(u.error_code));
     };
     AlterUserScramCredentialsResponse, |r, f| r.results.iter().for_each(|u| f(u.error_code));
+    DescribeClientQuotasResponse, |r, f| f(r.error_code);
+    AlterClientQuotasResponse, |r, f| r.entries.iter().for_each(|e| f(e.error_code));
     FindCoordinatorResponse, |r, f| {
         // v0-3 answer one key at the top level, v4+ one entry per key.
         if r.coordinators.is_empty() {

@@ -55,6 +55,9 @@ pub struct Session {
     /// Close the connection once the current reply is written (a refused handshake, a failed
     /// authentication).
     closing: Cell<bool>,
+    /// Client quotas (`quota`): throttle time earned by requests whose replies are not yet
+    /// written, and the end of the current mute (the connection is not read before it).
+    throttle: crate::quota::Throttle,
 }
 
 impl Session {
@@ -70,6 +73,7 @@ impl Session {
             principal: RefCell::new(KafkaPrincipal::anonymous()),
             sasl,
             closing: Cell::new(false),
+            throttle: crate::quota::Throttle::default(),
         }
     }
 
@@ -109,6 +113,11 @@ impl Session {
                     || api_key == Some(ApiKey::SaslAuthenticate as i16)
             }
         }
+    }
+
+    /// The connection's quota throttle: set by handlers, applied by the connection.
+    pub fn throttle(&self) -> &crate::quota::Throttle {
+        &self.throttle
     }
 
     /// The peer address for logs.

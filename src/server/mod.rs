@@ -220,6 +220,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shard_write_buffer_bytes: budget.write_buffer_bytes,
         shard_index_cache_bytes: budget.index_cache_bytes,
         credentials,
+        quota_board: Arc::new(crate::quota::QuotaBoard::new(shards)),
     });
     if let Some(topic) = &args.test_panic_topic {
         tracing::warn!(
@@ -656,6 +657,7 @@ async fn run_shard(start: ShardStart) {
     shard.open_owned_partitions().await;
     crate::groups::coordinator::start(&shard);
     glommio::spawn_local(shard.clone().run_housekeeping()).detach();
+    glommio::spawn_local(shard.clone().run_quota_sync()).detach();
     glommio::spawn_local(crate::metrics::publish_snapshots(shard.clone())).detach();
 
     // SAFETY-free conversion: the std listeners are moved in, and glommio takes their fds.

@@ -10,6 +10,7 @@ pub mod housekeeping;
 pub mod nudge;
 pub mod offsets_topic;
 pub mod producer_ids;
+pub mod quota_control;
 pub mod topic_configs;
 
 use std::cell::{Cell, RefCell};
@@ -69,6 +70,8 @@ pub struct BrokerConfig {
     /// SCRAM credentials (`security::credentials`), read by SASL authentication and changed
     /// by AlterUserScramCredentials on any shard.
     pub credentials: Arc<crate::security::credentials::SharedCredentials>,
+    /// Where the shards combine their client-quota usage into node-wide rates (`quota`).
+    pub quota_board: Arc<crate::quota::QuotaBoard>,
 }
 
 /// Broker-wide defaults of the per-topic storage configs.
@@ -234,6 +237,8 @@ pub struct Shard {
     pub fetch_budget: Rc<crate::memory::ByteBudget>,
     /// O_DIRECT write buffers of this shard's logs (`--write-buffer-bytes`).
     pub write_budget: Rc<crate::memory::ByteBudget>,
+    /// This shard's client-quota accounting, combined node-wide (`quota`).
+    pub quotas: crate::quota::ShardQuotas,
     /// Per target shard: when a failed cross-shard call to it was last logged, and the failures
     /// since. One line per target per `SHARD_CALL_TIMEOUT_MS`: a wedged shard fails every
     /// forward to it, and a line each would flood the log (written from this thread).
@@ -279,6 +284,7 @@ impl Shard {
             ))
             .detach();
         }
+        let quotas = crate::quota::ShardQuotas::new(id, config.quota_board.clone());
         Ok(Rc::new_cyclic(|me| Shard {
             id,
             config,
@@ -295,6 +301,7 @@ impl Shard {
             request_budget,
             fetch_budget,
             write_budget,
+            quotas,
             failed_calls: RefCell::new(vec![(None, 0); senders_len]),
             me: me.clone(),
         }))

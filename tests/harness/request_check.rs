@@ -436,6 +436,8 @@ fn check_reply(g: &Generated, mut buf: Bytes, ctx: &mut Context) -> Result<(), F
         ApiKey::AlterUserScramCredentials => {
             drop(decode::<AlterUserScramCredentialsResponse>(b, v)?)
         }
+        ApiKey::DescribeClientQuotas => drop(decode::<DescribeClientQuotasResponse>(b, v)?),
+        ApiKey::AlterClientQuotas => drop(decode::<AlterClientQuotasResponse>(b, v)?),
         other => return Err(format!("no reply check for {other:?}")),
     }
     Ok(())

@@ -1126,7 +1126,73 @@ fn body(
                 })),
             v,
         ),
+        // Client quotas: a few entities (each alteration that passes is persisted, an fsync),
+        // valid and invalid entity types, keys, match types and values (never a bound the run
+        // could reach).
+        ApiKey::DescribeClientQuotas => enc(
+            DescribeClientQuotasRequest::default()
+                .with_components(few(c, |c| {
+                    describe_client_quotas_request::ComponentData::default()
+                        .with_entity_type(quota_entity_type(c))
+                        .with_match_type(int8(c, 0..=3))
+                        .with_match(if c.one_in(3) {
+                            None
+                        } else {
+                            Some(quota_name(c))
+                        })
+                }))
+                .with_strict(c.one_in(2)),
+            v,
+        ),
+        ApiKey::AlterClientQuotas => enc(
+            AlterClientQuotasRequest::default()
+                .with_entries(few(c, |c| {
+                    alter_client_quotas_request::EntryData::default()
+                        .with_entity(few(c, |c| {
+                            alter_client_quotas_request::EntityData::default()
+                                .with_entity_type(quota_entity_type(c))
+                                .with_entity_name(if c.one_in(3) {
+                                    None
+                                } else {
+                                    Some(quota_name(c))
+                                })
+                        }))
+                        .with_ops(few(c, |c| {
+                            alter_client_quotas_request::OpData::default()
+                                .with_key(s(c.pick(&[
+                                    "producer_byte_rate",
+                                    "consumer_byte_rate",
+                                    "request_percentage",
+                                    "bogus",
+                                ])))
+                                // Every value that passes is huge: a quota the run's
+                                // clients could reach would mute them and fail its checks.
+                                .with_value(c.pick(&[
+                                    1e12,
+                                    0.0,
+                                    -1.0,
+                                    1e9 + 0.5,
+                                    f64::NAN,
+                                    f64::INFINITY,
+                                ]))
+                                .with_remove(c.one_in(3))
+                        }))
+                }))
+                .with_validate_only(c.one_in(3)),
+            v,
+        ),
         _ => None,
+    }
+}
+
+fn quota_entity_type(c: &mut Choices) -> StrBytes {
+    s(c.pick(&["user", "client-id", "ip", "topic", ""]))
+}
+
+fn quota_name(c: &mut Choices) -> StrBytes {
+    match c.below(4) {
+        0 => short_text(c),
+        _ => s(c.pick(&["fuzz-a", "fuzz-b", ""])),
     }
 }
 

@@ -27,6 +27,7 @@ use kafka_protocol::protocol::VersionRange;
 
 pub mod reader;
 
+mod alter_client_quotas;
 mod alter_configs;
 mod alter_user_scram_credentials;
 mod api_versions;
@@ -35,6 +36,7 @@ mod create_topics;
 mod delete_groups;
 mod delete_records;
 mod delete_topics;
+mod describe_client_quotas;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
@@ -240,6 +242,11 @@ pub const DECODED: &[(ApiKey, VersionRange)] = &[
         ApiKey::AlterUserScramCredentials,
         alter_user_scram_credentials::VERSIONS,
     ),
+    (
+        ApiKey::DescribeClientQuotas,
+        describe_client_quotas::VERSIONS,
+    ),
+    (ApiKey::AlterClientQuotas, alter_client_quotas::VERSIONS),
 ];
 
 #[cfg(test)]
@@ -402,6 +409,8 @@ mod tests {
                     DescribeUserScramCredentialsRequest::VERSIONS
                 }
                 ApiKey::AlterUserScramCredentials => AlterUserScramCredentialsRequest::VERSIONS,
+                ApiKey::DescribeClientQuotas => DescribeClientQuotasRequest::VERSIONS,
+                ApiKey::AlterClientQuotas => AlterClientQuotasRequest::VERSIONS,
                 other => panic!("{other:?} is not in the table"),
             }
         };
@@ -412,6 +421,6 @@ mod tests {
                 "{key:?}"
             );
         }
-        assert_eq!(DECODED.len(), 32);
+        assert_eq!(DECODED.len(), 34);
     }
 }
