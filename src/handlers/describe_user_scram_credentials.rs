@@ -4,6 +4,7 @@
 use std::rc::Rc;
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
     ApiKey, DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse,
     RequestHeader,
@@ -11,7 +12,10 @@ use kafka_protocol::messages::{
 
 use super::{encode, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
+use crate::security::authz::AclOperation;
+use crate::security::authz_helpers::{default_message, Authz};
 use crate::security::scram_admin;
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub const VERSIONS: Versions = Versions {
@@ -22,11 +26,19 @@ pub const VERSIONS: Versions = Versions {
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    session: &Rc<Session>,
     header: &RequestHeader,
     body: &mut Bytes,
 ) -> Result<Reply, DecodeError> {
     let request =
         DescribeUserScramCredentialsRequest::try_decode(body, header.request_api_version)?;
+    if !Authz::new(shard, session).cluster(AclOperation::Describe) {
+        let error = ResponseError::ClusterAuthorizationFailed;
+        let response = DescribeUserScramCredentialsResponse::default()
+            .with_error_code(error.code())
+            .with_error_message(Some(super::str_bytes(&default_message(error))));
+        return Ok(encode(&shard.metrics, header, &response));
+    }
     let credentials = shard.config.credentials.current();
     let response = DescribeUserScramCredentialsResponse::default().with_results(
         scram_admin::describe(&credentials, request.users.as_deref()),

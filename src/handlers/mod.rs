@@ -86,7 +86,8 @@ pub mod sasl_handshake;
 pub mod sync_group;
 
 /// `handlers!(a, b; c, d)`: the handlers before the `;` take (shard, header, body); those
-/// after it also need the connection's session (its listener's addresses, its principal).
+/// after it also need the connection's session (its listener's addresses; its principal, which
+/// every API but ApiVersions and the SASL ones authorizes with `security::authz_helpers`).
 macro_rules! handlers {
     ($($m:ident),* $(,)?; $($s:ident),* $(,)?) => {
 
@@ -115,10 +116,10 @@ macro_rules! handlers {
 }
 
 handlers!(
+    api_versions;
     produce,
     fetch,
     list_offsets,
-    api_versions,
     create_topics,
     delete_topics,
     init_producer_id,
@@ -141,7 +142,7 @@ handlers!(
     describe_log_dirs,
     describe_producers,
     describe_user_scram_credentials,
-    alter_user_scram_credentials;
+    alter_user_scram_credentials,
     metadata,
     find_coordinator,
     describe_cluster,
