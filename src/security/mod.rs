@@ -3,9 +3,11 @@
 //! - [`listener`]: Kafka's listener model (`--listeners` and friends), parsed at start-up.
 //! - [`session`]: one [`session::Session`] per connection, on the shard that accepted it.
 //! - [`sasl`]: the SASL state machine; [`scram`] and [`credentials`] its SCRAM parts.
+//! - [`acl`]: Kafka's ACL authorizer: bindings, matching, per-connection decision cache.
 //! - [`authz`]: the authorization question handlers ask (`authorize`), Kafka's operation codes.
 //! - [`scram_admin`]: Describe/AlterUserScramCredentials' semantics over the credentials.
 
+pub mod acl;
 pub mod authz;
 pub mod credentials;
 pub mod listener;
