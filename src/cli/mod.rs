@@ -1,6 +1,7 @@
 //! Command-line interface: `sluice serve` and the client commands (`topic`, `produce`,
 //! `consume`, `group`), which speak the Kafka protocol to any broker through [`sluice_client`].
 
+mod acl;
 mod consume;
 mod group;
 pub mod output;
@@ -43,6 +44,8 @@ pub enum Command {
     Group(GroupCommand),
     /// Create, delete, list SCRAM users of a stopped broker's data directory.
     User(user::UserCommand),
+    /// Create, list and delete ACLs (as kafka-acls.sh).
+    Acl(AclCommand),
 }
 
 /// Options every client command takes.
@@ -103,6 +106,14 @@ pub struct TopicCommand {
 }
 
 #[derive(Args, Debug)]
+pub struct AclCommand {
+    #[command(flatten)]
+    pub opts: ClientOpts,
+    #[command(subcommand)]
+    pub action: acl::AclAction,
+}
+
+#[derive(Args, Debug)]
 pub struct GroupCommand {
     #[command(flatten)]
     pub opts: ClientOpts,
@@ -118,6 +129,7 @@ pub fn run_client(command: Command) -> i32 {
         Command::Produce(a) => produce::run(a),
         Command::Consume(a) => consume::run(a),
         Command::Group(c) => group::run(&c.opts, c.action),
+        Command::Acl(c) => acl::run(&c.opts, c.action),
         Command::User(c) => {
             return match user::run(c) {
                 Ok(()) => sluice_client::error::exit::OK,
@@ -215,6 +227,23 @@ pub struct ServeArgs {
     /// (connection.failed.authentication.delay.ms): slows password guessing.
     #[arg(long, default_value_t = crate::limits::FAILED_AUTHENTICATION_DELAY_MS_DEFAULT)]
     pub connection_failed_authentication_delay_ms: u64,
+
+    /// Authorizer, as Kafka's `authorizer.class.name`: `none` (unset in Kafka: every request
+    /// is allowed, the ACL APIs answer SECURITY_DISABLED) or `standard`
+    /// (`org.apache.kafka.metadata.authorizer.StandardAuthorizer`: ACLs, managed with
+    /// `sluice acl` or any Kafka admin client).
+    #[arg(long, value_enum, default_value = "none")]
+    pub authorizer: crate::security::acl::AuthorizerKind,
+
+    /// Principals allowed everything whatever the ACLs, as Kafka's `super.users`:
+    /// `User:admin;User:ops`.
+    #[arg(long, default_value = "")]
+    pub super_users: String,
+
+    /// With --authorizer standard: allow a request on a resource no ACL applies to, as
+    /// Kafka's `allow.everyone.if.no.acl.found` (default false: denied).
+    #[arg(long, default_value = "false", value_parser = parse_bool, action = clap::ArgAction::Set)]
+    pub allow_everyone_if_no_acl_found: bool,
 
     /// Host advertised to clients in Metadata by listeners --advertised-listeners doesn't name
     /// (default: the listen host; 127.0.0.1 when listening on 0.0.0.0).

@@ -10,6 +10,7 @@
 //! (or undoes it if the write failed) and publishes it. Between the two steps the in-memory
 //! state runs ahead of the disk, so only the controller's operation lock holder reads it.
 
+pub mod acls;
 pub mod configs;
 pub mod file;
 
@@ -65,6 +66,8 @@ pub struct Snapshot {
     pub cluster_id: String,
     pub topics: BTreeMap<String, Arc<TopicMeta>>,
     pub brokers: Vec<BrokerAddr>,
+    /// The cluster's ACL bindings (`acls`), one generation.
+    pub acls: Arc<crate::security::acl::AclSet>,
 }
 
 impl Snapshot {
@@ -126,6 +129,8 @@ pub struct MetadataStore {
     /// A change is applied in memory but neither committed nor undone yet. At most one at a
     /// time: a second change staged on top could be undone out of order.
     staged: bool,
+    /// The ACL bindings (`meta/acls.json`), changed by `shard::acl_control`.
+    acls: acls::AclStore,
 }
 
 /// A change applied to the store's memory, not yet on disk. Commit it with
@@ -193,6 +198,7 @@ impl MetadataStore {
             state,
             version: 1,
             staged: false,
+            acls: acls::AclStore::open(&dir)?,
         };
         if changed {
             // Start-up, on the main thread before any shard serves: blocking is fine here.
@@ -221,7 +227,19 @@ impl MetadataStore {
                 .map(|t| (t.name.clone(), Arc::new(t.clone())))
                 .collect(),
             brokers: brokers.to_vec(),
+            acls: self.acls.current(),
         }
+    }
+
+    pub fn acls(&self) -> &acls::AclStore {
+        &self.acls
+    }
+
+    /// A new ACL set, durable on disk, is in force: a new version to publish.
+    pub fn install_acls(&mut self, set: Arc<crate::security::acl::AclSet>) {
+        self.assert_nothing_staged();
+        self.acls.install(set);
+        self.version += 1;
     }
 
     pub fn topic(&self, name: &str) -> Option<&TopicMeta> {

@@ -55,6 +55,9 @@ pub struct Session {
     /// Close the connection once the current reply is written (a refused handshake, a failed
     /// authentication).
     closing: Cell<bool>,
+    /// This connection's authorization decisions (`security::authz::authorize`), for the
+    /// current principal and ACL generation.
+    pub acl_cache: super::acl::cache::DecisionCache,
 }
 
 impl Session {
@@ -70,6 +73,7 @@ impl Session {
             principal: RefCell::new(KafkaPrincipal::anonymous()),
             sasl,
             closing: Cell::new(false),
+            acl_cache: Default::default(),
         }
     }
 
@@ -93,7 +97,11 @@ impl Session {
     }
 
     /// Set the authenticated principal (SASL, or a verified TLS client certificate on SSL).
+    /// A new principal (re-authentication may change it) forgets the cached decisions.
     pub fn set_principal(&self, p: KafkaPrincipal) {
+        if *self.principal.borrow() != p {
+            self.acl_cache.clear();
+        }
         *self.principal.borrow_mut() = p;
     }
 

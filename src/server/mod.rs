@@ -184,6 +184,12 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         per_shard_connections_max = budget.connections_max,
         "memory budget"
     );
+    let authorizer = crate::security::acl::AuthorizerConfig::new(
+        args.authorizer,
+        &args.super_users,
+        args.allow_everyone_if_no_acl_found,
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
     let config = Arc::new(BrokerConfig {
         data_dir: args.data_dir.clone(),
         shards,
@@ -217,6 +223,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shard_write_buffer_bytes: budget.write_buffer_bytes,
         shard_index_cache_bytes: budget.index_cache_bytes,
         credentials,
+        authorizer,
     });
     if let Some(topic) = &args.test_panic_topic {
         tracing::warn!(

@@ -2,6 +2,7 @@
 //! partitions. Shards share nothing mutable; they talk through bounded shared channels that
 //! carry [`ShardTask`]s (closures run on the target shard).
 
+pub mod acl_control;
 pub mod blocking;
 pub mod call;
 pub mod client_errors;
@@ -69,6 +70,9 @@ pub struct BrokerConfig {
     /// SCRAM credentials (`security::credentials`), read by SASL authentication and changed
     /// by AlterUserScramCredentials on any shard.
     pub credentials: Arc<crate::security::credentials::SharedCredentials>,
+    /// `--authorizer`, `--super-users`, `--allow-everyone-if-no-acl-found`
+    /// (`security::authz::authorize`).
+    pub authorizer: crate::security::acl::AuthorizerConfig,
 }
 
 /// Broker-wide defaults of the per-topic storage configs.
