@@ -13,7 +13,7 @@ use super::incremental_alter_configs::{
 use super::{encode, str_bytes, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::security::authz::AclOperation;
-use crate::security::authz_helpers::{default_message, Authz};
+use crate::security::authz_helpers::Authz;
 use crate::security::session::Session;
 use crate::shard::control::ControlError;
 use crate::shard::topic_configs::ConfigOp;
@@ -55,7 +55,7 @@ pub async fn handle(
         } else if let Some(error) = denied {
             Err(ControlError {
                 code: error.code(),
-                message: default_message(error),
+                message: error.message().to_string(),
             })
         } else if r.resource_type != RESOURCE_TOPIC {
             Err(unsupported_resource(r.resource_type))

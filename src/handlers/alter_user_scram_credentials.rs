@@ -18,7 +18,7 @@ use kafka_protocol::messages::{
 use super::{encode, str_bytes, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::security::authz::AclOperation;
-use crate::security::authz_helpers::{default_message, Authz};
+use crate::security::authz_helpers::{Authz, Denied};
 use crate::security::scram_admin;
 use crate::security::session::Session;
 use crate::shard::Shard;
@@ -38,7 +38,7 @@ pub async fn handle(
     let request = AlterUserScramCredentialsRequest::try_decode(body, header.request_api_version)?;
     if !Authz::new(shard, session).cluster(AclOperation::Alter) {
         // Kafka: every user named, once each and sorted, with the error.
-        let error = ResponseError::ClusterAuthorizationFailed;
+        let error = Denied::Cluster;
         let users: std::collections::BTreeSet<&str> = request
             .deletions
             .iter()
@@ -51,7 +51,7 @@ pub async fn handle(
                 AlterUserScramCredentialsResult::default()
                     .with_user(str_bytes(u))
                     .with_error_code(error.code())
-                    .with_error_message(Some(str_bytes(&default_message(error))))
+                    .with_error_message(Some(str_bytes(error.message())))
             })
             .collect();
         let response = AlterUserScramCredentialsResponse::default().with_results(results);

@@ -12,7 +12,7 @@ use kafka_protocol::messages::{
 use super::{encode, str_bytes, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::security::authz::AclOperation;
-use crate::security::authz_helpers::{default_message, Authz};
+use crate::security::authz_helpers::{Authz, Denied as Refused};
 use crate::security::session::Session;
 use crate::shard::Shard;
 
@@ -102,12 +102,12 @@ pub async fn handle(
                 .with_topic_id(id)
                 .with_error_code(ResponseError::UnknownTopicId.code()),
             (Ok(name), Some(Denied { show_name })) => {
-                let error = ResponseError::TopicAuthorizationFailed;
+                let error = Refused::Topic;
                 DeletableTopicResult::default()
                     .with_name(show_name.then(|| TopicName(str_bytes(&name))))
                     .with_topic_id(ids.get(i).copied().unwrap_or_default())
                     .with_error_code(error.code())
-                    .with_error_message(Some(str_bytes(&default_message(error))))
+                    .with_error_message(Some(str_bytes(error.message())))
             }
             (Ok(name), None) => {
                 let r =

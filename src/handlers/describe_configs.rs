@@ -16,7 +16,7 @@ use super::{encode, str_bytes, Reply, Versions};
 use crate::metadata::configs::TOPIC_CONFIGS;
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::security::authz::AclOperation;
-use crate::security::authz_helpers::{default_message, Authz};
+use crate::security::authz_helpers::Authz;
 use crate::security::session::Session;
 use crate::shard::Shard;
 
@@ -56,7 +56,7 @@ pub async fn handle(
             ) {
                 return result
                     .with_error_code(error.code())
-                    .with_error_message(Some(str_bytes(&default_message(error))));
+                    .with_error_message(Some(str_bytes(error.message())));
             }
             let keys: Option<Vec<String>> = r
                 .configuration_keys

@@ -4,7 +4,6 @@
 use std::rc::Rc;
 
 use bytes::Bytes;
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
     ApiKey, DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse,
     RequestHeader,
@@ -13,7 +12,7 @@ use kafka_protocol::messages::{
 use super::{encode, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::security::authz::AclOperation;
-use crate::security::authz_helpers::{default_message, Authz};
+use crate::security::authz_helpers::{Authz, Denied};
 use crate::security::scram_admin;
 use crate::security::session::Session;
 use crate::shard::Shard;
@@ -33,10 +32,10 @@ pub async fn handle(
     let request =
         DescribeUserScramCredentialsRequest::try_decode(body, header.request_api_version)?;
     if !Authz::new(shard, session).cluster(AclOperation::Describe) {
-        let error = ResponseError::ClusterAuthorizationFailed;
+        let error = Denied::Cluster;
         let response = DescribeUserScramCredentialsResponse::default()
             .with_error_code(error.code())
-            .with_error_message(Some(super::str_bytes(&default_message(error))));
+            .with_error_message(Some(super::str_bytes(error.message())));
         return Ok(encode(&shard.metrics, header, &response));
     }
     let credentials = shard.config.credentials.current();

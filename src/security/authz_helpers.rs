@@ -82,32 +82,52 @@ impl<'a> Authz<'a> {
         operation: AclOperation,
         resource_type: i8,
         name: &str,
-    ) -> Option<Result<(), ResponseError>> {
+    ) -> Option<Result<(), Denied>> {
         let (allowed, error) = match resource_type {
-            CONFIG_RESOURCE_TOPIC => (
-                self.topic(operation, name),
-                ResponseError::TopicAuthorizationFailed,
-            ),
+            CONFIG_RESOURCE_TOPIC => (self.topic(operation, name), Denied::Topic),
             CONFIG_RESOURCE_BROKER
             | CONFIG_RESOURCE_BROKER_LOGGER
-            | CONFIG_RESOURCE_CLIENT_METRICS => (
-                self.cluster(operation),
-                ResponseError::ClusterAuthorizationFailed,
-            ),
-            CONFIG_RESOURCE_GROUP => (
-                self.group(operation, name),
-                ResponseError::GroupAuthorizationFailed,
-            ),
+            | CONFIG_RESOURCE_CLIENT_METRICS => (self.cluster(operation), Denied::Cluster),
+            CONFIG_RESOURCE_GROUP => (self.group(operation, name), Denied::Group),
             _ => return None,
         };
         Some(if allowed { Ok(()) } else { Err(error) })
     }
 }
 
-/// Kafka's default message for `error` (`Errors.message()`), as it puts it beside an
-/// authorization failure: "Topic authorization failed." and the like.
-pub fn default_message(error: ResponseError) -> String {
-    error.to_string()
+/// Which kind of authorization failed: Kafka's error code for it and the message Kafka puts
+/// beside it where a response carries one (`Errors.message()`, e.g. DescribeConfigs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    Topic,
+    Group,
+    Cluster,
+    TransactionalId,
+}
+
+impl Denied {
+    pub fn error(self) -> ResponseError {
+        match self {
+            Denied::Topic => ResponseError::TopicAuthorizationFailed,
+            Denied::Group => ResponseError::GroupAuthorizationFailed,
+            Denied::Cluster => ResponseError::ClusterAuthorizationFailed,
+            Denied::TransactionalId => ResponseError::TransactionalIdAuthorizationFailed,
+        }
+    }
+
+    pub fn code(self) -> i16 {
+        self.error().code()
+    }
+
+    /// Kafka's default message for the error.
+    pub fn message(self) -> &'static str {
+        match self {
+            Denied::Topic => "Topic authorization failed.",
+            Denied::Group => "Group authorization failed.",
+            Denied::Cluster => "Cluster authorization failed.",
+            Denied::TransactionalId => "Transactional Id authorization failed.",
+        }
+    }
 }
 
 #[cfg(test)]
@@ -115,18 +135,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_messages_are_kafkas() {
-        assert_eq!(
-            default_message(ResponseError::TopicAuthorizationFailed),
-            "Topic authorization failed."
-        );
-        assert_eq!(
-            default_message(ResponseError::ClusterAuthorizationFailed),
-            "Cluster authorization failed."
-        );
-        assert_eq!(
-            default_message(ResponseError::GroupAuthorizationFailed),
-            "Group authorization failed."
-        );
+    fn denials_carry_kafkas_codes() {
+        assert_eq!(Denied::Topic.code(), 29);
+        assert_eq!(Denied::Group.code(), 30);
+        assert_eq!(Denied::Cluster.code(), 31);
+        assert_eq!(Denied::TransactionalId.code(), 53);
     }
 }
