@@ -393,15 +393,15 @@ mod tests {
 
     #[test]
     fn pattern_filters_follow_kafka() {
-        use PatternType::*;
-        use ResourceType::*;
+        use PatternType::{Literal, Match, Prefixed};
+        use ResourceType::{Group, Topic};
         let lit = binding(Topic, Literal, "orders");
         let wild = binding(Topic, Literal, "*");
         let pre = binding(Topic, Prefixed, "ord");
         let other = binding(Topic, Prefixed, "pay");
         let group = binding(Group, Literal, "orders");
         // ANY with a name: exact name, any pattern type.
-        let f = filter(Any, PatternType::Any, Some("orders"));
+        let f = filter(ResourceType::Any, PatternType::Any, Some("orders"));
         assert!(f.matches(&lit) && f.matches(&group));
         assert!(!f.matches(&wild) && !f.matches(&pre));
         // MATCH: the literal, the wildcard and prefixes that apply.
