@@ -49,7 +49,9 @@ impl PatternType {
     }
 
     pub fn from_name(name: &str) -> Option<PatternType> {
-        Self::ALL_CODES.into_iter().find(|p| loose_eq(p.name(), name))
+        Self::ALL_CODES
+            .into_iter()
+            .find(|p| loose_eq(p.name(), name))
     }
 }
 
@@ -87,7 +89,9 @@ impl Permission {
     }
 
     pub fn from_name(name: &str) -> Option<Permission> {
-        Self::ALL_CODES.into_iter().find(|p| loose_eq(p.name(), name))
+        Self::ALL_CODES
+            .into_iter()
+            .find(|p| loose_eq(p.name(), name))
     }
 }
 
