@@ -1,7 +1,8 @@
-"""ACLs through confluent-kafka's AdminClient (librdkafka) on a SASL_PLAINTEXT listener with
-the standard authorizer (issue 14): create_acls, describe_acls and delete_acls with AclBinding /
-AclBindingFilter, a user who is not a super user refused, and the ACLs applying to that user.
-The raw protocol is tests/acl.rs."""
+"""ACLs through confluent-kafka's AdminClient (librdkafka) and kafka-python's KafkaAdminClient
+on a SASL_PLAINTEXT listener with the standard authorizer (issue 14): create_acls,
+describe_acls and delete_acls with AclBinding / AclBindingFilter (MATCH and PREFIXED filters),
+a user who is not a super user refused until granted ALTER / DESCRIBE on the cluster, and
+SECURITY_DISABLED without an authorizer. The raw protocol is tests/acl.rs."""
 
 from __future__ import annotations
 
@@ -149,3 +150,42 @@ def test_without_an_authorizer_acls_are_security_disabled(broker):
                   AclOperation.READ, AclPermissionType.ALLOW)
     created = results(admin.create_acls([acl], request_timeout=TIMEOUT_S))
     assert created[acl].name() == "SECURITY_DISABLED", created
+
+
+def test_kafka_python_admin_acls(acl_broker):
+    """kafka-python 3's KafkaAdminClient: the version it picks from ApiVersions (v1+)."""
+    from kafka.admin import (
+        ACL, ACLFilter, ACLOperation, ACLPermissionType, ACLResourcePatternType,
+        KafkaAdminClient, ResourcePattern, ResourcePatternFilter,
+    )
+    from kafka.admin import ResourceType as KResourceType
+
+    admin = KafkaAdminClient(
+        bootstrap_servers=acl_broker.listener_bootstrap("SASL_PLAINTEXT"),
+        security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN",
+        sasl_plain_username="admin", sasl_plain_password="admin-secret",
+    )
+    try:
+        acl = ACL(
+            principal="User:alice", host="*", operation=ACLOperation.WRITE,
+            permission_type=ACLPermissionType.ALLOW,
+            resource_pattern=ResourcePattern(
+                KResourceType.TOPIC, "events", ACLResourcePatternType.PREFIXED),
+        )
+        created = admin.create_acls([acl])
+        assert created["failed"] == [] and len(created["succeeded"]) == 1, created
+        match = ACLFilter(
+            principal=None, host=None, operation=ACLOperation.ANY,
+            permission_type=ACLPermissionType.ANY,
+            resource_pattern=ResourcePatternFilter(
+                KResourceType.TOPIC, "events-eu", ACLResourcePatternType.MATCH),
+        )
+        acls, error = admin.describe_acls(match)
+        assert error.errno == 0 and acls == [acl], (acls, error)
+        deleted = admin.delete_acls([match])
+        (_, gone, error), = deleted
+        assert error.errno == 0 and list(gone) == [acl], deleted
+        acls, _ = admin.describe_acls(match)
+        assert acls == []
+    finally:
+        admin.close()
