@@ -160,9 +160,7 @@ impl AclBinding {
             ));
         }
         check_principal(principal)?;
-        if host.is_empty() {
-            return Err("Host should not be empty (use * for every host)".into());
-        }
+        // Kafka does not check the host: one that is no address matches no client.
         Ok(AclBinding {
             resource_type,
             pattern_type,
