@@ -72,6 +72,9 @@ fn body(key: i16, version: i16, buf: Bytes) {
         ApiKey::DescribeCluster => check::<DescribeClusterRequest>(buf, version),
         ApiKey::DescribeLogDirs => check::<DescribeLogDirsRequest>(buf, version),
         ApiKey::DescribeProducers => check::<DescribeProducersRequest>(buf, version),
+        ApiKey::DescribeAcls => check::<DescribeAclsRequest>(buf, version),
+        ApiKey::CreateAcls => check::<CreateAclsRequest>(buf, version),
+        ApiKey::DeleteAcls => check::<DeleteAclsRequest>(buf, version),
         _ => {}
     }
 }

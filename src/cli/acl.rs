@@ -352,9 +352,7 @@ fn list(
             .with_host_filter(None)
             .with_operation(AclOperation::Any as i8)
             .with_permission_type(Permission::Any as i8);
-        let (_, response) = client
-            .any()?
-            .call(&request, DESCRIBE_ACLS_VERSION_MAX)?;
+        let (_, response) = client.any()?.call(&request, DESCRIBE_ACLS_VERSION_MAX)?;
         ClientError::check(
             response.error_code,
             response.error_message.as_deref(),
@@ -427,11 +425,9 @@ fn delete(opts: &ClientOpts, resources: &Resources, entries: &Entries) -> Result
     let mut rows = Vec::new();
     let mut errors = Vec::new();
     for f in &response.filter_results {
-        if let Err(e) = ClientError::check(
-            f.error_code,
-            f.error_message.as_deref(),
-            "deleting ACLs",
-        ) {
+        if let Err(e) =
+            ClientError::check(f.error_code, f.error_message.as_deref(), "deleting ACLs")
+        {
             errors.push(e);
         }
         for m in &f.matching_acls {

@@ -51,7 +51,10 @@ pub async fn handle(
         return Ok(encode(&shard.metrics, header, &response));
     }
     if !shard.config.authorizer.enabled() {
-        let response = failed(ResponseError::SecurityDisabled, "No Authorizer is configured.");
+        let response = failed(
+            ResponseError::SecurityDisabled,
+            "No Authorizer is configured.",
+        );
         return Ok(encode(&shard.metrics, header, &response));
     }
     let filter = match AclFilter::from_codes(

@@ -133,10 +133,16 @@ mod tests {
         store.install(next);
         assert_eq!(store.current().generation, 2);
         let text = std::fs::read_to_string(store.path()).unwrap();
-        assert!(text.contains("\"PREFIXED\"") && text.contains("User:alice"), "{text}");
+        assert!(
+            text.contains("\"PREFIXED\"") && text.contains("User:alice"),
+            "{text}"
+        );
         let again = AclStore::open(dir.path()).unwrap();
         assert_eq!(again.current().bindings(), &[b]);
         std::fs::write(again.path(), b"{\"format\":0,\"acls\":[]}").unwrap();
-        assert!(AclStore::open(dir.path()).is_err(), "a bad file refuses to start");
+        assert!(
+            AclStore::open(dir.path()).is_err(),
+            "a bad file refuses to start"
+        );
     }
 }

@@ -125,3 +125,25 @@ impl Session {
             .map_or_else(|| "an unknown peer".to_string(), |p| p.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::security::authz::{AclOperation, ResourceType};
+
+    #[test]
+    fn a_new_principal_forgets_the_cached_decisions() {
+        let s = Session::new(Arc::new(ListenerInfo::plaintext(Vec::new())), None);
+        let decide = |s: &Session| {
+            s.acl_cache
+                .get_or_decide(1, AclOperation::Read, ResourceType::Topic, "t", || true)
+        };
+        decide(&s);
+        assert_eq!(s.acl_cache.len(), 1);
+        s.set_principal(KafkaPrincipal::anonymous());
+        assert_eq!(s.acl_cache.len(), 1, "the same principal keeps them");
+        s.set_principal(KafkaPrincipal::user("alice"));
+        assert!(s.acl_cache.is_empty());
+        assert_eq!(s.principal().to_string(), "User:alice");
+    }
+}

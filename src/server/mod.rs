@@ -190,6 +190,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.allow_everyone_if_no_acl_found,
     )
     .map_err(|e| anyhow::anyhow!(e))?;
+    if !authorizer.enabled()
+        && (!authorizer.super_users.is_empty() || authorizer.allow_everyone_if_no_acl_found)
+    {
+        // Kafka ignores them without an authorizer; say so at least.
+        tracing::warn!(
+            "--super-users / --allow-everyone-if-no-acl-found given without --authorizer standard: every request is allowed"
+        );
+    }
     let config = Arc::new(BrokerConfig {
         data_dir: args.data_dir.clone(),
         shards,

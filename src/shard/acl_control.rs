@@ -163,10 +163,17 @@ impl Shard {
             .controller
             .as_ref()
             .expect("controller ops run on shard 0");
-        debug_assert_eq!(controller.lock.available(), 0, "ACL change without the lock");
+        debug_assert_eq!(
+            controller.lock.available(),
+            0,
+            "ACL change without the lock"
+        );
         let (next, path) = {
             let store = controller.store.borrow();
-            (Arc::new(store.acls().next(bindings)), store.acls().path().to_path_buf())
+            (
+                Arc::new(store.acls().next(bindings)),
+                store.acls().path().to_path_buf(),
+            )
         };
         assert!(next.len() <= ACL_BINDINGS_MAX);
         let image = AclStore::image(&next)?;

@@ -49,7 +49,9 @@ impl PatternType {
     }
 
     pub fn from_name(name: &str) -> Option<PatternType> {
-        Self::ALL_CODES.into_iter().find(|p| loose_eq(p.name(), name))
+        Self::ALL_CODES
+            .into_iter()
+            .find(|p| loose_eq(p.name(), name))
     }
 }
 
@@ -87,7 +89,9 @@ impl Permission {
     }
 
     pub fn from_name(name: &str) -> Option<Permission> {
-        Self::ALL_CODES.into_iter().find(|p| loose_eq(p.name(), name))
+        Self::ALL_CODES
+            .into_iter()
+            .find(|p| loose_eq(p.name(), name))
     }
 }
 
@@ -156,9 +160,7 @@ impl AclBinding {
             ));
         }
         check_principal(principal)?;
-        if host.is_empty() {
-            return Err("Host should not be empty (use * for every host)".into());
-        }
+        // Kafka does not check the host: one that is no address matches no client.
         Ok(AclBinding {
             resource_type,
             pattern_type,
@@ -393,15 +395,15 @@ mod tests {
 
     #[test]
     fn pattern_filters_follow_kafka() {
-        use PatternType::*;
-        use ResourceType::*;
+        use PatternType::{Literal, Match, Prefixed};
+        use ResourceType::{Group, Topic};
         let lit = binding(Topic, Literal, "orders");
         let wild = binding(Topic, Literal, "*");
         let pre = binding(Topic, Prefixed, "ord");
         let other = binding(Topic, Prefixed, "pay");
         let group = binding(Group, Literal, "orders");
         // ANY with a name: exact name, any pattern type.
-        let f = filter(Any, PatternType::Any, Some("orders"));
+        let f = filter(ResourceType::Any, PatternType::Any, Some("orders"));
         assert!(f.matches(&lit) && f.matches(&group));
         assert!(!f.matches(&wild) && !f.matches(&pre));
         // MATCH: the literal, the wildcard and prefixes that apply.

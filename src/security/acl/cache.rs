@@ -123,7 +123,13 @@ mod tests {
         assert!(!c.get_or_decide(1, AclOperation::Write, t, "a", decide(true)));
         assert_eq!(calls.get(), 2);
         // Another resource type with the same name is another resource.
-        assert!(!c.get_or_decide(1, AclOperation::Read, ResourceType::Group, "a", decide(false)));
+        assert!(!c.get_or_decide(
+            1,
+            AclOperation::Read,
+            ResourceType::Group,
+            "a",
+            decide(false)
+        ));
         assert_eq!(calls.get(), 3);
         assert_eq!(c.len(), 2);
         // A new ACL generation decides again.

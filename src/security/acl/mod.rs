@@ -59,7 +59,11 @@ impl AuthorizerConfig {
         allow_everyone_if_no_acl_found: bool,
     ) -> Result<AuthorizerConfig, String> {
         let mut users = HashSet::new();
-        for u in super_users.split(';').map(str::trim).filter(|u| !u.is_empty()) {
+        for u in super_users
+            .split(';')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+        {
             binding::check_principal(u).map_err(|e| format!("--super-users: {e}"))?;
             users.insert(u.to_string());
         }
@@ -193,7 +197,9 @@ impl AclSet {
                 continue;
             }
             match b.permission {
-                Permission::Deny if b.operation == AclOperation::All || b.operation == operation => {
+                Permission::Deny
+                    if b.operation == AclOperation::All || b.operation == operation =>
+                {
                     return false;
                 }
                 Permission::Allow if allow_implies(b.operation, operation) => allowed = true,
@@ -218,14 +224,25 @@ impl AclSet {
         resource_type: ResourceType,
     ) -> bool {
         // A name no binding can name literally (Kafka uses "hardcode").
-        if self.authorize(config, principal, host, operation, resource_type, "hardcode") {
+        if self.authorize(
+            config,
+            principal,
+            host,
+            operation,
+            resource_type,
+            "hardcode",
+        ) {
             return true;
         }
         let who = principal.to_string();
         let mut deny_literal = HashSet::new();
         let mut deny_prefixed = HashSet::new();
         let mut allow = Vec::new();
-        for b in self.bindings.iter().filter(|b| b.resource_type == resource_type) {
+        for b in self
+            .bindings
+            .iter()
+            .filter(|b| b.resource_type == resource_type)
+        {
             if !principal_matches(b, &who)
                 || !host_matches(b, host)
                 || !(b.operation == operation || b.operation == AclOperation::All)

@@ -49,18 +49,44 @@ fn may(s: &AclSet, who: &KafkaPrincipal, op: AclOperation, rt: ResourceType, nam
 fn allow_and_implications_follow_kafka() {
     let s = set(vec![
         b(Topic, Literal, "orders", "User:alice", "*", Read, Allow),
-        b(Topic, Literal, "configs", "User:alice", "*", AlterConfigs, Allow),
+        b(
+            Topic,
+            Literal,
+            "configs",
+            "User:alice",
+            "*",
+            AlterConfigs,
+            Allow,
+        ),
         b(Group, Literal, "g", "User:alice", "*", All, Allow),
     ]);
     let a = alice();
     assert!(may(&s, &a, Read, Topic, "orders"));
-    assert!(may(&s, &a, Describe, Topic, "orders"), "READ implies DESCRIBE");
+    assert!(
+        may(&s, &a, Describe, Topic, "orders"),
+        "READ implies DESCRIBE"
+    );
     assert!(!may(&s, &a, Write, Topic, "orders"));
     assert!(!may(&s, &a, DescribeConfigs, Topic, "orders"));
-    assert!(may(&s, &a, DescribeConfigs, Topic, "configs"), "ALTER_CONFIGS implies DESCRIBE_CONFIGS");
-    assert!(!may(&s, &a, Describe, Topic, "configs"), "ALTER_CONFIGS does not imply DESCRIBE");
-    assert!(may(&s, &a, Read, Group, "g") && may(&s, &a, Delete, Group, "g"), "ALL");
-    assert!(!may(&s, &KafkaPrincipal::user("bob"), Read, Topic, "orders"));
+    assert!(
+        may(&s, &a, DescribeConfigs, Topic, "configs"),
+        "ALTER_CONFIGS implies DESCRIBE_CONFIGS"
+    );
+    assert!(
+        !may(&s, &a, Describe, Topic, "configs"),
+        "ALTER_CONFIGS does not imply DESCRIBE"
+    );
+    assert!(
+        may(&s, &a, Read, Group, "g") && may(&s, &a, Delete, Group, "g"),
+        "ALL"
+    );
+    assert!(!may(
+        &s,
+        &KafkaPrincipal::user("bob"),
+        Read,
+        Topic,
+        "orders"
+    ));
     for granted in [Read, Write, Delete, Alter] {
         assert!(allow_implies(granted, Describe));
     }
@@ -76,15 +102,30 @@ fn deny_wins_and_does_not_imply() {
         b(Topic, Literal, "orders", "User:alice", "*", Read, Deny),
     ]);
     let a = alice();
-    assert!(!may(&s, &a, Write, Topic, "orders"), "a prefixed DENY beats a literal ALLOW");
+    assert!(
+        !may(&s, &a, Write, Topic, "orders"),
+        "a prefixed DENY beats a literal ALLOW"
+    );
     assert!(!may(&s, &a, Read, Topic, "orders"));
-    assert!(may(&s, &a, Describe, Topic, "orders"), "DENY READ does not deny DESCRIBE");
-    assert!(may(&s, &KafkaPrincipal::user("bob"), Write, Topic, "orders"));
+    assert!(
+        may(&s, &a, Describe, Topic, "orders"),
+        "DENY READ does not deny DESCRIBE"
+    );
+    assert!(may(
+        &s,
+        &KafkaPrincipal::user("bob"),
+        Write,
+        Topic,
+        "orders"
+    ));
     let all_denied = set(vec![
         b(Topic, Literal, "*", "User:alice", "*", All, Deny),
         b(Topic, Literal, "t", "User:alice", "*", Read, Allow),
     ]);
-    assert!(!may(&all_denied, &a, Read, Topic, "t"), "a wildcard DENY ALL wins");
+    assert!(
+        !may(&all_denied, &a, Read, Topic, "t"),
+        "a wildcard DENY ALL wins"
+    );
 }
 
 #[test]
@@ -101,9 +142,20 @@ fn prefixed_and_wildcard_patterns() {
     assert!(!may(&s, &a, Write, Topic, "xpayments"));
     assert!(may(&s, &a, Describe, Topic, "anything"));
     assert!(may(&s, &a, Read, Topic, "étoile"), "multi-byte prefixes");
-    assert!(!may(&s, &a, Describe, Group, "anything"), "per resource type");
+    assert!(
+        !may(&s, &a, Describe, Group, "anything"),
+        "per resource type"
+    );
     // A literal "*" binding is not a prefix: "x*" names nothing special.
-    let lit = set(vec![b(Topic, Literal, "x*", "User:alice", "*", Read, Allow)]);
+    let lit = set(vec![b(
+        Topic,
+        Literal,
+        "x*",
+        "User:alice",
+        "*",
+        Read,
+        Allow,
+    )]);
     assert!(!may(&lit, &a, Read, Topic, "xy"));
 }
 
@@ -120,20 +172,35 @@ fn hosts_match_exactly_or_by_wildcard() {
     assert!(!may(&s, &a, Read, Topic, "u"));
     let v6: IpAddr = "0:0:0:0:0:0:0:1".parse().unwrap();
     assert!(s.authorize(&c, &a, Some(v6), Read, Topic, "v"));
-    assert!(!s.authorize(&c, &a, None, Read, Topic, "t"), "no peer address: only *");
+    assert!(
+        !s.authorize(&c, &a, None, Read, Topic, "t"),
+        "no peer address: only *"
+    );
 }
 
 #[test]
 fn super_users_and_allow_everyone() {
     let s = set(vec![b(Topic, Literal, "t", "User:*", "*", All, Deny)]);
     let admin = KafkaPrincipal::user("admin");
-    assert!(may(&s, &admin, Write, Topic, "t"), "super users pass even a DENY");
+    assert!(
+        may(&s, &admin, Write, Topic, "t"),
+        "super users pass even a DENY"
+    );
     assert!(may(&s, &admin, Alter, Cluster, "kafka-cluster"));
     let a = alice();
-    assert!(!may(&s, &a, Read, Topic, "free"), "no ACL on it: denied by default");
+    assert!(
+        !may(&s, &a, Read, Topic, "free"),
+        "no ACL on it: denied by default"
+    );
     let open = AuthorizerConfig::new(AuthorizerKind::Standard, "", true).unwrap();
-    assert!(s.authorize(&open, &a, HOST, Read, Topic, "free"), "no ACL: allowed");
-    assert!(!s.authorize(&open, &a, HOST, Read, Topic, "t"), "ACLs on it: they decide");
+    assert!(
+        s.authorize(&open, &a, HOST, Read, Topic, "free"),
+        "no ACL: allowed"
+    );
+    assert!(
+        !s.authorize(&open, &a, HOST, Read, Topic, "t"),
+        "ACLs on it: they decide"
+    );
     // An ACL for someone else on the resource also turns off allow-everyone for it.
     let other = set(vec![b(Topic, Literal, "t", "User:bob", "*", Read, Allow)]);
     assert!(!other.authorize(&open, &a, HOST, Read, Topic, "t"));
@@ -148,7 +215,15 @@ fn by_resource_type_follows_kafka() {
     let c = config();
     let by_type = |s: &AclSet| s.authorize_by_resource_type(&c, &a, HOST, Write, Topic);
     assert!(!by_type(&set(vec![])));
-    assert!(by_type(&set(vec![b(Topic, Literal, "t", "User:alice", "*", Write, Allow)])));
+    assert!(by_type(&set(vec![b(
+        Topic,
+        Literal,
+        "t",
+        "User:alice",
+        "*",
+        Write,
+        Allow
+    )])));
     assert!(!by_type(&set(vec![
         b(Topic, Literal, "t", "User:alice", "*", Write, Allow),
         b(Topic, Literal, "t", "User:alice", "*", Write, Deny),
@@ -161,7 +236,15 @@ fn by_resource_type_follows_kafka() {
         b(Topic, Prefixed, "t", "User:alice", "*", Write, Allow),
         b(Topic, Prefixed, "tx", "User:alice", "*", Write, Deny),
     ])));
-    assert!(!by_type(&set(vec![b(Topic, Literal, "t", "User:alice", "*", Read, Allow)])));
+    assert!(!by_type(&set(vec![b(
+        Topic,
+        Literal,
+        "t",
+        "User:alice",
+        "*",
+        Read,
+        Allow
+    )])));
     assert!(!by_type(&set(vec![
         b(Topic, Literal, "t", "User:alice", "*", Write, Allow),
         b(Topic, Literal, "*", "User:*", "*", Write, Deny),
