@@ -479,3 +479,16 @@ pub const QUOTA_SYNC_INTERVAL_MS: u64 = 25;
 
 const _: () = assert!(QUOTA_SYNC_INTERVAL_MS * 4 <= QUOTA_WINDOW_MS);
 const _: () = assert!(QUOTA_WINDOW_NUM >= 2);
+// --- Authorization (issue 14, ACLs) ------------------------------------------------------------
+
+/// ACL bindings the cluster holds at most (Kafka has no such limit). Every change rewrites
+/// `meta/acls.json` whole and is published to every shard as a new set, and
+/// `authorizeByResourceType` walks a resource type's bindings: without a bound, a client with
+/// ALTER on the cluster could grow every shard's memory and each change's fsync without end.
+/// Past it a creation fails alone (POLICY_VIOLATION, with this number in its message).
+pub const ACL_BINDINGS_MAX: usize = 10_000;
+
+/// Resources (type and name) one connection's authorization cache remembers decisions for
+/// (`security::acl::cache`). At the bound the cache starts over: a client naming endless
+/// topics costs ACL walks, never memory. 16 bytes plus the name per entry.
+pub const ACL_DECISION_CACHE_ENTRIES_MAX: usize = 4_096;

@@ -89,6 +89,9 @@ fn body(key: i16, version: i16, buf: Bytes) {
         ApiKey::DescribeClientQuotas => check::<DescribeClientQuotasRequest>(buf, version),
         // Its op values are f64: a NaN never equals itself, so compare the printed forms.
         ApiKey::AlterClientQuotas => check_printed::<AlterClientQuotasRequest>(buf, version),
+        ApiKey::DescribeAcls => check::<DescribeAclsRequest>(buf, version),
+        ApiKey::CreateAcls => check::<CreateAclsRequest>(buf, version),
+        ApiKey::DeleteAcls => check::<DeleteAclsRequest>(buf, version),
         _ => {}
     }
 }

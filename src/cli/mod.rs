@@ -1,12 +1,13 @@
 //! Command-line interface: `sluice serve` and the client commands (`topic`, `produce`,
 //! `consume`, `group`), which speak the Kafka protocol to any broker through [`sluice_client`].
 
+mod acl;
 mod consume;
 mod group;
 pub mod output;
 mod produce;
-pub mod security;
 mod quota;
+pub mod security;
 mod time;
 mod topic;
 pub mod user;
@@ -48,6 +49,8 @@ pub enum Command {
     User(user::UserCommand),
     /// Set and describe client quotas (as kafka-configs.sh --entity-type users|clients).
     Quota(quota::QuotaCommand),
+    /// Create, list and delete ACLs (as kafka-acls.sh).
+    Acl(AclCommand),
 }
 
 /// Options every client command takes.
@@ -139,6 +142,14 @@ pub struct TopicCommand {
 }
 
 #[derive(Args, Debug)]
+pub struct AclCommand {
+    #[command(flatten)]
+    pub opts: ClientOpts,
+    #[command(subcommand)]
+    pub action: acl::AclAction,
+}
+
+#[derive(Args, Debug)]
 pub struct GroupCommand {
     #[command(flatten)]
     pub opts: ClientOpts,
@@ -155,6 +166,7 @@ pub fn run_client(command: Command) -> i32 {
         Command::Consume(a) => consume::run(a),
         Command::Group(c) => group::run(&c.opts, c.action),
         Command::Quota(c) => quota::run(&c.opts, c.action),
+        Command::Acl(c) => acl::run(&c.opts, c.action),
         Command::User(c) => user::run(c),
     };
     match result {
@@ -255,6 +267,22 @@ pub struct ServeArgs {
     /// (never a command-line argument). Read only when the user is created.
     #[arg(long, value_name = "FILE", requires = "bootstrap_user")]
     pub bootstrap_password_file: Option<PathBuf>,
+    /// Authorizer, as Kafka's `authorizer.class.name`: `none` (unset in Kafka: every request
+    /// is allowed, the ACL APIs answer SECURITY_DISABLED) or `standard`
+    /// (`org.apache.kafka.metadata.authorizer.StandardAuthorizer`: ACLs, managed with
+    /// `sluice acl` or any Kafka admin client).
+    #[arg(long, value_enum, default_value = "none")]
+    pub authorizer: crate::security::acl::AuthorizerKind,
+
+    /// Principals allowed everything whatever the ACLs, as Kafka's `super.users`:
+    /// `User:admin;User:ops`.
+    #[arg(long, default_value = "")]
+    pub super_users: String,
+
+    /// With --authorizer standard: allow a request on a resource no ACL applies to, as
+    /// Kafka's `allow.everyone.if.no.acl.found` (default false: denied).
+    #[arg(long, default_value = "false", value_parser = parse_bool, action = clap::ArgAction::Set)]
+    pub allow_everyone_if_no_acl_found: bool,
 
     /// Host advertised to clients in Metadata by listeners --advertised-listeners doesn't name
     /// (default: the listen host; 127.0.0.1 when listening on 0.0.0.0).

@@ -12,6 +12,9 @@ use kafka_protocol::messages::{
 
 use super::{encode, str_bytes, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
+use crate::security::authz::AclOperation;
+use crate::security::authz_helpers::{Authz, Denied};
+use crate::security::session::Session;
 use crate::shard::quota_control::QuotaAlteration;
 use crate::shard::Shard;
 
@@ -23,10 +26,14 @@ pub const VERSIONS: Versions = Versions {
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    session: &Rc<Session>,
     header: &RequestHeader,
     body: &mut Bytes,
 ) -> Result<Reply, DecodeError> {
     let request = AlterClientQuotasRequest::try_decode(body, header.request_api_version)?;
+    // Kafka: ALTER_CONFIGS on the cluster, or every entry fails with it.
+    let denied = (!Authz::new(shard, session).cluster(AclOperation::AlterConfigs))
+        .then_some(Denied::Cluster);
     let alterations: Vec<QuotaAlteration> = request
         .entries
         .iter()
@@ -48,9 +55,15 @@ pub async fn handle(
                 .collect(),
         })
         .collect();
-    let results = shard
-        .alter_client_quotas(alterations, request.validate_only)
-        .await;
+    let results = match denied {
+        Some(_) => Vec::new(),
+        None => {
+            shard
+                .alter_client_quotas(alterations, request.validate_only)
+                .await
+        }
+    };
+    let results = results.into_iter().map(Some).chain(std::iter::repeat(None));
     let entries = request
         .entries
         .iter()
@@ -66,11 +79,17 @@ pub async fn handle(
                     })
                     .collect(),
             );
-            match r {
-                Ok(()) => entry,
-                Err(err) => entry
+            match (r, denied) {
+                (_, Some(d)) => entry
+                    .with_error_code(d.code())
+                    .with_error_message(Some(str_bytes(d.message()))),
+                (Some(Ok(())), None) => entry,
+                (Some(Err(err)), None) => entry
                     .with_error_code(err.code.code())
                     .with_error_message(Some(str_bytes(&err.message))),
+                (None, None) => entry.with_error_code(
+                    kafka_protocol::error::ResponseError::UnknownServerError.code(),
+                ),
             }
         })
         .collect();

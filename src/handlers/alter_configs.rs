@@ -12,6 +12,10 @@ use super::incremental_alter_configs::{
 };
 use super::{encode, str_bytes, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
+use crate::security::authz::AclOperation;
+use crate::security::authz_helpers::Authz;
+use crate::security::session::Session;
+use crate::shard::control::ControlError;
 use crate::shard::topic_configs::ConfigOp;
 use crate::shard::Shard;
 
@@ -23,10 +27,12 @@ pub const VERSIONS: Versions = Versions {
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    session: &Rc<Session>,
     header: &RequestHeader,
     body: &mut Bytes,
 ) -> Result<Reply, DecodeError> {
     let request = AlterConfigsRequest::try_decode(body, header.request_api_version)?;
+    let authz = Authz::new(shard, session);
     let mut responses = Vec::with_capacity(request.resources.len());
     let duplicates = duplicated(
         request
@@ -35,8 +41,22 @@ pub async fn handle(
             .map(|r| (r.resource_type, r.resource_name.as_str())),
     );
     for (r, duplicate) in request.resources.iter().zip(duplicates) {
+        // ALTER_CONFIGS on the topic, or on the cluster for broker resources (Kafka's
+        // ControllerApis), after the duplicate check; denied: the error, its default message.
+        let denied = authz
+            .config_resource(
+                AclOperation::AlterConfigs,
+                r.resource_type,
+                &r.resource_name,
+            )
+            .and_then(Result::err);
         let result = if duplicate {
             Err(duplicate_resource())
+        } else if let Some(error) = denied {
+            Err(ControlError {
+                code: error.code(),
+                message: error.message().to_string(),
+            })
         } else if r.resource_type != RESOURCE_TOPIC {
             Err(unsupported_resource(r.resource_type))
         } else {

@@ -17,7 +17,10 @@ use kafka_protocol::messages::{
 
 use super::{encode, str_bytes, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
+use crate::security::authz::AclOperation;
+use crate::security::authz_helpers::{Authz, Denied};
 use crate::security::scram_admin;
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub const VERSIONS: Versions = Versions {
@@ -28,10 +31,32 @@ pub const VERSIONS: Versions = Versions {
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    session: &Rc<Session>,
     header: &RequestHeader,
     body: &mut Bytes,
 ) -> Result<Reply, DecodeError> {
     let request = AlterUserScramCredentialsRequest::try_decode(body, header.request_api_version)?;
+    if !Authz::new(shard, session).cluster(AclOperation::Alter) {
+        // Kafka: every user named, once each and sorted, with the error.
+        let error = Denied::Cluster;
+        let users: std::collections::BTreeSet<&str> = request
+            .deletions
+            .iter()
+            .map(|d| d.name.as_str())
+            .chain(request.upsertions.iter().map(|u| u.name.as_str()))
+            .collect();
+        let results = users
+            .into_iter()
+            .map(|u| {
+                AlterUserScramCredentialsResult::default()
+                    .with_user(str_bytes(u))
+                    .with_error_code(error.code())
+                    .with_error_message(Some(str_bytes(error.message())))
+            })
+            .collect();
+        let response = AlterUserScramCredentialsResponse::default().with_results(results);
+        return Ok(encode(&shard.metrics, header, &response));
+    }
     let config = shard.config.clone();
     let (deletions, upsertions) = (request.deletions, request.upsertions);
     let users: Vec<String> = deletions

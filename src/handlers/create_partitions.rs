@@ -4,6 +4,7 @@
 use std::rc::Rc;
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{
     ApiKey, CreatePartitionsRequest, CreatePartitionsResponse, RequestHeader,
@@ -11,6 +12,9 @@ use kafka_protocol::messages::{
 
 use super::{encode, str_bytes, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
+use crate::security::authz::AclOperation;
+use crate::security::authz_helpers::Authz;
+use crate::security::session::Session;
 use crate::shard::control::NewPartitions;
 use crate::shard::Shard;
 
@@ -22,14 +26,31 @@ pub const VERSIONS: Versions = Versions {
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    session: &Rc<Session>,
     header: &RequestHeader,
     body: &mut Bytes,
 ) -> Result<Reply, DecodeError> {
     let request = CreatePartitionsRequest::try_decode(body, header.request_api_version)?;
+    // ALTER on each topic (Kafka's controller); a name given twice is its INVALID_REQUEST
+    // whoever asks. Denied topics get TOPIC_AUTHORIZATION_FAILED with no message.
+    let authz = Authz::new(shard, session);
+    let mut seen = std::collections::HashMap::<&str, u32>::new();
+    for t in &request.topics {
+        *seen.entry(t.name.0.as_str()).or_default() += 1;
+    }
+    let denied: Vec<bool> = request
+        .topics
+        .iter()
+        .map(|t| {
+            seen.get(t.name.0.as_str()) == Some(&1) && !authz.topic(AclOperation::Alter, &t.name.0)
+        })
+        .collect();
     let asks = request
         .topics
         .iter()
-        .map(|t| NewPartitions {
+        .zip(&denied)
+        .filter(|(_, denied)| !**denied)
+        .map(|(t, _)| NewPartitions {
             topic: t.name.0.to_string(),
             count: t.count,
             assignments: t.assignments.as_ref().map(|a| {
@@ -39,16 +60,23 @@ pub async fn handle(
             }),
         })
         .collect();
-    let results = shard.create_partitions(asks, request.validate_only).await;
+    let mut results = shard
+        .create_partitions(asks, request.validate_only)
+        .await
+        .into_iter();
     let results = request
         .topics
         .iter()
-        .zip(results)
-        .map(|(t, r)| {
+        .zip(&denied)
+        .map(|(t, denied)| {
             let result = CreatePartitionsTopicResult::default().with_name(t.name.clone());
-            match r {
-                Ok(()) => result,
-                Err(e) => result
+            if *denied {
+                return result.with_error_code(ResponseError::TopicAuthorizationFailed.code());
+            }
+            match results.next() {
+                None => result.with_error_code(ResponseError::UnknownServerError.code()),
+                Some(Ok(())) => result,
+                Some(Err(e)) => result
                     .with_error_code(e.code)
                     .with_error_message(Some(str_bytes(&e.message))),
             }

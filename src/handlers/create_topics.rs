@@ -3,6 +3,7 @@
 use std::rc::Rc;
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
 };
@@ -13,6 +14,9 @@ use kafka_protocol::messages::{
 use super::{encode, str_bytes, Reply, Versions};
 use crate::metadata::configs::TOPIC_CONFIGS;
 use crate::protocol::decode::{DecodeError, TryDecode};
+use crate::security::authz::AclOperation;
+use crate::security::authz_helpers::Authz;
+use crate::security::session::Session;
 use crate::shard::control::NewTopic;
 use crate::shard::Shard;
 
@@ -28,15 +32,37 @@ pub const CONFIG_SOURCE_DEFAULT: i8 = 5;
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    session: &Rc<Session>,
     header: &RequestHeader,
     body: &mut Bytes,
 ) -> Result<Reply, DecodeError> {
     let version = header.request_api_version;
     let request = CreateTopicsRequest::try_decode(body, version)?;
+    let authz = Authz::new(shard, session);
+    // Kafka's controller: CREATE on the cluster covers every topic, else CREATE on each; a
+    // name given twice is the controller's INVALID_REQUEST whoever asks. DESCRIBE_CONFIGS on
+    // the topic decides whether its configs come back.
+    let cluster_create = authz.cluster(AclOperation::Create);
+    let mut seen = std::collections::HashMap::<&str, u32>::new();
+    for t in &request.topics {
+        *seen.entry(t.name.0.as_str()).or_default() += 1;
+    }
+    let denied: Vec<bool> = request
+        .topics
+        .iter()
+        .map(|t| {
+            let name = t.name.0.as_str();
+            seen.get(name) == Some(&1)
+                && !cluster_create
+                && !authz.topic(AclOperation::Create, name)
+        })
+        .collect();
     let topics: Vec<NewTopic> = request
         .topics
         .iter()
-        .map(|t| NewTopic {
+        .zip(&denied)
+        .filter(|(_, denied)| !**denied)
+        .map(|(t, _)| NewTopic {
             name: t.name.0.to_string(),
             partitions: if t.assignments.is_empty() {
                 t.num_partitions
@@ -58,15 +84,36 @@ pub async fn handle(
             internal: false,
         })
         .collect();
-    let results = shard.create_topics(topics, request.validate_only).await;
+    let mut results = shard
+        .create_topics(topics, request.validate_only)
+        .await
+        .into_iter();
     let topics = request
         .topics
         .iter()
-        .zip(results)
-        .map(|(t, r)| {
+        .zip(&denied)
+        .map(|(t, denied)| {
             let result = CreatableTopicResult::default().with_name(TopicName(t.name.0.clone()));
-            match r {
-                Ok(meta) => {
+            if *denied {
+                return result
+                    .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                    .with_error_message(Some(str_bytes("Authorization failed.")))
+                    .with_num_partitions(-1)
+                    .with_replication_factor(-1);
+            }
+            match results.next() {
+                None => result
+                    .with_error_code(ResponseError::UnknownServerError.code())
+                    .with_num_partitions(-1)
+                    .with_replication_factor(-1),
+                Some(Ok(meta)) if !authz.topic(AclOperation::DescribeConfigs, &t.name.0) => {
+                    // Created, but its configs, partition count and replication factor (v5+)
+                    // are not the principal's to see: Kafka says so in topic_config_error_code.
+                    result.with_topic_id(meta.id).with_topic_config_error_code(
+                        ResponseError::TopicAuthorizationFailed.code(),
+                    )
+                }
+                Some(Ok(meta)) => {
                     let configs = TOPIC_CONFIGS
                         .iter()
                         .map(|(name, default, _)| {
@@ -88,7 +135,7 @@ pub async fn handle(
                         .with_replication_factor(1)
                         .with_configs(if version >= 5 { Some(configs) } else { None })
                 }
-                Err(e) => result
+                Some(Err(e)) => result
                     .with_error_code(e.code)
                     .with_error_message(Some(str_bytes(&e.message)))
                     .with_num_partitions(-1)

@@ -4,6 +4,7 @@
 use std::rc::Rc;
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
 };
@@ -14,6 +15,9 @@ use kafka_protocol::messages::{
 use super::{encode, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::protocol::errors::PartitionError;
+use crate::security::authz::AclOperation;
+use crate::security::authz_helpers::Authz;
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub const VERSIONS: Versions = Versions {
@@ -27,17 +31,30 @@ const HIGH_WATERMARK: i64 = -1;
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    session: &Rc<Session>,
     header: &RequestHeader,
     body: &mut Bytes,
 ) -> Result<Reply, DecodeError> {
     let request = DeleteRecordsRequest::try_decode(body, header.request_api_version)?;
     let snapshot = shard.snapshot();
+    let authz = Authz::new(shard, session);
     let mut topics = Vec::with_capacity(request.topics.len());
     for t in &request.topics {
         let name = t.name.0.to_string();
+        // DELETE on the topic, once per topic, before anything is routed.
+        let authorized = authz.topic(AclOperation::Delete, &name);
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for p in &t.partitions {
             let (index, offset) = (p.partition_index, p.offset);
+            if !authorized {
+                partitions.push(
+                    DeleteRecordsPartitionResult::default()
+                        .with_partition_index(index)
+                        .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                        .with_low_watermark(-1),
+                );
+                continue;
+            }
             let r = match snapshot.partition(&name, index).map(|m| m.owner) {
                 None => Err(PartitionError::UnknownTopicOrPartition),
                 Some(owner) => {

@@ -12,6 +12,9 @@ use kafka_protocol::messages::{
 
 use super::{encode, str_bytes, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
+use crate::security::authz::AclOperation;
+use crate::security::authz_helpers::{Authz, Denied};
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub const VERSIONS: Versions = Versions {
@@ -22,10 +25,19 @@ pub const VERSIONS: Versions = Versions {
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    session: &Rc<Session>,
     header: &RequestHeader,
     body: &mut Bytes,
 ) -> Result<Reply, DecodeError> {
     let request = DescribeClientQuotasRequest::try_decode(body, header.request_api_version)?;
+    // Kafka: DESCRIBE_CONFIGS on the cluster.
+    if !Authz::new(shard, session).cluster(AclOperation::DescribeConfigs) {
+        let denied = Denied::Cluster;
+        let response = DescribeClientQuotasResponse::default()
+            .with_error_code(denied.code())
+            .with_error_message(Some(str_bytes(denied.message())));
+        return Ok(encode(&shard.metrics, header, &response));
+    }
     let components: Vec<(String, i8, Option<String>)> = request
         .components
         .iter()

@@ -10,6 +10,7 @@ use kafka_protocol::messages::{
 
 use super::{encode, str_bytes, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
+use crate::security::authz_helpers::{Authz, AUTHORIZED_OPERATIONS_OMITTED};
 use crate::security::session::Session;
 use crate::shard::Shard;
 
@@ -44,6 +45,10 @@ pub async fn handle(
         .with_cluster_id(str_bytes(&snapshot.cluster_id))
         .with_controller_id(BrokerId(0))
         .with_brokers(brokers)
-        .with_cluster_authorized_operations(i32::MIN);
+        .with_cluster_authorized_operations(if request.include_cluster_authorized_operations {
+            Authz::new(shard, session).cluster_operations_field()
+        } else {
+            AUTHORIZED_OPERATIONS_OMITTED
+        });
     Ok(encode(&shard.metrics, header, &response))
 }

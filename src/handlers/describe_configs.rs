@@ -15,6 +15,9 @@ use super::create_topics::{CONFIG_SOURCE_DEFAULT, CONFIG_SOURCE_TOPIC};
 use super::{encode, str_bytes, Reply, Versions};
 use crate::metadata::configs::TOPIC_CONFIGS;
 use crate::protocol::decode::{DecodeError, TryDecode};
+use crate::security::authz::AclOperation;
+use crate::security::authz_helpers::Authz;
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub const VERSIONS: Versions = Versions {
@@ -30,11 +33,13 @@ const CONFIG_SOURCE_STATIC_BROKER: i8 = 4;
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    session: &Rc<Session>,
     header: &RequestHeader,
     body: &mut Bytes,
 ) -> Result<Reply, DecodeError> {
     let request = DescribeConfigsRequest::try_decode(body, header.request_api_version)?;
     let snapshot = shard.snapshot();
+    let authz = Authz::new(shard, session);
     let results = request
         .resources
         .iter()
@@ -42,6 +47,17 @@ pub async fn handle(
             let result = DescribeConfigsResult::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
+            // DESCRIBE_CONFIGS on the topic, or on the cluster for broker resources (Kafka's
+            // ConfigHelper): denied, the error and its default message, no configs.
+            if let Some(Err(error)) = authz.config_resource(
+                AclOperation::DescribeConfigs,
+                r.resource_type,
+                &r.resource_name,
+            ) {
+                return result
+                    .with_error_code(error.code())
+                    .with_error_message(Some(str_bytes(error.message())));
+            }
             let keys: Option<Vec<String>> = r
                 .configuration_keys
                 .as_ref()

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
 };
@@ -16,6 +17,9 @@ use kafka_protocol::messages::{
 
 use super::{encode, str_bytes, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
+use crate::security::authz::AclOperation;
+use crate::security::authz_helpers::Authz;
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub const VERSIONS: Versions = Versions {
@@ -26,10 +30,19 @@ pub const VERSIONS: Versions = Versions {
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    session: &Rc<Session>,
     header: &RequestHeader,
     body: &mut Bytes,
 ) -> Result<Reply, DecodeError> {
     let request = DescribeLogDirsRequest::try_decode(body, header.request_api_version)?;
+    if !Authz::new(shard, session).cluster(AclOperation::Describe) {
+        // Kafka: no results, and (v3+) CLUSTER_AUTHORIZATION_FAILED.
+        let mut response = DescribeLogDirsResponse::default();
+        if header.request_api_version >= 3 {
+            response = response.with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+        }
+        return Ok(encode(&shard.metrics, header, &response));
+    }
     // None: every partition; Some(map): the named partitions of the named topics.
     let wanted: Option<BTreeMap<String, Vec<i32>>> = request.topics.as_ref().map(|t| {
         t.iter()

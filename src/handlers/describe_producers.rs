@@ -4,6 +4,7 @@
 use std::rc::Rc;
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_producers_response::{
     PartitionResponse, ProducerState, TopicResponse,
 };
@@ -14,6 +15,9 @@ use kafka_protocol::messages::{
 use super::{encode, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::protocol::errors::PartitionError;
+use crate::security::authz::AclOperation;
+use crate::security::authz_helpers::Authz;
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub const VERSIONS: Versions = Versions {
@@ -24,16 +28,28 @@ pub const VERSIONS: Versions = Versions {
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    session: &Rc<Session>,
     header: &RequestHeader,
     body: &mut Bytes,
 ) -> Result<Reply, DecodeError> {
     let request = DescribeProducersRequest::try_decode(body, header.request_api_version)?;
     let snapshot = shard.snapshot();
+    let authz = Authz::new(shard, session);
     let mut topics = Vec::with_capacity(request.topics.len());
     for t in &request.topics {
         let name = t.name.0.to_string();
+        // READ on the topic, as Kafka asks (once per topic, before anything is routed).
+        let authorized = authz.topic(AclOperation::Read, &name);
         let mut partitions = Vec::with_capacity(t.partition_indexes.len());
         for &index in &t.partition_indexes {
+            if !authorized {
+                partitions.push(
+                    PartitionResponse::default()
+                        .with_partition_index(index)
+                        .with_error_code(ResponseError::TopicAuthorizationFailed.code()),
+                );
+                continue;
+            }
             let r = match snapshot.partition(&name, index).map(|m| m.owner) {
                 None => Err(PartitionError::UnknownTopicOrPartition),
                 Some(owner) => {

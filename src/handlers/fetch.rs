@@ -19,6 +19,8 @@ use crate::partition::{Fetched, SendFetched};
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::protocol::errors::PartitionError;
 use crate::protocol::fetch_response::{self, PartitionOut, TopicOut};
+use crate::security::authz::AclOperation;
+use crate::security::authz_helpers::Authz;
 use crate::security::session::Session;
 use crate::shard::Shard;
 
@@ -39,6 +41,9 @@ struct Wanted {
     offset: i64,
     partition_max_bytes: usize,
     current_leader_epoch: i32,
+    /// The principal may READ the topic (decided once per topic, on this shard); a denied
+    /// partition has no owner, so nothing is read or routed for it.
+    authorized: bool,
 }
 
 pub async fn handle(
@@ -50,6 +55,11 @@ pub async fn handle(
     let version = header.request_api_version;
     let request = FetchRequest::try_decode(body, version)?;
     let snapshot = shard.snapshot();
+    let authz = Authz::new(shard, session);
+    // A follower's fetch (replica id >= 0) needs CLUSTER_ACTION, a consumer's READ on each
+    // topic; denied partitions get TOPIC_AUTHORIZATION_FAILED, as in Kafka.
+    let from_follower = request.replica_id.0 >= 0 || request.replica_state.replica_id.0 >= 0;
+    let follower_allowed = from_follower && authz.cluster(AclOperation::ClusterAction);
 
     let mut wanted = Vec::new();
     let mut topic_names = Vec::new();
@@ -59,10 +69,20 @@ pub async fn handle(
         } else {
             Some(t.topic.0.to_string())
         };
+        // An unknown topic id is UNKNOWN_TOPIC_ID whoever asks (ids are not secret in Kafka).
+        let authorized = match &name {
+            None => true,
+            Some(_) if from_follower => follower_allowed,
+            Some(n) => authz.topic(AclOperation::Read, n),
+        };
         topic_names.push(name.clone());
         for p in &t.partitions {
             let name = name.clone().unwrap_or_default();
-            let owner = snapshot.partition(&name, p.partition).map(|m| m.owner);
+            let owner = if authorized {
+                snapshot.partition(&name, p.partition).map(|m| m.owner)
+            } else {
+                None
+            };
             wanted.push(Wanted {
                 topic_index: ti,
                 topic: name,
@@ -71,6 +91,7 @@ pub async fn handle(
                 offset: p.fetch_offset,
                 partition_max_bytes: p.partition_max_bytes.max(0) as usize,
                 current_leader_epoch: p.current_leader_epoch,
+                authorized,
             });
         }
     }
@@ -167,6 +188,8 @@ pub async fn handle(
             Some(Err(e)) => {
                 let code = if version >= 13 && topic_names[w.topic_index].is_none() {
                     ResponseError::UnknownTopicId.code()
+                } else if !w.authorized {
+                    ResponseError::TopicAuthorizationFailed.code()
                 } else {
                     e.code()
                 };

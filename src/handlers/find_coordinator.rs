@@ -5,6 +5,7 @@
 use std::rc::Rc;
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{
     ApiKey, BrokerId, FindCoordinatorRequest, FindCoordinatorResponse, RequestHeader,
@@ -16,6 +17,8 @@ use crate::groups::coordinator::coordinator_shard;
 use crate::groups::offsets_partition_for;
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::protocol::errors::GroupError;
+use crate::security::authz::AclOperation;
+use crate::security::authz_helpers::Authz;
 use crate::security::session::Session;
 use crate::shard::Shard;
 
@@ -34,18 +37,28 @@ async fn find(
     session: &Session,
     key_type: i8,
     key: &str,
-) -> Result<(i32, String, i32), GroupError> {
+) -> Result<(i32, String, i32), i16> {
+    // DESCRIBE on the group / transactional id, asked here before anything else, as Kafka.
+    let authz = Authz::new(shard, session);
     match key_type {
+        KEY_TYPE_GROUP if !authz.group(AclOperation::Describe, key) => {
+            return Err(ResponseError::GroupAuthorizationFailed.code())
+        }
         KEY_TYPE_GROUP => {}
-        KEY_TYPE_TRANSACTION => return Err(GroupError::CoordinatorNotAvailable),
-        _ => return Err(GroupError::InvalidRequest),
+        KEY_TYPE_TRANSACTION if !authz.transactional_id(AclOperation::Describe, key) => {
+            return Err(ResponseError::TransactionalIdAuthorizationFailed.code())
+        }
+        KEY_TYPE_TRANSACTION => return Err(GroupError::CoordinatorNotAvailable.code()),
+        _ => return Err(GroupError::InvalidRequest.code()),
     }
-    let owner = coordinator_shard(shard, offsets_partition_for(key)).await?;
+    let owner = coordinator_shard(shard, offsets_partition_for(key))
+        .await
+        .map_err(|e| e.code())?;
     // The coordinator's address on the listener the client connected to, as in Kafka.
     let broker = session
         .listener
         .broker(owner as i32)
-        .ok_or(GroupError::CoordinatorNotAvailable)?;
+        .ok_or(GroupError::CoordinatorNotAvailable.code())?;
     Ok((broker.node_id, broker.host.clone(), i32::from(broker.port)))
 }
 
@@ -67,7 +80,7 @@ pub async fn handle(
                     .with_host(str_bytes(&host))
                     .with_port(port),
                 Err(e) => c
-                    .with_error_code(e.code())
+                    .with_error_code(e)
                     .with_node_id(BrokerId(-1))
                     .with_host(StrBytes::default())
                     .with_port(-1),
@@ -81,7 +94,7 @@ pub async fn handle(
                 .with_host(str_bytes(&host))
                 .with_port(port),
             Err(e) => FindCoordinatorResponse::default()
-                .with_error_code(e.code())
+                .with_error_code(e)
                 .with_node_id(BrokerId(-1))
                 .with_host(StrBytes::default())
                 .with_port(-1),

@@ -3,11 +3,15 @@
 use std::rc::Rc;
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{ApiKey, HeartbeatRequest, HeartbeatResponse, RequestHeader};
 
 use super::{encode, Reply, Versions};
 use crate::groups::{check_group_id, coordinator};
 use crate::protocol::decode::{DecodeError, TryDecode};
+use crate::security::authz::AclOperation;
+use crate::security::authz_helpers::Authz;
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub const VERSIONS: Versions = Versions {
@@ -18,12 +22,18 @@ pub const VERSIONS: Versions = Versions {
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    session: &Rc<Session>,
     header: &RequestHeader,
     body: &mut Bytes,
 ) -> Result<Reply, DecodeError> {
     let version = header.request_api_version;
     let request = HeartbeatRequest::try_decode(body, version)?;
     let group_id = request.group_id.0.to_string();
+    if !Authz::new(shard, session).group(AclOperation::Read, &group_id) {
+        let response = HeartbeatResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+        return Ok(encode(&shard.metrics, header, &response));
+    }
     let result = match check_group_id(&group_id, false) {
         Err(e) => Err(e),
         Ok(()) => {

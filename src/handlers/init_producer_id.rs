@@ -11,6 +11,9 @@ use kafka_protocol::messages::{
 
 use super::{encode, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
+use crate::security::authz::AclOperation;
+use crate::security::authz_helpers::Authz;
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub const VERSIONS: Versions = Versions {
@@ -21,6 +24,7 @@ pub const VERSIONS: Versions = Versions {
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    session: &Rc<Session>,
     header: &RequestHeader,
     body: &mut Bytes,
 ) -> Result<Reply, DecodeError> {
@@ -28,9 +32,18 @@ pub async fn handle(
     let response = InitProducerIdResponse::default()
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
-    let response = if request.transactional_id.is_some() {
-        // No transaction coordinator exists: refuse plainly rather than let clients retry forever.
-        response.with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code())
+    let authz = Authz::new(shard, session);
+    let response = if let Some(id) = &request.transactional_id {
+        if !authz.transactional_id(AclOperation::Write, id) {
+            response.with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code())
+        } else {
+            // No transaction coordinator exists: refuse plainly rather than let clients retry forever.
+            response.with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code())
+        }
+    } else if !authz.cluster(AclOperation::IdempotentWrite) {
+        // IDEMPOTENT_WRITE on the cluster, which the authorizer also grants to a principal
+        // allowed WRITE on any topic (KIP-679).
+        response.with_error_code(ResponseError::ClusterAuthorizationFailed.code())
     } else if request.producer_id.0 >= 0
         && request.producer_epoch >= 0
         && request.producer_epoch < i16::MAX - 1

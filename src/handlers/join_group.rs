@@ -4,6 +4,7 @@
 use std::rc::Rc;
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{ApiKey, JoinGroupRequest, JoinGroupResponse, RequestHeader};
 
@@ -12,6 +13,9 @@ use crate::groups::state::{JoinParams, JoinResult, Protocol};
 use crate::groups::{check_group_id, check_stored_string, coordinator};
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::protocol::errors::GroupError;
+use crate::security::authz::AclOperation;
+use crate::security::authz_helpers::Authz;
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub const VERSIONS: Versions = Versions {
@@ -80,12 +84,23 @@ fn fresh_member_id(prefix: &str) -> String {
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    session: &Rc<Session>,
     header: &RequestHeader,
     body: &mut Bytes,
 ) -> Result<Reply, DecodeError> {
     let version = header.request_api_version;
     let request = JoinGroupRequest::try_decode(body, version)?;
     let group_id = request.group_id.0.to_string();
+    if !Authz::new(shard, session).group(AclOperation::Read, &group_id) {
+        // Kafka's JoinGroup error response: no member id, no generation, no protocol.
+        let response = JoinGroupResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code())
+            .with_generation_id(-1)
+            .with_protocol_name((version < 7).then(|| str_bytes("")))
+            .with_leader(str_bytes(""))
+            .with_member_id(str_bytes(""));
+        return Ok(encode(&shard.metrics, header, &response));
+    }
     let result =
         match check_group_id(&group_id, false).and_then(|()| params(&request, header, version)) {
             Err(e) => JoinResult::error(e, &request.member_id),

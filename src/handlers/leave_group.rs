@@ -4,12 +4,16 @@
 use std::rc::Rc;
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{ApiKey, LeaveGroupRequest, LeaveGroupResponse, RequestHeader};
 
 use super::{encode, str_bytes, Reply, Versions};
 use crate::groups::{check_group_id, coordinator};
 use crate::protocol::decode::{DecodeError, TryDecode};
+use crate::security::authz::AclOperation;
+use crate::security::authz_helpers::Authz;
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub const VERSIONS: Versions = Versions {
@@ -20,12 +24,19 @@ pub const VERSIONS: Versions = Versions {
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    session: &Rc<Session>,
     header: &RequestHeader,
     body: &mut Bytes,
 ) -> Result<Reply, DecodeError> {
     let version = header.request_api_version;
     let request = LeaveGroupRequest::try_decode(body, version)?;
     let group_id = request.group_id.0.to_string();
+    if !Authz::new(shard, session).group(AclOperation::Read, &group_id) {
+        // Kafka answers with the top-level error alone, no member results.
+        let response = LeaveGroupResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+        return Ok(encode(&shard.metrics, header, &response));
+    }
     let members: Vec<(String, Option<String>)> = if version >= 3 {
         request
             .members

@@ -12,6 +12,9 @@ use kafka_protocol::messages::{
 use super::{encode, str_bytes, Reply, Versions};
 use crate::groups::coordinator;
 use crate::protocol::decode::{DecodeError, TryDecode};
+use crate::security::authz::AclOperation;
+use crate::security::authz_helpers::Authz;
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub const VERSIONS: Versions = Versions {
@@ -22,6 +25,7 @@ pub const VERSIONS: Versions = Versions {
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    session: &Rc<Session>,
     header: &RequestHeader,
     body: &mut Bytes,
 ) -> Result<Reply, DecodeError> {
@@ -32,10 +36,14 @@ pub async fn handle(
         .iter()
         .map(|s| s.to_ascii_lowercase())
         .collect();
+    // Every group with DESCRIBE on the cluster, else only those the principal may DESCRIBE.
+    let authz = Authz::new(shard, session);
+    let all = authz.cluster(AclOperation::Describe);
     let groups = coordinator::list(shard)
         .await
         .into_iter()
         .filter(|(_, _, state)| filter.is_empty() || filter.contains(&state.to_ascii_lowercase()))
+        .filter(|(id, _, _)| all || authz.group(AclOperation::Describe, id))
         .map(|(id, protocol_type, state)| {
             ListedGroup::default()
                 .with_group_id(GroupId(str_bytes(&id)))

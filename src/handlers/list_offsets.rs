@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
@@ -19,6 +20,9 @@ use kafka_protocol::messages::{
 use super::{encode_with_version, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::protocol::errors::PartitionError;
+use crate::security::authz::AclOperation;
+use crate::security::authz_helpers::Authz;
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub const VERSIONS: Versions = Versions {
@@ -54,12 +58,14 @@ type Found = (i64, i64, i32);
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    session: &Rc<Session>,
     header: &RequestHeader,
     body: &mut Bytes,
 ) -> Result<Reply, DecodeError> {
     let version = header.request_api_version;
     let request = ListOffsetsRequest::try_decode(body, version)?;
     let snapshot = shard.snapshot();
+    let authz = Authz::new(shard, session);
     // Every copy of a partition named more than once gets INVALID_REQUEST and no lookup, as in
     // Kafka: thousands of copies of one partition were as many index lookups and segment
     // scans (and cross-shard round trips), and the reply came after seconds.
@@ -74,10 +80,22 @@ pub async fn handle(
     let mut topics = Vec::with_capacity(request.topics.len());
     for t in &request.topics {
         let name = t.name.0.to_string();
+        // DESCRIBE on the topic, once per topic, before anything is routed.
+        let authorized = authz.topic(AclOperation::Describe, &name);
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for p in &t.partitions {
             let (index, timestamp, epoch) =
                 (p.partition_index, p.timestamp, p.current_leader_epoch);
+            let resp = ListOffsetsPartitionResponse::default().with_partition_index(index);
+            if !authorized {
+                partitions.push(
+                    resp.with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                        .with_timestamp(-1)
+                        .with_offset(-1)
+                        .with_leader_epoch(-1),
+                );
+                continue;
+            }
             let duplicate = named.get(&(t.name.0.as_str(), index)) > Some(&1);
             let too_new = version_of_special(timestamp).is_some_and(|v| version < v);
             let r: Result<Found, PartitionError> =
@@ -101,7 +119,6 @@ pub async fn handle(
                             .unwrap_or(Err(PartitionError::NotLeader))
                     }
                 };
-            let resp = ListOffsetsPartitionResponse::default().with_partition_index(index);
             partitions.push(match r {
                 Ok((ts, offset, leader_epoch)) => {
                     // leader_epoch exists from v4 on; an older response can't carry it.

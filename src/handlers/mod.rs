@@ -56,11 +56,14 @@ pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
+pub mod create_acls;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_acls;
 pub mod describe_client_quotas;
 pub mod describe_cluster;
 pub mod describe_configs;
@@ -88,7 +91,8 @@ pub mod sasl_handshake;
 pub mod sync_group;
 
 /// `handlers!(a, b; c, d)`: the handlers before the `;` take (shard, header, body); those
-/// after it also need the connection's session (its listener's addresses, its principal).
+/// after it also need the connection's session (its listener's addresses; its principal, which
+/// every API but ApiVersions and the SASL ones authorizes with `security::authz_helpers`).
 macro_rules! handlers {
     ($($m:ident),* $(,)?; $($s:ident),* $(,)?) => {
 
@@ -117,8 +121,10 @@ macro_rules! handlers {
 }
 
 handlers!(
+    api_versions;
+    produce,
+    fetch,
     list_offsets,
-    api_versions,
     create_topics,
     delete_topics,
     init_producer_id,
@@ -143,14 +149,15 @@ handlers!(
     describe_user_scram_credentials,
     alter_user_scram_credentials,
     describe_client_quotas,
-    alter_client_quotas;
-    produce,
-    fetch,
+    alter_client_quotas,
     metadata,
     find_coordinator,
     describe_cluster,
     sasl_handshake,
     sasl_authenticate,
+    describe_acls,
+    create_acls,
+    delete_acls,
 );
 
 /// The versions served for `key`, if any.

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
@@ -14,6 +15,9 @@ use super::{encode, Reply, Versions};
 use crate::groups::check_group_id;
 use crate::groups::coordinator::{self, CommitPartition, PartitionResults};
 use crate::protocol::decode::{DecodeError, TryDecode};
+use crate::security::authz::AclOperation;
+use crate::security::authz_helpers::Authz;
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub const VERSIONS: Versions = Versions {
@@ -27,16 +31,29 @@ const RETENTION_TIME_DEFAULT: i64 = -1;
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    session: &Rc<Session>,
     header: &RequestHeader,
     body: &mut Bytes,
 ) -> Result<Reply, DecodeError> {
     let version = header.request_api_version;
     let request = OffsetCommitRequest::try_decode(body, version)?;
     let group_id = request.group_id.0.to_string();
+    let authz = Authz::new(shard, session);
+    // READ on the group (else every partition gets GROUP_AUTHORIZATION_FAILED), then READ on
+    // each topic (a denied topic's partitions get TOPIC_AUTHORIZATION_FAILED and are not
+    // committed), as Kafka asks.
+    let group_denied = !authz.group(AclOperation::Read, &group_id);
+    let topic_denied: Vec<bool> = request
+        .topics
+        .iter()
+        .map(|t| group_denied || !authz.topic(AclOperation::Read, &t.name.0))
+        .collect();
     let partitions: Vec<CommitPartition> = request
         .topics
         .iter()
-        .flat_map(|t| {
+        .zip(&topic_denied)
+        .filter(|(_, denied)| !**denied)
+        .flat_map(|(t, _)| {
             t.partitions.iter().map(|p| CommitPartition {
                 topic: t.name.0.to_string(),
                 partition: p.partition_index,
@@ -52,7 +69,9 @@ pub async fn handle(
         .collect();
     let retention = (version <= 4 && request.retention_time_ms != RETENTION_TIME_DEFAULT)
         .then_some(request.retention_time_ms);
+    // Nothing left to commit (every topic denied, or none named): Kafka answers at once.
     let results: PartitionResults = match check_group_id(&group_id, true) {
+        _ if partitions.is_empty() => PartitionResults::new(),
         Err(e) => partitions
             .into_iter()
             .map(|p| (p.topic, p.partition, Err(e)))
@@ -80,19 +99,29 @@ pub async fn handle(
         .into_iter()
         .map(|(t, p, r)| ((t, p), r.err().map_or(0, |e| e.code())))
         .collect();
+    let denied_code = if group_denied {
+        ResponseError::GroupAuthorizationFailed.code()
+    } else {
+        ResponseError::TopicAuthorizationFailed.code()
+    };
     let topics = request
         .topics
         .iter()
-        .map(|t| {
+        .zip(&topic_denied)
+        .map(|(t, denied)| {
             let name = t.name.0.to_string();
             let partitions = t
                 .partitions
                 .iter()
                 .map(|p| {
-                    let code = by_key
-                        .get(&(name.clone(), p.partition_index))
-                        .copied()
-                        .unwrap_or(0);
+                    let code = if *denied {
+                        denied_code
+                    } else {
+                        by_key
+                            .get(&(name.clone(), p.partition_index))
+                            .copied()
+                            .unwrap_or(0)
+                    };
                     OffsetCommitResponsePartition::default()
                         .with_partition_index(p.partition_index)
                         .with_error_code(code)

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_delete_response::{
     OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
 };
@@ -13,6 +14,9 @@ use kafka_protocol::messages::{ApiKey, OffsetDeleteRequest, OffsetDeleteResponse
 use super::{encode, Reply, Versions};
 use crate::groups::{check_group_id, coordinator};
 use crate::protocol::decode::{DecodeError, TryDecode};
+use crate::security::authz::AclOperation;
+use crate::security::authz_helpers::Authz;
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub const VERSIONS: Versions = Versions {
@@ -23,16 +27,32 @@ pub const VERSIONS: Versions = Versions {
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    session: &Rc<Session>,
     header: &RequestHeader,
     body: &mut Bytes,
 ) -> Result<Reply, DecodeError> {
     let version = header.request_api_version;
     let request = OffsetDeleteRequest::try_decode(body, version)?;
     let group_id = request.group_id.0.to_string();
+    let authz = Authz::new(shard, session);
+    // DELETE on the group (else the top-level error alone), then READ on each topic: a denied
+    // topic's partitions get TOPIC_AUTHORIZATION_FAILED and are not touched, as in Kafka.
+    if !authz.group(AclOperation::Delete, &group_id) {
+        let response = OffsetDeleteResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+        return Ok(encode(&shard.metrics, header, &response));
+    }
+    let topic_denied: Vec<bool> = request
+        .topics
+        .iter()
+        .map(|t| !authz.topic(AclOperation::Read, &t.name.0))
+        .collect();
     let partitions: Vec<(String, i32)> = request
         .topics
         .iter()
-        .flat_map(|t| {
+        .zip(&topic_denied)
+        .filter(|(_, denied)| !**denied)
+        .flat_map(|(t, _)| {
             t.partitions
                 .iter()
                 .map(|p| (t.name.0.to_string(), p.partition_index))
@@ -57,7 +77,8 @@ pub async fn handle(
             let topics = request
                 .topics
                 .iter()
-                .map(|t| {
+                .zip(&topic_denied)
+                .map(|(t, denied)| {
                     let name = t.name.0.to_string();
                     OffsetDeleteResponseTopic::default()
                         .with_name(t.name.clone())
@@ -65,10 +86,14 @@ pub async fn handle(
                             t.partitions
                                 .iter()
                                 .map(|p| {
-                                    let code = by_key
-                                        .get(&(name.clone(), p.partition_index))
-                                        .copied()
-                                        .unwrap_or(0);
+                                    let code = if *denied {
+                                        ResponseError::TopicAuthorizationFailed.code()
+                                    } else {
+                                        by_key
+                                            .get(&(name.clone(), p.partition_index))
+                                            .copied()
+                                            .unwrap_or(0)
+                                    };
                                     OffsetDeleteResponsePartition::default()
                                         .with_partition_index(p.partition_index)
                                         .with_error_code(code)

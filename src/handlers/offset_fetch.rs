@@ -4,6 +4,7 @@
 use std::rc::Rc;
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
@@ -16,7 +17,9 @@ use super::{encode, str_bytes, Reply, Versions};
 use crate::groups::state::CommittedOffset;
 use crate::groups::{check_group_id, coordinator};
 use crate::protocol::decode::{DecodeError, TryDecode};
-use crate::protocol::errors::GroupError;
+use crate::security::authz::AclOperation;
+use crate::security::authz_helpers::Authz;
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub const VERSIONS: Versions = Versions {
@@ -27,17 +30,47 @@ pub const VERSIONS: Versions = Versions {
 
 use crate::groups::coordinator::FetchedOffsets as Fetched;
 
+/// One group's committed offsets, each topic with the error its partitions carry (0, or
+/// TOPIC_AUTHORIZATION_FAILED for a named topic the principal may not DESCRIBE); `Err` is the
+/// group's error code. Authorization is Kafka's: DESCRIBE on the group first; named topics
+/// not describable are answered without asking the coordinator; when every topic is asked
+/// for, the ones not describable are left out.
 async fn fetch(
     shard: &Rc<Shard>,
+    authz: Authz<'_>,
     group_id: String,
     topics: Option<Vec<(String, Vec<i32>)>>,
-) -> Result<Fetched, GroupError> {
-    check_group_id(&group_id, true)?;
+) -> Result<Vec<(String, Vec<(i32, Option<CommittedOffset>)>, i16)>, i16> {
+    if !authz.group(AclOperation::Describe, &group_id) {
+        return Err(ResponseError::GroupAuthorizationFailed.code());
+    }
+    check_group_id(&group_id, true).map_err(|e| e.code())?;
+    let (asked, denied): (Option<Vec<_>>, Vec<_>) = match topics {
+        None => (None, Vec::new()),
+        Some(topics) => {
+            let (allowed, denied): (Vec<_>, Vec<_>) = topics
+                .into_iter()
+                .partition(|(t, _)| authz.topic(AclOperation::Describe, t));
+            (Some(allowed), denied)
+        }
+    };
+    let all = asked.is_none();
     let g = group_id.clone();
-    coordinator::route(shard, &group_id, move |s| async move {
-        coordinator::fetch_offsets(&s, &g, topics)
+    let found: Fetched = coordinator::route(shard, &group_id, move |s| async move {
+        coordinator::fetch_offsets(&s, &g, asked)
     })
     .await
+    .map_err(|e| e.code())?;
+    let denied_code = ResponseError::TopicAuthorizationFailed.code();
+    Ok(found
+        .into_iter()
+        .filter(|(t, _)| !all || authz.topic(AclOperation::Describe, t))
+        .map(|(t, ps)| (t, ps, 0))
+        .chain(denied.into_iter().map(|(t, ps)| {
+            let ps = ps.into_iter().map(|p| (p, None)).collect();
+            (t, ps, denied_code)
+        }))
+        .collect())
 }
 
 fn parts(o: Option<&CommittedOffset>) -> (i64, i32, String) {
@@ -49,11 +82,13 @@ fn parts(o: Option<&CommittedOffset>) -> (i64, i32, String) {
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    session: &Rc<Session>,
     header: &RequestHeader,
     body: &mut Bytes,
 ) -> Result<Reply, DecodeError> {
     let version = header.request_api_version;
     let request = OffsetFetchRequest::try_decode(body, version)?;
+    let authz = Authz::new(shard, session);
     if version >= 8 {
         let mut groups = Vec::with_capacity(request.groups.len());
         for g in &request.groups {
@@ -63,30 +98,33 @@ pub async fn handle(
                     .collect()
             });
             let group = OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
-            groups.push(match fetch(shard, g.group_id.0.to_string(), topics).await {
-                Err(e) => group.with_error_code(e.code()),
-                Ok(found) => group.with_topics(
-                    found
-                        .into_iter()
-                        .map(|(t, ps)| {
-                            OffsetFetchResponseTopics::default()
-                                .with_name(TopicName(str_bytes(&t)))
-                                .with_partitions(
-                                    ps.into_iter()
-                                        .map(|(p, o)| {
-                                            let (offset, epoch, metadata) = parts(o.as_ref());
-                                            OffsetFetchResponsePartitions::default()
-                                                .with_partition_index(p)
-                                                .with_committed_offset(offset)
-                                                .with_committed_leader_epoch(epoch)
-                                                .with_metadata(Some(str_bytes(&metadata)))
-                                        })
-                                        .collect(),
-                                )
-                        })
-                        .collect(),
-                ),
-            });
+            groups.push(
+                match fetch(shard, authz, g.group_id.0.to_string(), topics).await {
+                    Err(code) => group.with_error_code(code),
+                    Ok(found) => group.with_topics(
+                        found
+                            .into_iter()
+                            .map(|(t, ps, code)| {
+                                OffsetFetchResponseTopics::default()
+                                    .with_name(TopicName(str_bytes(&t)))
+                                    .with_partitions(
+                                        ps.into_iter()
+                                            .map(|(p, o)| {
+                                                let (offset, epoch, metadata) = parts(o.as_ref());
+                                                OffsetFetchResponsePartitions::default()
+                                                    .with_partition_index(p)
+                                                    .with_committed_offset(offset)
+                                                    .with_committed_leader_epoch(epoch)
+                                                    .with_metadata(Some(str_bytes(&metadata)))
+                                                    .with_error_code(code)
+                                            })
+                                            .collect(),
+                                    )
+                            })
+                            .collect(),
+                    ),
+                },
+            );
         }
         return Ok(encode(
             &shard.metrics,
@@ -100,26 +138,27 @@ pub async fn handle(
             .collect()
     });
     let GroupId(group_id) = request.group_id;
-    let (found, error) = match fetch(shard, group_id.to_string(), asked.clone()).await {
+    let (found, error) = match fetch(shard, authz, group_id.to_string(), asked.clone()).await {
         Ok(found) => (found, None),
         // v1 has no top-level error: each partition carries it.
-        Err(e) => (
+        Err(code) => (
             asked
                 .unwrap_or_default()
                 .into_iter()
-                .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, None)).collect()))
+                .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, None)).collect(), 0))
                 .collect(),
-            Some(e),
+            Some(code),
         ),
     };
-    let partition_error = if version < 2 {
-        error.map_or(0, |e| e.code())
-    } else {
-        0
-    };
+    let group_partition_error = if version < 2 { error.unwrap_or(0) } else { 0 };
     let topics = found
         .into_iter()
-        .map(|(t, ps)| {
+        .map(|(t, ps, topic_error)| {
+            let partition_error = if topic_error != 0 {
+                topic_error
+            } else {
+                group_partition_error
+            };
             OffsetFetchResponseTopic::default()
                 .with_name(TopicName(str_bytes(&t)))
                 .with_partitions(
@@ -139,7 +178,7 @@ pub async fn handle(
         .collect();
     let mut response = OffsetFetchResponse::default().with_topics(topics);
     if version >= 2 {
-        response = response.with_error_code(error.map_or(0, |e| e.code()));
+        response = response.with_error_code(error.unwrap_or(0));
     }
     Ok(encode(&shard.metrics, header, &response))
 }

@@ -6,6 +6,7 @@
 use std::rc::Rc;
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
@@ -16,6 +17,9 @@ use kafka_protocol::messages::{
 use super::{encode, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::protocol::errors::PartitionError;
+use crate::security::authz::AclOperation;
+use crate::security::authz_helpers::Authz;
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub const VERSIONS: Versions = Versions {
@@ -26,17 +30,33 @@ pub const VERSIONS: Versions = Versions {
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    session: &Rc<Session>,
     header: &RequestHeader,
     body: &mut Bytes,
 ) -> Result<Reply, DecodeError> {
     let request = OffsetForLeaderEpochRequest::try_decode(body, header.request_api_version)?;
     let snapshot = shard.snapshot();
+    let authz = Authz::new(shard, session);
+    // KIP-320: a replica's CLUSTER_ACTION covers every topic, else a consumer needs DESCRIBE
+    // on each (asked once per topic, on this shard).
+    let cluster_action = authz.cluster(AclOperation::ClusterAction);
     let mut topics = Vec::new();
     for t in &request.topics {
         let name = t.topic.0.to_string();
+        let authorized = cluster_action || authz.topic(AclOperation::Describe, &name);
         let mut partitions = Vec::new();
         for p in &t.partitions {
             let (index, current, wanted) = (p.partition, p.current_leader_epoch, p.leader_epoch);
+            if !authorized {
+                partitions.push(
+                    EpochEndOffset::default()
+                        .with_partition(index)
+                        .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                        .with_leader_epoch(-1)
+                        .with_end_offset(-1),
+                );
+                continue;
+            }
             let r: Result<(i32, i64), PartitionError> =
                 match snapshot.partition(&name, index).map(|m| m.owner) {
                     None => Err(PartitionError::UnknownTopicOrPartition),

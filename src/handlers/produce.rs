@@ -13,6 +13,8 @@ use crate::metadata::quotas::QuotaKind;
 use crate::partition::Appended;
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::protocol::errors::PartitionError;
+use crate::security::authz::AclOperation;
+use crate::security::authz_helpers::Authz;
 use crate::security::session::Session;
 use crate::shard::Shard;
 
@@ -50,10 +52,31 @@ pub async fn handle(
     let acks = request.acks;
     let snapshot = shard.snapshot();
     let sync = acks == -1 && shard.config.acks_all_fsync;
+    let authz = Authz::new(shard, session);
+    // Transactional batches need WRITE on the transactional id; without it Kafka fails every
+    // partition of the request. (Idempotent batches need nothing more than WRITE on their
+    // topic since KIP-679.)
+    let transactional_denied = request
+        .topic_data
+        .iter()
+        .flat_map(|t| &t.partition_data)
+        .any(|p| p.records.as_deref().is_some_and(is_transactional))
+        && !request
+            .transactional_id
+            .as_deref()
+            .is_some_and(|id| authz.transactional_id(AclOperation::Write, id));
 
     let mut futures = Vec::new();
     for topic in &request.topic_data {
         let name = topic.name.0.to_string();
+        // One decision per topic, on this shard, before any partition is routed.
+        let denied = if transactional_denied {
+            Some(ResponseError::TransactionalIdAuthorizationFailed)
+        } else if !authz.topic(AclOperation::Write, &name) {
+            Some(ResponseError::TopicAuthorizationFailed)
+        } else {
+            None
+        };
         for p in &topic.partition_data {
             let index = p.index;
             let records = p.records.clone();
@@ -61,35 +84,12 @@ pub async fn handle(
             let shard = shard.clone();
             let name = name.clone();
             futures.push(async move {
-                if !matches!(acks, -1..=1) {
-                    return Err(PartitionError::InvalidRequest);
+                if let Some(denied) = denied {
+                    return Err(denied.code());
                 }
-                let Some(owner) = owner else {
-                    return Err(PartitionError::UnknownTopicOrPartition);
-                };
-                let Some(records) = records.filter(|r| !r.is_empty()) else {
-                    return Err(PartitionError::Batch(crate::log::BatchError::Truncated));
-                };
-                if version < ZSTD_PRODUCE_VERSION_MIN
-                    && compression_of(&records) == Some(COMPRESSION_ZSTD)
-                {
-                    return Err(PartitionError::UnsupportedCompression);
-                }
-                if owner != shard.id {
-                    shard
-                        .metrics
-                        .forwarded
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-                let r = shard
-                    .on_shard(owner, move |owner_shard| async move {
-                        match owner_shard.local_partition(&name, index) {
-                            Some(partition) => partition.produce(&records, sync).await,
-                            None => Err(PartitionError::NotLeader),
-                        }
-                    })
-                    .await;
-                r.unwrap_or(Err(PartitionError::NotLeader))
+                append(&shard, owner, name, index, records, acks, version, sync)
+                    .await
+                    .map_err(|e| e.code())
             });
         }
     }
@@ -117,8 +117,8 @@ pub async fn handle(
                             r.with_base_offset(base_offset)
                                 .with_log_start_offset(log_start_offset)
                         }
-                        Some(Err(e)) => r
-                            .with_error_code(e.code())
+                        Some(Err(code)) => r
+                            .with_error_code(code)
                             .with_base_offset(-1)
                             .with_log_start_offset(-1),
                         None => r.with_error_code(ResponseError::UnknownServerError.code()),
@@ -141,8 +141,58 @@ pub async fn handle(
     Ok(encode(&shard.metrics, header, &response))
 }
 
+/// Append one partition's record set on its owner shard (forwarded when that is another).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one partition's inputs, moved into its own future"
+)]
+async fn append(
+    shard: &Rc<Shard>,
+    owner: Option<u32>,
+    name: String,
+    index: i32,
+    records: Option<Bytes>,
+    acks: i16,
+    version: i16,
+    sync: bool,
+) -> Result<Appended, PartitionError> {
+    if !matches!(acks, -1..=1) {
+        return Err(PartitionError::InvalidRequest);
+    }
+    let Some(owner) = owner else {
+        return Err(PartitionError::UnknownTopicOrPartition);
+    };
+    let Some(records) = records.filter(|r| !r.is_empty()) else {
+        return Err(PartitionError::Batch(crate::log::BatchError::Truncated));
+    };
+    if version < ZSTD_PRODUCE_VERSION_MIN && compression_of(&records) == Some(COMPRESSION_ZSTD) {
+        return Err(PartitionError::UnsupportedCompression);
+    }
+    if owner != shard.id {
+        shard
+            .metrics
+            .forwarded
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    let r = shard
+        .on_shard(owner, move |owner_shard| async move {
+            match owner_shard.local_partition(&name, index) {
+                Some(partition) => partition.produce(&records, sync).await,
+                None => Err(PartitionError::NotLeader),
+            }
+        })
+        .await;
+    r.unwrap_or(Err(PartitionError::NotLeader))
+}
+
 /// The compression codec in a v2 batch's attributes (bytes 21..23), without parsing the rest.
 fn compression_of(records: &[u8]) -> Option<i16> {
     let a = records.get(21..23)?;
     Some(i16::from_be_bytes([a[0], a[1]]) & 0x7)
+}
+
+/// Whether a v2 batch is transactional (attributes bit 4), without parsing the rest.
+fn is_transactional(records: &[u8]) -> bool {
+    const TRANSACTIONAL_FLAG: u8 = 0x10;
+    records.get(22).is_some_and(|a| a & TRANSACTIONAL_FLAG != 0)
 }

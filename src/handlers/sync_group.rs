@@ -3,12 +3,16 @@
 use std::rc::Rc;
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{ApiKey, RequestHeader, SyncGroupRequest, SyncGroupResponse};
 
 use super::{encode, str_bytes, Reply, Versions};
 use crate::groups::state::SyncResult;
 use crate::groups::{check_group_id, coordinator};
 use crate::protocol::decode::{DecodeError, TryDecode};
+use crate::security::authz::AclOperation;
+use crate::security::authz_helpers::Authz;
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub const VERSIONS: Versions = Versions {
@@ -19,12 +23,18 @@ pub const VERSIONS: Versions = Versions {
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    session: &Rc<Session>,
     header: &RequestHeader,
     body: &mut Bytes,
 ) -> Result<Reply, DecodeError> {
     let version = header.request_api_version;
     let request = SyncGroupRequest::try_decode(body, version)?;
     let group_id = request.group_id.0.to_string();
+    if !Authz::new(shard, session).group(AclOperation::Read, &group_id) {
+        let response = SyncGroupResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+        return Ok(encode(&shard.metrics, header, &response));
+    }
     let result = match check_group_id(&group_id, false) {
         Err(e) => SyncResult::error(e),
         Ok(()) => {

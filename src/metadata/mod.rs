@@ -10,6 +10,7 @@
 //! (or undoes it if the write failed) and publishes it. Between the two steps the in-memory
 //! state runs ahead of the disk, so only the controller's operation lock holder reads it.
 
+pub mod acls;
 pub mod configs;
 pub mod file;
 pub mod quotas;
@@ -68,6 +69,8 @@ pub struct Snapshot {
     pub brokers: Vec<BrokerAddr>,
     /// Client quotas (`quotas`), persisted in their own file beside `topics.json`.
     pub quotas: Arc<quotas::ClientQuotas>,
+    /// The cluster's ACL bindings (`acls`), one generation.
+    pub acls: Arc<crate::security::acl::AclSet>,
 }
 
 impl Snapshot {
@@ -131,6 +134,8 @@ pub struct MetadataStore {
     staged: bool,
     /// Client quotas, changed by `shard::quota_control` under the controller lock.
     quotas: Arc<quotas::ClientQuotas>,
+    /// The ACL bindings (`meta/acls.json`), changed by `shard::acl_control`.
+    acls: acls::AclStore,
 }
 
 /// A change applied to the store's memory, not yet on disk. Commit it with
@@ -199,6 +204,7 @@ impl MetadataStore {
             version: 1,
             staged: false,
             quotas: Arc::new(quotas::ClientQuotas::load(&quotas::path(data_dir))?),
+            acls: acls::AclStore::open(&dir)?,
         };
         if changed {
             // Start-up, on the main thread before any shard serves: blocking is fine here.
@@ -228,6 +234,7 @@ impl MetadataStore {
                 .collect(),
             brokers: brokers.to_vec(),
             quotas: self.quotas.clone(),
+            acls: self.acls.current(),
         }
     }
 
@@ -240,6 +247,17 @@ impl MetadataStore {
     pub fn quotas_committed(&mut self, quotas: Arc<quotas::ClientQuotas>) {
         self.assert_nothing_staged();
         self.quotas = quotas;
+        self.version += 1;
+    }
+
+    pub fn acls(&self) -> &acls::AclStore {
+        &self.acls
+    }
+
+    /// A new ACL set, durable on disk, is in force: a new version to publish.
+    pub fn install_acls(&mut self, set: Arc<crate::security::acl::AclSet>) {
+        self.assert_nothing_staged();
+        self.acls.install(set);
         self.version += 1;
     }
 

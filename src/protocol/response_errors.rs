@@ -90,6 +90,14 @@ errors! {
     };
     DescribeConfigsResponse, |r, f| r.results.iter().for_each(|c| f(c.error_code));
     DescribeClusterResponse, |r, f| f(r.error_code);
+    DescribeAclsResponse, |r, f| f(r.error_code);
+    CreateAclsResponse, |r, f| r.results.iter().for_each(|c| f(c.error_code));
+    DeleteAclsResponse, |r, f| {
+        for filter in &r.filter_results {
+            f(filter.error_code);
+            filter.matching_acls.iter().for_each(|m| f(m.error_code));
+        }
+    };
     SaslHandshakeResponse, |r, f| f(r.error_code);
     SaslAuthenticateResponse, |r, f| f(r.error_code);
     DescribeUserScramCredentialsResponse, |r, f| {

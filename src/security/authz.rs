@@ -3,8 +3,9 @@
 //!
 //! Handlers call [`authorize`] (and [`authorized_operations`] for the `*_authorized_operations`
 //! fields) on the shard that received the request, before anything is routed to another
-//! shard, so a forwarded task never needs the principal. The ACLs themselves (store, matching,
-//! the per-connection decision cache) live in `security::acl`.
+//! shard, so a forwarded task never needs the principal. The ACLs themselves (bindings,
+//! matching, the per-connection decision cache) live in `security::acl`; their store is
+//! `metadata::acls`, changed on the controller (`shard::acl_control`).
 //!
 //! Lives on: every shard (pure functions over the shard's snapshot and the connection's session).
 
@@ -48,11 +49,131 @@ pub enum ResourceType {
     User = 7,
 }
 
+impl AclOperation {
+    /// Every operation, in code order.
+    pub const ALL_CODES: [AclOperation; 16] = [
+        AclOperation::Unknown,
+        AclOperation::Any,
+        AclOperation::All,
+        AclOperation::Read,
+        AclOperation::Write,
+        AclOperation::Create,
+        AclOperation::Delete,
+        AclOperation::Alter,
+        AclOperation::Describe,
+        AclOperation::ClusterAction,
+        AclOperation::DescribeConfigs,
+        AclOperation::AlterConfigs,
+        AclOperation::IdempotentWrite,
+        AclOperation::CreateTokens,
+        AclOperation::DescribeTokens,
+        AclOperation::TwoPhaseCommit,
+    ];
+
+    /// The operation with wire code `code`; None for a code Kafka does not define (Kafka
+    /// reads those as UNKNOWN).
+    pub fn from_code(code: i8) -> Option<AclOperation> {
+        usize::try_from(code)
+            .ok()
+            .and_then(|i| Self::ALL_CODES.get(i).copied())
+    }
+
+    /// Kafka's name (`AclOperation.name()`): `READ`, `IDEMPOTENT_WRITE`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            AclOperation::Unknown => "UNKNOWN",
+            AclOperation::Any => "ANY",
+            AclOperation::All => "ALL",
+            AclOperation::Read => "READ",
+            AclOperation::Write => "WRITE",
+            AclOperation::Create => "CREATE",
+            AclOperation::Delete => "DELETE",
+            AclOperation::Alter => "ALTER",
+            AclOperation::Describe => "DESCRIBE",
+            AclOperation::ClusterAction => "CLUSTER_ACTION",
+            AclOperation::DescribeConfigs => "DESCRIBE_CONFIGS",
+            AclOperation::AlterConfigs => "ALTER_CONFIGS",
+            AclOperation::IdempotentWrite => "IDEMPOTENT_WRITE",
+            AclOperation::CreateTokens => "CREATE_TOKENS",
+            AclOperation::DescribeTokens => "DESCRIBE_TOKENS",
+            AclOperation::TwoPhaseCommit => "TWO_PHASE_COMMIT",
+        }
+    }
+
+    /// From Kafka's name in any case, with or without underscores (`IdempotentWrite`,
+    /// `idempotent_write`, as kafka-acls.sh accepts them).
+    pub fn from_name(name: &str) -> Option<AclOperation> {
+        Self::ALL_CODES
+            .into_iter()
+            .find(|op| loose_eq(op.name(), name))
+    }
+}
+
+impl ResourceType {
+    /// Every resource type, in code order.
+    pub const ALL_CODES: [ResourceType; 8] = [
+        ResourceType::Unknown,
+        ResourceType::Any,
+        ResourceType::Topic,
+        ResourceType::Group,
+        ResourceType::Cluster,
+        ResourceType::TransactionalId,
+        ResourceType::DelegationToken,
+        ResourceType::User,
+    ];
+
+    /// The resource type with wire code `code`; None for a code Kafka does not define.
+    pub fn from_code(code: i8) -> Option<ResourceType> {
+        usize::try_from(code)
+            .ok()
+            .and_then(|i| Self::ALL_CODES.get(i).copied())
+    }
+
+    /// Kafka's name: `TOPIC`, `TRANSACTIONAL_ID`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            ResourceType::Unknown => "UNKNOWN",
+            ResourceType::Any => "ANY",
+            ResourceType::Topic => "TOPIC",
+            ResourceType::Group => "GROUP",
+            ResourceType::Cluster => "CLUSTER",
+            ResourceType::TransactionalId => "TRANSACTIONAL_ID",
+            ResourceType::DelegationToken => "DELEGATION_TOKEN",
+            ResourceType::User => "USER",
+        }
+    }
+
+    /// From Kafka's name in any case, with or without underscores.
+    pub fn from_name(name: &str) -> Option<ResourceType> {
+        Self::ALL_CODES
+            .into_iter()
+            .find(|t| loose_eq(t.name(), name))
+    }
+}
+
+/// `a` and `b` equal ignoring case, `_` and `-` (`IDEMPOTENT_WRITE` = `IdempotentWrite`).
+pub(crate) fn loose_eq(a: &str, b: &str) -> bool {
+    let norm = |s: &str| -> String {
+        s.chars()
+            .filter(|c| *c != '_' && *c != '-')
+            .map(|c| c.to_ascii_uppercase())
+            .collect()
+    };
+    norm(a) == norm(b)
+}
+
 /// The one CLUSTER resource's name, as in Kafka.
 pub const CLUSTER_NAME: &str = "kafka-cluster";
 
 /// May `session`'s principal perform `operation` on the resource `(resource_type, name)`?
-/// With no authorizer configured, everything is allowed (Kafka without `authorizer.class.name`).
+/// With no authorizer configured (`--authorizer none`), everything is allowed (Kafka without
+/// `authorizer.class.name`). Otherwise Kafka's StandardAuthorizer rules
+/// (`security::acl::AclSet::authorize`) over the ACLs of this shard's snapshot, the answer
+/// cached in the session until the ACLs or the principal change.
+///
+/// One Kafka rule lives here because every caller needs it: IDEMPOTENT_WRITE on the cluster
+/// is also allowed to a principal allowed WRITE on any topic (Kafka ≥ 2.8, KIP-679, as
+/// `KafkaApis` asks `authorizeByResourceType` for InitProducerId and idempotent Produce).
 pub fn authorize(
     shard: &Shard,
     session: &Session,
@@ -60,8 +181,50 @@ pub fn authorize(
     resource_type: ResourceType,
     name: &str,
 ) -> bool {
-    let _ = (shard, session, operation, resource_type, name);
-    true
+    let config = &shard.config.authorizer;
+    if !config.enabled() {
+        return true;
+    }
+    let snapshot = shard.snapshot();
+    let acls = &snapshot.acls;
+    let host = session.peer.map(|p| p.ip());
+    session
+        .acl_cache
+        .get_or_decide(acls.generation, operation, resource_type, name, || {
+            let principal = session.principal();
+            acls.authorize(config, &principal, host, operation, resource_type, name)
+                || (operation == AclOperation::IdempotentWrite
+                    && resource_type == ResourceType::Cluster
+                    && acls.authorize_by_resource_type(
+                        config,
+                        &principal,
+                        host,
+                        AclOperation::Write,
+                        ResourceType::Topic,
+                    ))
+        })
+}
+
+/// Kafka's `authorizeByResourceType`: may `session`'s principal perform `operation` on at
+/// least one resource of `resource_type` (e.g. WRITE on some topic)? Not cached (rare).
+pub fn authorize_by_resource_type(
+    shard: &Shard,
+    session: &Session,
+    operation: AclOperation,
+    resource_type: ResourceType,
+) -> bool {
+    let config = &shard.config.authorizer;
+    if !config.enabled() {
+        return true;
+    }
+    let host = session.peer.map(|p| p.ip());
+    shard.snapshot().acls.authorize_by_resource_type(
+        config,
+        &session.principal(),
+        host,
+        operation,
+        resource_type,
+    )
 }
 
 /// The operations `session`'s principal may perform on `(resource_type, name)`, as Kafka's
@@ -121,5 +284,23 @@ mod tests {
         assert_eq!(AclOperation::IdempotentWrite as i8, 12);
         assert_eq!(ResourceType::Topic as i8, 2);
         assert_eq!(ResourceType::TransactionalId as i8, 5);
+        for op in AclOperation::ALL_CODES {
+            assert_eq!(AclOperation::from_code(op as i8), Some(op));
+            assert_eq!(AclOperation::from_name(op.name()), Some(op));
+        }
+        for t in ResourceType::ALL_CODES {
+            assert_eq!(ResourceType::from_code(t as i8), Some(t));
+            assert_eq!(ResourceType::from_name(t.name()), Some(t));
+        }
+        assert_eq!(
+            AclOperation::from_name("IdempotentWrite"),
+            Some(AclOperation::IdempotentWrite)
+        );
+        assert_eq!(
+            ResourceType::from_name("transactional-id"),
+            Some(ResourceType::TransactionalId)
+        );
+        assert_eq!(AclOperation::from_code(16), None);
+        assert_eq!(ResourceType::from_code(-1), None);
     }
 }

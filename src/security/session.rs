@@ -58,6 +58,9 @@ pub struct Session {
     /// Client quotas (`quota`): throttle time earned by requests whose replies are not yet
     /// written, and the end of the current mute (the connection is not read before it).
     throttle: crate::quota::Throttle,
+    /// This connection's authorization decisions (`security::authz::authorize`), for the
+    /// current principal and ACL generation.
+    pub acl_cache: super::acl::cache::DecisionCache,
 }
 
 impl Session {
@@ -74,6 +77,7 @@ impl Session {
             sasl,
             closing: Cell::new(false),
             throttle: crate::quota::Throttle::default(),
+            acl_cache: Default::default(),
         }
     }
 
@@ -97,7 +101,11 @@ impl Session {
     }
 
     /// Set the authenticated principal (SASL, or a verified TLS client certificate on SSL).
+    /// A new principal (re-authentication may change it) forgets the cached decisions.
     pub fn set_principal(&self, p: KafkaPrincipal) {
+        if *self.principal.borrow() != p {
+            self.acl_cache.clear();
+        }
         *self.principal.borrow_mut() = p;
     }
 
@@ -124,5 +132,27 @@ impl Session {
     pub fn peer_string(&self) -> String {
         self.peer
             .map_or_else(|| "an unknown peer".to_string(), |p| p.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::security::authz::{AclOperation, ResourceType};
+
+    #[test]
+    fn a_new_principal_forgets_the_cached_decisions() {
+        let s = Session::new(Arc::new(ListenerInfo::plaintext(Vec::new())), None);
+        let decide = |s: &Session| {
+            s.acl_cache
+                .get_or_decide(1, AclOperation::Read, ResourceType::Topic, "t", || true)
+        };
+        decide(&s);
+        assert_eq!(s.acl_cache.len(), 1);
+        s.set_principal(KafkaPrincipal::anonymous());
+        assert_eq!(s.acl_cache.len(), 1, "the same principal keeps them");
+        s.set_principal(KafkaPrincipal::user("alice"));
+        assert!(s.acl_cache.is_empty());
+        assert_eq!(s.principal().to_string(), "User:alice");
     }
 }

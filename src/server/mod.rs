@@ -187,6 +187,20 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         per_shard_connections_max = budget.connections_max,
         "memory budget"
     );
+    let authorizer = crate::security::acl::AuthorizerConfig::new(
+        args.authorizer,
+        &args.super_users,
+        args.allow_everyone_if_no_acl_found,
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+    if !authorizer.enabled()
+        && (!authorizer.super_users.is_empty() || authorizer.allow_everyone_if_no_acl_found)
+    {
+        // Kafka ignores them without an authorizer; say so at least.
+        tracing::warn!(
+            "--super-users / --allow-everyone-if-no-acl-found given without --authorizer standard: every request is allowed"
+        );
+    }
     let config = Arc::new(BrokerConfig {
         data_dir: args.data_dir.clone(),
         shards,
@@ -221,6 +235,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shard_index_cache_bytes: budget.index_cache_bytes,
         credentials,
         quota_board: Arc::new(crate::quota::QuotaBoard::new(shards)),
+        authorizer,
     });
     if let Some(topic) = &args.test_panic_topic {
         tracing::warn!(

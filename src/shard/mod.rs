@@ -2,6 +2,7 @@
 //! partitions. Shards share nothing mutable; they talk through bounded shared channels that
 //! carry [`ShardTask`]s (closures run on the target shard).
 
+pub mod acl_control;
 pub mod blocking;
 pub mod call;
 pub mod client_errors;
@@ -72,6 +73,9 @@ pub struct BrokerConfig {
     pub credentials: Arc<crate::security::credentials::SharedCredentials>,
     /// Where the shards combine their client-quota usage into node-wide rates (`quota`).
     pub quota_board: Arc<crate::quota::QuotaBoard>,
+    /// `--authorizer`, `--super-users`, `--allow-everyone-if-no-acl-found`
+    /// (`security::authz::authorize`).
+    pub authorizer: crate::security::acl::AuthorizerConfig,
 }
 
 /// Broker-wide defaults of the per-topic storage configs.

@@ -438,6 +438,9 @@ fn check_reply(g: &Generated, mut buf: Bytes, ctx: &mut Context) -> Result<(), F
         }
         ApiKey::DescribeClientQuotas => drop(decode::<DescribeClientQuotasResponse>(b, v)?),
         ApiKey::AlterClientQuotas => drop(decode::<AlterClientQuotasResponse>(b, v)?),
+        ApiKey::DescribeAcls => drop(decode::<DescribeAclsResponse>(b, v)?),
+        ApiKey::CreateAcls => drop(decode::<CreateAclsResponse>(b, v)?),
+        ApiKey::DeleteAcls => drop(decode::<DeleteAclsResponse>(b, v)?),
         other => return Err(format!("no reply check for {other:?}")),
     }
     Ok(())

@@ -1181,6 +1181,51 @@ fn body(
                 .with_validate_only(c.one_in(3)),
             v,
         ),
+        // ACL bindings: few, from small sets of names, so the store stays small (each change
+        // is persisted with an fsync); the codes range over valid, filter-only and unknown.
+        ApiKey::CreateAcls => enc(
+            CreateAclsRequest::default().with_creations(few(c, |c| {
+                create_acls_request::AclCreation::default()
+                    .with_resource_type(int8(c, 0..=7))
+                    .with_resource_name(acl_name(c))
+                    .with_resource_pattern_type(int8(c, 0..=4))
+                    .with_principal(acl_principal(c))
+                    .with_host(s(c.pick(&["*", "127.0.0.1", "::1", ""])))
+                    .with_operation(int8(c, 0..=15))
+                    .with_permission_type(int8(c, 0..=3))
+            })),
+            v,
+        ),
+        ApiKey::DescribeAcls => {
+            let name = (!c.one_in(3)).then(|| acl_name(c));
+            let principal = c.one_in(3).then(|| acl_principal(c));
+            enc(
+                DescribeAclsRequest::default()
+                    .with_resource_type_filter(int8(c, 0..=7))
+                    .with_resource_name_filter(name)
+                    .with_pattern_type_filter(int8(c, 0..=4))
+                    .with_principal_filter(principal)
+                    .with_host_filter(c.one_in(4).then(|| s("*")))
+                    .with_operation(int8(c, 0..=15))
+                    .with_permission_type(int8(c, 0..=3)),
+                v,
+            )
+        }
+        ApiKey::DeleteAcls => enc(
+            DeleteAclsRequest::default().with_filters(few(c, |c| {
+                let name = (!c.one_in(3)).then(|| acl_name(c));
+                let principal = c.one_in(3).then(|| acl_principal(c));
+                delete_acls_request::DeleteAclsFilter::default()
+                    .with_resource_type_filter(int8(c, 0..=7))
+                    .with_resource_name_filter(name)
+                    .with_pattern_type_filter(int8(c, 0..=4))
+                    .with_principal_filter(principal)
+                    .with_host_filter(c.one_in(4).then(|| s("*")))
+                    .with_operation(int8(c, 0..=15))
+                    .with_permission_type(int8(c, 0..=3))
+            })),
+            v,
+        ),
         _ => None,
     }
 }
@@ -1194,6 +1239,17 @@ fn quota_name(c: &mut Choices) -> StrBytes {
         0 => short_text(c),
         _ => s(c.pick(&["fuzz-a", "fuzz-b", ""])),
     }
+}
+
+fn acl_name(c: &mut Choices) -> StrBytes {
+    match c.below(6) {
+        0 => s(c.pick(&["*", "", "kafka-cluster", "fz-"])),
+        _ => s(&topic_text(c)),
+    }
+}
+
+fn acl_principal(c: &mut Choices) -> StrBytes {
+    s(c.pick(&["User:*", "User:ANONYMOUS", "User:fz", "fz", ":x", ""]))
 }
 
 fn scram_user(c: &mut Choices) -> StrBytes {
