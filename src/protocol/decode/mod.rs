@@ -425,8 +425,10 @@ mod tests {
         };
         for (key, range) in DECODED {
             let theirs = crate_range(*key);
+            // The one exception: ListOffsets v11 has v10's layout (the crate stops at v10).
+            let past_crate = i16::from(*key == ApiKey::ListOffsets);
             assert!(
-                theirs.min <= range.min && range.max <= theirs.max,
+                theirs.min <= range.min && range.max <= theirs.max + past_crate,
                 "{key:?}"
             );
         }
