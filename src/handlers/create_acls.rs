@@ -14,7 +14,8 @@ use kafka_protocol::messages::{ApiKey, CreateAclsRequest, CreateAclsResponse, Re
 use super::{encode, str_bytes, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::security::acl::AclBinding;
-use crate::security::authz::{authorize, AclOperation, ResourceType, CLUSTER_NAME};
+use crate::security::authz::AclOperation;
+use crate::security::authz_helpers::acl_api_refusal;
 use crate::security::session::Session;
 use crate::shard::control::ControlError;
 use crate::shard::Shard;
@@ -42,24 +43,8 @@ pub async fn handle(
     let refuse = |code: ResponseError, message: &str| {
         CreateAclsResponse::default().with_results((0..n).map(|_| failed(code, message)).collect())
     };
-    if !authorize(
-        shard,
-        session,
-        AclOperation::Alter,
-        ResourceType::Cluster,
-        CLUSTER_NAME,
-    ) {
-        let response = refuse(
-            ResponseError::ClusterAuthorizationFailed,
-            "Cluster authorization failed.",
-        );
-        return Ok(encode(&shard.metrics, header, &response));
-    }
-    if !shard.config.authorizer.enabled() {
-        let response = refuse(
-            ResponseError::SecurityDisabled,
-            "No Authorizer is configured.",
-        );
+    if let Some((code, message)) = acl_api_refusal(shard, session, AclOperation::Alter) {
+        let response = refuse(code, message);
         return Ok(encode(&shard.metrics, header, &response));
     }
     let creations = request

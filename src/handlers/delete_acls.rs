@@ -16,7 +16,8 @@ use kafka_protocol::messages::{ApiKey, DeleteAclsRequest, DeleteAclsResponse, Re
 use super::{encode, str_bytes, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::security::acl::AclFilter;
-use crate::security::authz::{authorize, AclOperation, ResourceType, CLUSTER_NAME};
+use crate::security::authz::AclOperation;
+use crate::security::authz_helpers::acl_api_refusal;
 use crate::security::session::Session;
 use crate::shard::control::ControlError;
 use crate::shard::Shard;
@@ -45,24 +46,8 @@ pub async fn handle(
         DeleteAclsResponse::default()
             .with_filter_results((0..n).map(|_| failed(code.code(), message)).collect())
     };
-    if !authorize(
-        shard,
-        session,
-        AclOperation::Alter,
-        ResourceType::Cluster,
-        CLUSTER_NAME,
-    ) {
-        let response = refuse(
-            ResponseError::ClusterAuthorizationFailed,
-            "Cluster authorization failed.",
-        );
-        return Ok(encode(&shard.metrics, header, &response));
-    }
-    if !shard.config.authorizer.enabled() {
-        let response = refuse(
-            ResponseError::SecurityDisabled,
-            "No Authorizer is configured.",
-        );
+    if let Some((code, message)) = acl_api_refusal(shard, session, AclOperation::Alter) {
+        let response = refuse(code, message);
         return Ok(encode(&shard.metrics, header, &response));
     }
     let filters = request

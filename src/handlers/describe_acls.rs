@@ -14,7 +14,8 @@ use kafka_protocol::messages::{ApiKey, DescribeAclsRequest, DescribeAclsResponse
 use super::{encode, str_bytes, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::security::acl::AclFilter;
-use crate::security::authz::{authorize, AclOperation, ResourceType, CLUSTER_NAME};
+use crate::security::authz::AclOperation;
+use crate::security::authz_helpers::acl_api_refusal;
 use crate::security::session::Session;
 use crate::shard::Shard;
 
@@ -37,24 +38,8 @@ pub async fn handle(
     body: &mut Bytes,
 ) -> Result<Reply, DecodeError> {
     let r = DescribeAclsRequest::try_decode(body, header.request_api_version)?;
-    if !authorize(
-        shard,
-        session,
-        AclOperation::Describe,
-        ResourceType::Cluster,
-        CLUSTER_NAME,
-    ) {
-        let response = failed(
-            ResponseError::ClusterAuthorizationFailed,
-            "Cluster authorization failed.",
-        );
-        return Ok(encode(&shard.metrics, header, &response));
-    }
-    if !shard.config.authorizer.enabled() {
-        let response = failed(
-            ResponseError::SecurityDisabled,
-            "No Authorizer is configured.",
-        );
+    if let Some((code, message)) = acl_api_refusal(shard, session, AclOperation::Describe) {
+        let response = failed(code, message);
         return Ok(encode(&shard.metrics, header, &response));
     }
     let filter = match AclFilter::from_codes(

@@ -95,6 +95,26 @@ impl<'a> Authz<'a> {
     }
 }
 
+/// Whether an ACL API (CreateAcls / DeleteAcls: ALTER on the cluster; DescribeAcls: DESCRIBE)
+/// may run, as Kafka decides it: the cluster permission first, then whether an authorizer is
+/// configured at all. The refusal is Kafka's code and message for every result.
+pub fn acl_api_refusal(
+    shard: &Shard,
+    session: &Session,
+    operation: AclOperation,
+) -> Option<(ResponseError, &'static str)> {
+    if !Authz::new(shard, session).cluster(operation) {
+        return Some((Denied::Cluster.error(), Denied::Cluster.message()));
+    }
+    if !shard.config.authorizer.enabled() {
+        return Some((
+            ResponseError::SecurityDisabled,
+            "No Authorizer is configured.",
+        ));
+    }
+    None
+}
+
 /// Which kind of authorization failed: Kafka's error code for it and the message Kafka puts
 /// beside it where a response carries one (`Errors.message()`, e.g. DescribeConfigs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
