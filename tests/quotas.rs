@@ -494,3 +494,56 @@ fn byte_rate_quotas_hold_for_the_node_not_per_shard() {
     assert!(b.metric_sum("sluice_quota_throttle_ms_total", &[("kind", "fetch")]) > 0.0);
     assert!(b.panics().is_empty());
 }
+
+/// KIP-219 with a client that pipelines: once a request earns a throttle, the connection
+/// handles nothing more until the mute ends — not even requests already sent behind it in the
+/// same write, which a broker that reads ahead would otherwise admit all at once.
+#[test]
+fn a_throttled_connection_admits_nothing_it_pipelined_until_the_mute_ends() {
+    let b = Broker::start("quotas-pipelined", &["--cores", "1"]);
+    let mut admin = Conn::connect(b.bootstrap_addr());
+    create_topic(&mut admin, "piped", 1);
+    let codes = alter(
+        &mut admin,
+        vec![entry(
+            &[("client-id", Some("piper"))],
+            &[("producer_byte_rate", Some(10_000.0))],
+        )],
+        false,
+        1,
+    );
+    assert_eq!(codes, vec![0]);
+
+    // At 10 kB/s measured over at least 10 s, three 30 kB requests fit the first window's
+    // allowance and the fourth earns about two seconds of throttle.
+    let value = vec![9u8; 30_000];
+    let mut c = Conn::connect(b.bootstrap_addr());
+    let mut wire = Vec::new();
+    for i in 0..10 {
+        let req = produce_request("piped", 0, &value);
+        wire.extend(sluice_client::frame::encode_request(100 + i, "piper", &req, 9).unwrap());
+    }
+    c.stream.write_all(&wire).unwrap();
+    let mut first_throttled = None;
+    for i in 0..4 {
+        let r = c.recv::<ProduceRequest>(100 + i, 9);
+        assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+        if r.throttle_time_ms > 0 {
+            first_throttled = Some((i, r.throttle_time_ms));
+            break;
+        }
+    }
+    let (i, throttle) = first_throttled.expect("the fourth request at the latest is throttled");
+    assert!(throttle >= 1_000, "{throttle} ms");
+    // The mute runs for a second or more from here: what the partition holds now is exactly
+    // what the connection had admitted up to and including the throttled request.
+    let mut other = Conn::connect(b.bootstrap_addr());
+    let r = other.call(&fetch("piped", &[(0, 0)], 1 << 20, 0), 11);
+    let hw = r.responses[0].partitions[0].high_watermark;
+    assert_eq!(
+        hw,
+        i64::from(i) + 1,
+        "requests pipelined behind the throttled one were appended during its mute"
+    );
+    assert!(b.panics().is_empty());
+}

@@ -9,7 +9,8 @@
 //! validation of AlterClientQuotas, DescribeClientQuotas' filter semantics, and the eight-level
 //! precedence that picks the quota a connection is held to (`ClientQuotas::resolve`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
 use std::path::Path;
 
 use kafka_protocol::error::ResponseError;
@@ -43,9 +44,21 @@ pub struct QuotaEntry {
 }
 
 /// Every configured quota. Immutable once published; shared by every shard (`Arc`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ClientQuotas {
     pub entries: Vec<QuotaEntry>,
+    /// `entries` by the hash of their (user, client-id) components, built on the first
+    /// [`ClientQuotas::resolve`] (on each shard's published copy) so a request's eight-level
+    /// lookup costs eight hash probes, not eight scans of up to `QUOTA_ENTITIES_MAX` entities.
+    /// Reset by every [`ClientQuotas::apply`].
+    #[serde(skip)]
+    index: std::sync::OnceLock<HashMap<u64, Vec<usize>>>,
+}
+
+impl PartialEq for ClientQuotas {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries == other.entries
+    }
 }
 
 /// A refused alteration or filter: Kafka's code and message.
@@ -177,6 +190,7 @@ impl ClientQuotas {
         ops: &[Op],
         entities_max: usize,
     ) -> Result<(), QuotaError> {
+        self.index = std::sync::OnceLock::new();
         let i = match self.entries.iter().position(|e| &e.entity == entity) {
             Some(i) => i,
             None => {
@@ -326,12 +340,26 @@ impl ClientQuotas {
             (None, Some(Some(client_id))),
             (None, Some(None)),
         ];
+        let index = self.index.get_or_init(|| {
+            let mut index: HashMap<u64, Vec<usize>> = HashMap::new();
+            for (i, e) in self.entries.iter().enumerate() {
+                let u = e.entity.get(USER).map(Option::as_deref);
+                let c = e.entity.get(CLIENT_ID).map(Option::as_deref);
+                index.entry(parts_hash(u, c)).or_default().push(i);
+            }
+            index
+        });
         for (u, c) in levels {
-            let hit = self.entries.iter().find(|e| {
-                component_is(&e.entity, USER, u)
-                    && component_is(&e.entity, CLIENT_ID, c)
-                    && e.values.contains_key(key)
-            });
+            let hit = index
+                .get(&parts_hash(u, c))
+                .into_iter()
+                .flatten()
+                .filter_map(|&i| self.entries.get(i))
+                .find(|e| {
+                    component_is(&e.entity, USER, u)
+                        && component_is(&e.entity, CLIENT_ID, c)
+                        && e.values.contains_key(key)
+                });
             if let Some(e) = hit {
                 let bound = e.values.get(key).copied()?;
                 return Some(Resolved {
@@ -386,6 +414,15 @@ type Part<'a> = Option<Option<&'a str>>;
 /// The file the quotas persist to, under the data directory.
 pub fn path(data_dir: &Path) -> std::path::PathBuf {
     data_dir.join("meta").join("client-quotas.json")
+}
+
+/// A hash of an entity's (user, client-id) components, the key of [`ClientQuotas`]' index
+/// (SipHash with fixed keys: the same on every shard; collisions are resolved by comparing).
+fn parts_hash(user: Part<'_>, client: Part<'_>) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    user.hash(&mut h);
+    client.hash(&mut h);
+    h.finish()
 }
 
 fn component_is(entity: &Entity, t: &str, want: Part<'_>) -> bool {
@@ -494,6 +531,51 @@ mod tests {
             ("client-id".into(), None)
         ])
         .is_ok());
+    }
+
+    #[test]
+    fn resolve_at_the_entity_limit_uses_the_index_and_sees_every_change() {
+        let mut q = ClientQuotas::default();
+        let max = crate::limits::QUOTA_ENTITIES_MAX;
+        let op = |v: f64| vec![(PRODUCER_BYTE_RATE.to_string(), Some(v))];
+        for i in 0..max - 1 {
+            let name = format!("client-{i}");
+            q.apply(
+                &entity(&[(CLIENT_ID, Some(&name))]),
+                &op(i as f64 + 1.0),
+                max,
+            )
+            .unwrap();
+        }
+        q.apply(&entity(&[(USER, None)]), &op(7.0), max).unwrap();
+        assert_eq!(q.entries.len(), max);
+        // A user's default outranks a client id's own quota (level 5 before level 7).
+        let r = q.resolve(QuotaKind::Produce, "alice", "client-42").unwrap();
+        assert_eq!(r.bound, 7.0);
+        assert_eq!(r.key.user, "alice");
+        assert!(q.resolve(QuotaKind::Fetch, "alice", "client-42").is_none());
+        // The published copy was indexed; a change made on a clone (as the controller does)
+        // must not be hidden by the stale index.
+        let mut next = q.clone();
+        next.apply(
+            &entity(&[(USER, None)]),
+            &[(PRODUCER_BYTE_RATE.to_string(), None)],
+            max,
+        )
+        .unwrap();
+        let r = next
+            .resolve(QuotaKind::Produce, "alice", "client-42")
+            .unwrap();
+        assert_eq!(r.bound, 43.0);
+        assert_eq!(r.key.client_id, "client-42");
+        assert_eq!(r.key.user, "");
+        assert!(next
+            .resolve(QuotaKind::Produce, "alice", "nobody")
+            .is_none());
+        assert_eq!(
+            q.resolve(QuotaKind::Produce, "bob", "x").unwrap().bound,
+            7.0
+        );
     }
 
     #[test]

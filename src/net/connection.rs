@@ -381,6 +381,7 @@ async fn serve_requests(
                     continue;
                 }
                 let busy = activity.busy();
+                let charged_on_arrival = quota_charged_on_arrival(shard, api_key);
                 let task = glommio::spawn_local(
                     handlers::handle(shard.clone(), session.clone(), frame).map(move |reply| {
                         drop(busy);
@@ -390,6 +391,12 @@ async fn serve_requests(
                 .detach();
                 if tx.send((task, Some(permit))).await.is_err() {
                     break;
+                }
+                if charged_on_arrival {
+                    // The handler charges the request to its quota in its first poll; let
+                    // that run before the next frame's mute check, or a client's pipelined
+                    // requests all get in ahead of the throttle the first one earned.
+                    futures_lite::future::yield_now().await;
                 }
             }
             ReadOutcome::Closed => break,
@@ -414,6 +421,13 @@ async fn serve_requests(
     // down a descriptor number the kernel has handed to another socket.
     drop(watchdog);
     drop(reader);
+}
+
+/// Whether a request with this key is charged to a byte-rate quota when it arrives (Produce),
+/// with quotas configured at all: the connection then lets its handler start before reading on.
+fn quota_charged_on_arrival(shard: &Shard, api_key: Option<i16>) -> bool {
+    api_key == Some(kafka_protocol::messages::ApiKey::Produce as i16)
+        && !shard.snapshot().quotas.is_empty()
 }
 
 /// Marks a reply written for the connection's quota throttle when dropped (after the write,

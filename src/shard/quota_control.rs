@@ -12,7 +12,7 @@ use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
 
 use super::Shard;
-use crate::limits::{QUOTA_ENTITIES_MAX, QUOTA_SYNC_INTERVAL_MS};
+use crate::limits::{QUOTA_ENTITIES_MAX, QUOTA_IDLE_SYNC_INTERVAL_MS, QUOTA_SYNC_INTERVAL_MS};
 use crate::metadata::quotas::{self, ClientQuotas, Entity, Op, QuotaError, QuotaKind};
 use crate::security::session::Session;
 
@@ -157,10 +157,16 @@ impl Shard {
         }
     }
 
-    /// Every `QUOTA_SYNC_INTERVAL_MS`: publish this shard's quota usage and adopt the others'.
+    /// Every `QUOTA_SYNC_INTERVAL_MS` while any quota is in use on this shard (else every
+    /// `QUOTA_IDLE_SYNC_INTERVAL_MS`): publish this shard's quota usage and adopt the others'.
     pub async fn run_quota_sync(self: Rc<Self>) {
         loop {
-            let sleep = glommio::timer::sleep(Duration::from_millis(QUOTA_SYNC_INTERVAL_MS)).fuse();
+            let interval = if self.quotas.is_active() {
+                QUOTA_SYNC_INTERVAL_MS
+            } else {
+                QUOTA_IDLE_SYNC_INTERVAL_MS
+            };
+            let sleep = glommio::timer::sleep(Duration::from_millis(interval)).fuse();
             let stop = self.shutdown.wait().fuse();
             futures::pin_mut!(sleep, stop);
             futures::select! {
