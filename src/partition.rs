@@ -49,7 +49,8 @@ impl ProducerEntry {
         if self.batches.len() == PRODUCER_BATCHES_REMEMBERED_MAX {
             self.batches.pop_front();
         }
-        self.batches.push_back((first, last, base_offset, max_timestamp));
+        self.batches
+            .push_back((first, last, base_offset, max_timestamp));
     }
 }
 
@@ -352,8 +353,8 @@ impl Partition {
                         // stored as a stamped copy with its CRC recomputed (Kafka rewrites it in
                         // place), never on the common CreateTime path.
                         let stamped = validate::stamped(records, stamp);
-                        let header = BatchHeader::try_parse(&stamped)
-                            .map_err(|e| PartitionError::Batch(e))?;
+                        let header =
+                            BatchHeader::try_parse(&stamped).map_err(PartitionError::Batch)?;
                         debug_assert_eq!(header.max_timestamp, stamp.max_timestamp);
                         (stamped, header)
                     }

@@ -155,7 +155,10 @@ fn log_append_time_topics_stamp_the_broker_time() {
         1,
         &[("message.timestamp.type", "LogAppendTime")],
     );
-    for (i, codec) in [Compression::None, Compression::Zstd].into_iter().enumerate() {
+    for (i, codec) in [Compression::None, Compression::Zstd]
+        .into_iter()
+        .enumerate()
+    {
         let before = now_ms();
         let sent = batch(&[(Some("a"), 1000), (Some("b"), 2000), (None, 3000)], codec);
         // v7 (before KIP-467) and v9 both carry log_append_time_ms.
@@ -179,7 +182,9 @@ fn log_append_time_topics_stamp_the_broker_time() {
         .iter()
         .flat_map(|s| &s.records)
         .all(|r| r.timestamp_type == TimestampType::LogAppend));
-    let records = sluice_client::records::decode_batches(stored).unwrap().records;
+    let records = sluice_client::records::decode_batches(stored)
+        .unwrap()
+        .records;
     assert_eq!(records.len(), 6);
     assert!(records[..3].iter().all(|r| r.timestamp == first_time));
     // Lookups by time see the stamped time, not the producer's.
@@ -194,7 +199,12 @@ fn log_append_time_topics_stamp_the_broker_time() {
 fn the_broker_default_timestamp_type_applies_to_topics_without_their_own() {
     let b = Broker::start(
         "lv-lat-default",
-        &["--cores", "1", "--log-message-timestamp-type", "LogAppendTime"],
+        &[
+            "--cores",
+            "1",
+            "--log-message-timestamp-type",
+            "LogAppendTime",
+        ],
     );
     let mut c = Conn::connect(b.shard_addr(0));
     create_topic_with(&mut c, "inherits", 1, &[]);
@@ -212,7 +222,10 @@ fn the_broker_default_timestamp_type_applies_to_topics_without_their_own() {
     assert_eq!(p.error_code, 0);
     assert_eq!(p.log_append_time_ms, -1, "CreateTime answers -1");
     // Stored byte for byte as sent (offset and epoch aside).
-    assert_eq!(&fetched(&mut c, "own")[ATTRIBUTES_AT..], &sent[ATTRIBUTES_AT..]);
+    assert_eq!(
+        &fetched(&mut c, "own")[ATTRIBUTES_AT..],
+        &sent[ATTRIBUTES_AT..]
+    );
 }
 
 #[test]
@@ -255,7 +268,10 @@ fn a_missing_max_timestamp_is_filled_in_from_the_records() {
     for codec in [Compression::None, Compression::Gzip] {
         // As sarama 1.22 sends it: maxTimestamp -1.
         let sent = patched(
-            &batch(&[(Some("a"), 1000), (Some("b"), 3000), (Some("c"), 2000)], codec),
+            &batch(
+                &[(Some("a"), 1000), (Some("b"), 3000), (Some("c"), 2000)],
+                codec,
+            ),
             |b| b[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&(-1i64).to_be_bytes()),
         );
         let p = &produce(&mut c, "sarama", &[sent], 9)[0];
@@ -264,7 +280,11 @@ fn a_missing_max_timestamp_is_filled_in_from_the_records() {
     }
     let stored = fetched(&mut c, "sarama");
     assert_crcs_valid(&stored);
-    assert_eq!(i64_at(&stored, MAX_TIMESTAMP_AT), 3000, "set from the records");
+    assert_eq!(
+        i64_at(&stored, MAX_TIMESTAMP_AT),
+        3000,
+        "set from the records"
+    );
     // The time index and the lookups find the records.
     assert_eq!(list(&mut c, "sarama", 0, 2500), (0, 1, 3000));
     assert_eq!(list(&mut c, "sarama", 0, 1500), (0, 1, 3000));
@@ -292,7 +312,10 @@ fn timestamps_outside_the_window_refuse_the_partition() {
         ],
         Compression::Lz4,
     );
-    let good = batch(&[(Some("e"), now), (Some("f"), now + 30 * 60_000)], Compression::None);
+    let good = batch(
+        &[(Some("e"), now), (Some("f"), now + 30 * 60_000)],
+        Compression::None,
+    );
     // v8+: per-record errors. The other partition of the same request is appended.
     let r = produce(&mut c, "window", &[bad.clone(), good.clone()], 9);
     let p = &r[0];
@@ -304,7 +327,10 @@ fn timestamps_outside_the_window_refuse_the_partition() {
     );
     let indexes: Vec<i32> = p.record_errors.iter().map(|e| e.batch_index).collect();
     assert_eq!(indexes, [1, 2]);
-    let message = p.record_errors[0].batch_index_error_message.as_deref().unwrap();
+    let message = p.record_errors[0]
+        .batch_index_error_message
+        .as_deref()
+        .unwrap();
     assert!(
         message.starts_with(&format!(
             "Timestamp {} of message with offset 1 is out of range. The timestamp should be within [",
@@ -335,7 +361,10 @@ fn kafka_4_defaults_refuse_records_over_an_hour_ahead() {
     let p = &produce(&mut c, "defaults", &[ahead], 9)[0];
     assert_eq!(p.error_code, INVALID_TIMESTAMP);
     // Any past timestamp is fine (before.max.ms is unbounded).
-    let old = batch(&[(Some("a"), 1), (Some("b"), now + 60_000)], Compression::None);
+    let old = batch(
+        &[(Some("a"), 1), (Some("b"), now + 60_000)],
+        Compression::None,
+    );
     assert_eq!(produce(&mut c, "defaults", &[old], 9)[0].error_code, 0);
     // A topic that widens the window accepts it.
     create_topic_with(

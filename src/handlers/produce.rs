@@ -8,12 +8,12 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
-use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, RequestHeader, TopicName};
+use kafka_protocol::protocol::StrBytes;
 
 use super::{encode, Reply, Versions};
-use crate::metadata::quotas::QuotaKind;
 use crate::log::validate::Refusal;
+use crate::metadata::quotas::QuotaKind;
 use crate::partition::Appended;
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::protocol::errors::PartitionError;
@@ -235,9 +235,7 @@ fn with_record_errors(r: PartitionProduceResponse, refusal: Refusal) -> Partitio
                     .map(|e| {
                         BatchIndexAndErrorMessage::default()
                             .with_batch_index(e.batch_index)
-                            .with_batch_index_error_message(Some(StrBytes::from_string(
-                                e.message,
-                            )))
+                            .with_batch_index_error_message(Some(StrBytes::from_string(e.message)))
                     })
                     .collect(),
             ),

@@ -288,11 +288,7 @@ impl Errors {
 /// Walks the `h.record_count` records in `records` (uncompressed record bytes), as Kafka's
 /// `DefaultRecord.readFrom` parses them, calling `f` per record. Every length is checked
 /// against the bytes left; nothing is allocated.
-fn walk(
-    records: &[u8],
-    h: &BatchHeader,
-    f: &mut impl FnMut(RecordFacts),
-) -> Result<(), Refusal> {
+fn walk(records: &[u8], h: &BatchHeader, f: &mut impl FnMut(RecordFacts)) -> Result<(), Refusal> {
     let malformed = |why: &str| Refusal::Malformed(why.to_string());
     let mut pos = 0usize;
     for _ in 0..h.record_count {

@@ -103,9 +103,9 @@ fn a_producer_setting_log_append_time_is_refused_per_record() {
     assert_eq!(errors.len(), 2);
     assert_eq!(errors[1].batch_index, 1);
     assert!(
-        errors[1]
-            .message
-            .contains("key=2 bytes, value=5 bytes). Producer should not set timestamp type to LogAppendTime."),
+        errors[1].message.contains(
+            "key=2 bytes, value=5 bytes). Producer should not set timestamp type to LogAppendTime."
+        ),
         "{}",
         errors[1].message
     );
@@ -151,7 +151,10 @@ fn timestamps_outside_the_window_are_refused_with_their_indexes() {
         )
     );
     // Kafka 4's defaults: any past, one hour ahead.
-    let (b, h) = batch(&[record(Some("a"), 0), record(Some("b"), NOW + 3_600_001)], C::None);
+    let (b, h) = batch(
+        &[record(Some("a"), 0), record(Some("b"), NOW + 3_600_001)],
+        C::None,
+    );
     let Err(Refusal::Records { errors, .. }) = check(&b, &h, create_time()) else {
         panic!("refused")
     };
@@ -189,7 +192,10 @@ fn a_compacted_topic_refuses_keyless_records_as_invalid_record() {
         "One or more records have been rejected due to 2 record errors in total, and only showing the first three errors at most: [RecordError(batchIndex=1, message='Compacted topic"
     ), "{message}");
     // A timestamp error among them makes the partition's error INVALID_TIMESTAMP.
-    let (b, h) = batch(&[record(None, NOW), record(Some("k"), NOW + 7_200_000)], C::None);
+    let (b, h) = batch(
+        &[record(None, NOW), record(Some("k"), NOW + 7_200_000)],
+        C::None,
+    );
     let Err(Refusal::Records {
         timestamp, errors, ..
     }) = check(&b, &h, policy)
@@ -233,7 +239,10 @@ fn malformed_records_are_refused_never_panic() {
     }
     for cut in BATCH_HEADER_BYTES..b.len() {
         assert!(
-            matches!(check(&b[..cut], &h, create_time()), Err(Refusal::Malformed(_))),
+            matches!(
+                check(&b[..cut], &h, create_time()),
+                Err(Refusal::Malformed(_))
+            ),
             "cut at {cut}"
         );
     }
@@ -271,7 +280,10 @@ fn varints_read_as_kafka_reads_them() {
     let mut pos = 0;
     assert_eq!(varint(&[0x01], &mut pos), Ok(-1));
     let mut pos = 0;
-    assert_eq!(varint(&[0xfe, 0xff, 0xff, 0xff, 0x0f], &mut pos), Ok(i32::MAX));
+    assert_eq!(
+        varint(&[0xfe, 0xff, 0xff, 0xff, 0x0f], &mut pos),
+        Ok(i32::MAX)
+    );
     let mut pos = 0;
     assert_eq!(
         varint(&[0xff, 0xff, 0xff, 0xff, 0xff, 0x01], &mut pos),

@@ -127,7 +127,9 @@ impl BrokerConfig {
             "flush.ms" => Some(d.flush_ms.to_string()),
             "max.message.bytes" => Some(self.message_max_bytes.to_string()),
             "message.timestamp.type" => Some(d.message_timestamp_type.name().to_string()),
-            "message.timestamp.before.max.ms" => Some(d.message_timestamp_before_max_ms.to_string()),
+            "message.timestamp.before.max.ms" => {
+                Some(d.message_timestamp_before_max_ms.to_string())
+            }
             "message.timestamp.after.max.ms" => Some(d.message_timestamp_after_max_ms.to_string()),
             _ => None,
         };
