@@ -215,10 +215,10 @@ fn the_broker_default_timestamp_type_applies_to_topics_without_their_own() {
         &[("message.timestamp.type", "CreateTime")],
     );
     let sent = batch(&[(Some("a"), 1000)], Compression::None);
-    let p = &produce(&mut c, "inherits", &[sent.clone()], 9)[0];
+    let p = &produce(&mut c, "inherits", std::slice::from_ref(&sent), 9)[0];
     assert_eq!(p.error_code, 0);
     assert!(p.log_append_time_ms > 1000);
-    let p = &produce(&mut c, "own", &[sent.clone()], 9)[0];
+    let p = &produce(&mut c, "own", std::slice::from_ref(&sent), 9)[0];
     assert_eq!(p.error_code, 0);
     assert_eq!(p.log_append_time_ms, -1, "CreateTime answers -1");
     // Stored byte for byte as sent (offset and epoch aside).
