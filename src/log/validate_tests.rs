@@ -298,3 +298,22 @@ fn varints_read_as_kafka_reads_them() {
         assert_eq!(pos, buf.len());
     }
 }
+
+#[test]
+fn records_decompressing_past_the_bound_are_refused() {
+    // One record whose value alone decompresses past `DECOMPRESSED_BATCH_BYTES_MAX`: zeros
+    // squeeze to a few KiB, so this is what a zip bomb looks like to the broker.
+    let value = Bytes::from(vec![0u8; DECOMPRESSED_BATCH_BYTES_MAX + 1]);
+    let r = NewRecord {
+        key: Some(Bytes::from_static(b"k")),
+        value: Some(value),
+        headers: Vec::new(),
+        timestamp: NOW,
+    };
+    let (b, h) = batch(&[r], C::Zstd);
+    assert!(b.len() < 1 << 20, "compressed to {} bytes", b.len());
+    let Err(Refusal::Malformed(why)) = check(&b, &h, create_time()) else {
+        panic!("refused")
+    };
+    assert!(why.contains("more than"), "{why}");
+}
