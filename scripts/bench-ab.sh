@@ -12,6 +12,8 @@
 #
 # Usage: scripts/bench-ab.sh [options] BENCH_A BENCH_B [WORKLOAD.yaml ...]
 #   --broker BIN      the sluice binary (default target/release/sluice)
+#   --broker-b BIN    run B against this sluice binary instead (compare two broker builds
+#                     with the same sluice-bench: give the same BENCH twice)
 #   --pairs N         A/B pairs per workload (default 3)
 #   --duration D      measured time per run (default 20s)
 #   --warmup D        warm-up per run (default 5s)
@@ -23,6 +25,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 WORKLOADS_DIR="$ROOT/bench-harness/workloads"
 BROKER="$ROOT/target/release/sluice"
+BROKER_B=""
 PAIRS=3
 DURATION=20s
 WARMUP=5s
@@ -35,6 +38,7 @@ die() { echo "bench-ab: $*" >&2; exit 1; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --broker) BROKER="$2"; shift 2 ;;
+    --broker-b) BROKER_B="$2"; shift 2 ;;
     --pairs) PAIRS="$2"; shift 2 ;;
     --duration) DURATION="$2"; shift 2 ;;
     --warmup) WARMUP="$2"; shift 2 ;;
@@ -53,13 +57,14 @@ WORKLOADS=("${ARGS[@]:2}")
 if [[ ${#WORKLOADS[@]} -eq 0 ]]; then
   WORKLOADS=("$WORKLOADS_DIR/max-rate-1kb-16p.yaml" "$WORKLOADS_DIR/max-rate-100b-16p.yaml")
 fi
-for f in "$BENCH_A" "$BENCH_B" "$BROKER"; do [[ -x "$f" ]] || die "not executable: $f"; done
+BROKER_B="${BROKER_B:-$BROKER}"
+for f in "$BENCH_A" "$BENCH_B" "$BROKER" "$BROKER_B"; do [[ -x "$f" ]] || die "not executable: $f"; done
 [[ $(nproc) -ge 2 ]] || die "needs 2 CPUs (broker on 0, harness on 1)"
 OUT="${OUT:-$ROOT/bench-results/ab-$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 SUMMARY="$OUT/runs.tsv"
-printf 'workload\tbinary\tpair\tproduced_msgs_per_s\tproduced_MB_per_s\tconsumed_msgs_per_s\tcpu_ns_per_msg_window\tcpu_ns_per_msg_process\tverified\tloadavg_1m\n' >"$SUMMARY"
+printf 'workload\tbinary\tpair\tproduced_msgs_per_s\tproduced_MB_per_s\tconsumed_msgs_per_s\tcpu_ns_per_msg_window\tcpu_ns_per_msg_process\tverified\tloadavg_1m\tbroker_cpu_ns_per_msg\n' >"$SUMMARY"
 echo "results in $OUT"
 
 secs() { python3 -c 'import re,sys; m=re.fullmatch(r"(\d+)(ms|s|m)?",sys.argv[1]); n=int(m[1]); print({"ms":n//1000,"s":n,"m":n*60,None:n}[m[2]])' "$1"; }
@@ -78,11 +83,12 @@ trap stop_broker EXIT
 # run_one LABEL BENCH WORKLOAD PAIR
 run_one() {
   local label="$1" bench="$2" workload="$3" pair="$4"
-  local wl data ports port out
+  local wl data ports port out broker="$BROKER"
+  [[ "$label" == B ]] && broker="$BROKER_B"
   wl="$(basename "$workload" .yaml)"
   data="$OUT/data"; rm -rf "$data"; mkdir -p "$data"
   ports="$OUT/ports.json"; rm -f "$ports"
-  "$BROKER" serve --cores 1 --cpuset 0 --data-dir "$data" --listen 127.0.0.1:0 \
+  "$broker" serve --cores 1 --cpuset 0 --data-dir "$data" --listen 127.0.0.1:0 \
       --admin-listen 127.0.0.1:0 --ports-file "$ports" >"$OUT/sluice-$wl-$label-$pair.log" 2>&1 &
   BROKER_PID=$!
   for _ in $(seq 300); do [[ -s "$ports" ]] && break; kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.1; done
@@ -97,13 +103,16 @@ run_one() {
       --bootstrap "127.0.0.1:$port" --duration "$DURATION" --warmup "$WARMUP" --quiet \
       --name "$label" --placement "broker cpu 0, harness cpu 1" --durability "acks=1" \
       --data-dir "$data" --output "$out" >"$OUT/$wl-$label-$pair.out" 2>&1 || rc=$?
+  # The broker's utime + stime (clock ticks) over its life, warm-up and drain included.
+  local broker_ticks
+  broker_ticks=$(awk '{print $14 + $15}' "/proc/$BROKER_PID/stat" 2>/dev/null || echo 0)
   stop_broker
   rm -rf "$data"
   if [[ $rc -ne 0 || ! -f "$out" ]]; then
     echo "!! $label on $wl failed (exit $rc); see $OUT/$wl-$label-$pair.out" >&2
     return 0
   fi
-  python3 - "$out" "$OUT/$wl-$label-$pair.time" "$wl" "$label" "$pair" "$load" >>"$SUMMARY" <<'EOF'
+  python3 - "$out" "$OUT/$wl-$label-$pair.time" "$wl" "$label" "$pair" "$load" "$broker_ticks" "$(getconf CLK_TCK)" >>"$SUMMARY" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
 user, sys_ = map(float, open(sys.argv[2]).read().split()[-2:])
@@ -113,7 +122,8 @@ proc = (user + sys_) * 1e9 / total if total else 0.0
 print("\t".join([sys.argv[3], sys.argv[4], sys.argv[5],
     f'{s["produced_msgs_per_s"]:.0f}', f'{s["produced_bytes_per_s"] / 1e6:.1f}',
     f'{s["consumed_msgs_per_s"]:.0f}', f'{s["harness_cpu_ns_per_msg"]:.0f}', f'{proc:.0f}',
-    str(r["verification"]["ok"]).lower(), sys.argv[6]]))
+    str(r["verification"]["ok"]).lower(), sys.argv[6],
+    f'{float(sys.argv[7]) / float(sys.argv[8]) * 1e9 / s["produced_msgs"]:.0f}' if s["produced_msgs"] else "0"]))
 EOF
   tail -1 "$SUMMARY"
 }
@@ -129,10 +139,11 @@ done
 echo
 echo "A = $BENCH_A"
 echo "B = $BENCH_B"
+echo "brokers: A $BROKER, B $BROKER_B"
 python3 - "$SUMMARY" <<'EOF'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
-cols = ["produced_msgs_per_s", "produced_MB_per_s", "cpu_ns_per_msg_window", "cpu_ns_per_msg_process"]
+cols = ["produced_msgs_per_s", "produced_MB_per_s", "cpu_ns_per_msg_window", "cpu_ns_per_msg_process", "broker_cpu_ns_per_msg"]
 print("workload\tbinary\truns\t" + "\t".join(f"{c} median (min-max)" for c in cols))
 for wl in dict.fromkeys(r["workload"] for r in rows):
     for b in ("A", "B"):

@@ -172,6 +172,16 @@ pub const DECOMPRESSED_BATCH_BYTES_MAX: usize =
 /// `DECOMPRESSIONS_IN_FLIGHT_MAX × DECOMPRESSED_BATCH_BYTES_MAX` per shard.
 pub const DECOMPRESSIONS_IN_FLIGHT_MAX: usize = 1;
 
+/// Per-record errors one refused Produce partition answers with at most (KIP-467's
+/// `record_errors`; `log::validate`). Kafka lists every bad record: a 1 MiB batch of tiny
+/// records could then answer with tens of MB of messages. The error code and message still
+/// count all of them.
+pub const PRODUCE_RECORD_ERRORS_MAX: usize = 1024;
+
+/// Kafka 4's default `message.timestamp.after.max.ms` / `log.message.timestamp.after.max.ms`
+/// (one hour, KIP-1030): how far in the future a CreateTime record may be.
+pub const MESSAGE_TIMESTAMP_AFTER_MAX_MS_DEFAULT: i64 = 3_600_000;
+
 /// fdatasyncs one flush cycle keeps in flight at most (`log::sync_cycle`; each may occupy an
 /// io_uring worker thread).
 pub const SYNCS_IN_FLIGHT_MAX: usize = 64;

@@ -9,6 +9,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 use futures::channel::oneshot;
 
+use crate::log::validate::{self, Policy, TimestampType};
 use crate::log::{format, BatchHeader, Log, ReadResult, SendReadResult};
 use crate::metrics::Traffic;
 use crate::protocol::errors::PartitionError;
@@ -34,8 +35,9 @@ struct ProducerEntry {
     epoch: i16,
     /// Max timestamp of the producer's newest batch here (DescribeProducers).
     last_timestamp: i64,
-    /// (first sequence, last sequence, base offset) of the newest batches, oldest first.
-    batches: VecDeque<(i32, i32, i64)>,
+    /// (first sequence, last sequence, base offset, max timestamp as stored) of the newest
+    /// batches, oldest first.
+    batches: VecDeque<(i32, i32, i64, i64)>,
 }
 
 impl ProducerEntry {
@@ -43,18 +45,20 @@ impl ProducerEntry {
         self.batches.back().map(|b| b.1)
     }
 
-    fn remember(&mut self, first: i32, last: i32, base_offset: i64) {
+    fn remember(&mut self, first: i32, last: i32, base_offset: i64, max_timestamp: i64) {
         if self.batches.len() == PRODUCER_BATCHES_REMEMBERED_MAX {
             self.batches.pop_front();
         }
-        self.batches.push_back((first, last, base_offset));
+        self.batches
+            .push_back((first, last, base_offset, max_timestamp));
     }
 }
 
 /// Outcome of an idempotence check.
 enum SequenceCheck {
     Append,
-    Duplicate(i64),
+    /// The earlier append's base offset and stored max timestamp.
+    Duplicate(i64, i64),
 }
 
 /// What a produce returns for one partition.
@@ -62,6 +66,9 @@ enum SequenceCheck {
 pub struct Appended {
     pub base_offset: i64,
     pub log_start_offset: i64,
+    /// The broker time stamped into the batch on a LogAppendTime topic, else -1 (Produce's
+    /// `log_append_time_ms`).
+    pub log_append_time_ms: i64,
 }
 
 /// What a fetch returns for one partition (`!Send`: its records may be slices of this shard's
@@ -111,6 +118,10 @@ pub struct Settings {
     /// fdatasync data not yet synced once it is this old (`flush.ms`).
     pub flush_ms: i64,
     pub retention: crate::log::Retention,
+    /// What every produced batch's records are checked against (`log::validate`): timestamp
+    /// type and window, keys on compacted topics. None only in storage tests, whose batches
+    /// hold opaque bytes for records.
+    pub validation: Option<Policy>,
 }
 
 /// One partition on its owner shard.
@@ -239,6 +250,7 @@ impl Partition {
                 h.base_sequence,
                 increment_sequence(h.base_sequence, h.last_offset_delta),
                 h.base_offset,
+                h.max_timestamp,
             );
         }
     }
@@ -264,12 +276,12 @@ impl Partition {
             };
         }
         let last = increment_sequence(h.base_sequence, h.last_offset_delta);
-        if let Some(&(_, _, base)) = e
+        if let Some(&(_, _, base, timestamp)) = e
             .batches
             .iter()
             .find(|b| b.0 == h.base_sequence && b.1 == last)
         {
-            return Ok(SequenceCheck::Duplicate(base));
+            return Ok(SequenceCheck::Duplicate(base, timestamp));
         }
         match e.last_sequence() {
             Some(prev) if h.base_sequence != increment_sequence(prev, 1) => {
@@ -293,6 +305,7 @@ impl Partition {
             h.base_sequence,
             increment_sequence(h.base_sequence, h.last_offset_delta),
             base_offset,
+            h.max_timestamp,
         );
         e.last_timestamp = h.max_timestamp;
     }
@@ -313,12 +326,54 @@ impl Partition {
         if header.is_transactional() {
             return Err(PartitionError::InvalidRequest);
         }
+        let mut log_append_time_ms = -1;
+        let (records, header) = match settings.validation {
+            None => (records.clone(), header),
+            Some(policy) => {
+                let now = crate::log::now_ms();
+                if policy.timestamp_type == TimestampType::LogAppendTime {
+                    log_append_time_ms = now;
+                }
+                let stamp = validate::check_records(
+                    records,
+                    &header,
+                    &policy,
+                    now,
+                    &self.topic,
+                    self.index,
+                )
+                .map_err(|r| {
+                    tracing::debug!(topic = %self.topic, partition = self.index, refusal = ?r, "produce records refused");
+                    PartitionError::Refused(Box::new(r))
+                })?;
+                match stamp {
+                    None => (records.clone(), header),
+                    Some(stamp) => {
+                        // Attributes and max timestamp lie inside the CRC'd range: the batch is
+                        // stored as a stamped copy with its CRC recomputed (Kafka rewrites it in
+                        // place), never on the common CreateTime path.
+                        let stamped = validate::stamped(records, stamp);
+                        let header =
+                            BatchHeader::try_parse(&stamped).map_err(PartitionError::Batch)?;
+                        debug_assert_eq!(header.max_timestamp, stamp.max_timestamp);
+                        (stamped, header)
+                    }
+                }
+            }
+        };
+        let records = &records;
         let base_offset = match self.check_sequence(&header)? {
-            SequenceCheck::Duplicate(base) => {
+            SequenceCheck::Duplicate(base, timestamp) => {
+                // Kafka answers a retried batch with the first append's offset and time.
                 return Ok(Appended {
                     base_offset: base,
                     log_start_offset: self.log_start_offset(),
-                })
+                    log_append_time_ms: if log_append_time_ms >= 0 {
+                        timestamp
+                    } else {
+                        -1
+                    },
+                });
             }
             SequenceCheck::Append => {
                 let (base, written) = self.log.append(records, &header, self.leader_epoch());
@@ -367,6 +422,7 @@ impl Partition {
         Ok(Appended {
             base_offset,
             log_start_offset: self.log_start_offset(),
+            log_append_time_ms,
         })
     }
 

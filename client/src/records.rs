@@ -45,6 +45,8 @@ const BASE_TIMESTAMP_AT: usize = 27;
 const RECORD_COUNT_AT: usize = 57;
 const ATTRIBUTE_TRANSACTIONAL: i16 = 1 << 4;
 const ATTRIBUTE_CONTROL: i16 = 1 << 5;
+const ATTRIBUTE_LOG_APPEND_TIME: i16 = 1 << 3;
+const MAX_TIMESTAMP_AT: usize = 35;
 
 /// A record to produce (owned; see [`encode_batch`]).
 #[derive(Debug, Clone)]
@@ -515,7 +517,22 @@ pub fn walk_batches<E: From<ClientError>>(
         if attributes & ATTRIBUTE_CONTROL == 0 {
             let body = records.slice(pos + BATCH_HEADER_BYTES..pos + total);
             let body = decompress(attributes & 7, body)?;
-            walk_records(&body, base_offset, base_timestamp, count, &mut f)?;
+            // A LogAppendTime batch's records all carry its max timestamp, the broker's time.
+            let log_append_time = (attributes & ATTRIBUTE_LOG_APPEND_TIME != 0).then(|| {
+                i64::from_be_bytes(
+                    batch[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8]
+                        .try_into()
+                        .expect("8 bytes"),
+                )
+            });
+            walk_records(
+                &body,
+                base_offset,
+                base_timestamp,
+                log_append_time,
+                count,
+                &mut f,
+            )?;
             walked.records += count as u64;
         }
         walked.next_offset = Some(base_offset + i64::from(last_delta) + 1);
@@ -529,6 +546,7 @@ fn walk_records<E: From<ClientError>>(
     body: &Bytes,
     base_offset: i64,
     base_timestamp: i64,
+    log_append_time: Option<i64>,
     count: i32,
     f: &mut impl FnMut(RecordView<'_>) -> Result<(), E>,
 ) -> Result<(), E> {
@@ -558,7 +576,7 @@ fn walk_records<E: From<ClientError>>(
             fields.map_err(malformed)?;
         f(RecordView {
             offset: base_offset.wrapping_add(offset_delta),
-            timestamp: base_timestamp.wrapping_add(timestamp_delta),
+            timestamp: log_append_time.unwrap_or(base_timestamp.wrapping_add(timestamp_delta)),
             key,
             value,
             headers: &rec[pos..],

@@ -414,6 +414,21 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = i64::MAX)]
     pub log_flush_interval_ms: i64,
 
+    /// Default `message.timestamp.type` (log.message.timestamp.type): CreateTime keeps the
+    /// producer's timestamps, LogAppendTime stamps every batch with the broker's clock.
+    #[arg(long, value_enum, default_value_t = TimestampTypeArg::CreateTime)]
+    pub log_message_timestamp_type: TimestampTypeArg,
+
+    /// Default `message.timestamp.before.max.ms` (log.message.timestamp.before.max.ms): how
+    /// far in the past a CreateTime record's timestamp may be. Default: unbounded.
+    #[arg(long, default_value_t = i64::MAX, value_parser = clap::value_parser!(i64).range(0..))]
+    pub log_message_timestamp_before_max_ms: i64,
+
+    /// Default `message.timestamp.after.max.ms` (log.message.timestamp.after.max.ms): how far
+    /// in the future a CreateTime record's timestamp may be. Default: one hour (Kafka 4).
+    #[arg(long, default_value_t = crate::limits::MESSAGE_TIMESTAMP_AFTER_MAX_MS_DEFAULT, value_parser = clap::value_parser!(i64).range(0..))]
+    pub log_message_timestamp_after_max_ms: i64,
+
     /// Memory budget of the broker, in bytes, split evenly over the shards: of each share, 1/4
     /// is the tail cache, 1/4 in-flight request bytes, 1/8 fetch response bytes, 1/8 connection
     /// read buffers (capping connections), 1/8 O_DIRECT write buffers, 1/16 sealed segments'
@@ -492,5 +507,23 @@ impl ServeArgs {
             offsets_retention_ms: self.offsets_retention_minutes.saturating_mul(60_000),
             offsets_retention_check_interval_ms: self.offsets_retention_check_interval_ms.max(1),
         })
+    }
+}
+
+/// `--log-message-timestamp-type`'s values, spelled as Kafka spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TimestampTypeArg {
+    #[value(name = "CreateTime")]
+    CreateTime,
+    #[value(name = "LogAppendTime")]
+    LogAppendTime,
+}
+
+impl From<TimestampTypeArg> for crate::log::validate::TimestampType {
+    fn from(t: TimestampTypeArg) -> Self {
+        match t {
+            TimestampTypeArg::CreateTime => crate::log::validate::TimestampType::CreateTime,
+            TimestampTypeArg::LogAppendTime => crate::log::validate::TimestampType::LogAppendTime,
+        }
     }
 }

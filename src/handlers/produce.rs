@@ -5,10 +5,14 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, RequestHeader, TopicName};
+use kafka_protocol::protocol::StrBytes;
 
 use super::{encode, Reply, Versions};
+use crate::log::validate::Refusal;
 use crate::metadata::quotas::QuotaKind;
 use crate::partition::Appended;
 use crate::protocol::decode::{DecodeError, TryDecode};
@@ -85,11 +89,11 @@ pub async fn handle(
             let name = name.clone();
             futures.push(async move {
                 if let Some(denied) = denied {
-                    return Err(denied.code());
+                    return Err(Refused::Code(denied.code()));
                 }
                 append(&shard, owner, name, index, records, acks, version, sync)
                     .await
-                    .map_err(|e| e.code())
+                    .map_err(Refused::Partition)
             });
         }
     }
@@ -109,6 +113,7 @@ pub async fn handle(
                         Some(Ok(Appended {
                             base_offset,
                             log_start_offset,
+                            log_append_time_ms,
                         })) => {
                             shard
                                 .metrics
@@ -116,11 +121,22 @@ pub async fn handle(
                                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             r.with_base_offset(base_offset)
                                 .with_log_start_offset(log_start_offset)
+                                .with_log_append_time_ms(log_append_time_ms)
                         }
-                        Some(Err(code)) => r
-                            .with_error_code(code)
-                            .with_base_offset(-1)
-                            .with_log_start_offset(-1),
+                        Some(Err(refused)) => {
+                            let r = r
+                                .with_error_code(refused.code())
+                                .with_base_offset(-1)
+                                .with_log_start_offset(-1);
+                            match refused {
+                                Refused::Partition(PartitionError::Refused(refusal))
+                                    if version >= RECORD_ERRORS_VERSION_MIN =>
+                                {
+                                    with_record_errors(r, *refusal)
+                                }
+                                _ => r,
+                            }
+                        }
                         None => r.with_error_code(ResponseError::UnknownServerError.code()),
                     }
                 })
@@ -183,6 +199,48 @@ async fn append(
         })
         .await;
     r.unwrap_or(Err(PartitionError::NotLeader))
+}
+
+/// Why one partition of the request was not appended.
+enum Refused {
+    /// Refused before routing (authorization).
+    Code(i16),
+    Partition(PartitionError),
+}
+
+impl Refused {
+    fn code(&self) -> i16 {
+        match self {
+            Refused::Code(code) => *code,
+            Refused::Partition(e) => e.code(),
+        }
+    }
+}
+
+/// First Produce version whose response carries per-record errors and an error message
+/// (KIP-467).
+const RECORD_ERRORS_VERSION_MIN: i16 = 8;
+
+/// KIP-467: the records refused by the log validator, by their index in the batch, and
+/// Kafka's message for the partition. (A malformed batch has neither, as in Kafka.)
+fn with_record_errors(r: PartitionProduceResponse, refusal: Refusal) -> PartitionProduceResponse {
+    match refusal {
+        Refusal::Records {
+            message, errors, ..
+        } => r
+            .with_error_message(Some(StrBytes::from_string(message)))
+            .with_record_errors(
+                errors
+                    .into_iter()
+                    .map(|e| {
+                        BatchIndexAndErrorMessage::default()
+                            .with_batch_index(e.batch_index)
+                            .with_batch_index_error_message(Some(StrBytes::from_string(e.message)))
+                    })
+                    .collect(),
+            ),
+        Refusal::Malformed(_) => r,
+    }
 }
 
 /// The compression codec in a v2 batch's attributes (bytes 21..23), without parsing the rest.

@@ -29,6 +29,7 @@ pub mod storage;
 pub mod sync_cycle;
 pub mod timestamp;
 pub mod transient;
+pub mod validate;
 
 #[cfg(test)]
 mod fence_tests;

@@ -18,22 +18,15 @@ pub const TOPIC_CONFIGS: &[(&str, &str, bool)] = &[
     ("max.message.bytes", "1048588", true),
     ("message.downconversion.enable", "true", false),
     ("message.format.version", "3.0-IV1", false),
-    (
-        "message.timestamp.after.max.ms",
-        "9223372036854775807",
-        false,
-    ),
+    // Kafka 4's default (KIP-1030). message.timestamp.difference.max.ms was removed in 4.0:
+    // like Kafka 4, Sluice refuses it as an unknown name.
+    ("message.timestamp.after.max.ms", "3600000", true),
     (
         "message.timestamp.before.max.ms",
         "9223372036854775807",
-        false,
+        true,
     ),
-    (
-        "message.timestamp.difference.max.ms",
-        "9223372036854775807",
-        false,
-    ),
-    ("message.timestamp.type", "CreateTime", false),
+    ("message.timestamp.type", "CreateTime", true),
     ("min.cleanable.dirty.ratio", "0.5", false),
     ("min.compaction.lag.ms", "0", false),
     ("min.insync.replicas", "1", true),
@@ -78,6 +71,8 @@ pub fn validate(name: &str, value: Option<&str>) -> Result<(), String> {
             | "delete.retention.ms"
             | "segment.index.bytes"
             | "segment.jitter.ms"
+            | "message.timestamp.before.max.ms"
+            | "message.timestamp.after.max.ms"
     );
     if numeric && value.trim().parse::<i64>().is_err() {
         return Err(format!(
@@ -87,6 +82,22 @@ pub fn validate(name: &str, value: Option<&str>) -> Result<(), String> {
     if name == "segment.bytes" && value.trim().parse::<i64>().is_ok_and(|v| v < 14) {
         return Err(format!(
             "Invalid value {value} for configuration segment.bytes: must be at least 14"
+        ));
+    }
+    if matches!(
+        name,
+        "message.timestamp.before.max.ms" | "message.timestamp.after.max.ms"
+    ) && value.trim().parse::<i64>().is_ok_and(|v| v < 0)
+    {
+        return Err(format!(
+            "Invalid value {value} for configuration {name}: Value must be at least 0"
+        ));
+    }
+    if name == "message.timestamp.type"
+        && crate::log::validate::TimestampType::parse(value).is_none()
+    {
+        return Err(format!(
+            "Invalid value {value} for configuration message.timestamp.type: String must be one of: CreateTime, LogAppendTime"
         ));
     }
     if name == "cleanup.policy"

@@ -5,6 +5,7 @@
 
 use kafka_protocol::error::ResponseError;
 
+use crate::log::validate::Refusal;
 use crate::log::{BatchError, LogError};
 
 pub use sluice_client::error::error_name;
@@ -26,6 +27,8 @@ pub enum PartitionError {
     UnknownLeaderEpoch,
     /// The request's version can't ask for this (a special ListOffsets timestamp).
     UnsupportedVersion,
+    /// Produce records refused by `log::validate` (KIP-467's per-record errors).
+    Refused(Box<crate::log::validate::Refusal>),
 }
 
 impl PartitionError {
@@ -44,6 +47,15 @@ impl PartitionError {
             PartitionError::FencedLeaderEpoch => ResponseError::FencedLeaderEpoch,
             PartitionError::UnknownLeaderEpoch => ResponseError::UnknownLeaderEpoch,
             PartitionError::UnsupportedVersion => ResponseError::UnsupportedVersion,
+            PartitionError::Refused(r) => match **r {
+                Refusal::Records {
+                    timestamp: true, ..
+                } => ResponseError::InvalidTimestamp,
+                Refusal::Records {
+                    timestamp: false, ..
+                }
+                | Refusal::Malformed(_) => ResponseError::InvalidRecord,
+            },
         };
         e.code()
     }
@@ -160,6 +172,7 @@ impl From<PartitionError> for GroupError {
             | PartitionError::InvalidProducerEpoch
             | PartitionError::UnknownProducerId
             | PartitionError::UnsupportedCompression
+            | PartitionError::Refused(_)
             | PartitionError::InvalidRequest => GroupError::UnknownServerError,
         }
     }

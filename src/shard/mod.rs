@@ -87,6 +87,12 @@ pub struct LogDefaults {
     pub segment_ms: i64,
     pub flush_messages: i64,
     pub flush_ms: i64,
+    /// log.message.timestamp.type (`--log-message-timestamp-type`).
+    pub message_timestamp_type: crate::log::validate::TimestampType,
+    /// log.message.timestamp.before.max.ms / after.max.ms (Kafka 4's defaults: unbounded
+    /// before, one hour after, KIP-1030).
+    pub message_timestamp_before_max_ms: i64,
+    pub message_timestamp_after_max_ms: i64,
 }
 
 impl Default for LogDefaults {
@@ -98,6 +104,9 @@ impl Default for LogDefaults {
             segment_ms: crate::limits::SEGMENT_MS_DEFAULT,
             flush_messages: i64::MAX,
             flush_ms: i64::MAX,
+            message_timestamp_type: crate::log::validate::TimestampType::CreateTime,
+            message_timestamp_before_max_ms: i64::MAX,
+            message_timestamp_after_max_ms: crate::limits::MESSAGE_TIMESTAMP_AFTER_MAX_MS_DEFAULT,
         }
     }
 }
@@ -117,6 +126,11 @@ impl BrokerConfig {
             "flush.messages" => Some(d.flush_messages.to_string()),
             "flush.ms" => Some(d.flush_ms.to_string()),
             "max.message.bytes" => Some(self.message_max_bytes.to_string()),
+            "message.timestamp.type" => Some(d.message_timestamp_type.name().to_string()),
+            "message.timestamp.before.max.ms" => {
+                Some(d.message_timestamp_before_max_ms.to_string())
+            }
+            "message.timestamp.after.max.ms" => Some(d.message_timestamp_after_max_ms.to_string()),
             _ => None,
         };
         let kafka = crate::metadata::configs::default_of(name)?;
@@ -536,6 +550,39 @@ impl Shard {
                     .config_i64("retention.bytes")
                     .unwrap_or(d.retention_bytes),
             },
+            validation: Some(self.validation_policy_for(topic)),
+        }
+    }
+
+    /// What `topic`'s produced records are checked against (`log::validate`): its configs,
+    /// else the broker's defaults as `BrokerConfig::topic_config_default` reports them.
+    pub fn validation_policy_for(
+        &self,
+        topic: &crate::metadata::TopicMeta,
+    ) -> crate::log::validate::Policy {
+        use crate::log::validate::{Policy, TimestampType};
+        let value = |name: &str| {
+            topic
+                .configs
+                .get(name)
+                .cloned()
+                .or_else(|| self.config.topic_config_default(name))
+        };
+        let number = |name: &str, default: i64| {
+            value(name)
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .unwrap_or(default)
+        };
+        let fallback = Policy::default();
+        Policy {
+            timestamp_type: value("message.timestamp.type")
+                .as_deref()
+                .and_then(TimestampType::parse)
+                .unwrap_or(fallback.timestamp_type),
+            before_max_ms: number("message.timestamp.before.max.ms", fallback.before_max_ms),
+            after_max_ms: number("message.timestamp.after.max.ms", fallback.after_max_ms),
+            compacted: value("cleanup.policy")
+                .is_some_and(|p| p.split(',').any(|p| p.trim() == "compact")),
         }
     }
 
