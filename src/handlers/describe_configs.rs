@@ -1,4 +1,5 @@
-//! DescribeConfigs (key 32): topic configs (set ones and Kafka's defaults) and a few broker ones.
+//! DescribeConfigs (key 32): topic configs (set ones and Kafka's defaults), broker ones, and
+//! group configs (resource type 32, Kafka 4's `GroupConfig`: every group at its defaults).
 
 use std::rc::Rc;
 
@@ -14,6 +15,7 @@ use kafka_protocol::messages::{
 use super::create_topics::{CONFIG_SOURCE_DEFAULT, CONFIG_SOURCE_TOPIC};
 use super::{encode, str_bytes, Reply, Versions};
 use crate::metadata::configs::TOPIC_CONFIGS;
+use crate::metadata::group_configs::GROUP_CONFIGS;
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::security::authz::AclOperation;
 use crate::security::authz_helpers::Authz;
@@ -28,6 +30,7 @@ pub const VERSIONS: Versions = Versions {
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
+const RESOURCE_GROUP: i8 = 32;
 /// Kafka's ConfigSource for a static broker config.
 const CONFIG_SOURCE_STATIC_BROKER: i8 = 4;
 
@@ -127,6 +130,23 @@ pub async fn handle(
                             .collect(),
                     )
                 }
+                // Described whether or not the group exists, as Kafka does.
+                RESOURCE_GROUP if r.resource_name.is_empty() => result
+                    .with_error_code(ResponseError::InvalidRequest.code())
+                    .with_error_message(Some(str_bytes("Group name must not be empty"))),
+                RESOURCE_GROUP => result.with_configs(
+                    GROUP_CONFIGS
+                        .iter()
+                        .filter(|(name, _, _)| wanted(name))
+                        .map(|(name, value, config_type)| {
+                            DescribeConfigsResourceResult::default()
+                                .with_name(str_bytes(name))
+                                .with_value(Some(str_bytes(value)))
+                                .with_config_source(CONFIG_SOURCE_DEFAULT)
+                                .with_config_type(*config_type)
+                        })
+                        .collect(),
+                ),
                 _ => result
                     .with_error_code(ResponseError::InvalidRequest.code())
                     .with_error_message(Some(str_bytes("Unsupported resource type."))),

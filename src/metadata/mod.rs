@@ -13,6 +13,7 @@
 pub mod acls;
 pub mod configs;
 pub mod file;
+pub mod group_configs;
 pub mod quotas;
 
 use std::collections::BTreeMap;
