@@ -16,11 +16,19 @@ pub const GROUP_CONFIGS: &[(&str, &str, i8)] = &[
     ("consumer.session.timeout.ms", "45000", CONFIG_TYPE_INT),
     ("share.auto.offset.reset", "latest", CONFIG_TYPE_STRING),
     ("share.heartbeat.interval.ms", "5000", CONFIG_TYPE_INT),
-    ("share.isolation.level", "read_uncommitted", CONFIG_TYPE_STRING),
+    (
+        "share.isolation.level",
+        "read_uncommitted",
+        CONFIG_TYPE_STRING,
+    ),
     ("share.record.lock.duration.ms", "30000", CONFIG_TYPE_INT),
     ("share.session.timeout.ms", "45000", CONFIG_TYPE_INT),
     ("streams.heartbeat.interval.ms", "5000", CONFIG_TYPE_INT),
-    ("streams.initial.rebalance.delay.ms", "3000", CONFIG_TYPE_INT),
+    (
+        "streams.initial.rebalance.delay.ms",
+        "3000",
+        CONFIG_TYPE_INT,
+    ),
     ("streams.num.standby.replicas", "0", CONFIG_TYPE_INT),
     ("streams.session.timeout.ms", "45000", CONFIG_TYPE_INT),
 ];

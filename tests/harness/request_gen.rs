@@ -1234,10 +1234,13 @@ fn body(
             });
             enc(
                 DescribeTopicPartitionsRequest::default()
-                    .with_topics(nullable_list(c, |c| {
-                        describe_topic_partitions_request::TopicRequest::default()
-                            .with_name(topic(c))
-                    }).unwrap_or_default())
+                    .with_topics(
+                        nullable_list(c, |c| {
+                            describe_topic_partitions_request::TopicRequest::default()
+                                .with_name(topic(c))
+                        })
+                        .unwrap_or_default(),
+                    )
                     .with_response_partition_limit(int32(c, -1..=4))
                     .with_cursor(cursor),
                 v,
