@@ -1,5 +1,6 @@
-//! IncrementalAlterConfigs (key 44): SET / DELETE / APPEND / SUBTRACT on topic configs,
-//! applied by the controller and published to every shard before the answer.
+//! IncrementalAlterConfigs (key 44): SET / DELETE / APPEND / SUBTRACT on topic configs and
+//! on the dynamic broker configs of the cluster default BROKER resource (`""`), applied by
+//! the controller and published to every shard before the answer.
 
 use std::rc::Rc;
 
@@ -28,17 +29,32 @@ pub const VERSIONS: Versions = Versions {
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
 
-/// The answer for a resource Sluice can't change: broker configs are static (flags).
-pub fn unsupported_resource(resource_type: i8) -> ControlError {
-    let message = if resource_type == RESOURCE_BROKER {
-        "Broker configs are static in Sluice (command-line flags); they can't be altered."
-    } else {
-        "Unsupported resource type."
-    };
+/// The answer for a resource type Sluice can't change.
+pub fn unsupported_resource(_resource_type: i8) -> ControlError {
     ControlError {
         code: ResponseError::InvalidRequest.code(),
-        message: message.into(),
+        message: "Unsupported resource type.".into(),
     }
+}
+
+/// A BROKER resource's change: the cluster default (`""`) is altered on the controller
+/// (`replace`: the legacy AlterConfigs' whole set); a broker id (a shard) is refused, with the
+/// reason (`metadata::broker_configs`).
+pub async fn alter_broker(
+    shard: &Shard,
+    name: &str,
+    ops: Vec<ConfigOp>,
+    replace: bool,
+    validate_only: bool,
+) -> Result<(), ControlError> {
+    if !name.is_empty() {
+        let e = crate::metadata::broker_configs::per_broker_refusal(name);
+        return Err(ControlError {
+            code: e.code,
+            message: e.message,
+        });
+    }
+    shard.alter_broker_configs(ops, replace, validate_only).await
 }
 
 /// The answer for every copy of a resource named more than once in one request, none of which
@@ -93,7 +109,7 @@ pub async fn handle(
                 code: error.code(),
                 message: error.message().to_string(),
             })
-        } else if r.resource_type != RESOURCE_TOPIC {
+        } else if r.resource_type != RESOURCE_TOPIC && r.resource_type != RESOURCE_BROKER {
             Err(unsupported_resource(r.resource_type))
         } else {
             let ops: Result<Vec<ConfigOp>, ControlError> = r
@@ -119,6 +135,16 @@ pub async fn handle(
                 })
                 .collect();
             match ops {
+                Ok(ops) if r.resource_type == RESOURCE_BROKER => {
+                    alter_broker(
+                        shard,
+                        r.resource_name.as_str(),
+                        ops,
+                        false,
+                        request.validate_only,
+                    )
+                    .await
+                }
                 Ok(ops) => {
                     shard
                         .alter_topic_configs(
