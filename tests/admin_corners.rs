@@ -311,3 +311,291 @@ fn group_config_resources_describe_kafkas_group_configs() {
     let r = describe(&mut c, "", None);
     assert_eq!(r.results[0].error_code, INVALID_REQUEST);
 }
+
+const INVALID_CONFIG: i16 = 40;
+const BROKER: i8 = 4;
+const TOPIC: i8 = 2;
+const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
+const STATIC_BROKER_CONFIG: i8 = 4;
+
+/// IncrementalAlterConfigs of one BROKER resource: (name, op, value) with op 0 SET, 1 DELETE.
+fn alter_broker(
+    c: &mut Conn,
+    name: &str,
+    configs: &[(&str, i8, Option<&str>)],
+) -> incremental_alter_configs_response::AlterConfigsResourceResponse {
+    let r = c.call(
+        &IncrementalAlterConfigsRequest::default().with_resources(vec![
+            incremental_alter_configs_request::AlterConfigsResource::default()
+                .with_resource_type(BROKER)
+                .with_resource_name(s(name))
+                .with_configs(
+                    configs
+                        .iter()
+                        .map(|(n, op, v)| {
+                            incremental_alter_configs_request::AlterableConfig::default()
+                                .with_name(s(n))
+                                .with_config_operation(*op)
+                                .with_value(v.map(s))
+                        })
+                        .collect(),
+                ),
+        ]),
+        1,
+    );
+    r.responses.into_iter().next().unwrap()
+}
+
+/// DescribeConfigs of one resource: (name, value, source, read_only) of each entry, or the error.
+fn describe(
+    c: &mut Conn,
+    resource_type: i8,
+    name: &str,
+) -> Result<Vec<(String, String, i8, bool)>, (i16, String)> {
+    let r = c.call(
+        &DescribeConfigsRequest::default().with_resources(vec![
+            describe_configs_request::DescribeConfigsResource::default()
+                .with_resource_type(resource_type)
+                .with_resource_name(s(name))
+                .with_configuration_keys(None),
+        ]),
+        4,
+    );
+    let result = r.results.into_iter().next().unwrap();
+    if result.error_code != 0 {
+        return Err((
+            result.error_code,
+            result
+                .error_message
+                .map(|m| m.to_string())
+                .unwrap_or_default(),
+        ));
+    }
+    Ok(result
+        .configs
+        .into_iter()
+        .map(|e| {
+            (
+                e.name.to_string(),
+                e.value.map(|v| v.to_string()).unwrap_or_default(),
+                e.config_source,
+                e.read_only,
+            )
+        })
+        .collect())
+}
+
+fn entry<'a>(
+    entries: &'a [(String, String, i8, bool)],
+    name: &str,
+) -> &'a (String, String, i8, bool) {
+    entries
+        .iter()
+        .find(|e| e.0 == name)
+        .unwrap_or_else(|| panic!("{name} in {entries:?}"))
+}
+
+fn segments(b: &Broker, topic: &str) -> usize {
+    std::fs::read_dir(b.data_dir.join(format!("{topic}-0")))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "log")
+        })
+        .count()
+}
+
+#[test]
+fn dynamic_broker_defaults_apply_to_existing_topics_and_survive_a_restart() {
+    let mut b = Broker::start("admin-broker-configs", &["--cores", "2"]);
+    let mut c = Conn::connect(b.bootstrap_addr());
+    create_topic(&mut c, "old", 1);
+    let value = [b'v'; 1000];
+    harness::kafka::produce(&mut c, "old", 0, &[&value]);
+    assert_eq!(segments(&b, "old"), 1);
+
+    // Set for the cluster default: accepted, shown with its dynamic source.
+    let r = alter_broker(
+        &mut c,
+        "",
+        &[
+            ("log.segment.bytes", 0, Some("4096")),
+            ("log.retention.ms", 0, Some("86400000")),
+        ],
+    );
+    assert_eq!(r.error_code, 0, "{r:?}");
+    let defaults = describe(&mut c, BROKER, "").unwrap();
+    assert_eq!(
+        defaults,
+        vec![
+            (
+                "log.retention.ms".into(),
+                "86400000".into(),
+                DYNAMIC_DEFAULT_BROKER_CONFIG,
+                false
+            ),
+            (
+                "log.segment.bytes".into(),
+                "4096".into(),
+                DYNAMIC_DEFAULT_BROKER_CONFIG,
+                false
+            ),
+        ]
+    );
+    let broker0 = describe(&mut c, BROKER, "1").unwrap();
+    assert_eq!(
+        entry(&broker0, "log.segment.bytes").2,
+        DYNAMIC_DEFAULT_BROKER_CONFIG
+    );
+    assert_eq!(entry(&broker0, "log.roll.ms").2, STATIC_BROKER_CONFIG);
+    assert!(!entry(&broker0, "log.roll.ms").3, "dynamic: not read-only");
+    assert!(entry(&broker0, "num.partitions").3, "static: read-only");
+    let topic = describe(&mut c, TOPIC, "old").unwrap();
+    assert_eq!(
+        entry(&topic, "segment.bytes"),
+        &(
+            "segment.bytes".into(),
+            "4096".into(),
+            DYNAMIC_DEFAULT_BROKER_CONFIG,
+            false
+        )
+    );
+
+    // The existing topic (no config of its own) now rolls at 4 KiB (Sluice's smallest segment).
+    for _ in 0..12 {
+        harness::kafka::produce(&mut c, "old", 0, &[&value]);
+    }
+    let rolled = segments(&b, "old");
+    assert!(
+        rolled >= 3,
+        "{rolled} segments after 12 KiB at segment.bytes=4096"
+    );
+
+    // Durable: after a restart the default is still there and still applies.
+    b.restart();
+    let mut c = Conn::connect(b.bootstrap_addr());
+    assert_eq!(describe(&mut c, BROKER, "").unwrap().len(), 2);
+    for _ in 0..12 {
+        harness::kafka::produce(&mut c, "old", 0, &[&value]);
+    }
+    assert!(segments(&b, "old") >= rolled + 2);
+
+    // DELETE returns the topic to the flag's default.
+    let r = alter_broker(&mut c, "", &[("log.segment.bytes", 1, None)]);
+    assert_eq!(r.error_code, 0);
+    let topic = describe(&mut c, TOPIC, "old").unwrap();
+    assert_eq!(entry(&topic, "segment.bytes").1, "1073741824");
+    assert_ne!(
+        entry(&topic, "segment.bytes").2,
+        DYNAMIC_DEFAULT_BROKER_CONFIG
+    );
+}
+
+#[test]
+fn broker_config_changes_sluice_cannot_make_are_refused_with_kafkas_errors() {
+    let b = Broker::start("admin-broker-refusals", &["--cores", "2"]);
+    let mut c = Conn::connect(b.bootstrap_addr());
+    // A static config: Kafka's INVALID_REQUEST and message; nothing changes.
+    let r = alter_broker(&mut c, "", &[("num.partitions", 0, Some("3"))]);
+    assert_eq!(r.error_code, INVALID_REQUEST);
+    assert!(
+        r.error_message
+            .as_ref()
+            .unwrap()
+            .ends_with("Cannot update these configs dynamically: Set(num.partitions)"),
+        "{r:?}"
+    );
+    // Dynamic in Kafka, not changeable at run time here: refused, saying so.
+    let r = alter_broker(&mut c, "", &[("log.retention.hours", 0, Some("1"))]);
+    assert_eq!(r.error_code, INVALID_REQUEST);
+    assert!(r
+        .error_message
+        .as_ref()
+        .unwrap()
+        .contains("cannot change log.retention.hours at run time"));
+    // A bad value: INVALID_CONFIG.
+    let r = alter_broker(&mut c, "", &[("log.segment.bytes", 0, Some("big"))]);
+    assert_eq!(r.error_code, INVALID_CONFIG);
+    assert!(r
+        .error_message
+        .as_ref()
+        .unwrap()
+        .contains("Not a number of type INT"));
+    // A per-broker (per-shard) value: refused, telling the user to use the cluster default.
+    let r = alter_broker(&mut c, "1", &[("log.retention.ms", 0, Some("1000"))]);
+    assert_eq!(r.error_code, INVALID_REQUEST);
+    assert!(
+        r.error_message
+            .as_ref()
+            .unwrap()
+            .contains("cluster default"),
+        "{r:?}"
+    );
+    // None of it stuck; an unknown broker id is refused in DescribeConfigs as in Kafka.
+    assert_eq!(describe(&mut c, BROKER, "").unwrap(), vec![]);
+    assert_eq!(
+        describe(&mut c, BROKER, "7").unwrap_err().0,
+        INVALID_REQUEST
+    );
+}
+
+#[test]
+fn dynamic_max_connections_caps_new_connections() {
+    let b = Broker::start("admin-max-connections", &["--cores", "1"]);
+    let mut c = Conn::connect(b.bootstrap_addr());
+    let r = alter_broker(&mut c, "", &[("max.connections", 0, Some("2"))]);
+    assert_eq!(r.error_code, 0, "{r:?}");
+    let mut second = Conn::connect(b.bootstrap_addr());
+    assert_eq!(
+        second
+            .call(&DescribeClusterRequest::default(), 0)
+            .error_code,
+        0
+    );
+    let mut third = Conn::connect(b.bootstrap_addr());
+    third.send(&DescribeClusterRequest::default(), 0);
+    assert!(
+        third.is_closed_by_peer(),
+        "a third connection past max.connections=2"
+    );
+    drop((second, third));
+    let r = alter_broker(&mut c, "", &[("max.connections", 1, None)]);
+    assert_eq!(r.error_code, 0);
+    let mut again = Conn::connect(b.bootstrap_addr());
+    assert_eq!(
+        again.call(&DescribeClusterRequest::default(), 0).error_code,
+        0
+    );
+}
+
+#[test]
+fn create_topics_refuses_a_replication_factor_above_one_and_says_why() {
+    let b = Broker::start("admin-rf", &["--cores", "2"]);
+    let mut c = Conn::connect(b.bootstrap_addr());
+    let create = |c: &mut Conn, name: &str, rf: i16| {
+        let r = c.call(
+            &CreateTopicsRequest::default()
+                .with_timeout_ms(10_000)
+                .with_topics(vec![create_topics_request::CreatableTopic::default()
+                    .with_name(TopicName(s(name)))
+                    .with_num_partitions(1)
+                    .with_replication_factor(rf)]),
+            7,
+        );
+        r.topics.into_iter().next().unwrap()
+    };
+    let ok = create(&mut c, "rf-default", -1);
+    assert_eq!((ok.error_code, ok.replication_factor), (0, 1));
+    let ok = create(&mut c, "rf-one", 1);
+    assert_eq!((ok.error_code, ok.replication_factor), (0, 1));
+    let refused = create(&mut c, "rf-two", 2);
+    assert_eq!(refused.error_code, 38, "INVALID_REPLICATION_FACTOR");
+    let message = refused.error_message.unwrap().to_string();
+    assert!(
+        message.contains("single node") && message.contains("replication factor 1"),
+        "{message}"
+    );
+}

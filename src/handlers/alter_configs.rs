@@ -82,12 +82,12 @@ pub async fn handle(
             } else {
                 shard
                     .alter_topic_configs(
-                    r.resource_name.to_string(),
-                    ops,
-                    true,
-                    request.validate_only,
-                )
-                .await
+                        r.resource_name.to_string(),
+                        ops,
+                        true,
+                        request.validate_only,
+                    )
+                    .await
             }
         };
         let resp = AlterConfigsResourceResponse::default()

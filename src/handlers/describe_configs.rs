@@ -16,8 +16,8 @@ use super::create_topics::{CONFIG_SOURCE_DEFAULT, CONFIG_SOURCE_TOPIC};
 use super::{encode, str_bytes, Reply, Versions};
 use crate::metadata::broker_configs;
 use crate::metadata::configs::TOPIC_CONFIGS;
-use crate::metadata::Snapshot;
 use crate::metadata::group_configs::GROUP_CONFIGS;
+use crate::metadata::Snapshot;
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::security::authz::AclOperation;
 use crate::security::authz_helpers::Authz;
@@ -82,8 +82,7 @@ pub async fn handle(
                             .iter()
                             .filter(|(name, _, _)| wanted(name))
                             .map(|(name, default, _)| {
-                                let (value, source) =
-                                    topic_config_entry(
+                                let (value, source) = topic_config_entry(
                                     &shard.config,
                                     &snapshot.broker_configs,
                                     t,
@@ -176,7 +175,10 @@ fn broker_entries(
     let c = &shard.config;
     let d = &c.log_defaults;
     let configs = [
-        ("auto.create.topics.enable", c.auto_create_topics.to_string()),
+        (
+            "auto.create.topics.enable",
+            c.auto_create_topics.to_string(),
+        ),
         ("default.replication.factor", "1".to_string()),
         ("log.flush.interval.messages", d.flush_messages.to_string()),
         ("log.flush.interval.ms", d.flush_ms.to_string()),

@@ -54,7 +54,9 @@ pub async fn alter_broker(
             message: e.message,
         });
     }
-    shard.alter_broker_configs(ops, replace, validate_only).await
+    shard
+        .alter_broker_configs(ops, replace, validate_only)
+        .await
 }
 
 /// The answer for every copy of a resource named more than once in one request, none of which

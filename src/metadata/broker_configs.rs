@@ -169,9 +169,7 @@ pub fn validate(name: &str, value: &str) -> Result<(), BrokerConfigError> {
         },
         Kind::Int { min } => match value.trim().parse::<i32>() {
             Err(_) => Err(invalid("Not a number of type INT")),
-            Ok(v) if i64::from(v) < *min => {
-                Err(invalid(&format!("Value must be at least {min}")))
-            }
+            Ok(v) if i64::from(v) < *min => Err(invalid(&format!("Value must be at least {min}"))),
             Ok(_) => Ok(()),
         },
         Kind::OneOf(allowed) => {

@@ -212,9 +212,9 @@ impl MetadataStore {
             staged: false,
             quotas: Arc::new(quotas::ClientQuotas::load(&quotas::path(data_dir))?),
             acls: acls::AclStore::open(&dir)?,
-            broker_configs: Arc::new(broker_configs::BrokerConfigs::load(
-                &broker_configs::path(data_dir),
-            )?),
+            broker_configs: Arc::new(broker_configs::BrokerConfigs::load(&broker_configs::path(
+                data_dir,
+            ))?),
         };
         if changed {
             // Start-up, on the main thread before any shard serves: blocking is fine here.

@@ -164,8 +164,8 @@ impl BrokerConfig {
         if let Some(v) = get("log.flush.interval.ms") {
             d.flush_ms = v.max(0);
         }
-        let message_max_bytes = get("message.max.bytes")
-            .map_or(self.message_max_bytes, |v| v.max(0) as usize);
+        let message_max_bytes =
+            get("message.max.bytes").map_or(self.message_max_bytes, |v| v.max(0) as usize);
         let index_interval_bytes = get("log.index.interval.bytes")
             .map_or(crate::limits::INDEX_INTERVAL_BYTES, |v| v.max(1) as u64);
         (d, message_max_bytes, index_interval_bytes)
