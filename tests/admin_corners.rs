@@ -1,7 +1,7 @@
 //! The admin corners clients probe (issue 16), raw protocol against the real binary:
 //! authorized operations without an authorizer, ListGroups v5's type filter,
 //! DescribeTopicPartitions' cursor pagination and its limits, GROUP config resources, dynamic
-//! BROKER configs, CreateTopics' replication factor. Real clients are in
+//! BROKER configs (cluster default and per broker id), CreateTopics' replication factor. Real clients are in
 //! tests/clients/test_admin_corners.py.
 #![allow(
     clippy::unwrap_used,
@@ -317,6 +317,7 @@ const BROKER: i8 = 4;
 const TOPIC: i8 = 2;
 const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
 const STATIC_BROKER_CONFIG: i8 = 4;
+const DYNAMIC_BROKER_CONFIG: i8 = 2;
 
 /// IncrementalAlterConfigs of one BROKER resource: (name, op, value) with op 0 SET, 1 DELETE.
 fn alter_broker(
@@ -524,22 +525,56 @@ fn broker_config_changes_sluice_cannot_make_are_refused_with_kafkas_errors() {
         .as_ref()
         .unwrap()
         .contains("Not a number of type INT"));
-    // A per-broker (per-shard) value: refused, telling the user to use the cluster default.
-    let r = alter_broker(&mut c, "1", &[("log.retention.ms", 0, Some("1000"))]);
+    // Not a broker id of this node: Kafka's INVALID_REQUEST, in both APIs.
+    let r = alter_broker(&mut c, "7", &[("log.retention.ms", 0, Some("1000"))]);
     assert_eq!(r.error_code, INVALID_REQUEST);
-    assert!(
-        r.error_message
-            .as_ref()
-            .unwrap()
-            .contains("cluster default"),
-        "{r:?}"
-    );
-    // None of it stuck; an unknown broker id is refused in DescribeConfigs as in Kafka.
-    assert_eq!(describe(&mut c, BROKER, "").unwrap(), vec![]);
     assert_eq!(
         describe(&mut c, BROKER, "7").unwrap_err().0,
         INVALID_REQUEST
     );
+    // None of it stuck.
+    assert_eq!(describe(&mut c, BROKER, "").unwrap(), vec![]);
+}
+
+#[test]
+fn a_broker_ids_value_is_that_shards_and_overrides_the_cluster_default() {
+    let b = Broker::start("admin-per-broker", &["--cores", "2"]);
+    let mut c = Conn::connect(b.bootstrap_addr());
+    create_topic(&mut c, "t", 2);
+    let r = alter_broker(&mut c, "", &[("log.retention.ms", 0, Some("7200000"))]);
+    assert_eq!(r.error_code, 0);
+    let r = alter_broker(&mut c, "1", &[("log.retention.ms", 0, Some("3600000"))]);
+    assert_eq!(r.error_code, 0, "{r:?}");
+    let one = describe(&mut c, BROKER, "1").unwrap();
+    assert_eq!(
+        entry(&one, "log.retention.ms"),
+        &(
+            "log.retention.ms".into(),
+            "3600000".into(),
+            DYNAMIC_BROKER_CONFIG,
+            false
+        )
+    );
+    let zero = describe(&mut c, BROKER, "0").unwrap();
+    assert_eq!(
+        entry(&zero, "log.retention.ms"),
+        &(
+            "log.retention.ms".into(),
+            "7200000".into(),
+            DYNAMIC_DEFAULT_BROKER_CONFIG,
+            false
+        )
+    );
+    // A topic described by a broker shows that broker's view, as in Kafka.
+    let mut on1 = Conn::connect(b.shard_addr(1));
+    let t = describe(&mut on1, TOPIC, "t").unwrap();
+    assert_eq!(entry(&t, "retention.ms").1, "3600000");
+    assert_eq!(entry(&t, "retention.ms").2, DYNAMIC_BROKER_CONFIG);
+    let mut on0 = Conn::connect(b.shard_addr(0));
+    let t = describe(&mut on0, TOPIC, "t").unwrap();
+    assert_eq!(entry(&t, "retention.ms").1, "7200000");
+    // The cluster default resource lists only its own values.
+    assert_eq!(describe(&mut c, BROKER, "").unwrap().len(), 1);
 }
 
 #[test]

@@ -121,6 +121,7 @@ pub async fn handle(
                             let (value, source) = super::describe_configs::topic_config_entry(
                                 &shard.config,
                                 &dynamic,
+                                shard.id,
                                 &meta,
                                 name,
                                 default,

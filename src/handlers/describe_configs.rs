@@ -36,7 +36,9 @@ const RESOURCE_GROUP: i8 = 32;
 /// Kafka's ConfigSource for a static broker config.
 const CONFIG_SOURCE_STATIC_BROKER: i8 = 4;
 /// Kafka's ConfigSource for a broker config set dynamically for the cluster default.
-pub const CONFIG_SOURCE_DYNAMIC_DEFAULT_BROKER: i8 = 3;
+const CONFIG_SOURCE_DYNAMIC_DEFAULT_BROKER: i8 = 3;
+/// Kafka's ConfigSource for a broker config set dynamically for one broker.
+const CONFIG_SOURCE_DYNAMIC_BROKER: i8 = 2;
 
 pub async fn handle(
     shard: &Rc<Shard>,
@@ -85,6 +87,7 @@ pub async fn handle(
                                 let (value, source) = topic_config_entry(
                                     &shard.config,
                                     &snapshot.broker_configs,
+                                    shard.id,
                                     t,
                                     name,
                                     default,
@@ -140,8 +143,9 @@ pub async fn handle(
 
 /// A BROKER resource's entries, as Kafka's `ConfigHelper` describes them: the cluster
 /// default resource `""` lists only the dynamic configs set for it
-/// (DYNAMIC_DEFAULT_BROKER_CONFIG); a broker id (any shard's: they share one config) lists
-/// every config with its source. Dynamic ones are not read-only.
+/// (DYNAMIC_DEFAULT_BROKER_CONFIG); a broker id (a shard) lists every config with its source:
+/// set for that broker (DYNAMIC_BROKER_CONFIG), for the cluster default, or the flag
+/// (STATIC_BROKER_CONFIG). Dynamic ones are not read-only.
 fn broker_entries(
     shard: &Shard,
     snapshot: &Snapshot,
@@ -155,23 +159,13 @@ fn broker_entries(
             .with_read_only(read_only)
             .with_config_source(source)
     };
-    if name.is_empty() {
+    let Some(broker) = super::incremental_alter_configs::broker_id(shard, name)? else {
         return Ok(dynamic
             .cluster_default
             .iter()
             .map(|(n, v)| entry(n, v, CONFIG_SOURCE_DYNAMIC_DEFAULT_BROKER, false))
             .collect());
-    }
-    let shards = shard.config.shards;
-    match name.parse::<u32>() {
-        Ok(id) if id < shards => {}
-        _ => {
-            return Err(format!(
-                "Unexpected broker id, expected 0 to {} or empty string, but received {name}",
-                shards.saturating_sub(1)
-            ))
-        }
-    }
+    };
     let c = &shard.config;
     let d = &c.log_defaults;
     let configs = [
@@ -201,21 +195,31 @@ fn broker_entries(
         .iter()
         .map(|(name, flag)| {
             let is_dynamic = broker_configs::dynamic(name).is_some();
-            match dynamic.get(name) {
-                Some(v) => entry(name, v, CONFIG_SOURCE_DYNAMIC_DEFAULT_BROKER, false),
+            match dynamic.get(broker, name) {
+                Some((v, level)) => entry(name, v, source_of(level), false),
                 None => entry(name, flag, CONFIG_SOURCE_STATIC_BROKER, !is_dynamic),
             }
         })
         .collect())
 }
 
+/// Kafka's ConfigSource for a dynamic broker config set at `level`.
+fn source_of(level: broker_configs::Level) -> i8 {
+    match level {
+        broker_configs::Level::Broker => CONFIG_SOURCE_DYNAMIC_BROKER,
+        broker_configs::Level::ClusterDefault => CONFIG_SOURCE_DYNAMIC_DEFAULT_BROKER,
+    }
+}
+
 /// Topic `t`'s value of config `name` (whose Kafka default is `default`) and its
 /// DescribeConfigs / CreateTopics source: set on the topic; else the broker flag behind it,
-/// a dynamic default broker config when one is set for it, a static broker config when set
-/// away from Kafka's default; else Kafka's default.
+/// a dynamic broker config when one is set for it (for `shard`, the broker answering, as in
+/// Kafka, or for the cluster default), a static broker config when set away from Kafka's
+/// default; else Kafka's default.
 pub fn topic_config_entry(
     config: &crate::shard::BrokerConfig,
     dynamic: &broker_configs::BrokerConfigs,
+    shard: u32,
     t: &crate::metadata::TopicMeta,
     name: &str,
     default: &str,
@@ -223,11 +227,11 @@ pub fn topic_config_entry(
     if let Some(v) = t.configs.get(name) {
         return (v.clone(), CONFIG_SOURCE_TOPIC);
     }
-    if let Some(v) = dynamic.topic_default(name) {
-        return (v.to_string(), CONFIG_SOURCE_DYNAMIC_DEFAULT_BROKER);
+    if let Some((v, level)) = dynamic.topic_default(shard, name) {
+        return (v.to_string(), source_of(level));
     }
     let v = config
-        .topic_config_default(dynamic, name)
+        .topic_config_default(dynamic, shard, name)
         .unwrap_or_else(|| default.to_string());
     let source = if v == default {
         CONFIG_SOURCE_DEFAULT

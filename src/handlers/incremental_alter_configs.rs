@@ -37,9 +37,9 @@ pub fn unsupported_resource(_resource_type: i8) -> ControlError {
     }
 }
 
-/// A BROKER resource's change: the cluster default (`""`) is altered on the controller
-/// (`replace`: the legacy AlterConfigs' whole set); a broker id (a shard) is refused, with the
-/// reason (`metadata::broker_configs`).
+/// A BROKER resource's change, on the controller: the cluster default (`""`) or one broker
+/// id (a shard: its partitions and connections, `metadata::broker_configs`); `replace`: the
+/// legacy AlterConfigs' whole set. Another name is Kafka's INVALID_REQUEST.
 pub async fn alter_broker(
     shard: &Shard,
     name: &str,
@@ -47,16 +47,34 @@ pub async fn alter_broker(
     replace: bool,
     validate_only: bool,
 ) -> Result<(), ControlError> {
-    if !name.is_empty() {
-        let e = crate::metadata::broker_configs::per_broker_refusal(name);
-        return Err(ControlError {
-            code: e.code,
-            message: e.message,
-        });
-    }
+    let broker = match broker_id(shard, name) {
+        Ok(b) => b,
+        Err(message) => {
+            return Err(ControlError {
+                code: ResponseError::InvalidRequest.code(),
+                message,
+            })
+        }
+    };
     shard
-        .alter_broker_configs(ops, replace, validate_only)
+        .alter_broker_configs(broker, ops, replace, validate_only)
         .await
+}
+
+/// A BROKER resource name: None for the cluster default `""`, else a shard's id; any other
+/// name gets Kafka's message.
+pub fn broker_id(shard: &Shard, name: &str) -> Result<Option<u32>, String> {
+    if name.is_empty() {
+        return Ok(None);
+    }
+    let shards = shard.config.shards;
+    match name.parse::<u32>() {
+        Ok(id) if id < shards => Ok(Some(id)),
+        _ => Err(format!(
+            "Unexpected broker id, expected 0 to {} or empty string, but received {name}",
+            shards.saturating_sub(1)
+        )),
+    }
 }
 
 /// The answer for every copy of a resource named more than once in one request, none of which

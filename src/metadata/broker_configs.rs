@@ -1,22 +1,25 @@
 //! Dynamic broker configs: the broker configs Kafka lets AlterConfigs /
 //! IncrementalAlterConfigs change at run time and Sluice applies at run time, set for the
-//! cluster default resource (BROKER, name `""`): Kafka's DYNAMIC_DEFAULT_BROKER_CONFIG.
+//! cluster default resource (BROKER, name `""`: Kafka's DYNAMIC_DEFAULT_BROKER_CONFIG) or for
+//! one broker id (DYNAMIC_BROKER_CONFIG).
 //!
-//! Per-broker values (a broker id as the resource name) are refused: every shard advertises
-//! itself as a broker, but they are one process on one disk with one set of flags, and a
-//! partition's owner shard is an implementation detail that moves when `--cores` changes, so
-//! a value for "broker 1" would mean "the partitions that happen to live on core 1". README
-//! says so.
+//! Every shard advertises itself as a broker, so a broker id is a shard, and a per-broker
+//! value means what it means in Kafka: that broker's default, for the partitions it hosts
+//! (here: the partitions its shard owns) and the connections it accepts. A partition's owner
+//! shard is fixed until `--cores` changes, which reassigns partitions; README says so.
+//! (librdkafka cannot name the cluster default, its config resources need a name, so its
+//! users set broker configs per broker id.)
 //!
 //! Stored by the controller (shard 0) in `<data-dir>/meta/broker-configs.json`, written whole
 //! and durably before a new snapshot is published (as `client-quotas.json`):
 //!
 //! ```text
-//! { "cluster_default": { "log.retention.ms": "3600000", "log.segment.bytes": "1048576" } }
+//! { "cluster_default": { "log.retention.ms": "3600000" },
+//!   "per_broker": { "1": { "log.segment.bytes": "1048576" } } }
 //! ```
 //!
-//! A value here overrides the serve flag behind it; a topic's own config overrides both
-//! (`BrokerConfig::topic_config_default`).
+//! A broker's value overrides the cluster default, which overrides the serve flag behind
+//! it; a topic's own config overrides them all (`BrokerConfig::topic_config_default`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -137,6 +140,18 @@ pub struct BrokerConfigs {
     /// Set for the cluster default resource `""`, by broker config name.
     #[serde(default)]
     pub cluster_default: BTreeMap<String, String>,
+    /// Set for one broker id (a shard), by broker id, then name.
+    #[serde(default)]
+    pub per_broker: BTreeMap<u32, BTreeMap<String, String>>,
+}
+
+/// Where a broker's value of a dynamic config comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Set for this broker id (Kafka's DYNAMIC_BROKER_CONFIG).
+    Broker,
+    /// Set for the cluster default (DYNAMIC_DEFAULT_BROKER_CONFIG).
+    ClusterDefault,
 }
 
 /// The row of a dynamic broker config Sluice applies.
@@ -188,6 +203,11 @@ pub fn validate(name: &str, value: &str) -> Result<(), BrokerConfigError> {
 /// The refusal of broker config `name` for the cluster default resource: Kafka's "Cannot
 /// update these configs dynamically" for a static config, Sluice's reason for the others.
 pub fn refusal(name: &str) -> BrokerConfigError {
+    refusal_for("", name)
+}
+
+/// As [`refusal`], naming the resource (`""` or a broker id) as Kafka's message does.
+pub fn refusal_for(resource: &str, name: &str) -> BrokerConfigError {
     let why = if DYNAMIC_IN_KAFKA_NOT_HERE.contains(&name) {
         format!(
             "Sluice cannot change {name} at run time; set it with its serve flag (where it has \
@@ -201,37 +221,54 @@ pub fn refusal(name: &str) -> BrokerConfigError {
     BrokerConfigError {
         code: INVALID_REQUEST,
         message: format!(
-            "Invalid config value for resource ConfigResource(type=BROKER, name=''): {why}"
-        ),
-    }
-}
-
-/// The refusal of a per-broker (per-shard) value: see the module doc.
-pub fn per_broker_refusal(name: &str) -> BrokerConfigError {
-    BrokerConfigError {
-        code: INVALID_REQUEST,
-        message: format!(
-            "Sluice's brokers are the shards of one node: broker configs are set for the whole \
-             node on the cluster default resource (an empty broker name, e.g. kafka-configs \
-             --entity-default), not for broker {name}"
+            "Invalid config value for resource ConfigResource(type=BROKER, name='{resource}'): {why}"
         ),
     }
 }
 
 impl BrokerConfigs {
-    /// The value set for broker config `name`, if any.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.cluster_default.get(name).map(String::as_str)
+    /// Broker `broker`'s value of broker config `name` and where it is set, if anywhere.
+    pub fn get(&self, broker: u32, name: &str) -> Option<(&str, Level)> {
+        if let Some(v) = self.per_broker.get(&broker).and_then(|m| m.get(name)) {
+            return Some((v, Level::Broker));
+        }
+        self.cluster_default
+            .get(name)
+            .map(|v| (v.as_str(), Level::ClusterDefault))
     }
 
-    /// The value set for the broker config behind topic config `topic_config`, if any.
-    pub fn topic_default(&self, topic_config: &str) -> Option<&str> {
-        for_topic_config(topic_config).and_then(|n| self.get(n))
+    /// Broker `broker`'s value of the broker config behind topic config `topic_config`.
+    pub fn topic_default(&self, broker: u32, topic_config: &str) -> Option<(&str, Level)> {
+        for_topic_config(topic_config).and_then(|n| self.get(broker, n))
     }
 
-    /// An i64 broker config, if set (validated on the way in, so it parses).
-    pub fn get_i64(&self, name: &str) -> Option<i64> {
-        self.get(name).and_then(|v| v.trim().parse().ok())
+    /// Broker `broker`'s i64 value of `name`, if set (validated on the way in, so it parses).
+    pub fn get_i64(&self, broker: u32, name: &str) -> Option<i64> {
+        self.get(broker, name)
+            .and_then(|(v, _)| v.trim().parse().ok())
+    }
+
+    /// The configs set at one level: the cluster default (None) or a broker id.
+    pub fn level(&self, broker: Option<u32>) -> BTreeMap<String, String> {
+        match broker {
+            None => self.cluster_default.clone(),
+            Some(id) => self.per_broker.get(&id).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// These configs with one level replaced by `configs` (an empty map removes it).
+    pub fn with_level(&self, broker: Option<u32>, configs: BTreeMap<String, String>) -> Self {
+        let mut next = self.clone();
+        match broker {
+            None => next.cluster_default = configs,
+            Some(id) if configs.is_empty() => {
+                next.per_broker.remove(&id);
+            }
+            Some(id) => {
+                next.per_broker.insert(id, configs);
+            }
+        }
+        next
     }
 
     /// Load from `path`; an absent file is no dynamic configs.
@@ -287,8 +324,19 @@ mod tests {
         let mut c = BrokerConfigs::default();
         c.cluster_default
             .insert("log.segment.bytes".into(), "1024".into());
-        assert_eq!(c.topic_default("segment.bytes"), Some("1024"));
-        assert_eq!(c.topic_default("retention.ms"), None);
+        c.per_broker.insert(
+            1,
+            BTreeMap::from([("log.segment.bytes".to_string(), "2048".to_string())]),
+        );
+        assert_eq!(
+            c.topic_default(0, "segment.bytes"),
+            Some(("1024", Level::ClusterDefault))
+        );
+        assert_eq!(
+            c.topic_default(1, "segment.bytes"),
+            Some(("2048", Level::Broker))
+        );
+        assert_eq!(c.topic_default(0, "retention.ms"), None);
         let image = c.image().unwrap();
         let back: BrokerConfigs = serde_json::from_slice(&image).unwrap();
         assert_eq!(back, c);

@@ -1,5 +1,5 @@
 //! Dynamic broker configs on the controller (shard 0): AlterConfigs / IncrementalAlterConfigs
-//! of the cluster default BROKER resource, validated, written durably to
+//! of the cluster default BROKER resource or of one broker id (a shard), validated, written durably to
 //! `meta/broker-configs.json`, then published to every shard in the snapshot before the
 //! answer. Each shard applies the new topic defaults to the partitions it owns when it adopts
 //! the snapshot (`Shard::open_owned_partitions`), and `max.connections` at its next accept.
@@ -15,9 +15,11 @@ use super::topic_configs::ConfigOp;
 use super::Shard;
 use crate::metadata::broker_configs::{self, BrokerConfigs};
 
-/// The cluster default configs after `ops` (on `base`), or why they are refused. APPEND and
-/// SUBTRACT apply to list configs only, and none of the dynamic ones here is a list.
+/// One level's configs (`resource`: `""` or a broker id) after `ops` (on `base`), or why they
+/// are refused. APPEND and SUBTRACT apply to list configs only, and none of the dynamic ones
+/// here is a list.
 pub fn apply_broker_ops(
+    resource: &str,
     base: &BTreeMap<String, String>,
     ops: &[ConfigOp],
 ) -> Result<BTreeMap<String, String>, ControlError> {
@@ -27,21 +29,24 @@ pub fn apply_broker_ops(
         message: e.message,
     };
     for op in ops {
+        let name = match op {
+            ConfigOp::Set(n, _)
+            | ConfigOp::Delete(n)
+            | ConfigOp::Append(n, _)
+            | ConfigOp::Subtract(n, _) => n,
+        };
+        if broker_configs::dynamic(name).is_none() {
+            return Err(refused(broker_configs::refusal_for(resource, name)));
+        }
         match op {
             ConfigOp::Set(name, value) => {
                 broker_configs::validate(name, value).map_err(refused)?;
                 next.insert(name.clone(), value.trim().to_string());
             }
             ConfigOp::Delete(name) => {
-                if broker_configs::dynamic(name).is_none() {
-                    return Err(refused(broker_configs::refusal(name)));
-                }
                 next.remove(name);
             }
             ConfigOp::Append(name, _) | ConfigOp::Subtract(name, _) => {
-                if broker_configs::dynamic(name).is_none() {
-                    return Err(refused(broker_configs::refusal(name)));
-                }
                 return Err(ControlError {
                     code: ResponseError::InvalidConfig.code(),
                     message: format!(
@@ -55,10 +60,12 @@ pub fn apply_broker_ops(
 }
 
 impl Shard {
-    /// Change the cluster default broker configs: `ops` applied to the current ones
-    /// (`replace`: to none, as the legacy AlterConfigs does). Runs on the controller.
+    /// Change the broker configs of the cluster default (`broker` None) or of one broker id:
+    /// `ops` applied to that level's current ones (`replace`: to none, as the legacy
+    /// AlterConfigs does). Runs on the controller.
     pub async fn alter_broker_configs(
         &self,
+        broker: Option<u32>,
         ops: Vec<ConfigOp>,
         replace: bool,
         validate_only: bool,
@@ -66,7 +73,7 @@ impl Shard {
         let r = self
             .on_shard(0, move |shard| async move {
                 shard
-                    .alter_broker_configs_on_controller(ops, replace, validate_only)
+                    .alter_broker_configs_on_controller(broker, ops, replace, validate_only)
                     .await
             })
             .await;
@@ -80,6 +87,7 @@ impl Shard {
 
     async fn alter_broker_configs_on_controller(
         self: Rc<Self>,
+        broker: Option<u32>,
         ops: Vec<ConfigOp>,
         replace: bool,
         validate_only: bool,
@@ -93,11 +101,11 @@ impl Shard {
         let base = if replace {
             BTreeMap::new()
         } else {
-            current.cluster_default.clone()
+            current.level(broker)
         };
-        let next = BrokerConfigs {
-            cluster_default: apply_broker_ops(&base, &ops)?,
-        };
+        let resource = broker.map_or_else(String::new, |b| b.to_string());
+        let next: BrokerConfigs =
+            current.with_level(broker, apply_broker_ops(&resource, &base, &ops)?);
         if validate_only || next == *current {
             return Ok(());
         }
@@ -118,7 +126,7 @@ impl Shard {
                 message: format!("persisting the broker configs: {e}"),
             });
         }
-        tracing::info!(configs = ?next.cluster_default, "dynamic broker configs changed");
+        tracing::info!(broker = ?broker, configs = ?next.level(broker), "dynamic broker configs changed");
         controller
             .store
             .borrow_mut()
@@ -135,7 +143,7 @@ impl Shard {
         match self
             .snapshot()
             .broker_configs
-            .get_i64("max.connections")
+            .get_i64(self.id, "max.connections")
             .and_then(|v| usize::try_from(v).ok())
         {
             Some(node) => node
@@ -154,6 +162,7 @@ mod tests {
     fn ops_on_the_cluster_default() {
         let base = BTreeMap::from([("log.retention.ms".to_string(), "1000".to_string())]);
         let next = apply_broker_ops(
+            "",
             &base,
             &[
                 ConfigOp::Set("log.segment.bytes".into(), "4096".into()),
@@ -165,11 +174,19 @@ mod tests {
             next,
             BTreeMap::from([("log.segment.bytes".to_string(), "4096".to_string())])
         );
-        let e = apply_broker_ops(&base, &[ConfigOp::Set("num.partitions".into(), "3".into())])
-            .unwrap_err();
+        let e = apply_broker_ops(
+            "",
+            &base,
+            &[ConfigOp::Set("num.partitions".into(), "3".into())],
+        )
+        .unwrap_err();
         assert_eq!(e.code, ResponseError::InvalidRequest.code());
-        let e = apply_broker_ops(&base, &[ConfigOp::Append("log.roll.ms".into(), "1".into())])
-            .unwrap_err();
+        let e = apply_broker_ops(
+            "1",
+            &base,
+            &[ConfigOp::Append("log.roll.ms".into(), "1".into())],
+        )
+        .unwrap_err();
         assert_eq!(e.code, ResponseError::InvalidConfig.code());
     }
 }

@@ -109,19 +109,20 @@ impl Default for LogDefaults {
 }
 
 impl BrokerConfig {
-    /// The value a topic that doesn't set config `name` runs with: the dynamic broker config
-    /// behind it (`log.segment.bytes` for `segment.bytes`, set with AlterConfigs on the
-    /// cluster default BROKER resource: `dynamic`, the snapshot's), else the broker flag
+    /// The value a topic that doesn't set config `name` runs with on shard `shard`: the
+    /// dynamic broker config behind it (`log.segment.bytes` for `segment.bytes`, set with
+    /// AlterConfigs for that broker id or the cluster default: `dynamic`, the snapshot's), else the broker flag
     /// (`--log-retention-bytes` for `retention.bytes`, ...), else Kafka's default; None for a
     /// name Kafka doesn't know. DescribeConfigs reports it, and `Shard::log_config_for` /
     /// `partition_settings_for` use the same values (`effective_log_defaults`).
     pub fn topic_config_default(
         &self,
         dynamic: &crate::metadata::broker_configs::BrokerConfigs,
+        shard: u32,
         name: &str,
     ) -> Option<String> {
         let kafka = crate::metadata::configs::default_of(name)?;
-        if let Some(v) = dynamic.topic_default(name) {
+        if let Some((v, _)) = dynamic.topic_default(shard, name) {
             return Some(v.to_string());
         }
         let d = &self.log_defaults;
@@ -138,14 +139,16 @@ impl BrokerConfig {
         Some(from_flag.unwrap_or_else(|| kafka.to_string()))
     }
 
-    /// The broker defaults of the storage configs with the dynamic broker configs laid over
-    /// the flags (what a topic without its own value follows).
+    /// Shard `shard`'s defaults of the storage configs: its dynamic broker configs laid over
+    /// the flags (what a topic without its own value follows on that shard), with
+    /// `message.max.bytes` and `log.index.interval.bytes`.
     pub fn effective_log_defaults(
         &self,
         dynamic: &crate::metadata::broker_configs::BrokerConfigs,
+        shard: u32,
     ) -> (LogDefaults, usize, u64) {
         let mut d = self.log_defaults;
-        let get = |n: &str| dynamic.get_i64(n);
+        let get = |n: &str| dynamic.get_i64(shard, n);
         if let Some(v) = get("log.retention.ms") {
             d.retention_ms = v;
         }
@@ -547,7 +550,7 @@ impl Shard {
     pub fn log_config_for(&self, topic: &crate::metadata::TopicMeta) -> LogConfig {
         let (d, _, index_interval_bytes) = self
             .config
-            .effective_log_defaults(&self.snapshot().broker_configs);
+            .effective_log_defaults(&self.snapshot().broker_configs, self.id);
         LogConfig {
             segment_bytes: topic
                 .config_i64("segment.bytes")
@@ -571,7 +574,7 @@ impl Shard {
     ) -> crate::partition::Settings {
         let (d, message_max_bytes, _) = self
             .config
-            .effective_log_defaults(&self.snapshot().broker_configs);
+            .effective_log_defaults(&self.snapshot().broker_configs, self.id);
         crate::partition::Settings {
             message_max_bytes: topic
                 .config_i64("max.message.bytes")
