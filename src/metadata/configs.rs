@@ -135,6 +135,9 @@ mod tests {
             .iter()
             .map(|(n, d, i)| (n.to_string(), d.to_string(), *i))
             .collect();
-        assert_eq!(rows, ours, "README's topic config table and TOPIC_CONFIGS differ");
+        assert_eq!(
+            rows, ours,
+            "README's topic config table and TOPIC_CONFIGS differ"
+        );
     }
 }
