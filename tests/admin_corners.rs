@@ -159,7 +159,10 @@ fn dtp(
 }
 
 /// (topic, partitions) of a response, and its next cursor.
-fn pages(r: &DescribeTopicPartitionsResponse) -> (Vec<(String, Vec<i32>)>, Option<(String, i32)>) {
+/// Topics with their partitions, in response order.
+type Described = Vec<(String, Vec<i32>)>;
+
+fn pages(r: &DescribeTopicPartitionsResponse) -> (Described, Option<(String, i32)>) {
     (
         r.topics
             .iter()
@@ -347,12 +350,11 @@ fn alter_broker(
     r.responses.into_iter().next().unwrap()
 }
 
+/// One DescribeConfigs entry: name, value, source, read-only.
+type Entry = (String, String, i8, bool);
+
 /// DescribeConfigs of one resource: (name, value, source, read_only) of each entry, or the error.
-fn describe(
-    c: &mut Conn,
-    resource_type: i8,
-    name: &str,
-) -> Result<Vec<(String, String, i8, bool)>, (i16, String)> {
+fn describe(c: &mut Conn, resource_type: i8, name: &str) -> Result<Vec<Entry>, (i16, String)> {
     let r = c.call(
         &DescribeConfigsRequest::default().with_resources(vec![
             describe_configs_request::DescribeConfigsResource::default()
