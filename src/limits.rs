@@ -69,6 +69,12 @@ pub const TOPIC_NAME_BYTES_MAX: usize = 249;
 /// Partitions a single CreateTopics / CreatePartitions may ask for per topic.
 pub const TOPIC_PARTITIONS_MAX: usize = 100_000;
 
+/// The most partitions one DescribeTopicPartitions response describes (Kafka's
+/// `max.request.partition.size.limit`, default 2000): a client asking for more (or for all
+/// topics) gets a cursor to continue from. Without it one response for a broker with
+/// `TOPIC_PARTITIONS_MAX`-partition topics would be built whole in memory.
+pub const DESCRIBE_TOPIC_PARTITIONS_RESPONSE_PARTITIONS_MAX: usize = 2000;
+
 /// Shards one process may run. Producer ids are allocated `k * SHARDS_MAX + shard`, so this
 /// must never change once data exists: it keeps ids unique across restarts with other `--cores`.
 pub const SHARDS_MAX: usize = 1024;

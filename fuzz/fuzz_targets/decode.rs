@@ -92,6 +92,9 @@ fn body(key: i16, version: i16, buf: Bytes) {
         ApiKey::DescribeAcls => check::<DescribeAclsRequest>(buf, version),
         ApiKey::CreateAcls => check::<CreateAclsRequest>(buf, version),
         ApiKey::DeleteAcls => check::<DeleteAclsRequest>(buf, version),
+        ApiKey::DescribeTopicPartitions => {
+            check::<DescribeTopicPartitionsRequest>(buf, version)
+        }
         _ => {}
     }
 }

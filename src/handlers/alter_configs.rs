@@ -1,5 +1,5 @@
-//! AlterConfigs (key 33, the legacy whole-set form): a topic's configs become exactly those
-//! given, as in Apache Kafka.
+//! AlterConfigs (key 33, the legacy whole-set form): a topic's configs, or the cluster
+//! default BROKER resource's dynamic configs, become exactly those given, as in Apache Kafka.
 
 use std::rc::Rc;
 
@@ -8,7 +8,8 @@ use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceRespon
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse, ApiKey, RequestHeader};
 
 use super::incremental_alter_configs::{
-    duplicate_resource, duplicated, unsupported_resource, RESOURCE_TOPIC,
+    alter_broker, duplicate_resource, duplicated, unsupported_resource, RESOURCE_BROKER,
+    RESOURCE_TOPIC,
 };
 use super::{encode, str_bytes, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
@@ -57,10 +58,10 @@ pub async fn handle(
                 code: error.code(),
                 message: error.message().to_string(),
             })
-        } else if r.resource_type != RESOURCE_TOPIC {
+        } else if r.resource_type != RESOURCE_TOPIC && r.resource_type != RESOURCE_BROKER {
             Err(unsupported_resource(r.resource_type))
         } else {
-            let ops = r
+            let ops: Vec<ConfigOp> = r
                 .configs
                 .iter()
                 .filter_map(|c| {
@@ -69,14 +70,25 @@ pub async fn handle(
                         .map(|v| ConfigOp::Set(c.name.to_string(), v.to_string()))
                 })
                 .collect();
-            shard
-                .alter_topic_configs(
-                    r.resource_name.to_string(),
+            if r.resource_type == RESOURCE_BROKER {
+                alter_broker(
+                    shard,
+                    r.resource_name.as_str(),
                     ops,
                     true,
                     request.validate_only,
                 )
                 .await
+            } else {
+                shard
+                    .alter_topic_configs(
+                        r.resource_name.to_string(),
+                        ops,
+                        true,
+                        request.validate_only,
+                    )
+                    .await
+            }
         };
         let resp = AlterConfigsResourceResponse::default()
             .with_resource_type(r.resource_type)

@@ -114,11 +114,14 @@ pub async fn handle(
                     )
                 }
                 Some(Ok(meta)) => {
+                    let dynamic = shard.snapshot().broker_configs.clone();
                     let configs = TOPIC_CONFIGS
                         .iter()
                         .map(|(name, default, _)| {
                             let (value, source) = super::describe_configs::topic_config_entry(
                                 &shard.config,
+                                &dynamic,
+                                shard.id,
                                 &meta,
                                 name,
                                 default,

@@ -1,5 +1,6 @@
-//! IncrementalAlterConfigs (key 44): SET / DELETE / APPEND / SUBTRACT on topic configs,
-//! applied by the controller and published to every shard before the answer.
+//! IncrementalAlterConfigs (key 44): SET / DELETE / APPEND / SUBTRACT on topic configs and
+//! on the dynamic broker configs of the cluster default BROKER resource (`""`), applied by
+//! the controller and published to every shard before the answer.
 
 use std::rc::Rc;
 
@@ -28,16 +29,51 @@ pub const VERSIONS: Versions = Versions {
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
 
-/// The answer for a resource Sluice can't change: broker configs are static (flags).
-pub fn unsupported_resource(resource_type: i8) -> ControlError {
-    let message = if resource_type == RESOURCE_BROKER {
-        "Broker configs are static in Sluice (command-line flags); they can't be altered."
-    } else {
-        "Unsupported resource type."
-    };
+/// The answer for a resource type Sluice can't change.
+pub fn unsupported_resource(_resource_type: i8) -> ControlError {
     ControlError {
         code: ResponseError::InvalidRequest.code(),
-        message: message.into(),
+        message: "Unsupported resource type.".into(),
+    }
+}
+
+/// A BROKER resource's change, on the controller: the cluster default (`""`) or one broker
+/// id (a shard: its partitions and connections, `metadata::broker_configs`); `replace`: the
+/// legacy AlterConfigs' whole set. Another name is Kafka's INVALID_REQUEST.
+pub async fn alter_broker(
+    shard: &Shard,
+    name: &str,
+    ops: Vec<ConfigOp>,
+    replace: bool,
+    validate_only: bool,
+) -> Result<(), ControlError> {
+    let broker = match broker_id(shard, name) {
+        Ok(b) => b,
+        Err(message) => {
+            return Err(ControlError {
+                code: ResponseError::InvalidRequest.code(),
+                message,
+            })
+        }
+    };
+    shard
+        .alter_broker_configs(broker, ops, replace, validate_only)
+        .await
+}
+
+/// A BROKER resource name: None for the cluster default `""`, else a shard's id; any other
+/// name gets Kafka's message.
+pub fn broker_id(shard: &Shard, name: &str) -> Result<Option<u32>, String> {
+    if name.is_empty() {
+        return Ok(None);
+    }
+    let shards = shard.config.shards;
+    match name.parse::<u32>() {
+        Ok(id) if id < shards => Ok(Some(id)),
+        _ => Err(format!(
+            "Unexpected broker id, expected 0 to {} or empty string, but received {name}",
+            shards.saturating_sub(1)
+        )),
     }
 }
 
@@ -93,7 +129,7 @@ pub async fn handle(
                 code: error.code(),
                 message: error.message().to_string(),
             })
-        } else if r.resource_type != RESOURCE_TOPIC {
+        } else if r.resource_type != RESOURCE_TOPIC && r.resource_type != RESOURCE_BROKER {
             Err(unsupported_resource(r.resource_type))
         } else {
             let ops: Result<Vec<ConfigOp>, ControlError> = r
@@ -119,6 +155,16 @@ pub async fn handle(
                 })
                 .collect();
             match ops {
+                Ok(ops) if r.resource_type == RESOURCE_BROKER => {
+                    alter_broker(
+                        shard,
+                        r.resource_name.as_str(),
+                        ops,
+                        false,
+                        request.validate_only,
+                    )
+                    .await
+                }
                 Ok(ops) => {
                     shard
                         .alter_topic_configs(

@@ -70,6 +70,7 @@ pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_producers;
+pub mod describe_topic_partitions;
 pub mod describe_user_scram_credentials;
 pub mod fetch;
 pub mod find_coordinator;
@@ -153,6 +154,7 @@ handlers!(
     metadata,
     find_coordinator,
     describe_cluster,
+    describe_topic_partitions,
     sasl_handshake,
     sasl_authenticate,
     describe_acls,

@@ -29,7 +29,8 @@ pub const TOPIC_CONFIGS: &[(&str, &str, bool)] = &[
     ("message.timestamp.type", "CreateTime", true),
     ("min.cleanable.dirty.ratio", "0.5", false),
     ("min.compaction.lag.ms", "0", false),
-    ("min.insync.replicas", "1", true),
+    // Stored, not acted on: one replica, acks=all never fails with NOT_ENOUGH_REPLICAS.
+    ("min.insync.replicas", "1", false),
     ("preallocate", "false", false),
     ("remote.log.copy.disable", "false", false),
     ("remote.log.delete.on.disable", "false", false),
@@ -122,5 +123,32 @@ mod tests {
         assert!(validate("retention.ms", Some("soon")).is_err());
         assert!(validate("no.such.config", Some("1")).is_err());
         assert_eq!(default_of("segment.bytes"), Some("1073741824"));
+    }
+
+    /// README's topic config table lists exactly these configs, defaults and marks.
+    #[test]
+    fn readme_table_matches() {
+        let readme = include_str!("../../README.md");
+        let rows: Vec<(String, String, bool)> = readme
+            .lines()
+            .filter(|l| l.starts_with("| `") && (l.ends_with("| yes |") || l.ends_with("| no |")))
+            .map(|l| {
+                let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+                let name = cells[0].trim_matches('`').to_string();
+                let default = match cells[1] {
+                    "(empty)" => String::new(),
+                    d => d.trim_matches('`').to_string(),
+                };
+                (name, default, cells[2] == "yes")
+            })
+            .collect();
+        let ours: Vec<(String, String, bool)> = TOPIC_CONFIGS
+            .iter()
+            .map(|(n, d, i)| (n.to_string(), d.to_string(), *i))
+            .collect();
+        assert_eq!(
+            rows, ours,
+            "README's topic config table and TOPIC_CONFIGS differ"
+        );
     }
 }

@@ -11,8 +11,10 @@
 //! state runs ahead of the disk, so only the controller's operation lock holder reads it.
 
 pub mod acls;
+pub mod broker_configs;
 pub mod configs;
 pub mod file;
+pub mod group_configs;
 pub mod quotas;
 
 use std::collections::BTreeMap;
@@ -71,6 +73,8 @@ pub struct Snapshot {
     pub quotas: Arc<quotas::ClientQuotas>,
     /// The cluster's ACL bindings (`acls`), one generation.
     pub acls: Arc<crate::security::acl::AclSet>,
+    /// The dynamic broker configs (`broker_configs`), in their own file.
+    pub broker_configs: Arc<broker_configs::BrokerConfigs>,
 }
 
 impl Snapshot {
@@ -136,6 +140,9 @@ pub struct MetadataStore {
     quotas: Arc<quotas::ClientQuotas>,
     /// The ACL bindings (`meta/acls.json`), changed by `shard::acl_control`.
     acls: acls::AclStore,
+    /// Dynamic broker configs (`meta/broker-configs.json`), changed by
+    /// `shard::broker_config_control` under the controller lock.
+    broker_configs: Arc<broker_configs::BrokerConfigs>,
 }
 
 /// A change applied to the store's memory, not yet on disk. Commit it with
@@ -205,6 +212,9 @@ impl MetadataStore {
             staged: false,
             quotas: Arc::new(quotas::ClientQuotas::load(&quotas::path(data_dir))?),
             acls: acls::AclStore::open(&dir)?,
+            broker_configs: Arc::new(broker_configs::BrokerConfigs::load(&broker_configs::path(
+                data_dir,
+            ))?),
         };
         if changed {
             // Start-up, on the main thread before any shard serves: blocking is fine here.
@@ -235,7 +245,20 @@ impl MetadataStore {
             brokers: brokers.to_vec(),
             quotas: self.quotas.clone(),
             acls: self.acls.current(),
+            broker_configs: self.broker_configs.clone(),
         }
+    }
+
+    /// The dynamic broker configs as last committed.
+    pub fn broker_configs(&self) -> &Arc<broker_configs::BrokerConfigs> {
+        &self.broker_configs
+    }
+
+    /// New dynamic broker configs, already durable in their file: a new version to publish.
+    pub fn broker_configs_committed(&mut self, configs: Arc<broker_configs::BrokerConfigs>) {
+        self.assert_nothing_staged();
+        self.broker_configs = configs;
+        self.version += 1;
     }
 
     /// The client quotas as last committed.

@@ -90,6 +90,12 @@ errors! {
     };
     DescribeConfigsResponse, |r, f| r.results.iter().for_each(|c| f(c.error_code));
     DescribeClusterResponse, |r, f| f(r.error_code);
+    DescribeTopicPartitionsResponse, |r, f| {
+        for t in &r.topics {
+            f(t.error_code);
+            t.partitions.iter().for_each(|p| f(p.error_code));
+        }
+    };
     DescribeAclsResponse, |r, f| f(r.error_code);
     CreateAclsResponse, |r, f| r.results.iter().for_each(|c| f(c.error_code));
     DeleteAclsResponse, |r, f| {

@@ -216,6 +216,8 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .max_connections
             .div_ceil(shards as usize)
             .clamp(1, budget.connections_max),
+        shard_connections_budget_max: budget.connections_max,
+        max_connections: args.max_connections,
         connections_max_idle_ms: args.connections_max_idle_ms,
         partitions_max,
         groups: args.group_config()?,
@@ -697,7 +699,7 @@ async fn run_shard(start: ShardStart) {
                             .metrics
                             .connections_open
                             .load(std::sync::atomic::Ordering::Relaxed);
-                        if open as usize >= shard.config.shard_connections_max {
+                        if open as usize >= shard.connections_max() {
                             shard
                                 .metrics
                                 .connections_rejected

@@ -316,7 +316,10 @@ impl Shard {
             return Err(ControlError::new(
                 ResponseError::InvalidReplicationFactor,
                 format!(
-                    "Replication factor must be 1 (Sluice is a single node), got {}.",
+                    "Replication factor {} is not possible: Sluice is a single node (its \
+                     brokers are the shards of one process on one disk), so a second replica \
+                     would not be an independent copy. Use replication factor 1, or -1 for \
+                     the broker default (1).",
                     t.replication_factor
                 ),
             ));

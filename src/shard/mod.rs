@@ -4,6 +4,7 @@
 
 pub mod acl_control;
 pub mod blocking;
+pub mod broker_config_control;
 pub mod call;
 pub mod client_errors;
 pub mod control;
@@ -48,6 +49,11 @@ pub struct BrokerConfig {
     pub acks_all_fsync: bool,
     /// Connections one shard keeps open at most (`--max-connections` / shards, rounded up).
     pub shard_connections_max: usize,
+    /// The most connections one shard's memory share has read buffers for: a dynamic
+    /// `max.connections` never takes a shard past it.
+    pub shard_connections_budget_max: usize,
+    /// `--max-connections`, the node's (DescribeConfigs' static `max.connections`).
+    pub max_connections: usize,
     /// `--connections-max-idle-ms`: how long a connection may sit idle, or a reply write make
     /// no progress, before the broker closes it (`net::idle`).
     pub connections_max_idle_ms: u64,
@@ -112,11 +118,22 @@ impl Default for LogDefaults {
 }
 
 impl BrokerConfig {
-    /// The value a topic that doesn't set config `name` runs with: the broker flag behind it
+    /// The value a topic that doesn't set config `name` runs with on shard `shard`: the
+    /// dynamic broker config behind it (`log.segment.bytes` for `segment.bytes`, set with
+    /// AlterConfigs for that broker id or the cluster default: `dynamic`, the snapshot's), else the broker flag
     /// (`--log-retention-bytes` for `retention.bytes`, ...), else Kafka's default; None for a
     /// name Kafka doesn't know. DescribeConfigs reports it, and `Shard::log_config_for` /
-    /// `partition_settings_for` use the same flags.
-    pub fn topic_config_default(&self, name: &str) -> Option<String> {
+    /// `partition_settings_for` use the same values (`effective_log_defaults`).
+    pub fn topic_config_default(
+        &self,
+        dynamic: &crate::metadata::broker_configs::BrokerConfigs,
+        shard: u32,
+        name: &str,
+    ) -> Option<String> {
+        let kafka = crate::metadata::configs::default_of(name)?;
+        if let Some((v, _)) = dynamic.topic_default(shard, name) {
+            return Some(v.to_string());
+        }
         let d = &self.log_defaults;
         let from_flag = match name {
             "retention.ms" => Some(d.retention_ms.to_string()),
@@ -133,8 +150,42 @@ impl BrokerConfig {
             "message.timestamp.after.max.ms" => Some(d.message_timestamp_after_max_ms.to_string()),
             _ => None,
         };
-        let kafka = crate::metadata::configs::default_of(name)?;
         Some(from_flag.unwrap_or_else(|| kafka.to_string()))
+    }
+
+    /// Shard `shard`'s defaults of the storage configs: its dynamic broker configs laid over
+    /// the flags (what a topic without its own value follows on that shard), with
+    /// `message.max.bytes` and `log.index.interval.bytes`.
+    pub fn effective_log_defaults(
+        &self,
+        dynamic: &crate::metadata::broker_configs::BrokerConfigs,
+        shard: u32,
+    ) -> (LogDefaults, usize, u64) {
+        let mut d = self.log_defaults;
+        let get = |n: &str| dynamic.get_i64(shard, n);
+        if let Some(v) = get("log.retention.ms") {
+            d.retention_ms = v;
+        }
+        if let Some(v) = get("log.retention.bytes") {
+            d.retention_bytes = v;
+        }
+        if let Some(v) = get("log.segment.bytes") {
+            d.segment_bytes = v.max(14) as u64;
+        }
+        if let Some(v) = get("log.roll.ms") {
+            d.segment_ms = v.max(1);
+        }
+        if let Some(v) = get("log.flush.interval.messages") {
+            d.flush_messages = v.max(1);
+        }
+        if let Some(v) = get("log.flush.interval.ms") {
+            d.flush_ms = v.max(0);
+        }
+        let message_max_bytes =
+            get("message.max.bytes").map_or(self.message_max_bytes, |v| v.max(0) as usize);
+        let index_interval_bytes = get("log.index.interval.bytes")
+            .map_or(crate::limits::INDEX_INTERVAL_BYTES, |v| v.max(1) as u64);
+        (d, message_max_bytes, index_interval_bytes)
     }
 }
 
@@ -511,14 +562,16 @@ impl Shard {
 
     /// Storage settings of `topic`'s logs: its configs, else the broker defaults.
     pub fn log_config_for(&self, topic: &crate::metadata::TopicMeta) -> LogConfig {
-        let d = &self.config.log_defaults;
+        let (d, _, index_interval_bytes) = self
+            .config
+            .effective_log_defaults(&self.snapshot().broker_configs, self.id);
         LogConfig {
             segment_bytes: topic
                 .config_i64("segment.bytes")
                 .map_or(d.segment_bytes, |v| v.max(14) as u64),
             index_interval_bytes: topic
                 .config_i64("index.interval.bytes")
-                .map_or(crate::limits::INDEX_INTERVAL_BYTES, |v| v.max(1) as u64),
+                .map_or(index_interval_bytes, |v| v.max(1) as u64),
             segment_ms: topic
                 .config_i64("segment.ms")
                 .map_or(d.segment_ms, |v| v.max(1)),
@@ -533,11 +586,13 @@ impl Shard {
         &self,
         topic: &crate::metadata::TopicMeta,
     ) -> crate::partition::Settings {
-        let d = &self.config.log_defaults;
+        let (d, message_max_bytes, _) = self
+            .config
+            .effective_log_defaults(&self.snapshot().broker_configs, self.id);
         crate::partition::Settings {
             message_max_bytes: topic
                 .config_i64("max.message.bytes")
-                .map_or(self.config.message_max_bytes, |v| v.max(0) as usize),
+                .map_or(message_max_bytes, |v| v.max(0) as usize),
             flush_messages: topic
                 .config_i64("flush.messages")
                 .map_or(d.flush_messages, |v| v.max(1)),
@@ -561,12 +616,13 @@ impl Shard {
         topic: &crate::metadata::TopicMeta,
     ) -> crate::log::validate::Policy {
         use crate::log::validate::{Policy, TimestampType};
+        let dynamic = self.snapshot().broker_configs.clone();
         let value = |name: &str| {
             topic
                 .configs
                 .get(name)
                 .cloned()
-                .or_else(|| self.config.topic_config_default(name))
+                .or_else(|| self.config.topic_config_default(&dynamic, self.id, name))
         };
         let number = |name: &str, default: i64| {
             value(name)

@@ -406,6 +406,12 @@ fn check_reply(g: &Generated, mut buf: Bytes, ctx: &mut Context) -> Result<(), F
         ApiKey::OffsetForLeaderEpoch => drop(decode::<OffsetForLeaderEpochResponse>(b, v)?),
         ApiKey::DescribeConfigs => drop(decode::<DescribeConfigsResponse>(b, v)?),
         ApiKey::DescribeCluster => drop(decode::<DescribeClusterResponse>(b, v)?),
+        ApiKey::DescribeTopicPartitions => {
+            let r: DescribeTopicPartitionsResponse = decode(b, v)?;
+            for t in &r.topics {
+                ctx.learn_topic_id(t.topic_id);
+            }
+        }
         ApiKey::FindCoordinator => drop(decode::<FindCoordinatorResponse>(b, v)?),
         ApiKey::JoinGroup => {
             let r: JoinGroupResponse = decode(b, v)?;

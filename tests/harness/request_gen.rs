@@ -1226,6 +1226,26 @@ fn body(
             })),
             v,
         ),
+        ApiKey::DescribeTopicPartitions => {
+            let cursor = c.one_in(3).then(|| {
+                describe_topic_partitions_request::Cursor::default()
+                    .with_topic_name(topic(c))
+                    .with_partition_index(int32(c, -1..=3))
+            });
+            enc(
+                DescribeTopicPartitionsRequest::default()
+                    .with_topics(
+                        nullable_list(c, |c| {
+                            describe_topic_partitions_request::TopicRequest::default()
+                                .with_name(topic(c))
+                        })
+                        .unwrap_or_default(),
+                    )
+                    .with_response_partition_limit(int32(c, -1..=4))
+                    .with_cursor(cursor),
+                v,
+            )
+        }
         _ => None,
     }
 }

@@ -1,5 +1,5 @@
-//! ListGroups request, versions 0–4 (flexible from 3; v0–2 have an empty body). The crate's
-//! type goes to v5 (types_filter).
+//! ListGroups request, versions 0–5 (flexible from 3; v0–2 have an empty body; v4 adds
+//! states_filter, v5 types_filter).
 
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, ListGroupsRequest};
@@ -7,13 +7,16 @@ use kafka_protocol::messages::{ApiKey, ListGroupsRequest};
 use super::reader::*;
 use super::try_decode_impl;
 
-try_decode_impl!(ListGroupsRequest, ApiKey::ListGroups, 0..=4);
+try_decode_impl!(ListGroupsRequest, ApiKey::ListGroups, 0..=5);
 
 fn decode(buf: &mut Bytes, version: i16) -> Result<ListGroupsRequest> {
     let flexible = version >= 3;
     let mut request = ListGroupsRequest::default();
     if version >= 4 {
         request.states_filter = try_get_string_array(buf, flexible, "states_filter")?;
+    }
+    if version >= 5 {
+        request.types_filter = try_get_string_array(buf, flexible, "types_filter")?;
     }
     request.unknown_tagged_fields = try_get_tags_if(buf, flexible, "list_groups")?;
     Ok(request)
@@ -28,6 +31,9 @@ mod tests {
         let mut r = ListGroupsRequest::default();
         if version >= 4 {
             r.states_filter = vec(rng, 4, string);
+        }
+        if version >= 5 {
+            r.types_filter = vec(rng, 4, string);
         }
         r.unknown_tagged_fields = tags(rng, version >= 3);
         r

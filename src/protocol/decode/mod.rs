@@ -45,6 +45,7 @@ mod describe_configs;
 mod describe_groups;
 mod describe_log_dirs;
 mod describe_producers;
+mod describe_topic_partitions;
 mod describe_user_scram_credentials;
 mod fetch;
 mod find_coordinator;
@@ -253,6 +254,10 @@ pub const DECODED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::DescribeAcls, describe_acls::VERSIONS),
     (ApiKey::CreateAcls, create_acls::VERSIONS),
     (ApiKey::DeleteAcls, delete_acls::VERSIONS),
+    (
+        ApiKey::DescribeTopicPartitions,
+        describe_topic_partitions::VERSIONS,
+    ),
 ];
 
 #[cfg(test)]
@@ -420,6 +425,7 @@ mod tests {
                 ApiKey::DescribeAcls => DescribeAclsRequest::VERSIONS,
                 ApiKey::CreateAcls => CreateAclsRequest::VERSIONS,
                 ApiKey::DeleteAcls => DeleteAclsRequest::VERSIONS,
+                ApiKey::DescribeTopicPartitions => DescribeTopicPartitionsRequest::VERSIONS,
                 other => panic!("{other:?} is not in the table"),
             }
         };
@@ -432,6 +438,6 @@ mod tests {
                 "{key:?}"
             );
         }
-        assert_eq!(DECODED.len(), 37);
+        assert_eq!(DECODED.len(), 38);
     }
 }
