@@ -14,6 +14,9 @@ pub mod active_index;
 pub mod appender;
 pub mod cache;
 pub mod chunk;
+pub mod cleaner;
+pub mod cleaner_records;
+pub mod cleaner_swap;
 #[cfg(test)]
 pub mod faults;
 pub mod file_ops;
@@ -330,6 +333,7 @@ impl Log {
         storage: &Rc<ShardStorage>,
     ) -> Result<Rc<Log>, LogError> {
         file_ops::create_dir_all(&storage.blocking, dir).await?;
+        cleaner_swap::finish_interrupted(&storage.blocking, dir).await?;
         let mut bases: Vec<i64> = file_ops::list_dir(&storage.blocking, dir)
             .await?
             .iter()
@@ -346,6 +350,7 @@ impl Log {
                 base,
                 config.index_interval_bytes,
                 config.batch_bytes_max,
+                i + 1 < bases.len(),
             )
             .await?;
             if let Some(why) = &r.damage {
