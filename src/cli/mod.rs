@@ -414,6 +414,46 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = i64::MAX)]
     pub log_flush_interval_ms: i64,
 
+    /// Default `cleanup.policy` of topics that don't set it (log.cleanup.policy): delete,
+    /// compact, or compact,delete.
+    #[arg(long, default_value = "delete", value_parser = parse_cleanup_policy)]
+    pub log_cleanup_policy: crate::log::cleaner::CleanupPolicy,
+
+    /// Run the log cleaner (log.cleaner.enable): compacted topics are cleaned only when true.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub log_cleaner_enable: bool,
+
+    /// Default `min.cleanable.dirty.ratio` (log.cleaner.min.cleanable.ratio).
+    #[arg(long, default_value_t = 0.5)]
+    pub log_cleaner_min_cleanable_ratio: f64,
+
+    /// Default `min.compaction.lag.ms` (log.cleaner.min.compaction.lag.ms).
+    #[arg(long, default_value_t = 0)]
+    pub log_cleaner_min_compaction_lag_ms: i64,
+
+    /// Default `max.compaction.lag.ms` (log.cleaner.max.compaction.lag.ms).
+    #[arg(long, default_value_t = i64::MAX)]
+    pub log_cleaner_max_compaction_lag_ms: i64,
+
+    /// Default `delete.retention.ms`: how long tombstones stay after cleaning
+    /// (log.cleaner.delete.retention.ms).
+    #[arg(long, default_value_t = 86_400_000)]
+    pub log_cleaner_delete_retention_ms: i64,
+
+    /// Bytes of the cleaner's key map per shard (log.cleaner.dedupe.buffer.size, here per
+    /// shard): a pass maps at most this / 32 keys; the rest waits for the next pass.
+    #[arg(long, default_value_t = crate::limits::CLEANER_DEDUPE_BUFFER_BYTES_DEFAULT)]
+    pub log_cleaner_dedupe_buffer_size: usize,
+
+    /// Disk bandwidth of each shard's cleaner, reads plus writes
+    /// (log.cleaner.io.max.bytes.per.second).
+    #[arg(long, default_value_t = crate::limits::CLEANER_IO_BYTES_PER_SECOND_DEFAULT)]
+    pub log_cleaner_io_max_bytes_per_second: u64,
+
+    /// How long a shard's cleaner sleeps when no compacted log was due (log.cleaner.backoff.ms).
+    #[arg(long, default_value_t = crate::limits::CLEANER_BACKOFF_MS_DEFAULT)]
+    pub log_cleaner_backoff_ms: u64,
+
     /// Memory budget of the broker, in bytes, split evenly over the shards: of each share, 1/4
     /// is the tail cache, 1/4 in-flight request bytes, 1/8 fetch response bytes, 1/8 connection
     /// read buffers (capping connections), 1/8 O_DIRECT write buffers, 1/16 sealed segments'
@@ -493,4 +533,9 @@ impl ServeArgs {
             offsets_retention_check_interval_ms: self.offsets_retention_check_interval_ms.max(1),
         })
     }
+}
+
+fn parse_cleanup_policy(s: &str) -> Result<crate::log::cleaner::CleanupPolicy, String> {
+    crate::log::cleaner::CleanupPolicy::parse(s)
+        .ok_or_else(|| format!("{s}: expected delete, compact or compact,delete"))
 }

@@ -113,6 +113,8 @@ pub struct CleanState {
     pub first_dirty: Option<i64>,
     /// The earliest delete horizon of the tombstones kept by the last pass.
     pub next_horizon: Option<i64>,
+    /// Dirty bytes / cleanable bytes at the last look.
+    pub dirty_ratio: f64,
 }
 
 /// What a pass did.
@@ -123,6 +125,8 @@ pub struct PassStats {
     /// The key map filled (or the pass's byte limit was reached) before the dirty part ended.
     pub map_full: bool,
     pub groups: usize,
+    /// Old segments' bytes minus their cleaned copies'.
+    pub bytes_reclaimed: u64,
 }
 
 /// The shard's cleaner disk bandwidth: every read and write is accounted, and the pass sleeps
@@ -239,6 +243,7 @@ impl Log {
         } else {
             dirty_bytes as f64 / total as f64
         };
+        state.dirty_ratio = ratio;
         let overdue = settings.max_compaction_lag_ms < i64::MAX
             && first_dirty_ts
                 .is_some_and(|t| now_ms.saturating_sub(t) > settings.max_compaction_lag_ms);
@@ -560,6 +565,7 @@ impl Log {
             has_output,
         };
         cleaner_swap::commit(&self.storage.blocking, &self.dir, swap).await?;
+        let mut out_bytes = 0;
         {
             let mut segments = self.segments.borrow_mut();
             for s in group {
@@ -567,11 +573,14 @@ impl Log {
                 self.storage.index_cache.forget(self.id, s.base);
             }
             if has_output {
+                out_bytes = seg.size;
                 seg.release_indexes();
                 segments.insert(b1, seg);
             }
         }
         self.cache.drop_before(end);
+        let old_bytes: u64 = group.iter().map(|s| s.size).sum();
+        stats.bytes_reclaimed += old_bytes.saturating_sub(if has_output { out_bytes } else { 0 });
         tracing::debug!(dir = %self.dir.display(), first = b1, end, segments = group.len(), "cleaned segments swapped in");
         Ok(horizon)
     }
