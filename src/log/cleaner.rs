@@ -175,6 +175,13 @@ fn io_err(e: impl std::fmt::Display) -> LogError {
 }
 
 impl Log {
+    /// Whether segment `base` is no longer the `size` bytes a read found in the segment map: the
+    /// cleaner replaced or removed it meanwhile (its file was renamed over or unlinked), so a
+    /// read error on it is the race, not damage.
+    pub(super) fn segment_changed(&self, base: i64, size: u64) -> bool {
+        self.segments.borrow().get(&base).map(|s| s.size) != Some(size)
+    }
+
     /// The sealed segments, oldest first.
     fn sealed_segments(&self) -> Vec<Sealed> {
         let active = self.active_file.borrow().base_offset;
@@ -505,7 +512,10 @@ impl Log {
             Ok(())
         }
         .await;
-        let has_output = !seg.is_empty();
+        // The log's first segment is always replaced, even by an empty one, as Kafka's
+        // cleaner does: its base offset is where a restart puts the log start.
+        let is_first = self.segments.borrow().keys().next() == Some(&b1);
+        let has_output = !seg.is_empty() || is_first;
         let finished = async {
             result?;
             out.truncate_to_len().await?;

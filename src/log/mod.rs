@@ -911,6 +911,7 @@ impl Log {
         // Segment holding `offset`, then following segments while budget remains.
         let mut out = ReadResult::default();
         let mut at = offset;
+        let mut swap_retries = 3u32;
         loop {
             let found = {
                 let segments = self.segments.borrow();
@@ -920,9 +921,10 @@ impl Log {
                     .filter(|(_, s)| s.next_offset > at)
                     .map(|(&b, s)| (b, s.size, true))
                     .or_else(|| {
+                        // The next segment with data (the cleaner may leave an empty first one).
                         segments
                             .range(at..)
-                            .next()
+                            .find(|(_, s)| s.size > 0)
                             .map(|(&b, s)| (b, s.size, false))
                     })
             };
@@ -957,7 +959,15 @@ impl Log {
                 }
                 r = read(0).await;
             }
-            let r = r?;
+            let r = match r {
+                // The cleaner swapped the segment while this read had it open or was opening
+                // it (`cleaner::Log::segment_changed`): read again from the new segment map.
+                Err(_) if swap_retries > 0 && self.segment_changed(base, size) => {
+                    swap_retries -= 1;
+                    continue;
+                }
+                r => r?,
+            };
             let Some(next) = self.next_offset_after(&r) else {
                 break;
             };
@@ -1040,6 +1050,9 @@ impl Log {
         };
         let r = reader::read_batches(&seg, position, offset, end_offset, max_bytes, min_one).await;
         if let Err(LogError::Corrupt { offset, reason }) = &r {
+            if self.segment_changed(base, size) {
+                return r; // the cleaner swapped it meanwhile: `read` reads again
+            }
             tracing::error!(dir = %self.dir.display(), segment = base, offset, reason = %reason, "corrupt batch in log");
         }
         r
