@@ -209,6 +209,10 @@ impl Log {
         if self.failed.get() || self.closed.get() {
             return Ok(None);
         }
+        let _cleaning = self.cleaning.acquire_permit(1).await.map_err(io_err)?;
+        if self.closed.get() {
+            return Ok(None);
+        }
         let first_dirty = match state.first_dirty {
             Some(o) => o,
             None => {
@@ -410,6 +414,10 @@ impl Log {
     ) -> Result<Option<bytes::Bytes>, LogError> {
         if *pos >= s.size {
             return Ok(None);
+        }
+        if self.closed.get() || self.failed.get() {
+            // Shutdown or a reopen: `close` waits for this pass, which stops here.
+            return Err(LogError::Failed);
         }
         let open = self.segment_file(s.base, s.size).await?;
         let seg = reader::SegmentFile {

@@ -294,6 +294,9 @@ pub struct Log {
     start_offset: Cell<i64>,
     /// Held while the log start offset moves (stored, then segments deleted).
     start_offset_moves: glommio::sync::Semaphore,
+    /// Held by a cleaner pass (`cleaner`); `close` waits for it (a pass stops at its next
+    /// read once the log is closed), so no cleaner I/O outlives the log.
+    cleaning: glommio::sync::Semaphore,
     end_offset: Cell<i64>,
     written_end: Cell<i64>,
     synced_end: Cell<i64>,
@@ -442,6 +445,7 @@ impl Log {
             storage: storage.clone(),
             start_offset: Cell::new(start),
             start_offset_moves: glommio::sync::Semaphore::new(1),
+            cleaning: glommio::sync::Semaphore::new(1),
             end_offset: Cell::new(end),
             written_end: Cell::new(end),
             synced_end: Cell::new(end),
@@ -1096,6 +1100,7 @@ impl Log {
         if self.closed.replace(true) {
             return Ok(());
         }
+        let _cleaner_stopped = self.cleaning.acquire_permit(1).await;
         while self.writer_running.get() {
             let _ = self.writer_idle.wait().await;
         }

@@ -188,6 +188,7 @@ impl Shard {
                             "log cleaner pass"
                         );
                     }
+                    Err(_) if self.shutdown.is_set() => return,
                     Err(e) => {
                         tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "log cleaner pass failed");
                     }
