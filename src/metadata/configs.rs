@@ -5,7 +5,7 @@
 pub const TOPIC_CONFIGS: &[(&str, &str, bool)] = &[
     ("cleanup.policy", "delete", true),
     ("compression.type", "producer", false),
-    ("delete.retention.ms", "86400000", false),
+    ("delete.retention.ms", "86400000", true),
     ("file.delete.delay.ms", "60000", false),
     ("flush.messages", "9223372036854775807", true),
     ("flush.ms", "9223372036854775807", true),
@@ -14,7 +14,7 @@ pub const TOPIC_CONFIGS: &[(&str, &str, bool)] = &[
     ("leader.replication.throttled.replicas", "", false),
     ("local.retention.bytes", "-2", false),
     ("local.retention.ms", "-2", false),
-    ("max.compaction.lag.ms", "9223372036854775807", false),
+    ("max.compaction.lag.ms", "9223372036854775807", true),
     ("max.message.bytes", "1048588", true),
     ("message.downconversion.enable", "true", false),
     ("message.format.version", "3.0-IV1", false),
@@ -34,8 +34,8 @@ pub const TOPIC_CONFIGS: &[(&str, &str, bool)] = &[
         false,
     ),
     ("message.timestamp.type", "CreateTime", false),
-    ("min.cleanable.dirty.ratio", "0.5", false),
-    ("min.compaction.lag.ms", "0", false),
+    ("min.cleanable.dirty.ratio", "0.5", true),
+    ("min.compaction.lag.ms", "0", true),
     ("min.insync.replicas", "1", true),
     ("preallocate", "false", false),
     ("remote.log.copy.disable", "false", false),
@@ -78,6 +78,8 @@ pub fn validate(name: &str, value: Option<&str>) -> Result<(), String> {
             | "delete.retention.ms"
             | "segment.index.bytes"
             | "segment.jitter.ms"
+            | "min.compaction.lag.ms"
+            | "max.compaction.lag.ms"
     );
     if numeric && value.trim().parse::<i64>().is_err() {
         return Err(format!(
@@ -87,6 +89,16 @@ pub fn validate(name: &str, value: Option<&str>) -> Result<(), String> {
     if name == "segment.bytes" && value.trim().parse::<i64>().is_ok_and(|v| v < 14) {
         return Err(format!(
             "Invalid value {value} for configuration segment.bytes: must be at least 14"
+        ));
+    }
+    if name == "min.cleanable.dirty.ratio"
+        && !value
+            .trim()
+            .parse::<f64>()
+            .is_ok_and(|r| (0.0..=1.0).contains(&r))
+    {
+        return Err(format!(
+            "Invalid value {value} for configuration min.cleanable.dirty.ratio: Value must be between 0 and 1"
         ));
     }
     if name == "cleanup.policy"
