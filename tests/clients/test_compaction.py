@@ -102,3 +102,45 @@ def test_a_compacted_topic_reads_back_the_latest_value_per_key(sluice, topic_nam
     from harness import metric_sum
 
     assert metric_sum(m, "sluice_log_cleaner_passes_total") >= 1
+
+
+def test_consumer_offsets_compaction_keeps_the_last_commit(sluice, topic_name):
+    """`__consumer_offsets` is compacted: after the cleaner removed a group's superseded commits,
+    a restart replays the cleaned log to the same committed offset."""
+    from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
+
+    from harness import metric_sum
+
+    broker = sluice("--cores", "1", "--log-cleaner-backoff-ms", "50")
+    create_topic(broker.bootstrap, topic_name)
+    group = f"{topic_name}-g"
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        c.commit(offsets=[TopicPartition(topic_name, 0, 1)], asynchronous=False)  # creates the topic
+        a = AdminClient({"bootstrap.servers": broker.bootstrap})
+        res = ConfigResource(
+            ConfigResource.Type.TOPIC,
+            "__consumer_offsets",
+            incremental_configs=[
+                ConfigEntry("segment.bytes", "4096", incremental_operation=AlterConfigOpType.SET),
+                ConfigEntry("min.cleanable.dirty.ratio", "0.01", incremental_operation=AlterConfigOpType.SET),
+            ],
+        )
+        for f in a.incremental_alter_configs([res]).values():
+            f.result(OP_TIMEOUT_S)
+        for i in range(2, 1500):
+            c.commit(offsets=[TopicPartition(topic_name, 0, i)], asynchronous=False)
+    finally:
+        c.close()
+    deadline = time.monotonic() + WAIT_S
+    while metric_sum(broker.metrics(), "sluice_log_cleaner_passes_total") < 1:
+        assert time.monotonic() < deadline, "the offsets topic was never cleaned"
+        time.sleep(0.1)
+    assert metric_sum(broker.metrics(), "sluice_log_cleaner_bytes_reclaimed_total") > 0
+    broker.restart()
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        got = c.committed([TopicPartition(topic_name, 0)], timeout=OP_TIMEOUT_S)
+    finally:
+        c.close()
+    assert got[0].offset == 1499, got
