@@ -122,7 +122,12 @@ fn exactly_latest(
             (got, want) => return Err(format!("key {k}: got {got:?}, want {want:?}")),
         }
     }
-    if seen.len() != latest.iter().filter(|(_, v)| v.is_some() || tombstones).count() {
+    if seen.len()
+        != latest
+            .iter()
+            .filter(|(_, v)| v.is_some() || tombstones)
+            .count()
+    {
         return Err(format!("{} keys read, not the expected set", seen.len()));
     }
     Ok(())
@@ -136,12 +141,20 @@ fn nothing_lost(log: &[(i64, String, Option<String>)], latest: &BTreeMap<String,
         last.insert(k, v);
     }
     for (k, v) in latest {
-        assert_eq!(last.get(k.as_str()).copied(), Some(v), "latest value of {k}");
+        assert_eq!(
+            last.get(k.as_str()).copied(),
+            Some(v),
+            "latest value of {k}"
+        );
     }
 }
 
 /// Poll `read_all` until `check` passes, within [`WAIT`]; the last error otherwise.
-fn wait_for(conn: &mut Conn, topic: &str, check: impl Fn(&[(i64, String, Option<String>)]) -> Result<(), String>) {
+fn wait_for(
+    conn: &mut Conn,
+    topic: &str,
+    check: impl Fn(&[(i64, String, Option<String>)]) -> Result<(), String>,
+) {
     let deadline = Instant::now() + WAIT;
     let mut why = String::new();
     while Instant::now() < deadline {
@@ -241,8 +254,12 @@ fn a_compacted_topic_reads_back_the_latest_value_per_key() {
     create_topic_with(&mut c, "gone", 1, &gone);
     let latest_kept = write_updates(&mut c, "kept", 40, 15, 5, Compression::None);
     let latest_gone = write_updates(&mut c, "gone", 40, 15, 5, Compression::Lz4);
-    wait_for(&mut c, "kept", |log| exactly_latest(log, &latest_kept, true));
-    wait_for(&mut c, "gone", |log| exactly_latest(log, &latest_gone, false));
+    wait_for(&mut c, "kept", |log| {
+        exactly_latest(log, &latest_kept, true)
+    });
+    wait_for(&mut c, "gone", |log| {
+        exactly_latest(log, &latest_gone, false)
+    });
     assert!(b.metric_sum("sluice_log_cleaner_passes_total", &[]) >= 2.0);
     assert!(b.metric_sum("sluice_log_cleaner_bytes_read_total", &[]) > 0.0);
     assert!(b.metric_sum("sluice_log_cleaner_bytes_reclaimed_total", &[]) > 0.0);
@@ -262,18 +279,31 @@ fn a_delete_topic_is_never_compacted_and_compact_delete_is() {
         &mut c,
         "plain",
         1,
-        &[("segment.bytes", "4096"), ("min.cleanable.dirty.ratio", "0.01")],
+        &[
+            ("segment.bytes", "4096"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+        ],
     );
     let both: Vec<(&str, &str)> = COMPACT
         .iter()
         .copied()
-        .map(|(k, v)| if k == "cleanup.policy" { (k, "compact,delete") } else { (k, v) })
+        .map(|(k, v)| {
+            if k == "cleanup.policy" {
+                (k, "compact,delete")
+            } else {
+                (k, v)
+            }
+        })
         .collect();
     create_topic_with(&mut c, "both", 1, &both);
     let latest = write_updates(&mut c, "both", 20, 10, 0, Compression::None);
     write_updates(&mut c, "plain", 20, 10, 0, Compression::None);
     wait_for(&mut c, "both", |log| exactly_latest(log, &latest, true));
-    assert_eq!(read_all(&mut c, "plain").len(), 20 * 10 + 400, "delete policy keeps every record");
+    assert_eq!(
+        read_all(&mut c, "plain").len(),
+        20 * 10 + 400,
+        "delete policy keeps every record"
+    );
 }
 
 /// `--log-cleaner-dedupe-buffer-size` 1 KiB maps 32 keys a pass: 300 keys clean in passes,
@@ -312,7 +342,10 @@ fn kill_9_during_a_cleaning_swap_loses_nothing() {
         let mut c = Conn::connect(b.shard_addr(0));
         alter_topic(&mut c, "t", "min.compaction.lag.ms", "0");
         let status = b.wait_exit(WAIT);
-        assert!(status.is_some(), "{point}: the broker did not stop at the crash point");
+        assert!(
+            status.is_some(),
+            "{point}: the broker did not stop at the crash point"
+        );
         assert!(
             b.stderr_text().contains("SLUICE_TEST_CLEANER_CRASH_AT"),
             "{point}: stopped elsewhere:\n{}",
@@ -320,7 +353,8 @@ fn kill_9_during_a_cleaning_swap_loses_nothing() {
         );
         // Restarted with the cleaner off first: recovery alone must leave old or new whole.
         b.envs.clear();
-        b.extra_args.extend(["--log-cleaner-enable".into(), "false".into()]);
+        b.extra_args
+            .extend(["--log-cleaner-enable".into(), "false".into()]);
         b.crash_restart();
         let leftovers: Vec<String> = std::fs::read_dir(b.data_dir.join("t-0"))
             .unwrap()

@@ -287,7 +287,9 @@ impl Log {
                 h.producer_id >= 0 && producers_last.get(&h.producer_id) == Some(&h.base_offset)
             };
             let g = self
-                .clean_group(&group, settings, now_ms, throttle, &mut stats, latest, keep_empty)
+                .clean_group(
+                    &group, settings, now_ms, throttle, &mut stats, latest, keep_empty,
+                )
                 .await?;
             if let Some(h) = g {
                 horizon = Some(horizon.map_or(h, |x: i64| x.min(h)));
@@ -457,8 +459,8 @@ impl Log {
             return Ok(None);
         };
         let (b1, end) = (first.base, last.next);
-        let mut out = DmaAppender::create(&cleaner_swap::cleaned_path(&self.dir, b1, LOG_SUFFIX))
-            .await?;
+        let mut out =
+            DmaAppender::create(&cleaner_swap::cleaned_path(&self.dir, b1, LOG_SUFFIX)).await?;
         let mut seg = Segment::new(b1);
         let mut horizon: Option<i64> = None;
         let index_interval = self.config.borrow().index_interval_bytes;
@@ -536,8 +538,14 @@ impl Log {
             finished?;
             if has_output {
                 for (suffix, bytes) in [
-                    (INDEX_SUFFIX, active_index::encode_offsets(b1, &seg.index, true)),
-                    (TIME_INDEX_SUFFIX, active_index::encode_times(b1, &seg.time_index, true)),
+                    (
+                        INDEX_SUFFIX,
+                        active_index::encode_offsets(b1, &seg.index, true),
+                    ),
+                    (
+                        TIME_INDEX_SUFFIX,
+                        active_index::encode_times(b1, &seg.time_index, true),
+                    ),
                 ] {
                     let _slot = self.storage.transient.slot().await?;
                     let mut f =
@@ -614,7 +622,9 @@ fn for_batches(
     while at < bytes.len() {
         let h = format::BatchHeader::try_parse(&bytes[at..]).map_err(io_err)?;
         let total = h.total_bytes().ok_or_else(|| io_err("bad batch length"))?;
-        let batch = bytes.get(at..at + total).ok_or_else(|| io_err("short batch"))?;
+        let batch = bytes
+            .get(at..at + total)
+            .ok_or_else(|| io_err("short batch"))?;
         if !f(batch, &h)? {
             return Ok(false);
         }
@@ -662,7 +672,10 @@ mod tests {
         let both = CleanupPolicy::parse("compact, delete").expect("both");
         assert!(both.compact && both.delete);
         assert_eq!(both.to_string(), "compact,delete");
-        assert_eq!(CleanupPolicy::parse("compact").map(|p| p.delete), Some(false));
+        assert_eq!(
+            CleanupPolicy::parse("compact").map(|p| p.delete),
+            Some(false)
+        );
         assert_eq!(CleanupPolicy::parse("shred"), None);
     }
 
@@ -674,8 +687,19 @@ mod tests {
             size,
             max_ts: 0,
         };
-        let g = group_by_size(&[s(0, 10, 400), s(10, 20, 500), s(20, 30, 200), s(30, 40, 900)], 1000);
-        let bases: Vec<Vec<i64>> = g.iter().map(|g| g.iter().map(|s| s.base).collect()).collect();
+        let g = group_by_size(
+            &[
+                s(0, 10, 400),
+                s(10, 20, 500),
+                s(20, 30, 200),
+                s(30, 40, 900),
+            ],
+            1000,
+        );
+        let bases: Vec<Vec<i64>> = g
+            .iter()
+            .map(|g| g.iter().map(|s| s.base).collect())
+            .collect();
         assert_eq!(bases, vec![vec![0, 10], vec![20], vec![30]]);
     }
 }

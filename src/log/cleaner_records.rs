@@ -77,13 +77,18 @@ fn take_field<'a>(buf: &'a [u8], pos: &mut usize) -> Result<Option<&'a [u8]>, St
 /// `DECOMPRESSED_BATCH_BYTES_MAX`.
 pub fn records_body(batch: &[u8], header: &BatchHeader) -> Result<Vec<u8>, String> {
     let codec = header.attributes & ATTRIBUTE_CODEC_MASK;
-    let body = batch.get(BATCH_HEADER_BYTES..).ok_or("a batch without its header")?;
+    let body = batch
+        .get(BATCH_HEADER_BYTES..)
+        .ok_or("a batch without its header")?;
     sluice_client::codec::decompress(codec, body, crate::limits::DECOMPRESSED_BATCH_BYTES_MAX)
         .map_err(|e| e.to_string())
 }
 
 /// The records of a batch (`body` from [`records_body`]), every length checked.
-pub fn parse_records<'a>(body: &'a [u8], header: &BatchHeader) -> Result<Vec<RecordRef<'a>>, String> {
+pub fn parse_records<'a>(
+    body: &'a [u8],
+    header: &BatchHeader,
+) -> Result<Vec<RecordRef<'a>>, String> {
     let count = usize::try_from(header.record_count).map_err(|_| "a negative record count")?;
     // A record takes at least 7 bytes: a larger count is a lie (and would size the Vec).
     if count > body.len() / 7 + 1 {
@@ -181,7 +186,11 @@ pub fn clean_batch(
         .collect();
     let tombstones = kept.iter().any(|r| r.tombstone);
     let horizon = tombstones.then(|| {
-        old_horizon.unwrap_or_else(|| rules.now_ms.saturating_add(rules.delete_retention_ms.max(0)))
+        old_horizon.unwrap_or_else(|| {
+            rules
+                .now_ms
+                .saturating_add(rules.delete_retention_ms.max(0))
+        })
     });
     if kept.len() == records.len() && horizon == old_horizon {
         return Ok(Cleaned {
@@ -218,7 +227,11 @@ pub fn empty_batch(h: &BatchHeader) -> Vec<u8> {
 
 /// `h` rewritten to hold `kept` (non-empty, in offset order) with `horizon` as its delete
 /// horizon.
-fn rewrite(h: &BatchHeader, kept: &[RecordRef<'_>], horizon: Option<i64>) -> Result<Vec<u8>, String> {
+fn rewrite(
+    h: &BatchHeader,
+    kept: &[RecordRef<'_>],
+    horizon: Option<i64>,
+) -> Result<Vec<u8>, String> {
     let base_timestamp = horizon.unwrap_or(h.base_timestamp);
     let mut records = Vec::new();
     for r in kept {
@@ -254,14 +267,24 @@ fn rewrite(h: &BatchHeader, kept: &[RecordRef<'_>], horizon: Option<i64>) -> Res
     let max_timestamp = if h.is_log_append_time() {
         h.max_timestamp
     } else {
-        kept.iter().map(|r| r.timestamp).max().unwrap_or(h.max_timestamp)
+        kept.iter()
+            .map(|r| r.timestamp)
+            .max()
+            .unwrap_or(h.max_timestamp)
     };
     let mut attributes = h.attributes & !ATTRIBUTE_DELETE_HORIZON;
     if horizon.is_some() {
         attributes |= ATTRIBUTE_DELETE_HORIZON;
     }
     let count = i32::try_from(kept.len()).map_err(|_| "too many records")?;
-    write_header(&mut out, h, attributes, base_timestamp, max_timestamp, count);
+    write_header(
+        &mut out,
+        h,
+        attributes,
+        base_timestamp,
+        max_timestamp,
+        count,
+    );
     Ok(out)
 }
 
@@ -278,15 +301,35 @@ fn write_header(
     let put = |out: &mut [u8], at: usize, b: &[u8]| out[at..at + b.len()].copy_from_slice(b);
     put(out, format::BASE_OFFSET_AT, &h.base_offset.to_be_bytes());
     put(out, format::BATCH_LENGTH_AT, &length.to_be_bytes());
-    put(out, format::PARTITION_LEADER_EPOCH_AT, &h.partition_leader_epoch.to_be_bytes());
+    put(
+        out,
+        format::PARTITION_LEADER_EPOCH_AT,
+        &h.partition_leader_epoch.to_be_bytes(),
+    );
     out[format::MAGIC_AT] = format::MAGIC_V2 as u8;
     put(out, format::ATTRIBUTES_AT, &attributes.to_be_bytes());
-    put(out, format::LAST_OFFSET_DELTA_AT, &h.last_offset_delta.to_be_bytes());
-    put(out, format::BASE_TIMESTAMP_AT, &base_timestamp.to_be_bytes());
+    put(
+        out,
+        format::LAST_OFFSET_DELTA_AT,
+        &h.last_offset_delta.to_be_bytes(),
+    );
+    put(
+        out,
+        format::BASE_TIMESTAMP_AT,
+        &base_timestamp.to_be_bytes(),
+    );
     put(out, format::MAX_TIMESTAMP_AT, &max_timestamp.to_be_bytes());
     put(out, format::PRODUCER_ID_AT, &h.producer_id.to_be_bytes());
-    put(out, format::PRODUCER_EPOCH_AT, &h.producer_epoch.to_be_bytes());
-    put(out, format::BASE_SEQUENCE_AT, &h.base_sequence.to_be_bytes());
+    put(
+        out,
+        format::PRODUCER_EPOCH_AT,
+        &h.producer_epoch.to_be_bytes(),
+    );
+    put(
+        out,
+        format::BASE_SEQUENCE_AT,
+        &h.base_sequence.to_be_bytes(),
+    );
     put(out, format::RECORD_COUNT_AT, &count.to_be_bytes());
     let crc = format::batch_crc(out);
     put(out, format::CRC_AT, &crc.to_be_bytes());
@@ -351,14 +394,32 @@ mod tests {
 
     #[test]
     fn a_rewritten_batch_keeps_offsets_producer_fields_and_codec() {
-        for c in [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
-            let b = batch(&[("a", Some("1")), ("b", Some("2")), ("a", Some("3"))], c, 100);
+        for c in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            let b = batch(
+                &[("a", Some("1")), ("b", Some("2")), ("a", Some("3"))],
+                c,
+                100,
+            );
             let h = format::check_stored(&b).expect("stored");
             let out = clean_batch(&b, &h, rules(false), |r| r.offset != 100).expect("clean");
-            let Decision::Rewrite(nb) = out.decision else { panic!("rewritten") };
+            let Decision::Rewrite(nb) = out.decision else {
+                panic!("rewritten")
+            };
             let nh = format::check_stored(&nb).expect("valid stored batch, CRC recomputed");
-            assert_eq!((nh.base_offset, nh.last_offset_delta, nh.record_count), (100, 2, 2));
-            assert_eq!((nh.producer_id, nh.producer_epoch, nh.base_sequence), (7, 2, 40));
+            assert_eq!(
+                (nh.base_offset, nh.last_offset_delta, nh.record_count),
+                (100, 2, 2)
+            );
+            assert_eq!(
+                (nh.producer_id, nh.producer_epoch, nh.base_sequence),
+                (7, 2, 40)
+            );
             assert_eq!(nh.partition_leader_epoch, 5);
             assert_eq!(nh.compression(), h.compression(), "same codec");
             let recs = decoded(&nb);
@@ -373,13 +434,29 @@ mod tests {
     fn all_kept_is_byte_for_byte_and_emptied_batches_drop_or_keep_their_header() {
         let b = batch(&[("a", Some("1"))], Compression::None, 0);
         let h = format::check_stored(&b).expect("stored");
-        assert_eq!(clean_batch(&b, &h, rules(false), |_| true).expect("c").decision, Decision::Keep);
-        assert_eq!(clean_batch(&b, &h, rules(false), |_| false).expect("c").decision, Decision::Drop);
-        let Decision::Rewrite(e) = clean_batch(&b, &h, rules(true), |_| false).expect("c").decision else {
+        assert_eq!(
+            clean_batch(&b, &h, rules(false), |_| true)
+                .expect("c")
+                .decision,
+            Decision::Keep
+        );
+        assert_eq!(
+            clean_batch(&b, &h, rules(false), |_| false)
+                .expect("c")
+                .decision,
+            Decision::Drop
+        );
+        let Decision::Rewrite(e) = clean_batch(&b, &h, rules(true), |_| false)
+            .expect("c")
+            .decision
+        else {
             panic!("an emptied last batch stays")
         };
         let eh = format::check_stored(&e).expect("an empty batch is a valid stored batch");
-        assert_eq!((eh.record_count, eh.last_offset_delta, eh.producer_id), (0, 0, 7));
+        assert_eq!(
+            (eh.record_count, eh.last_offset_delta, eh.producer_id),
+            (0, 0, 7)
+        );
         assert!(decoded(&e).is_empty());
     }
 
@@ -389,30 +466,43 @@ mod tests {
         let h = format::check_stored(&b).expect("stored");
         let first = clean_batch(&b, &h, rules(false), |_| true).expect("clean");
         assert_eq!(first.horizon, Some(10_500));
-        let Decision::Rewrite(nb) = first.decision else { panic!("horizon written") };
+        let Decision::Rewrite(nb) = first.decision else {
+            panic!("horizon written")
+        };
         let nh = format::check_stored(&nb).expect("stored");
         assert_eq!(delete_horizon(&nh), Some(10_500));
         let recs = decoded(&nb);
-        assert_eq!(recs[0].1, 1_000, "record timestamps read the same after rebasing");
+        assert_eq!(
+            recs[0].1, 1_000,
+            "record timestamps read the same after rebasing"
+        );
         assert_eq!(recs[0].3, None);
         // Before the horizon the tombstone stays, as it is.
         let again = clean_batch(&nb, &nh, rules(false), |_| true).expect("clean");
         assert_eq!(again.decision, Decision::Keep);
         // Past it, it goes.
-        let late = BatchRules { now_ms: 10_501, ..rules(false) };
-        let Decision::Rewrite(gone) = clean_batch(&nb, &nh, late, |_| true).expect("c").decision else {
+        let late = BatchRules {
+            now_ms: 10_501,
+            ..rules(false)
+        };
+        let Decision::Rewrite(gone) = clean_batch(&nb, &nh, late, |_| true).expect("c").decision
+        else {
             panic!("rewritten without the tombstone")
         };
         let recs = decoded(&gone);
         assert_eq!(recs.len(), 1);
         assert_eq!(recs[0].0, 11);
-        assert_eq!(delete_horizon(&format::check_stored(&gone).expect("s")), None);
+        assert_eq!(
+            delete_horizon(&format::check_stored(&gone).expect("s")),
+            None
+        );
     }
 
     #[test]
     fn hostile_record_counts_are_errors() {
         let mut b = batch(&[("a", Some("1"))], Compression::None, 0);
-        b[format::RECORD_COUNT_AT..format::RECORD_COUNT_AT + 4].copy_from_slice(&i32::MAX.to_be_bytes());
+        b[format::RECORD_COUNT_AT..format::RECORD_COUNT_AT + 4]
+            .copy_from_slice(&i32::MAX.to_be_bytes());
         let h = BatchHeader::try_parse(&b).expect("header");
         assert!(parse_records(&b[BATCH_HEADER_BYTES..], &h).is_err());
     }

@@ -230,7 +230,11 @@ mod tests {
             has_output: true,
         };
         assert_eq!(Swap::decode(&s.encode()), Some(s));
-        assert_eq!(Swap::decode(b"sluice-swap 1 100 250 1"), None, "no newline: torn");
+        assert_eq!(
+            Swap::decode(b"sluice-swap 1 100 250 1"),
+            None,
+            "no newline: torn"
+        );
         assert_eq!(Swap::decode(b"sluice-swap 1 300 250 1\n"), None);
         assert_eq!(Swap::decode(b""), None);
     }
@@ -250,11 +254,23 @@ mod tests {
             touch(dir, &segment::file_name(base, INDEX_SUFFIX), b"old");
         }
         // Committed: segments 0 and 10 become a cleaned 0; crash before anything was renamed.
-        touch(dir, &format!("{}.cleaned", segment::file_name(0, LOG_SUFFIX)), b"new");
-        let swap = Swap { first: 0, end: 20, has_output: true };
+        touch(
+            dir,
+            &format!("{}.cleaned", segment::file_name(0, LOG_SUFFIX)),
+            b"new",
+        );
+        let swap = Swap {
+            first: 0,
+            end: 20,
+            has_output: true,
+        };
         touch(dir, &manifest_name(0), &swap.encode());
         // Uncommitted: cleaned 20 without a manifest.
-        touch(dir, &format!("{}.cleaned", segment::file_name(20, LOG_SUFFIX)), b"new");
+        touch(
+            dir,
+            &format!("{}.cleaned", segment::file_name(20, LOG_SUFFIX)),
+            b"new",
+        );
         glommio::LocalExecutorBuilder::default()
             .spawn({
                 let dir = dir.to_path_buf();
@@ -267,11 +283,20 @@ mod tests {
             .join()
             .expect("join");
         let read = |name: String| std::fs::read(dir.join(name)).ok();
-        assert_eq!(read(segment::file_name(0, LOG_SUFFIX)).as_deref(), Some(&b"new"[..]));
+        assert_eq!(
+            read(segment::file_name(0, LOG_SUFFIX)).as_deref(),
+            Some(&b"new"[..])
+        );
         assert_eq!(read(segment::file_name(10, LOG_SUFFIX)), None);
         assert_eq!(read(segment::file_name(10, INDEX_SUFFIX)), None);
-        assert_eq!(read(segment::file_name(20, LOG_SUFFIX)).as_deref(), Some(&b"old"[..]));
-        assert_eq!(read(segment::file_name(30, LOG_SUFFIX)).as_deref(), Some(&b"old"[..]));
+        assert_eq!(
+            read(segment::file_name(20, LOG_SUFFIX)).as_deref(),
+            Some(&b"old"[..])
+        );
+        assert_eq!(
+            read(segment::file_name(30, LOG_SUFFIX)).as_deref(),
+            Some(&b"old"[..])
+        );
         let left: Vec<String> = std::fs::read_dir(dir)
             .expect("ls")
             .filter_map(|e| e.ok())

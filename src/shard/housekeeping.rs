@@ -164,14 +164,18 @@ impl Shard {
                 let state = states.entry(dir).or_default();
                 let started = std::time::Instant::now();
                 let now = crate::log::now_ms();
-                match log.clean(state, &settings, &limits, &mut throttle, now).await {
+                match log
+                    .clean(state, &settings, &limits, &mut throttle, now)
+                    .await
+                {
                     Ok(None) => {}
                     Ok(Some(stats)) => {
                         worked = true;
                         let took = started.elapsed();
                         let m = &self.metrics.cleaner;
                         m.passes.fetch_add(1, Relaxed);
-                        m.map_full_passes.fetch_add(u64::from(stats.map_full), Relaxed);
+                        m.map_full_passes
+                            .fetch_add(u64::from(stats.map_full), Relaxed);
                         m.bytes_read.fetch_add(stats.bytes_read, Relaxed);
                         m.bytes_written.fetch_add(stats.bytes_written, Relaxed);
                         m.bytes_reclaimed.fetch_add(stats.bytes_reclaimed, Relaxed);
