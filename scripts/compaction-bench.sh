@@ -148,11 +148,11 @@ start_broker latency --log-cleaner-io-max-bytes-per-second "$IO_CAP"
 h fill "$BOOT" backlog "$FILL_MB" "$KEYS"
 taskset -c 1 "$BENCH" run -w "$WORK/w.yaml" -b "$BOOT" --acks 1 --quiet --topic-prefix idle \
   --placement "broker cpu 0, bench cpu 1" --durability "acks=1" -o "$WORK/idle.json" >/dev/null
-BEFORE=$(h metric "$BOOT" "$ADMIN" sluice_log_cleaner_bytes_read_total)
+BEFORE=$(h metric "$BOOT" "$ADMIN" sluice_log_cleaner_io_bytes_total)
 h unlock "$BOOT" backlog
 taskset -c 1 "$BENCH" run -w "$WORK/w.yaml" -b "$BOOT" --acks 1 --quiet --topic-prefix busy \
   --placement "broker cpu 0, bench cpu 1" --durability "acks=1" -o "$WORK/busy.json" >/dev/null
-AFTER=$(h metric "$BOOT" "$ADMIN" sluice_log_cleaner_bytes_read_total)
+AFTER=$(h metric "$BOOT" "$ADMIN" sluice_log_cleaner_io_bytes_total)
 echo "cleaner idle:     $(p99 "$WORK/idle.json")"
-echo "cleaner running:  $(p99 "$WORK/busy.json")   (cleaner read $(( (AFTER - BEFORE) / 1000000 )) MB during the run)"
+echo "cleaner running:  $(p99 "$WORK/busy.json")   (cleaner read+wrote $(( (AFTER - BEFORE) / 1000000 )) MB during the run)"
 [[ "$AFTER" -gt "$BEFORE" ]] || echo "WARNING: the cleaner did not run during the second run"

@@ -135,18 +135,26 @@ pub struct Throttle {
     bytes_per_second: u64,
     started: Instant,
     bytes: u64,
+    /// Every byte accounted, as it happens (the shard's `sluice_log_cleaner_io_bytes_total`).
+    total: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Throttle {
-    pub fn new(bytes_per_second: u64) -> Throttle {
+    pub fn new(
+        bytes_per_second: u64,
+        total: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ) -> Throttle {
         Throttle {
             bytes_per_second: bytes_per_second.max(1),
             started: Instant::now(),
             bytes: 0,
+            total,
         }
     }
 
     pub async fn account(&mut self, bytes: u64) {
+        self.total
+            .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
         self.bytes += bytes;
         let due = Duration::from_secs_f64(self.bytes as f64 / self.bytes_per_second as f64);
         let elapsed = self.started.elapsed();

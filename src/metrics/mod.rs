@@ -142,6 +142,8 @@ pub struct CleanerMetrics {
     pub bytes_read: AtomicU64,
     pub bytes_written: AtomicU64,
     pub bytes_reclaimed: AtomicU64,
+    /// Cleaner reads plus writes as they happen (the others count at the end of a pass).
+    pub io_bytes: Arc<AtomicU64>,
     /// Gauges: the last pass's duration, the largest dirty ratio (thousandths) last seen.
     pub last_pass_ms: AtomicU64,
     pub max_dirty_ratio_permille: AtomicU64,

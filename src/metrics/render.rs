@@ -57,7 +57,7 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             );
         }
     }
-    let simple: [Counter; 21] = [
+    let simple: [Counter; 22] = [
         (
             "sluice_fetch_budget_waits_total",
             "Partition reads of a fetch that found the shard's --fetch-buffer-bytes spent (answered with less, or waited).",
@@ -146,6 +146,11 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             "sluice_log_cleaner_bytes_reclaimed_total",
             "Disk bytes the log cleaner's swaps gave back (old segments minus their cleaned copies).",
             |m| m.cleaner.bytes_reclaimed.load(Relaxed),
+        ),
+        (
+            "sluice_log_cleaner_io_bytes_total",
+            "Bytes the log cleaner read and wrote, counted as it goes (--log-cleaner-io-max-bytes-per-second caps its rate).",
+            |m| m.cleaner.io_bytes.load(Relaxed),
         ),
         (
             "sluice_log_cleaner_last_pass_duration_ms",

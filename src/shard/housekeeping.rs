@@ -141,7 +141,10 @@ impl Shard {
     async fn run_cleaner(self: Rc<Self>) {
         let mut states: HashMap<std::path::PathBuf, CleanState> = HashMap::new();
         let limits = self.config.cleaner.limits;
-        let mut throttle = Throttle::new(limits.io_bytes_per_second);
+        let mut throttle = Throttle::new(
+            limits.io_bytes_per_second,
+            self.metrics.cleaner.io_bytes.clone(),
+        );
         loop {
             let mut worked = false;
             let mut max_ratio: f64 = 0.0;
