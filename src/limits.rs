@@ -516,3 +516,31 @@ pub const ACL_BINDINGS_MAX: usize = 10_000;
 /// (`security::acl::cache`). At the bound the cache starts over: a client naming endless
 /// topics costs ACL walks, never memory. 16 bytes plus the name per entry.
 pub const ACL_DECISION_CACHE_ENTRIES_MAX: usize = 4_096;
+
+/// Bytes the log cleaner's key map counts per entry: a 16-byte key hash and an 8-byte offset,
+/// plus the hash table's control byte and load-factor slack. `log.cleaner.dedupe.buffer.size`
+/// / this is how many keys one pass maps (`log::cleaner`).
+pub const CLEANER_MAP_ENTRY_BYTES: usize = 32;
+/// Dirty bytes one cleaner pass maps at most, whatever the key map holds: bounds one pass's
+/// reading (and so how long a partition keeps the shard's cleaner), the rest waits for the
+/// next pass.
+pub const CLEANER_PASS_DIRTY_BYTES_MAX: u64 = 256 << 20;
+/// Bytes the cleaner reads from a segment at a time (at least one whole batch); its output is
+/// written per such chunk, so a pass holds about twice this, whatever the segment size.
+pub const CLEANER_READ_BYTES: usize = 1 << 20;
+/// `log.cleaner.dedupe.buffer.size` default, per shard: Kafka's 128 MiB is for the whole
+/// broker's cleaner threads; each shard maps its own partitions with this.
+pub const CLEANER_DEDUPE_BUFFER_BYTES_DEFAULT: usize = 16 << 20;
+/// Smallest key map a shard may be given: a pass must map at least one batch's keys.
+pub const CLEANER_DEDUPE_BUFFER_BYTES_MIN: usize = 1024;
+/// `log.cleaner.io.max.bytes.per.second` default (Kafka: unlimited); per shard, reads plus
+/// writes.
+pub const CLEANER_IO_BYTES_PER_SECOND_DEFAULT: u64 = 256 << 20;
+/// `log.cleaner.backoff.ms` default: how long a shard's cleaner sleeps when no log was due.
+pub const CLEANER_BACKOFF_MS_DEFAULT: u64 = 15_000;
+/// The cleaner's glommio task queue shares (the default queue has 1000): under contention
+/// the cleaner gets about a tenth of the shard's time next to produce and fetch.
+pub const CLEANER_TASK_QUEUE_SHARES: usize = 100;
+
+const _: () = assert!(CLEANER_DEDUPE_BUFFER_BYTES_MIN >= CLEANER_MAP_ENTRY_BYTES);
+const _: () = assert!(CLEANER_READ_BYTES as u64 <= CLEANER_PASS_DIRTY_BYTES_MAX);

@@ -428,6 +428,45 @@ pub struct ServeArgs {
     /// in the future a CreateTime record's timestamp may be. Default: one hour (Kafka 4).
     #[arg(long, default_value_t = crate::limits::MESSAGE_TIMESTAMP_AFTER_MAX_MS_DEFAULT, value_parser = clap::value_parser!(i64).range(0..))]
     pub log_message_timestamp_after_max_ms: i64,
+    /// Default `cleanup.policy` of topics that don't set it (log.cleanup.policy): delete,
+    /// compact, or compact,delete.
+    #[arg(long, default_value = "delete", value_parser = parse_cleanup_policy)]
+    pub log_cleanup_policy: crate::log::cleaner::CleanupPolicy,
+
+    /// Run the log cleaner (log.cleaner.enable): compacted topics are cleaned only when true.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub log_cleaner_enable: bool,
+
+    /// Default `min.cleanable.dirty.ratio` (log.cleaner.min.cleanable.ratio).
+    #[arg(long, default_value_t = 0.5)]
+    pub log_cleaner_min_cleanable_ratio: f64,
+
+    /// Default `min.compaction.lag.ms` (log.cleaner.min.compaction.lag.ms).
+    #[arg(long, default_value_t = 0)]
+    pub log_cleaner_min_compaction_lag_ms: i64,
+
+    /// Default `max.compaction.lag.ms` (log.cleaner.max.compaction.lag.ms).
+    #[arg(long, default_value_t = i64::MAX)]
+    pub log_cleaner_max_compaction_lag_ms: i64,
+
+    /// Default `delete.retention.ms`: how long tombstones stay after cleaning
+    /// (log.cleaner.delete.retention.ms).
+    #[arg(long, default_value_t = 86_400_000)]
+    pub log_cleaner_delete_retention_ms: i64,
+
+    /// Bytes of the cleaner's key map per shard (log.cleaner.dedupe.buffer.size, here per
+    /// shard): a pass maps at most this / 32 keys; the rest waits for the next pass.
+    #[arg(long, default_value_t = crate::limits::CLEANER_DEDUPE_BUFFER_BYTES_DEFAULT)]
+    pub log_cleaner_dedupe_buffer_size: usize,
+
+    /// Disk bandwidth of each shard's cleaner, reads plus writes
+    /// (log.cleaner.io.max.bytes.per.second).
+    #[arg(long, default_value_t = crate::limits::CLEANER_IO_BYTES_PER_SECOND_DEFAULT)]
+    pub log_cleaner_io_max_bytes_per_second: u64,
+
+    /// How long a shard's cleaner sleeps when no compacted log was due (log.cleaner.backoff.ms).
+    #[arg(long, default_value_t = crate::limits::CLEANER_BACKOFF_MS_DEFAULT)]
+    pub log_cleaner_backoff_ms: u64,
 
     /// Memory budget of the broker, in bytes, split evenly over the shards: of each share, 1/4
     /// is the tail cache, 1/4 in-flight request bytes, 1/8 fetch response bytes, 1/8 connection
@@ -526,4 +565,9 @@ impl From<TimestampTypeArg> for crate::log::validate::TimestampType {
             TimestampTypeArg::LogAppendTime => crate::log::validate::TimestampType::LogAppendTime,
         }
     }
+}
+
+fn parse_cleanup_policy(s: &str) -> Result<crate::log::cleaner::CleanupPolicy, String> {
+    crate::log::cleaner::CleanupPolicy::parse(s)
+        .ok_or_else(|| format!("{s}: expected delete, compact or compact,delete"))
 }

@@ -206,14 +206,14 @@ impl ActiveIndex {
 }
 
 /// An offset index's bytes: the header (for a whole file) and `entries`.
-fn encode_offsets(base: i64, entries: &[OffsetEntry], header: bool) -> Vec<u8> {
+pub(super) fn encode_offsets(base: i64, entries: &[OffsetEntry], header: bool) -> Vec<u8> {
     let header = header
         .then(|| index::encode_header(index::OFFSET_INDEX_MAGIC, index::OFFSET_ENTRY_BYTES, base));
     encode_file(header, entries.iter().map(OffsetEntry::encode))
 }
 
 /// A time index's bytes: the header (for a whole file) and `entries`.
-fn encode_times(base: i64, entries: &[TimeEntry], header: bool) -> Vec<u8> {
+pub(super) fn encode_times(base: i64, entries: &[TimeEntry], header: bool) -> Vec<u8> {
     let header = header
         .then(|| index::encode_header(index::TIME_INDEX_MAGIC, index::TIME_ENTRY_BYTES, base));
     encode_file(header, entries.iter().map(TimeEntry::encode))

@@ -213,3 +213,13 @@ pub async fn read_small_file(pool: &BlockingPool, path: &Path) -> io::Result<Vec
     let path = path.to_path_buf();
     off_shard(pool, move || std::fs::read(path)).await
 }
+
+/// Run `f` (plain `std::fs` calls: renames, removals, directory syncs) on the blocking pool.
+/// The log cleaner's swap (`cleaner_swap`) is such a sequence; it is not modelled by the test
+/// disk (`faults`), and kill -9 tests cover it instead (tests/compaction.rs).
+pub async fn run_fs<R: Send + 'static>(
+    pool: &BlockingPool,
+    f: impl FnOnce() -> io::Result<R> + Send + 'static,
+) -> io::Result<R> {
+    off_shard(pool, f).await
+}

@@ -243,11 +243,32 @@ pub fn check_stored(batch: &[u8]) -> Result<BatchHeader, BatchError> {
     if total != batch.len() {
         return Err(BatchError::BadLength);
     }
-    check_header_fields(&header)?;
+    check_stored_fields(&header)?;
     if batch_crc(batch) != header.crc {
         return Err(BatchError::CrcMismatch);
     }
     Ok(header)
+}
+
+/// Field checks on a stored batch. Looser than a producer's: the log cleaner rewrites batches
+/// as Kafka's does, keeping their base and last offsets while dropping records, so a stored
+/// batch may hold fewer records than its offset range (`lastOffsetDelta >= recordCount - 1`),
+/// even none (the kept last batch of a producer, emptied; `log::cleaner`).
+fn check_stored_fields(header: &BatchHeader) -> Result<(), BatchError> {
+    if header.magic != MAGIC_V2 {
+        return Err(BatchError::BadMagic(header.magic));
+    }
+    if header.record_count < 0
+        || header.last_offset_delta < 0
+        || header.last_offset_delta < header.record_count - 1
+    {
+        return Err(BatchError::InvalidOffsetDelta);
+    }
+    let codec = (header.attributes & ATTRIBUTE_CODEC_MASK) as u8;
+    if Compression::try_from_codec(codec).is_none() {
+        return Err(BatchError::UnknownCompression(codec));
+    }
+    Ok(())
 }
 
 /// Field checks shared by produce validation and recovery (no length or CRC).

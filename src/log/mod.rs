@@ -14,6 +14,9 @@ pub mod active_index;
 pub mod appender;
 pub mod cache;
 pub mod chunk;
+pub mod cleaner;
+pub mod cleaner_records;
+pub mod cleaner_swap;
 #[cfg(test)]
 pub mod faults;
 pub mod file_ops;
@@ -292,6 +295,9 @@ pub struct Log {
     start_offset: Cell<i64>,
     /// Held while the log start offset moves (stored, then segments deleted).
     start_offset_moves: glommio::sync::Semaphore,
+    /// Held by a cleaner pass (`cleaner`); `close` waits for it (a pass stops at its next
+    /// read once the log is closed), so no cleaner I/O outlives the log.
+    cleaning: glommio::sync::Semaphore,
     end_offset: Cell<i64>,
     written_end: Cell<i64>,
     synced_end: Cell<i64>,
@@ -331,6 +337,7 @@ impl Log {
         storage: &Rc<ShardStorage>,
     ) -> Result<Rc<Log>, LogError> {
         file_ops::create_dir_all(&storage.blocking, dir).await?;
+        cleaner_swap::finish_interrupted(&storage.blocking, dir).await?;
         let mut bases: Vec<i64> = file_ops::list_dir(&storage.blocking, dir)
             .await?
             .iter()
@@ -347,6 +354,7 @@ impl Log {
                 base,
                 config.index_interval_bytes,
                 config.batch_bytes_max,
+                i + 1 < bases.len(),
             )
             .await?;
             if let Some(why) = &r.damage {
@@ -438,6 +446,7 @@ impl Log {
             storage: storage.clone(),
             start_offset: Cell::new(start),
             start_offset_moves: glommio::sync::Semaphore::new(1),
+            cleaning: glommio::sync::Semaphore::new(1),
             end_offset: Cell::new(end),
             written_end: Cell::new(end),
             synced_end: Cell::new(end),
@@ -907,6 +916,7 @@ impl Log {
         // Segment holding `offset`, then following segments while budget remains.
         let mut out = ReadResult::default();
         let mut at = offset;
+        let mut swap_retries = 3u32;
         loop {
             let found = {
                 let segments = self.segments.borrow();
@@ -916,9 +926,10 @@ impl Log {
                     .filter(|(_, s)| s.next_offset > at)
                     .map(|(&b, s)| (b, s.size, true))
                     .or_else(|| {
+                        // The next segment with data (the cleaner may leave an empty first one).
                         segments
                             .range(at..)
-                            .next()
+                            .find(|(_, s)| s.size > 0)
                             .map(|(&b, s)| (b, s.size, false))
                     })
             };
@@ -953,7 +964,15 @@ impl Log {
                 }
                 r = read(0).await;
             }
-            let r = r?;
+            let r = match r {
+                // The cleaner swapped the segment while this read had it open or was opening
+                // it (`cleaner::Log::segment_changed`): read again from the new segment map.
+                Err(_) if swap_retries > 0 && self.segment_changed(base, size) => {
+                    swap_retries -= 1;
+                    continue;
+                }
+                r => r?,
+            };
             let Some(next) = self.next_offset_after(&r) else {
                 break;
             };
@@ -1036,6 +1055,9 @@ impl Log {
         };
         let r = reader::read_batches(&seg, position, offset, end_offset, max_bytes, min_one).await;
         if let Err(LogError::Corrupt { offset, reason }) = &r {
+            if self.segment_changed(base, size) {
+                return r; // the cleaner swapped it meanwhile: `read` reads again
+            }
             tracing::error!(dir = %self.dir.display(), segment = base, offset, reason = %reason, "corrupt batch in log");
         }
         r
@@ -1079,6 +1101,7 @@ impl Log {
         if self.closed.replace(true) {
             return Ok(());
         }
+        let _cleaner_stopped = self.cleaning.acquire_permit(1).await;
         while self.writer_running.get() {
             let _ = self.writer_idle.wait().await;
         }

@@ -60,13 +60,16 @@ async fn batch_at(file: &File, file_len: u64, position: u64, expected: i64) -> b
 }
 
 /// Recover the segment with base offset `base` in `dir`. `batch_bytes_max` bounds any length
-/// the scan will believe.
+/// the scan will believe. `gaps_allowed`: a sealed segment may have offset gaps between its
+/// batches (the log cleaner dropped records, `log::cleaner`); in the active segment, which is
+/// never cleaned, a gap is damage.
 pub async fn recover_segment(
     transient: &TransientFiles,
     dir: &Path,
     base: i64,
     index_interval_bytes: u64,
     batch_bytes_max: usize,
+    gaps_allowed: bool,
 ) -> Result<Recovered, LogError> {
     let log_path = segment::path(dir, base, LOG_SUFFIX);
     // The index files are read (each in its own transient-file slot) before the log is opened
@@ -196,7 +199,12 @@ pub async fn recover_segment(
                     break 'scan;
                 }
             };
-            if header.base_offset != seg.next_offset {
+            let in_order = if gaps_allowed {
+                header.base_offset >= seg.next_offset
+            } else {
+                header.base_offset == seg.next_offset
+            };
+            if !in_order {
                 damage = Some(format!(
                     "offset gap: expected {}, found {}",
                     seg.next_offset, header.base_offset

@@ -93,7 +93,7 @@ impl Log {
 
     /// One move of the log start offset at a time: a slower store of an older offset must not
     /// land after a newer one (the file would go back while memory moved on).
-    async fn moving_start(&self) -> Result<glommio::sync::Permit<'_>, LogError> {
+    pub(super) async fn moving_start(&self) -> Result<glommio::sync::Permit<'_>, LogError> {
         self.start_offset_moves
             .acquire_permit(1)
             .await

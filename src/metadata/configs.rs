@@ -5,7 +5,7 @@
 pub const TOPIC_CONFIGS: &[(&str, &str, bool)] = &[
     ("cleanup.policy", "delete", true),
     ("compression.type", "producer", false),
-    ("delete.retention.ms", "86400000", false),
+    ("delete.retention.ms", "86400000", true),
     ("file.delete.delay.ms", "60000", false),
     ("flush.messages", "9223372036854775807", true),
     ("flush.ms", "9223372036854775807", true),
@@ -14,7 +14,7 @@ pub const TOPIC_CONFIGS: &[(&str, &str, bool)] = &[
     ("leader.replication.throttled.replicas", "", false),
     ("local.retention.bytes", "-2", false),
     ("local.retention.ms", "-2", false),
-    ("max.compaction.lag.ms", "9223372036854775807", false),
+    ("max.compaction.lag.ms", "9223372036854775807", true),
     ("max.message.bytes", "1048588", true),
     ("message.downconversion.enable", "true", false),
     ("message.format.version", "3.0-IV1", false),
@@ -27,8 +27,8 @@ pub const TOPIC_CONFIGS: &[(&str, &str, bool)] = &[
         true,
     ),
     ("message.timestamp.type", "CreateTime", true),
-    ("min.cleanable.dirty.ratio", "0.5", false),
-    ("min.compaction.lag.ms", "0", false),
+    ("min.cleanable.dirty.ratio", "0.5", true),
+    ("min.compaction.lag.ms", "0", true),
     // Stored, not acted on: one replica, acks=all never fails with NOT_ENOUGH_REPLICAS.
     ("min.insync.replicas", "1", false),
     ("preallocate", "false", false),
@@ -74,6 +74,8 @@ pub fn validate(name: &str, value: Option<&str>) -> Result<(), String> {
             | "segment.jitter.ms"
             | "message.timestamp.before.max.ms"
             | "message.timestamp.after.max.ms"
+            | "min.compaction.lag.ms"
+            | "max.compaction.lag.ms"
     );
     if numeric && value.trim().parse::<i64>().is_err() {
         return Err(format!(
@@ -99,6 +101,16 @@ pub fn validate(name: &str, value: Option<&str>) -> Result<(), String> {
     {
         return Err(format!(
             "Invalid value {value} for configuration message.timestamp.type: String must be one of: CreateTime, LogAppendTime"
+        ));
+    }
+    if name == "min.cleanable.dirty.ratio"
+        && !value
+            .trim()
+            .parse::<f64>()
+            .is_ok_and(|r| (0.0..=1.0).contains(&r))
+    {
+        return Err(format!(
+            "Invalid value {value} for configuration min.cleanable.dirty.ratio: Value must be between 0 and 1"
         ));
     }
     if name == "cleanup.policy"

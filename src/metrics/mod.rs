@@ -124,12 +124,29 @@ pub struct ShardMetrics {
     /// Requests whose handler panicked: answered by closing their connection, the shard
     /// carried on (`handlers::handle`, and forwarded work in `server::run_shard`).
     pub handler_panics: AtomicU64,
+    /// The shard's log cleaner (`shard::housekeeping`).
+    pub cleaner: CleanerMetrics,
     /// The shard's last heartbeat, a [`health::clock_ms`] reading (0: none yet).
     pub heartbeat_ms: AtomicU64,
     /// Set once the shard has opened its partitions (recovery done) and accepts connections.
     pub ready: AtomicBool,
     /// What the shard published last (see [`publish_snapshots`]); the admin thread reads it.
     pub snapshot: Mutex<Arc<ShardSnapshot>>,
+}
+
+/// One shard's log-cleaner counters (written by its cleaner task, read by the admin thread).
+#[derive(Debug, Default)]
+pub struct CleanerMetrics {
+    pub passes: AtomicU64,
+    pub map_full_passes: AtomicU64,
+    pub bytes_read: AtomicU64,
+    pub bytes_written: AtomicU64,
+    pub bytes_reclaimed: AtomicU64,
+    /// Cleaner reads plus writes as they happen (the others count at the end of a pass).
+    pub io_bytes: Arc<AtomicU64>,
+    /// Gauges: the last pass's duration, the largest dirty ratio (thousandths) last seen.
+    pub last_pass_ms: AtomicU64,
+    pub max_dirty_ratio_permille: AtomicU64,
 }
 
 /// Bytes and records that went in (appends) and out (fetches) of one partition.
@@ -245,6 +262,7 @@ impl ShardMetrics {
             fsync: Arc::new(Histogram::default()),
             client_errors_suppressed: AtomicU64::new(0),
             handler_panics: AtomicU64::new(0),
+            cleaner: CleanerMetrics::default(),
             heartbeat_ms: AtomicU64::new(0),
             ready: AtomicBool::new(false),
             snapshot: Mutex::new(Arc::new(ShardSnapshot::default())),

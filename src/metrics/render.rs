@@ -57,7 +57,7 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             );
         }
     }
-    let simple: [Counter; 14] = [
+    let simple: [Counter; 22] = [
         (
             "sluice_fetch_budget_waits_total",
             "Partition reads of a fetch that found the shard's --fetch-buffer-bytes spent (answered with less, or waited).",
@@ -122,9 +122,49 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             "Client-error log lines held back by the per-shard rate limit.",
             |m| m.client_errors_suppressed.load(Relaxed),
         ),
+        (
+            "sluice_log_cleaner_passes_total",
+            "Log cleaner passes that cleaned a compacted partition.",
+            |m| m.cleaner.passes.load(Relaxed),
+        ),
+        (
+            "sluice_log_cleaner_map_full_passes_total",
+            "Cleaner passes whose key map (--log-cleaner-dedupe-buffer-size) or per-pass byte limit ended the mapped range before the dirty part ended (the rest went to later passes).",
+            |m| m.cleaner.map_full_passes.load(Relaxed),
+        ),
+        (
+            "sluice_log_cleaner_bytes_read_total",
+            "Segment bytes the log cleaner read (the bytes cleaned).",
+            |m| m.cleaner.bytes_read.load(Relaxed),
+        ),
+        (
+            "sluice_log_cleaner_bytes_written_total",
+            "Bytes the log cleaner wrote to cleaned segments.",
+            |m| m.cleaner.bytes_written.load(Relaxed),
+        ),
+        (
+            "sluice_log_cleaner_bytes_reclaimed_total",
+            "Disk bytes the log cleaner's swaps gave back (old segments minus their cleaned copies).",
+            |m| m.cleaner.bytes_reclaimed.load(Relaxed),
+        ),
+        (
+            "sluice_log_cleaner_io_bytes_total",
+            "Bytes the log cleaner read and wrote, counted as it goes (--log-cleaner-io-max-bytes-per-second caps its rate).",
+            |m| m.cleaner.io_bytes.load(Relaxed),
+        ),
+        (
+            "sluice_log_cleaner_last_pass_duration_ms",
+            "How long the shard's last cleaner pass took, in milliseconds.",
+            |m| m.cleaner.last_pass_ms.load(Relaxed),
+        ),
+        (
+            "sluice_log_cleaner_max_dirty_ratio_permille",
+            "The largest dirty ratio (dirty / cleanable bytes, in thousandths) among this shard's compacted partitions at the cleaner's last look.",
+            |m| m.cleaner.max_dirty_ratio_permille.load(Relaxed),
+        ),
     ];
     for (name, help, get) in simple {
-        let kind = if name.ends_with("_open") {
+        let kind = if name.ends_with("_open") || !name.ends_with("_total") {
             "gauge"
         } else {
             "counter"

@@ -231,6 +231,21 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             message_timestamp_type: args.log_message_timestamp_type.into(),
             message_timestamp_before_max_ms: args.log_message_timestamp_before_max_ms,
             message_timestamp_after_max_ms: args.log_message_timestamp_after_max_ms,
+            cleanup_policy: args.log_cleanup_policy,
+            min_cleanable_ratio: args.log_cleaner_min_cleanable_ratio,
+            min_compaction_lag_ms: args.log_cleaner_min_compaction_lag_ms,
+            max_compaction_lag_ms: args.log_cleaner_max_compaction_lag_ms,
+            delete_retention_ms: args.log_cleaner_delete_retention_ms,
+        },
+        cleaner: crate::shard::CleanerConfig {
+            enable: args.log_cleaner_enable,
+            limits: crate::log::cleaner::CleanerLimits {
+                dedupe_buffer_bytes: args
+                    .log_cleaner_dedupe_buffer_size
+                    .max(crate::limits::CLEANER_DEDUPE_BUFFER_BYTES_MIN),
+                io_bytes_per_second: args.log_cleaner_io_max_bytes_per_second.max(1),
+            },
+            backoff_ms: args.log_cleaner_backoff_ms.max(1),
         },
         retention_check_interval_ms: args.log_retention_check_interval_ms.max(1),
         tail_cache_bytes: budget.tail_cache_bytes,

@@ -65,6 +65,8 @@ pub struct BrokerConfig {
     /// Broker defaults for topic configs a topic doesn't set (Kafka's log.* settings).
     pub log_defaults: LogDefaults,
     pub retention_check_interval_ms: u64,
+    /// The log cleaner (`log.cleaner.*` flags).
+    pub cleaner: CleanerConfig,
     pub tail_cache_bytes: usize,
     /// Request bytes one shard holds at once (never below `request_max_bytes`).
     pub shard_inflight_request_bytes: usize,
@@ -84,6 +86,29 @@ pub struct BrokerConfig {
     pub authorizer: crate::security::acl::AuthorizerConfig,
 }
 
+/// The log cleaner's broker settings, per shard.
+#[derive(Debug, Clone, Copy)]
+pub struct CleanerConfig {
+    /// `log.cleaner.enable`.
+    pub enable: bool,
+    pub limits: crate::log::cleaner::CleanerLimits,
+    /// `log.cleaner.backoff.ms`: sleep between looks when no log was due.
+    pub backoff_ms: u64,
+}
+
+impl Default for CleanerConfig {
+    fn default() -> Self {
+        CleanerConfig {
+            enable: true,
+            limits: crate::log::cleaner::CleanerLimits {
+                dedupe_buffer_bytes: crate::limits::CLEANER_DEDUPE_BUFFER_BYTES_DEFAULT,
+                io_bytes_per_second: crate::limits::CLEANER_IO_BYTES_PER_SECOND_DEFAULT,
+            },
+            backoff_ms: crate::limits::CLEANER_BACKOFF_MS_DEFAULT,
+        }
+    }
+}
+
 /// Broker-wide defaults of the per-topic storage configs.
 #[derive(Debug, Clone, Copy)]
 pub struct LogDefaults {
@@ -99,6 +124,15 @@ pub struct LogDefaults {
     /// before, one hour after, KIP-1030).
     pub message_timestamp_before_max_ms: i64,
     pub message_timestamp_after_max_ms: i64,
+    /// `log.cleanup.policy`.
+    pub cleanup_policy: crate::log::cleaner::CleanupPolicy,
+    /// `log.cleaner.min.cleanable.ratio` (topic: `min.cleanable.dirty.ratio`).
+    pub min_cleanable_ratio: f64,
+    /// `log.cleaner.min.compaction.lag.ms` / `log.cleaner.max.compaction.lag.ms`.
+    pub min_compaction_lag_ms: i64,
+    pub max_compaction_lag_ms: i64,
+    /// `log.cleaner.delete.retention.ms` (topic: `delete.retention.ms`).
+    pub delete_retention_ms: i64,
 }
 
 impl Default for LogDefaults {
@@ -113,6 +147,11 @@ impl Default for LogDefaults {
             message_timestamp_type: crate::log::validate::TimestampType::CreateTime,
             message_timestamp_before_max_ms: i64::MAX,
             message_timestamp_after_max_ms: crate::limits::MESSAGE_TIMESTAMP_AFTER_MAX_MS_DEFAULT,
+            cleanup_policy: crate::log::cleaner::CleanupPolicy::DELETE,
+            min_cleanable_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            delete_retention_ms: 86_400_000,
         }
     }
 }
@@ -148,6 +187,11 @@ impl BrokerConfig {
                 Some(d.message_timestamp_before_max_ms.to_string())
             }
             "message.timestamp.after.max.ms" => Some(d.message_timestamp_after_max_ms.to_string()),
+            "cleanup.policy" => Some(d.cleanup_policy.to_string()),
+            "min.cleanable.dirty.ratio" => Some(d.min_cleanable_ratio.to_string()),
+            "min.compaction.lag.ms" => Some(d.min_compaction_lag_ms.to_string()),
+            "max.compaction.lag.ms" => Some(d.max_compaction_lag_ms.to_string()),
+            "delete.retention.ms" => Some(d.delete_retention_ms.to_string()),
             _ => None,
         };
         Some(from_flag.unwrap_or_else(|| kafka.to_string()))
@@ -578,6 +622,43 @@ impl Shard {
             batch_bytes_max: self.config.request_max_bytes,
             fsync_latency: Some(self.metrics.fsync.clone()),
             write_budget: Some(self.write_budget.clone()),
+        }
+    }
+
+    /// `topic`'s `cleanup.policy`, else the broker's `log.cleanup.policy`.
+    pub fn cleanup_policy_for(
+        &self,
+        topic: &crate::metadata::TopicMeta,
+    ) -> crate::log::cleaner::CleanupPolicy {
+        topic
+            .configs
+            .get("cleanup.policy")
+            .and_then(|v| crate::log::cleaner::CleanupPolicy::parse(v))
+            .unwrap_or(self.config.log_defaults.cleanup_policy)
+    }
+
+    /// The cleaner's settings for a compacted `topic`: its configs, else the broker defaults.
+    pub fn cleaner_settings_for(
+        &self,
+        topic: &crate::metadata::TopicMeta,
+    ) -> crate::log::cleaner::CleanerSettings {
+        let d = &self.config.log_defaults;
+        crate::log::cleaner::CleanerSettings {
+            min_cleanable_ratio: topic
+                .configs
+                .get("min.cleanable.dirty.ratio")
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or(d.min_cleanable_ratio),
+            min_compaction_lag_ms: topic
+                .config_i64("min.compaction.lag.ms")
+                .unwrap_or(d.min_compaction_lag_ms),
+            max_compaction_lag_ms: topic
+                .config_i64("max.compaction.lag.ms")
+                .unwrap_or(d.max_compaction_lag_ms),
+            delete_retention_ms: topic
+                .config_i64("delete.retention.ms")
+                .unwrap_or(d.delete_retention_ms),
+            segment_bytes: self.log_config_for(topic).segment_bytes,
         }
     }
 

@@ -21,9 +21,11 @@ pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 pub const OFFSETS_TOPIC_PARTITIONS: i32 = 50;
 
 /// Configs of `__consumer_offsets`. Kafka's is compacted and never loses records to time or
-/// size retention; Sluice has no compaction yet and applies retention whatever the cleanup
-/// policy, so retention is switched off explicitly: otherwise a group's last commit, once older
-/// than `log.retention.ms`, would vanish from the log and be missing after a restart.
+/// size retention, and so is Sluice's: the cleaner keeps the latest record of each key (group
+/// metadata, each committed offset), which is all replay uses (it is last-write-wins per key,
+/// tombstones delete), so replay after cleaning rebuilds the same state. Retention is switched
+/// off explicitly as well (older data directories created it before compaction existed):
+/// otherwise a group's last commit, once older than `log.retention.ms`, would vanish.
 /// Segments are Kafka's `offsets.topic.segment.bytes` (100 MiB).
 const OFFSETS_TOPIC_CONFIGS: &[(&str, &str)] = &[
     ("cleanup.policy", "compact"),
@@ -113,6 +115,11 @@ impl Shard {
             {
                 let mut buf = read.into_contiguous();
                 while !buf.is_empty() {
+                    // A cleaned batch may end in a gap past its last record (the log cleaner
+                    // keeps batches' offset ranges): its header says where the next one starts.
+                    if let Ok(h) = crate::log::BatchHeader::try_parse(&buf) {
+                        offset = offset.max(h.next_offset());
+                    }
                     let set = RecordBatchDecoder::decode(&mut buf)
                         .map_err(|_| PartitionError::Storage)?;
                     for r in &set.records {

@@ -193,6 +193,8 @@ pub struct Broker {
     /// The test provokes panics on purpose (and checks them itself): a "panicked" in stderr
     /// does not fail it.
     pub expect_panics: bool,
+    /// Environment variables set for the next starts (test-only switches of the binary).
+    pub envs: Vec<(String, String)>,
 }
 
 impl Broker {
@@ -224,6 +226,7 @@ impl Broker {
             sigterm_timed_out: false,
             stderr_to: None,
             expect_panics: false,
+            envs: Vec::new(),
         };
         match b.spawn() {
             Ok(()) => Ok(b),
@@ -271,6 +274,7 @@ impl Broker {
             ])
             .arg(&self.ports_file)
             .args(&self.extra_args)
+            .envs(self.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .current_dir(&self.workdir)
             .stdin(Stdio::null())
             .stdout(stderr.try_clone()?)
