@@ -214,7 +214,7 @@ fn coordinator_placement_versions_and_internal_topic() {
     let mut c = Conn::connect(b.bootstrap_addr());
     let av = c.call(&ApiVersionsRequest::default(), 3);
     for (key, min, max) in [
-        (10, 0, 4),
+        (10, 0, 6),
         (11, 0, 9),
         (14, 0, 5),
         (12, 0, 4),

@@ -89,7 +89,7 @@ pub async fn handle(
                 }
                 append(&shard, owner, name, index, records, acks, version, sync)
                     .await
-                    .map_err(|e| e.code())
+                    .map_err(|e| produce_error_code(&e, version))
             });
         }
     }
@@ -183,6 +183,19 @@ async fn append(
         })
         .await;
     r.unwrap_or(Err(PartitionError::NotLeader))
+}
+
+/// A refused partition's code: KIP-890's refusal of a transactional batch for a partition not
+/// in the transaction is TRANSACTION_ABORTABLE from Produce v11 (clients before it only know
+/// INVALID_TXN_STATE).
+fn produce_error_code(e: &PartitionError, version: i16) -> i16 {
+    const TRANSACTION_ABORTABLE_SINCE: i16 = 11;
+    match e {
+        PartitionError::InvalidTxnState if version >= TRANSACTION_ABORTABLE_SINCE => {
+            ResponseError::TransactionAbortable.code()
+        }
+        _ => e.code(),
+    }
 }
 
 /// The compression codec in a v2 batch's attributes (bytes 21..23), without parsing the rest.

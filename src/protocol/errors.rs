@@ -26,6 +26,9 @@ pub enum PartitionError {
     UnknownLeaderEpoch,
     /// The request's version can't ask for this (a special ListOffsets timestamp).
     UnsupportedVersion,
+    /// A transactional batch for a partition not in the producer's transaction (KIP-890);
+    /// Produce v11+ answers TRANSACTION_ABORTABLE instead.
+    InvalidTxnState,
 }
 
 impl PartitionError {
@@ -44,6 +47,7 @@ impl PartitionError {
             PartitionError::FencedLeaderEpoch => ResponseError::FencedLeaderEpoch,
             PartitionError::UnknownLeaderEpoch => ResponseError::UnknownLeaderEpoch,
             PartitionError::UnsupportedVersion => ResponseError::UnsupportedVersion,
+            PartitionError::InvalidTxnState => ResponseError::InvalidTxnState,
         };
         e.code()
     }
@@ -160,7 +164,8 @@ impl From<PartitionError> for GroupError {
             | PartitionError::InvalidProducerEpoch
             | PartitionError::UnknownProducerId
             | PartitionError::UnsupportedCompression
-            | PartitionError::InvalidRequest => GroupError::UnknownServerError,
+            | PartitionError::InvalidRequest
+            | PartitionError::InvalidTxnState => GroupError::UnknownServerError,
         }
     }
 }

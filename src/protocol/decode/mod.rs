@@ -27,6 +27,8 @@ use kafka_protocol::protocol::VersionRange;
 
 pub mod reader;
 
+mod add_offsets_to_txn;
+mod add_partitions_to_txn;
 mod alter_client_quotas;
 mod alter_configs;
 mod alter_user_scram_credentials;
@@ -46,6 +48,7 @@ mod describe_groups;
 mod describe_log_dirs;
 mod describe_producers;
 mod describe_user_scram_credentials;
+mod end_txn;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
@@ -64,6 +67,7 @@ mod produce;
 mod sasl_authenticate;
 mod sasl_handshake;
 mod sync_group;
+mod txn_offset_commit;
 
 #[cfg(test)]
 mod testkit;
@@ -253,6 +257,10 @@ pub const DECODED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::DescribeAcls, describe_acls::VERSIONS),
     (ApiKey::CreateAcls, create_acls::VERSIONS),
     (ApiKey::DeleteAcls, delete_acls::VERSIONS),
+    (ApiKey::AddPartitionsToTxn, add_partitions_to_txn::VERSIONS),
+    (ApiKey::AddOffsetsToTxn, add_offsets_to_txn::VERSIONS),
+    (ApiKey::EndTxn, end_txn::VERSIONS),
+    (ApiKey::TxnOffsetCommit, txn_offset_commit::VERSIONS),
 ];
 
 #[cfg(test)]
@@ -418,6 +426,10 @@ mod tests {
                 ApiKey::DescribeClientQuotas => DescribeClientQuotasRequest::VERSIONS,
                 ApiKey::AlterClientQuotas => AlterClientQuotasRequest::VERSIONS,
                 ApiKey::DescribeAcls => DescribeAclsRequest::VERSIONS,
+                ApiKey::AddPartitionsToTxn => AddPartitionsToTxnRequest::VERSIONS,
+                ApiKey::AddOffsetsToTxn => AddOffsetsToTxnRequest::VERSIONS,
+                ApiKey::EndTxn => EndTxnRequest::VERSIONS,
+                ApiKey::TxnOffsetCommit => TxnOffsetCommitRequest::VERSIONS,
                 ApiKey::CreateAcls => CreateAclsRequest::VERSIONS,
                 ApiKey::DeleteAcls => DeleteAclsRequest::VERSIONS,
                 other => panic!("{other:?} is not in the table"),
@@ -432,6 +444,6 @@ mod tests {
                 "{key:?}"
             );
         }
-        assert_eq!(DECODED.len(), 37);
+        assert_eq!(DECODED.len(), 41);
     }
 }
