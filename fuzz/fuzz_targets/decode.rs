@@ -92,6 +92,10 @@ fn body(key: i16, version: i16, buf: Bytes) {
         ApiKey::DescribeAcls => check::<DescribeAclsRequest>(buf, version),
         ApiKey::CreateAcls => check::<CreateAclsRequest>(buf, version),
         ApiKey::DeleteAcls => check::<DeleteAclsRequest>(buf, version),
+        ApiKey::AddPartitionsToTxn => check::<AddPartitionsToTxnRequest>(buf, version),
+        ApiKey::AddOffsetsToTxn => check::<AddOffsetsToTxnRequest>(buf, version),
+        ApiKey::EndTxn => check::<EndTxnRequest>(buf, version),
+        ApiKey::TxnOffsetCommit => check::<TxnOffsetCommitRequest>(buf, version),
         _ => {}
     }
 }
