@@ -493,8 +493,8 @@ pub const ACL_BINDINGS_MAX: usize = 10_000;
 /// topics costs ACL walks, never memory. 16 bytes plus the name per entry.
 pub const ACL_DECISION_CACHE_ENTRIES_MAX: usize = 4_096;
 
-/// Partitions one transaction may hold: AddPartitionsToTxn refuses partitions past it with
-/// INVALID_TXN_STATE. Kafka has no such bound; Sluice needs one because
+/// Partitions one transaction may hold: AddPartitionsToTxn refuses a request naming more, or
+/// one that would take the transaction past it, with INVALID_TXN_STATE. Kafka has no such bound; Sluice needs one because
 /// the whole set is one `__transaction_state` record and one marker write per partition at
 /// EndTxn: 10,000 partitions is a ~50 KiB record, far under the topic's message size.
 pub const TXN_PARTITIONS_MAX: usize = 10_000;

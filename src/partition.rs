@@ -146,7 +146,15 @@ pub struct Partition {
     /// Transactions in this partition: open ones, aborted ones, producers added by the
     /// coordinator (`txn::partition_state`).
     txns: RefCell<PartitionTxns>,
+    /// Whether this partition's `transactions` flag file exists (see [`TXN_FLAG_FILE`]).
+    transactional: Cell<bool>,
 }
+
+/// A file in the partition's directory, written (durably) before its first transactional
+/// batch can be appended: only partitions that have it are scanned for transactions at open.
+/// Contents: `SLTX` then version 1 as a big-endian u16 (6 bytes); its presence is what counts.
+pub const TXN_FLAG_FILE: &str = "transactions";
+const TXN_FLAG_CONTENTS: [u8; 6] = [b'S', b'L', b'T', b'X', 0, 1];
 
 impl Partition {
     pub fn new(
@@ -170,6 +178,7 @@ impl Partition {
             unflushed_since_ms: Cell::new(None),
             traffic: Cell::new(Traffic::default()),
             txns: RefCell::new(PartitionTxns::default()),
+            transactional: Cell::new(false),
         };
         p.rebuild_producer_state();
         Rc::new(p)
@@ -399,9 +408,31 @@ impl Partition {
         }
     }
 
-    /// The transaction coordinator added this partition to `producer_id`'s transaction.
-    pub fn txn_add(&self, producer_id: i64, epoch: i16) {
+    /// The transaction coordinator added this partition to `producer_id`'s transaction: write
+    /// the flag file first if this is the partition's first transaction, then accept the
+    /// producer's transactional batches.
+    pub async fn txn_add(
+        &self,
+        pool: &crate::shard::blocking::BlockingPool,
+        producer_id: i64,
+        epoch: i16,
+    ) -> Result<(), PartitionError> {
+        if !self.transactional.get() {
+            crate::log::file_ops::replace_file(
+                pool,
+                self.log.dir(),
+                TXN_FLAG_FILE,
+                TXN_FLAG_CONTENTS.to_vec(),
+            )
+            .await
+            .map_err(|e| {
+                tracing::error!(topic = %self.topic, partition = self.index, error = %e, "writing the transactions flag file");
+                PartitionError::Storage
+            })?;
+            self.transactional.set(true);
+        }
         self.txns.borrow_mut().add(producer_id, epoch);
+        Ok(())
     }
 
     /// Open transactions here: (producer id, first offset).
@@ -473,9 +504,21 @@ impl Partition {
         Ok(base)
     }
 
-    /// Rebuild the transaction state from the whole log (open transactions, aborted ones):
-    /// called once at open, before the partition serves anything.
-    pub async fn rebuild_txn_state(&self) -> Result<(), PartitionError> {
+    /// Rebuild the transaction state from the whole log (open transactions, aborted ones) if
+    /// the partition ever took part in a transaction (its flag file exists): called once at
+    /// open, before the partition serves anything.
+    pub async fn rebuild_txn_state(
+        &self,
+        pool: &crate::shard::blocking::BlockingPool,
+    ) -> Result<(), PartitionError> {
+        let flag = self.log.dir().join(TXN_FLAG_FILE);
+        if crate::log::file_ops::read_small_file(pool, &flag)
+            .await
+            .is_err()
+        {
+            return Ok(());
+        }
+        self.transactional.set(true);
         let end = self.log.log_end_offset();
         let mut offset = self.log_start_offset();
         let mut txns = PartitionTxns::default();

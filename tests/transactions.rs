@@ -268,6 +268,23 @@ fn fencing_timeouts_and_states_answer_per_version() {
         add_partitions(&mut c, id, (pid, 1), &[("t", 0), ("t", 9)], 3),
         vec![55, UNKNOWN_TOPIC_OR_PARTITION]
     );
+    // TXN_PARTITIONS_MAX (10,000): a request naming more is refused whole.
+    let many: Vec<i32> = (0..10_001).collect();
+    let r = c.call(
+        &AddPartitionsToTxnRequest::default()
+            .with_v3_and_below_transactional_id(TransactionalId(s(id)))
+            .with_v3_and_below_producer_id(ProducerId(pid))
+            .with_v3_and_below_producer_epoch(1)
+            .with_v3_and_below_topics(vec![AddPartitionsToTxnTopic::default()
+                .with_name(TopicName(s("t")))
+                .with_partitions(many)]),
+        3,
+    );
+    let codes = &r.results_by_topic_v3_and_below[0].results_by_partition;
+    assert_eq!(codes.len(), 10_001);
+    assert!(codes
+        .iter()
+        .all(|p| p.partition_error_code == INVALID_TXN_STATE));
     // Batched coordinator keys (v4+) for transactional ids.
     let r = boot.call(
         &FindCoordinatorRequest::default()

@@ -46,12 +46,22 @@ pub async fn handle(
     // partitions; any of those fails the named partitions and leaves the rest
     // OPERATION_NOT_ATTEMPTED, with nothing added.
     let id_denied = !authz.transactional_id(AclOperation::Write, &id);
+    // More partitions than one transaction may hold (`TXN_PARTITIONS_MAX`): refused whole,
+    // before any lookup.
+    let named: usize = request
+        .v3_and_below_topics
+        .iter()
+        .map(|t| t.partitions.len())
+        .sum();
+    let too_many = named > crate::limits::TXN_PARTITIONS_MAX;
     let mut first_pass: Vec<(String, Vec<(i32, i16)>)> = Vec::new();
     let mut any_error = false;
     for t in &request.v3_and_below_topics {
         let name = t.name.0.to_string();
         let code = if id_denied {
             ResponseError::TransactionalIdAuthorizationFailed.code()
+        } else if too_many {
+            ResponseError::InvalidTxnState.code()
         } else if !authz.topic(AclOperation::Write, &name) {
             ResponseError::TopicAuthorizationFailed.code()
         } else {

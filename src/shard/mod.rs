@@ -490,7 +490,7 @@ impl Shard {
                             settings,
                         );
                         // Open and aborted transactions, before the partition serves anything.
-                        if let Err(e) = p.rebuild_txn_state().await {
+                        if let Err(e) = p.rebuild_txn_state(&self.storage.blocking).await {
                             tracing::error!(topic = %topic.name, partition = index, error = ?e, "rebuilding transaction state");
                         }
                         self.partitions

@@ -408,17 +408,21 @@ async fn register(
             shard.on_shard(owner, move |s| async move {
                 for (t, p) in parts {
                     if let Some(part) = s.local_partition(&t, p) {
-                        part.txn_add(producer_id, epoch);
+                        part.txn_add(&s.storage.blocking, producer_id, epoch)
+                            .await?;
                     }
                 }
+                Ok::<(), PartitionError>(())
             })
         });
-    let done = futures::future::join_all(calls).await;
-    if done.iter().all(Option::is_some) {
-        Ok(())
-    } else {
-        Err(TxnError::CoordinatorNotAvailable)
+    for r in futures::future::join_all(calls).await {
+        match r {
+            Some(Ok(())) => {}
+            Some(Err(e)) => return Err(TxnError::from(e)),
+            None => return Err(TxnError::CoordinatorNotAvailable),
+        }
     }
+    Ok(())
 }
 
 /// Partitions grouped by owner shard (partitions of deleted topics left out).
