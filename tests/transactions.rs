@@ -268,6 +268,33 @@ fn fencing_timeouts_and_states_answer_per_version() {
         add_partitions(&mut c, id, (pid, 1), &[("t", 0), ("t", 9)], 3),
         vec![55, UNKNOWN_TOPIC_OR_PARTITION]
     );
+    // DescribeTransactions (routed to the coordinator) and ListTransactions (this shard's).
+    let r = boot.call(
+        &DescribeTransactionsRequest::default()
+            .with_transactional_ids(vec![TransactionalId(s(id)), TransactionalId(s("nobody"))]),
+        0,
+    );
+    let (known, unknown) = (&r.transaction_states[0], &r.transaction_states[1]);
+    assert_eq!(known.error_code, NONE);
+    assert_eq!(known.transaction_state.as_str(), "Empty");
+    assert_eq!((known.producer_id.0, known.producer_epoch), (pid, 1));
+    assert_eq!(unknown.error_code, 105, "TRANSACTIONAL_ID_NOT_FOUND");
+    let list = |c: &mut Conn, states: &[&str]| {
+        c.call(
+            &ListTransactionsRequest::default()
+                .with_state_filters(states.iter().map(|v| s(v)).collect())
+                .with_duration_filter(-1),
+            1,
+        )
+    };
+    let r = list(&mut c, &[]);
+    assert!(r
+        .transaction_states
+        .iter()
+        .any(|t| t.transactional_id.0.as_str() == id && t.transaction_state.as_str() == "Empty"));
+    let r = list(&mut c, &["Ongoing", "Nonsense"]);
+    assert!(r.transaction_states.is_empty(), "{r:?}");
+    assert_eq!(r.unknown_state_filters, vec![s("Nonsense")]);
     // TXN_PARTITIONS_MAX (10,000): a request naming more is refused whole.
     let many: Vec<i32> = (0..10_001).collect();
     let r = c.call(

@@ -72,6 +72,7 @@ pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_producers;
+pub mod describe_transactions;
 pub mod describe_user_scram_credentials;
 pub mod end_txn;
 pub mod fetch;
@@ -83,6 +84,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -166,6 +168,8 @@ handlers!(
     add_offsets_to_txn,
     end_txn,
     txn_offset_commit,
+    describe_transactions,
+    list_transactions,
 );
 
 /// The versions served for `key`, if any.

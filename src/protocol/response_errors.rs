@@ -89,6 +89,8 @@ errors! {
         }
     };
     AddOffsetsToTxnResponse, |r, f| f(r.error_code);
+    DescribeTransactionsResponse, |r, f| r.transaction_states.iter().for_each(|t| f(t.error_code));
+    ListTransactionsResponse, |r, f| f(r.error_code);
     EndTxnResponse, |r, f| f(r.error_code);
     TxnOffsetCommitResponse, |r, f| {
         for t in &r.topics {

@@ -73,6 +73,11 @@ impl TxnCoordinator {
         self.txns.borrow().get(id).cloned()
     }
 
+    /// The state of `id`, if this shard coordinates it.
+    pub fn describe(&self, id: &str) -> Option<TxnValue> {
+        self.get(id)
+    }
+
     /// Every id this shard coordinates, with its state, by id.
     pub fn list(&self) -> Vec<(String, TxnValue)> {
         let mut v: Vec<(String, TxnValue)> = self

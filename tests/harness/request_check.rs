@@ -445,6 +445,8 @@ fn check_reply(g: &Generated, mut buf: Bytes, ctx: &mut Context) -> Result<(), F
         ApiKey::AddOffsetsToTxn => drop(decode::<AddOffsetsToTxnResponse>(b, v)?),
         ApiKey::EndTxn => drop(decode::<EndTxnResponse>(b, v)?),
         ApiKey::TxnOffsetCommit => drop(decode::<TxnOffsetCommitResponse>(b, v)?),
+        ApiKey::DescribeTransactions => drop(decode::<DescribeTransactionsResponse>(b, v)?),
+        ApiKey::ListTransactions => drop(decode::<ListTransactionsResponse>(b, v)?),
         other => return Err(format!("no reply check for {other:?}")),
     }
     Ok(())

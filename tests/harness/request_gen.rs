@@ -1274,6 +1274,21 @@ fn body(
             }
             enc(r, v)
         }
+        ApiKey::DescribeTransactions => enc(
+            DescribeTransactionsRequest::default().with_transactional_ids(few(c, |c| {
+                TransactionalId(s(c.pick(&["fz-txn", "fz-txn-unknown", ""])))
+            })),
+            v,
+        ),
+        ApiKey::ListTransactions => {
+            let mut r = ListTransactionsRequest::default()
+                .with_state_filters(few(c, |c| s(c.pick(&["Ongoing", "Empty", "Nonsense", ""]))))
+                .with_producer_id_filters(few(c, |c| ProducerId(c.pick(INTERESTING_I64))));
+            if within(1, 2) {
+                r.duration_filter = int64(c, -1..=1_000);
+            }
+            enc(r, v)
+        }
         ApiKey::DeleteAcls => enc(
             DeleteAclsRequest::default().with_filters(few(c, |c| {
                 let name = (!c.one_in(3)).then(|| acl_name(c));

@@ -47,6 +47,7 @@ mod describe_configs;
 mod describe_groups;
 mod describe_log_dirs;
 mod describe_producers;
+mod describe_transactions;
 mod describe_user_scram_credentials;
 mod end_txn;
 mod fetch;
@@ -58,6 +59,7 @@ mod join_group;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+mod list_transactions;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
@@ -261,6 +263,11 @@ pub const DECODED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::AddOffsetsToTxn, add_offsets_to_txn::VERSIONS),
     (ApiKey::EndTxn, end_txn::VERSIONS),
     (ApiKey::TxnOffsetCommit, txn_offset_commit::VERSIONS),
+    (
+        ApiKey::DescribeTransactions,
+        describe_transactions::VERSIONS,
+    ),
+    (ApiKey::ListTransactions, list_transactions::VERSIONS),
 ];
 
 #[cfg(test)]
@@ -430,6 +437,8 @@ mod tests {
                 ApiKey::AddOffsetsToTxn => AddOffsetsToTxnRequest::VERSIONS,
                 ApiKey::EndTxn => EndTxnRequest::VERSIONS,
                 ApiKey::TxnOffsetCommit => TxnOffsetCommitRequest::VERSIONS,
+                ApiKey::DescribeTransactions => DescribeTransactionsRequest::VERSIONS,
+                ApiKey::ListTransactions => ListTransactionsRequest::VERSIONS,
                 ApiKey::CreateAcls => CreateAclsRequest::VERSIONS,
                 ApiKey::DeleteAcls => DeleteAclsRequest::VERSIONS,
                 other => panic!("{other:?} is not in the table"),
@@ -444,6 +453,6 @@ mod tests {
                 "{key:?}"
             );
         }
-        assert_eq!(DECODED.len(), 41);
+        assert_eq!(DECODED.len(), 43);
     }
 }
