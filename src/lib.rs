@@ -18,3 +18,4 @@ pub mod quota;
 pub mod security;
 pub mod server;
 pub mod shard;
+pub mod txn;

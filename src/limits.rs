@@ -544,3 +544,9 @@ pub const CLEANER_TASK_QUEUE_SHARES: usize = 100;
 
 const _: () = assert!(CLEANER_DEDUPE_BUFFER_BYTES_MIN >= CLEANER_MAP_ENTRY_BYTES);
 const _: () = assert!(CLEANER_READ_BYTES as u64 <= CLEANER_PASS_DIRTY_BYTES_MAX);
+
+/// Partitions one transaction may hold: AddPartitionsToTxn refuses a request naming more, or
+/// one that would take the transaction past it, with INVALID_TXN_STATE. Kafka has no such bound; Sluice needs one because
+/// the whole set is one `__transaction_state` record and one marker write per partition at
+/// EndTxn: 10,000 partitions is a ~50 KiB record, far under the topic's message size.
+pub const TXN_PARTITIONS_MAX: usize = 10_000;

@@ -13,6 +13,7 @@ use crate::log::validate::{self, Policy, TimestampType};
 use crate::log::{format, BatchHeader, Log, ReadResult, SendReadResult};
 use crate::metrics::Traffic;
 use crate::protocol::errors::PartitionError;
+use crate::txn::partition_state::{AbortedTxn, PartitionTxns, TxnProduceError};
 
 /// `sequence + increment` as Kafka counts producer sequences: past i32::MAX they wrap to 0, not
 /// to i32::MIN (Kafka's `DefaultRecordBatch.incrementSequence`), so a producer that has sent
@@ -76,7 +77,10 @@ pub struct Appended {
 #[derive(Debug, Default)]
 pub struct Fetched {
     pub high_watermark: i64,
+    pub last_stable_offset: i64,
     pub log_start_offset: i64,
+    /// Aborted transactions the records may hold (read_committed fetches only).
+    pub aborted: Vec<AbortedTxn>,
     pub records: ReadResult,
 }
 
@@ -84,7 +88,9 @@ pub struct Fetched {
 #[derive(Debug, Default)]
 pub struct SendFetched {
     pub high_watermark: i64,
+    pub last_stable_offset: i64,
     pub log_start_offset: i64,
+    pub aborted: Vec<AbortedTxn>,
     pub records: SendReadResult,
 }
 
@@ -92,7 +98,9 @@ impl Fetched {
     pub fn into_send(self) -> SendFetched {
         SendFetched {
             high_watermark: self.high_watermark,
+            last_stable_offset: self.last_stable_offset,
             log_start_offset: self.log_start_offset,
+            aborted: self.aborted,
             records: self.records.into_send(),
         }
     }
@@ -102,7 +110,9 @@ impl SendFetched {
     pub fn into_local(self) -> Fetched {
         Fetched {
             high_watermark: self.high_watermark,
+            last_stable_offset: self.last_stable_offset,
             log_start_offset: self.log_start_offset,
+            aborted: self.aborted,
             records: self.records.into_local(),
         }
     }
@@ -144,7 +154,18 @@ pub struct Partition {
     unflushed_since_ms: Cell<Option<i64>>,
     /// Bytes and records appended and fetched since the partition was opened here.
     traffic: Cell<Traffic>,
+    /// Transactions in this partition: open ones, aborted ones, producers added by the
+    /// coordinator (`txn::partition_state`).
+    txns: RefCell<PartitionTxns>,
+    /// Whether this partition's `transactions` flag file exists (see [`TXN_FLAG_FILE`]).
+    transactional: Cell<bool>,
 }
+
+/// A file in the partition's directory, written (durably) before its first transactional
+/// batch can be appended: only partitions that have it are scanned for transactions at open.
+/// Contents: `SLTX` then version 1 as a big-endian u16 (6 bytes); its presence is what counts.
+pub const TXN_FLAG_FILE: &str = "transactions";
+const TXN_FLAG_CONTENTS: [u8; 6] = [b'S', b'L', b'T', b'X', 0, 1];
 
 impl Partition {
     pub fn new(
@@ -167,6 +188,8 @@ impl Partition {
             unflushed_messages: Cell::new(0),
             unflushed_since_ms: Cell::new(None),
             traffic: Cell::new(Traffic::default()),
+            txns: RefCell::new(PartitionTxns::default()),
+            transactional: Cell::new(false),
         };
         p.rebuild_producer_state();
         Rc::new(p)
@@ -323,9 +346,7 @@ impl Partition {
                 tracing::debug!(topic = %self.topic, partition = self.index, error = %e, "produce batch refused");
                 PartitionError::Batch(e)
             })?;
-        if header.is_transactional() {
-            return Err(PartitionError::InvalidRequest);
-        }
+        self.check_transactional(&header)?;
         let mut log_append_time_ms = -1;
         let (records, header) = match settings.validation {
             None => (records.clone(), header),
@@ -378,6 +399,9 @@ impl Partition {
             SequenceCheck::Append => {
                 let (base, written) = self.log.append(records, &header, self.leader_epoch());
                 self.record_sequence(&header, base);
+                if base >= 0 {
+                    self.txns.borrow_mut().on_data(&header, base);
+                }
                 if sync {
                     self.unsynced_acks_all.borrow_mut().push_back(base);
                 }
@@ -391,6 +415,7 @@ impl Partition {
                             entry.batches.retain(|b| b.2 < base);
                         }
                         self.unsynced_acks_all.borrow_mut().retain(|b| *b < base);
+                        self.txns.borrow_mut().forget_from(base);
                     }
                     return Err(PartitionError::Storage);
                 }
@@ -424,6 +449,182 @@ impl Partition {
             log_start_offset: self.log_start_offset(),
             log_append_time_ms,
         })
+    }
+
+    /// KIP-890 part 1: a transactional batch is appended only for a producer the coordinator
+    /// added this partition for, at that epoch. Control batches come from the coordinator alone.
+    fn check_transactional(&self, header: &BatchHeader) -> Result<(), PartitionError> {
+        if header.is_control() {
+            return Err(PartitionError::InvalidRequest);
+        }
+        match self.txns.borrow().check_produce(header) {
+            Ok(()) => Ok(()),
+            Err(TxnProduceError::StaleEpoch) => Err(PartitionError::InvalidProducerEpoch),
+            Err(TxnProduceError::NotInTransaction) => Err(PartitionError::InvalidTxnState),
+        }
+    }
+
+    /// The transaction coordinator added this partition to `producer_id`'s transaction: write
+    /// the flag file first if this is the partition's first transaction, then accept the
+    /// producer's transactional batches.
+    pub async fn txn_add(
+        &self,
+        pool: &crate::shard::blocking::BlockingPool,
+        producer_id: i64,
+        epoch: i16,
+    ) -> Result<(), PartitionError> {
+        if !self.transactional.get() {
+            crate::log::file_ops::replace_file(
+                pool,
+                self.log.dir(),
+                TXN_FLAG_FILE,
+                TXN_FLAG_CONTENTS.to_vec(),
+            )
+            .await
+            .map_err(|e| {
+                tracing::error!(topic = %self.topic, partition = self.index, error = %e, "writing the transactions flag file");
+                PartitionError::Storage
+            })?;
+            self.transactional.set(true);
+        }
+        self.txns.borrow_mut().add(producer_id, epoch);
+        Ok(())
+    }
+
+    /// Open transactions here: (producer id, first offset).
+    pub fn txn_ongoing(&self) -> Vec<(i64, i64)> {
+        self.txns.borrow().ongoing()
+    }
+
+    /// The offset below which every transaction is decided: the high watermark, or the first
+    /// offset of the oldest open transaction if that is lower.
+    pub fn last_stable_offset(&self) -> i64 {
+        let hw = self.high_watermark();
+        self.txns
+            .borrow()
+            .first_unstable_offset()
+            .map_or(hw, |first| first.min(hw))
+    }
+
+    /// Append the COMMIT or ABORT marker ending `producer_id`'s transaction, durably (the
+    /// coordinator completes the transaction only after every marker is on disk). Written even
+    /// when the producer has nothing here: a marker also fences the producer's older epochs.
+    pub async fn append_marker(
+        self: &Rc<Self>,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+        coordinator_epoch: i32,
+    ) -> Result<i64, PartitionError> {
+        let batch = crate::txn::markers::marker_batch(
+            producer_id,
+            epoch,
+            commit,
+            coordinator_epoch,
+            crate::log::now_ms(),
+        );
+        let header =
+            format::validate_produced(&batch, usize::MAX).map_err(PartitionError::Batch)?;
+        let (base, written) = self.log.append(&batch, &header, self.leader_epoch());
+        if base < 0 {
+            return Err(PartitionError::Storage);
+        }
+        self.unsynced_acks_all.borrow_mut().push_back(base);
+        let result = match written.await {
+            Ok(()) => self.log.sync().await,
+            Err(e) => Err(e),
+        };
+        self.unsynced_acks_all
+            .borrow_mut()
+            .retain(|b| *b >= self.log.synced_end_offset());
+        if let Err(e) = result {
+            tracing::error!(topic = %self.topic, partition = self.index, error = %e, "writing a transaction marker");
+            self.wake_fetchers();
+            return Err(PartitionError::Storage);
+        }
+        {
+            let mut producers = self.producers.borrow_mut();
+            let e = producers.entry(producer_id).or_default();
+            if epoch > e.epoch {
+                e.epoch = epoch;
+                e.batches.clear();
+            }
+        }
+        self.txns
+            .borrow_mut()
+            .on_marker(producer_id, epoch, commit, base);
+        self.advance_high_watermark();
+        // The last stable offset may have moved without the high watermark: wake read_committed
+        // fetches either way.
+        self.wake_fetchers();
+        Ok(base)
+    }
+
+    /// Rebuild the transaction state from the whole log (open transactions, aborted ones) if
+    /// the partition ever took part in a transaction (its flag file exists): called once at
+    /// open, before the partition serves anything.
+    pub async fn rebuild_txn_state(
+        &self,
+        pool: &crate::shard::blocking::BlockingPool,
+    ) -> Result<(), PartitionError> {
+        let flag = self.log.dir().join(TXN_FLAG_FILE);
+        if crate::log::file_ops::read_small_file(pool, &flag)
+            .await
+            .is_err()
+        {
+            return Ok(());
+        }
+        self.transactional.set(true);
+        let end = self.log.log_end_offset();
+        let mut offset = self.log_start_offset();
+        let mut txns = PartitionTxns::default();
+        let mut any = false;
+        while offset < end {
+            let read = self
+                .log
+                .read(
+                    offset,
+                    end,
+                    crate::limits::OFFSETS_REPLAY_READ_BYTES_MAX,
+                    true,
+                )
+                .await?;
+            if read.bytes == 0 {
+                break;
+            }
+            let buf = read.into_contiguous();
+            let before = offset;
+            let mut at = 0usize;
+            while let Some(rest) = buf.get(at..) {
+                let Ok(h) = BatchHeader::try_parse(rest) else {
+                    break;
+                };
+                let Some(total) = h.total_bytes() else {
+                    break;
+                };
+                if h.is_transactional() {
+                    any = true;
+                    if h.is_control() {
+                        let batch = rest.get(..total).unwrap_or(rest);
+                        if let Some(kind) = crate::txn::markers::control_type(&h, batch) {
+                            let commit = kind == crate::txn::markers::CONTROL_COMMIT;
+                            txns.on_marker(h.producer_id, h.producer_epoch, commit, h.base_offset);
+                        }
+                    } else {
+                        txns.on_data(&h, h.base_offset);
+                    }
+                }
+                offset = offset.max(h.next_offset());
+                at += total;
+            }
+            if offset <= before {
+                return Err(PartitionError::Storage);
+            }
+        }
+        if any {
+            *self.txns.borrow_mut() = txns;
+        }
+        Ok(())
     }
 
     /// Count acks=0/1 data not yet synced; sync once `flush.messages` is reached (Kafka's
@@ -509,14 +710,18 @@ impl Partition {
         rx
     }
 
-    /// Read up to `max_bytes` of whole batches from `offset`, never past the high watermark.
+    /// Read up to `max_bytes` of whole batches from `offset`, never past the high watermark;
+    /// with `read_committed`, never past the last stable offset, and with the aborted
+    /// transactions the records may hold.
     pub async fn fetch(
         &self,
         offset: i64,
         max_bytes: usize,
         min_one: bool,
+        read_committed: bool,
     ) -> Result<Fetched, PartitionError> {
         let hw = self.high_watermark();
+        let lso = self.last_stable_offset();
         let start = self.log_start_offset();
         if offset < start {
             return Err(PartitionError::OffsetOutOfRange);
@@ -528,12 +733,18 @@ impl Partition {
         if offset > hw {
             return Err(PartitionError::OffsetOutOfRange);
         }
+        let upper = if read_committed { lso } else { hw };
         // Nothing to read at the end, or when the caller may take no bytes (its response budget
         // is spent): the offsets alone answer.
-        let records = if offset == hw || (max_bytes == 0 && !min_one) {
+        let records = if offset >= upper || (max_bytes == 0 && !min_one) {
             ReadResult::default()
         } else {
-            self.log.read(offset, hw, max_bytes, min_one).await?
+            self.log.read(offset, upper, max_bytes, min_one).await?
+        };
+        let aborted = if read_committed && records.bytes > 0 {
+            self.txns.borrow().aborted_between(offset, upper)
+        } else {
+            Vec::new()
         };
         let mut t = self.traffic.get();
         t.bytes_out += records.bytes as u64;
@@ -541,7 +752,9 @@ impl Partition {
         self.traffic.set(t);
         Ok(Fetched {
             high_watermark: hw,
+            last_stable_offset: lso,
             log_start_offset: start,
+            aborted,
             records,
         })
     }

@@ -95,6 +95,12 @@ fn body(key: i16, version: i16, buf: Bytes) {
         ApiKey::DescribeTopicPartitions => {
             check::<DescribeTopicPartitionsRequest>(buf, version)
         }
+        ApiKey::AddPartitionsToTxn => check::<AddPartitionsToTxnRequest>(buf, version),
+        ApiKey::AddOffsetsToTxn => check::<AddOffsetsToTxnRequest>(buf, version),
+        ApiKey::EndTxn => check::<EndTxnRequest>(buf, version),
+        ApiKey::TxnOffsetCommit => check::<TxnOffsetCommitRequest>(buf, version),
+        ApiKey::DescribeTransactions => check::<DescribeTransactionsRequest>(buf, version),
+        ApiKey::ListTransactions => check::<ListTransactionsRequest>(buf, version),
         _ => {}
     }
 }

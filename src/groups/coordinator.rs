@@ -971,3 +971,27 @@ async fn expire_offsets(shard: &Rc<Shard>) {
         }
     }
 }
+
+/// Offsets a committed transaction wrote for `group_id` (TxnOffsetCommit), already appended to
+/// the offsets partition: the group sees them now (`groups::txn_offsets`).
+pub fn apply_committed_offsets(
+    shard: &Rc<Shard>,
+    group_id: &str,
+    offsets: Vec<(String, i32, CommittedOffset)>,
+) {
+    let c = &shard.groups;
+    let now = c.now();
+    c.groups
+        .borrow_mut()
+        .entry(group_id.to_string())
+        .or_insert_with(|| Slot {
+            group: Group::new(group_id, c.config, now),
+            scheduled: None,
+            persist_seq: 0,
+        });
+    with_group(c, group_id, |g| {
+        for (t, p, o) in offsets {
+            g.commit(t, p, o);
+        }
+    });
+}

@@ -15,6 +15,7 @@ pub use sluice_client::consumer_protocol;
 pub mod coordinator;
 pub mod records;
 pub mod state;
+pub mod txn_offsets;
 pub mod types;
 pub mod view;
 

@@ -41,6 +41,8 @@ struct Wanted {
     offset: i64,
     partition_max_bytes: usize,
     current_leader_epoch: i32,
+    /// isolation_level = 1 (READ_COMMITTED): data only up to the last stable offset.
+    read_committed: bool,
     /// The principal may READ the topic (decided once per topic, on this shard); a denied
     /// partition has no owner, so nothing is read or routed for it.
     authorized: bool,
@@ -91,6 +93,7 @@ pub async fn handle(
                 offset: p.fetch_offset,
                 partition_max_bytes: p.partition_max_bytes.max(0) as usize,
                 current_leader_epoch: p.current_leader_epoch,
+                read_committed: request.isolation_level == 1,
                 authorized,
             });
         }
@@ -181,8 +184,13 @@ pub async fn handle(
                 partition: w.partition,
                 error_code: 0,
                 high_watermark: f.high_watermark,
-                last_stable_offset: f.high_watermark,
+                last_stable_offset: f.last_stable_offset,
                 log_start_offset: f.log_start_offset,
+                aborted: f
+                    .aborted
+                    .iter()
+                    .map(|a| (a.producer_id, a.first_offset))
+                    .collect(),
                 records: f.records.chunks,
             },
             Some(Err(e)) => {
@@ -297,9 +305,14 @@ async fn read_one(
         w.offset,
         w.current_leader_epoch,
     );
+    let read = Read {
+        limit,
+        min_one,
+        read_committed: w.read_committed,
+    };
     if owner == shard.id {
         // The data path: records stay slices of this shard's read buffers up to the socket.
-        return fetch_here(shard, &topic, partition, offset, epoch, limit, min_one).await;
+        return fetch_here(shard, &topic, partition, offset, epoch, read).await;
     }
     shard
         .metrics
@@ -307,13 +320,21 @@ async fn read_one(
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     shard
         .on_shard(owner, move |s| async move {
-            fetch_here(&s, &topic, partition, offset, epoch, limit, min_one)
+            fetch_here(&s, &topic, partition, offset, epoch, read)
                 .await
                 .map(Fetched::into_send)
         })
         .await
         .unwrap_or(Err(PartitionError::NotLeader))
         .map(SendFetched::into_local)
+}
+
+/// How much of one partition to read, and up to which offset.
+#[derive(Clone, Copy)]
+struct Read {
+    limit: usize,
+    min_one: bool,
+    read_committed: bool,
 }
 
 /// Read one partition this shard owns.
@@ -323,8 +344,7 @@ async fn fetch_here(
     partition: i32,
     offset: i64,
     epoch: i32,
-    limit: usize,
-    min_one: bool,
+    read: Read,
 ) -> Result<Fetched, PartitionError> {
     let Some(p) = s.local_partition(topic, partition) else {
         return Err(PartitionError::NotLeader);
@@ -335,7 +355,8 @@ async fn fetch_here(
     if epoch > p.leader_epoch() {
         return Err(PartitionError::UnknownLeaderEpoch);
     }
-    p.fetch(offset, limit, min_one).await
+    p.fetch(offset, read.limit, read.min_one, read.read_committed)
+        .await
 }
 
 /// `bytes` of the shard's fetch budget: at once if they fit; else None when the response

@@ -1,6 +1,7 @@
 //! FindCoordinator (key 10): the coordinator of group g is the owner shard of
-//! `__consumer_offsets` partition abs(javaHash(g)) % 50, created on first use. v4+ batches keys.
-//! Transactions don't exist yet: key type TRANSACTION gets COORDINATOR_NOT_AVAILABLE.
+//! `__consumer_offsets` partition abs(javaHash(g)) % 50, that of transactional id t the owner
+//! of `__transaction_state` partition abs(javaHash(t)) % 50; each topic is created on first use.
+//! v4+ batches keys; v6's SHARE key type gets INVALID_REQUEST (no share groups).
 
 use std::rc::Rc;
 
@@ -25,7 +26,7 @@ use crate::shard::Shard;
 pub const VERSIONS: Versions = Versions {
     key: ApiKey::FindCoordinator,
     min: 0,
-    max: 4,
+    max: 6,
 };
 
 const KEY_TYPE_GROUP: i8 = 0;
@@ -48,12 +49,18 @@ async fn find(
         KEY_TYPE_TRANSACTION if !authz.transactional_id(AclOperation::Describe, key) => {
             return Err(ResponseError::TransactionalIdAuthorizationFailed.code())
         }
-        KEY_TYPE_TRANSACTION => return Err(GroupError::CoordinatorNotAvailable.code()),
+        KEY_TYPE_TRANSACTION => {}
         _ => return Err(GroupError::InvalidRequest.code()),
     }
-    let owner = coordinator_shard(shard, offsets_partition_for(key))
-        .await
-        .map_err(|e| e.code())?;
+    let owner = if key_type == KEY_TYPE_TRANSACTION {
+        crate::txn::coordinator::coordinator_shard(shard, crate::txn::txn_partition_for(key))
+            .await
+            .map_err(|e| e.code())?
+    } else {
+        coordinator_shard(shard, offsets_partition_for(key))
+            .await
+            .map_err(|e| e.code())?
+    };
     // The coordinator's address on the listener the client connected to, as in Kafka.
     let broker = session
         .listener

@@ -1,5 +1,7 @@
 //! InitProducerId (key 22): idempotent producers get an id from the shard they asked, without
-//! coordination (see shard::producer_ids). Transactions are not supported yet.
+//! coordination (see shard::producer_ids); transactional producers get theirs from the
+//! transaction coordinator of their id (`txn::coordinator`), which bumps the epoch and fences
+//! older producers of the id.
 
 use std::rc::Rc;
 
@@ -37,8 +39,24 @@ pub async fn handle(
         if !authz.transactional_id(AclOperation::Write, id) {
             response.with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code())
         } else {
-            // No transaction coordinator exists: refuse plainly rather than let clients retry forever.
-            response.with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code())
+            let version = header.request_api_version;
+            let id = id.0.to_string();
+            let timeout = request.transaction_timeout_ms;
+            let expected =
+                (version >= 3).then_some((request.producer_id.0, request.producer_epoch));
+            let route_id = id.clone();
+            let r = crate::txn::coordinator::route(shard, &route_id, move |s| {
+                crate::txn::coordinator::init_producer_id(s, id, timeout, expected)
+            })
+            .await
+            .and_then(|r| r);
+            match r {
+                Ok((pid, epoch)) => response
+                    .with_producer_id(ProducerId(pid))
+                    .with_producer_epoch(epoch),
+                // PRODUCER_FENCED from v4 (KIP-588), INVALID_PRODUCER_EPOCH before.
+                Err(e) => response.with_error_code(e.code_for(version, 4)),
+            }
         }
     } else if !authz.cluster(AclOperation::IdempotentWrite) {
         // IDEMPOTENT_WRITE on the cluster, which the authorizer also grants to a principal

@@ -111,9 +111,15 @@ pub async fn handle(
                                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         }
                         let name = name.clone();
+                        let read_committed = request.isolation_level == 1;
                         shard
                             .on_shard(owner, move |s| async move {
-                                lookup(&s, &name, index, timestamp, epoch).await
+                                let asked = Asked {
+                                    timestamp,
+                                    epoch,
+                                    read_committed,
+                                };
+                                lookup(&s, &name, index, asked).await
                             })
                             .await
                             .unwrap_or(Err(PartitionError::NotLeader))
@@ -148,13 +154,26 @@ pub async fn handle(
     ))
 }
 
+/// One partition's question: the timestamp (or special value), the client's leader epoch, and
+/// whether it reads committed data only (isolation_level 1).
+#[derive(Clone, Copy)]
+struct Asked {
+    timestamp: i64,
+    epoch: i32,
+    read_committed: bool,
+}
+
 async fn lookup(
     shard: &Rc<Shard>,
     topic: &str,
     index: i32,
-    timestamp: i64,
-    epoch: i32,
+    asked: Asked,
 ) -> Result<Found, PartitionError> {
+    let Asked {
+        timestamp,
+        epoch,
+        read_committed,
+    } = asked;
     let p = shard
         .local_partition(topic, index)
         .ok_or(PartitionError::NotLeader)?;
@@ -166,8 +185,9 @@ async fn lookup(
         return Err(PartitionError::UnknownLeaderEpoch);
     }
     Ok(match timestamp {
-        // Without transactions the last stable offset is the high watermark, so both
-        // isolation levels get the same answer.
+        // read_committed: the end is the last stable offset (Kafka's), which is the high
+        // watermark unless a transaction is open in the partition.
+        LATEST_TIMESTAMP if read_committed => (-1, p.last_stable_offset(), leader_epoch),
         LATEST_TIMESTAMP => (-1, p.high_watermark(), leader_epoch),
         EARLIEST_TIMESTAMP => (-1, p.log_start_offset(), leader_epoch),
         EARLIEST_LOCAL_TIMESTAMP => (-1, p.log_start_offset(), leader_epoch),

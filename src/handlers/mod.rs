@@ -52,6 +52,8 @@ pub enum Reply {
 }
 
 // The modules are declared here, outside the macro, so `cargo fmt` reaches their files.
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod alter_user_scram_credentials;
@@ -71,7 +73,9 @@ pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_producers;
 pub mod describe_topic_partitions;
+pub mod describe_transactions;
 pub mod describe_user_scram_credentials;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -81,6 +85,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -90,6 +95,7 @@ pub mod produce;
 pub mod sasl_authenticate;
 pub mod sasl_handshake;
 pub mod sync_group;
+pub mod txn_offset_commit;
 
 /// `handlers!(a, b; c, d)`: the handlers before the `;` take (shard, header, body); those
 /// after it also need the connection's session (its listener's addresses; its principal, which
@@ -160,6 +166,12 @@ handlers!(
     describe_acls,
     create_acls,
     delete_acls,
+    add_partitions_to_txn,
+    add_offsets_to_txn,
+    end_txn,
+    txn_offset_commit,
+    describe_transactions,
+    list_transactions,
 );
 
 /// The versions served for `key`, if any.

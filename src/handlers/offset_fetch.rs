@@ -35,12 +35,21 @@ use crate::groups::coordinator::FetchedOffsets as Fetched;
 /// group's error code. Authorization is Kafka's: DESCRIBE on the group first; named topics
 /// not describable are answered without asking the coordinator; when every topic is asked
 /// for, the ones not describable are left out.
+/// With `require_stable` (v7+), partitions with offsets staged by an open transaction are in
+/// the returned set: they answer UNSTABLE_OFFSET_COMMIT (retriable), as in Kafka.
 async fn fetch(
     shard: &Rc<Shard>,
     authz: Authz<'_>,
     group_id: String,
     topics: Option<Vec<(String, Vec<i32>)>>,
-) -> Result<Vec<(String, Vec<(i32, Option<CommittedOffset>)>, i16)>, i16> {
+    require_stable: bool,
+) -> Result<
+    (
+        Vec<(String, Vec<(i32, Option<CommittedOffset>)>, i16)>,
+        Unstable,
+    ),
+    i16,
+> {
     if !authz.group(AclOperation::Describe, &group_id) {
         return Err(ResponseError::GroupAuthorizationFailed.code());
     }
@@ -56,13 +65,20 @@ async fn fetch(
     };
     let all = asked.is_none();
     let g = group_id.clone();
-    let found: Fetched = coordinator::route(shard, &group_id, move |s| async move {
-        coordinator::fetch_offsets(&s, &g, asked)
-    })
-    .await
-    .map_err(|e| e.code())?;
+    let (found, unstable): (Fetched, Unstable) =
+        coordinator::route(shard, &group_id, move |s| async move {
+            let found = coordinator::fetch_offsets(&s, &g, asked);
+            let unstable = if require_stable {
+                unstable_partitions(&s, &g, &found)
+            } else {
+                Unstable::new()
+            };
+            (found, unstable)
+        })
+        .await
+        .map_err(|e| e.code())?;
     let denied_code = ResponseError::TopicAuthorizationFailed.code();
-    Ok(found
+    let found = found
         .into_iter()
         .filter(|(t, _)| !all || authz.topic(AclOperation::Describe, t))
         .map(|(t, ps)| (t, ps, 0))
@@ -70,7 +86,34 @@ async fn fetch(
             let ps = ps.into_iter().map(|p| (p, None)).collect();
             (t, ps, denied_code)
         }))
-        .collect())
+        .collect();
+    Ok((found, unstable))
+}
+
+/// Partitions with transactional offsets staged for a group.
+type Unstable = std::collections::HashSet<(String, i32)>;
+
+/// Which of `found`'s partitions have a transactional offset commit pending (on the group's
+/// coordinator shard).
+fn unstable_partitions(shard: &Shard, group_id: &str, found: &Fetched) -> Unstable {
+    let mut out = Unstable::new();
+    for (t, ps) in found {
+        for (p, _) in ps {
+            if shard.txn_offsets.is_pending(group_id, t, *p) {
+                out.insert((t.clone(), *p));
+            }
+        }
+    }
+    out
+}
+
+/// A partition's error: the topic's, else UNSTABLE_OFFSET_COMMIT if it is unstable.
+fn partition_code(code: i16, unstable: &Unstable, topic: &str, partition: i32) -> i16 {
+    if code == 0 && unstable.contains(&(topic.to_string(), partition)) {
+        ResponseError::UnstableOffsetCommit.code()
+    } else {
+        code
+    }
 }
 
 fn parts(o: Option<&CommittedOffset>) -> (i64, i32, String) {
@@ -98,10 +141,11 @@ pub async fn handle(
                     .collect()
             });
             let group = OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
+            let stable = request.require_stable;
             groups.push(
-                match fetch(shard, authz, g.group_id.0.to_string(), topics).await {
+                match fetch(shard, authz, g.group_id.0.to_string(), topics, stable).await {
                     Err(code) => group.with_error_code(code),
-                    Ok(found) => group.with_topics(
+                    Ok((found, unstable)) => group.with_topics(
                         found
                             .into_iter()
                             .map(|(t, ps, code)| {
@@ -110,6 +154,8 @@ pub async fn handle(
                                     .with_partitions(
                                         ps.into_iter()
                                             .map(|(p, o)| {
+                                                let code = partition_code(code, &unstable, &t, p);
+                                                let o = o.filter(|_| code == 0);
                                                 let (offset, epoch, metadata) = parts(o.as_ref());
                                                 OffsetFetchResponsePartitions::default()
                                                     .with_partition_index(p)
@@ -138,8 +184,10 @@ pub async fn handle(
             .collect()
     });
     let GroupId(group_id) = request.group_id;
-    let (found, error) = match fetch(shard, authz, group_id.to_string(), asked.clone()).await {
-        Ok(found) => (found, None),
+    let stable = version >= 7 && request.require_stable;
+    let fetched = fetch(shard, authz, group_id.to_string(), asked.clone(), stable).await;
+    let (found, unstable, error) = match fetched {
+        Ok((found, unstable)) => (found, unstable, None),
         // v1 has no top-level error: each partition carries it.
         Err(code) => (
             asked
@@ -147,6 +195,7 @@ pub async fn handle(
                 .into_iter()
                 .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, None)).collect(), 0))
                 .collect(),
+            Unstable::new(),
             Some(code),
         ),
     };
@@ -164,13 +213,15 @@ pub async fn handle(
                 .with_partitions(
                     ps.into_iter()
                         .map(|(p, o)| {
+                            let code = partition_code(partition_error, &unstable, &t, p);
+                            let o = o.filter(|_| code == 0);
                             let (offset, epoch, metadata) = parts(o.as_ref());
                             OffsetFetchResponsePartition::default()
                                 .with_partition_index(p)
                                 .with_committed_offset(offset)
                                 .with_committed_leader_epoch(epoch)
                                 .with_metadata(Some(str_bytes(&metadata)))
-                                .with_error_code(partition_error)
+                                .with_error_code(code)
                         })
                         .collect(),
                 )

@@ -125,7 +125,7 @@ pub async fn handle(
                         }
                         Some(Err(refused)) => {
                             let r = r
-                                .with_error_code(refused.code())
+                                .with_error_code(refused.code(version))
                                 .with_base_offset(-1)
                                 .with_log_start_offset(-1);
                             match refused {
@@ -209,10 +209,10 @@ enum Refused {
 }
 
 impl Refused {
-    fn code(&self) -> i16 {
+    fn code(&self, version: i16) -> i16 {
         match self {
             Refused::Code(code) => *code,
-            Refused::Partition(e) => e.code(),
+            Refused::Partition(e) => produce_error_code(e, version),
         }
     }
 }
@@ -240,6 +240,19 @@ fn with_record_errors(r: PartitionProduceResponse, refusal: Refusal) -> Partitio
                     .collect(),
             ),
         Refusal::Malformed(_) => r,
+    }
+}
+
+/// A refused partition's code: KIP-890's refusal of a transactional batch for a partition not
+/// in the transaction is TRANSACTION_ABORTABLE from Produce v11 (clients before it only know
+/// INVALID_TXN_STATE).
+fn produce_error_code(e: &PartitionError, version: i16) -> i16 {
+    const TRANSACTION_ABORTABLE_SINCE: i16 = 11;
+    match e {
+        PartitionError::InvalidTxnState if version >= TRANSACTION_ABORTABLE_SINCE => {
+            ResponseError::TransactionAbortable.code()
+        }
+        _ => e.code(),
     }
 }
 

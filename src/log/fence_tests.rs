@@ -49,7 +49,7 @@ async fn open(dir: &std::path::Path) -> (Rc<Log>, Rc<Partition>) {
 
 /// Base offsets of the batches a fetch from `offset` returns.
 async fn fetched_bases(p: &Partition, offset: i64) -> Result<Vec<i64>, PartitionError> {
-    let f = p.fetch(offset, 1 << 20, true).await?;
+    let f = p.fetch(offset, 1 << 20, true, false).await?;
     let buf = f.records.into_contiguous();
     let mut bases = Vec::new();
     let mut at = 0;

@@ -84,6 +84,7 @@ fn disk_reads_are_slices_of_their_read_buffer_up_to_the_response() {
                 high_watermark: 4,
                 last_stable_offset: 4,
                 log_start_offset: 0,
+                aborted: Vec::new(),
                 records: r.chunks.clone(),
             }],
         }];

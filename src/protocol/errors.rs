@@ -29,6 +29,9 @@ pub enum PartitionError {
     UnsupportedVersion,
     /// Produce records refused by `log::validate` (KIP-467's per-record errors).
     Refused(Box<crate::log::validate::Refusal>),
+    /// A transactional batch for a partition not in the producer's transaction (KIP-890);
+    /// Produce v11+ answers TRANSACTION_ABORTABLE instead.
+    InvalidTxnState,
 }
 
 impl PartitionError {
@@ -56,6 +59,7 @@ impl PartitionError {
                 }
                 | Refusal::Malformed(_) => ResponseError::InvalidRecord,
             },
+            PartitionError::InvalidTxnState => ResponseError::InvalidTxnState,
         };
         e.code()
     }
@@ -173,7 +177,8 @@ impl From<PartitionError> for GroupError {
             | PartitionError::UnknownProducerId
             | PartitionError::UnsupportedCompression
             | PartitionError::Refused(_)
-            | PartitionError::InvalidRequest => GroupError::UnknownServerError,
+            | PartitionError::InvalidRequest
+            | PartitionError::InvalidTxnState => GroupError::UnknownServerError,
         }
     }
 }

@@ -14,7 +14,8 @@
 //!   topic name string (v4–12) | topic id uuid (v13+)
 //!   partitions: array of
 //!     partition i32 | error_code i16 | high_watermark i64 | last_stable_offset i64
-//!     [v5+ log_start_offset i64] | aborted_transactions nullable array (always empty)
+//!     [v5+ log_start_offset i64] | aborted_transactions nullable array (never null) of
+//!       { producer_id i64 | first_offset i64 | [v12+ tags] }
 //!     [v11+ preferred_read_replica i32 = -1] | records bytes (never null) | [v12+ tags]
 //!   [v12+ tags]
 //! [v12+ tags]
@@ -36,6 +37,9 @@ pub struct PartitionOut {
     pub high_watermark: i64,
     pub last_stable_offset: i64,
     pub log_start_offset: i64,
+    /// Aborted transactions the records may hold, (producer id, first offset): filled for
+    /// read_committed fetches, empty otherwise.
+    pub aborted: Vec<(i64, i64)>,
     /// Whole batches as chunks (their concatenation is the records field). Never null: Kafka
     /// sends empty records for a partition with an error, in every version, and librdkafka
     /// drops a whole response whose records are null (`invalid MessageSetSize -1`), so it
@@ -52,6 +56,7 @@ impl PartitionOut {
             high_watermark: -1,
             last_stable_offset: -1,
             log_start_offset: -1,
+            aborted: Vec::new(),
             records: Vec::new(),
         }
     }
@@ -190,7 +195,12 @@ fn encode_with_throttle(
             if version >= 5 {
                 c.small.put_i64(p.log_start_offset);
             }
-            c.len(0); // aborted_transactions: none (no transactions)
+            c.len(p.aborted.len());
+            for (producer_id, first_offset) in &p.aborted {
+                c.small.put_i64(*producer_id);
+                c.small.put_i64(*first_offset);
+                c.no_tags();
+            }
             if version >= 11 {
                 c.small.put_i32(-1); // preferred_read_replica: the leader itself
             }
@@ -220,8 +230,10 @@ fn encode_with_throttle(
 mod tests {
     use super::*;
     use crate::handlers::{encode as crate_encode, Reply};
-    use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-    use kafka_protocol::messages::{ApiKey, FetchResponse, RequestHeader, TopicName};
+    use kafka_protocol::messages::fetch_response::{
+        AbortedTransaction, FetchableTopicResponse, PartitionData,
+    };
+    use kafka_protocol::messages::{ApiKey, FetchResponse, ProducerId, RequestHeader, TopicName};
     use kafka_protocol::protocol::StrBytes;
 
     use bytes::Bytes;
@@ -246,8 +258,9 @@ mod tests {
                         partition: 0,
                         error_code: 0,
                         high_watermark: 42,
-                        last_stable_offset: 42,
+                        last_stable_offset: 40,
                         log_start_offset: 3,
+                        aborted: vec![(9, 3), (1 << 33, 17)],
                         records: vec![batch(1, 16), batch(2, 3000), batch(3, 16)],
                     },
                     PartitionOut {
@@ -256,6 +269,7 @@ mod tests {
                         high_watermark: -1,
                         last_stable_offset: -1,
                         log_start_offset: -1,
+                        aborted: Vec::new(),
                         records: Vec::new(),
                     },
                     PartitionOut {
@@ -264,6 +278,7 @@ mod tests {
                         high_watermark: 0,
                         last_stable_offset: 0,
                         log_start_offset: 0,
+                        aborted: Vec::new(),
                         records: vec![],
                     },
                 ],
@@ -277,6 +292,7 @@ mod tests {
                     high_watermark: 1 << 40,
                     last_stable_offset: 1 << 40,
                     log_start_offset: 1 << 39,
+                    aborted: vec![(5, 1 << 39)],
                     records: vec![batch(4, 70_000)],
                 }],
             ),
@@ -300,7 +316,16 @@ mod tests {
                                     .with_high_watermark(p.high_watermark)
                                     .with_last_stable_offset(p.last_stable_offset)
                                     .with_log_start_offset(p.log_start_offset)
-                                    .with_aborted_transactions(Some(Vec::new()))
+                                    .with_aborted_transactions(Some(
+                                        p.aborted
+                                            .iter()
+                                            .map(|(pid, first)| {
+                                                AbortedTransaction::default()
+                                                    .with_producer_id(ProducerId(*pid))
+                                                    .with_first_offset(*first)
+                                            })
+                                            .collect(),
+                                    ))
                                     .with_records(Some(Bytes::from(concat(&p.records))))
                             })
                             .collect(),
@@ -334,6 +359,7 @@ mod tests {
                         .iter()
                         .map(|p| PartitionOut {
                             records: p.records.clone(),
+                            aborted: p.aborted.clone(),
                             ..*p
                         })
                         .collect(),
@@ -356,6 +382,7 @@ mod tests {
                 high_watermark: 1,
                 last_stable_offset: 1,
                 log_start_offset: 0,
+                aborted: Vec::new(),
                 records: vec![batch(1, 16), big.clone(), batch(1, 16)],
             }],
         }];

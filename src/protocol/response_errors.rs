@@ -83,6 +83,20 @@ errors! {
     CreateTopicsResponse, |r, f| r.topics.iter().for_each(|t| f(t.error_code));
     DeleteTopicsResponse, |r, f| r.responses.iter().for_each(|t| f(t.error_code));
     InitProducerIdResponse, |r, f| f(r.error_code);
+    AddPartitionsToTxnResponse, |r, f| {
+        for t in &r.results_by_topic_v3_and_below {
+            t.results_by_partition.iter().for_each(|p| f(p.partition_error_code));
+        }
+    };
+    AddOffsetsToTxnResponse, |r, f| f(r.error_code);
+    DescribeTransactionsResponse, |r, f| r.transaction_states.iter().for_each(|t| f(t.error_code));
+    ListTransactionsResponse, |r, f| f(r.error_code);
+    EndTxnResponse, |r, f| f(r.error_code);
+    TxnOffsetCommitResponse, |r, f| {
+        for t in &r.topics {
+            t.partitions.iter().for_each(|p| f(p.error_code));
+        }
+    };
     OffsetForLeaderEpochResponse, |r, f| {
         for t in &r.topics {
             t.partitions.iter().for_each(|p| f(p.error_code));

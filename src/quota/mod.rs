@@ -231,7 +231,6 @@ impl ShardQuotas {
 
     /// Publish this shard's usage and adopt the other shards': the node-wide combination.
     /// Keys idle for a whole measurement span are forgotten.
-
     pub fn sync(&self, now_ms: u64) {
         let span = QUOTA_WINDOW_NUM * QUOTA_WINDOW_MS;
         let mut tracked = self.tracked.borrow_mut();

@@ -691,6 +691,7 @@ async fn run_shard(start: ShardStart) {
     checks::prime_direct_io_probe(&shard.config.data_dir, shard.id).await;
     shard.open_owned_partitions().await;
     crate::groups::coordinator::start(&shard);
+    crate::txn::coordinator::start(&shard);
     glommio::spawn_local(shard.clone().run_housekeeping()).detach();
     glommio::spawn_local(shard.clone().run_quota_sync()).detach();
     glommio::spawn_local(crate::metrics::publish_snapshots(shard.clone())).detach();

@@ -337,6 +337,10 @@ pub struct Shard {
     pub producer_ids: producer_ids::ProducerIdAllocator,
     /// The group coordinator for the `__consumer_offsets` partitions this shard owns.
     pub groups: crate::groups::coordinator::Coordinator,
+    /// Offsets staged by transactions for the groups this shard coordinates.
+    pub txn_offsets: crate::groups::txn_offsets::PendingTxnOffsets,
+    /// The transaction coordinator for the `__transaction_state` partitions this shard owns.
+    pub txns: crate::txn::coordinator::TxnCoordinator,
     pub shutdown: Latch,
     /// What this shard's logs share: the tail cache, transient-file slots, ... (`log::storage`).
     pub storage: Rc<ShardStorage>,
@@ -408,6 +412,8 @@ impl Shard {
             controller,
             producer_ids,
             groups,
+            txn_offsets: Default::default(),
+            txns: Default::default(),
             shutdown: Latch::default(),
             storage,
             client_errors,
@@ -592,6 +598,10 @@ impl Shard {
                             log,
                             settings,
                         );
+                        // Open and aborted transactions, before the partition serves anything.
+                        if let Err(e) = p.rebuild_txn_state(&self.storage.blocking).await {
+                            tracing::error!(topic = %topic.name, partition = index, error = ?e, "rebuilding transaction state");
+                        }
                         self.partitions
                             .borrow_mut()
                             .insert((topic.name.clone(), index), p);

@@ -77,11 +77,23 @@ impl Shard {
         partition: i32,
         records: Vec<(Bytes, Option<Bytes>)>,
     ) -> Result<(), PartitionError> {
+        self.append_internal_records(OFFSETS_TOPIC, partition, records)
+            .await
+    }
+
+    /// Append key/value records to a local partition of internal topic `topic`
+    /// (`__consumer_offsets`, `__transaction_state`) as one batch, durably.
+    pub async fn append_internal_records(
+        &self,
+        topic: &str,
+        partition: i32,
+        records: Vec<(Bytes, Option<Bytes>)>,
+    ) -> Result<(), PartitionError> {
         if records.is_empty() {
             return Ok(());
         }
         let p = self
-            .local_partition(OFFSETS_TOPIC, partition)
+            .local_partition(topic, partition)
             .ok_or(PartitionError::NotLeader)?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -96,10 +108,22 @@ impl Shard {
     pub async fn replay_offsets_partition(
         self: &Rc<Self>,
         partition: i32,
+        apply: impl FnMut(&[u8], Option<&[u8]>),
+    ) -> Result<(), PartitionError> {
+        self.replay_internal_partition(OFFSETS_TOPIC, partition, apply)
+            .await
+    }
+
+    /// Feed every record of a local partition of internal topic `topic`, in log order, to
+    /// `apply` (control records skipped).
+    pub async fn replay_internal_partition(
+        self: &Rc<Self>,
+        topic: &str,
+        partition: i32,
         mut apply: impl FnMut(&[u8], Option<&[u8]>),
     ) -> Result<(), PartitionError> {
         let p = self
-            .local_partition(OFFSETS_TOPIC, partition)
+            .local_partition(topic, partition)
             .ok_or(PartitionError::NotLeader)?;
         let end = p.high_watermark();
         let mut offset = p.log_start_offset();

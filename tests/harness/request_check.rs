@@ -447,6 +447,12 @@ fn check_reply(g: &Generated, mut buf: Bytes, ctx: &mut Context) -> Result<(), F
         ApiKey::DescribeAcls => drop(decode::<DescribeAclsResponse>(b, v)?),
         ApiKey::CreateAcls => drop(decode::<CreateAclsResponse>(b, v)?),
         ApiKey::DeleteAcls => drop(decode::<DeleteAclsResponse>(b, v)?),
+        ApiKey::AddPartitionsToTxn => drop(decode::<AddPartitionsToTxnResponse>(b, v)?),
+        ApiKey::AddOffsetsToTxn => drop(decode::<AddOffsetsToTxnResponse>(b, v)?),
+        ApiKey::EndTxn => drop(decode::<EndTxnResponse>(b, v)?),
+        ApiKey::TxnOffsetCommit => drop(decode::<TxnOffsetCommitResponse>(b, v)?),
+        ApiKey::DescribeTransactions => drop(decode::<DescribeTransactionsResponse>(b, v)?),
+        ApiKey::ListTransactions => drop(decode::<ListTransactionsResponse>(b, v)?),
         other => return Err(format!("no reply check for {other:?}")),
     }
     Ok(())

@@ -1,5 +1,5 @@
-//! FindCoordinator request, versions 0–4 (flexible from 3; batched keys from 4). The crate's
-//! type goes to v6.
+//! FindCoordinator request, versions 0–6 (flexible from 3; batched keys from 4; v5 and v6 have
+//! v4's layout, with new error codes and key types).
 
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, FindCoordinatorRequest};
@@ -7,7 +7,7 @@ use kafka_protocol::messages::{ApiKey, FindCoordinatorRequest};
 use super::reader::*;
 use super::try_decode_impl;
 
-try_decode_impl!(FindCoordinatorRequest, ApiKey::FindCoordinator, 0..=4);
+try_decode_impl!(FindCoordinatorRequest, ApiKey::FindCoordinator, 0..=6);
 
 fn decode(buf: &mut Bytes, version: i16) -> Result<FindCoordinatorRequest> {
     let flexible = version >= 3;

@@ -27,6 +27,8 @@ use kafka_protocol::protocol::VersionRange;
 
 pub mod reader;
 
+mod add_offsets_to_txn;
+mod add_partitions_to_txn;
 mod alter_client_quotas;
 mod alter_configs;
 mod alter_user_scram_credentials;
@@ -46,7 +48,9 @@ mod describe_groups;
 mod describe_log_dirs;
 mod describe_producers;
 mod describe_topic_partitions;
+mod describe_transactions;
 mod describe_user_scram_credentials;
+mod end_txn;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
@@ -56,6 +60,7 @@ mod join_group;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+mod list_transactions;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
@@ -65,6 +70,7 @@ mod produce;
 mod sasl_authenticate;
 mod sasl_handshake;
 mod sync_group;
+mod txn_offset_commit;
 
 #[cfg(test)]
 mod testkit;
@@ -258,6 +264,15 @@ pub const DECODED: &[(ApiKey, VersionRange)] = &[
         ApiKey::DescribeTopicPartitions,
         describe_topic_partitions::VERSIONS,
     ),
+    (ApiKey::AddPartitionsToTxn, add_partitions_to_txn::VERSIONS),
+    (ApiKey::AddOffsetsToTxn, add_offsets_to_txn::VERSIONS),
+    (ApiKey::EndTxn, end_txn::VERSIONS),
+    (ApiKey::TxnOffsetCommit, txn_offset_commit::VERSIONS),
+    (
+        ApiKey::DescribeTransactions,
+        describe_transactions::VERSIONS,
+    ),
+    (ApiKey::ListTransactions, list_transactions::VERSIONS),
 ];
 
 #[cfg(test)]
@@ -423,6 +438,12 @@ mod tests {
                 ApiKey::DescribeClientQuotas => DescribeClientQuotasRequest::VERSIONS,
                 ApiKey::AlterClientQuotas => AlterClientQuotasRequest::VERSIONS,
                 ApiKey::DescribeAcls => DescribeAclsRequest::VERSIONS,
+                ApiKey::AddPartitionsToTxn => AddPartitionsToTxnRequest::VERSIONS,
+                ApiKey::AddOffsetsToTxn => AddOffsetsToTxnRequest::VERSIONS,
+                ApiKey::EndTxn => EndTxnRequest::VERSIONS,
+                ApiKey::TxnOffsetCommit => TxnOffsetCommitRequest::VERSIONS,
+                ApiKey::DescribeTransactions => DescribeTransactionsRequest::VERSIONS,
+                ApiKey::ListTransactions => ListTransactionsRequest::VERSIONS,
                 ApiKey::CreateAcls => CreateAclsRequest::VERSIONS,
                 ApiKey::DeleteAcls => DeleteAclsRequest::VERSIONS,
                 ApiKey::DescribeTopicPartitions => DescribeTopicPartitionsRequest::VERSIONS,
@@ -438,6 +459,6 @@ mod tests {
                 "{key:?}"
             );
         }
-        assert_eq!(DECODED.len(), 38);
+        assert_eq!(DECODED.len(), 44);
     }
 }
