@@ -11,6 +11,8 @@
 #   --duration D   measured time per run (default 10s)
 #   --warmup D     warm-up per run (default 3s)
 #   --out DIR      where results go (default bench-results/tls-<UTC timestamp>)
+#   --sluice BIN   broker binary to measure instead of building this checkout's (an A/B of two
+#                  builds: run the script once per binary, interleaved)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -18,6 +20,7 @@ ROUNDS=2
 DURATION=10s
 WARMUP=3s
 OUT=""
+SLUICE_BIN=""
 # Bounds: the broker must be up within this many 0.1 s polls; a run may take this long.
 READY_POLLS=300
 RUN_TIMEOUT_S=300
@@ -29,7 +32,8 @@ while [[ $# -gt 0 ]]; do
     --duration) DURATION="$2"; shift 2 ;;
     --warmup) WARMUP="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --sluice) SLUICE_BIN="$2"; shift 2 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) die "unknown option $1" ;;
   esac
 done
@@ -41,9 +45,11 @@ mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 echo "results in $OUT"
 
-echo "building sluice and sluice-bench (release)..."
-(cd "$ROOT" && cargo build --release -p sluice -p bench-harness >/dev/null)
-SLUICE="$ROOT/target/release/sluice"
+if [[ -z "$SLUICE_BIN" ]]; then
+  echo "building sluice and sluice-bench (release)..."
+  (cd "$ROOT" && cargo build --release -p sluice -p bench-harness >/dev/null)
+fi
+SLUICE="${SLUICE_BIN:-$ROOT/target/release/sluice}"
 BENCH="$ROOT/target/release/sluice-bench"
 
 # --- certificates ---------------------------------------------------------------------------
