@@ -541,6 +541,10 @@ pub const CLEANER_BACKOFF_MS_DEFAULT: u64 = 15_000;
 /// The cleaner's glommio task queue shares (the default queue has 1000): under contention
 /// the cleaner gets about a tenth of the shard's time next to produce and fetch.
 pub const CLEANER_TASK_QUEUE_SHARES: usize = 100;
+/// How long a read that failed during a cleaner swap waits for the swap to finish before it
+/// reads again (its fsyncs and renames run on the blocking pool); past it the read's error
+/// stands.
+pub const CLEANER_SWAP_WAIT_MS_MAX: u64 = 5_000;
 
 const _: () = assert!(CLEANER_DEDUPE_BUFFER_BYTES_MIN >= CLEANER_MAP_ENTRY_BYTES);
 const _: () = assert!(CLEANER_READ_BYTES as u64 <= CLEANER_PASS_DIRTY_BYTES_MAX);

@@ -190,6 +190,32 @@ impl Log {
         self.segments.borrow().get(&base).map(|s| s.size) != Some(size)
     }
 
+    /// Whether a read of segment `base` that started at swap epoch `epoch` may have failed
+    /// because of a swap: the segment changed, a swap was under way, or one happened since.
+    pub(super) fn swapped_under(&self, epoch: u64, base: i64, size: u64) -> bool {
+        let now = self.swap_epoch.get();
+        self.segment_changed(base, size) || now != epoch || now % 2 == 1
+    }
+
+    /// Count an open of one of this log's sealed files, once no swap is under way; the
+    /// count drops with the guard.
+    pub(super) async fn open_guard(&self) -> OpenGuard<'_> {
+        self.swap_settled().await;
+        self.opens.set(self.opens.get() + 1);
+        OpenGuard(&self.opens)
+    }
+
+    /// Wait until no swap is under way (bounded: `CLEANER_SWAP_WAIT_MS_MAX`).
+    pub(super) async fn swap_settled(&self) {
+        let step = std::time::Duration::from_millis(1);
+        for _ in 0..crate::limits::CLEANER_SWAP_WAIT_MS_MAX {
+            if self.swap_epoch.get() % 2 == 0 {
+                return;
+            }
+            glommio::timer::sleep(step).await;
+        }
+    }
+
     /// The sealed segments, oldest first.
     fn sealed_segments(&self) -> Vec<Sealed> {
         let active = self.active_file.borrow().base_offset;
@@ -598,7 +624,20 @@ impl Log {
             end,
             has_output,
         };
-        cleaner_swap::commit(&self.storage.blocking, &self.dir, swap).await?;
+        // Odd from here until the segment map matches the renamed and removed files: no new
+        // open of a sealed file starts, and the ones under way finish first (bounded).
+        self.swap_epoch.set(self.swap_epoch.get() + 1);
+        for _ in 0..crate::limits::CLEANER_SWAP_WAIT_MS_MAX {
+            if self.opens.get() == 0 {
+                break;
+            }
+            glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let committed = cleaner_swap::commit(&self.storage.blocking, &self.dir, swap).await;
+        if committed.is_err() {
+            self.swap_epoch.set(self.swap_epoch.get() + 1);
+        }
+        committed?;
         let mut out_bytes = 0;
         {
             let mut segments = self.segments.borrow_mut();
@@ -612,6 +651,7 @@ impl Log {
                 segments.insert(b1, seg);
             }
         }
+        self.swap_epoch.set(self.swap_epoch.get() + 1);
         self.cache.drop_before(end);
         let old_bytes: u64 = group.iter().map(|s| s.size).sum();
         stats.bytes_reclaimed += old_bytes.saturating_sub(if has_output { out_bytes } else { 0 });
@@ -709,5 +749,14 @@ mod tests {
             .map(|g| g.iter().map(|s| s.base).collect())
             .collect();
         assert_eq!(bases, vec![vec![0, 10], vec![20], vec![30]]);
+    }
+}
+
+/// One open of a log's sealed file under way (`Log::open_guard`); shard-local.
+pub(super) struct OpenGuard<'a>(&'a std::cell::Cell<u32>);
+
+impl Drop for OpenGuard<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
     }
 }

@@ -298,6 +298,14 @@ pub struct Log {
     /// Held by a cleaner pass (`cleaner`); `close` waits for it (a pass stops at its next
     /// read once the log is closed), so no cleaner I/O outlives the log.
     cleaning: glommio::sync::Semaphore,
+    /// Bumped by the cleaner before it starts swapping files (odd: files may be renamed or
+    /// removed under the segment map) and again once the map matches the files (even). A read
+    /// that fails on a file while it was odd, or that saw it change, waits and reads again.
+    swap_epoch: Cell<u64>,
+    /// Opens of this log's sealed files under way (`segment_file`, `sealed_index`). The
+    /// cleaner renames and removes files only while none is: glommio's open stats the path
+    /// after opening it and panics if the file went meanwhile.
+    opens: Cell<u32>,
     end_offset: Cell<i64>,
     written_end: Cell<i64>,
     synced_end: Cell<i64>,
@@ -447,6 +455,8 @@ impl Log {
             start_offset: Cell::new(start),
             start_offset_moves: glommio::sync::Semaphore::new(1),
             cleaning: glommio::sync::Semaphore::new(1),
+            swap_epoch: Cell::new(0),
+            opens: Cell::new(0),
             end_offset: Cell::new(end),
             written_end: Cell::new(end),
             synced_end: Cell::new(end),
@@ -936,6 +946,7 @@ impl Log {
             let Some((base, size, holds_at)) = found else {
                 break;
             };
+            let epoch = self.swap_epoch.get();
             let (position, _) = if holds_at {
                 self.start_for(base, size, at).await
             } else {
@@ -967,8 +978,9 @@ impl Log {
             let r = match r {
                 // The cleaner swapped the segment while this read had it open or was opening
                 // it (`cleaner::Log::segment_changed`): read again from the new segment map.
-                Err(_) if swap_retries > 0 && self.segment_changed(base, size) => {
+                Err(_) if swap_retries > 0 && self.swapped_under(epoch, base, size) => {
                     swap_retries -= 1;
+                    self.swap_settled().await;
                     continue;
                 }
                 r => r?,
@@ -1004,6 +1016,7 @@ impl Log {
     /// Sealed segment `base`'s indexes from the shard's cache (loaded on a miss; kept only
     /// while the segment still exists).
     async fn sealed_index(&self, base: i64, size: u64) -> Rc<index_cache::SealedIndex> {
+        let _opening = self.open_guard().await;
         self.storage
             .index_cache
             .get(
@@ -1055,7 +1068,7 @@ impl Log {
         };
         let r = reader::read_batches(&seg, position, offset, end_offset, max_bytes, min_one).await;
         if let Err(LogError::Corrupt { offset, reason }) = &r {
-            if self.segment_changed(base, size) {
+            if self.segment_changed(base, size) || self.swap_epoch.get() % 2 == 1 {
                 return r; // the cleaner swapped it meanwhile: `read` reads again
             }
             tracing::error!(dir = %self.dir.display(), segment = base, offset, reason = %reason, "corrupt batch in log");
@@ -1083,11 +1096,14 @@ impl Log {
             });
         }
         let slot = self.storage.transient.slot().await?;
+        let opening = self.open_guard().await;
         let file = file_ops::open(
             &segment::path(&self.dir, base, LOG_SUFFIX),
             file_ops::Mode::Read,
         )
-        .await?;
+        .await;
+        drop(opening);
+        let file = file?;
         Ok(OpenSegment {
             file: Rc::new(file),
             size,
