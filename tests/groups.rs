@@ -220,7 +220,7 @@ fn coordinator_placement_versions_and_internal_topic() {
         (13, 0, 5),
         (8, 2, 8),
         (9, 1, 8),
-        (16, 0, 4),
+        (16, 0, 5),
         (15, 0, 5),
         (42, 0, 2),
         (47, 0, 0),

@@ -209,7 +209,7 @@ impl Log {
     pub(super) async fn swap_settled(&self) {
         let step = std::time::Duration::from_millis(1);
         for _ in 0..crate::limits::CLEANER_SWAP_WAIT_MS_MAX {
-            if self.swap_epoch.get() % 2 == 0 {
+            if self.swap_epoch.get().is_multiple_of(2) {
                 return;
             }
             glommio::timer::sleep(step).await;
@@ -710,6 +710,15 @@ pub fn segment_name(base: i64) -> String {
     segment::file_name(base, LOG_SUFFIX)
 }
 
+/// One open of a log's sealed file under way (`Log::open_guard`); shard-local.
+pub(super) struct OpenGuard<'a>(&'a std::cell::Cell<u32>);
+
+impl Drop for OpenGuard<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -749,14 +758,5 @@ mod tests {
             .map(|g| g.iter().map(|s| s.base).collect())
             .collect();
         assert_eq!(bases, vec![vec![0, 10], vec![20], vec![30]]);
-    }
-}
-
-/// One open of a log's sealed file under way (`Log::open_guard`); shard-local.
-pub(super) struct OpenGuard<'a>(&'a std::cell::Cell<u32>);
-
-impl Drop for OpenGuard<'_> {
-    fn drop(&mut self) {
-        self.0.set(self.0.get().saturating_sub(1));
     }
 }
