@@ -45,7 +45,11 @@ BENCH="$ROOT/target/release/sluice-bench"
 WORK="$(mktemp -d)"
 PID=""
 stop_broker() { if [[ -n "$PID" ]]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=""; fi; }
-trap 'stop_broker; rm -rf "$WORK"' EXIT
+# A panic anywhere in a broker invalidates the run: say so before the logs go.
+trap 'stop_broker
+      if grep -l panicked "$WORK"/*.log >/dev/null 2>&1; then
+        echo "compaction-bench: A BROKER PANICKED during the run:" >&2; grep -h -m5 -A2 panicked "$WORK"/*.log >&2
+      fi; rm -rf "$WORK"' EXIT
 
 # start_broker NAME EXTRA_FLAGS...: sets BOOT and ADMIN.
 start_broker() {

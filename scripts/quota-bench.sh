@@ -41,7 +41,11 @@ PY="$ROOT/tests/clients/.venv/bin/python"
 (cd "$ROOT" && cargo build --release -p sluice >/dev/null)
 SLUICE="$ROOT/target/release/sluice"
 WORK="$(mktemp -d)"
-trap 'kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+# A panic anywhere in the broker invalidates the run: say so before the log goes.
+trap 'kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true
+      if grep -q panicked "$WORK/broker.log" 2>/dev/null; then
+        echo "quota-bench: THE BROKER PANICKED during the run:" >&2; grep -m5 -A2 panicked "$WORK/broker.log" >&2
+      fi; rm -rf "$WORK"' EXIT
 "$SLUICE" serve --cores "$CORES" --data-dir "$WORK/data" --listen 127.0.0.1:0 \
   --admin-listen 127.0.0.1:0 --ports-file "$WORK/ports.json" 2>"$WORK/broker.log" &
 PID=$!
