@@ -13,6 +13,11 @@ pub const PRODUCE_REQUEST_BYTES_MAX: usize = 8 * 1024 * 1024;
 /// `message.max.bytes` is ~1 MiB, and a batch must fit a produce request.
 pub const BATCH_BYTES_MAX: usize = 4 * 1024 * 1024;
 
+/// Records in one batch, and the default (librdkafka's `batch.num.messages` allows up to
+/// 1,000,000; its default of 10,000 would cap small-message batches below `batch.size`, so the
+/// harness defaults to the largest and lets `batch.size` decide).
+pub const BATCH_NUM_MESSAGES_MAX: usize = 1_000_000;
+
 /// Pipelined requests per connection. Kafka's `max.in.flight.requests.per.connection` is
 /// unbounded in principle; past a few dozen it only adds queueing inside the broker.
 pub const IN_FLIGHT_REQUESTS_MAX: usize = 128;
@@ -51,6 +56,16 @@ pub const FETCH_BYTES_MAX: usize = 50 * 1024 * 1024;
 /// Highest latency the histograms track (one hour in ns); slower values are clamped to it.
 pub const LATENCY_NS_MAX: u64 = 3_600_000_000_000;
 
+/// Seconds of per-second latency (the timeline) a run keeps: a day, as percentiles (40 bytes a
+/// second); a longer run keeps its first day in the timeline and all of it in the run's
+/// percentiles.
+pub const TIMELINE_SECONDS_MAX: usize = 86_400;
+
+/// Newest seconds of the timeline kept as histograms (~37 KiB each, per kind) while actors may
+/// still add to them; an actor flushes a second when its first completion of a later second
+/// arrives, so this is how late an actor may be.
+pub const TIMELINE_OPEN_SECONDS: u64 = 8;
+
 /// Loss/ordering problems listed in detail in a result (the counts are always complete).
 pub const VERIFICATION_DETAILS_MAX: usize = 20;
 
@@ -59,3 +74,5 @@ const _: () = assert!(BATCH_BYTES_MAX < PRODUCE_REQUEST_BYTES_MAX);
 const _: () = assert!(FETCH_BYTES_MAX < CLIENT_RESPONSE_BYTES_MAX);
 const _: () = assert!(VALUE_HEADER_BYTES < MESSAGE_BYTES_MAX);
 const _: () = assert!(PRODUCE_REQUEST_BYTES_MAX <= i32::MAX as usize);
+const _: () =
+    assert!(TIMELINE_OPEN_SECONDS >= 2 && (TIMELINE_OPEN_SECONDS as usize) < TIMELINE_SECONDS_MAX);

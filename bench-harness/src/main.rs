@@ -27,7 +27,13 @@ enum Command {
     /// Run one workload against one broker and write a JSON result.
     Run(Box<RunArgs>),
     /// Print a ratio table of results against the first one.
-    Compare { files: Vec<PathBuf> },
+    Compare {
+        /// Also print the runs' per-second latency side by side (publish p50 / p99 / p99.9 /
+        /// max, and end-to-end p99), so a stall in one run lines up against the other.
+        #[arg(long)]
+        timeline: bool,
+        files: Vec<PathBuf>,
+    },
     /// Write an HTML report placing the results side by side.
     Report {
         #[arg(long, short)]
@@ -57,6 +63,10 @@ struct RunArgs {
     linger_ms: Option<u64>,
     #[arg(long)]
     batch_size: Option<usize>,
+    /// Most records per batch (librdkafka's batch.num.messages). `--batch-num-messages 1
+    /// --linger-ms 0 --rate R` is the latency mode: one message per batch, sent when due.
+    #[arg(long)]
+    batch_num_messages: Option<usize>,
     /// none, gzip, snappy, lz4, zstd.
     #[arg(long)]
     compression: Option<String>,
@@ -227,6 +237,9 @@ fn cmd_run(a: &RunArgs) -> Result<bool> {
     if let Some(v) = a.batch_size {
         driver.batch_bytes = v;
     }
+    if let Some(v) = a.batch_num_messages {
+        driver.batch_num_messages = v;
+    }
     if let Some(v) = &a.compression {
         driver.compression = Codec::parse(v)?;
     }
@@ -309,12 +322,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match &cli.command {
         Command::Run(a) => cmd_run(a),
-        Command::Compare { files } => files
+        Command::Compare { files, timeline } => files
             .iter()
             .map(|f| read_json::<RunResult>(f))
             .collect::<Result<Vec<_>>>()
             .map(|runs| {
                 print!("{}", compare::table(&runs));
+                if *timeline {
+                    print!("{}", compare::timeline(&runs));
+                }
                 true
             }),
         Command::Report {

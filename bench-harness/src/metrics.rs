@@ -14,7 +14,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::limits::LATENCY_NS_MAX;
+use crate::limits::{LATENCY_NS_MAX, TIMELINE_OPEN_SECONDS, TIMELINE_SECONDS_MAX};
 
 /// The run's clock: monotonic ns since the run started, plus wall-clock ms for record
 /// timestamps (derived from the same reading, so one clock read serves both).
@@ -52,11 +52,17 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, LATENCY_NS_MAX, 3).expect("static histogram bounds are valid")
 }
 
-/// Records latencies measured from an intended (fixed rate) or actual (max rate) send time.
+/// Records latencies measured from an intended (fixed rate) or actual (max rate) send time,
+/// into the run's histogram and into one histogram per second of completion time (the
+/// timeline: a stall shows as a spike in the second it ended, not averaged into the run).
 pub struct LatencyRecorder {
     pub hist: Histogram<u64>,
     /// Messages whose send time falls in the warm-up are not recorded.
     warmup_end_ns: u64,
+    /// The second (of completion time) being recorded, and its histogram.
+    second: Option<(u64, Histogram<u64>)>,
+    /// Seconds finished since the last [`LatencyRecorder::flush`].
+    finished: Vec<(u64, Histogram<u64>)>,
 }
 
 impl LatencyRecorder {
@@ -64,6 +70,8 @@ impl LatencyRecorder {
         LatencyRecorder {
             hist: new_histogram(),
             warmup_end_ns,
+            second: None,
+            finished: Vec::new(),
         }
     }
 
@@ -76,6 +84,19 @@ impl LatencyRecorder {
         self.hist
             .record_n(v, count)
             .expect("value clamped into the histogram's range");
+        let at = done_ns / 1_000_000_000;
+        match &mut self.second {
+            Some((s, h)) if *s == at => h.record_n(v, count),
+            _ => {
+                let mut h = new_second_histogram();
+                let r = h.record_n(v, count);
+                if let Some(done) = self.second.replace((at, h)) {
+                    self.finished.push(done);
+                }
+                r
+            }
+        }
+        .expect("value clamped into the histogram's range");
     }
 
     /// `count` messages on a fixed schedule: the first intended at `first_ns`, then every
@@ -84,6 +105,110 @@ impl LatencyRecorder {
         for k in 0..count {
             self.record_n(first_ns + k * interval_ns, done_ns, 1);
         }
+    }
+
+    /// Hand the finished seconds to `timeline` (takes its lock only when a second has ended).
+    pub fn flush(&mut self, timeline: &Timeline) {
+        if !self.finished.is_empty() {
+            timeline.merge(self.finished.drain(..));
+        }
+    }
+
+    /// Hand every second, the current one included, to `timeline`: the recorder is done.
+    pub fn finish(&mut self, timeline: &Timeline) {
+        if let Some(current) = self.second.take() {
+            self.finished.push(current);
+        }
+        self.flush(timeline);
+    }
+}
+
+/// A histogram for one second of the timeline: 2 significant digits (1 % resolution), enough
+/// for a p99.9 spike and a quarter of the run histogram's memory.
+pub fn new_second_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, LATENCY_NS_MAX, 2).expect("static histogram bounds are valid")
+}
+
+/// Latency of one second of the run, by completion time.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SecondLatency {
+    pub count: u64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub p999_us: f64,
+    pub max_us: f64,
+}
+
+/// Per-second latency merged from every actor of one kind (publish or end-to-end), shared by
+/// the actors' threads. A second stays a histogram while actors may still add to it (the
+/// newest `TIMELINE_OPEN_SECONDS`), then shrinks to its percentiles; an actor's contribution
+/// that arrives after that is counted in `late` and left out of the timeline (never out of the
+/// run's histogram). At most `TIMELINE_SECONDS_MAX` seconds are kept.
+#[derive(Default)]
+pub struct Timeline {
+    inner: std::sync::Mutex<TimelineInner>,
+}
+
+#[derive(Default)]
+struct TimelineInner {
+    open: std::collections::BTreeMap<u64, Histogram<u64>>,
+    /// Second i's percentiles, for seconds no longer open (None: nothing completed in it).
+    closed: Vec<Option<SecondLatency>>,
+    late: u64,
+}
+
+fn summarize(h: &Histogram<u64>) -> SecondLatency {
+    let us = |ns: u64| ns as f64 / 1_000.0;
+    SecondLatency {
+        count: h.len(),
+        p50_us: us(h.value_at_quantile(0.50)),
+        p99_us: us(h.value_at_quantile(0.99)),
+        p999_us: us(h.value_at_quantile(0.999)),
+        max_us: us(h.max()),
+    }
+}
+
+impl Timeline {
+    fn merge(&self, seconds: impl Iterator<Item = (u64, Histogram<u64>)>) {
+        let mut t = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        for (at, h) in seconds {
+            if at >= TIMELINE_SECONDS_MAX as u64 || at < t.closed.len() as u64 {
+                t.late += h.len();
+                continue;
+            }
+            match t.open.get_mut(&at) {
+                Some(sum) => sum.add(&h).expect("same bounds"),
+                None => {
+                    t.open.insert(at, h);
+                }
+            }
+        }
+        let newest = t.open.keys().next_back().copied().unwrap_or(0);
+        while let Some(first) = t.open.keys().next().copied() {
+            if first + TIMELINE_OPEN_SECONDS > newest {
+                break;
+            }
+            let h = t.open.remove(&first).expect("key just read");
+            let i = first as usize;
+            if t.closed.len() <= i {
+                t.closed.resize(i + 1, None);
+            }
+            t.closed[i] = Some(summarize(&h));
+        }
+    }
+
+    /// The latency of second `i` (completions in `[i, i + 1)` s since the run started).
+    pub fn second(&self, i: usize) -> Option<SecondLatency> {
+        let t = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        match t.closed.get(i) {
+            Some(s) => s.clone(),
+            None => t.open.get(&(i as u64)).map(summarize),
+        }
+    }
+
+    /// Completions that reached the timeline after their second had closed.
+    pub fn late(&self) -> u64 {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).late
     }
 }
 
@@ -160,6 +285,12 @@ pub struct Sample {
     pub produced_bytes_per_s: f64,
     pub consumed_msgs_per_s: f64,
     pub consumed_bytes_per_s: f64,
+    /// Publish latency of the acknowledgements that arrived in this second (none in warm-up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish_latency: Option<SecondLatency>,
+    /// End-to-end latency of the messages consumed in this second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_to_end_latency: Option<SecondLatency>,
 }
 
 /// CPU time (user + system) this process has used so far, in ns.
@@ -230,5 +361,72 @@ mod tests {
         r.record_n(4_999, 10_000, 3);
         r.record_n(5_000, 10_000, 2);
         assert_eq!(r.hist.len(), 2);
+    }
+    /// A stall in second 3 shows in second 3's p99 and nowhere else, while the run's p99
+    /// hides it under the other seconds' messages.
+    #[test]
+    fn the_timeline_shows_a_stall_in_the_second_it_ended() {
+        let timeline = Timeline::default();
+        let mut a = LatencyRecorder::new(0);
+        let mut b = LatencyRecorder::new(0);
+        for sec in 0..6u64 {
+            for k in 0..1_000u64 {
+                let done = sec * 1_000_000_000 + k * 900_000 + 1;
+                let lat = if sec == 3 && k >= 990 {
+                    50_000_000
+                } else {
+                    100_000
+                };
+                // Two actors, interleaved: their seconds merge.
+                let r = if k % 2 == 0 { &mut a } else { &mut b };
+                r.record_n(done.saturating_sub(lat), done, 1);
+                r.flush(&timeline);
+            }
+        }
+        a.finish(&timeline);
+        b.finish(&timeline);
+        let run = percentiles(&a.hist);
+        assert!(run.p99_us < 200.0, "run p99 {}", run.p99_us);
+        for sec in 0..6 {
+            let s = timeline.second(sec).expect("every second has completions");
+            assert_eq!(s.count, 1_000, "second {sec}");
+            if sec == 3 {
+                assert!(s.p999_us > 40_000.0, "stall second p99.9 {}", s.p999_us);
+                assert!(s.max_us > 40_000.0);
+            } else {
+                assert!(s.max_us < 200.0, "second {sec} max {}", s.max_us);
+            }
+        }
+        assert!(timeline.second(6).is_none());
+        assert_eq!(timeline.late(), 0);
+    }
+
+    /// An actor that reports a second long after the others moved on is counted as late, and
+    /// the seconds behind the open window hold percentiles only.
+    #[test]
+    fn a_late_second_is_counted_not_merged() {
+        let timeline = Timeline::default();
+        let mut slow = LatencyRecorder::new(0);
+        slow.record_n(0, 1_000, 1); // second 0, not flushed yet
+        let mut fast = LatencyRecorder::new(0);
+        for sec in 0..(TIMELINE_OPEN_SECONDS + 3) {
+            fast.record_n(sec * 1_000_000_000, sec * 1_000_000_000 + 1_000, 1);
+            fast.flush(&timeline);
+        }
+        fast.finish(&timeline);
+        slow.finish(&timeline);
+        assert_eq!(timeline.late(), 1);
+        assert_eq!(timeline.second(0).expect("closed").count, 1);
+    }
+
+    #[test]
+    fn the_timeline_is_bounded() {
+        let timeline = Timeline::default();
+        let mut r = LatencyRecorder::new(0);
+        let past = TIMELINE_SECONDS_MAX as u64 * 1_000_000_000;
+        r.record_n(past, past + 1_000, 1);
+        r.finish(&timeline);
+        assert!(timeline.second(TIMELINE_SECONDS_MAX).is_none());
+        assert_eq!(r.hist.len(), 1, "the run's histogram still has it");
     }
 }

@@ -216,6 +216,9 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
             produced_bytes_per_s: (snap.1 - last.1) as f64,
             consumed_msgs_per_s: (snap.2 - last.2) as f64,
             consumed_bytes_per_s: (snap.3 - last.3) as f64,
+            // Filled in once every actor has finished (`Timeline`).
+            publish_latency: None,
+            end_to_end_latency: None,
         };
         cpu_series.push(snap.4 - last.4);
         last = snap;
@@ -293,6 +296,13 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
             Ok(Err(_)) => {}
             Err(_) => shared.fail("a consumer thread panicked".into()),
         }
+    }
+    // Every actor has finished: the timeline is complete.
+    // Sample t covers the second (t - 1, t]: completions in timeline second t - 1.
+    for sample in &mut series {
+        let i = (sample.t_s as usize).saturating_sub(1);
+        sample.publish_latency = shared.publish_timeline.second(i);
+        sample.end_to_end_latency = shared.e2e_timeline.second(i);
     }
     v.acknowledged_msgs = (0..topics.len())
         .flat_map(|t| (0..w.partitions_per_topic as i32).map(move |p| (t, p)))

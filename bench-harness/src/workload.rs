@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use sluice_client::records::Compression;
 
 use crate::limits::{
-    BATCH_BYTES_MAX, IN_FLIGHT_REQUESTS_MAX, MESSAGE_BYTES_MAX, TOPIC_PARTITIONS_MAX,
-    VALUE_HEADER_BYTES, WORKERS_MAX,
+    BATCH_BYTES_MAX, BATCH_NUM_MESSAGES_MAX, IN_FLIGHT_REQUESTS_MAX, MESSAGE_BYTES_MAX,
+    TOPIC_PARTITIONS_MAX, VALUE_HEADER_BYTES, WORKERS_MAX,
 };
 
 /// One OMB workload. Keys OMB has that the harness does not use are accepted and ignored, so a
@@ -159,6 +159,10 @@ impl Codec {
     }
 }
 
+fn default_batch_num_messages() -> usize {
+    BATCH_NUM_MESSAGES_MAX
+}
+
 /// Producer and consumer settings: what OMB keeps in a driver file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DriverSettings {
@@ -166,6 +170,10 @@ pub struct DriverSettings {
     pub acks: i16,
     pub linger_ms: u64,
     pub batch_bytes: usize,
+    /// Most records in one batch (librdkafka's `batch.num.messages`); 1 with `linger.ms=0`
+    /// and a fixed rate is the latency mode: one message per batch, sent as soon as it is due.
+    #[serde(default = "default_batch_num_messages")]
+    pub batch_num_messages: usize,
     pub compression: Codec,
     pub in_flight: usize,
     pub replication_factor: i16,
@@ -184,6 +192,7 @@ impl Default for DriverSettings {
             acks: 1,
             linger_ms: 1,
             batch_bytes: 1024 * 1024,
+            batch_num_messages: BATCH_NUM_MESSAGES_MAX,
             compression: Codec::None,
             in_flight: 5,
             replication_factor: 1,
@@ -247,6 +256,7 @@ impl DriverSettings {
                 "acks" => d.acks = if v == "all" { -1 } else { num(k, v)? as i16 },
                 "linger.ms" => d.linger_ms = num(k, v)? as u64,
                 "batch.size" => d.batch_bytes = num(k, v)? as usize,
+                "batch.num.messages" => d.batch_num_messages = num(k, v)?.max(0) as usize,
                 "compression.type" => d.compression = Codec::parse(v)?,
                 "max.in.flight.requests.per.connection" => d.in_flight = num(k, v)? as usize,
                 "request.timeout.ms" => d.request_timeout_ms = num(k, v)? as i32,
@@ -274,6 +284,9 @@ impl DriverSettings {
         }
         if !(1024..=BATCH_BYTES_MAX).contains(&self.batch_bytes) {
             bail!("batch size must be 1024..={BATCH_BYTES_MAX} bytes");
+        }
+        if !(1..=BATCH_NUM_MESSAGES_MAX).contains(&self.batch_num_messages) {
+            bail!("batch.num.messages must be 1..={BATCH_NUM_MESSAGES_MAX}");
         }
         if self.replication_factor < 1 {
             bail!("replication factor must be ≥ 1");

@@ -10,6 +10,7 @@ mod common;
 
 use std::time::Duration;
 
+use bench_harness::metrics::{Sample, SecondLatency};
 use bench_harness::run::{run, RunConfig};
 use bench_harness::workload::{Codec, DriverSettings, Workload};
 use common::{Fault, MockBroker};
@@ -70,8 +71,49 @@ fn fixed_rate_run_is_verified_and_measured() {
     assert_eq!(back, r);
     let html = bench_harness::report::html::render(&[r.clone(), back], None);
     assert!(html.contains("<svg") && html.contains("mock"));
-    let table = bench_harness::report::compare::table(&[r.clone(), r]);
+    let table = bench_harness::report::compare::table(&[r.clone(), r.clone()]);
     assert!(table.contains("×1.00"), "{table}");
+    // The per-second timeline accounts for every measured latency, second by second.
+    let per_second = |pick: fn(&Sample) -> Option<&SecondLatency>| -> u64 {
+        r.series.iter().filter_map(pick).map(|l| l.count).sum()
+    };
+    assert_eq!(
+        per_second(|s| s.publish_latency.as_ref()),
+        r.summary.publish_latency.count
+    );
+    assert_eq!(
+        per_second(|s| s.end_to_end_latency.as_ref()),
+        r.summary.end_to_end_latency.count
+    );
+    let measured = r.series.iter().filter(|s| !s.warmup).count();
+    let with_latency = r
+        .series
+        .iter()
+        .filter(|s| !s.warmup && s.publish_latency.as_ref().is_some_and(|l| l.count > 0))
+        .count();
+    assert!(
+        with_latency + 1 >= measured,
+        "{with_latency} of {measured} seconds"
+    );
+    assert!(html.contains("Publish latency over time"), "timeline chart");
+    let timeline = bench_harness::report::compare::timeline(&[r.clone(), r]);
+    assert!(timeline.lines().count() >= measured + 2, "{timeline}");
+}
+
+/// `batch.num.messages` caps a batch's records even while linger would keep it open (~25
+/// messages are due per 5 ms linger at this rate); 1 is the latency mode's setting.
+#[test]
+fn batch_num_messages_caps_every_batch() {
+    let broker = MockBroker::start(Fault::None);
+    let driver = DriverSettings {
+        linger_ms: 5,
+        batch_num_messages: 1,
+        ..small_batches()
+    };
+    let r = run(&config(broker.bootstrap(), 5000.0, driver)).unwrap();
+    assert!(r.verification.ok, "{:#?}", r.verification);
+    assert!(broker.stored_records() > 100);
+    assert_eq!(broker.largest_batch_records(), 1);
 }
 
 #[test]

@@ -236,8 +236,10 @@ fn run(spec: &ConsumerSpec, driver: &DriverSettings, shared: &Shared) -> Result<
             last_progress = Instant::now();
             Counters::add(&shared.counters.consumed_msgs, msgs);
             Counters::add(&shared.counters.consumed_bytes, bytes);
+            e2e.flush(&shared.e2e_timeline);
         }
     }
+    e2e.finish(&shared.e2e_timeline);
     checks.sort_by_key(|c| c.partition);
     Ok(ConsumerResult {
         topic_index: spec.topic_index,

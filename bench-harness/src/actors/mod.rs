@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use crate::metrics::{Clock, Counters};
+use crate::metrics::{Clock, Counters, Timeline};
 
 pub mod consumer;
 pub mod producer;
@@ -18,6 +18,9 @@ pub struct Shared {
     pub producers_done: AtomicBool,
     /// Held back until the backlog exists, for backlog-drain workloads.
     pub consumers_may_start: AtomicBool,
+    /// Per-second publish and end-to-end latency, merged from every lane and consumer.
+    pub publish_timeline: Timeline,
+    pub e2e_timeline: Timeline,
     abort: AtomicBool,
     errors: Mutex<Vec<String>>,
     /// topic index → partition → messages acknowledged by the broker (sent, for acks=0).
@@ -33,6 +36,8 @@ impl Shared {
             stop_producing: AtomicBool::new(false),
             producers_done: AtomicBool::new(false),
             consumers_may_start: AtomicBool::new(false),
+            publish_timeline: Timeline::default(),
+            e2e_timeline: Timeline::default(),
             abort: AtomicBool::new(false),
             errors: Mutex::new(Vec::new()),
             acked: (0..topics)

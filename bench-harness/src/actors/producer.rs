@@ -278,7 +278,9 @@ fn run(spec: &LaneSpec, driver: &DriverSettings, shared: &Arc<Shared>) -> Result
             );
             seq[ob.slot] += 1;
             k += 1;
-            if encoder.size_bytes() + spec.message.len() + 32 > driver.batch_bytes {
+            if encoder.size_bytes() + spec.message.len() + 32 > driver.batch_bytes
+                || encoder.count() as usize >= driver.batch_num_messages
+            {
                 close(&mut open, &mut frame, &mut encoder, &mut frame_batches)?;
                 next_slot = (next_slot + 1) % slots;
                 send(
@@ -417,9 +419,11 @@ fn read_acks(
         }
         Counters::add(&shared.counters.produced_msgs, ok_msgs);
         Counters::add(&shared.counters.produced_bytes, ok_msgs * msg_bytes);
+        recorder.flush(&shared.publish_timeline);
         // The writer may have finished and stopped listening: that's fine.
         let _ = tokens.send(());
     }
+    recorder.finish(&shared.publish_timeline);
     Ok(LaneResult {
         publish: recorder.hist,
         acked: partitions.iter().copied().zip(acked).collect(),

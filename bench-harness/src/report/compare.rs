@@ -178,3 +178,54 @@ pub fn table(runs: &[RunResult]) -> String {
     out.push_str("\n(×ratio against the base; + better, - worse)\n");
     out
 }
+
+/// Per-second latency of every run side by side: one row per second of the longest run, one
+/// column per run with publish p50 / p99 / p99.9 / max and end-to-end p99. Warm-up seconds are
+/// marked; "—" where a run had no completion in that second.
+pub fn timeline(runs: &[RunResult]) -> String {
+    let mut out = String::new();
+    let seconds = runs.iter().map(|r| r.series.len()).max().unwrap_or(0);
+    let col = 44;
+    let _ = write!(out, "\n{:<8}", "second");
+    for r in runs {
+        let head = format!("{} publish p50/p99/p99.9/max | e2e p99", r.target.name);
+        let _ = write!(out, "{head:>col$}");
+    }
+    out.push('\n');
+    for i in 0..seconds {
+        let warm = runs
+            .iter()
+            .any(|r| r.series.get(i).is_some_and(|s| s.warmup));
+        let t = runs
+            .iter()
+            .find_map(|r| r.series.get(i).map(|s| s.t_s))
+            .unwrap_or((i + 1) as f64);
+        let _ = write!(
+            out,
+            "{:<8}",
+            format!("{t:.0}{}", if warm { "w" } else { "" })
+        );
+        for r in runs {
+            let s = r.series.get(i);
+            let publish =
+                s.and_then(|s| s.publish_latency.as_ref())
+                    .map_or("—".to_string(), |l| {
+                        format!(
+                            "{}/{}/{}/{}",
+                            human_us(l.p50_us),
+                            human_us(l.p99_us),
+                            human_us(l.p999_us),
+                            human_us(l.max_us)
+                        )
+                    });
+            let e2e = s
+                .and_then(|s| s.end_to_end_latency.as_ref())
+                .map_or("—".to_string(), |l| human_us(l.p99_us));
+            let cell = format!("{publish} | {e2e}");
+            let _ = write!(out, "{cell:>col$}");
+        }
+        out.push('\n');
+    }
+    out.push_str("(w: warm-up second, not measured)\n");
+    out
+}

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::result::{Ceilings, RunResult};
-use crate::metrics::Percentiles;
+use crate::metrics::{Percentiles, Sample, SecondLatency};
 
 const COLORS: [&str; 8] = [
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
@@ -43,7 +43,8 @@ pub fn human_us(us: f64) -> String {
 struct Line<'a> {
     label: String,
     color: &'a str,
-    dashed: bool,
+    /// SVG stroke-dasharray ("" for a solid line).
+    dash: &'static str,
     points: Vec<(f64, f64)>,
 }
 
@@ -123,10 +124,10 @@ fn chart(
             .iter()
             .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
             .collect();
-        let dash = if l.dashed {
-            r#" stroke-dasharray="5,3""#
+        let dash = if l.dash.is_empty() {
+            String::new()
         } else {
-            ""
+            format!(r#" stroke-dasharray="{}""#, l.dash)
         };
         let _ = write!(
             s,
@@ -164,7 +165,7 @@ fn latency_lines<'a>(
         .map(|(i, r)| Line {
             label: r.target.name.clone(),
             color: COLORS[i % COLORS.len()],
-            dashed: false,
+            dash: "",
             points: pick(r)
                 .curve
                 .iter()
@@ -173,6 +174,45 @@ fn latency_lines<'a>(
                 .collect(),
         })
         .collect()
+}
+
+/// A timeline line: its name, SVG dash pattern, and the value it plots.
+type Quantile = (&'static str, &'static str, fn(&SecondLatency) -> f64);
+
+/// p50 / p99 / p99.9 per second of each run, in µs (seconds without completions left out).
+fn timeline_lines<'a>(
+    runs: &'a [&RunResult],
+    pick: fn(&Sample) -> Option<&SecondLatency>,
+) -> Vec<Line<'a>> {
+    let mut lines = Vec::new();
+    for (i, r) in runs.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let quantiles: [Quantile; 3] = [
+            ("p50", "1,3", |l| l.p50_us),
+            ("p99", "", |l| l.p99_us),
+            ("p99.9", "5,3", |l| l.p999_us),
+        ];
+        for (name, dash, get) in quantiles {
+            let points: Vec<(f64, f64)> = r
+                .series
+                .iter()
+                .filter_map(|s| {
+                    pick(s)
+                        .filter(|l| l.count > 0)
+                        .map(|l| (s.t_s, get(l).max(0.001)))
+                })
+                .collect();
+            if !points.is_empty() {
+                lines.push(Line {
+                    label: format!("{} {name}", r.target.name),
+                    color,
+                    dash,
+                    points,
+                });
+            }
+        }
+    }
+    lines
 }
 
 fn fraction(v: f64, ceiling: Option<f64>) -> String {
@@ -239,7 +279,7 @@ pub fn render(runs: &[RunResult], ceilings: Option<&Ceilings>) -> String {
             lines.push(Line {
                 label: format!("{} produced", r.target.name),
                 color,
-                dashed: false,
+                dash: "",
                 points: r
                     .series
                     .iter()
@@ -249,7 +289,7 @@ pub fn render(runs: &[RunResult], ceilings: Option<&Ceilings>) -> String {
             lines.push(Line {
                 label: format!("{} consumed", r.target.name),
                 color,
-                dashed: true,
+                dash: "5,3",
                 points: r
                     .series
                     .iter()
@@ -273,6 +313,21 @@ pub fn render(runs: &[RunResult], ceilings: Option<&Ceilings>) -> String {
             &x_ticks,
             &|v| format!("{v:.0}"),
         ));
+        for (title, pick) in [
+            (
+                "Publish latency over time (per second: p50 dotted, p99 solid, p99.9 dashed)",
+                (|s: &Sample| s.publish_latency.as_ref()) as fn(&Sample) -> Option<&SecondLatency>,
+            ),
+            (
+                "End-to-end latency over time (per second: p50 dotted, p99 solid, p99.9 dashed)",
+                |s: &Sample| s.end_to_end_latency.as_ref(),
+            ),
+        ] {
+            let lines = timeline_lines(&group, pick);
+            if !lines.is_empty() {
+                h.push_str(&chart(title, &lines, true, &x_ticks, &|v| human_us(v)));
+            }
+        }
         let p_ticks: Vec<(f64, String)> = [50.0, 90.0, 99.0, 99.9, 99.99, 99.999, 99.9999]
             .iter()
             .map(|&p| (nines(p), format!("p{p}")))

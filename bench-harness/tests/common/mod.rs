@@ -86,6 +86,17 @@ impl MockBroker {
         format!("127.0.0.1:{}", self.ports[0])
     }
 
+    /// The largest record count of any stored batch.
+    pub fn largest_batch_records(&self) -> i64 {
+        let s = self.state.lock().unwrap();
+        s.topics
+            .values()
+            .flat_map(|ps| ps.iter())
+            .flat_map(|l| l.batches.iter().map(|b| b.1))
+            .max()
+            .unwrap_or(0)
+    }
+
     pub fn stored_records(&self) -> i64 {
         let s = self.state.lock().unwrap();
         s.topics
