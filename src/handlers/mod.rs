@@ -261,15 +261,17 @@ pub async fn handle(shard: Rc<Shard>, session: Rc<Session>, frame: Bytes) -> Rep
     shard
         .metrics
         .observe_latency(header.request_api_key, started.elapsed());
-    if !quota_exempt(header.request_api_key) {
+    let request_throttle_ms = if quota_exempt(header.request_api_key) {
+        0
+    } else {
         let percent_seconds = spent.get().as_secs_f64() * 100.0;
         shard.quota_record(
             &session,
             header.client_id.as_deref(),
             crate::metadata::quotas::QuotaKind::Request,
             percent_seconds,
-        );
-    }
+        )
+    };
     let reply = match reply {
         Ok(reply) => reply,
         Err(panic) => {
@@ -282,6 +284,9 @@ pub async fn handle(shard: Rc<Shard>, session: Rc<Session>, frame: Bytes) -> Rep
         }
     };
     match reply {
+        Ok(reply) if request_throttle_ms > 0 => {
+            with_request_throttle(reply, &header, request_throttle_ms)
+        }
         Ok(reply) => reply,
         Err(e) => {
             shard.metrics.count_refused();
@@ -292,6 +297,21 @@ pub async fn handle(shard: Rc<Shard>, session: Rc<Session>, frame: Bytes) -> Rep
             ));
             Reply::Close
         }
+    }
+}
+
+/// `reply` with the `request_percentage` throttle in its `ThrottleTimeMs` where the field can be
+/// written in place (`protocol::throttle`); the connection is muted either way.
+fn with_request_throttle(reply: Reply, header: &RequestHeader, ms: u64) -> Reply {
+    let (Reply::Send(bytes), Ok(key)) = (&reply, ApiKey::try_from(header.request_api_key)) else {
+        return reply;
+    };
+    let ms = i32::try_from(ms).unwrap_or(i32::MAX);
+    let mut frame = bytes.to_vec();
+    if crate::protocol::throttle::raise_throttle(&mut frame, key, header.request_api_version, ms) {
+        Reply::Send(Bytes::from(frame))
+    } else {
+        reply
     }
 }
 

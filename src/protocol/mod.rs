@@ -5,3 +5,4 @@ pub mod decode;
 pub mod errors;
 pub mod fetch_response;
 pub mod response_errors;
+pub mod throttle;
