@@ -62,7 +62,9 @@ fn describe(
             .with_resources(vec![DescribeConfigsResource::default()
                 .with_resource_type(resource_type)
                 .with_resource_name(s(name))
-                .with_configuration_keys(keys.map(|k| k.iter().map(|n| s(n)).collect()))]),
+                .with_configuration_keys(
+                    keys.map(|k| k.iter().map(|n| s(n)).collect()),
+                )]),
         4,
     );
     let result = r.results.into_iter().next().unwrap();
@@ -106,7 +108,12 @@ fn row(name: &str, value: &str, source: i8) -> Row {
 fn topic_configs_list_kafkas_synonyms_in_precedence_order() {
     let b = Broker::start(
         "describe-synonyms",
-        &["--cores", "1", "--log-message-timestamp-type", "LogAppendTime"],
+        &[
+            "--cores",
+            "1",
+            "--log-message-timestamp-type",
+            "LogAppendTime",
+        ],
     );
     let mut c = Conn::connect(b.shard_addr(0));
     create_topic_with(&mut c, "t", 1, &[("retention.ms", "5000")]);
@@ -158,7 +165,10 @@ fn topic_configs_list_kafkas_synonyms_in_precedence_order() {
     // Not asked for: no synonyms, the same sources.
     let plain = describe(&mut c, TOPIC, "t", Some(&keys), false);
     assert!(plain.iter().all(|e| e.synonyms.is_empty()));
-    assert_eq!(entry(&plain, "retention.ms").0, ("5000".into(), SOURCE_TOPIC));
+    assert_eq!(
+        entry(&plain, "retention.ms").0,
+        ("5000".into(), SOURCE_TOPIC)
+    );
     // Without its own value, the topic follows the broker's dynamic value.
     create_topic_with(&mut c, "plain", 1, &[]);
     let p = describe(&mut c, TOPIC, "plain", Some(&["retention.ms"]), true);
@@ -194,18 +204,22 @@ fn broker_resources_list_current_values_and_sources() {
             "9223372036854775807",
             SOURCE_DEFAULT,
         ),
-        ("log.message.timestamp.after.max.ms", "3600000", SOURCE_DEFAULT),
+        (
+            "log.message.timestamp.after.max.ms",
+            "3600000",
+            SOURCE_DEFAULT,
+        ),
         ("log.cleaner.enable", "true", SOURCE_DEFAULT),
-        ("log.cleaner.delete.retention.ms", "86400000", SOURCE_DEFAULT),
+        (
+            "log.cleaner.delete.retention.ms",
+            "86400000",
+            SOURCE_DEFAULT,
+        ),
         ("log.cleaner.backoff.ms", "15000", SOURCE_DEFAULT),
         ("log.retention.ms", "7200000", SOURCE_DYNAMIC_DEFAULT),
         ("min.insync.replicas", "2", SOURCE_DYNAMIC_BROKER),
     ] {
-        assert_eq!(
-            entry(&all, name).0,
-            (value.to_string(), source),
-            "{name}"
-        );
+        assert_eq!(entry(&all, name).0, (value.to_string(), source), "{name}");
     }
     assert_eq!(
         entry(&all, "min.insync.replicas").1,

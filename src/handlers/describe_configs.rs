@@ -14,8 +14,8 @@ use kafka_protocol::messages::{
 
 use super::create_topics::CONFIG_SOURCE_DEFAULT;
 use super::{encode, str_bytes, Reply, Versions};
-use crate::metadata::config_synonyms::{self, BrokerConfigDef, Synonym};
 use crate::metadata::broker_configs;
+use crate::metadata::config_synonyms::{self, BrokerConfigDef, Synonym};
 use crate::metadata::configs::TOPIC_CONFIGS;
 use crate::metadata::group_configs::GROUP_CONFIGS;
 use crate::metadata::Snapshot;
@@ -100,9 +100,7 @@ pub async fn handle(
                                     DescribeConfigsResourceResult::default()
                                         .with_name(str_bytes(name))
                                         .with_value(Some(str_bytes(&value)))
-                                        .with_config_source(config_synonyms::source_of(
-                                            &synonyms,
-                                        )),
+                                        .with_config_source(config_synonyms::source_of(&synonyms)),
                                     synonyms,
                                 )
                             })

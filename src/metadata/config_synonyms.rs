@@ -77,7 +77,10 @@ pub const TOPIC_CONFIG_SYNONYMS: &[(&str, BrokerConfigDef)] = &[
         "file.delete.delay.ms",
         def("log.segment.delete.delay.ms", "60000"),
     ),
-    ("flush.messages", def("log.flush.interval.messages", LONG_MAX)),
+    (
+        "flush.messages",
+        def("log.flush.interval.messages", LONG_MAX),
+    ),
     (
         "flush.ms",
         via(
@@ -87,8 +90,14 @@ pub const TOPIC_CONFIG_SYNONYMS: &[(&str, BrokerConfigDef)] = &[
             LONG_MAX,
         ),
     ),
-    ("index.interval.bytes", def("log.index.interval.bytes", "4096")),
-    ("local.retention.bytes", def("log.local.retention.bytes", "-2")),
+    (
+        "index.interval.bytes",
+        def("log.index.interval.bytes", "4096"),
+    ),
+    (
+        "local.retention.bytes",
+        def("log.local.retention.bytes", "-2"),
+    ),
     ("local.retention.ms", def("log.local.retention.ms", "-2")),
     (
         "max.compaction.lag.ms",
@@ -120,7 +129,12 @@ pub const TOPIC_CONFIG_SYNONYMS: &[(&str, BrokerConfigDef)] = &[
     ("retention.bytes", def("log.retention.bytes", "-1")),
     (
         "retention.ms",
-        via("log.retention.ms", "604800000", "log.retention.hours", "168"),
+        via(
+            "log.retention.ms",
+            "604800000",
+            "log.retention.hours",
+            "168",
+        ),
     ),
     ("segment.bytes", def("log.segment.bytes", "1073741824")),
     (
@@ -148,7 +162,10 @@ pub const OTHER_BROKER_CONFIGS: &[BrokerConfigDef] = &[
     def("log.cleaner.backoff.ms", "15000"),
     def("log.cleaner.dedupe.buffer.size", "134217728"),
     def("log.cleaner.enable", "true"),
-    def("log.cleaner.io.max.bytes.per.second", "1.7976931348623157E308"),
+    def(
+        "log.cleaner.io.max.bytes.per.second",
+        "1.7976931348623157E308",
+    ),
     def("log.retention.check.interval.ms", "300000"),
     def("max.connections", "2147483647"),
     def("num.partitions", "1"),
@@ -193,7 +210,11 @@ pub fn broker_synonyms(
         out.push((b.name.to_string(), v.clone(), SOURCE_DYNAMIC_DEFAULT_BROKER));
     }
     if flag_value != b.effective_default {
-        out.push((b.name.to_string(), flag_value.to_string(), SOURCE_STATIC_BROKER));
+        out.push((
+            b.name.to_string(),
+            flag_value.to_string(),
+            SOURCE_STATIC_BROKER,
+        ));
     }
     if let Some(d) = b.kafka_default {
         out.push((b.name.to_string(), d.to_string(), SOURCE_DEFAULT));
@@ -252,7 +273,10 @@ mod tests {
                 crate::metadata::configs::default_of(t).is_some(),
                 "{t} is not a topic config"
             );
-            assert!(b.kafka_default.is_some() || b.defaulted_synonym.is_some(), "{t}");
+            assert!(
+                b.kafka_default.is_some() || b.defaulted_synonym.is_some(),
+                "{t}"
+            );
         }
     }
 
@@ -260,10 +284,17 @@ mod tests {
     fn synonyms_follow_kafkas_precedence_and_drop_rule() {
         let mut d = BrokerConfigs::default();
         // Nothing set: the main config has no default of its own, so nothing is listed.
-        assert_eq!(topic_synonyms(&d, 0, "retention.ms", None, "604800000"), vec![]);
+        assert_eq!(
+            topic_synonyms(&d, 0, "retention.ms", None, "604800000"),
+            vec![]
+        );
         assert_eq!(
             topic_synonyms(&d, 0, "segment.bytes", None, "1073741824"),
-            vec![("log.segment.bytes".into(), "1073741824".into(), SOURCE_DEFAULT)]
+            vec![(
+                "log.segment.bytes".into(),
+                "1073741824".into(),
+                SOURCE_DEFAULT
+            )]
         );
         d.cluster_default
             .insert("log.retention.ms".into(), "1000".into());
@@ -272,7 +303,10 @@ mod tests {
             BTreeMap::from([("log.retention.ms".to_string(), "2000".to_string())]),
         );
         let s = topic_synonyms(&d, 1, "retention.ms", Some("5"), "3000");
-        let sources: Vec<_> = s.iter().map(|(n, v, s)| (n.as_str(), v.as_str(), *s)).collect();
+        let sources: Vec<_> = s
+            .iter()
+            .map(|(n, v, s)| (n.as_str(), v.as_str(), *s))
+            .collect();
         assert_eq!(
             sources,
             vec![
