@@ -12,8 +12,8 @@
 #    cleaning lasts through the run; the script checks it did).
 # The broker runs on CPU 0 (--cpuset 0, one shard), the load generators on CPU 1.
 #
-# Usage: scripts/compaction-bench.sh [--fill-mb N] [--keys N] [--rate MSG_S] [--duration S]
-#                                     [--io-cap BYTES_S]
+# Usage: [SLUICE_BIN=path SLUICE_BENCH_BIN=path] scripts/compaction-bench.sh [--fill-mb N]
+#          [--keys N] [--rate MSG_S] [--duration S] [--io-cap BYTES_S]
 # Never part of CI; loopback only; every loop is bounded in count and time.
 set -euo pipefail
 
@@ -39,9 +39,13 @@ done
 PY="$ROOT/tests/clients/.venv/bin/python"
 [[ -x "$PY" ]] || die "needs the client test venv (scripts/install-test-deps.sh)"
 
-(cd "$ROOT" && cargo build --release -p sluice -p bench-harness >/dev/null)
-SLUICE="$ROOT/target/release/sluice"
-BENCH="$ROOT/target/release/sluice-bench"
+# SLUICE_BIN / SLUICE_BENCH_BIN run given binaries instead (e.g. a before/after comparison of
+# two builds in the same minutes); unset, the worktree's release build is built and run.
+if [[ -z "${SLUICE_BIN:-}" || -z "${SLUICE_BENCH_BIN:-}" ]]; then
+  (cd "$ROOT" && cargo build --release -p sluice -p bench-harness >/dev/null)
+fi
+SLUICE="${SLUICE_BIN:-$ROOT/target/release/sluice}"
+BENCH="${SLUICE_BENCH_BIN:-$ROOT/target/release/sluice-bench}"
 WORK="$(mktemp -d)"
 PID=""
 stop_broker() { if [[ -n "$PID" ]]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=""; fi; }

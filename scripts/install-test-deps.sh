@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end tests need, idempotently (a re-run skips what is already there):
 #   - Debian's kcat (librdkafka 2.0.2: the old-client case) and chromium (the status-page test),
+#   - Debian's Go and sarama 1.22 sources (tests/clients/test_sarama.py builds its Go program
+#     offline, in GOPATH mode, against them),
 #   - a Python venv at tests/clients/.venv with tests/clients/requirements.txt,
 #   - kafkajs in tests/clients/node_modules from the committed package-lock.json.
-# Needs root (or sudo) for apt-get only when kcat is missing.
+# Needs root (or sudo) for apt-get only when one of the Debian packages is missing.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,7 +15,7 @@ venv="$clients/.venv"
 log() { printf 'install-test-deps: %s\n' "$*"; }
 
 # --- Debian packages -------------------------------------------------------------------------
-apt_packages=(kcat python3-venv chromium)
+apt_packages=(kcat python3-venv chromium golang-go golang-github-shopify-sarama-dev)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
@@ -30,6 +32,7 @@ else
     log "apt packages present: ${apt_packages[*]}"
 fi
 command -v kcat >/dev/null || { log "kcat not on PATH after install"; exit 1; }
+command -v go >/dev/null || { log "go not on PATH after install"; exit 1; }
 
 # --- Python venv -----------------------------------------------------------------------------
 # A stamp holding the requirements' hash makes a re-run a no-op until requirements.txt changes.

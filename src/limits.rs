@@ -528,6 +528,13 @@ pub const CLEANER_PASS_DIRTY_BYTES_MAX: u64 = 256 << 20;
 /// Bytes the cleaner reads from a segment at a time (at least one whole batch); its output is
 /// written per such chunk, so a pass holds about twice this, whatever the segment size.
 pub const CLEANER_READ_BYTES: usize = 1 << 20;
+/// Batch bytes the cleaner maps or rewrites in one turn before it yields the shard to produce
+/// and fetch (unconditionally, whatever glommio's preemption timer says). Its task queue's low
+/// shares decide who runs when both are busy; this bounds how long one turn holds the shard:
+/// with whole 1 MiB reads a turn took milliseconds and produce p99.9 rose ~4x while cleaning
+/// (BENCHMARKS.md). At least one whole batch per turn, so a larger batch is one turn.
+pub const CLEANER_TURN_BYTES_MAX: usize = 64 << 10;
+const _: () = assert!(CLEANER_TURN_BYTES_MAX <= CLEANER_READ_BYTES);
 /// `log.cleaner.dedupe.buffer.size` default, per shard: Kafka's 128 MiB is for the whole
 /// broker's cleaner threads; each shard maps its own partitions with this.
 pub const CLEANER_DEDUPE_BUFFER_BYTES_DEFAULT: usize = 16 << 20;

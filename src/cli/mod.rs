@@ -428,6 +428,13 @@ pub struct ServeArgs {
     /// in the future a CreateTime record's timestamp may be. Default: one hour (Kafka 4).
     #[arg(long, default_value_t = crate::limits::MESSAGE_TIMESTAMP_AFTER_MAX_MS_DEFAULT, value_parser = clap::value_parser!(i64).range(0..))]
     pub log_message_timestamp_after_max_ms: i64,
+
+    /// Default `min.insync.replicas` of topics that don't set it: with acks=all, a produce to
+    /// a partition with fewer in-sync replicas is refused with NOT_ENOUGH_REPLICAS, as in
+    /// Kafka. Every partition here has one replica, so any value above 1 refuses every
+    /// acks=all produce to topics that don't set their own (acks=0/1 are not affected).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i64).range(1..=i64::from(i32::MAX)))]
+    pub min_insync_replicas: i64,
     /// Default `cleanup.policy` of topics that don't set it (log.cleanup.policy): delete,
     /// compact, or compact,delete.
     #[arg(long, default_value = "delete", value_parser = parse_cleanup_policy)]

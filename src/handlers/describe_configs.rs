@@ -6,15 +6,16 @@ use std::rc::Rc;
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_configs_response::{
-    DescribeConfigsResourceResult, DescribeConfigsResult,
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
 use kafka_protocol::messages::{
     ApiKey, DescribeConfigsRequest, DescribeConfigsResponse, RequestHeader,
 };
 
-use super::create_topics::{CONFIG_SOURCE_DEFAULT, CONFIG_SOURCE_TOPIC};
+use super::create_topics::CONFIG_SOURCE_DEFAULT;
 use super::{encode, str_bytes, Reply, Versions};
 use crate::metadata::broker_configs;
+use crate::metadata::config_synonyms::{self, BrokerConfigDef, Synonym};
 use crate::metadata::configs::TOPIC_CONFIGS;
 use crate::metadata::group_configs::GROUP_CONFIGS;
 use crate::metadata::Snapshot;
@@ -33,12 +34,6 @@ pub const VERSIONS: Versions = Versions {
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
 const RESOURCE_GROUP: i8 = 32;
-/// Kafka's ConfigSource for a static broker config.
-const CONFIG_SOURCE_STATIC_BROKER: i8 = 4;
-/// Kafka's ConfigSource for a broker config set dynamically for the cluster default.
-const CONFIG_SOURCE_DYNAMIC_DEFAULT_BROKER: i8 = 3;
-/// Kafka's ConfigSource for a broker config set dynamically for one broker.
-const CONFIG_SOURCE_DYNAMIC_BROKER: i8 = 2;
 
 pub async fn handle(
     shard: &Rc<Shard>,
@@ -47,6 +42,15 @@ pub async fn handle(
     body: &mut Bytes,
 ) -> Result<Reply, DecodeError> {
     let request = DescribeConfigsRequest::try_decode(body, header.request_api_version)?;
+    let include_synonyms = request.include_synonyms;
+    // What an entry carries: its synonyms when the client asked for them (v1+), else none.
+    let with_synonyms = |e: DescribeConfigsResourceResult, synonyms: Vec<Synonym>| {
+        if include_synonyms {
+            e.with_synonyms(synonyms.into_iter().map(synonym).collect())
+        } else {
+            e
+        }
+    };
     let snapshot = shard.snapshot();
     let authz = Authz::new(shard, session);
     let results = request
@@ -84,7 +88,7 @@ pub async fn handle(
                             .iter()
                             .filter(|(name, _, _)| wanted(name))
                             .map(|(name, default, _)| {
-                                let (value, source) = topic_config_entry(
+                                let (value, synonyms) = topic_config_synonyms(
                                     &shard.config,
                                     &snapshot.broker_configs,
                                     shard.id,
@@ -92,10 +96,13 @@ pub async fn handle(
                                     name,
                                     default,
                                 );
-                                DescribeConfigsResourceResult::default()
-                                    .with_name(str_bytes(name))
-                                    .with_value(Some(str_bytes(&value)))
-                                    .with_config_source(source)
+                                with_synonyms(
+                                    DescribeConfigsResourceResult::default()
+                                        .with_name(str_bytes(name))
+                                        .with_value(Some(str_bytes(&value)))
+                                        .with_config_source(config_synonyms::source_of(&synonyms)),
+                                    synonyms,
+                                )
                             })
                             .collect(),
                     ),
@@ -104,7 +111,8 @@ pub async fn handle(
                     Ok(entries) => result.with_configs(
                         entries
                             .into_iter()
-                            .filter(|e| wanted(e.name.as_str()))
+                            .filter(|(e, _)| wanted(e.name.as_str()))
+                            .map(|(e, synonyms)| with_synonyms(e, synonyms))
                             .collect(),
                     ),
                     Err(message) => result
@@ -141,16 +149,25 @@ pub async fn handle(
     ))
 }
 
-/// A BROKER resource's entries, as Kafka's `ConfigHelper` describes them: the cluster
-/// default resource `""` lists only the dynamic configs set for it
-/// (DYNAMIC_DEFAULT_BROKER_CONFIG); a broker id (a shard) lists every config with its source:
-/// set for that broker (DYNAMIC_BROKER_CONFIG), for the cluster default, or the flag
-/// (STATIC_BROKER_CONFIG). Dynamic ones are not read-only.
+/// A DescribeConfigs synonym.
+fn synonym((name, value, source): Synonym) -> DescribeConfigsSynonym {
+    DescribeConfigsSynonym::default()
+        .with_name(str_bytes(&name))
+        .with_value(Some(str_bytes(&value)))
+        .with_source(source)
+}
+
+/// A BROKER resource's entries and their synonyms, as Kafka's `ConfigHelper` describes them:
+/// the cluster default resource `""` lists only the dynamic configs set for it
+/// (DYNAMIC_DEFAULT_BROKER_CONFIG); a broker id (a shard) lists every config with its value
+/// and source: set for that broker (DYNAMIC_BROKER_CONFIG), for the cluster default, by a flag
+/// (STATIC_BROKER_CONFIG), else Kafka's default (DEFAULT_CONFIG); `config_synonyms` says how.
+/// Configs Sluice changes at run time are not read-only.
 fn broker_entries(
     shard: &Shard,
     snapshot: &Snapshot,
     name: &str,
-) -> Result<Vec<DescribeConfigsResourceResult>, String> {
+) -> Result<Vec<(DescribeConfigsResourceResult, Vec<Synonym>)>, String> {
     let dynamic = &snapshot.broker_configs;
     let entry = |name: &str, value: &str, source: i8, read_only: bool| {
         DescribeConfigsResourceResult::default()
@@ -163,59 +180,80 @@ fn broker_entries(
         return Ok(dynamic
             .cluster_default
             .iter()
-            .map(|(n, v)| entry(n, v, CONFIG_SOURCE_DYNAMIC_DEFAULT_BROKER, false))
+            .map(|(n, v)| {
+                let source = config_synonyms::SOURCE_DYNAMIC_DEFAULT_BROKER;
+                (
+                    entry(n, v, source, false),
+                    vec![(n.clone(), v.clone(), source)],
+                )
+            })
             .collect());
     };
-    let c = &shard.config;
-    let d = &c.log_defaults;
-    let configs = [
-        (
-            "auto.create.topics.enable",
-            c.auto_create_topics.to_string(),
-        ),
-        ("default.replication.factor", "1".to_string()),
-        ("log.flush.interval.messages", d.flush_messages.to_string()),
-        ("log.flush.interval.ms", d.flush_ms.to_string()),
-        (
-            "log.index.interval.bytes",
-            crate::limits::INDEX_INTERVAL_BYTES.to_string(),
-        ),
-        ("log.message.timestamp.type", "CreateTime".to_string()),
-        ("log.retention.bytes", d.retention_bytes.to_string()),
-        ("log.retention.ms", d.retention_ms.to_string()),
-        ("log.roll.ms", d.segment_ms.to_string()),
-        ("log.segment.bytes", d.segment_bytes.to_string()),
-        ("max.connections", c.max_connections.to_string()),
-        ("message.max.bytes", c.message_max_bytes.to_string()),
-        ("num.partitions", c.default_partitions.to_string()),
-        ("offsets.topic.num.partitions", "50".to_string()),
-        ("socket.request.max.bytes", c.request_max_bytes.to_string()),
-    ];
-    Ok(configs
-        .iter()
-        .map(|(name, flag)| {
-            let is_dynamic = broker_configs::dynamic(name).is_some();
-            match dynamic.get(broker, name) {
-                Some((v, level)) => entry(name, v, source_of(level), false),
-                None => entry(name, flag, CONFIG_SOURCE_STATIC_BROKER, !is_dynamic),
-            }
+    Ok(broker_flag_values(&shard.config, broker)
+        .into_iter()
+        .map(|(def, flag)| {
+            let synonyms = config_synonyms::broker_synonyms(dynamic, broker, def, &flag);
+            let value = match dynamic.get(broker, def.name) {
+                Some((v, _)) => v.to_string(),
+                None => flag,
+            };
+            let read_only = broker_configs::dynamic(def.name).is_none();
+            (
+                entry(
+                    def.name,
+                    &value,
+                    config_synonyms::source_of(&synonyms),
+                    read_only,
+                ),
+                synonyms,
+            )
         })
         .collect())
 }
 
-/// Kafka's ConfigSource for a dynamic broker config set at `level`.
-fn source_of(level: broker_configs::Level) -> i8 {
-    match level {
-        broker_configs::Level::Broker => CONFIG_SOURCE_DYNAMIC_BROKER,
-        broker_configs::Level::ClusterDefault => CONFIG_SOURCE_DYNAMIC_DEFAULT_BROKER,
+/// Every broker config DescribeConfigs lists for broker `shard`, by name, with the value its
+/// serve flag (or Sluice's fixed choice) gives it, dynamic configs aside.
+fn broker_flag_values(
+    c: &crate::shard::BrokerConfig,
+    shard: u32,
+) -> Vec<(&'static BrokerConfigDef, String)> {
+    let none = broker_configs::BrokerConfigs::default();
+    let mut out: Vec<(&'static BrokerConfigDef, String)> = config_synonyms::TOPIC_CONFIG_SYNONYMS
+        .iter()
+        .map(|(topic_config, def)| {
+            let flag = c
+                .topic_config_default(&none, shard, topic_config)
+                .unwrap_or_else(|| def.effective_default.to_string());
+            (def, flag)
+        })
+        .collect();
+    for def in config_synonyms::OTHER_BROKER_CONFIGS {
+        let flag = match def.name {
+            "auto.create.topics.enable" => c.auto_create_topics.to_string(),
+            "log.cleaner.backoff.ms" => c.cleaner.backoff_ms.to_string(),
+            "log.cleaner.dedupe.buffer.size" => c.cleaner.limits.dedupe_buffer_bytes.to_string(),
+            "log.cleaner.enable" => c.cleaner.enable.to_string(),
+            "log.cleaner.io.max.bytes.per.second" => {
+                c.cleaner.limits.io_bytes_per_second.to_string()
+            }
+            "log.retention.check.interval.ms" => c.retention_check_interval_ms.to_string(),
+            "max.connections" => c.max_connections.to_string(),
+            "num.partitions" => c.default_partitions.to_string(),
+            "socket.request.max.bytes" => c.request_max_bytes.to_string(),
+            // Fixed here: one replica per partition, 50 offsets partitions as Kafka's default.
+            _ => def.effective_default.to_string(),
+        };
+        out.push((def, flag));
     }
+    out.sort_by_key(|(def, _)| def.name);
+    out.dedup_by_key(|(def, _)| def.name);
+    out
 }
 
 /// Topic `t`'s value of config `name` (whose Kafka default is `default`) and its
-/// DescribeConfigs / CreateTopics source: set on the topic; else the broker flag behind it,
-/// a dynamic broker config when one is set for it (for `shard`, the broker answering, as in
-/// Kafka, or for the cluster default), a static broker config when set away from Kafka's
-/// default; else Kafka's default.
+/// DescribeConfigs / CreateTopics source: set on the topic; else the broker config behind it,
+/// set dynamically (for `shard`, the broker answering, as in Kafka, or for the cluster
+/// default), or by a flag away from Kafka's default (static); else Kafka's default.
 pub fn topic_config_entry(
     config: &crate::shard::BrokerConfig,
     dynamic: &broker_configs::BrokerConfigs,
@@ -224,19 +262,30 @@ pub fn topic_config_entry(
     name: &str,
     default: &str,
 ) -> (String, i8) {
-    if let Some(v) = t.configs.get(name) {
-        return (v.clone(), CONFIG_SOURCE_TOPIC);
-    }
-    if let Some((v, level)) = dynamic.topic_default(shard, name) {
-        return (v.to_string(), source_of(level));
-    }
-    let v = config
-        .topic_config_default(dynamic, shard, name)
+    let (value, synonyms) = topic_config_synonyms(config, dynamic, shard, t, name, default);
+    (value, config_synonyms::source_of(&synonyms))
+}
+
+/// As [`topic_config_entry`], with the synonyms (highest precedence first) its source is the
+/// first of.
+fn topic_config_synonyms(
+    config: &crate::shard::BrokerConfig,
+    dynamic: &broker_configs::BrokerConfigs,
+    shard: u32,
+    t: &crate::metadata::TopicMeta,
+    name: &str,
+    default: &str,
+) -> (String, Vec<Synonym>) {
+    let own = t.configs.get(name).map(String::as_str);
+    let flag = config
+        .topic_config_default(&broker_configs::BrokerConfigs::default(), shard, name)
         .unwrap_or_else(|| default.to_string());
-    let source = if v == default {
-        CONFIG_SOURCE_DEFAULT
-    } else {
-        CONFIG_SOURCE_STATIC_BROKER
+    let synonyms = config_synonyms::topic_synonyms(dynamic, shard, name, own, &flag);
+    let value = match own {
+        Some(v) => v.to_string(),
+        None => config
+            .topic_config_default(dynamic, shard, name)
+            .unwrap_or_else(|| default.to_string()),
     };
-    (v, source)
+    (value, synonyms)
 }

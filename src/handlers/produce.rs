@@ -30,6 +30,18 @@ pub const VERSIONS: Versions = Versions {
     max: 11,
 };
 
+/// Every partition has one replica, its leader, always in sync (README: "Replication factor").
+const IN_SYNC_REPLICAS: i64 = 1;
+
+/// Whether `topic`'s `min.insync.replicas` on broker (shard) `owner`, its leader, is above the
+/// partition's in-sync replicas. Read from this shard's snapshot, as every routing decision is.
+fn below_min_insync(shard: &Shard, topic: &str, owner: u32) -> bool {
+    shard
+        .snapshot()
+        .topic(topic)
+        .is_some_and(|t| shard.min_insync_replicas_for(t, owner) > IN_SYNC_REPLICAS)
+}
+
 /// First Produce version allowed to carry zstd batches (KIP-110).
 const ZSTD_PRODUCE_VERSION_MIN: i16 = 7;
 const COMPRESSION_ZSTD: i16 = 4;
@@ -90,6 +102,11 @@ pub async fn handle(
             futures.push(async move {
                 if let Some(denied) = denied {
                     return Err(Refused::Code(denied.code()));
+                }
+                // Kafka checks the in-sync replicas on the leader before appending: with
+                // acks=all and fewer of them than min.insync.replicas nothing is appended.
+                if acks == -1 && owner.is_some_and(|o| below_min_insync(&shard, &name, o)) {
+                    return Err(Refused::Code(ResponseError::NotEnoughReplicas.code()));
                 }
                 append(&shard, owner, name, index, records, acks, version, sync)
                     .await

@@ -40,6 +40,7 @@ use super::{active_index, appender::DmaAppender, format, reader, Log, LogError};
 
 pub use crate::limits::{
     CLEANER_MAP_ENTRY_BYTES, CLEANER_PASS_DIRTY_BYTES_MAX, CLEANER_READ_BYTES,
+    CLEANER_TURN_BYTES_MAX,
 };
 
 /// The file, in a partition's directory, holding the offset the cleaner's last pass mapped up
@@ -430,7 +431,7 @@ impl Log {
         stats: &mut PassStats,
         mut f: impl FnMut(&[u8], &format::BatchHeader) -> Result<bool, LogError>,
     ) -> Result<(), LogError> {
-        let mut pos = 0u64;
+        let mut pos = ChunkCursor::default();
         while let Some(bytes) = self.read_chunk(s, &mut pos, throttle, stats).await? {
             if !for_batches(&bytes, |b, h| f(b, h))? {
                 break;
@@ -439,9 +440,35 @@ impl Log {
         Ok(())
     }
 
+    /// The next turn's whole batches of sealed segment `s` (about [`CLEANER_TURN_BYTES_MAX`],
+    /// at least one batch), advancing `cursor`; None at the end. The segment is read
+    /// [`CLEANER_READ_BYTES`] at a time; the cleaner yields to the shard's other task queues
+    /// before each turn, so produce and fetch wait at most one turn's work for it.
+    async fn read_chunk(
+        &self,
+        s: Sealed,
+        cursor: &mut ChunkCursor,
+        throttle: &mut Throttle,
+        stats: &mut PassStats,
+    ) -> Result<Option<bytes::Bytes>, LogError> {
+        if self.closed.get() || self.failed.get() {
+            // Shutdown or a reopen: `close` waits for this pass, which stops here.
+            return Err(LogError::Failed);
+        }
+        if cursor.read.is_empty() {
+            match self.read_more(s, &mut cursor.pos, throttle, stats).await? {
+                Some(bytes) => cursor.read = bytes,
+                None => return Ok(None),
+            }
+        }
+        glommio::executor().yield_task_queue_now().await;
+        let turn = turn_len(&cursor.read, CLEANER_TURN_BYTES_MAX);
+        Ok(Some(cursor.read.split_to(turn)))
+    }
+
     /// The next whole batches of sealed segment `s` from file position `*pos` (about
     /// [`CLEANER_READ_BYTES`], at least one batch), advancing it; None at the end.
-    async fn read_chunk(
+    async fn read_more(
         &self,
         s: Sealed,
         pos: &mut u64,
@@ -450,10 +477,6 @@ impl Log {
     ) -> Result<Option<bytes::Bytes>, LogError> {
         if *pos >= s.size {
             return Ok(None);
-        }
-        if self.closed.get() || self.failed.get() {
-            // Shutdown or a reopen: `close` waits for this pass, which stops here.
-            return Err(LogError::Failed);
         }
         let open = self.segment_file(s.base, s.size).await?;
         let seg = reader::SegmentFile {
@@ -501,7 +524,7 @@ impl Log {
         let result: Result<(), LogError> = async {
             for s in group {
                 let mut err = None;
-                let mut pos = 0u64;
+                let mut pos = ChunkCursor::default();
                 while let Some(bytes) = self.read_chunk(*s, &mut pos, throttle, stats).await? {
                     let mut kept: Vec<(Vec<u8>, format::BatchHeader)> = Vec::new();
                     for_batches(&bytes, |batch, h| {
@@ -624,20 +647,10 @@ impl Log {
             end,
             has_output,
         };
-        // Odd from here until the segment map matches the renamed and removed files: no new
-        // open of a sealed file starts, and the ones under way finish first (bounded).
-        self.swap_epoch.set(self.swap_epoch.get() + 1);
-        for _ in 0..crate::limits::CLEANER_SWAP_WAIT_MS_MAX {
-            if self.opens.get() == 0 {
-                break;
-            }
-            glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
-        }
-        let committed = cleaner_swap::commit(&self.storage.blocking, &self.dir, swap).await;
-        if committed.is_err() {
-            self.swap_epoch.set(self.swap_epoch.get() + 1);
-        }
-        committed?;
+        // From here until the segment map matches the renamed and removed files no new open
+        // of a sealed file starts, and the ones under way finish first (`file_moves`).
+        let moving = self.files_moving().await;
+        cleaner_swap::commit(&self.storage.blocking, &self.dir, swap).await?;
         let mut out_bytes = 0;
         {
             let mut segments = self.segments.borrow_mut();
@@ -651,7 +664,7 @@ impl Log {
                 segments.insert(b1, seg);
             }
         }
-        self.swap_epoch.set(self.swap_epoch.get() + 1);
+        drop(moving);
         self.cache.drop_before(end);
         let old_bytes: u64 = group.iter().map(|s| s.size).sum();
         stats.bytes_reclaimed += old_bytes.saturating_sub(if has_output { out_bytes } else { 0 });
@@ -703,6 +716,35 @@ fn group_by_size(segments: &[Sealed], segment_bytes: u64) -> Vec<Vec<Sealed>> {
         }
     }
     groups
+}
+
+/// Where the cleaner is in one sealed segment: the file position read up to, and the batches
+/// read but not yet handed out (`Log::read_chunk`). Lives in a pass, on the owner shard.
+#[derive(Default)]
+struct ChunkCursor {
+    pos: u64,
+    read: bytes::Bytes,
+}
+
+/// How many leading bytes of `bytes` (whole batches) make one turn: whole batches up to
+/// `budget` bytes, at least one; all of them if a header does not parse (the caller's batch
+/// walk reports it).
+fn turn_len(bytes: &[u8], budget: usize) -> usize {
+    let mut at = 0usize;
+    while at < bytes.len() {
+        let Some(total) = bytes
+            .get(at..)
+            .and_then(|b| format::BatchHeader::try_parse(b).ok())
+            .and_then(|h| h.total_bytes())
+        else {
+            return bytes.len();
+        };
+        if at > 0 && at + total > budget {
+            break;
+        }
+        at += total;
+    }
+    at.min(bytes.len())
 }
 
 /// A segment file's name, for logs.
@@ -758,5 +800,32 @@ mod tests {
             .map(|g| g.iter().map(|s| s.base).collect())
             .collect();
         assert_eq!(bases, vec![vec![0, 10], vec![20], vec![30]]);
+    }
+
+    /// Fake batches of these total sizes: only the length field, which is all `turn_len` reads.
+    fn batches(sizes: &[usize]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for &size in sizes {
+            let mut b = vec![0u8; size];
+            let len = i32::try_from(size - 12).expect("small");
+            b[8..12].copy_from_slice(&len.to_be_bytes());
+            out.extend(b);
+        }
+        out
+    }
+
+    #[test]
+    fn turns_are_whole_batches_within_the_budget_and_at_least_one() {
+        let b = batches(&[30_000, 30_000, 30_000]);
+        assert_eq!(turn_len(&b, 64 << 10), 60_000);
+        assert_eq!(turn_len(&b[60_000..], 64 << 10), 30_000);
+        let big = batches(&[100_000, 1_000]);
+        assert_eq!(
+            turn_len(&big, 64 << 10),
+            100_000,
+            "one batch over the budget is a turn"
+        );
+        assert_eq!(turn_len(&[1, 2, 3], 64 << 10), 3, "unparsable: all of it");
+        assert_eq!(turn_len(&[], 64 << 10), 0);
     }
 }

@@ -19,6 +19,7 @@ pub mod cleaner_records;
 pub mod cleaner_swap;
 #[cfg(test)]
 pub mod faults;
+mod file_moves;
 pub mod file_ops;
 pub mod format;
 pub mod index;

@@ -113,6 +113,11 @@ impl Log {
                 .map(|s| s.base_offset)
                 .collect()
         };
+        if doomed.is_empty() {
+            return 0;
+        }
+        // No open of a sealed file may be under way while one is unlinked (`file_moves`).
+        let _moving = self.files_moving().await;
         for base in &doomed {
             self.segments.borrow_mut().remove(base);
             self.storage.index_cache.forget(self.id, *base);

@@ -33,22 +33,36 @@ impl From<sluice_client::error::ClientError> for Walk {
 impl Log {
     /// The first record at or after the log start whose timestamp is >= `timestamp`: its offset
     /// and timestamp; None past the last one.
+    /// A segment retention deleted, or the cleaner replaced, while the lookup was on its way to
+    /// it fails to open: the lookup starts again from the new segment map (a few times at
+    /// most, as `Log::read` does), instead of answering KAFKA_STORAGE_ERROR.
     pub async fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<Found>, LogError> {
-        let candidates: Vec<(i64, u64)> = {
-            let start = self.start_offset.get();
-            self.segments
-                .borrow()
-                .values()
-                .filter(|s| s.max_timestamp >= timestamp && s.next_offset > start)
-                .map(|s| (s.base_offset, s.size))
-                .collect()
-        };
-        for (base, size) in candidates {
-            if let Some(found) = self.timestamp_in_segment(base, size, timestamp).await? {
-                return Ok(Some(found));
+        let mut retries = 3u32;
+        'again: loop {
+            let epoch = self.swap_epoch.get();
+            let candidates: Vec<(i64, u64)> = {
+                let start = self.start_offset.get();
+                self.segments
+                    .borrow()
+                    .values()
+                    .filter(|s| s.max_timestamp >= timestamp && s.next_offset > start)
+                    .map(|s| (s.base_offset, s.size))
+                    .collect()
+            };
+            for (base, size) in candidates {
+                match self.timestamp_in_segment(base, size, timestamp).await {
+                    Ok(Some(found)) => return Ok(Some(found)),
+                    Ok(None) => {}
+                    Err(_) if retries > 0 && self.swapped_under(epoch, base, size) => {
+                        retries -= 1;
+                        self.swap_settled().await;
+                        continue 'again;
+                    }
+                    Err(e) => return Err(e),
+                }
             }
+            return Ok(None);
         }
-        Ok(None)
     }
 
     /// The largest timestamp stored and the offset of the first record carrying it (ListOffsets

@@ -80,6 +80,11 @@ pub const DYNAMIC_BROKER_CONFIGS: &[(&str, Option<&str>, Kind)] = &[
     ),
     ("max.connections", None, Kind::Int { min: 0 }),
     (
+        "min.insync.replicas",
+        Some("min.insync.replicas"),
+        Kind::Int { min: 1 },
+    ),
+    (
         "message.max.bytes",
         Some("max.message.bytes"),
         Kind::Int { min: 0 },
@@ -109,7 +114,6 @@ const DYNAMIC_IN_KAFKA_NOT_HERE: &[&str] = &[
     "log.message.timestamp.before.max.ms",
     "log.message.timestamp.after.max.ms",
     "compression.type",
-    "min.insync.replicas",
     "unclean.leader.election.enable",
     "num.io.threads",
     "num.network.threads",

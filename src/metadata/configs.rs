@@ -29,8 +29,8 @@ pub const TOPIC_CONFIGS: &[(&str, &str, bool)] = &[
     ("message.timestamp.type", "CreateTime", true),
     ("min.cleanable.dirty.ratio", "0.5", true),
     ("min.compaction.lag.ms", "0", true),
-    // Stored, not acted on: one replica, acks=all never fails with NOT_ENOUGH_REPLICAS.
-    ("min.insync.replicas", "1", false),
+    // One replica per partition: above 1, acks=all produces fail with NOT_ENOUGH_REPLICAS.
+    ("min.insync.replicas", "1", true),
     ("preallocate", "false", false),
     ("remote.log.copy.disable", "false", false),
     ("remote.log.delete.on.disable", "false", false),
@@ -94,6 +94,16 @@ pub fn validate(name: &str, value: Option<&str>) -> Result<(), String> {
     {
         return Err(format!(
             "Invalid value {value} for configuration {name}: Value must be at least 0"
+        ));
+    }
+    if name == "min.insync.replicas"
+        && value
+            .trim()
+            .parse::<i64>()
+            .is_ok_and(|v| !(1..=i64::from(i32::MAX)).contains(&v))
+    {
+        return Err(format!(
+            "Invalid value {value} for configuration min.insync.replicas: Value must be at least 1"
         ));
     }
     if name == "message.timestamp.type"

@@ -12,6 +12,7 @@
 
 pub mod acls;
 pub mod broker_configs;
+pub mod config_synonyms;
 pub mod configs;
 pub mod file;
 pub mod group_configs;

@@ -231,6 +231,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             message_timestamp_type: args.log_message_timestamp_type.into(),
             message_timestamp_before_max_ms: args.log_message_timestamp_before_max_ms,
             message_timestamp_after_max_ms: args.log_message_timestamp_after_max_ms,
+            min_insync_replicas: args.min_insync_replicas,
             cleanup_policy: args.log_cleanup_policy,
             min_cleanable_ratio: args.log_cleaner_min_cleanable_ratio,
             min_compaction_lag_ms: args.log_cleaner_min_compaction_lag_ms,

@@ -124,6 +124,9 @@ pub struct LogDefaults {
     /// before, one hour after, KIP-1030).
     pub message_timestamp_before_max_ms: i64,
     pub message_timestamp_after_max_ms: i64,
+    /// `min.insync.replicas` (`--min-insync-replicas`): acks=all produces to a partition
+    /// with fewer in-sync replicas (here always 1) are refused with NOT_ENOUGH_REPLICAS.
+    pub min_insync_replicas: i64,
     /// `log.cleanup.policy`.
     pub cleanup_policy: crate::log::cleaner::CleanupPolicy,
     /// `log.cleaner.min.cleanable.ratio` (topic: `min.cleanable.dirty.ratio`).
@@ -147,6 +150,7 @@ impl Default for LogDefaults {
             message_timestamp_type: crate::log::validate::TimestampType::CreateTime,
             message_timestamp_before_max_ms: i64::MAX,
             message_timestamp_after_max_ms: crate::limits::MESSAGE_TIMESTAMP_AFTER_MAX_MS_DEFAULT,
+            min_insync_replicas: 1,
             cleanup_policy: crate::log::cleaner::CleanupPolicy::DELETE,
             min_cleanable_ratio: 0.5,
             min_compaction_lag_ms: 0,
@@ -187,6 +191,7 @@ impl BrokerConfig {
                 Some(d.message_timestamp_before_max_ms.to_string())
             }
             "message.timestamp.after.max.ms" => Some(d.message_timestamp_after_max_ms.to_string()),
+            "min.insync.replicas" => Some(d.min_insync_replicas.to_string()),
             "cleanup.policy" => Some(d.cleanup_policy.to_string()),
             "min.cleanable.dirty.ratio" => Some(d.min_cleanable_ratio.to_string()),
             "min.compaction.lag.ms" => Some(d.min_compaction_lag_ms.to_string()),
@@ -224,6 +229,9 @@ impl BrokerConfig {
         }
         if let Some(v) = get("log.flush.interval.ms") {
             d.flush_ms = v.max(0);
+        }
+        if let Some(v) = get("min.insync.replicas") {
+            d.min_insync_replicas = v.max(1);
         }
         let message_max_bytes =
             get("message.max.bytes").map_or(self.message_max_bytes, |v| v.max(0) as usize);
@@ -670,6 +678,18 @@ impl Shard {
                 .unwrap_or(d.delete_retention_ms),
             segment_bytes: self.log_config_for(topic).segment_bytes,
         }
+    }
+
+    /// `topic`'s `min.insync.replicas` on broker (shard) `broker`: its own, else that broker's
+    /// default (dynamic, else `--min-insync-replicas`). Produce with acks=all compares it with
+    /// the partition's in-sync replicas, always 1 here (one replica per partition).
+    pub fn min_insync_replicas_for(&self, topic: &crate::metadata::TopicMeta, broker: u32) -> i64 {
+        topic.config_i64("min.insync.replicas").unwrap_or_else(|| {
+            self.config
+                .effective_log_defaults(&self.snapshot().broker_configs, broker)
+                .0
+                .min_insync_replicas
+        })
     }
 
     /// Partition-level settings of `topic`: its configs, else the broker defaults.

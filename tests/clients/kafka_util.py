@@ -196,6 +196,9 @@ def batch_headers(data_dir: Path, topic: str, partition: int) -> list[dict]:
                 "base_offset": int.from_bytes(head[0:8], "big", signed=True),
                 "magic": head[16],
                 "attributes": int.from_bytes(head[21:23], "big", signed=True),
+                "last_offset_delta": int.from_bytes(head[23:27], "big", signed=True),
+                "base_timestamp": int.from_bytes(head[27:35], "big", signed=True),
+                "max_timestamp": int.from_bytes(head[35:43], "big", signed=True),
                 "record_count": int.from_bytes(head[57:61], "big", signed=True),
             }
         )

@@ -122,7 +122,8 @@ def test_dynamic_broker_configs(broker, topic_name):
     shard1 = broker_configs(a, "1")
     assert shard1["log.roll.ms"].value == "600000"
     assert shard1["log.roll.ms"].source == ConfigSource.DYNAMIC_BROKER_CONFIG.value
-    assert shard1["log.retention.ms"].source == ConfigSource.STATIC_BROKER_CONFIG.value
+    # Back to no value of its own: Kafka's default (the flag is at Kafka's default too).
+    assert shard1["log.retention.ms"].source == ConfigSource.DEFAULT_CONFIG.value
 
     # Refused: a static config, with Kafka's error and message; nothing changes.
     bad = ConfigResource(ResourceType.BROKER, "0", incremental_configs=[
