@@ -33,6 +33,8 @@ use crate::request_gen::{self, Choices, Context, Generated, Stats, SEQUENCE_REQU
 /// How long a reply may take. Generated requests wait at most `request_gen::WAIT_MS_MAX` on
 /// purpose, so a reply this late means a request hangs.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How a reply that never came is reported.
+const NO_REPLY: &str = "no reply and no close";
 /// How long each port has to answer the health check after a sequence.
 pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Requests sent back to back on one connection before their replies are read.
@@ -80,7 +82,7 @@ impl Conn {
         match self.stream.read_exact(&mut len) {
             Ok(()) => {}
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return Err(format!("no reply and no close within {REPLY_TIMEOUT:?}"));
+                return Err(format!("{NO_REPLY} within {REPLY_TIMEOUT:?}"));
             }
             Err(_) => return Ok(Read1::Closed),
         }
@@ -255,6 +257,18 @@ fn exchange(conn: &mut Conn, requests: &[Generated], ctx: &mut Context) -> Resul
                         ));
                     }
                 }
+                return Ok(false);
+            }
+            Err(why)
+                if why.starts_with(NO_REPLY)
+                    && expects[next..]
+                        .iter()
+                        .any(|e| e.request.is_some_and(|g| g.mutated)) =>
+            {
+                // A mutated request may legitimately wait long (a Fetch's max_wait_ms, up to
+                // the broker's FETCH_WAIT_MS_MAX; a JoinGroup's rebalance timeout): abandon
+                // this connection. A wedged shard is still caught by the health check that
+                // follows every sequence, on fresh connections.
                 return Ok(false);
             }
             Err(why) => {
