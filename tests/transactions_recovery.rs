@@ -60,7 +60,7 @@ fn add_offsets(c: &mut Conn, id: &str, p: (i64, i16), group: &str) -> i16 {
 fn txn_commit(c: &mut Conn, id: &str, p: (i64, i16), group: &str, offset: i64) -> i16 {
     let r = c.call(
         &TxnOffsetCommitRequest::default()
-            .with_transactional_id(s(id))
+            .with_transactional_id(TransactionalId(s(id)))
             .with_group_id(GroupId(s(group)))
             .with_producer_id(ProducerId(p.0))
             .with_producer_epoch(p.1)

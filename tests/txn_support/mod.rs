@@ -3,8 +3,6 @@
 //! Produce, Fetch and ListOffsets of one partition.
 #![allow(dead_code, reason = "each test crate uses a different part")]
 
-use std::time::Duration;
-
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
