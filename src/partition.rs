@@ -588,8 +588,7 @@ impl Partition {
     /// Append a batch the broker built itself (a marker, transactional offsets) and fdatasync
     /// it; the partition's transaction state learns of a transactional data batch.
     async fn append_durable(&self, batch: &Bytes, what: &str) -> Result<i64, PartitionError> {
-        let header =
-            format::validate_produced(batch, usize::MAX).map_err(PartitionError::Batch)?;
+        let header = format::validate_produced(batch, usize::MAX).map_err(PartitionError::Batch)?;
         let (base, written) = self.log.append(batch, &header, self.leader_epoch());
         if base < 0 {
             return Err(PartitionError::Storage);

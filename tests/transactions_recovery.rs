@@ -132,7 +132,11 @@ fn transactional_offsets_survive_a_crash_and_settle_with_the_transaction() {
     );
     let mut c = coordinator(&b, id);
     assert_eq!(retry(|| end_txn(&mut c, id, p, true, 3)), NONE);
-    assert_eq!(fetch_offset_loaded(&b, group), (NONE, 5), "visible on commit");
+    assert_eq!(
+        fetch_offset_loaded(&b, group),
+        (NONE, 5),
+        "visible on commit"
+    );
 
     // Aborted transaction, same crash: the group keeps 5.
     assert_eq!(add_offsets(&mut c, id, p, group), NONE);
@@ -142,7 +146,11 @@ fn transactional_offsets_survive_a_crash_and_settle_with_the_transaction() {
     assert_eq!(fetch_offset_loaded(&b, group), (UNSTABLE_OFFSET_COMMIT, -1));
     let mut c = coordinator(&b, id);
     assert_eq!(retry(|| end_txn(&mut c, id, p, false, 3)), NONE);
-    assert_eq!(fetch_offset_loaded(&b, group), (NONE, 5), "dropped on abort");
+    assert_eq!(
+        fetch_offset_loaded(&b, group),
+        (NONE, 5),
+        "dropped on abort"
+    );
 
     // Replay applies the committed one at its marker and drops the aborted one.
     b.restart();

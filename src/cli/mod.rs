@@ -10,6 +10,7 @@ mod quota;
 pub mod security;
 mod time;
 mod topic;
+mod txn;
 pub mod user;
 
 use std::net::SocketAddr;
@@ -51,6 +52,8 @@ pub enum Command {
     Quota(quota::QuotaCommand),
     /// Create, list and delete ACLs (as kafka-acls.sh).
     Acl(AclCommand),
+    /// List and describe transactions (as kafka-transactions.sh list|describe).
+    Txn(TxnCommand),
 }
 
 /// Options every client command takes.
@@ -150,6 +153,14 @@ pub struct AclCommand {
 }
 
 #[derive(Args, Debug)]
+pub struct TxnCommand {
+    #[command(flatten)]
+    pub opts: ClientOpts,
+    #[command(subcommand)]
+    pub action: txn::TxnAction,
+}
+
+#[derive(Args, Debug)]
 pub struct GroupCommand {
     #[command(flatten)]
     pub opts: ClientOpts,
@@ -167,6 +178,7 @@ pub fn run_client(command: Command) -> i32 {
         Command::Group(c) => group::run(&c.opts, c.action),
         Command::Quota(c) => quota::run(&c.opts, c.action),
         Command::Acl(c) => acl::run(&c.opts, c.action),
+        Command::Txn(c) => txn::run(&c.opts, c.action),
         Command::User(c) => user::run(c),
     };
     match result {

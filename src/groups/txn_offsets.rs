@@ -185,21 +185,31 @@ pub fn restore(
     let Some(part) = shard.local_partition(OFFSETS_TOPIC, offsets_partition) else {
         return;
     };
-    if !part.txn_ongoing().iter().any(|(pid, _)| *pid == producer_id) {
+    if !part
+        .txn_ongoing()
+        .iter()
+        .any(|(pid, _)| *pid == producer_id)
+    {
         return;
     }
     let mut by_group: HashMap<String, Staged> = HashMap::new();
     for (key, value) in recs {
-        let (Ok(RecordKey::Offset {
-            group,
-            topic,
-            partition,
-        }), Some(value)) = (records::decode_key(&key), value)
+        let (
+            Ok(RecordKey::Offset {
+                group,
+                topic,
+                partition,
+            }),
+            Some(value),
+        ) = (records::decode_key(&key), value)
         else {
             continue;
         };
         if let Ok(o) = records::decode_offset_value(&value) {
-            by_group.entry(group).or_default().push((topic, partition, o));
+            by_group
+                .entry(group)
+                .or_default()
+                .push((topic, partition, o));
         }
     }
     for (group, offsets) in by_group {

@@ -23,7 +23,9 @@ use std::time::Duration;
 use futures::FutureExt;
 
 use super::records::{self, TxnStatus, TxnValue};
-use super::{txn_partition_for, TxnError, MARKER_RETRY_BACKOFF_MS, TXN_TOPIC, TXN_TOPIC_PARTITIONS};
+use super::{
+    txn_partition_for, TxnError, MARKER_RETRY_BACKOFF_MS, TXN_TOPIC, TXN_TOPIC_PARTITIONS,
+};
 use crate::limits::TXN_PARTITIONS_MAX;
 use crate::log::now_ms;
 use crate::protocol::errors::PartitionError;

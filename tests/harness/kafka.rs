@@ -60,8 +60,9 @@ impl Conn {
     pub fn frame<R: Request>(&mut self, req: &R, version: i16) -> (i32, Vec<u8>) {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id += 1;
-        let frame = sluice_client::frame::encode_request(correlation_id, self.client_id, req, version)
-            .expect("encode request");
+        let frame =
+            sluice_client::frame::encode_request(correlation_id, self.client_id, req, version)
+                .expect("encode request");
         (correlation_id, frame.to_vec())
     }
 

@@ -210,4 +210,3 @@ pub fn latest(c: &mut Conn, topic: &str, partition: i32, read_committed: bool) -
     assert_eq!(p.error_code, NONE, "{p:?}");
     p.offset
 }
-
