@@ -523,25 +523,7 @@ impl Partition {
             coordinator_epoch,
             crate::log::now_ms(),
         );
-        let header =
-            format::validate_produced(&batch, usize::MAX).map_err(PartitionError::Batch)?;
-        let (base, written) = self.log.append(&batch, &header, self.leader_epoch());
-        if base < 0 {
-            return Err(PartitionError::Storage);
-        }
-        self.unsynced_acks_all.borrow_mut().push_back(base);
-        let result = match written.await {
-            Ok(()) => self.log.sync().await,
-            Err(e) => Err(e),
-        };
-        self.unsynced_acks_all
-            .borrow_mut()
-            .retain(|b| *b >= self.log.synced_end_offset());
-        if let Err(e) = result {
-            tracing::error!(topic = %self.topic, partition = self.index, error = %e, "writing a transaction marker");
-            self.wake_fetchers();
-            return Err(PartitionError::Storage);
-        }
+        let base = self.append_durable(&batch, "a transaction marker").await?;
         {
             let mut producers = self.producers.borrow_mut();
             let e = producers.entry(producer_id).or_default();
@@ -557,6 +539,77 @@ impl Partition {
         // The last stable offset may have moved without the high watermark: wake read_committed
         // fetches either way.
         self.wake_fetchers();
+        Ok(base)
+    }
+
+    /// A transactional offset commit (TxnOffsetCommit, KIP-98) of `producer_id` at `epoch`:
+    /// `records` appended to this `__consumer_offsets` partition as one transactional batch
+    /// under the producer, durably, as Kafka's group coordinator writes them. The batch opens
+    /// the producer's transaction here (the last stable offset stays below it) until the
+    /// COMMIT or ABORT marker. No sequence check: the coordinator writes it, not a client.
+    pub async fn append_txn_offsets(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        records: Vec<(Bytes, Option<Bytes>)>,
+    ) -> Result<i64, PartitionError> {
+        let now = crate::log::now_ms();
+        let records: Vec<sluice_client::records::NewRecord> = records
+            .into_iter()
+            .map(|(key, value)| sluice_client::records::NewRecord {
+                key: Some(key),
+                value,
+                headers: Vec::new(),
+                timestamp: now,
+            })
+            .collect();
+        let producer = sluice_client::records::ProducerFields {
+            id: producer_id,
+            epoch,
+            base_sequence: -1,
+            transactional: true,
+        };
+        let batch = sluice_client::records::encode_batch_as(
+            &records,
+            sluice_client::records::Compression::None,
+            producer,
+        )
+        .map_err(|_| PartitionError::InvalidRequest)?;
+        let header =
+            format::validate_produced(&batch, usize::MAX).map_err(PartitionError::Batch)?;
+        match self.txns.borrow().check_produce(&header) {
+            Ok(()) => {}
+            Err(TxnProduceError::StaleEpoch) => return Err(PartitionError::InvalidProducerEpoch),
+            Err(TxnProduceError::NotInTransaction) => return Err(PartitionError::InvalidTxnState),
+        }
+        self.append_durable(&batch, "transactional offsets").await
+    }
+
+    /// Append a batch the broker built itself (a marker, transactional offsets) and fdatasync
+    /// it; the partition's transaction state learns of a transactional data batch.
+    async fn append_durable(&self, batch: &Bytes, what: &str) -> Result<i64, PartitionError> {
+        let header = format::validate_produced(batch, usize::MAX).map_err(PartitionError::Batch)?;
+        let (base, written) = self.log.append(batch, &header, self.leader_epoch());
+        if base < 0 {
+            return Err(PartitionError::Storage);
+        }
+        self.unsynced_acks_all.borrow_mut().push_back(base);
+        let result = match written.await {
+            Ok(()) => self.log.sync().await,
+            Err(e) => Err(e),
+        };
+        self.unsynced_acks_all
+            .borrow_mut()
+            .retain(|b| *b >= self.log.synced_end_offset());
+        if let Err(e) = result {
+            tracing::error!(topic = %self.topic, partition = self.index, error = %e, "writing {what}");
+            self.wake_fetchers();
+            return Err(PartitionError::Storage);
+        }
+        if !header.is_control() {
+            self.txns.borrow_mut().on_data(&header, base);
+            self.advance_high_watermark();
+        }
         Ok(base)
     }
 

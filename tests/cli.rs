@@ -6,6 +6,7 @@
 )]
 
 mod harness;
+mod txn_support;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -718,4 +719,87 @@ fn group_commands_list_describe_reset_and_delete() {
     );
     let gone = sluice(&b, &["group", "delete", "grp"], b"");
     assert_one_line_error(&gone, 1, "GROUP_ID_NOT_FOUND");
+}
+
+#[test]
+fn txn_list_and_describe_show_kafka_transactions_columns() {
+    let b = Broker::start("cli-txn", &["--cores", "2"]);
+    let mut boot = harness::kafka::Conn::connect(b.bootstrap_addr());
+    harness::kafka::create_topic(&mut boot, "t", 2);
+    let id = "tx-cli";
+    let mut c = txn_support::coordinator(&b, id);
+    let (e, pid, epoch) = txn_support::init(&mut c, id, 60_000, (-1, -1), 3);
+    assert_eq!(e, txn_support::NONE);
+    assert_eq!(
+        txn_support::add_partitions(&mut c, id, (pid, epoch), &[("t", 1)], 3),
+        vec![txn_support::NONE]
+    );
+    let list = sluice(&b, &["txn", "list"], b"").ok();
+    let header: Vec<&str> = list
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "TransactionalId",
+            "Coordinator",
+            "ProducerId",
+            "TransactionState"
+        ]
+    );
+    let row = list
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(id))
+        .unwrap_or_else(|| panic!("{}", list.stdout));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[2], pid.to_string());
+    assert_eq!(cells[3], "Ongoing");
+
+    let d = sluice(&b, &["txn", "describe", "--transactional-id", id], b"").ok();
+    let mut lines = d.stdout.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "CoordinatorId",
+            "TransactionalId",
+            "ProducerId",
+            "ProducerEpoch",
+            "TransactionState",
+            "TransactionTimeoutMs",
+            "CurrentTransactionStartTimeMs",
+            "TransactionDurationMs",
+            "TopicPartitions"
+        ]
+    );
+    let cells: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(cells[1..3], [id, &pid.to_string()]);
+    assert_eq!(cells[4..6], ["Ongoing", "60000"]);
+    assert_eq!(cells[8], "t-1");
+    let json = sluice(
+        &b,
+        &[
+            "txn",
+            "describe",
+            "--transactional-id",
+            id,
+            "--format",
+            "json",
+        ],
+        b"",
+    )
+    .ok();
+    let v: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["transaction_state"], "Ongoing");
+    assert_eq!(v["topic_partitions"][0], "t-1");
+
+    let missing = sluice(&b, &["txn", "describe", "--transactional-id", "nope"], b"");
+    assert_ne!(missing.code, 0);
+    assert_eq!(missing.stderr.lines().count(), 1, "{}", missing.stderr);
+    assert!(missing.stderr.starts_with("sluice: "), "{}", missing.stderr);
 }

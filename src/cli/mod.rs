@@ -10,6 +10,7 @@ mod quota;
 pub mod security;
 mod time;
 mod topic;
+mod txn;
 pub mod user;
 
 use std::net::SocketAddr;
@@ -51,6 +52,8 @@ pub enum Command {
     Quota(quota::QuotaCommand),
     /// Create, list and delete ACLs (as kafka-acls.sh).
     Acl(AclCommand),
+    /// List and describe transactions (as kafka-transactions.sh list|describe).
+    Txn(TxnCommand),
 }
 
 /// Options every client command takes.
@@ -150,6 +153,14 @@ pub struct AclCommand {
 }
 
 #[derive(Args, Debug)]
+pub struct TxnCommand {
+    #[command(flatten)]
+    pub opts: ClientOpts,
+    #[command(subcommand)]
+    pub action: txn::TxnAction,
+}
+
+#[derive(Args, Debug)]
 pub struct GroupCommand {
     #[command(flatten)]
     pub opts: ClientOpts,
@@ -167,6 +178,7 @@ pub fn run_client(command: Command) -> i32 {
         Command::Group(c) => group::run(&c.opts, c.action),
         Command::Quota(c) => quota::run(&c.opts, c.action),
         Command::Acl(c) => acl::run(&c.opts, c.action),
+        Command::Txn(c) => txn::run(&c.opts, c.action),
         Command::User(c) => user::run(c),
     };
     match result {
@@ -369,6 +381,27 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = crate::limits::GROUP_INITIAL_REBALANCE_DELAY_MS_DEFAULT)]
     pub group_initial_rebalance_delay_ms: u64,
 
+    /// Longest `transaction.timeout.ms` a transactional producer may ask for
+    /// (transaction.max.timeout.ms); InitProducerId refuses more with
+    /// INVALID_TRANSACTION_TIMEOUT.
+    #[arg(long, default_value_t = crate::txn::TRANSACTION_MAX_TIMEOUT_MS_DEFAULT)]
+    pub transaction_max_timeout_ms: i32,
+
+    /// How often each transaction coordinator aborts transactions open past their timeout
+    /// (transaction.abort.timed.out.transaction.cleanup.interval.ms).
+    #[arg(long, default_value_t = crate::txn::TRANSACTION_ABORT_CHECK_INTERVAL_MS_DEFAULT)]
+    pub transaction_abort_timed_out_transaction_cleanup_interval_ms: u64,
+
+    /// A transactional id with no transaction for this long is forgotten
+    /// (transactional.id.expiration.ms).
+    #[arg(long, default_value_t = crate::txn::TRANSACTIONAL_ID_EXPIRATION_MS_DEFAULT)]
+    pub transactional_id_expiration_ms: i64,
+
+    /// How often each transaction coordinator removes expired transactional ids
+    /// (transaction.remove.expired.transaction.cleanup.interval.ms).
+    #[arg(long, default_value_t = crate::txn::TRANSACTION_REMOVE_EXPIRED_INTERVAL_MS_DEFAULT)]
+    pub transaction_remove_expired_transaction_cleanup_interval_ms: u64,
+
     /// Most members one consumer group may have (group.max.size).
     #[arg(long, default_value_t = crate::limits::GROUP_MEMBERS_MAX_DEFAULT)]
     pub group_max_size: usize,
@@ -520,6 +553,28 @@ pub struct ServeArgs {
 
 impl ServeArgs {
     /// The group settings, checked the way Kafka checks its broker configs.
+    pub fn txn_config(&self) -> anyhow::Result<crate::txn::TxnConfig> {
+        if self.transaction_max_timeout_ms < 1 {
+            anyhow::bail!("--transaction-max-timeout-ms must be at least 1");
+        }
+        if self.transactional_id_expiration_ms < 1 {
+            anyhow::bail!("--transactional-id-expiration-ms must be at least 1");
+        }
+        if self.transaction_abort_timed_out_transaction_cleanup_interval_ms < 1
+            || self.transaction_remove_expired_transaction_cleanup_interval_ms < 1
+        {
+            anyhow::bail!("transaction cleanup intervals must be at least 1 ms");
+        }
+        Ok(crate::txn::TxnConfig {
+            max_timeout_ms: self.transaction_max_timeout_ms,
+            abort_check_interval_ms: self
+                .transaction_abort_timed_out_transaction_cleanup_interval_ms,
+            id_expiration_ms: self.transactional_id_expiration_ms,
+            remove_expired_interval_ms: self
+                .transaction_remove_expired_transaction_cleanup_interval_ms,
+        })
+    }
+
     pub fn group_config(&self) -> anyhow::Result<crate::groups::GroupConfig> {
         if self.group_min_session_timeout_ms > self.group_max_session_timeout_ms
             || self.group_max_session_timeout_ms > i32::MAX as u64

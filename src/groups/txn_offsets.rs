@@ -1,25 +1,36 @@
-//! Offsets committed inside a transaction (TxnOffsetCommit, KIP-98 / KIP-447): staged per
-//! group and producer until the transaction ends. On COMMIT they are appended to the group's
-//! `__consumer_offsets` partition as ordinary offset records and the group sees them; on ABORT
-//! they are dropped. While staged, OffsetFetch with `require_stable` answers
-//! UNSTABLE_OFFSET_COMMIT for their partitions.
+//! Offsets committed inside a transaction (TxnOffsetCommit, KIP-98 / KIP-447), durable the
+//! way Kafka's group coordinator keeps them:
 //!
-//! Lives on the group's coordinator shard (`Shard::txn_offsets`), which also owns the offsets
-//! partition the transaction coordinator "adds" for AddOffsetsToTxn: its end reaches here
-//! through the cross-core marker path.
+//! 1. TxnOffsetCommit appends the offset records to the group's `__consumer_offsets`
+//!    partition as one *transactional* batch under the producer's id and epoch (fdatasynced
+//!    before the answer), then stages them here, per group and producer. The batch is refused
+//!    unless the transaction coordinator added that partition to the producer's transaction
+//!    (AddOffsetsToTxn) at that epoch.
+//! 2. EndTxn's marker path reaches [`complete`] on this shard: the COMMIT or ABORT marker is
+//!    appended to the offsets partition, then on COMMIT the staged offsets become the group's
+//!    committed offsets; on ABORT they are dropped.
+//! 3. Replay (`Shard::replay_offsets_partition`) does the same from the log: transactional
+//!    offset records are held per producer until their marker, applied on COMMIT, dropped on
+//!    ABORT; those with no marker yet are staged again through [`restore`], so OffsetFetch with
+//!    `require_stable` still answers UNSTABLE_OFFSET_COMMIT after a restart, and the
+//!    transaction's end (finished or aborted by the restarted coordinator) settles them.
 //!
-//! Staged offsets are held in memory only: a restart between TxnOffsetCommit and EndTxn loses
-//! them (the transaction's data is still committed or aborted as decided).
+//! While staged, OffsetFetch with `require_stable` answers UNSTABLE_OFFSET_COMMIT for their
+//! partitions. Lives on the group's coordinator shard (`Shard::txn_offsets`), which owns the
+//! group's offsets partition.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use bytes::Bytes;
+
 use super::coordinator::{apply_committed_offsets, CommitPartition, PartitionResults};
 use super::offsets_partition_for;
-use super::records;
+use super::records::{self, RecordKey};
 use super::state::CommittedOffset;
 use crate::protocol::errors::{GroupError, PartitionError};
+use crate::shard::offsets_topic::OFFSETS_TOPIC;
 use crate::shard::Shard;
 
 type Staged = Vec<(String, i32, CommittedOffset)>;
@@ -43,55 +54,103 @@ impl PendingTxnOffsets {
                     .any(|(t, p, _)| t == topic && *p == partition)
             })
     }
+
+    fn add(&self, group_id: &str, producer_id: i64, offsets: Staged) {
+        let mut staged = self.staged.borrow_mut();
+        let entry = staged
+            .entry(group_id.to_string())
+            .or_default()
+            .entry(producer_id)
+            .or_default();
+        for (t, p, o) in offsets {
+            entry.retain(|(t2, p2, _)| !(*t2 == t && *p2 == p));
+            entry.push((t, p, o));
+        }
+    }
 }
 
-/// TxnOffsetCommit on the group's coordinator shard: stage the offsets under the producer.
-pub fn stage(
+/// TxnOffsetCommit on the group's coordinator shard: append the offsets to the group's offsets
+/// partition as a transactional batch of `producer_id` at `epoch`, then stage them.
+pub async fn stage(
     shard: &Rc<Shard>,
     group_id: &str,
     producer_id: i64,
+    epoch: i16,
     partitions: Vec<CommitPartition>,
 ) -> PartitionResults {
     let snapshot = shard.snapshot();
     let metadata_max = shard.groups.config.offset_metadata_bytes_max;
     let now = crate::log::now_ms();
     let mut results = Vec::with_capacity(partitions.len());
-    let mut staged = shard.txn_offsets.staged.borrow_mut();
-    let entry = staged
-        .entry(group_id.to_string())
-        .or_default()
-        .entry(producer_id)
-        .or_default();
+    let mut valid: Staged = Vec::new();
     for p in partitions {
         let r = if snapshot.partition(&p.topic, p.partition).is_none() {
             Err(GroupError::UnknownTopicOrPartition)
         } else if p.metadata.as_ref().map_or(0, String::len) > metadata_max {
             Err(GroupError::OffsetMetadataTooLarge)
         } else {
-            let o = CommittedOffset {
-                offset: p.offset,
-                leader_epoch: p.leader_epoch,
-                metadata: p.metadata.clone().unwrap_or_default(),
-                commit_timestamp_ms: now,
-                expire_timestamp_ms: None,
-            };
-            entry.retain(|(t, q, _)| !(*t == p.topic && *q == p.partition));
-            entry.push((p.topic.clone(), p.partition, o));
+            valid.retain(|(t, q, _)| !(*t == p.topic && *q == p.partition));
+            valid.push((
+                p.topic.clone(),
+                p.partition,
+                CommittedOffset {
+                    offset: p.offset,
+                    leader_epoch: p.leader_epoch,
+                    metadata: p.metadata.clone().unwrap_or_default(),
+                    commit_timestamp_ms: now,
+                    expire_timestamp_ms: None,
+                },
+            ));
             Ok(())
         };
         results.push((p.topic, p.partition, r));
     }
+    if valid.is_empty() {
+        return results;
+    }
+    let recs: Vec<(Bytes, Option<Bytes>)> = valid
+        .iter()
+        .map(|(t, p, o)| {
+            (
+                records::offset_key(group_id, t, *p),
+                Some(records::offset_value(o)),
+            )
+        })
+        .collect();
+    let appended = match shard.local_partition(OFFSETS_TOPIC, offsets_partition_for(group_id)) {
+        Some(part) => part.append_txn_offsets(producer_id, epoch, recs).await,
+        None => Err(PartitionError::NotLeader),
+    };
+    match appended {
+        Ok(_) => shard.txn_offsets.add(group_id, producer_id, valid),
+        Err(e) => {
+            tracing::warn!(group = %group_id, producer_id, error = ?e, "storing transactional offsets");
+            let err = GroupError::from(e);
+            for r in results.iter_mut().filter(|r| r.2.is_ok()) {
+                r.2 = Err(err);
+            }
+        }
+    }
     results
 }
 
-/// The transaction of `producer_id` ended: commit (append and apply) or drop its staged
-/// offsets for every group of offsets partition `offsets_partition`.
+/// The transaction of `producer_id` ended: write its COMMIT / ABORT marker into offsets
+/// partition `offsets_partition`, then make its staged offsets the groups' committed offsets
+/// (commit) or drop them (abort). The marker is written even with nothing staged: it closes
+/// the producer's transaction in that partition's log either way.
 pub async fn complete(
     shard: &Rc<Shard>,
     offsets_partition: i32,
     producer_id: i64,
+    epoch: i16,
     commit: bool,
+    coordinator_epoch: i32,
 ) -> Result<(), PartitionError> {
+    let part = shard
+        .local_partition(OFFSETS_TOPIC, offsets_partition)
+        .ok_or(PartitionError::NotLeader)?;
+    part.append_marker(producer_id, epoch, commit, coordinator_epoch)
+        .await?;
     let taken: Vec<(String, Staged)> = {
         let mut staged = shard.txn_offsets.staged.borrow_mut();
         let mut taken = Vec::new();
@@ -106,31 +165,54 @@ pub async fn complete(
         staged.retain(|_, by_producer| !by_producer.is_empty());
         taken
     };
-    if !commit {
-        return Ok(());
-    }
-    for (group, offsets) in taken {
-        let recs = offsets
-            .iter()
-            .map(|(t, p, o)| {
-                (
-                    records::offset_key(&group, t, *p),
-                    Some(records::offset_value(o)),
-                )
-            })
-            .collect();
-        if let Err(e) = shard.append_offsets_records(offsets_partition, recs).await {
-            // Put them back: the marker write is retried, and must find them.
-            let mut staged = shard.txn_offsets.staged.borrow_mut();
-            staged
-                .entry(group.clone())
-                .or_default()
-                .entry(producer_id)
-                .or_default()
-                .extend(offsets);
-            return Err(e);
+    if commit {
+        for (group, offsets) in taken {
+            apply_committed_offsets(shard, &group, offsets);
         }
-        apply_committed_offsets(shard, &group, offsets);
     }
     Ok(())
+}
+
+/// Replay found transactional offset records of `producer_id` in offsets partition
+/// `offsets_partition` with no marker after them: stage them again, unless the partition's
+/// transaction for that producer has meanwhile ended (a marker appended while replay read).
+pub fn restore(
+    shard: &Rc<Shard>,
+    offsets_partition: i32,
+    producer_id: i64,
+    recs: Vec<(Bytes, Option<Bytes>)>,
+) {
+    let Some(part) = shard.local_partition(OFFSETS_TOPIC, offsets_partition) else {
+        return;
+    };
+    if !part
+        .txn_ongoing()
+        .iter()
+        .any(|(pid, _)| *pid == producer_id)
+    {
+        return;
+    }
+    let mut by_group: HashMap<String, Staged> = HashMap::new();
+    for (key, value) in recs {
+        let (
+            Ok(RecordKey::Offset {
+                group,
+                topic,
+                partition,
+            }),
+            Some(value),
+        ) = (records::decode_key(&key), value)
+        else {
+            continue;
+        };
+        if let Ok(o) = records::decode_offset_value(&value) {
+            by_group
+                .entry(group)
+                .or_default()
+                .push((topic, partition, o));
+        }
+    }
+    for (group, offsets) in by_group {
+        shard.txn_offsets.add(&group, producer_id, offsets);
+    }
 }

@@ -42,6 +42,11 @@ fn below_min_insync(shard: &Shard, topic: &str, owner: u32) -> bool {
         .is_some_and(|t| shard.min_insync_replicas_for(t, owner) > IN_SYNC_REPLICAS)
 }
 
+/// The client id Kafka lets write to internal topics (`__consumer_offsets`,
+/// `__transaction_state`): its AdminUtils.ADMIN_CLIENT_ID. Any other producer gets
+/// INVALID_TOPIC_EXCEPTION for them, as Kafka's ReplicaManager answers (`internalTopicsAllowed`).
+pub const INTERNAL_TOPICS_CLIENT_ID: &str = "__admin_client";
+
 /// First Produce version allowed to carry zstd batches (KIP-110).
 const ZSTD_PRODUCE_VERSION_MIN: i16 = 7;
 const COMPRESSION_ZSTD: i16 = 4;
@@ -90,6 +95,11 @@ pub async fn handle(
             Some(ResponseError::TransactionalIdAuthorizationFailed)
         } else if !authz.topic(AclOperation::Write, &name) {
             Some(ResponseError::TopicAuthorizationFailed)
+        } else if snapshot.topic(&name).is_some_and(|t| t.internal)
+            && header.client_id.as_deref() != Some(INTERNAL_TOPICS_CLIENT_ID)
+        {
+            // Kafka's ReplicaManager: clients don't write the coordinators' logs.
+            Some(ResponseError::InvalidTopicException)
         } else {
             None
         };

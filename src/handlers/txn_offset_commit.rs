@@ -70,6 +70,7 @@ pub async fn handle(
     }
     if !partitions.is_empty() {
         let pid = request.producer_id.0;
+        let epoch = request.producer_epoch;
         let g = group_id.clone();
         let asked: Vec<(String, i32)> = partitions
             .iter()
@@ -77,7 +78,7 @@ pub async fn handle(
             .collect();
         let staged: Result<PartitionResults, _> =
             coordinator::route(shard, &group_id, move |s| async move {
-                crate::groups::txn_offsets::stage(&s, &g, pid, partitions)
+                crate::groups::txn_offsets::stage(&s, &g, pid, epoch, partitions).await
             })
             .await;
         match staged {

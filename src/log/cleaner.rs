@@ -22,10 +22,13 @@
 //! 4. **Swap.** `cleaner_swap` commits the group crash-safely; then the in-memory segment map,
 //!    the index cache and the tail cache forget the old segments.
 //!
-//! Not done in this pass (as Kafka does): removing aborted transactional data and transaction
-//! markers past their horizon — control batches are always kept, aborted records are cleaned
-//! like committed ones; the cleaner never passes the last sealed segment, which is below the
-//! high watermark. The kept last batch of a producer is kept for every producer seen, not only
+//! Transactions (`cleaner_txn`): records of aborted transactions are dropped and never count
+//! as a key's latest record; records of transactions not decided within the sealed segments
+//! are kept untouched and left out of the map (Kafka instead stops cleaning at the last stable
+//! offset; the effect on open transactions is the same). Not done (Kafka does it): removing
+//! transaction markers once `delete.retention.ms` has passed and no data of theirs is left —
+//! control batches are always kept. The cleaner never passes the last sealed segment, which is
+//! below the high watermark. The kept last batch of a producer is kept for every producer seen, not only
 //! active ones (more than Kafka keeps, never less).
 //!
 //! Lives on the partition's owner shard.
@@ -35,6 +38,7 @@ use std::time::{Duration, Instant};
 
 use super::cleaner_records::{self, BatchRules, Decision};
 use super::cleaner_swap::{self, Swap};
+use super::cleaner_txn::TxnView;
 use super::segment::{self, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 use super::{active_index, appender::DmaAppender, format, reader, Log, LogError};
 
@@ -300,8 +304,16 @@ impl Log {
         }
         let mut stats = PassStats::default();
         let capacity = (limits.dedupe_buffer_bytes / CLEANER_MAP_ENTRY_BYTES).max(1);
+        let txns = self.txn_view(&sealed, throttle, &mut stats).await?;
         let (map, map_end) = self
-            .build_map(&cleanable, first_dirty, capacity, throttle, &mut stats)
+            .build_map(
+                &cleanable,
+                first_dirty,
+                capacity,
+                &txns,
+                throttle,
+                &mut stats,
+            )
             .await?;
         let to_clean: Vec<Sealed> = sealed
             .iter()
@@ -311,12 +323,15 @@ impl Log {
         let producers_last = self.producers_last_batches(&to_clean).await?;
         let mut horizon: Option<i64> = None;
         for group in group_by_size(&to_clean, settings.segment_bytes) {
+            // An aborted transaction's record is never kept; an undecided one always is.
             let latest = |r: &cleaner_records::RecordRef<'_>| {
-                r.offset >= map_end
-                    || r.key.is_none_or(|k| {
-                        map.get(&cleaner_records::key_hash(k))
-                            .is_none_or(|&o| o <= r.offset)
-                    })
+                !txns.is_aborted(r.offset)
+                    && (r.offset >= map_end
+                        || txns.is_open(r.offset)
+                        || r.key.is_none_or(|k| {
+                            map.get(&cleaner_records::key_hash(k))
+                                .is_none_or(|&o| o <= r.offset)
+                        }))
             };
             let keep_empty = |h: &format::BatchHeader| {
                 h.producer_id >= 0 && producers_last.get(&h.producer_id) == Some(&h.base_offset)
@@ -351,6 +366,7 @@ impl Log {
         cleanable: &[Sealed],
         first_dirty: i64,
         capacity: usize,
+        txns: &TxnView,
         throttle: &mut Throttle,
         stats: &mut PassStats,
     ) -> Result<(HashMap<u128, i64>, i64), LogError> {
@@ -368,6 +384,12 @@ impl Log {
                     return Ok(false);
                 }
                 if h.next_offset() <= first_dirty || h.is_control() {
+                    return Ok(true);
+                }
+                // Aborted or undecided transactional records supersede nothing.
+                if h.is_transactional()
+                    && (txns.is_aborted(h.base_offset) || txns.is_open(h.base_offset))
+                {
                     return Ok(true);
                 }
                 let body = cleaner_records::records_body(batch, h).map_err(io_err)?;
@@ -395,6 +417,29 @@ impl Log {
             map_end = s.next;
         }
         Ok((map, map_end))
+    }
+
+    /// The fate of every transactional batch in the sealed segments (read whole: a marker's
+    /// type is in its record). This costs one more read of the sealed segments per pass, also
+    /// for a log that never saw a transaction (a per-segment `.txnindex` would avoid it).
+    async fn txn_view(
+        &self,
+        sealed: &[Sealed],
+        throttle: &mut Throttle,
+        stats: &mut PassStats,
+    ) -> Result<TxnView, LogError> {
+        let mut view = TxnView::default();
+        for s in sealed.iter().filter(|s| s.next > self.start_offset.get()) {
+            self.for_each_batch(*s, throttle, stats, |batch, h| {
+                let commit = crate::txn::markers::control_type(h, batch)
+                    .map(|t| t == crate::txn::markers::CONTROL_COMMIT);
+                view.on_batch(h, commit);
+                Ok(true)
+            })
+            .await?;
+        }
+        view.finish();
+        Ok(view)
     }
 
     /// The base offset of every producer's last batch in `segments` (their headers read).

@@ -17,6 +17,7 @@ pub mod chunk;
 pub mod cleaner;
 pub mod cleaner_records;
 pub mod cleaner_swap;
+pub mod cleaner_txn;
 #[cfg(test)]
 pub mod faults;
 mod file_moves;

@@ -115,6 +115,11 @@ pub enum GroupError {
     UnknownTopicOrPartition,
     InvalidCommitOffsetSize,
     InvalidRequest,
+    /// TxnOffsetCommit from a producer whose transaction does not hold the group's offsets
+    /// partition (no AddOffsetsToTxn).
+    InvalidTxnState,
+    /// TxnOffsetCommit from an older epoch of the producer.
+    InvalidProducerEpoch,
     UnknownServerError,
 }
 
@@ -140,6 +145,8 @@ impl GroupError {
             GroupError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
             GroupError::InvalidCommitOffsetSize => ResponseError::InvalidCommitOffsetSize,
             GroupError::InvalidRequest => ResponseError::InvalidRequest,
+            GroupError::InvalidTxnState => ResponseError::InvalidTxnState,
+            GroupError::InvalidProducerEpoch => ResponseError::InvalidProducerEpoch,
             GroupError::UnknownServerError => ResponseError::UnknownServerError,
         };
         e.code()
@@ -173,12 +180,12 @@ impl From<PartitionError> for GroupError {
             )
             | PartitionError::OutOfOrderSequence
             | PartitionError::UnsupportedVersion
-            | PartitionError::InvalidProducerEpoch
             | PartitionError::UnknownProducerId
             | PartitionError::UnsupportedCompression
             | PartitionError::Refused(_)
-            | PartitionError::InvalidRequest
-            | PartitionError::InvalidTxnState => GroupError::UnknownServerError,
+            | PartitionError::InvalidRequest => GroupError::UnknownServerError,
+            PartitionError::InvalidProducerEpoch => GroupError::InvalidProducerEpoch,
+            PartitionError::InvalidTxnState => GroupError::InvalidTxnState,
         }
     }
 }

@@ -62,6 +62,8 @@ pub struct BrokerConfig {
     pub partitions_max: usize,
     /// Consumer-group settings (`group.*`, `offset*` broker configs).
     pub groups: crate::groups::GroupConfig,
+    /// The transaction coordinators' settings (`--transaction-*`, `--transactional-id-*`).
+    pub txns: crate::txn::TxnConfig,
     /// Broker defaults for topic configs a topic doesn't set (Kafka's log.* settings).
     pub log_defaults: LogDefaults,
     pub retention_check_interval_ms: u64,

@@ -2,12 +2,13 @@
 //! committed offsets, as Kafka does. Each of its partitions is owned by one shard like any
 //! other; the coordinator for a group runs on the owner of the group's partition.
 
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::records::RecordBatchDecoder;
+use kafka_protocol::records::{Record, RecordBatchDecoder};
 use sluice_client::records::{encode_batch, Compression, NewRecord};
 
 use super::control::{ControlError, NewTopic};
@@ -104,14 +105,47 @@ impl Shard {
             .map(|_| ())
     }
 
-    /// Feed every record of a local offsets partition, in log order, to `apply`.
+    /// Feed every record of a local offsets partition, in log order, to `apply`. Records of
+    /// transactions (TxnOffsetCommit's transactional batches) are held per producer until
+    /// their marker: fed at a COMMIT marker's place in the log, dropped at an ABORT; those
+    /// still open at the end are staged again as pending transactional offsets
+    /// (`groups::txn_offsets::restore`).
     pub async fn replay_offsets_partition(
         self: &Rc<Self>,
         partition: i32,
-        apply: impl FnMut(&[u8], Option<&[u8]>),
+        mut apply: impl FnMut(&[u8], Option<&[u8]>),
     ) -> Result<(), PartitionError> {
-        self.replay_internal_partition(OFFSETS_TOPIC, partition, apply)
-            .await
+        type Held = Vec<(Bytes, Option<Bytes>)>;
+        let mut open: HashMap<i64, Held> = HashMap::new();
+        self.replay_records(OFFSETS_TOPIC, partition, |r| {
+            if r.control {
+                let kind = r
+                    .key
+                    .as_ref()
+                    .and_then(|k| k.get(2..4))
+                    .map(|t| i16::from_be_bytes([t[0], t[1]]));
+                if let Some(held) = open.remove(&r.producer_id) {
+                    if kind == Some(crate::txn::markers::CONTROL_COMMIT) {
+                        for (k, v) in held {
+                            apply(&k, v.as_deref());
+                        }
+                    }
+                }
+            } else if let Some(key) = &r.key {
+                if r.transactional {
+                    open.entry(r.producer_id)
+                        .or_default()
+                        .push((key.clone(), r.value.clone()));
+                } else {
+                    apply(key, r.value.as_deref());
+                }
+            }
+        })
+        .await?;
+        for (producer_id, held) in open {
+            crate::groups::txn_offsets::restore(self, partition, producer_id, held);
+        }
+        Ok(())
     }
 
     /// Feed every record of a local partition of internal topic `topic`, in log order, to
@@ -121,6 +155,22 @@ impl Shard {
         topic: &str,
         partition: i32,
         mut apply: impl FnMut(&[u8], Option<&[u8]>),
+    ) -> Result<(), PartitionError> {
+        self.replay_records(topic, partition, |r| {
+            if let (false, Some(key)) = (r.control, &r.key) {
+                apply(key, r.value.as_deref());
+            }
+        })
+        .await
+    }
+
+    /// Feed every record (control records included) of a local partition of `topic` from its
+    /// log start to its high watermark, in log order, to `apply`.
+    async fn replay_records(
+        self: &Rc<Self>,
+        topic: &str,
+        partition: i32,
+        mut apply: impl FnMut(&Record),
     ) -> Result<(), PartitionError> {
         let p = self
             .local_partition(topic, partition)
@@ -148,12 +198,10 @@ impl Shard {
                         .map_err(|_| PartitionError::Storage)?;
                     for r in &set.records {
                         offset = offset.max(r.offset + 1);
-                        if r.control || r.offset < p.log_start_offset() {
+                        if r.offset < p.log_start_offset() {
                             continue;
                         }
-                        if let Some(key) = &r.key {
-                            apply(key, r.value.as_deref());
-                        }
+                        apply(r);
                     }
                 }
             }

@@ -24,8 +24,7 @@ use futures::FutureExt;
 
 use super::records::{self, TxnStatus, TxnValue};
 use super::{
-    txn_partition_for, TxnError, MARKER_RETRY_BACKOFF_MS, TRANSACTION_ABORT_CHECK_INTERVAL_MS,
-    TRANSACTION_MAX_TIMEOUT_MS, TXN_TOPIC, TXN_TOPIC_PARTITIONS,
+    txn_partition_for, TxnError, MARKER_RETRY_BACKOFF_MS, TXN_TOPIC, TXN_TOPIC_PARTITIONS,
 };
 use crate::limits::TXN_PARTITIONS_MAX;
 use crate::log::now_ms;
@@ -131,7 +130,9 @@ pub async fn coordinator_shard(shard: &Rc<Shard>, partition: i32) -> Result<u32,
 }
 
 /// Start this shard's coordinator task: replay its `__transaction_state` partitions (finishing
-/// what a crash interrupted), then abort transactions past their timeout until shutdown.
+/// what a crash interrupted), then, until shutdown, abort transactions past their timeout
+/// (every `--transaction-abort-timed-out-transaction-cleanup-interval-ms`) and remove expired
+/// transactional ids (every `--transaction-remove-expired-transaction-cleanup-interval-ms`).
 pub fn start(shard: &Rc<Shard>) {
     if shard.txns.started.replace(true) {
         return;
@@ -145,17 +146,28 @@ pub fn start(shard: &Rc<Shard>) {
                 }
             }
         }
+        let cfg = shard.config.txns;
+        let mut next_abort = cfg.abort_check_interval_ms;
+        let mut next_expire = cfg.remove_expired_interval_ms;
         loop {
-            let sleep =
-                glommio::timer::sleep(Duration::from_millis(TRANSACTION_ABORT_CHECK_INTERVAL_MS))
-                    .fuse();
+            let wait = next_abort.min(next_expire);
+            let sleep = glommio::timer::sleep(Duration::from_millis(wait)).fuse();
             let shutdown = shard.shutdown.wait().fuse();
             futures::pin_mut!(sleep, shutdown);
             futures::select! {
                 _ = sleep => {}
                 _ = shutdown => break,
             }
-            abort_timed_out(&shard).await;
+            next_abort -= wait;
+            next_expire -= wait;
+            if next_abort == 0 {
+                abort_timed_out(&shard).await;
+                next_abort = cfg.abort_check_interval_ms;
+            }
+            if next_expire == 0 {
+                remove_expired(&shard).await;
+                next_expire = cfg.remove_expired_interval_ms;
+            }
         }
     })
     .detach();
@@ -269,7 +281,7 @@ pub async fn init_producer_id(
     timeout_ms: i32,
     expected: Option<(i64, i16)>,
 ) -> Result<(i64, i16), TxnError> {
-    if timeout_ms <= 0 || timeout_ms > TRANSACTION_MAX_TIMEOUT_MS {
+    if timeout_ms <= 0 || timeout_ms > shard.config.txns.max_timeout_ms {
         return Err(TxnError::InvalidTransactionTimeout);
     }
     let c = &shard.txns;
@@ -560,8 +572,9 @@ fn spawn_retry_complete(shard: &Rc<Shard>, id: String, first_delay_ms: u64) {
 
 /// Append the markers of `producer_id`'s transaction to every partition in `partitions`, on
 /// their owner shards (one cross-core call per shard, its partitions' appends overlapping).
-/// A `__consumer_offsets` partition gets no marker: its group coordinator (on the same shard)
-/// applies or drops the producer's pending transactional offsets instead.
+/// A `__consumer_offsets` partition gets its marker through the group side
+/// (`groups::txn_offsets::complete`), which then applies or drops the producer's staged
+/// offsets.
 async fn write_markers(
     shard: &Rc<Shard>,
     producer_id: i64,
@@ -582,7 +595,9 @@ async fn write_markers(
                                 &s,
                                 p,
                                 producer_id,
+                                epoch,
                                 commit,
+                                coordinator_epoch,
                             )
                             .await;
                         }
@@ -640,4 +655,58 @@ async fn abort_timed_out(shard: &Rc<Shard>) {
             tracing::warn!(transactional_id = %id, error = ?e, "aborting a timed-out transaction");
         }
     }
+}
+
+/// Remove every transactional id of this shard idle past `transactional.id.expiration.ms`
+/// (no transaction open or being finished), as Kafka's coordinator does: a tombstone in
+/// `__transaction_state`, then the id is forgotten. A producer that comes back with it gets
+/// INVALID_PRODUCER_ID_MAPPING and starts over with InitProducerId.
+async fn remove_expired(shard: &Rc<Shard>) {
+    let now = now_ms();
+    let expiration = shard.config.txns.id_expiration_ms;
+    let expired: Vec<String> = shard
+        .txns
+        .txns
+        .borrow()
+        .iter()
+        .filter(|(_, v)| is_expired(v, now, expiration))
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in expired {
+        let Ok(_busy) = shard.txns.lock(&id) else {
+            continue;
+        };
+        if !shard
+            .txns
+            .get(&id)
+            .is_some_and(|v| is_expired(&v, now, expiration))
+        {
+            continue;
+        }
+        let written = shard
+            .append_internal_records(
+                TXN_TOPIC,
+                txn_partition_for(&id),
+                vec![(records::key(&id), None)],
+            )
+            .await;
+        match written {
+            Ok(()) => {
+                tracing::info!(transactional_id = %id, "removed an expired transactional id");
+                shard.txns.txns.borrow_mut().remove(&id);
+            }
+            Err(e) => {
+                tracing::warn!(transactional_id = %id, error = ?e, "removing an expired transactional id");
+            }
+        }
+    }
+}
+
+/// Kafka's rule: an id expires when its state is Empty, CompleteCommit or CompleteAbort and its
+/// last update is `expiration_ms` old.
+fn is_expired(v: &TxnValue, now: i64, expiration_ms: i64) -> bool {
+    matches!(
+        v.status,
+        TxnStatus::Empty | TxnStatus::CompleteCommit | TxnStatus::CompleteAbort
+    ) && v.last_update_ms.saturating_add(expiration_ms) <= now
 }

@@ -27,12 +27,40 @@ pub const TXN_TOPIC_PARTITIONS: i32 = 50;
 
 /// Kafka's `transaction.max.timeout.ms` default (15 minutes): InitProducerId refuses a
 /// `transaction.timeout.ms` above it with INVALID_TRANSACTION_TIMEOUT, so a producer can't hold
-/// the last stable offset of its partitions back for longer.
-pub const TRANSACTION_MAX_TIMEOUT_MS: i32 = 900_000;
+/// the last stable offset of its partitions back for longer (`--transaction-max-timeout-ms`).
+pub const TRANSACTION_MAX_TIMEOUT_MS_DEFAULT: i32 = 900_000;
 
 /// Kafka's `transaction.abort.timed.out.transaction.cleanup.interval.ms` default: how often the
 /// coordinator looks for ongoing transactions past their timeout and aborts them.
-pub const TRANSACTION_ABORT_CHECK_INTERVAL_MS: u64 = 10_000;
+pub const TRANSACTION_ABORT_CHECK_INTERVAL_MS_DEFAULT: u64 = 10_000;
+
+/// Kafka's `transactional.id.expiration.ms` default (7 days): an id whose producer has had no
+/// transaction for this long is removed (a tombstone in `__transaction_state`), so ids of
+/// producers that are gone don't accumulate forever.
+pub const TRANSACTIONAL_ID_EXPIRATION_MS_DEFAULT: i64 = 7 * 24 * 3_600_000;
+
+/// Kafka's `transaction.remove.expired.transaction.cleanup.interval.ms` default (1 hour).
+pub const TRANSACTION_REMOVE_EXPIRED_INTERVAL_MS_DEFAULT: u64 = 3_600_000;
+
+/// The transaction coordinators' settings, from the broker's flags (the same on every shard).
+#[derive(Debug, Clone, Copy)]
+pub struct TxnConfig {
+    pub max_timeout_ms: i32,
+    pub abort_check_interval_ms: u64,
+    pub id_expiration_ms: i64,
+    pub remove_expired_interval_ms: u64,
+}
+
+impl Default for TxnConfig {
+    fn default() -> Self {
+        TxnConfig {
+            max_timeout_ms: TRANSACTION_MAX_TIMEOUT_MS_DEFAULT,
+            abort_check_interval_ms: TRANSACTION_ABORT_CHECK_INTERVAL_MS_DEFAULT,
+            id_expiration_ms: TRANSACTIONAL_ID_EXPIRATION_MS_DEFAULT,
+            remove_expired_interval_ms: TRANSACTION_REMOVE_EXPIRED_INTERVAL_MS_DEFAULT,
+        }
+    }
+}
 
 /// How long the coordinator waits before retrying markers that could not be written (a shard
 /// that did not answer in time, a log fenced by a failed write).

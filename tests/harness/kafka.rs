@@ -23,6 +23,7 @@ const RESPONSE_BYTES_MAX: usize = 64 << 20;
 pub struct Conn {
     pub stream: TcpStream,
     next_correlation_id: i32,
+    client_id: &'static str,
 }
 
 impl Conn {
@@ -45,15 +46,23 @@ impl Conn {
         Conn {
             stream,
             next_correlation_id: 1,
+            client_id: CLIENT_ID,
         }
+    }
+
+    /// The same connection, naming itself `client_id` in its request headers.
+    pub fn with_client_id(mut self, client_id: &'static str) -> Conn {
+        self.client_id = client_id;
+        self
     }
 
     /// Encodes header + body for `R` at `version`, framed; returns (correlation id, frame).
     pub fn frame<R: Request>(&mut self, req: &R, version: i16) -> (i32, Vec<u8>) {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id += 1;
-        let frame = sluice_client::frame::encode_request(correlation_id, CLIENT_ID, req, version)
-            .expect("encode request");
+        let frame =
+            sluice_client::frame::encode_request(correlation_id, self.client_id, req, version)
+                .expect("encode request");
         (correlation_id, frame.to_vec())
     }
 
