@@ -116,6 +116,12 @@ pub enum GroupError {
     InvalidCommitOffsetSize,
     InvalidRequest,
     UnknownServerError,
+    FencedMemberEpoch,
+    StaleMemberEpoch,
+    UnreleasedInstanceId,
+    UnsupportedAssignor,
+    InvalidRegularExpression,
+    UnsupportedVersion,
 }
 
 impl GroupError {
@@ -141,6 +147,12 @@ impl GroupError {
             GroupError::InvalidCommitOffsetSize => ResponseError::InvalidCommitOffsetSize,
             GroupError::InvalidRequest => ResponseError::InvalidRequest,
             GroupError::UnknownServerError => ResponseError::UnknownServerError,
+            GroupError::FencedMemberEpoch => ResponseError::FencedMemberEpoch,
+            GroupError::StaleMemberEpoch => ResponseError::StaleMemberEpoch,
+            GroupError::UnreleasedInstanceId => ResponseError::UnreleasedInstanceId,
+            GroupError::UnsupportedAssignor => ResponseError::UnsupportedAssignor,
+            GroupError::InvalidRegularExpression => ResponseError::InvalidRegularExpression,
+            GroupError::UnsupportedVersion => ResponseError::UnsupportedVersion,
         };
         e.code()
     }

@@ -17,7 +17,9 @@ use crate::shard::Shard;
 pub fn describe(shard: &Rc<Shard>, group_id: &str) -> GroupDescription {
     let c = &shard.groups;
     let groups = c.groups.borrow();
-    let Some(g) = groups.get(group_id).map(|s| &s.group) else {
+    // A consumer group, asked with DescribeGroups v0–5: Kafka 4 answers Dead, no error.
+    let classic = groups.get(group_id).filter(|s| s.consumer.is_none());
+    let Some(g) = classic.map(|s| &s.group) else {
         return GroupDescription {
             state: GroupState::Dead.name(),
             protocol_type: String::new(),
@@ -56,25 +58,35 @@ pub fn views(shard: &Rc<Shard>) -> Vec<crate::metrics::GroupView> {
     let mut out: Vec<_> = groups
         .values()
         .filter(|s| s.group.state() != GroupState::Dead)
-        .map(|s| crate::groups::view::view(&s.group))
+        .map(|s| match &s.consumer {
+            Some(g) => crate::groups::view::consumer_view(&s.group, g),
+            None => crate::groups::view::view(&s.group),
+        })
         .collect();
     out.sort_by(|a, b| a.group.cmp(&b.group));
     out
 }
 
-/// (group id, protocol type, state) of every live group this shard coordinates.
-pub async fn list(shard: &Rc<Shard>) -> Vec<(String, String, &'static str)> {
+/// (group id, protocol type, state, group type) of every live group this shard coordinates.
+pub async fn list(shard: &Rc<Shard>) -> Vec<(String, String, &'static str, &'static str)> {
     load_all_local(shard).await;
     let groups = shard.groups.groups.borrow();
     let mut out: Vec<_> = groups
         .values()
         .filter(|s| s.group.state() != GroupState::Dead)
-        .map(|s| {
-            (
+        .map(|s| match &s.consumer {
+            Some(g) => (
+                s.group.id.clone(),
+                crate::groups::consumer_protocol::CONSUMER_PROTOCOL_TYPE.to_string(),
+                g.state_name(),
+                "consumer",
+            ),
+            None => (
                 s.group.id.clone(),
                 s.group.protocol_type().unwrap_or_default().to_string(),
                 s.group.state().name(),
-            )
+                "classic",
+            ),
         })
         .collect();
     out.sort();
@@ -89,6 +101,9 @@ pub async fn delete_group(shard: Rc<Shard>, group_id: String) -> Result<(), Grou
         let slot = groups
             .get_mut(&group_id)
             .ok_or(GroupError::GroupIdNotFound)?;
+        if slot.consumer.as_ref().is_some_and(|g| !g.is_empty()) {
+            return Err(GroupError::NonEmptyGroup);
+        }
         match slot.group.state() {
             GroupState::Dead => return Err(GroupError::GroupIdNotFound),
             GroupState::Empty => {}

@@ -26,12 +26,19 @@ pub async fn join(shard: Rc<Shard>, group_id: String, p: JoinParams) -> JoinResu
         }
         c.groups.borrow_mut().insert(
             group_id.clone(),
-            Slot {
-                group: Group::new(&group_id, c.config, now),
-                scheduled: None,
-                persist_seq: 0,
-            },
+            Slot::new(Group::new(&group_id, c.config, now)),
         );
+    }
+    // A KIP-848 group with members does not take classic members (no online migration); an
+    // empty one becomes a classic group.
+    if let Some(slot) = c.groups.borrow_mut().get_mut(&group_id) {
+        match &slot.consumer {
+            Some(g) if !g.is_empty() => {
+                return JoinResult::error(GroupError::InconsistentGroupProtocol, &p.member_id)
+            }
+            Some(_) => slot.consumer = None,
+            None => {}
+        }
     }
     let Some(outcome) = with_group(c, &group_id, |g| g.join(p, now)) else {
         return JoinResult::error(GroupError::CoordinatorNotAvailable, "");

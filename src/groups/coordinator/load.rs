@@ -135,14 +135,7 @@ async fn load_partition(shard: &Rc<Shard>, p: i32) -> Result<(), GroupError> {
             None => continue,
         };
         group.offsets = r.offsets;
-        c.groups.borrow_mut().insert(
-            id.clone(),
-            Slot {
-                group,
-                scheduled: None,
-                persist_seq: 0,
-            },
-        );
+        c.groups.borrow_mut().insert(id.clone(), Slot::new(group));
         schedule(c, &id);
     }
     if count > 0 {

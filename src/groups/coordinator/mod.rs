@@ -15,16 +15,20 @@
 
 mod admin;
 mod classic;
+mod consumer;
 mod load;
 mod offsets;
 
 pub use admin::{delete_group, describe, list, views};
 pub use classic::{heartbeat, join, leave, sync};
+pub use consumer::{
+    check_fetch_member, consumer_describe, consumer_heartbeat, ConsumerDescription,
+};
 pub use offsets::{apply_committed_offsets, commit, delete_offsets, fetch_offsets};
 
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -50,12 +54,35 @@ enum Load {
 }
 
 struct Slot {
+    /// The classic group, and the committed offsets of whichever kind the group is.
     group: Group,
+    /// The KIP-848 consumer group of this id, if it is one (its classic side is then empty).
+    consumer: Option<crate::groups::consumer::ConsumerGroup>,
     /// The deadline this group has in the timer heap (entries with another time are stale).
     scheduled: Option<u64>,
     /// The newest group-record write asked for (coordinator-wide sequence; 0: none). A queued
     /// write that is no longer the newest is dropped, so the log never ends on a stale record.
     persist_seq: u64,
+}
+
+impl Slot {
+    fn new(group: Group) -> Slot {
+        Slot {
+            group,
+            consumer: None,
+            scheduled: None,
+            persist_seq: 0,
+        }
+    }
+
+    /// The group's earliest timer, classic or consumer.
+    fn next_deadline(&self) -> Option<u64> {
+        let consumer = self.consumer.as_ref().and_then(|c| c.next_deadline());
+        match (self.group.next_deadline(), consumer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 /// One shard's coordinator. Lives on that shard.
@@ -71,6 +98,14 @@ pub struct Coordinator {
     started: Cell<bool>,
     /// Source of `Slot::persist_seq`.
     persist_seq: Cell<u64>,
+    /// Every topic by name as consumer-group subscriptions see them, with the metadata
+    /// version it was built from.
+    topics: RefCell<
+        Option<(
+            u64,
+            Rc<BTreeMap<String, crate::groups::consumer::group::TopicInfo>>,
+        )>,
+    >,
     epoch: Instant,
 }
 
@@ -122,6 +157,7 @@ impl Coordinator {
             wake_rx: RefCell::new(Some(wake_rx)),
             started: Cell::new(false),
             persist_seq: Cell::new(0),
+            topics: RefCell::new(None),
             epoch: Instant::now(),
         }
     }
@@ -293,7 +329,7 @@ fn schedule(c: &Coordinator, group_id: &str) {
     let Some(slot) = groups.get_mut(group_id) else {
         return;
     };
-    let Some(d) = slot.group.next_deadline() else {
+    let Some(d) = slot.next_deadline() else {
         return;
     };
     if slot.scheduled.is_some_and(|s| s <= d) {
@@ -326,6 +362,9 @@ fn run_due_timers(shard: &Rc<Shard>) {
             Some(slot) if slot.scheduled == Some(t) => {
                 slot.scheduled = None;
                 slot.group.tick(now);
+                if let Some(c) = slot.consumer.as_mut() {
+                    c.tick(now.mono_ms);
+                }
                 true
             }
             _ => false,

@@ -54,17 +54,19 @@ pub async fn commit(
         }
         c.groups.borrow_mut().insert(
             group_id.clone(),
-            Slot {
-                group: Group::new(&group_id, c.config, now),
-                scheduled: None,
-                persist_seq: 0,
-            },
+            Slot::new(Group::new(&group_id, c.config, now)),
         );
     }
-    let allowed = with_group(c, &group_id, |g| {
-        g.validate_commit(&member_id, instance_id.as_deref(), generation, now)
-    })
-    .unwrap_or(Err(GroupError::CoordinatorNotAvailable));
+    // A consumer group checks member epochs (STALE_MEMBER_EPOCH); a classic one generations.
+    let allowed = match c.groups.borrow_mut().get_mut(&group_id) {
+        Some(slot) => match &slot.consumer {
+            Some(g) => g.validate_commit(&member_id, generation),
+            None => slot
+                .group
+                .validate_commit(&member_id, instance_id.as_deref(), generation, now),
+        },
+        None => Err(GroupError::CoordinatorNotAvailable),
+    };
     after(&shard, &group_id);
     if let Err(e) = allowed {
         results.extend(valid.into_iter().map(|p| (p.topic, p.partition, Err(e))));
@@ -232,6 +234,10 @@ pub(super) async fn expire_offsets(shard: &Rc<Shard>) {
     let mut writes: HashMap<i32, Vec<(Bytes, Option<Bytes>)>> = HashMap::new();
     let mut dead = Vec::new();
     for (id, slot) in c.groups.borrow_mut().iter_mut() {
+        // A consumer group's offsets expire only once it is empty, as a classic group's.
+        if slot.consumer.as_ref().is_some_and(|g| !g.is_empty()) {
+            continue;
+        }
         let g = &mut slot.group;
         let expired = g.expire_offsets(now, c.config.offsets_retention_ms);
         let gone = g.state() == GroupState::Empty && g.is_disposable();
@@ -276,11 +282,7 @@ pub fn apply_committed_offsets(
     c.groups
         .borrow_mut()
         .entry(group_id.to_string())
-        .or_insert_with(|| Slot {
-            group: Group::new(group_id, c.config, now),
-            scheduled: None,
-            persist_seq: 0,
-        });
+        .or_insert_with(|| Slot::new(Group::new(group_id, c.config, now)));
     with_group(c, group_id, |g| {
         for (t, p, o) in offsets {
             g.commit(t, p, o);
