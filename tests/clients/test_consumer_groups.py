@@ -49,7 +49,17 @@ class Member:
             "enable.auto.commit": False,
             "topic.metadata.refresh.interval.ms": 500,
         })
-        self.c.subscribe(subscription)
+        # What it holds, tracked from its rebalance callbacks (librdkafka calls them on the
+        # consuming thread; asking `assignment()` from another thread waits on that thread).
+        self.assigned: set[tuple[str, int]] = set()
+        self.c.subscribe(
+            subscription,
+            on_assign=lambda _c, ps: self.assigned.update((p.topic, p.partition) for p in ps),
+            on_revoke=lambda _c, ps: self.assigned.difference_update(
+                (p.topic, p.partition) for p in ps),
+            on_lost=lambda _c, ps: self.assigned.difference_update(
+                (p.topic, p.partition) for p in ps),
+        )
         self.t = threading.Thread(target=self._run, daemon=True)
         self.t.start()
 
@@ -92,6 +102,17 @@ def wait_consumed(members: list[Member], expected: set[str], what: str) -> None:
     raise AssertionError(f"{what}: {len(missing)} never consumed, e.g. {missing[:5]}")
 
 
+def wait_assigned(members: list[Member], partitions: int) -> None:
+    """Each member holds some partitions and together they hold all `partitions`."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline:
+        held = [len(m.assigned) for m in members]
+        if all(held) and sum(held) == partitions:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"assignment never settled: {held}")
+
+
 def test_members_join_and_leave_every_record_once(cbroker, topic_name):
     bootstrap = cbroker.bootstrap
     create_topic(bootstrap, topic_name, partitions=6)
@@ -100,6 +121,7 @@ def test_members_join_and_leave_every_record_once(cbroker, topic_name):
     b = Member(bootstrap, group, [topic_name], "b")
     members = [a, b]
     try:
+        wait_assigned(members, 6)
         round1 = [(f"k{i}".encode(), f"r1-{i}".encode()) for i in range(600)]
         produce(bootstrap, topic_name, round1)
         wait_consumed(members, {v.decode() for _, v in round1}, "two members")
@@ -110,9 +132,11 @@ def test_members_join_and_leave_every_record_once(cbroker, topic_name):
         members.append(c)
         joined_at = time.monotonic()
         round2 = [(f"k{i}".encode(), f"r2-{i}".encode()) for i in range(900)]
-        for i in range(0, len(round2), 100):
+        for i in range(0, len(round2) - 300, 100):
             produce(bootstrap, topic_name, round2[i:i + 100])
-            time.sleep(0.1)
+            time.sleep(0.3)
+        wait_assigned(members, 6)
+        produce(bootstrap, topic_name, round2[-300:])
         wait_consumed(members, {v.decode() for _, v in round2}, "three members")
         assert c.got, "the third member got partitions"
         c_first = min(c.times)
@@ -122,6 +146,7 @@ def test_members_join_and_leave_every_record_once(cbroker, topic_name):
         # b leaves; a and c take its partitions.
         b.stop()
         members.remove(b)
+        wait_assigned(members, 6)
         round3 = [(f"k{i}".encode(), f"r3-{i}".encode()) for i in range(600)]
         produce(bootstrap, topic_name, round3)
         wait_consumed(members, {v.decode() for _, v in round3}, "after b left")
@@ -138,7 +163,16 @@ def test_members_join_and_leave_every_record_once(cbroker, topic_name):
         for m in (a, b, c):
             for (_, p, o, _) in m.got:
                 ends[p] = max(ends.get(p, -1), o + 1)
-        committed = a.c.committed([TopicPartition(topic_name, p) for p in range(6)], timeout=10)
+        for m in members:
+            m.stop()
+        members = []
+        # Read back by a consumer outside the group's membership (OffsetFetch, no member).
+        reader = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+        try:
+            tps = [TopicPartition(topic_name, p) for p in range(6)]
+            committed = reader.committed(tps, timeout=10)
+        finally:
+            reader.close()
         assert {tp.partition: tp.offset for tp in committed} == ends
     finally:
         for m in members:
