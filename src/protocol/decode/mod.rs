@@ -457,6 +457,8 @@ mod tests {
                 ApiKey::CreateAcls => CreateAclsRequest::VERSIONS,
                 ApiKey::DeleteAcls => DeleteAclsRequest::VERSIONS,
                 ApiKey::DescribeTopicPartitions => DescribeTopicPartitionsRequest::VERSIONS,
+                ApiKey::ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest::VERSIONS,
+                ApiKey::ConsumerGroupDescribe => ConsumerGroupDescribeRequest::VERSIONS,
                 other => panic!("{other:?} is not in the table"),
             }
         };
@@ -469,6 +471,6 @@ mod tests {
                 "{key:?}"
             );
         }
-        assert_eq!(DECODED.len(), 44);
+        assert_eq!(DECODED.len(), 46);
     }
 }
