@@ -291,6 +291,26 @@ pub const OFFSETS_RETENTION_MS_DEFAULT: u64 = 7 * 24 * 60 * 60 * 1000;
 /// Kafka's `offsets.retention.check.interval.ms` default: how often expired offsets are removed.
 pub const OFFSETS_RETENTION_CHECK_INTERVAL_MS_DEFAULT: u64 = 600_000;
 
+/// Kafka's `group.consumer.heartbeat.interval.ms` default: how often a KIP-848 member
+/// heartbeats; the heartbeat is also how it learns its next assignment step.
+pub const GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS_DEFAULT: u64 = 5_000;
+
+/// Kafka's `group.consumer.session.timeout.ms` default: a KIP-848 member silent this long is
+/// removed and its partitions go to the others.
+pub const GROUP_CONSUMER_SESSION_TIMEOUT_MS_DEFAULT: u64 = 45_000;
+
+/// Longest subscription regex a consumer group member may send: the broker evaluates it
+/// against every topic name, so a huge pattern would cost every heartbeat.
+pub const CONSUMER_GROUP_REGEX_BYTES_MAX: usize = 4_096;
+
+/// Memory one compiled subscription regex may take (the `regex` crate's size limit): a short
+/// pattern can still compile to a very large automaton (`a{1000}{1000}`).
+pub const CONSUMER_GROUP_REGEX_COMPILED_BYTES_MAX: usize = 1 << 20;
+
+const _: () = assert!(
+    GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS_DEFAULT < GROUP_CONSUMER_SESSION_TIMEOUT_MS_DEFAULT
+);
+const _: () = assert!(CONSUMER_GROUP_REGEX_BYTES_MAX <= REQUEST_STRING_BYTES_MAX);
 const _: () = assert!(GROUP_SESSION_TIMEOUT_MS_MIN_DEFAULT <= GROUP_SESSION_TIMEOUT_MS_MAX_DEFAULT);
 const _: () = assert!(GROUP_SESSION_TIMEOUT_MS_MAX_DEFAULT <= i32::MAX as u64);
 const _: () = assert!(OFFSET_METADATA_BYTES_MAX_DEFAULT <= REQUEST_STRING_BYTES_MAX);

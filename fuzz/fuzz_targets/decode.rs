@@ -101,6 +101,8 @@ fn body(key: i16, version: i16, buf: Bytes) {
         ApiKey::TxnOffsetCommit => check::<TxnOffsetCommitRequest>(buf, version),
         ApiKey::DescribeTransactions => check::<DescribeTransactionsRequest>(buf, version),
         ApiKey::ListTransactions => check::<ListTransactionsRequest>(buf, version),
+        ApiKey::ConsumerGroupHeartbeat => check::<ConsumerGroupHeartbeatRequest>(buf, version),
+        ApiKey::ConsumerGroupDescribe => check::<ConsumerGroupDescribeRequest>(buf, version),
         _ => {}
     }
 }

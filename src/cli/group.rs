@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 use clap::{ArgGroup, Subcommand};
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::{DeleteGroupsRequest, DescribeGroupsRequest, ListGroupsRequest};
+use kafka_protocol::messages::{
+    ConsumerGroupDescribeRequest, DeleteGroupsRequest, DescribeGroupsRequest, ListGroupsRequest,
+};
 use serde_json::{json, Value};
 
 use super::output::{print_json, Deletions, Format, Table};
@@ -16,6 +18,8 @@ use sluice_client::{Client, ClientError, OFFSET_EARLIEST, OFFSET_LATEST};
 
 const LIST_GROUPS_VERSION_MAX: i16 = 4;
 const DESCRIBE_GROUPS_VERSION_MAX: i16 = 5;
+/// ConsumerGroupDescribe (KIP-848) version asked.
+const CONSUMER_GROUP_DESCRIBE_VERSION_MAX: i16 = 1;
 const DELETE_GROUPS_VERSION_MAX: i16 = 2;
 
 #[derive(Subcommand, Debug)]
@@ -125,6 +129,8 @@ struct Described {
     protocol_type: String,
     protocol: String,
     members: Vec<Member>,
+    /// A KIP-848 consumer group's (group epoch, target assignment epoch).
+    epochs: Option<(i32, i32)>,
 }
 
 struct Member {
@@ -134,6 +140,8 @@ struct Member {
     instance_id: Option<String>,
     /// topic → partitions assigned to this member.
     assignment: BTreeMap<String, Vec<i32>>,
+    /// A KIP-848 member's epoch.
+    epoch: Option<i32>,
 }
 
 fn describe_group(client: &mut Client, group: &str) -> Result<Described, ClientError> {
@@ -167,6 +175,7 @@ fn describe_group(client: &mut Client, group: &str) -> Result<Described, ClientE
                 host: m.client_host.to_string(),
                 instance_id: m.group_instance_id.as_ref().map(|i| i.to_string()),
                 assignment,
+                epoch: None,
             }
         })
         .collect();
@@ -175,7 +184,55 @@ fn describe_group(client: &mut Client, group: &str) -> Result<Described, ClientE
         protocol_type: r.protocol_type.to_string(),
         protocol: r.protocol_data.to_string(),
         members,
+        epochs: None,
     })
+}
+
+/// A KIP-848 consumer group as ConsumerGroupDescribe tells it (None: not a consumer group).
+fn describe_consumer_group(
+    client: &mut Client,
+    group: &str,
+) -> Result<Option<Described>, ClientError> {
+    let request = ConsumerGroupDescribeRequest::default().with_group_ids(vec![group_id(group)]);
+    let g = with_coordinator(client, group, |conn| {
+        let (_, r) = conn.call(&request, CONSUMER_GROUP_DESCRIBE_VERSION_MAX)?;
+        r.groups
+            .into_iter()
+            .next()
+            .ok_or_else(|| ClientError::Protocol("ConsumerGroupDescribe answered no group".into()))
+    })?;
+    if g.error_code == ResponseError::GroupIdNotFound.code() {
+        return Ok(None);
+    }
+    ClientError::check(
+        g.error_code,
+        g.error_message.as_deref(),
+        format!("group {group}"),
+    )?;
+    let members = g
+        .members
+        .iter()
+        .map(|m| Member {
+            id: m.member_id.to_string(),
+            client_id: m.client_id.to_string(),
+            host: m.client_host.to_string(),
+            instance_id: m.instance_id.as_ref().map(|i| i.to_string()),
+            assignment: m
+                .assignment
+                .topic_partitions
+                .iter()
+                .map(|t| (t.topic_name.0.to_string(), t.partitions.clone()))
+                .collect(),
+            epoch: Some(m.member_epoch),
+        })
+        .collect();
+    Ok(Some(Described {
+        state: g.group_state.to_string(),
+        protocol_type: "consumer".to_string(),
+        protocol: g.assignor_name.to_string(),
+        members,
+        epochs: Some((g.group_epoch, g.assignment_epoch)),
+    }))
 }
 
 /// A consumer member's assignment (version-prefixed ConsumerProtocolAssignment); empty if it
@@ -188,7 +245,13 @@ fn decode_assignment(bytes: &Bytes) -> BTreeMap<String, Vec<i32>> {
 }
 
 fn describe(client: &mut Client, format: Format, group: &str) -> Result<(), ClientError> {
-    let d = describe_group(client, group)?;
+    let mut d = describe_group(client, group)?;
+    if d.state == "Dead" {
+        // Kafka 4 describes a KIP-848 group as Dead through DescribeGroups: ask the new API.
+        if let Ok(Some(c)) = describe_consumer_group(client, group) {
+            d = c;
+        }
+    }
     if d.state == "Dead" {
         return Err(ClientError::kafka(
             ResponseError::GroupIdNotFound.code(),
@@ -246,8 +309,11 @@ fn describe(client: &mut Client, format: Format, group: &str) -> Result<(), Clie
             "state": d.state,
             "protocol_type": d.protocol_type,
             "protocol": d.protocol,
+            "group_epoch": d.epochs.map(|e| e.0),
+            "assignment_epoch": d.epochs.map(|e| e.1),
             "members": d.members.iter().map(|m| json!({
                 "member_id": m.id,
+                "member_epoch": m.epoch,
                 "client_id": m.client_id,
                 "host": m.host,
                 "group_instance_id": m.instance_id,
@@ -261,6 +327,26 @@ fn describe(client: &mut Client, format: Format, group: &str) -> Result<(), Clie
                 d.state,
                 d.members.len()
             );
+            if let Some((group_epoch, assignment_epoch)) = d.epochs {
+                println!(
+                    "Consumer group (KIP-848), assignor {}: group epoch {group_epoch}, \
+                     assignment epoch {assignment_epoch}.",
+                    d.protocol
+                );
+                for m in &d.members {
+                    let assigned: Vec<String> = m
+                        .assignment
+                        .iter()
+                        .map(|(t, ps)| format!("{t}:{ps:?}"))
+                        .collect();
+                    println!(
+                        "  member {} epoch {} {}",
+                        m.id,
+                        m.epoch.unwrap_or(-1),
+                        assigned.join(" ")
+                    );
+                }
+            }
             let mut t = Table::new(&[
                 "GROUP",
                 "TOPIC",

@@ -406,6 +406,20 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = crate::limits::GROUP_MEMBERS_MAX_DEFAULT)]
     pub group_max_size: usize,
 
+    /// How often a KIP-848 consumer group member heartbeats
+    /// (group.consumer.heartbeat.interval.ms).
+    #[arg(long, default_value_t = crate::limits::GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS_DEFAULT)]
+    pub group_consumer_heartbeat_interval_ms: u64,
+
+    /// A KIP-848 member silent this long leaves its group (group.consumer.session.timeout.ms).
+    #[arg(long, default_value_t = crate::limits::GROUP_CONSUMER_SESSION_TIMEOUT_MS_DEFAULT)]
+    pub group_consumer_session_timeout_ms: u64,
+
+    /// Server-side assignors KIP-848 members may name, the first being the default
+    /// (group.consumer.assignors): uniform, range.
+    #[arg(long, default_value = "uniform,range")]
+    pub group_consumer_assignors: String,
+
     /// Longest metadata string a committed offset may carry (offset.metadata.max.bytes).
     #[arg(long, default_value_t = crate::limits::OFFSET_METADATA_BYTES_MAX_DEFAULT)]
     pub offset_metadata_max_bytes: usize,
@@ -599,6 +613,19 @@ impl ServeArgs {
                 crate::limits::REQUEST_STRING_BYTES_MAX
             );
         }
+        if self.group_consumer_heartbeat_interval_ms == 0
+            || self.group_consumer_heartbeat_interval_ms >= self.group_consumer_session_timeout_ms
+            || self.group_consumer_session_timeout_ms > i32::MAX as u64
+        {
+            anyhow::bail!(
+                "--group-consumer-heartbeat-interval-ms must be above 0 and below \
+                 --group-consumer-session-timeout-ms (at most {})",
+                i32::MAX
+            );
+        }
+        let consumer_assignors =
+            crate::groups::consumer::Assignors::parse(&self.group_consumer_assignors)
+                .map_err(|e| anyhow::anyhow!("--group-consumer-assignors: {e}"))?;
         Ok(crate::groups::GroupConfig {
             session_timeout_ms_min: self.group_min_session_timeout_ms,
             session_timeout_ms_max: self.group_max_session_timeout_ms,
@@ -607,6 +634,9 @@ impl ServeArgs {
             offset_metadata_bytes_max: self.offset_metadata_max_bytes,
             offsets_retention_ms: self.offsets_retention_minutes.saturating_mul(60_000),
             offsets_retention_check_interval_ms: self.offsets_retention_check_interval_ms.max(1),
+            consumer_heartbeat_interval_ms: self.group_consumer_heartbeat_interval_ms,
+            consumer_session_timeout_ms: self.group_consumer_session_timeout_ms,
+            consumer_assignors,
         })
     }
 }

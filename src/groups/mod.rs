@@ -1,4 +1,4 @@
-//! Consumer groups: Kafka's classic group coordinator.
+//! Consumer groups: Kafka's classic group coordinator, and KIP-848 consumer groups (`consumer`).
 //!
 //! - `state`: one group's state machine (membership, generations, rebalances, committed
 //!   offsets), pure logic: no I/O, no clock, no async. Unit-tested on its own.
@@ -12,6 +12,7 @@
 //! [`offsets_partition_for`]`(g)`, the shard FindCoordinator names.
 
 pub use sluice_client::consumer_protocol;
+pub mod consumer;
 pub mod coordinator;
 pub mod records;
 pub mod state;
@@ -41,6 +42,12 @@ pub struct GroupConfig {
     pub offsets_retention_ms: u64,
     /// `offsets.retention.check.interval.ms`
     pub offsets_retention_check_interval_ms: u64,
+    /// `group.consumer.heartbeat.interval.ms` (KIP-848 groups)
+    pub consumer_heartbeat_interval_ms: u64,
+    /// `group.consumer.session.timeout.ms` (KIP-848 groups)
+    pub consumer_session_timeout_ms: u64,
+    /// `group.consumer.assignors`
+    pub consumer_assignors: consumer::Assignors,
 }
 
 impl Default for GroupConfig {
@@ -54,6 +61,9 @@ impl Default for GroupConfig {
             offsets_retention_ms: limits::OFFSETS_RETENTION_MS_DEFAULT,
             offsets_retention_check_interval_ms:
                 limits::OFFSETS_RETENTION_CHECK_INTERVAL_MS_DEFAULT,
+            consumer_heartbeat_interval_ms: limits::GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS_DEFAULT,
+            consumer_session_timeout_ms: limits::GROUP_CONSUMER_SESSION_TIMEOUT_MS_DEFAULT,
+            consumer_assignors: consumer::Assignors::default(),
         }
     }
 }

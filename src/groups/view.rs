@@ -27,3 +27,28 @@ pub fn view(g: &Group) -> GroupView {
             .collect(),
     }
 }
+
+/// A KIP-848 consumer group: its members with their epochs and assigned partitions; the
+/// generation shown is the group epoch.
+pub fn consumer_view(g: &Group, c: &super::consumer::ConsumerGroup) -> GroupView {
+    GroupView {
+        group: g.id.clone(),
+        state: c.state_name(),
+        protocol_type: super::consumer_protocol::CONSUMER_PROTOCOL_TYPE.to_string(),
+        generation: c.group_epoch,
+        members: c
+            .members
+            .values()
+            .map(|m| MemberView {
+                member_id: m.id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+            })
+            .collect(),
+        offsets: g
+            .offsets
+            .iter()
+            .map(|((topic, partition), o)| (topic.clone(), *partition, o.offset))
+            .collect(),
+    }
+}

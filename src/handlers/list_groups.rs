@@ -1,7 +1,6 @@
 //! ListGroups (key 16): the groups this shard coordinates (each shard is a broker; clients ask
 //! every broker and merge, as with Kafka). v4 filters by state, v5 by group type (KIP-848),
-//! both case-insensitively. Every group Sluice coordinates is a classic group: its type is
-//! "classic", so a types filter without "classic" lists nothing, as in Kafka.
+//! both case-insensitively. A group's type is "classic" or "consumer" (KIP-848).
 
 use std::rc::Rc;
 
@@ -25,9 +24,6 @@ pub const VERSIONS: Versions = Versions {
     max: 5,
 };
 
-/// Kafka's name for a classic group's type (`Group.GroupType.CLASSIC`).
-const CLASSIC: &str = "classic";
-
 pub async fn handle(
     shard: &Rc<Shard>,
     session: &Rc<Session>,
@@ -46,22 +42,23 @@ pub async fn handle(
         .iter()
         .map(|s| s.to_ascii_lowercase())
         .collect();
-    let classic_listed = types.is_empty() || types.iter().any(|t| t == CLASSIC);
     // Every group with DESCRIBE on the cluster, else only those the principal may DESCRIBE.
     let authz = Authz::new(shard, session);
     let all = authz.cluster(AclOperation::Describe);
     let groups = coordinator::list(shard)
         .await
         .into_iter()
-        .filter(|_| classic_listed)
-        .filter(|(_, _, state)| filter.is_empty() || filter.contains(&state.to_ascii_lowercase()))
-        .filter(|(id, _, _)| all || authz.group(AclOperation::Describe, id))
-        .map(|(id, protocol_type, state)| {
+        .filter(|(_, _, _, kind)| types.is_empty() || types.iter().any(|t| t == kind))
+        .filter(|(_, _, state, _)| {
+            filter.is_empty() || filter.contains(&state.to_ascii_lowercase())
+        })
+        .filter(|(id, _, _, _)| all || authz.group(AclOperation::Describe, id))
+        .map(|(id, protocol_type, state, kind)| {
             ListedGroup::default()
                 .with_group_id(GroupId(str_bytes(&id)))
                 .with_protocol_type(str_bytes(&protocol_type))
                 .with_group_state(str_bytes(state))
-                .with_group_type(str_bytes(CLASSIC))
+                .with_group_type(str_bytes(kind))
         })
         .collect();
     Ok(encode(

@@ -23,7 +23,7 @@ use crate::shard::Shard;
 pub const VERSIONS: Versions = Versions {
     key: ApiKey::OffsetCommit,
     min: 2,
-    max: 8,
+    max: 9,
 };
 
 /// "Use the broker's retention" in OffsetCommit v2–4.

@@ -25,7 +25,7 @@ use crate::shard::Shard;
 pub const VERSIONS: Versions = Versions {
     key: ApiKey::OffsetFetch,
     min: 1,
-    max: 8,
+    max: 9,
 };
 
 use crate::groups::coordinator::FetchedOffsets as Fetched;
@@ -43,6 +43,7 @@ async fn fetch(
     group_id: String,
     topics: Option<Vec<(String, Vec<i32>)>>,
     require_stable: bool,
+    member: Option<(String, i32)>,
 ) -> Result<
     (
         Vec<(String, Vec<(i32, Option<CommittedOffset>)>, i16)>,
@@ -67,15 +68,19 @@ async fn fetch(
     let g = group_id.clone();
     let (found, unstable): (Fetched, Unstable) =
         coordinator::route(shard, &group_id, move |s| async move {
+            if let Some((m, epoch)) = member {
+                coordinator::check_fetch_member(&s, &g, &m, epoch)?;
+            }
             let found = coordinator::fetch_offsets(&s, &g, asked);
             let unstable = if require_stable {
                 unstable_partitions(&s, &g, &found)
             } else {
                 Unstable::new()
             };
-            (found, unstable)
+            Ok::<_, crate::protocol::errors::GroupError>((found, unstable))
         })
         .await
+        .and_then(|r| r)
         .map_err(|e| e.code())?;
     let denied_code = ResponseError::TopicAuthorizationFailed.code();
     let found = found
@@ -142,8 +147,19 @@ pub async fn handle(
             });
             let group = OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
             let stable = request.require_stable;
+            // v9: a KIP-848 member fetching its group's offsets names itself and its epoch.
+            let member =
+                (version >= 9 && (g.member_id.is_some() || g.member_epoch >= 0)).then(|| {
+                    let id = g
+                        .member_id
+                        .as_ref()
+                        .map(|m| m.to_string())
+                        .unwrap_or_default();
+                    (id, g.member_epoch)
+                });
+            let group_id = g.group_id.0.to_string();
             groups.push(
-                match fetch(shard, authz, g.group_id.0.to_string(), topics, stable).await {
+                match fetch(shard, authz, group_id, topics, stable, member).await {
                     Err(code) => group.with_error_code(code),
                     Ok((found, unstable)) => group.with_topics(
                         found
@@ -185,7 +201,15 @@ pub async fn handle(
     });
     let GroupId(group_id) = request.group_id;
     let stable = version >= 7 && request.require_stable;
-    let fetched = fetch(shard, authz, group_id.to_string(), asked.clone(), stable).await;
+    let fetched = fetch(
+        shard,
+        authz,
+        group_id.to_string(),
+        asked.clone(),
+        stable,
+        None,
+    )
+    .await;
     let (found, unstable, error) = match fetched {
         Ok((found, unstable)) => (found, unstable, None),
         // v1 has no top-level error: each partition carries it.

@@ -121,6 +121,12 @@ pub enum GroupError {
     /// TxnOffsetCommit from an older epoch of the producer.
     InvalidProducerEpoch,
     UnknownServerError,
+    FencedMemberEpoch,
+    StaleMemberEpoch,
+    UnreleasedInstanceId,
+    UnsupportedAssignor,
+    InvalidRegularExpression,
+    UnsupportedVersion,
 }
 
 impl GroupError {
@@ -148,6 +154,12 @@ impl GroupError {
             GroupError::InvalidTxnState => ResponseError::InvalidTxnState,
             GroupError::InvalidProducerEpoch => ResponseError::InvalidProducerEpoch,
             GroupError::UnknownServerError => ResponseError::UnknownServerError,
+            GroupError::FencedMemberEpoch => ResponseError::FencedMemberEpoch,
+            GroupError::StaleMemberEpoch => ResponseError::StaleMemberEpoch,
+            GroupError::UnreleasedInstanceId => ResponseError::UnreleasedInstanceId,
+            GroupError::UnsupportedAssignor => ResponseError::UnsupportedAssignor,
+            GroupError::InvalidRegularExpression => ResponseError::InvalidRegularExpression,
+            GroupError::UnsupportedVersion => ResponseError::UnsupportedVersion,
         };
         e.code()
     }

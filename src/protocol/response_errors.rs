@@ -137,6 +137,8 @@ errors! {
     JoinGroupResponse, |r, f| f(r.error_code);
     SyncGroupResponse, |r, f| f(r.error_code);
     HeartbeatResponse, |r, f| f(r.error_code);
+    ConsumerGroupHeartbeatResponse, |r, f| f(r.error_code);
+    ConsumerGroupDescribeResponse, |r, f| r.groups.iter().for_each(|g| f(g.error_code));
     LeaveGroupResponse, |r, f| {
         f(r.error_code);
         r.members.iter().for_each(|m| f(m.error_code));

@@ -1324,6 +1324,42 @@ fn body(
                 v,
             )
         }
+        ApiKey::ConsumerGroupHeartbeat => {
+            let (group_id, member, epoch) = membership(c, ctx);
+            let mut r = ConsumerGroupHeartbeatRequest::default()
+                .with_group_id(group_id)
+                .with_member_id(member)
+                .with_member_epoch(match c.below(4) {
+                    0 => 0,
+                    1 => -1,
+                    2 => -2,
+                    _ => epoch,
+                })
+                .with_instance_id(instance_id(c))
+                .with_rebalance_timeout_ms(int32(c, -1..=WAIT_MS_MAX))
+                .with_subscribed_topic_names(nullable_list(c, topic))
+                .with_server_assignor(match c.below(4) {
+                    0 => Some(s("uniform")),
+                    1 => Some(s("range")),
+                    2 => Some(short_text(c)),
+                    _ => None,
+                })
+                .with_topic_partitions(nullable_list(c, |c| {
+                    consumer_group_heartbeat_request::TopicPartitions::default()
+                        .with_topic_id(Uuid::from_u128(u128::from(c.u32())))
+                        .with_partitions(list(c, partition))
+                }));
+            if within(1, 1) && c.one_in(3) {
+                r.subscribed_topic_regex = Some(s(c.pick(&["^fuzz-.*", "(", ".*", ""])));
+            }
+            enc(r, v)
+        }
+        ApiKey::ConsumerGroupDescribe => enc(
+            ConsumerGroupDescribeRequest::default()
+                .with_group_ids(list(c, group))
+                .with_include_authorized_operations(c.one_in(2)),
+            v,
+        ),
         _ => None,
     }
 }

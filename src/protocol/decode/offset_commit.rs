@@ -1,4 +1,5 @@
-//! OffsetCommit request, versions 2–8 (flexible from 8). The crate's type goes to v9.
+//! OffsetCommit request, versions 2–9 (flexible from 8; v9 carries a KIP-848 member epoch in
+//! the generation field, with the same layout).
 
 use bytes::Bytes;
 use kafka_protocol::messages::offset_commit_request::{
@@ -9,7 +10,7 @@ use kafka_protocol::messages::{ApiKey, OffsetCommitRequest};
 use super::reader::*;
 use super::try_decode_impl;
 
-try_decode_impl!(OffsetCommitRequest, ApiKey::OffsetCommit, 2..=8);
+try_decode_impl!(OffsetCommitRequest, ApiKey::OffsetCommit, 2..=9);
 
 fn decode(buf: &mut Bytes, version: i16) -> Result<OffsetCommitRequest> {
     let flexible = version >= 8;

@@ -1,5 +1,5 @@
-//! OffsetFetch request, versions 1–8 (flexible from 6; batched groups from 8). The crate's
-//! type goes to v9, whose member id and epoch keep their defaults here.
+//! OffsetFetch request, versions 1–9 (flexible from 6; batched groups from 8; v9 names the
+//! KIP-848 member and its epoch per group).
 
 use bytes::Bytes;
 use kafka_protocol::messages::offset_fetch_request::{
@@ -10,7 +10,7 @@ use kafka_protocol::messages::{ApiKey, OffsetFetchRequest};
 use super::reader::*;
 use super::try_decode_impl;
 
-try_decode_impl!(OffsetFetchRequest, ApiKey::OffsetFetch, 1..=8);
+try_decode_impl!(OffsetFetchRequest, ApiKey::OffsetFetch, 1..=9);
 
 fn decode(buf: &mut Bytes, version: i16) -> Result<OffsetFetchRequest> {
     let flexible = version >= 6;
@@ -33,6 +33,10 @@ fn decode(buf: &mut Bytes, version: i16) -> Result<OffsetFetchRequest> {
         request.groups = try_get_array(buf, flexible, group_bytes_min, "groups", |buf| {
             let mut group = OffsetFetchRequestGroup::default();
             group.group_id = try_get_string(buf, flexible, "group_id")?.into();
+            if version >= 9 {
+                group.member_id = try_get_nullable_string(buf, flexible, "member_id")?;
+                group.member_epoch = try_get_i32(buf, "member_epoch")?;
+            }
             group.topics =
                 try_get_nullable_array(buf, flexible, topic_bytes_min, "group_topics", |buf| {
                     let mut topic = OffsetFetchRequestTopics::default();
@@ -76,6 +80,10 @@ mod tests {
             r.groups = vec(rng, 3, |rng| {
                 let mut g = OffsetFetchRequestGroup::default();
                 g.group_id = string(rng).into();
+                if version >= 9 {
+                    g.member_id = opt_string(rng);
+                    g.member_epoch = rng.gen();
+                }
                 g.topics = rng.gen_bool(0.8).then(|| {
                     vec(rng, 3, |rng| {
                         let mut t = OffsetFetchRequestTopics::default();

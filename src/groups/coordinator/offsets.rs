@@ -1,0 +1,291 @@
+//! Committed offsets: OffsetCommit, OffsetFetch, OffsetDelete, transactional offsets made
+//! visible at commit, and offset retention (with the tombstones each removal writes).
+//!
+//! Runs on the group's coordinator shard, through [`super::route`] (retention: from the
+//! coordinator's background task).
+
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+use bytes::Bytes;
+
+use super::{after, with_group, CommitPartition, FetchedOffsets, PartitionResults, Slot};
+use crate::groups::offsets_partition_for;
+use crate::groups::records;
+use crate::groups::state::{CommittedOffset, Group, GroupState};
+use crate::protocol::errors::GroupError;
+use crate::shard::Shard;
+
+pub async fn commit(
+    shard: Rc<Shard>,
+    group_id: String,
+    member_id: String,
+    instance_id: Option<String>,
+    generation: i32,
+    retention_ms: Option<i64>,
+    partitions: Vec<CommitPartition>,
+) -> PartitionResults {
+    let c = &shard.groups;
+    let now = c.now();
+    let snapshot = shard.snapshot();
+    let mut results: PartitionResults = Vec::with_capacity(partitions.len());
+    let mut valid = Vec::new();
+    for p in partitions {
+        let r = if snapshot.partition(&p.topic, p.partition).is_none() {
+            Err(GroupError::UnknownTopicOrPartition)
+        } else if p.metadata.as_ref().map_or(0, String::len) > c.config.offset_metadata_bytes_max {
+            Err(GroupError::OffsetMetadataTooLarge)
+        } else {
+            Ok(())
+        };
+        match r {
+            Ok(()) => valid.push(p),
+            Err(e) => results.push((p.topic, p.partition, Err(e))),
+        }
+    }
+    if !c.groups.borrow().contains_key(&group_id) {
+        if generation >= 0 {
+            results.extend(
+                valid
+                    .into_iter()
+                    .map(|p| (p.topic, p.partition, Err(GroupError::IllegalGeneration))),
+            );
+            return results;
+        }
+        c.groups.borrow_mut().insert(
+            group_id.clone(),
+            Slot::new(Group::new(&group_id, c.config, now)),
+        );
+    }
+    // A consumer group checks member epochs (STALE_MEMBER_EPOCH); a classic one generations.
+    let allowed = match c.groups.borrow_mut().get_mut(&group_id) {
+        Some(slot) => match &slot.consumer {
+            Some(g) => g.validate_commit(&member_id, generation),
+            None => slot
+                .group
+                .validate_commit(&member_id, instance_id.as_deref(), generation, now),
+        },
+        None => Err(GroupError::CoordinatorNotAvailable),
+    };
+    after(&shard, &group_id);
+    if let Err(e) = allowed {
+        results.extend(valid.into_iter().map(|p| (p.topic, p.partition, Err(e))));
+        return results;
+    }
+    if valid.is_empty() {
+        return results;
+    }
+    let offsets: Vec<(CommitPartition, CommittedOffset)> = valid
+        .into_iter()
+        .map(|p| {
+            let o = CommittedOffset {
+                offset: p.offset,
+                leader_epoch: p.leader_epoch,
+                metadata: p.metadata.clone().unwrap_or_default(),
+                commit_timestamp_ms: now.wall_ms,
+                expire_timestamp_ms: retention_ms
+                    .filter(|r| *r >= 0)
+                    .map(|r| now.wall_ms.saturating_add(r)),
+            };
+            (p, o)
+        })
+        .collect();
+    let recs = offsets
+        .iter()
+        .map(|(p, o)| {
+            (
+                records::offset_key(&group_id, &p.topic, p.partition),
+                Some(records::offset_value(o)),
+            )
+        })
+        .collect();
+    let appended = shard
+        .append_offsets_records(offsets_partition_for(&group_id), recs)
+        .await
+        .map_err(|e| {
+            tracing::warn!(group = %group_id, error = ?e, "storing committed offsets");
+            GroupError::from(e)
+        });
+    if appended.is_ok() {
+        with_group(c, &group_id, |g| {
+            for (p, o) in &offsets {
+                g.commit(p.topic.clone(), p.partition, o.clone());
+            }
+        });
+    }
+    results.extend(
+        offsets
+            .into_iter()
+            .map(|(p, _)| (p.topic, p.partition, appended)),
+    );
+    results
+}
+
+/// Committed offsets: for the partitions asked (None where nothing is committed), or for every
+/// committed partition when `topics` is None.
+pub fn fetch_offsets(
+    shard: &Rc<Shard>,
+    group_id: &str,
+    topics: Option<Vec<(String, Vec<i32>)>>,
+) -> FetchedOffsets {
+    let c = &shard.groups;
+    let groups = c.groups.borrow();
+    let offsets = groups.get(group_id).map(|s| &s.group.offsets);
+    match topics {
+        Some(topics) => topics
+            .into_iter()
+            .map(|(t, ps)| {
+                let found = ps
+                    .into_iter()
+                    .map(|p| {
+                        let o = offsets.and_then(|o| o.get(&(t.clone(), p)).cloned());
+                        (p, o)
+                    })
+                    .collect();
+                (t, found)
+            })
+            .collect(),
+        None => {
+            let mut by_topic: BTreeMap<String, Vec<(i32, Option<CommittedOffset>)>> =
+                BTreeMap::new();
+            for ((t, p), o) in offsets.into_iter().flatten() {
+                by_topic
+                    .entry(t.clone())
+                    .or_default()
+                    .push((*p, Some(o.clone())));
+            }
+            by_topic.into_iter().collect()
+        }
+    }
+}
+
+/// Tombstones for a group's offsets (and the group itself when `group_too`).
+pub(super) fn tombstones(
+    group_id: &str,
+    keys: &[(String, i32)],
+    group_too: bool,
+) -> Vec<(Bytes, Option<Bytes>)> {
+    let mut recs: Vec<(Bytes, Option<Bytes>)> = keys
+        .iter()
+        .map(|(t, p)| (records::offset_key(group_id, t, *p), None))
+        .collect();
+    if group_too {
+        recs.push((records::group_key(group_id), None));
+    }
+    recs
+}
+
+/// OffsetDelete: remove committed offsets the group no longer consumes.
+pub async fn delete_offsets(
+    shard: Rc<Shard>,
+    group_id: String,
+    partitions: Vec<(String, i32)>,
+) -> Result<PartitionResults, GroupError> {
+    let c = &shard.groups;
+    let snapshot = shard.snapshot();
+    let mut results: PartitionResults = Vec::new();
+    let mut removed = Vec::new();
+    {
+        let mut groups = c.groups.borrow_mut();
+        let g = &mut groups
+            .get_mut(&group_id)
+            .ok_or(GroupError::GroupIdNotFound)?
+            .group;
+        let subscribed = match g.state() {
+            GroupState::Dead => return Err(GroupError::GroupIdNotFound),
+            GroupState::Empty => None,
+            _ if g.protocol_type()
+                == Some(crate::groups::consumer_protocol::CONSUMER_PROTOCOL_TYPE) =>
+            {
+                Some(g.subscribed_topics().unwrap_or_default())
+            }
+            _ => return Err(GroupError::NonEmptyGroup),
+        };
+        for (t, p) in partitions {
+            if snapshot.partition(&t, p).is_none() {
+                results.push((t, p, Err(GroupError::UnknownTopicOrPartition)));
+            } else if subscribed.as_ref().is_some_and(|s| s.contains(&t)) {
+                results.push((t, p, Err(GroupError::GroupSubscribedToTopic)));
+            } else {
+                if g.offsets.remove(&(t.clone(), p)).is_some() {
+                    removed.push((t.clone(), p));
+                }
+                results.push((t, p, Ok(())));
+            }
+        }
+    }
+    if !removed.is_empty() {
+        shard
+            .append_offsets_records(
+                offsets_partition_for(&group_id),
+                tombstones(&group_id, &removed, false),
+            )
+            .await
+            .map_err(GroupError::from)?;
+    }
+    Ok(results)
+}
+
+/// Offset retention: remove expired offsets, then empty groups left with none (Kafka's
+/// `cleanupGroupMetadata`), writing tombstones for both.
+pub(super) async fn expire_offsets(shard: &Rc<Shard>) {
+    let c = &shard.groups;
+    let now = c.now();
+    let mut writes: HashMap<i32, Vec<(Bytes, Option<Bytes>)>> = HashMap::new();
+    let mut dead = Vec::new();
+    for (id, slot) in c.groups.borrow_mut().iter_mut() {
+        // A consumer group's offsets expire only once it is empty, as a classic group's.
+        if slot.consumer.as_ref().is_some_and(|g| !g.is_empty()) {
+            continue;
+        }
+        let g = &mut slot.group;
+        let expired = g.expire_offsets(now, c.config.offsets_retention_ms);
+        let gone = g.state() == GroupState::Empty && g.is_disposable();
+        if gone {
+            g.mark_dead(now);
+            dead.push(id.clone());
+        }
+        if !expired.is_empty() || gone {
+            writes
+                .entry(offsets_partition_for(id))
+                .or_default()
+                .extend(tombstones(id, &expired, gone));
+        }
+    }
+    for id in &dead {
+        after(shard, id);
+        c.groups.borrow_mut().remove(id);
+    }
+    for (p, recs) in writes {
+        let n = recs.len();
+        if let Err(e) = shard.append_offsets_records(p, recs).await {
+            tracing::warn!(partition = p, error = ?e, "writing expired-offset tombstones");
+        } else {
+            tracing::info!(
+                partition = p,
+                records = n,
+                "expired offsets and groups removed"
+            );
+        }
+    }
+}
+
+/// Offsets a committed transaction wrote for `group_id` (TxnOffsetCommit), already appended to
+/// the offsets partition: the group sees them now (`groups::txn_offsets`).
+pub fn apply_committed_offsets(
+    shard: &Rc<Shard>,
+    group_id: &str,
+    offsets: Vec<(String, i32, CommittedOffset)>,
+) {
+    let c = &shard.groups;
+    let now = c.now();
+    c.groups
+        .borrow_mut()
+        .entry(group_id.to_string())
+        .or_insert_with(|| Slot::new(Group::new(group_id, c.config, now)));
+    with_group(c, group_id, |g| {
+        for (t, p, o) in offsets {
+            g.commit(t, p, o);
+        }
+    });
+}
