@@ -369,6 +369,10 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = crate::limits::GROUP_INITIAL_REBALANCE_DELAY_MS_DEFAULT)]
     pub group_initial_rebalance_delay_ms: u64,
 
+    /// Share-group settings (`group.share.*`).
+    #[command(flatten)]
+    pub share: crate::share::ShareArgs,
+
     /// Most members one consumer group may have (group.max.size).
     #[arg(long, default_value_t = crate::limits::GROUP_MEMBERS_MAX_DEFAULT)]
     pub group_max_size: usize,

@@ -221,6 +221,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         connections_max_idle_ms: args.connections_max_idle_ms,
         partitions_max,
         groups: args.group_config()?,
+        share: args.share.config()?,
         log_defaults: crate::shard::LogDefaults {
             retention_ms: args.log_retention_ms,
             retention_bytes: args.log_retention_bytes,
