@@ -21,9 +21,9 @@ use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::security::authz::AclOperation;
 use crate::security::authz_helpers::Authz;
 use crate::security::session::Session;
+use crate::shard::Shard;
 use crate::share::owner::{AckBatch, Op};
 use crate::share::sessions::Step;
-use crate::shard::Shard;
 
 pub const VERSIONS: Versions = Versions {
     key: ApiKey::ShareAcknowledge,
@@ -101,7 +101,12 @@ pub async fn handle(
                             .with_leader_epoch(a.leader_epoch),
                     )
                 }
-                Some(Err(e)) => (Some(*e), LeaderIdAndEpoch::default().with_leader_id((-1).into()).with_leader_epoch(-1)),
+                Some(Err(e)) => (
+                    Some(*e),
+                    LeaderIdAndEpoch::default()
+                        .with_leader_id((-1).into())
+                        .with_leader_epoch(-1),
+                ),
                 None => (None, LeaderIdAndEpoch::default()),
             };
             out.partitions.push(
@@ -172,7 +177,9 @@ mod tests {
             .with_error_code(0)
             .with_responses(vec![ShareAcknowledgeTopicResponse::default()
                 .with_topic_id(uuid::Uuid::from_u128(9))
-                .with_partitions(vec![PartitionData::default().with_partition_index(3)])]);
+                .with_partitions(
+                    vec![PartitionData::default().with_partition_index(3)],
+                )]);
         let mut body = BytesMut::new();
         response.encode(&mut body, 1).unwrap();
         let mut frame = BytesMut::new();

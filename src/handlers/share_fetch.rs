@@ -29,10 +29,10 @@ use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::security::authz::AclOperation;
 use crate::security::authz_helpers::Authz;
 use crate::security::session::Session;
+use crate::shard::Shard;
 use crate::share::owner::{self, AckBatch, Answer, Op};
 use crate::share::sessions::Step;
 use crate::share::ShareError;
-use crate::shard::Shard;
 
 pub const VERSIONS: Versions = Versions {
     key: ApiKey::ShareFetch,
@@ -129,7 +129,12 @@ pub async fn handle(
         .map(|m| m.to_string())
         .unwrap_or_default();
     if group.is_empty() || member.is_empty() || member.len() > 36 {
-        return Ok(top_level(shard, header, ResponseError::InvalidRequest.code(), lock_ms));
+        return Ok(top_level(
+            shard,
+            header,
+            ResponseError::InvalidRequest.code(),
+            lock_ms,
+        ));
     }
     let authz = Authz::new(shard, session);
     if !authz.group(AclOperation::Read, &group) {
@@ -143,7 +148,12 @@ pub async fn handle(
             || request.max_bytes != 0
             || request.max_records != 0)
     {
-        return Ok(top_level(shard, header, ResponseError::InvalidRequest.code(), lock_ms));
+        return Ok(top_level(
+            shard,
+            header,
+            ResponseError::InvalidRequest.code(),
+            lock_ms,
+        ));
     }
     let mut acks: HashMap<(Uuid, i32), Vec<AckBatch>> = HashMap::new();
     let mut named = Vec::new();
@@ -313,7 +323,9 @@ pub async fn handle(
                         AcquiredRecords::default()
                             .with_first_offset(r.first_offset)
                             .with_last_offset(r.last_offset)
-                            .with_delivery_count(i16::try_from(r.delivery_count).unwrap_or(i16::MAX))
+                            .with_delivery_count(
+                                i16::try_from(r.delivery_count).unwrap_or(i16::MAX),
+                            )
                     })
                     .collect(),
             );

@@ -18,8 +18,8 @@ use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::security::authz::{AclOperation, ResourceType};
 use crate::security::authz_helpers::Authz;
 use crate::security::session::Session;
-use crate::share::{coordinator, ShareError};
 use crate::shard::Shard;
+use crate::share::{coordinator, ShareError};
 
 pub const VERSIONS: Versions = Versions {
     key: ApiKey::ShareGroupDescribe,
@@ -71,17 +71,19 @@ pub async fn handle(
                                     .with_subscribed_topic_names(
                                         m.topics.iter().map(|t| str_bytes(t).into()).collect(),
                                     )
-                                    .with_assignment(Assignment::default().with_topic_partitions(
-                                        m.assignment
-                                            .into_iter()
-                                            .map(|(id, name, ps)| {
-                                                TopicPartitions::default()
-                                                    .with_topic_id(id)
-                                                    .with_topic_name(str_bytes(&name).into())
-                                                    .with_partitions(ps)
-                                            })
-                                            .collect(),
-                                    ))
+                                    .with_assignment(
+                                        Assignment::default().with_topic_partitions(
+                                            m.assignment
+                                                .into_iter()
+                                                .map(|(id, name, ps)| {
+                                                    TopicPartitions::default()
+                                                        .with_topic_id(id)
+                                                        .with_topic_name(str_bytes(&name).into())
+                                                        .with_partitions(ps)
+                                                })
+                                                .collect(),
+                                        ),
+                                    )
                             })
                             .collect(),
                     );

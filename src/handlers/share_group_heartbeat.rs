@@ -17,9 +17,9 @@ use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::security::authz::AclOperation;
 use crate::security::authz_helpers::Authz;
 use crate::security::session::Session;
+use crate::shard::Shard;
 use crate::share::group::Heartbeat;
 use crate::share::{coordinator, ShareError};
-use crate::shard::Shard;
 
 pub const VERSIONS: Versions = Versions {
     key: ApiKey::ShareGroupHeartbeat,

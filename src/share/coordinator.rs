@@ -22,7 +22,11 @@ pub struct HeartbeatOut {
 }
 
 /// Handle one heartbeat on the group's coordinator shard.
-pub async fn heartbeat(shard: Rc<Shard>, group_id: String, hb: Heartbeat) -> Result<HeartbeatOut, ShareError> {
+pub async fn heartbeat(
+    shard: Rc<Shard>,
+    group_id: String,
+    hb: Heartbeat,
+) -> Result<HeartbeatOut, ShareError> {
     if classic_group_exists(&shard, &group_id) {
         // The id belongs to a group of another type (Kafka: "not a share group").
         return Err(ShareError::GroupIdNotFound);
@@ -125,7 +129,9 @@ pub fn describe(shard: &Rc<Shard>, group_id: &str) -> Result<GroupOut, ShareErro
     let now = shard.share.now_ms();
     let timeout = shard.share.config.session_timeout_ms;
     let mut groups = shard.share.groups.borrow_mut();
-    let g = groups.get_mut(group_id).ok_or(ShareError::GroupIdNotFound)?;
+    let g = groups
+        .get_mut(group_id)
+        .ok_or(ShareError::GroupIdNotFound)?;
     g.expire_members(now, timeout);
     let snapshot = shard.snapshot();
     let members = g
@@ -176,7 +182,9 @@ pub fn list(shard: &Shard) -> Vec<(String, &'static str)> {
 /// or the topic goes.
 pub fn delete(shard: &Shard, group_id: &str) -> Result<(), ShareError> {
     let mut groups = shard.share.groups.borrow_mut();
-    let g = groups.get_mut(group_id).ok_or(ShareError::GroupIdNotFound)?;
+    let g = groups
+        .get_mut(group_id)
+        .ok_or(ShareError::GroupIdNotFound)?;
     g.expire_members(shard.share.now_ms(), shard.share.config.session_timeout_ms);
     if !g.members.is_empty() {
         return Err(ShareError::NonEmptyGroup);

@@ -284,7 +284,9 @@ mod tests {
         for id in ["a", "b", "c", "d"] {
             let e = g.members[id].epoch;
             let got = g.heartbeat(hb(id, e, None), 1, 200, &two).unwrap();
-            let assignment = got.assignment.unwrap_or_else(|| g.members[id].assignment.clone());
+            let assignment = got
+                .assignment
+                .unwrap_or_else(|| g.members[id].assignment.clone());
             assert_eq!(assignment["t"].len(), 1, "{id}");
             *seen.entry(assignment["t"][0]).or_insert(0) += 1;
         }
@@ -300,10 +302,14 @@ mod tests {
         let b = g.heartbeat(hb("b", 0, Some(&["t"])), 0, 200, &two).unwrap();
         assert_eq!(b.assignment.unwrap()["t"], vec![1]);
         // a's epoch is behind: its next heartbeat brings the new assignment.
-        let a2 = g.heartbeat(hb("a", a.member_epoch, None), 1, 200, &two).unwrap();
+        let a2 = g
+            .heartbeat(hb("a", a.member_epoch, None), 1, 200, &two)
+            .unwrap();
         assert_eq!(a2.assignment.unwrap()["t"], vec![0]);
         // Unchanged: no assignment sent.
-        let a3 = g.heartbeat(hb("a", a2.member_epoch, None), 2, 200, &two).unwrap();
+        let a3 = g
+            .heartbeat(hb("a", a2.member_epoch, None), 2, 200, &two)
+            .unwrap();
         assert_eq!(a3.assignment, None);
     }
 

@@ -227,9 +227,9 @@ impl From<crate::protocol::errors::GroupError> for ShareError {
             G::InvalidRequest => ShareError::InvalidRequest,
             G::GroupMaxSizeReached => ShareError::GroupMaxSizeReached,
             G::UnknownTopicOrPartition => ShareError::UnknownTopicOrPartition,
-            G::CoordinatorNotAvailable
-            | G::NotCoordinator
-            | G::CoordinatorLoadInProgress => ShareError::CoordinatorNotAvailable,
+            G::CoordinatorNotAvailable | G::NotCoordinator | G::CoordinatorLoadInProgress => {
+                ShareError::CoordinatorNotAvailable
+            }
             G::IllegalGeneration
             | G::InconsistentGroupProtocol
             | G::InvalidSessionTimeout

@@ -70,7 +70,11 @@ pub enum AutoReset {
 
 /// The share-partition `key` on this shard, loaded from its file or created (and written)
 /// at `reset`. Errors when this shard does not own the partition.
-pub async fn slot(shard: &Rc<Shard>, key: &ShareKey, reset: AutoReset) -> Result<Rc<Slot>, ShareError> {
+pub async fn slot(
+    shard: &Rc<Shard>,
+    key: &ShareKey,
+    reset: AutoReset,
+) -> Result<Rc<Slot>, ShareError> {
     let (group, topic, partition) = key;
     let p = shard
         .local_partition(topic, *partition)
@@ -205,7 +209,14 @@ pub async fn run(shard: &Rc<Shard>, op: Op) -> Answer {
         }
         let mut durable = false;
         for a in &op.acks {
-            match sp.acknowledge(&op.member, a.first_offset, a.last_offset, &a.types, now, &limits) {
+            match sp.acknowledge(
+                &op.member,
+                a.first_offset,
+                a.last_offset,
+                &a.types,
+                now,
+                &limits,
+            ) {
                 Ok(d) => durable |= d,
                 Err(e) => answer.ack_error = Some(e.into()),
             }
@@ -261,13 +272,30 @@ pub async fn run(shard: &Rc<Shard>, op: Op) -> Answer {
 
 /// The batches of `bytes` (whole stored v2 batches) as offset spans.
 pub fn batch_spans(bytes: &[u8]) -> Vec<BatchSpan> {
-    use crate::log::format::{ATTRIBUTES_AT, BATCH_HEADER_BYTES, BATCH_LENGTH_AT, LAST_OFFSET_DELTA_AT};
+    use crate::log::format::{
+        ATTRIBUTES_AT, BATCH_HEADER_BYTES, BATCH_LENGTH_AT, LAST_OFFSET_DELTA_AT,
+    };
     let mut out = Vec::new();
     let mut at = 0usize;
     while let Some(header) = bytes.get(at..at + BATCH_HEADER_BYTES) {
-        let be_i64 = |i: usize| header.get(i..i + 8).and_then(|s| s.try_into().ok()).map(i64::from_be_bytes);
-        let be_i32 = |i: usize| header.get(i..i + 4).and_then(|s| s.try_into().ok()).map(i32::from_be_bytes);
-        let be_i16 = |i: usize| header.get(i..i + 2).and_then(|s| s.try_into().ok()).map(i16::from_be_bytes);
+        let be_i64 = |i: usize| {
+            header
+                .get(i..i + 8)
+                .and_then(|s| s.try_into().ok())
+                .map(i64::from_be_bytes)
+        };
+        let be_i32 = |i: usize| {
+            header
+                .get(i..i + 4)
+                .and_then(|s| s.try_into().ok())
+                .map(i32::from_be_bytes)
+        };
+        let be_i16 = |i: usize| {
+            header
+                .get(i..i + 2)
+                .and_then(|s| s.try_into().ok())
+                .map(i16::from_be_bytes)
+        };
         let (Some(base), Some(len), Some(attributes), Some(delta)) = (
             be_i64(0),
             be_i32(BATCH_LENGTH_AT),
@@ -317,6 +345,10 @@ fn trim(bytes: &Bytes, acquired: &[Acquired]) -> Bytes {
 
 /// Initialize the share-partition `key` on this shard if it has no state yet (the
 /// coordinator's call when it first assigns the partition).
-pub async fn initialize(shard: &Rc<Shard>, key: ShareKey, reset: AutoReset) -> Result<(), ShareError> {
+pub async fn initialize(
+    shard: &Rc<Shard>,
+    key: ShareKey,
+    reset: AutoReset,
+) -> Result<(), ShareError> {
     slot(shard, &key, reset).await.map(|_| ())
 }

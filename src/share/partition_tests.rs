@@ -27,7 +27,9 @@ fn acquires_new_records_once_and_accept_moves_the_start() {
         }]
     );
     // A second member gets nothing: all acquired.
-    assert!(sp.acquire("b", &[batch(0, 4)], 100, 5, 0, &LIMITS).is_empty());
+    assert!(sp
+        .acquire("b", &[batch(0, 4)], 100, 5, 0, &LIMITS)
+        .is_empty());
     assert_eq!(sp.next_fetch_offset(5, &LIMITS), None);
     assert_eq!(sp.acknowledge("a", 0, 1, &[1], 10, &LIMITS), Ok(true));
     assert_eq!(sp.start(), 2);
@@ -85,7 +87,9 @@ fn expired_locks_come_back_and_archive_past_the_delivery_limit() {
     // Delivered three times (the limit): archived, and the start passes it.
     assert_eq!(sp.start(), 1);
     assert_eq!(sp.counters.archived, 1);
-    assert!(sp.acquire("a", &[batch(0, 0)], 100, 1, now, &LIMITS).is_empty());
+    assert!(sp
+        .acquire("a", &[batch(0, 0)], 100, 1, now, &LIMITS)
+        .is_empty());
 }
 
 #[test]

@@ -97,7 +97,12 @@ impl Sessions {
 
     /// Acknowledgements outside a fetch (ShareAcknowledge): the epoch must match an open
     /// session (and moves on), or be -1 to close it.
-    pub fn acknowledge(&mut self, group: &str, member: &str, epoch: i32) -> Result<Step, ShareError> {
+    pub fn acknowledge(
+        &mut self,
+        group: &str,
+        member: &str,
+        epoch: i32,
+    ) -> Result<Step, ShareError> {
         match epoch {
             0 => Err(ShareError::InvalidShareSessionEpoch),
             _ => self.step(group, member, epoch, &[], &[]),
@@ -152,7 +157,10 @@ mod tests {
             Err(ShareError::InvalidShareSessionEpoch)
         );
         assert_eq!(s.acknowledge("g", "m", 3), Ok(Step::Fetch(vec![(T, 1)])));
-        assert_eq!(s.step("g", "m", -1, &[], &[]), Ok(Step::Closed(vec![(T, 1)])));
+        assert_eq!(
+            s.step("g", "m", -1, &[], &[]),
+            Ok(Step::Closed(vec![(T, 1)]))
+        );
         assert!(s.is_empty());
     }
 

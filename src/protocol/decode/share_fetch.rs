@@ -60,8 +60,13 @@ fn decode(buf: &mut Bytes, version: i16) -> Result<ShareFetch> {
         t.partitions = try_get_array(b, true, 4 + 1 + 1, "partitions", |b| {
             let mut p = FetchPartition::default();
             p.partition_index = try_get_i32(b, "partition_index")?;
-            p.acknowledgement_batches =
-                try_get_array(b, true, ACK_BATCH_BYTES_MIN, "acknowledgement_batches", ack_batch)?;
+            p.acknowledgement_batches = try_get_array(
+                b,
+                true,
+                ACK_BATCH_BYTES_MIN,
+                "acknowledgement_batches",
+                ack_batch,
+            )?;
             p.unknown_tagged_fields = try_get_unknown_tagged_fields(b, "fetch_partition")?;
             Ok(p)
         })?;

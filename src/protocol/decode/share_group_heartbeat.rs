@@ -6,7 +6,11 @@ use kafka_protocol::messages::{ApiKey, ShareGroupHeartbeatRequest};
 use super::reader::*;
 use super::try_decode_impl;
 
-try_decode_impl!(ShareGroupHeartbeatRequest, ApiKey::ShareGroupHeartbeat, 1..=1);
+try_decode_impl!(
+    ShareGroupHeartbeatRequest,
+    ApiKey::ShareGroupHeartbeat,
+    1..=1
+);
 
 fn decode(buf: &mut Bytes, _version: i16) -> Result<ShareGroupHeartbeatRequest> {
     let mut request = ShareGroupHeartbeatRequest::default();
@@ -14,10 +18,13 @@ fn decode(buf: &mut Bytes, _version: i16) -> Result<ShareGroupHeartbeatRequest> 
     request.member_id = try_get_string(buf, true, "member_id")?;
     request.member_epoch = try_get_i32(buf, "member_epoch")?;
     request.rack_id = try_get_nullable_string(buf, true, "rack_id")?;
-    request.subscribed_topic_names =
-        try_get_nullable_array(buf, true, string_bytes_min(true), "subscribed_topic_names", |b| {
-            Ok(try_get_string(b, true, "subscribed_topic_names")?.into())
-        })?;
+    request.subscribed_topic_names = try_get_nullable_array(
+        buf,
+        true,
+        string_bytes_min(true),
+        "subscribed_topic_names",
+        |b| Ok(try_get_string(b, true, "subscribed_topic_names")?.into()),
+    )?;
     request.unknown_tagged_fields = try_get_unknown_tagged_fields(buf, "share_group_heartbeat")?;
     Ok(request)
 }
