@@ -1,7 +1,7 @@
 //! ListGroups (key 16): the groups this shard coordinates (each shard is a broker; clients ask
 //! every broker and merge, as with Kafka). v4 filters by state, v5 by group type (KIP-848),
-//! both case-insensitively. Every group Sluice coordinates is a classic group: its type is
-//! "classic", so a types filter without "classic" lists nothing, as in Kafka.
+//! both case-insensitively. Classic groups have type "classic", share groups (KIP-932) type
+//! "share" (protocol type "share"), as in Kafka.
 
 use std::rc::Rc;
 
@@ -27,6 +27,8 @@ pub const VERSIONS: Versions = Versions {
 
 /// Kafka's name for a classic group's type (`Group.GroupType.CLASSIC`).
 const CLASSIC: &str = "classic";
+/// Kafka's name for a share group's type and protocol type (`Group.GroupType.SHARE`).
+const SHARE: &str = "share";
 
 pub async fn handle(
     shard: &Rc<Shard>,
@@ -50,7 +52,8 @@ pub async fn handle(
     // Every group with DESCRIBE on the cluster, else only those the principal may DESCRIBE.
     let authz = Authz::new(shard, session);
     let all = authz.cluster(AclOperation::Describe);
-    let groups = coordinator::list(shard)
+    let share_listed = types.is_empty() || types.iter().any(|t| t == SHARE);
+    let mut groups: Vec<ListedGroup> = coordinator::list(shard)
         .await
         .into_iter()
         .filter(|_| classic_listed)
@@ -64,6 +67,20 @@ pub async fn handle(
                 .with_group_type(str_bytes(CLASSIC))
         })
         .collect();
+    groups.extend(
+        crate::share::coordinator::list(shard)
+            .into_iter()
+            .filter(|_| share_listed)
+            .filter(|(_, state)| filter.is_empty() || filter.contains(&state.to_ascii_lowercase()))
+            .filter(|(id, _)| all || authz.group(AclOperation::Describe, id))
+            .map(|(id, state)| {
+                ListedGroup::default()
+                    .with_group_id(GroupId(str_bytes(&id)))
+                    .with_protocol_type(str_bytes(SHARE))
+                    .with_group_state(str_bytes(state))
+                    .with_group_type(str_bytes(SHARE))
+            }),
+    );
     Ok(encode(
         &shard.metrics,
         header,
