@@ -97,14 +97,14 @@ pub async fn handle(
                     (
                         a.ack_error.or(a.error),
                         LeaderIdAndEpoch::default()
-                            .with_leader_id((*owner as i32).into())
+                            .with_leader_id(*owner as i32)
                             .with_leader_epoch(a.leader_epoch),
                     )
                 }
                 Some(Err(e)) => (
                     Some(*e),
                     LeaderIdAndEpoch::default()
-                        .with_leader_id((-1).into())
+                        .with_leader_id(-1)
                         .with_leader_epoch(-1),
                 ),
                 None => (None, LeaderIdAndEpoch::default()),

@@ -303,10 +303,10 @@ pub async fn handle(
         }
         let leader = match &t.place {
             Ok((_, owner)) => LeaderIdAndEpoch::default()
-                .with_leader_id((*owner as i32).into())
+                .with_leader_id(*owner as i32)
                 .with_leader_epoch(a.leader_epoch),
             Err(_) => LeaderIdAndEpoch::default()
-                .with_leader_id((-1).into())
+                .with_leader_id(-1)
                 .with_leader_epoch(-1),
         };
         let data = PartitionData::default()

@@ -188,7 +188,7 @@ mod tests {
             bad[i] ^= 0x40;
             assert!(decode(&bad).is_err(), "flip at {i}");
         }
-        assert_eq!(decode(&vec![0; 64]), Err(StoreError::BadMagic));
+        assert_eq!(decode(&[0; 64]), Err(StoreError::BadMagic));
     }
 
     #[test]
