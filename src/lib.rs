@@ -18,4 +18,5 @@ pub mod quota;
 pub mod security;
 pub mod server;
 pub mod shard;
+pub mod share;
 pub mod txn;

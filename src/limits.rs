@@ -581,3 +581,64 @@ const _: () = assert!(CLEANER_READ_BYTES as u64 <= CLEANER_PASS_DIRTY_BYTES_MAX)
 /// the whole set is one `__transaction_state` record and one marker write per partition at
 /// EndTxn: 10,000 partitions is a ~50 KiB record, far under the topic's message size.
 pub const TXN_PARTITIONS_MAX: usize = 10_000;
+
+// ---- Share groups (KIP-932), the `group.share.*` broker configs ----
+
+/// Kafka's `group.share.record.lock.duration.ms` default: how long a delivered record stays
+/// with its member before it is offered again. Shorter redelivers records slow workers are
+/// still processing; longer leaves a dead worker's records stuck.
+pub const SHARE_RECORD_LOCK_DURATION_MS_DEFAULT: u64 = 30_000;
+/// The shortest lock `--group-share-record-lock-duration-ms` accepts (Kafka's floor for
+/// `group.share.min.record.lock.duration.ms`): below it a poll loop can't acknowledge in time.
+pub const SHARE_RECORD_LOCK_DURATION_MS_MIN: u64 = 1_000;
+/// The longest lock the flag accepts (Kafka's `group.share.max.record.lock.duration.ms` cap).
+pub const SHARE_RECORD_LOCK_DURATION_MS_MAX: u64 = 3_600_000;
+
+/// Kafka's `group.share.delivery.count.limit` default: a record delivered this many times and
+/// released again (or timed out) is archived, so a poison record can't loop forever.
+pub const SHARE_DELIVERY_COUNT_LIMIT_DEFAULT: u16 = 5;
+/// Kafka's bounds on `group.share.delivery.count.limit`.
+pub const SHARE_DELIVERY_COUNT_LIMIT_MIN: u16 = 2;
+pub const SHARE_DELIVERY_COUNT_LIMIT_MAX: u16 = 10;
+
+/// Kafka's `group.share.partition.max.record.locks` default: offsets one share-partition keeps
+/// in flight (its memory and state file grow with it; past it fetches wait for acknowledgements).
+pub const SHARE_PARTITION_RECORD_LOCKS_MAX_DEFAULT: usize = 2_000;
+/// Kafka's bounds on `group.share.partition.max.record.locks`.
+pub const SHARE_PARTITION_RECORD_LOCKS_MAX_MIN: usize = 100;
+pub const SHARE_PARTITION_RECORD_LOCKS_MAX_MAX: usize = 10_000;
+
+/// Kafka's `group.share.max.size` default: members one share group may hold; past it a
+/// heartbeat gets GROUP_MAX_SIZE_REACHED.
+pub const SHARE_GROUP_MEMBERS_MAX_DEFAULT: usize = 200;
+/// Kafka's cap on `group.share.max.size`.
+pub const SHARE_GROUP_MEMBERS_MAX_MAX: usize = 1_000;
+
+/// Kafka's `group.share.heartbeat.interval.ms` default, told to members.
+pub const SHARE_HEARTBEAT_INTERVAL_MS_DEFAULT: u64 = 5_000;
+/// Kafka's `group.share.session.timeout.ms` default: a member silent this long is removed.
+pub const SHARE_SESSION_TIMEOUT_MS_DEFAULT: u64 = 45_000;
+
+/// Share sessions (ShareFetch sessions) one shard keeps (Kafka's
+/// `group.share.max.share.sessions` per broker, 2000): past it a new session gets
+/// SHARE_SESSION_LIMIT_REACHED. Each holds a member's partition list.
+pub const SHARE_SESSIONS_MAX: usize = 2_000;
+/// Partitions one share session may name: bounds the session's memory.
+pub const SHARE_SESSION_PARTITIONS_MAX: usize = 10_000;
+
+/// Records one share-partition state file may hold: the most a share-partition keeps.
+pub const SHARE_STATE_RECORDS_MAX: usize = SHARE_PARTITION_RECORD_LOCKS_MAX_MAX;
+
+/// Records one ShareFetch acquires per partition at most (its `max_records` is cut to this).
+pub const SHARE_FETCH_RECORDS_MAX: usize = SHARE_PARTITION_RECORD_LOCKS_MAX_MAX;
+
+const _: () = assert!(SHARE_RECORD_LOCK_DURATION_MS_MIN <= SHARE_RECORD_LOCK_DURATION_MS_DEFAULT);
+const _: () = assert!(SHARE_RECORD_LOCK_DURATION_MS_DEFAULT <= SHARE_RECORD_LOCK_DURATION_MS_MAX);
+const _: () = assert!(SHARE_RECORD_LOCK_DURATION_MS_MAX <= i32::MAX as u64);
+const _: () = assert!(SHARE_DELIVERY_COUNT_LIMIT_MIN <= SHARE_DELIVERY_COUNT_LIMIT_DEFAULT);
+const _: () = assert!(SHARE_DELIVERY_COUNT_LIMIT_DEFAULT <= SHARE_DELIVERY_COUNT_LIMIT_MAX);
+const _: () =
+    assert!(SHARE_PARTITION_RECORD_LOCKS_MAX_MIN <= SHARE_PARTITION_RECORD_LOCKS_MAX_DEFAULT);
+const _: () =
+    assert!(SHARE_PARTITION_RECORD_LOCKS_MAX_DEFAULT <= SHARE_PARTITION_RECORD_LOCKS_MAX_MAX);
+const _: () = assert!(SHARE_GROUP_MEMBERS_MAX_DEFAULT <= SHARE_GROUP_MEMBERS_MAX_MAX);

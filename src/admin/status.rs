@@ -134,6 +134,7 @@ impl Sampler {
             "shards": shards,
             "topics": topics,
             "groups": groups(metrics),
+            "share_groups": share_groups(metrics),
             "fenced_partitions": fenced_partitions(metrics),
         })
     }
@@ -155,6 +156,39 @@ fn fenced_partitions(metrics: &[Arc<ShardMetrics>]) -> Vec<String> {
         .collect();
     out.sort();
     out
+}
+
+/// Every share group's share-partitions summed over the shards that own them: in flight,
+/// acquired, available again, redeliveries, archived and accepted records.
+fn share_groups(metrics: &[Arc<ShardMetrics>]) -> Vec<Value> {
+    let mut by: std::collections::BTreeMap<String, crate::metrics::ShareGroupView> =
+        std::collections::BTreeMap::new();
+    for m in metrics {
+        for v in &m.last_snapshot().share_groups {
+            let e = by.entry(v.group.clone()).or_default();
+            e.partitions += v.partitions;
+            e.in_flight += v.in_flight;
+            e.acquired += v.acquired;
+            e.available += v.available;
+            e.redeliveries += v.redeliveries;
+            e.archived += v.archived;
+            e.acknowledged += v.acknowledged;
+        }
+    }
+    by.into_iter()
+        .map(|(name, v)| {
+            json!({
+                "name": name,
+                "partitions": v.partitions,
+                "in_flight": v.in_flight,
+                "acquired": v.acquired,
+                "available": v.available,
+                "redeliveries": v.redeliveries,
+                "archived": v.archived,
+                "acknowledged": v.acknowledged,
+            })
+        })
+        .collect()
 }
 
 /// Every group with its members and lag, from the shards' newest snapshots.

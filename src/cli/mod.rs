@@ -401,6 +401,9 @@ pub struct ServeArgs {
     /// (transaction.remove.expired.transaction.cleanup.interval.ms).
     #[arg(long, default_value_t = crate::txn::TRANSACTION_REMOVE_EXPIRED_INTERVAL_MS_DEFAULT)]
     pub transaction_remove_expired_transaction_cleanup_interval_ms: u64,
+    /// Share-group settings (`group.share.*`).
+    #[command(flatten)]
+    pub share: crate::share::ShareArgs,
 
     /// Most members one consumer group may have (group.max.size).
     #[arg(long, default_value_t = crate::limits::GROUP_MEMBERS_MAX_DEFAULT)]

@@ -1,5 +1,6 @@
 //! DeleteGroups (key 42): remove empty groups and their committed offsets (tombstones in
-//! `__consumer_offsets`). A group with members gets NON_EMPTY_GROUP.
+//! `__consumer_offsets`), or empty share groups (KIP-932). A group with members gets
+//! NON_EMPTY_GROUP.
 
 use std::rc::Rc;
 
@@ -43,18 +44,23 @@ pub async fn handle(
             continue;
         }
         let g = group_id.clone();
-        let r = match check_group_id(&group_id, true) {
-            Err(e) => Err(e),
-            Ok(()) => {
-                coordinator::route(shard, &group_id, move |s| coordinator::delete_group(s, g))
-                    .await
-                    .and_then(|r| r)
-            }
+        let r: Result<(), i16> = match check_group_id(&group_id, true) {
+            Err(e) => Err(e.code()),
+            Ok(()) => coordinator::route(shard, &group_id, move |s| async move {
+                if crate::share::coordinator::share_group_exists(&s, &g) {
+                    return Ok(crate::share::coordinator::delete(&s, &g).map_err(|e| e.code()));
+                }
+                coordinator::delete_group(s, g).await.map(Ok)
+            })
+            .await
+            .and_then(|r| r)
+            .map_err(|e| e.code())
+            .and_then(|r| r),
         };
         results.push(
             DeletableGroupResult::default()
                 .with_group_id(id.clone())
-                .with_error_code(r.err().map_or(0, |e| e.code())),
+                .with_error_code(r.err().unwrap_or(0)),
         );
     }
     Ok(encode(

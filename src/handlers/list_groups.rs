@@ -1,6 +1,7 @@
 //! ListGroups (key 16): the groups this shard coordinates (each shard is a broker; clients ask
 //! every broker and merge, as with Kafka). v4 filters by state, v5 by group type (KIP-848),
-//! both case-insensitively. A group's type is "classic" or "consumer" (KIP-848).
+//! both case-insensitively. A group's type is "classic", "consumer" (KIP-848) or "share"
+//! (KIP-932, protocol type "share"), as in Kafka.
 
 use std::rc::Rc;
 
@@ -24,6 +25,9 @@ pub const VERSIONS: Versions = Versions {
     max: 5,
 };
 
+/// Kafka's name for a share group's type and protocol type (`Group.GroupType.SHARE`).
+const SHARE: &str = "share";
+
 pub async fn handle(
     shard: &Rc<Shard>,
     session: &Rc<Session>,
@@ -45,7 +49,8 @@ pub async fn handle(
     // Every group with DESCRIBE on the cluster, else only those the principal may DESCRIBE.
     let authz = Authz::new(shard, session);
     let all = authz.cluster(AclOperation::Describe);
-    let groups = coordinator::list(shard)
+    let share_listed = types.is_empty() || types.iter().any(|t| t == SHARE);
+    let mut groups: Vec<ListedGroup> = coordinator::list(shard)
         .await
         .into_iter()
         .filter(|(_, _, _, kind)| types.is_empty() || types.iter().any(|t| t == kind))
@@ -61,6 +66,20 @@ pub async fn handle(
                 .with_group_type(str_bytes(kind))
         })
         .collect();
+    groups.extend(
+        crate::share::coordinator::list(shard)
+            .into_iter()
+            .filter(|_| share_listed)
+            .filter(|(_, state)| filter.is_empty() || filter.contains(&state.to_ascii_lowercase()))
+            .filter(|(id, _)| all || authz.group(AclOperation::Describe, id))
+            .map(|(id, state)| {
+                ListedGroup::default()
+                    .with_group_id(GroupId(str_bytes(&id)))
+                    .with_protocol_type(str_bytes(SHARE))
+                    .with_group_state(str_bytes(state))
+                    .with_group_type(str_bytes(SHARE))
+            }),
+    );
     Ok(encode(
         &shard.metrics,
         header,

@@ -187,6 +187,27 @@ pub struct GroupView {
     pub offsets: Vec<(String, i32, i64)>,
 }
 
+/// One share group's share-partitions on one shard (their owner), for the status page and
+/// `/metrics`; the admin thread sums a group's lines over the shards.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ShareGroupView {
+    pub group: String,
+    /// Share-partitions of this group on the shard.
+    pub partitions: u64,
+    /// Offsets between the share-partition start and the furthest handed out.
+    pub in_flight: u64,
+    /// Records held by a member under an acquisition lock now.
+    pub acquired: u64,
+    /// Records waiting to be delivered again.
+    pub available: u64,
+    /// Deliveries past the first, since the shard started.
+    pub redeliveries: u64,
+    /// Records archived (rejected, or past the delivery limit), since the shard started.
+    pub archived: u64,
+    /// Records accepted, since the shard started.
+    pub acknowledged: u64,
+}
+
 /// A group member, for the status page.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct MemberView {
@@ -223,6 +244,9 @@ pub struct ShardSnapshot {
     pub partitions: Vec<PartitionSnapshot>,
     /// The groups this shard coordinates (loaded ones), by id.
     pub groups: Vec<GroupView>,
+    /// Share groups with share-partitions on this shard.
+    #[serde(default)]
+    pub share_groups: Vec<ShareGroupView>,
 }
 
 impl ShardMetrics {
@@ -392,6 +416,7 @@ pub async fn publish_snapshots(shard: Rc<crate::shard::Shard>) {
             index_cache_budget_bytes: index_cache.budget_bytes as u64,
             partitions,
             groups: crate::groups::coordinator::views(&shard),
+            share_groups: shard.share.views(),
         };
         if let Ok(mut s) = shard.metrics.snapshot.lock() {
             *s = Arc::new(snapshot);

@@ -56,6 +56,23 @@ pub fn count(
 }
 
 errors! {
+    ShareGroupHeartbeatResponse, |r, f| f(r.error_code);
+    ShareGroupDescribeResponse, |r, f| r.groups.iter().for_each(|g| f(g.error_code));
+    ShareFetchResponse, |r, f| {
+        f(r.error_code);
+        for t in &r.responses {
+            for p in &t.partitions {
+                f(p.error_code);
+                f(p.acknowledge_error_code);
+            }
+        }
+    };
+    ShareAcknowledgeResponse, |r, f| {
+        f(r.error_code);
+        for t in &r.responses {
+            t.partitions.iter().for_each(|p| f(p.error_code));
+        }
+    };
     ProduceResponse, |r, f| {
         for t in &r.responses {
             t.partition_responses.iter().for_each(|p| f(p.error_code));

@@ -222,6 +222,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         partitions_max,
         groups: args.group_config()?,
         txns: args.txn_config()?,
+        share: args.share.config()?,
         log_defaults: crate::shard::LogDefaults {
             retention_ms: args.log_retention_ms,
             retention_bytes: args.log_retention_bytes,

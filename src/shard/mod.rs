@@ -64,6 +64,8 @@ pub struct BrokerConfig {
     pub groups: crate::groups::GroupConfig,
     /// The transaction coordinators' settings (`--transaction-*`, `--transactional-id-*`).
     pub txns: crate::txn::TxnConfig,
+    /// Share-group settings (`group.share.*` broker configs).
+    pub share: crate::share::ShareConfig,
     /// Broker defaults for topic configs a topic doesn't set (Kafka's log.* settings).
     pub log_defaults: LogDefaults,
     pub retention_check_interval_ms: u64,
@@ -351,6 +353,9 @@ pub struct Shard {
     pub txn_offsets: crate::groups::txn_offsets::PendingTxnOffsets,
     /// The transaction coordinator for the `__transaction_state` partitions this shard owns.
     pub txns: crate::txn::coordinator::TxnCoordinator,
+    /// Share groups: those this shard coordinates, the share-partitions of the partitions it
+    /// owns, and the share sessions of members fetching from it (`share`).
+    pub share: crate::share::ShareState,
     pub shutdown: Latch,
     /// What this shard's logs share: the tail cache, transient-file slots, ... (`log::storage`).
     pub storage: Rc<ShardStorage>,
@@ -390,6 +395,7 @@ impl Shard {
             "the controller lives on shard 0"
         );
         let groups = crate::groups::coordinator::Coordinator::new(config.groups);
+        let share = crate::share::ShareState::new(config.share);
         let storage = ShardStorage::new(config.tail_cache_bytes, config.shard_index_cache_bytes);
         let producer_ids = producer_ids::ProducerIdAllocator::open(
             &config.data_dir,
@@ -424,6 +430,7 @@ impl Shard {
             groups,
             txn_offsets: Default::default(),
             txns: Default::default(),
+            share,
             shutdown: Latch::default(),
             storage,
             client_errors,

@@ -427,6 +427,14 @@ fn check_reply(g: &Generated, mut buf: Bytes, ctx: &mut Context) -> Result<(), F
             }
         }
         ApiKey::FindCoordinator => drop(decode::<FindCoordinatorResponse>(b, v)?),
+        ApiKey::ShareGroupHeartbeat => drop(decode::<ShareGroupHeartbeatResponse>(b, v)?),
+        ApiKey::ShareGroupDescribe => drop(decode::<ShareGroupDescribeResponse>(b, v)?),
+        // v2 has v1's layout (ShareFetch) or v1's plus the lock timeout (ShareAcknowledge),
+        // which the crate can't read: v1 is decoded, v2 only framed.
+        ApiKey::ShareFetch if v == 1 => drop(decode::<ShareFetchResponse>(b, v)?),
+        ApiKey::ShareFetch => drop(decode::<ShareFetchResponse>(b, 1)?),
+        ApiKey::ShareAcknowledge if v == 1 => drop(decode::<ShareAcknowledgeResponse>(b, v)?),
+        ApiKey::ShareAcknowledge => {}
         ApiKey::JoinGroup => {
             let r: JoinGroupResponse = decode(b, v)?;
             if let Some(group) = &g.group {

@@ -71,6 +71,10 @@ mod offset_for_leader_epoch;
 mod produce;
 mod sasl_authenticate;
 mod sasl_handshake;
+pub mod share_acknowledge;
+pub mod share_fetch;
+mod share_group_describe;
+mod share_group_heartbeat;
 mod sync_group;
 mod txn_offset_commit;
 
@@ -283,6 +287,10 @@ pub const DECODED: &[(ApiKey, VersionRange)] = &[
         ApiKey::ConsumerGroupDescribe,
         consumer_group_describe::VERSIONS,
     ),
+    (ApiKey::ShareGroupHeartbeat, share_group_heartbeat::VERSIONS),
+    (ApiKey::ShareGroupDescribe, share_group_describe::VERSIONS),
+    (ApiKey::ShareFetch, share_fetch::VERSIONS),
+    (ApiKey::ShareAcknowledge, share_acknowledge::VERSIONS),
 ];
 
 #[cfg(test)]
@@ -459,18 +467,27 @@ mod tests {
                 ApiKey::DescribeTopicPartitions => DescribeTopicPartitionsRequest::VERSIONS,
                 ApiKey::ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest::VERSIONS,
                 ApiKey::ConsumerGroupDescribe => ConsumerGroupDescribeRequest::VERSIONS,
+                ApiKey::ShareGroupHeartbeat => ShareGroupHeartbeatRequest::VERSIONS,
+                ApiKey::ShareGroupDescribe => ShareGroupDescribeRequest::VERSIONS,
+                ApiKey::ShareFetch => ShareFetchRequest::VERSIONS,
+                ApiKey::ShareAcknowledge => ShareAcknowledgeRequest::VERSIONS,
                 other => panic!("{other:?} is not in the table"),
             }
         };
         for (key, range) in DECODED {
             let theirs = crate_range(*key);
-            // The one exception: ListOffsets v11 has v10's layout (the crate stops at v10).
-            let past_crate = i16::from(*key == ApiKey::ListOffsets);
+            // The exceptions: ListOffsets v11 has v10's layout (the crate stops at v10);
+            // ShareFetch and ShareAcknowledge v2 add fields the crate's v1 lacks (KIP-1206,
+            // KIP-1222), decoded and tested in their files.
+            let past_crate = i16::from(matches!(
+                key,
+                ApiKey::ListOffsets | ApiKey::ShareFetch | ApiKey::ShareAcknowledge
+            ));
             assert!(
                 theirs.min <= range.min && range.max <= theirs.max + past_crate,
                 "{key:?}"
             );
         }
-        assert_eq!(DECODED.len(), 46);
+        assert_eq!(DECODED.len(), 50);
     }
 }

@@ -1,0 +1,199 @@
+//! The coordinator shard's side of share groups: ShareGroupHeartbeat, ShareGroupDescribe,
+//! ListGroups' share groups, DeleteGroups. A share group lives on the owner of its
+//! `__consumer_offsets` partition, as classic groups do (`groups::coordinator::route` places
+//! it). Membership is not persisted: after a restart members rejoin (UNKNOWN_MEMBER_ID tells
+//! them to), while the share-partitions' state is durable on their owners.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use super::group::{Heartbeat, ShareGroup};
+use super::owner::{self, AutoReset};
+use super::{ShareError, ShareKey};
+use crate::shard::Shard;
+
+/// A heartbeat's answer, ready to encode.
+#[derive(Debug, Clone, Default)]
+pub struct HeartbeatOut {
+    pub member_epoch: i32,
+    pub heartbeat_interval_ms: i32,
+    /// topic id → partitions, when the member must adopt a new assignment.
+    pub assignment: Option<Vec<(uuid::Uuid, Vec<i32>)>>,
+}
+
+/// Handle one heartbeat on the group's coordinator shard.
+pub async fn heartbeat(
+    shard: Rc<Shard>,
+    group_id: String,
+    hb: Heartbeat,
+) -> Result<HeartbeatOut, ShareError> {
+    if classic_group_exists(&shard, &group_id) {
+        // The id belongs to a group of another type (Kafka: "not a share group").
+        return Err(ShareError::GroupIdNotFound);
+    }
+    let config = shard.share.config;
+    let now = shard.share.now_ms();
+    let snapshot = shard.snapshot();
+    let partitions = |t: &str| {
+        snapshot
+            .topics
+            .get(t)
+            .map(|m| i32::try_from(m.partitions.len()).unwrap_or(i32::MAX))
+    };
+    let answer = {
+        let mut groups = shard.share.groups.borrow_mut();
+        let g = groups
+            .entry(group_id.clone())
+            .or_insert_with(|| ShareGroup::new(group_id.clone()));
+        g.expire_members(now, config.session_timeout_ms);
+        g.heartbeat(hb, now, config.members_max, &partitions)?
+    };
+    let mut out = HeartbeatOut {
+        member_epoch: answer.member_epoch,
+        heartbeat_interval_ms: i32::try_from(config.heartbeat_interval_ms).unwrap_or(i32::MAX),
+        assignment: None,
+    };
+    if let Some(assignment) = answer.assignment {
+        initialize(&shard, &group_id, &assignment).await;
+        let mut topics = Vec::new();
+        for (topic, parts) in assignment {
+            if let Some(meta) = snapshot.topics.get(&topic) {
+                topics.push((meta.id, parts));
+            }
+        }
+        out.assignment = Some(topics);
+    }
+    Ok(out)
+}
+
+/// Make sure every assigned share-partition exists on its owner before a member fetches it,
+/// so `latest` means "from when the group first got it" (Kafka initializes share-partition
+/// state when it first assigns a partition). A failure is retried on the next heartbeat.
+async fn initialize(shard: &Rc<Shard>, group_id: &str, assignment: &BTreeMap<String, Vec<i32>>) {
+    let snapshot = shard.snapshot();
+    for (topic, parts) in assignment {
+        for p in parts {
+            let key: ShareKey = (group_id.to_string(), topic.clone(), *p);
+            if shard.share.initialized.borrow().contains(&key) {
+                continue;
+            }
+            let Some(owner) = snapshot.partition(topic, *p).map(|m| m.owner) else {
+                continue;
+            };
+            let k = key.clone();
+            let done = shard
+                .on_shard(owner, move |s| async move {
+                    owner::initialize(&s, k, AutoReset::Latest).await
+                })
+                .await;
+            if matches!(done, Some(Ok(()))) {
+                shard.share.initialized.borrow_mut().insert(key);
+            }
+        }
+    }
+}
+
+/// Whether a live classic group with this id is coordinated here.
+fn classic_group_exists(shard: &Rc<Shard>, group_id: &str) -> bool {
+    crate::groups::coordinator::describe(shard, group_id).state
+        != crate::groups::types::GroupState::Dead.name()
+}
+
+/// Whether a share group with this id is coordinated here (classic groups refuse the id).
+pub fn share_group_exists(shard: &Shard, group_id: &str) -> bool {
+    shard.share.groups.borrow().contains_key(group_id)
+}
+
+/// One member as ShareGroupDescribe shows it.
+#[derive(Debug, Clone)]
+pub struct MemberOut {
+    pub member_id: String,
+    pub rack: Option<String>,
+    pub member_epoch: i32,
+    pub client_id: String,
+    pub client_host: String,
+    pub topics: Vec<String>,
+    pub assignment: Vec<(uuid::Uuid, String, Vec<i32>)>,
+}
+
+/// A share group as ShareGroupDescribe shows it.
+#[derive(Debug, Clone)]
+pub struct GroupOut {
+    pub state: &'static str,
+    pub epoch: i32,
+    pub assignment_epoch: i32,
+    pub members: Vec<MemberOut>,
+}
+
+pub fn describe(shard: &Rc<Shard>, group_id: &str) -> Result<GroupOut, ShareError> {
+    let now = shard.share.now_ms();
+    let timeout = shard.share.config.session_timeout_ms;
+    let mut groups = shard.share.groups.borrow_mut();
+    let g = groups
+        .get_mut(group_id)
+        .ok_or(ShareError::GroupIdNotFound)?;
+    g.expire_members(now, timeout);
+    let snapshot = shard.snapshot();
+    let members = g
+        .members
+        .iter()
+        .map(|(id, m)| MemberOut {
+            member_id: id.clone(),
+            rack: m.rack.clone(),
+            member_epoch: m.epoch,
+            client_id: m.client_id.clone(),
+            client_host: m.client_host.clone(),
+            topics: m.topics.clone(),
+            assignment: m
+                .assignment
+                .iter()
+                .filter_map(|(t, ps)| {
+                    snapshot
+                        .topics
+                        .get(t)
+                        .map(|meta| (meta.id, t.clone(), ps.clone()))
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(GroupOut {
+        state: g.state_name(),
+        epoch: g.epoch,
+        assignment_epoch: g.assignment_epoch,
+        members,
+    })
+}
+
+/// (group id, state) of every share group this shard coordinates.
+pub fn list(shard: &Shard) -> Vec<(String, &'static str)> {
+    let mut out: Vec<_> = shard
+        .share
+        .groups
+        .borrow()
+        .values()
+        .map(|g| (g.id.clone(), g.state_name()))
+        .collect();
+    out.sort();
+    out
+}
+
+/// DeleteGroups for a share group: only an empty one (NON_EMPTY_GROUP otherwise). Its
+/// share-partitions' state files stay until AlterShareGroupOffsets / DeleteShareGroupOffsets
+/// or the topic goes.
+pub fn delete(shard: &Shard, group_id: &str) -> Result<(), ShareError> {
+    let mut groups = shard.share.groups.borrow_mut();
+    let g = groups
+        .get_mut(group_id)
+        .ok_or(ShareError::GroupIdNotFound)?;
+    g.expire_members(shard.share.now_ms(), shard.share.config.session_timeout_ms);
+    if !g.members.is_empty() {
+        return Err(ShareError::NonEmptyGroup);
+    }
+    groups.remove(group_id);
+    shard
+        .share
+        .initialized
+        .borrow_mut()
+        .retain(|(g, _, _)| g != group_id);
+    Ok(())
+}
