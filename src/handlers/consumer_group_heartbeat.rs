@@ -2,7 +2,6 @@
 //! towards its target assignment and leaves through this one call; the broker runs the
 //! assignor. v1 (librdkafka ≥ 2.12) brings client-generated member ids and the topic regex.
 
-use std::collections::BTreeSet;
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -121,7 +120,7 @@ pub async fn handle(
         let mut o = Owned::new();
         for t in ts {
             o.entry(t.topic_id)
-                .or_insert_with(BTreeSet::new)
+                .or_default()
                 .extend(t.partitions.iter().copied());
         }
         o.retain(|_, ps| !ps.is_empty());

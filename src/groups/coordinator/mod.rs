@@ -85,6 +85,9 @@ impl Slot {
     }
 }
 
+/// Topic name → what a consumer-group assignor needs of it, for one snapshot version.
+type TopicInfos = Rc<BTreeMap<String, crate::groups::consumer::group::TopicInfo>>;
+
 /// One shard's coordinator. Lives on that shard.
 pub struct Coordinator {
     pub config: GroupConfig,
@@ -100,12 +103,7 @@ pub struct Coordinator {
     persist_seq: Cell<u64>,
     /// Every topic by name as consumer-group subscriptions see them, with the metadata
     /// version it was built from.
-    topics: RefCell<
-        Option<(
-            u64,
-            Rc<BTreeMap<String, crate::groups::consumer::group::TopicInfo>>,
-        )>,
-    >,
+    topics: RefCell<Option<(u64, TopicInfos)>>,
     epoch: Instant,
 }
 
