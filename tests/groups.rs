@@ -218,21 +218,19 @@ fn coordinator_placement_versions_and_internal_topic() {
         (14, 0, 5),
         (12, 0, 4),
         (13, 0, 5),
-        (8, 2, 8),
-        (9, 1, 8),
+        (8, 2, 9),
+        (9, 1, 9),
         (16, 0, 5),
         (15, 0, 5),
         (42, 0, 2),
         (47, 0, 0),
+        (68, 0, 1),
+        (69, 0, 1),
     ] {
         let k = av.api_keys.iter().find(|k| k.api_key == key);
         let k = k.unwrap_or_else(|| panic!("api {key} not advertised"));
         assert_eq!((k.min_version, k.max_version), (min, max), "api {key}");
     }
-    assert!(
-        av.api_keys.iter().all(|k| k.api_key != 68),
-        "ConsumerGroupHeartbeat (KIP-848) must not be advertised"
-    );
 
     // FindCoordinator creates __consumer_offsets; it is internal in Metadata.
     let groups = ["a", "hello", "polygenelubricants", "consumers-1", ""];
