@@ -427,6 +427,8 @@ fn check_reply(g: &Generated, mut buf: Bytes, ctx: &mut Context) -> Result<(), F
             }
         }
         ApiKey::FindCoordinator => drop(decode::<FindCoordinatorResponse>(b, v)?),
+        ApiKey::ConsumerGroupHeartbeat => drop(decode::<ConsumerGroupHeartbeatResponse>(b, v)?),
+        ApiKey::ConsumerGroupDescribe => drop(decode::<ConsumerGroupDescribeResponse>(b, v)?),
         ApiKey::ShareGroupHeartbeat => drop(decode::<ShareGroupHeartbeatResponse>(b, v)?),
         ApiKey::ShareGroupDescribe => drop(decode::<ShareGroupDescribeResponse>(b, v)?),
         // v2 has v1's layout (ShareFetch) or v1's plus the lock timeout (ShareAcknowledge),
