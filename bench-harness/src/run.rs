@@ -267,11 +267,13 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
     }
 
     let mut publish = new_histogram();
+    let mut request = new_histogram();
     let mut acked_by_lanes = 0u64;
     for h in lanes {
         match h.join() {
             Ok(Ok(r)) => {
                 publish.add(&r.publish).expect("same bounds");
+                request.add(&r.request).expect("same bounds");
                 acked_by_lanes += r.acked.iter().map(|&(_, n)| n).sum::<u64>();
             }
             Ok(Err(_)) => {} // already recorded through Shared::fail
@@ -368,6 +370,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
         consumed_msgs: Counters::get(&c.consumed_msgs),
         publish_latency: percentiles(&publish),
         end_to_end_latency: percentiles(&e2e),
+        produce_request_latency: percentiles(&request),
         latency_from_intended_time: w.producer_rate > 0.0,
         harness_cpu_ns_per_msg: if msgs > 0.0 {
             cpu_ns as f64 / msgs

@@ -64,6 +64,14 @@ fn fixed_rate_run_is_verified_and_measured() {
     assert!(r.summary.publish_latency.count > 0 && r.summary.end_to_end_latency.count > 0);
     // Warm-up excluded: fewer latencies than messages.
     assert!(r.summary.publish_latency.count < v.acknowledged_msgs);
+    // Request round trips: one per produce request after the warm-up (fewer than messages),
+    // and none longer than the longest publish latency, which contains its request's trip.
+    let req = &r.summary.produce_request_latency;
+    assert!(
+        req.count > 0 && req.count <= r.summary.publish_latency.count,
+        "{req:?}"
+    );
+    assert!(req.max_us <= r.summary.publish_latency.max_us, "{req:?}");
     assert!(r.series.iter().any(|s| s.warmup) && r.series.iter().any(|s| !s.warmup));
     // JSON round trip: what `compare` and `report` read back is what was written.
     let json = serde_json::to_string(&r).unwrap();
@@ -154,6 +162,7 @@ fn acks_zero_run_is_verified() {
         r.summary.publish_latency.count, 0,
         "nothing to time without acknowledgements"
     );
+    assert_eq!(r.summary.produce_request_latency.count, 0);
 }
 
 #[test]

@@ -43,6 +43,9 @@ pub struct LaneSpec {
 /// What a lane reports when it is done.
 pub struct LaneResult {
     pub publish: Histogram<u64>,
+    /// Produce round trips (request written → response read), warm-up excluded: the broker,
+    /// the network and the ack reader's wake-up, without linger or in-flight window waits.
+    pub request: Histogram<u64>,
     /// (partition, messages written by this lane that were acknowledged)
     pub acked: Vec<(i32, u64)>,
 }
@@ -59,6 +62,8 @@ struct InFlightBatch {
 struct InFlight {
     correlation_id: i32,
     batches: Vec<InFlightBatch>,
+    /// When the request's last byte was handed to the socket.
+    written_ns: u64,
 }
 
 /// The batch being filled (by the lane's `BatchEncoder`): always the last partition entry in
@@ -186,6 +191,7 @@ fn run(spec: &LaneSpec, driver: &DriverSettings, shared: &Arc<Shared>) -> Result
                     .send(InFlight {
                         correlation_id,
                         batches: std::mem::take(batches),
+                        written_ns: shared.clock.now_ns(),
                     })
                     .map_err(|_| anyhow::anyhow!("acknowledgement reader stopped"))?;
             }
@@ -332,6 +338,7 @@ fn run(spec: &LaneSpec, driver: &DriverSettings, shared: &Arc<Shared>) -> Result
     }
     // Closing the pending channel lets the reader finish once every answer is in.
     let mut publish = crate::metrics::new_histogram();
+    let mut request = crate::metrics::new_histogram();
     if let Some((pending, tokens)) = tx {
         drop(pending);
         drop(tokens);
@@ -341,10 +348,12 @@ fn run(spec: &LaneSpec, driver: &DriverSettings, shared: &Arc<Shared>) -> Result
             .join()
             .map_err(|_| anyhow::anyhow!("ack reader panicked"))??;
         publish = r.publish;
+        request = r.request;
         acked = r.acked.iter().map(|&(_, n)| n).collect();
     }
     Ok(LaneResult {
         publish,
+        request,
         acked: spec.partitions.iter().copied().zip(acked).collect(),
     })
 }
@@ -383,11 +392,16 @@ fn read_acks(
     shared: &Shared,
 ) -> Result<LaneResult> {
     let mut recorder = LatencyRecorder::new(shared.warmup_end_ns);
+    let mut request = crate::metrics::new_histogram();
     let mut acked = vec![0u64; partitions.len()];
     while let Ok(req) = pending.recv() {
         let resp: ProduceResponse =
             responses.recv::<ProduceRequest>(req.correlation_id, version)?;
         let done_ns = shared.clock.now_ns();
+        if req.written_ns >= shared.warmup_end_ns {
+            // Saturates at the histogram's bound rather than failing the run.
+            let _ = request.record(done_ns.saturating_sub(req.written_ns).max(1));
+        }
         Counters::sub(&shared.counters.in_flight, 1);
         let mut errors: Vec<(i32, i16)> = Vec::new();
         for t in &resp.responses {
@@ -426,6 +440,7 @@ fn read_acks(
     recorder.finish(&shared.publish_timeline);
     Ok(LaneResult {
         publish: recorder.hist,
+        request,
         acked: partitions.iter().copied().zip(acked).collect(),
     })
 }

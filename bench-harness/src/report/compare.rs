@@ -70,6 +70,30 @@ fn metrics() -> Vec<Metric> {
             lat,
         ),
         (
+            "request p50",
+            |r| r.summary.produce_request_latency.p50_us,
+            false,
+            lat,
+        ),
+        (
+            "request p99",
+            |r| r.summary.produce_request_latency.p99_us,
+            false,
+            lat,
+        ),
+        (
+            "request p99.9",
+            |r| r.summary.produce_request_latency.p999_us,
+            false,
+            lat,
+        ),
+        (
+            "request max",
+            |r| r.summary.produce_request_latency.max_us,
+            false,
+            lat,
+        ),
+        (
             "end-to-end p50",
             |r| r.summary.end_to_end_latency.p50_us,
             false,

@@ -78,6 +78,11 @@ pub struct Summary {
     pub consumed_msgs: u64,
     pub publish_latency: Percentiles,
     pub end_to_end_latency: Percentiles,
+    /// Produce request round trips, from the request written to its response read (no linger
+    /// and no wait for an in-flight slot): publish latency minus the producer's own queueing.
+    /// Absent from results written before it existed.
+    #[serde(default)]
+    pub produce_request_latency: Percentiles,
     /// Whether latency was measured from intended send times (fixed rate: corrected for
     /// coordinated omission) or from actual sends (max rate).
     pub latency_from_intended_time: bool,
