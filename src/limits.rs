@@ -402,6 +402,17 @@ pub const FAILED_REOPEN_INTERVAL_MS: u64 = 1000;
 /// (`shard::offsets_topic`; at least one batch, however large).
 pub const OFFSETS_REPLAY_READ_BYTES_MAX: usize = 1 << 20;
 
+/// Largest `.txnindex` file read at open (`log::txn_index`): 34 bytes per aborted
+/// transaction whose marker is in the segment, so ~490,000 aborts in one segment. A larger
+/// file is not trusted and the partition's aborted ranges are rebuilt from a log scan instead
+/// (without it a corrupted length could size the read).
+pub const TXN_INDEX_FILE_BYTES_MAX: usize = 16 << 20;
+
+/// Largest producer-state snapshot read at open (`partition::producer_snapshot`): 10 bytes
+/// plus 46 per producer, so ~730,000 producers on one partition. A larger file is not
+/// trusted (open falls back to recovery's scan) rather than sizing a read by it.
+pub const PRODUCER_SNAPSHOT_BYTES_MAX: usize = 32 << 20;
+
 /// How often each shard publishes its `metrics::ShardSnapshot`. The status page's rates are
 /// deltas between snapshots, so this is their resolution.
 pub const METRICS_SNAPSHOT_INTERVAL_MS: u64 = 1_000;

@@ -15,6 +15,9 @@ use crate::metrics::Traffic;
 use crate::protocol::errors::PartitionError;
 use crate::txn::partition_state::{AbortedTxn, PartitionTxns, TxnProduceError};
 
+mod producer_snapshot;
+mod txn_state;
+
 /// `sequence + increment` as Kafka counts producer sequences: past i32::MAX they wrap to 0, not
 /// to i32::MIN (Kafka's `DefaultRecordBatch.incrementSequence`), so a producer that has sent
 /// 2^31 records in one epoch goes on at 0. Validated batches never have a negative increment
@@ -159,6 +162,11 @@ pub struct Partition {
     txns: RefCell<PartitionTxns>,
     /// Whether this partition's `transactions` flag file exists (see [`TXN_FLAG_FILE`]).
     transactional: Cell<bool>,
+    /// `.txnindex` entries not written yet, (segment base, entry), in the order the markers
+    /// were applied; written in that order by whoever holds `txn_index_writer`
+    /// (`partition::txn_state`).
+    txn_index_queue: RefCell<Vec<(i64, crate::log::txn_index::Entry)>>,
+    txn_index_writer: glommio::sync::Semaphore,
 }
 
 /// A file in the partition's directory, written (durably) before its first transactional
@@ -190,6 +198,8 @@ impl Partition {
             traffic: Cell::new(Traffic::default()),
             txns: RefCell::new(PartitionTxns::default()),
             transactional: Cell::new(false),
+            txn_index_queue: RefCell::new(Vec::new()),
+            txn_index_writer: glommio::sync::Semaphore::new(1),
         };
         p.rebuild_producer_state();
         Rc::new(p)
@@ -398,6 +408,9 @@ impl Partition {
             }
             SequenceCheck::Append => {
                 let (base, written) = self.log.append(records, &header, self.leader_epoch());
+                if base >= 0 {
+                    self.snapshot_if_rolled(base);
+                }
                 self.record_sequence(&header, base);
                 if base >= 0 {
                     self.txns.borrow_mut().on_data(&header, base);
@@ -532,10 +545,14 @@ impl Partition {
                 e.batches.clear();
             }
         }
-        self.txns
+        let aborted = self
+            .txns
             .borrow_mut()
             .on_marker(producer_id, epoch, commit, base);
         self.advance_high_watermark();
+        if let Some(txn) = aborted {
+            self.index_abort(txn).await;
+        }
         // The last stable offset may have moved without the high watermark: wake read_committed
         // fetches either way.
         self.wake_fetchers();
@@ -593,6 +610,7 @@ impl Partition {
         if base < 0 {
             return Err(PartitionError::Storage);
         }
+        self.snapshot_if_rolled(base);
         self.unsynced_acks_all.borrow_mut().push_back(base);
         let result = match written.await {
             Ok(()) => self.log.sync().await,
@@ -611,73 +629,6 @@ impl Partition {
             self.advance_high_watermark();
         }
         Ok(base)
-    }
-
-    /// Rebuild the transaction state from the whole log (open transactions, aborted ones) if
-    /// the partition ever took part in a transaction (its flag file exists): called once at
-    /// open, before the partition serves anything.
-    pub async fn rebuild_txn_state(
-        &self,
-        pool: &crate::shard::blocking::BlockingPool,
-    ) -> Result<(), PartitionError> {
-        let flag = self.log.dir().join(TXN_FLAG_FILE);
-        if crate::log::file_ops::read_small_file(pool, &flag)
-            .await
-            .is_err()
-        {
-            return Ok(());
-        }
-        self.transactional.set(true);
-        let end = self.log.log_end_offset();
-        let mut offset = self.log_start_offset();
-        let mut txns = PartitionTxns::default();
-        let mut any = false;
-        while offset < end {
-            let read = self
-                .log
-                .read(
-                    offset,
-                    end,
-                    crate::limits::OFFSETS_REPLAY_READ_BYTES_MAX,
-                    true,
-                )
-                .await?;
-            if read.bytes == 0 {
-                break;
-            }
-            let buf = read.into_contiguous();
-            let before = offset;
-            let mut at = 0usize;
-            while let Some(rest) = buf.get(at..) {
-                let Ok(h) = BatchHeader::try_parse(rest) else {
-                    break;
-                };
-                let Some(total) = h.total_bytes() else {
-                    break;
-                };
-                if h.is_transactional() {
-                    any = true;
-                    if h.is_control() {
-                        let batch = rest.get(..total).unwrap_or(rest);
-                        if let Some(kind) = crate::txn::markers::control_type(&h, batch) {
-                            let commit = kind == crate::txn::markers::CONTROL_COMMIT;
-                            txns.on_marker(h.producer_id, h.producer_epoch, commit, h.base_offset);
-                        }
-                    } else {
-                        txns.on_data(&h, h.base_offset);
-                    }
-                }
-                offset = offset.max(h.next_offset());
-                at += total;
-            }
-            if offset <= before {
-                return Err(PartitionError::Storage);
-            }
-        }
-        if any {
-            *self.txns.borrow_mut() = txns;
-        }
-        Ok(())
     }
 
     /// Count acks=0/1 data not yet synced; sync once `flush.messages` is reached (Kafka's

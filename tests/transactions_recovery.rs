@@ -58,14 +58,26 @@ fn add_offsets(c: &mut Conn, id: &str, p: (i64, i16), group: &str) -> i16 {
 
 /// TxnOffsetCommit v3 of `offset` for `t`-0 in `group`; the partition's error code.
 fn txn_commit(c: &mut Conn, id: &str, p: (i64, i16), group: &str, offset: i64) -> i16 {
+    txn_commit_as(c, id, p, group, offset, (-1, ""))
+}
+
+/// [`txn_commit`] naming a group member: (generation, member id).
+fn txn_commit_as(
+    c: &mut Conn,
+    id: &str,
+    p: (i64, i16),
+    group: &str,
+    offset: i64,
+    (generation, member): (i32, &str),
+) -> i16 {
     let r = c.call(
         &TxnOffsetCommitRequest::default()
             .with_transactional_id(TransactionalId(s(id)))
             .with_group_id(GroupId(s(group)))
             .with_producer_id(ProducerId(p.0))
             .with_producer_epoch(p.1)
-            .with_generation_id(-1)
-            .with_member_id(s(""))
+            .with_generation_id(generation)
+            .with_member_id(s(member))
             .with_topics(vec![TxnOffsetCommitRequestTopic::default()
                 .with_name(TopicName(s("t")))
                 .with_partitions(vec![TxnOffsetCommitRequestPartition::default()
@@ -173,6 +185,32 @@ fn txn_offset_commit_needs_add_offsets_to_txn() {
         "the group's offsets partition is not in the transaction"
     );
     assert_eq!(fetch_offset(&mut boot, group), (NONE, -1));
+}
+
+#[test]
+fn txn_offset_commit_checks_the_member_it_names() {
+    const ILLEGAL_GENERATION: i16 = 22;
+    let b = Broker::start("txn-offsets-member", &["--cores", "2"]);
+    let mut boot = Conn::connect(b.bootstrap_addr());
+    create_topic(&mut boot, "t", 1);
+    let (id, group) = ("tx-member", "g-member");
+    let mut c = coordinator(&b, id);
+    let (e, pid, epoch) = init(&mut c, id, 60_000, (-1, -1), 3);
+    assert_eq!(e, NONE);
+    let p = (pid, epoch);
+    assert_eq!(retry(|| add_offsets(&mut c, id, p, group)), NONE);
+    // Kafka 4: a generation on a group that does not exist is ILLEGAL_GENERATION; nothing is
+    // staged.
+    assert_eq!(
+        txn_commit_as(&mut boot, id, p, group, 3, (5, "m-1")),
+        ILLEGAL_GENERATION
+    );
+    assert_eq!(fetch_offset(&mut boot, group), (NONE, -1));
+    // Without member fields the commit is staged, and visible once the transaction commits.
+    assert_eq!(txn_commit(&mut boot, id, p, group, 3), NONE);
+    assert_eq!(fetch_offset(&mut boot, group).0, UNSTABLE_OFFSET_COMMIT);
+    assert_eq!(end_txn(&mut c, id, p, true, 3), NONE);
+    assert_eq!(fetch_offset(&mut boot, group), (NONE, 3));
 }
 
 /// Waits until read_committed Fetch of `t`-`part` shows the last stable offset at the high

@@ -40,6 +40,36 @@ impl Group {
         Ok(())
     }
 
+    /// May a transactional commit (TxnOffsetCommit) be staged? Kafka 4's
+    /// `ClassicGroup.validateOffsetCommit` with `isTransactional`: the member fields are
+    /// checked only when one is given (FENCED_INSTANCE_ID, UNKNOWN_MEMBER_ID, then
+    /// ILLEGAL_GENERATION); a generation below 0 on an empty group passes; a rebalance in
+    /// progress does not refuse it.
+    pub fn validate_txn_commit(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        now: Now,
+    ) -> Result<(), GroupError> {
+        if self.state == GroupState::Dead {
+            return Err(GroupError::CoordinatorNotAvailable);
+        }
+        if generation < 0 && self.state == GroupState::Empty {
+            return Ok(());
+        }
+        if generation >= 0 || !member_id.is_empty() || instance_id.is_some() {
+            self.validate_member(member_id, instance_id)?;
+            if generation != self.generation {
+                return Err(GroupError::IllegalGeneration);
+            }
+        }
+        if let Some(m) = self.members.get_mut(member_id) {
+            m.touch(now);
+        }
+        Ok(())
+    }
+
     pub fn commit(&mut self, topic: String, partition: i32, offset: CommittedOffset) {
         self.offsets.insert((topic, partition), offset);
     }

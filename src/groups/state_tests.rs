@@ -794,3 +794,38 @@ fn mark_dead_answers_everything() {
         Err(GroupError::CoordinatorNotAvailable)
     );
 }
+
+#[test]
+fn txn_commit_validation_follows_kafkas_transactional_rules() {
+    // No member fields (TxnOffsetCommit v0-2, or a producer outside the group): accepted even
+    // by a group with members, unlike a plain commit.
+    let mut g = stable_ab();
+    assert_eq!(g.validate_txn_commit("", None, -1, at(0)), Ok(()));
+    assert_eq!(g.validate_txn_commit("a", None, 1, at(0)), Ok(()));
+    assert_eq!(
+        g.validate_txn_commit("a", None, 0, at(0)),
+        Err(GroupError::IllegalGeneration)
+    );
+    assert_eq!(
+        g.validate_txn_commit("zz", None, 1, at(0)),
+        Err(GroupError::UnknownMemberId)
+    );
+    // A rebalance in progress does not refuse a transactional commit of the generation.
+    waiting(g.join(params("a", "x"), at(3)));
+    waiting(g.join(params("b", "x"), at(3)));
+    assert_eq!(g.state(), GroupState::CompletingRebalance);
+    assert_eq!(g.validate_txn_commit("a", None, 2, at(4)), Ok(()));
+    // A static member replaced by a newer instance is fenced.
+    let mut s = Group::new("s", cfg(), at(0));
+    waiting(s.join(static_params("", "a1", "ia"), at(0)));
+    finish_join(&mut s);
+    s.drain_events();
+    assert_eq!(s.validate_txn_commit("a1", Some("ia"), 1, at(1)), Ok(()));
+    assert_eq!(
+        s.validate_txn_commit("old", Some("ia"), 1, at(1)),
+        Err(GroupError::FencedInstanceId)
+    );
+    // An empty group takes a generation below 0 whatever the member fields say.
+    let mut e = Group::new("e", cfg(), at(0));
+    assert_eq!(e.validate_txn_commit("m", None, -1, at(0)), Ok(()));
+}

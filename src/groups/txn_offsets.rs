@@ -69,15 +69,38 @@ impl PendingTxnOffsets {
     }
 }
 
-/// TxnOffsetCommit on the group's coordinator shard: append the offsets to the group's offsets
-/// partition as a transactional batch of `producer_id` at `epoch`, then stage them.
+/// The group member a TxnOffsetCommit names (v3+; v0–2 send none: generation -1, no ids).
+#[derive(Debug, Clone, Default)]
+pub struct TxnMember {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub generation: i32,
+}
+
+/// TxnOffsetCommit on the group's coordinator shard: check the member fields against the
+/// group (Kafka 4's transactional offset-commit validation), append the offsets to the
+/// group's offsets partition as a transactional batch of `producer_id` at `epoch`, then stage
+/// them.
 pub async fn stage(
     shard: &Rc<Shard>,
     group_id: &str,
     producer_id: i64,
     epoch: i16,
+    member: TxnMember,
     partitions: Vec<CommitPartition>,
 ) -> PartitionResults {
+    if let Err(e) = super::coordinator::validate_txn_commit(
+        shard,
+        group_id,
+        &member.member_id,
+        member.instance_id.as_deref(),
+        member.generation,
+    ) {
+        return partitions
+            .into_iter()
+            .map(|p| (p.topic, p.partition, Err(e)))
+            .collect();
+    }
     let snapshot = shard.snapshot();
     let metadata_max = shard.groups.config.offset_metadata_bytes_max;
     let now = crate::log::now_ms();

@@ -72,13 +72,18 @@ pub async fn handle(
         let pid = request.producer_id.0;
         let epoch = request.producer_epoch;
         let g = group_id.clone();
+        let member = crate::groups::txn_offsets::TxnMember {
+            member_id: request.member_id.to_string(),
+            instance_id: request.group_instance_id.as_ref().map(|i| i.to_string()),
+            generation: request.generation_id,
+        };
         let asked: Vec<(String, i32)> = partitions
             .iter()
             .map(|p| (p.topic.clone(), p.partition))
             .collect();
         let staged: Result<PartitionResults, _> =
             coordinator::route(shard, &group_id, move |s| async move {
-                crate::groups::txn_offsets::stage(&s, &g, pid, epoch, partitions).await
+                crate::groups::txn_offsets::stage(&s, &g, pid, epoch, member, partitions).await
             })
             .await;
         match staged {

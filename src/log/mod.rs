@@ -34,6 +34,7 @@ pub mod storage;
 pub mod sync_cycle;
 pub mod timestamp;
 pub mod transient;
+pub mod txn_index;
 pub mod validate;
 
 #[cfg(test)]
@@ -399,7 +400,12 @@ impl Log {
             // A sealed segment lost its tail: later segments no longer follow on; drop them.
             for &base in &bases[cut..] {
                 tracing::error!(dir = %dir.display(), segment = base, "removing segment after a damaged one");
-                for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+                for suffix in [
+                    LOG_SUFFIX,
+                    INDEX_SUFFIX,
+                    TIME_INDEX_SUFFIX,
+                    txn_index::TXN_INDEX_SUFFIX,
+                ] {
                     let _ =
                         file_ops::remove_file(&storage.blocking, &segment::path(dir, base, suffix))
                             .await;
@@ -473,6 +479,16 @@ impl Log {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The shard's blocking pool, for the partition's own small files (`.txnindex`, flags).
+    pub fn blocking(&self) -> &crate::shard::blocking::BlockingPool {
+        &self.storage.blocking
+    }
+
+    /// The shard's blocking pool, for a background task that outlives the call.
+    pub fn blocking_rc(&self) -> Rc<crate::shard::blocking::BlockingPool> {
+        self.storage.blocking.clone()
     }
 
     /// Replace the settings (a topic config changed); applies to the next append and roll.
@@ -555,6 +571,20 @@ impl Log {
 
     pub fn segment_count(&self) -> usize {
         self.segments.borrow().len()
+    }
+
+    /// Base offset of the segment holding `offset` (the last one starting at or before it).
+    pub fn segment_base_of(&self, offset: i64) -> Option<i64> {
+        self.segments
+            .borrow()
+            .range(..=offset)
+            .next_back()
+            .map(|(base, _)| *base)
+    }
+
+    /// Base offsets of the segments, in order.
+    pub fn segment_bases(&self) -> Vec<i64> {
+        self.segments.borrow().keys().copied().collect()
     }
 
     /// Headers of the batches recovery found in the active segment (for producer state).

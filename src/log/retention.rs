@@ -121,9 +121,24 @@ impl Log {
         for base in &doomed {
             self.segments.borrow_mut().remove(base);
             self.storage.index_cache.forget(self.id, *base);
-            for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            // The segment's aborted transactions go with it (most segments have no
+            // `.txnindex`: only those holding an ABORT marker).
+            for suffix in [
+                LOG_SUFFIX,
+                INDEX_SUFFIX,
+                TIME_INDEX_SUFFIX,
+                super::txn_index::TXN_INDEX_SUFFIX,
+            ] {
                 let path = segment::path(&self.dir, *base, suffix);
-                if let Err(e) = file_ops::remove_file(&self.storage.blocking, &path).await {
+                let result = file_ops::remove_file(&self.storage.blocking, &path).await;
+                if suffix == super::txn_index::TXN_INDEX_SUFFIX
+                    && result
+                        .as_ref()
+                        .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+                {
+                    continue;
+                }
+                if let Err(e) = result {
                     tracing::warn!(dir = %self.dir.display(), segment = base, error = %e, "removing segment file");
                 }
             }

@@ -78,6 +78,11 @@ impl Shard {
                         log,
                         self.partition_settings_for(topic),
                     );
+                    // Its transactions and producers, as at any open.
+                    if let Err(e) = fresh.rebuild_txn_state(&self.storage.blocking).await {
+                        tracing::error!(topic = %p.topic, partition = p.index, error = ?e, "rebuilding transaction state");
+                    }
+                    fresh.load_producer_snapshot(&self.storage.blocking).await;
                     self.replace_partition(fresh);
                     tracing::info!(topic = %p.topic, partition = p.index, "partition reopened after a storage error");
                 }
@@ -102,13 +107,16 @@ impl Shard {
             let retention = p.settings().retention;
             match p.log().apply_retention(retention, now_ms).await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(
-                    topic = %p.topic,
-                    partition = p.index,
-                    segments = n,
-                    log_start_offset = p.log_start_offset(),
-                    "retention deleted segments"
-                ),
+                Ok(n) => {
+                    p.txn_trim();
+                    tracing::info!(
+                        topic = %p.topic,
+                        partition = p.index,
+                        segments = n,
+                        log_start_offset = p.log_start_offset(),
+                        "retention deleted segments"
+                    )
+                }
                 Err(e) => {
                     tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "retention")
                 }

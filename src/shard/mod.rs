@@ -619,6 +619,8 @@ impl Shard {
                         if let Err(e) = p.rebuild_txn_state(&self.storage.blocking).await {
                             tracing::error!(topic = %topic.name, partition = index, error = ?e, "rebuilding transaction state");
                         }
+                        // Producers from the newest snapshot and the log after it.
+                        p.load_producer_snapshot(&self.storage.blocking).await;
                         self.partitions
                             .borrow_mut()
                             .insert((topic.name.clone(), index), p);

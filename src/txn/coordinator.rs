@@ -581,6 +581,53 @@ async fn write_markers(
     epoch: i16,
     commit: bool,
     coordinator_epoch: i32,
+    mut partitions: Vec<(String, i32)>,
+) -> Result<(), TxnError> {
+    if partitions.len() > 1 && crash_point_armed("partial-markers") {
+        // Test-only: the first partition's marker alone, durably, then the process dies.
+        partitions.sort();
+        let first = partitions.swap_remove(0);
+        let one = vec![first];
+        write_markers_to(shard, producer_id, epoch, commit, coordinator_epoch, one).await?;
+        crash_now("partial-markers");
+    }
+    write_markers_to(
+        shard,
+        producer_id,
+        epoch,
+        commit,
+        coordinator_epoch,
+        partitions,
+    )
+    .await
+}
+
+/// Test-only crash points (`SLUICE_TEST_TXN_CRASH_AT=<point>`), like the cleaner's
+/// (`log::cleaner_swap::crash_point`): `partial-markers` writes a transaction's first
+/// partition's marker (partitions sorted by topic and index) and then kills the process with
+/// SIGKILL, as `kill -9` would, leaving the others without theirs. Unset in production.
+fn crash_point_armed(point: &str) -> bool {
+    static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    AT.get_or_init(|| std::env::var("SLUICE_TEST_TXN_CRASH_AT").ok())
+        .as_deref()
+        == Some(point)
+}
+
+fn crash_now(point: &str) {
+    tracing::error!(point, "SLUICE_TEST_TXN_CRASH_AT: killing the process");
+    // SAFETY: kill(2) on our own pid with a valid signal has no memory effects.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGKILL);
+    }
+}
+
+/// Append the markers to `partitions` on their owner shards, concurrently.
+async fn write_markers_to(
+    shard: &Rc<Shard>,
+    producer_id: i64,
+    epoch: i16,
+    commit: bool,
+    coordinator_epoch: i32,
     partitions: Vec<(String, i32)>,
 ) -> Result<(), TxnError> {
     let calls = by_owner(shard, partitions)

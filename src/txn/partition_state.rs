@@ -67,7 +67,15 @@ impl PartitionTxns {
     }
 
     /// A marker for `producer_id` was appended at `offset`: its transaction here is over.
-    pub fn on_marker(&mut self, producer_id: i64, epoch: i16, commit: bool, offset: i64) {
+    /// Returns the aborted range if it was an ABORT of a transaction with data here (what
+    /// `.txnindex` records).
+    pub fn on_marker(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+        offset: i64,
+    ) -> Option<AbortedTxn> {
         if self.added.get(&producer_id).is_some_and(|e| *e <= epoch) {
             self.added.remove(&producer_id);
         }
@@ -77,12 +85,44 @@ impl PartitionTxns {
                 self.aborted.last().is_none_or(|a| a.last_offset < offset),
                 "markers are appended in offset order"
             );
-            self.aborted.push(AbortedTxn {
+            let a = AbortedTxn {
                 producer_id,
                 first_offset,
                 last_offset: offset,
-            });
+            };
+            self.aborted.push(a);
+            return Some(a);
         }
+        None
+    }
+
+    /// The last stable offset right after the marker at `marker_offset` was applied, as Kafka
+    /// stores it in `.txnindex`: the first offset of the oldest transaction still open, else
+    /// the offset after the marker.
+    pub fn stable_after(&self, marker_offset: i64) -> i64 {
+        self.first_unstable_offset().unwrap_or(marker_offset + 1)
+    }
+
+    /// Replace the aborted ranges (loaded at open from `.txnindex` and a scan of the tail),
+    /// sorted by marker offset.
+    pub fn set_aborted(&mut self, mut aborted: Vec<AbortedTxn>) {
+        aborted.sort_by_key(|a| a.last_offset);
+        aborted.dedup_by_key(|a| a.last_offset);
+        self.aborted = aborted;
+    }
+
+    /// The producers added by the coordinator (kept across a rebuild at open).
+    pub fn take_added(&mut self) -> HashMap<i64, i16> {
+        std::mem::take(&mut self.added)
+    }
+
+    pub fn set_added(&mut self, added: HashMap<i64, i16>) {
+        self.added = added;
+    }
+
+    /// Aborted transactions known, in marker-offset order.
+    pub fn aborted(&self) -> &[AbortedTxn] {
+        &self.aborted
     }
 
     /// The first offset of the oldest open transaction, if any: the last stable offset can't
@@ -154,15 +194,28 @@ mod tests {
         t.on_data(&header(1, 0, true), 12);
         t.on_data(&header(2, 3, true), 11);
         assert_eq!(t.first_unstable_offset(), Some(10));
-        t.on_marker(1, 0, false, 13);
+        assert_eq!(
+            t.on_marker(1, 0, false, 13),
+            Some(AbortedTxn {
+                producer_id: 1,
+                first_offset: 10,
+                last_offset: 13
+            })
+        );
         assert_eq!(t.first_unstable_offset(), Some(11));
+        assert_eq!(
+            t.stable_after(13),
+            11,
+            "the oldest open transaction holds it back"
+        );
         assert_eq!(
             t.check_produce(&header(1, 0, true)),
             Err(TxnProduceError::NotInTransaction),
             "a marker ends what the coordinator added"
         );
-        t.on_marker(2, 3, true, 14);
+        assert_eq!(t.on_marker(2, 3, true, 14), None, "a commit is not indexed");
         assert_eq!(t.first_unstable_offset(), None);
+        assert_eq!(t.stable_after(14), 15);
         let a = AbortedTxn {
             producer_id: 1,
             first_offset: 10,

@@ -11,6 +11,14 @@
 //! ```
 //! A null value (tombstone) removes the id. Sluice writes value version 0 and reads 0 only; a
 //! record of another version is skipped at replay and counted.
+//!
+//! Checked field by field against Kafka's `TransactionLogKey` (key version 0: one string) and
+//! `TransactionLogValue` schemas (value versions 0–1; version 0 is non-flexible, with
+//! `TransactionPartitions` nullable from version 0). Kafka writes value version 1 (flexible:
+//! compact strings and arrays, tagged `PreviousProducerId`, `NextProducerId`,
+//! `ClientTransactionVersion`) only for transactions of `transaction.version` 2 (KIP-890 part
+//! 2), which Sluice does not advertise; so version 0 is what Kafka itself writes for the
+//! clients Sluice serves. The tests below build the expected bytes from the schema.
 
 use std::collections::BTreeSet;
 
@@ -251,6 +259,35 @@ mod tests {
         expected.extend(10i64.to_be_bytes());
         assert_eq!(&v[..], &expected[..]);
         assert_eq!(decode_value(&v).unwrap(), sample());
+    }
+
+    /// Kafka's TransactionLogValue v0 built from its schema, field by field, for a completed
+    /// transaction (no partitions) and one with a null partition array (nullable from v0).
+    #[test]
+    fn value_v0_matches_kafkas_schema_for_empty_and_null_partitions() {
+        let mut done = sample();
+        done.status = TxnStatus::CompleteCommit;
+        done.partitions.clear();
+        let mut expected: Vec<u8> = Vec::new();
+        expected.extend(0i16.to_be_bytes()); // version
+        expected.extend(7i64.to_be_bytes()); // ProducerId
+        expected.extend(3i16.to_be_bytes()); // ProducerEpoch
+        expected.extend(60_000i32.to_be_bytes()); // TransactionTimeoutMs
+        expected.push(4); // TransactionStatus: CompleteCommit
+        expected.extend(0i32.to_be_bytes()); // TransactionPartitions: empty
+        expected.extend(11i64.to_be_bytes()); // TransactionLastUpdateTimestampMs
+        expected.extend(10i64.to_be_bytes()); // TransactionStartTimestampMs
+        assert_eq!(&value(&done)[..], &expected[..]);
+        assert_eq!(decode_value(&expected).unwrap(), done);
+        // A null array (count -1) reads as no partitions.
+        expected[17..21].copy_from_slice(&(-1i32).to_be_bytes());
+        assert_eq!(decode_value(&expected).unwrap(), done);
+        // The key: version 0, then TransactionalId as an INT16-length string.
+        let id = "é-tx";
+        let mut k = vec![0u8, 0];
+        k.extend((id.len() as i16).to_be_bytes());
+        k.extend(id.as_bytes());
+        assert_eq!(&key(id)[..], &k[..]);
     }
 
     #[test]

@@ -24,7 +24,9 @@ pub use classic::{heartbeat, join, leave, sync};
 pub use consumer::{
     check_fetch_member, consumer_describe, consumer_heartbeat, ConsumerDescription,
 };
-pub use offsets::{apply_committed_offsets, commit, delete_offsets, fetch_offsets};
+pub use offsets::{
+    apply_committed_offsets, commit, delete_offsets, fetch_offsets, validate_txn_commit,
+};
 
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;

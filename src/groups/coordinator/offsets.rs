@@ -16,6 +16,39 @@ use crate::groups::state::{CommittedOffset, Group, GroupState};
 use crate::protocol::errors::GroupError;
 use crate::shard::Shard;
 
+/// TxnOffsetCommit's group checks (Kafka 4's `validateTransactionalOffsetCommit`): an
+/// unknown group accepts only a generation below 0 (else ILLEGAL_GENERATION); a classic group
+/// checks member, instance and generation when given; a consumer group (KIP-848) checks the
+/// member epoch when any member field is given, a stale epoch answered as ILLEGAL_GENERATION.
+pub fn validate_txn_commit(
+    shard: &Rc<Shard>,
+    group_id: &str,
+    member_id: &str,
+    instance_id: Option<&str>,
+    generation: i32,
+) -> Result<(), GroupError> {
+    let c = &shard.groups;
+    let now = c.now();
+    let allowed = match c.groups.borrow_mut().get_mut(group_id) {
+        None if generation < 0 => Ok(()),
+        None => Err(GroupError::IllegalGeneration),
+        Some(slot) => match &slot.consumer {
+            Some(_) if generation < 0 && member_id.is_empty() && instance_id.is_none() => Ok(()),
+            Some(g) => g
+                .validate_commit(member_id, generation)
+                .map_err(|e| match e {
+                    GroupError::StaleMemberEpoch => GroupError::IllegalGeneration,
+                    other => other,
+                }),
+            None => slot
+                .group
+                .validate_txn_commit(member_id, instance_id, generation, now),
+        },
+    };
+    after(shard, group_id);
+    allowed
+}
+
 pub async fn commit(
     shard: Rc<Shard>,
     group_id: String,

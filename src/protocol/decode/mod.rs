@@ -33,6 +33,7 @@ mod alter_client_quotas;
 mod alter_configs;
 mod alter_user_scram_credentials;
 mod api_versions;
+mod commit_topics;
 mod consumer_group_describe;
 mod consumer_group_heartbeat;
 mod create_acls;

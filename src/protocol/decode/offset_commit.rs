@@ -7,6 +7,7 @@ use kafka_protocol::messages::offset_commit_request::{
 };
 use kafka_protocol::messages::{ApiKey, OffsetCommitRequest};
 
+use super::commit_topics::{topic_bytes_min, try_get_commit_topic};
 use super::reader::*;
 use super::try_decode_impl;
 
@@ -24,9 +25,7 @@ fn decode(buf: &mut Bytes, version: i16) -> Result<OffsetCommitRequest> {
     if version <= 4 {
         request.retention_time_ms = try_get_i64(buf, "retention_time_ms")?;
     }
-    let topic_bytes_min =
-        string_bytes_min(flexible) + array_bytes_min(flexible) + tags_bytes_min(flexible);
-    request.topics = try_get_array(buf, flexible, topic_bytes_min, "topics", |buf| {
+    request.topics = try_get_array(buf, flexible, topic_bytes_min(flexible), "topics", |buf| {
         topic(buf, version, flexible)
     })?;
     request.unknown_tagged_fields = try_get_tags_if(buf, flexible, "offset_commit")?;
@@ -34,22 +33,21 @@ fn decode(buf: &mut Bytes, version: i16) -> Result<OffsetCommitRequest> {
 }
 
 fn topic(buf: &mut Bytes, version: i16, flexible: bool) -> Result<OffsetCommitRequestTopic> {
-    let mut topic = OffsetCommitRequestTopic::default();
-    topic.name = try_get_string(buf, flexible, "name")?.into();
-    let partition_bytes_min = 4 + 8 + string_bytes_min(flexible) + tags_bytes_min(flexible);
-    topic.partitions = try_get_array(buf, flexible, partition_bytes_min, "partitions", |buf| {
+    let t = try_get_commit_topic(buf, flexible, version >= 6, |f| {
         let mut partition = OffsetCommitRequestPartition::default();
-        partition.partition_index = try_get_i32(buf, "partition_index")?;
-        partition.committed_offset = try_get_i64(buf, "committed_offset")?;
-        if version >= 6 {
-            partition.committed_leader_epoch = try_get_i32(buf, "committed_leader_epoch")?;
+        partition.partition_index = f.partition_index;
+        partition.committed_offset = f.committed_offset;
+        if let Some(epoch) = f.committed_leader_epoch {
+            partition.committed_leader_epoch = epoch;
         }
-        partition.committed_metadata =
-            try_get_nullable_string(buf, flexible, "committed_metadata")?;
-        partition.unknown_tagged_fields = try_get_tags_if(buf, flexible, "partition")?;
-        Ok(partition)
+        partition.committed_metadata = f.committed_metadata;
+        partition.unknown_tagged_fields = f.unknown_tagged_fields;
+        partition
     })?;
-    topic.unknown_tagged_fields = try_get_tags_if(buf, flexible, "topic")?;
+    let mut topic = OffsetCommitRequestTopic::default();
+    topic.name = t.name.into();
+    topic.partitions = t.partitions;
+    topic.unknown_tagged_fields = t.unknown_tagged_fields;
     Ok(topic)
 }
 
