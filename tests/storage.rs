@@ -9,6 +9,7 @@
 )]
 
 mod harness;
+mod storage_common;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::OpenOptions;
@@ -17,26 +18,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use harness::kafka::{batch, create_topic_with as create, decode_records, Conn};
+use harness::kafka::{create_topic_with as create, Conn};
 use harness::Broker;
-use kafka_protocol::messages::delete_records_request::{
-    DeleteRecordsPartition, DeleteRecordsTopic,
-};
-use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::incremental_alter_configs_request::{
-    AlterConfigsResource, AlterableConfig,
-};
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{
-    BrokerId, DeleteRecordsRequest, DeleteTopicsRequest, DescribeConfigsRequest, FetchRequest,
-    IncrementalAlterConfigsRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest, TopicName,
-};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{MetadataRequest, ProduceRequest};
 use kafka_protocol::records::Compression;
-
-mod storage_common;
 
 use storage_common::*;
 
@@ -172,23 +158,6 @@ fn the_active_index_is_persisted_every_mib_and_whole_at_close() {
         "and cuts the file to its exact size"
     );
     assert!(b.panics().is_empty(), "{:?}", b.panics());
-}
-
-/// Produces `n` batches of 3 records to `topic`-0 on a one-shard broker and stops it cleanly.
-fn broker_with_data(tag: &str, n: usize) -> (Broker, Vec<Vec<u8>>) {
-    let mut b = Broker::start(tag, &["--cores", "1"]);
-    let mut c = Conn::connect(b.shard_addr(0));
-    create(&mut c, "t", 1, &[]);
-    let mut values = Vec::new();
-    for i in 0..n {
-        let vs: Vec<Vec<u8>> = (0..3).map(|j| value(tag, i * 3 + j)).collect();
-        let refs: Vec<&[u8]> = vs.iter().map(|v| &v[..]).collect();
-        let (err, base) = produce(&mut c, "t", 0, &refs);
-        assert_eq!((err, base), (0, (i * 3) as i64));
-        values.extend(vs);
-    }
-    b.stop();
-    (b, values)
 }
 
 /// Damages the single segment's tail with `damage`, restarts, and checks that the records

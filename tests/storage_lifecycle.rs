@@ -10,7 +10,6 @@
 mod harness;
 mod storage_common;
 
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use harness::kafka::{create_topic_with as create, Conn};

@@ -16,7 +16,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
 
-use crate::harness::kafka::{batch, decode_records, Conn};
+use crate::harness::kafka::{batch, create_topic_with, decode_records, Conn};
 use crate::harness::Broker;
 
 pub const OFFSET_OUT_OF_RANGE: i16 = 1;
@@ -150,4 +150,21 @@ pub fn segments(b: &Broker, topic: &str, partition: i32) -> Vec<PathBuf> {
 
 pub fn value(tag: &str, i: usize) -> Vec<u8> {
     format!("{tag}-{i:06}").into_bytes()
+}
+
+/// Produces `n` batches of 3 records to `topic`-0 on a one-shard broker and stops it cleanly.
+pub fn broker_with_data(tag: &str, n: usize) -> (Broker, Vec<Vec<u8>>) {
+    let mut b = Broker::start(tag, &["--cores", "1"]);
+    let mut c = Conn::connect(b.shard_addr(0));
+    create_topic_with(&mut c, "t", 1, &[]);
+    let mut values = Vec::new();
+    for i in 0..n {
+        let vs: Vec<Vec<u8>> = (0..3).map(|j| value(tag, i * 3 + j)).collect();
+        let refs: Vec<&[u8]> = vs.iter().map(|v| &v[..]).collect();
+        let (err, base) = produce(&mut c, "t", 0, &refs);
+        assert_eq!((err, base), (0, (i * 3) as i64));
+        values.extend(vs);
+    }
+    b.stop();
+    (b, values)
 }
