@@ -252,3 +252,195 @@ fn broker_resources_list_current_values_and_sources() {
         )
     );
 }
+
+/// (value, source, synonyms) of `name` in `configs`, the value as it came: null stays None.
+fn raw_entry(
+    configs: &[DescribeConfigsResourceResult],
+    name: &str,
+) -> (Option<String>, i8, Vec<Row>) {
+    let e = configs
+        .iter()
+        .find(|e| e.name.as_str() == name)
+        .unwrap_or_else(|| panic!("{name} not described"));
+    let synonyms = entry(configs, name).1;
+    (
+        e.value.as_deref().map(str::to_string),
+        e.config_source,
+        synonyms,
+    )
+}
+
+/// Kafka declares `log.retention.ms` and `log.roll.ms` without a default (their hours
+/// spellings hold it: 168), so a broker resource lists them as null, source DEFAULT_CONFIG, no
+/// synonyms, until some level sets them; the hours spellings are listed with their defaults.
+/// Once set, the value, its source, and the hours default behind it as a synonym.
+#[test]
+fn broker_time_configs_without_a_default_are_null_until_set() {
+    let b = Broker::start("describe-null-broker", &["--cores", "1"]);
+    let mut c = Conn::connect(b.shard_addr(0));
+    let keys = [
+        "log.retention.ms",
+        "log.retention.hours",
+        "log.roll.ms",
+        "log.roll.hours",
+        "log.roll.jitter.ms",
+        "log.flush.interval.ms",
+    ];
+    let all = describe(&mut c, BROKER, "0", Some(&keys), true);
+    assert_eq!(all.len(), keys.len(), "each one described");
+    for name in [
+        "log.retention.ms",
+        "log.roll.ms",
+        "log.roll.jitter.ms",
+        "log.flush.interval.ms",
+    ] {
+        assert_eq!(
+            raw_entry(&all, name),
+            (None, SOURCE_DEFAULT, vec![]),
+            "{name}"
+        );
+    }
+    for name in ["log.retention.hours", "log.roll.hours"] {
+        assert_eq!(
+            raw_entry(&all, name),
+            (
+                Some("168".into()),
+                SOURCE_DEFAULT,
+                vec![row(name, "168", SOURCE_DEFAULT)]
+            ),
+            "{name}"
+        );
+    }
+    let hours = all
+        .iter()
+        .find(|e| e.name.as_str() == "log.retention.hours")
+        .unwrap();
+    assert!(hours.read_only, "only log.retention.ms changes at run time");
+
+    set_broker_config(&mut c, "0", "log.roll.ms", "3600000");
+    let all = describe(&mut c, BROKER, "0", Some(&keys), true);
+    assert_eq!(
+        raw_entry(&all, "log.roll.ms"),
+        (
+            Some("3600000".into()),
+            SOURCE_DYNAMIC_BROKER,
+            vec![
+                row("log.roll.ms", "3600000", SOURCE_DYNAMIC_BROKER),
+                row("log.roll.hours", "168", SOURCE_DEFAULT),
+            ]
+        )
+    );
+    assert_eq!(
+        raw_entry(&all, "log.roll.hours").0.as_deref(),
+        Some("168"),
+        "the hours spelling keeps its own default"
+    );
+    assert_eq!(
+        raw_entry(&all, "log.retention.ms"),
+        (None, SOURCE_DEFAULT, vec![])
+    );
+}
+
+/// Error messages as Kafka 4.2 answers them: a successful AlterConfigs or
+/// IncrementalAlterConfigs resource carries a null message (Kafka's `ApiError.NONE`); a
+/// DescribeConfigs result keeps the schema's default, an empty string, on success and for an
+/// unknown topic; an invalid topic name is INVALID_TOPIC_EXCEPTION with Kafka's message; a
+/// refused change carries its message.
+#[test]
+fn config_responses_carry_kafkas_error_messages() {
+    use kafka_protocol::messages::alter_configs_request::{
+        AlterConfigsResource as LegacyResource, AlterableConfig as LegacyConfig,
+    };
+    use kafka_protocol::messages::AlterConfigsRequest;
+
+    let b = Broker::start("config-messages", &["--cores", "1"]);
+    let mut c = Conn::connect(b.shard_addr(0));
+    create_topic_with(&mut c, "t", 1, &[]);
+    let incremental = |name: &str, config: &str, value: &str| {
+        IncrementalAlterConfigsRequest::default().with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(if name.is_empty() || name == "0" {
+                    BROKER
+                } else {
+                    TOPIC
+                })
+                .with_resource_name(s(name))
+                .with_configs(vec![AlterableConfig::default()
+                    .with_name(s(config))
+                    .with_config_operation(0)
+                    .with_value(Some(s(value)))]),
+        ])
+    };
+    for version in 0..=1 {
+        for (name, config, value) in [
+            ("t", "retention.ms", "60000"),
+            ("", "log.retention.ms", "7200000"),
+            ("0", "log.roll.ms", "3600000"),
+        ] {
+            let r = c.call(&incremental(name, config, value), version);
+            let p = &r.responses[0];
+            assert_eq!(
+                (p.error_code, &p.error_message),
+                (0, &None),
+                "v{version} {name}"
+            );
+        }
+        let r = c.call(&incremental("t", "no.such.config", "1"), version);
+        let p = &r.responses[0];
+        assert_ne!(p.error_code, 0);
+        assert!(
+            p.error_message.as_deref().is_some_and(|m| !m.is_empty()),
+            "a refusal says why: {p:?}"
+        );
+    }
+    for version in 0..=2 {
+        let r = c.call(
+            &AlterConfigsRequest::default().with_resources(vec![LegacyResource::default()
+                .with_resource_type(TOPIC)
+                .with_resource_name(s("t"))
+                .with_configs(vec![LegacyConfig::default()
+                    .with_name(s("retention.ms"))
+                    .with_value(Some(s("120000")))])]),
+            version,
+        );
+        let p = &r.responses[0];
+        assert_eq!((p.error_code, &p.error_message), (0, &None), "v{version}");
+    }
+    for version in 1..=4 {
+        let r = c.call(
+            &DescribeConfigsRequest::default().with_resources(
+                [
+                    (TOPIC, "t"),
+                    (BROKER, "0"),
+                    (TOPIC, "missing"),
+                    (TOPIC, "bad/name"),
+                ]
+                .into_iter()
+                .map(|(t, n)| {
+                    DescribeConfigsResource::default()
+                        .with_resource_type(t)
+                        .with_resource_name(s(n))
+                        .with_configuration_keys(None)
+                })
+                .collect(),
+            ),
+            version,
+        );
+        let got: Vec<(i16, Option<&str>)> = r
+            .results
+            .iter()
+            .map(|x| (x.error_code, x.error_message.as_deref()))
+            .collect();
+        assert_eq!(
+            &got[..3],
+            &[(0, Some("")), (0, Some("")), (3, Some(""))],
+            "v{version}"
+        );
+        assert_eq!(got[3].0, 17, "INVALID_TOPIC_EXCEPTION");
+        assert!(
+            got[3].1.is_some_and(|m| m.contains("illegal")),
+            "Kafka's message: {:?}",
+            got[3].1
+        );
+    }
+}

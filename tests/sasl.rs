@@ -121,11 +121,13 @@ fn unauthenticated_requests_and_bad_mechanisms_close_the_connection() {
     let mut c = sasl_conn(&b);
     c.send(&MetadataRequest::default().with_topics(None), 12);
     assert!(c.recv_frame().is_none(), "no answer before authentication");
-    // After the handshake, anything but SaslAuthenticate: closed.
+    // After the handshake, anything but SaslAuthenticate: its own error response
+    // (ILLEGAL_SASL_STATE), then closed.
     let mut c = sasl_conn(&b);
     assert_eq!(handshake(&mut c, "SCRAM-SHA-512", 1), 0);
-    c.send(&MetadataRequest::default().with_topics(None), 12);
-    assert!(c.recv_frame().is_none());
+    let md = c.call(&MetadataRequest::default().with_topics(None), 12);
+    assert_eq!(md.topics.len(), 0);
+    assert!(c.is_closed_by_peer());
     // A mechanism not enabled: UNSUPPORTED_SASL_MECHANISM with the enabled ones, then closed.
     let mut c = sasl_conn(&b);
     let r = c.call(
@@ -505,6 +507,125 @@ fn illegal_sasl_state_is_answered_then_closed_as_kafka_does() {
     // None of these is a failed authentication.
     let failures = b.metric_sum("sluice_sasl_authentication_failures_total", &[]);
     assert_eq!(failures, 0.0);
+}
+
+/// A connection that completed SaslHandshake (PLAIN, v1) and nothing more.
+fn after_handshake(b: &Broker) -> Conn {
+    let mut c = sasl_conn(b);
+    assert_eq!(handshake(&mut c, "PLAIN", 1), 0);
+    c
+}
+
+/// Kafka's `SaslServerAuthenticator`: after the handshake, a request other than
+/// SaslAuthenticate is parsed and answered with its own error response, ILLEGAL_SASL_STATE on
+/// every topic and partition it named (or at the top level where the response has one), with
+/// Kafka's message where the response carries one; then the connection is closed. A Produce
+/// with acks=0 gets no answer, only the close.
+#[test]
+fn every_request_after_the_handshake_gets_its_own_illegal_sasl_state_answer() {
+    use harness::kafka::fetch;
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{
+        DescribeGroupsRequest, GroupId, ListGroupsRequest, ProduceRequest, TopicName,
+    };
+    let b = broker("sasl-illegal-every-api", &[]);
+    let topic = |n: &str| TopicName(StrBytes::from_string(n.to_string()));
+
+    let mut c = after_handshake(&b);
+    let md = c.call(
+        &MetadataRequest::default().with_topics(Some(vec![
+            MetadataRequestTopic::default().with_name(Some(topic("a"))),
+            MetadataRequestTopic::default().with_name(Some(topic("b"))),
+        ])),
+        12,
+    );
+    let got: Vec<(String, i16)> = md
+        .topics
+        .iter()
+        .map(|t| (t.name.as_ref().unwrap().to_string(), t.error_code))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("a".into(), ILLEGAL_SASL_STATE),
+            ("b".into(), ILLEGAL_SASL_STATE)
+        ]
+    );
+    assert!(md.brokers.is_empty() && md.topics.iter().all(|t| t.partitions.is_empty()));
+    assert!(c.is_closed_by_peer());
+
+    let produce = |acks: i16| {
+        ProduceRequest::default()
+            .with_acks(acks)
+            .with_timeout_ms(1000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(topic("a"))
+                .with_partition_data(
+                    (0..2)
+                        .map(|p| {
+                            PartitionProduceData::default()
+                                .with_index(p)
+                                .with_records(Some(Bytes::new()))
+                        })
+                        .collect(),
+                )])
+    };
+    let mut c = after_handshake(&b);
+    let r = c.call(&produce(1), 9);
+    let t = &r.responses[0];
+    assert_eq!(t.name.as_str(), "a");
+    assert_eq!(t.partition_responses.len(), 2);
+    for p in &t.partition_responses {
+        assert_eq!(
+            (p.error_code, p.base_offset, p.log_start_offset),
+            (ILLEGAL_SASL_STATE, -1, -1)
+        );
+        assert_eq!(
+            p.error_message.as_deref(),
+            Some("Unexpected Kafka request of type PRODUCE during SASL authentication.")
+        );
+    }
+    assert!(c.is_closed_by_peer());
+    let mut c = after_handshake(&b);
+    c.send(&produce(0), 9);
+    assert!(c.recv_frame().is_none(), "acks=0: no answer, closed");
+
+    // Fetch before v13: every partition carries the error, with empty records.
+    let mut c = after_handshake(&b);
+    let r = c.call(&fetch("a", &[(0, 0), (1, 5)], 1 << 20, 0), 11);
+    assert_eq!(r.error_code, ILLEGAL_SASL_STATE);
+    let parts = &r.responses[0].partitions;
+    assert_eq!(parts.len(), 2);
+    assert!(parts.iter().all(|p| p.error_code == ILLEGAL_SASL_STATE
+        && p.high_watermark == -1
+        && p.records.as_ref().is_some_and(|r| r.is_empty())));
+    assert!(c.is_closed_by_peer());
+    // From v13 the top-level code alone.
+    let mut c = after_handshake(&b);
+    let r = c.call(&fetch("a", &[(0, 0)], 1 << 20, 0), 13);
+    assert_eq!((r.error_code, r.responses.len()), (ILLEGAL_SASL_STATE, 0));
+    assert!(c.is_closed_by_peer());
+
+    // A group API: per group; a top-level one: the code.
+    let mut c = after_handshake(&b);
+    let r = c.call(
+        &DescribeGroupsRequest::default()
+            .with_groups(vec![GroupId(StrBytes::from_static_str("g"))]),
+        5,
+    );
+    assert_eq!(r.groups.len(), 1);
+    assert_eq!(
+        (r.groups[0].group_id.as_str(), r.groups[0].error_code),
+        ("g", ILLEGAL_SASL_STATE)
+    );
+    assert!(c.is_closed_by_peer());
+    let mut c = after_handshake(&b);
+    let r = c.call(&ListGroupsRequest::default(), 4);
+    assert_eq!(r.error_code, ILLEGAL_SASL_STATE);
+    assert!(c.is_closed_by_peer());
+    let failures = b.metric_sum("sluice_sasl_authentication_failures_total", &[]);
+    assert_eq!(failures, 0.0, "none of these is a failed authentication");
 }
 
 #[test]

@@ -1,13 +1,15 @@
 //! Storage you can trust, end to end against the real binary: kill -9 during acks=all
-//! produce, damaged log tails, corruption inside a sealed segment, retention, DeleteRecords
-//! and topic config changes that survive restarts, topic deletion (recreated at once, old files
-//! removed in the background, interrupted deletions finished at start).
+//! produce, damaged log tails, corruption inside a sealed segment, a full disk, a change of
+//! `--cores`, idempotent duplicates, indexes after a restart. Retention, DeleteRecords, config
+//! changes and topic deletion are in storage_lifecycle.rs; the helpers both use in
+//! storage_common/.
 #![allow(
     clippy::unwrap_used,
     reason = "a test fails loudly on any unexpected error"
 )]
 
 mod harness;
+mod storage_common;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::OpenOptions;
@@ -16,157 +18,13 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use harness::kafka::{batch, create_topic_with as create, decode_records, Conn};
+use harness::kafka::{create_topic_with as create, Conn};
 use harness::Broker;
-use kafka_protocol::messages::delete_records_request::{
-    DeleteRecordsPartition, DeleteRecordsTopic,
-};
-use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::incremental_alter_configs_request::{
-    AlterConfigsResource, AlterableConfig,
-};
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{
-    BrokerId, DeleteRecordsRequest, DeleteTopicsRequest, DescribeConfigsRequest, FetchRequest,
-    IncrementalAlterConfigsRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest, TopicName,
-};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{MetadataRequest, ProduceRequest};
 use kafka_protocol::records::Compression;
 
-const OFFSET_OUT_OF_RANGE: i16 = 1;
-const KAFKA_STORAGE_ERROR: i16 = 56;
-const INVALID_CONFIG: i16 = 40;
-/// Bounded wait for anything that happens in the background (retention passes).
-const WAIT: Duration = Duration::from_secs(20);
-
-fn name(s: &str) -> TopicName {
-    TopicName(StrBytes::from_string(s.to_string()))
-}
-
-/// partition -> owner shard, from Metadata.
-fn leaders(conn: &mut Conn, topic: &str) -> BTreeMap<i32, usize> {
-    let r = conn.call(
-        &MetadataRequest::default().with_topics(Some(vec![
-            kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
-                .with_name(Some(name(topic))),
-        ])),
-        9,
-    );
-    r.topics[0]
-        .partitions
-        .iter()
-        .map(|p| {
-            (
-                p.partition_index,
-                usize::try_from(p.leader_id.0).expect("leader"),
-            )
-        })
-        .collect()
-}
-
-fn produce_req(topic: &str, partition: i32, values: &[&[u8]], acks: i16) -> ProduceRequest {
-    ProduceRequest::default()
-        .with_acks(acks)
-        .with_timeout_ms(10_000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(name(topic))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(partition)
-                .with_records(Some(batch(values, Compression::None)))])])
-}
-
-/// (error code, base offset) of one produced batch.
-fn produce(conn: &mut Conn, topic: &str, partition: i32, values: &[&[u8]]) -> (i16, i64) {
-    let r = conn.call(&produce_req(topic, partition, values, -1), 9);
-    let p = &r.responses[0].partition_responses[0];
-    (p.error_code, p.base_offset)
-}
-
-/// (error code, high watermark, records) of one fetch.
-fn fetch(
-    conn: &mut Conn,
-    topic: &str,
-    partition: i32,
-    offset: i64,
-) -> (i16, i64, Vec<(i64, Bytes)>) {
-    let r = conn.call(
-        &FetchRequest::default()
-            .with_replica_id(BrokerId(-1))
-            .with_max_wait_ms(0)
-            .with_min_bytes(0)
-            .with_max_bytes(16 << 20)
-            .with_topics(vec![FetchTopic::default()
-                .with_topic(name(topic))
-                .with_partitions(vec![FetchPartition::default()
-                    .with_partition(partition)
-                    .with_fetch_offset(offset)
-                    .with_current_leader_epoch(-1)
-                    .with_partition_max_bytes(8 << 20)])]),
-        11,
-    );
-    let p = &r.responses[0].partitions[0];
-    let records = decode_records(p.records.clone())
-        .into_iter()
-        .filter(|(o, _, _)| *o >= offset)
-        .map(|(o, _, v)| (o, v.unwrap_or_default()))
-        .collect();
-    (p.error_code, p.high_watermark, records)
-}
-
-/// Every record from `start` to the high watermark, in order.
-fn fetch_all(conn: &mut Conn, topic: &str, partition: i32, start: i64) -> Vec<(i64, Bytes)> {
-    let mut out = Vec::new();
-    let mut at = start;
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let (err, hw, recs) = fetch(conn, topic, partition, at);
-        assert_eq!(err, 0, "fetch {topic}-{partition}@{at}");
-        if let Some((o, _)) = recs.last() {
-            at = o + 1;
-        }
-        out.extend(recs);
-        if at >= hw {
-            return out;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "fetching {topic}-{partition} made no progress at {at}"
-        );
-    }
-}
-
-fn list_offset(conn: &mut Conn, topic: &str, partition: i32, timestamp: i64) -> (i16, i64) {
-    let r = conn.call(
-        &ListOffsetsRequest::default()
-            .with_replica_id(BrokerId(-1))
-            .with_topics(vec![ListOffsetsTopic::default()
-                .with_name(name(topic))
-                .with_partitions(vec![ListOffsetsPartition::default()
-                    .with_partition_index(partition)
-                    .with_timestamp(timestamp)
-                    .with_current_leader_epoch(-1)])]),
-        5,
-    );
-    let p = &r.topics[0].partitions[0];
-    (p.error_code, p.offset)
-}
-
-fn segments(b: &Broker, topic: &str, partition: i32) -> Vec<PathBuf> {
-    let dir = b.data_dir.join(format!("{topic}-{partition}"));
-    let mut logs: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "log"))
-        .collect();
-    logs.sort();
-    logs
-}
-
-fn value(tag: &str, i: usize) -> Vec<u8> {
-    format!("{tag}-{i:06}").into_bytes()
-}
+use storage_common::*;
 
 #[test]
 fn kill_9_during_acks_all_produce_loses_nothing_acknowledged() {
@@ -302,23 +160,6 @@ fn the_active_index_is_persisted_every_mib_and_whole_at_close() {
     assert!(b.panics().is_empty(), "{:?}", b.panics());
 }
 
-/// Produces `n` batches of 3 records to `topic`-0 on a one-shard broker and stops it cleanly.
-fn broker_with_data(tag: &str, n: usize) -> (Broker, Vec<Vec<u8>>) {
-    let mut b = Broker::start(tag, &["--cores", "1"]);
-    let mut c = Conn::connect(b.shard_addr(0));
-    create(&mut c, "t", 1, &[]);
-    let mut values = Vec::new();
-    for i in 0..n {
-        let vs: Vec<Vec<u8>> = (0..3).map(|j| value(tag, i * 3 + j)).collect();
-        let refs: Vec<&[u8]> = vs.iter().map(|v| &v[..]).collect();
-        let (err, base) = produce(&mut c, "t", 0, &refs);
-        assert_eq!((err, base), (0, (i * 3) as i64));
-        values.extend(vs);
-    }
-    b.stop();
-    (b, values)
-}
-
 /// Damages the single segment's tail with `damage`, restarts, and checks that the records
 /// before the damage (`keep` of them) survive and new writes follow them.
 fn check_tail_damage(tag: &str, damage: impl FnOnce(&mut std::fs::File, u64)) -> Broker {
@@ -430,212 +271,6 @@ fn corruption_inside_a_sealed_segment_is_a_storage_error_never_data() {
     let (err, _, recs) = fetch(&mut c, "t", 0, 11);
     assert_eq!(err, 0);
     assert_eq!(recs.first().map(|r| r.0), Some(11));
-}
-
-#[test]
-fn retention_bytes_deletes_old_segments_and_moves_the_log_start() {
-    let b = Broker::start(
-        "retention",
-        &["--cores", "1", "--log-retention-check-interval-ms", "100"],
-    );
-    let mut c = Conn::connect(b.shard_addr(0));
-    create(
-        &mut c,
-        "t",
-        1,
-        &[("segment.bytes", "4096"), ("retention.bytes", "8192")],
-    );
-    retention_keeps_the_log_bounded(&b, &mut c);
-}
-
-/// The broker's `--log-segment-bytes` / `--log-retention-bytes` govern a topic that sets
-/// neither (Kafka's static defaults must not shadow them), DescribeConfigs reports them, and a
-/// topic's own config still wins.
-#[test]
-fn broker_log_flags_are_the_defaults_of_topics_without_configs() {
-    let b = Broker::start(
-        "retention-flags",
-        &[
-            "--cores",
-            "1",
-            "--log-retention-check-interval-ms",
-            "100",
-            "--log-segment-bytes",
-            "4096",
-            "--log-retention-bytes",
-            "8192",
-        ],
-    );
-    let mut c = Conn::connect(b.shard_addr(0));
-    create(&mut c, "t", 1, &[]);
-    // (The test's batches carry old timestamps: retention.ms must not delete them either.)
-    create(
-        &mut c,
-        "keep",
-        1,
-        &[("retention.bytes", "-1"), ("retention.ms", "-1")],
-    );
-    let described = |c: &mut Conn, topic: &str, key: &str| {
-        let r = c.call(
-            &DescribeConfigsRequest::default().with_resources(vec![
-                kafka_protocol::messages::describe_configs_request::DescribeConfigsResource::default()
-                    .with_resource_type(2)
-                    .with_resource_name(StrBytes::from_string(topic.to_string()))
-                    .with_configuration_keys(Some(vec![StrBytes::from_string(key.to_string())])),
-            ]),
-            4,
-        );
-        let cfg = &r.results[0].configs[0];
-        (
-            cfg.value.as_deref().map(|v| v.to_string()),
-            cfg.config_source,
-        )
-    };
-    const STATIC_BROKER_CONFIG: i8 = 4;
-    const TOPIC_CONFIG: i8 = 1;
-    assert_eq!(
-        described(&mut c, "t", "segment.bytes"),
-        (Some("4096".to_string()), STATIC_BROKER_CONFIG)
-    );
-    assert_eq!(
-        described(&mut c, "keep", "retention.bytes"),
-        (Some("-1".to_string()), TOPIC_CONFIG)
-    );
-    let big = vec![b'y'; 1000];
-    for _ in 0..40 {
-        assert_eq!(produce(&mut c, "keep", 0, &[&big]).0, 0);
-    }
-    retention_keeps_the_log_bounded(&b, &mut c);
-    assert!(
-        segments(&b, "keep", 0).len() >= 10,
-        "the broker's segment size rolls it, its own retention keeps everything: {:?}",
-        segments(&b, "keep", 0)
-    );
-    assert_eq!(list_offset(&mut c, "keep", 0, -2), (0, 0));
-}
-
-/// Produce 40 batches of 1 KB to `t`-0, whose segments are 4 KiB and retention 8 KiB, and
-/// check retention deletes whole old segments and moves the log start.
-fn retention_keeps_the_log_bounded(b: &Broker, c: &mut Conn) {
-    let big = vec![b'y'; 1000];
-    for _ in 0..40 {
-        assert_eq!(produce(c, "t", 0, &[&big]).0, 0);
-    }
-    // ~3 batches of 1 KB per 4 KiB segment: 8 KiB of retention keeps at most 4 segments once
-    // a pass has run after the last produce.
-    let deadline = Instant::now() + WAIT;
-    let start = loop {
-        let (err, start) = list_offset(c, "t", 0, -2);
-        assert_eq!(err, 0);
-        let kept = segments(b, "t", 0);
-        if start > 0 && kept.len() <= 4 {
-            break start;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "retention never brought the log under its limit: {kept:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let (_, end) = list_offset(c, "t", 0, -1);
-    assert_eq!(end, 40);
-    let (err, _, _) = fetch(c, "t", 0, 0);
-    assert_eq!(err, OFFSET_OUT_OF_RANGE, "below the log start");
-    let got = fetch_all(c, "t", 0, start);
-    assert_eq!(
-        got.len() as i64,
-        40 - start,
-        "everything from the log start is readable"
-    );
-}
-
-#[test]
-fn delete_records_moves_the_log_start_across_restarts() {
-    let (mut b, _) = broker_with_data("delrec", 10);
-    b.restart();
-    let mut c = Conn::connect(b.shard_addr(0));
-    let del = |c: &mut Conn, offset: i64| {
-        let r = c.call(
-            &DeleteRecordsRequest::default()
-                .with_timeout_ms(5000)
-                .with_topics(vec![DeleteRecordsTopic::default()
-                    .with_name(name("t"))
-                    .with_partitions(vec![DeleteRecordsPartition::default()
-                        .with_partition_index(0)
-                        .with_offset(offset)])]),
-            2,
-        );
-        let p = &r.topics[0].partitions[0];
-        (p.error_code, p.low_watermark)
-    };
-    assert_eq!(
-        del(&mut c, 31),
-        (OFFSET_OUT_OF_RANGE, -1),
-        "past the high watermark"
-    );
-    assert_eq!(del(&mut c, 7), (0, 7));
-    assert_eq!(list_offset(&mut c, "t", 0, -2), (0, 7));
-    assert_eq!(fetch(&mut c, "t", 0, 6).0, OFFSET_OUT_OF_RANGE);
-    let got = fetch_all(&mut c, "t", 0, 7);
-    assert_eq!(got.first().map(|r| r.0), Some(7));
-    b.restart();
-    let mut c = Conn::connect(b.shard_addr(0));
-    assert_eq!(
-        list_offset(&mut c, "t", 0, -2),
-        (0, 7),
-        "the log start survives a restart"
-    );
-    assert_eq!(
-        del(&mut c, -1),
-        (0, 30),
-        "-1 deletes up to the high watermark"
-    );
-}
-
-#[test]
-fn incremental_alter_configs_apply_and_survive_restart() {
-    let mut b = Broker::start("alter", &["--cores", "1"]);
-    let mut c = Conn::connect(b.shard_addr(0));
-    create(&mut c, "t", 1, &[]);
-    let alter = |c: &mut Conn, k: &str, v: &str, op: i8| {
-        let r = c.call(
-            &IncrementalAlterConfigsRequest::default().with_resources(vec![
-                AlterConfigsResource::default()
-                    .with_resource_type(2)
-                    .with_resource_name(StrBytes::from_static_str("t"))
-                    .with_configs(vec![AlterableConfig::default()
-                        .with_name(StrBytes::from_string(k.to_string()))
-                        .with_config_operation(op)
-                        .with_value(Some(StrBytes::from_string(v.to_string())))]),
-            ]),
-            1,
-        );
-        r.responses[0].error_code
-    };
-    assert_eq!(alter(&mut c, "retention.ms", "12345", 0), 0);
-    assert_eq!(alter(&mut c, "no.such.config", "1", 0), INVALID_CONFIG);
-    assert_eq!(
-        alter(&mut c, "retention.ms", "not-a-number", 0),
-        INVALID_CONFIG
-    );
-    b.restart();
-    let mut c = Conn::connect(b.shard_addr(0));
-    let r = c.call(
-        &DescribeConfigsRequest::default().with_resources(vec![
-            kafka_protocol::messages::describe_configs_request::DescribeConfigsResource::default()
-                .with_resource_type(2)
-                .with_resource_name(StrBytes::from_static_str("t"))
-                .with_configuration_keys(Some(vec![StrBytes::from_static_str("retention.ms")])),
-        ]),
-        4,
-    );
-    let cfg = &r.results[0].configs[0];
-    assert_eq!(cfg.value.as_deref(), Some("12345"), "{cfg:?}");
-    assert_eq!(
-        alter(&mut c, "retention.ms", "", 1),
-        0,
-        "DELETE returns it to the default"
-    );
 }
 
 /// A small ext4 filesystem in a file, loop-mounted over a directory; unmounted on drop.
@@ -1040,66 +675,4 @@ fn sealed_segment_indexes_load_on_demand_after_a_restart() {
     assert_eq!(b.metric_sum("sluice_index_cache_fallbacks_total", &[]), 0.0);
     b.stop();
     assert!(b.panics().is_empty(), "{:?}", b.panics());
-}
-
-/// Directories under the data dir whose name ends with `-delete` (deletions under way).
-fn deletions_under_way(b: &Broker) -> Vec<String> {
-    std::fs::read_dir(&b.data_dir)
-        .expect("data dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with("-delete"))
-        .collect()
-}
-
-#[test]
-fn a_deleted_topic_recreated_at_once_starts_empty_and_its_old_files_go_in_the_background() {
-    let mut b = Broker::start("delete-recreate", &["--cores", "2"]);
-    let mut c = Conn::connect(b.shard_addr(0));
-    create(&mut c, "t", 4, &[("segment.bytes", "4096")]);
-    let v = value("old", 1000);
-    for p in 0..4 {
-        for _ in 0..8 {
-            assert_eq!(produce(&mut c, "t", p, &[&v]).0, 0);
-        }
-    }
-    let r = c.call(
-        &DeleteTopicsRequest::default()
-            .with_timeout_ms(10_000)
-            .with_topics(vec![DeleteTopicState::default().with_name(Some(name("t")))]),
-        6,
-    );
-    assert_eq!(r.responses[0].error_code, 0, "{r:?}");
-    // Recreated under the same name at once: fresh, empty logs, wherever the old files are.
-    create(&mut c, "t", 4, &[]);
-    for p in 0..4 {
-        let (err, hw, records) = fetch(&mut c, "t", p, 0);
-        assert_eq!((err, hw, records.len()), (0, 0, 0), "partition {p}");
-        assert_eq!(produce(&mut c, "t", p, &[b"new"]), (0, 0));
-    }
-    let deadline = Instant::now() + WAIT;
-    while !deletions_under_way(&b).is_empty() {
-        assert!(Instant::now() < deadline, "old files never removed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    // A deletion a crash interrupted is finished at the next start.
-    let left = b.data_dir.join("gone-0.0123456789abcdef-delete");
-    std::fs::create_dir(&left).expect("leftover dir");
-    std::fs::write(left.join("00000000000000000000.log"), b"x").expect("leftover file");
-    b.restart();
-    let deadline = Instant::now() + WAIT;
-    while !deletions_under_way(&b).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "leftover deletion never finished"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let mut c = Conn::connect(b.shard_addr(0));
-    for p in 0..4 {
-        let (err, _, records) = fetch(&mut c, "t", p, 0);
-        assert_eq!(err, 0);
-        let values: Vec<&[u8]> = records.iter().map(|(_, v)| v.as_ref()).collect();
-        assert_eq!(values, vec![b"new".as_slice()], "partition {p}");
-    }
-    assert!(b.panics().is_empty());
 }

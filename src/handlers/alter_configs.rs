@@ -17,7 +17,7 @@ use crate::security::authz::AclOperation;
 use crate::security::authz_helpers::Authz;
 use crate::security::session::Session;
 use crate::shard::control::ControlError;
-use crate::shard::topic_configs::ConfigOp;
+use crate::shard::topic_configs::{ConfigOp, ConfigResource};
 use crate::shard::Shard;
 
 pub const VERSIONS: Versions = Versions {
@@ -81,8 +81,8 @@ pub async fn handle(
                 .await
             } else {
                 shard
-                    .alter_topic_configs(
-                        r.resource_name.to_string(),
+                    .alter_configs(
+                        ConfigResource::Topic(r.resource_name.to_string()),
                         ops,
                         true,
                         request.validate_only,
@@ -93,8 +93,10 @@ pub async fn handle(
         let resp = AlterConfigsResourceResponse::default()
             .with_resource_type(r.resource_type)
             .with_resource_name(r.resource_name.clone());
+        // Kafka answers a success with a null message (its `ApiError.NONE`), not the
+        // schema's default empty string.
         responses.push(match result {
-            Ok(()) => resp,
+            Ok(()) => resp.with_error_message(None),
             Err(e) => resp
                 .with_error_code(e.code)
                 .with_error_message(Some(str_bytes(&e.message))),

@@ -18,7 +18,7 @@ use crate::metadata::broker_configs;
 use crate::metadata::config_synonyms::{self, BrokerConfigDef, Synonym};
 use crate::metadata::configs::TOPIC_CONFIGS;
 use crate::metadata::group_configs::GROUP_CONFIGS;
-use crate::metadata::Snapshot;
+use crate::metadata::{validate_topic_name, Snapshot};
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::security::authz::AclOperation;
 use crate::security::authz_helpers::Authz;
@@ -77,12 +77,18 @@ pub async fn handle(
                 .map(|k| k.iter().map(|s| s.to_string()).collect());
             let wanted = |name: &str| keys.as_ref().is_none_or(|k| k.iter().any(|w| w == name));
             match r.resource_type {
+                // Kafka's `ConfigHelper`: the name validated first (INVALID_TOPIC_EXCEPTION and
+                // its message); an unknown topic gets its code and the schema's default
+                // message (empty), as does a success.
                 RESOURCE_TOPIC => match snapshot.topic(&r.resource_name) {
-                    None => result
-                        .with_error_code(ResponseError::UnknownTopicOrPartition.code())
-                        .with_error_message(Some(str_bytes(
-                            "This server does not host this topic.",
-                        ))),
+                    None => match validate_topic_name(&r.resource_name) {
+                        Err(message) => result
+                            .with_error_code(ResponseError::InvalidTopicException.code())
+                            .with_error_message(Some(str_bytes(&message))),
+                        Ok(()) => {
+                            result.with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                        }
+                    },
                     Some(t) => result.with_configs(
                         TOPIC_CONFIGS
                             .iter()
@@ -162,17 +168,20 @@ fn synonym((name, value, source): Synonym) -> DescribeConfigsSynonym {
 /// (DYNAMIC_DEFAULT_BROKER_CONFIG); a broker id (a shard) lists every config with its value
 /// and source: set for that broker (DYNAMIC_BROKER_CONFIG), for the cluster default, by a flag
 /// (STATIC_BROKER_CONFIG), else Kafka's default (DEFAULT_CONFIG); `config_synonyms` says how.
-/// Configs Sluice changes at run time are not read-only.
+/// A config Kafka declares without a default (`log.retention.ms`, `log.roll.ms`: their hours
+/// spellings hold it) is null until some level sets it, and those spellings are listed with
+/// their own defaults, as Kafka lists them. Configs Sluice changes at run time are not
+/// read-only.
 fn broker_entries(
     shard: &Shard,
     snapshot: &Snapshot,
     name: &str,
 ) -> Result<Vec<(DescribeConfigsResourceResult, Vec<Synonym>)>, String> {
     let dynamic = &snapshot.broker_configs;
-    let entry = |name: &str, value: &str, source: i8, read_only: bool| {
+    let entry = |name: &str, value: Option<&str>, source: i8, read_only: bool| {
         DescribeConfigsResourceResult::default()
             .with_name(str_bytes(name))
-            .with_value(Some(str_bytes(value)))
+            .with_value(value.map(str_bytes))
             .with_read_only(read_only)
             .with_config_source(source)
     };
@@ -183,32 +192,43 @@ fn broker_entries(
             .map(|(n, v)| {
                 let source = config_synonyms::SOURCE_DYNAMIC_DEFAULT_BROKER;
                 (
-                    entry(n, v, source, false),
+                    entry(n, Some(v.as_str()), source, false),
                     vec![(n.clone(), v.clone(), source)],
                 )
             })
             .collect());
     };
-    Ok(broker_flag_values(&shard.config, broker)
-        .into_iter()
-        .map(|(def, flag)| {
-            let synonyms = config_synonyms::broker_synonyms(dynamic, broker, def, &flag);
-            let value = match dynamic.get(broker, def.name) {
-                Some((v, _)) => v.to_string(),
-                None => flag,
-            };
-            let read_only = broker_configs::dynamic(def.name).is_none();
-            (
-                entry(
-                    def.name,
-                    &value,
-                    config_synonyms::source_of(&synonyms),
-                    read_only,
-                ),
-                synonyms,
-            )
-        })
-        .collect())
+    let mut out = Vec::new();
+    for (def, flag) in broker_flag_values(&shard.config, broker) {
+        let synonyms = config_synonyms::broker_synonyms(dynamic, broker, def, &flag);
+        let value = match dynamic.get(broker, def.name) {
+            Some((v, _)) => Some(v.to_string()),
+            // Not set at any level, and no default of its own: null, as in Kafka.
+            None if def.kafka_default.is_none() && flag == def.effective_default => None,
+            None => Some(flag),
+        };
+        let read_only = broker_configs::dynamic(def.name).is_none();
+        out.push((
+            entry(
+                def.name,
+                value.as_deref(),
+                config_synonyms::source_of(&synonyms),
+                read_only,
+            ),
+            synonyms,
+        ));
+        // Its spelling with a default (`log.retention.hours`): set nowhere here, so Kafka's
+        // default, its one synonym (Kafka drops the other spellings' levels before it).
+        if let Some((n, d)) = def.defaulted_synonym {
+            let source = config_synonyms::SOURCE_DEFAULT;
+            out.push((
+                entry(n, Some(d), source, broker_configs::dynamic(n).is_none()),
+                vec![(n.to_string(), d.to_string(), source)],
+            ));
+        }
+    }
+    out.sort_by(|(a, _), (b, _)| a.name.cmp(&b.name));
+    Ok(out)
 }
 
 /// Every broker config DescribeConfigs lists for broker `shard`, by name, with the value its

@@ -78,6 +78,7 @@ pub mod describe_topic_partitions;
 pub mod describe_transactions;
 pub mod describe_user_scram_credentials;
 pub mod end_txn;
+pub mod error_response;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -240,7 +241,7 @@ pub async fn handle(shard: Rc<Shard>, session: Rc<Session>, frame: Bytes) -> Rep
                     session.listener.name
                 ));
                 session.close_after_reply();
-                return sasl_handshake::illegal_state_reply(&shard, &header);
+                return illegal_sasl_state_reply(&shard, &header, &mut body);
             }
         }
     }
@@ -309,6 +310,31 @@ pub async fn handle(shard: Rc<Shard>, session: Rc<Session>, frame: Bytes) -> Rep
             ));
             Reply::Close
         }
+    }
+}
+
+/// ILLEGAL_SASL_STATE as the error response of the request `header` heads, its body in `body`
+/// (a request other than SaslAuthenticate after the SASL handshake, see
+/// `security::sasl::Admit::IllegalState`), with Kafka's message; the connection is closed
+/// after it. A version Sluice does not serve, a body that does not decode, or an API without
+/// an error response here: closed without one.
+fn illegal_sasl_state_reply(shard: &Shard, header: &RequestHeader, body: &mut Bytes) -> Reply {
+    let served =
+        served(header.request_api_key).is_some_and(|v| v.contains(header.request_api_version));
+    let Ok(key) = ApiKey::try_from(header.request_api_key) else {
+        return Reply::Close;
+    };
+    if !served {
+        return Reply::Close;
+    }
+    let message = format!(
+        "Unexpected Kafka request of type {} during SASL authentication.",
+        error_response::kafka_api_name(key)
+    );
+    let code = kafka_protocol::error::ResponseError::IllegalSaslState.code();
+    match error_response::error_response(&shard.metrics, header, body, code, &message) {
+        Ok(Some(reply)) => reply,
+        Ok(None) | Err(_) => Reply::Close,
     }
 }
 

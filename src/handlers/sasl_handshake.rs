@@ -64,19 +64,3 @@ pub async fn handle(
         .with_mechanisms(mechanisms);
     Ok(encode(&shard.metrics, header, &response))
 }
-
-/// ILLEGAL_SASL_STATE as the error response of the request `header` heads (an ApiVersions
-/// after the SASL handshake, see `security::sasl::Admit::IllegalState`); the connection is
-/// closed after it.
-pub fn illegal_state_reply(shard: &Rc<Shard>, header: &RequestHeader) -> Reply {
-    let code = ResponseError::IllegalSaslState.code();
-    if header.request_api_key == ApiKey::ApiVersions as i16
-        && super::served(header.request_api_key)
-            .is_some_and(|v| v.contains(header.request_api_version))
-    {
-        let response =
-            kafka_protocol::messages::ApiVersionsResponse::default().with_error_code(code);
-        return encode(&shard.metrics, header, &response);
-    }
-    Reply::Close
-}

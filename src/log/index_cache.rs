@@ -18,7 +18,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use super::file_ops::{self, Mode};
@@ -187,7 +187,8 @@ impl IndexCache {
     /// log): from the cache, else read from disk (within a slot of `transient`) and cached if
     /// `keep()` still says so once read (the segment may have been deleted, or the log closed,
     /// while its files were read). A missing or damaged file gives empty entries (lookups
-    /// answer position 0).
+    /// answer position 0), logged and counted as a fallback only if the segment is still
+    /// there: files that went with their segment are not damage.
     pub async fn get(
         &self,
         transient: &TransientFiles,
@@ -203,8 +204,13 @@ impl IndexCache {
             return hit;
         }
         self.misses.set(self.misses.get() + 1);
-        let loaded = Rc::new(self.load(transient, dir, base, size).await);
+        let (loaded, unusable) = self.load(transient, dir, base, size).await;
+        let loaded = Rc::new(loaded);
         if keep() {
+            for (path, why) in unusable {
+                tracing::warn!(index = %path.display(), why = %why, "sealed segment index unusable; its reads scan the segment from the start");
+                self.fallbacks.set(self.fallbacks.get() + 1);
+            }
             self.insert(key, loaded.clone());
         }
         loaded
@@ -248,13 +254,14 @@ impl IndexCache {
         self.insert((log, base), Rc::new(SealedIndex::default()));
     }
 
+    /// Segment `base`'s indexes read from `dir`, and the files that were unusable (path, why).
     async fn load(
         &self,
         transient: &TransientFiles,
         dir: &Path,
         base: i64,
         size: u64,
-    ) -> SealedIndex {
+    ) -> (SealedIndex, Vec<(PathBuf, String)>) {
         let offsets_path = segment::path(dir, base, INDEX_SUFFIX);
         let offsets_max = index_file_bytes_max(size, index::OFFSET_ENTRY_BYTES);
         let mut offsets = match read_file(transient, &offsets_path, offsets_max).await {
@@ -267,25 +274,24 @@ impl IndexCache {
             Some(b) => index::decode_time_index(&b, base).map_err(|e| format!("{e:?}")),
             None => Err("missing, unreadable or too large".to_string()),
         };
-        for (path, r) in [
-            (&offsets_path, offsets.as_ref().err()),
-            (&times_path, times.as_ref().err()),
-        ] {
-            if let Some(why) = r {
-                tracing::warn!(index = %path.display(), why = %why, "sealed segment index unusable; its reads scan the segment from the start");
-                self.fallbacks.set(self.fallbacks.get() + 1);
-            }
-        }
+        let unusable = [
+            (offsets_path, offsets.as_ref().err()),
+            (times_path, times.as_ref().err()),
+        ]
+        .into_iter()
+        .filter_map(|(path, why)| Some((path, why?.clone())))
+        .collect();
         if let Ok(o) = offsets.as_mut() {
             o.shrink_to_fit();
         }
         if let Ok(t) = times.as_mut() {
             t.shrink_to_fit();
         }
-        SealedIndex {
+        let index = SealedIndex {
             offsets: offsets.unwrap_or_default(),
             times: times.unwrap_or_default(),
-        }
+        };
+        (index, unusable)
     }
 }
 

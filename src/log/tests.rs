@@ -335,3 +335,53 @@ fn missing_or_damaged_sealed_indexes_fall_back_to_a_scan() {
         log.close().await.expect("close");
     });
 }
+
+/// A reader on its way to a sealed segment that retention deletes meanwhile (it waited out the
+/// file-move window) loads nothing and counts no unusable index: the files went with their
+/// segment, they are not damaged. The cache's own guard likewise: a load whose segment is gone
+/// once read is not counted, one whose segment is still there is.
+#[test]
+fn a_segment_deleted_under_a_reader_is_not_an_unusable_index() {
+    on_executor(|| async {
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("tmp dir");
+        crate::server::checks::prime_direct_io_probe(dir.path(), 0).await;
+        let storage = ShardStorage::for_test();
+        let log = sealed_log(&storage, dir.path(), 8).await;
+        let (base, size) = log
+            .segments
+            .borrow()
+            .iter()
+            .next()
+            .map(|(&b, s)| (b, s.size))
+            .expect("a segment");
+        log.delete_records_before(3).await.expect("delete");
+        assert!(log.segment_changed(base, size), "segment {base} deleted");
+        let before = storage.index_cache.stats();
+        assert_eq!(log.start_for(base, size, base).await, (0, base));
+        let after = storage.index_cache.stats();
+        assert_eq!(after.fallbacks, before.fallbacks, "no unusable index");
+        assert_eq!(after.misses, before.misses, "nothing loaded");
+
+        let gone = storage
+            .index_cache
+            .get(&storage.transient, u64::MAX, dir.path(), base, size, || {
+                false
+            })
+            .await;
+        assert!(gone.offsets.is_empty() && gone.times.is_empty());
+        assert_eq!(storage.index_cache.stats().fallbacks, before.fallbacks);
+        storage
+            .index_cache
+            .get(&storage.transient, u64::MAX, dir.path(), base, size, || {
+                true
+            })
+            .await;
+        assert_eq!(
+            storage.index_cache.stats().fallbacks,
+            before.fallbacks + 2,
+            "both files missing under a segment still there: counted"
+        );
+        storage.index_cache.forget_log(u64::MAX);
+        log.close().await.expect("close");
+    });
+}

@@ -10,8 +10,8 @@
 //!   Authenticate ──token ok, done──▶ Authenticated (principal set; lifetime if reauth is on)
 //!   Authenticate ──token bad──▶ wait --connection-failed-authentication-delay-ms,
 //!                               answer SASL_AUTHENTICATION_FAILED (raw path: nothing), close
-//!   Authenticate ──SaslHandshake or ApiVersions──▶ answer ILLEGAL_SASL_STATE, close
-//!   Authenticate ──any other request──▶ close (Kafka answers that request's error response)
+//!   Authenticate ──any request but SaslAuthenticate──▶ answer ILLEGAL_SASL_STATE (that
+//!                               request's own error response), close
 //!   Authenticated ──SaslHandshake, reauth on (KIP-368)──▶ Authenticate (same mechanism,
 //!                               same principal, or the connection is closed)
 //!   Authenticated, lifetime over ──any request but SaslHandshake──▶ close
@@ -135,10 +135,10 @@ pub struct SaslSession {
 /// Whether a request may go on, decided before it is decoded.
 pub enum Admit {
     Yes,
-    /// Answer ILLEGAL_SASL_STATE (the request's own error response), then close, as Kafka's
-    /// `SaslServerAuthenticator` does for a request other than SaslAuthenticate after the
-    /// handshake (logged with this reason). Only for requests whose error response is a bare
-    /// error code (ApiVersions; SaslHandshake goes through its handler); others are closed.
+    /// Answer ILLEGAL_SASL_STATE (the request's own error response,
+    /// `handlers::error_response`), then close, as Kafka's `SaslServerAuthenticator` does for
+    /// a request other than SaslAuthenticate after the handshake (logged with this reason;
+    /// SaslHandshake goes through its handler).
     IllegalState(String),
     /// Close the connection without an answer (logged with this reason).
     Close(String),
@@ -209,13 +209,9 @@ impl SaslSession {
                 } else if api_key == ApiKey::SaslHandshake as i16 {
                     // `handshake` answers ILLEGAL_SASL_STATE and closes.
                     Admit::Yes
-                } else if api_key == ApiKey::ApiVersions as i16 {
+                } else {
                     // The connection is closed after the answer (`Session::close_after_reply`).
                     Admit::IllegalState(format!(
-                        "unexpected request {name} during SASL authentication (ILLEGAL_SASL_STATE)"
-                    ))
-                } else {
-                    Admit::Close(format!(
                         "unexpected request {name} during SASL authentication (ILLEGAL_SASL_STATE)"
                     ))
                 }

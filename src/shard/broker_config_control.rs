@@ -5,13 +5,12 @@
 //! the snapshot (`Shard::open_owned_partitions`), and `max.connections` at its next accept.
 
 use std::collections::BTreeMap;
-use std::rc::Rc;
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
 
 use super::control::ControlError;
-use super::topic_configs::ConfigOp;
+use super::topic_configs::{not_a_list, ConfigOp};
 use super::Shard;
 use crate::metadata::broker_configs::{self, BrokerConfigs};
 
@@ -29,12 +28,7 @@ pub fn apply_broker_ops(
         message: e.message,
     };
     for op in ops {
-        let name = match op {
-            ConfigOp::Set(n, _)
-            | ConfigOp::Delete(n)
-            | ConfigOp::Append(n, _)
-            | ConfigOp::Subtract(n, _) => n,
-        };
+        let name = op.name();
         if broker_configs::dynamic(name).is_none() {
             return Err(refused(broker_configs::refusal_for(resource, name)));
         }
@@ -47,12 +41,7 @@ pub fn apply_broker_ops(
                 next.remove(name);
             }
             ConfigOp::Append(name, _) | ConfigOp::Subtract(name, _) => {
-                return Err(ControlError {
-                    code: ResponseError::InvalidConfig.code(),
-                    message: format!(
-                        "Config {name} is not a list: APPEND and SUBTRACT don't apply to it."
-                    ),
-                });
+                return Err(not_a_list(name));
             }
         }
     }
@@ -62,31 +51,10 @@ pub fn apply_broker_ops(
 impl Shard {
     /// Change the broker configs of the cluster default (`broker` None) or of one broker id:
     /// `ops` applied to that level's current ones (`replace`: to none, as the legacy
-    /// AlterConfigs does). Runs on the controller.
-    pub async fn alter_broker_configs(
+    /// AlterConfigs does). On the controller with its lock held, reached through
+    /// `Shard::alter_configs`.
+    pub(super) async fn alter_broker_configs_on_controller(
         &self,
-        broker: Option<u32>,
-        ops: Vec<ConfigOp>,
-        replace: bool,
-        validate_only: bool,
-    ) -> Result<(), ControlError> {
-        let r = self
-            .on_shard(0, move |shard| async move {
-                shard
-                    .alter_broker_configs_on_controller(broker, ops, replace, validate_only)
-                    .await
-            })
-            .await;
-        r.unwrap_or_else(|| {
-            Err(ControlError {
-                code: ResponseError::NotController.code(),
-                message: "controller unavailable".into(),
-            })
-        })
-    }
-
-    async fn alter_broker_configs_on_controller(
-        self: Rc<Self>,
         broker: Option<u32>,
         ops: Vec<ConfigOp>,
         replace: bool,
@@ -96,7 +64,6 @@ impl Shard {
             .controller
             .as_ref()
             .expect("controller ops run on shard 0");
-        let _permit = controller.lock.acquire_permit(1).await;
         let current = controller.store.borrow().broker_configs().clone();
         let base = if replace {
             BTreeMap::new()

@@ -1,9 +1,11 @@
-//! Changing a topic's configs at run time (IncrementalAlterConfigs, AlterConfigs): validated,
-//! persisted and published by the controller (shard 0) like any control-plane change; each
-//! shard applies the new values to the partitions it owns when it adopts the snapshot.
+//! Changing configs at run time (IncrementalAlterConfigs, AlterConfigs): the one entry point
+//! for both resource types ([`Shard::alter_configs`], routed to the controller), the
+//! operations they share ([`ConfigOp`]), and a topic's configs: validated, persisted and
+//! published by the controller (shard 0) like any control-plane change; each shard applies the
+//! new values to the partitions it owns when it adopts the snapshot. Broker configs are
+//! `broker_config_control`'s.
 
 use std::collections::BTreeMap;
-use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
 
@@ -22,8 +24,17 @@ pub enum ConfigOp {
     Subtract(String, String),
 }
 
+/// Whose configs a change is for.
+#[derive(Debug, Clone)]
+pub enum ConfigResource {
+    Topic(String),
+    /// The cluster default (None) or one broker id (a shard).
+    Broker(Option<u32>),
+}
+
 impl ConfigOp {
-    fn name(&self) -> &str {
+    /// The config it changes.
+    pub fn name(&self) -> &str {
         match self {
             ConfigOp::Set(n, _)
             | ConfigOp::Delete(n)
@@ -70,14 +81,8 @@ pub fn apply_ops(
             ConfigOp::Delete(n) => {
                 next.remove(n);
             }
-            ConfigOp::Append(n, v) | ConfigOp::Subtract(n, v) if !is_list => {
-                let _ = v;
-                return Err(ControlError {
-                    code: ResponseError::InvalidConfig.code(),
-                    message: format!(
-                        "Config {n} is not a list: APPEND and SUBTRACT don't apply to it."
-                    ),
-                });
+            ConfigOp::Append(n, _) | ConfigOp::Subtract(n, _) if !is_list => {
+                return Err(not_a_list(n));
             }
             ConfigOp::Append(n, v) => {
                 let base = next
@@ -117,21 +122,45 @@ pub fn apply_ops(
     Ok(next)
 }
 
+/// The refusal of APPEND / SUBTRACT on config `name`, which is not a list.
+pub fn not_a_list(name: &str) -> ControlError {
+    ControlError {
+        code: ResponseError::InvalidConfig.code(),
+        message: format!("Config {name} is not a list: APPEND and SUBTRACT don't apply to it."),
+    }
+}
+
 impl Shard {
-    /// Change `topic`'s configs: `ops` applied to the current ones (`replace`: to none, as the
-    /// legacy AlterConfigs does). `validate_only` checks without changing anything.
-    pub async fn alter_topic_configs(
+    /// Change `resource`'s configs on the controller: `ops` applied to the current ones
+    /// (`replace`: to none, as the legacy AlterConfigs does). `validate_only` checks without
+    /// changing anything. NOT_CONTROLLER if the controller can't be reached.
+    pub async fn alter_configs(
         &self,
-        topic: String,
+        resource: ConfigResource,
         ops: Vec<ConfigOp>,
         replace: bool,
         validate_only: bool,
     ) -> Result<(), ControlError> {
         let r = self
             .on_shard(0, move |shard| async move {
-                shard
-                    .alter_topic_configs_on_controller(topic, ops, replace, validate_only)
-                    .await
+                // One control operation at a time (`Controller::lock`).
+                let controller = shard
+                    .controller
+                    .as_ref()
+                    .expect("controller ops run on shard 0");
+                let _permit = controller.lock.acquire_permit(1).await;
+                match resource {
+                    ConfigResource::Topic(topic) => {
+                        shard
+                            .alter_topic_configs_on_controller(topic, ops, replace, validate_only)
+                            .await
+                    }
+                    ConfigResource::Broker(broker) => {
+                        shard
+                            .alter_broker_configs_on_controller(broker, ops, replace, validate_only)
+                            .await
+                    }
+                }
             })
             .await;
         r.unwrap_or_else(|| {
@@ -142,8 +171,9 @@ impl Shard {
         })
     }
 
+    /// Change `topic`'s configs, on the controller with its lock held (`alter_configs`).
     async fn alter_topic_configs_on_controller(
-        self: Rc<Self>,
+        &self,
         topic: String,
         ops: Vec<ConfigOp>,
         replace: bool,
@@ -153,7 +183,6 @@ impl Shard {
             .controller
             .as_ref()
             .expect("controller ops run on shard 0");
-        let _permit = controller.lock.acquire_permit(1).await;
         let current = match controller.store.borrow().topic(&topic) {
             Some(t) => t.configs.clone(),
             None => {

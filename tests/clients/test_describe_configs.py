@@ -50,7 +50,11 @@ def test_broker_configs_with_values_and_sources(sluice):
         "log.cleaner.max.compaction.lag.ms": ("9223372036854775807", DEFAULT),
         "log.cleanup.policy": ("delete", DEFAULT),
         "log.segment.bytes": ("1073741824", DEFAULT),
-        "log.retention.ms": ("604800000", DEFAULT),
+        # Declared by Kafka without a default (the hours spellings hold it): null until set.
+        "log.retention.ms": (None, DEFAULT),
+        "log.retention.hours": ("168", DEFAULT),
+        "log.roll.ms": (None, DEFAULT),
+        "log.roll.hours": ("168", DEFAULT),
         "log.retention.check.interval.ms": ("300000", DEFAULT),
     }
     for name, (value, source) in want.items():

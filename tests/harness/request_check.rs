@@ -363,7 +363,7 @@ fn skip_tagged_fields(buf: &mut Bytes) -> Result<(), Finding> {
 
 /// Decodes the reply (correlation id already read) to `g` with the crate, and learns what
 /// later requests can name.
-fn check_reply(g: &Generated, mut buf: Bytes, ctx: &mut Context) -> Result<(), Finding> {
+pub fn check_reply(g: &Generated, mut buf: Bytes, ctx: &mut Context) -> Result<(), Finding> {
     let served = sluice::handlers::served(g.key as i16).is_some_and(|v| v.contains(g.version));
     if g.key == ApiKey::ApiVersions {
         // Always response header v0; an unsupported version gets a v0 body.

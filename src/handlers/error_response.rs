@@ -1,0 +1,826 @@
+//! A request's own error response, as Kafka's `AbstractRequest.getErrorResponse` builds it: the
+//! response type of the request's API, carrying one error code (and its message where the
+//! response has one) at the top level, or on every topic, partition, group or resource the
+//! request named, with Kafka's "unknown" values in the other fields.
+//!
+//! Used where Kafka answers a request with an error instead of handling it: a request other
+//! than SaslAuthenticate after the SASL handshake gets ILLEGAL_SASL_STATE this way before the
+//! connection is closed (Kafka's `SaslServerAuthenticator`). The request is decoded first, as
+//! Kafka parses it first: one that does not decode gets no answer.
+//!
+//! Pure functions of the request; run on the shard that got it.
+
+use bytes::Bytes;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+
+use super::{encode, encode_with_version, Reply};
+use crate::metrics::ShardMetrics;
+use crate::protocol::decode::{DecodeError, TryDecode};
+
+/// Kafka's "no offset" and "no timestamp".
+const UNKNOWN: i64 = -1;
+
+/// Kafka's name of an API (`ApiKeys`' enum constant: PRODUCE, LIST_OFFSETS, ...), as its
+/// messages name requests.
+pub fn kafka_api_name(key: ApiKey) -> String {
+    let mut out = String::new();
+    for (i, c) in format!("{key:?}").chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
+/// The error response with `code` and `message` of the request `header` heads (its body in
+/// `body`, at a version Sluice serves). Ok(None): Kafka sends none (a Produce with acks=0) or
+/// Sluice builds none for that API; the caller closes the connection either way.
+pub fn error_response(
+    metrics: &ShardMetrics,
+    header: &RequestHeader,
+    body: &mut Bytes,
+    code: i16,
+    message: &str,
+) -> Result<Option<Reply>, DecodeError> {
+    let v = header.request_api_version;
+    let msg = || Some(StrBytes::from_string(message.to_string()));
+    // Whether the response has a field added at version `added` (the crate refuses to encode
+    // a value in a version without its field).
+    let since = |added: i16| v >= added;
+    let Ok(key) = ApiKey::try_from(header.request_api_key) else {
+        return Ok(None);
+    };
+    // Decoded (as Kafka parses it), answered with the response's top-level error code.
+    macro_rules! top_level {
+        ($req:ty, $resp:ty) => {{
+            <$req>::try_decode(body, v)?;
+            encode(metrics, header, &<$resp>::default().with_error_code(code))
+        }};
+        ($req:ty, $resp:ty, message) => {{
+            <$req>::try_decode(body, v)?;
+            encode(
+                metrics,
+                header,
+                &<$resp>::default()
+                    .with_error_code(code)
+                    .with_error_message(msg()),
+            )
+        }};
+    }
+    let reply = match key {
+        ApiKey::ApiVersions => top_level!(ApiVersionsRequest, ApiVersionsResponse),
+        ApiKey::Heartbeat => top_level!(HeartbeatRequest, HeartbeatResponse),
+        ApiKey::LeaveGroup => top_level!(LeaveGroupRequest, LeaveGroupResponse),
+        ApiKey::SyncGroup => top_level!(SyncGroupRequest, SyncGroupResponse),
+        ApiKey::ListGroups => top_level!(ListGroupsRequest, ListGroupsResponse),
+        ApiKey::InitProducerId => top_level!(InitProducerIdRequest, InitProducerIdResponse),
+        ApiKey::AddOffsetsToTxn => top_level!(AddOffsetsToTxnRequest, AddOffsetsToTxnResponse),
+        ApiKey::EndTxn => top_level!(EndTxnRequest, EndTxnResponse),
+        ApiKey::OffsetDelete => top_level!(OffsetDeleteRequest, OffsetDeleteResponse),
+        ApiKey::ListTransactions => {
+            top_level!(ListTransactionsRequest, ListTransactionsResponse)
+        }
+        // The top-level code exists from v3; before, an empty answer.
+        ApiKey::DescribeLogDirs => {
+            DescribeLogDirsRequest::try_decode(body, v)?;
+            let r =
+                DescribeLogDirsResponse::default().with_error_code(if since(3) { code } else { 0 });
+            encode(metrics, header, &r)
+        }
+        // v2 has v1's layout (`share_fetch`).
+        ApiKey::ShareFetch => {
+            crate::protocol::decode::share_fetch::ShareFetch::try_decode(body, v)?;
+            let r = ShareFetchResponse::default()
+                .with_error_code(code)
+                .with_error_message(msg());
+            encode_with_version(metrics, header, &r, v.min(1))
+        }
+        // v2 is v1's bytes with the lock timeout inserted after a null top-level message
+        // (`share_acknowledge::v2_from_v1`).
+        ApiKey::ShareAcknowledge => {
+            crate::protocol::decode::share_acknowledge::ShareAcknowledge::try_decode(body, v)?;
+            let r = ShareAcknowledgeResponse::default()
+                .with_error_code(code)
+                .with_error_message(None);
+            match (v, encode_with_version(metrics, header, &r, 1)) {
+                (2, Reply::Send(frame)) => match super::share_acknowledge::v2_from_v1(&frame, 0) {
+                    Some(f) => Reply::Send(f),
+                    None => return Ok(None),
+                },
+                (_, reply) => reply,
+            }
+        }
+        ApiKey::DescribeAcls => top_level!(DescribeAclsRequest, DescribeAclsResponse, message),
+        ApiKey::DescribeClientQuotas => top_level!(
+            DescribeClientQuotasRequest,
+            DescribeClientQuotasResponse,
+            message
+        ),
+        ApiKey::DescribeUserScramCredentials => top_level!(
+            DescribeUserScramCredentialsRequest,
+            DescribeUserScramCredentialsResponse,
+            message
+        ),
+        ApiKey::DescribeCluster => {
+            top_level!(DescribeClusterRequest, DescribeClusterResponse, message)
+        }
+        ApiKey::ConsumerGroupHeartbeat => top_level!(
+            ConsumerGroupHeartbeatRequest,
+            ConsumerGroupHeartbeatResponse,
+            message
+        ),
+        ApiKey::ShareGroupHeartbeat => top_level!(
+            ShareGroupHeartbeatRequest,
+            ShareGroupHeartbeatResponse,
+            message
+        ),
+        ApiKey::JoinGroup => {
+            JoinGroupRequest::try_decode(body, v)?;
+            // Kafka: unknown generation, member and leader; no protocol name from v7.
+            let r = JoinGroupResponse::default()
+                .with_error_code(code)
+                .with_generation_id(-1)
+                .with_protocol_name((v < 7).then(StrBytes::default));
+            encode(metrics, header, &r)
+        }
+        ApiKey::Produce => {
+            let req = ProduceRequest::try_decode(body, v)?;
+            if req.acks == 0 {
+                return Ok(None);
+            }
+            let responses = req
+                .topic_data
+                .iter()
+                .map(|t| {
+                    let partitions = t
+                        .partition_data
+                        .iter()
+                        .map(|p| {
+                            produce_response::PartitionProduceResponse::default()
+                                .with_index(p.index)
+                                .with_error_code(code)
+                                .with_error_message(since(8).then(msg).flatten())
+                                .with_base_offset(UNKNOWN)
+                                .with_log_append_time_ms(UNKNOWN)
+                                .with_log_start_offset(UNKNOWN)
+                        })
+                        .collect();
+                    produce_response::TopicProduceResponse::default()
+                        .with_name(t.name.clone())
+                        .with_topic_id(t.topic_id)
+                        .with_partition_responses(partitions)
+                })
+                .collect();
+            encode(
+                metrics,
+                header,
+                &ProduceResponse::default().with_responses(responses),
+            )
+        }
+        ApiKey::Fetch => {
+            let req = FetchRequest::try_decode(body, v)?;
+            // From v13 the top-level code says it all; before, every partition carries it.
+            let responses = if v >= 13 {
+                Vec::new()
+            } else {
+                req.topics
+                    .iter()
+                    .map(|t| {
+                        let partitions = t
+                            .partitions
+                            .iter()
+                            .map(|p| {
+                                fetch_response::PartitionData::default()
+                                    .with_partition_index(p.partition)
+                                    .with_error_code(code)
+                                    .with_high_watermark(UNKNOWN)
+                                    .with_records(Some(Bytes::new()))
+                            })
+                            .collect();
+                        fetch_response::FetchableTopicResponse::default()
+                            .with_topic(t.topic.clone())
+                            .with_topic_id(t.topic_id)
+                            .with_partitions(partitions)
+                    })
+                    .collect()
+            };
+            // The top-level code exists from v7; before, the partitions carry it alone.
+            let r = FetchResponse::default()
+                .with_error_code(if since(7) { code } else { 0 })
+                .with_session_id(req.session_id)
+                .with_responses(responses);
+            encode(metrics, header, &r)
+        }
+        ApiKey::Metadata => {
+            let req = MetadataRequest::try_decode(body, v)?;
+            let topics = req
+                .topics
+                .iter()
+                .flatten()
+                .map(|t| {
+                    metadata_response::MetadataResponseTopic::default()
+                        .with_name(Some(t.name.clone().unwrap_or_default()))
+                        .with_topic_id(t.topic_id)
+                        .with_error_code(code)
+                })
+                .collect();
+            encode(
+                metrics,
+                header,
+                &MetadataResponse::default().with_topics(topics),
+            )
+        }
+        ApiKey::ListOffsets => {
+            let req = ListOffsetsRequest::try_decode(body, v)?;
+            let topics = req
+                .topics
+                .iter()
+                .map(|t| {
+                    let partitions = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            list_offsets_response::ListOffsetsPartitionResponse::default()
+                                .with_partition_index(p.partition_index)
+                                .with_error_code(code)
+                                .with_offset(UNKNOWN)
+                                .with_timestamp(UNKNOWN)
+                        })
+                        .collect();
+                    list_offsets_response::ListOffsetsTopicResponse::default()
+                        .with_name(t.name.clone())
+                        .with_partitions(partitions)
+                })
+                .collect();
+            // v11 has v10's layout (`list_offsets`).
+            encode_with_version(
+                metrics,
+                header,
+                &ListOffsetsResponse::default().with_topics(topics),
+                v.min(10),
+            )
+        }
+        ApiKey::FindCoordinator => {
+            let req = FindCoordinatorRequest::try_decode(body, v)?;
+            let mut r = FindCoordinatorResponse::default();
+            if v < 4 {
+                r = r.with_error_code(code);
+                if since(1) {
+                    r = r.with_error_message(msg());
+                }
+            } else {
+                r = r.with_coordinators(
+                    req.coordinator_keys
+                        .iter()
+                        .map(|k| {
+                            find_coordinator_response::Coordinator::default()
+                                .with_key(k.clone())
+                                .with_node_id(BrokerId(-1))
+                                .with_port(-1)
+                                .with_error_code(code)
+                                .with_error_message(msg())
+                        })
+                        .collect(),
+                );
+            }
+            encode(metrics, header, &r)
+        }
+        ApiKey::OffsetCommit => {
+            let req = OffsetCommitRequest::try_decode(body, v)?;
+            let topics = req
+                .topics
+                .iter()
+                .map(|t| {
+                    let partitions = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            offset_commit_response::OffsetCommitResponsePartition::default()
+                                .with_partition_index(p.partition_index)
+                                .with_error_code(code)
+                        })
+                        .collect();
+                    offset_commit_response::OffsetCommitResponseTopic::default()
+                        .with_name(t.name.clone())
+                        .with_topic_id(t.topic_id)
+                        .with_partitions(partitions)
+                })
+                .collect();
+            encode(
+                metrics,
+                header,
+                &OffsetCommitResponse::default().with_topics(topics),
+            )
+        }
+        ApiKey::DescribeGroups => {
+            let req = DescribeGroupsRequest::try_decode(body, v)?;
+            let groups = req
+                .groups
+                .iter()
+                .map(|g| {
+                    let d = describe_groups_response::DescribedGroup::default()
+                        .with_group_id(g.clone())
+                        .with_error_code(code);
+                    if since(6) {
+                        d.with_error_message(msg())
+                    } else {
+                        d
+                    }
+                })
+                .collect();
+            encode(
+                metrics,
+                header,
+                &DescribeGroupsResponse::default().with_groups(groups),
+            )
+        }
+        ApiKey::DeleteGroups => {
+            let req = DeleteGroupsRequest::try_decode(body, v)?;
+            let results = req
+                .groups_names
+                .iter()
+                .map(|g| {
+                    delete_groups_response::DeletableGroupResult::default()
+                        .with_group_id(g.clone())
+                        .with_error_code(code)
+                })
+                .collect();
+            encode(
+                metrics,
+                header,
+                &DeleteGroupsResponse::default().with_results(results),
+            )
+        }
+        ApiKey::CreateTopics => {
+            let req = CreateTopicsRequest::try_decode(body, v)?;
+            let topics = req
+                .topics
+                .iter()
+                .map(|t| {
+                    create_topics_response::CreatableTopicResult::default()
+                        .with_name(t.name.clone())
+                        .with_error_code(code)
+                        .with_error_message(msg())
+                })
+                .collect();
+            encode(
+                metrics,
+                header,
+                &CreateTopicsResponse::default().with_topics(topics),
+            )
+        }
+        ApiKey::DeleteTopics => {
+            let req = DeleteTopicsRequest::try_decode(body, v)?;
+            let named = req.topic_names.iter().map(|n| (Some(n.clone()), None));
+            let by_state = req
+                .topics
+                .iter()
+                .map(|t| (t.name.clone(), Some(t.topic_id)));
+            let responses = named
+                .chain(by_state)
+                .map(|(name, id)| {
+                    let d = delete_topics_response::DeletableTopicResult::default()
+                        .with_name(name)
+                        .with_topic_id(id.unwrap_or_default())
+                        .with_error_code(code);
+                    if since(5) {
+                        d.with_error_message(msg())
+                    } else {
+                        d
+                    }
+                })
+                .collect();
+            encode(
+                metrics,
+                header,
+                &DeleteTopicsResponse::default().with_responses(responses),
+            )
+        }
+        ApiKey::DescribeConfigs => {
+            let req = DescribeConfigsRequest::try_decode(body, v)?;
+            let results = req
+                .resources
+                .iter()
+                .map(|r| {
+                    describe_configs_response::DescribeConfigsResult::default()
+                        .with_resource_type(r.resource_type)
+                        .with_resource_name(r.resource_name.clone())
+                        .with_error_code(code)
+                        .with_error_message(msg())
+                })
+                .collect();
+            encode(
+                metrics,
+                header,
+                &DescribeConfigsResponse::default().with_results(results),
+            )
+        }
+        ApiKey::AlterConfigs => {
+            let req = AlterConfigsRequest::try_decode(body, v)?;
+            let responses = req
+                .resources
+                .iter()
+                .map(|r| {
+                    alter_configs_response::AlterConfigsResourceResponse::default()
+                        .with_resource_type(r.resource_type)
+                        .with_resource_name(r.resource_name.clone())
+                        .with_error_code(code)
+                        .with_error_message(msg())
+                })
+                .collect();
+            encode(
+                metrics,
+                header,
+                &AlterConfigsResponse::default().with_responses(responses),
+            )
+        }
+        ApiKey::IncrementalAlterConfigs => {
+            let req = IncrementalAlterConfigsRequest::try_decode(body, v)?;
+            let responses = req
+                .resources
+                .iter()
+                .map(|r| {
+                    incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+                        .with_resource_type(r.resource_type)
+                        .with_resource_name(r.resource_name.clone())
+                        .with_error_code(code)
+                        .with_error_message(msg())
+                })
+                .collect();
+            encode(
+                metrics,
+                header,
+                &IncrementalAlterConfigsResponse::default().with_responses(responses),
+            )
+        }
+        ApiKey::DeleteRecords => {
+            let req = DeleteRecordsRequest::try_decode(body, v)?;
+            let topics = req
+                .topics
+                .iter()
+                .map(|t| {
+                    let partitions = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            delete_records_response::DeleteRecordsPartitionResult::default()
+                                .with_partition_index(p.partition_index)
+                                .with_low_watermark(UNKNOWN)
+                                .with_error_code(code)
+                        })
+                        .collect();
+                    delete_records_response::DeleteRecordsTopicResult::default()
+                        .with_name(t.name.clone())
+                        .with_partitions(partitions)
+                })
+                .collect();
+            encode(
+                metrics,
+                header,
+                &DeleteRecordsResponse::default().with_topics(topics),
+            )
+        }
+        ApiKey::OffsetForLeaderEpoch => {
+            let req = OffsetForLeaderEpochRequest::try_decode(body, v)?;
+            let topics = req
+                .topics
+                .iter()
+                .map(|t| {
+                    let partitions = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            offset_for_leader_epoch_response::EpochEndOffset::default()
+                                .with_partition(p.partition)
+                                .with_error_code(code)
+                                .with_leader_epoch(-1)
+                                .with_end_offset(UNKNOWN)
+                        })
+                        .collect();
+                    offset_for_leader_epoch_response::OffsetForLeaderTopicResult::default()
+                        .with_topic(t.topic.clone())
+                        .with_partitions(partitions)
+                })
+                .collect();
+            encode(
+                metrics,
+                header,
+                &OffsetForLeaderEpochResponse::default().with_topics(topics),
+            )
+        }
+        ApiKey::TxnOffsetCommit => {
+            let req = TxnOffsetCommitRequest::try_decode(body, v)?;
+            let topics = req
+                .topics
+                .iter()
+                .map(|t| {
+                    let partitions = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            txn_offset_commit_response::TxnOffsetCommitResponsePartition::default()
+                                .with_partition_index(p.partition_index)
+                                .with_error_code(code)
+                        })
+                        .collect();
+                    txn_offset_commit_response::TxnOffsetCommitResponseTopic::default()
+                        .with_name(t.name.clone())
+                        .with_partitions(partitions)
+                })
+                .collect();
+            encode(
+                metrics,
+                header,
+                &TxnOffsetCommitResponse::default().with_topics(topics),
+            )
+        }
+        ApiKey::DescribeProducers => {
+            let req = DescribeProducersRequest::try_decode(body, v)?;
+            let topics = req
+                .topics
+                .iter()
+                .map(|t| {
+                    let partitions = t
+                        .partition_indexes
+                        .iter()
+                        .map(|&p| {
+                            describe_producers_response::PartitionResponse::default()
+                                .with_partition_index(p)
+                                .with_error_code(code)
+                                .with_error_message(msg())
+                        })
+                        .collect();
+                    describe_producers_response::TopicResponse::default()
+                        .with_name(t.name.clone())
+                        .with_partitions(partitions)
+                })
+                .collect();
+            encode(
+                metrics,
+                header,
+                &DescribeProducersResponse::default().with_topics(topics),
+            )
+        }
+        ApiKey::CreatePartitions => {
+            let req = CreatePartitionsRequest::try_decode(body, v)?;
+            let results = req
+                .topics
+                .iter()
+                .map(|t| {
+                    create_partitions_response::CreatePartitionsTopicResult::default()
+                        .with_name(t.name.clone())
+                        .with_error_code(code)
+                        .with_error_message(msg())
+                })
+                .collect();
+            encode(
+                metrics,
+                header,
+                &CreatePartitionsResponse::default().with_results(results),
+            )
+        }
+        ApiKey::CreateAcls => {
+            let req = CreateAclsRequest::try_decode(body, v)?;
+            let results = req
+                .creations
+                .iter()
+                .map(|_| {
+                    create_acls_response::AclCreationResult::default()
+                        .with_error_code(code)
+                        .with_error_message(msg())
+                })
+                .collect();
+            encode(
+                metrics,
+                header,
+                &CreateAclsResponse::default().with_results(results),
+            )
+        }
+        ApiKey::DeleteAcls => {
+            let req = DeleteAclsRequest::try_decode(body, v)?;
+            let results = req
+                .filters
+                .iter()
+                .map(|_| {
+                    delete_acls_response::DeleteAclsFilterResult::default()
+                        .with_error_code(code)
+                        .with_error_message(msg())
+                })
+                .collect();
+            encode(
+                metrics,
+                header,
+                &DeleteAclsResponse::default().with_filter_results(results),
+            )
+        }
+        ApiKey::AlterClientQuotas => {
+            let req = AlterClientQuotasRequest::try_decode(body, v)?;
+            let entries = req
+                .entries
+                .iter()
+                .map(|e| {
+                    let entity = e
+                        .entity
+                        .iter()
+                        .map(|x| {
+                            alter_client_quotas_response::EntityData::default()
+                                .with_entity_type(x.entity_type.clone())
+                                .with_entity_name(x.entity_name.clone())
+                        })
+                        .collect();
+                    alter_client_quotas_response::EntryData::default()
+                        .with_error_code(code)
+                        .with_error_message(msg())
+                        .with_entity(entity)
+                })
+                .collect();
+            encode(
+                metrics,
+                header,
+                &AlterClientQuotasResponse::default().with_entries(entries),
+            )
+        }
+        ApiKey::AlterUserScramCredentials => {
+            let req = AlterUserScramCredentialsRequest::try_decode(body, v)?;
+            let users = req
+                .deletions
+                .iter()
+                .map(|d| &d.name)
+                .chain(req.upsertions.iter().map(|u| &u.name));
+            let results = users
+                .map(|user| {
+                    alter_user_scram_credentials_response::AlterUserScramCredentialsResult::default(
+                    )
+                    .with_user(user.clone())
+                    .with_error_code(code)
+                    .with_error_message(msg())
+                })
+                .collect();
+            encode(
+                metrics,
+                header,
+                &AlterUserScramCredentialsResponse::default().with_results(results),
+            )
+        }
+        ApiKey::DescribeTransactions => {
+            let req = DescribeTransactionsRequest::try_decode(body, v)?;
+            let states = req
+                .transactional_ids
+                .iter()
+                .map(|id| {
+                    describe_transactions_response::TransactionState::default()
+                        .with_transactional_id(id.clone())
+                        .with_error_code(code)
+                })
+                .collect();
+            encode(
+                metrics,
+                header,
+                &DescribeTransactionsResponse::default().with_transaction_states(states),
+            )
+        }
+        ApiKey::ConsumerGroupDescribe => {
+            let req = ConsumerGroupDescribeRequest::try_decode(body, v)?;
+            let groups = req
+                .group_ids
+                .iter()
+                .map(|g| {
+                    consumer_group_describe_response::DescribedGroup::default()
+                        .with_group_id(g.clone())
+                        .with_error_code(code)
+                        .with_error_message(msg())
+                })
+                .collect();
+            encode(
+                metrics,
+                header,
+                &ConsumerGroupDescribeResponse::default().with_groups(groups),
+            )
+        }
+        ApiKey::ShareGroupDescribe => {
+            let req = ShareGroupDescribeRequest::try_decode(body, v)?;
+            let groups = req
+                .group_ids
+                .iter()
+                .map(|g| {
+                    share_group_describe_response::DescribedGroup::default()
+                        .with_group_id(g.clone())
+                        .with_error_code(code)
+                        .with_error_message(msg())
+                })
+                .collect();
+            encode(
+                metrics,
+                header,
+                &ShareGroupDescribeResponse::default().with_groups(groups),
+            )
+        }
+        ApiKey::OffsetFetch => {
+            let req = OffsetFetchRequest::try_decode(body, v)?;
+            let r = if v >= 8 {
+                OffsetFetchResponse::default().with_groups(
+                    req.groups
+                        .iter()
+                        .map(|g| {
+                            offset_fetch_response::OffsetFetchResponseGroup::default()
+                                .with_group_id(g.group_id.clone())
+                                .with_error_code(code)
+                        })
+                        .collect(),
+                )
+            } else if v >= 2 {
+                OffsetFetchResponse::default().with_error_code(code)
+            } else {
+                // v1 has no top-level code: every partition asked for carries it.
+                let topics = req
+                    .topics
+                    .iter()
+                    .flatten()
+                    .map(|t| {
+                        let partitions = t
+                            .partition_indexes
+                            .iter()
+                            .map(|&p| {
+                                offset_fetch_response::OffsetFetchResponsePartition::default()
+                                    .with_partition_index(p)
+                                    .with_committed_offset(UNKNOWN)
+                                    .with_metadata(Some(StrBytes::default()))
+                                    .with_error_code(code)
+                            })
+                            .collect();
+                        offset_fetch_response::OffsetFetchResponseTopic::default()
+                            .with_name(t.name.clone())
+                            .with_partitions(partitions)
+                    })
+                    .collect();
+                OffsetFetchResponse::default().with_topics(topics)
+            };
+            encode(metrics, header, &r)
+        }
+        ApiKey::AddPartitionsToTxn => {
+            let req = AddPartitionsToTxnRequest::try_decode(body, v)?;
+            // Served up to v3: per partition (v4's top-level answer has no v3 form).
+            let topics = req
+                .v3_and_below_topics
+                .iter()
+                .map(|t| {
+                    let partitions = t
+                        .partitions
+                        .iter()
+                        .map(|&p| {
+                            add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult::default()
+                                .with_partition_index(p)
+                                .with_partition_error_code(code)
+                        })
+                        .collect();
+                    add_partitions_to_txn_response::AddPartitionsToTxnTopicResult::default()
+                        .with_name(t.name.clone())
+                        .with_results_by_partition(partitions)
+                })
+                .collect();
+            let r = if v >= 4 {
+                AddPartitionsToTxnResponse::default().with_error_code(code)
+            } else {
+                AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(topics)
+            };
+            encode(metrics, header, &r)
+        }
+        ApiKey::DescribeTopicPartitions => {
+            let req = DescribeTopicPartitionsRequest::try_decode(body, v)?;
+            let topics = req
+                .topics
+                .iter()
+                .map(|t| {
+                    describe_topic_partitions_response::DescribeTopicPartitionsResponseTopic::default()
+                        .with_name(Some(t.name.clone()))
+                        .with_error_code(code)
+                })
+                .collect();
+            encode(
+                metrics,
+                header,
+                &DescribeTopicPartitionsResponse::default().with_topics(topics),
+            )
+        }
+        // The SASL APIs answer for themselves (their handlers); an unknown one: no answer.
+        _ => return Ok(None),
+    };
+    Ok(Some(reply))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_names_are_kafkas() {
+        assert_eq!(kafka_api_name(ApiKey::Produce), "PRODUCE");
+        assert_eq!(kafka_api_name(ApiKey::ListOffsets), "LIST_OFFSETS");
+        assert_eq!(
+            kafka_api_name(ApiKey::DescribeUserScramCredentials),
+            "DESCRIBE_USER_SCRAM_CREDENTIALS"
+        );
+    }
+}
