@@ -214,6 +214,9 @@ fn one_bootstrap_connection_gets_every_answer_right_and_forwards_are_counted() {
     }
 }
 
+/// (offset, value) of each record of a partition's answer.
+type Records = Vec<(i64, Option<Bytes>)>;
+
 /// A long poll parked on a shard that owns none of the partitions with new data is woken by
 /// the owner (`shard::long_poll`): it answers with the records once they are produced, long
 /// before its `max_wait_ms`, and without data it still waits out its `max_wait_ms`.
@@ -278,7 +281,7 @@ fn a_long_poll_on_a_non_owner_shard_wakes_on_produce_and_times_out_without() {
         took < std::time::Duration::from_millis(wait_ms as u64 / 2),
         "the owner's append woke the long poll (answered after {took:?}, max wait {wait_ms} ms)"
     );
-    let got: Vec<(i32, Vec<(i64, Option<Bytes>)>)> = woken.responses[0]
+    let got: Vec<(i32, Records)> = woken.responses[0]
         .partitions
         .iter()
         .map(|p| {

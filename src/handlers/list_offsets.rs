@@ -83,7 +83,7 @@ pub async fn handle(
     let mut answers: Vec<Option<Result<Found, PartitionError>>> = Vec::new();
     let mut topic_denied = Vec::with_capacity(request.topics.len());
     let mut here: Vec<(usize, Arc<str>, i32, Asked)> = Vec::new();
-    let mut remote: Vec<(u32, Vec<usize>, Vec<(Arc<str>, i32, Asked)>)> = Vec::new();
+    let mut remote: Vec<(u32, Vec<usize>, Vec<Ask>)> = Vec::new();
     let read_committed = request.isolation_level == 1;
     for t in &request.topics {
         let name = t.name.0.as_str();
@@ -210,6 +210,9 @@ pub async fn handle(
         version.min(ENCODED_VERSION_MAX),
     ))
 }
+
+/// One partition's question sent to its owner shard: topic, partition, what is asked.
+type Ask = (Arc<str>, i32, Asked);
 
 /// One partition's question: the timestamp (or special value), the client's leader epoch, and
 /// whether it reads committed data only (isolation_level 1).

@@ -37,9 +37,7 @@ impl PartitionTable {
         if !self.topics.contains_key(p.topic.as_str()) {
             self.topics.insert(p.topic.as_str().into(), Vec::new());
         }
-        let Some(slots) = self.topics.get_mut(p.topic.as_str()) else {
-            return None;
-        };
+        let slots = self.topics.get_mut(p.topic.as_str())?;
         if slots.len() <= slot {
             slots.resize(slot + 1, None);
         }
