@@ -380,9 +380,17 @@ pub const CONNECTION_READ_BUFFER_BYTES_MIN: usize = 64 * 1024;
 /// iovecs handed to one `sendmsg` call (`net::send`; the kernel's UIO_MAXIOV is 1024).
 pub const SEND_IOVECS_MAX: usize = 64;
 
-/// How often a long poll that includes partitions owned by other shards re-checks them
-/// (`handlers::fetch`; appends on another shard cannot wake this one).
+/// How often a long poll re-reads partitions owned by another shard when that shard can't
+/// watch them for it (`shard::long_poll`: its watches are at `FETCH_REMOTE_WATCHES_MAX`, or the
+/// call failed); share fetches poll at their own interval, at least this.
 pub const FETCH_REMOTE_POLL_INTERVAL_MS: u64 = 5;
+
+/// Partitions one shard watches at once for long polls parked on other shards
+/// (`shard::long_poll`; units: partitions). Each watch holds a wake-up registration on its
+/// partition until the poll ends; without a bound, clients parking fetches for many
+/// partitions on the wrong shard would grow the owner's registrations without end. Past it a
+/// waiter polls every `FETCH_REMOTE_POLL_INTERVAL_MS` instead.
+pub const FETCH_REMOTE_WATCHES_MAX: usize = 4096;
 
 /// Batches per producer whose sequence range is remembered for duplicate detection
 /// (`partition`; Kafka keeps the last 5: `max.in.flight.requests.per.connection` ≤ 5 with

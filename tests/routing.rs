@@ -213,3 +213,111 @@ fn one_bootstrap_connection_gets_every_answer_right_and_forwards_are_counted() {
         );
     }
 }
+
+/// (offset, value) of each record of a partition's answer.
+type Records = Vec<(i64, Option<Bytes>)>;
+
+/// A long poll parked on a shard that owns none of the partitions with new data is woken by
+/// the owner (`shard::long_poll`): it answers with the records once they are produced, long
+/// before its `max_wait_ms`, and without data it still waits out its `max_wait_ms`.
+#[test]
+fn a_long_poll_on_a_non_owner_shard_wakes_on_produce_and_times_out_without() {
+    const TOPIC: &str = "polled";
+    let b = Broker::start("routing-long-poll", &["--cores", "2"]);
+    let mut controller = Conn::connect(b.shard_addr(0));
+    harness::kafka::create_topic(&mut controller, TOPIC, 4);
+    let md = controller.call(
+        &MetadataRequest::default()
+            .with_topics(Some(vec![MetadataRequestTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_static_str(TOPIC))))]))
+            .with_allow_auto_topic_creation(false),
+        12,
+    );
+    let owned_by = |shard: i32| {
+        md.topics[0]
+            .partitions
+            .iter()
+            .find(|p| p.leader_id.0 == shard)
+            .map(|p| p.partition_index)
+            .expect("a partition on each shard")
+    };
+    let (local, remote) = (owned_by(0), owned_by(1));
+    // The waiter is on shard 0; the partition that gets data lives on shard 1.
+    let mut waiter = Conn::connect(b.shard_addr(0));
+    let mut producer = Conn::connect(b.shard_addr(1));
+    let watches_full = "sluice_fetch_remote_watches_full_total";
+
+    // No data: the poll answers empty after its max wait, not before.
+    let wait_ms = 700;
+    let started = std::time::Instant::now();
+    let empty = waiter.call(
+        &harness::kafka::fetch(TOPIC, &[(local, 0), (remote, 0)], 1 << 20, wait_ms),
+        12,
+    );
+    let took = started.elapsed();
+    assert!(
+        took >= std::time::Duration::from_millis(wait_ms as u64 - 50),
+        "an empty long poll waits out max_wait_ms: answered after {took:?}"
+    );
+    for p in &empty.responses[0].partitions {
+        assert_eq!(p.error_code, 0, "{p:?}");
+        assert_eq!(p.high_watermark, 0);
+        assert!(decode_records(p.records.clone()).is_empty());
+    }
+
+    // Parked for up to 9 s (under the harness's 10 s read timeout); a produce on the owner
+    // answers it.
+    let wait_ms = 9_000;
+    let started = std::time::Instant::now();
+    let id = waiter.send(
+        &harness::kafka::fetch(TOPIC, &[(local, 0), (remote, 0)], 1 << 20, wait_ms),
+        12,
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    harness::kafka::produce(&mut producer, TOPIC, remote, &[b"woken"]);
+    let woken = waiter.recv::<FetchRequest>(id, 12);
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_millis(wait_ms as u64 / 2),
+        "the owner's append woke the long poll (answered after {took:?}, max wait {wait_ms} ms)"
+    );
+    let got: Vec<(i32, Records)> = woken.responses[0]
+        .partitions
+        .iter()
+        .map(|p| {
+            assert_eq!(p.error_code, 0, "{p:?}");
+            let records = decode_records(p.records.clone())
+                .into_iter()
+                .map(|(o, _, v)| (o, v))
+                .collect();
+            (p.partition_index, records)
+        })
+        .collect();
+    let want_remote = vec![(0i64, Some(Bytes::from_static(b"woken")))];
+    assert!(
+        got.contains(&(remote, want_remote)) && got.contains(&(local, Vec::new())),
+        "{got:?}"
+    );
+
+    // The next poll, from the new end, waits again and is woken again.
+    let started = std::time::Instant::now();
+    let id = waiter.send(
+        &harness::kafka::fetch(TOPIC, &[(local, 0), (remote, 1)], 1 << 20, wait_ms),
+        12,
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    harness::kafka::produce(&mut producer, TOPIC, remote, &[b"again"]);
+    let again = waiter.recv::<FetchRequest>(id, 12);
+    assert!(started.elapsed() < std::time::Duration::from_millis(wait_ms as u64 / 2));
+    let p = again.responses[0]
+        .partitions
+        .iter()
+        .find(|p| p.partition_index == remote)
+        .expect("the remote partition");
+    let values: Vec<Option<Bytes>> = decode_records(p.records.clone())
+        .into_iter()
+        .map(|(_, _, v)| v)
+        .collect();
+    assert_eq!(values, vec![Some(Bytes::from_static(b"again"))]);
+    assert_eq!(b.metric_sum(watches_full, &[]), 0.0, "no watch was refused");
+}

@@ -3,6 +3,7 @@
 //! at-least-one-batch rule. Sessionless: every fetch names its partitions (session id 0).
 
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -31,11 +32,14 @@ pub const VERSIONS: Versions = Versions {
 };
 
 use crate::limits::FETCH_REMOTE_POLL_INTERVAL_MS;
+use crate::shard::long_poll::{self, Watch, Watched};
 
 /// One requested partition, resolved against the snapshot.
 struct Wanted {
     topic_index: usize,
-    topic: String,
+    /// The topic's name, one allocation per topic (shared by its partitions, sent along when
+    /// they are read on another shard).
+    topic: Arc<str>,
     partition: i32,
     owner: Option<u32>,
     offset: i64,
@@ -66,10 +70,12 @@ pub async fn handle(
     let mut wanted = Vec::new();
     let mut topic_names = Vec::new();
     for (ti, t) in request.topics.iter().enumerate() {
-        let name = if version >= 13 {
-            snapshot.topic_by_id(t.topic_id).map(|m| m.name.clone())
+        let name: Option<Arc<str>> = if version >= 13 {
+            snapshot
+                .topic_by_id(t.topic_id)
+                .map(|m| Arc::from(m.name.as_str()))
         } else {
-            Some(t.topic.0.to_string())
+            Some(Arc::from(t.topic.0.as_str()))
         };
         // An unknown topic id is UNKNOWN_TOPIC_ID whoever asks (ids are not secret in Kafka).
         let authorized = match &name {
@@ -77,9 +83,9 @@ pub async fn handle(
             Some(_) if from_follower => follower_allowed,
             Some(n) => authz.topic(AclOperation::Read, n),
         };
-        topic_names.push(name.clone());
+        topic_names.push(name.is_some());
+        let name = name.unwrap_or_else(|| Arc::from(""));
         for p in &t.partitions {
-            let name = name.clone().unwrap_or_default();
             let owner = if authorized {
                 snapshot.partition(&name, p.partition).map(|m| m.owner)
             } else {
@@ -87,7 +93,7 @@ pub async fn handle(
             };
             wanted.push(Wanted {
                 topic_index: ti,
-                topic: name,
+                topic: name.clone(),
                 partition: p.partition,
                 owner,
                 offset: p.fetch_offset,
@@ -106,18 +112,14 @@ pub async fn handle(
 
     let (results, reservation) = loop {
         // Register for wake-ups before reading, so an append between the read and the wait
-        // is not missed.
+        // is not missed (another shard's partitions are watched after the read, against the
+        // ends the read saw: `shard::long_poll`).
         let mut wakers = Vec::new();
-        let mut any_remote = false;
         for w in &wanted {
-            match w.owner {
-                Some(o) if o == shard.id => {
-                    if let Some(p) = shard.local_partition(&w.topic, w.partition) {
-                        wakers.push(p.wait_for_data());
-                    }
+            if w.owner == Some(shard.id) {
+                if let Some(p) = shard.local_partition(&w.topic, w.partition) {
+                    wakers.push(p.wait_for_data());
                 }
-                Some(_) => any_remote = true,
-                None => {}
             }
         }
         let (results, reservation) = read_all(shard, &wanted, max_bytes, deadline).await;
@@ -131,13 +133,10 @@ pub async fn handle(
             break (results, reservation);
         }
         drop(reservation);
-        let mut remaining = deadline - now;
-        if any_remote {
-            remaining = remaining.min(Duration::from_millis(FETCH_REMOTE_POLL_INTERVAL_MS));
-        }
-        let timer = glommio::timer::sleep(remaining).fuse();
+        let watches = remote_watches(shard, &wanted, &results, deadline);
+        let timer = glommio::timer::sleep(deadline - now).fuse();
         // No local partition to wake us (none requested, or every one owned by another
-        // shard): wait for the timer alone. `select_all` must never see an empty list — it
+        // shard): wait for the rest alone. `select_all` must never see an empty list — it
         // panics, and a panic here once ended the shard's thread.
         let woken = async move {
             if wakers.is_empty() {
@@ -147,9 +146,22 @@ pub async fn handle(
             }
         }
         .fuse();
+        let remote = async move {
+            if watches.is_empty() {
+                futures::future::pending::<()>().await
+            } else {
+                let _ = futures::future::select_all(watches).await;
+            }
+        }
+        .fuse();
         let shutdown = shard.shutdown.wait().fuse();
-        futures::pin_mut!(timer, woken, shutdown);
-        futures::select! { _ = timer => {}, _ = woken => {}, _ = shutdown => {} }
+        futures::pin_mut!(timer, woken, remote, shutdown);
+        futures::select! {
+            _ = timer => {},
+            _ = woken => {},
+            _ = remote => {},
+            _ = shutdown => {},
+        }
     };
 
     // A `consumer_byte_rate` quota counts the records returned; over it, Kafka answers with
@@ -194,7 +206,8 @@ pub async fn handle(
                 records: f.records.chunks,
             },
             Some(Err(e)) => {
-                let code = if version >= 13 && topic_names[w.topic_index].is_none() {
+                let known = topic_names.get(w.topic_index).copied().unwrap_or(false);
+                let code = if version >= 13 && !known {
                     ResponseError::UnknownTopicId.code()
                 } else if !w.authorized {
                     ResponseError::TopicAuthorizationFailed.code()
@@ -213,11 +226,15 @@ pub async fn handle(
     Ok(Reply::Chunks(chunks, reservation))
 }
 
-/// Read every wanted partition, in request order, sharing the response's `max_bytes` and the
-/// shard's fetch budget: each read first reserves the bytes it may return (and the DMA buffer
-/// it fills first), so the memory a fetch holds is never unaccounted. When the shard's budget
-/// is spent, a fetch that already has data answers with it; one that has none waits for
-/// budget until its deadline.
+/// Read every wanted partition, sharing the response's `max_bytes` and the shard's fetch
+/// budget: each read first reserves the bytes it may return (and the DMA buffer it fills
+/// first), so the memory a fetch holds is never unaccounted. When the shard's budget is spent,
+/// a fetch that already has data answers with it; one that has none waits for budget until
+/// its deadline.
+///
+/// This shard's partitions are read first, in request order, then each other shard's in one
+/// cross-core call per shard (`read_batch`, on the owner), in request order there: one round
+/// trip per owner, not per partition. Results come back in request order.
 ///
 /// Reads run one after another. Overlapping them (a lagging consumer's disk reads queue one
 /// behind another) was tried and hung a shard's fetches under the 1,000-partition load test;
@@ -228,15 +245,27 @@ async fn read_all(
     max_bytes: usize,
     deadline: Instant,
 ) -> (Vec<Result<Fetched, PartitionError>>, Option<Reservation>) {
-    let mut out = Vec::with_capacity(wanted.len());
+    let mut out: Vec<Option<Result<Fetched, PartitionError>>> =
+        std::iter::repeat_with(|| None).take(wanted.len()).collect();
     let mut held: Option<Reservation> = None;
     let mut budget = max_bytes;
     let mut returned_any = false;
-    for w in wanted {
-        if w.owner.is_none() {
-            out.push(Err(PartitionError::UnknownTopicOrPartition));
-            continue;
-        }
+    let mut remote_owners: Vec<u32> = Vec::new();
+    for (w, slot) in wanted.iter().zip(out.iter_mut()) {
+        let owner = match w.owner {
+            None => {
+                *slot = Some(Err(PartitionError::UnknownTopicOrPartition));
+                continue;
+            }
+            Some(o) if o != shard.id => {
+                if !remote_owners.contains(&o) {
+                    remote_owners.push(o);
+                }
+                continue;
+            }
+            Some(o) => o,
+        };
+        debug_assert_eq!(owner, shard.id);
         let mut limit = w.partition_max_bytes.min(budget);
         // KIP-74: the first partition with data returns at least one whole batch, even when it
         // is larger than the limits, so a consumer can never get stuck behind a big batch.
@@ -252,7 +281,20 @@ async fn read_all(
             limit = 0;
             min_one = false;
         }
-        let r = read_one(shard, w, limit, min_one).await;
+        let read = Read {
+            limit,
+            min_one,
+            read_committed: w.read_committed,
+        };
+        let r = fetch_here(
+            shard,
+            &w.topic,
+            w.partition,
+            w.offset,
+            w.current_leader_epoch,
+            read,
+        )
+        .await;
         let got = r.as_ref().map_or(0, |f| f.records.bytes);
         if got > 0 {
             returned_any = true;
@@ -262,8 +304,81 @@ async fn read_all(
         // they are slices of.
         let holds = r.as_ref().map_or(0, |f| f.records.held_bytes()).max(got);
         account(shard, &mut held, reservation, holds);
-        out.push(r);
+        *slot = Some(r);
     }
+    remote_owners.sort_unstable();
+    for owner in remote_owners {
+        let batch: Vec<(usize, RemoteRead)> = wanted
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.owner == Some(owner))
+            .map(|(i, w)| {
+                let read = RemoteRead {
+                    topic: w.topic.clone(),
+                    partition: w.partition,
+                    offset: w.offset,
+                    epoch: w.current_leader_epoch,
+                    partition_max_bytes: w.partition_max_bytes,
+                    read_committed: w.read_committed,
+                };
+                (i, read)
+            })
+            .collect();
+        // One reservation for the whole batch: what its partitions may return together.
+        let mut limit = batch
+            .iter()
+            .fold(0usize, |sum, (_, r)| {
+                sum.saturating_add(r.partition_max_bytes)
+            })
+            .min(budget);
+        let mut min_one = !returned_any;
+        let reservation = if limit == 0 {
+            None
+        } else {
+            let bytes = limit + read_buffer_bytes(limit);
+            reserve(shard, bytes, returned_any, deadline).await
+        };
+        if limit > 0 && reservation.is_none() {
+            limit = 0;
+            min_one = false;
+        }
+        shard
+            .metrics
+            .forwarded
+            .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        let (slots, reads): (Vec<usize>, Vec<RemoteRead>) = batch.into_iter().unzip();
+        let count = reads.len();
+        let results = shard
+            .on_shard(owner, move |s| async move {
+                read_batch(&s, reads, limit, min_one).await
+            })
+            .await
+            .filter(|r| r.len() == count);
+        let mut holds = 0usize;
+        let mut results = results.map(Vec::into_iter);
+        for i in slots {
+            let r = match results.as_mut().and_then(Iterator::next) {
+                Some(r) => r.map(SendFetched::into_local),
+                // The owner is gone or wedged (`Shard::on_shard`): retriable.
+                None => Err(PartitionError::NotLeader),
+            };
+            let got = r.as_ref().map_or(0, |f| f.records.bytes);
+            if got > 0 {
+                returned_any = true;
+                budget = budget.saturating_sub(got);
+            }
+            holds += r.as_ref().map_or(0, |f| f.records.held_bytes()).max(got);
+            if let Some(slot) = out.get_mut(i) {
+                *slot = Some(r);
+            }
+        }
+        account(shard, &mut held, reservation, holds);
+    }
+    let out = out
+        .into_iter()
+        // Every slot is filled above (a local read, a remote one, or an error).
+        .map(|r| r.unwrap_or(Err(PartitionError::NotLeader)))
+        .collect();
     (out, held)
 }
 
@@ -289,44 +404,105 @@ fn account(
     }
 }
 
-/// Read one partition on its owner shard (forwarded when that is another shard).
-async fn read_one(
-    shard: &Rc<Shard>,
-    w: &Wanted,
-    limit: usize,
-    min_one: bool,
-) -> Result<Fetched, PartitionError> {
-    let Some(owner) = w.owner else {
-        return Err(PartitionError::UnknownTopicOrPartition);
-    };
-    let (topic, partition, offset, epoch) = (
-        w.topic.clone(),
-        w.partition,
-        w.offset,
-        w.current_leader_epoch,
-    );
-    let read = Read {
-        limit,
-        min_one,
-        read_committed: w.read_committed,
-    };
-    if owner == shard.id {
-        // The data path: records stay slices of this shard's read buffers up to the socket.
-        return fetch_here(shard, &topic, partition, offset, epoch, read).await;
+/// One partition read on its owner shard for a fetch that arrived on another.
+struct RemoteRead {
+    topic: Arc<str>,
+    partition: i32,
+    offset: i64,
+    epoch: i32,
+    partition_max_bytes: usize,
+    read_committed: bool,
+}
+
+/// On the owner shard: read `reads` in order within `budget` bytes together, each within its
+/// partition's limit; with `min_one`, the first that has data returns at least one whole batch
+/// (KIP-74, as `read_all` does locally). The records are copied out of this shard's read
+/// buffers for the caller's.
+async fn read_batch(
+    s: &Rc<Shard>,
+    reads: Vec<RemoteRead>,
+    mut budget: usize,
+    mut min_one: bool,
+) -> Vec<Result<SendFetched, PartitionError>> {
+    let mut out = Vec::with_capacity(reads.len());
+    for r in reads {
+        let read = Read {
+            limit: r.partition_max_bytes.min(budget),
+            min_one,
+            read_committed: r.read_committed,
+        };
+        let result = fetch_here(s, &r.topic, r.partition, r.offset, r.epoch, read)
+            .await
+            .map(Fetched::into_send);
+        let got = result.as_ref().map_or(0, |f| f.records.bytes);
+        if got > 0 {
+            min_one = false;
+            budget = budget.saturating_sub(got);
+        }
+        out.push(result);
     }
-    shard
-        .metrics
-        .forwarded
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    shard
-        .on_shard(owner, move |s| async move {
-            fetch_here(&s, &topic, partition, offset, epoch, read)
-                .await
-                .map(Fetched::into_send)
+    out
+}
+
+/// For a long poll about to wait: one watch per other shard owning some of `wanted`, each a
+/// cross-core call that ends when one of its partitions has an end (high watermark, or last
+/// stable offset) other than the one `results` saw (`shard::long_poll`). A watch the owner
+/// can't hold, or whose call failed, ends after `FETCH_REMOTE_POLL_INTERVAL_MS` instead (the
+/// poll reads again). Dropping a watch's future tells its owner to stop watching.
+fn remote_watches(
+    shard: &Rc<Shard>,
+    wanted: &[Wanted],
+    results: &[Result<Fetched, PartitionError>],
+    deadline: Instant,
+) -> Vec<futures::future::LocalBoxFuture<'static, ()>> {
+    let mut by_owner: Vec<(u32, Vec<Watched>)> = Vec::new();
+    for (w, r) in wanted.iter().zip(results) {
+        let (Some(owner), Ok(f)) = (w.owner, r) else {
+            continue;
+        };
+        if owner == shard.id {
+            continue;
+        }
+        let watched = Watched {
+            topic: w.topic.clone(),
+            partition: w.partition,
+            seen: if w.read_committed {
+                f.last_stable_offset
+            } else {
+                f.high_watermark
+            },
+            read_committed: w.read_committed,
+        };
+        match by_owner.iter_mut().find(|(o, _)| *o == owner) {
+            Some((_, list)) => list.push(watched),
+            None => by_owner.push((owner, vec![watched])),
+        }
+    }
+    by_owner
+        .into_iter()
+        .map(|(owner, parts)| {
+            let shard = shard.clone();
+            async move {
+                // Dropped with this future: the owner's watch then ends.
+                let (_cancel, cancelled) = futures::channel::oneshot::channel::<()>();
+                let watched = shard
+                    .on_shard(owner, move |s| async move {
+                        long_poll::watch(&s, parts, deadline, cancelled).await
+                    })
+                    .await;
+                match watched {
+                    Some(Watch::Advanced) => {}
+                    // The deadline or shutdown: the caller's own timer or latch ends the poll.
+                    Some(Watch::Ended) => futures::future::pending::<()>().await,
+                    Some(Watch::Full) | None => {
+                        let interval = Duration::from_millis(FETCH_REMOTE_POLL_INTERVAL_MS);
+                        glommio::timer::sleep(interval).await;
+                    }
+                }
+            }
+            .boxed_local()
         })
-        .await
-        .unwrap_or(Err(PartitionError::NotLeader))
-        .map(SendFetched::into_local)
+        .collect()
 }
 
 /// How much of one partition to read, and up to which offset.

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
@@ -77,54 +78,110 @@ pub async fn handle(
                 .or_default() += 1;
         }
     }
-    let mut topics = Vec::with_capacity(request.topics.len());
+    // Each partition's answer, in request order: decided here, or looked up on its owner
+    // shard (this one inline; each other one in one cross-core call for all its partitions).
+    let mut answers: Vec<Option<Result<Found, PartitionError>>> = Vec::new();
+    let mut topic_denied = Vec::with_capacity(request.topics.len());
+    let mut here: Vec<(usize, Arc<str>, i32, Asked)> = Vec::new();
+    let mut remote: Vec<(u32, Vec<usize>, Vec<Ask>)> = Vec::new();
+    let read_committed = request.isolation_level == 1;
     for t in &request.topics {
-        let name = t.name.0.to_string();
+        let name = t.name.0.as_str();
         // DESCRIBE on the topic, once per topic, before anything is routed.
-        let authorized = authz.topic(AclOperation::Describe, &name);
-        let mut partitions = Vec::with_capacity(t.partitions.len());
+        let authorized = authz.topic(AclOperation::Describe, name);
+        topic_denied.push(!authorized);
+        if !authorized {
+            continue;
+        }
+        let shared: Arc<str> = Arc::from(name);
         for p in &t.partitions {
-            let (index, timestamp, epoch) =
-                (p.partition_index, p.timestamp, p.current_leader_epoch);
-            let resp = ListOffsetsPartitionResponse::default().with_partition_index(index);
-            if !authorized {
-                partitions.push(
-                    resp.with_error_code(ResponseError::TopicAuthorizationFailed.code())
-                        .with_timestamp(-1)
-                        .with_offset(-1)
-                        .with_leader_epoch(-1),
-                );
+            let index = p.partition_index;
+            let slot = answers.len();
+            let duplicate = named.get(&(name, index)) > Some(&1);
+            let too_new = version_of_special(p.timestamp).is_some_and(|v| version < v);
+            let owner = match snapshot.partition(name, index).map(|m| m.owner) {
+                _ if duplicate => Err(PartitionError::InvalidRequest),
+                _ if too_new => Err(PartitionError::UnsupportedVersion),
+                None => Err(PartitionError::UnknownTopicOrPartition),
+                Some(owner) => Ok(owner),
+            };
+            let owner = match owner {
+                Ok(owner) => owner,
+                Err(e) => {
+                    answers.push(Some(Err(e)));
+                    continue;
+                }
+            };
+            answers.push(None);
+            let asked = Asked {
+                timestamp: p.timestamp,
+                epoch: p.current_leader_epoch,
+                read_committed,
+            };
+            if owner == shard.id {
+                here.push((slot, shared.clone(), index, asked));
                 continue;
             }
-            let duplicate = named.get(&(t.name.0.as_str(), index)) > Some(&1);
-            let too_new = version_of_special(timestamp).is_some_and(|v| version < v);
-            let r: Result<Found, PartitionError> =
-                match snapshot.partition(&name, index).map(|m| m.owner) {
-                    _ if duplicate => Err(PartitionError::InvalidRequest),
-                    _ if too_new => Err(PartitionError::UnsupportedVersion),
-                    None => Err(PartitionError::UnknownTopicOrPartition),
-                    Some(owner) => {
-                        if owner != shard.id {
-                            shard
-                                .metrics
-                                .forwarded
-                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        }
-                        let name = name.clone();
-                        let read_committed = request.isolation_level == 1;
-                        shard
-                            .on_shard(owner, move |s| async move {
-                                let asked = Asked {
-                                    timestamp,
-                                    epoch,
-                                    read_committed,
-                                };
-                                lookup(&s, &name, index, asked).await
-                            })
-                            .await
-                            .unwrap_or(Err(PartitionError::NotLeader))
-                    }
-                };
+            shard
+                .metrics
+                .forwarded
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let ask = (shared.clone(), index, asked);
+            match remote.iter_mut().find(|(o, _, _)| *o == owner) {
+                Some((_, slots, asks)) => {
+                    slots.push(slot);
+                    asks.push(ask);
+                }
+                None => remote.push((owner, vec![slot], vec![ask])),
+            }
+        }
+    }
+    for (slot, name, index, asked) in here {
+        let r = lookup(shard, &name, index, asked).await;
+        if let Some(a) = answers.get_mut(slot) {
+            *a = Some(r);
+        }
+    }
+    for (owner, slots, asks) in remote {
+        let count = asks.len();
+        let found = shard
+            .on_shard(owner, move |s| async move {
+                let mut out = Vec::with_capacity(asks.len());
+                for (name, index, asked) in asks {
+                    out.push(lookup(&s, &name, index, asked).await);
+                }
+                out
+            })
+            .await
+            .filter(|r| r.len() == count);
+        let mut found = found.map(Vec::into_iter);
+        for slot in slots {
+            // None: the owner is gone or wedged (`Shard::on_shard`), a retriable answer.
+            let r = found
+                .as_mut()
+                .and_then(Iterator::next)
+                .unwrap_or(Err(PartitionError::NotLeader));
+            if let Some(a) = answers.get_mut(slot) {
+                *a = Some(r);
+            }
+        }
+    }
+    let mut answers = answers.into_iter();
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for (t, denied) in request.topics.iter().zip(topic_denied) {
+        let mut partitions = Vec::with_capacity(t.partitions.len());
+        for p in &t.partitions {
+            let resp =
+                ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
+            let r = if denied {
+                Err(ResponseError::TopicAuthorizationFailed.code())
+            } else {
+                // Every slot is filled above; an empty one would be a bug.
+                match answers.next().flatten() {
+                    Some(r) => r.map_err(|e| e.code()),
+                    None => Err(ResponseError::UnknownServerError.code()),
+                }
+            };
             partitions.push(match r {
                 Ok((ts, offset, leader_epoch)) => {
                     // leader_epoch exists from v4 on; an older response can't carry it.
@@ -133,8 +190,8 @@ pub async fn handle(
                         .with_offset(offset)
                         .with_leader_epoch(epoch)
                 }
-                Err(e) => resp
-                    .with_error_code(e.code())
+                Err(code) => resp
+                    .with_error_code(code)
                     .with_timestamp(-1)
                     .with_offset(-1)
                     .with_leader_epoch(-1),
@@ -153,6 +210,9 @@ pub async fn handle(
         version.min(ENCODED_VERSION_MAX),
     ))
 }
+
+/// One partition's question sent to its owner shard: topic, partition, what is asked.
+type Ask = (Arc<str>, i32, Asked);
 
 /// One partition's question: the timestamp (or special value), the client's leader epoch, and
 /// whether it reads committed data only (isolation_level 1).

@@ -2,6 +2,7 @@
 //! the client connected to the owner (the normal case), forwarded otherwise (counted).
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
@@ -87,15 +88,19 @@ pub async fn handle(
             .as_deref()
             .is_some_and(|id| authz.transactional_id(AclOperation::Write, id));
 
-    let mut futures = Vec::new();
+    // Each partition's outcome, in request order: refused here, appended here, or appended
+    // by its owner shard, one cross-core call per owner for all its partitions.
+    let mut outcomes: Vec<Option<Result<Appended, Refused>>> = Vec::new();
+    let mut local = Vec::new();
+    let mut remote: Vec<(u32, Vec<usize>, Vec<ForwardedAppend>)> = Vec::new();
     for topic in &request.topic_data {
-        let name = topic.name.0.to_string();
+        let name = topic.name.0.as_str();
         // One decision per topic, on this shard, before any partition is routed.
         let denied = if transactional_denied {
             Some(ResponseError::TransactionalIdAuthorizationFailed)
-        } else if !authz.topic(AclOperation::Write, &name) {
+        } else if !authz.topic(AclOperation::Write, name) {
             Some(ResponseError::TopicAuthorizationFailed)
-        } else if snapshot.topic(&name).is_some_and(|t| t.internal)
+        } else if snapshot.topic(name).is_some_and(|t| t.internal)
             && header.client_id.as_deref() != Some(INTERNAL_TOPICS_CLIENT_ID)
         {
             // Kafka's ReplicaManager: clients don't write the coordinators' logs.
@@ -103,28 +108,110 @@ pub async fn handle(
         } else {
             None
         };
+        let mut shared_name: Option<Arc<str>> = None;
+        // min.insync.replicas is per topic and leader (owner shard): decided once per owner.
+        let mut below_min_insync_on: Vec<(u32, bool)> = Vec::new();
         for p in &topic.partition_data {
-            let index = p.index;
-            let records = p.records.clone();
-            let owner = snapshot.partition(&name, index).map(|m| m.owner);
-            let shard = shard.clone();
-            let name = name.clone();
-            futures.push(async move {
-                if let Some(denied) = denied {
-                    return Err(Refused::Code(denied.code()));
-                }
+            let slot = outcomes.len();
+            let owner = snapshot.partition(name, p.index).map(|m| m.owner);
+            let refused = if let Some(denied) = denied {
+                Some(Refused::Code(denied.code()))
+            } else if let (-1, Some(o)) = (acks, owner) {
                 // Kafka checks the in-sync replicas on the leader before appending: with
                 // acks=all and fewer of them than min.insync.replicas nothing is appended.
-                if acks == -1 && owner.is_some_and(|o| below_min_insync(&shard, &name, o)) {
-                    return Err(Refused::Code(ResponseError::NotEnoughReplicas.code()));
+                let below = match below_min_insync_on.iter().find(|(x, _)| *x == o) {
+                    Some((_, below)) => *below,
+                    None => {
+                        let below = below_min_insync(shard, name, o);
+                        below_min_insync_on.push((o, below));
+                        below
+                    }
+                };
+                below.then(|| Refused::Code(ResponseError::NotEnoughReplicas.code()))
+            } else {
+                None
+            };
+            let routed = match refused {
+                Some(r) => Err(r),
+                None => check(owner, p.records.as_ref(), acks, version).map_err(Refused::Partition),
+            };
+            let (owner, records) = match routed {
+                Ok(routed) => routed,
+                Err(refused) => {
+                    outcomes.push(Some(Err(refused)));
+                    continue;
                 }
-                append(&shard, owner, name, index, records, acks, version, sync)
-                    .await
-                    .map_err(Refused::Partition)
-            });
+            };
+            outcomes.push(None);
+            let index = p.index;
+            if owner == shard.id {
+                local.push(async move {
+                    let r = append_here(shard, name, index, &records, sync).await;
+                    (slot, r)
+                });
+                continue;
+            }
+            shard
+                .metrics
+                .forwarded
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let topic = shared_name.get_or_insert_with(|| Arc::from(name)).clone();
+            let append = ForwardedAppend {
+                topic,
+                index,
+                records,
+            };
+            match remote.iter_mut().find(|(o, _, _)| *o == owner) {
+                Some((_, slots, appends)) => {
+                    slots.push(slot);
+                    appends.push(append);
+                }
+                None => remote.push((owner, vec![slot], vec![append])),
+            }
         }
     }
-    let mut results = futures::future::join_all(futures).await.into_iter();
+    let forwarded = remote
+        .into_iter()
+        .map(|(owner, slots, appends)| async move {
+            let count = appends.len();
+            let appended = shard
+                .on_shard(owner, move |s| async move {
+                    let appends = appends
+                        .iter()
+                        .map(|a| append_here(&s, &a.topic, a.index, &a.records, sync));
+                    futures::future::join_all(appends).await
+                })
+                .await
+                .filter(|r| r.len() == count);
+            (slots, appended)
+        });
+    let (appended_here, appended_there) = futures::future::join(
+        futures::future::join_all(local),
+        futures::future::join_all(forwarded),
+    )
+    .await;
+    for (slot, r) in appended_here {
+        if let Some(o) = outcomes.get_mut(slot) {
+            *o = Some(r.map_err(Refused::Partition));
+        }
+    }
+    for (slots, appended) in appended_there {
+        let mut appended = appended.map(Vec::into_iter);
+        for slot in slots {
+            // None: the owner is gone or wedged (`Shard::on_shard`), a retriable answer.
+            let r = appended
+                .as_mut()
+                .and_then(Iterator::next)
+                .unwrap_or(Err(PartitionError::NotLeader));
+            if let Some(o) = outcomes.get_mut(slot) {
+                *o = Some(r.map_err(Refused::Partition));
+            }
+        }
+    }
+    // Every slot is filled above; an empty one would be a bug, answered as Kafka answers one.
+    let mut results = outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or(Err(Refused::Code(ResponseError::UnknownServerError.code()))));
     let responses = request
         .topic_data
         .iter()
@@ -184,21 +271,14 @@ pub async fn handle(
     Ok(encode(&shard.metrics, header, &response))
 }
 
-/// Append one partition's record set on its owner shard (forwarded when that is another).
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one partition's inputs, moved into its own future"
-)]
-async fn append(
-    shard: &Rc<Shard>,
+/// The checks a partition's record set passes before it is routed: valid acks, an owner,
+/// a non-empty record set, no zstd before Produce v7. The owner and the records if it passed.
+fn check(
     owner: Option<u32>,
-    name: String,
-    index: i32,
-    records: Option<Bytes>,
+    records: Option<&Bytes>,
     acks: i16,
     version: i16,
-    sync: bool,
-) -> Result<Appended, PartitionError> {
+) -> Result<(u32, Bytes), PartitionError> {
     if !matches!(acks, -1..=1) {
         return Err(PartitionError::InvalidRequest);
     }
@@ -208,24 +288,31 @@ async fn append(
     let Some(records) = records.filter(|r| !r.is_empty()) else {
         return Err(PartitionError::Batch(crate::log::BatchError::Truncated));
     };
-    if version < ZSTD_PRODUCE_VERSION_MIN && compression_of(&records) == Some(COMPRESSION_ZSTD) {
+    if version < ZSTD_PRODUCE_VERSION_MIN && compression_of(records) == Some(COMPRESSION_ZSTD) {
         return Err(PartitionError::UnsupportedCompression);
     }
-    if owner != shard.id {
-        shard
-            .metrics
-            .forwarded
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok((owner, records.clone()))
+}
+
+/// One partition's record set sent to its owner shard with the others of the same request.
+struct ForwardedAppend {
+    topic: Arc<str>,
+    index: i32,
+    records: Bytes,
+}
+
+/// Append one partition's record set on this shard, its owner.
+async fn append_here(
+    shard: &Shard,
+    topic: &str,
+    index: i32,
+    records: &Bytes,
+    sync: bool,
+) -> Result<Appended, PartitionError> {
+    match shard.local_partition(topic, index) {
+        Some(partition) => partition.produce(records, sync).await,
+        None => Err(PartitionError::NotLeader),
     }
-    let r = shard
-        .on_shard(owner, move |owner_shard| async move {
-            match owner_shard.local_partition(&name, index) {
-                Some(partition) => partition.produce(&records, sync).await,
-                None => Err(PartitionError::NotLeader),
-            }
-        })
-        .await;
-    r.unwrap_or(Err(PartitionError::NotLeader))
 }
 
 /// Why one partition of the request was not appended.

@@ -76,6 +76,9 @@ pub struct Snapshot {
     pub acls: Arc<crate::security::acl::AclSet>,
     /// The dynamic broker configs (`broker_configs`), in their own file.
     pub broker_configs: Arc<broker_configs::BrokerConfigs>,
+    /// Topic id → name, for `topic_by_id` (Fetch v13+ and Metadata name topics by id): built
+    /// with `topics` (`MetadataStore::snapshot`).
+    pub topic_ids: BTreeMap<Uuid, String>,
 }
 
 impl Snapshot {
@@ -84,7 +87,14 @@ impl Snapshot {
     }
 
     pub fn topic_by_id(&self, id: Uuid) -> Option<&Arc<TopicMeta>> {
-        self.topics.values().find(|t| t.id == id)
+        match self.topic_ids.get(&id) {
+            Some(name) => self.topics.get(name).filter(|t| t.id == id),
+            // A snapshot whose index wasn't built with its topics (assembled by hand): scan.
+            None if self.topic_ids.len() != self.topics.len() => {
+                self.topics.values().find(|t| t.id == id)
+            }
+            None => None,
+        }
     }
 
     /// Owner shard and leader epoch of `topic-partition`, if it exists.
@@ -247,6 +257,12 @@ impl MetadataStore {
             quotas: self.quotas.clone(),
             acls: self.acls.current(),
             broker_configs: self.broker_configs.clone(),
+            topic_ids: self
+                .state
+                .topics
+                .iter()
+                .map(|t| (t.id, t.name.clone()))
+                .collect(),
         }
     }
 

@@ -88,6 +88,9 @@ pub struct ShardMetrics {
     pub bytes_out: AtomicU64,
     /// Partition operations this shard sent to another shard because it did not own them.
     pub forwarded: AtomicU64,
+    /// Cross-shard long-poll watches this shard refused at `FETCH_REMOTE_WATCHES_MAX` (the
+    /// waiter polled instead; `shard::long_poll`).
+    pub fetch_remote_watches_full: AtomicU64,
     pub connections_open: AtomicU64,
     pub connections_total: AtomicU64,
     pub connections_closed_bad_input: AtomicU64,
@@ -268,6 +271,7 @@ impl ShardMetrics {
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             forwarded: AtomicU64::new(0),
+            fetch_remote_watches_full: AtomicU64::new(0),
             connections_open: AtomicU64::new(0),
             connections_total: AtomicU64::new(0),
             connections_closed_bad_input: AtomicU64::new(0),

@@ -57,7 +57,7 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             );
         }
     }
-    let simple: [Counter; 22] = [
+    let simple: [Counter; 23] = [
         (
             "sluice_fetch_budget_waits_total",
             "Partition reads of a fetch that found the shard's --fetch-buffer-bytes spent (answered with less, or waited).",
@@ -78,6 +78,11 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             "sluice_forwarded_requests_total",
             "Partition operations forwarded to their owner shard.",
             |m| m.forwarded.load(Relaxed),
+        ),
+        (
+            "sluice_fetch_remote_watches_full_total",
+            "Long-poll watches for another shard's fetch refused at FETCH_REMOTE_WATCHES_MAX (it polled instead).",
+            |m| m.fetch_remote_watches_full.load(Relaxed),
         ),
         ("sluice_connections_open", "Open client connections.", |m| {
             m.connections_open.load(Relaxed)

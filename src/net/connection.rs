@@ -343,10 +343,14 @@ async fn serve_requests(
     });
 
     let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    // One wait on the shutdown latch for the connection's life, not one (a oneshot and a
+    // waiter registration) per frame read.
+    let shutdown = shard.shutdown.wait().fuse();
+    futures::pin_mut!(shutdown);
     loop {
         let outcome = futures::select_biased! {
             r = read_frame(&mut reader, &mut buf, shard.config.request_max_bytes, shard, activity).fuse() => r,
-            _ = shard.shutdown.wait().fuse() => ReadOutcome::Closed,
+            _ = shutdown => ReadOutcome::Closed,
         };
         if activity.closed().is_some() {
             // The watchdog shut the socket: an EOF or a cut frame is its doing, not the

@@ -9,14 +9,15 @@ pub mod call;
 pub mod client_errors;
 pub mod control;
 pub mod housekeeping;
+pub mod long_poll;
 pub mod nudge;
 pub mod offsets_topic;
+pub mod partition_table;
 pub mod producer_ids;
 pub mod quota_control;
 pub mod topic_configs;
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::rc::{Rc, Weak};
@@ -28,7 +29,7 @@ use glommio::channels::shared_channel::ConnectedSender;
 use call::Abandoned;
 
 use crate::log::{Log, LogConfig, ShardStorage};
-use crate::metadata::{partition_dir, MetadataStore, Snapshot};
+use crate::metadata::{partition_dir, MetadataStore, Snapshot, TopicMeta};
 use crate::metrics::ShardMetrics;
 use crate::partition::Partition;
 
@@ -291,6 +292,20 @@ impl Latch {
     }
 }
 
+/// This shard's own copy of a published snapshot: the `Snapshot` and its topics in allocations
+/// of their own, so the reference counts every Produce, Fetch and Metadata request bumps
+/// (`Shard::snapshot`, `Snapshot::topic`) live on cache lines no other core writes. One `Arc`
+/// shared by all shards made each request's clone a write to a line every core was writing
+/// (it bounced between cores at every request). Made on the adopting shard, once per
+/// publication; the quotas, ACLs and broker configs stay shared (read, rarely cloned).
+fn own_copy(published: &Snapshot) -> Arc<Snapshot> {
+    let mut copy = published.clone();
+    for topic in copy.topics.values_mut() {
+        *topic = Arc::new(TopicMeta::clone(topic));
+    }
+    Arc::new(copy)
+}
+
 /// The controller's state. Exists on shard 0 only.
 pub struct Controller {
     /// Read and changed only by the holder of `lock`: a staged change is in memory before it
@@ -342,7 +357,7 @@ pub struct Shard {
     pub config: Arc<BrokerConfig>,
     pub metrics: Arc<ShardMetrics>,
     snapshot: RefCell<Arc<Snapshot>>,
-    partitions: RefCell<HashMap<(String, i32), Rc<Partition>>>,
+    partitions: RefCell<partition_table::PartitionTable>,
     /// `senders[s]` reaches shard s (None for this shard itself).
     senders: Vec<Option<ConnectedSender<ShardTask>>>,
     pub controller: Option<Controller>,
@@ -357,6 +372,8 @@ pub struct Shard {
     /// owns, and the share sessions of members fetching from it (`share`).
     pub share: crate::share::ShareState,
     pub shutdown: Latch,
+    /// Watches this shard holds on its partitions for other shards' long polls (`long_poll`).
+    pub fetch_watches: long_poll::WatchSlots,
     /// What this shard's logs share: the tail cache, transient-file slots, ... (`log::storage`).
     pub storage: Rc<ShardStorage>,
     /// Rate-limited log of client errors (bad requests).
@@ -422,8 +439,8 @@ impl Shard {
             id,
             config,
             metrics,
-            snapshot: RefCell::new(snapshot),
-            partitions: RefCell::new(HashMap::new()),
+            snapshot: RefCell::new(own_copy(&snapshot)),
+            partitions: RefCell::new(partition_table::PartitionTable::default()),
             senders,
             controller,
             producer_ids,
@@ -432,6 +449,7 @@ impl Shard {
             txns: Default::default(),
             share,
             shutdown: Latch::default(),
+            fetch_watches: Default::default(),
             storage,
             client_errors,
             request_budget,
@@ -453,21 +471,16 @@ impl Shard {
 
     /// The partition, if this shard owns it and has it open.
     pub fn local_partition(&self, topic: &str, partition: i32) -> Option<Rc<Partition>> {
-        self.partitions
-            .borrow()
-            .get(&(topic.to_string(), partition))
-            .cloned()
+        self.partitions.borrow().get(topic, partition).cloned()
     }
 
     /// Put `p` in place of the open partition with its topic and index.
     pub fn replace_partition(&self, p: Rc<Partition>) {
-        self.partitions
-            .borrow_mut()
-            .insert((p.topic.clone(), p.index), p);
+        self.partitions.borrow_mut().insert(p);
     }
 
     pub fn local_partitions(&self) -> Vec<Rc<Partition>> {
-        self.partitions.borrow().values().cloned().collect()
+        self.partitions.borrow().iter().cloned().collect()
     }
 
     /// Run `f` on shard `target` and return its result. Local calls run inline; remote ones
@@ -532,26 +545,31 @@ impl Shard {
     /// Adopt a new snapshot: open the logs of partitions this shard now owns, close those it no
     /// longer owns, delete the data of topics that are gone.
     pub async fn apply_snapshot(&self, snapshot: Arc<Snapshot>) {
+        let snapshot = own_copy(&snapshot);
         let old = self.snapshot.replace(snapshot.clone());
         // Close and (for deleted topics) remove partitions that are no longer ours.
         let stale: Vec<((String, i32), Rc<Partition>)> = self
             .partitions
             .borrow()
             .iter()
-            .filter(|((t, p), _)| {
+            .filter(|p| {
+                let t = p.topic.as_str();
                 let recreated = match (old.topic(t), snapshot.topic(t)) {
                     (Some(o), Some(n)) => o.id != n.id,
                     _ => false,
                 };
-                recreated || snapshot.partition(t, *p).is_none_or(|m| m.owner != self.id)
+                recreated
+                    || snapshot
+                        .partition(t, p.index)
+                        .is_none_or(|m| m.owner != self.id)
             })
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|p| ((p.topic.clone(), p.index), p.clone()))
             .collect();
         // Out of the registry first (no new request reaches them), then closed together: their
         // final syncs share the shard's flush cycles instead of queueing one partition behind
         // another (a 3,000-partition topic's deletion took seconds, found by the fuzzer).
         for (key, _) in &stale {
-            self.partitions.borrow_mut().remove(key);
+            self.partitions.borrow_mut().remove(&key.0, key.1);
         }
         futures::future::join_all(stale.iter().map(|(key, partition)| async move {
             if let Err(e) = partition.log().close().await {
@@ -621,9 +639,7 @@ impl Shard {
                         }
                         // Producers from the newest snapshot and the log after it.
                         p.load_producer_snapshot(&self.storage.blocking).await;
-                        self.partitions
-                            .borrow_mut()
-                            .insert((topic.name.clone(), index), p);
+                        self.partitions.borrow_mut().insert(p);
                     }
                     Err(e) => {
                         tracing::error!(topic = %topic.name, partition = index, error = %e, "cannot open partition log");
@@ -767,12 +783,7 @@ impl Shard {
     /// Close every log (clean shutdown), then wait for the shard's blocking calls (the pool
     /// must be idle when the executor ends).
     pub async fn close_all(&self) {
-        let all: Vec<Rc<Partition>> = self
-            .partitions
-            .borrow_mut()
-            .drain()
-            .map(|(_, p)| p)
-            .collect();
+        let all: Vec<Rc<Partition>> = self.partitions.borrow_mut().drain();
         for p in all {
             if let Err(e) = p.log().close().await {
                 tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "closing log");
@@ -807,5 +818,37 @@ mod latch_tests {
             assert!(w.poll_unpin(&mut cx).is_ready(), "a live waiter is woken");
         }
         assert!(latch.wait().now_or_never().is_some(), "set: no wait");
+    }
+}
+
+#[cfg(test)]
+mod snapshot_copy_tests {
+    use super::*;
+
+    #[test]
+    fn a_shard_copy_shares_no_reference_count_with_the_published_snapshot() {
+        let topic = Arc::new(TopicMeta {
+            name: "t".into(),
+            id: uuid::Uuid::new_v4(),
+            partitions: Vec::new(),
+            configs: Default::default(),
+            internal: false,
+        });
+        let mut published = Snapshot::default();
+        published.topics.insert("t".into(), topic.clone());
+        published.topic_ids.insert(topic.id, "t".into());
+        let copy = own_copy(&published);
+        let copied = copy.topic("t").expect("copied");
+        assert!(!Arc::ptr_eq(copied, &topic), "the topic is the shard's own");
+        assert_eq!(
+            Arc::strong_count(&topic),
+            2,
+            "held by the published snapshot and this test only"
+        );
+        assert_eq!(copied.id, topic.id);
+        assert_eq!(
+            copy.topic_by_id(topic.id).map(|t| t.name.as_str()),
+            Some("t")
+        );
     }
 }
