@@ -488,7 +488,10 @@ fn consumer_group_state_survives_kill_9() {
     assert_eq!(d["state"], "Stable", "{d}");
     assert_eq!(d["protocol_type"], "consumer");
     assert_eq!(d["protocol"], "range");
-    assert_eq!((d["group_epoch"].as_i64(), d["assignment_epoch"].as_i64()), (Some(2), Some(2)));
+    assert_eq!(
+        (d["group_epoch"].as_i64(), d["assignment_epoch"].as_i64()),
+        (Some(2), Some(2))
+    );
     let members = d["members"].as_array().unwrap();
     assert_eq!(members.len(), 2);
     for m in members {
@@ -626,10 +629,7 @@ fn group_config(c: &mut Conn, group: &str, name: &str) -> (String, i8) {
         4,
     );
     let e = &r.results[0].configs[0];
-    (
-        e.value.as_ref().unwrap().to_string(),
-        e.config_source,
-    )
+    (e.value.as_ref().unwrap().to_string(), e.config_source)
 }
 
 /// `consumer.heartbeat.interval.ms` / `consumer.session.timeout.ms` set on one group (GROUP
@@ -675,7 +675,10 @@ fn group_config_overrides() {
     // Another group keeps the broker's interval.
     let other = "kip848-configs-other";
     let mut co = coordinator(&b, other);
-    assert_eq!(hb(&mut co, other, join("o-a", &[TOPIC])).heartbeat_interval_ms, 200);
+    assert_eq!(
+        hb(&mut co, other, join("o-a", &[TOPIC])).heartbeat_interval_ms,
+        200
+    );
 
     b.restart();
     let mut admin = Conn::connect(b.shard_addr(0));
@@ -689,6 +692,10 @@ fn group_config_overrides() {
     );
     let mut c = coordinator(&b, g);
     let j = hb(&mut c, g, join("c-b", &[TOPIC]));
-    assert_eq!((j.error_code, j.heartbeat_interval_ms), (NONE, 200), "{j:?}");
+    assert_eq!(
+        (j.error_code, j.heartbeat_interval_ms),
+        (NONE, 200),
+        "{j:?}"
+    );
     assert!(b.panics().is_empty());
 }

@@ -663,9 +663,7 @@ impl ServeArgs {
         ];
         for (flag, v, min, max) in bounded {
             if v < min || v > max {
-                anyhow::bail!(
-                    "{flag} ({v}) must be between its min ({min}) and max ({max}) flags"
-                );
+                anyhow::bail!("{flag} ({v}) must be between its min ({min}) and max ({max}) flags");
             }
         }
         let consumer_assignors =

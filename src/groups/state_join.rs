@@ -135,7 +135,12 @@ impl Group {
         }
     }
 
-    pub(super) fn current_join_result(&self, member_id: &str, with_members: bool, skip: bool) -> JoinResult {
+    pub(super) fn current_join_result(
+        &self,
+        member_id: &str,
+        with_members: bool,
+        skip: bool,
+    ) -> JoinResult {
         JoinResult {
             error: None,
             member_id: member_id.to_string(),
@@ -166,7 +171,12 @@ impl Group {
             .collect()
     }
 
-    pub(super) fn add_member_and_rebalance(&mut self, id: String, p: JoinParams, now: Now) -> JoinOutcome {
+    pub(super) fn add_member_and_rebalance(
+        &mut self,
+        id: String,
+        p: JoinParams,
+        now: Now,
+    ) -> JoinOutcome {
         let mut member = Member {
             id: id.clone(),
             instance_id: p.instance_id.clone(),

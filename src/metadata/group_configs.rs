@@ -139,16 +139,17 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "Invalid value {value} for configuration {name}"
-        ))
+        Err(format!("Invalid value {value} for configuration {name}"))
     }
 }
 
 /// Kafka's `GroupConfig.validate` for the `consumer.*` overrides of one group (`configs`, after
 /// the change): each within the broker's bounds, the heartbeat below the session timeout (the
 /// broker's value standing in for one not overridden).
-pub fn check_consumer(configs: &BTreeMap<String, String>, b: &ConsumerBounds) -> Result<(), String> {
+pub fn check_consumer(
+    configs: &BTreeMap<String, String>,
+    b: &ConsumerBounds,
+) -> Result<(), String> {
     let get = |name: &str, default: u64| {
         configs
             .get(name)
@@ -220,7 +221,10 @@ mod tests {
             ..BOUNDS
         };
         let e = check_consumer(&one(CONSUMER_HEARTBEAT_INTERVAL_MS, "45000"), &wide).unwrap_err();
-        assert!(e.contains("must be less than consumer.session.timeout.ms"), "{e}");
+        assert!(
+            e.contains("must be less than consumer.session.timeout.ms"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -194,7 +194,10 @@ impl ConsumerGroup {
                 rebalance_timeout_ms: meta.rebalance_timeout_ms,
                 topic_names: meta.topic_names,
                 topic_regex: meta.topic_regex,
-                assignor: meta.server_assignor.as_deref().and_then(Assignor::from_name),
+                assignor: meta
+                    .server_assignor
+                    .as_deref()
+                    .and_then(Assignor::from_name),
                 assigned: c.assigned,
                 revoking: c.revoking,
                 resolved: BTreeSet::new(),

@@ -123,11 +123,15 @@ pub const STATE_UNRELEASED: i8 = 2;
 /// One decoded consumer-group value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConsumerValue {
-    Metadata { epoch: i32 },
+    Metadata {
+        epoch: i32,
+    },
     /// Subscribed topics: id → (name, partitions).
     PartitionMetadata(BTreeMap<Uuid, (String, i32)>),
     Member(MemberMetadata),
-    TargetMetadata { epoch: i32 },
+    TargetMetadata {
+        epoch: i32,
+    },
     TargetMember(Assignment),
     CurrentAssignment(CurrentAssignment),
 }
@@ -150,9 +154,9 @@ pub fn key(group: &str, k: &ConsumerKey) -> Bytes {
     b.put_i16(k.record_type());
     put_string(&mut b, group);
     match k {
-        ConsumerKey::Member(m) | ConsumerKey::TargetMember(m) | ConsumerKey::CurrentAssignment(m) => {
-            put_string(&mut b, m)
-        }
+        ConsumerKey::Member(m)
+        | ConsumerKey::TargetMember(m)
+        | ConsumerKey::CurrentAssignment(m) => put_string(&mut b, m),
         ConsumerKey::Metadata | ConsumerKey::PartitionMetadata | ConsumerKey::TargetMetadata => {}
     }
     b.freeze()

@@ -166,7 +166,10 @@ fn corrupt_values_are_errors_not_panics() {
         revoking: a(&[3]),
         ..CurrentAssignment::default()
     });
-    for (t, v) in [(MEMBER_METADATA, value(&m)), (CURRENT_ASSIGNMENT, value(&c))] {
+    for (t, v) in [
+        (MEMBER_METADATA, value(&m)),
+        (CURRENT_ASSIGNMENT, value(&c)),
+    ] {
         for cut in 0..v.len() {
             assert!(decode_value(t, &v[..cut]).is_err(), "type {t} cut at {cut}");
         }
