@@ -299,6 +299,31 @@ pub const GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS_DEFAULT: u64 = 5_000;
 /// removed and its partitions go to the others.
 pub const GROUP_CONSUMER_SESSION_TIMEOUT_MS_DEFAULT: u64 = 45_000;
 
+/// Kafka's `group.consumer.min.session.timeout.ms` / `group.consumer.max.session.timeout.ms`
+/// defaults: the broker's `group.consumer.session.timeout.ms` and every group's
+/// `consumer.session.timeout.ms` override must lie in this range (too short and members are
+/// dropped on a GC pause; too long and a dead member holds its partitions for that long).
+pub const GROUP_CONSUMER_SESSION_TIMEOUT_MS_MIN_DEFAULT: u64 = 45_000;
+pub const GROUP_CONSUMER_SESSION_TIMEOUT_MS_MAX_DEFAULT: u64 = 60_000;
+
+/// Kafka's `group.consumer.min.heartbeat.interval.ms` / `...max...` defaults: the range of the
+/// broker's heartbeat interval and of every group's `consumer.heartbeat.interval.ms` (too short
+/// and heartbeats load the coordinator; too long and assignments move slowly).
+pub const GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS_MIN_DEFAULT: u64 = 5_000;
+pub const GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS_MAX_DEFAULT: u64 = 15_000;
+
+const _: () = assert!(
+    GROUP_CONSUMER_SESSION_TIMEOUT_MS_MIN_DEFAULT <= GROUP_CONSUMER_SESSION_TIMEOUT_MS_DEFAULT
+        && GROUP_CONSUMER_SESSION_TIMEOUT_MS_DEFAULT
+            <= GROUP_CONSUMER_SESSION_TIMEOUT_MS_MAX_DEFAULT
+);
+const _: () = assert!(
+    GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS_MIN_DEFAULT
+        <= GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS_DEFAULT
+        && GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS_DEFAULT
+            <= GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS_MAX_DEFAULT
+);
+
 /// Longest subscription regex a consumer group member may send: the broker evaluates it
 /// against every topic name, so a huge pattern would cost every heartbeat.
 pub const CONSUMER_GROUP_REGEX_BYTES_MAX: usize = 4_096;

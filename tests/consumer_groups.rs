@@ -3,7 +3,8 @@
 //! INVALID_REQUEST, UNSUPPORTED_ASSIGNOR, INVALID_REGULAR_EXPRESSION), a partition reaching its
 //! new owner only after the old one released it, ConsumerGroupDescribe, ListGroups v5 types,
 //! DescribeGroups of a consumer group, OffsetCommit/OffsetFetch v9 member-epoch checks, and
-//! the classic/consumer type rules of one group id.
+//! the classic/consumer type rules of one group id; the group's state across kill -9; per-group
+//! `consumer.*` config overrides (GROUP config resources).
 #![allow(
     clippy::unwrap_used,
     reason = "a test fails loudly on any unexpected error"
@@ -28,6 +29,8 @@ use kafka_protocol::protocol::StrBytes;
 const NONE: i16 = 0;
 const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
 const UNKNOWN_MEMBER_ID: i16 = 25;
+const UNSUPPORTED_VERSION: i16 = 35;
+const INVALID_CONFIG: i16 = 40;
 const INVALID_REQUEST: i16 = 42;
 const GROUP_ID_NOT_FOUND: i16 = 69;
 const FENCED_MEMBER_EPOCH: i16 = 110;
@@ -44,6 +47,10 @@ const FLAGS: &[&str] = &[
     "200",
     "--group-consumer-session-timeout-ms",
     "3000",
+    "--group-consumer-min-heartbeat-interval-ms",
+    "100",
+    "--group-consumer-min-session-timeout-ms",
+    "1000",
 ];
 
 fn s(v: &str) -> StrBytes {
@@ -403,6 +410,292 @@ fn static_members_types_and_session_expiry() {
     assert_eq!(
         hb(&mut c, g, beat("s-2", back.member_epoch, &a_owned)).error_code,
         UNKNOWN_MEMBER_ID
+    );
+    assert!(b.panics().is_empty());
+}
+
+fn committed(c: &mut Conn, group: &str, partition: i32) -> i64 {
+    let r: OffsetFetchResponse = c.call(
+        &OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
+            .with_group_id(GroupId(s(group)))
+            .with_topics(Some(vec![OffsetFetchRequestTopics::default()
+                .with_name(s(TOPIC).into())
+                .with_partition_indexes(vec![partition])]))]),
+        9,
+    );
+    assert_eq!(r.groups[0].error_code, NONE, "{r:?}");
+    r.groups[0].topics[0].partitions[0].committed_offset
+}
+
+fn describe(c: &mut Conn, group: &str) -> consumer_group_describe_response::DescribedGroup {
+    let d: ConsumerGroupDescribeResponse = c.call(
+        &ConsumerGroupDescribeRequest::default().with_group_ids(vec![GroupId(s(group))]),
+        1,
+    );
+    d.groups.into_iter().next().unwrap()
+}
+
+/// A consumer group's state is in `__consumer_offsets` (Kafka 4's record types) and comes back
+/// after kill -9: members keep their ids, epochs and assignments (no rebalance), a stale epoch
+/// is fenced, committed offsets are intact; a member that left and a deleted group stay gone.
+#[test]
+fn consumer_group_state_survives_kill_9() {
+    let flags = [
+        "--cores",
+        "2",
+        "--group-consumer-heartbeat-interval-ms",
+        "200",
+        "--group-consumer-session-timeout-ms",
+        "30000",
+        "--group-consumer-min-heartbeat-interval-ms",
+        "100",
+        "--group-consumer-min-session-timeout-ms",
+        "1000",
+    ];
+    let mut b = Broker::start("cg-restart", &flags);
+    let mut admin = Conn::connect(b.shard_addr(0));
+    harness::kafka::create_topic(&mut admin, TOPIC, 6);
+    let g = "kip848-restart";
+    let mut c = coordinator(&b, g);
+    let a = hb(&mut c, g, join("r-a", &[TOPIC]));
+    assert_eq!(a.member_epoch, 1);
+    let bj = hb(
+        &mut c,
+        g,
+        join("r-b", &[TOPIC]).with_server_assignor(Some(s("range"))),
+    );
+    assert_eq!(bj.member_epoch, 2);
+    let kept = owned(&hb(&mut c, g, beat("r-a", 1, &owned(&a))));
+    assert_eq!(count(&kept), 3);
+    assert_eq!(hb(&mut c, g, beat("r-a", 1, &kept)).member_epoch, 2);
+    let b_owned = owned(&hb(&mut c, g, beat("r-b", 2, &[])));
+    assert_eq!(count(&b_owned), 3);
+    assert_eq!(commit(&mut c, g, "r-a", 2), NONE);
+    let before = describe(&mut c, g);
+    assert_eq!(before.group_state.as_str(), "Stable");
+
+    b.crash_restart();
+    let mut c = coordinator(&b, g);
+    let after = describe(&mut c, g);
+    assert_eq!(after.error_code, NONE, "{after:?}");
+    assert_eq!(after.group_state.as_str(), "Stable");
+    assert_eq!((after.group_epoch, after.assignment_epoch), (2, 2));
+    assert_eq!(after.assignor_name.as_str(), "range");
+    assert_eq!(after.members, before.members);
+    // `sluice group describe` shows the consumer group as ConsumerGroupDescribe does.
+    let json = sluice_cli(&b, &["group", "describe", g, "--format", "json"]);
+    let d: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(d["state"], "Stable", "{d}");
+    assert_eq!(d["protocol_type"], "consumer");
+    assert_eq!(d["protocol"], "range");
+    assert_eq!(
+        (d["group_epoch"].as_i64(), d["assignment_epoch"].as_i64()),
+        (Some(2), Some(2))
+    );
+    let members = d["members"].as_array().unwrap();
+    assert_eq!(members.len(), 2);
+    for m in members {
+        assert_eq!(m["member_epoch"], 2);
+        let n: usize = m["assignment"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["partitions"].as_array().unwrap().len())
+            .sum();
+        assert_eq!(n, 3, "{m}");
+    }
+    let rows = d["offsets"].as_array().unwrap();
+    assert_eq!(rows.len(), 6, "{d}");
+    let p0 = rows.iter().find(|r| r["partition"] == 0).unwrap();
+    assert_eq!(p0["committed_offset"], 0);
+    assert!(p0["member_id"].is_string());
+    let table = sluice_cli(&b, &["group", "describe", g]);
+    assert!(
+        table.contains(&format!("Group {g} is Stable with 2 member(s).")),
+        "{table}"
+    );
+    assert!(
+        table.contains("assignor range: group epoch 2, assignment epoch 2."),
+        "{table}"
+    );
+    // The members carry on at their epochs, with what they own: no rebalance.
+    let a2 = hb(&mut c, g, beat("r-a", 2, &kept));
+    assert_eq!((a2.error_code, a2.member_epoch), (NONE, 2), "{a2:?}");
+    // An epoch the member never had is fenced, as before the crash.
+    assert_eq!(
+        hb(&mut c, g, beat("r-b", 1, &b_owned)).error_code,
+        FENCED_MEMBER_EPOCH
+    );
+    let b2 = hb(&mut c, g, beat("r-b", 2, &b_owned));
+    assert_eq!((b2.error_code, b2.member_epoch), (NONE, 2), "{b2:?}");
+    assert_eq!(committed(&mut c, g, 0), 0);
+    // OffsetCommit: a consumer-protocol member needs v9 (Kafka's rule), at its epoch.
+    let v8: OffsetCommitResponse = c.call(
+        &OffsetCommitRequest::default()
+            .with_group_id(GroupId(s(g)))
+            .with_generation_id_or_member_epoch(2)
+            .with_member_id(s("r-a"))
+            .with_topics(vec![OffsetCommitRequestTopic::default()
+                .with_name(s(TOPIC).into())
+                .with_partitions(vec![OffsetCommitRequestPartition::default()
+                    .with_partition_index(0)
+                    .with_committed_offset(7)])]),
+        8,
+    );
+    assert_eq!(v8.topics[0].partitions[0].error_code, UNSUPPORTED_VERSION);
+    assert_eq!(commit(&mut c, g, "r-a", 1), STALE_MEMBER_EPOCH);
+    // No group: GROUP_ID_NOT_FOUND from v9 (ILLEGAL_GENERATION before).
+    assert_eq!(commit(&mut c, "kip848-none", "x", 1), GROUP_ID_NOT_FOUND);
+
+    // b leaves: after another crash it is still gone; a is where it was.
+    let bl = hb(&mut c, g, beat("r-b", -1, &b_owned));
+    assert_eq!(bl.error_code, NONE);
+    b.crash_restart();
+    let mut c = coordinator(&b, g);
+    let d = describe(&mut c, g);
+    assert_eq!(d.group_epoch, 3, "{d:?}");
+    assert_eq!(d.members.len(), 1);
+    assert_eq!(d.members[0].member_id.as_str(), "r-a");
+    let a3 = hb(&mut c, g, beat("r-a", 2, &kept));
+    assert_eq!((a3.error_code, a3.member_epoch), (NONE, 3));
+    assert_eq!(count(&owned(&a3)), 6);
+
+    // a leaves, the group is deleted: after a crash it does not come back.
+    assert_eq!(hb(&mut c, g, beat("r-a", -1, &[])).error_code, NONE);
+    let del: DeleteGroupsResponse = c.call(
+        &DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s(g))]),
+        2,
+    );
+    assert_eq!(del.results[0].error_code, NONE, "{del:?}");
+    b.crash_restart();
+    let mut c = coordinator(&b, g);
+    assert_eq!(describe(&mut c, g).error_code, GROUP_ID_NOT_FOUND);
+    assert!(b.panics().is_empty());
+}
+
+/// Run the `sluice` CLI against the broker (bounded), returning its stdout; it must succeed.
+fn sluice_cli(b: &Broker, args: &[&str]) -> String {
+    let mut child = std::process::Command::new(harness::sluice_bin())
+        .args(args)
+        .env("SLUICE_BROKERS", b.bootstrap_addr().to_string())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("sluice {args:?} hung");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "sluice {args:?}: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn alter_group_config(c: &mut Conn, group: &str, name: &str, value: Option<&str>) -> i16 {
+    use incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    let op = if value.is_some() { 0 } else { 1 };
+    let r: IncrementalAlterConfigsResponse = c.call(
+        &IncrementalAlterConfigsRequest::default().with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(32)
+                .with_resource_name(s(group))
+                .with_configs(vec![AlterableConfig::default()
+                    .with_name(s(name))
+                    .with_config_operation(op)
+                    .with_value(value.map(s))]),
+        ]),
+        1,
+    );
+    r.responses[0].error_code
+}
+
+fn group_config(c: &mut Conn, group: &str, name: &str) -> (String, i8) {
+    let r: DescribeConfigsResponse = c.call(
+        &DescribeConfigsRequest::default().with_resources(vec![
+            describe_configs_request::DescribeConfigsResource::default()
+                .with_resource_type(32)
+                .with_resource_name(s(group))
+                .with_configuration_keys(Some(vec![s(name)])),
+        ]),
+        4,
+    );
+    let e = &r.results[0].configs[0];
+    (e.value.as_ref().unwrap().to_string(), e.config_source)
+}
+
+/// `consumer.heartbeat.interval.ms` / `consumer.session.timeout.ms` set on one group (GROUP
+/// config resource): bounded like Kafka, shown by DescribeConfigs, used by the group's next
+/// heartbeat, kept across a restart, and removed again.
+#[test]
+fn group_config_overrides() {
+    let mut b = Broker::start("cg-configs", FLAGS);
+    let mut admin = Conn::connect(b.shard_addr(0));
+    harness::kafka::create_topic(&mut admin, TOPIC, 2);
+    let g = "kip848-configs";
+    assert_eq!(
+        alter_group_config(&mut admin, g, "consumer.heartbeat.interval.ms", Some("400")),
+        NONE
+    );
+    // Kafka's bounds: within the broker's min/max, the heartbeat below the session timeout.
+    for (name, value) in [
+        ("consumer.heartbeat.interval.ms", "3000"),
+        ("consumer.heartbeat.interval.ms", "50"),
+        ("consumer.heartbeat.interval.ms", "15001"),
+        ("consumer.session.timeout.ms", "999"),
+        ("consumer.session.timeout.ms", "60001"),
+        ("consumer.session.timeout.ms", "soon"),
+        ("consumer.no.such.config", "1"),
+    ] {
+        assert_eq!(
+            alter_group_config(&mut admin, g, name, Some(value)),
+            INVALID_CONFIG,
+            "{name}={value}"
+        );
+    }
+    assert_eq!(
+        group_config(&mut admin, g, "consumer.heartbeat.interval.ms"),
+        ("400".to_string(), 8)
+    );
+    assert_eq!(
+        group_config(&mut admin, g, "consumer.session.timeout.ms"),
+        ("45000".to_string(), 5)
+    );
+    let mut c = coordinator(&b, g);
+    let a = hb(&mut c, g, join("c-a", &[TOPIC]));
+    assert_eq!((a.error_code, a.heartbeat_interval_ms), (NONE, 400));
+    // Another group keeps the broker's interval.
+    let other = "kip848-configs-other";
+    let mut co = coordinator(&b, other);
+    assert_eq!(
+        hb(&mut co, other, join("o-a", &[TOPIC])).heartbeat_interval_ms,
+        200
+    );
+
+    b.restart();
+    let mut admin = Conn::connect(b.shard_addr(0));
+    assert_eq!(
+        group_config(&mut admin, g, "consumer.heartbeat.interval.ms"),
+        ("400".to_string(), 8)
+    );
+    assert_eq!(
+        alter_group_config(&mut admin, g, "consumer.heartbeat.interval.ms", None),
+        NONE
+    );
+    let mut c = coordinator(&b, g);
+    let j = hb(&mut c, g, join("c-b", &[TOPIC]));
+    assert_eq!(
+        (j.error_code, j.heartbeat_interval_ms),
+        (NONE, 200),
+        "{j:?}"
     );
     assert!(b.panics().is_empty());
 }

@@ -418,6 +418,26 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = crate::limits::GROUP_CONSUMER_SESSION_TIMEOUT_MS_DEFAULT)]
     pub group_consumer_session_timeout_ms: u64,
 
+    /// Shortest session timeout the broker and a group's consumer.session.timeout.ms may
+    /// have (group.consumer.min.session.timeout.ms).
+    #[arg(long, default_value_t = crate::limits::GROUP_CONSUMER_SESSION_TIMEOUT_MS_MIN_DEFAULT)]
+    pub group_consumer_min_session_timeout_ms: u64,
+
+    /// Longest session timeout the broker and a group's consumer.session.timeout.ms may have
+    /// (group.consumer.max.session.timeout.ms).
+    #[arg(long, default_value_t = crate::limits::GROUP_CONSUMER_SESSION_TIMEOUT_MS_MAX_DEFAULT)]
+    pub group_consumer_max_session_timeout_ms: u64,
+
+    /// Shortest heartbeat interval the broker and a group's consumer.heartbeat.interval.ms may
+    /// have (group.consumer.min.heartbeat.interval.ms).
+    #[arg(long, default_value_t = crate::limits::GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS_MIN_DEFAULT)]
+    pub group_consumer_min_heartbeat_interval_ms: u64,
+
+    /// Longest heartbeat interval the broker and a group's consumer.heartbeat.interval.ms may
+    /// have (group.consumer.max.heartbeat.interval.ms).
+    #[arg(long, default_value_t = crate::limits::GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS_MAX_DEFAULT)]
+    pub group_consumer_max_heartbeat_interval_ms: u64,
+
     /// Server-side assignors KIP-848 members may name, the first being the default
     /// (group.consumer.assignors): uniform, range.
     #[arg(long, default_value = "uniform,range")]
@@ -626,6 +646,26 @@ impl ServeArgs {
                 i32::MAX
             );
         }
+        // Kafka's start-up requirements: each value within its min/max.
+        let bounded = [
+            (
+                "--group-consumer-session-timeout-ms",
+                self.group_consumer_session_timeout_ms,
+                self.group_consumer_min_session_timeout_ms,
+                self.group_consumer_max_session_timeout_ms,
+            ),
+            (
+                "--group-consumer-heartbeat-interval-ms",
+                self.group_consumer_heartbeat_interval_ms,
+                self.group_consumer_min_heartbeat_interval_ms,
+                self.group_consumer_max_heartbeat_interval_ms,
+            ),
+        ];
+        for (flag, v, min, max) in bounded {
+            if v < min || v > max {
+                anyhow::bail!("{flag} ({v}) must be between its min ({min}) and max ({max}) flags");
+            }
+        }
         let consumer_assignors =
             crate::groups::consumer::Assignors::parse(&self.group_consumer_assignors)
                 .map_err(|e| anyhow::anyhow!("--group-consumer-assignors: {e}"))?;
@@ -639,6 +679,10 @@ impl ServeArgs {
             offsets_retention_check_interval_ms: self.offsets_retention_check_interval_ms.max(1),
             consumer_heartbeat_interval_ms: self.group_consumer_heartbeat_interval_ms,
             consumer_session_timeout_ms: self.group_consumer_session_timeout_ms,
+            consumer_session_timeout_ms_min: self.group_consumer_min_session_timeout_ms,
+            consumer_session_timeout_ms_max: self.group_consumer_max_session_timeout_ms,
+            consumer_heartbeat_interval_ms_min: self.group_consumer_min_heartbeat_interval_ms,
+            consumer_heartbeat_interval_ms_max: self.group_consumer_max_heartbeat_interval_ms,
             consumer_assignors,
         })
     }

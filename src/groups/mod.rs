@@ -46,6 +46,12 @@ pub struct GroupConfig {
     pub consumer_heartbeat_interval_ms: u64,
     /// `group.consumer.session.timeout.ms` (KIP-848 groups)
     pub consumer_session_timeout_ms: u64,
+    /// `group.consumer.min.session.timeout.ms` / `max`: bounds of the per-group override.
+    pub consumer_session_timeout_ms_min: u64,
+    pub consumer_session_timeout_ms_max: u64,
+    /// `group.consumer.min.heartbeat.interval.ms` / `max`: bounds of the per-group override.
+    pub consumer_heartbeat_interval_ms_min: u64,
+    pub consumer_heartbeat_interval_ms_max: u64,
     /// `group.consumer.assignors`
     pub consumer_assignors: consumer::Assignors,
 }
@@ -63,6 +69,12 @@ impl Default for GroupConfig {
                 limits::OFFSETS_RETENTION_CHECK_INTERVAL_MS_DEFAULT,
             consumer_heartbeat_interval_ms: limits::GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS_DEFAULT,
             consumer_session_timeout_ms: limits::GROUP_CONSUMER_SESSION_TIMEOUT_MS_DEFAULT,
+            consumer_session_timeout_ms_min: limits::GROUP_CONSUMER_SESSION_TIMEOUT_MS_MIN_DEFAULT,
+            consumer_session_timeout_ms_max: limits::GROUP_CONSUMER_SESSION_TIMEOUT_MS_MAX_DEFAULT,
+            consumer_heartbeat_interval_ms_min:
+                limits::GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS_MIN_DEFAULT,
+            consumer_heartbeat_interval_ms_max:
+                limits::GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS_MAX_DEFAULT,
             consumer_assignors: consumer::Assignors::default(),
         }
     }

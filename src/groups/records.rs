@@ -8,9 +8,11 @@
 //! |-------------|----------------------------------------------------------------|---------------|
 //! | 0, 1        | version i16 · group string · topic string · partition i32      | offset commit |
 //! | 2           | version i16 · group string                                     | group metadata|
+//! | 3–8         | type i16 · group string (· member string)                      | KIP-848 group |
 //!
 //! Sluice writes key version 1 for offsets and 2 for groups (as Kafka does); a key version 0 is
-//! read but never written, so a zeroed key cannot pass as a record Sluice wrote.
+//! read but never written, so a zeroed key cannot pass as a record Sluice wrote. Key types 3–8
+//! are the consumer-group records, laid out in `consumer::records`.
 //!
 //! Offset commit value (null value = tombstone: the offset was deleted or expired):
 //!
@@ -47,6 +49,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::consumer::records::ConsumerKey;
 use super::state::{CommittedOffset, GroupSnapshot, MemberSnapshot};
 
 pub const OFFSET_KEY_VERSION: i16 = 1;
@@ -69,12 +72,19 @@ pub enum RecordKey {
     Group {
         group: String,
     },
+    /// A KIP-848 consumer group's record (`consumer::records`).
+    Consumer {
+        group: String,
+        key: ConsumerKey,
+    },
 }
 
 impl RecordKey {
     pub fn group(&self) -> &str {
         match self {
-            RecordKey::Offset { group, .. } | RecordKey::Group { group } => group,
+            RecordKey::Offset { group, .. }
+            | RecordKey::Group { group }
+            | RecordKey::Consumer { group, .. } => group,
         }
     }
 }
@@ -260,6 +270,18 @@ pub fn decode_key(key: &[u8]) -> Result<RecordKey, RecordError> {
             partition: r.i32()?,
         },
         2 => RecordKey::Group { group: r.string()? },
+        3..=8 => {
+            let group = r.string()?;
+            let member = if ConsumerKey::has_member(version) {
+                Some(r.string()?)
+            } else {
+                None
+            };
+            RecordKey::Consumer {
+                group,
+                key: ConsumerKey::from_type(version, member)?,
+            }
+        }
         v => return Err(RecordError::UnknownKeyVersion(v)),
     };
     r.finish()?;
@@ -521,6 +543,9 @@ mod tests {
             assert!(decode_key(&k[..cut]).is_err());
         }
         assert_eq!(decode_key(&[0, 9]), Err(RecordError::UnknownKeyVersion(9)));
+        // Consumer-group key types: member ones carry a member id, group ones don't.
+        assert!(decode_key(&[0, 5, 0, 1, b'g']).is_err());
+        assert!(decode_key(&[0, 3, 0, 1, b'g', 0, 1, b'm']).is_err());
         assert_eq!(decode_key(&[0, 0]), Err(RecordError::Truncated));
         assert_eq!(
             decode_offset_value(&[0, 4]),

@@ -151,7 +151,7 @@ pub async fn handle(
     };
     let g = group_id.clone();
     let result = coordinator::route(shard, &group_id, move |s| async move {
-        coordinator::consumer_heartbeat(&s, &g, params)
+        coordinator::consumer_heartbeat(&s, &g, params).await
     })
     .await
     .and_then(|r| r);

@@ -34,6 +34,8 @@ pub const VERSIONS: Versions = Versions {
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
 const RESOURCE_GROUP: i8 = 32;
+/// Kafka's `ConfigSource.DYNAMIC_GROUP_CONFIG`: a group config set on that group.
+const CONFIG_SOURCE_DYNAMIC_GROUP: i8 = 8;
 
 pub async fn handle(
     shard: &Rc<Shard>,
@@ -129,19 +131,27 @@ pub async fn handle(
                 RESOURCE_GROUP if r.resource_name.is_empty() => result
                     .with_error_code(ResponseError::InvalidRequest.code())
                     .with_error_message(Some(str_bytes("Group name must not be empty"))),
-                RESOURCE_GROUP => result.with_configs(
-                    GROUP_CONFIGS
-                        .iter()
-                        .filter(|(name, _, _)| wanted(name))
-                        .map(|(name, value, config_type)| {
-                            DescribeConfigsResourceResult::default()
-                                .with_name(str_bytes(name))
-                                .with_value(Some(str_bytes(value)))
-                                .with_config_source(CONFIG_SOURCE_DEFAULT)
-                                .with_config_type(*config_type)
-                        })
-                        .collect(),
-                ),
+                RESOURCE_GROUP => {
+                    // The group's overrides (IncrementalAlterConfigs), else the defaults.
+                    let overrides = snapshot.group_configs.of(&r.resource_name);
+                    result.with_configs(
+                        GROUP_CONFIGS
+                            .iter()
+                            .filter(|(name, _, _)| wanted(name))
+                            .map(|(name, default, config_type)| {
+                                let (value, source) = match overrides.get(*name) {
+                                    Some(v) => (v.as_str(), CONFIG_SOURCE_DYNAMIC_GROUP),
+                                    None => (*default, CONFIG_SOURCE_DEFAULT),
+                                };
+                                DescribeConfigsResourceResult::default()
+                                    .with_name(str_bytes(name))
+                                    .with_value(Some(str_bytes(value)))
+                                    .with_config_source(source)
+                                    .with_config_type(*config_type)
+                            })
+                            .collect(),
+                    )
+                }
                 _ => result
                     .with_error_code(ResponseError::InvalidRequest.code())
                     .with_error_message(Some(str_bytes("Unsupported resource type."))),

@@ -28,6 +28,8 @@ pub const VERSIONS: Versions = Versions {
 
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
+/// A group's configs (Kafka 4's GROUP resource, KIP-848).
+pub const RESOURCE_GROUP: i8 = 32;
 
 /// The answer for a resource type Sluice can't change.
 pub fn unsupported_resource(_resource_type: i8) -> ControlError {
@@ -129,8 +131,16 @@ pub async fn handle(
                 code: error.code(),
                 message: error.message().to_string(),
             })
-        } else if r.resource_type != RESOURCE_TOPIC && r.resource_type != RESOURCE_BROKER {
+        } else if !matches!(
+            r.resource_type,
+            RESOURCE_TOPIC | RESOURCE_BROKER | RESOURCE_GROUP
+        ) {
             Err(unsupported_resource(r.resource_type))
+        } else if r.resource_type == RESOURCE_GROUP && r.resource_name.is_empty() {
+            Err(ControlError {
+                code: ResponseError::InvalidRequest.code(),
+                message: "Group name must not be empty".into(),
+            })
         } else {
             let ops: Result<Vec<ConfigOp>, ControlError> = r
                 .configs
@@ -164,6 +174,15 @@ pub async fn handle(
                         request.validate_only,
                     )
                     .await
+                }
+                Ok(ops) if r.resource_type == RESOURCE_GROUP => {
+                    shard
+                        .alter_group_configs(
+                            r.resource_name.to_string(),
+                            ops,
+                            request.validate_only,
+                        )
+                        .await
                 }
                 Ok(ops) => {
                     shard

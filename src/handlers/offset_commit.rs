@@ -13,7 +13,7 @@ use kafka_protocol::messages::{ApiKey, OffsetCommitRequest, OffsetCommitResponse
 
 use super::{encode, Reply, Versions};
 use crate::groups::check_group_id;
-use crate::groups::coordinator::{self, CommitPartition, PartitionResults};
+use crate::groups::coordinator::{self, CommitPartition, CommitRequest, PartitionResults};
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::security::authz::AclOperation;
 use crate::security::authz_helpers::Authz;
@@ -81,12 +81,16 @@ pub async fn handle(
                 .iter()
                 .map(|p| (p.topic.clone(), p.partition))
                 .collect();
-            let g = group_id.clone();
-            let member = request.member_id.to_string();
-            let instance = request.group_instance_id.as_ref().map(|s| s.to_string());
-            let generation = request.generation_id_or_member_epoch;
+            let req = CommitRequest {
+                group_id: group_id.clone(),
+                member_id: request.member_id.to_string(),
+                instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
+                generation: request.generation_id_or_member_epoch,
+                retention_ms: retention,
+                version,
+            };
             match coordinator::route(shard, &group_id, move |s| {
-                coordinator::commit(s, g, member, instance, generation, retention, partitions)
+                coordinator::commit(s, req, partitions)
             })
             .await
             {

@@ -79,6 +79,8 @@ pub struct Snapshot {
     /// Topic id → name, for `topic_by_id` (Fetch v13+ and Metadata name topics by id): built
     /// with `topics` (`MetadataStore::snapshot`).
     pub topic_ids: BTreeMap<Uuid, String>,
+    /// Per-group config overrides (`group_configs`), in their own file.
+    pub group_configs: Arc<group_configs::GroupConfigs>,
 }
 
 impl Snapshot {
@@ -154,6 +156,9 @@ pub struct MetadataStore {
     /// Dynamic broker configs (`meta/broker-configs.json`), changed by
     /// `shard::broker_config_control` under the controller lock.
     broker_configs: Arc<broker_configs::BrokerConfigs>,
+    /// Per-group config overrides (`meta/group-configs.json`), changed by
+    /// `shard::group_config_control` under the controller lock.
+    group_configs: Arc<group_configs::GroupConfigs>,
 }
 
 /// A change applied to the store's memory, not yet on disk. Commit it with
@@ -226,6 +231,9 @@ impl MetadataStore {
             broker_configs: Arc::new(broker_configs::BrokerConfigs::load(&broker_configs::path(
                 data_dir,
             ))?),
+            group_configs: Arc::new(group_configs::GroupConfigs::load(&group_configs::path(
+                data_dir,
+            ))?),
         };
         if changed {
             // Start-up, on the main thread before any shard serves: blocking is fine here.
@@ -263,7 +271,20 @@ impl MetadataStore {
                 .iter()
                 .map(|t| (t.id, t.name.clone()))
                 .collect(),
+            group_configs: self.group_configs.clone(),
         }
+    }
+
+    /// The per-group config overrides as last committed.
+    pub fn group_configs(&self) -> &Arc<group_configs::GroupConfigs> {
+        &self.group_configs
+    }
+
+    /// New per-group config overrides, already durable in their file: a new version to publish.
+    pub fn group_configs_committed(&mut self, configs: Arc<group_configs::GroupConfigs>) {
+        self.assert_nothing_staged();
+        self.group_configs = configs;
+        self.version += 1;
     }
 
     /// The dynamic broker configs as last committed.

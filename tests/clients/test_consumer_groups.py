@@ -23,6 +23,8 @@ FLAGS = (
     "--cores", "2",
     "--group-consumer-heartbeat-interval-ms", "300",
     "--group-consumer-session-timeout-ms", "6000",
+    "--group-consumer-min-heartbeat-interval-ms", "100",
+    "--group-consumer-min-session-timeout-ms", "1000",
 )
 
 

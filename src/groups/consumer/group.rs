@@ -20,6 +20,9 @@ use super::Assignors;
 use crate::limits;
 use crate::protocol::errors::GroupError;
 
+/// The first OffsetCommit version a consumer-protocol member may commit with (KIP-848).
+pub const OFFSET_COMMIT_MEMBER_EPOCH_VERSION: i16 = 9;
+
 /// Member epoch of a heartbeat that leaves the group.
 pub const LEAVE_EPOCH: i32 = -1;
 /// Member epoch of a static member's heartbeat that leaves but keeps its assignment for the
@@ -457,6 +460,17 @@ impl ConsumerGroup {
             return false;
         }
         self.view_version = Some(view.version);
+        let subscribed = self.resolve_members(view);
+        if subscribed != self.subscribed {
+            self.subscribed = subscribed;
+            return true;
+        }
+        false
+    }
+
+    /// Resolve each member's subscription against `view` (`Member::resolved`); returns every
+    /// topic the group subscribes to.
+    fn resolve_members(&mut self, view: &TopicsView<'_>) -> BTreeMap<Uuid, (String, i32)> {
         let mut subscribed = BTreeMap::new();
         let regexes = &self.regexes;
         for m in self.members.values_mut() {
@@ -477,23 +491,21 @@ impl ConsumerGroup {
             }
             m.resolved = resolved;
         }
-        if subscribed != self.subscribed {
-            self.subscribed = subscribed;
-            return true;
-        }
-        false
+        subscribed
     }
 
     /// The assignor most members ask for (Kafka's preferred server assignor), else the default.
     fn pick_assignor(&self, s: &Settings) -> Assignor {
+        self.voted_assignor().unwrap_or(s.assignors.default)
+    }
+
+    /// The assignor most members ask for, if any asks for one.
+    fn voted_assignor(&self) -> Option<Assignor> {
         let mut votes: BTreeMap<&'static str, (usize, Assignor)> = BTreeMap::new();
         for a in self.members.values().filter_map(|m| m.assignor) {
             votes.entry(a.name()).or_insert((0, a)).0 += 1;
         }
-        votes
-            .values()
-            .max_by_key(|(n, _)| *n)
-            .map_or(s.assignors.default, |(_, a)| *a)
+        votes.values().max_by_key(|(n, _)| *n).map(|(_, a)| *a)
     }
 
     fn compute_target(&mut self, s: &Settings) {
@@ -580,20 +592,27 @@ impl ConsumerGroup {
         };
     }
 
-    /// OffsetCommit by a member of this group (`generation` is its member epoch).
-    pub fn validate_commit(&self, member_id: &str, epoch: i32) -> Result<(), GroupError> {
-        if epoch < 0 && member_id.is_empty() {
-            // Not a group member (an admin or a manually assigned consumer): only while empty.
-            return if self.members.is_empty() {
-                Ok(())
-            } else {
-                Err(GroupError::UnknownMemberId)
-            };
+    /// OffsetCommit at API `version` by a member of this group (`epoch` is its member epoch):
+    /// Kafka's `ConsumerGroup.validateOffsetCommit`. A negative epoch (an admin, or a consumer
+    /// that assigns itself) commits only while the group is empty; a member speaking the
+    /// consumer protocol must use OffsetCommit v9+ (UNSUPPORTED_VERSION) at its current epoch
+    /// (STALE_MEMBER_EPOCH).
+    pub fn validate_commit(
+        &self,
+        member_id: &str,
+        epoch: i32,
+        version: i16,
+    ) -> Result<(), GroupError> {
+        if epoch < 0 && self.members.is_empty() {
+            return Ok(());
         }
         let m = self
             .members
             .get(member_id)
             .ok_or(GroupError::UnknownMemberId)?;
+        if version < OFFSET_COMMIT_MEMBER_EPOCH_VERSION {
+            return Err(GroupError::UnsupportedVersion);
+        }
         if epoch != m.epoch {
             return Err(GroupError::StaleMemberEpoch);
         }
@@ -617,6 +636,10 @@ impl ConsumerGroup {
         self.members.values().map(|m| count(&m.assigned)).sum()
     }
 }
+
+#[path = "persist.rs"]
+mod persist;
+pub use persist::Replayed;
 
 #[cfg(test)]
 #[path = "group_tests.rs"]

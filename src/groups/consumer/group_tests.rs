@@ -129,10 +129,28 @@ fn epochs_are_fenced_and_unknown_members_refused() {
         g.heartbeat(beat("zz", 1, &owned), &view, &s, 1),
         Err(GroupError::UnknownMemberId)
     );
-    assert_eq!(g.validate_commit("a", 1), Ok(()));
-    assert_eq!(g.validate_commit("a", 0), Err(GroupError::StaleMemberEpoch));
-    assert_eq!(g.validate_commit("x", 1), Err(GroupError::UnknownMemberId));
-    assert_eq!(g.validate_commit("", -1), Err(GroupError::UnknownMemberId));
+    assert_eq!(g.validate_commit("a", 1, 9), Ok(()));
+    assert_eq!(
+        g.validate_commit("a", 0, 9),
+        Err(GroupError::StaleMemberEpoch)
+    );
+    assert_eq!(
+        g.validate_commit("x", 1, 9),
+        Err(GroupError::UnknownMemberId)
+    );
+    assert_eq!(
+        g.validate_commit("", -1, 9),
+        Err(GroupError::UnknownMemberId)
+    );
+    // A consumer-protocol member below OffsetCommit v9 (checked before its epoch).
+    assert_eq!(
+        g.validate_commit("a", 1, 8),
+        Err(GroupError::UnsupportedVersion)
+    );
+    assert_eq!(
+        g.validate_commit("a", 0, 8),
+        Err(GroupError::UnsupportedVersion)
+    );
 }
 
 #[test]

@@ -5,6 +5,8 @@
 //!   (a partition reaches a new owner only after its previous owner's heartbeat shows it
 //!   released). Pure logic: no I/O, no clock, no async.
 //! - `assignor`: the server-side assignors, `uniform` and `range`.
+//! - `records`: the group's `__consumer_offsets` records (Kafka 4's types 3–8), byte layouts
+//!   at the top of the file; `group`'s child `persist` turns a group into them and back.
 //!
 //! A consumer group lives in the same coordinator slot as a classic group of the same id
 //! (`coordinator::Slot::consumer`), so committed offsets stay where they are when an empty
@@ -12,6 +14,7 @@
 
 pub mod assignor;
 pub mod group;
+pub mod records;
 
 pub use assignor::{Assignment, Assignor};
 pub use group::{ConsumerGroup, HeartbeatParams, HeartbeatReply};

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::load::load_all_local;
 use super::offsets::tombstones;
-use super::{after, GroupDescription, MemberDescription};
+use super::{after, consumer_writes, GroupDescription, MemberDescription};
 use crate::groups::offsets_partition_for;
 use crate::groups::state::GroupState;
 use crate::protocol::errors::GroupError;
@@ -113,13 +113,13 @@ pub async fn delete_group(shard: Rc<Shard>, group_id: String) -> Result<(), Grou
         slot.group.mark_dead(now);
         keys
     };
+    // A consumer group's records go in the same batch as the offsets' tombstones.
+    let mut writes = consumer_writes(c, &group_id);
     after(&shard, &group_id);
     c.groups.borrow_mut().remove(&group_id);
+    writes.extend(tombstones(&group_id, &keys, true));
     shard
-        .append_offsets_records(
-            offsets_partition_for(&group_id),
-            tombstones(&group_id, &keys, true),
-        )
+        .append_offsets_records(offsets_partition_for(&group_id), writes)
         .await
         .map_err(GroupError::from)
 }

@@ -1,6 +1,7 @@
 //! KIP-848 consumer groups in the coordinator: ConsumerGroupHeartbeat and
 //! ConsumerGroupDescribe, and the rules that keep a group id of one type at a time (an empty
 //! group changes type freely; a non-empty one does not: Sluice does no online migration).
+//! Each heartbeat's changes to the group's records are appended before it is answered.
 //!
 //! A consumer group lives in its id's slot (`Slot::consumer`), beside the classic state that
 //! holds its committed offsets. Runs on the group's coordinator shard, through
@@ -9,27 +10,45 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use super::{after, Slot};
+use super::{after, consumer_writes, write_consumer, Slot};
 use crate::groups::consumer::group::{
     ConsumerGroup, HeartbeatParams, HeartbeatReply, Member, Settings, TopicInfo, TopicsView,
 };
 use crate::groups::state::{Group, GroupState};
+use crate::metadata::group_configs::{CONSUMER_HEARTBEAT_INTERVAL_MS, CONSUMER_SESSION_TIMEOUT_MS};
 use crate::protocol::errors::GroupError;
 use crate::shard::Shard;
 
-/// The settings a heartbeat of this coordinator runs with.
-fn settings(shard: &Shard) -> Settings {
+/// The settings a heartbeat of `group_id` runs with: the group's own `consumer.*` configs
+/// (IncrementalAlterConfigs on its GROUP resource), else the broker's.
+fn settings(shard: &Shard, group_id: &str) -> Settings {
     let c = &shard.groups.config;
+    let (session, heartbeat) = group_timeouts(shard, group_id);
     Settings {
-        session_timeout_ms: c.consumer_session_timeout_ms,
-        heartbeat_interval_ms: i32::try_from(c.consumer_heartbeat_interval_ms).unwrap_or(i32::MAX),
+        session_timeout_ms: session,
+        heartbeat_interval_ms: i32::try_from(heartbeat).unwrap_or(i32::MAX),
         assignors: c.consumer_assignors,
         members_max: c.members_max,
     }
 }
 
+/// (session timeout, heartbeat interval) of `group_id`'s members, in ms.
+pub(super) fn group_timeouts(shard: &Shard, group_id: &str) -> (u64, u64) {
+    let c = &shard.groups.config;
+    let snapshot = shard.snapshot();
+    let overrides = &snapshot.group_configs;
+    (
+        overrides
+            .get_u64(group_id, CONSUMER_SESSION_TIMEOUT_MS)
+            .unwrap_or(c.consumer_session_timeout_ms),
+        overrides
+            .get_u64(group_id, CONSUMER_HEARTBEAT_INTERVAL_MS)
+            .unwrap_or(c.consumer_heartbeat_interval_ms),
+    )
+}
+
 /// Every topic of the current metadata, by name (rebuilt when the metadata changes).
-fn topics(shard: &Shard) -> (u64, Rc<BTreeMap<String, TopicInfo>>) {
+pub(super) fn topics(shard: &Shard) -> (u64, Rc<BTreeMap<String, TopicInfo>>) {
     let snapshot = shard.snapshot();
     let mut cache = shard.groups.topics.borrow_mut();
     if let Some((v, t)) = cache.as_ref() {
@@ -62,7 +81,9 @@ fn classic_in_use(g: &Group) -> bool {
     !matches!(g.state(), GroupState::Empty | GroupState::Dead)
 }
 
-pub fn consumer_heartbeat(
+/// A ConsumerGroupHeartbeat; answered once what it changed is in the log (as Kafka does), so
+/// an epoch a member was told survives a crash.
+pub async fn consumer_heartbeat(
     shard: &Rc<Shard>,
     group_id: &str,
     p: HeartbeatParams,
@@ -74,7 +95,7 @@ pub fn consumer_heartbeat(
         version,
         topics: &topics,
     };
-    let s = settings(shard);
+    let s = settings(shard, group_id);
     let result = {
         let mut groups = c.groups.borrow_mut();
         let joining = p.epoch == 0;
@@ -104,7 +125,9 @@ pub fn consumer_heartbeat(
         g.heartbeat(p, &view, &s, now.mono_ms)
     };
     drop_if_unused(shard, group_id);
+    let writes = consumer_writes(c, group_id);
     after(shard, group_id);
+    write_consumer(shard, group_id, writes).await?;
     result
 }
 

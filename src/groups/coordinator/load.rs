@@ -9,6 +9,7 @@ use std::rc::Rc;
 use futures::channel::oneshot;
 
 use super::{schedule, Load, Slot};
+use crate::groups::consumer::group::{self as consumer, ConsumerGroup, TopicsView};
 use crate::groups::records::{self, RecordKey};
 use crate::groups::state::{CommittedOffset, Group};
 use crate::protocol::errors::GroupError;
@@ -68,6 +69,8 @@ pub(super) async fn ensure_loaded(shard: &Rc<Shard>, p: i32) -> Result<(), Group
 struct Replayed {
     meta: Option<crate::groups::state::GroupSnapshot>,
     offsets: BTreeMap<(String, i32), CommittedOffset>,
+    /// A KIP-848 consumer group's records.
+    consumer: consumer::Replayed,
 }
 
 async fn load_partition(shard: &Rc<Shard>, p: i32) -> Result<(), GroupError> {
@@ -111,6 +114,11 @@ async fn load_partition(shard: &Rc<Shard>, p: i32) -> Result<(), GroupError> {
                     Err(_) => bad += 1,
                 },
                 (RecordKey::Group { .. }, None) => entry.meta = None,
+                (RecordKey::Consumer { key, .. }, v) => {
+                    if entry.consumer.apply(key, v).is_err() {
+                        bad += 1;
+                    }
+                }
             }
         })
         .await;
@@ -128,14 +136,29 @@ async fn load_partition(shard: &Rc<Shard>, p: i32) -> Result<(), GroupError> {
     let c = &shard.groups;
     let now = c.now();
     let count = replayed.len();
+    let (version, topics) = super::consumer::topics(shard);
+    let view = TopicsView {
+        version,
+        topics: &topics,
+    };
     for (id, r) in replayed {
+        let is_consumer = r.consumer.exists();
         let mut group = match r.meta {
-            Some(meta) => Group::from_snapshot(&id, c.config, meta, now),
-            None if !r.offsets.is_empty() => Group::new(&id, c.config, now),
-            None => continue,
+            // A consumer group's classic side is empty (a classic record left from before
+            // the group changed type says nothing about it).
+            Some(meta) if !is_consumer => Group::from_snapshot(&id, c.config, meta, now),
+            _ if is_consumer || !r.offsets.is_empty() => Group::new(&id, c.config, now),
+            _ => continue,
         };
         group.offsets = r.offsets;
-        c.groups.borrow_mut().insert(id.clone(), Slot::new(group));
+        let mut slot = Slot::new(group);
+        if is_consumer {
+            let (session_timeout_ms, _) = super::consumer::group_timeouts(shard, &id);
+            let g = ConsumerGroup::restore(r.consumer, &view, session_timeout_ms, now.mono_ms);
+            slot.consumer_records = g.records(&id);
+            slot.consumer = Some(g);
+        }
+        c.groups.borrow_mut().insert(id.clone(), slot);
         schedule(c, &id);
     }
     if count > 0 {

@@ -26,6 +26,7 @@ pub use consumer::{
 };
 pub use offsets::{
     apply_committed_offsets, commit, delete_offsets, fetch_offsets, validate_txn_commit,
+    CommitRequest,
 };
 
 use std::cell::{Cell, RefCell};
@@ -43,7 +44,7 @@ use futures::{FutureExt, StreamExt};
 use self::load::{ensure_loaded, load_all_local};
 use self::offsets::expire_offsets;
 use super::records;
-use super::state::{CommittedOffset, Event, Group, JoinResult, Now, SyncResult};
+use super::state::{CommittedOffset, Event, Group, GroupState, JoinResult, Now, SyncResult};
 use super::{offsets_partition_for, GroupConfig};
 use crate::protocol::errors::GroupError;
 use crate::shard::Shard;
@@ -65,6 +66,9 @@ struct Slot {
     /// The newest group-record write asked for (coordinator-wide sequence; 0: none). A queued
     /// write that is no longer the newest is dropped, so the log never ends on a stale record.
     persist_seq: u64,
+    /// The consumer group's records as last written (encoded key → value): each change appends
+    /// only what differs, and tombstones for keys that went.
+    consumer_records: BTreeMap<Bytes, Bytes>,
 }
 
 impl Slot {
@@ -74,6 +78,7 @@ impl Slot {
             consumer: None,
             scheduled: None,
             persist_seq: 0,
+            consumer_records: BTreeMap::new(),
         }
     }
 
@@ -255,8 +260,77 @@ pub fn start(shard: &Rc<Shard>) {
 
 // --- after every state-machine call -------------------------------------------------------
 
+/// Key/value records to append (None: a tombstone).
+type Writes = Vec<(Bytes, Option<Bytes>)>;
+
+/// What of `group_id`'s consumer-group records changed since they were last written: the new
+/// values, and tombstones for the keys that went (all of them once the slot is no consumer
+/// group, or is dead). Marks them written.
+fn consumer_writes(c: &Coordinator, group_id: &str) -> Writes {
+    let mut groups = c.groups.borrow_mut();
+    let Some(slot) = groups.get_mut(group_id) else {
+        return Writes::new();
+    };
+    if slot.group.state() == GroupState::Dead {
+        slot.consumer = None;
+    }
+    let now = match &slot.consumer {
+        Some(g) => g.records(group_id),
+        None => BTreeMap::new(),
+    };
+    if now.is_empty() && slot.consumer_records.is_empty() {
+        return Writes::new();
+    }
+    let before = std::mem::take(&mut slot.consumer_records);
+    let mut writes: Writes = before
+        .keys()
+        .filter(|k| !now.contains_key(*k))
+        .map(|k| (k.clone(), None))
+        .collect();
+    writes.extend(
+        now.iter()
+            .filter(|(k, v)| before.get(*k) != Some(*v))
+            .map(|(k, v)| (k.clone(), Some(v.clone()))),
+    );
+    slot.consumer_records = now;
+    writes
+}
+
+/// Append a consumer group's record changes. On failure the group's written records are
+/// forgotten, so its next change writes all of them again.
+async fn write_consumer(
+    shard: &Rc<Shard>,
+    group_id: &str,
+    writes: Writes,
+) -> Result<(), GroupError> {
+    if writes.is_empty() {
+        return Ok(());
+    }
+    let r = shard
+        .append_offsets_records(offsets_partition_for(group_id), writes)
+        .await;
+    if let Err(e) = &r {
+        tracing::warn!(group = %group_id, error = ?e, "persisting consumer group");
+        if let Some(slot) = shard.groups.groups.borrow_mut().get_mut(group_id) {
+            slot.consumer_records.clear();
+        }
+    }
+    r.map_err(GroupError::from)
+}
+
 /// Deliver the group's events, persist it if asked, reschedule its timers.
 fn after(shard: &Rc<Shard>, group_id: &str) {
+    let writes = consumer_writes(&shard.groups, group_id);
+    if !writes.is_empty() {
+        let shard = shard.clone();
+        let id = group_id.to_string();
+        // Appends take log offsets in the order they are first polled, so these follow any
+        // write asked for earlier.
+        glommio::spawn_local(async move {
+            let _ = write_consumer(&shard, &id, writes).await;
+        })
+        .detach();
+    }
     let c = &shard.groups;
     let events = match c.groups.borrow_mut().get_mut(group_id) {
         Some(slot) => slot.group.drain_events(),

@@ -9,7 +9,10 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 
-use super::{after, with_group, CommitPartition, FetchedOffsets, PartitionResults, Slot};
+use super::{
+    after, consumer_writes, with_group, CommitPartition, FetchedOffsets, PartitionResults, Slot,
+};
+use crate::groups::consumer::group::OFFSET_COMMIT_MEMBER_EPOCH_VERSION;
 use crate::groups::offsets_partition_for;
 use crate::groups::records;
 use crate::groups::state::{CommittedOffset, Group, GroupState};
@@ -34,8 +37,10 @@ pub fn validate_txn_commit(
         None => Err(GroupError::IllegalGeneration),
         Some(slot) => match &slot.consumer {
             Some(_) if generation < 0 && member_id.is_empty() && instance_id.is_none() => Ok(()),
+            // TxnOffsetCommit has no version rule for consumer-protocol members (the
+            // OffsetCommit v9 requirement is OffsetCommit's): validate as the newest version.
             Some(g) => g
-                .validate_commit(member_id, generation)
+                .validate_commit(member_id, generation, i16::MAX)
                 .map_err(|e| match e {
                     GroupError::StaleMemberEpoch => GroupError::IllegalGeneration,
                     other => other,
@@ -49,15 +54,32 @@ pub fn validate_txn_commit(
     allowed
 }
 
+/// One OffsetCommit's request-level fields.
+#[derive(Debug, Clone)]
+pub struct CommitRequest {
+    pub group_id: String,
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    /// Generation (classic) or member epoch (consumer group).
+    pub generation: i32,
+    pub retention_ms: Option<i64>,
+    /// The OffsetCommit version (v9+: GROUP_ID_NOT_FOUND; consumer-protocol members need it).
+    pub version: i16,
+}
+
 pub async fn commit(
     shard: Rc<Shard>,
-    group_id: String,
-    member_id: String,
-    instance_id: Option<String>,
-    generation: i32,
-    retention_ms: Option<i64>,
+    req: CommitRequest,
     partitions: Vec<CommitPartition>,
 ) -> PartitionResults {
+    let CommitRequest {
+        group_id,
+        member_id,
+        instance_id,
+        generation,
+        retention_ms,
+        version,
+    } = req;
     let c = &shard.groups;
     let now = c.now();
     let snapshot = shard.snapshot();
@@ -78,11 +100,13 @@ pub async fn commit(
     }
     if !c.groups.borrow().contains_key(&group_id) {
         if generation >= 0 {
-            results.extend(
-                valid
-                    .into_iter()
-                    .map(|p| (p.topic, p.partition, Err(GroupError::IllegalGeneration))),
-            );
+            // Kafka: GROUP_ID_NOT_FOUND from v9, ILLEGAL_GENERATION before (compatibility).
+            let e = if version >= OFFSET_COMMIT_MEMBER_EPOCH_VERSION {
+                GroupError::GroupIdNotFound
+            } else {
+                GroupError::IllegalGeneration
+            };
+            results.extend(valid.into_iter().map(|p| (p.topic, p.partition, Err(e))));
             return results;
         }
         c.groups.borrow_mut().insert(
@@ -93,7 +117,7 @@ pub async fn commit(
     // A consumer group checks member epochs (STALE_MEMBER_EPOCH); a classic one generations.
     let allowed = match c.groups.borrow_mut().get_mut(&group_id) {
         Some(slot) => match &slot.consumer {
-            Some(g) => g.validate_commit(&member_id, generation),
+            Some(g) => g.validate_commit(&member_id, generation, version),
             None => slot
                 .group
                 .validate_commit(&member_id, instance_id.as_deref(), generation, now),
@@ -286,6 +310,12 @@ pub(super) async fn expire_offsets(shard: &Rc<Shard>) {
         }
     }
     for id in &dead {
+        // A consumer group's tombstones go with its offsets'.
+        let consumer = consumer_writes(c, id);
+        writes
+            .entry(offsets_partition_for(id))
+            .or_default()
+            .extend(consumer);
         after(shard, id);
         c.groups.borrow_mut().remove(id);
     }

@@ -1,0 +1,451 @@
+//! The `__consumer_offsets` records of KIP-848 consumer groups, in Kafka 4's byte layouts
+//! (its group coordinator's `ConsumerGroup*Key` / `ConsumerGroup*Value` schemas), so the topic
+//! reads like Kafka's. Pure encoding and bounded decoding; no I/O.
+//!
+//! Key (not flexible; `string` = i16 length + UTF-8): the key's leading i16 is the record type.
+//!
+//! | type | record                               | key after the type              |
+//! |------|--------------------------------------|---------------------------------|
+//! | 3    | ConsumerGroupMetadata                | group string                    |
+//! | 4    | ConsumerGroupPartitionMetadata       | group string                    |
+//! | 5    | ConsumerGroupMemberMetadata          | group string · member string    |
+//! | 6    | ConsumerGroupTargetAssignmentMetadata| group string                    |
+//! | 7    | ConsumerGroupTargetAssignmentMember  | group string · member string    |
+//! | 8    | ConsumerGroupCurrentMemberAssignment | group string · member string    |
+//!
+//! Value: i16 value version (0), then the fields in Kafka's flexible encoding: `uvarint` =
+//! unsigned LEB128; `cstring` = uvarint (length + 1) + UTF-8, 0 = null; `carray` = uvarint
+//! (count + 1) + elements; `uuid` = 16 bytes; every struct ends in its tagged fields (uvarint
+//! count, then per field uvarint tag · uvarint size · bytes; Sluice writes none and skips the
+//! ones it reads). A null value is a tombstone: the member left, or the group was deleted.
+//!
+//! | type | value fields (in order)                                                          |
+//! |------|----------------------------------------------------------------------------------|
+//! | 3    | epoch i32 · tags (0: metadata hash, 1: creation time; skipped)                   |
+//! | 4    | topics carray of { id uuid · name cstring · partitions i32 · racks carray · tags } · tags |
+//! | 5    | instance id cstring? · rack id cstring? · client id cstring · client host cstring · topic names carray of cstring · topic regex cstring? · rebalance timeout i32 · server assignor cstring? · tags (0: classic member metadata; skipped) |
+//! | 6    | assignment epoch i32 · tags                                                      |
+//! | 7    | partitions carray of { topic id uuid · partitions carray of i32 · tags } · tags  |
+//! | 8    | member epoch i32 · previous epoch i32 · state i8 · assigned (as 7's) · pending revocation (as 7's) · tags |
+//!
+//! Kafka 4.0 writes record 4; 4.1+ replaced it by a hash in record 3. Sluice writes 4, as 4.0
+//! does: it keeps the subscribed topics exactly, so a restart does not rebalance the group.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use uuid::Uuid;
+
+use super::Assignment;
+use crate::groups::records::RecordError;
+
+pub const GROUP_METADATA: i16 = 3;
+pub const PARTITION_METADATA: i16 = 4;
+pub const MEMBER_METADATA: i16 = 5;
+pub const TARGET_METADATA: i16 = 6;
+pub const TARGET_MEMBER: i16 = 7;
+pub const CURRENT_ASSIGNMENT: i16 = 8;
+
+/// Every value Sluice writes and reads is version 0, as Kafka 4's.
+const VALUE_VERSION: i16 = 0;
+
+/// A consumer-group record's key, past the group id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ConsumerKey {
+    Metadata,
+    PartitionMetadata,
+    Member(String),
+    TargetMetadata,
+    TargetMember(String),
+    CurrentAssignment(String),
+}
+
+impl ConsumerKey {
+    pub fn record_type(&self) -> i16 {
+        match self {
+            ConsumerKey::Metadata => GROUP_METADATA,
+            ConsumerKey::PartitionMetadata => PARTITION_METADATA,
+            ConsumerKey::Member(_) => MEMBER_METADATA,
+            ConsumerKey::TargetMetadata => TARGET_METADATA,
+            ConsumerKey::TargetMember(_) => TARGET_MEMBER,
+            ConsumerKey::CurrentAssignment(_) => CURRENT_ASSIGNMENT,
+        }
+    }
+
+    /// Does a key of record type `t` carry a member id after the group id?
+    pub fn has_member(t: i16) -> bool {
+        matches!(t, MEMBER_METADATA | TARGET_MEMBER | CURRENT_ASSIGNMENT)
+    }
+
+    /// The key of record type `t` (3–8) with its member id (for 5, 7, 8).
+    pub fn from_type(t: i16, member: Option<String>) -> Result<ConsumerKey, RecordError> {
+        Ok(match (t, member) {
+            (GROUP_METADATA, None) => ConsumerKey::Metadata,
+            (PARTITION_METADATA, None) => ConsumerKey::PartitionMetadata,
+            (TARGET_METADATA, None) => ConsumerKey::TargetMetadata,
+            (MEMBER_METADATA, Some(m)) => ConsumerKey::Member(m),
+            (TARGET_MEMBER, Some(m)) => ConsumerKey::TargetMember(m),
+            (CURRENT_ASSIGNMENT, Some(m)) => ConsumerKey::CurrentAssignment(m),
+            (t, _) => return Err(RecordError::UnknownKeyVersion(t)),
+        })
+    }
+}
+
+/// Record 5: what a member asked for and who it is.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MemberMetadata {
+    pub instance_id: Option<String>,
+    pub rack_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub topic_names: Vec<String>,
+    pub topic_regex: Option<String>,
+    pub rebalance_timeout_ms: i32,
+    pub server_assignor: Option<String>,
+}
+
+/// Record 8: where a member is on its way to its target.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CurrentAssignment {
+    pub epoch: i32,
+    pub previous_epoch: i32,
+    /// Kafka's `MemberState`: 0 stable, 1 unrevoked partitions, 2 unreleased partitions.
+    pub state: i8,
+    pub assigned: Assignment,
+    pub revoking: Assignment,
+}
+
+/// Kafka's `MemberState` bytes.
+pub const STATE_STABLE: i8 = 0;
+pub const STATE_UNREVOKED: i8 = 1;
+pub const STATE_UNRELEASED: i8 = 2;
+
+/// One decoded consumer-group value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsumerValue {
+    Metadata {
+        epoch: i32,
+    },
+    /// Subscribed topics: id → (name, partitions).
+    PartitionMetadata(BTreeMap<Uuid, (String, i32)>),
+    Member(MemberMetadata),
+    TargetMetadata {
+        epoch: i32,
+    },
+    TargetMember(Assignment),
+    CurrentAssignment(CurrentAssignment),
+}
+
+// --- encoding -------------------------------------------------------------------------------
+
+fn put_string(b: &mut BytesMut, s: &str) {
+    // Group and member ids come from requests whose strings were checked against
+    // REQUEST_STRING_BYTES_MAX (`groups::check_stored_string`); a longer one is a bug upstream.
+    assert!(
+        s.len() <= i16::MAX as usize,
+        "string too long for the record"
+    );
+    b.put_i16(s.len() as i16);
+    b.put_slice(s.as_bytes());
+}
+
+pub fn key(group: &str, k: &ConsumerKey) -> Bytes {
+    let mut b = BytesMut::with_capacity(2 + 2 + group.len() + 2 + 64);
+    b.put_i16(k.record_type());
+    put_string(&mut b, group);
+    match k {
+        ConsumerKey::Member(m)
+        | ConsumerKey::TargetMember(m)
+        | ConsumerKey::CurrentAssignment(m) => put_string(&mut b, m),
+        ConsumerKey::Metadata | ConsumerKey::PartitionMetadata | ConsumerKey::TargetMetadata => {}
+    }
+    b.freeze()
+}
+
+fn put_uvarint(b: &mut BytesMut, mut v: u64) {
+    while v >= 0x80 {
+        b.put_u8((v as u8) | 0x80);
+        v >>= 7;
+    }
+    b.put_u8(v as u8);
+}
+
+fn put_len(b: &mut BytesMut, n: usize) {
+    put_uvarint(b, n as u64 + 1);
+}
+
+fn put_cstring(b: &mut BytesMut, s: &str) {
+    put_len(b, s.len());
+    b.put_slice(s.as_bytes());
+}
+
+fn put_nullable_cstring(b: &mut BytesMut, s: Option<&str>) {
+    match s {
+        Some(s) => put_cstring(b, s),
+        None => put_uvarint(b, 0),
+    }
+}
+
+/// No tagged fields.
+fn put_no_tags(b: &mut BytesMut) {
+    put_uvarint(b, 0);
+}
+
+fn put_assignment(b: &mut BytesMut, a: &Assignment) {
+    put_len(b, a.len());
+    for (id, ps) in a {
+        b.put_slice(id.as_bytes());
+        put_len(b, ps.len());
+        for p in ps {
+            b.put_i32(*p);
+        }
+        put_no_tags(b);
+    }
+}
+
+fn start() -> BytesMut {
+    let mut b = BytesMut::new();
+    b.put_i16(VALUE_VERSION);
+    b
+}
+
+pub fn value(v: &ConsumerValue) -> Bytes {
+    let mut b = start();
+    match v {
+        ConsumerValue::Metadata { epoch } | ConsumerValue::TargetMetadata { epoch } => {
+            b.put_i32(*epoch);
+        }
+        ConsumerValue::PartitionMetadata(topics) => {
+            put_len(&mut b, topics.len());
+            for (id, (name, partitions)) in topics {
+                b.put_slice(id.as_bytes());
+                put_cstring(&mut b, name);
+                b.put_i32(*partitions);
+                put_len(&mut b, 0); // per-partition racks: Sluice has none
+                put_no_tags(&mut b);
+            }
+        }
+        ConsumerValue::Member(m) => {
+            put_nullable_cstring(&mut b, m.instance_id.as_deref());
+            put_nullable_cstring(&mut b, m.rack_id.as_deref());
+            put_cstring(&mut b, &m.client_id);
+            put_cstring(&mut b, &m.client_host);
+            put_len(&mut b, m.topic_names.len());
+            for t in &m.topic_names {
+                put_cstring(&mut b, t);
+            }
+            put_nullable_cstring(&mut b, m.topic_regex.as_deref());
+            b.put_i32(m.rebalance_timeout_ms);
+            put_nullable_cstring(&mut b, m.server_assignor.as_deref());
+        }
+        ConsumerValue::TargetMember(a) => put_assignment(&mut b, a),
+        ConsumerValue::CurrentAssignment(c) => {
+            b.put_i32(c.epoch);
+            b.put_i32(c.previous_epoch);
+            b.put_i8(c.state);
+            put_assignment(&mut b, &c.assigned);
+            put_assignment(&mut b, &c.revoking);
+        }
+    }
+    put_no_tags(&mut b);
+    b.freeze()
+}
+
+// --- decoding (bounded: every count is checked against the bytes that remain) ---------------
+
+struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], RecordError> {
+        if n > self.buf.len() {
+            return Err(RecordError::Truncated);
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head)
+    }
+
+    fn i8(&mut self) -> Result<i8, RecordError> {
+        Ok(i8::from_be_bytes([self.take(1)?[0]]))
+    }
+
+    fn i16(&mut self) -> Result<i16, RecordError> {
+        let b = self.take(2)?;
+        Ok(i16::from_be_bytes([b[0], b[1]]))
+    }
+
+    fn i32(&mut self) -> Result<i32, RecordError> {
+        let b = self.take(4)?;
+        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn uuid(&mut self) -> Result<Uuid, RecordError> {
+        let b = self.take(16)?;
+        let mut a = [0u8; 16];
+        a.copy_from_slice(b);
+        Ok(Uuid::from_bytes(a))
+    }
+
+    fn uvarint(&mut self) -> Result<u64, RecordError> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.take(1)?[0];
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(RecordError::InvalidLength)
+    }
+
+    /// A compact length (None: null), checked against the bytes left at `min_bytes` each.
+    fn len(&mut self, min_bytes: usize) -> Result<Option<usize>, RecordError> {
+        let n = self.uvarint()?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let n = usize::try_from(n - 1).map_err(|_| RecordError::InvalidLength)?;
+        if n.saturating_mul(min_bytes.max(1)) > self.buf.len() {
+            return Err(RecordError::InvalidLength);
+        }
+        Ok(Some(n))
+    }
+
+    fn nullable_cstring(&mut self) -> Result<Option<String>, RecordError> {
+        let Some(n) = self.len(1)? else {
+            return Ok(None);
+        };
+        let b = self.take(n)?;
+        let s = std::str::from_utf8(b).map_err(|_| RecordError::InvalidUtf8)?;
+        Ok(Some(s.to_string()))
+    }
+
+    fn cstring(&mut self) -> Result<String, RecordError> {
+        self.nullable_cstring()?.ok_or(RecordError::InvalidLength)
+    }
+
+    /// A non-nullable compact array's count.
+    fn count(&mut self, min_bytes: usize) -> Result<usize, RecordError> {
+        self.len(min_bytes)?.ok_or(RecordError::InvalidLength)
+    }
+
+    /// Skip a struct's tagged fields (Sluice writes none; Kafka may write some).
+    fn skip_tags(&mut self) -> Result<(), RecordError> {
+        let n = self.count_raw()?;
+        for _ in 0..n {
+            self.uvarint()?;
+            let size = usize::try_from(self.uvarint()?).map_err(|_| RecordError::InvalidLength)?;
+            self.take(size)?;
+        }
+        Ok(())
+    }
+
+    fn count_raw(&mut self) -> Result<u64, RecordError> {
+        let n = self.uvarint()?;
+        if n > self.buf.len() as u64 {
+            return Err(RecordError::InvalidLength);
+        }
+        Ok(n)
+    }
+
+    fn assignment(&mut self) -> Result<Assignment, RecordError> {
+        // Smallest topic: uuid, an empty partition array, no tags.
+        let n = self.count(16 + 1 + 1)?;
+        let mut a = Assignment::new();
+        for _ in 0..n {
+            let id = self.uuid()?;
+            let np = self.count(4)?;
+            let mut ps = BTreeSet::new();
+            for _ in 0..np {
+                ps.insert(self.i32()?);
+            }
+            self.skip_tags()?;
+            if !ps.is_empty() {
+                a.entry(id).or_default().extend(ps);
+            }
+        }
+        Ok(a)
+    }
+
+    fn finish(&mut self) -> Result<(), RecordError> {
+        self.skip_tags()?;
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(RecordError::TrailingBytes)
+        }
+    }
+}
+
+/// Decode the value of a record of type `record_type` (3–8).
+pub fn decode_value(record_type: i16, value: &[u8]) -> Result<ConsumerValue, RecordError> {
+    let mut r = Reader { buf: value };
+    let version = r.i16()?;
+    if version != VALUE_VERSION {
+        return Err(RecordError::UnknownValueVersion(version));
+    }
+    let v = match record_type {
+        GROUP_METADATA => ConsumerValue::Metadata { epoch: r.i32()? },
+        TARGET_METADATA => ConsumerValue::TargetMetadata { epoch: r.i32()? },
+        PARTITION_METADATA => {
+            // Smallest topic: uuid, empty name, partitions, empty racks, no tags.
+            let n = r.count(16 + 1 + 4 + 1 + 1)?;
+            let mut topics = BTreeMap::new();
+            for _ in 0..n {
+                let id = r.uuid()?;
+                let name = r.cstring()?;
+                let partitions = r.i32()?;
+                let racks = r.count(4 + 1 + 1)?;
+                for _ in 0..racks {
+                    r.i32()?;
+                    let nr = r.count(1)?;
+                    for _ in 0..nr {
+                        r.cstring()?;
+                    }
+                    r.skip_tags()?;
+                }
+                r.skip_tags()?;
+                topics.insert(id, (name, partitions));
+            }
+            ConsumerValue::PartitionMetadata(topics)
+        }
+        MEMBER_METADATA => {
+            let instance_id = r.nullable_cstring()?;
+            let rack_id = r.nullable_cstring()?;
+            let client_id = r.cstring()?;
+            let client_host = r.cstring()?;
+            let n = r.count(1)?;
+            let mut topic_names = Vec::with_capacity(n);
+            for _ in 0..n {
+                topic_names.push(r.cstring()?);
+            }
+            ConsumerValue::Member(MemberMetadata {
+                instance_id,
+                rack_id,
+                client_id,
+                client_host,
+                topic_names,
+                topic_regex: r.nullable_cstring()?,
+                rebalance_timeout_ms: r.i32()?,
+                server_assignor: r.nullable_cstring()?,
+            })
+        }
+        TARGET_MEMBER => ConsumerValue::TargetMember(r.assignment()?),
+        CURRENT_ASSIGNMENT => ConsumerValue::CurrentAssignment(CurrentAssignment {
+            epoch: r.i32()?,
+            previous_epoch: r.i32()?,
+            state: r.i8()?,
+            assigned: r.assignment()?,
+            revoking: r.assignment()?,
+        }),
+        t => return Err(RecordError::UnknownKeyVersion(t)),
+    };
+    r.finish()?;
+    Ok(v)
+}
+
+#[cfg(test)]
+#[path = "records_tests.rs"]
+mod tests;
