@@ -1,5 +1,6 @@
 //! DescribeConfigs (key 32): topic configs (set ones and Kafka's defaults), broker ones, and
-//! group configs (resource type 32, Kafka 4's `GroupConfig`: every group at its defaults).
+//! group configs (resource type 32, Kafka 4's `GroupConfig`: a group's own values, source
+//! GROUP_CONFIG, else the defaults).
 
 use std::rc::Rc;
 
@@ -34,6 +35,8 @@ pub const VERSIONS: Versions = Versions {
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
 const RESOURCE_GROUP: i8 = 32;
+/// Kafka's ConfigSource GROUP_CONFIG: a value set on the group's own resource.
+const CONFIG_SOURCE_GROUP: i8 = 8;
 
 pub async fn handle(
     shard: &Rc<Shard>,
@@ -127,12 +130,31 @@ pub async fn handle(
                     GROUP_CONFIGS
                         .iter()
                         .filter(|(name, _, _)| wanted(name))
-                        .map(|(name, value, config_type)| {
-                            DescribeConfigsResourceResult::default()
+                        .map(|(name, default, config_type)| {
+                            let own = snapshot.broker_configs.group_value(&r.resource_name, name);
+                            let entry = DescribeConfigsResourceResult::default()
                                 .with_name(str_bytes(name))
-                                .with_value(Some(str_bytes(value)))
-                                .with_config_source(CONFIG_SOURCE_DEFAULT)
-                                .with_config_type(*config_type)
+                                .with_value(Some(str_bytes(own.unwrap_or(default))))
+                                .with_config_source(if own.is_some() {
+                                    CONFIG_SOURCE_GROUP
+                                } else {
+                                    CONFIG_SOURCE_DEFAULT
+                                })
+                                .with_config_type(*config_type);
+                            let mut synonyms = Vec::new();
+                            if let Some(v) = own {
+                                synonyms.push((
+                                    name.to_string(),
+                                    v.to_string(),
+                                    CONFIG_SOURCE_GROUP,
+                                ));
+                            }
+                            synonyms.push((
+                                name.to_string(),
+                                default.to_string(),
+                                CONFIG_SOURCE_DEFAULT,
+                            ));
+                            with_synonyms(entry, synonyms)
                         })
                         .collect(),
                 ),

@@ -1,6 +1,7 @@
-//! IncrementalAlterConfigs (key 44): SET / DELETE / APPEND / SUBTRACT on topic configs and
-//! on the dynamic broker configs of the cluster default BROKER resource (`""`), applied by
-//! the controller and published to every shard before the answer.
+//! IncrementalAlterConfigs (key 44): SET / DELETE / APPEND / SUBTRACT on topic configs, on
+//! the dynamic broker configs of the cluster default BROKER resource (`""`) or a broker id,
+//! and on GROUP resources' group configs (`metadata::group_configs`), applied by the
+//! controller and published to every shard before the answer.
 
 use std::rc::Rc;
 
@@ -28,6 +29,7 @@ pub const VERSIONS: Versions = Versions {
 
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
+pub const RESOURCE_GROUP: i8 = 32;
 
 /// The answer for a resource type Sluice can't change.
 pub fn unsupported_resource(_resource_type: i8) -> ControlError {
@@ -129,7 +131,12 @@ pub async fn handle(
                 code: error.code(),
                 message: error.message().to_string(),
             })
-        } else if r.resource_type != RESOURCE_TOPIC && r.resource_type != RESOURCE_BROKER {
+        } else if r.resource_type == RESOURCE_GROUP && r.resource_name.is_empty() {
+            Err(ControlError {
+                code: ResponseError::InvalidRequest.code(),
+                message: "Group name must not be empty".into(),
+            })
+        } else if ![RESOURCE_TOPIC, RESOURCE_BROKER, RESOURCE_GROUP].contains(&r.resource_type) {
             Err(unsupported_resource(r.resource_type))
         } else {
             let ops: Result<Vec<ConfigOp>, ControlError> = r
@@ -164,6 +171,16 @@ pub async fn handle(
                         request.validate_only,
                     )
                     .await
+                }
+                Ok(ops) if r.resource_type == RESOURCE_GROUP => {
+                    shard
+                        .alter_group_configs(
+                            r.resource_name.to_string(),
+                            ops,
+                            false,
+                            request.validate_only,
+                        )
+                        .await
                 }
                 Ok(ops) => {
                     shard

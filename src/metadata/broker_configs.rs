@@ -147,6 +147,11 @@ pub struct BrokerConfigs {
     /// Set for one broker id (a shard), by broker id, then name.
     #[serde(default)]
     pub per_broker: BTreeMap<u32, BTreeMap<String, String>>,
+    /// GROUP config resources (`group_configs`), by group id, then name: kept beside the
+    /// broker configs because they are the same kind of controller-owned dynamic config
+    /// (written and published the same way). Absent from the file while empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub per_group: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// Where a broker's value of a dynamic config comes from.
@@ -271,6 +276,25 @@ impl BrokerConfigs {
             Some(id) => {
                 next.per_broker.insert(id, configs);
             }
+        }
+        next
+    }
+
+    /// Group `group`'s own value of group config `name`, if set.
+    pub fn group_value(&self, group: &str, name: &str) -> Option<&str> {
+        self.per_group
+            .get(group)
+            .and_then(|m| m.get(name))
+            .map(String::as_str)
+    }
+
+    /// These configs with group `group`'s replaced by `configs` (an empty map removes them).
+    pub fn with_group(&self, group: &str, configs: BTreeMap<String, String>) -> Self {
+        let mut next = self.clone();
+        if configs.is_empty() {
+            next.per_group.remove(group);
+        } else {
+            next.per_group.insert(group.to_string(), configs);
         }
         next
     }

@@ -135,6 +135,112 @@ impl Shard {
         Ok(())
     }
 
+    /// Change group `group`'s GROUP configs (`metadata::group_configs`): `ops` applied to its
+    /// current ones (`replace`: to none, as the legacy AlterConfigs does). Runs on the
+    /// controller; written with the broker configs and published before the answer.
+    pub async fn alter_group_configs(
+        &self,
+        group: String,
+        ops: Vec<ConfigOp>,
+        replace: bool,
+        validate_only: bool,
+    ) -> Result<(), ControlError> {
+        let r = self
+            .on_shard(0, move |shard| async move {
+                shard
+                    .alter_group_configs_on_controller(group, ops, replace, validate_only)
+                    .await
+            })
+            .await;
+        r.unwrap_or_else(|| {
+            Err(ControlError {
+                code: ResponseError::NotController.code(),
+                message: "controller unavailable".into(),
+            })
+        })
+    }
+
+    async fn alter_group_configs_on_controller(
+        self: Rc<Self>,
+        group: String,
+        ops: Vec<ConfigOp>,
+        replace: bool,
+        validate_only: bool,
+    ) -> Result<(), ControlError> {
+        use crate::metadata::group_configs;
+        let controller = self
+            .controller
+            .as_ref()
+            .expect("controller ops run on shard 0");
+        let _permit = controller.lock.acquire_permit(1).await;
+        let current = controller.store.borrow().broker_configs().clone();
+        let mut next_group = if replace {
+            BTreeMap::new()
+        } else {
+            current.per_group.get(&group).cloned().unwrap_or_default()
+        };
+        for op in &ops {
+            let (name, value) = match op {
+                ConfigOp::Set(n, v) => (n, Some(v.as_str())),
+                ConfigOp::Delete(n) => (n, None),
+                ConfigOp::Append(n, _) | ConfigOp::Subtract(n, _) => {
+                    return Err(ControlError {
+                        code: ResponseError::InvalidConfig.code(),
+                        message: format!(
+                            "Config {n} is not a list: APPEND and SUBTRACT don't apply to it."
+                        ),
+                    })
+                }
+            };
+            group_configs::validate(&group, name, value)
+                .map_err(|(code, message)| ControlError { code, message })?;
+            match value {
+                Some(v) => next_group.insert(name.clone(), v.trim().to_string()),
+                None => next_group.remove(name),
+            };
+        }
+        let next = current.with_group(&group, next_group);
+        if validate_only || next == *current {
+            return Ok(());
+        }
+        let now = next.per_group.get(&group).cloned();
+        self.commit_broker_configs(next).await?;
+        tracing::info!(group, configs = ?now, "group configs changed");
+        Ok(())
+    }
+
+    /// Write `next` durably, adopt it on the controller and publish it. On the controller,
+    /// under its lock.
+    async fn commit_broker_configs(&self, next: BrokerConfigs) -> Result<(), ControlError> {
+        let controller = self
+            .controller
+            .as_ref()
+            .expect("controller ops run on shard 0");
+        let path = broker_configs::path(&self.config.data_dir);
+        let written = match next.image() {
+            Ok(image) => {
+                self.storage
+                    .blocking
+                    .run(move || crate::metadata::file::replace_durably(&path, &image))
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
+            tracing::error!("could not persist the dynamic configs: {e}");
+            return Err(ControlError {
+                code: ResponseError::KafkaStorageError.code(),
+                message: format!("persisting the configs: {e}"),
+            });
+        }
+        controller
+            .store
+            .borrow_mut()
+            .broker_configs_committed(Arc::new(next));
+        self.publish().await;
+        Ok(())
+    }
+
     /// Connections this shard keeps open at most: `max.connections` set dynamically (the
     /// node's, shared out like `--max-connections`), else the flag's share; never past what
     /// the shard's memory has read buffers for.
