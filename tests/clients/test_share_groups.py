@@ -177,11 +177,14 @@ def test_unacknowledged_records_return_after_the_lock_then_archive_at_the_limit(
     b = sluice(*SHARE_FLAGS)
     create_topic(b.bootstrap, topic_name, partitions=1)
     ctx = multiprocessing.get_context("spawn")
-    out = ctx.Queue()
+    # One queue per holder: a holder killed just after its report may die holding its queue's
+    # write lock (the feeder thread releases it after the bytes are out), and a queue shared
+    # with the next holder would then swallow that one's report ("holder N reported nothing").
+    outs = [ctx.Queue()]
     procs = []
     try:
         # The first holder joins before the record exists (share.auto.offset.reset=latest).
-        first = ctx.Process(target=_holder, args=(b.bootstrap, "gl", topic_name, out, DEADLINE_S))
+        first = ctx.Process(target=_holder, args=(b.bootstrap, "gl", topic_name, outs[0], DEADLINE_S))
         first.start()
         procs.append(first)
         wait_for_members(b.bootstrap, "gl", 1)
@@ -193,11 +196,12 @@ def test_unacknowledged_records_return_after_the_lock_then_archive_at_the_limit(
                 # gives the record to the next one.
                 procs[-1].kill()
                 wait_s = LOCK_MS / 1000 * 5
-                p = ctx.Process(target=_holder, args=(b.bootstrap, "gl", topic_name, out, wait_s))
+                outs.append(ctx.Queue())
+                p = ctx.Process(target=_holder, args=(b.bootstrap, "gl", topic_name, outs[-1], wait_s))
                 p.start()
                 procs.append(p)
             try:
-                got = out.get(timeout=DEADLINE_S + 10)
+                got = outs[-1].get(timeout=DEADLINE_S + 10)
             except Exception:
                 raise AssertionError(f"holder {i} reported nothing; counts so far {counts}")
             if not got:
