@@ -1,8 +1,7 @@
 //! Share groups over raw TCP, with kafka-protocol as the oracle: the share-group offset admin
 //! APIs (DescribeShareGroupOffsets v0–1, AlterShareGroupOffsets v0, DeleteShareGroupOffsets
 //! v0) with Kafka's errors (GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP, UNKNOWN_TOPIC_OR_PARTITION),
-//! and KIP-1222's RENEW acknowledgement (ShareAcknowledge v2, ShareFetch v2's renew-only
-//! request).
+//! and KIP-1222's RENEW acknowledgement (ShareAcknowledge v2).
 #![allow(
     clippy::unwrap_used,
     reason = "a test fails loudly on any unexpected error"
@@ -28,7 +27,6 @@ use kafka_protocol::protocol::StrBytes;
 
 const NONE: i16 = 0;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-const INVALID_REQUEST: i16 = 42;
 const NON_EMPTY_GROUP: i16 = 68;
 const GROUP_ID_NOT_FOUND: i16 = 69;
 const INVALID_RECORD_STATE: i16 = 121;
@@ -420,19 +418,6 @@ fn renew_keeps_records_locked_past_the_lock_duration() {
         (0, 1),
         "{r:?}"
     );
-
-    // ShareFetch v2 renew-only must not ask for records (KIP-1222): INVALID_REQUEST.
-    let (fid, mut frame) = c.frame(&fetch.clone().with_share_session_epoch(1), 1);
-    frame[6..8].copy_from_slice(&2i16.to_be_bytes());
-    let at = 4 + 2 + 2 + 4 + (2 + 1) + 1 + (1 + 2) + (1 + member.len()) + 4;
-    frame.insert(at, 1);
-    let len = i32::from_be_bytes(frame[0..4].try_into().unwrap()) + 1;
-    frame[0..4].copy_from_slice(&len.to_be_bytes());
-    c.stream_mut().write_all(&frame).unwrap();
-    let reply =
-        sluice_client::frame::decode_response::<ShareFetchRequest>(c.recv_frame().unwrap(), fid, 1)
-            .unwrap();
-    assert_eq!(reply.error_code, INVALID_REQUEST, "{reply:?}");
 
     // Renew offset 0 before its lock ends, twice, past the original lock's end; offset 1 is
     // left to expire.
