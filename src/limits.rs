@@ -662,6 +662,10 @@ pub const SHARE_GROUP_MEMBERS_MAX_MAX: usize = 1_000;
 pub const SHARE_HEARTBEAT_INTERVAL_MS_DEFAULT: u64 = 5_000;
 /// Kafka's `group.share.session.timeout.ms` default: a member silent this long is removed.
 pub const SHARE_SESSION_TIMEOUT_MS_DEFAULT: u64 = 45_000;
+/// How often each coordinator shard looks for share group members whose session ran out
+/// (and releases their records). Without the sweep a dead member is only noticed when
+/// another member of its group heartbeats, and its records wait for their locks to end.
+pub const SHARE_MEMBER_SWEEP_INTERVAL_MS: u64 = 1_000;
 
 /// Share sessions (ShareFetch sessions) one shard keeps (Kafka's
 /// `group.share.max.share.sessions` per broker, 2000): past it a new session gets

@@ -7,6 +7,7 @@ use clap::{ArgGroup, Subcommand};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
     ConsumerGroupDescribeRequest, DeleteGroupsRequest, DescribeGroupsRequest, ListGroupsRequest,
+    ShareGroupDescribeRequest,
 };
 use serde_json::{json, Value};
 
@@ -21,6 +22,8 @@ const DESCRIBE_GROUPS_VERSION_MAX: i16 = 5;
 /// ConsumerGroupDescribe (KIP-848) version asked.
 const CONSUMER_GROUP_DESCRIBE_VERSION_MAX: i16 = 1;
 const DELETE_GROUPS_VERSION_MAX: i16 = 2;
+/// ShareGroupDescribe (KIP-932) version asked (v1: Kafka 4.1+ serve no v0).
+const SHARE_GROUP_DESCRIBE_VERSION_MAX: i16 = 1;
 
 #[derive(Subcommand, Debug)]
 pub enum GroupAction {
@@ -235,6 +238,53 @@ fn describe_consumer_group(
     }))
 }
 
+/// A share group (KIP-932) as ShareGroupDescribe tells it (None: not a share group).
+fn describe_share_group(
+    client: &mut Client,
+    group: &str,
+) -> Result<Option<Described>, ClientError> {
+    let request = ShareGroupDescribeRequest::default().with_group_ids(vec![group_id(group)]);
+    let g = with_coordinator(client, group, |conn| {
+        let (_, r) = conn.call(&request, SHARE_GROUP_DESCRIBE_VERSION_MAX)?;
+        r.groups
+            .into_iter()
+            .next()
+            .ok_or_else(|| ClientError::Protocol("ShareGroupDescribe answered no group".into()))
+    })?;
+    if g.error_code == ResponseError::GroupIdNotFound.code() {
+        return Ok(None);
+    }
+    ClientError::check(
+        g.error_code,
+        g.error_message.as_deref(),
+        format!("group {group}"),
+    )?;
+    let members = g
+        .members
+        .iter()
+        .map(|m| Member {
+            id: m.member_id.to_string(),
+            client_id: m.client_id.to_string(),
+            host: m.client_host.to_string(),
+            instance_id: None,
+            assignment: m
+                .assignment
+                .topic_partitions
+                .iter()
+                .map(|t| (t.topic_name.0.to_string(), t.partitions.clone()))
+                .collect(),
+            epoch: Some(m.member_epoch),
+        })
+        .collect();
+    Ok(Some(Described {
+        state: g.group_state.to_string(),
+        protocol_type: "share".to_string(),
+        protocol: g.assignor_name.to_string(),
+        members,
+        epochs: Some((g.group_epoch, g.assignment_epoch)),
+    }))
+}
+
 /// A consumer member's assignment (version-prefixed ConsumerProtocolAssignment); empty if it
 /// does not decode.
 fn decode_assignment(bytes: &Bytes) -> BTreeMap<String, Vec<i32>> {
@@ -249,6 +299,8 @@ fn describe(client: &mut Client, format: Format, group: &str) -> Result<(), Clie
     if d.state == "Dead" {
         // Kafka 4 describes a KIP-848 group as Dead through DescribeGroups: ask the new API.
         if let Ok(Some(c)) = describe_consumer_group(client, group) {
+            d = c;
+        } else if let Ok(Some(c)) = describe_share_group(client, group) {
             d = c;
         }
     }
@@ -328,8 +380,13 @@ fn describe(client: &mut Client, format: Format, group: &str) -> Result<(), Clie
                 d.members.len()
             );
             if let Some((group_epoch, assignment_epoch)) = d.epochs {
+                let kind = if d.protocol_type == "share" {
+                    "Share group (KIP-932)"
+                } else {
+                    "Consumer group (KIP-848)"
+                };
                 println!(
-                    "Consumer group (KIP-848), assignor {}: group epoch {group_epoch}, \
+                    "{kind}, assignor {}: group epoch {group_epoch}, \
                      assignment epoch {assignment_epoch}.",
                     d.protocol
                 );

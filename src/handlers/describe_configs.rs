@@ -1,5 +1,6 @@
 //! DescribeConfigs (key 32): topic configs (set ones and Kafka's defaults), broker ones, and
-//! group configs (resource type 32, Kafka 4's `GroupConfig`: every group at its defaults).
+//! group configs (resource type 32, Kafka 4's `GroupConfig`: a group's own values, source
+//! GROUP_CONFIG, else the defaults).
 
 use std::rc::Rc;
 

@@ -1,6 +1,7 @@
-//! IncrementalAlterConfigs (key 44): SET / DELETE / APPEND / SUBTRACT on topic configs and
-//! on the dynamic broker configs of the cluster default BROKER resource (`""`), applied by
-//! the controller and published to every shard before the answer.
+//! IncrementalAlterConfigs (key 44): SET / DELETE / APPEND / SUBTRACT on topic configs, on
+//! the dynamic broker configs of the cluster default BROKER resource (`""`) or a broker id,
+//! and on GROUP resources' group configs (`metadata::group_configs`), applied by the
+//! controller and published to every shard before the answer.
 
 use std::rc::Rc;
 

@@ -228,6 +228,14 @@ mod tests {
     }
 
     #[test]
+    fn share_configs_take_kafkas_values() {
+        assert!(validate("share.auto.offset.reset", "earliest").is_ok());
+        assert!(validate("share.auto.offset.reset", "latest").is_ok());
+        assert!(validate("share.auto.offset.reset", "oldest").is_err());
+        assert!(validate("share.isolation.level", "read_uncommitted").is_ok());
+    }
+
+    #[test]
     fn names_are_sorted_and_unique() {
         assert!(GROUP_CONFIGS.windows(2).all(|w| w[0].0 < w[1].0));
     }

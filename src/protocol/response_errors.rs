@@ -67,6 +67,24 @@ errors! {
             }
         }
     };
+    DescribeShareGroupOffsetsResponse, |r, f| {
+        for g in &r.groups {
+            f(g.error_code);
+            for t in &g.topics {
+                t.partitions.iter().for_each(|p| f(p.error_code));
+            }
+        }
+    };
+    AlterShareGroupOffsetsResponse, |r, f| {
+        f(r.error_code);
+        for t in &r.responses {
+            t.partitions.iter().for_each(|p| f(p.error_code));
+        }
+    };
+    DeleteShareGroupOffsetsResponse, |r, f| {
+        f(r.error_code);
+        r.responses.iter().for_each(|t| f(t.error_code));
+    };
     ShareAcknowledgeResponse, |r, f| {
         f(r.error_code);
         for t in &r.responses {

@@ -696,6 +696,7 @@ async fn run_shard(start: ShardStart) {
     crate::groups::coordinator::start(&shard);
     crate::txn::coordinator::start(&shard);
     glommio::spawn_local(shard.clone().run_housekeeping()).detach();
+    glommio::spawn_local(crate::share::coordinator::run_sweeper(shard.clone())).detach();
     glommio::spawn_local(shard.clone().run_quota_sync()).detach();
     glommio::spawn_local(crate::metrics::publish_snapshots(shard.clone())).detach();
 

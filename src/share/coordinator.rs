@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use super::group::{Heartbeat, ShareGroup};
-use super::owner::{self, AutoReset};
+use super::owner;
 use super::{ShareError, ShareKey};
+use crate::limits::SHARE_MEMBER_SWEEP_INTERVAL_MS;
 use crate::shard::Shard;
 
 /// A heartbeat's answer, ready to encode.
@@ -40,14 +41,18 @@ pub async fn heartbeat(
             .get(t)
             .map(|m| i32::try_from(m.partitions.len()).unwrap_or(i32::MAX))
     };
-    let answer = {
+    let leaving = (hb.member_epoch == -1).then(|| hb.member_id.clone());
+    let (answer, mut gone) = {
         let mut groups = shard.share.groups.borrow_mut();
         let g = groups
             .entry(group_id.clone())
             .or_insert_with(|| ShareGroup::new(group_id.clone()));
-        g.expire_members(now, config.session_timeout_ms);
-        g.heartbeat(hb, now, config.members_max, &partitions)?
+        let gone = g.expire_members(now, config.session_timeout_ms);
+        (g.heartbeat(hb, now, config.members_max, &partitions), gone)
     };
+    gone.extend(leaving);
+    release_members(&shard, &group_id, gone).await;
+    let answer = answer?;
     let mut out = HeartbeatOut {
         member_epoch: answer.member_epoch,
         heartbeat_interval_ms: i32::try_from(config.heartbeat_interval_ms).unwrap_or(i32::MAX),
@@ -71,6 +76,7 @@ pub async fn heartbeat(
 /// state when it first assigns a partition). A failure is retried on the next heartbeat.
 async fn initialize(shard: &Rc<Shard>, group_id: &str, assignment: &BTreeMap<String, Vec<i32>>) {
     let snapshot = shard.snapshot();
+    let reset = super::auto_reset(shard, group_id);
     for (topic, parts) in assignment {
         for p in parts {
             let key: ShareKey = (group_id.to_string(), topic.clone(), *p);
@@ -83,13 +89,77 @@ async fn initialize(shard: &Rc<Shard>, group_id: &str, assignment: &BTreeMap<Str
             let k = key.clone();
             let done = shard
                 .on_shard(owner, move |s| async move {
-                    owner::initialize(&s, k, AutoReset::Latest).await
+                    owner::initialize(&s, k, reset).await
                 })
                 .await;
             if matches!(done, Some(Ok(()))) {
                 shard.share.initialized.borrow_mut().insert(key);
             }
         }
+    }
+}
+
+/// Give back, on every shard, the records the members `gone` of `group_id` hold: a member
+/// that leaves or whose session timed out keeps no acquisition lock (Kafka releases them at
+/// once instead of waiting for each lock to end).
+async fn release_members(shard: &Rc<Shard>, group_id: &str, gone: Vec<String>) {
+    if gone.is_empty() {
+        return;
+    }
+    for target in 0..shard.config.shards {
+        let group = group_id.to_string();
+        let members = gone.clone();
+        let released = shard
+            .on_shard(target, move |s| async move {
+                owner::release_members(&s, &group, &members).await
+            })
+            .await;
+        if released.is_none() {
+            // That shard is gone or wedged: its locks still end on their own.
+            tracing::warn!(
+                group = group_id,
+                target,
+                "could not release departed members' records"
+            );
+        }
+    }
+}
+
+/// Expire the silent members of every share group this shard coordinates and give back
+/// what they hold. Run every [`SHARE_MEMBER_SWEEP_INTERVAL_MS`] by [`run_sweeper`], so a
+/// member that dies is noticed even when nothing else of its group heartbeats.
+pub async fn sweep(shard: &Rc<Shard>) {
+    let now = shard.share.now_ms();
+    let timeout = shard.share.config.session_timeout_ms;
+    let expired: Vec<(String, Vec<String>)> = shard
+        .share
+        .groups
+        .borrow_mut()
+        .iter_mut()
+        .map(|(id, g)| (id.clone(), g.expire_members(now, timeout)))
+        .filter(|(_, gone)| !gone.is_empty())
+        .collect();
+    for (group, gone) in expired {
+        tracing::info!(group, members = ?gone, "share group members timed out");
+        release_members(shard, &group, gone).await;
+    }
+}
+
+/// The sweeper's loop, one per shard until shutdown (on the shard it runs on).
+pub async fn run_sweeper(shard: Rc<Shard>) {
+    use futures::FutureExt;
+    loop {
+        let sleep = glommio::timer::sleep(std::time::Duration::from_millis(
+            SHARE_MEMBER_SWEEP_INTERVAL_MS,
+        ))
+        .fuse();
+        let stop = shard.shutdown.wait().fuse();
+        futures::pin_mut!(sleep, stop);
+        futures::select! {
+            _ = sleep => {},
+            _ = stop => return,
+        }
+        sweep(&shard).await;
     }
 }
 
@@ -126,13 +196,9 @@ pub struct GroupOut {
 }
 
 pub fn describe(shard: &Rc<Shard>, group_id: &str) -> Result<GroupOut, ShareError> {
-    let now = shard.share.now_ms();
-    let timeout = shard.share.config.session_timeout_ms;
-    let mut groups = shard.share.groups.borrow_mut();
-    let g = groups
-        .get_mut(group_id)
-        .ok_or(ShareError::GroupIdNotFound)?;
-    g.expire_members(now, timeout);
+    // Silent members are expired (and their records released) by the sweeper, not here.
+    let groups = shard.share.groups.borrow();
+    let g = groups.get(group_id).ok_or(ShareError::GroupIdNotFound)?;
     let snapshot = shard.snapshot();
     let members = g
         .members
@@ -185,7 +251,7 @@ pub fn delete(shard: &Shard, group_id: &str) -> Result<(), ShareError> {
     let g = groups
         .get_mut(group_id)
         .ok_or(ShareError::GroupIdNotFound)?;
-    g.expire_members(shard.share.now_ms(), shard.share.config.session_timeout_ms);
+    // Silent members are expired by the sweeper (which releases their records first).
     if !g.members.is_empty() {
         return Err(ShareError::NonEmptyGroup);
     }

@@ -10,12 +10,15 @@
 //! - `owner`: the owner shard's side: loading, initializing, acquiring and acknowledging.
 //! - `sessions`: share sessions (ShareFetch / ShareAcknowledge epochs) on the shard a member
 //!   sends them to.
-//! - `coordinator`: the coordinator shard's side: heartbeats, describe, list, delete.
+//! - `coordinator`: the coordinator shard's side: heartbeats, describe, list, delete, and the
+//!   sweep that expires silent members and releases what they hold.
+//! - `offsets`: the share-group offset admin APIs (describe, alter, delete start offsets).
 //!
 //! Every piece of state here is per shard, in [`ShareState`] (held by `Shard::share`).
 
 pub mod coordinator;
 pub mod group;
+pub mod offsets;
 pub mod owner;
 pub mod partition;
 pub mod sessions;
@@ -248,6 +251,32 @@ impl From<crate::protocol::errors::GroupError> for ShareError {
             | G::UnknownServerError => ShareError::UnknownServerError,
         }
     }
+}
+
+/// Group `group`'s `share.auto.offset.reset` (a GROUP config; Kafka's default `latest`).
+pub fn auto_reset(shard: &crate::shard::Shard, group: &str) -> owner::AutoReset {
+    match shard
+        .snapshot()
+        .group_configs
+        .of(group)
+        .get("share.auto.offset.reset")
+        .map(|v| v.trim())
+    {
+        Some("earliest") => owner::AutoReset::Earliest,
+        _ => owner::AutoReset::Latest,
+    }
+}
+
+/// Whether group `group` reads only committed records (`share.isolation.level`, a GROUP
+/// config; Kafka's default `read_uncommitted`): then records past the last stable offset are
+/// not acquired.
+pub fn read_committed(shard: &crate::shard::Shard, group: &str) -> bool {
+    shard
+        .snapshot()
+        .group_configs
+        .of(group)
+        .get("share.isolation.level")
+        .is_some_and(|v| v.trim() == "read_committed")
 }
 
 /// (group, topic, partition): a share-partition's key.

@@ -182,7 +182,9 @@ pub struct Answer {
 
 /// Run `op` on this shard, which owns its partition.
 pub async fn run(shard: &Rc<Shard>, op: Op) -> Answer {
-    let slot = match slot(shard, &op.key, AutoReset::Latest).await {
+    let reset = super::auto_reset(shard, &op.key.0);
+    let read_committed = super::read_committed(shard, &op.key.0);
+    let slot = match slot(shard, &op.key, reset).await {
         Ok(s) => s,
         Err(e) => {
             return Answer {
@@ -234,12 +236,16 @@ pub async fn run(shard: &Rc<Shard>, op: Op) -> Answer {
     let Some((max_records, max_bytes)) = op.fetch else {
         return answer;
     };
-    let hw = p.high_watermark();
-    let from = slot.sp.borrow().next_fetch_offset(hw, &limits);
+    let upper = if read_committed {
+        p.last_stable_offset()
+    } else {
+        p.high_watermark()
+    };
+    let from = slot.sp.borrow().next_fetch_offset(upper, &limits);
     let Some(from) = from else {
         return answer;
     };
-    let fetched = match p.fetch(from, max_bytes, true, false).await {
+    let fetched = match p.fetch(from, max_bytes, true, read_committed).await {
         Ok(f) => f,
         Err(e) => {
             answer.error = Some(match e {
@@ -259,7 +265,11 @@ pub async fn run(shard: &Rc<Shard>, op: Op) -> Answer {
         &op.member,
         &spans,
         max_records,
-        fetched.high_watermark,
+        if read_committed {
+            fetched.last_stable_offset
+        } else {
+            fetched.high_watermark
+        },
         now,
         &limits,
     );
@@ -351,4 +361,35 @@ pub async fn initialize(
     reset: AutoReset,
 ) -> Result<(), ShareError> {
     slot(shard, &key, reset).await.map(|_| ())
+}
+
+/// Give back every record the `members` of `group` hold in the share-partitions loaded on
+/// this shard (they left, or their membership timed out): Kafka releases a departed member's
+/// acquisition locks at once rather than when they end. A released record keeps the delivery
+/// count it has (it is archived if that already reached the limit). Written to each state
+/// file before returning.
+pub async fn release_members(shard: &Rc<Shard>, group: &str, members: &[String]) -> usize {
+    let slots: Vec<Rc<Slot>> = shard
+        .share
+        .partitions
+        .borrow()
+        .iter()
+        .filter(|((g, _, _), _)| g == group)
+        .map(|(_, s)| s.clone())
+        .collect();
+    let limits = shard.share.config.limits;
+    let mut released = 0;
+    for slot in slots {
+        let n: usize = {
+            let mut sp = slot.sp.borrow_mut();
+            members.iter().map(|m| sp.release_member(m, &limits)).sum()
+        };
+        if n > 0 {
+            released += n;
+            // A failed write leaves the records released in memory; the next acknowledgement
+            // writes them (or a restart finds them acquired and makes them available anyway).
+            let _ = slot.persist(shard).await;
+        }
+    }
+    released
 }

@@ -437,6 +437,13 @@ pub fn check_reply(g: &Generated, mut buf: Bytes, ctx: &mut Context) -> Result<(
         ApiKey::ShareFetch => drop(decode::<ShareFetchResponse>(b, 1)?),
         ApiKey::ShareAcknowledge if v == 1 => drop(decode::<ShareAcknowledgeResponse>(b, v)?),
         ApiKey::ShareAcknowledge => {}
+        ApiKey::DescribeShareGroupOffsets if v == 0 => {
+            drop(decode::<DescribeShareGroupOffsetsResponse>(b, v)?)
+        }
+        // v1 adds each partition's lag, which the crate (v0 only) can't read: only framed.
+        ApiKey::DescribeShareGroupOffsets => {}
+        ApiKey::AlterShareGroupOffsets => drop(decode::<AlterShareGroupOffsetsResponse>(b, v)?),
+        ApiKey::DeleteShareGroupOffsets => drop(decode::<DeleteShareGroupOffsetsResponse>(b, v)?),
         ApiKey::JoinGroup => {
             let r: JoinGroupResponse = decode(b, v)?;
             if let Some(group) = &g.group {

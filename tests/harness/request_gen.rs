@@ -1453,6 +1453,44 @@ fn body(
             }
             Some(b)
         }
+        // v1 has v0's request layout (KIP-1226 changed the response only).
+        ApiKey::DescribeShareGroupOffsets => enc(
+            DescribeShareGroupOffsetsRequest::default().with_groups(few(c, |c| {
+                describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestGroup::default()
+                    .with_group_id(group(c))
+                    .with_topics((!c.one_in(3)).then(|| {
+                        few(c, |c| {
+                            describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestTopic::default()
+                                .with_topic_name(topic(c))
+                                .with_partitions(few(c, partition))
+                        })
+                    }))
+            })),
+            0,
+        ),
+        ApiKey::AlterShareGroupOffsets => enc(
+            AlterShareGroupOffsetsRequest::default()
+                .with_group_id(group(c))
+                .with_topics(few(c, |c| {
+                    alter_share_group_offsets_request::AlterShareGroupOffsetsRequestTopic::default()
+                        .with_topic_name(topic(c))
+                        .with_partitions(few(c, |c| {
+                            alter_share_group_offsets_request::AlterShareGroupOffsetsRequestPartition::default()
+                                .with_partition_index(partition(c))
+                                .with_start_offset(int64(c, -2..=20))
+                        }))
+                })),
+            v,
+        ),
+        ApiKey::DeleteShareGroupOffsets => enc(
+            DeleteShareGroupOffsetsRequest::default()
+                .with_group_id(group(c))
+                .with_topics(few(c, |c| {
+                    delete_share_group_offsets_request::DeleteShareGroupOffsetsRequestTopic::default()
+                        .with_topic_name(topic(c))
+                })),
+            v,
+        ),
         _ => None,
     }
 }

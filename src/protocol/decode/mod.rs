@@ -31,6 +31,7 @@ mod add_offsets_to_txn;
 mod add_partitions_to_txn;
 mod alter_client_quotas;
 mod alter_configs;
+mod alter_share_group_offsets;
 mod alter_user_scram_credentials;
 mod api_versions;
 mod commit_topics;
@@ -42,6 +43,7 @@ mod create_topics;
 mod delete_acls;
 mod delete_groups;
 mod delete_records;
+mod delete_share_group_offsets;
 mod delete_topics;
 mod describe_acls;
 mod describe_client_quotas;
@@ -50,6 +52,7 @@ mod describe_configs;
 mod describe_groups;
 mod describe_log_dirs;
 mod describe_producers;
+mod describe_share_group_offsets;
 mod describe_topic_partitions;
 mod describe_transactions;
 mod describe_user_scram_credentials;
@@ -292,6 +295,18 @@ pub const DECODED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::ShareGroupDescribe, share_group_describe::VERSIONS),
     (ApiKey::ShareFetch, share_fetch::VERSIONS),
     (ApiKey::ShareAcknowledge, share_acknowledge::VERSIONS),
+    (
+        ApiKey::DescribeShareGroupOffsets,
+        describe_share_group_offsets::VERSIONS,
+    ),
+    (
+        ApiKey::AlterShareGroupOffsets,
+        alter_share_group_offsets::VERSIONS,
+    ),
+    (
+        ApiKey::DeleteShareGroupOffsets,
+        delete_share_group_offsets::VERSIONS,
+    ),
 ];
 
 #[cfg(test)]
@@ -472,6 +487,9 @@ mod tests {
                 ApiKey::ShareGroupDescribe => ShareGroupDescribeRequest::VERSIONS,
                 ApiKey::ShareFetch => ShareFetchRequest::VERSIONS,
                 ApiKey::ShareAcknowledge => ShareAcknowledgeRequest::VERSIONS,
+                ApiKey::DescribeShareGroupOffsets => DescribeShareGroupOffsetsRequest::VERSIONS,
+                ApiKey::AlterShareGroupOffsets => AlterShareGroupOffsetsRequest::VERSIONS,
+                ApiKey::DeleteShareGroupOffsets => DeleteShareGroupOffsetsRequest::VERSIONS,
                 other => panic!("{other:?} is not in the table"),
             }
         };
@@ -479,16 +497,20 @@ mod tests {
             let theirs = crate_range(*key);
             // The exceptions: ListOffsets v11 has v10's layout (the crate stops at v10);
             // ShareFetch and ShareAcknowledge v2 add fields the crate's v1 lacks (KIP-1206,
-            // KIP-1222), decoded and tested in their files.
+            // KIP-1222), decoded and tested in their files; DescribeShareGroupOffsets v1 has
+            // v0's request layout (KIP-1226 changed the response only).
             let past_crate = i16::from(matches!(
                 key,
-                ApiKey::ListOffsets | ApiKey::ShareFetch | ApiKey::ShareAcknowledge
+                ApiKey::ListOffsets
+                    | ApiKey::ShareFetch
+                    | ApiKey::ShareAcknowledge
+                    | ApiKey::DescribeShareGroupOffsets
             ));
             assert!(
                 theirs.min <= range.min && range.max <= theirs.max + past_crate,
                 "{key:?}"
             );
         }
-        assert_eq!(DECODED.len(), 50);
+        assert_eq!(DECODED.len(), 53);
     }
 }

@@ -1,0 +1,455 @@
+//! Share groups over raw TCP, with kafka-protocol as the oracle: the share-group offset admin
+//! APIs (DescribeShareGroupOffsets v0–1, AlterShareGroupOffsets v0, DeleteShareGroupOffsets
+//! v0) with Kafka's errors (GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP, UNKNOWN_TOPIC_OR_PARTITION),
+//! and KIP-1222's RENEW acknowledgement (ShareAcknowledge v2).
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
+
+mod harness;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes};
+use harness::kafka::{create_topic, produce, Conn};
+use harness::Broker;
+use kafka_protocol::messages::alter_share_group_offsets_request::{
+    AlterShareGroupOffsetsRequestPartition, AlterShareGroupOffsetsRequestTopic,
+};
+use kafka_protocol::messages::delete_share_group_offsets_request::DeleteShareGroupOffsetsRequestTopic;
+use kafka_protocol::messages::describe_share_group_offsets_request::{
+    DescribeShareGroupOffsetsRequestGroup, DescribeShareGroupOffsetsRequestTopic,
+};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+
+const NONE: i16 = 0;
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+const NON_EMPTY_GROUP: i16 = 68;
+const GROUP_ID_NOT_FOUND: i16 = 69;
+const INVALID_RECORD_STATE: i16 = 121;
+
+const LOCK_MS: u64 = 2_000;
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_string())
+}
+
+fn broker(name: &str) -> Broker {
+    Broker::start(
+        name,
+        &[
+            "--cores",
+            "2",
+            "--group-share-record-lock-duration-ms",
+            &LOCK_MS.to_string(),
+            "--group-share-heartbeat-interval-ms",
+            "200",
+            "--group-share-session-timeout-ms",
+            "5000",
+        ],
+    )
+}
+
+fn coordinator(b: &Broker, group: &str) -> Conn {
+    let mut c = Conn::connect(b.bootstrap_addr());
+    let r = c.call(&FindCoordinatorRequest::default().with_key(s(group)), 0);
+    assert_eq!(r.error_code, NONE, "{r:?}");
+    Conn::connect(b.shard_addr(r.node_id.0 as usize)).with_client_id("t")
+}
+
+fn topic_id(b: &Broker, topic: &str) -> uuid::Uuid {
+    let mut c = Conn::connect(b.shard_addr(0));
+    let r: MetadataResponse = c.call(
+        &MetadataRequest::default().with_topics(Some(vec![
+            metadata_request::MetadataRequestTopic::default().with_name(Some(s(topic).into())),
+        ])),
+        12,
+    );
+    r.topics[0].topic_id
+}
+
+/// The shard that leads `topic`-`partition`.
+fn leader(b: &Broker, topic: &str, partition: i32) -> Conn {
+    let mut c = Conn::connect(b.shard_addr(0));
+    let r: MetadataResponse = c.call(
+        &MetadataRequest::default().with_topics(Some(vec![
+            metadata_request::MetadataRequestTopic::default().with_name(Some(s(topic).into())),
+        ])),
+        12,
+    );
+    let p = r.topics[0]
+        .partitions
+        .iter()
+        .find(|p| p.partition_index == partition)
+        .unwrap();
+    Conn::connect(b.shard_addr(p.leader_id.0 as usize)).with_client_id("t")
+}
+
+fn heartbeat(
+    c: &mut Conn,
+    group: &str,
+    member: &str,
+    epoch: i32,
+    topics: Option<&[&str]>,
+) -> ShareGroupHeartbeatResponse {
+    let r = c.call(
+        &ShareGroupHeartbeatRequest::default()
+            .with_group_id(s(group).into())
+            .with_member_id(s(member))
+            .with_member_epoch(epoch)
+            .with_subscribed_topic_names(topics.map(|t| t.iter().map(|t| s(t).into()).collect())),
+        1,
+    );
+    assert_eq!(r.error_code, NONE, "{r:?}");
+    r
+}
+
+fn describe(
+    c: &mut Conn,
+    group: &str,
+    topics: Option<&[(&str, &[i32])]>,
+) -> DescribeShareGroupOffsetsResponse {
+    c.call(
+        &DescribeShareGroupOffsetsRequest::default().with_groups(vec![
+            DescribeShareGroupOffsetsRequestGroup::default()
+                .with_group_id(s(group).into())
+                .with_topics(topics.map(|ts| {
+                    ts.iter()
+                        .map(|(t, ps)| {
+                            DescribeShareGroupOffsetsRequestTopic::default()
+                                .with_topic_name(s(t).into())
+                                .with_partitions(ps.to_vec())
+                        })
+                        .collect()
+                })),
+        ]),
+        0,
+    )
+}
+
+fn alter(
+    c: &mut Conn,
+    group: &str,
+    offsets: &[(&str, i32, i64)],
+) -> AlterShareGroupOffsetsResponse {
+    let mut topics: Vec<AlterShareGroupOffsetsRequestTopic> = Vec::new();
+    for (t, p, o) in offsets {
+        let partition = AlterShareGroupOffsetsRequestPartition::default()
+            .with_partition_index(*p)
+            .with_start_offset(*o);
+        match topics.iter_mut().find(|x| x.topic_name.0.as_str() == *t) {
+            Some(x) => x.partitions.push(partition),
+            None => topics.push(
+                AlterShareGroupOffsetsRequestTopic::default()
+                    .with_topic_name(s(t).into())
+                    .with_partitions(vec![partition]),
+            ),
+        }
+    }
+    c.call(
+        &AlterShareGroupOffsetsRequest::default()
+            .with_group_id(s(group).into())
+            .with_topics(topics),
+        0,
+    )
+}
+
+fn delete(c: &mut Conn, group: &str, topics: &[&str]) -> DeleteShareGroupOffsetsResponse {
+    c.call(
+        &DeleteShareGroupOffsetsRequest::default()
+            .with_group_id(s(group).into())
+            .with_topics(
+                topics
+                    .iter()
+                    .map(|t| {
+                        DeleteShareGroupOffsetsRequestTopic::default().with_topic_name(s(t).into())
+                    })
+                    .collect(),
+            ),
+        0,
+    )
+}
+
+/// (partition, start offset, error) of a DescribeShareGroupOffsets group's topic.
+fn starts(r: &DescribeShareGroupOffsetsResponse, topic: &str) -> Vec<(i32, i64, i16)> {
+    let t = r.groups[0]
+        .topics
+        .iter()
+        .find(|t| t.topic_name.0.as_str() == topic)
+        .unwrap_or_else(|| panic!("{topic} not in {r:?}"));
+    t.partitions
+        .iter()
+        .map(|p| (p.partition_index, p.start_offset, p.error_code))
+        .collect()
+}
+
+/// Varint at the front of `b`.
+fn varint(b: &mut Bytes) -> u32 {
+    let (mut n, mut shift) = (0u32, 0);
+    loop {
+        let byte = b.get_u8();
+        n |= u32::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return n;
+        }
+        shift += 7;
+    }
+}
+
+fn skip_string(b: &mut Bytes) {
+    let n = varint(b);
+    if n > 0 {
+        b.advance(n as usize - 1);
+    }
+}
+
+/// DescribeShareGroupOffsets v1 of one group and one topic (the crate writes v0 only; v1's
+/// request is v0's bytes): each partition's (index, start offset, lag, error), read by hand
+/// from the v1 layout (lag after the leader epoch).
+fn describe_v1(
+    c: &mut Conn,
+    group: &str,
+    topic: &str,
+    partitions: &[i32],
+) -> Vec<(i32, i64, i64, i16)> {
+    let request = DescribeShareGroupOffsetsRequest::default().with_groups(vec![
+        DescribeShareGroupOffsetsRequestGroup::default()
+            .with_group_id(s(group).into())
+            .with_topics(Some(vec![DescribeShareGroupOffsetsRequestTopic::default()
+                .with_topic_name(s(topic).into())
+                .with_partitions(partitions.to_vec())])),
+    ]);
+    let (id, mut frame) = c.frame(&request, 0);
+    frame[6..8].copy_from_slice(&1i16.to_be_bytes());
+    c.stream_mut().write_all(&frame).unwrap();
+    let mut b = c.recv_frame().unwrap();
+    assert_eq!(b.get_i32(), id);
+    assert_eq!(b.get_u8(), 0, "response header tags");
+    let _throttle = b.get_i32();
+    assert_eq!(varint(&mut b), 2, "one group");
+    skip_string(&mut b);
+    assert_eq!(varint(&mut b), 2, "one topic");
+    skip_string(&mut b);
+    b.advance(16);
+    let n = varint(&mut b) - 1;
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let index = b.get_i32();
+        let start = b.get_i64();
+        let _epoch = b.get_i32();
+        let lag = b.get_i64();
+        let error = b.get_i16();
+        skip_string(&mut b);
+        assert_eq!(b.get_u8(), 0);
+        out.push((index, start, lag, error));
+    }
+    assert_eq!(b.get_u8(), 0, "topic tags");
+    assert_eq!(b.get_i16(), NONE, "group error");
+    skip_string(&mut b);
+    assert_eq!(b.get_u8(), 0, "group tags");
+    assert_eq!(b.get_u8(), 0, "response tags");
+    assert!(b.is_empty());
+    out
+}
+
+#[test]
+fn share_group_offsets_are_described_altered_and_deleted_as_kafka_does() {
+    let b = broker("share_offsets_admin");
+    let mut admin = Conn::connect(b.shard_addr(0));
+    create_topic(&mut admin, "q", 2);
+    for p in 0..2 {
+        produce(&mut admin, "q", p, &[b"a", b"b", b"c", b"d", b"e"]);
+    }
+    let mut c = coordinator(&b, "g");
+
+    // No such group: describe and delete say so; alter creates an empty share group.
+    let r = describe(&mut c, "g", Some(&[("q", &[0])]));
+    assert_eq!(r.groups[0].error_code, GROUP_ID_NOT_FOUND, "{r:?}");
+    assert_eq!(delete(&mut c, "g", &["q"]).error_code, GROUP_ID_NOT_FOUND);
+    let r = alter(
+        &mut c,
+        "g",
+        &[("q", 0, 2), ("q", 1, 0), ("q", 9, 0), ("nope", 0, 0)],
+    );
+    assert_eq!(r.error_code, NONE, "{r:?}");
+    let codes: Vec<(String, i32, i16)> = r
+        .responses
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(move |p| (t.topic_name.0.to_string(), p.partition_index, p.error_code))
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            ("q".into(), 0, NONE),
+            ("q".into(), 1, NONE),
+            ("q".into(), 9, UNKNOWN_TOPIC_OR_PARTITION),
+            ("nope".into(), 0, UNKNOWN_TOPIC_OR_PARTITION),
+        ]
+    );
+    assert_eq!(r.responses[0].topic_id, topic_id(&b, "q"));
+
+    // v0: the start offsets; v1: with the lag (records from the start to the end).
+    let r = describe(&mut c, "g", Some(&[("q", &[0, 1])]));
+    assert_eq!(r.groups[0].error_code, NONE, "{r:?}");
+    assert_eq!(starts(&r, "q"), vec![(0, 2, NONE), (1, 0, NONE)]);
+    assert_eq!(
+        describe_v1(&mut c, "g", "q", &[0, 1]),
+        vec![(0, 2, 3, NONE), (1, 0, 5, NONE)]
+    );
+    // No topic list: every share-partition with state.
+    let all = describe(&mut c, "g", None);
+    assert_eq!(starts(&all, "q"), vec![(0, 2, NONE), (1, 0, NONE)]);
+
+    // A member: the group is not empty, its offsets can't change.
+    heartbeat(
+        &mut c,
+        "g",
+        "member-one-0000000000000000000000",
+        0,
+        Some(&["q"]),
+    );
+    assert_eq!(
+        alter(&mut c, "g", &[("q", 0, 0)]).error_code,
+        NON_EMPTY_GROUP
+    );
+    assert_eq!(delete(&mut c, "g", &["q"]).error_code, NON_EMPTY_GROUP);
+    heartbeat(&mut c, "g", "member-one-0000000000000000000000", -1, None);
+
+    // Empty again: delete forgets the state; the partitions have none (start -1).
+    let r = delete(&mut c, "g", &["q", "nope"]);
+    assert_eq!(r.error_code, NONE, "{r:?}");
+    let codes: Vec<i16> = r.responses.iter().map(|t| t.error_code).collect();
+    assert_eq!(codes, vec![NONE, UNKNOWN_TOPIC_OR_PARTITION]);
+    let r = describe(&mut c, "g", Some(&[("q", &[0, 1])]));
+    assert_eq!(starts(&r, "q"), vec![(0, -1, NONE), (1, -1, NONE)]);
+    assert!(describe(&mut c, "g", None).groups[0].topics.is_empty());
+}
+
+/// ShareAcknowledge v2 of `request` (encoded at v1, `IsRenewAck` inserted after the session
+/// epoch): the v2 response's lock timeout and the response read as v1.
+fn acknowledge_v2(
+    c: &mut Conn,
+    request: &ShareAcknowledgeRequest,
+    renew: bool,
+) -> (i32, ShareAcknowledgeResponse) {
+    let (id, mut frame) = c.frame(request, 1);
+    frame[6..8].copy_from_slice(&2i16.to_be_bytes());
+    // length, key, version, correlation id, client id "t", header tags; group, member, epoch
+    let group = request.group_id.as_ref().unwrap().0.len();
+    let member = request.member_id.as_ref().unwrap().len();
+    let at = 4 + 2 + 2 + 4 + (2 + 1) + 1 + (1 + group) + (1 + member) + 4;
+    frame.insert(at, u8::from(renew));
+    let len = i32::from_be_bytes(frame[0..4].try_into().unwrap()) + 1;
+    frame[0..4].copy_from_slice(&len.to_be_bytes());
+    c.stream_mut().write_all(&frame).unwrap();
+    let b = c.recv_frame().unwrap();
+    // correlation id, header tags, throttle, error, null message, then the lock timeout.
+    let lock = i32::from_be_bytes(b[12..16].try_into().unwrap());
+    let mut v1 = b[..12].to_vec();
+    v1.extend_from_slice(&b[16..]);
+    let r =
+        sluice_client::frame::decode_response::<ShareAcknowledgeRequest>(Bytes::from(v1), id, 1)
+            .unwrap();
+    (lock, r)
+}
+
+fn ack(
+    topic: uuid::Uuid,
+    first: i64,
+    last: i64,
+    kind: i8,
+) -> Vec<share_acknowledge_request::AcknowledgeTopic> {
+    vec![share_acknowledge_request::AcknowledgeTopic::default()
+        .with_topic_id(topic)
+        .with_partitions(vec![
+            share_acknowledge_request::AcknowledgePartition::default()
+                .with_partition_index(0)
+                .with_acknowledgement_batches(vec![
+                    share_acknowledge_request::AcknowledgementBatch::default()
+                        .with_first_offset(first)
+                        .with_last_offset(last)
+                        .with_acknowledge_types(vec![kind]),
+                ]),
+        ])]
+}
+
+#[test]
+fn renew_keeps_records_locked_past_the_lock_duration() {
+    const ACCEPT: i8 = 1;
+    const RENEW: i8 = 4;
+    let b = broker("share_renew");
+    let mut admin = Conn::connect(b.shard_addr(0));
+    create_topic(&mut admin, "r", 1);
+    let id = topic_id(&b, "r");
+    let member = "renew-member-00000000000000000000";
+    let mut coord = coordinator(&b, "gr");
+    // Joining initializes the share-partition (at its end: latest), so produce after.
+    let hb = heartbeat(&mut coord, "gr", member, 0, Some(&["r"]));
+    assert!(hb.assignment.is_some(), "{hb:?}");
+    produce(&mut admin, "r", 0, &[b"x", b"y"]);
+
+    let mut c = leader(&b, "r", 0);
+    let fetch = ShareFetchRequest::default()
+        .with_group_id(Some(s("gr").into()))
+        .with_member_id(Some(s(member)))
+        .with_share_session_epoch(0)
+        .with_max_wait_ms(5_000)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_max_records(10)
+        .with_batch_size(10)
+        .with_topics(vec![share_fetch_request::FetchTopic::default()
+            .with_topic_id(id)
+            .with_partitions(vec![
+                share_fetch_request::FetchPartition::default().with_partition_index(0),
+            ])]);
+    let r = c.call(&fetch, 1);
+    assert_eq!(r.error_code, NONE, "{r:?}");
+    let acquired = &r.responses[0].partitions[0].acquired_records;
+    assert_eq!(
+        (acquired[0].first_offset, acquired[0].last_offset),
+        (0, 1),
+        "{r:?}"
+    );
+
+    // Renew offset 0 before its lock ends, twice, past the original lock's end; offset 1 is
+    // left to expire.
+    let started = Instant::now();
+    let mut epoch = 1;
+    while started.elapsed() < Duration::from_millis(LOCK_MS * 3 / 2) {
+        std::thread::sleep(Duration::from_millis(LOCK_MS / 2));
+        let request = ShareAcknowledgeRequest::default()
+            .with_group_id(Some(s("gr").into()))
+            .with_member_id(Some(s(member)))
+            .with_share_session_epoch(epoch)
+            .with_topics(ack(id, 0, 0, RENEW));
+        let (lock, r) = acknowledge_v2(&mut c, &request, true);
+        assert_eq!(lock, LOCK_MS as i32);
+        assert_eq!(r.error_code, NONE, "{r:?}");
+        assert_eq!(r.responses[0].partitions[0].error_code, NONE, "{r:?}");
+        epoch += 1;
+    }
+    std::thread::sleep(Duration::from_millis(LOCK_MS / 2));
+    // Offset 0 is still this member's; offset 1's lock ended.
+    let accept = |first: i64, epoch: i32| {
+        ShareAcknowledgeRequest::default()
+            .with_group_id(Some(s("gr").into()))
+            .with_member_id(Some(s(member)))
+            .with_share_session_epoch(epoch)
+            .with_topics(ack(id, first, first, ACCEPT))
+    };
+    let r = c.call(&accept(0, epoch), 1);
+    assert_eq!(r.responses[0].partitions[0].error_code, NONE, "{r:?}");
+    let r = c.call(&accept(1, epoch + 1), 1);
+    assert_eq!(
+        r.responses[0].partitions[0].error_code, INVALID_RECORD_STATE,
+        "{r:?}"
+    );
+}
