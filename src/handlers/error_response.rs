@@ -717,41 +717,6 @@ pub fn error_response(
                 &ShareGroupDescribeResponse::default().with_groups(groups),
             )
         }
-        ApiKey::AlterShareGroupOffsets => top_level!(
-            AlterShareGroupOffsetsRequest,
-            AlterShareGroupOffsetsResponse,
-            message
-        ),
-        ApiKey::DeleteShareGroupOffsets => top_level!(
-            DeleteShareGroupOffsetsRequest,
-            DeleteShareGroupOffsetsResponse,
-            message
-        ),
-        ApiKey::DescribeShareGroupOffsets => {
-            let req = DescribeShareGroupOffsetsRequest::try_decode(body, v)?;
-            let groups = req
-                .groups
-                .iter()
-                .map(|g| {
-                    describe_share_group_offsets_response::DescribeShareGroupOffsetsResponseGroup::default()
-                        .with_group_id(g.group_id.clone())
-                        .with_error_code(code)
-                        .with_error_message(msg())
-                })
-                .collect();
-            let response = DescribeShareGroupOffsetsResponse::default().with_groups(groups);
-            // v1 is written by its handler's encoder (the crate writes v0 only); no partitions,
-            // so no lags.
-            if v >= 1 {
-                let v1 = super::describe_share_group_offsets::V1 {
-                    response,
-                    lags: Vec::new(),
-                };
-                encode_with_version(metrics, header, &v1, 1)
-            } else {
-                encode_with_version(metrics, header, &response, 0)
-            }
-        }
         ApiKey::OffsetFetch => {
             let req = OffsetFetchRequest::try_decode(body, v)?;
             let r = if v >= 8 {
