@@ -15,6 +15,7 @@ import json
 import multiprocessing
 import os
 import subprocess
+import threading
 import time
 
 import pytest
@@ -87,23 +88,47 @@ def values(prefix: str, n: int) -> list[tuple[bytes, bytes]]:
 
 
 def test_four_workers_on_two_partitions_all_receive_records(sluice, topic_name):
+    # Each worker polls on its own thread and spends a moment on every batch, as a real worker
+    # does, and takes at most 10 records per fetch (librdkafka sends max.poll.records as the
+    # fetch's MaxRecords), so the two workers of a partition take turns. Records go to the
+    # partitions explicitly: a keyless producer may put nearly all of them in one partition,
+    # which once left a worker of the other partition with nothing.
     b = sluice(*SHARE_FLAGS)
     create_topic(b.bootstrap, topic_name, partitions=2)
-    # Small fetches, so one worker's fetch can't take everything before the others ask.
     workers = [share_consumer(b.bootstrap, "g4", max_poll_records=10) for _ in range(4)]
     try:
         join(b.bootstrap, "g4", workers, topic_name)
-        n = 400
-        produce(b.bootstrap, topic_name, values("v", n))
+        n = 1000
+        for p in range(2):
+            produce(b.bootstrap, topic_name, values(f"p{p}", n // 2), partition=p)
         seen: dict[bytes, int] = {}
         per_worker = [0] * 4
+        errors: list[str] = []
+        lock = threading.Lock()
         end = time.monotonic() + DEADLINE_S
-        while len(seen) < n and time.monotonic() < end:
-            for i, w in enumerate(workers):
-                for m in w.poll(0.1):
-                    assert m.error() is None, m.error()
-                    seen[m.value()] = seen.get(m.value(), 0) + 1
-                    per_worker[i] += 1
+
+        def work(i: int, w: ShareConsumer) -> None:
+            while time.monotonic() < end:
+                with lock:
+                    if len(seen) >= n:
+                        return
+                msgs = w.poll(0.1)
+                with lock:
+                    for m in msgs:
+                        if m.error() is not None:
+                            errors.append(str(m.error()))
+                            continue
+                        seen[m.value()] = seen.get(m.value(), 0) + 1
+                        per_worker[i] += 1
+                if msgs:
+                    time.sleep(0.005)
+
+        threads = [threading.Thread(target=work, args=(i, w)) for i, w in enumerate(workers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(DEADLINE_S + 10)
+        assert not errors, errors
         assert len(seen) == n, f"{len(seen)} of {n} records"
         assert all(c == 1 for c in seen.values()), "a record was delivered twice"
         assert all(c > 0 for c in per_worker), f"a worker got nothing: {per_worker}"
