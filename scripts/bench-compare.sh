@@ -18,6 +18,7 @@
 #   --no-fsync           start Sluice with --acks-all-no-fsync true (Kafka's acks=all semantics)
 #   --no-ceilings        skip iperf3/fio
 #   --tansu-bin PATH     use this tansu binary (default: `tansu` on PATH, else install it)
+# Environment: SLUICE_SERVE_ARGS adds flags to `sluice serve` (A/B runs of one setting).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -206,6 +207,8 @@ for workload in "${WORKLOADS[@]}"; do
     ports="$data.ports.json"; rm -f "$ports"
     args=(serve --data-dir "$data/log" --listen 127.0.0.1:0 --ports-file "$ports" --admin-listen 127.0.0.1:0)
     if [[ $PIN -eq 1 ]]; then args+=(--cpuset "$BROKER_CPUS" --cores "$HALF"); fi
+    # SLUICE_SERVE_ARGS: more `sluice serve` flags for an A/B run (e.g. "--log-preallocate true").
+    if [[ -n "${SLUICE_SERVE_ARGS:-}" ]]; then read -r -a extra <<<"$SLUICE_SERVE_ARGS"; args+=("${extra[@]}"); fi
     if [[ $NO_FSYNC -eq 1 ]]; then
       args+=(--acks-all-no-fsync true); durability="acks=all acknowledged after the write, without fsync"
     else

@@ -201,6 +201,12 @@ pub const INDEX_UNPERSISTED_LOG_BYTES_MAX: u64 = 1 << 20;
 /// buffer never exceeds it.
 pub const APPEND_WRITE_BYTES_MAX: usize = 4 << 20;
 
+/// Bytes a preallocating log (`preallocate` / `log.preallocate`) zeroes ahead of its end in one
+/// write (`log::appender`); one buffer of this size per shard, shared by its logs.
+pub const SEGMENT_PREALLOCATE_BYTES: usize = 4 << 20;
+const _: () = assert!(SEGMENT_PREALLOCATE_BYTES.is_multiple_of(DMA_ALIGNMENT_BYTES));
+const _: () = assert!(SEGMENT_PREALLOCATE_BYTES >= APPEND_WRITE_BYTES_MAX);
+
 /// Per-shard budget of the sealed-segment index cache when the shard sets none (tests,
 /// tools): 8 MiB holds the indexes of ~1,000 segments of 4 MiB at `index.interval.bytes` 4096.
 pub const SEALED_INDEX_CACHE_BYTES_DEFAULT: usize = 8 << 20;

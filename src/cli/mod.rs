@@ -484,6 +484,12 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = i64::MAX)]
     pub log_flush_interval_ms: i64,
 
+    /// Default `preallocate` (log.preallocate): zero each active segment a few MiB ahead of
+    /// its end, so an fdatasync after an append commits no size change (on ext4 it then skips
+    /// the journal: faster acks=all). Costs a second write of every byte.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub log_preallocate: bool,
+
     /// Default `message.timestamp.type` (log.message.timestamp.type): CreateTime keeps the
     /// producer's timestamps, LogAppendTime stamps every batch with the broker's clock.
     #[arg(long, value_enum, default_value_t = TimestampTypeArg::CreateTime)]

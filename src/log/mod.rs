@@ -44,6 +44,8 @@ mod fence_tests;
 #[cfg(test)]
 mod power_loss;
 #[cfg(test)]
+mod prealloc_tests;
+#[cfg(test)]
 mod tests;
 
 use std::cell::{Cell, RefCell};
@@ -81,6 +83,8 @@ pub struct LogConfig {
     pub fsync_latency: Option<std::sync::Arc<crate::metrics::Histogram>>,
     /// The shard's budget for O_DIRECT write buffers, if any: each write reserves its buffer.
     pub write_budget: Option<Rc<crate::memory::ByteBudget>>,
+    /// Zero the active segment ahead of its end (`preallocate`, `log::appender`).
+    pub preallocate: bool,
 }
 
 impl Default for LogConfig {
@@ -92,6 +96,7 @@ impl Default for LogConfig {
             batch_bytes_max: crate::limits::REQUEST_BYTES_MAX_DEFAULT,
             fsync_latency: None,
             write_budget: None,
+            preallocate: false,
         }
     }
 }
@@ -262,10 +267,12 @@ async fn create_segment_files(
     dir: &Path,
     base: i64,
     write_budget: Option<Rc<crate::memory::ByteBudget>>,
+    preallocate: bool,
 ) -> Result<ActiveFiles, LogError> {
     let log = DmaAppender::create(&segment::path(dir, base, LOG_SUFFIX))
         .await?
-        .with_budget(write_budget);
+        .with_budget(write_budget)
+        .with_preallocate(preallocate);
     let index = ActiveIndex::create(storage, dir, base).await?;
     Ok(ActiveFiles {
         base_offset: base,
@@ -352,7 +359,8 @@ impl Log {
             Some((&base, seg)) => {
                 let log = DmaAppender::open(&segment::path(dir, base, LOG_SUFFIX), seg.size)
                     .await?
-                    .with_budget(config.write_budget.clone());
+                    .with_budget(config.write_budget.clone())
+                    .with_preallocate(config.preallocate);
                 // Synced before its index entries are written: an entry must never reach the
                 // disk ahead of its batch (recovery trusts it without reading what lies before).
                 log.sync().await?;
@@ -364,8 +372,14 @@ impl Log {
                 }
             }
             None => {
-                let files =
-                    create_segment_files(storage, dir, 0, config.write_budget.clone()).await?;
+                let files = create_segment_files(
+                    storage,
+                    dir,
+                    0,
+                    config.write_budget.clone(),
+                    config.preallocate,
+                )
+                .await?;
                 segments.insert(0, Segment::new(0));
                 files
             }
@@ -707,8 +721,12 @@ impl Log {
             let sealed_base = files.base_offset;
             self.seal(files).await?;
             self.note_synced(self.written_end.get());
-            let budget = self.config.borrow().write_budget.clone();
-            files = create_segment_files(&self.storage, &self.dir, seg_base, budget).await?;
+            let (budget, preallocate) = {
+                let c = self.config.borrow();
+                (c.write_budget.clone(), c.preallocate)
+            };
+            files = create_segment_files(&self.storage, &self.dir, seg_base, budget, preallocate)
+                .await?;
             *self.active_file.borrow_mut() = ActiveView {
                 base_offset: seg_base,
                 file: files.log.file().clone(),

@@ -171,9 +171,11 @@ pub async fn recover_segment(
             let len = i32::from_be_bytes([len[0], len[1], len[2], len[3]]);
             let total = usize::try_from(len).map_or(0, |l| l + BATCH_LOG_OVERHEAD_BYTES);
             if total < format::BATCH_HEADER_BYTES || total > batch_bytes_max {
+                let tail_from = pos + at as u64;
                 padding_only = rest.iter().all(|b| *b == 0)
-                    && file_len - (pos + at as u64)
-                        < DMA_ALIGNMENT_BYTES as u64 + rest.len() as u64;
+                    && (file_len - tail_from < DMA_ALIGNMENT_BYTES as u64 + rest.len() as u64
+                        || (file_len - tail_from <= PREALLOCATED_TAIL_BYTES_MAX
+                            && zeros_to_end(&file, pos + buf.len() as u64, file_len).await?));
                 damage = Some(format!("impossible batch length {len}"));
                 pos += at as u64;
                 break 'scan;
@@ -252,4 +254,28 @@ pub async fn recover_segment(
         damage,
         indexes_stale,
     })
+}
+
+/// The longest all-zero tail recovery takes for preallocation (zeros written ahead of the log's
+/// end, `log::appender`), not damage: what one zero write and one append can leave past the
+/// last whole batch, plus a block.
+const PREALLOCATED_TAIL_BYTES_MAX: u64 = (crate::limits::SEGMENT_PREALLOCATE_BYTES
+    + crate::limits::APPEND_WRITE_BYTES_MAX
+    + DMA_ALIGNMENT_BYTES) as u64;
+
+/// Whether `file` holds only zeros from `from` to `end`.
+async fn zeros_to_end(file: &File, from: u64, end: u64) -> std::io::Result<bool> {
+    let mut pos = from;
+    while pos < end {
+        let want = (end - pos).min(RECOVERY_SCAN_READ_BYTES_MIN as u64) as usize;
+        let buf = file.read_at(pos, want).await?;
+        if buf.is_empty() {
+            break;
+        }
+        if buf.iter().any(|b| *b != 0) {
+            return Ok(false);
+        }
+        pos += buf.len() as u64;
+    }
+    Ok(true)
 }

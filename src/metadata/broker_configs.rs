@@ -74,6 +74,11 @@ pub const DYNAMIC_BROKER_CONFIGS: &[(&str, Option<&str>, Kind)] = &[
     ),
     ("log.roll.ms", Some("segment.ms"), Kind::Long { min: 1 }),
     (
+        "log.preallocate",
+        Some("preallocate"),
+        Kind::OneOf(&["true", "false"]),
+    ),
+    (
         "log.segment.bytes",
         Some("segment.bytes"),
         Kind::Int { min: 14 },
@@ -110,7 +115,6 @@ const DYNAMIC_IN_KAFKA_NOT_HERE: &[&str] = &[
     "log.cleaner.min.compaction.lag.ms",
     "log.cleaner.max.compaction.lag.ms",
     "log.index.size.max.bytes",
-    "log.preallocate",
     "log.message.timestamp.before.max.ms",
     "log.message.timestamp.after.max.ms",
     "compression.type",

@@ -31,7 +31,7 @@ pub const TOPIC_CONFIGS: &[(&str, &str, bool)] = &[
     ("min.compaction.lag.ms", "0", true),
     // One replica per partition: above 1, acks=all produces fail with NOT_ENOUGH_REPLICAS.
     ("min.insync.replicas", "1", true),
-    ("preallocate", "false", false),
+    ("preallocate", "false", true),
     ("remote.log.copy.disable", "false", false),
     ("remote.log.delete.on.disable", "false", false),
     ("remote.storage.enable", "false", false),
@@ -50,6 +50,15 @@ pub fn default_of(name: &str) -> Option<&'static str> {
         .iter()
         .find(|(n, _, _)| *n == name)
         .map(|(_, d, _)| *d)
+}
+
+/// A boolean config's value as Kafka's ConfigDef parses it (`true` / `false`, any case).
+pub fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    }
 }
 
 /// Why a config value was refused (INVALID_CONFIG with this message).
@@ -104,6 +113,11 @@ pub fn validate(name: &str, value: Option<&str>) -> Result<(), String> {
     {
         return Err(format!(
             "Invalid value {value} for configuration min.insync.replicas: Value must be at least 1"
+        ));
+    }
+    if name == "preallocate" && parse_bool(value).is_none() {
+        return Err(format!(
+            "Invalid value {value} for configuration preallocate: Expected value to be either true or false"
         ));
     }
     if name == "message.timestamp.type"

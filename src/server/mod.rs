@@ -230,6 +230,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             segment_ms: args.log_segment_ms,
             flush_messages: args.log_flush_interval_messages,
             flush_ms: args.log_flush_interval_ms,
+            preallocate: args.log_preallocate,
             message_timestamp_type: args.log_message_timestamp_type.into(),
             message_timestamp_before_max_ms: args.log_message_timestamp_before_max_ms,
             message_timestamp_after_max_ms: args.log_message_timestamp_after_max_ms,

@@ -142,6 +142,8 @@ pub struct LogDefaults {
     pub max_compaction_lag_ms: i64,
     /// `log.cleaner.delete.retention.ms` (topic: `delete.retention.ms`).
     pub delete_retention_ms: i64,
+    /// `log.preallocate` (topic: `preallocate`).
+    pub preallocate: bool,
 }
 
 impl Default for LogDefaults {
@@ -162,6 +164,7 @@ impl Default for LogDefaults {
             min_compaction_lag_ms: 0,
             max_compaction_lag_ms: i64::MAX,
             delete_retention_ms: 86_400_000,
+            preallocate: false,
         }
     }
 }
@@ -203,6 +206,7 @@ impl BrokerConfig {
             "min.compaction.lag.ms" => Some(d.min_compaction_lag_ms.to_string()),
             "max.compaction.lag.ms" => Some(d.max_compaction_lag_ms.to_string()),
             "delete.retention.ms" => Some(d.delete_retention_ms.to_string()),
+            "preallocate" => Some(d.preallocate.to_string()),
             _ => None,
         };
         Some(from_flag.unwrap_or_else(|| kafka.to_string()))
@@ -238,6 +242,12 @@ impl BrokerConfig {
         }
         if let Some(v) = get("min.insync.replicas") {
             d.min_insync_replicas = v.max(1);
+        }
+        if let Some(v) = dynamic
+            .get(shard, "log.preallocate")
+            .and_then(|(v, _)| crate::metadata::configs::parse_bool(v))
+        {
+            d.preallocate = v;
         }
         let message_max_bytes =
             get("message.max.bytes").map_or(self.message_max_bytes, |v| v.max(0) as usize);
@@ -668,6 +678,11 @@ impl Shard {
             batch_bytes_max: self.config.request_max_bytes,
             fsync_latency: Some(self.metrics.fsync.clone()),
             write_budget: Some(self.write_budget.clone()),
+            preallocate: topic
+                .configs
+                .get("preallocate")
+                .and_then(|v| crate::metadata::configs::parse_bool(v))
+                .unwrap_or(d.preallocate),
         }
     }
 
