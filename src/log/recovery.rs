@@ -259,7 +259,7 @@ pub async fn recover_segment(
 /// The longest all-zero tail recovery takes for preallocation (zeros written ahead of the log's
 /// end, `log::appender`), not damage: what one zero write and one append can leave past the
 /// last whole batch, plus a block.
-const PREALLOCATED_TAIL_BYTES_MAX: u64 = (crate::limits::SEGMENT_PREALLOCATE_BYTES
+pub(super) const PREALLOCATED_TAIL_BYTES_MAX: u64 = (crate::limits::SEGMENT_PREALLOCATE_BYTES
     + crate::limits::APPEND_WRITE_BYTES_MAX
     + DMA_ALIGNMENT_BYTES) as u64;
 
