@@ -486,7 +486,8 @@ pub struct ServeArgs {
 
     /// Default `preallocate` (log.preallocate): zero each active segment a few MiB ahead of
     /// its end, so an fdatasync after an append commits no size change (on ext4 it then skips
-    /// the journal: faster acks=all). Costs a second write of every byte.
+    /// the journal). Costs a second write of every byte, and the zero writes can delay group
+    /// commits: measure on your device (BENCHMARKS.md) before turning it on.
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
     pub log_preallocate: bool,
 
