@@ -14,7 +14,7 @@ use kafka_protocol::messages::share_acknowledge_response::{
 };
 use kafka_protocol::messages::{ApiKey, RequestHeader, ShareAcknowledgeResponse};
 
-use super::share_fetch::{resolve, run_on_owner};
+use super::share_fetch::resolve;
 use super::{encode_with_version, str_bytes, Reply, Versions};
 use crate::protocol::decode::share_acknowledge::ShareAcknowledge;
 use crate::protocol::decode::{DecodeError, TryDecode};
@@ -61,12 +61,21 @@ pub async fn handle(
     if !authz.group(AclOperation::Read, &group) {
         return Ok(refuse(ResponseError::GroupAuthorizationFailed.code()));
     }
-    let closing = match shard.share.sessions.borrow_mut().acknowledge(
-        &group,
-        &member,
-        request.share_session_epoch,
-    ) {
-        Ok(Step::Fetch(_)) => false,
+    let step =
+        shard
+            .share
+            .sessions
+            .borrow_mut()
+            .acknowledge(&group, &member, request.share_session_epoch);
+    let closing = match step {
+        Ok(Step::Fetch(_)) => {
+            shard
+                .share
+                .sessions
+                .borrow_mut()
+                .bind(&group, &member, session.connection_id);
+            false
+        }
         Ok(Step::Closed(_)) => true,
         Err(e) => return Ok(refuse(e.code())),
     };
@@ -93,7 +102,7 @@ pub async fn handle(
                         fetch: None,
                         release_member: closing,
                     };
-                    let a = run_on_owner(shard, *owner, op).await;
+                    let a = crate::share::owner::run_on(shard, *owner, op).await;
                     (
                         a.ack_error.or(a.error),
                         LeaderIdAndEpoch::default()
