@@ -615,11 +615,16 @@ fn share_fetch_v2_renew_only_extends_the_locks() {
     assert_eq!(r.acquisition_lock_timeout_ms, LOCK_MS as i32);
     assert_eq!(acquired(&r), vec![(0, 1, 1)], "{r:?}");
 
+    // The crate's default MaxBytes is Kafka's 0x7fffffff: a renew-only request sets it to 0.
     let renew = |epoch: i32| {
         ShareFetchRequest::default()
             .with_group_id(Some(s("gf").into()))
             .with_member_id(Some(s(member)))
             .with_share_session_epoch(epoch)
+            .with_max_wait_ms(0)
+            .with_min_bytes(0)
+            .with_max_bytes(0)
+            .with_max_records(0)
             .with_topics(vec![share_fetch_request::FetchTopic::default()
                 .with_topic_id(id)
                 .with_partitions(vec![

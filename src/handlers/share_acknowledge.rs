@@ -1,9 +1,10 @@
 //! ShareAcknowledge (key 79, v1–2): acknowledgements outside a fetch, in the member's share
 //! session (the epoch must match; -1 also closes the session and releases what the member
-//! holds on those partitions). v2 (KIP-1222) adds `IsRenewAck` to the request and
-//! `AcquisitionLockTimeoutMs` to the response, which kafka-protocol 0.18 can't write: the v2
-//! response is the crate's v1 bytes with that int32 inserted after the top-level error message
-//! ([`v2_from_v1`], tested against the schema's field order).
+//! holds on the session's partitions, named in the request or not). v2 (KIP-1222) adds
+//! `IsRenewAck` to the request and `AcquisitionLockTimeoutMs` to the response, which
+//! kafka-protocol 0.18 can't write: the v2 response is the crate's v1 bytes with that int32
+//! inserted after the top-level error message ([`v2_from_v1`], tested against the schema's
+//! field order).
 
 use std::rc::Rc;
 
@@ -67,16 +68,17 @@ pub async fn handle(
             .sessions
             .borrow_mut()
             .acknowledge(&group, &member, request.share_session_epoch);
-    let closing = match step {
+    let (closing, mut unnamed) = match step {
         Ok(Step::Fetch(_)) => {
             shard
                 .share
                 .sessions
                 .borrow_mut()
                 .bind(&group, &member, session.connection_id);
-            false
+            (false, Vec::new())
         }
-        Ok(Step::Closed(_)) => true,
+        // The closed session's partitions: those the request does not name are released too.
+        Ok(Step::Closed(parts)) => (true, parts),
         Err(e) => return Ok(refuse(e.code())),
     };
     let mut topics = Vec::with_capacity(request.topics.len());
@@ -127,6 +129,24 @@ pub async fn handle(
             );
         }
         topics.push(out);
+    }
+    unnamed.retain(|(t, p)| {
+        !request
+            .topics
+            .iter()
+            .any(|rt| rt.topic_id == *t && rt.partitions.iter().any(|rp| rp.partition_index == *p))
+    });
+    for target in resolve(shard, &authz, &unnamed) {
+        if let Ok((topic, owner)) = target.place {
+            let op = Op {
+                key: (group.clone(), topic, target.partition),
+                member: member.clone(),
+                acks: Vec::new(),
+                fetch: None,
+                release_member: true,
+            };
+            crate::share::owner::run_on(shard, owner, op).await;
+        }
     }
     let response = ShareAcknowledgeResponse::default().with_responses(topics);
     Ok(answer(shard, header, &response, lock_ms))

@@ -422,7 +422,8 @@ def set_group_configs(bootstrap: str, group: str, **configs: str) -> None:
         ConfigEntry(k.replace("_", "."), v, incremental_operation=AlterConfigOpType.SET)
         for k, v in configs.items()
     ])
-    admin(bootstrap).incremental_alter_configs([res], request_timeout=OP_TIMEOUT_S)[res].result(timeout=DEADLINE_S)
+    a = admin(bootstrap)  # kept alive until the result is in
+    a.incremental_alter_configs([res], request_timeout=OP_TIMEOUT_S)[res].result(timeout=DEADLINE_S)
 
 
 def poll_values(c: ShareConsumer, seen: list[bytes], until, deadline_s: float) -> None:

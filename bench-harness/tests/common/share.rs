@@ -44,7 +44,7 @@ pub struct ShareState {
 }
 
 /// Handle `key` if it is one of [`KEYS`]; false otherwise.
-pub fn handle(
+pub(super) fn handle(
     key: i16,
     v: i16,
     id: i32,
@@ -58,11 +58,14 @@ pub fn handle(
             let req = FindCoordinatorRequest::decode(frame, v).unwrap();
             let host = StrBytes::from_static_str("127.0.0.1");
             let port = i32::from(ports[0]);
-            let resp = FindCoordinatorResponse::default()
-                .with_node_id(BrokerId(0))
-                .with_host(host.clone())
-                .with_port(port)
-                .with_coordinators(
+            // v4+ answer per key; before, one coordinator at the top level.
+            let resp = if v < 4 {
+                FindCoordinatorResponse::default()
+                    .with_node_id(BrokerId(0))
+                    .with_host(host)
+                    .with_port(port)
+            } else {
+                FindCoordinatorResponse::default().with_coordinators(
                     req.coordinator_keys
                         .iter()
                         .map(|k| {
@@ -73,7 +76,8 @@ pub fn handle(
                                 .with_port(port)
                         })
                         .collect(),
-                );
+                )
+            };
             respond(stream, id, v, &resp);
         }
         76 => {
