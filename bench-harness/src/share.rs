@@ -78,7 +78,7 @@ pub struct ShareResult {
     pub complete: bool,
 }
 
-/// What the workers share: who has been seen, when the drain started and ended.
+/// What the worker threads share (`Arc`): who has been seen, when the drain started and ended.
 struct Drain {
     seen: Mutex<Vec<Vec<bool>>>,
     accepted: AtomicU64,

@@ -49,6 +49,9 @@ pub enum Ack {
     Reject = 3,
 }
 
+/// Offsets `first..=last` acknowledged with one type.
+type AckRange = (i64, i64, Ack);
+
 /// One record delivered to this member.
 #[derive(Debug, Clone)]
 pub struct ShareRecord {
@@ -69,7 +72,8 @@ pub struct FetchRound {
     pub ack_errors: Vec<(Uuid, i32, i16)>,
 }
 
-/// This process' membership of one share group.
+/// This process' membership of one share group. Lives on the thread that drives it (a
+/// client process, never a broker); not shared between threads.
 pub struct ShareMember {
     pub group: String,
     topics: Vec<String>,
@@ -85,8 +89,8 @@ pub struct ShareMember {
     sessions: BTreeMap<i32, i32>,
     /// Partitions left out of the assignment, to forget in their leader's session.
     forget: BTreeSet<(Uuid, i32)>,
-    /// Acknowledgements not sent yet, per partition: (first, last, type).
-    pending: BTreeMap<(Uuid, i32), Vec<(i64, i64, Ack)>>,
+    /// Acknowledgements not sent yet, per partition.
+    pending: BTreeMap<(Uuid, i32), Vec<AckRange>>,
 }
 
 impl ShareMember {
@@ -276,6 +280,12 @@ impl ShareMember {
         max_records: i32,
     ) -> Result<FetchRound, ClientError> {
         let leaders = self.by_leader();
+        if leaders.is_empty() {
+            // Assigned partitions without a known leader (or none assigned): wait, look again.
+            std::thread::sleep(wait.min(Duration::from_millis(SEVERAL_LEADERS_WAIT_MS as u64)));
+            self.refresh_topics(client)?;
+            return Ok(FetchRound::default());
+        }
         let wait_ms = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
         let wait_ms = if leaders.len() > 1 {
             wait_ms.min(SEVERAL_LEADERS_WAIT_MS)

@@ -25,7 +25,8 @@ pub struct Session {
     pub connection: u64,
 }
 
-/// A session ended by its connection closing: whose it was and the partitions it held.
+/// A session ended by its connection closing: whose it was and the partitions it held. Made
+/// and consumed on the shard that held the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ended {
     pub group: String,
