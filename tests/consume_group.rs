@@ -1,6 +1,8 @@
 //! `sluice consume --group` as a real group member (JoinGroup, SyncGroup with the leader's
 //! assignment, heartbeats, rebalances, LeaveGroup): two consumers in one group split a topic's
-//! partitions and together see every record exactly once, before and after a rebalance.
+//! partitions and together see every record exactly once, before and after a rebalance; and
+//! `sluice consume --share-group` as share-group (KIP-932) workers with `group reset-offsets`
+//! of a share group.
 #![allow(
     clippy::unwrap_used,
     reason = "a test fails loudly on any unexpected error"
@@ -283,4 +285,154 @@ fn a_member_joining_later_takes_over_half_the_partitions_without_duplicates() {
     );
     let all: Vec<_> = ra.into_iter().chain(rc).collect();
     assert_exactly_once(&all, 24);
+}
+
+/// `sluice group reset-offsets` of a share group, JSON plan (topic, partition) → new offset.
+fn share_reset(b: &Broker, group: &str, to: &[&str], execute: bool) -> (i32, String, String) {
+    let mut args = vec!["group", "reset-offsets", group, "--share", "--topic", "q"];
+    args.extend_from_slice(to);
+    args.extend_from_slice(&["--format", "json"]);
+    if execute {
+        args.push("--execute");
+    }
+    sluice(b, &args, b"")
+}
+
+fn planned(out: &str) -> Vec<(i64, i64)> {
+    let d: Value = serde_json::from_str(out).expect("reset JSON");
+    assert_eq!(d["group_type"], "share", "{d}");
+    d["offsets"]
+        .as_array()
+        .expect("offsets")
+        .iter()
+        .map(|o| {
+            (
+                o["partition"].as_i64().unwrap(),
+                o["new_offset"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// `consume --share-group` as queue workers (printed records accepted, the rest released,
+/// `--ack release|reject`), and `group reset-offsets` of a share group (AlterShareGroupOffsets:
+/// refused while a worker is active, then every record delivered again).
+#[test]
+fn share_group_workers_consume_a_queue_and_reset_offsets_moves_its_start() {
+    let b = Broker::start(
+        "share-cli",
+        &[
+            "--cores",
+            "2",
+            "--group-share-record-lock-duration-ms",
+            "2000",
+            "--group-share-heartbeat-interval-ms",
+            "500",
+        ],
+    );
+    let (code, _, err) = sluice(&b, &["topic", "create", "q", "-p", "2"], b"");
+    assert_eq!(code, 0, "{err}");
+    produce(&b, "q", 2, 10, "r");
+    let worker = |extra: &[&str]| {
+        let mut args = vec![
+            "consume",
+            "q",
+            "--share-group",
+            "gq",
+            "--template",
+            "%p %o %v",
+        ];
+        args.extend_from_slice(extra);
+        sluice(&b, &args, b"")
+    };
+
+    // A group nobody uses yet starts at the log end (share.auto.offset.reset=latest): move it
+    // to the start first. The plan without --execute changes nothing.
+    let (code, out, err) = share_reset(&b, "gq", &["--to-latest"], false);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(planned(&out), vec![(0, 10), (1, 10)]);
+    let (code, out, err) = share_reset(&b, "gq", &["--by-duration", "PT1H"], false);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(planned(&out), vec![(0, 0), (1, 0)], "every record is newer");
+    let (code, out, err) = share_reset(&b, "gq", &["--to-datetime", "2999-01-01T00:00:00"], false);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        planned(&out),
+        vec![(0, 10), (1, 10)],
+        "no record that late: the end"
+    );
+    let (code, out, err) = share_reset(&b, "gq", &["--to-earliest"], true);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(planned(&out), vec![(0, 0), (1, 0)]);
+
+    // Two workers one after the other take the queue between them: the first prints 12 (and
+    // releases what else it took), the second the other 8; nothing is left.
+    let (code, first, err) = worker(&["-n", "12", "--timeout-ms", "30000"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, second, err) = worker(&["-n", "8", "--timeout-ms", "30000"]);
+    assert_eq!(code, 0, "{err}");
+    let all: Vec<_> = records(&first)
+        .into_iter()
+        .chain(records(&second))
+        .collect();
+    assert_exactly_once(&all, 20);
+    // Longer than the lock: an unacknowledged record would be back by then.
+    let (code, rest, err) = worker(&["--timeout-ms", "3000"]);
+    assert_eq!((code, rest.as_str()), (0, ""), "{err}");
+
+    // --ack release gives records back (printed again), --ack reject archives them.
+    produce(&b, "q", 1, 2, "x");
+    let (code, out, err) = worker(&["-n", "2", "--ack", "release", "--timeout-ms", "30000"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(records(&out).len(), 2, "{out}");
+    let (code, again, err) = worker(&["-n", "2", "--ack", "reject", "--timeout-ms", "30000"]);
+    assert_eq!(code, 0, "{err}");
+    let values = |s: &str| -> BTreeSet<String> { records(s).into_iter().map(|r| r.2).collect() };
+    assert_eq!(values(&out), values(&again), "released records come back");
+    let (code, rest, err) = worker(&["--timeout-ms", "3000"]);
+    assert_eq!(
+        (code, rest.as_str()),
+        (0, ""),
+        "rejected records are archived: {err}"
+    );
+
+    // While a worker is in the group its offsets can't move (kafka-share-groups.sh's rule).
+    let busy = Command::new(sluice_bin())
+        .args([
+            "consume",
+            "q",
+            "--share-group",
+            "gq",
+            "--timeout-ms",
+            "8000",
+        ])
+        .env("SLUICE_BROKERS", b.bootstrap_addr().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run sluice consume");
+    let deadline = Instant::now() + GROUP_TIMEOUT;
+    loop {
+        let (_, out, _) = sluice(&b, &["group", "describe", "gq", "--format", "json"], b"");
+        let d: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
+        if d["members"].as_array().is_some_and(|m| m.len() == 1) {
+            assert_eq!(d["protocol_type"], "share", "{d}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the worker never joined: {d}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (code, _, err) = share_reset(&b, "gq", &["--to-earliest"], true);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.starts_with("sluice: NON_EMPTY_GROUP"), "{err}");
+    let (code, _, err) = finish(busy, "busy worker");
+    assert_eq!(code, 0, "{err}");
+
+    // Empty again: back to the start, and all 22 records are delivered once more.
+    let (code, _, err) = share_reset(&b, "gq", &["--to-earliest"], true);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = worker(&["-n", "22", "--timeout-ms", "30000"]);
+    assert_eq!(code, 0, "{err}");
+    assert_exactly_once(&records(&out), 22);
 }

@@ -1,7 +1,8 @@
 //! Share groups over raw TCP, with kafka-protocol as the oracle: the share-group offset admin
 //! APIs (DescribeShareGroupOffsets v0–1, AlterShareGroupOffsets v0, DeleteShareGroupOffsets
 //! v0) with Kafka's errors (GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP, UNKNOWN_TOPIC_OR_PARTITION),
-//! and KIP-1222's RENEW acknowledgement (ShareAcknowledge v2).
+//! KIP-1222's RENEW acknowledgement (ShareAcknowledge v2, and ShareFetch v2's renew-only
+//! request), and share sessions ending with their connection (records released at once).
 #![allow(
     clippy::unwrap_used,
     reason = "a test fails loudly on any unexpected error"
@@ -30,6 +31,8 @@ const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const NON_EMPTY_GROUP: i16 = 68;
 const GROUP_ID_NOT_FOUND: i16 = 69;
 const INVALID_RECORD_STATE: i16 = 121;
+const INVALID_REQUEST: i16 = 42;
+const SHARE_SESSION_NOT_FOUND: i16 = 122;
 
 const LOCK_MS: u64 = 2_000;
 
@@ -441,6 +444,228 @@ fn renew_keeps_records_locked_past_the_lock_duration() {
     let accept = |first: i64, epoch: i32| {
         ShareAcknowledgeRequest::default()
             .with_group_id(Some(s("gr").into()))
+            .with_member_id(Some(s(member)))
+            .with_share_session_epoch(epoch)
+            .with_topics(ack(id, first, first, ACCEPT))
+    };
+    let r = c.call(&accept(0, epoch), 1);
+    assert_eq!(r.responses[0].partitions[0].error_code, NONE, "{r:?}");
+    let r = c.call(&accept(1, epoch + 1), 1);
+    assert_eq!(
+        r.responses[0].partitions[0].error_code, INVALID_RECORD_STATE,
+        "{r:?}"
+    );
+}
+
+/// A broker whose locks outlast the test's waits (30 s, Kafka's default) and whose members
+/// are not expired meanwhile: only a connection's end can give records back early.
+fn long_lock_broker(name: &str) -> Broker {
+    Broker::start(
+        name,
+        &[
+            "--cores",
+            "2",
+            "--group-share-record-lock-duration-ms",
+            "30000",
+            "--group-share-heartbeat-interval-ms",
+            "200",
+            "--group-share-session-timeout-ms",
+            "60000",
+        ],
+    )
+}
+
+fn share_fetch(
+    group: &str,
+    member: &str,
+    epoch: i32,
+    topic: uuid::Uuid,
+    wait_ms: i32,
+) -> ShareFetchRequest {
+    ShareFetchRequest::default()
+        .with_group_id(Some(s(group).into()))
+        .with_member_id(Some(s(member)))
+        .with_share_session_epoch(epoch)
+        .with_max_wait_ms(wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_max_records(100)
+        .with_batch_size(100)
+        .with_topics(vec![share_fetch_request::FetchTopic::default()
+            .with_topic_id(topic)
+            .with_partitions(vec![
+                share_fetch_request::FetchPartition::default().with_partition_index(0),
+            ])])
+}
+
+/// (first, last, delivery count) of partition 0's acquired records.
+fn acquired(r: &ShareFetchResponse) -> Vec<(i64, i64, i16)> {
+    r.responses
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .filter(|p| p.partition_index == 0)
+        .flat_map(|p| p.acquired_records.iter())
+        .map(|a| (a.first_offset, a.last_offset, a.delivery_count))
+        .collect()
+}
+
+/// Kafka 4.1+: a share session ends with the connection that used it, and what its member
+/// acquired comes back at once (delivery count kept), not when the 30 s locks run out. The
+/// member itself stays in the group (it still heartbeats); its old session is gone.
+#[test]
+fn records_of_a_closed_connection_are_released_at_once() {
+    let b = long_lock_broker("share_conn_close");
+    let mut admin = Conn::connect(b.shard_addr(0));
+    create_topic(&mut admin, "c", 1);
+    let id = topic_id(&b, "c");
+    let (one, two) = (
+        "closing-member-000000000000000000",
+        "second-member-0000000000000000000",
+    );
+    let mut coord = coordinator(&b, "gc");
+    let joined = heartbeat(&mut coord, "gc", one, 0, Some(&["c"]));
+    assert!(joined.assignment.is_some(), "{joined:?}");
+    assert!(heartbeat(&mut coord, "gc", two, 0, Some(&["c"]))
+        .assignment
+        .is_some());
+    produce(&mut admin, "c", 0, &[b"x", b"y", b"z"]);
+
+    let mut first = leader(&b, "c", 0);
+    let r = first.call(&share_fetch("gc", one, 0, id, 5_000), 1);
+    assert_eq!(r.error_code, NONE, "{r:?}");
+    assert_eq!(acquired(&r), vec![(0, 2, 1)], "{r:?}");
+    // Nothing for the second member while the first holds them.
+    let mut second = leader(&b, "c", 0);
+    let r = second.call(&share_fetch("gc", two, 0, id, 200), 1);
+    assert!(acquired(&r).is_empty(), "{r:?}");
+    drop(first);
+
+    // Well within the 30 s lock the second member gets them, on their second delivery.
+    let started = Instant::now();
+    let mut epoch = 1;
+    let got = loop {
+        let r = second.call(&share_fetch("gc", two, epoch, id, 500), 1);
+        assert_eq!(r.error_code, NONE, "{r:?}");
+        epoch += 1;
+        let got = acquired(&r);
+        if !got.is_empty() {
+            break got;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "records still locked 10 s after their member's connection closed"
+        );
+    };
+    assert_eq!(got, vec![(0, 2, 2)]);
+    // The closed connection's session is gone: continuing it is refused.
+    let mut again = leader(&b, "c", 0);
+    let r = again.call(&share_fetch("gc", one, 1, id, 0), 1);
+    assert_eq!(r.error_code, SHARE_SESSION_NOT_FOUND, "{r:?}");
+    // The member is still in the group.
+    heartbeat(&mut coord, "gc", one, joined.member_epoch, None);
+}
+
+/// ShareFetch v2 of `request` (encoded at v1, `ShareAcquireMode` and `IsRenewAck` inserted
+/// after `BatchSize` as Kafka 4.2's schema has them); the v2 response has v1's layout.
+fn share_fetch_v2(
+    c: &mut Conn,
+    request: &ShareFetchRequest,
+    acquire_mode: i8,
+    renew: bool,
+) -> ShareFetchResponse {
+    let (id, mut frame) = c.frame(request, 1);
+    frame[6..8].copy_from_slice(&2i16.to_be_bytes());
+    // length, key, version, correlation id, client id "t", header tags; then group, member
+    // (compact strings) and the six int32s up to BatchSize.
+    let group = request.group_id.as_ref().unwrap().0.len();
+    let member = request.member_id.as_ref().unwrap().len();
+    let at = 4 + 2 + 2 + 4 + (2 + 1) + 1 + (1 + group) + (1 + member) + 6 * 4;
+    frame.splice(at..at, [acquire_mode as u8, u8::from(renew)]);
+    let len = i32::from_be_bytes(frame[0..4].try_into().unwrap()) + 2;
+    frame[0..4].copy_from_slice(&len.to_be_bytes());
+    c.stream_mut().write_all(&frame).unwrap();
+    let b = c
+        .recv_frame()
+        .expect("the broker answers a v2 ShareFetch, not close");
+    sluice_client::frame::decode_response::<ShareFetchRequest>(b, id, 1).unwrap()
+}
+
+/// KIP-1222: a ShareFetch v2 that only renews (`IsRenewAck`, and MaxWaitMs, MinBytes,
+/// MaxBytes and MaxRecords all 0) extends the locks at once and fetches nothing; one that
+/// asks for records as well is INVALID_REQUEST.
+#[test]
+fn share_fetch_v2_renew_only_extends_the_locks() {
+    const RENEW: i8 = 4;
+    const ACCEPT: i8 = 1;
+    let b = broker("share_fetch_renew");
+    let mut admin = Conn::connect(b.shard_addr(0));
+    create_topic(&mut admin, "f", 1);
+    let id = topic_id(&b, "f");
+    let member = "fetch-renew-member-00000000000000";
+    let mut coord = coordinator(&b, "gf");
+    assert!(heartbeat(&mut coord, "gf", member, 0, Some(&["f"]))
+        .assignment
+        .is_some());
+    produce(&mut admin, "f", 0, &[b"x", b"y"]);
+
+    // A plain v2 fetch (batch-optimized) acquires both.
+    let mut c = leader(&b, "f", 0);
+    let r = share_fetch_v2(&mut c, &share_fetch("gf", member, 0, id, 5_000), 0, false);
+    assert_eq!(r.error_code, NONE, "{r:?}");
+    assert_eq!(r.acquisition_lock_timeout_ms, LOCK_MS as i32);
+    assert_eq!(acquired(&r), vec![(0, 1, 1)], "{r:?}");
+
+    // The crate's default MaxBytes is Kafka's 0x7fffffff: a renew-only request sets it to 0.
+    let renew = |epoch: i32| {
+        ShareFetchRequest::default()
+            .with_group_id(Some(s("gf").into()))
+            .with_member_id(Some(s(member)))
+            .with_share_session_epoch(epoch)
+            .with_max_wait_ms(0)
+            .with_min_bytes(0)
+            .with_max_bytes(0)
+            .with_max_records(0)
+            .with_topics(vec![share_fetch_request::FetchTopic::default()
+                .with_topic_id(id)
+                .with_partitions(vec![
+                    share_fetch_request::FetchPartition::default()
+                        .with_partition_index(0)
+                        .with_acknowledgement_batches(vec![
+                            share_fetch_request::AcknowledgementBatch::default()
+                                .with_first_offset(0)
+                                .with_last_offset(0)
+                                .with_acknowledge_types(vec![RENEW]),
+                        ]),
+                ])])
+    };
+    // Asking for records in a renew-only request is refused.
+    let r = share_fetch_v2(&mut c, &renew(1).with_max_records(10), 0, true);
+    assert_eq!(r.error_code, INVALID_REQUEST, "{r:?}");
+
+    // Renew offset 0 past its first lock's end; offset 1 is left to expire.
+    let started = Instant::now();
+    let mut epoch = 1;
+    while started.elapsed() < Duration::from_millis(LOCK_MS * 3 / 2) {
+        std::thread::sleep(Duration::from_millis(LOCK_MS / 2));
+        let asked = Instant::now();
+        let r = share_fetch_v2(&mut c, &renew(epoch), 0, true);
+        assert_eq!(r.error_code, NONE, "{r:?}");
+        let p = &r.responses[0].partitions[0];
+        assert_eq!(p.acknowledge_error_code, NONE, "{r:?}");
+        assert!(
+            p.acquired_records.is_empty(),
+            "a renew fetches nothing: {r:?}"
+        );
+        assert!(
+            asked.elapsed() < Duration::from_millis(LOCK_MS / 2),
+            "a renew-only request does not wait"
+        );
+        epoch += 1;
+    }
+    std::thread::sleep(Duration::from_millis(LOCK_MS / 2));
+    let accept = |first: i64, epoch: i32| {
+        ShareAcknowledgeRequest::default()
+            .with_group_id(Some(s("gf").into()))
             .with_member_id(Some(s(member)))
             .with_share_session_epoch(epoch)
             .with_topics(ack(id, first, first, ACCEPT))

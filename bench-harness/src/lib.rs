@@ -7,5 +7,6 @@ pub mod limits;
 pub mod metrics;
 pub mod report;
 pub mod run;
+pub mod share;
 pub mod stamp;
 pub mod workload;

@@ -34,6 +34,8 @@ enum Command {
         timeline: bool,
         files: Vec<PathBuf>,
     },
+    /// Share-group (KIP-932) workers draining a backlog: throughput and ShareFetch latency.
+    Share(ShareArgs),
     /// Write an HTML report placing the results side by side.
     Report {
         #[arg(long, short)]
@@ -43,6 +45,53 @@ enum Command {
         ceilings: Option<PathBuf>,
         files: Vec<PathBuf>,
     },
+}
+
+#[derive(clap::Args)]
+struct ShareArgs {
+    /// host:port of any broker.
+    #[arg(long, short)]
+    bootstrap: String,
+    /// Share workers (threads, each its own member and connections).
+    #[arg(long, default_value_t = 4)]
+    workers: usize,
+    #[arg(long, default_value_t = 1)]
+    partitions: i32,
+    /// Backlog written before the workers start.
+    #[arg(long, default_value_t = 100_000)]
+    messages: u64,
+    #[arg(long, default_value_t = 100)]
+    message_size: usize,
+    /// Give up the drain after this long: 60s, 2m.
+    #[arg(long, default_value = "120s")]
+    deadline: String,
+    /// The topic (created; must not exist) and the share group.
+    #[arg(long, default_value = "share-bench")]
+    topic: String,
+    #[arg(long, default_value = "share-bench")]
+    group: String,
+    /// Where the JSON result goes (else only the summary line).
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+}
+
+fn cmd_share(a: &ShareArgs) -> Result<bool> {
+    let cfg = bench_harness::share::ShareConfig {
+        bootstrap: a.bootstrap.clone(),
+        topic: a.topic.clone(),
+        partitions: a.partitions,
+        workers: a.workers,
+        messages: a.messages,
+        message_bytes: a.message_size,
+        deadline: parse_duration(&a.deadline)?,
+        group: a.group.clone(),
+    };
+    let r = bench_harness::share::run_share(&cfg)?;
+    println!("{}", bench_harness::share::summary(&r));
+    if let Some(out) = &a.output {
+        std::fs::write(out, serde_json::to_string_pretty(&r)?)?;
+    }
+    Ok(r.complete)
 }
 
 #[derive(clap::Args)]
@@ -322,6 +371,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match &cli.command {
         Command::Run(a) => cmd_run(a),
+        Command::Share(a) => cmd_share(a),
         Command::Compare { files, timeline } => files
             .iter()
             .map(|f| read_json::<RunResult>(f))

@@ -23,6 +23,7 @@ pub mod partitioner;
 pub mod produce_frame;
 pub mod records;
 pub mod sasl;
+pub mod share_member;
 pub mod tls;
 
 use std::collections::{BTreeMap, HashMap};

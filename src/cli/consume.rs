@@ -7,7 +7,8 @@
 //! assigns it, from the group's committed offsets, heartbeats, commits what it printed, rejoins
 //! on a rebalance and leaves the group when it stops (COUNT, --timeout-ms, Ctrl-C or SIGTERM).
 //! `--group` with `--partition` commits as a standalone consumer instead (no membership), as
-//! the console consumer does with an explicit partition.
+//! the console consumer does with an explicit partition. `--share-group` is one worker of a
+//! share group instead (`consume_share`).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -55,8 +56,17 @@ pub struct ConsumeArgs {
     pub partition: Option<i32>,
     /// Consume as a member of this consumer group: the group assigns the partitions, reading
     /// starts at its committed offsets, and what was printed is committed.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "share_group")]
     pub group: Option<String>,
+    /// Consume as one worker of this share group (KIP-932, a queue): records are acquired from
+    /// the group, printed, then acknowledged (--ack); records this worker took but did not
+    /// print (past -n) are released to the other workers.
+    #[arg(long, conflicts_with_all = ["from_beginning", "offset", "from_timestamp", "partition"])]
+    pub share_group: Option<String>,
+    /// With --share-group: how a printed record is acknowledged (accept: done; release: give it
+    /// back for redelivery; reject: archive it unprocessed).
+    #[arg(long, value_enum, default_value = "accept")]
+    pub ack: ShareAck,
     /// Stop after COUNT records (exit 1 if --timeout-ms passes first).
     #[arg(short = 'n', long = "count", alias = "max-messages")]
     pub count: Option<u64>,
@@ -69,7 +79,23 @@ pub struct ConsumeArgs {
     pub template: Option<String>,
 }
 
+/// `--ack`: Kafka's acknowledgement types a share consumer may send.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShareAck {
+    Accept,
+    Release,
+    Reject,
+}
+
 pub fn run(args: ConsumeArgs) -> Result<(), ClientError> {
+    if let Some(group) = args.share_group.clone() {
+        return super::consume_share::run(&args, &group);
+    }
+    if args.ack != ShareAck::Accept {
+        return Err(ClientError::Usage(
+            "--ack is for share groups: add --share-group".into(),
+        ));
+    }
     let mut client = args.opts.client()?;
     let mut topic = client.topic(&args.topic, false)?;
     let mut member = match (&args.group, args.partition) {
@@ -232,7 +258,7 @@ fn commit_changed(
     Ok(rebalance)
 }
 
-fn quiet_on_broken_pipe(e: std::io::Error) -> Result<(), ClientError> {
+pub(super) fn quiet_on_broken_pipe(e: std::io::Error) -> Result<(), ClientError> {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
         Ok(())
     } else {
@@ -398,12 +424,12 @@ fn fetch_round(
 }
 
 /// A template, pre-split into literal text and fields.
-enum Piece {
+pub(super) enum Piece {
     Text(String),
     Field(char),
 }
 
-fn parse_template(t: &str) -> Vec<Piece> {
+pub(super) fn parse_template(t: &str) -> Vec<Piece> {
     let mut pieces = Vec::new();
     let mut lit = String::new();
     let mut chars = t.chars().peekable();
@@ -437,7 +463,12 @@ fn parse_template(t: &str) -> Vec<Piece> {
     pieces
 }
 
-fn render(args: &ConsumeArgs, template: Option<&[Piece]>, partition: i32, r: &Consumed) -> String {
+pub(super) fn render(
+    args: &ConsumeArgs,
+    template: Option<&[Piece]>,
+    partition: i32,
+    r: &Consumed,
+) -> String {
     let null = || "null".to_string();
     if args.opts.format == Format::Json {
         let headers: serde_json::Map<String, serde_json::Value> = r

@@ -7,12 +7,12 @@ use clap::{ArgGroup, Subcommand};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
     ConsumerGroupDescribeRequest, DeleteGroupsRequest, DescribeGroupsRequest, ListGroupsRequest,
-    ShareGroupDescribeRequest,
 };
+use kafka_protocol::protocol::StrBytes;
 use serde_json::{json, Value};
 
 use super::output::{print_json, Deletions, Format, Table};
-use super::time::parse_timestamp_ms;
+use super::time::{parse_duration_ms, parse_timestamp_ms};
 use super::ClientOpts;
 use sluice_client::groups::{commit_offsets, committed_offsets, group_id, with_coordinator};
 use sluice_client::{Client, ClientError, OFFSET_EARLIEST, OFFSET_LATEST};
@@ -22,8 +22,6 @@ const DESCRIBE_GROUPS_VERSION_MAX: i16 = 5;
 /// ConsumerGroupDescribe (KIP-848) version asked.
 const CONSUMER_GROUP_DESCRIBE_VERSION_MAX: i16 = 1;
 const DELETE_GROUPS_VERSION_MAX: i16 = 2;
-/// ShareGroupDescribe (KIP-932) version asked (v1: Kafka 4.1+ serve no v0).
-const SHARE_GROUP_DESCRIBE_VERSION_MAX: i16 = 1;
 
 #[derive(Subcommand, Debug)]
 pub enum GroupAction {
@@ -36,8 +34,10 @@ pub enum GroupAction {
         #[arg(required = true)]
         groups: Vec<String>,
     },
-    /// Move a group's committed offsets; prints the plan, changes them only with --execute.
-    #[command(group(ArgGroup::new("to").required(true).args(["to_earliest", "to_latest", "to_offset", "to_datetime"])))]
+    /// Move a group's committed offsets (a share group's start offsets, as
+    /// kafka-share-groups.sh does); prints the plan, changes them only with --execute. The
+    /// group must have no active members.
+    #[command(group(ArgGroup::new("to").required(true).args(["to_earliest", "to_latest", "to_offset", "to_datetime", "by_duration"])))]
     ResetOffsets {
         group: String,
         /// TOPIC or TOPIC:P1,P2 (repeatable).
@@ -53,6 +53,14 @@ pub enum GroupAction {
         /// The first offset at or after this time (ms or YYYY-MM-DDTHH:MM:SS[.sss][Z|±HH:MM]).
         #[arg(long, value_parser = parse_timestamp_ms)]
         to_datetime: Option<i64>,
+        /// The first offset at or after now minus this ISO-8601 duration (PT1H, P1DT12H).
+        #[arg(long, value_parser = parse_duration_ms)]
+        by_duration: Option<i64>,
+        /// Treat GROUP as a share group even if it does not exist yet (an existing share
+        /// group is recognised without it); its start offsets are set with
+        /// AlterShareGroupOffsets. Not with --to-offset (kafka-share-groups.sh has none).
+        #[arg(long, conflicts_with = "to_offset")]
+        share: bool,
         /// Commit the new offsets (without it: a dry run).
         #[arg(long, conflicts_with = "dry_run")]
         execute: bool,
@@ -75,21 +83,33 @@ pub fn run(opts: &ClientOpts, action: GroupAction) -> Result<(), ClientError> {
             to_latest,
             to_offset,
             to_datetime,
+            by_duration,
+            share,
             execute,
             ..
         } => {
-            let to =
-                match (to_earliest, to_latest, to_offset, to_datetime) {
-                    (true, _, _, _) => ResetTo::Earliest,
-                    (_, true, _, _) => ResetTo::Latest,
-                    (_, _, Some(o), _) => ResetTo::Offset(o),
-                    (_, _, _, Some(t)) => ResetTo::Timestamp(t),
-                    _ => return Err(ClientError::Usage(
-                        "say where to: --to-earliest, --to-latest, --to-offset or --to-datetime"
+            let ago = by_duration.map(|d| now_ms().saturating_sub(d));
+            let to = match (to_earliest, to_latest, to_offset, to_datetime.or(ago)) {
+                (true, _, _, _) => ResetTo::Earliest,
+                (_, true, _, _) => ResetTo::Latest,
+                (_, _, Some(o), _) => ResetTo::Offset(o),
+                (_, _, _, Some(t)) => ResetTo::Timestamp(t),
+                _ => {
+                    return Err(ClientError::Usage(
+                        "say where to: --to-earliest, --to-latest, --to-offset, --to-datetime \
+                         or --by-duration"
                             .into(),
-                    )),
-                };
-            reset_offsets(&mut client, opts.format, &group, &topics, to, execute)
+                    ))
+                }
+            };
+            let reset = Reset {
+                group: &group,
+                topics: &topics,
+                to,
+                execute,
+                share,
+            };
+            reset_offsets(&mut client, opts.format, reset)
         }
     }
 }
@@ -126,25 +146,49 @@ fn list(client: &mut Client, format: Format) -> Result<(), ClientError> {
     Ok(())
 }
 
-/// A group as DescribeGroups tells it.
-struct Described {
-    state: String,
-    protocol_type: String,
-    protocol: String,
-    members: Vec<Member>,
-    /// A KIP-848 consumer group's (group epoch, target assignment epoch).
-    epochs: Option<(i32, i32)>,
+/// A group as DescribeGroups (or ConsumerGroupDescribe, ShareGroupDescribe) tells it.
+pub(super) struct Described {
+    pub state: String,
+    pub protocol_type: String,
+    pub protocol: String,
+    pub members: Vec<Member>,
+    /// A KIP-848 consumer or share group's (group epoch, target assignment epoch).
+    pub epochs: Option<(i32, i32)>,
 }
 
-struct Member {
-    id: String,
-    client_id: String,
-    host: String,
-    instance_id: Option<String>,
+pub(super) struct Member {
+    pub id: String,
+    pub client_id: String,
+    pub host: String,
+    pub instance_id: Option<String>,
     /// topic → partitions assigned to this member.
-    assignment: BTreeMap<String, Vec<i32>>,
-    /// A KIP-848 member's epoch.
-    epoch: Option<i32>,
+    pub assignment: BTreeMap<String, Vec<i32>>,
+    /// A KIP-848 or share member's epoch.
+    pub epoch: Option<i32>,
+}
+
+impl Member {
+    /// A member of a group of the new protocols (KIP-848 consumer, KIP-932 share), whose
+    /// describe APIs name the assigned topics and their partitions the same way.
+    pub(super) fn new_protocol<'a>(
+        id: &StrBytes,
+        client_id: &StrBytes,
+        host: &StrBytes,
+        instance_id: Option<&StrBytes>,
+        epoch: i32,
+        assignment: impl Iterator<Item = (&'a str, &'a [i32])>,
+    ) -> Member {
+        Member {
+            id: id.to_string(),
+            client_id: client_id.to_string(),
+            host: host.to_string(),
+            instance_id: instance_id.map(|i| i.to_string()),
+            assignment: assignment
+                .map(|(t, ps)| (t.to_string(), ps.to_vec()))
+                .collect(),
+            epoch: Some(epoch),
+        }
+    }
 }
 
 fn describe_group(client: &mut Client, group: &str) -> Result<Described, ClientError> {
@@ -215,70 +259,23 @@ fn describe_consumer_group(
     let members = g
         .members
         .iter()
-        .map(|m| Member {
-            id: m.member_id.to_string(),
-            client_id: m.client_id.to_string(),
-            host: m.client_host.to_string(),
-            instance_id: m.instance_id.as_ref().map(|i| i.to_string()),
-            assignment: m
-                .assignment
-                .topic_partitions
-                .iter()
-                .map(|t| (t.topic_name.0.to_string(), t.partitions.clone()))
-                .collect(),
-            epoch: Some(m.member_epoch),
+        .map(|m| {
+            Member::new_protocol(
+                &m.member_id,
+                &m.client_id,
+                &m.client_host,
+                m.instance_id.as_ref(),
+                m.member_epoch,
+                m.assignment
+                    .topic_partitions
+                    .iter()
+                    .map(|t| (t.topic_name.0.as_str(), t.partitions.as_slice())),
+            )
         })
         .collect();
     Ok(Some(Described {
         state: g.group_state.to_string(),
         protocol_type: "consumer".to_string(),
-        protocol: g.assignor_name.to_string(),
-        members,
-        epochs: Some((g.group_epoch, g.assignment_epoch)),
-    }))
-}
-
-/// A share group (KIP-932) as ShareGroupDescribe tells it (None: not a share group).
-fn describe_share_group(
-    client: &mut Client,
-    group: &str,
-) -> Result<Option<Described>, ClientError> {
-    let request = ShareGroupDescribeRequest::default().with_group_ids(vec![group_id(group)]);
-    let g = with_coordinator(client, group, |conn| {
-        let (_, r) = conn.call(&request, SHARE_GROUP_DESCRIBE_VERSION_MAX)?;
-        r.groups
-            .into_iter()
-            .next()
-            .ok_or_else(|| ClientError::Protocol("ShareGroupDescribe answered no group".into()))
-    })?;
-    if g.error_code == ResponseError::GroupIdNotFound.code() {
-        return Ok(None);
-    }
-    ClientError::check(
-        g.error_code,
-        g.error_message.as_deref(),
-        format!("group {group}"),
-    )?;
-    let members = g
-        .members
-        .iter()
-        .map(|m| Member {
-            id: m.member_id.to_string(),
-            client_id: m.client_id.to_string(),
-            host: m.client_host.to_string(),
-            instance_id: None,
-            assignment: m
-                .assignment
-                .topic_partitions
-                .iter()
-                .map(|t| (t.topic_name.0.to_string(), t.partitions.clone()))
-                .collect(),
-            epoch: Some(m.member_epoch),
-        })
-        .collect();
-    Ok(Some(Described {
-        state: g.group_state.to_string(),
-        protocol_type: "share".to_string(),
         protocol: g.assignor_name.to_string(),
         members,
         epochs: Some((g.group_epoch, g.assignment_epoch)),
@@ -300,7 +297,7 @@ fn describe(client: &mut Client, format: Format, group: &str) -> Result<(), Clie
         // Kafka 4 describes a KIP-848 group as Dead through DescribeGroups: ask the new API.
         if let Ok(Some(c)) = describe_consumer_group(client, group) {
             d = c;
-        } else if let Ok(Some(c)) = describe_share_group(client, group) {
+        } else if let Ok(Some(c)) = super::share_group::describe(client, group) {
             d = c;
         }
     }
@@ -466,16 +463,61 @@ enum ResetTo {
     Timestamp(i64),
 }
 
-fn reset_offsets(
-    client: &mut Client,
-    format: Format,
-    group: &str,
-    topics: &[String],
+/// What `group reset-offsets` was asked.
+struct Reset<'a> {
+    group: &'a str,
+    topics: &'a [String],
     to: ResetTo,
     execute: bool,
-) -> Result<(), ClientError> {
-    let d = describe_group(client, group)?;
-    if !matches!(d.state.as_str(), "Empty" | "Dead") {
+    /// A share group even if it does not exist yet.
+    share: bool,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn reset_offsets(client: &mut Client, format: Format, reset: Reset<'_>) -> Result<(), ClientError> {
+    let Reset {
+        group,
+        topics,
+        to,
+        execute,
+        ..
+    } = reset;
+    // A share group's start offsets move only while it has no members (kafka-share-groups.sh);
+    // the broker refuses otherwise too (NON_EMPTY_GROUP).
+    let share = match super::share_group::describe(client, group) {
+        Ok(Some(d)) => {
+            if d.state != "Empty" {
+                return Err(ClientError::kafka(
+                    ResponseError::NonEmptyGroup.code(),
+                    Some(&format!(
+                        "share group {group} has {} active member(s): stop them first",
+                        d.members.len()
+                    )),
+                    format!("group {group}"),
+                ));
+            }
+            true
+        }
+        _ => reset.share,
+    };
+    if share && matches!(to, ResetTo::Offset(_)) {
+        return Err(ClientError::Usage(
+            "a share group's offsets move with --to-earliest, --to-latest, --to-datetime or \
+             --by-duration"
+                .into(),
+        ));
+    }
+    let d = if share {
+        None
+    } else {
+        Some(describe_group(client, group)?)
+    };
+    if let Some(d) = d.filter(|d| !matches!(d.state.as_str(), "Empty" | "Dead")) {
         return Err(ClientError::kafka(
             ResponseError::NonEmptyGroup.code(),
             Some(&format!(
@@ -520,7 +562,9 @@ fn reset_offsets(
             plan.push((name.to_string(), p, new));
         }
     }
-    if execute {
+    if execute && share {
+        super::share_group::alter_offsets(client, group, &plan)?;
+    } else if execute {
         let mut by_topic: BTreeMap<&str, BTreeMap<i32, i64>> = BTreeMap::new();
         for (t, p, o) in &plan {
             by_topic.entry(t).or_default().insert(*p, *o);
@@ -532,6 +576,7 @@ fn reset_offsets(
     match format {
         Format::Json => print_json(&json!({
             "group": group,
+            "group_type": if share { "share" } else { "consumer" },
             "executed": execute,
             "offsets": plan.iter().map(|(t, p, o)| json!({ "topic": t, "partition": p, "new_offset": o })).collect::<Vec<_>>(),
         })),

@@ -3,11 +3,13 @@
 
 mod acl;
 mod consume;
+mod consume_share;
 mod group;
 pub mod output;
 mod produce;
 mod quota;
 pub mod security;
+mod share_group;
 mod time;
 mod topic;
 mod txn;

@@ -6,7 +6,6 @@
 use std::rc::Rc;
 
 use bytes::Bytes;
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::alter_share_group_offsets_response::{
     AlterShareGroupOffsetsResponsePartition, AlterShareGroupOffsetsResponseTopic,
 };
@@ -15,7 +14,6 @@ use kafka_protocol::messages::{
 };
 
 use super::{encode, str_bytes, Reply, Versions};
-use crate::groups::coordinator as groups;
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::security::authz::AclOperation;
 use crate::security::authz_helpers::Authz;
@@ -39,40 +37,10 @@ pub async fn handle(
     let request = AlterShareGroupOffsetsRequest::try_decode(body, header.request_api_version)?;
     let group = request.group_id.0.to_string();
     let authz = Authz::new(shard, session);
-    let refuse = |e: ResponseError, message: String| {
+    let admitted = offsets::admit(shard, &authz, &group, AclOperation::Read, true, "altered").await;
+    if let Err((code, message)) = admitted {
         let response = AlterShareGroupOffsetsResponse::default()
-            .with_error_code(e.code())
-            .with_error_message(Some(str_bytes(&message)));
-        encode(&shard.metrics, header, &response)
-    };
-    if group.is_empty() {
-        return Ok(refuse(
-            ResponseError::InvalidGroupId,
-            "The group id must not be empty.".into(),
-        ));
-    }
-    if !authz.group(AclOperation::Read, &group) {
-        return Ok(refuse(
-            ResponseError::GroupAuthorizationFailed,
-            format!("Group {group} is not authorized."),
-        ));
-    }
-    let id = group.clone();
-    let checked = groups::route(shard, &group, move |s| async move {
-        offsets::check_empty(&s, &id, true)
-    })
-    .await
-    .map_err(ShareError::from)
-    .and_then(|r| r);
-    if let Err(e) = checked {
-        let message = match e {
-            ShareError::NonEmptyGroup => {
-                format!("The group {group} has active members: its offsets can't be altered.")
-            }
-            _ => format!("{e:?}"),
-        };
-        let response = AlterShareGroupOffsetsResponse::default()
-            .with_error_code(e.code())
+            .with_error_code(code)
             .with_error_message(Some(str_bytes(&message)));
         return Ok(encode(&shard.metrics, header, &response));
     }

@@ -8,7 +8,6 @@
 use std::rc::Rc;
 
 use bytes::Bytes;
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_share_group_offsets_response::DeleteShareGroupOffsetsResponseTopic;
 use kafka_protocol::messages::{
     ApiKey, DeleteShareGroupOffsetsRequest, DeleteShareGroupOffsetsResponse, RequestHeader,
@@ -39,40 +38,20 @@ pub async fn handle(
     let request = DeleteShareGroupOffsetsRequest::try_decode(body, header.request_api_version)?;
     let group = request.group_id.0.to_string();
     let authz = Authz::new(shard, session);
-    let refuse = |code: i16, message: String| {
+    let admitted = offsets::admit(
+        shard,
+        &authz,
+        &group,
+        AclOperation::Delete,
+        false,
+        "deleted",
+    )
+    .await;
+    if let Err((code, message)) = admitted {
         let response = DeleteShareGroupOffsetsResponse::default()
             .with_error_code(code)
             .with_error_message(Some(str_bytes(&message)));
-        encode(&shard.metrics, header, &response)
-    };
-    if group.is_empty() {
-        return Ok(refuse(
-            ResponseError::InvalidGroupId.code(),
-            "The group id must not be empty.".into(),
-        ));
-    }
-    if !authz.group(AclOperation::Delete, &group) {
-        return Ok(refuse(
-            ResponseError::GroupAuthorizationFailed.code(),
-            format!("Group {group} is not authorized."),
-        ));
-    }
-    let id = group.clone();
-    let checked = groups::route(shard, &group, move |s| async move {
-        offsets::check_empty(&s, &id, false)
-    })
-    .await
-    .map_err(ShareError::from)
-    .and_then(|r| r);
-    if let Err(e) = checked {
-        let message = match e {
-            ShareError::NonEmptyGroup => {
-                format!("The group {group} has active members: its offsets can't be deleted.")
-            }
-            ShareError::GroupIdNotFound => format!("Group {group} not found."),
-            _ => format!("{e:?}"),
-        };
-        return Ok(refuse(e.code(), message));
+        return Ok(encode(&shard.metrics, header, &response));
     }
     let snapshot = shard.snapshot();
     let mut responses = Vec::with_capacity(request.topics.len());

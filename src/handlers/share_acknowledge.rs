@@ -1,9 +1,10 @@
 //! ShareAcknowledge (key 79, v1–2): acknowledgements outside a fetch, in the member's share
 //! session (the epoch must match; -1 also closes the session and releases what the member
-//! holds on those partitions). v2 (KIP-1222) adds `IsRenewAck` to the request and
-//! `AcquisitionLockTimeoutMs` to the response, which kafka-protocol 0.18 can't write: the v2
-//! response is the crate's v1 bytes with that int32 inserted after the top-level error message
-//! ([`v2_from_v1`], tested against the schema's field order).
+//! holds on the session's partitions, named in the request or not). v2 (KIP-1222) adds
+//! `IsRenewAck` to the request and `AcquisitionLockTimeoutMs` to the response, which
+//! kafka-protocol 0.18 can't write: the v2 response is the crate's v1 bytes with that int32
+//! inserted after the top-level error message ([`v2_from_v1`], tested against the schema's
+//! field order).
 
 use std::rc::Rc;
 
@@ -14,7 +15,7 @@ use kafka_protocol::messages::share_acknowledge_response::{
 };
 use kafka_protocol::messages::{ApiKey, RequestHeader, ShareAcknowledgeResponse};
 
-use super::share_fetch::{resolve, run_on_owner};
+use super::share_fetch::resolve;
 use super::{encode_with_version, str_bytes, Reply, Versions};
 use crate::protocol::decode::share_acknowledge::ShareAcknowledge;
 use crate::protocol::decode::{DecodeError, TryDecode};
@@ -61,13 +62,23 @@ pub async fn handle(
     if !authz.group(AclOperation::Read, &group) {
         return Ok(refuse(ResponseError::GroupAuthorizationFailed.code()));
     }
-    let closing = match shard.share.sessions.borrow_mut().acknowledge(
-        &group,
-        &member,
-        request.share_session_epoch,
-    ) {
-        Ok(Step::Fetch(_)) => false,
-        Ok(Step::Closed(_)) => true,
+    let step =
+        shard
+            .share
+            .sessions
+            .borrow_mut()
+            .acknowledge(&group, &member, request.share_session_epoch);
+    let (closing, mut unnamed) = match step {
+        Ok(Step::Fetch(_)) => {
+            shard
+                .share
+                .sessions
+                .borrow_mut()
+                .bind(&group, &member, session.connection_id);
+            (false, Vec::new())
+        }
+        // The closed session's partitions: those the request does not name are released too.
+        Ok(Step::Closed(parts)) => (true, parts),
         Err(e) => return Ok(refuse(e.code())),
     };
     let mut topics = Vec::with_capacity(request.topics.len());
@@ -93,7 +104,7 @@ pub async fn handle(
                         fetch: None,
                         release_member: closing,
                     };
-                    let a = run_on_owner(shard, *owner, op).await;
+                    let a = crate::share::owner::run_on(shard, *owner, op).await;
                     (
                         a.ack_error.or(a.error),
                         LeaderIdAndEpoch::default()
@@ -118,6 +129,24 @@ pub async fn handle(
             );
         }
         topics.push(out);
+    }
+    unnamed.retain(|(t, p)| {
+        !request
+            .topics
+            .iter()
+            .any(|rt| rt.topic_id == *t && rt.partitions.iter().any(|rp| rp.partition_index == *p))
+    });
+    for target in resolve(shard, &authz, &unnamed) {
+        if let Ok((topic, owner)) = target.place {
+            let op = Op {
+                key: (group.clone(), topic, target.partition),
+                member: member.clone(),
+                acks: Vec::new(),
+                fetch: None,
+                release_member: true,
+            };
+            crate::share::owner::run_on(shard, owner, op).await;
+        }
     }
     let response = ShareAcknowledgeResponse::default().with_responses(topics);
     Ok(answer(shard, header, &response, lock_ms))

@@ -78,26 +78,6 @@ pub(crate) fn resolve(shard: &Shard, authz: &Authz<'_>, parts: &[(Uuid, i32)]) -
         .collect()
 }
 
-/// Run one share-partition operation on its owner shard.
-pub(crate) async fn run_on_owner(shard: &Rc<Shard>, owner: u32, op: Op) -> Answer {
-    if owner == shard.id {
-        return owner::run(shard, op).await;
-    }
-    shard
-        .metrics
-        .forwarded
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let acks = !op.acks.is_empty();
-    shard
-        .on_shard(owner, move |s| async move { owner::run(&s, op).await })
-        .await
-        .unwrap_or_else(|| Answer {
-            error: Some(ShareError::NotLeaderOrFollower),
-            ack_error: acks.then_some(ShareError::NotLeaderOrFollower),
-            ..Answer::default()
-        })
-}
-
 fn top_level(shard: &Shard, header: &RequestHeader, code: i16, lock_ms: i32) -> Reply {
     let response = ShareFetchResponse::default()
         .with_error_code(code)
@@ -184,7 +164,14 @@ pub async fn handle(
         &forgotten,
     );
     let (parts, fetch, closing) = match step {
-        Ok(Step::Fetch(parts)) => (parts, !is_renew_ack, false),
+        Ok(Step::Fetch(parts)) => {
+            shard
+                .share
+                .sessions
+                .borrow_mut()
+                .bind(&group, &member, session.connection_id);
+            (parts, !is_renew_ack, false)
+        }
         Ok(Step::Closed(parts)) => (parts, false, true),
         Err(e) => return Ok(top_level(shard, header, e.code(), lock_ms)),
     };
@@ -212,6 +199,11 @@ pub async fn handle(
     let mut answers: Vec<Answer> = Vec::with_capacity(targets.len());
     let mut first = true;
     loop {
+        if !first && !shard.share.sessions.borrow().contains(&group, &member) {
+            // The session ended while this long poll waited (its connection closed): acquire
+            // nothing for a member that can no longer receive it.
+            break;
+        }
         let mut records_left = max_records;
         let mut bytes_left = max_bytes;
         let mut got_any = false;
@@ -246,7 +238,7 @@ pub async fn handle(
                         fetch: wants_fetch.then_some((records_left, bytes_left)),
                         release_member: closing,
                     };
-                    run_on_owner(shard, *owner, op).await
+                    owner::run_on(shard, *owner, op).await
                 }
             };
             let n: usize = answer

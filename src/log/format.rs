@@ -115,8 +115,8 @@ impl Compression {
 const ATTRIBUTE_CODEC_MASK: i16 = 0x7;
 /// Attributes bit 3: the batch's timestamps are the broker's append time.
 pub const ATTRIBUTE_LOG_APPEND_TIME: i16 = 0x8;
-const ATTRIBUTE_TRANSACTIONAL: i16 = 0x10;
-const ATTRIBUTE_CONTROL: i16 = 0x20;
+pub const ATTRIBUTE_TRANSACTIONAL: i16 = 0x10;
+pub const ATTRIBUTE_CONTROL: i16 = 0x20;
 
 fn be_i64(buf: &[u8], at: usize) -> i64 {
     let mut b = [0u8; 8];

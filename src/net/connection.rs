@@ -164,6 +164,8 @@ pub async fn serve(
         }
         None => drop(watchdog),
     }
+    // Share sessions this connection last used end with it (their records are released).
+    crate::share::owner::end_connection(&shard, session.connection_id);
     if let (Some(reason), false) = (activity.closed(), handshake_failed) {
         note_idle_close(
             &shard,

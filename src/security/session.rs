@@ -61,7 +61,14 @@ pub struct Session {
     /// This connection's authorization decisions (`security::authz::authorize`), for the
     /// current principal and ACL generation.
     pub acl_cache: super::acl::cache::DecisionCache,
+    /// Unique in the process (never 0): share sessions remember the connection that last used
+    /// them, and end when it closes (`share::sessions::Sessions::end_connection`).
+    pub connection_id: u64,
 }
+
+/// The next connection's id. One increment per accepted connection, on any shard: ids only
+/// need to be distinct, not ordered.
+static NEXT_CONNECTION_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Session {
     pub fn new(listener: Arc<ListenerInfo>, peer: Option<SocketAddr>) -> Session {
@@ -78,6 +85,7 @@ impl Session {
             closing: Cell::new(false),
             throttle: crate::quota::Throttle::default(),
             acl_cache: Default::default(),
+            connection_id: NEXT_CONNECTION_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 

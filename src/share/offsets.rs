@@ -13,6 +13,8 @@ use std::rc::Rc;
 use super::owner::{self, AutoReset};
 use super::{ShareError, ShareKey};
 use crate::log::file_ops;
+use crate::security::authz::AclOperation;
+use crate::security::authz_helpers::Authz;
 use crate::shard::Shard;
 
 /// Kafka's start offset of a share-partition that has no state (`PartitionFactory`'s
@@ -52,6 +54,49 @@ pub fn check_empty(shard: &Rc<Shard>, group: &str, create: bool) -> Result<(), S
         }
         None => Err(ShareError::GroupIdNotFound),
     }
+}
+
+/// What AlterShareGroupOffsets and DeleteShareGroupOffsets check before touching any
+/// share-partition: a group id, the principal's `operation` on the group, and (on the group's
+/// coordinator shard) [`check_empty`], creating the group if `create`. Err: the top-level
+/// error code and message to answer with; `verb` ("altered", "deleted") words it.
+pub async fn admit(
+    shard: &Rc<Shard>,
+    authz: &Authz<'_>,
+    group: &str,
+    operation: AclOperation,
+    create: bool,
+    verb: &str,
+) -> Result<(), (i16, String)> {
+    if group.is_empty() {
+        return Err((
+            ShareError::InvalidGroupId.code(),
+            "The group id must not be empty.".into(),
+        ));
+    }
+    if !authz.group(operation, group) {
+        return Err((
+            kafka_protocol::error::ResponseError::GroupAuthorizationFailed.code(),
+            format!("Group {group} is not authorized."),
+        ));
+    }
+    let id = group.to_string();
+    let checked = crate::groups::coordinator::route(shard, group, move |s| async move {
+        check_empty(&s, &id, create)
+    })
+    .await
+    .map_err(ShareError::from)
+    .and_then(|r| r);
+    checked.map_err(|e| {
+        let message = match e {
+            ShareError::NonEmptyGroup => {
+                format!("The group {group} has active members: its offsets can't be {verb}.")
+            }
+            ShareError::GroupIdNotFound => format!("Group {group} not found."),
+            _ => format!("{e:?}"),
+        };
+        (e.code(), message)
+    })
 }
 
 /// Whether `group` is a share group coordinated here (DescribeShareGroupOffsets' check).

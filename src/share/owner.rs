@@ -16,6 +16,7 @@ use super::{ShareError, ShareKey};
 use crate::log::file_ops;
 use crate::partition::Partition;
 use crate::shard::Shard;
+use crate::txn::partition_state::AbortedTxn;
 
 /// A loaded share-partition and what its persistence needs. Lives on the partition's owner.
 pub struct Slot {
@@ -259,7 +260,7 @@ pub async fn run(shard: &Rc<Shard>, op: Op) -> Answer {
         }
     };
     let bytes = fetched.records.into_contiguous();
-    let spans = batch_spans(&bytes);
+    let spans = batch_spans(&bytes, &fetched.aborted);
     let now = shard.share.now_ms();
     let acquired = slot.sp.borrow_mut().acquire(
         &op.member,
@@ -280,10 +281,13 @@ pub async fn run(shard: &Rc<Shard>, op: Op) -> Answer {
     answer
 }
 
-/// The batches of `bytes` (whole stored v2 batches) as offset spans.
-pub fn batch_spans(bytes: &[u8]) -> Vec<BatchSpan> {
+/// The batches of `bytes` (whole stored v2 batches) as offset spans. A transactional data
+/// batch of a producer inside one of `aborted`'s ranges (a read_committed fetch's aborted
+/// transactions; empty otherwise) is marked aborted.
+pub fn batch_spans(bytes: &[u8], aborted: &[AbortedTxn]) -> Vec<BatchSpan> {
     use crate::log::format::{
-        ATTRIBUTES_AT, BATCH_HEADER_BYTES, BATCH_LENGTH_AT, LAST_OFFSET_DELTA_AT,
+        ATTRIBUTES_AT, ATTRIBUTE_CONTROL, ATTRIBUTE_TRANSACTIONAL, BATCH_HEADER_BYTES,
+        BATCH_LENGTH_AT, LAST_OFFSET_DELTA_AT, PRODUCER_ID_AT,
     };
     let mut out = Vec::new();
     let mut at = 0usize;
@@ -315,10 +319,21 @@ pub fn batch_spans(bytes: &[u8]) -> Vec<BatchSpan> {
             break;
         };
         let Ok(len) = usize::try_from(len) else { break };
+        let control = attributes & ATTRIBUTE_CONTROL != 0;
+        let transactional = attributes & ATTRIBUTE_TRANSACTIONAL != 0;
+        let in_aborted = |producer_id: i64| {
+            aborted.iter().any(|a| {
+                a.producer_id == producer_id && a.first_offset <= base && base <= a.last_offset
+            })
+        };
         out.push(BatchSpan {
             base,
             last: base + i64::from(delta.max(0)),
-            control: attributes & 0x20 != 0,
+            control,
+            aborted: transactional
+                && !control
+                && !aborted.is_empty()
+                && be_i64(PRODUCER_ID_AT).is_some_and(in_aborted),
         });
         at += 12 + len;
     }
@@ -335,7 +350,7 @@ fn trim(bytes: &Bytes, acquired: &[Acquired]) -> Bytes {
     let mut start = None;
     let mut end = 0usize;
     let mut at = 0usize;
-    for span in batch_spans(bytes) {
+    for span in batch_spans(bytes, &[]) {
         let len = bytes
             .get(at + 8..at + 12)
             .and_then(|s| s.try_into().ok())
@@ -351,6 +366,71 @@ fn trim(bytes: &Bytes, acquired: &[Acquired]) -> Bytes {
         Some(s) if end <= bytes.len() && s < end => bytes.slice(s..end),
         _ => Bytes::new(),
     }
+}
+
+/// Run `op` on the shard `owner` that owns its partition (here, or through `on_shard`, counted
+/// as forwarded). A shard that can't be reached answers NOT_LEADER_OR_FOLLOWER.
+pub async fn run_on(shard: &Rc<Shard>, owner: u32, op: Op) -> Answer {
+    if owner == shard.id {
+        return run(shard, op).await;
+    }
+    shard
+        .metrics
+        .forwarded
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let acks = !op.acks.is_empty();
+    shard
+        .on_shard(owner, move |s| async move { run(&s, op).await })
+        .await
+        .unwrap_or_else(|| Answer {
+            error: Some(ShareError::NotLeaderOrFollower),
+            ack_error: acks.then_some(ShareError::NotLeaderOrFollower),
+            ..Answer::default()
+        })
+}
+
+/// The connection `connection` closed: end the share sessions it last used and give back
+/// what their members hold on those sessions' partitions (Kafka 4.1+ does this from its share
+/// session cache's connection-close listener), in a task of its own so the connection's end
+/// waits for nothing. The member stays in its group; its next fetch opens a new session.
+pub fn end_connection(shard: &Rc<Shard>, connection: u64) {
+    let ended = shard.share.sessions.borrow_mut().end_connection(connection);
+    if ended.is_empty() || shard.shutdown.is_set() {
+        // At shutdown the state files already make acquired records available at the restart.
+        return;
+    }
+    let shard = shard.clone();
+    glommio::spawn_local(async move {
+        let snapshot = shard.snapshot();
+        for e in ended {
+            for (topic_id, partition) in e.partitions {
+                let Some(topic) = snapshot.topic_by_id(topic_id) else {
+                    continue;
+                };
+                let Some(owner) = snapshot.partition(&topic.name, partition).map(|m| m.owner)
+                else {
+                    continue;
+                };
+                let op = Op {
+                    key: (e.group.clone(), topic.name.clone(), partition),
+                    member: e.member.clone(),
+                    acks: Vec::new(),
+                    fetch: None,
+                    release_member: true,
+                };
+                let answer = run_on(&shard, owner, op).await;
+                if let Some(err) = answer.ack_error.or(answer.error) {
+                    // The locks still end on their own.
+                    tracing::warn!(
+                        group = %e.group,
+                        member = %e.member,
+                        "release at connection close failed: {err:?}"
+                    );
+                }
+            }
+        }
+    })
+    .detach();
 }
 
 /// Initialize the share-partition `key` on this shard if it has no state yet (the

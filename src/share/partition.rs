@@ -124,12 +124,15 @@ pub struct SharePartition {
     pub counters: Counters,
 }
 
-/// A batch's offsets as the log holds them: `[base, last]`, `control` for transaction markers.
+/// A batch's offsets as the log holds them: `[base, last]`, `control` for transaction markers,
+/// `aborted` for the records of an aborted transaction (only under `share.isolation.level =
+/// read_committed`; a read_uncommitted group delivers them, as Kafka does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchSpan {
     pub base: i64,
     pub last: i64,
     pub control: bool,
+    pub aborted: bool,
 }
 
 impl SharePartition {
@@ -320,8 +323,12 @@ impl SharePartition {
                         if self.in_flight() >= limits.record_locks_max {
                             break 'batches;
                         }
-                        if b.control {
-                            // Transaction markers are never delivered.
+                        if b.control || b.aborted {
+                            // Transaction markers are never delivered, nor (read_committed)
+                            // the records of an aborted transaction: archived as reached.
+                            if b.aborted {
+                                self.counters.archived += 1;
+                            }
                             self.records.insert(
                                 offset,
                                 Record {

@@ -11,6 +11,7 @@ fn batch(base: i64, last: i64) -> BatchSpan {
         base,
         last,
         control: false,
+        aborted: false,
     }
 }
 
@@ -163,6 +164,7 @@ fn control_batches_are_never_delivered() {
                 base: 2,
                 last: 2,
                 control: true,
+                aborted: false,
             },
         ],
         100,
@@ -174,6 +176,48 @@ fn control_batches_are_never_delivered() {
     assert_eq!(got[0].last_offset, 1);
     sp.acknowledge("a", 0, 1, &[1], 1, &LIMITS).unwrap();
     assert_eq!(sp.start(), 3);
+}
+
+/// `share.isolation.level=read_committed`: an aborted transaction's records are archived as
+/// they are reached, never handed out, and the start moves past them once acknowledged around.
+#[test]
+fn aborted_transactions_are_archived_not_delivered() {
+    let mut sp = SharePartition::new(0);
+    let aborted = |base, last| BatchSpan {
+        base,
+        last,
+        control: false,
+        aborted: true,
+    };
+    let marker = |at| BatchSpan {
+        base: at,
+        last: at,
+        control: true,
+        aborted: false,
+    };
+    let got = sp.acquire(
+        "a",
+        &[aborted(0, 2), marker(3), batch(4, 5)],
+        100,
+        6,
+        0,
+        &LIMITS,
+    );
+    assert_eq!(
+        got,
+        vec![Acquired {
+            first_offset: 4,
+            last_offset: 5,
+            delivery_count: 1
+        }]
+    );
+    assert_eq!(
+        sp.counters.archived, 3,
+        "the aborted records count as archived"
+    );
+    sp.acknowledge("a", 4, 5, &[1], 1, &LIMITS).unwrap();
+    assert_eq!(sp.start(), 6);
+    assert_eq!(sp.next_fetch_offset(6, &LIMITS), None);
 }
 
 #[test]

@@ -3,6 +3,10 @@
 //! request carries the next epoch and adds partitions or forgets some, and -1 closes it. A
 //! fetch in a session fetches every partition of the session, not only those it names.
 //! Lives on the shard the member sends its requests to.
+//!
+//! A session also ends when the connection that last used it closes (Kafka 4.1+'s
+//! connection-close listener on its share session cache): what the member holds on the
+//! session's partitions is released at once, not when each acquisition lock runs out.
 
 use std::collections::HashMap;
 
@@ -16,6 +20,17 @@ use crate::limits::{SHARE_SESSIONS_MAX, SHARE_SESSION_PARTITIONS_MAX};
 pub struct Session {
     /// The epoch the next request must carry.
     pub next_epoch: i32,
+    pub partitions: Vec<(Uuid, i32)>,
+    /// The connection (`security::session::Session::connection_id`) that last used it.
+    pub connection: u64,
+}
+
+/// A session ended by its connection closing: whose it was and the partitions it held. Made
+/// and consumed on the shard that held the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    pub group: String,
+    pub member: String,
     pub partitions: Vec<(Uuid, i32)>,
 }
 
@@ -61,6 +76,7 @@ impl Sessions {
                 let mut s = Session {
                     next_epoch: 1,
                     partitions: Vec::new(),
+                    connection: 0,
                 };
                 add(&mut s, added)?;
                 let parts = s.partitions.clone();
@@ -93,6 +109,44 @@ impl Sessions {
                 Ok(Step::Fetch(s.partitions.clone()))
             }
         }
+    }
+
+    /// Whether the member has an open session here.
+    pub fn contains(&self, group: &str, member: &str) -> bool {
+        self.map
+            .contains_key(&(group.to_string(), member.to_string()))
+    }
+
+    /// The member's session (if open) was just used on `connection`: it ends when that
+    /// connection closes.
+    pub fn bind(&mut self, group: &str, member: &str, connection: u64) {
+        if let Some(s) = self.map.get_mut(&(group.to_string(), member.to_string())) {
+            s.connection = connection;
+        }
+    }
+
+    /// Remove the sessions last used on `connection` (it closed). Bounded by
+    /// `SHARE_SESSIONS_MAX` entries, and free when the shard has none.
+    pub fn end_connection(&mut self, connection: u64) -> Vec<Ended> {
+        if self.map.is_empty() {
+            return Vec::new();
+        }
+        let keys: Vec<(String, String)> = self
+            .map
+            .iter()
+            .filter(|(_, s)| s.connection == connection)
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.into_iter()
+            .filter_map(|k| {
+                let s = self.map.remove(&k)?;
+                Some(Ended {
+                    group: k.0,
+                    member: k.1,
+                    partitions: s.partitions,
+                })
+            })
+            .collect()
     }
 
     /// Acknowledgements outside a fetch (ShareAcknowledge): the epoch must match an open
@@ -161,6 +215,34 @@ mod tests {
             s.step("g", "m", -1, &[], &[]),
             Ok(Step::Closed(vec![(T, 1)]))
         );
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn a_closed_connection_ends_the_sessions_it_last_used() {
+        let mut s = Sessions::default();
+        s.step("g", "a", 0, &[(T, 0)], &[]).unwrap();
+        s.bind("g", "a", 7);
+        s.step("g", "b", 0, &[(T, 1)], &[]).unwrap();
+        s.bind("g", "b", 7);
+        // b moved to another connection: only a ends with 7.
+        s.step("g", "b", 1, &[], &[]).unwrap();
+        s.bind("g", "b", 8);
+        assert!(s.end_connection(9).is_empty());
+        assert_eq!(
+            s.end_connection(7),
+            vec![Ended {
+                group: "g".into(),
+                member: "a".into(),
+                partitions: vec![(T, 0)],
+            }]
+        );
+        assert_eq!(s.len(), 1);
+        assert_eq!(
+            s.step("g", "a", 1, &[], &[]),
+            Err(ShareError::ShareSessionNotFound)
+        );
+        assert_eq!(s.end_connection(8).len(), 1);
         assert!(s.is_empty());
     }
 

@@ -1,8 +1,9 @@
 """Share groups (KIP-932) with confluent-kafka's ShareConsumer: more workers than partitions all
 get records, explicit acknowledgement (RELEASE redelivers with a higher delivery count, REJECT
 archives), a record never acknowledged comes back after the lock duration, a record past the
-delivery limit is archived, a killed worker loses nothing, and a broker restart neither brings
-back an acknowledged record nor loses one.
+delivery limit is archived, a killed worker loses nothing, a broker restart neither brings
+back an acknowledged record nor loses one, and under `share.isolation.level=read_committed`
+aborted transactions are never delivered and delivery stops at the last stable offset.
 
 `share.auto.offset.reset` is `latest` (Kafka's default): each test lets its workers join (the
 coordinator initializes the share-partitions when it first assigns them) before producing.
@@ -20,7 +21,7 @@ import time
 
 import pytest
 
-from confluent_kafka import AcknowledgeType, KafkaException, ShareConsumer
+from confluent_kafka import AcknowledgeType, KafkaException, Producer, ShareConsumer
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource, ResourceType
 
 from harness import sluice_bin
@@ -413,3 +414,78 @@ def test_earliest_group_config_lets_a_new_share_group_see_old_records(sluice, to
             assert not latest.poll(0.2)
     finally:
         latest.close()
+
+
+def set_group_configs(bootstrap: str, group: str, **configs: str) -> None:
+    """Set GROUP configs (`share_auto_offset_reset="earliest"` is share.auto.offset.reset)."""
+    res = ConfigResource(ResourceType.GROUP, group, incremental_configs=[
+        ConfigEntry(k.replace("_", "."), v, incremental_operation=AlterConfigOpType.SET)
+        for k, v in configs.items()
+    ])
+    a = admin(bootstrap)  # kept alive until the result is in
+    a.incremental_alter_configs([res], request_timeout=OP_TIMEOUT_S)[res].result(timeout=DEADLINE_S)
+
+
+def poll_values(c: ShareConsumer, seen: list[bytes], until, deadline_s: float) -> None:
+    """Poll into `seen` until `until(seen)` or the deadline."""
+    end = time.monotonic() + deadline_s
+    while not until(seen) and time.monotonic() < end:
+        for m in c.poll(0.2):
+            assert m.error() is None, m.error()
+            seen.append(m.value())
+
+
+def test_read_committed_share_group_archives_aborted_and_stops_at_the_lso(sluice, topic_name):
+    b = sluice(*SHARE_FLAGS)
+    create_topic(b.bootstrap, topic_name, partitions=1)
+    set_group_configs(b.bootstrap, "g-rc", share_auto_offset_reset="earliest",
+                      share_isolation_level="read_committed")
+    set_group_configs(b.bootstrap, "g-ru", share_auto_offset_reset="earliest")
+    p = Producer({"bootstrap.servers": b.bootstrap, "transactional.id": f"{topic_name}-txn",
+                  "transaction.timeout.ms": 60000, "linger.ms": 5})
+    p.init_transactions(OP_TIMEOUT_S)
+
+    def txn(prefix: str, n: int, end: str | None) -> None:
+        p.begin_transaction()
+        for i in range(n):
+            p.produce(topic_name, value=f"{prefix}-{i}".encode(), partition=0)
+        p.flush(OP_TIMEOUT_S)
+        if end == "commit":
+            p.commit_transaction(OP_TIMEOUT_S)
+        elif end == "abort":
+            p.abort_transaction(OP_TIMEOUT_S)
+
+    txn("c", 3, "commit")
+    txn("a", 3, "abort")
+    txn("d", 2, "commit")
+    txn("o", 2, None)  # left open: its records lie past the last stable offset
+    committed = [b"c-0", b"c-1", b"c-2", b"d-0", b"d-1"]
+    aborted = [b"a-0", b"a-1", b"a-2"]
+    still_open = [b"o-0", b"o-1"]
+
+    rc = share_consumer(b.bootstrap, "g-rc")
+    ru = share_consumer(b.bootstrap, "g-ru")
+    try:
+        rc.subscribe([topic_name])
+        ru.subscribe([topic_name])
+        got_rc: list[bytes] = []
+        poll_values(rc, got_rc, lambda s: len(s) >= len(committed), DEADLINE_S)
+        assert sorted(got_rc) == sorted(committed), got_rc
+        # Nothing more while the last transaction is open: not its records (past the LSO),
+        # never the aborted ones (archived, not waiting to be redelivered).
+        poll_values(rc, got_rc, lambda s: False, LOCK_MS / 1000 * 2)
+        assert sorted(got_rc) == sorted(committed), got_rc
+
+        # read_uncommitted (Kafka's default) hands out everything written, aborted and open too.
+        got_ru: list[bytes] = []
+        everything = committed + aborted + still_open
+        poll_values(ru, got_ru, lambda s: len(s) >= len(everything), DEADLINE_S)
+        assert sorted(got_ru) == sorted(everything), got_ru
+
+        p.commit_transaction(OP_TIMEOUT_S)
+        poll_values(rc, got_rc, lambda s: len(s) >= len(committed) + len(still_open), DEADLINE_S)
+        assert sorted(got_rc) == sorted(committed + still_open), got_rc
+        assert not set(got_rc) & set(aborted)
+    finally:
+        rc.close()
+        ru.close()

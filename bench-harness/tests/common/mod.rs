@@ -27,6 +27,8 @@ use kafka_protocol::protocol::{
     decode_request_header_from_buffer, Decodable, Encodable, HeaderVersion, StrBytes,
 };
 
+pub mod share;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
     None,
@@ -47,6 +49,7 @@ struct State {
     topics: HashMap<String, Vec<Log>>,
     batches_seen: usize,
     fault: Fault,
+    share: share::ShareState,
 }
 
 pub struct MockBroker {
@@ -68,6 +71,7 @@ impl MockBroker {
             topics: HashMap::new(),
             batches_seen: 0,
             fault,
+            share: share::ShareState::default(),
         }));
         for listener in listeners {
             let state = Arc::clone(&state);
@@ -95,6 +99,12 @@ impl MockBroker {
             .flat_map(|l| l.batches.iter().map(|b| b.1))
             .max()
             .unwrap_or(0)
+    }
+
+    /// Records the share side handed out more than once.
+    pub fn share_redelivered(&self) -> i64 {
+        let s = self.state.lock().unwrap();
+        s.share.partitions.values().map(|p| p.redelivered).sum()
     }
 
     pub fn stored_records(&self) -> i64 {
@@ -141,6 +151,7 @@ fn serve(mut stream: TcpStream, ports: [u16; 2], state: &Mutex<State>) {
                 let keys = [(0, 3, 8), (1, 4, 12), (3, 1, 12), (18, 0, 3), (19, 2, 7)];
                 let resp = ApiVersionsResponse::default().with_api_keys(
                     keys.iter()
+                        .chain(share::KEYS.iter())
                         .map(|&(k, min, max)| {
                             ApiVersion::default()
                                 .with_api_key(k)
@@ -319,6 +330,7 @@ fn serve(mut stream: TcpStream, ports: [u16; 2], state: &Mutex<State>) {
                     std::thread::sleep(Duration::from_millis(2));
                 }
             }
+            other if share::handle(other, v, id, &mut frame, &mut stream, ports, state) => {}
             other => panic!("mock broker: unexpected API key {other}"),
         }
     }

@@ -76,6 +76,7 @@ mod produce;
 mod sasl_authenticate;
 mod sasl_handshake;
 pub mod share_acknowledge;
+mod share_acks;
 pub mod share_fetch;
 mod share_group_describe;
 mod share_group_heartbeat;

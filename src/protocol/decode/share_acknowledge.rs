@@ -9,6 +9,7 @@ use kafka_protocol::messages::share_acknowledge_request::{
 use kafka_protocol::messages::{ApiKey, ShareAcknowledgeRequest};
 
 use super::reader::*;
+use super::share_acks::ack_batches;
 use super::try_decode_impl;
 
 /// A ShareAcknowledge request of any served version.
@@ -33,16 +34,14 @@ fn decode(buf: &mut Bytes, version: i16) -> Result<ShareAcknowledge> {
         t.partitions = try_get_array(b, true, 4 + 1 + 1, "partitions", |b| {
             let mut p = AcknowledgePartition::default();
             p.partition_index = try_get_i32(b, "partition_index")?;
-            p.acknowledgement_batches =
-                try_get_array(b, true, 8 + 8 + 1 + 1, "acknowledgement_batches", |b| {
-                    let a = super::share_fetch::ack_batch(b)?;
-                    let mut out = AcknowledgementBatch::default();
-                    out.first_offset = a.first_offset;
-                    out.last_offset = a.last_offset;
-                    out.acknowledge_types = a.acknowledge_types;
-                    out.unknown_tagged_fields = a.unknown_tagged_fields;
-                    Ok(out)
-                })?;
+            p.acknowledgement_batches = ack_batches(b, |a| {
+                let mut out = AcknowledgementBatch::default();
+                out.first_offset = a.first_offset;
+                out.last_offset = a.last_offset;
+                out.acknowledge_types = a.acknowledge_types;
+                out.unknown_tagged_fields = a.unknown_tagged_fields;
+                out
+            })?;
             p.unknown_tagged_fields = try_get_unknown_tagged_fields(b, "acknowledge_partition")?;
             Ok(p)
         })?;

@@ -11,6 +11,7 @@ use kafka_protocol::messages::share_fetch_request::{
 use kafka_protocol::messages::{ApiKey, ShareFetchRequest};
 
 use super::reader::*;
+use super::share_acks::ack_batches;
 use super::try_decode_impl;
 
 /// A ShareFetch request of any served version.
@@ -24,20 +25,6 @@ pub struct ShareFetch {
 }
 
 try_decode_impl!(ShareFetch, ApiKey::ShareFetch, 1..=2);
-
-/// Least bytes of an acknowledgement batch: two offsets, an empty type array, no tags.
-const ACK_BATCH_BYTES_MIN: usize = 8 + 8 + 1 + 1;
-
-pub(super) fn ack_batch(b: &mut Bytes) -> Result<AcknowledgementBatch> {
-    let mut a = AcknowledgementBatch::default();
-    a.first_offset = try_get_i64(b, "first_offset")?;
-    a.last_offset = try_get_i64(b, "last_offset")?;
-    a.acknowledge_types = try_get_array(b, true, 1, "acknowledge_types", |b| {
-        try_get_i8(b, "acknowledge_types")
-    })?;
-    a.unknown_tagged_fields = try_get_unknown_tagged_fields(b, "acknowledgement_batch")?;
-    Ok(a)
-}
 
 fn decode(buf: &mut Bytes, version: i16) -> Result<ShareFetch> {
     let mut r = ShareFetchRequest::default();
@@ -60,13 +47,14 @@ fn decode(buf: &mut Bytes, version: i16) -> Result<ShareFetch> {
         t.partitions = try_get_array(b, true, 4 + 1 + 1, "partitions", |b| {
             let mut p = FetchPartition::default();
             p.partition_index = try_get_i32(b, "partition_index")?;
-            p.acknowledgement_batches = try_get_array(
-                b,
-                true,
-                ACK_BATCH_BYTES_MIN,
-                "acknowledgement_batches",
-                ack_batch,
-            )?;
+            p.acknowledgement_batches = ack_batches(b, |a| {
+                let mut out = AcknowledgementBatch::default();
+                out.first_offset = a.first_offset;
+                out.last_offset = a.last_offset;
+                out.acknowledge_types = a.acknowledge_types;
+                out.unknown_tagged_fields = a.unknown_tagged_fields;
+                out
+            })?;
             p.unknown_tagged_fields = try_get_unknown_tagged_fields(b, "fetch_partition")?;
             Ok(p)
         })?;
