@@ -83,7 +83,8 @@ fn cases() -> Vec<(&'static str, i32, Vec<Want>)> {
     // started ahead of it finishing, is the first with data: one whole batch, past its limit.
     after_a_failure[0].3 = 999;
     vec![
-        ("everything fits", 10 << 20, all(1 << 20)),
+        // Room in max_bytes for more than FETCH_PARTITION_READS_IN_FLIGHT_MAX partitions of 1 MiB.
+        ("everything fits", 50 << 20, all(1 << 20)),
         ("max_bytes runs out part way", 60_000, all(8_000)),
         (
             "the first batch is past its limit",
