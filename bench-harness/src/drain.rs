@@ -22,6 +22,7 @@ use crate::metrics::{Clock, Counters};
 use crate::run::range_assign;
 use crate::workload::DriverSettings;
 
+/// A drain's settings (the harness's main thread; consumers get copies of the driver).
 pub struct DrainConfig {
     pub bootstrap: String,
     /// The topic, or the prefix of the one topic to drain (`sluice-bench run --topic-prefix`).
@@ -36,7 +37,7 @@ pub struct DrainConfig {
     pub progress: bool,
 }
 
-/// What one drain measured.
+/// What one drain measured (built on the harness's main thread once the consumers ended).
 #[derive(Debug, Clone, Serialize)]
 pub struct DrainResult {
     pub topic: String,

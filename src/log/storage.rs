@@ -55,7 +55,7 @@ pub struct CatchUp {
     in_flight: Cell<(usize, usize)>,
 }
 
-/// A catch-up read's slot: held until the read is done.
+/// A catch-up read's slot: held until the read is done. Lives on its shard.
 pub struct CatchUpSlot<'a> {
     _permit: glommio::sync::Permit<'a>,
     in_flight: &'a Cell<(usize, usize)>,
