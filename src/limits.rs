@@ -158,15 +158,36 @@ pub const READ_CHUNK_BYTES_MIN: usize = 64 * 1024;
 /// at its exact size.
 pub const READ_CHUNK_BYTES_MAX: usize = 8 << 20;
 
-/// O_DIRECT reads one shard has in flight at most (`log::reader`); more wait their turn. With
-/// a fetch reading its partitions concurrently (tried and reverted) a shard's fetches stopped
-/// completing under the 1,000-partition load test while the executor slept in io_uring.
-/// glommio alone does not reproduce it: `concurrent_direct_reads_never_stall` (200 rounds of 48
-/// concurrent 1 MiB reads, appends and fdatasyncs alongside) completes, so the stall is more
-/// likely in how those concurrent reads interacted with the fetch budget and in-order replies
-/// than a lost completion. Sequential fetches keep one read per fetch; this bounds what many
-/// concurrent fetches put in flight.
+/// O_DIRECT reads one shard has in flight at most (`log::reader`), across all its fetches,
+/// the cleaner and timestamp lookups; more wait their turn. Enough to keep the disk busy (its
+/// sequential read ceiling here is reached with ~8 reads of 1 MiB queued); more would only
+/// hold more read buffers. An earlier attempt at concurrent fetch reads saw a shard's fetches
+/// stop under load; the causes found since are a panic (an empty `select_all`) and glommio's
+/// lost wake-up (`shard::nudge`), not these reads (`concurrent_direct_reads_never_stall`).
 pub const DISK_READS_IN_FLIGHT_MAX: usize = 8;
+
+/// Partition reads one Fetch has started and not yet taken (`handlers::fetch::read_local`).
+/// A consumer catching up reads each partition from disk; one read at a time, a fetch of 16
+/// partitions waited for 16 reads in turn (~0.37 GB/s). Reads started ahead of the earlier
+/// ones finishing overlap their disk time; each holds its partition's reservation of the
+/// fetch budget while it waits, so the bound keeps one fetch of many partitions from
+/// reserving for all of them at once. Actual O_DIRECT reads stay within
+/// [`DISK_READS_IN_FLIGHT_MAX`] per shard.
+pub const FETCH_PARTITION_READS_IN_FLIGHT_MAX: usize = 16;
+const _: () = assert!(FETCH_PARTITION_READS_IN_FLIGHT_MAX >= DISK_READS_IN_FLIGHT_MAX);
+
+/// Catch-up partition reads (the tail cache can't answer them: the disk must) one shard runs at
+/// once, across all its fetches (`log::storage::CatchUp`). Below [`DISK_READS_IN_FLIGHT_MAX`],
+/// so a lagging consumer can never take every disk-read slot: the rest stay for the cleaner,
+/// timestamp lookups and index loads, and the device queue stays short for produce's writes.
+pub const CATCHUP_READS_IN_FLIGHT_MAX: usize = 6;
+const _: () = assert!(CATCHUP_READS_IN_FLIGHT_MAX < DISK_READS_IN_FLIGHT_MAX);
+const _: () = assert!(CATCHUP_READS_IN_FLIGHT_MAX > 0);
+
+/// The catch-up reads' glommio task queue shares (the default queue, where produce and
+/// tail fetches run, has 1000): under contention, catch-up reads get about a sixth of the
+/// shard's time (Redpanda's scheduling groups give background reads fewer shares the same way).
+pub const CATCHUP_TASK_QUEUE_SHARES: usize = 200;
 
 /// Bytes one stored batch's records may decompress to when the broker reads them (a timestamp
 /// lookup inside a compressed batch): the client library's bound, as the bytes are a

@@ -3,6 +3,7 @@
 
 pub mod actors;
 pub mod cluster;
+pub mod drain;
 pub mod limits;
 pub mod metrics;
 pub mod report;

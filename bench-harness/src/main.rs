@@ -26,6 +26,9 @@ struct Cli {
 enum Command {
     /// Run one workload against one broker and write a JSON result.
     Run(Box<RunArgs>),
+    /// Read an existing topic from offset 0 to its current ends, checking every record, and
+    /// print how fast (JSON): a backlog drain, e.g. after a broker restart (catch-up reads).
+    Drain(DrainArgs),
     /// Print a ratio table of results against the first one.
     Compare {
         /// Also print the runs' per-second latency side by side (publish p50 / p99 / p99.9 /
@@ -175,6 +178,87 @@ struct RunArgs {
     /// SLUICE_SASL_PASSWORD environment variable. Never a command-line argument.
     #[arg(long, value_name = "FILE", requires = "sasl_mechanism")]
     sasl_password_file: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct DrainArgs {
+    /// host:port of any broker.
+    #[arg(long, short)]
+    bootstrap: String,
+    /// The topic to drain.
+    #[arg(
+        long,
+        conflicts_with = "topic_prefix",
+        required_unless_present = "topic_prefix"
+    )]
+    topic: Option<String>,
+    /// Drain the one topic named PREFIX-* (as `run --topic-prefix PREFIX` names them).
+    #[arg(long)]
+    topic_prefix: Option<String>,
+    /// Consumer connections per partition leader.
+    #[arg(long, default_value_t = 1)]
+    consumers: u32,
+    /// OMB Kafka driver YAML (its consumerConfig: fetch sizes and waits).
+    #[arg(long, short)]
+    driver: Option<PathBuf>,
+    /// Fail if the drain has not finished by then: 60s, 5m.
+    #[arg(long, default_value = "10m")]
+    timeout: String,
+    /// Where the JSON result goes (default: stdout).
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// No progress line.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn cmd_drain(a: &DrainArgs) -> Result<bool> {
+    let driver = match &a.driver {
+        Some(p) => {
+            DriverSettings::from_yaml(
+                &std::fs::read_to_string(p).with_context(|| format!("read {}", p.display()))?,
+            )
+            .with_context(|| format!("driver {}", p.display()))?
+            .0
+        }
+        None => DriverSettings::default(),
+    };
+    driver.validate()?;
+    let (topic, prefix) = match (&a.topic, &a.topic_prefix) {
+        (Some(t), _) => (t.clone(), false),
+        (None, Some(p)) => (p.clone(), true),
+        (None, None) => bail!("--topic or --topic-prefix"),
+    };
+    let cfg = bench_harness::drain::DrainConfig {
+        bootstrap: a.bootstrap.clone(),
+        topic,
+        prefix,
+        consumers: a.consumers,
+        driver,
+        timeout: parse_duration(&a.timeout)?,
+        progress: !a.quiet,
+    };
+    let result = bench_harness::drain::drain(&cfg)?;
+    let json = serde_json::to_string_pretty(&result)?;
+    match &a.output {
+        Some(out) => std::fs::write(out, json)?,
+        None => println!("{json}"),
+    }
+    eprintln!(
+        "drained {} records ({:.1} MB of values) from {} partitions in {:.2} s: {:.1} MB/s",
+        result.records,
+        result.value_bytes as f64 / 1e6,
+        result.partitions,
+        result.seconds,
+        result.value_bytes_per_s / 1e6
+    );
+    if !result.ok {
+        eprintln!("VERIFICATION FAILED:");
+        for d in &result.details {
+            eprintln!("  {d}");
+        }
+    }
+    Ok(result.ok)
 }
 
 /// The run's SASL settings from `--sasl-*`, if any.
@@ -372,6 +456,7 @@ fn main() -> ExitCode {
     let outcome = match &cli.command {
         Command::Run(a) => cmd_run(a),
         Command::Share(a) => cmd_share(a),
+        Command::Drain(a) => cmd_drain(a),
         Command::Compare { files, timeline } => files
             .iter()
             .map(|f| read_json::<RunResult>(f))

@@ -147,3 +147,60 @@ fn five_second_workload_is_consumed_once_in_order() {
     let stderr = broker.stderr();
     assert!(!stderr.contains("panicked"), "broker panicked:\n{stderr}");
 }
+
+/// A topic filled by a run without consumers is read back whole by `drain`: every
+/// acknowledged message once, in order per partition, each writer's sequence from 0.
+#[test]
+fn drain_reads_back_what_a_consumerless_run_wrote() {
+    let Some(bin) = sluice_bin().filter(|p| p.is_file()) else {
+        eprintln!(
+            "SKIPPED: no sluice binary (build it with `cargo build --release`, or set SLUICE_BIN)"
+        );
+        return;
+    };
+    let (broker, bootstrap) = Broker::start(&bin);
+    let workload = Workload::from_yaml(
+        "name: fill\ntopics: 1\npartitionsPerTopic: 6\nmessageSize: 300\nproducerRate: 20000\n\
+         subscriptionsPerTopic: 0\nproducersPerTopic: 2\ntestDurationMinutes: 1\n",
+    )
+    .unwrap();
+    let cfg = RunConfig {
+        bootstrap: bootstrap.clone(),
+        workload,
+        workload_file: None,
+        driver: DriverSettings::default(),
+        warmup: Duration::ZERO,
+        duration: Duration::from_secs(2),
+        target_name: "sluice".into(),
+        target_version: "e2e".into(),
+        placement: "shared".into(),
+        durability: "default".into(),
+        topic_prefix: "fill".into(),
+        progress: false,
+        command_line: vec![],
+        ceilings: None,
+        data_dir: broker.dir.path().to_path_buf(),
+    };
+    let r = run(&cfg).expect("fill");
+    assert!(r.verification.ok, "{:#?}", r.verification);
+    let acknowledged = r.verification.acknowledged_msgs;
+    assert!(acknowledged > 0);
+    let d = bench_harness::drain::drain(&bench_harness::drain::DrainConfig {
+        bootstrap,
+        topic: "fill".into(),
+        prefix: true,
+        consumers: 2,
+        driver: DriverSettings {
+            partition_fetch_bytes: 64 * 1024,
+            ..DriverSettings::default()
+        },
+        timeout: Duration::from_secs(60),
+        progress: false,
+    })
+    .expect("drain");
+    assert!(d.ok, "{d:#?}");
+    assert_eq!((d.records, d.violations), (acknowledged, 0));
+    assert_eq!(d.partitions, 6);
+    let stderr = broker.stderr();
+    assert!(!stderr.contains("panicked"), "broker panicked:\n{stderr}");
+}

@@ -12,7 +12,9 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{ApiKey, FetchRequest, RequestHeader};
 
 use super::{Reply, Versions};
-use crate::limits::{FETCH_RESPONSE_BYTES_MAX, FETCH_WAIT_MS_MAX};
+use crate::limits::{
+    FETCH_PARTITION_READS_IN_FLIGHT_MAX, FETCH_RESPONSE_BYTES_MAX, FETCH_WAIT_MS_MAX,
+};
 use crate::log::reader::read_buffer_bytes;
 use crate::memory::Reservation;
 use crate::metadata::quotas::QuotaKind;
@@ -232,13 +234,10 @@ pub async fn handle(
 /// a fetch that already has data answers with it; one that has none waits for budget until
 /// its deadline.
 ///
-/// This shard's partitions are read first, in request order, then each other shard's in one
-/// cross-core call per shard (`read_batch`, on the owner), in request order there: one round
-/// trip per owner, not per partition. Results come back in request order.
-///
-/// Reads run one after another. Overlapping them (a lagging consumer's disk reads queue one
-/// behind another) was tried and hung a shard's fetches under the 1,000-partition load test;
-/// see the issue notes before trying again.
+/// This shard's partitions are read first, up to [`FETCH_PARTITION_READS_IN_FLIGHT_MAX`] at
+/// once (`read_local`), then each other shard's in one cross-core call per shard
+/// (`read_batch`, on the owner), in request order there: one round trip per owner, not per
+/// partition. Results come back in request order.
 async fn read_all(
     shard: &Rc<Shard>,
     wanted: &[Wanted],
@@ -248,64 +247,37 @@ async fn read_all(
     let mut out: Vec<Option<Result<Fetched, PartitionError>>> =
         std::iter::repeat_with(|| None).take(wanted.len()).collect();
     let mut held: Option<Reservation> = None;
-    let mut budget = max_bytes;
-    let mut returned_any = false;
+    let mut progress = Progress {
+        budget: max_bytes,
+        returned_any: false,
+    };
     let mut remote_owners: Vec<u32> = Vec::new();
-    for (w, slot) in wanted.iter().zip(out.iter_mut()) {
-        let owner = match w.owner {
-            None => {
-                *slot = Some(Err(PartitionError::UnknownTopicOrPartition));
-                continue;
-            }
+    let mut local: Vec<usize> = Vec::new();
+    for (i, (w, slot)) in wanted.iter().zip(out.iter_mut()).enumerate() {
+        match w.owner {
+            None => *slot = Some(Err(PartitionError::UnknownTopicOrPartition)),
             Some(o) if o != shard.id => {
                 if !remote_owners.contains(&o) {
                     remote_owners.push(o);
                 }
-                continue;
             }
-            Some(o) => o,
-        };
-        debug_assert_eq!(owner, shard.id);
-        let mut limit = w.partition_max_bytes.min(budget);
-        // KIP-74: the first partition with data returns at least one whole batch, even when it
-        // is larger than the limits, so a consumer can never get stuck behind a big batch.
-        let mut min_one = !returned_any;
-        let reservation = if limit == 0 {
-            None
-        } else {
-            let bytes = limit + read_buffer_bytes(limit);
-            reserve(shard, bytes, returned_any, deadline).await
-        };
-        if limit > 0 && reservation.is_none() {
-            // No budget: this partition answers with its offsets only.
-            limit = 0;
-            min_one = false;
+            Some(_) => local.push(i),
         }
-        let read = Read {
-            limit,
-            min_one,
-            read_committed: w.read_committed,
-        };
-        let r = fetch_here(
-            shard,
-            &w.topic,
-            w.partition,
-            w.offset,
-            w.current_leader_epoch,
-            read,
-        )
-        .await;
-        let got = r.as_ref().map_or(0, |f| f.records.bytes);
-        if got > 0 {
-            returned_any = true;
-            budget = budget.saturating_sub(got);
-        }
-        // What the response holds for this partition: its bytes, or the whole read buffers
-        // they are slices of.
-        let holds = r.as_ref().map_or(0, |f| f.records.held_bytes()).max(got);
-        account(shard, &mut held, reservation, holds);
-        *slot = Some(r);
     }
+    read_local(
+        shard,
+        wanted,
+        &local,
+        &mut out,
+        &mut held,
+        &mut progress,
+        deadline,
+    )
+    .await;
+    let Progress {
+        mut budget,
+        mut returned_any,
+    } = progress;
     remote_owners.sort_unstable();
     for owner in remote_owners {
         let batch: Vec<(usize, RemoteRead)> = wanted
@@ -380,6 +352,242 @@ async fn read_all(
         .map(|r| r.unwrap_or(Err(PartitionError::NotLeader)))
         .collect();
     (out, held)
+}
+
+/// What a fetch's reads so far have taken: the response bytes left under `max_bytes`, and
+/// whether any partition returned data (KIP-74's one-batch rule applies until one has).
+struct Progress {
+    budget: usize,
+    returned_any: bool,
+}
+
+/// A local partition read of a fetch: which partition, how it was asked, what it holds.
+type LocalRead<'a> = futures::future::LocalBoxFuture<
+    'a,
+    (
+        usize,
+        Read,
+        // Started ahead of an earlier read finishing.
+        bool,
+        Option<Reservation>,
+        Result<Fetched, PartitionError>,
+    ),
+>;
+
+/// Read this shard's partitions of a fetch (`local`, indexes into `wanted`, in request order),
+/// several at once, with the result of reading them one after another.
+///
+/// A disk read (a consumer catching up) takes a millisecond or more, and one at a time a fetch
+/// of many partitions waited for each in turn; so up to
+/// [`FETCH_PARTITION_READS_IN_FLIGHT_MAX`] reads of one fetch are started ahead of the ones
+/// before them finishing (the shard's O_DIRECT reads stay within `DISK_READS_IN_FLIGHT_MAX`
+/// across all its fetches). Results are taken in request order, and the budget and KIP-74 rule
+/// are applied exactly as a sequential read would:
+/// - a read the tail cache answers, with nothing in flight, is read at once as before (no task,
+///   no allocation: a consumer at the tail pays nothing for the window);
+/// - a read at the head (every earlier one taken) gets `min(partition_max_bytes, budget)`,
+///   at least one batch if nothing returned data yet, and may wait for the shard's budget;
+/// - a read started ahead gets its whole `partition_max_bytes`, only while that fits in the
+///   budget minus every earlier read's limit (then a sequential read would have got the same),
+///   never the one-batch rule, and only a reservation available at once; otherwise it waits to
+///   become the head;
+/// - a read started ahead is read again as the head where its answer could differ from the
+///   sequential one: an earlier partition's first batch went past its limit and ate into the
+///   budget, or it found nothing although its partition has data while no earlier partition
+///   returned any (its first batch was larger than its limit: sequentially it would have had
+///   the one-batch rule). Both need a batch larger than a partition's limit: rare.
+async fn read_local(
+    shard: &Rc<Shard>,
+    wanted: &[Wanted],
+    local: &[usize],
+    out: &mut [Option<Result<Fetched, PartitionError>>],
+    held: &mut Option<Reservation>,
+    progress: &mut Progress,
+    deadline: Instant,
+) {
+    use futures::StreamExt;
+    let mut window: futures::stream::FuturesOrdered<LocalRead<'_>> =
+        futures::stream::FuturesOrdered::new();
+    // Sum of the limits of the reads in `window`.
+    let mut planned = 0usize;
+    let mut next = local.iter().copied().peekable();
+    loop {
+        while window.len() < FETCH_PARTITION_READS_IN_FLIGHT_MAX {
+            let Some(&i) = next.peek() else { break };
+            let Some(w) = wanted.get(i) else {
+                next.next();
+                continue;
+            };
+            let ahead = !window.is_empty();
+            if !ahead && !reads_from_disk(shard, w) {
+                // Nothing in flight and no disk to wait for (the tail cache answers, or
+                // there is nothing to read): read it here, as a sequential fetch does.
+                next.next();
+                let (read, reservation) = head_read(shard, w, progress, deadline).await;
+                let r = fetch_here(
+                    shard,
+                    &w.topic,
+                    w.partition,
+                    w.offset,
+                    w.current_leader_epoch,
+                    read,
+                )
+                .await;
+                settle(shard, progress, held, out, i, reservation, r);
+                continue;
+            }
+            let (read, reservation) = if !ahead {
+                head_read(shard, w, progress, deadline).await
+            } else {
+                let room = progress.budget.saturating_sub(planned);
+                if w.partition_max_bytes > room {
+                    break;
+                }
+                let limit = w.partition_max_bytes;
+                let reservation = if limit == 0 {
+                    None
+                } else {
+                    match shard
+                        .fetch_budget
+                        .try_reserve(limit + read_buffer_bytes(limit))
+                    {
+                        Some(r) => Some(r),
+                        None => break,
+                    }
+                };
+                let read = Read {
+                    limit,
+                    min_one: false,
+                    read_committed: w.read_committed,
+                };
+                (read, reservation)
+            };
+            next.next();
+            planned += read.limit;
+            window.push_back(
+                async move {
+                    let r = fetch_here(
+                        shard,
+                        &w.topic,
+                        w.partition,
+                        w.offset,
+                        w.current_leader_epoch,
+                        read,
+                    )
+                    .await;
+                    (i, read, ahead, reservation, r)
+                }
+                .boxed_local(),
+            );
+            let peak = &shard.metrics.fetch_reads_in_flight_peak;
+            peak.fetch_max(window.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        // Never empty here unless every partition has been read (`FuturesOrdered` answers None
+        // when empty; it never panics).
+        let Some((i, read, started_ahead, mut reservation, mut r)) = window.next().await else {
+            break;
+        };
+        planned = planned.saturating_sub(read.limit);
+        let Some(w) = wanted.get(i) else { continue };
+        // A read started ahead was asked for `partition_max_bytes` without the one-batch rule;
+        // read one after another it would have had `min(partition_max_bytes, budget)` and the
+        // rule while nothing was returned. Where that could differ (an earlier partition's
+        // oversized batch ate the budget, or this one's first batch was too big for its limit
+        // with nothing returned before it), it is read again as the head: the answer is
+        // always the sequential one.
+        let inexact = started_ahead
+            && (w.partition_max_bytes > progress.budget
+                || !progress.returned_any && has_unreturned_data(w, &r));
+        if inexact {
+            drop(reservation);
+            let (read, res) = head_read(shard, w, progress, deadline).await;
+            reservation = res;
+            r = fetch_here(
+                shard,
+                &w.topic,
+                w.partition,
+                w.offset,
+                w.current_leader_epoch,
+                read,
+            )
+            .await;
+        }
+        settle(shard, progress, held, out, i, reservation, r);
+    }
+}
+
+/// Take partition `i`'s read into the response: what it returned counts against the budget
+/// and ends the one-batch rule; the response holds its bytes, or the whole read buffers they
+/// are slices of.
+fn settle(
+    shard: &Shard,
+    progress: &mut Progress,
+    held: &mut Option<Reservation>,
+    out: &mut [Option<Result<Fetched, PartitionError>>],
+    i: usize,
+    reservation: Option<Reservation>,
+    r: Result<Fetched, PartitionError>,
+) {
+    let got = r.as_ref().map_or(0, |f| f.records.bytes);
+    if got > 0 {
+        progress.returned_any = true;
+        progress.budget = progress.budget.saturating_sub(got);
+    }
+    let holds = r.as_ref().map_or(0, |f| f.records.held_bytes()).max(got);
+    account(shard, held, reservation, holds);
+    if let Some(slot) = out.get_mut(i) {
+        *slot = Some(r);
+    }
+}
+
+/// Whether reading `w` here would wait for the disk (its owner is this shard).
+fn reads_from_disk(shard: &Shard, w: &Wanted) -> bool {
+    shard
+        .local_partition(&w.topic, w.partition)
+        .is_some_and(|p| p.log().reads_from_disk(w.offset))
+}
+
+/// How the next read in request order is asked when every earlier one is done: within
+/// `min(partition_max_bytes, budget)`, at least one batch while nothing returned data
+/// (KIP-74, so a consumer can never get stuck behind a big batch), with a reservation waited
+/// for if the response has nothing yet; without budget, the partition answers with its
+/// offsets only.
+async fn head_read(
+    shard: &Rc<Shard>,
+    w: &Wanted,
+    progress: &Progress,
+    deadline: Instant,
+) -> (Read, Option<Reservation>) {
+    let mut limit = w.partition_max_bytes.min(progress.budget);
+    let mut min_one = !progress.returned_any;
+    let reservation = if limit == 0 {
+        None
+    } else {
+        let bytes = limit + read_buffer_bytes(limit);
+        reserve(shard, bytes, progress.returned_any, deadline).await
+    };
+    if limit > 0 && reservation.is_none() {
+        limit = 0;
+        min_one = false;
+    }
+    let read = Read {
+        limit,
+        min_one,
+        read_committed: w.read_committed,
+    };
+    (read, reservation)
+}
+
+/// The read returned nothing although the partition has data at the offset asked for.
+fn has_unreturned_data(w: &Wanted, r: &Result<Fetched, PartitionError>) -> bool {
+    r.as_ref().is_ok_and(|f| {
+        let upper = if w.read_committed {
+            f.last_stable_offset
+        } else {
+            f.high_watermark
+        };
+        f.records.bytes == 0 && w.offset < upper
+    })
 }
 
 /// Make `reservation` stand for the `got` bytes a read returned (more than reserved only for
@@ -513,7 +721,9 @@ struct Read {
     read_committed: bool,
 }
 
-/// Read one partition this shard owns.
+/// Read one partition this shard owns. A read the tail cache can't answer (a consumer
+/// catching up from disk) runs in the shard's catch-up task queue, within its catch-up slots
+/// (`log::storage::CatchUp`), so produce and tail fetches in the default queue go first.
 async fn fetch_here(
     s: &Rc<Shard>,
     topic: &str,
@@ -531,8 +741,40 @@ async fn fetch_here(
     if epoch > p.leader_epoch() {
         return Err(PartitionError::UnknownLeaderEpoch);
     }
-    p.fetch(offset, read.limit, read.min_one, read.read_committed)
-        .await
+    let catching_up = read.limit > 0 || read.min_one;
+    if !(catching_up && p.log().reads_from_disk(offset)) {
+        return p
+            .fetch(offset, read.limit, read.min_one, read.read_committed)
+            .await;
+    }
+    let catchup = &s.storage.catchup;
+    let Some(_slot) = catchup.slot().await else {
+        return Err(PartitionError::Storage); // the semaphore is never closed
+    };
+    // Its own task, so the read's CPU time is scheduled by the catch-up queue's shares; a
+    // panic in it is caught here (it would otherwise end the shard's thread).
+    let queue = catchup.queue();
+    let task = glommio::spawn_local_into(
+        std::panic::AssertUnwindSafe(async move {
+            p.fetch(offset, read.limit, read.min_one, read.read_committed)
+                .await
+        })
+        .catch_unwind(),
+        queue,
+    );
+    match task {
+        Ok(task) => match task.await {
+            Ok(r) => r,
+            Err(panic) => {
+                super::note_panic(s, "a catch-up read", &panic);
+                Err(PartitionError::Storage)
+            }
+        },
+        Err(e) => {
+            tracing::error!(error = %e, "could not start a catch-up read");
+            Err(PartitionError::Storage)
+        }
+    }
 }
 
 /// `bytes` of the shard's fetch budget: at once if they fit; else None when the response

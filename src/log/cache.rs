@@ -165,6 +165,13 @@ impl LogCache {
         }
     }
 
+    /// Whether the cache holds the batch containing `offset` (counts nothing).
+    pub fn holds(&self, offset: i64) -> bool {
+        let batches = self.batches.borrow();
+        batches.front().is_some_and(|b| b.base_offset <= offset)
+            && batches.back().is_some_and(|b| b.next_offset > offset)
+    }
+
     /// Whole batches from the one holding `offset`, below `end_offset`, up to `max_bytes` (at
     /// least one when `min_one`), if the cache holds the batch containing `offset`. Counts a
     /// hit or a miss.

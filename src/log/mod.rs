@@ -470,6 +470,14 @@ impl Log {
         self.failed.get()
     }
 
+    /// Whether a read at `offset` goes to the segment files: it is below the written end and
+    /// the tail cache does not hold it (a consumer catching up).
+    pub fn reads_from_disk(&self, offset: i64) -> bool {
+        offset >= self.start_offset.get()
+            && offset < self.written_end.get()
+            && !self.cache.holds(offset)
+    }
+
     /// While the log is failed (fenced): the end of what was durable before the failure. No
     /// read goes past it, and it never moves (no fdatasync is issued, or trusted, after a
     /// failure) until the log is reopened and recovered from what is on disk.

@@ -15,6 +15,7 @@ use super::index_cache::IndexCache;
 use super::reader::DiskReads;
 use super::sync_cycle::SyncCycle;
 use super::transient::TransientFiles;
+use crate::limits::{CATCHUP_READS_IN_FLIGHT_MAX, CATCHUP_TASK_QUEUE_SHARES};
 use crate::shard::blocking::BlockingPool;
 
 /// One shard's storage state, shared by all its logs. Lives on its shard.
@@ -38,6 +39,80 @@ pub struct ShardStorage {
     /// Slots for decompressing a stored batch's records (timestamp lookups), each up to
     /// `DECOMPRESSED_BATCH_BYTES_MAX`: [`crate::limits::DECOMPRESSIONS_IN_FLIGHT_MAX`].
     pub decompressions: glommio::sync::Semaphore,
+    /// Catch-up reads (fetches the tail cache can't answer: a consumer reading old data from
+    /// disk): their own low-shares task queue and slots, so they run behind produce and
+    /// tail fetches (`handlers::fetch`).
+    pub catchup: CatchUp,
+}
+
+/// Where one shard runs catch-up reads: a glommio task queue with
+/// [`CATCHUP_TASK_QUEUE_SHARES`] (the default queue has 1000), created on first use on the
+/// shard's executor, and [`CATCHUP_READS_IN_FLIGHT_MAX`] slots. Lives on its shard.
+pub struct CatchUp {
+    queue: Cell<Option<glommio::TaskQueueHandle>>,
+    slots: glommio::sync::Semaphore,
+    /// Reads holding a slot now, and the most seen (for the limit's test).
+    in_flight: Cell<(usize, usize)>,
+}
+
+/// A catch-up read's slot: held until the read is done. Lives on its shard.
+pub struct CatchUpSlot<'a> {
+    _permit: glommio::sync::Permit<'a>,
+    in_flight: &'a Cell<(usize, usize)>,
+}
+
+impl Drop for CatchUpSlot<'_> {
+    fn drop(&mut self) {
+        let (now, peak) = self.in_flight.get();
+        self.in_flight.set((now.saturating_sub(1), peak));
+    }
+}
+
+impl Default for CatchUp {
+    fn default() -> Self {
+        CatchUp {
+            queue: Cell::new(None),
+            slots: glommio::sync::Semaphore::new(CATCHUP_READS_IN_FLIGHT_MAX as u64),
+            in_flight: Cell::new((0, 0)),
+        }
+    }
+}
+
+impl CatchUp {
+    /// One of the shard's [`CATCHUP_READS_IN_FLIGHT_MAX`] slots, waiting for one if need be
+    /// (None only if the semaphore were closed, which nothing does).
+    pub async fn slot(&self) -> Option<CatchUpSlot<'_>> {
+        let permit = self.slots.acquire_permit(1).await.ok()?;
+        let (now, peak) = self.in_flight.get();
+        assert!(
+            now < CATCHUP_READS_IN_FLIGHT_MAX,
+            "a catch-up read past the limit"
+        );
+        self.in_flight.set((now + 1, peak.max(now + 1)));
+        Some(CatchUpSlot {
+            _permit: permit,
+            in_flight: &self.in_flight,
+        })
+    }
+
+    /// The most catch-up reads the shard has had in flight at once.
+    pub fn in_flight_peak(&self) -> usize {
+        self.in_flight.get().1
+    }
+
+    /// The shard's catch-up task queue (created on the calling executor the first time).
+    pub fn queue(&self) -> glommio::TaskQueueHandle {
+        if let Some(q) = self.queue.get() {
+            return q;
+        }
+        let q = glommio::executor().create_task_queue(
+            glommio::Shares::Static(CATCHUP_TASK_QUEUE_SHARES),
+            glommio::Latency::NotImportant,
+            "catch-up-reads",
+        );
+        self.queue.set(Some(q));
+        q
+    }
 }
 
 impl ShardStorage {
@@ -55,6 +130,7 @@ impl ShardStorage {
             decompressions: glommio::sync::Semaphore::new(
                 crate::limits::DECOMPRESSIONS_IN_FLIGHT_MAX as u64,
             ),
+            catchup: CatchUp::default(),
         })
     }
 }

@@ -111,6 +111,8 @@ pub struct ShardMetrics {
     pub request_budget_waits: AtomicU64,
     /// Partition reads of a fetch that found the shard's fetch budget spent.
     pub fetch_budget_waits: AtomicU64,
+    /// The most partition reads one fetch has had in flight at once (`handlers::fetch`).
+    pub fetch_reads_in_flight_peak: AtomicU64,
     /// Client quotas, per kind (produce, fetch, request: `QuotaKind` order): throttle time
     /// handed out, in ms, and responses throttled.
     pub quota_throttle_ms: [AtomicU64; 3],
@@ -244,6 +246,12 @@ pub struct ShardSnapshot {
     pub index_cache_fallbacks: u64,
     pub index_cache_used_bytes: u64,
     pub index_cache_budget_bytes: u64,
+    /// The most O_DIRECT reads the shard has had in flight at once, and the most partition
+    /// reads one of its fetches has.
+    pub disk_reads_in_flight_peak: u64,
+    pub fetch_reads_in_flight_peak: u64,
+    /// The most catch-up reads (fetches the tail cache can't answer) in flight at once.
+    pub catchup_reads_in_flight_peak: u64,
     pub partitions: Vec<PartitionSnapshot>,
     /// The groups this shard coordinates (loaded ones), by id.
     pub groups: Vec<GroupView>,
@@ -283,6 +291,7 @@ impl ShardMetrics {
             records_batches_in: AtomicU64::new(0),
             request_budget_waits: AtomicU64::new(0),
             fetch_budget_waits: AtomicU64::new(0),
+            fetch_reads_in_flight_peak: AtomicU64::new(0),
             quota_throttle_ms: std::array::from_fn(|_| AtomicU64::new(0)),
             quota_throttled: std::array::from_fn(|_| AtomicU64::new(0)),
             cpu: AtomicU64::new(0),
@@ -418,6 +427,12 @@ pub async fn publish_snapshots(shard: Rc<crate::shard::Shard>) {
             index_cache_fallbacks: index_cache.fallbacks,
             index_cache_used_bytes: index_cache.used_bytes as u64,
             index_cache_budget_bytes: index_cache.budget_bytes as u64,
+            disk_reads_in_flight_peak: shard.storage.disk_reads.in_flight_peak() as u64,
+            catchup_reads_in_flight_peak: shard.storage.catchup.in_flight_peak() as u64,
+            fetch_reads_in_flight_peak: shard
+                .metrics
+                .fetch_reads_in_flight_peak
+                .load(std::sync::atomic::Ordering::Relaxed),
             partitions,
             groups: crate::groups::coordinator::views(&shard),
             share_groups: shard.share.views(),

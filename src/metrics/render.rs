@@ -395,7 +395,7 @@ fn render_latency(out: &mut String, shards: &[Arc<ShardMetrics>]) {
 /// Gauges from the shards' last snapshots: tail cache and per-partition log state.
 fn render_snapshots(out: &mut String, snaps: &[(u32, Arc<ShardSnapshot>)]) {
     type Get = fn(&ShardSnapshot) -> u64;
-    let cache: [(&str, &str, &str, Get); 14] = [
+    let cache: [(&str, &str, &str, Get); 17] = [
         (
             "sluice_write_buffer_used_bytes",
             "gauge",
@@ -479,6 +479,24 @@ fn render_snapshots(out: &mut String, snaps: &[(u32, Arc<ShardSnapshot>)]) {
             "gauge",
             "The shard's sealed-segment index cache budget (--index-cache-bytes).",
             |s| s.index_cache_budget_bytes,
+        ),
+        (
+            "sluice_disk_reads_in_flight_peak",
+            "gauge",
+            "The most O_DIRECT log reads the shard has had in flight at once (at most DISK_READS_IN_FLIGHT_MAX).",
+            |s| s.disk_reads_in_flight_peak,
+        ),
+        (
+            "sluice_fetch_reads_in_flight_peak",
+            "gauge",
+            "The most partition reads one fetch on the shard has had in flight at once (at most FETCH_PARTITION_READS_IN_FLIGHT_MAX).",
+            |s| s.fetch_reads_in_flight_peak,
+        ),
+        (
+            "sluice_catchup_reads_in_flight_peak",
+            "gauge",
+            "The most catch-up reads (fetches the tail cache can't answer, read from disk in their own task queue) the shard has had in flight at once (at most CATCHUP_READS_IN_FLIGHT_MAX).",
+            |s| s.catchup_reads_in_flight_peak,
         ),
     ];
     for (name, kind, help, get) in cache {

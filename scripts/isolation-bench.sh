@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Isolation: publish latency at a fixed 100 MB/s (1 KiB, 16 partitions, acks=1) with the disk
+# idle, and while a second consumer drains a backlog from disk on the same shard (Redpanda's
+# scheduling groups are the anchor: foreground produce and fetch outrank background reads).
+#
+# 1. A backlog topic of --gb GB is filled, and the broker restarted (its tail cache is empty:
+#    reading the backlog means O_DIRECT reads of the segment files).
+# 2. For each broker binary (A/B, back to back, on the same data), --rounds times:
+#    idle:  `sluice-bench run` of the fixed-rate workload for --duration;
+#    busy:  the same while `sluice-bench drain` reads the backlog from offset 0 again and
+#           again (niced, so the load generator's own threads are not the ones slowed: the
+#           drain stands for a consumer on another machine).
+#    Publish p50/p99/p99.9/max of both, and the drain's MB/s.
+# The broker runs on CPU 0 (--cores 1 --cpuset 0), the load generators on CPU 1.
+#
+# Usage: [SLUICE_BENCH_BIN=path] scripts/isolation-bench.sh [--gb N] [--duration S]
+#          [--warmup S] [--rounds N] [--rate MSG_S] [BINARY ...]
+# Never part of CI: it writes GBs to the disk. Loopback only; every loop is bounded.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+GB=3
+DURATION=30
+WARMUP=5
+ROUNDS=1
+RATE=97656
+BINARIES=()
+die() { echo "isolation-bench: $*" >&2; exit 1; }
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --gb) GB="$2"; shift 2 ;;
+    --duration) DURATION="$2"; shift 2 ;;
+    --warmup) WARMUP="$2"; shift 2 ;;
+    --rounds) ROUNDS="$2"; shift 2 ;;
+    --rate) RATE="$2"; shift 2 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -*) die "unknown option $1" ;;
+    *) BINARIES+=("$1"); shift ;;
+  esac
+done
+[[ -n "${CI:-}" ]] && die "refusing to run under CI"
+if [[ ${#BINARIES[@]} -eq 0 || -z "${SLUICE_BENCH_BIN:-}" ]]; then
+  (cd "$ROOT" && cargo build --release -p sluice -p bench-harness >/dev/null)
+fi
+[[ ${#BINARIES[@]} -gt 0 ]] || BINARIES=("$ROOT/target/release/sluice")
+BENCH="${SLUICE_BENCH_BIN:-$ROOT/target/release/sluice-bench}"
+WORKLOAD="$ROOT/bench-harness/workloads/fixed-rate-100mb-1kb.yaml"
+WORK="$(mktemp -d "$ROOT/target/isolation-bench.XXXXXX")"
+AVAIL_KB=$(df -Pk "$WORK" | awk 'NR==2 {print $4}')
+NEED_KB=$(( GB * 1100 * 1024 + 4 * 1024 * 1024 ))
+[[ $AVAIL_KB -gt $NEED_KB ]] || { rm -rf "$WORK"; die "needs $((NEED_KB / 1024)) MB free, $((AVAIL_KB / 1024)) MB left"; }
+
+PID=""
+DRAIN_PID=""
+stop_drain() { if [[ -n "$DRAIN_PID" ]]; then kill "$DRAIN_PID" 2>/dev/null || true; wait "$DRAIN_PID" 2>/dev/null || true; DRAIN_PID=""; fi; }
+stop_broker() { if [[ -n "$PID" ]]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=""; fi; }
+PANICKED=0
+check_panics() {
+  [[ $PANICKED -eq 0 ]] || return 0
+  if grep -l panicked "$WORK"/*.log >/dev/null 2>&1; then
+    PANICKED=1
+    echo "isolation-bench: A BROKER PANICKED during the run:" >&2; grep -h -m5 -A2 panicked "$WORK"/*.log >&2
+  fi
+}
+trap 'stop_drain; stop_broker; check_panics; rm -rf "$WORK"' EXIT
+
+start_broker() { # BINARY LOGNAME: sets BOOT
+  rm -f "$WORK/ports.json"
+  "$1" serve --cores 1 --cpuset 0 --data-dir "$WORK/data" --listen 127.0.0.1:0 \
+    --admin-listen 127.0.0.1:0 --ports-file "$WORK/ports.json" 2>"$WORK/$2.log" &
+  PID=$!
+  for _ in $(seq 600); do [[ -s "$WORK/ports.json" ]] && break; kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+  [[ -s "$WORK/ports.json" ]] || die "broker did not start: $(tail -5 "$WORK/$2.log")"
+  BOOT="127.0.0.1:$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["bootstrap"])' "$WORK/ports.json")"
+}
+
+cat >"$WORK/fill.yaml" <<EOF
+name: isolation backlog ${GB} GB / 16 partitions / 1kb
+topics: 1
+partitionsPerTopic: 16
+messageSize: 1024
+subscriptionsPerTopic: 0
+consumerPerSubscription: 1
+producersPerTopic: 1
+producerRate: 0
+consumerBacklogSizeGB: ${GB}
+warmupDurationMinutes: 0
+testDurationMinutes: 0.02
+EOF
+
+start_broker "${BINARIES[0]}" fill
+echo "filling a ${GB} GB backlog..."
+taskset -c 1 "$BENCH" run -w "$WORK/fill.yaml" -b "$BOOT" --acks 1 --quiet --topic-prefix backlog \
+  --output "$WORK/fill.json" >/dev/null
+stop_broker
+
+summary() { # RESULT LABEL LOAD
+  python3 - "$@" <<'EOF'
+import json, sys
+path, label, load = sys.argv[1:]
+r = json.load(open(path))
+s = r["summary"]; p = s["publish_latency"]
+print(f"{label}: publish p50 {p['p50_us']/1e3:.2f} ms, p99 {p['p99_us']/1e3:.2f} ms, "
+      f"p99.9 {p['p999_us']/1e3:.2f} ms, max {p['max_us']/1e3:.1f} ms; "
+      f"{s['produced_bytes_per_s']/1e6:.0f} MB/s produced; verified {r['verification']['ok']}; load {load}")
+EOF
+}
+
+n=0
+for round in $(seq "$ROUNDS"); do
+  for b in "${BINARIES[@]}"; do
+    for mode in idle busy; do
+      n=$((n + 1))
+      start_broker "$b" "$mode-$n"
+      if [[ $mode == busy ]]; then
+        # Drain the backlog from the start again and again until the run ends (bounded).
+        ( for i in $(seq 50); do
+            taskset -c 1 nice -n 19 "$BENCH" drain -b "$BOOT" --topic-prefix backlog --quiet \
+              --timeout 5m --output "$WORK/drain-$n-$i.json" || exit 0
+          done ) &
+        DRAIN_PID=$!
+        sleep 2
+      fi
+      load=$(cut -d' ' -f1 /proc/loadavg)
+      taskset -c 1 "$BENCH" run -w "$WORKLOAD" -b "$BOOT" --acks 1 --quiet --rate "$RATE" \
+        --duration "${DURATION}s" --warmup "${WARMUP}s" --topic-prefix "fg$n" \
+        --placement "broker on CPU 0 (1 shard), harness on CPU 1" \
+        --output "$WORK/run-$n.json" >/dev/null || true
+      drained=""
+      if [[ $mode == busy ]]; then
+        drained=$(python3 - "$WORK" "$n" <<'EOF'
+import glob, json, sys
+work, n = sys.argv[1:]
+rs = []
+for f in glob.glob(f"{work}/drain-{n}-*.json"):
+    try: rs.append(json.load(open(f)))
+    except Exception: pass
+b = sum(r["value_bytes"] for r in rs); s = sum(r["seconds"] for r in rs)
+print(f"; drain {b/1e9:.1f} GB at {b/s/1e6:.0f} MB/s over {len(rs)} complete passes" if s else "; no drain completed")
+EOF
+)
+        stop_drain
+      fi
+      stop_broker
+      [[ -f "$WORK/run-$n.json" ]] && echo "$(summary "$WORK/run-$n.json" "round $round $b $mode" "$load")$drained"
+    done
+  done
+done
+check_panics
+[[ $PANICKED -eq 0 ]] || exit 3
