@@ -317,7 +317,7 @@ fn nothing_at_or_past_the_last_stable_offset_is_cleaned() {
     let before = past_lso(&mut c);
     // The cleaner cleans below the LSO meanwhile.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while fillers(&mut c) > 30 * 10 + 60 * 10 {
+    while fillers(&mut c) >= 30 * 10 + 60 * 10 {
         assert!(
             Instant::now() < deadline,
             "nothing below the LSO was cleaned"
