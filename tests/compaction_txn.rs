@@ -310,7 +310,8 @@ fn nothing_at_or_past_the_last_stable_offset_is_cleaned() {
             let len = i32::from_be_bytes(raw[8..12].try_into().unwrap()) as usize;
             let count = i32::from_be_bytes(raw[57..61].try_into().unwrap());
             n += count.max(0) as usize;
-            bytes::Buf::advance(&mut raw, (12 + len).min(raw.len()));
+            let step = (12 + len).min(raw.len());
+            bytes::Buf::advance(&mut raw, step);
         }
         n
     };
