@@ -340,8 +340,11 @@ mod tests {
         }
     }
 
+    /// (key, value) as replay applied them.
+    type Applied = Vec<(String, Option<String>)>;
+
     /// Replays `records` and returns what was applied, in order, and what stayed open.
-    fn replay(records: &[Record]) -> (Vec<(String, Option<String>)>, HashMap<i64, Held>) {
+    fn replay(records: &[Record]) -> (Applied, HashMap<i64, Held>) {
         let mut applied = Vec::new();
         let mut r = OffsetsReplay::new(|k: &[u8], v: Option<&[u8]>| {
             applied.push((
