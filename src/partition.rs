@@ -17,6 +17,8 @@ use crate::txn::partition_state::{AbortedTxn, PartitionTxns, TxnProduceError};
 
 mod producer_snapshot;
 mod txn_state;
+#[cfg(test)]
+mod txn_tests;
 
 /// `sequence + increment` as Kafka counts producer sequences: past i32::MAX they wrap to 0, not
 /// to i32::MIN (Kafka's `DefaultRecordBatch.incrementSequence`), so a producer that has sent
@@ -162,11 +164,10 @@ pub struct Partition {
     txns: RefCell<PartitionTxns>,
     /// Whether this partition's `transactions` flag file exists (see [`TXN_FLAG_FILE`]).
     transactional: Cell<bool>,
-    /// `.txnindex` entries not written yet, (segment base, entry), in the order the markers
-    /// were applied; written in that order by whoever holds `txn_index_writer`
-    /// (`partition::txn_state`).
-    txn_index_queue: RefCell<Vec<(i64, crate::log::txn_index::Entry)>>,
-    txn_index_writer: glommio::sync::Semaphore,
+    /// `.txnindex` entries not written yet, in the order the markers were applied; written
+    /// in that order, each to the file of the segment holding its marker at the time of the
+    /// write, by whoever holds the log's `txn_index_lock` (`partition::txn_state`).
+    txn_index_queue: RefCell<Vec<crate::log::txn_index::Entry>>,
 }
 
 /// A file in the partition's directory, written (durably) before its first transactional
@@ -199,7 +200,6 @@ impl Partition {
             txns: RefCell::new(PartitionTxns::default()),
             transactional: Cell::new(false),
             txn_index_queue: RefCell::new(Vec::new()),
-            txn_index_writer: glommio::sync::Semaphore::new(1),
         };
         p.rebuild_producer_state();
         Rc::new(p)

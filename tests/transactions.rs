@@ -133,10 +133,8 @@ fn unadded_partitions_are_refused_and_read_committed_stops_at_the_open_transacti
     let mut boot = Conn::connect(b.bootstrap_addr());
     create_topic(&mut boot, "t", 1);
     let id = "tx-kip890";
-    let mut c = coordinator(&b, id);
-    let (e, pid, epoch) = init(&mut c, id, 60_000, (-1, -1), 3);
-    assert_eq!(e, NONE);
-    let p = (pid, epoch);
+    let (mut c, p) = start_producer(&b, id, 60_000);
+    let pid = p.0;
     // KIP-890 part 1: not added yet.
     assert_eq!(
         produce_raw(&mut boot, Some(id), "t", 0, txn_batch(p, 0, 2), 9),
@@ -206,10 +204,8 @@ fn a_restart_finishes_a_prepared_commit() {
     let mut boot = Conn::connect(b.bootstrap_addr());
     create_topic(&mut boot, "t", 2);
     let id = "tx-restart";
-    let mut c = coordinator(&b, id);
-    let (e, pid, epoch) = init(&mut c, id, 60_000, (-1, -1), 3);
-    assert_eq!(e, NONE);
-    let p = (pid, epoch);
+    let (mut c, p) = start_producer(&b, id, 60_000);
+    let (pid, epoch) = p;
     assert_eq!(
         add_partitions(&mut c, id, p, &[("t", 0), ("t", 1)], 3),
         vec![NONE, NONE]

@@ -63,10 +63,8 @@ fn aborted_ranges_come_from_the_txnindex_across_kill_9() {
     let mut boot = Conn::connect(b.bootstrap_addr());
     create_topic(&mut boot, "t", 1);
     let id = "tx-index";
-    let mut c = coordinator(&b, id);
-    let (e, pid, epoch) = init(&mut c, id, 60_000, (-1, -1), 3);
-    assert_eq!(e, NONE);
-    let p = (pid, epoch);
+    let (mut c, p) = start_producer(&b, id, 60_000);
+    let pid = p.0;
     // Aborted (data 0-1, marker 2), committed (3-4, 5), aborted (6-7, 8).
     one_txn(&mut c, &mut boot, id, p, "t", (0, 2), false);
     one_txn(&mut c, &mut boot, id, p, "t", (2, 2), true);
@@ -231,10 +229,8 @@ fn a_crash_between_markers_is_finished_by_the_coordinator() {
     let mut boot = Conn::connect(b.bootstrap_addr());
     create_topic(&mut boot, "m", 2);
     let id = "tx-partial";
-    let mut c = coordinator(&b, id);
-    let (e, pid, epoch) = init(&mut c, id, 60_000, (-1, -1), 3);
-    assert_eq!(e, NONE);
-    let p = (pid, epoch);
+    let (mut c, p) = start_producer(&b, id, 60_000);
+    let (pid, epoch) = p;
     assert_eq!(
         add_partitions(&mut c, id, p, &[("m", 0), ("m", 1)], 3),
         vec![NONE, NONE]
@@ -309,41 +305,6 @@ fn a_crash_between_markers_is_finished_by_the_coordinator() {
         init(&mut c, id, 60_000, (-1, -1), 3),
         (NONE, pid, epoch + 1)
     );
-}
-
-/// An idempotent (not transactional) batch of `n` records of `size` bytes from producer `p`.
-fn idempotent_batch(p: (i64, i16), seq: i32, n: usize, size: usize) -> bytes::Bytes {
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
-    let records: Vec<Record> = (0..n)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: p.0,
-            producer_epoch: p.1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: seq + i as i32,
-            timestamp: 1_700_000_000_000,
-            key: None,
-            value: Some(bytes::Bytes::from(vec![b'v'; size])),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = bytes::BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    buf.freeze()
 }
 
 /// DescribeProducers v0 of `topic`-0: (producer id, epoch, last sequence).

@@ -123,10 +123,7 @@ fn transactional_offsets_survive_a_crash_and_settle_with_the_transaction() {
     let mut boot = Conn::connect(b.bootstrap_addr());
     create_topic(&mut boot, "t", 1);
     let (id, group) = ("tx-offsets", "g-offsets");
-    let mut c = coordinator(&b, id);
-    let (e, pid, epoch) = init(&mut c, id, 60_000, (-1, -1), 3);
-    assert_eq!(e, NONE);
-    let p = (pid, epoch);
+    let (mut c, p) = start_producer(&b, id, 60_000);
 
     // Committed transaction, with a crash between TxnOffsetCommit and EndTxn.
     assert_eq!(add_offsets(&mut c, id, p, group), NONE);
@@ -170,6 +167,60 @@ fn transactional_offsets_survive_a_crash_and_settle_with_the_transaction() {
     assert!(b.panics().is_empty(), "{:?}", b.panics());
 }
 
+/// A plain OffsetCommit v8 (no member: a simple consumer's) of `offset` for `t`-0 in `group`.
+fn plain_commit(c: &mut Conn, group: &str, offset: i64) -> i16 {
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    let r = c.call(
+        &OffsetCommitRequest::default()
+            .with_group_id(GroupId(s(group)))
+            .with_generation_id_or_member_epoch(-1)
+            .with_member_id(s(""))
+            .with_topics(vec![OffsetCommitRequestTopic::default()
+                .with_name(TopicName(s("t")))
+                .with_partitions(vec![OffsetCommitRequestPartition::default()
+                    .with_partition_index(0)
+                    .with_committed_offset(offset)])]),
+        8,
+    );
+    r.topics[0].partitions[0].error_code
+}
+
+/// Replay order: a transactional offset commit whose COMMIT marker comes after a plain
+/// OffsetCommit of the same partition must not overwrite it when the plain one was written
+/// later in the log (Kafka compares the two records' log positions); one written before the
+/// transactional record is overwritten by it.
+#[test]
+fn a_plain_commit_written_after_a_transactional_one_wins_on_replay() {
+    let mut b = Broker::start("txn-offsets-replay-order", &["--cores", "2"]);
+    let mut boot = Conn::connect(b.bootstrap_addr());
+    create_topic(&mut boot, "t", 1);
+    let (id, group) = ("tx-replay-order", "g-replay-order");
+    let (mut c, p) = start_producer(&b, id, 60_000);
+    // Log: plain 3, transactional 5, plain 7, COMMIT marker.
+    assert_eq!(plain_commit(&mut boot, group, 3), NONE);
+    assert_eq!(add_offsets(&mut c, id, p, group), NONE);
+    assert_eq!(txn_commit(&mut boot, id, p, group, 5), NONE);
+    assert_eq!(plain_commit(&mut boot, group, 7), NONE);
+    assert_eq!(retry(|| end_txn(&mut c, id, p, true, 3)), NONE);
+    b.restart();
+    assert_eq!(
+        fetch_offset_loaded(&b, group),
+        (NONE, 7),
+        "the plain commit written after the transactional one wins"
+    );
+    // Log: ..., transactional 9, COMMIT marker: now the transaction's is the latest.
+    let mut c = coordinator(&b, id);
+    let mut boot = Conn::connect(b.bootstrap_addr());
+    assert_eq!(retry(|| add_offsets(&mut c, id, p, group)), NONE);
+    assert_eq!(txn_commit(&mut boot, id, p, group, 9), NONE);
+    assert_eq!(retry(|| end_txn(&mut c, id, p, true, 3)), NONE);
+    b.crash_restart();
+    assert_eq!(fetch_offset_loaded(&b, group), (NONE, 9));
+    assert!(b.panics().is_empty(), "{:?}", b.panics());
+}
+
 #[test]
 fn txn_offset_commit_needs_add_offsets_to_txn() {
     let b = Broker::start("txn-offsets-unadded", &["--cores", "2"]);
@@ -194,10 +245,7 @@ fn txn_offset_commit_checks_the_member_it_names() {
     let mut boot = Conn::connect(b.bootstrap_addr());
     create_topic(&mut boot, "t", 1);
     let (id, group) = ("tx-member", "g-member");
-    let mut c = coordinator(&b, id);
-    let (e, pid, epoch) = init(&mut c, id, 60_000, (-1, -1), 3);
-    assert_eq!(e, NONE);
-    let p = (pid, epoch);
+    let (mut c, p) = start_producer(&b, id, 60_000);
     assert_eq!(retry(|| add_offsets(&mut c, id, p, group)), NONE);
     // Kafka 4: a generation on a group that does not exist is ILLEGAL_GENERATION; nothing is
     // staged.
@@ -245,10 +293,8 @@ fn a_transaction_left_open_is_aborted_after_its_timeout() {
     let mut boot = Conn::connect(b.bootstrap_addr());
     create_topic(&mut boot, "t", 2);
     let id = "tx-timeout";
-    let mut c = coordinator(&b, id);
-    let (e, pid, epoch) = init(&mut c, id, 1_000, (-1, -1), 3);
-    assert_eq!(e, NONE);
-    let p = (pid, epoch);
+    let (mut c, p) = start_producer(&b, id, 1_000);
+    let (pid, epoch) = p;
     assert_eq!(
         add_partitions(&mut c, id, p, &[("t", 0), ("t", 1)], 3),
         vec![NONE, NONE]
@@ -296,10 +342,8 @@ fn a_crash_before_end_txn_leaves_the_transaction_to_its_timeout() {
     let mut boot = Conn::connect(b.bootstrap_addr());
     create_topic(&mut boot, "t", 2);
     let id = "tx-crash-open";
-    let mut c = coordinator(&b, id);
-    let (e, pid, epoch) = init(&mut c, id, 2_000, (-1, -1), 3);
-    assert_eq!(e, NONE);
-    let p = (pid, epoch);
+    let (mut c, p) = start_producer(&b, id, 2_000);
+    let pid = p.0;
     assert_eq!(
         add_partitions(&mut c, id, p, &[("t", 0), ("t", 1)], 3),
         vec![NONE, NONE]

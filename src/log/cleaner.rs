@@ -22,14 +22,16 @@
 //! 4. **Swap.** `cleaner_swap` commits the group crash-safely; then the in-memory segment map,
 //!    the index cache and the tail cache forget the old segments.
 //!
-//! Transactions (`cleaner_txn`): records of aborted transactions are dropped and never count
-//! as a key's latest record; records of transactions not decided within the sealed segments
-//! are kept untouched and left out of the map (Kafka instead stops cleaning at the last stable
-//! offset; the effect on open transactions is the same). Not done (Kafka does it): removing
-//! transaction markers once `delete.retention.ms` has passed and no data of theirs is left —
-//! control batches are always kept. The cleaner never passes the last sealed segment, which is
-//! below the high watermark. The kept last batch of a producer is kept for every producer seen, not only
-//! active ones (more than Kafka keeps, never less).
+//! Transactions (`cleaner_txn`, a view built from the partition's aborted transactions and
+//! last stable offset, no segment read): a pass cleans only segments wholly below the last
+//! stable offset (Kafka's `firstUncleanableOffset` bound), so data of an open transaction is
+//! never touched; records of aborted transactions are dropped and never count as a key's
+//! latest record. A marker whose transaction kept no batch gets a delete horizon (now +
+//! `delete.retention.ms`), and a pass after it removes the marker (Kafka's two steps; an
+//! ABORT's `.txnindex` entry goes at the first). A group's `.txnindex` files are merged into
+//! the cleaned segment's in the same swap. The cleaner never passes the last sealed segment,
+//! which is below the high watermark. The kept last batch of a producer is kept for every
+//! producer seen, not only active ones (more than Kafka keeps, never less).
 //!
 //! Lives on the partition's owner shard.
 
@@ -38,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use super::cleaner_records::{self, BatchRules, Decision};
 use super::cleaner_swap::{self, Swap};
-use super::cleaner_txn::TxnView;
+use super::cleaner_txn::{MarkerTracker, TxnView};
 use super::segment::{self, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 use super::{active_index, appender::DmaAppender, format, reader, Log, LogError};
 
@@ -123,7 +125,7 @@ pub struct CleanState {
 }
 
 /// What a pass did.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct PassStats {
     pub bytes_read: u64,
     pub bytes_written: u64,
@@ -132,6 +134,9 @@ pub struct PassStats {
     pub groups: usize,
     /// Old segments' bytes minus their cleaned copies'.
     pub bytes_reclaimed: u64,
+    /// Marker offsets of aborted transactions the pass left no data of (sorted): their
+    /// `.txnindex` entries are gone, the partition forgets them (`Partition::txn_forget_aborted`).
+    pub aborts_emptied: Vec<i64>,
 }
 
 /// The shard's cleaner disk bandwidth: every read and write is accounted, and the pass sleeps
@@ -236,7 +241,8 @@ impl Log {
             .collect()
     }
 
-    /// One cleaning pass if the log is due one; None if it was not.
+    /// One cleaning pass if the log is due one; None if it was not. `txns` is the
+    /// partition's transactions as the pass starts (`Partition::cleaner_txn_view`).
     pub async fn clean(
         &self,
         state: &mut CleanState,
@@ -244,6 +250,7 @@ impl Log {
         limits: &CleanerLimits,
         throttle: &mut Throttle,
         now_ms: i64,
+        txns: &TxnView,
     ) -> Result<Option<PassStats>, LogError> {
         if self.failed.get() || self.closed.get() {
             return Ok(None);
@@ -269,7 +276,14 @@ impl Log {
             }
         }
         .max(self.start_offset.get());
-        let sealed = self.sealed_segments();
+        // Nothing at or past the last stable offset is cleaned: an open transaction's data
+        // stays as it is until its marker (Kafka's firstUncleanableOffset).
+        let lso = txns.last_stable_offset();
+        let sealed: Vec<Sealed> = self
+            .sealed_segments()
+            .into_iter()
+            .take_while(|s| s.next <= lso)
+            .collect();
         // Cleanable: sealed segments up to the first one too young for min.compaction.lag.ms.
         let lag_bound = now_ms.saturating_sub(settings.min_compaction_lag_ms.max(0));
         let cleanable: Vec<Sealed> = sealed
@@ -304,13 +318,12 @@ impl Log {
         }
         let mut stats = PassStats::default();
         let capacity = (limits.dedupe_buffer_bytes / CLEANER_MAP_ENTRY_BYTES).max(1);
-        let txns = self.txn_view(&sealed, throttle, &mut stats).await?;
         let (map, map_end) = self
             .build_map(
                 &cleanable,
                 first_dirty,
                 capacity,
-                &txns,
+                txns,
                 throttle,
                 &mut stats,
             )
@@ -322,12 +335,13 @@ impl Log {
             .collect();
         let producers_last = self.producers_last_batches(&to_clean).await?;
         let mut horizon: Option<i64> = None;
+        let mut markers = MarkerTracker::default();
         for group in group_by_size(&to_clean, settings.segment_bytes) {
             // An aborted transaction's record is never kept; an undecided one always is.
-            let latest = |r: &cleaner_records::RecordRef<'_>| {
-                !txns.is_aborted(r.offset)
+            let latest = |h: &format::BatchHeader, r: &cleaner_records::RecordRef<'_>| {
+                !txns.is_aborted(h)
                     && (r.offset >= map_end
-                        || txns.is_open(r.offset)
+                        || txns.is_open(h)
                         || r.key.is_none_or(|k| {
                             map.get(&cleaner_records::key_hash(k))
                                 .is_none_or(|&o| o <= r.offset)
@@ -338,14 +352,28 @@ impl Log {
             };
             let g = self
                 .clean_group(
-                    &group, settings, now_ms, throttle, &mut stats, latest, keep_empty,
+                    &group,
+                    settings,
+                    now_ms,
+                    throttle,
+                    &mut stats,
+                    latest,
+                    keep_empty,
+                    &mut markers,
                 )
                 .await?;
-            if let Some(h) = g {
-                horizon = Some(horizon.map_or(h, |x: i64| x.min(h)));
-            }
             stats.groups += 1;
+            match g {
+                GroupOutcome::Swapped(Some(h)) => {
+                    horizon = Some(horizon.map_or(h, |x: i64| x.min(h)));
+                }
+                GroupOutcome::Swapped(None) => {}
+                // Later groups' markers would be judged without this group's data: stop.
+                GroupOutcome::Abandoned => break,
+            }
         }
+        stats.aborts_emptied = std::mem::take(&mut markers.aborts_emptied);
+        stats.aborts_emptied.sort_unstable();
         cleaner_swap::crash_point("checkpoint");
         super::file_ops::replace_file(
             &self.storage.blocking,
@@ -387,9 +415,7 @@ impl Log {
                     return Ok(true);
                 }
                 // Aborted or undecided transactional records supersede nothing.
-                if h.is_transactional()
-                    && (txns.is_aborted(h.base_offset) || txns.is_open(h.base_offset))
-                {
+                if txns.is_aborted(h) || txns.is_open(h) {
                     return Ok(true);
                 }
                 let body = cleaner_records::records_body(batch, h).map_err(io_err)?;
@@ -417,29 +443,6 @@ impl Log {
             map_end = s.next;
         }
         Ok((map, map_end))
-    }
-
-    /// The fate of every transactional batch in the sealed segments (read whole: a marker's
-    /// type is in its record). This costs one more read of the sealed segments per pass, also
-    /// for a log that never saw a transaction (a per-segment `.txnindex` would avoid it).
-    async fn txn_view(
-        &self,
-        sealed: &[Sealed],
-        throttle: &mut Throttle,
-        stats: &mut PassStats,
-    ) -> Result<TxnView, LogError> {
-        let mut view = TxnView::default();
-        for s in sealed.iter().filter(|s| s.next > self.start_offset.get()) {
-            self.for_each_batch(*s, throttle, stats, |batch, h| {
-                let commit = crate::txn::markers::control_type(h, batch)
-                    .map(|t| t == crate::txn::markers::CONTROL_COMMIT);
-                view.on_batch(h, commit);
-                Ok(true)
-            })
-            .await?;
-        }
-        view.finish();
-        Ok(view)
     }
 
     /// The base offset of every producer's last batch in `segments` (their headers read).
@@ -541,11 +544,12 @@ impl Log {
         Ok(Some(r.into_contiguous()))
     }
 
-    /// Clean one group of segments into one, commit the swap, update the log's view. Returns
-    /// the earliest delete horizon of the tombstones kept.
+    /// Clean one group of segments into one, commit the swap, update the log's view. Says
+    /// whether it was swapped in, with the earliest delete horizon of the tombstones and
+    /// markers kept.
     #[expect(
         clippy::too_many_arguments,
-        reason = "a group's cleaning needs its segments, settings, clock, budget, stats and both rules"
+        reason = "a group's cleaning needs its segments, settings, clock, budget, stats, both rules and the pass's marker state"
     )]
     async fn clean_group(
         &self,
@@ -554,11 +558,12 @@ impl Log {
         now_ms: i64,
         throttle: &mut Throttle,
         stats: &mut PassStats,
-        latest: impl Fn(&cleaner_records::RecordRef<'_>) -> bool,
+        latest: impl Fn(&format::BatchHeader, &cleaner_records::RecordRef<'_>) -> bool,
         keep_empty: impl Fn(&format::BatchHeader) -> bool,
-    ) -> Result<Option<i64>, LogError> {
+        markers: &mut MarkerTracker,
+    ) -> Result<GroupOutcome, LogError> {
         let (Some(first), Some(last)) = (group.first(), group.last()) else {
-            return Ok(None);
+            return Ok(GroupOutcome::Swapped(None));
         };
         let (b1, end) = (first.base, last.next);
         let mut out =
@@ -573,21 +578,32 @@ impl Log {
                 while let Some(bytes) = self.read_chunk(*s, &mut pos, throttle, stats).await? {
                     let mut kept: Vec<(Vec<u8>, format::BatchHeader)> = Vec::new();
                     for_batches(&bytes, |batch, h| {
+                        // A marker may go once its transaction kept no batch (`cleaner_txn`).
+                        let marker_may_go = match crate::txn::markers::control_type(h, batch) {
+                            Some(kind) if h.is_transactional() => markers
+                                .on_marker(h, kind == crate::txn::markers::CONTROL_COMMIT),
+                            _ => false,
+                        };
                         let rules = BatchRules {
                             now_ms,
                             delete_retention_ms: settings.delete_retention_ms,
                             keep_empty: keep_empty(h),
+                            marker_may_go,
                         };
-                        match cleaner_records::clean_batch(batch, h, rules, &latest) {
+                        match cleaner_records::clean_batch(batch, h, rules, |r| latest(h, r)) {
                             Ok(c) => {
                                 if let Some(t) = c.horizon {
                                     horizon = Some(horizon.map_or(t, |x| x.min(t)));
                                 }
                                 match c.decision {
                                     Decision::Drop => {}
-                                    Decision::Keep => kept.push((batch.to_vec(), *h)),
+                                    Decision::Keep => {
+                                        markers.on_kept(h);
+                                        kept.push((batch.to_vec(), *h));
+                                    }
                                     Decision::Rewrite(b) => {
                                         let nh = format::check_stored(&b).map_err(io_err)?;
+                                        markers.on_kept(&nh);
                                         kept.push((b, nh));
                                     }
                                 }
@@ -595,6 +611,7 @@ impl Log {
                             Err(e) => {
                                 // Records that can't be read stay as they are (never lose data).
                                 err.get_or_insert(e);
+                                markers.on_kept(h);
                                 kept.push((batch.to_vec(), *h));
                             }
                         }
@@ -670,6 +687,24 @@ impl Log {
             let _ = cleaner_swap::discard(&self.storage.blocking, &self.dir, b1).await;
             return Err(e);
         }
+        // The group's `.txnindex` entries merge into the cleaned segment's, in this swap: no
+        // entry may be appended meanwhile to a file the swap replaces.
+        let _txn_index = self
+            .txn_index_lock
+            .acquire_permit(1)
+            .await
+            .map_err(io_err)?;
+        if let Err(e) = cleaner_swap::write_cleaned_txn_index(
+            &self.storage.blocking,
+            &self.dir,
+            group.iter().map(|s| s.base).collect(),
+            markers.aborts_emptied.clone(),
+        )
+        .await
+        {
+            let _ = cleaner_swap::discard(&self.storage.blocking, &self.dir, b1).await;
+            return Err(e.into());
+        }
         cleaner_swap::crash_point("cleaned");
         // Retention, DeleteRecords and the swap move segments one at a time.
         let _moving = self.moving_start().await?;
@@ -685,7 +720,7 @@ impl Log {
         };
         if !unchanged || self.closed.get() || self.failed.get() {
             let _ = cleaner_swap::discard(&self.storage.blocking, &self.dir, b1).await;
-            return Ok(None);
+            return Ok(GroupOutcome::Abandoned);
         }
         let swap = Swap {
             first: b1,
@@ -714,8 +749,16 @@ impl Log {
         let old_bytes: u64 = group.iter().map(|s| s.size).sum();
         stats.bytes_reclaimed += old_bytes.saturating_sub(if has_output { out_bytes } else { 0 });
         tracing::debug!(dir = %self.dir.display(), first = b1, end, segments = group.len(), "cleaned segments swapped in");
-        Ok(horizon)
+        Ok(GroupOutcome::Swapped(horizon))
     }
+}
+
+/// What became of one group of a pass.
+enum GroupOutcome {
+    /// Swapped in; the earliest delete horizon of what it kept.
+    Swapped(Option<i64>),
+    /// Left as it was (it changed under the pass, or the log closed).
+    Abandoned,
 }
 
 /// Call `f(batch, header)` for each whole batch in `bytes` (whole batches, as read), until it

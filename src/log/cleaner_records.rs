@@ -6,7 +6,9 @@
 //! offset deltas unchanged, CRC recomputed. A batch whose records all stay is kept byte for
 //! byte. A batch emptied of records is dropped, unless it is the last batch of its producer:
 //! then its header stays with no records (Kafka's `writeEmptyHeader`), so idempotent producer
-//! state survives compaction. Control batches are always kept.
+//! state survives compaction. A transaction marker is kept until its transaction has no
+//! batch left (the caller knows, `cleaner_txn::MarkerTracker`); then it follows the
+//! tombstones' two steps below: a delete horizon written, the marker dropped after it.
 //!
 //! Tombstones (records with a null value) follow KIP-534: the first time a cleaning keeps a
 //! tombstone, its batch gets a delete horizon (now + `delete.retention.ms`) written as the
@@ -148,6 +150,9 @@ pub struct BatchRules {
     pub delete_retention_ms: i64,
     /// The batch is the last of its producer in the cleaned range: kept even if emptied.
     pub keep_empty: bool,
+    /// For a transaction marker: its transaction kept no batch, so it may go after its
+    /// delete horizon.
+    pub marker_may_go: bool,
 }
 
 /// What cleaning a batch gave: the decision, how many records it kept, and the delete
@@ -168,15 +173,17 @@ pub fn clean_batch(
     latest: impl Fn(&RecordRef<'_>) -> bool,
 ) -> Result<Cleaned, String> {
     if h.is_control() {
-        // Transaction markers stay (removing them after the horizon, as Kafka does, needs
-        // the transaction state this pass does not keep).
-        return Ok(Cleaned {
-            decision: Decision::Keep,
-            horizon: None,
-        });
+        return clean_marker(batch, h, rules);
     }
     let body = records_body(batch, h)?;
     let records = parse_records(&body, h)?;
+    if records.is_empty() && !rules.keep_empty {
+        // An emptied producer batch that is no longer its producer's last (Kafka drops it).
+        return Ok(Cleaned {
+            decision: Decision::Drop,
+            horizon: None,
+        });
+    }
     let old_horizon = delete_horizon(h);
     let expired = old_horizon.is_some_and(|t| rules.now_ms > t);
     let kept: Vec<RecordRef<'_>> = records
@@ -213,6 +220,40 @@ pub fn clean_batch(
         decision: Decision::Rewrite(rewrite(h, &kept, horizon)?),
         horizon,
     })
+}
+
+/// A control batch: kept as it is while its transaction has data (or it is not a marker);
+/// else it gets a delete horizon the first time, and goes once that has passed — unless it is
+/// its producer's last batch, which stays (more than Kafka keeps, never less).
+fn clean_marker(batch: &[u8], h: &BatchHeader, rules: BatchRules) -> Result<Cleaned, String> {
+    let keep = |horizon| {
+        Ok(Cleaned {
+            decision: Decision::Keep,
+            horizon,
+        })
+    };
+    if !rules.marker_may_go {
+        return keep(None);
+    }
+    match delete_horizon(h) {
+        Some(t) if rules.now_ms > t && !rules.keep_empty => Ok(Cleaned {
+            decision: Decision::Drop,
+            horizon: None,
+        }),
+        Some(t) if rules.now_ms > t => keep(None),
+        Some(t) => keep(Some(t)),
+        None => {
+            let horizon = rules
+                .now_ms
+                .saturating_add(rules.delete_retention_ms.max(0));
+            let body = records_body(batch, h)?;
+            let records = parse_records(&body, h)?;
+            Ok(Cleaned {
+                decision: Decision::Rewrite(rewrite(h, &records, Some(horizon))?),
+                horizon: Some(horizon),
+            })
+        }
+    }
 }
 
 /// A batch's header with no records, as Kafka writes an emptied producer batch: offsets,
@@ -389,6 +430,7 @@ mod tests {
             now_ms: 10_000,
             delete_retention_ms: 500,
             keep_empty,
+            marker_may_go: false,
         }
     }
 
@@ -495,6 +537,64 @@ mod tests {
         assert_eq!(
             delete_horizon(&format::check_stored(&gone).expect("s")),
             None
+        );
+    }
+
+    /// A marker stays while its transaction has data; once it has none it gets a horizon,
+    /// keeps its type and producer fields, and goes after the horizon.
+    #[test]
+    fn markers_get_a_horizon_once_their_transaction_is_empty_then_go() {
+        let m = crate::txn::markers::marker_batch(7, 3, false, 0, 1_000);
+        let m = format::stamped_copy(&m, 40, 5);
+        let h = format::check_stored(&m).expect("stored");
+        assert_eq!(
+            clean_batch(&m, &h, rules(false), |_| true)
+                .expect("c")
+                .decision,
+            Decision::Keep,
+            "data left: the marker stays as it is"
+        );
+        let may_go = BatchRules {
+            marker_may_go: true,
+            ..rules(false)
+        };
+        let first = clean_batch(&m, &h, may_go, |_| true).expect("c");
+        assert_eq!(first.horizon, Some(10_500));
+        let Decision::Rewrite(nb) = first.decision else {
+            panic!("horizon written")
+        };
+        let nh = format::check_stored(&nb).expect("a valid stored batch");
+        assert_eq!(delete_horizon(&nh), Some(10_500));
+        assert!(nh.is_control() && nh.is_transactional());
+        assert_eq!(
+            (nh.base_offset, nh.producer_id, nh.producer_epoch),
+            (40, 7, 3)
+        );
+        assert_eq!(
+            crate::txn::markers::control_type(&nh, &nb),
+            Some(crate::txn::markers::CONTROL_ABORT)
+        );
+        let again = clean_batch(&nb, &nh, may_go, |_| true).expect("c");
+        assert_eq!(
+            (again.decision, again.horizon),
+            (Decision::Keep, Some(10_500))
+        );
+        let late = BatchRules {
+            now_ms: 10_501,
+            ..may_go
+        };
+        assert_eq!(
+            clean_batch(&nb, &nh, late, |_| true).expect("c").decision,
+            Decision::Drop
+        );
+        let last = BatchRules {
+            keep_empty: true,
+            ..late
+        };
+        assert_eq!(
+            clean_batch(&nb, &nh, last, |_| true).expect("c").decision,
+            Decision::Keep,
+            "its producer's last batch stays"
         );
     }
 

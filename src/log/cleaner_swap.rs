@@ -6,9 +6,9 @@
 //!
 //! | step | on disk                                                             | a crash here leaves             |
 //! |-----:|---------------------------------------------------------------------|---------------------------------|
-//! | 1    | `B1.log.cleaned`, `B1.index.cleaned`, `B1.timeindex.cleaned` written and fdatasynced | old segments; recovery deletes the `.cleaned` files |
+//! | 1    | `B1.log.cleaned`, `B1.index.cleaned`, `B1.timeindex.cleaned` (and `B1.txnindex.cleaned` when a segment of the group has a `.txnindex`) written and fdatasynced | old segments; recovery deletes the `.cleaned` files |
 //! | 2    | manifest `B1.swap` written whole and durably (tmp, fsync, rename, directory fsync): **the commit point** | recovery finishes the swap (3–4) |
-//! | 3    | each `.cleaned` renamed over its final name (indexes first, log last); every other segment with a base in (B1, E) removed; directory fsynced | recovery redoes 3 (idempotent) |
+//! | 3    | each `.cleaned` renamed over its final name (indexes first, log last; an empty `.txnindex` is then removed); every other segment with a base in (B1, E) removed, its `.txnindex` too; directory fsynced | recovery redoes 3 (idempotent) |
 //! | 4    | manifest removed, directory fsynced                                  | the cleaned segment             |
 //!
 //! Manifest layout (text, one line): `sluice-swap 1 <B1> <E> <1 if a cleaned segment replaces
@@ -16,7 +16,11 @@
 //! (`replace_file` makes it appear whole): it and the group's `.cleaned` files are removed.
 //!
 //! So recovery finds either the old segments or the new one, never a mix: before step 2 the
-//! old files are untouched, and from step 2 on every restart completes the same swap.
+//! old files are untouched, and from step 2 on every restart completes the same swap. The
+//! aborted-transaction entries of the group's `.txnindex` files move with it: merged, in
+//! marker order, into the cleaned segment's, minus those of transactions the cleaning left
+//! no data of ([`write_cleaned_txn_index`]); a file that can't be trusted makes the merged
+//! one a single byte, which the next open takes as torn and rebuilds from the log.
 //!
 //! Lives on the partition's owner shard; the file-system calls run on its blocking pool.
 
@@ -25,6 +29,7 @@ use std::path::{Path, PathBuf};
 
 use super::file_ops;
 use super::segment::{self, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use super::txn_index::{self, TXN_INDEX_SUFFIX};
 use crate::shard::blocking::BlockingPool;
 
 /// Suffix of a cleaned file not yet committed.
@@ -116,14 +121,19 @@ fn remove_if_present(path: &Path) -> io::Result<()> {
 fn apply(dir: &Path, swap: Swap) -> io::Result<()> {
     let b = swap.first;
     if swap.has_output {
-        for suffix in [INDEX_SUFFIX, TIME_INDEX_SUFFIX, LOG_SUFFIX] {
+        for suffix in SEGMENT_SUFFIXES {
             let cleaned = cleaned_path(dir, b, suffix);
             if cleaned.exists() {
                 std::fs::rename(&cleaned, segment::path(dir, b, suffix))?;
             }
         }
+        // A merged index left without entries is no file at all.
+        let txn_index = segment::path(dir, b, TXN_INDEX_SUFFIX);
+        if std::fs::metadata(&txn_index).is_ok_and(|m| m.len() == 0) {
+            remove_if_present(&txn_index)?;
+        }
     } else {
-        for suffix in [INDEX_SUFFIX, TIME_INDEX_SUFFIX, LOG_SUFFIX] {
+        for suffix in SEGMENT_SUFFIXES {
             remove_if_present(&segment::path(dir, b, suffix))?;
         }
     }
@@ -136,13 +146,76 @@ fn apply(dir: &Path, swap: Swap) -> io::Result<()> {
     doomed.sort_unstable();
     for base in doomed {
         // The log file last: a segment is listed by its .log, so it is listed until all is gone.
-        for suffix in [INDEX_SUFFIX, TIME_INDEX_SUFFIX, LOG_SUFFIX] {
+        for suffix in SEGMENT_SUFFIXES {
             remove_if_present(&segment::path(dir, base, suffix))?;
         }
     }
     sync_dir(dir)?;
     remove_if_present(&dir.join(manifest_name(b)))?;
     sync_dir(dir)
+}
+
+/// A segment's files a swap replaces or removes, the log file last.
+const SEGMENT_SUFFIXES: [&str; 4] = [
+    INDEX_SUFFIX,
+    TIME_INDEX_SUFFIX,
+    TXN_INDEX_SUFFIX,
+    LOG_SUFFIX,
+];
+
+/// Step 1 for the `.txnindex` files of a group with bases `bases` (in order): if any of them
+/// has one, write `<first>.txnindex.cleaned` (fdatasynced) with all their entries, in marker
+/// order, except those whose marker offset is in `emptied` (aborted transactions the
+/// cleaning left no data of). The caller holds the log's `txn_index_lock` until the swap is
+/// applied.
+pub async fn write_cleaned_txn_index(
+    pool: &BlockingPool,
+    dir: &Path,
+    bases: Vec<i64>,
+    mut emptied: Vec<i64>,
+) -> io::Result<()> {
+    use std::io::{Read, Write};
+    emptied.sort_unstable();
+    let dir = dir.to_path_buf();
+    file_ops::run_fs(pool, move || {
+        let Some(&first) = bases.first() else {
+            return Ok(());
+        };
+        let mut files = Vec::new();
+        let mut trusted = true;
+        for base in &bases {
+            let f = match std::fs::File::open(segment::path(&dir, *base, TXN_INDEX_SUFFIX)) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            let mut bytes = Vec::new();
+            let limit = txn_index::TXN_INDEX_FILE_BYTES_MAX as u64 + 1;
+            f.take(limit).read_to_end(&mut bytes)?;
+            match txn_index::decode(&bytes) {
+                Ok(entries) => files.push(entries),
+                Err(_) => trusted = false,
+            }
+        }
+        if files.is_empty() && trusted {
+            return Ok(());
+        }
+        let out: Vec<u8> = if trusted {
+            files
+                .into_iter()
+                .flatten()
+                .filter(|e| emptied.binary_search(&e.txn.last_offset).is_err())
+                .flat_map(|e| e.encode())
+                .collect()
+        } else {
+            // Torn on purpose: the next open rebuilds every index from the log.
+            vec![0]
+        };
+        let mut f = std::fs::File::create(cleaned_path(&dir, first, TXN_INDEX_SUFFIX))?;
+        f.write_all(&out)?;
+        f.sync_data()
+    })
+    .await
 }
 
 /// Commit and apply `swap` in `dir`: its `.cleaned` files (if any) must be written and synced.
@@ -155,7 +228,7 @@ pub async fn commit(pool: &BlockingPool, dir: &Path, swap: Swap) -> io::Result<(
 
 /// Remove the `.cleaned` files of an abandoned group (nothing was committed).
 pub async fn discard(pool: &BlockingPool, dir: &Path, first: i64) -> io::Result<()> {
-    let paths: Vec<PathBuf> = [INDEX_SUFFIX, TIME_INDEX_SUFFIX, LOG_SUFFIX]
+    let paths: Vec<PathBuf> = SEGMENT_SUFFIXES
         .iter()
         .map(|s| cleaned_path(dir, first, s))
         .collect();
@@ -241,6 +314,97 @@ mod tests {
 
     fn touch(dir: &Path, name: &str, bytes: &[u8]) {
         std::fs::write(dir.join(name), bytes).expect("write");
+    }
+
+    fn entry(pid: i64, first: i64, last: i64) -> txn_index::Entry {
+        txn_index::Entry {
+            txn: crate::txn::partition_state::AbortedTxn {
+                producer_id: pid,
+                first_offset: first,
+                last_offset: last,
+            },
+            last_stable_offset: last + 1,
+        }
+    }
+
+    fn run<F, Fut>(f: F)
+    where
+        F: FnOnce(crate::shard::blocking::BlockingPool) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = io::Result<()>>,
+    {
+        glommio::LocalExecutorBuilder::default()
+            .spawn(move || async move {
+                let pool = crate::shard::blocking::BlockingPool::default();
+                f(pool).await
+            })
+            .expect("spawn")
+            .join()
+            .expect("join")
+            .expect("ok");
+    }
+
+    /// A group's `.txnindex` files become the cleaned segment's one, minus the entries of
+    /// transactions left without data; no file of a merged-away segment stays behind.
+    #[test]
+    fn a_groups_txn_indexes_merge_into_the_cleaned_segment() {
+        let tmp = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("tmp");
+        let dir = tmp.path().to_path_buf();
+        for base in [0, 10, 20] {
+            touch(&dir, &segment::file_name(base, LOG_SUFFIX), b"old");
+        }
+        let name = |base| segment::file_name(base, TXN_INDEX_SUFFIX);
+        touch(&dir, &name(0), &entry(1, 2, 5).encode());
+        let mut ten = entry(2, 8, 12).encode().to_vec();
+        ten.extend(entry(3, 11, 15).encode());
+        touch(&dir, &name(10), &ten);
+        touch(&dir, &name(20), &entry(4, 21, 22).encode());
+        touch(
+            &dir,
+            &format!("{}.cleaned", segment::file_name(0, LOG_SUFFIX)),
+            b"new",
+        );
+        let d = dir.clone();
+        run(move |pool| async move {
+            write_cleaned_txn_index(&pool, &d, vec![0, 10], vec![12]).await?;
+            let swap = Swap {
+                first: 0,
+                end: 20,
+                has_output: true,
+            };
+            commit(&pool, &d, swap).await
+        });
+        let merged = std::fs::read(dir.join(name(0))).expect("merged");
+        assert_eq!(
+            txn_index::decode(&merged),
+            Ok(vec![entry(1, 2, 5), entry(3, 11, 15)])
+        );
+        assert!(!dir.join(name(10)).exists(), "no stray .txnindex");
+        assert!(dir.join(name(20)).exists(), "outside the group");
+        // Every entry gone: no file at all; an untrusted file: torn on purpose.
+        let d = dir.clone();
+        touch(
+            &dir,
+            &format!("{}.cleaned", segment::file_name(0, LOG_SUFFIX)),
+            b"new",
+        );
+        run(move |pool| async move {
+            write_cleaned_txn_index(&pool, &d, vec![0], vec![5, 15]).await?;
+            let swap = Swap {
+                first: 0,
+                end: 10,
+                has_output: true,
+            };
+            commit(&pool, &d, swap).await
+        });
+        assert!(!dir.join(name(0)).exists());
+        touch(&dir, &name(20), b"torn");
+        let d = dir.clone();
+        run(move |pool| async move { write_cleaned_txn_index(&pool, &d, vec![20], vec![]).await });
+        let cleaned = std::fs::read(cleaned_path(&dir, 20, TXN_INDEX_SUFFIX)).expect("c");
+        assert_eq!(
+            txn_index::decode(&cleaned),
+            Err(txn_index::IndexError::Torn)
+        );
     }
 
     /// A swap interrupted after its commit point is finished at open; one interrupted before

@@ -241,6 +241,10 @@ pub struct Log {
     /// Held by a cleaner pass (`cleaner`); `close` waits for it (a pass stops at its next
     /// read once the log is closed), so no cleaner I/O outlives the log.
     cleaning: glommio::sync::Semaphore,
+    /// Held by whoever writes the log's `.txnindex` files: the partition appending entries
+    /// (`partition::txn_state`) or a cleaner swap merging a group's files into its cleaned
+    /// segment's, so no entry is appended to a file the swap is about to replace.
+    txn_index_lock: glommio::sync::Semaphore,
     /// Bumped by the cleaner before it starts swapping files (odd: files may be renamed or
     /// removed under the segment map) and again once the map matches the files (even). A read
     /// that fails on a file while it was odd, or that saw it change, waits and reads again.
@@ -412,6 +416,7 @@ impl Log {
             start_offset: Cell::new(start),
             start_offset_moves: glommio::sync::Semaphore::new(1),
             cleaning: glommio::sync::Semaphore::new(1),
+            txn_index_lock: glommio::sync::Semaphore::new(1),
             swap_epoch: Cell::new(0),
             opens: Cell::new(0),
             end_offset: Cell::new(end),
@@ -433,6 +438,11 @@ impl Log {
     /// The shard's blocking pool, for the partition's own small files (`.txnindex`, flags).
     pub fn blocking(&self) -> &crate::shard::blocking::BlockingPool {
         &self.storage.blocking
+    }
+
+    /// The lock every writer of the log's `.txnindex` files holds (see the field).
+    pub fn txn_index_lock(&self) -> &glommio::sync::Semaphore {
+        &self.txn_index_lock
     }
 
     /// The shard's blocking pool, for a background task that outlives the call.

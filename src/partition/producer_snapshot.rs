@@ -285,54 +285,26 @@ impl Partition {
         end: i64,
         producers: &mut HashMap<i64, ProducerEntry>,
     ) -> Result<(), crate::protocol::errors::PartitionError> {
-        let mut offset = from;
-        while offset < end {
-            let read = self
-                .log
-                .read(
-                    offset,
-                    end,
-                    crate::limits::OFFSETS_REPLAY_READ_BYTES_MAX,
-                    true,
-                )
-                .await?;
-            if read.bytes == 0 {
-                break;
+        self.scan_batches(from, end, |_, h| {
+            if h.producer_id < 0 {
+                return;
             }
-            let buf = read.into_contiguous();
-            let before = offset;
-            let mut at = 0usize;
-            while let Some(rest) = buf.get(at..) {
-                let Ok(h) = crate::log::BatchHeader::try_parse(rest) else {
-                    break;
-                };
-                let Some(total) = h.total_bytes() else {
-                    break;
-                };
-                if h.producer_id >= 0 {
-                    let e = producers.entry(h.producer_id).or_default();
-                    if h.producer_epoch != e.epoch {
-                        e.batches.clear();
-                        e.epoch = e.epoch.max(h.producer_epoch);
-                    }
-                    if h.base_sequence >= 0 && !h.is_control() {
-                        e.last_timestamp = h.max_timestamp;
-                        e.remember(
-                            h.base_sequence,
-                            increment_sequence(h.base_sequence, h.last_offset_delta),
-                            h.base_offset,
-                            h.max_timestamp,
-                        );
-                    }
-                }
-                offset = offset.max(h.next_offset());
-                at += total;
+            let e = producers.entry(h.producer_id).or_default();
+            if h.producer_epoch != e.epoch {
+                e.batches.clear();
+                e.epoch = e.epoch.max(h.producer_epoch);
             }
-            if offset <= before {
-                return Err(crate::protocol::errors::PartitionError::Storage);
+            if h.base_sequence >= 0 && !h.is_control() {
+                e.last_timestamp = h.max_timestamp;
+                e.remember(
+                    h.base_sequence,
+                    increment_sequence(h.base_sequence, h.last_offset_delta),
+                    h.base_offset,
+                    h.max_timestamp,
+                );
             }
-        }
-        Ok(())
+        })
+        .await
     }
 }
 

@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 
 use super::{Partition, TXN_FLAG_FILE};
+use crate::log::cleaner_txn::TxnView;
 use crate::log::txn_index::{self, Entry, IndexError, TXN_INDEX_SUFFIX};
 use crate::log::{file_ops, segment, BatchHeader};
 use crate::protocol::errors::PartitionError;
@@ -32,18 +33,19 @@ impl Partition {
             txn,
             last_stable_offset: self.txns.borrow().stable_after(txn.last_offset),
         };
-        let base = self.log.segment_base_of(txn.last_offset).unwrap_or(0);
-        self.txn_index_queue.borrow_mut().push((base, entry));
+        self.txn_index_queue.borrow_mut().push(entry);
         if let Err(e) = self.write_txn_index_queue().await {
             tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "writing .txnindex (rebuilt at the next open)");
         }
     }
 
     /// Append the queued entries to their files (fdatasynced), in queue order, one writer at a
-    /// time.
+    /// time (a cleaner swap merging files is a writer too). Each goes to the segment holding
+    /// its marker now: the cleaner may have merged the one it was in when it was queued.
     async fn write_txn_index_queue(&self) -> std::io::Result<()> {
         let _writer = self
-            .txn_index_writer
+            .log
+            .txn_index_lock()
             .acquire_permit(1)
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))?;
@@ -53,9 +55,10 @@ impl Partition {
         }
         let writes: Vec<(PathBuf, [u8; txn_index::ENTRY_BYTES])> = pending
             .iter()
-            .map(|(base, e)| {
+            .map(|e| {
+                let base = self.log.segment_base_of(e.txn.last_offset).unwrap_or(0);
                 (
-                    segment::path(self.log.dir(), *base, TXN_INDEX_SUFFIX),
+                    segment::path(self.log.dir(), base, TXN_INDEX_SUFFIX),
                     e.encode(),
                 )
             })
@@ -90,6 +93,51 @@ impl Partition {
     /// their segments, and their `.txnindex` files with them).
     pub fn txn_trim(&self) {
         self.txns.borrow_mut().trim_below(self.log_start_offset());
+    }
+
+    /// The log cleaner's view of this partition's transactions for one pass: the aborted
+    /// ones (as `.txnindex` holds them) and the last stable offset, which the pass stays below.
+    pub fn cleaner_txn_view(&self) -> TxnView {
+        TxnView::new(self.last_stable_offset(), self.txns.borrow().aborted())
+    }
+
+    /// A cleaner pass removed every batch of the aborted transactions whose markers are at
+    /// `marker_offsets` (sorted), and their `.txnindex` entries.
+    pub fn txn_forget_aborted(&self, marker_offsets: &[i64]) {
+        self.txns.borrow_mut().forget_aborted(marker_offsets);
+    }
+
+    /// This partition reopened on `log` (after a storage error): the state rebuilt from the
+    /// log as at any open, plus what no log holds — the producers the coordinator added this
+    /// partition for, so an open transaction's next batch is still accepted (KIP-890 part 1).
+    pub async fn reopened(
+        &self,
+        log: std::rc::Rc<crate::log::Log>,
+        settings: super::Settings,
+        pool: &BlockingPool,
+    ) -> std::rc::Rc<Partition> {
+        let fresh = Partition::new(
+            self.topic.clone(),
+            self.index,
+            self.leader_epoch(),
+            log,
+            settings,
+        );
+        if let Err(e) = fresh.rebuild_txn_state(pool).await {
+            tracing::error!(topic = %self.topic, partition = self.index, error = ?e, "rebuilding transaction state");
+        }
+        fresh.load_producer_snapshot(pool).await;
+        let added = self.txns.borrow().added().clone();
+        {
+            let mut txns = fresh.txns.borrow_mut();
+            for (producer_id, epoch) in added {
+                txns.add(producer_id, epoch);
+            }
+        }
+        if self.transactional.get() {
+            fresh.transactional.set(true);
+        }
+        fresh
     }
 
     /// Aborted transactions known here, in marker order (tests, `sluice` status).
@@ -160,10 +208,7 @@ impl Partition {
             }
         } else if !found.is_empty() {
             // Aborts whose entries a crash lost: append them after the surviving prefix.
-            for e in found {
-                let base = self.log.segment_base_of(e.txn.last_offset).unwrap_or(0);
-                self.txn_index_queue.borrow_mut().push((base, e));
-            }
+            self.txn_index_queue.borrow_mut().extend(found);
             if let Err(e) = self.write_txn_index_queue().await {
                 tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "repairing .txnindex");
             }
@@ -172,8 +217,9 @@ impl Partition {
     }
 
     /// Every `.txnindex` file of the partition, checked; files of segments that retention
-    /// deleted (a crash between the removals) are removed. A file of a segment the cleaner
-    /// merged into an earlier one keeps its entries (still inside the log).
+    /// deleted (a crash between the removals) are removed. The cleaner merges a group's files
+    /// in its swap; a file of a merged-away segment left by an older version keeps its
+    /// entries (still inside the log).
     async fn load_txn_index(&self, pool: &BlockingPool) -> Loaded {
         let dir = self.log.dir().to_path_buf();
         let start = self.log_start_offset();
@@ -262,6 +308,34 @@ impl Partition {
         txns: &mut PartitionTxns,
         mut on_abort: impl FnMut(&PartitionTxns, AbortedTxn),
     ) -> Result<(), PartitionError> {
+        self.scan_batches(from, end, |batch, h| {
+            if !h.is_transactional() {
+                return;
+            }
+            if !h.is_control() {
+                txns.on_data(h, h.base_offset);
+                return;
+            }
+            if let Some(kind) = crate::txn::markers::control_type(h, batch) {
+                let commit = kind == crate::txn::markers::CONTROL_COMMIT;
+                if let Some(a) =
+                    txns.on_marker(h.producer_id, h.producer_epoch, commit, h.base_offset)
+                {
+                    on_abort(txns, a);
+                }
+            }
+        })
+        .await
+    }
+
+    /// Call `f(batch, header)` for every whole batch in `[from, end)` of the log, in order
+    /// (the one log scan of open: transaction state, producers after a snapshot).
+    pub(super) async fn scan_batches(
+        &self,
+        from: i64,
+        end: i64,
+        mut f: impl FnMut(&[u8], &BatchHeader),
+    ) -> Result<(), PartitionError> {
         let mut offset = from;
         while offset < end {
             let read = self
@@ -286,25 +360,7 @@ impl Partition {
                 let Some(total) = h.total_bytes() else {
                     break;
                 };
-                if h.is_transactional() {
-                    if h.is_control() {
-                        let batch = rest.get(..total).unwrap_or(rest);
-                        if let Some(kind) = crate::txn::markers::control_type(&h, batch) {
-                            let commit = kind == crate::txn::markers::CONTROL_COMMIT;
-                            let aborted = txns.on_marker(
-                                h.producer_id,
-                                h.producer_epoch,
-                                commit,
-                                h.base_offset,
-                            );
-                            if let Some(a) = aborted {
-                                on_abort(txns, a);
-                            }
-                        }
-                    } else {
-                        txns.on_data(&h, h.base_offset);
-                    }
-                }
+                f(rest.get(..total).unwrap_or(rest), &h);
                 offset = offset.max(h.next_offset());
                 at += total;
             }

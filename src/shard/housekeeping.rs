@@ -71,18 +71,15 @@ impl Shard {
             let config = self.log_config_for(topic);
             match crate::log::Log::open(p.log().dir(), config, &self.storage).await {
                 Ok(log) => {
-                    let fresh = crate::partition::Partition::new(
-                        p.topic.clone(),
-                        p.index,
-                        p.leader_epoch(),
-                        log,
-                        self.partition_settings_for(topic),
-                    );
-                    // Its transactions and producers, as at any open.
-                    if let Err(e) = fresh.rebuild_txn_state(&self.storage.blocking).await {
-                        tracing::error!(topic = %p.topic, partition = p.index, error = ?e, "rebuilding transaction state");
-                    }
-                    fresh.load_producer_snapshot(&self.storage.blocking).await;
+                    // Its transactions and producers, as at any open, and the producers the
+                    // coordinator added it for.
+                    let fresh = p
+                        .reopened(
+                            log,
+                            self.partition_settings_for(topic),
+                            &self.storage.blocking,
+                        )
+                        .await;
                     self.replace_partition(fresh);
                     tracing::info!(topic = %p.topic, partition = p.index, "partition reopened after a storage error");
                 }
@@ -175,13 +172,15 @@ impl Shard {
                 let state = states.entry(dir).or_default();
                 let started = std::time::Instant::now();
                 let now = crate::log::now_ms();
+                let txns = p.cleaner_txn_view();
                 match log
-                    .clean(state, &settings, &limits, &mut throttle, now)
+                    .clean(state, &settings, &limits, &mut throttle, now, &txns)
                     .await
                 {
                     Ok(None) => {}
                     Ok(Some(stats)) => {
                         worked = true;
+                        p.txn_forget_aborted(&stats.aborts_emptied);
                         let took = started.elapsed();
                         let m = &self.metrics.cleaner;
                         m.passes.fetch_add(1, Relaxed);

@@ -110,39 +110,21 @@ impl Shard {
     /// their marker: fed at a COMMIT marker's place in the log, dropped at an ABORT; those
     /// still open at the end are staged again as pending transactional offsets
     /// (`groups::txn_offsets::restore`).
+    ///
+    /// A plain record (OffsetCommit) written later in the log than a held transactional
+    /// record of the same key wins over it, whenever the transaction commits: Kafka compares
+    /// the two commits' log positions (`CommitRecordMetadataAndOffset.olderThan`), so the
+    /// held record is dropped then and there. (For a transaction still open at the end,
+    /// Kafka keeps that partition pending until the marker; here it is no longer staged.)
     pub async fn replay_offsets_partition(
         self: &Rc<Self>,
         partition: i32,
-        mut apply: impl FnMut(&[u8], Option<&[u8]>),
+        apply: impl FnMut(&[u8], Option<&[u8]>),
     ) -> Result<(), PartitionError> {
-        type Held = Vec<(Bytes, Option<Bytes>)>;
-        let mut open: HashMap<i64, Held> = HashMap::new();
-        self.replay_records(OFFSETS_TOPIC, partition, |r| {
-            if r.control {
-                let kind = r
-                    .key
-                    .as_ref()
-                    .and_then(|k| k.get(2..4))
-                    .map(|t| i16::from_be_bytes([t[0], t[1]]));
-                if let Some(held) = open.remove(&r.producer_id) {
-                    if kind == Some(crate::txn::markers::CONTROL_COMMIT) {
-                        for (k, v) in held {
-                            apply(&k, v.as_deref());
-                        }
-                    }
-                }
-            } else if let Some(key) = &r.key {
-                if r.transactional {
-                    open.entry(r.producer_id)
-                        .or_default()
-                        .push((key.clone(), r.value.clone()));
-                } else {
-                    apply(key, r.value.as_deref());
-                }
-            }
-        })
-        .await?;
-        for (producer_id, held) in open {
+        let mut replay = OffsetsReplay::new(apply);
+        self.replay_records(OFFSETS_TOPIC, partition, |r| replay.record(r))
+            .await?;
+        for (producer_id, held) in replay.open {
             crate::groups::txn_offsets::restore(self, partition, producer_id, held);
         }
         Ok(())
@@ -214,6 +196,76 @@ impl Shard {
     }
 }
 
+/// Key/value records held per producer until its marker: (key, value).
+type Held = Vec<(Bytes, Option<Bytes>)>;
+
+/// The replay of one `__consumer_offsets` partition, record by record in log order (see
+/// `Shard::replay_offsets_partition`). Lives on the partition's owner shard, for one replay.
+struct OffsetsReplay<F> {
+    apply: F,
+    /// Producer id → its open transaction's offset records, in log order.
+    open: HashMap<i64, Held>,
+    /// Key → how many held records (of any producer) have it, so a plain record only
+    /// searches the held lists when one of them holds its key.
+    held_keys: HashMap<Bytes, usize>,
+}
+
+impl<F: FnMut(&[u8], Option<&[u8]>)> OffsetsReplay<F> {
+    fn new(apply: F) -> Self {
+        OffsetsReplay {
+            apply,
+            open: HashMap::new(),
+            held_keys: HashMap::new(),
+        }
+    }
+
+    fn record(&mut self, r: &Record) {
+        if r.control {
+            let kind = r
+                .key
+                .as_ref()
+                .and_then(|k| k.get(2..4))
+                .map(|t| i16::from_be_bytes([t[0], t[1]]));
+            if let Some(held) = self.open.remove(&r.producer_id) {
+                for (k, _) in &held {
+                    self.forget_key(k);
+                }
+                if kind == Some(crate::txn::markers::CONTROL_COMMIT) {
+                    for (k, v) in held {
+                        (self.apply)(&k, v.as_deref());
+                    }
+                }
+            }
+        } else if let Some(key) = &r.key {
+            if r.transactional {
+                self.open
+                    .entry(r.producer_id)
+                    .or_default()
+                    .push((key.clone(), r.value.clone()));
+                *self.held_keys.entry(key.clone()).or_default() += 1;
+            } else {
+                if self.held_keys.remove(key).is_some() {
+                    // Later in the log than every held record of this key: it wins.
+                    for held in self.open.values_mut() {
+                        held.retain(|(k, _)| k != key);
+                    }
+                    self.open.retain(|_, held| !held.is_empty());
+                }
+                (self.apply)(key, r.value.as_deref());
+            }
+        }
+    }
+
+    fn forget_key(&mut self, key: &Bytes) {
+        if let Some(n) = self.held_keys.get_mut(key) {
+            *n -= 1;
+            if *n == 0 {
+                self.held_keys.remove(key);
+            }
+        }
+    }
+}
+
 /// Key/value records as one uncompressed v2 batch with base offset 0, as a producer would send
 /// (sluice-client's batch encoder: one batch builder for the broker, the clients and the tests).
 fn encode_offsets_batch(
@@ -252,5 +304,105 @@ mod tests {
         let set = RecordBatchDecoder::decode(&mut b).unwrap();
         assert_eq!(set.records.len(), 5);
         assert!(set.records[1].value.is_none(), "tombstones survive");
+    }
+
+    fn record(offset: i64, producer_id: i64, key: &str, value: Option<&str>) -> Record {
+        Record {
+            transactional: producer_id >= 0,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id,
+            producer_epoch: 0,
+            timestamp_type: kafka_protocol::records::TimestampType::Creation,
+            offset,
+            sequence: -1,
+            timestamp: 0,
+            key: Some(Bytes::from(key.to_string())),
+            value: value.map(|v| Bytes::from(v.to_string())),
+            headers: Default::default(),
+        }
+    }
+
+    fn marker(offset: i64, producer_id: i64, commit: bool) -> Record {
+        let kind = if commit {
+            crate::txn::markers::CONTROL_COMMIT
+        } else {
+            crate::txn::markers::CONTROL_ABORT
+        };
+        let mut key = vec![0u8, 0];
+        key.extend(kind.to_be_bytes());
+        Record {
+            control: true,
+            key: Some(Bytes::from(key)),
+            value: None,
+            ..record(offset, producer_id, "", None)
+        }
+    }
+
+    /// (key, value) as replay applied them.
+    type Applied = Vec<(String, Option<String>)>;
+
+    /// Replays `records` and returns what was applied, in order, and what stayed open.
+    fn replay(records: &[Record]) -> (Applied, HashMap<i64, Held>) {
+        let mut applied = Vec::new();
+        let mut r = OffsetsReplay::new(|k: &[u8], v: Option<&[u8]>| {
+            applied.push((
+                String::from_utf8_lossy(k).into_owned(),
+                v.map(|v| String::from_utf8_lossy(v).into_owned()),
+            ))
+        });
+        for rec in records {
+            r.record(rec);
+        }
+        let open = std::mem::take(&mut r.open);
+        drop(r);
+        (applied, open)
+    }
+
+    #[test]
+    fn a_plain_commit_later_in_the_log_wins_over_a_transaction_committed_after_it() {
+        let last = |applied: &[(String, Option<String>)], key: &str| {
+            applied
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .and_then(|(_, v)| v.clone())
+        };
+        // txn offset at 0, plain commit at 1, COMMIT marker at 2: the plain one (later) wins.
+        let (applied, open) = replay(&[
+            record(0, 7, "g/t/0", Some("txn")),
+            record(1, -1, "g/t/0", Some("plain")),
+            record(2, 7, "g/t/1", Some("txn-other")),
+            marker(3, 7, true),
+        ]);
+        assert_eq!(last(&applied, "g/t/0").as_deref(), Some("plain"));
+        assert_eq!(last(&applied, "g/t/1").as_deref(), Some("txn-other"));
+        assert!(open.is_empty());
+        // Plain commit first, then the transaction's: the transaction's (later) wins.
+        let (applied, _) = replay(&[
+            record(0, -1, "g/t/0", Some("plain")),
+            record(1, 7, "g/t/0", Some("txn")),
+            marker(2, 7, true),
+        ]);
+        assert_eq!(last(&applied, "g/t/0").as_deref(), Some("txn"));
+        // An abort applies nothing; a plain tombstone later also beats a committed record.
+        let (applied, _) = replay(&[
+            record(0, 7, "g/t/0", Some("aborted")),
+            marker(1, 7, false),
+            record(2, 8, "g/t/0", Some("txn")),
+            record(3, -1, "g/t/0", None),
+            marker(4, 8, true),
+        ]);
+        assert_eq!(last(&applied, "g/t/0"), None);
+        assert!(!applied.iter().any(|(_, v)| v.as_deref() == Some("aborted")));
+        // Still open at the end: held, except what a later plain record superseded.
+        let (_, open) = replay(&[
+            record(0, 9, "g/t/0", Some("txn")),
+            record(1, 9, "g/t/1", Some("txn")),
+            record(2, -1, "g/t/0", Some("plain")),
+        ]);
+        let held: Vec<&Bytes> = open[&9].iter().map(|(k, _)| k).collect();
+        assert_eq!(held, vec![&Bytes::from_static(b"g/t/1")]);
     }
 }

@@ -120,6 +120,22 @@ impl PartitionTxns {
         self.added = added;
     }
 
+    /// The producers added by the coordinator, and the epoch of each.
+    pub fn added(&self) -> &HashMap<i64, i16> {
+        &self.added
+    }
+
+    /// Forget the aborted transactions whose markers are at `marker_offsets`: the cleaner
+    /// removed all their data (and their `.txnindex` entries), so a read_committed fetch has
+    /// nothing of theirs to filter — and must not be told to, once the marker is gone too.
+    pub fn forget_aborted(&mut self, marker_offsets: &[i64]) {
+        if marker_offsets.is_empty() {
+            return;
+        }
+        self.aborted
+            .retain(|a| marker_offsets.binary_search(&a.last_offset).is_err());
+    }
+
     /// Aborted transactions known, in marker-offset order.
     pub fn aborted(&self) -> &[AbortedTxn] {
         &self.aborted

@@ -44,6 +44,15 @@ pub fn coordinator(b: &Broker, id: &str) -> Conn {
     Conn::connect(b.shard_addr(r.node_id.0 as usize))
 }
 
+/// A transactional producer of `id`: a connection to its coordinator and its (producer id,
+/// epoch) from InitProducerId v3 with `timeout_ms`.
+pub fn start_producer(b: &Broker, id: &str, timeout_ms: i32) -> (Conn, (i64, i16)) {
+    let mut c = coordinator(b, id);
+    let (e, pid, epoch) = init(&mut c, id, timeout_ms, (-1, -1), 3);
+    assert_eq!(e, NONE, "InitProducerId of {id}");
+    (c, (pid, epoch))
+}
+
 pub fn init(
     c: &mut Conn,
     id: &str,
@@ -110,9 +119,26 @@ pub fn end_txn(c: &mut Conn, id: &str, p: (i64, i16), commit: bool, version: i16
 
 /// A transactional batch of `n` records from producer `p`, first sequence `seq`.
 pub fn txn_batch(p: (i64, i16), seq: i32, n: usize) -> Bytes {
+    producer_batch(p, seq, n, true, |s| Bytes::from(format!("txn-{s}")))
+}
+
+/// An idempotent (not transactional) batch of `n` records of `size` bytes from producer `p`.
+pub fn idempotent_batch(p: (i64, i16), seq: i32, n: usize, size: usize) -> Bytes {
+    producer_batch(p, seq, n, false, |_| Bytes::from(vec![b'v'; size]))
+}
+
+/// A batch of `n` keyless records from producer `p`, first sequence `seq`, each record's
+/// value `value(its sequence)`.
+pub fn producer_batch(
+    p: (i64, i16),
+    seq: i32,
+    n: usize,
+    transactional: bool,
+    value: impl Fn(i32) -> Bytes,
+) -> Bytes {
     let records: Vec<Record> = (0..n)
         .map(|i| Record {
-            transactional: true,
+            transactional,
             control: false,
             delete_horizon: false,
             partition_leader_epoch: -1,
@@ -123,7 +149,7 @@ pub fn txn_batch(p: (i64, i16), seq: i32, n: usize) -> Bytes {
             sequence: seq + i as i32,
             timestamp: 1_700_000_000_000,
             key: None,
-            value: Some(Bytes::from(format!("txn-{}", seq + i as i32))),
+            value: Some(value(seq + i as i32)),
             headers: Default::default(),
         })
         .collect();
