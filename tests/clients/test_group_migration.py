@@ -125,11 +125,24 @@ def wait_assigned(members: list[Member], partitions: int) -> None:
 
 
 def group_type(bootstrap: str, group: str) -> str:
-    listed = admin(bootstrap).list_consumer_groups(request_timeout=10).result()
+    a = admin(bootstrap)  # kept until the result is in: a destroyed client aborts its calls
+    listed = a.list_consumer_groups(request_timeout=10).result(timeout=30)
     for g in listed.valid:
         if g.group_id == group:
             return str(g.type).rsplit(".", 1)[-1]
-    return "missing"
+    return f"missing (errors: {listed.errors})"
+
+
+def wait_type(bootstrap: str, group: str, expected: str) -> None:
+    """The group is listed with type `expected` (ListGroups v5) within the deadline."""
+    deadline = time.monotonic() + TIMEOUT_S
+    seen = ""
+    while time.monotonic() < deadline:
+        seen = group_type(bootstrap, group)
+        if seen == expected:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"group {group} is {seen}, not {expected}")
 
 
 def records(tag: str, n: int) -> list[tuple[bytes, bytes]]:
@@ -155,7 +168,7 @@ def test_classic_group_upgrades_when_a_consumer_member_joins(mbroker, topic_name
     running = [c1, c2]
     try:
         wait_assigned(running, 4)
-        assert group_type(bootstrap, group) == "CLASSIC"
+        wait_type(bootstrap, group, "CLASSIC")
         r1 = records("r1", 400)
         produce(bootstrap, topic_name, r1)
         wait_consumed(running, {v.decode() for _, v in r1}, "classic group")
@@ -169,7 +182,7 @@ def test_classic_group_upgrades_when_a_consumer_member_joins(mbroker, topic_name
             produce(bootstrap, topic_name, r2[i:i + 100])
             time.sleep(0.3)
         wait_assigned(running, 4)
-        assert group_type(bootstrap, group) == "CONSUMER"
+        wait_type(bootstrap, group, "CONSUMER")
         produce(bootstrap, topic_name, r2[300:])
         wait_consumed(running, {v.decode() for _, v in r2}, "after the upgrade")
         assert m.got, "the consumer-protocol member got partitions"
@@ -182,7 +195,7 @@ def test_classic_group_upgrades_when_a_consumer_member_joins(mbroker, topic_name
         r3 = records("r3", 400)
         produce(bootstrap, topic_name, r3)
         wait_consumed(running, {v.decode() for _, v in r3}, "after the classic members left")
-        assert group_type(bootstrap, group) == "CONSUMER"
+        wait_type(bootstrap, group, "CONSUMER")
         assert_once(everyone, 1400)
     finally:
         for x in running:
@@ -203,7 +216,7 @@ def test_consumer_group_downgrades_when_its_last_consumer_member_leaves(mbroker,
         running.append(m)
         everyone.append(m)
         wait_assigned(running, 4)
-        assert group_type(bootstrap, group) == "CONSUMER"
+        wait_type(bootstrap, group, "CONSUMER")
         r1 = records("r1", 400)
         produce(bootstrap, topic_name, r1)
         wait_consumed(running, {v.decode() for _, v in r1}, "mixed group")
@@ -212,7 +225,7 @@ def test_consumer_group_downgrades_when_its_last_consumer_member_leaves(mbroker,
         m.stop()
         running.remove(m)
         wait_assigned(running, 4)
-        assert group_type(bootstrap, group) == "CLASSIC"
+        wait_type(bootstrap, group, "CLASSIC")
         r2 = records("r2", 400)
         produce(bootstrap, topic_name, r2)
         wait_consumed(running, {v.decode() for _, v in r2}, "after the downgrade")
