@@ -715,7 +715,11 @@ const PLACEHOLDER: &str = "xxxxxxxxxxxxxxx";
 
 /// Send `req` (naming `PLACEHOLDER`) at v10 with `id` in its place; the crate writes requests
 /// up to v9 only, but reads v10 responses.
-fn call_v10<R: kafka_protocol::protocol::Request>(c: &mut Conn, req: &R, id: uuid::Uuid) -> R::Response {
+fn call_v10<R: kafka_protocol::protocol::Request>(
+    c: &mut Conn,
+    req: &R,
+    id: uuid::Uuid,
+) -> R::Response {
     use std::io::Write;
     let (correlation, mut frame) = c.frame(req, 9);
     frame[6..8].copy_from_slice(&10i16.to_be_bytes());
@@ -774,20 +778,22 @@ fn offset_commit_and_fetch_v10_name_topics_by_id_and_api_versions_advertises_gro
     let r = call_v10(&mut c, &fetch, unknown);
     let t = &r.groups[0].topics[0];
     assert_eq!(t.topic_id, unknown);
-    assert!(t.partitions.iter().all(|p| p.error_code == UNKNOWN_TOPIC_ID));
+    assert!(t
+        .partitions
+        .iter()
+        .all(|p| p.error_code == UNKNOWN_TOPIC_ID));
     // Every topic (null list) at v10: named by id.
     let all: OffsetFetchResponse = {
         let (correlation, mut frame) = c.frame(
             &OffsetFetchRequest::default().with_groups(vec![
-                OffsetFetchRequestGroup::default().with_group_id(GroupId(s(g))),
+                OffsetFetchRequestGroup::default().with_group_id(GroupId(s(g)))
             ]),
             9,
         );
         frame[6..8].copy_from_slice(&10i16.to_be_bytes());
         std::io::Write::write_all(c.stream_mut(), &frame).unwrap();
         let reply = c.recv_frame().unwrap();
-        sluice_client::frame::decode_response::<OffsetFetchRequest>(reply, correlation, 10)
-            .unwrap()
+        sluice_client::frame::decode_response::<OffsetFetchRequest>(reply, correlation, 10).unwrap()
     };
     assert_eq!(all.groups[0].topics.len(), 1);
     assert_eq!(all.groups[0].topics[0].topic_id, id);
@@ -799,7 +805,13 @@ fn offset_commit_and_fetch_v10_name_topics_by_id_and_api_versions_advertises_gro
             .with_client_software_version(s("1")),
         3,
     );
-    let max = |key: i16| v.api_keys.iter().find(|k| k.api_key == key).unwrap().max_version;
+    let max = |key: i16| {
+        v.api_keys
+            .iter()
+            .find(|k| k.api_key == key)
+            .unwrap()
+            .max_version
+    };
     assert_eq!((max(8), max(9)), (10, 10));
     let f = v
         .finalized_features

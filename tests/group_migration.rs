@@ -240,7 +240,10 @@ fn classic_group_upgrades_serves_its_classic_member_and_downgrades() {
     let m = consumer_join(&mut c, g, "m-1");
     assert_eq!(m.error_code, NONE, "{m:?}");
     assert_eq!(m.member_epoch, gen + 1);
-    let m_owned = m.assignment.as_ref().map_or(0, |x| x.topic_partitions.len());
+    let m_owned = m
+        .assignment
+        .as_ref()
+        .map_or(0, |x| x.topic_partitions.len());
     assert_eq!(m_owned, 0);
     assert_eq!(group_type(&mut c, g).0, "consumer");
     let d: ConsumerGroupDescribeResponse = c.call(
@@ -339,7 +342,10 @@ fn policies_refuse_what_they_do_not_allow() {
     let (a, gen) = classic_group(&mut c, g);
     let m = consumer_join(&mut c, g, "m-1");
     assert_eq!(m.error_code, NONE);
-    assert_eq!(consumer_beat(&mut c, g, "m-1", m.member_epoch, vec![]).error_code, NONE);
+    assert_eq!(
+        consumer_beat(&mut c, g, "m-1", m.member_epoch, vec![]).error_code,
+        NONE
+    );
     assert_eq!(consumer_beat(&mut c, g, "m-1", -1, vec![]).error_code, NONE);
     assert_eq!(group_type(&mut c, g).0, "consumer");
     // a rejoins the consumer group it is still in, and is its only member.
@@ -353,8 +359,9 @@ fn policies_refuse_what_they_do_not_allow() {
     let l: LeaveGroupResponse = c.call(
         &LeaveGroupRequest::default()
             .with_group_id(GroupId(s(g)))
-            .with_members(vec![leave_group_request::MemberIdentity::default()
-                .with_member_id(s(&a))]),
+            .with_members(vec![
+                leave_group_request::MemberIdentity::default().with_member_id(s(&a))
+            ]),
         3,
     );
     assert_eq!(l.error_code, NONE);

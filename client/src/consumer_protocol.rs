@@ -100,7 +100,9 @@ fn take_topic_partitions(buf: &mut &[u8]) -> Option<Vec<(String, Vec<i32>)>> {
         if n < 0 || n as usize > buf.len() / 4 {
             return None;
         }
-        let partitions = (0..n).map(|_| take_i32(buf)).collect::<Option<Vec<i32>>>()?;
+        let partitions = (0..n)
+            .map(|_| take_i32(buf))
+            .collect::<Option<Vec<i32>>>()?;
         out.push((std::str::from_utf8(name).ok()?.to_string(), partitions));
     }
     Some(out)
@@ -205,7 +207,10 @@ mod tests {
         use kafka_protocol::protocol::{Encodable, StrBytes};
         for version in 0..=3i16 {
             let sub = ConsumerProtocolSubscription::default()
-                .with_topics(vec![StrBytes::from_static_str("a"), StrBytes::from_static_str("b")])
+                .with_topics(vec![
+                    StrBytes::from_static_str("a"),
+                    StrBytes::from_static_str("b"),
+                ])
                 .with_user_data(Some(bytes::Bytes::from_static(b"xyz")))
                 .with_owned_partitions(if version >= 1 {
                     vec![TopicPartition::default()

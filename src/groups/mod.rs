@@ -88,7 +88,10 @@ impl MigrationPolicy {
     }
 
     pub fn upgrade_enabled(self) -> bool {
-        matches!(self, MigrationPolicy::Bidirectional | MigrationPolicy::Upgrade)
+        matches!(
+            self,
+            MigrationPolicy::Bidirectional | MigrationPolicy::Upgrade
+        )
     }
 
     pub fn downgrade_enabled(self) -> bool {

@@ -370,7 +370,9 @@ fn unknown_topic_id_only_by_id(
 ) -> Result<(), Finding> {
     const UNKNOWN_TOPIC_ID: i16 = 100;
     if v < 10 && codes.any(|c| c == UNKNOWN_TOPIC_ID) {
-        return Err(format!("{api} v{v} answered UNKNOWN_TOPIC_ID for a named topic"));
+        return Err(format!(
+            "{api} v{v} answered UNKNOWN_TOPIC_ID for a named topic"
+        ));
     }
     Ok(())
 }
@@ -470,7 +472,11 @@ pub fn check_reply(g: &Generated, mut buf: Bytes, ctx: &mut Context) -> Result<(
         // UNKNOWN_TOPIC_ID (100) only where topics are named by id (v10, Kafka 4.2).
         ApiKey::OffsetCommit => {
             let r: OffsetCommitResponse = decode(b, v)?;
-            let codes = r.topics.iter().flat_map(|t| &t.partitions).map(|p| p.error_code);
+            let codes = r
+                .topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .map(|p| p.error_code);
             unknown_topic_id_only_by_id("OffsetCommit", v, codes)?;
         }
         ApiKey::OffsetFetch => {
@@ -481,7 +487,11 @@ pub fn check_reply(g: &Generated, mut buf: Bytes, ctx: &mut Context) -> Result<(
                 .flat_map(|g| &g.topics)
                 .flat_map(|t| &t.partitions)
                 .map(|p| p.error_code);
-            let single = r.topics.iter().flat_map(|t| &t.partitions).map(|p| p.error_code);
+            let single = r
+                .topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .map(|p| p.error_code);
             unknown_topic_id_only_by_id("OffsetFetch", v, grouped.chain(single))?;
         }
         ApiKey::ListGroups => drop(decode::<ListGroupsResponse>(b, v)?),

@@ -18,9 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 use uuid::Uuid;
 
-use super::{
-    Assignment, ConsumerGroup, Member, MemberState, Settings, TopicsView,
-};
+use super::{Assignment, ConsumerGroup, Member, MemberState, Settings, TopicsView};
 use crate::groups::consumer_protocol::{
     assigned_partitions, encode_assignment, parse_subscription, CONSUMER_PROTOCOL_TYPE,
 };
@@ -76,7 +74,11 @@ fn to_ids(view: &TopicsView<'_>, named: &[(String, Vec<i32>)]) -> Assignment {
 pub fn encode_named(a: &Assignment, names: &BTreeMap<Uuid, String>) -> Bytes {
     let named: Vec<(String, Vec<i32>)> = a
         .iter()
-        .filter_map(|(id, ps)| names.get(id).map(|n| (n.clone(), ps.iter().copied().collect())))
+        .filter_map(|(id, ps)| {
+            names
+                .get(id)
+                .map(|n| (n.clone(), ps.iter().copied().collect()))
+        })
         .collect();
     Bytes::from(encode_assignment(&named))
 }
@@ -88,8 +90,11 @@ impl ConsumerGroup {
         if protocol_type != CONSUMER_PROTOCOL_TYPE || protocols.is_empty() {
             return false;
         }
-        let classic: Vec<&ClassicMember> =
-            self.members.values().filter_map(|m| m.classic.as_ref()).collect();
+        let classic: Vec<&ClassicMember> = self
+            .members
+            .values()
+            .filter_map(|m| m.classic.as_ref())
+            .collect();
         classic.is_empty()
             || protocols.iter().any(|p| {
                 classic

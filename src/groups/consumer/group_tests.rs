@@ -128,15 +128,13 @@ fn two_members_split_six_partitions_and_a_third_gets_them_only_after_release() {
     assert_eq!(n(&kept), 3);
     assert_exclusive(&f.g);
     // b still waits: a has not released.
-    let b2 = f.hb(beat("b", 2, &Assignment::new()), 20)
-        .unwrap();
+    let b2 = f.hb(beat("b", 2, &Assignment::new()), 20).unwrap();
     assert!(b2.assignment.is_none_or(|a| a.is_empty()));
     // a releases; it reaches epoch 2.
     let a3 = f.hb(beat("a", 1, &kept), 30).unwrap();
     assert_eq!(a3.epoch, 2);
     // Now b gets its three.
-    let b3 = f.hb(beat("b", 2, &Assignment::new()), 40)
-        .unwrap();
+    let b3 = f.hb(beat("b", 2, &Assignment::new()), 40).unwrap();
     assert_eq!(n(b3.assignment.as_ref().unwrap()), 3);
     assert_exclusive(&f.g);
     assert_eq!(f.g.state_name(), "Stable");
@@ -216,8 +214,7 @@ fn leaving_and_session_expiry_bump_the_epoch_and_free_partitions() {
     f.hb(join("a", "orders"), 0).unwrap();
     f.hb(join("b", "orders"), 0).unwrap();
     let e = f.g.group_epoch;
-    let r = f.hb(beat("b", LEAVE_EPOCH, &Assignment::new()), 1)
-        .unwrap();
+    let r = f.hb(beat("b", LEAVE_EPOCH, &Assignment::new()), 1).unwrap();
     assert_eq!(r.epoch, -1);
     assert_eq!(f.g.group_epoch, e + 1);
     assert!(f.g.tick(SESSION_MS + 1));
@@ -449,8 +446,9 @@ fn seed(id: &str, partitions: &[i32]) -> ClassicSeed {
 fn upgrade_keeps_classic_assignments_and_downgrade_hands_out_the_targets() {
     let mut f = Fixture::new(&[("orders", 1, 4)]);
     let view = f.view();
-    let g = ConsumerGroup::from_classic(5, vec![seed("c1", &[0, 1]), seed("c2", &[2, 3])], &view, 0)
-        .unwrap();
+    let g =
+        ConsumerGroup::from_classic(5, vec![seed("c1", &[0, 1]), seed("c2", &[2, 3])], &view, 0)
+            .unwrap();
     f.g = g;
     assert_eq!((f.g.group_epoch, f.g.target_epoch), (5, 5));
     assert_eq!(f.sync("c1", 5), Ok(vec![0, 1]));
@@ -481,7 +479,8 @@ fn upgrade_keeps_classic_assignments_and_downgrade_hands_out_the_targets() {
     all.sort_unstable();
     assert_eq!(all, vec![0, 1, 2, 3]);
     // LeaveGroup of a classic member; unknown ones are named.
-    let r = f.g.classic_leave(&[("c2".into(), None), ("zz".into(), None)], &f.s.clone());
+    let r =
+        f.g.classic_leave(&[("c2".into(), None), ("zz".into(), None)], &f.s.clone());
     assert_eq!(r, vec![Ok(()), Err(GroupError::UnknownMemberId)]);
     assert_eq!(f.g.members.len(), 1);
     // A subscription that does not parse stops an upgrade (Kafka: GROUP_ID_NOT_FOUND).

@@ -18,9 +18,9 @@ use super::super::records::{
     self as rec, ClassicMetadata, ConsumerKey, ConsumerValue, CurrentAssignment, MemberMetadata,
 };
 use super::{ClassicMember, ConsumerGroup, Member, MemberState, TopicsView, LEAVE_STATIC_EPOCH};
-use crate::groups::state::Protocol;
 use crate::groups::consumer::assignor::{Assignment, Assignor};
 use crate::groups::records::RecordError;
+use crate::groups::state::Protocol;
 
 /// A consumer group's records as replayed from the log (the newest value per key).
 #[derive(Debug, Default)]
@@ -129,8 +129,7 @@ impl ConsumerGroup {
                     rebalance_timeout_ms: m.rebalance_timeout_ms,
                     server_assignor: m.assignor.map(|a| a.name().to_string()),
                     classic: m.classic.as_ref().map(|c| ClassicMetadata {
-                        session_timeout_ms: i32::try_from(c.session_timeout_ms)
-                            .unwrap_or(i32::MAX),
+                        session_timeout_ms: i32::try_from(c.session_timeout_ms).unwrap_or(i32::MAX),
                         protocols: c
                             .protocols
                             .iter()

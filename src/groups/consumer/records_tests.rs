@@ -159,7 +159,10 @@ fn classic_member_metadata_is_tag_0() {
     };
     assert_eq!(read.classic, None);
     for cut in 14..v.len() {
-        assert!(decode_value(MEMBER_METADATA, &v[..cut]).is_err(), "cut at {cut}");
+        assert!(
+            decode_value(MEMBER_METADATA, &v[..cut]).is_err(),
+            "cut at {cut}"
+        );
     }
 }
 

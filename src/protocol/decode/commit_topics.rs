@@ -32,7 +32,11 @@ pub(super) struct CommitTopic<P> {
 
 /// Smallest encoding of a topic: an empty name (or an id), an empty array, no tags.
 pub(super) const fn topic_bytes_min(flexible: bool, by_id: bool) -> usize {
-    let name = if by_id { 16 } else { string_bytes_min(flexible) };
+    let name = if by_id {
+        16
+    } else {
+        string_bytes_min(flexible)
+    };
     name + array_bytes_min(flexible) + tags_bytes_min(flexible)
 }
 

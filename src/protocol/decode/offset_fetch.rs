@@ -44,8 +44,12 @@ fn decode(buf: &mut Bytes, version: i16) -> Result<OffsetFetchRequest> {
                 group.member_id = try_get_nullable_string(buf, flexible, "member_id")?;
                 group.member_epoch = try_get_i32(buf, "member_epoch")?;
             }
-            group.topics =
-                try_get_nullable_array(buf, flexible, group_topic_bytes_min, "group_topics", |buf| {
+            group.topics = try_get_nullable_array(
+                buf,
+                flexible,
+                group_topic_bytes_min,
+                "group_topics",
+                |buf| {
                     let mut topic = OffsetFetchRequestTopics::default();
                     if by_id {
                         topic.topic_id = try_get_uuid(buf, "topic_id")?;
@@ -56,7 +60,8 @@ fn decode(buf: &mut Bytes, version: i16) -> Result<OffsetFetchRequest> {
                         try_get_i32_array(buf, flexible, "partition_indexes")?;
                     topic.unknown_tagged_fields = try_get_tags_if(buf, flexible, "topic")?;
                     Ok(topic)
-                })?;
+                },
+            )?;
             group.unknown_tagged_fields = try_get_tags_if(buf, flexible, "group")?;
             Ok(group)
         })?;

@@ -25,9 +25,13 @@ fn decode(buf: &mut Bytes, version: i16) -> Result<TxnOffsetCommitRequest> {
         request.member_id = try_get_string(buf, flexible, "member_id")?;
         request.group_instance_id = try_get_nullable_string(buf, flexible, "group_instance_id")?;
     }
-    request.topics = try_get_array(buf, flexible, topic_bytes_min(flexible, false), "topics", |buf| {
-        topic(buf, version, flexible)
-    })?;
+    request.topics = try_get_array(
+        buf,
+        flexible,
+        topic_bytes_min(flexible, false),
+        "topics",
+        |buf| topic(buf, version, flexible),
+    )?;
     request.unknown_tagged_fields = try_get_tags_if(buf, flexible, "txn_offset_commit")?;
     Ok(request)
 }
