@@ -785,9 +785,9 @@ fn offset_commit_and_fetch_v10_name_topics_by_id_and_api_versions_advertises_gro
     // Every topic (null list) at v10: named by id.
     let all: OffsetFetchResponse = {
         let (correlation, mut frame) = c.frame(
-            &OffsetFetchRequest::default().with_groups(vec![
-                OffsetFetchRequestGroup::default().with_group_id(GroupId(s(g)))
-            ]),
+            &OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
+                .with_group_id(GroupId(s(g)))
+                .with_topics(None)]),
             9,
         );
         frame[6..8].copy_from_slice(&10i16.to_be_bytes());
