@@ -3,7 +3,7 @@
 //! INVALID_REQUEST, UNSUPPORTED_ASSIGNOR, INVALID_REGULAR_EXPRESSION), a partition reaching its
 //! new owner only after the old one released it, ConsumerGroupDescribe, ListGroups v5 types,
 //! DescribeGroups of a consumer group, OffsetCommit/OffsetFetch v9 member-epoch checks, and
-//! the classic/consumer type rules of one group id; the group's state across kill -9; per-group
+//! the classic/consumer type rules of one group id (online migration: tests/group_migration.rs); the group's state across kill -9; per-group
 //! `consumer.*` config overrides (GROUP config resources).
 #![allow(
     clippy::unwrap_used,
@@ -29,6 +29,7 @@ use kafka_protocol::protocol::StrBytes;
 const NONE: i16 = 0;
 const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
 const UNKNOWN_MEMBER_ID: i16 = 25;
+const MEMBER_ID_REQUIRED: i16 = 79;
 const UNSUPPORTED_VERSION: i16 = 35;
 const INVALID_CONFIG: i16 = 40;
 const INVALID_REQUEST: i16 = 42;
@@ -281,18 +282,25 @@ fn heartbeat_epochs_revocation_and_errors() {
     assert_eq!(dd.groups[0].group_state.as_str(), "Dead");
     assert!(dd.groups[0].members.is_empty());
 
-    // A classic JoinGroup to the non-empty consumer group.
-    let j: JoinGroupResponse = c.call(
-        &JoinGroupRequest::default()
+    // A classic JoinGroup to the non-empty consumer group (classic members are served:
+    // tests/group_migration.rs): another protocol type is refused before MEMBER_ID_REQUIRED,
+    // and a subscription that does not parse after it.
+    let classic_join = |member: &str, protocol_type: &str| {
+        JoinGroupRequest::default()
             .with_group_id(GroupId(s(g)))
+            .with_member_id(s(member))
             .with_session_timeout_ms(10_000)
             .with_rebalance_timeout_ms(10_000)
-            .with_protocol_type(s("consumer"))
+            .with_protocol_type(s(protocol_type))
             .with_protocols(vec![JoinGroupRequestProtocol::default()
                 .with_name(s("range"))
-                .with_metadata(Bytes::new())]),
-        5,
-    );
+                .with_metadata(Bytes::new())])
+    };
+    let j: JoinGroupResponse = c.call(&classic_join("", "connect"), 5);
+    assert_eq!(j.error_code, INCONSISTENT_GROUP_PROTOCOL);
+    let j: JoinGroupResponse = c.call(&classic_join("", "consumer"), 5);
+    assert_eq!(j.error_code, MEMBER_ID_REQUIRED);
+    let j: JoinGroupResponse = c.call(&classic_join(j.member_id.as_str(), "consumer"), 5);
     assert_eq!(j.error_code, INCONSISTENT_GROUP_PROTOCOL);
 
     // b leaves (-1); a gets everything back at the next epoch.
@@ -371,7 +379,8 @@ fn static_members_types_and_session_expiry() {
     assert_eq!(back.member_epoch, a.member_epoch);
     assert_eq!(owned(&back), a_owned);
 
-    // A classic group in use refuses a consumer member; an empty classic group converts.
+    // A classic group in use whose member's subscription does not parse is not upgraded
+    // (Kafka: GROUP_ID_NOT_FOUND); an empty classic group converts.
     let cg = "kip848-classic";
     let mut cc = coordinator(&b, cg);
     let j: JoinGroupResponse = cc.call(
@@ -697,5 +706,126 @@ fn group_config_overrides() {
         (NONE, 200),
         "{j:?}"
     );
+    assert!(b.panics().is_empty());
+}
+
+/// A 15-byte topic name: as a compact string it takes 16 bytes, a topic id's size, so a v9
+/// frame naming it becomes the v10 frame naming `id` by overwriting those bytes.
+const PLACEHOLDER: &str = "xxxxxxxxxxxxxxx";
+
+/// Send `req` (naming `PLACEHOLDER`) at v10 with `id` in its place; the crate writes requests
+/// up to v9 only, but reads v10 responses.
+fn call_v10<R: kafka_protocol::protocol::Request>(
+    c: &mut Conn,
+    req: &R,
+    id: uuid::Uuid,
+) -> R::Response {
+    use std::io::Write;
+    let (correlation, mut frame) = c.frame(req, 9);
+    frame[6..8].copy_from_slice(&10i16.to_be_bytes());
+    let mut name = vec![16u8];
+    name.extend_from_slice(PLACEHOLDER.as_bytes());
+    let at = frame
+        .windows(16)
+        .position(|w| w == name.as_slice())
+        .unwrap();
+    frame[at..at + 16].copy_from_slice(id.as_bytes());
+    c.stream_mut().write_all(&frame).unwrap();
+    let reply = c.recv_frame().unwrap();
+    sluice_client::frame::decode_response::<R>(reply, correlation, 10).unwrap()
+}
+
+#[test]
+fn offset_commit_and_fetch_v10_name_topics_by_id_and_api_versions_advertises_group_version() {
+    const UNKNOWN_TOPIC_ID: i16 = 100;
+    let b = Broker::start("cg-v10", FLAGS);
+    let mut admin = Conn::connect(b.shard_addr(0));
+    harness::kafka::create_topic(&mut admin, TOPIC, 2);
+    let id = topic_id(&b, TOPIC);
+    let g = "kip848-v10";
+    let mut c = coordinator(&b, g);
+    let commit = OffsetCommitRequest::default()
+        .with_group_id(GroupId(s(g)))
+        .with_generation_id_or_member_epoch(-1)
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(s(PLACEHOLDER).into())
+            .with_partitions(vec![OffsetCommitRequestPartition::default()
+                .with_partition_index(1)
+                .with_committed_offset(42)])]);
+    let r = call_v10(&mut c, &commit, id);
+    assert_eq!(r.topics[0].topic_id, id);
+    assert_eq!(r.topics[0].partitions[0].error_code, NONE);
+    let unknown = uuid::Uuid::from_u128(0x5eed);
+    let r = call_v10(&mut c, &commit, unknown);
+    assert_eq!(r.topics[0].topic_id, unknown);
+    assert_eq!(r.topics[0].partitions[0].error_code, UNKNOWN_TOPIC_ID);
+    // The commit is there by name too (v9), and by id (v10).
+    assert_eq!(committed(&mut c, g, 1), 42);
+    let fetch = OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
+        .with_group_id(GroupId(s(g)))
+        .with_topics(Some(vec![OffsetFetchRequestTopics::default()
+            .with_name(s(PLACEHOLDER).into())
+            .with_partition_indexes(vec![0, 1])]))]);
+    let r = call_v10(&mut c, &fetch, id);
+    let t = &r.groups[0].topics[0];
+    assert_eq!(t.topic_id, id);
+    let offsets: Vec<(i32, i64, i16)> = t
+        .partitions
+        .iter()
+        .map(|p| (p.partition_index, p.committed_offset, p.error_code))
+        .collect();
+    assert_eq!(offsets, vec![(0, -1, NONE), (1, 42, NONE)]);
+    let r = call_v10(&mut c, &fetch, unknown);
+    let t = &r.groups[0].topics[0];
+    assert_eq!(t.topic_id, unknown);
+    assert!(t
+        .partitions
+        .iter()
+        .all(|p| p.error_code == UNKNOWN_TOPIC_ID));
+    // Every topic (null list) at v10: named by id.
+    let all: OffsetFetchResponse = {
+        let (correlation, mut frame) = c.frame(
+            &OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
+                .with_group_id(GroupId(s(g)))
+                .with_topics(None)]),
+            9,
+        );
+        frame[6..8].copy_from_slice(&10i16.to_be_bytes());
+        std::io::Write::write_all(c.stream_mut(), &frame).unwrap();
+        let reply = c.recv_frame().unwrap();
+        sluice_client::frame::decode_response::<OffsetFetchRequest>(reply, correlation, 10).unwrap()
+    };
+    assert_eq!(all.groups[0].topics.len(), 1);
+    assert_eq!(all.groups[0].topics[0].topic_id, id);
+
+    // ApiVersions: v10 of both, and group.version finalized at level 1 (v3 carries features).
+    let v: ApiVersionsResponse = c.call(
+        &ApiVersionsRequest::default()
+            .with_client_software_name(s("t"))
+            .with_client_software_version(s("1")),
+        3,
+    );
+    let max = |key: i16| {
+        v.api_keys
+            .iter()
+            .find(|k| k.api_key == key)
+            .unwrap()
+            .max_version
+    };
+    assert_eq!((max(8), max(9)), (10, 10));
+    let f = v
+        .finalized_features
+        .iter()
+        .find(|f| f.name.as_str() == "group.version")
+        .unwrap();
+    assert_eq!((f.min_version_level, f.max_version_level), (1, 1));
+    let sf = v
+        .supported_features
+        .iter()
+        .find(|f| f.name.as_str() == "group.version")
+        .unwrap();
+    assert_eq!((sf.min_version, sf.max_version), (0, 1));
+    assert_eq!(v.finalized_features.len(), 1, "no other feature is claimed");
+    assert!(v.finalized_features_epoch >= 0);
     assert!(b.panics().is_empty());
 }

@@ -49,6 +49,65 @@ pub fn subscribed_topics(metadata: &[u8]) -> Option<Vec<String>> {
     Some(topics)
 }
 
+/// A subscription's topics and the partitions the member says it owns (v1+; empty before),
+/// or None if the bytes are not a subscription this parser understands. Bounded like
+/// [`subscribed_topics`]: every count is checked against the bytes left.
+pub fn parse_subscription(metadata: &[u8]) -> Option<Subscription> {
+    let topics = subscribed_topics(metadata)?;
+    let mut buf = metadata;
+    let version = take_i16(&mut buf)?;
+    // Skip what `subscribed_topics` read: the count and each name.
+    let count = take_i32(&mut buf)?;
+    for _ in 0..count {
+        let len = take_i16(&mut buf)?;
+        buf = buf.get(usize::try_from(len).ok()?..)?;
+    }
+    let mut owned = Vec::new();
+    if version >= 1 {
+        let user_data = take_i32(&mut buf)?;
+        if user_data > 0 {
+            buf = buf.get(usize::try_from(user_data).ok()?..)?;
+        }
+        owned = take_topic_partitions(&mut buf)?;
+    }
+    Some(Subscription { topics, owned })
+}
+
+/// What [`parse_subscription`] reads.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Subscription {
+    pub topics: Vec<String>,
+    /// (topic, partitions) the member owns (ConsumerProtocolSubscription v1+).
+    pub owned: Vec<(String, Vec<i32>)>,
+}
+
+/// An i32 count of (i16 topic name, i32 count of i32 partitions), bounded by the bytes left.
+fn take_topic_partitions(buf: &mut &[u8]) -> Option<Vec<(String, Vec<i32>)>> {
+    let count = take_i32(buf)?;
+    // A topic entry takes at least 6 bytes (name length, partition count).
+    if count < 0 || count as usize > buf.len() / 6 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let len = take_i16(buf)?;
+        if len < 0 || len as usize > buf.len() {
+            return None;
+        }
+        let (name, rest) = buf.split_at(len as usize);
+        *buf = rest;
+        let n = take_i32(buf)?;
+        if n < 0 || n as usize > buf.len() / 4 {
+            return None;
+        }
+        let partitions = (0..n)
+            .map(|_| take_i32(buf))
+            .collect::<Option<Vec<i32>>>()?;
+        out.push((std::str::from_utf8(name).ok()?.to_string(), partitions));
+    }
+    Some(out)
+}
+
 fn take_i16(buf: &mut &[u8]) -> Option<i16> {
     let (head, rest) = buf.split_first_chunk::<2>()?;
     *buf = rest;
@@ -68,29 +127,7 @@ pub fn assigned_partitions(bytes: &[u8]) -> Option<Vec<(String, Vec<i32>)>> {
     if take_i16(&mut buf)? < 0 {
         return None;
     }
-    let count = take_i32(&mut buf)?;
-    // A topic entry takes at least 6 bytes (name length, partition count).
-    if count < 0 || count as usize > buf.len() / 6 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(count as usize);
-    for _ in 0..count {
-        let len = take_i16(&mut buf)?;
-        if len < 0 || len as usize > buf.len() {
-            return None;
-        }
-        let (name, rest) = buf.split_at(len as usize);
-        buf = rest;
-        let n = take_i32(&mut buf)?;
-        if n < 0 || n as usize > buf.len() / 4 {
-            return None;
-        }
-        let partitions = (0..n)
-            .map(|_| take_i32(&mut buf))
-            .collect::<Option<Vec<i32>>>()?;
-        out.push((std::str::from_utf8(name).ok()?.to_string(), partitions));
-    }
-    Some(out)
+    take_topic_partitions(&mut buf)
 }
 
 /// An assignment, version 0, no user data.
@@ -161,6 +198,46 @@ mod tests {
         let decoded =
             kafka_protocol::messages::ConsumerProtocolAssignment::decode(&mut buf, 0).unwrap();
         assert_eq!(decoded.assigned_partitions[0].partitions, vec![0, 3]);
+    }
+
+    #[test]
+    fn subscriptions_with_owned_partitions_parse_as_the_crate_writes_them() {
+        use kafka_protocol::messages::consumer_protocol_subscription::TopicPartition;
+        use kafka_protocol::messages::ConsumerProtocolSubscription;
+        use kafka_protocol::protocol::{Encodable, StrBytes};
+        for version in 0..=3i16 {
+            let sub = ConsumerProtocolSubscription::default()
+                .with_topics(vec![
+                    StrBytes::from_static_str("a"),
+                    StrBytes::from_static_str("b"),
+                ])
+                .with_user_data(Some(bytes::Bytes::from_static(b"xyz")))
+                .with_owned_partitions(if version >= 1 {
+                    vec![TopicPartition::default()
+                        .with_topic(StrBytes::from_static_str("a").into())
+                        .with_partitions(vec![1, 4])]
+                } else {
+                    vec![]
+                });
+            let mut b = bytes::BytesMut::new();
+            bytes::BufMut::put_i16(&mut b, version);
+            sub.encode(&mut b, version).unwrap();
+            let got = parse_subscription(&b).unwrap();
+            assert_eq!(got.topics, vec!["a".to_string(), "b".to_string()]);
+            let owned = if version >= 1 {
+                vec![("a".to_string(), vec![1, 4])]
+            } else {
+                vec![]
+            };
+            assert_eq!(got.owned, owned, "version {version}");
+            for cut in 0..b.len() {
+                let _ = parse_subscription(&b[..cut]);
+            }
+        }
+        let mut hostile = encode_subscription(&["t"]);
+        hostile[0..2].copy_from_slice(&1i16.to_be_bytes());
+        hostile.extend_from_slice(&0x7fff_ffffi32.to_be_bytes());
+        assert_eq!(parse_subscription(&hostile), None);
     }
 
     #[test]

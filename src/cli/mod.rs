@@ -445,6 +445,11 @@ pub struct ServeArgs {
     #[arg(long, default_value = "uniform,range")]
     pub group_consumer_assignors: String,
 
+    /// Online conversion of non-empty groups between the classic and the consumer protocol
+    /// (group.consumer.migration.policy): bidirectional, upgrade, downgrade or disabled.
+    #[arg(long, default_value = "bidirectional")]
+    pub group_consumer_migration_policy: String,
+
     /// Longest metadata string a committed offset may carry (offset.metadata.max.bytes).
     #[arg(long, default_value_t = crate::limits::OFFSET_METADATA_BYTES_MAX_DEFAULT)]
     pub offset_metadata_max_bytes: usize,
@@ -678,6 +683,9 @@ impl ServeArgs {
         let consumer_assignors =
             crate::groups::consumer::Assignors::parse(&self.group_consumer_assignors)
                 .map_err(|e| anyhow::anyhow!("--group-consumer-assignors: {e}"))?;
+        let consumer_migration_policy =
+            crate::groups::MigrationPolicy::parse(&self.group_consumer_migration_policy)
+                .map_err(|e| anyhow::anyhow!("--group-consumer-migration-policy: {e}"))?;
         Ok(crate::groups::GroupConfig {
             session_timeout_ms_min: self.group_min_session_timeout_ms,
             session_timeout_ms_max: self.group_max_session_timeout_ms,
@@ -693,6 +701,7 @@ impl ServeArgs {
             consumer_heartbeat_interval_ms_min: self.group_consumer_min_heartbeat_interval_ms,
             consumer_heartbeat_interval_ms_max: self.group_consumer_max_heartbeat_interval_ms,
             consumer_assignors,
+            consumer_migration_policy,
         })
     }
 }

@@ -54,6 +54,52 @@ pub struct GroupConfig {
     pub consumer_heartbeat_interval_ms_max: u64,
     /// `group.consumer.assignors`
     pub consumer_assignors: consumer::Assignors,
+    /// `group.consumer.migration.policy`
+    pub consumer_migration_policy: MigrationPolicy,
+}
+
+/// Kafka's `group.consumer.migration.policy`: which online conversions of a non-empty group
+/// between the classic and the consumer protocol are allowed. An empty group changes type
+/// under every policy, and a consumer group takes classic-protocol members under every one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MigrationPolicy {
+    /// Both ways (Kafka's default).
+    #[default]
+    Bidirectional,
+    /// A classic group becomes a consumer group when a consumer-protocol member joins.
+    Upgrade,
+    /// A consumer group becomes classic when its last consumer-protocol member leaves.
+    Downgrade,
+    Disabled,
+}
+
+impl MigrationPolicy {
+    /// Kafka's values, case-insensitive.
+    pub fn parse(s: &str) -> Result<MigrationPolicy, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "bidirectional" => Ok(MigrationPolicy::Bidirectional),
+            "upgrade" => Ok(MigrationPolicy::Upgrade),
+            "downgrade" => Ok(MigrationPolicy::Downgrade),
+            "disabled" => Ok(MigrationPolicy::Disabled),
+            _ => Err(format!(
+                "{s:?} is not one of bidirectional, upgrade, downgrade, disabled"
+            )),
+        }
+    }
+
+    pub fn upgrade_enabled(self) -> bool {
+        matches!(
+            self,
+            MigrationPolicy::Bidirectional | MigrationPolicy::Upgrade
+        )
+    }
+
+    pub fn downgrade_enabled(self) -> bool {
+        matches!(
+            self,
+            MigrationPolicy::Bidirectional | MigrationPolicy::Downgrade
+        )
+    }
 }
 
 impl Default for GroupConfig {
@@ -76,6 +122,7 @@ impl Default for GroupConfig {
             consumer_heartbeat_interval_ms_max:
                 limits::GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS_MAX_DEFAULT,
             consumer_assignors: consumer::Assignors::default(),
+            consumer_migration_policy: MigrationPolicy::default(),
         }
     }
 }
@@ -117,6 +164,21 @@ pub fn offsets_partition_for(group_id: &str) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn migration_policies_parse_as_kafka_spells_them() {
+        assert_eq!(
+            MigrationPolicy::parse("BIDIRECTIONAL"),
+            Ok(MigrationPolicy::Bidirectional)
+        );
+        let upgrade = MigrationPolicy::parse("upgrade").unwrap();
+        assert!(upgrade.upgrade_enabled() && !upgrade.downgrade_enabled());
+        let downgrade = MigrationPolicy::parse("Downgrade").unwrap();
+        assert!(!downgrade.upgrade_enabled() && downgrade.downgrade_enabled());
+        let disabled = MigrationPolicy::parse("disabled").unwrap();
+        assert!(!disabled.upgrade_enabled() && !disabled.downgrade_enabled());
+        assert!(MigrationPolicy::parse("sideways").is_err());
+    }
 
     #[test]
     fn hash_matches_java() {

@@ -107,7 +107,9 @@ impl std::fmt::Display for RecordError {
 
 // --- encoding -------------------------------------------------------------------------------
 
-fn put_string(b: &mut BytesMut, s: &str) {
+/// A `string` (i16 length + UTF-8): the one writer of every key's group, topic and member id,
+/// here and in `consumer::records`.
+pub(crate) fn put_string(b: &mut BytesMut, s: &str) {
     // Strings here come from requests whose strings are i16-length on the wire, or were checked
     // against offset.metadata.max.bytes; a longer one is a bug upstream.
     assert!(
@@ -192,12 +194,15 @@ pub fn group_value(g: &GroupSnapshot) -> Bytes {
 
 // --- decoding (bounded: every length is checked against what remains) ------------------------
 
-struct Reader<'a> {
-    buf: &'a [u8],
+/// Bounded reading of a record's key or value: every length is checked against the bytes
+/// left. The one reader of `__consumer_offsets` records; `consumer::records` adds Kafka's
+/// flexible encoding to it.
+pub(crate) struct Reader<'a> {
+    pub(crate) buf: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], RecordError> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], RecordError> {
         if n > self.buf.len() {
             return Err(RecordError::Truncated);
         }
@@ -206,17 +211,17 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    fn i16(&mut self) -> Result<i16, RecordError> {
+    pub(crate) fn i16(&mut self) -> Result<i16, RecordError> {
         let b = self.take(2)?;
         Ok(i16::from_be_bytes([b[0], b[1]]))
     }
 
-    fn i32(&mut self) -> Result<i32, RecordError> {
+    pub(crate) fn i32(&mut self) -> Result<i32, RecordError> {
         let b = self.take(4)?;
         Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 
-    fn i64(&mut self) -> Result<i64, RecordError> {
+    pub(crate) fn i64(&mut self) -> Result<i64, RecordError> {
         let b = self.take(8)?;
         let mut a = [0u8; 8];
         a.copy_from_slice(b);

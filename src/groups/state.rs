@@ -544,6 +544,10 @@ mod offsets;
 #[path = "state_join.rs"]
 mod join;
 
+#[path = "state_migration.rs"]
+mod migration;
+pub use migration::ClassicSeed;
+
 #[cfg(test)]
 #[path = "state_tests.rs"]
 mod tests;

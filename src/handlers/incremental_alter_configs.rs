@@ -178,9 +178,10 @@ pub async fn handle(
                 }
                 Ok(ops) if r.resource_type == RESOURCE_GROUP => {
                     shard
-                        .alter_group_configs(
-                            r.resource_name.to_string(),
+                        .alter_configs(
+                            ConfigResource::Group(r.resource_name.to_string()),
                             ops,
+                            false,
                             request.validate_only,
                         )
                         .await

@@ -1,5 +1,6 @@
 //! OffsetCommit (key 8): store committed offsets in `__consumer_offsets`, for group members
-//! (current generation) or standalone consumers (generation -1, empty group).
+//! (current generation) or standalone consumers (generation -1, empty group). v10 (Kafka 4.2)
+//! names topics by id: an id the broker does not know is answered UNKNOWN_TOPIC_ID.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -23,8 +24,11 @@ use crate::shard::Shard;
 pub const VERSIONS: Versions = Versions {
     key: ApiKey::OffsetCommit,
     min: 2,
-    max: 9,
+    max: 10,
 };
+
+/// The first version that names topics by id (KIP-848, Kafka 4.2).
+const TOPIC_IDS_VERSION: i16 = 10;
 
 /// "Use the broker's retention" in OffsetCommit v2–4.
 const RETENTION_TIME_DEFAULT: i64 = -1;
@@ -43,19 +47,34 @@ pub async fn handle(
     // each topic (a denied topic's partitions get TOPIC_AUTHORIZATION_FAILED and are not
     // committed), as Kafka asks.
     let group_denied = !authz.group(AclOperation::Read, &group_id);
-    let topic_denied: Vec<bool> = request
+    // Each topic's name: named (v2–9), or its id resolved (v10; None: unknown id).
+    let snapshot = shard.snapshot();
+    let names: Vec<Option<String>> = request
         .topics
         .iter()
-        .map(|t| group_denied || !authz.topic(AclOperation::Read, &t.name.0))
+        .map(|t| {
+            if version >= TOPIC_IDS_VERSION {
+                snapshot.topic_by_id(t.topic_id).map(|m| m.name.to_string())
+            } else {
+                Some(t.name.0.to_string())
+            }
+        })
+        .collect();
+    let topic_denied: Vec<bool> = names
+        .iter()
+        .map(|n| match n {
+            Some(n) => group_denied || !authz.topic(AclOperation::Read, n),
+            None => false,
+        })
         .collect();
     let partitions: Vec<CommitPartition> = request
         .topics
         .iter()
-        .zip(&topic_denied)
-        .filter(|(_, denied)| !**denied)
-        .flat_map(|(t, _)| {
+        .zip(names.iter().zip(&topic_denied))
+        .filter_map(|(t, (name, denied))| name.as_ref().filter(|_| !*denied).map(|n| (t, n)))
+        .flat_map(|(t, name)| {
             t.partitions.iter().map(|p| CommitPartition {
-                topic: t.name.0.to_string(),
+                topic: name.clone(),
                 partition: p.partition_index,
                 offset: p.committed_offset,
                 leader_epoch: if version >= 6 {
@@ -111,20 +130,19 @@ pub async fn handle(
     let topics = request
         .topics
         .iter()
-        .zip(&topic_denied)
-        .map(|(t, denied)| {
-            let name = t.name.0.to_string();
+        .zip(names.iter().zip(&topic_denied))
+        .map(|(t, (name, denied))| {
             let partitions = t
                 .partitions
                 .iter()
                 .map(|p| {
-                    let code = if *denied {
-                        denied_code
-                    } else {
-                        by_key
-                            .get(&(name.clone(), p.partition_index))
+                    let code = match name {
+                        None => ResponseError::UnknownTopicId.code(),
+                        Some(_) if *denied => denied_code,
+                        Some(n) => by_key
+                            .get(&(n.clone(), p.partition_index))
                             .copied()
-                            .unwrap_or(0)
+                            .unwrap_or(0),
                     };
                     OffsetCommitResponsePartition::default()
                         .with_partition_index(p.partition_index)
@@ -133,6 +151,7 @@ pub async fn handle(
                 .collect();
             OffsetCommitResponseTopic::default()
                 .with_name(t.name.clone())
+                .with_topic_id(t.topic_id)
                 .with_partitions(partitions)
         })
         .collect();

@@ -1,5 +1,7 @@
 //! OffsetFetch (key 9): committed offsets of a group (v8: of several groups, all coordinated by
-//! the shard the client asked). Nothing committed: offset -1, metadata "", no error.
+//! the shard the client asked). Nothing committed: offset -1, metadata "", no error. v10
+//! (Kafka 4.2) names topics by id: an id the broker does not know is answered
+//! UNKNOWN_TOPIC_ID, and a topic without an id (deleted since) is left out of "all topics".
 
 use std::rc::Rc;
 
@@ -25,8 +27,11 @@ use crate::shard::Shard;
 pub const VERSIONS: Versions = Versions {
     key: ApiKey::OffsetFetch,
     min: 1,
-    max: 9,
+    max: 10,
 };
+
+/// The first version that names topics by id (KIP-848, Kafka 4.2).
+const TOPIC_IDS_VERSION: i16 = 10;
 
 use crate::groups::coordinator::FetchedOffsets as Fetched;
 
@@ -121,6 +126,25 @@ fn partition_code(code: i16, unstable: &Unstable, topic: &str, partition: i32) -
     }
 }
 
+/// A v10 topic whose id the broker does not know: each partition UNKNOWN_TOPIC_ID.
+fn unknown_topic_id(id: uuid::Uuid, partitions: &[i32]) -> OffsetFetchResponseTopics {
+    OffsetFetchResponseTopics::default()
+        .with_topic_id(id)
+        .with_partitions(
+            partitions
+                .iter()
+                .map(|p| {
+                    OffsetFetchResponsePartitions::default()
+                        .with_partition_index(*p)
+                        .with_committed_offset(-1)
+                        .with_committed_leader_epoch(-1)
+                        .with_metadata(Some(str_bytes("")))
+                        .with_error_code(ResponseError::UnknownTopicId.code())
+                })
+                .collect(),
+        )
+}
+
 fn parts(o: Option<&CommittedOffset>) -> (i64, i32, String) {
     match o {
         Some(o) => (o.offset, o.leader_epoch, o.metadata.clone()),
@@ -138,11 +162,27 @@ pub async fn handle(
     let request = OffsetFetchRequest::try_decode(body, version)?;
     let authz = Authz::new(shard, session);
     if version >= 8 {
+        let by_id = version >= TOPIC_IDS_VERSION;
+        let snapshot = shard.snapshot();
+        let id_of = |name: &str| snapshot.topics.get(name).map(|t| t.id);
         let mut groups = Vec::with_capacity(request.groups.len());
         for g in &request.groups {
+            // v10: ids resolved to names; the unknown ones answered UNKNOWN_TOPIC_ID.
+            let mut unknown: Vec<OffsetFetchResponseTopics> = Vec::new();
             let topics = g.topics.as_ref().map(|ts| {
                 ts.iter()
-                    .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
+                    .filter_map(|t| {
+                        if !by_id {
+                            return Some((t.name.0.to_string(), t.partition_indexes.clone()));
+                        }
+                        match snapshot.topic_by_id(t.topic_id) {
+                            Some(m) => Some((m.name.to_string(), t.partition_indexes.clone())),
+                            None => {
+                                unknown.push(unknown_topic_id(t.topic_id, &t.partition_indexes));
+                                None
+                            }
+                        }
+                    })
                     .collect()
             });
             let group = OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
@@ -164,9 +204,11 @@ pub async fn handle(
                     Ok((found, unstable)) => group.with_topics(
                         found
                             .into_iter()
+                            .filter(|(t, _, _)| !by_id || id_of(t).is_some())
                             .map(|(t, ps, code)| {
                                 OffsetFetchResponseTopics::default()
                                     .with_name(TopicName(str_bytes(&t)))
+                                    .with_topic_id(id_of(&t).unwrap_or_default())
                                     .with_partitions(
                                         ps.into_iter()
                                             .map(|(p, o)| {
@@ -183,6 +225,7 @@ pub async fn handle(
                                             .collect(),
                                     )
                             })
+                            .chain(unknown)
                             .collect(),
                     ),
                 },

@@ -1,9 +1,10 @@
 //! Per-group config overrides on the controller (shard 0): IncrementalAlterConfigs of a GROUP
-//! resource, validated (Kafka's `GroupConfig` rules, the `consumer.*` ones within the broker's
-//! bounds), written durably to `meta/group-configs.json`, then published to every shard in the
-//! snapshot before the answer. Coordinators read them from their snapshot at each heartbeat.
+//! resource (`ConfigResource::Group` through `Shard::alter_configs`, which holds the
+//! controller's lock), validated (Kafka's `GroupConfig` rules, the `consumer.*` ones within
+//! the broker's bounds), written durably to `meta/group-configs.json`, then published to every
+//! shard in the snapshot before the answer. Coordinators read them from their snapshot at each
+//! heartbeat.
 
-use std::rc::Rc;
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
@@ -34,41 +35,25 @@ impl Shard {
         }
     }
 
-    /// Change group `group`'s config overrides by `ops`. Runs on the controller.
-    pub async fn alter_group_configs(
+    /// Change group `group`'s config overrides by `ops` (`replace`: applied to none). On the
+    /// controller with its lock held, reached through `Shard::alter_configs`.
+    pub(super) async fn alter_group_configs_on_controller(
         &self,
         group: String,
         ops: Vec<ConfigOp>,
-        validate_only: bool,
-    ) -> Result<(), ControlError> {
-        let r = self
-            .on_shard(0, move |shard| async move {
-                shard
-                    .alter_group_configs_on_controller(group, ops, validate_only)
-                    .await
-            })
-            .await;
-        r.unwrap_or_else(|| {
-            Err(ControlError {
-                code: ResponseError::NotController.code(),
-                message: "controller unavailable".into(),
-            })
-        })
-    }
-
-    async fn alter_group_configs_on_controller(
-        self: Rc<Self>,
-        group: String,
-        ops: Vec<ConfigOp>,
+        replace: bool,
         validate_only: bool,
     ) -> Result<(), ControlError> {
         let controller = self
             .controller
             .as_ref()
             .expect("controller ops run on shard 0");
-        let _permit = controller.lock.acquire_permit(1).await;
         let current = controller.store.borrow().group_configs().clone();
-        let mut configs = current.of(&group);
+        let mut configs = if replace {
+            Default::default()
+        } else {
+            current.of(&group)
+        };
         for op in ops {
             match op {
                 ConfigOp::Set(name, value) => {

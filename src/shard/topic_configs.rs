@@ -30,6 +30,8 @@ pub enum ConfigResource {
     Topic(String),
     /// The cluster default (None) or one broker id (a shard).
     Broker(Option<u32>),
+    /// One group's overrides (Kafka 4's GROUP resource).
+    Group(String),
 }
 
 impl ConfigOp {
@@ -158,6 +160,11 @@ impl Shard {
                     ConfigResource::Broker(broker) => {
                         shard
                             .alter_broker_configs_on_controller(broker, ops, replace, validate_only)
+                            .await
+                    }
+                    ConfigResource::Group(group) => {
+                        shard
+                            .alter_group_configs_on_controller(group, ops, replace, validate_only)
                             .await
                     }
                 }

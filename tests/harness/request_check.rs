@@ -361,6 +361,22 @@ fn skip_tagged_fields(buf: &mut Bytes) -> Result<(), Finding> {
     Ok(())
 }
 
+/// OffsetCommit / OffsetFetch name topics by id from v10 only: an earlier version never
+/// answers UNKNOWN_TOPIC_ID.
+fn unknown_topic_id_only_by_id(
+    api: &str,
+    v: i16,
+    mut codes: impl Iterator<Item = i16>,
+) -> Result<(), Finding> {
+    const UNKNOWN_TOPIC_ID: i16 = 100;
+    if v < 10 && codes.any(|c| c == UNKNOWN_TOPIC_ID) {
+        return Err(format!(
+            "{api} v{v} answered UNKNOWN_TOPIC_ID for a named topic"
+        ));
+    }
+    Ok(())
+}
+
 /// Decodes the reply (correlation id already read) to `g` with the crate, and learns what
 /// later requests can name.
 pub fn check_reply(g: &Generated, mut buf: Bytes, ctx: &mut Context) -> Result<(), Finding> {
@@ -453,8 +469,31 @@ pub fn check_reply(g: &Generated, mut buf: Bytes, ctx: &mut Context) -> Result<(
         ApiKey::SyncGroup => drop(decode::<SyncGroupResponse>(b, v)?),
         ApiKey::Heartbeat => drop(decode::<HeartbeatResponse>(b, v)?),
         ApiKey::LeaveGroup => drop(decode::<LeaveGroupResponse>(b, v)?),
-        ApiKey::OffsetCommit => drop(decode::<OffsetCommitResponse>(b, v)?),
-        ApiKey::OffsetFetch => drop(decode::<OffsetFetchResponse>(b, v)?),
+        // UNKNOWN_TOPIC_ID (100) only where topics are named by id (v10, Kafka 4.2).
+        ApiKey::OffsetCommit => {
+            let r: OffsetCommitResponse = decode(b, v)?;
+            let codes = r
+                .topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .map(|p| p.error_code);
+            unknown_topic_id_only_by_id("OffsetCommit", v, codes)?;
+        }
+        ApiKey::OffsetFetch => {
+            let r: OffsetFetchResponse = decode(b, v)?;
+            let grouped = r
+                .groups
+                .iter()
+                .flat_map(|g| &g.topics)
+                .flat_map(|t| &t.partitions)
+                .map(|p| p.error_code);
+            let single = r
+                .topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .map(|p| p.error_code);
+            unknown_topic_id_only_by_id("OffsetFetch", v, grouped.chain(single))?;
+        }
         ApiKey::ListGroups => drop(decode::<ListGroupsResponse>(b, v)?),
         ApiKey::DescribeGroups => drop(decode::<DescribeGroupsResponse>(b, v)?),
         ApiKey::DeleteGroups => drop(decode::<DeleteGroupsResponse>(b, v)?),

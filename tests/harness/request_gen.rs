@@ -920,6 +920,14 @@ fn body(
             if within(2, 4) {
                 r.retention_time_ms = int64(c, -1..=-1);
             }
+            // --- kip848c: OffsetCommit v10 names topics by id (crate requests stop at v9) ---
+            if v >= 10 {
+                for t in &mut r.topics {
+                    t.topic_id = uuid(c, ctx);
+                }
+                return Some(topic_ids_v10::offset_commit(&r));
+            }
+            // --- end kip848c ---
             enc(r, v)
         }
         ApiKey::OffsetFetch => {
@@ -954,6 +962,14 @@ fn body(
             if within(7, 9) {
                 r.require_stable = c.one_in(2);
             }
+            // --- kip848c: OffsetFetch v10 names topics by id (crate requests stop at v9) ---
+            if v >= 10 {
+                for t in r.groups.iter_mut().flat_map(|g| g.topics.iter_mut().flatten()) {
+                    t.topic_id = uuid(c, ctx);
+                }
+                return Some(topic_ids_v10::offset_fetch(&r));
+            }
+            // --- end kip848c ---
             enc(r, v)
         }
         ApiKey::ListGroups => {
@@ -1776,3 +1792,88 @@ fn mutate_bytes(c: &mut Choices, frame: &mut Vec<u8>) {
         }
     }
 }
+
+// --- kip848c: OffsetCommit / OffsetFetch v10 requests, which the crate does not encode ---
+/// v10 is v9's layout with each topic's name replaced by its 16-byte id; everything else is
+/// written with the crate (partitions at v9, byte for byte the same).
+mod topic_ids_v10 {
+    use bytes::{BufMut, BytesMut};
+    use kafka_protocol::messages::{OffsetCommitRequest, OffsetFetchRequest};
+    use kafka_protocol::protocol::Encodable;
+    use std::collections::BTreeMap;
+
+    fn uvarint(b: &mut BytesMut, mut v: u64) {
+        while v >= 0x80 {
+            b.put_u8((v as u8) | 0x80);
+            v >>= 7;
+        }
+        b.put_u8(v as u8);
+    }
+
+    fn string(b: &mut BytesMut, s: Option<&str>) {
+        match s {
+            None => uvarint(b, 0),
+            Some(s) => {
+                uvarint(b, s.len() as u64 + 1);
+                b.put_slice(s.as_bytes());
+            }
+        }
+    }
+
+    fn tags(b: &mut BytesMut, t: &BTreeMap<i32, bytes::Bytes>) {
+        uvarint(b, t.len() as u64);
+        for (k, v) in t {
+            uvarint(b, *k as u64);
+            uvarint(b, v.len() as u64);
+            b.put_slice(v);
+        }
+    }
+
+    pub fn offset_commit(r: &OffsetCommitRequest) -> BytesMut {
+        let mut b = BytesMut::new();
+        string(&mut b, Some(r.group_id.0.as_str()));
+        b.put_i32(r.generation_id_or_member_epoch);
+        string(&mut b, Some(r.member_id.as_str()));
+        string(&mut b, r.group_instance_id.as_ref().map(|s| s.as_str()));
+        uvarint(&mut b, r.topics.len() as u64 + 1);
+        for t in &r.topics {
+            b.put_slice(t.topic_id.as_bytes());
+            uvarint(&mut b, t.partitions.len() as u64 + 1);
+            for p in &t.partitions {
+                let _ = p.encode(&mut b, 9);
+            }
+            tags(&mut b, &t.unknown_tagged_fields);
+        }
+        tags(&mut b, &r.unknown_tagged_fields);
+        b
+    }
+
+    pub fn offset_fetch(r: &OffsetFetchRequest) -> BytesMut {
+        let mut b = BytesMut::new();
+        uvarint(&mut b, r.groups.len() as u64 + 1);
+        for g in &r.groups {
+            string(&mut b, Some(g.group_id.0.as_str()));
+            string(&mut b, g.member_id.as_ref().map(|s| s.as_str()));
+            b.put_i32(g.member_epoch);
+            match &g.topics {
+                None => uvarint(&mut b, 0),
+                Some(ts) => {
+                    uvarint(&mut b, ts.len() as u64 + 1);
+                    for t in ts {
+                        b.put_slice(t.topic_id.as_bytes());
+                        uvarint(&mut b, t.partition_indexes.len() as u64 + 1);
+                        for p in &t.partition_indexes {
+                            b.put_i32(*p);
+                        }
+                        tags(&mut b, &t.unknown_tagged_fields);
+                    }
+                }
+            }
+            tags(&mut b, &g.unknown_tagged_fields);
+        }
+        b.put_u8(u8::from(r.require_stable));
+        tags(&mut b, &r.unknown_tagged_fields);
+        b
+    }
+}
+// --- end kip848c ---

@@ -64,6 +64,9 @@ pub struct Member {
     /// A static member that left with epoch -2: it keeps its assignment until its session
     /// ends or its instance comes back.
     pub left: bool,
+    /// Set for a member that speaks the classic protocol (JoinGroup / SyncGroup / Heartbeat)
+    /// in this consumer group.
+    pub classic: Option<ClassicMember>,
 }
 
 /// One topic as a subscription sees it.
@@ -210,7 +213,10 @@ impl ConsumerGroup {
     pub fn next_deadline(&self) -> Option<u64> {
         self.members
             .values()
-            .flat_map(|m| [Some(m.session_deadline_ms), m.revoke_deadline_ms])
+            .flat_map(|m| {
+                let rejoin = m.classic.as_ref().and_then(|c| c.rejoin_deadline_ms);
+                [Some(m.session_deadline_ms), m.revoke_deadline_ms, rejoin]
+            })
             .flatten()
             .min()
     }
@@ -221,7 +227,10 @@ impl ConsumerGroup {
             .members
             .values()
             .filter(|m| {
-                m.session_deadline_ms <= now_ms || m.revoke_deadline_ms.is_some_and(|d| d <= now_ms)
+                let rejoin = m.classic.as_ref().and_then(|c| c.rejoin_deadline_ms);
+                m.session_deadline_ms <= now_ms
+                    || m.revoke_deadline_ms.is_some_and(|d| d <= now_ms)
+                    || rejoin.is_some_and(|d| d <= now_ms)
             })
             .map(|m| m.id.clone())
             .collect();
@@ -318,17 +327,7 @@ impl ConsumerGroup {
         member.session_deadline_ms = now_ms.saturating_add(s.session_timeout_ms);
         let id = member.id.clone();
         self.members.insert(id.clone(), member);
-        if changed {
-            self.view_version = None;
-        }
-        // One bump for a join or subscription change and what it does to the topics.
-        if self.refresh_subscriptions(view) || changed {
-            self.group_epoch += 1;
-        }
-        if self.group_epoch > self.target_epoch {
-            self.compute_target(s);
-        }
-        self.reconcile(&id, p.owned.as_ref(), now_ms);
+        self.settle(&id, changed, view, s, p.owned.as_ref(), now_ms);
         let m = self
             .members
             .get(&id)
@@ -341,6 +340,31 @@ impl ConsumerGroup {
             heartbeat_interval_ms: s.heartbeat_interval_ms,
             assignment: send.then(|| m.assigned.clone()),
         })
+    }
+
+    /// After member `id` was added or updated (`changed`: it joined, or its subscription
+    /// changed): one group-epoch bump for that and what it does to the topics, a new target if
+    /// the epoch moved, and the member's next reconciliation step (`owned`: what it says it
+    /// holds, if it said).
+    fn settle(
+        &mut self,
+        id: &str,
+        changed: bool,
+        view: &TopicsView<'_>,
+        s: &Settings,
+        owned: Option<&Assignment>,
+        now_ms: u64,
+    ) {
+        if changed {
+            self.view_version = None;
+        }
+        if self.refresh_subscriptions(view) || changed {
+            self.group_epoch += 1;
+        }
+        if self.group_epoch > self.target_epoch {
+            self.compute_target(s);
+        }
+        self.reconcile(id, owned, now_ms);
     }
 
     /// A member joining (epoch 0): new, a static member taking its instance's place, or a
@@ -371,6 +395,7 @@ impl ConsumerGroup {
             session_deadline_ms: 0,
             revoke_deadline_ms: None,
             left: false,
+            classic: None,
         };
         if let Some(instance) = &p.instance_id {
             let holder = self
@@ -610,6 +635,15 @@ impl ConsumerGroup {
             .members
             .get(member_id)
             .ok_or(GroupError::UnknownMemberId)?;
+        if m.classic.is_some() {
+            // A classic-protocol member commits with its generation (its member epoch), at
+            // any version; a wrong one is ILLEGAL_GENERATION, as in a classic group.
+            return if epoch == m.epoch {
+                Ok(())
+            } else {
+                Err(GroupError::IllegalGeneration)
+            };
+        }
         if version < OFFSET_COMMIT_MEMBER_EPOCH_VERSION {
             return Err(GroupError::UnsupportedVersion);
         }
@@ -640,6 +674,10 @@ impl ConsumerGroup {
 #[path = "persist.rs"]
 mod persist;
 pub use persist::Replayed;
+
+#[path = "classic.rs"]
+mod classic;
+pub use classic::{encode_named, ClassicJoin, ClassicMember};
 
 #[cfg(test)]
 #[path = "group_tests.rs"]

@@ -15,11 +15,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 
 use super::super::records::{
-    self as rec, ConsumerKey, ConsumerValue, CurrentAssignment, MemberMetadata,
+    self as rec, ClassicMetadata, ConsumerKey, ConsumerValue, CurrentAssignment, MemberMetadata,
 };
-use super::{ConsumerGroup, Member, MemberState, TopicsView, LEAVE_STATIC_EPOCH};
+use super::{ClassicMember, ConsumerGroup, Member, MemberState, TopicsView, LEAVE_STATIC_EPOCH};
 use crate::groups::consumer::assignor::{Assignment, Assignor};
 use crate::groups::records::RecordError;
+use crate::groups::state::Protocol;
 
 /// A consumer group's records as replayed from the log (the newest value per key).
 #[derive(Debug, Default)]
@@ -127,6 +128,14 @@ impl ConsumerGroup {
                     topic_regex: m.topic_regex.clone(),
                     rebalance_timeout_ms: m.rebalance_timeout_ms,
                     server_assignor: m.assignor.map(|a| a.name().to_string()),
+                    classic: m.classic.as_ref().map(|c| ClassicMetadata {
+                        session_timeout_ms: i32::try_from(c.session_timeout_ms).unwrap_or(i32::MAX),
+                        protocols: c
+                            .protocols
+                            .iter()
+                            .map(|p| (p.name.clone(), p.metadata.clone()))
+                            .collect(),
+                    }),
                 }),
             );
             let (epoch, previous_epoch) = if m.left {
@@ -182,6 +191,19 @@ impl ConsumerGroup {
                 let t = u64::try_from(meta.rebalance_timeout_ms.max(0)).unwrap_or(0);
                 now_ms.saturating_add(t)
             });
+            // A classic member's session is its own (JoinGroup's), not the group's.
+            let classic = meta.classic.map(|c| ClassicMember {
+                session_timeout_ms: u64::try_from(c.session_timeout_ms.max(0)).unwrap_or(0),
+                protocols: c
+                    .protocols
+                    .into_iter()
+                    .map(|(name, metadata)| Protocol { name, metadata })
+                    .collect(),
+                rejoin_deadline_ms: None,
+            });
+            let session = classic
+                .as_ref()
+                .map_or(session_timeout_ms, |c| c.session_timeout_ms);
             let member = Member {
                 id: id.clone(),
                 instance_id: meta.instance_id,
@@ -201,9 +223,10 @@ impl ConsumerGroup {
                 assigned: c.assigned,
                 revoking: c.revoking,
                 resolved: BTreeSet::new(),
-                session_deadline_ms: now_ms.saturating_add(session_timeout_ms),
+                session_deadline_ms: now_ms.saturating_add(session),
                 revoke_deadline_ms,
                 left,
+                classic,
             };
             g.members.insert(id, member);
         }

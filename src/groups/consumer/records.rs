@@ -23,10 +23,14 @@
 //! |------|----------------------------------------------------------------------------------|
 //! | 3    | epoch i32 · tags (0: metadata hash, 1: creation time; skipped)                   |
 //! | 4    | topics carray of { id uuid · name cstring · partitions i32 · racks carray · tags } · tags |
-//! | 5    | instance id cstring? · rack id cstring? · client id cstring · client host cstring · topic names carray of cstring · topic regex cstring? · rebalance timeout i32 · server assignor cstring? · tags (0: classic member metadata; skipped) |
+//! | 5    | instance id cstring? · rack id cstring? · client id cstring · client host cstring · topic names carray of cstring · topic regex cstring? · rebalance timeout i32 · server assignor cstring? · tags (0: classic member metadata, below) |
 //! | 6    | assignment epoch i32 · tags                                                      |
 //! | 7    | partitions carray of { topic id uuid · partitions carray of i32 · tags } · tags  |
 //! | 8    | member epoch i32 · previous epoch i32 · state i8 · assigned (as 7's) · pending revocation (as 7's) · tags |
+//!
+//! Tag 0 of record 5, written for a member that speaks the classic protocol: session timeout
+//! i32 · supported protocols carray of { name cstring · metadata cbytes (uvarint length + 1,
+//! then the bytes) · tags } · tags.
 //!
 //! Kafka 4.0 writes record 4; 4.1+ replaced it by a hash in record 3. Sluice writes 4, as 4.0
 //! does: it keeps the subscribed topics exactly, so a restart does not rebalance the group.
@@ -37,7 +41,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use uuid::Uuid;
 
 use super::Assignment;
-use crate::groups::records::RecordError;
+use crate::groups::records::{put_string, Reader, RecordError};
 
 pub const GROUP_METADATA: i16 = 3;
 pub const PARTITION_METADATA: i16 = 4;
@@ -102,7 +106,20 @@ pub struct MemberMetadata {
     pub topic_regex: Option<String>,
     pub rebalance_timeout_ms: i32,
     pub server_assignor: Option<String>,
+    /// Tag 0: the member speaks the classic protocol.
+    pub classic: Option<ClassicMetadata>,
 }
+
+/// Record 5's tag 0 (Kafka's `ClassicMemberMetadata`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClassicMetadata {
+    pub session_timeout_ms: i32,
+    /// (protocol name, its metadata), in the member's order of preference.
+    pub protocols: Vec<(String, Bytes)>,
+}
+
+/// The tag of [`ClassicMetadata`] in record 5.
+const CLASSIC_MEMBER_TAG: u64 = 0;
 
 /// Record 8: where a member is on its way to its target.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -137,17 +154,6 @@ pub enum ConsumerValue {
 }
 
 // --- encoding -------------------------------------------------------------------------------
-
-fn put_string(b: &mut BytesMut, s: &str) {
-    // Group and member ids come from requests whose strings were checked against
-    // REQUEST_STRING_BYTES_MAX (`groups::check_stored_string`); a longer one is a bug upstream.
-    assert!(
-        s.len() <= i16::MAX as usize,
-        "string too long for the record"
-    );
-    b.put_i16(s.len() as i16);
-    b.put_slice(s.as_bytes());
-}
 
 pub fn key(group: &str, k: &ConsumerKey) -> Bytes {
     let mut b = BytesMut::with_capacity(2 + 2 + group.len() + 2 + 64);
@@ -237,6 +243,23 @@ pub fn value(v: &ConsumerValue) -> Bytes {
             put_nullable_cstring(&mut b, m.topic_regex.as_deref());
             b.put_i32(m.rebalance_timeout_ms);
             put_nullable_cstring(&mut b, m.server_assignor.as_deref());
+            if let Some(c) = &m.classic {
+                let mut t = BytesMut::new();
+                t.put_i32(c.session_timeout_ms);
+                put_len(&mut t, c.protocols.len());
+                for (name, metadata) in &c.protocols {
+                    put_cstring(&mut t, name);
+                    put_len(&mut t, metadata.len());
+                    t.put_slice(metadata);
+                    put_no_tags(&mut t);
+                }
+                put_no_tags(&mut t);
+                put_uvarint(&mut b, 1);
+                put_uvarint(&mut b, CLASSIC_MEMBER_TAG);
+                put_uvarint(&mut b, t.len() as u64);
+                b.put_slice(&t);
+                return b.freeze();
+            }
         }
         ConsumerValue::TargetMember(a) => put_assignment(&mut b, a),
         ConsumerValue::CurrentAssignment(c) => {
@@ -253,32 +276,10 @@ pub fn value(v: &ConsumerValue) -> Bytes {
 
 // --- decoding (bounded: every count is checked against the bytes that remain) ---------------
 
-struct Reader<'a> {
-    buf: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], RecordError> {
-        if n > self.buf.len() {
-            return Err(RecordError::Truncated);
-        }
-        let (head, rest) = self.buf.split_at(n);
-        self.buf = rest;
-        Ok(head)
-    }
-
+/// Kafka's flexible encoding on the shared record reader (`groups::records::Reader`).
+impl Reader<'_> {
     fn i8(&mut self) -> Result<i8, RecordError> {
         Ok(i8::from_be_bytes([self.take(1)?[0]]))
-    }
-
-    fn i16(&mut self) -> Result<i16, RecordError> {
-        let b = self.take(2)?;
-        Ok(i16::from_be_bytes([b[0], b[1]]))
-    }
-
-    fn i32(&mut self) -> Result<i32, RecordError> {
-        let b = self.take(4)?;
-        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 
     fn uuid(&mut self) -> Result<Uuid, RecordError> {
@@ -369,7 +370,8 @@ impl<'a> Reader<'a> {
         Ok(a)
     }
 
-    fn finish(&mut self) -> Result<(), RecordError> {
+    /// The struct's tagged fields, then nothing may be left.
+    fn finish_flexible(&mut self) -> Result<(), RecordError> {
         self.skip_tags()?;
         if self.buf.is_empty() {
             Ok(())
@@ -377,6 +379,27 @@ impl<'a> Reader<'a> {
             Err(RecordError::TrailingBytes)
         }
     }
+}
+
+/// Record 5's tag 0.
+fn decode_classic(field: &[u8]) -> Result<ClassicMetadata, RecordError> {
+    let mut r = Reader { buf: field };
+    let session_timeout_ms = r.i32()?;
+    // Smallest protocol: an empty name, empty metadata, no tags.
+    let n = r.count(3)?;
+    let mut protocols = Vec::with_capacity(n);
+    for _ in 0..n {
+        let name = r.cstring()?;
+        let len = r.count(1)?;
+        let metadata = Bytes::copy_from_slice(r.take(len)?);
+        r.skip_tags()?;
+        protocols.push((name, metadata));
+    }
+    r.finish_flexible()?;
+    Ok(ClassicMetadata {
+        session_timeout_ms,
+        protocols,
+    })
 }
 
 /// Decode the value of a record of type `record_type` (3–8).
@@ -421,7 +444,7 @@ pub fn decode_value(record_type: i16, value: &[u8]) -> Result<ConsumerValue, Rec
             for _ in 0..n {
                 topic_names.push(r.cstring()?);
             }
-            ConsumerValue::Member(MemberMetadata {
+            let mut m = MemberMetadata {
                 instance_id,
                 rack_id,
                 client_id,
@@ -430,7 +453,22 @@ pub fn decode_value(record_type: i16, value: &[u8]) -> Result<ConsumerValue, Rec
                 topic_regex: r.nullable_cstring()?,
                 rebalance_timeout_ms: r.i32()?,
                 server_assignor: r.nullable_cstring()?,
-            })
+                classic: None,
+            };
+            // Its tagged fields: tag 0 is read, others skipped.
+            let n = r.count_raw()?;
+            for _ in 0..n {
+                let tag = r.uvarint()?;
+                let size = usize::try_from(r.uvarint()?).map_err(|_| RecordError::InvalidLength)?;
+                let field = r.take(size)?;
+                if tag == CLASSIC_MEMBER_TAG {
+                    m.classic = Some(decode_classic(field)?);
+                }
+            }
+            if !r.buf.is_empty() {
+                return Err(RecordError::TrailingBytes);
+            }
+            return Ok(ConsumerValue::Member(m));
         }
         TARGET_MEMBER => ConsumerValue::TargetMember(r.assignment()?),
         CURRENT_ASSIGNMENT => ConsumerValue::CurrentAssignment(CurrentAssignment {
@@ -442,7 +480,7 @@ pub fn decode_value(record_type: i16, value: &[u8]) -> Result<ConsumerValue, Rec
         }),
         t => return Err(RecordError::UnknownKeyVersion(t)),
     };
-    r.finish()?;
+    r.finish_flexible()?;
     Ok(v)
 }
 

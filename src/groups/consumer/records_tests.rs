@@ -102,6 +102,7 @@ fn member_metadata_value() {
         topic_regex: None,
         rebalance_timeout_ms: 1000,
         server_assignor: Some("range".into()),
+        classic: None,
     };
     let v = value(&ConsumerValue::Member(m.clone()));
     #[rustfmt::skip]
@@ -122,6 +123,47 @@ fn member_metadata_value() {
         decode_value(MEMBER_METADATA, &v),
         Ok(ConsumerValue::Member(m))
     );
+}
+
+#[test]
+fn classic_member_metadata_is_tag_0() {
+    let m = MemberMetadata {
+        client_id: "c".into(),
+        classic: Some(ClassicMetadata {
+            session_timeout_ms: 10_000,
+            protocols: vec![("range".into(), Bytes::from_static(&[9, 8]))],
+        }),
+        ..MemberMetadata::default()
+    };
+    let v = value(&ConsumerValue::Member(m.clone()));
+    #[rustfmt::skip]
+    let want = [
+        0, 0,                   // version 0
+        0, 0, 2, b'c', 1,       // instance, rack: null · client id · client host ""
+        1, 0, 0, 0, 0, 0, 0,    // no topics · regex null · rebalance timeout 0 · assignor null
+        1, 0, 16,               // one tagged field: tag 0, 16 bytes
+        0, 0, 0x27, 0x10,       //   session timeout 10000
+        2, 6, b'r', b'a', b'n', b'g', b'e', 3, 9, 8, 0, // one protocol: name · metadata · tags
+        0,                      //   tags
+    ];
+    assert_eq!(&v[..], &want);
+    assert_eq!(
+        decode_value(MEMBER_METADATA, &v),
+        Ok(ConsumerValue::Member(m))
+    );
+    // Another tag is skipped; a torn tag is an error.
+    let mut other = v.to_vec();
+    other[15] = 5;
+    let Ok(ConsumerValue::Member(read)) = decode_value(MEMBER_METADATA, &other) else {
+        panic!("tag 5 not skipped");
+    };
+    assert_eq!(read.classic, None);
+    for cut in 14..v.len() {
+        assert!(
+            decode_value(MEMBER_METADATA, &v[..cut]).is_err(),
+            "cut at {cut}"
+        );
+    }
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! The classic group protocol's membership calls: JoinGroup, SyncGroup, Heartbeat, LeaveGroup.
-//! JoinGroup and SyncGroup park until the group's state machine answers them.
+//! JoinGroup and SyncGroup park until the group's state machine answers them. To a consumer
+//! group (KIP-848) they go to `migration`, which serves classic members there.
 //!
 //! Runs on the group's coordinator shard, through [`super::route`].
 
@@ -8,7 +9,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 use futures::channel::oneshot;
 
-use super::{after, next_persist_seq, with_group, Coordinator, Slot};
+use super::{after, migration, next_persist_seq, with_group, Coordinator, Slot};
 use crate::groups::offsets_partition_for;
 use crate::groups::records;
 use crate::groups::state::{
@@ -29,16 +30,21 @@ pub async fn join(shard: Rc<Shard>, group_id: String, p: JoinParams) -> JoinResu
             Slot::new(Group::new(&group_id, c.config, now)),
         );
     }
-    // A KIP-848 group with members does not take classic members (no online migration); an
-    // empty one becomes a classic group.
-    if let Some(slot) = c.groups.borrow_mut().get_mut(&group_id) {
-        match &slot.consumer {
-            Some(g) if !g.is_empty() => {
-                return JoinResult::error(GroupError::InconsistentGroupProtocol, &p.member_id)
+    // A KIP-848 group with members takes classic members (`migration`); an empty one
+    // becomes a classic group.
+    let to_consumer = match c.groups.borrow_mut().get_mut(&group_id) {
+        Some(slot) => match &slot.consumer {
+            Some(g) if !g.is_empty() => true,
+            Some(_) => {
+                slot.consumer = None;
+                false
             }
-            Some(_) => slot.consumer = None,
-            None => {}
-        }
+            None => false,
+        },
+        None => false,
+    };
+    if to_consumer {
+        return migration::join(&shard, &group_id, p).await;
     }
     let Some(outcome) = with_group(c, &group_id, |g| g.join(p, now)) else {
         return JoinResult::error(GroupError::CoordinatorNotAvailable, "");
@@ -64,6 +70,15 @@ pub async fn join(shard: Rc<Shard>, group_id: String, p: JoinParams) -> JoinResu
     };
     rx.await
         .unwrap_or_else(|_| JoinResult::error(GroupError::CoordinatorNotAvailable, ""))
+}
+
+/// Is `group_id` a consumer group (KIP-848)? Its classic members' SyncGroup, Heartbeat and
+/// LeaveGroup are served by `migration`.
+fn is_consumer(c: &Coordinator, group_id: &str) -> bool {
+    c.groups
+        .borrow()
+        .get(group_id)
+        .is_some_and(|s| s.consumer.is_some())
 }
 
 /// A group created by a join that was refused holds nothing: don't keep it.
@@ -92,6 +107,17 @@ pub async fn sync(
 ) -> SyncResult {
     let c = &shard.groups;
     let now = c.now();
+    if is_consumer(c, &group_id) {
+        return migration::sync(
+            &shard,
+            &group_id,
+            &member_id,
+            instance_id.as_deref(),
+            generation,
+            protocol_type,
+            protocol_name,
+        );
+    }
     let outcome = with_group(c, &group_id, |g| {
         g.sync(
             &member_id,
@@ -155,6 +181,9 @@ pub fn heartbeat(
 ) -> Result<(), GroupError> {
     let c = &shard.groups;
     let now = c.now();
+    if is_consumer(c, group_id) {
+        return migration::heartbeat(shard, group_id, member_id, instance_id, generation);
+    }
     let r = with_group(c, group_id, |g| {
         g.heartbeat(member_id, instance_id, generation, now)
     })
@@ -170,6 +199,9 @@ pub fn leave(
 ) -> Result<Vec<Result<(), GroupError>>, GroupError> {
     let c = &shard.groups;
     let now = c.now();
+    if is_consumer(c, group_id) {
+        return Ok(migration::leave(shard, group_id, members));
+    }
     let r = with_group(c, group_id, |g| g.leave(members, now)).unwrap_or_else(|| {
         Ok(members
             .iter()

@@ -1,7 +1,8 @@
 //! KIP-848 consumer groups in the coordinator: ConsumerGroupHeartbeat and
-//! ConsumerGroupDescribe, and the rules that keep a group id of one type at a time (an empty
-//! group changes type freely; a non-empty one does not: Sluice does no online migration).
-//! Each heartbeat's changes to the group's records are appended before it is answered.
+//! ConsumerGroupDescribe, and the rules between a group id's types (an empty group changes
+//! type freely; a classic group in use is upgraded under `group.consumer.migration.policy`,
+//! see `migration`). Each heartbeat's changes to the group's records are appended before it
+//! is answered.
 //!
 //! A consumer group lives in its id's slot (`Slot::consumer`), beside the classic state that
 //! holds its committed offsets. Runs on the group's coordinator shard, through
@@ -21,7 +22,7 @@ use crate::shard::Shard;
 
 /// The settings a heartbeat of `group_id` runs with: the group's own `consumer.*` configs
 /// (IncrementalAlterConfigs on its GROUP resource), else the broker's.
-fn settings(shard: &Shard, group_id: &str) -> Settings {
+pub(super) fn settings(shard: &Shard, group_id: &str) -> Settings {
     let c = &shard.groups.config;
     let (session, heartbeat) = group_timeouts(shard, group_id);
     Settings {
@@ -96,6 +97,7 @@ pub async fn consumer_heartbeat(
         topics: &topics,
     };
     let s = settings(shard, group_id);
+    let leaving = p.epoch < 0;
     let result = {
         let mut groups = c.groups.borrow_mut();
         let joining = p.epoch == 0;
@@ -111,19 +113,31 @@ pub async fn consumer_heartbeat(
         let slot = groups
             .get_mut(group_id)
             .ok_or(GroupError::CoordinatorNotAvailable)?;
-        if slot.consumer.is_none() {
-            // A classic group in use is not converted (no online upgrade); an empty one is.
-            if !joining || classic_in_use(&slot.group) {
-                return Err(GroupError::GroupIdNotFound);
+        match slot.consumer.as_mut() {
+            Some(g) => g.heartbeat(p, &view, &s, now.mono_ms),
+            None if !joining => return Err(GroupError::GroupIdNotFound),
+            None if classic_in_use(&slot.group) => {
+                // Online upgrade: the classic members move over only if this member's join
+                // succeeds.
+                let mut g = super::migration::upgraded(shard, &slot.group, &view, now)?;
+                let r = g.heartbeat(p, &view, &s, now.mono_ms);
+                if r.is_ok() {
+                    slot.group.hand_over(now);
+                    slot.consumer = Some(g);
+                }
+                r
             }
-            slot.consumer = Some(ConsumerGroup::new());
+            None => {
+                let mut g = ConsumerGroup::new();
+                let r = g.heartbeat(p, &view, &s, now.mono_ms);
+                slot.consumer = Some(g);
+                r
+            }
         }
-        let g = slot
-            .consumer
-            .as_mut()
-            .ok_or(GroupError::CoordinatorNotAvailable)?;
-        g.heartbeat(p, &view, &s, now.mono_ms)
     };
+    if leaving {
+        super::migration::maybe_downgrade(shard, group_id);
+    }
     drop_if_unused(shard, group_id);
     let writes = consumer_writes(c, group_id);
     after(shard, group_id);

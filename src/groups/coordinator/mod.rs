@@ -17,6 +17,7 @@ mod admin;
 mod classic;
 mod consumer;
 mod load;
+mod migration;
 mod offsets;
 
 pub use admin::{delete_group, describe, list, views};
@@ -436,14 +437,15 @@ fn run_due_timers(shard: &Rc<Shard>) {
             Some(slot) if slot.scheduled == Some(t) => {
                 slot.scheduled = None;
                 slot.group.tick(now);
-                if let Some(c) = slot.consumer.as_mut() {
-                    c.tick(now.mono_ms);
-                }
-                true
+                let fenced = slot.consumer.as_mut().is_some_and(|c| c.tick(now.mono_ms));
+                Some(fenced)
             }
-            _ => false,
+            _ => None,
         };
-        if ticked {
+        if let Some(fenced) = ticked {
+            if fenced {
+                migration::maybe_downgrade(shard, &id);
+            }
             after(shard, &id);
         }
     }

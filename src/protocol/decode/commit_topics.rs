@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
 
 use super::reader::*;
 
@@ -20,27 +21,40 @@ pub(super) struct CommitPartition {
     pub unknown_tagged_fields: BTreeMap<i32, Bytes>,
 }
 
-/// One topic: its name, its partitions mapped by the caller, its tagged fields.
+/// One topic: its name (or, from OffsetCommit v10, its id), its partitions mapped by the
+/// caller, its tagged fields.
 pub(super) struct CommitTopic<P> {
     pub name: StrBytes,
+    pub id: Uuid,
     pub partitions: Vec<P>,
     pub unknown_tagged_fields: BTreeMap<i32, Bytes>,
 }
 
-/// Smallest encoding of a topic: an empty name, an empty array, no tags.
-pub(super) const fn topic_bytes_min(flexible: bool) -> usize {
-    string_bytes_min(flexible) + array_bytes_min(flexible) + tags_bytes_min(flexible)
+/// Smallest encoding of a topic: an empty name (or an id), an empty array, no tags.
+pub(super) const fn topic_bytes_min(flexible: bool, by_id: bool) -> usize {
+    let name = if by_id {
+        16
+    } else {
+        string_bytes_min(flexible)
+    };
+    name + array_bytes_min(flexible) + tags_bytes_min(flexible)
 }
 
 /// Decode one topic; `leader_epoch` says whether this version carries
-/// `committed_leader_epoch`, `partition` builds the caller's partition type.
+/// `committed_leader_epoch`, `by_id` whether it names the topic by id instead of name,
+/// `partition` builds the caller's partition type.
 pub(super) fn try_get_commit_topic<P>(
     buf: &mut Bytes,
     flexible: bool,
     leader_epoch: bool,
+    by_id: bool,
     mut partition: impl FnMut(CommitPartition) -> P,
 ) -> Result<CommitTopic<P>> {
-    let name = try_get_string(buf, flexible, "name")?;
+    let (name, id) = if by_id {
+        (StrBytes::default(), try_get_uuid(buf, "topic_id")?)
+    } else {
+        (try_get_string(buf, flexible, "name")?, Uuid::nil())
+    };
     let partition_bytes_min = 4 + 8 + string_bytes_min(flexible) + tags_bytes_min(flexible);
     let partitions = try_get_array(buf, flexible, partition_bytes_min, "partitions", |buf| {
         let partition_index = try_get_i32(buf, "partition_index")?;
@@ -63,6 +77,7 @@ pub(super) fn try_get_commit_topic<P>(
     let unknown_tagged_fields = try_get_tags_if(buf, flexible, "topic")?;
     Ok(CommitTopic {
         name,
+        id,
         partitions,
         unknown_tagged_fields,
     })

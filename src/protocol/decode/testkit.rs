@@ -124,6 +124,36 @@ pub fn tags(rng: &mut StdRng, flexible: bool) -> BTreeMap<i32, Bytes> {
     tags
 }
 
+/// Flexible-encoding pieces, for tests that write a version past the crate's by hand.
+pub fn put_uvarint(b: &mut bytes::BytesMut, mut v: u64) {
+    while v >= 0x80 {
+        bytes::BufMut::put_u8(b, (v as u8) | 0x80);
+        v >>= 7;
+    }
+    bytes::BufMut::put_u8(b, v as u8);
+}
+
+/// A compact (nullable) string.
+pub fn put_compact_string(b: &mut bytes::BytesMut, s: Option<&str>) {
+    match s {
+        None => put_uvarint(b, 0),
+        Some(s) => {
+            put_uvarint(b, s.len() as u64 + 1);
+            bytes::BufMut::put_slice(b, s.as_bytes());
+        }
+    }
+}
+
+/// Unknown tagged fields, as the crate writes them.
+pub fn put_tags(b: &mut bytes::BytesMut, tags: &BTreeMap<i32, Bytes>) {
+    put_uvarint(b, tags.len() as u64);
+    for (k, v) in tags {
+        put_uvarint(b, *k as u64);
+        put_uvarint(b, v.len() as u64);
+        bytes::BufMut::put_slice(b, v);
+    }
+}
+
 /// Encodes `request` with the crate at `version`.
 pub fn encode<T: Encodable>(request: &T, version: i16) -> Bytes {
     let mut buf = BytesMut::new();

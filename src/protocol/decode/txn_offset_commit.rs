@@ -25,15 +25,19 @@ fn decode(buf: &mut Bytes, version: i16) -> Result<TxnOffsetCommitRequest> {
         request.member_id = try_get_string(buf, flexible, "member_id")?;
         request.group_instance_id = try_get_nullable_string(buf, flexible, "group_instance_id")?;
     }
-    request.topics = try_get_array(buf, flexible, topic_bytes_min(flexible), "topics", |buf| {
-        topic(buf, version, flexible)
-    })?;
+    request.topics = try_get_array(
+        buf,
+        flexible,
+        topic_bytes_min(flexible, false),
+        "topics",
+        |buf| topic(buf, version, flexible),
+    )?;
     request.unknown_tagged_fields = try_get_tags_if(buf, flexible, "txn_offset_commit")?;
     Ok(request)
 }
 
 fn topic(buf: &mut Bytes, version: i16, flexible: bool) -> Result<TxnOffsetCommitRequestTopic> {
-    let t = try_get_commit_topic(buf, flexible, version >= 2, |f| {
+    let t = try_get_commit_topic(buf, flexible, version >= 2, false, |f| {
         let mut partition = TxnOffsetCommitRequestPartition::default();
         partition.partition_index = f.partition_index;
         partition.committed_offset = f.committed_offset;
