@@ -717,6 +717,41 @@ pub fn error_response(
                 &ShareGroupDescribeResponse::default().with_groups(groups),
             )
         }
+        ApiKey::AlterShareGroupOffsets => top_level!(
+            AlterShareGroupOffsetsRequest,
+            AlterShareGroupOffsetsResponse,
+            message
+        ),
+        ApiKey::DeleteShareGroupOffsets => top_level!(
+            DeleteShareGroupOffsetsRequest,
+            DeleteShareGroupOffsetsResponse,
+            message
+        ),
+        ApiKey::DescribeShareGroupOffsets => {
+            let req = DescribeShareGroupOffsetsRequest::try_decode(body, v)?;
+            let groups = req
+                .groups
+                .iter()
+                .map(|g| {
+                    describe_share_group_offsets_response::DescribeShareGroupOffsetsResponseGroup::default()
+                        .with_group_id(g.group_id.clone())
+                        .with_error_code(code)
+                        .with_error_message(msg())
+                })
+                .collect();
+            let response = DescribeShareGroupOffsetsResponse::default().with_groups(groups);
+            // v1 is written by its handler's encoder (the crate writes v0 only); no partitions,
+            // so no lags.
+            if v >= 1 {
+                let v1 = super::describe_share_group_offsets::V1 {
+                    response,
+                    lags: Vec::new(),
+                };
+                encode_with_version(metrics, header, &v1, 1)
+            } else {
+                encode_with_version(metrics, header, &response, 0)
+            }
+        }
         ApiKey::OffsetFetch => {
             let req = OffsetFetchRequest::try_decode(body, v)?;
             let r = if v >= 8 {
@@ -813,6 +848,110 @@ pub fn error_response(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::BytesMut;
+    use kafka_protocol::protocol::{Decodable, Encodable};
+
+    /// The frame of `reply`, checked to carry its own length (what the response encoder's
+    /// debug assertion checks), after the response header (v1: correlation id, no tags).
+    fn body_of(reply: Reply) -> Bytes {
+        let Reply::Send(frame) = reply else {
+            panic!("no frame");
+        };
+        let len = i32::from_be_bytes(frame[..4].try_into().unwrap());
+        assert_eq!(len as usize, frame.len() - 4, "length prefix");
+        assert_eq!(&frame[4..9], &[0, 0, 0, 5, 0], "response header v1");
+        frame.slice(9..)
+    }
+
+    /// The share-group offset APIs (90-92) get their ILLEGAL_SASL_STATE answer, framed with
+    /// its length, for requests naming nothing and requests naming groups, topics and
+    /// partitions.
+    #[test]
+    fn share_group_offset_answers_carry_their_length() {
+        let metrics = ShardMetrics::new(0);
+        let describe = |named: bool| {
+            DescribeShareGroupOffsetsRequest::default().with_groups(if named {
+                vec![describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestGroup::default()
+                    .with_group_id(StrBytes::from_static_str("g").into())
+                    .with_topics(Some(vec![
+                        describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestTopic::default()
+                            .with_topic_name(StrBytes::from_static_str("t").into())
+                            .with_partitions(vec![0, 1]),
+                    ]))]
+            } else {
+                Vec::new()
+            })
+        };
+        let alter = |named: bool| {
+            AlterShareGroupOffsetsRequest::default()
+                .with_group_id(StrBytes::from_static_str("g").into())
+                .with_topics(if named {
+                    vec![alter_share_group_offsets_request::AlterShareGroupOffsetsRequestTopic::default()
+                        .with_topic_name(StrBytes::from_static_str("t").into())
+                        .with_partitions(vec![
+                            alter_share_group_offsets_request::AlterShareGroupOffsetsRequestPartition::default(),
+                        ])]
+                } else {
+                    Vec::new()
+                })
+        };
+        let delete = |named: bool| {
+            DeleteShareGroupOffsetsRequest::default()
+                .with_group_id(StrBytes::from_static_str("g").into())
+                .with_topics(if named {
+                    vec![delete_share_group_offsets_request::DeleteShareGroupOffsetsRequestTopic::default()
+                        .with_topic_name(StrBytes::from_static_str("t").into())]
+                } else {
+                    Vec::new()
+                })
+        };
+        let message = "Unexpected Kafka request during SASL authentication.";
+        for named in [false, true] {
+            for (key, version) in [
+                (ApiKey::DescribeShareGroupOffsets, 0),
+                (ApiKey::DescribeShareGroupOffsets, 1),
+                (ApiKey::AlterShareGroupOffsets, 0),
+                (ApiKey::DeleteShareGroupOffsets, 0),
+            ] {
+                let mut request = BytesMut::new();
+                match key {
+                    ApiKey::DescribeShareGroupOffsets => describe(named).encode(&mut request, 0),
+                    ApiKey::AlterShareGroupOffsets => alter(named).encode(&mut request, 0),
+                    _ => delete(named).encode(&mut request, 0),
+                }
+                .unwrap();
+                let header = RequestHeader::default()
+                    .with_request_api_key(key as i16)
+                    .with_request_api_version(version)
+                    .with_correlation_id(5);
+                let reply = error_response(&metrics, &header, &mut request.freeze(), 34, message)
+                    .unwrap()
+                    .unwrap();
+                let what = format!("{key:?} v{version}, named {named}");
+                let mut body = body_of(reply);
+                match (key, version) {
+                    (ApiKey::DescribeShareGroupOffsets, 0) => {
+                        let r = DescribeShareGroupOffsetsResponse::decode(&mut body, 0).unwrap();
+                        assert_eq!(r.groups.len(), usize::from(named), "{what}");
+                        assert!(r.groups.iter().all(|g| g.error_code == 34), "{what}");
+                    }
+                    (ApiKey::AlterShareGroupOffsets, _) => {
+                        let r = AlterShareGroupOffsetsResponse::decode(&mut body, 0).unwrap();
+                        assert_eq!(r.error_code, 34, "{what}");
+                        assert_eq!(r.error_message.as_deref(), Some(message), "{what}");
+                    }
+                    (ApiKey::DeleteShareGroupOffsets, _) => {
+                        let r = DeleteShareGroupOffsetsResponse::decode(&mut body, 0).unwrap();
+                        assert_eq!(r.error_code, 34, "{what}");
+                        assert_eq!(r.error_message.as_deref(), Some(message), "{what}");
+                    }
+                    // v1: the handler's own encoder (its bytes are tested there).
+                    _ => assert!(!body.is_empty(), "{what}"),
+                }
+                assert!(body.is_empty() || version == 1, "{what}: bytes left over");
+            }
+        }
+    }
 
     #[test]
     fn api_names_are_kafkas() {
