@@ -261,7 +261,9 @@ mod tests {
         AlterShareGroupOffsetsResponsePartition, AlterShareGroupOffsetsResponseTopic,
     };
     use kafka_protocol::messages::delete_share_group_offsets_response::DeleteShareGroupOffsetsResponseTopic;
-    use kafka_protocol::messages::{AlterShareGroupOffsetsResponse, DeleteShareGroupOffsetsResponse};
+    use kafka_protocol::messages::{
+        AlterShareGroupOffsetsResponse, DeleteShareGroupOffsetsResponse,
+    };
 
     /// `reply`'s frame carries its own length (what the response encoder's debug assertion
     /// checks).
@@ -294,11 +296,13 @@ mod tests {
             .with_group_id(str_bytes("g").into())
             .with_topics(vec![DescribeShareGroupOffsetsResponseTopic::default()
                 .with_topic_name(str_bytes("t").into())
-                .with_partitions(vec![DescribeShareGroupOffsetsResponsePartition::default()
-                    .with_start_offset(offsets::UNINITIALIZED)
-                    .with_leader_epoch(-1)
-                    .with_error_code(ShareError::UnknownTopicOrPartition.code())
-                    .with_error_message(Some(str_bytes("UnknownTopicOrPartition")))])]);
+                .with_partitions(vec![
+                    DescribeShareGroupOffsetsResponsePartition::default()
+                        .with_start_offset(offsets::UNINITIALIZED)
+                        .with_leader_epoch(-1)
+                        .with_error_code(ShareError::UnknownTopicOrPartition.code())
+                        .with_error_message(Some(str_bytes("UnknownTopicOrPartition"))),
+                ])]);
         for groups in [vec![refused_group], vec![refused_partition]] {
             let lags = vec![offsets::UNINITIALIZED; groups.len()];
             let response = DescribeShareGroupOffsetsResponse::default().with_groups(groups);
@@ -306,7 +310,10 @@ mod tests {
             let v0 = encode_with_version(&metrics, &header(key, 0), &response, 0);
             assert_framed(v0, "describe v0");
             let v1 = V1 { response, lags };
-            assert_framed(encode_with_version(&metrics, &header(key, 1), &v1, 1), "describe v1");
+            assert_framed(
+                encode_with_version(&metrics, &header(key, 1), &v1, 1),
+                "describe v1",
+            );
         }
         let key = ApiKey::AlterShareGroupOffsets;
         for response in [
@@ -321,7 +328,10 @@ mod tests {
                         .with_error_message(Some(str_bytes("UnknownTopicOrPartition")))]),
             ]),
         ] {
-            assert_framed(super::super::encode(&metrics, &header(key, 0), &response), "alter");
+            assert_framed(
+                super::super::encode(&metrics, &header(key, 0), &response),
+                "alter",
+            );
         }
         let key = ApiKey::DeleteShareGroupOffsets;
         for response in [
@@ -335,7 +345,10 @@ mod tests {
                     .with_error_message(Some(str_bytes("UnknownTopicOrPartition"))),
             ]),
         ] {
-            assert_framed(super::super::encode(&metrics, &header(key, 0), &response), "delete");
+            assert_framed(
+                super::super::encode(&metrics, &header(key, 0), &response),
+                "delete",
+            );
         }
     }
 
