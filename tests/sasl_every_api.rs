@@ -1,7 +1,7 @@
 //! After SaslHandshake, a request of any API but SaslAuthenticate is answered with that API's
 //! own error response (ILLEGAL_SASL_STATE) and the connection is then closed, as Kafka's
 //! `SaslServerAuthenticator` does (issue 14): swept over every API and version Sluice serves,
-//! with the request generator's plainest request of each (`harness/request_gen.rs`) and its
+//! with the request generator's plainest request of each (`harness/request_gen/`) and its
 //! reply checked by the fuzz checks' decoder (`harness/request_check.rs`). The codes and
 //! messages of Metadata, Produce, Fetch and the group APIs are checked in tests/sasl.rs.
 #![allow(
@@ -12,7 +12,7 @@
 mod harness;
 #[path = "harness/request_check.rs"]
 mod request_check;
-#[path = "harness/request_gen.rs"]
+#[path = "harness/request_gen/mod.rs"]
 mod request_gen;
 
 use std::io::Write;
