@@ -391,6 +391,32 @@ fn producer(c: &mut Choices, ctx: &Context) -> (i64, i16) {
     }
 }
 
+/// Builds (and encodes) one request body of API `key` at `version`. `None` if the crate
+/// refused to encode what was built (counted by the caller: it should stay rare). Each family
+/// of APIs builds its own (`admin`, `groups`, ...); the first that knows `key` answers.
+fn body(
+    c: &mut Choices,
+    ctx: &Context,
+    key: ApiKey,
+    v: i16,
+    stats: &mut Stats,
+    joined: &mut Option<String>,
+) -> Option<BytesMut> {
+    produce_fetch::body(c, ctx, key, v, stats, joined)
+        .or_else(|| admin::body(c, ctx, key, v, stats, joined))
+        .or_else(|| security::body(c, ctx, key, v, stats, joined))
+        .or_else(|| groups::body(c, ctx, key, v, stats, joined))
+        .or_else(|| txn::body(c, ctx, key, v, stats, joined))
+        .or_else(|| share::body(c, ctx, key, v, stats, joined))
+        .flatten()
+}
+
+/// `r` encoded at version `v`; `None` if the crate refuses (a field this version lacks).
+fn enc<R: Encodable>(r: R, v: i16) -> Option<BytesMut> {
+    let mut b = BytesMut::new();
+    r.encode(&mut b, v).ok().map(|()| b)
+}
+
 /// Counts over a run, so a test can tell the generator still reaches what it should.
 #[derive(Default, Debug, Clone)]
 pub struct Stats {

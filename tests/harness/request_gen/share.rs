@@ -1,7 +1,5 @@
 //! KIP-932 share group requests, with the share-group offset admin APIs.
 
-use bytes::Bytes;
-
 use super::*;
 
 /// The request body of API `key` at version `v` if it is one of this family's (`None`:
