@@ -13,7 +13,7 @@
 mod harness;
 
 use bytes::Bytes;
-use harness::kafka::Conn;
+use harness::kafka::{coordinator, s, topic_id, Conn};
 use harness::Broker;
 use kafka_protocol::messages::consumer_group_heartbeat_request::TopicPartitions;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
@@ -24,7 +24,6 @@ use kafka_protocol::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopics,
 };
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
 
 const NONE: i16 = 0;
 const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
@@ -53,28 +52,6 @@ const FLAGS: &[&str] = &[
     "--group-consumer-min-session-timeout-ms",
     "1000",
 ];
-
-fn s(v: &str) -> StrBytes {
-    StrBytes::from_string(v.to_string())
-}
-
-fn coordinator(b: &Broker, group: &str) -> Conn {
-    let mut c = Conn::connect(b.bootstrap_addr());
-    let r = c.call(&FindCoordinatorRequest::default().with_key(s(group)), 0);
-    assert_eq!(r.error_code, NONE, "{r:?}");
-    Conn::connect(b.shard_addr(r.node_id.0 as usize))
-}
-
-fn topic_id(b: &Broker, topic: &str) -> uuid::Uuid {
-    let mut c = Conn::connect(b.shard_addr(0));
-    let r: MetadataResponse = c.call(
-        &MetadataRequest::default().with_topics(Some(vec![
-            metadata_request::MetadataRequestTopic::default().with_name(Some(s(topic).into())),
-        ])),
-        12,
-    );
-    r.topics[0].topic_id
-}
 
 fn join(member: &str, topics: &[&str]) -> ConsumerGroupHeartbeatRequest {
     ConsumerGroupHeartbeatRequest::default()

@@ -9,7 +9,7 @@
 mod harness;
 
 use bytes::Bytes;
-use harness::kafka::Conn;
+use harness::kafka::{coordinator, s, Conn};
 use harness::Broker;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
@@ -25,7 +25,6 @@ use kafka_protocol::messages::offset_fetch_request::{
 };
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
 
 const NONE: i16 = 0;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
@@ -53,21 +52,9 @@ const FLAGS: &[&str] = &[
     "1000",
 ];
 
-fn s(v: &str) -> StrBytes {
-    StrBytes::from_string(v.to_string())
-}
-
 fn create_topic(b: &Broker, partitions: i32) {
     let mut c = Conn::connect(b.shard_addr(0));
     harness::kafka::create_topic(&mut c, TOPIC, partitions);
-}
-
-/// A connection to the coordinator FindCoordinator names for `group`.
-fn coordinator(b: &Broker, group: &str) -> Conn {
-    let mut c = Conn::connect(b.bootstrap_addr());
-    let r = c.call(&FindCoordinatorRequest::default().with_key(s(group)), 0);
-    assert_eq!(r.error_code, NONE, "{r:?}");
-    Conn::connect(b.shard_addr(r.node_id.0 as usize))
 }
 
 /// A consumer-protocol subscription (version 0) to `topics`.

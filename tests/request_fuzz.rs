@@ -4,7 +4,7 @@
 //! request answered in order or its connection closed, well-formed requests never closed on,
 //! replies that decode, and every port healthy after each sequence. The long, coverage-guided
 //! form is `scripts/fuzz.sh` (`fuzz/fuzz_targets/request.rs`); both use one generator,
-//! `harness/request_gen.rs`.
+//! `harness/request_gen/`.
 #![allow(
     clippy::unwrap_used,
     reason = "a test fails loudly on any unexpected error"
@@ -13,7 +13,7 @@
 mod harness;
 #[path = "harness/request_check.rs"]
 mod request_check;
-#[path = "harness/request_gen.rs"]
+#[path = "harness/request_gen/mod.rs"]
 mod request_gen;
 
 use std::time::Instant;

@@ -14,7 +14,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
-use harness::kafka::{create_topic, produce, Conn};
+use harness::kafka::{create_topic, produce, s, topic_id, Conn};
 use harness::Broker;
 use kafka_protocol::messages::alter_share_group_offsets_request::{
     AlterShareGroupOffsetsRequestPartition, AlterShareGroupOffsetsRequestTopic,
@@ -24,7 +24,6 @@ use kafka_protocol::messages::describe_share_group_offsets_request::{
     DescribeShareGroupOffsetsRequestGroup, DescribeShareGroupOffsetsRequestTopic,
 };
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
 
 const NONE: i16 = 0;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
@@ -36,8 +35,14 @@ const SHARE_SESSION_NOT_FOUND: i16 = 122;
 
 const LOCK_MS: u64 = 2_000;
 
-fn s(v: &str) -> StrBytes {
-    StrBytes::from_string(v.to_string())
+/// The coordinator of `group`, with client id "t".
+fn coordinator(b: &Broker, group: &str) -> Conn {
+    harness::kafka::coordinator(b, group).with_client_id("t")
+}
+
+/// The leader of `topic`-`partition`, with client id "t".
+fn leader(b: &Broker, topic: &str, partition: i32) -> Conn {
+    harness::kafka::leader(b, topic, partition).with_client_id("t")
 }
 
 fn broker(name: &str) -> Broker {
@@ -54,41 +59,6 @@ fn broker(name: &str) -> Broker {
             "5000",
         ],
     )
-}
-
-fn coordinator(b: &Broker, group: &str) -> Conn {
-    let mut c = Conn::connect(b.bootstrap_addr());
-    let r = c.call(&FindCoordinatorRequest::default().with_key(s(group)), 0);
-    assert_eq!(r.error_code, NONE, "{r:?}");
-    Conn::connect(b.shard_addr(r.node_id.0 as usize)).with_client_id("t")
-}
-
-fn topic_id(b: &Broker, topic: &str) -> uuid::Uuid {
-    let mut c = Conn::connect(b.shard_addr(0));
-    let r: MetadataResponse = c.call(
-        &MetadataRequest::default().with_topics(Some(vec![
-            metadata_request::MetadataRequestTopic::default().with_name(Some(s(topic).into())),
-        ])),
-        12,
-    );
-    r.topics[0].topic_id
-}
-
-/// The shard that leads `topic`-`partition`.
-fn leader(b: &Broker, topic: &str, partition: i32) -> Conn {
-    let mut c = Conn::connect(b.shard_addr(0));
-    let r: MetadataResponse = c.call(
-        &MetadataRequest::default().with_topics(Some(vec![
-            metadata_request::MetadataRequestTopic::default().with_name(Some(s(topic).into())),
-        ])),
-        12,
-    );
-    let p = r.topics[0]
-        .partitions
-        .iter()
-        .find(|p| p.partition_index == partition)
-        .unwrap();
-    Conn::connect(b.shard_addr(p.leader_id.0 as usize)).with_client_id("t")
 }
 
 fn heartbeat(

@@ -1,5 +1,5 @@
 //! Request-level fuzzing through the real handlers: each input is read as a sequence of
-//! requests (`tests/harness/request_gen.rs`: valid requests of every served API and version,
+//! requests (`tests/harness/request_gen/`: valid requests of every served API and version,
 //! bent and sometimes byte-mutated), sent over loopback to a broker running in this process,
 //! and checked (`tests/harness/request_check.rs`): every request is answered in order or its
 //! connection closed, well-formed requests are never closed on, replies decode, and after the
@@ -16,7 +16,7 @@
 
 #[path = "../../tests/harness/request_check.rs"]
 mod request_check;
-#[path = "../../tests/harness/request_gen.rs"]
+#[path = "../../tests/harness/request_gen/mod.rs"]
 mod request_gen;
 
 use std::path::PathBuf;

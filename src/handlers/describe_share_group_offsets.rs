@@ -257,6 +257,100 @@ impl Encodable for V1 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kafka_protocol::messages::alter_share_group_offsets_response::{
+        AlterShareGroupOffsetsResponsePartition, AlterShareGroupOffsetsResponseTopic,
+    };
+    use kafka_protocol::messages::delete_share_group_offsets_response::DeleteShareGroupOffsetsResponseTopic;
+    use kafka_protocol::messages::{
+        AlterShareGroupOffsetsResponse, DeleteShareGroupOffsetsResponse,
+    };
+
+    /// `reply`'s frame carries its own length (what the response encoder's debug assertion
+    /// checks).
+    fn assert_framed(reply: Reply, what: &str) {
+        let Reply::Send(frame) = reply else {
+            panic!("{what}: no frame");
+        };
+        let len = i32::from_be_bytes(frame[..4].try_into().unwrap());
+        assert_eq!(len as usize, frame.len() - 4, "{what}");
+    }
+
+    /// Every error shape the three share-group offset handlers answer with (a refused group,
+    /// at the top level or per group; a refused partition or topic, each with a message) is
+    /// framed with its length, v1 of DescribeShareGroupOffsets included.
+    #[test]
+    fn every_error_shape_is_framed_with_its_length() {
+        let metrics = crate::metrics::ShardMetrics::new(0);
+        let header = |key: ApiKey, version: i16| {
+            RequestHeader::default()
+                .with_request_api_key(key as i16)
+                .with_request_api_version(version)
+                .with_correlation_id(9)
+        };
+        let message = || Some(str_bytes("Group g is not authorized."));
+        let refused_group = DescribeShareGroupOffsetsResponseGroup::default()
+            .with_group_id(str_bytes("g").into())
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code())
+            .with_error_message(message());
+        let refused_partition = DescribeShareGroupOffsetsResponseGroup::default()
+            .with_group_id(str_bytes("g").into())
+            .with_topics(vec![DescribeShareGroupOffsetsResponseTopic::default()
+                .with_topic_name(str_bytes("t").into())
+                .with_partitions(vec![
+                    DescribeShareGroupOffsetsResponsePartition::default()
+                        .with_start_offset(offsets::UNINITIALIZED)
+                        .with_leader_epoch(-1)
+                        .with_error_code(ShareError::UnknownTopicOrPartition.code())
+                        .with_error_message(Some(str_bytes("UnknownTopicOrPartition"))),
+                ])]);
+        for groups in [vec![refused_group], vec![refused_partition]] {
+            let lags = vec![offsets::UNINITIALIZED; groups.len()];
+            let response = DescribeShareGroupOffsetsResponse::default().with_groups(groups);
+            let key = ApiKey::DescribeShareGroupOffsets;
+            let v0 = encode_with_version(&metrics, &header(key, 0), &response, 0);
+            assert_framed(v0, "describe v0");
+            let v1 = V1 { response, lags };
+            assert_framed(
+                encode_with_version(&metrics, &header(key, 1), &v1, 1),
+                "describe v1",
+            );
+        }
+        let key = ApiKey::AlterShareGroupOffsets;
+        for response in [
+            AlterShareGroupOffsetsResponse::default()
+                .with_error_code(ResponseError::InvalidGroupId.code())
+                .with_error_message(message()),
+            AlterShareGroupOffsetsResponse::default().with_responses(vec![
+                AlterShareGroupOffsetsResponseTopic::default()
+                    .with_topic_name(str_bytes("t").into())
+                    .with_partitions(vec![AlterShareGroupOffsetsResponsePartition::default()
+                        .with_error_code(ShareError::UnknownTopicOrPartition.code())
+                        .with_error_message(Some(str_bytes("UnknownTopicOrPartition")))]),
+            ]),
+        ] {
+            assert_framed(
+                super::super::encode(&metrics, &header(key, 0), &response),
+                "alter",
+            );
+        }
+        let key = ApiKey::DeleteShareGroupOffsets;
+        for response in [
+            DeleteShareGroupOffsetsResponse::default()
+                .with_error_code(ResponseError::GroupIdNotFound.code())
+                .with_error_message(message()),
+            DeleteShareGroupOffsetsResponse::default().with_responses(vec![
+                DeleteShareGroupOffsetsResponseTopic::default()
+                    .with_topic_name(str_bytes("t").into())
+                    .with_error_code(ShareError::UnknownTopicOrPartition.code())
+                    .with_error_message(Some(str_bytes("UnknownTopicOrPartition"))),
+            ]),
+        ] {
+            assert_framed(
+                super::super::encode(&metrics, &header(key, 0), &response),
+                "delete",
+            );
+        }
+    }
 
     /// v1 is the crate's v0 with each partition's lag after its leader epoch.
     #[test]

@@ -8,6 +8,7 @@ pub mod broker_config_control;
 pub mod call;
 pub mod client_errors;
 pub mod control;
+pub mod coordinator;
 pub mod group_config_control;
 pub mod housekeeping;
 pub mod long_poll;

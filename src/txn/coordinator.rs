@@ -17,7 +17,6 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -104,16 +103,15 @@ where
 {
     let partition = txn_partition_for(transactional_id);
     let owner = coordinator_shard(shard, partition).await?;
-    if owner != shard.id {
-        shard.metrics.forwarded.fetch_add(1, Ordering::Relaxed);
-    }
-    shard
-        .on_shard(owner, move |s| async move {
-            ensure_loaded(&s, partition).await?;
-            Ok(f(s).await)
-        })
-        .await
-        .unwrap_or(Err(TxnError::CoordinatorNotAvailable))
+    let load = move |s: Rc<Shard>| async move { ensure_loaded(&s, partition).await };
+    crate::shard::coordinator::on_owner_loaded(
+        shard,
+        owner,
+        load,
+        f,
+        TxnError::CoordinatorNotAvailable,
+    )
+    .await
 }
 
 /// The shard coordinating the ids of `__transaction_state` partition `partition`.

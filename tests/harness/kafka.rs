@@ -240,3 +240,48 @@ pub fn fetch(
                 ),
         ])
 }
+
+/// `v` as the crate's string type.
+pub fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_string())
+}
+
+/// A connection to the shard FindCoordinator (v0, asked on the bootstrap port) names as the
+/// coordinator of `group`; the lookup must succeed.
+pub fn coordinator(b: &super::Broker, group: &str) -> Conn {
+    let mut c = Conn::connect(b.bootstrap_addr());
+    let r = c.call(
+        &kafka_protocol::messages::FindCoordinatorRequest::default().with_key(s(group)),
+        0,
+    );
+    assert_eq!(r.error_code, 0, "{r:?}");
+    Conn::connect(b.shard_addr(r.node_id.0 as usize))
+}
+
+/// Metadata (v12, asked of shard 0) of the one topic `topic`.
+fn metadata_of(b: &super::Broker, topic: &str) -> kafka_protocol::messages::MetadataResponse {
+    let mut c = Conn::connect(b.shard_addr(0));
+    c.call(
+        &kafka_protocol::messages::MetadataRequest::default().with_topics(Some(vec![
+            kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+                .with_name(Some(s(topic).into())),
+        ])),
+        12,
+    )
+}
+
+/// The id of `topic`, from Metadata.
+pub fn topic_id(b: &super::Broker, topic: &str) -> uuid::Uuid {
+    metadata_of(b, topic).topics[0].topic_id
+}
+
+/// A connection to the shard that leads `topic`-`partition`, from Metadata.
+pub fn leader(b: &super::Broker, topic: &str, partition: i32) -> Conn {
+    let r = metadata_of(b, topic);
+    let p = r.topics[0]
+        .partitions
+        .iter()
+        .find(|p| p.partition_index == partition)
+        .unwrap_or_else(|| panic!("{topic}-{partition} not in {r:?}"));
+    Conn::connect(b.shard_addr(p.leader_id.0 as usize))
+}

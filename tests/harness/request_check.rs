@@ -14,7 +14,7 @@
 //! fuzz target aborts on it so libFuzzer keeps the input, the CI test fails.
 //!
 //! Included by path from `fuzz/fuzz_targets/request.rs` and `tests/request_fuzz.rs`, next to
-//! `request_gen.rs` (both at their crate's root).
+//! `request_gen/` (both at their crate's root).
 #![allow(
     dead_code,
     reason = "each test crate including the harness uses a different part of it"

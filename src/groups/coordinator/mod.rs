@@ -35,7 +35,6 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::future::Future;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -188,16 +187,15 @@ where
 {
     let partition = offsets_partition_for(group_id);
     let owner = coordinator_shard(shard, partition).await?;
-    if owner != shard.id {
-        shard.metrics.forwarded.fetch_add(1, Ordering::Relaxed);
-    }
-    shard
-        .on_shard(owner, move |s| async move {
-            ensure_loaded(&s, partition).await?;
-            Ok(f(s).await)
-        })
-        .await
-        .unwrap_or(Err(GroupError::CoordinatorNotAvailable))
+    let load = move |s: Rc<Shard>| async move { ensure_loaded(&s, partition).await };
+    crate::shard::coordinator::on_owner_loaded(
+        shard,
+        owner,
+        load,
+        f,
+        GroupError::CoordinatorNotAvailable,
+    )
+    .await
 }
 
 /// The shard coordinating the groups of offsets partition `partition`.
