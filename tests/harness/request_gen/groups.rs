@@ -198,7 +198,11 @@ pub(super) fn body(
             }
             // --- kip848c: OffsetFetch v10 names topics by id (crate requests stop at v9) ---
             if v >= 10 {
-                for t in r.groups.iter_mut().flat_map(|g| g.topics.iter_mut().flatten()) {
+                for t in r
+                    .groups
+                    .iter_mut()
+                    .flat_map(|g| g.topics.iter_mut().flatten())
+                {
                     t.topic_id = uuid(c, ctx);
                 }
                 return Some(Some(topic_ids_v10::offset_fetch(&r)));
