@@ -29,6 +29,20 @@ async fn preallocated_log(storage: &Rc<ShardStorage>, dir: &std::path::Path, n: 
     log
 }
 
+/// Recovery of the (only, active) segment of the log in `dir`.
+async fn recover(storage: &ShardStorage, dir: &std::path::Path) -> recovery::Recovered {
+    recovery::recover_segment(
+        &storage.transient,
+        dir,
+        0,
+        crate::limits::INDEX_INTERVAL_BYTES,
+        crate::limits::REQUEST_BYTES_MAX_DEFAULT,
+        false,
+    )
+    .await
+    .expect("recover")
+}
+
 fn file_len(dir: &std::path::Path) -> u64 {
     std::fs::metadata(segment::path(dir, 0, LOG_SUFFIX))
         .expect("log file")
@@ -108,16 +122,7 @@ fn after_a_crash_the_zeroed_tail_is_padding_not_damage() {
         );
         drop(log);
 
-        let r = recovery::recover_segment(
-            &storage.transient,
-            dir.path(),
-            0,
-            crate::limits::INDEX_INTERVAL_BYTES,
-            crate::limits::REQUEST_BYTES_MAX_DEFAULT,
-            false,
-        )
-        .await
-        .expect("recover");
+        let r = recover(&storage, dir.path()).await;
         assert_eq!(r.damage, None, "an all-zero tail is padding");
         assert_eq!(r.truncated_bytes, 0);
         assert_eq!(r.segment.next_offset, n, "every batch kept");
@@ -133,16 +138,7 @@ fn after_a_crash_the_zeroed_tail_is_padding_not_damage() {
         bytes.truncate(len - 100); // the last batch torn
         bytes.resize(len + 4096, 0); // then zeros
         std::fs::write(&path, &bytes).expect("write");
-        let r = recovery::recover_segment(
-            &storage.transient,
-            dir.path(),
-            0,
-            crate::limits::INDEX_INTERVAL_BYTES,
-            crate::limits::REQUEST_BYTES_MAX_DEFAULT,
-            false,
-        )
-        .await
-        .expect("recover");
+        let r = recover(&storage, dir.path()).await;
         assert!(r.damage.is_some(), "a torn batch is damage");
         assert_eq!(r.segment.next_offset, n - 1, "the torn batch is cut");
 
@@ -155,16 +151,7 @@ fn after_a_crash_the_zeroed_tail_is_padding_not_damage() {
             0,
         );
         std::fs::write(&path, &bytes).expect("write");
-        let r = recovery::recover_segment(
-            &storage.transient,
-            dir.path(),
-            0,
-            crate::limits::INDEX_INTERVAL_BYTES,
-            crate::limits::REQUEST_BYTES_MAX_DEFAULT,
-            false,
-        )
-        .await
-        .expect("recover");
+        let r = recover(&storage, dir.path()).await;
         assert!(
             r.damage.is_some(),
             "a zero tail longer than any preallocation"
