@@ -1,7 +1,8 @@
 """Catch-up reads with a real client (confluent-kafka): a backlog of many partitions, several
 segments each, drained from disk after a restart (the tail cache is empty, so every fetch reads
 the segment files with O_DIRECT, several partitions of one fetch at once). Every record comes
-back, in order, per partition; the concurrency limits are reached and never passed."""
+back, in order, per partition; several reads run at once and the concurrency limits are never
+passed."""
 
 from __future__ import annotations
 
@@ -54,7 +55,10 @@ def test_backlog_of_many_partitions_drains_from_disk_complete_and_in_order(sluic
             assert r.key == f"k{i}".encode() and r.value == value(p, i), f"partition {p} record {i}"
 
     # The reads went to disk, several at once, within both limits (the snapshot behind
-    # /metrics is refreshed every few hundred ms: wait for one taken after the drain).
+    # /metrics is refreshed every few hundred ms: wait for one taken after the drain). How many
+    # run at once depends on how many partitions the client asks for per fetch and how fast the
+    # disk answers, so this test asks for concurrency; tests/catchup_reads.rs drives both limits
+    # to their exact values with hand-built fetches.
     deadline = time.monotonic() + 10
     while True:
         m = broker.metrics()
@@ -68,10 +72,10 @@ def test_backlog_of_many_partitions_drains_from_disk_complete_and_in_order(sluic
         assert fetch_peak <= FETCH_PARTITION_READS_IN_FLIGHT_MAX, fetch_peak
         assert catchup_peak <= CATCHUP_READS_IN_FLIGHT_MAX, catchup_peak
         assert disk_peak <= DISK_READS_IN_FLIGHT_MAX, disk_peak
-        if (fetch_peak, catchup_peak) == (FETCH_PARTITION_READS_IN_FLIGHT_MAX, CATCHUP_READS_IN_FLIGHT_MAX):
+        if fetch_peak > 1 and catchup_peak > 1:
             break
         assert time.monotonic() < deadline, (
-            f"limits not reached: fetch reads peak {fetch_peak}, catch-up reads peak {catchup_peak}")
+            f"reads not concurrent: fetch reads peak {fetch_peak}, catch-up reads peak {catchup_peak}")
         time.sleep(0.2)
-    assert disk_peak >= CATCHUP_READS_IN_FLIGHT_MAX
+    assert disk_peak >= catchup_peak, (disk_peak, catchup_peak)
     assert metric_sum(m, "sluice_tail_cache_misses_total") > 0
