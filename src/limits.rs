@@ -179,8 +179,12 @@ const _: () = assert!(FETCH_PARTITION_READS_IN_FLIGHT_MAX >= DISK_READS_IN_FLIGH
 /// Catch-up partition reads (the tail cache can't answer them: the disk must) one shard runs at
 /// once, across all its fetches (`log::storage::CatchUp`). Below [`DISK_READS_IN_FLIGHT_MAX`],
 /// so a lagging consumer can never take every disk-read slot: the rest stay for the cleaner,
-/// timestamp lookups and index loads, and the device queue stays short for produce's writes.
-pub const CATCHUP_READS_IN_FLIGHT_MAX: usize = 6;
+/// timestamp lookups and index loads, and the device queue stays short for produce's writes
+/// (acks=1 waits for its O_DIRECT write, which queues behind these reads). Measured on a quiet
+/// machine (BENCHMARKS.md, "catch-up reads and isolation, quiet"): with 6, publish p50 at
+/// 100 MB/s rose from 1.0 to 3.0 ms while a drain ran, with 2 to 1.7 ms, with 1 to 1.4 ms;
+/// the drain's speed alone was the same with 1 and 6 (the pipeline is latency-bound).
+pub const CATCHUP_READS_IN_FLIGHT_MAX: usize = 2;
 const _: () = assert!(CATCHUP_READS_IN_FLIGHT_MAX < DISK_READS_IN_FLIGHT_MAX);
 const _: () = assert!(CATCHUP_READS_IN_FLIGHT_MAX > 0);
 

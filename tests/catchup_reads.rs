@@ -19,7 +19,7 @@ use kafka_protocol::protocol::StrBytes;
 const PARTITIONS: i32 = 24;
 /// src/limits.rs
 const FETCH_PARTITION_READS_IN_FLIGHT_MAX: f64 = 16.0;
-const CATCHUP_READS_IN_FLIGHT_MAX: f64 = 6.0;
+const CATCHUP_READS_IN_FLIGHT_MAX: f64 = 2.0;
 const DISK_READS_IN_FLIGHT_MAX: f64 = 8.0;
 /// Partition 1 starts with a batch larger than the limits some fetches give it.
 const BIG_BATCH_BYTES: usize = 40_000;
