@@ -188,6 +188,21 @@ pub const CATCHUP_READS_IN_FLIGHT_MAX: usize = 2;
 const _: () = assert!(CATCHUP_READS_IN_FLIGHT_MAX < DISK_READS_IN_FLIGHT_MAX);
 const _: () = assert!(CATCHUP_READS_IN_FLIGHT_MAX > 0);
 
+/// Read-aheads (`log::read_ahead`) one shard has reading at once: as many as catch-up reads,
+/// so that a drain served from read-aheads keeps the same disk queue depth in front of
+/// produce's writes.
+pub const READ_AHEADS_IN_FLIGHT_MAX: usize = CATCHUP_READS_IN_FLIGHT_MAX;
+
+/// The most one read-ahead reads: a consumer's usual per-partition fetch limit
+/// (`max.partition.fetch.bytes`' default is 1 MiB); a larger limit still reads ahead this much.
+pub const READ_AHEAD_READ_BYTES_MAX: usize = 1 << 20;
+
+/// Read-ahead buffers one shard holds at most, counted whole (read or being read): eight
+/// partitions' worth of catch-up.
+pub const READ_AHEAD_BYTES_MAX: usize = 8 * READ_AHEAD_READ_BYTES_MAX;
+const _: () = assert!(READ_AHEAD_BYTES_MAX >= 2 * READ_AHEAD_READ_BYTES_MAX);
+const _: () = assert!(READ_AHEAD_READ_BYTES_MAX <= READ_CHUNK_BYTES_MAX);
+
 /// The catch-up reads' glommio task queue shares (the default queue, where produce and
 /// tail fetches run, has 1000): under contention, catch-up reads get about a sixth of the
 /// shard's time (Redpanda's scheduling groups give background reads fewer shares the same way).

@@ -27,6 +27,7 @@ pub mod format;
 pub mod index;
 pub mod index_cache;
 mod read;
+pub mod read_ahead;
 pub mod reader;
 pub mod recovery;
 pub mod retention;
@@ -263,6 +264,10 @@ pub struct Log {
     failed: Cell<bool>,
     closed: Cell<bool>,
     recovered_tail: RefCell<Vec<BatchHeader>>,
+    /// This log, for the tasks it spawns (read-ahead).
+    me: std::rc::Weak<Log>,
+    /// What a consumer catching up will read next, read ahead (`read_ahead`).
+    read_ahead: read_ahead::ReadAheadSlot,
 }
 
 /// Create a segment's three files (truncating any old ones) with index headers written.
@@ -402,7 +407,9 @@ impl Log {
             file: active.log.file().clone(),
             written_bytes: active.log.len(),
         };
-        Ok(Rc::new(Log {
+        Ok(Rc::new_cyclic(|me| Log {
+            me: me.clone(),
+            read_ahead: read_ahead::ReadAheadSlot::default(),
             id: storage.index_cache.log_id(),
             dir: dir.to_path_buf(),
             config: RefCell::new(config),
@@ -910,6 +917,7 @@ impl Log {
             let _ = self.writer_idle.wait().await;
         }
         self.cache.clear();
+        self.read_ahead.clear();
         self.storage.index_cache.forget_log(self.id);
         let Some(files) = self.active.borrow_mut().take() else {
             return Ok(());

@@ -109,7 +109,31 @@ impl Log {
         if let Some(hit) = self.cache.read(offset, end_offset, max_bytes, min_one) {
             return Ok(hit);
         }
-        // Segment holding `offset`, then following segments while budget remains.
+        let out = match self
+            .take_read_ahead(offset, end_offset, max_bytes, min_one)
+            .await
+        {
+            Some(ahead) => ahead,
+            None => {
+                self.read_disk(offset, end_offset, max_bytes, min_one)
+                    .await?
+            }
+        };
+        if let Some(next) = self.next_offset_after(&out) {
+            self.start_read_ahead(next, end_offset, max_bytes);
+        }
+        Ok(out)
+    }
+
+    /// [`Log::read`] from the segment files: the segment holding `offset`, then following
+    /// segments while budget remains.
+    pub(super) async fn read_disk(
+        &self,
+        offset: i64,
+        end_offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+    ) -> Result<ReadResult, LogError> {
         let mut out = ReadResult::default();
         let mut at = offset;
         let mut swap_retries = 3u32;

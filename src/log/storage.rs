@@ -43,6 +43,9 @@ pub struct ShardStorage {
     /// disk): their own low-shares task queue and slots, so they run behind produce and
     /// tail fetches (`handlers::fetch`).
     pub catchup: CatchUp,
+    /// Read-ahead for consumers catching up from disk: slots and byte budget
+    /// (`log::read_ahead`).
+    pub read_aheads: super::read_ahead::ReadAheads,
 }
 
 /// Where one shard runs catch-up reads: a glommio task queue with
@@ -131,6 +134,7 @@ impl ShardStorage {
                 crate::limits::DECOMPRESSIONS_IN_FLIGHT_MAX as u64,
             ),
             catchup: CatchUp::default(),
+            read_aheads: Default::default(),
         })
     }
 }

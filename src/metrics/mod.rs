@@ -252,6 +252,12 @@ pub struct ShardSnapshot {
     pub fetch_reads_in_flight_peak: u64,
     /// The most catch-up reads (fetches the tail cache can't answer) in flight at once.
     pub catchup_reads_in_flight_peak: u64,
+    /// Read-aheads for consumers catching up (`log::read_ahead`): started, reads answered
+    /// from one, dropped unused; and the bytes they hold now.
+    pub read_aheads_started: u64,
+    pub read_ahead_hits: u64,
+    pub read_aheads_dropped: u64,
+    pub read_ahead_held_bytes: u64,
     pub partitions: Vec<PartitionSnapshot>,
     /// The groups this shard coordinates (loaded ones), by id.
     pub groups: Vec<GroupView>,
@@ -411,6 +417,7 @@ pub async fn publish_snapshots(shard: Rc<crate::shard::Shard>) {
         partitions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
         let (hits, misses) = shard.storage.tail_cache.hits_misses();
         let index_cache = shard.storage.index_cache.stats();
+        let read_aheads = shard.storage.read_aheads.counts();
         let snapshot = ShardSnapshot {
             at_ms: crate::log::now_ms(),
             tail_cache_used_bytes: shard.storage.tail_cache.used_bytes() as u64,
@@ -429,6 +436,10 @@ pub async fn publish_snapshots(shard: Rc<crate::shard::Shard>) {
             index_cache_budget_bytes: index_cache.budget_bytes as u64,
             disk_reads_in_flight_peak: shard.storage.disk_reads.in_flight_peak() as u64,
             catchup_reads_in_flight_peak: shard.storage.catchup.in_flight_peak() as u64,
+            read_aheads_started: read_aheads.started,
+            read_ahead_hits: read_aheads.hits,
+            read_aheads_dropped: read_aheads.dropped,
+            read_ahead_held_bytes: shard.storage.read_aheads.held_bytes() as u64,
             fetch_reads_in_flight_peak: shard
                 .metrics
                 .fetch_reads_in_flight_peak

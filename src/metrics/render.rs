@@ -395,7 +395,7 @@ fn render_latency(out: &mut String, shards: &[Arc<ShardMetrics>]) {
 /// Gauges from the shards' last snapshots: tail cache and per-partition log state.
 fn render_snapshots(out: &mut String, snaps: &[(u32, Arc<ShardSnapshot>)]) {
     type Get = fn(&ShardSnapshot) -> u64;
-    let cache: [(&str, &str, &str, Get); 17] = [
+    let cache: [(&str, &str, &str, Get); 21] = [
         (
             "sluice_write_buffer_used_bytes",
             "gauge",
@@ -497,6 +497,30 @@ fn render_snapshots(out: &mut String, snaps: &[(u32, Arc<ShardSnapshot>)]) {
             "gauge",
             "The most catch-up reads (fetches the tail cache can't answer, read from disk in their own task queue) the shard has had in flight at once (at most CATCHUP_READS_IN_FLIGHT_MAX).",
             |s| s.catchup_reads_in_flight_peak,
+        ),
+        (
+            "sluice_read_aheads_started_total",
+            "counter",
+            "Read-aheads started for consumers catching up from disk (the next range of a partition read while the client processes the last).",
+            |s| s.read_aheads_started,
+        ),
+        (
+            "sluice_read_ahead_hits_total",
+            "counter",
+            "Partition reads answered from a read-ahead instead of the disk.",
+            |s| s.read_ahead_hits,
+        ),
+        (
+            "sluice_read_aheads_dropped_total",
+            "counter",
+            "Read-aheads dropped unused (the next read started elsewhere, or the cleaner swapped files).",
+            |s| s.read_aheads_dropped,
+        ),
+        (
+            "sluice_read_ahead_held_bytes",
+            "gauge",
+            "Bytes of read-ahead buffers the shard holds now (at most READ_AHEAD_BYTES_MAX).",
+            |s| s.read_ahead_held_bytes,
         ),
     ];
     for (name, kind, help, get) in cache {
