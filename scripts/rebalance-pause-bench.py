@@ -14,6 +14,9 @@ Reported per member:
               after it (a pause still running at the end counts up to the end)
   first       the fourth member only: from its subscribe() to its first record
   records     records the member got in the measured window
+  partitions  partitions held before the join -> at the end; emptied: it held none at some
+              point after the join (an eager revocation); last change: its last assignment
+              change after the join
 Modes run alternately, --rounds times. The broker is Sluice's release build started on
 OS-picked ports (tests/clients/harness.py), stopped (SIGTERM, then SIGKILL) by its PID at the
 end. Every wait has a deadline; members exit by themselves after MEMBER_LIFETIME_S.
@@ -133,6 +136,7 @@ class Member:
         self.subscribed: float | None = None
         self.first: float | None = None
         self.assigned = 0
+        self.assignments: list[tuple[float, int]] = []
         self.deliveries: list[tuple[float, int]] | None = None
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--member", bootstrap, topic, group, json.dumps(conf)],
@@ -150,6 +154,7 @@ class Member:
                 self.subscribed = msg["subscribed"]
             elif "assigned" in msg:
                 self.assigned = msg["assigned"]
+                self.assignments.append((msg["t"], msg["assigned"]))
             elif "first" in msg:
                 self.first = msg["first"]
             elif "deliveries" in msg:
@@ -268,6 +273,7 @@ def run_one(bootstrap: str, mode: str, rnd: int, args) -> list[dict]:
                        SETTLE_TIMEOUT_S, f"{mode}: four members holding every partition")
         except RuntimeError:
             settled = False
+        held_at = time.monotonic()  # before the members stop (a close revokes everything)
     finally:
         for m in members:
             m.stop()
@@ -276,6 +282,8 @@ def run_one(bootstrap: str, mode: str, rnd: int, args) -> list[dict]:
     for m in members:
         d = m.deliveries or []
         fourth = m is members[-1]
+        before = [n for t, n in m.assignments if t <= joined]
+        after = [(t, n) for t, n in m.assignments if joined < t <= held_at]
         rows.append({
             "round": rnd,
             "mode": mode,
@@ -285,6 +293,11 @@ def run_one(bootstrap: str, mode: str, rnd: int, args) -> list[dict]:
             "gap_after_ms": round(1e3 * longest_gap(d, joined, end)),
             "first_ms": (round(1e3 * (m.first - joined)) if fourth and m.first else None),
             "records": records_between(d, joined, end),
+            "partitions_before": before[-1] if before else 0,
+            "partitions_after": after[-1][1] if after else (before[-1] if before else 0),
+            # Held nothing at some point after the join (an eager revocation).
+            "emptied": any(n == 0 for _, n in after) and not fourth,
+            "last_change_ms": round(1e3 * (after[-1][0] - joined)) if after else None,
             "settled": settled,
         })
     return rows
@@ -292,11 +305,14 @@ def run_one(bootstrap: str, mode: str, rnd: int, args) -> list[dict]:
 
 def print_table(rows: list[dict]) -> None:
     print(f"{'round':>5} {'mode':<20} {'member':<6} {'gap before ms':>13} "
-          f"{'gap after ms':>12} {'first ms':>9} {'records':>8}")
+          f"{'gap after ms':>12} {'first ms':>9} {'records':>8} {'partitions':>10} "
+          f"{'emptied':>7} {'last change ms':>14}")
     for r in rows:
         dash = lambda v: "-" if v is None else str(v)  # noqa: E731
         print(f"{r['round']:>5} {r['mode']:<20} {r['member']:<6} {dash(r['gap_before_ms']):>13} "
-              f"{r['gap_after_ms']:>12} {dash(r['first_ms']):>9} {r['records']:>8}"
+              f"{r['gap_after_ms']:>12} {dash(r['first_ms']):>9} {r['records']:>8} "
+              f"{str(r['partitions_before']) + '->' + str(r['partitions_after']):>10} "
+              f"{'yes' if r['emptied'] else 'no':>7} {dash(r['last_change_ms']):>14}"
               + ("" if r["settled"] else "  (assignment not settled)"))
     print()
     print("median over rounds: longest pause of members 1-3 after the join; fourth member's "

@@ -43,6 +43,14 @@ def test_one_short_round_reports_every_member(workdir):
         else:
             assert r["first_ms"] is None, r
             assert 0 <= r["gap_before_ms"] <= WARMUP_S * 1000, r
+    for mode in MODES:
+        of_mode = [r for r in rows if r["mode"] == mode]
+        assert sum(r["partitions_before"] for r in of_mode) == 12, of_mode
+        assert sum(r["partitions_after"] for r in of_mode) == 12, of_mode
+        assert all(r["partitions_after"] > 0 for r in of_mode), of_mode
+        # Only the eager protocol takes every partition away from the members that stay.
+        emptied = {r["member"] for r in of_mode if r["emptied"]}
+        assert emptied == ({"m1", "m2", "m3"} if mode == "classic-range" else set()), of_mode
     # The table names every mode.
     for mode in MODES:
         assert mode in run.stdout
