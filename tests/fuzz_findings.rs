@@ -74,7 +74,10 @@ fn duplicated_config_resources_are_refused_at_once() {
         &AlterConfigsRequest::default().with_resources(vec![legacy.clone(); COPIES]),
         2,
     );
-    eprintln!("AlterConfigs of {COPIES} copies answered in {:?}", started.elapsed());
+    eprintln!(
+        "AlterConfigs of {COPIES} copies answered in {:?}",
+        started.elapsed()
+    );
     assert_eq!(resp.responses.len(), COPIES);
     assert!(resp
         .responses

@@ -65,7 +65,11 @@ impl BlockingPool {
 
     /// A `<data-dir>/meta` file replaced durably by `image` (`metadata::file::replace_durably`)
     /// on the pool; `image` is the serialized content, or why it could not be serialized.
-    pub async fn replace_durably(&self, path: PathBuf, image: io::Result<Vec<u8>>) -> io::Result<()> {
+    pub async fn replace_durably(
+        &self,
+        path: PathBuf,
+        image: io::Result<Vec<u8>>,
+    ) -> io::Result<()> {
         let image = image?;
         self.run(move || crate::metadata::file::replace_durably(&path, &image))
             .await
