@@ -28,7 +28,9 @@ TIMEOUT=10m
 KEEP=""
 BROKER_ARGS=()
 BINARIES=()
-die() { echo "catchup-bench: $*" >&2; exit 1; }
+BENCH_NAME=catchup-bench
+# shellcheck source=lib/broker.sh
+source "$ROOT/scripts/lib/broker.sh"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --gb) GB="$2"; shift 2 ;;
@@ -45,62 +47,21 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 [[ -n "${CI:-}" ]] && die "refusing to run under CI"
-if [[ ${#BINARIES[@]} -eq 0 || -z "${SLUICE_BENCH_BIN:-}" ]]; then
-  (cd "$ROOT" && cargo build --release -p sluice -p bench-harness >/dev/null)
-fi
-[[ ${#BINARIES[@]} -gt 0 ]] || BINARIES=("$ROOT/target/release/sluice")
-BENCH="${SLUICE_BENCH_BIN:-$ROOT/target/release/sluice-bench}"
-for b in "${BINARIES[@]}"; do [[ -x "$b" ]] || die "no broker binary $b"; done
-# The data goes next to the repository (a disk), never to a tmpfs.
-WORK="$(mktemp -d "$ROOT/target/catchup-bench.XXXXXX")"
-AVAIL_KB=$(df -Pk "$WORK" | awk 'NR==2 {print $4}')
-NEED_KB=$(( GB * 1100 * 1024 + 2 * 1024 * 1024 ))
-[[ $AVAIL_KB -gt $NEED_KB ]] || { rm -rf "$WORK"; die "needs $((NEED_KB / 1024)) MB free, $((AVAIL_KB / 1024)) MB left"; }
+bench_binaries "$ROOT" "${BINARIES[@]}"
+bench_workdir "$ROOT" catchup-bench $(( GB * 1100 * 1024 + 2 * 1024 * 1024 ))
 
 if [[ $PIN -eq 1 ]]; then
   CPU_ARGS=(--cores 1 --cpuset 0); HARNESS=(taskset -c 1); PLACEMENT="broker on CPU 0 (1 shard), harness on CPU 1"
 else
   CPU_ARGS=(--cores "$CORES"); HARNESS=(); PLACEMENT="broker ($CORES shards) and harness share the CPUs"
 fi
-PID=""
-stop_broker() { if [[ -n "$PID" ]]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=""; fi; }
-PANICKED=0
-check_panics() {
-  [[ $PANICKED -eq 0 ]] || return 0
-  if grep -l panicked "$WORK"/*.log >/dev/null 2>&1; then
-    PANICKED=1
-    echo "catchup-bench: A BROKER PANICKED during the run:" >&2; grep -h -m5 -A2 panicked "$WORK"/*.log >&2
-  fi
-}
 trap 'stop_broker; check_panics; [[ -n "$KEEP" ]] && mkdir -p "$KEEP" && cp "$WORK"/*.json "$WORK"/*.log "$KEEP"/ 2>/dev/null; rm -rf "$WORK"' EXIT
 
-# start_broker BINARY LOGNAME: sets BOOT.
-start_broker() {
-  rm -f "$WORK/ports.json"
-  "$1" serve "${CPU_ARGS[@]}" --data-dir "$WORK/data" --listen 127.0.0.1:0 \
-    --admin-listen 127.0.0.1:0 --ports-file "$WORK/ports.json" "${BROKER_ARGS[@]}" 2>"$WORK/$2.log" &
-  PID=$!
-  for _ in $(seq 600); do [[ -s "$WORK/ports.json" ]] && break; kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-  [[ -s "$WORK/ports.json" ]] || die "broker did not start: $(tail -5 "$WORK/$2.log")"
-  BOOT="127.0.0.1:$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["bootstrap"])' "$WORK/ports.json")"
-}
-
-cat >"$WORK/fill.yaml" <<EOF
-name: catch-up fill ${GB} GB / ${PARTITIONS} partitions / 1kb
-topics: 1
-partitionsPerTopic: ${PARTITIONS}
-messageSize: 1024
-subscriptionsPerTopic: 0
-consumerPerSubscription: 1
-producersPerTopic: 1
-producerRate: 0
-consumerBacklogSizeGB: ${GB}
-warmupDurationMinutes: 0
-testDurationMinutes: 0.02
-EOF
+write_fill_workload "$WORK/fill.yaml" "catch-up fill ${GB} GB / ${PARTITIONS} partitions / 1kb" \
+  "$PARTITIONS" "$GB"
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-start_broker "${BINARIES[0]}" fill
+start_broker "${BINARIES[0]}" fill "${CPU_ARGS[@]}" "${BROKER_ARGS[@]}"
 echo "filling ${GB} GB over ${PARTITIONS} partitions..."
 "${HARNESS[@]}" "$BENCH" run -w "$WORK/fill.yaml" -b "$BOOT" --acks 1 --quiet --topic-prefix catchup \
   --output "$WORK/fill.json" >/dev/null
@@ -111,7 +72,7 @@ n=0
 for round in $(seq "$ROUNDS"); do
   for b in "${BINARIES[@]}"; do
     n=$((n + 1))
-    start_broker "$b" "drain-$n"
+    start_broker "$b" "drain-$n" "${CPU_ARGS[@]}" "${BROKER_ARGS[@]}"
     load=$(cut -d' ' -f1 /proc/loadavg)
     rc=0
     "${HARNESS[@]}" "$BENCH" drain -b "$BOOT" --topic-prefix catchup --timeout "$TIMEOUT" --quiet \

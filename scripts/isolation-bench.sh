@@ -25,7 +25,9 @@ WARMUP=5
 ROUNDS=1
 RATE=97656
 BINARIES=()
-die() { echo "isolation-bench: $*" >&2; exit 1; }
+BENCH_NAME=isolation-bench
+# shellcheck source=lib/broker.sh
+source "$ROOT/scripts/lib/broker.sh"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --gb) GB="$2"; shift 2 ;;
@@ -39,56 +41,18 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 [[ -n "${CI:-}" ]] && die "refusing to run under CI"
-if [[ ${#BINARIES[@]} -eq 0 || -z "${SLUICE_BENCH_BIN:-}" ]]; then
-  (cd "$ROOT" && cargo build --release -p sluice -p bench-harness >/dev/null)
-fi
-[[ ${#BINARIES[@]} -gt 0 ]] || BINARIES=("$ROOT/target/release/sluice")
-BENCH="${SLUICE_BENCH_BIN:-$ROOT/target/release/sluice-bench}"
+bench_binaries "$ROOT" "${BINARIES[@]}"
 WORKLOAD="$ROOT/bench-harness/workloads/fixed-rate-100mb-1kb.yaml"
-WORK="$(mktemp -d "$ROOT/target/isolation-bench.XXXXXX")"
-AVAIL_KB=$(df -Pk "$WORK" | awk 'NR==2 {print $4}')
-NEED_KB=$(( GB * 1100 * 1024 + 4 * 1024 * 1024 ))
-[[ $AVAIL_KB -gt $NEED_KB ]] || { rm -rf "$WORK"; die "needs $((NEED_KB / 1024)) MB free, $((AVAIL_KB / 1024)) MB left"; }
+bench_workdir "$ROOT" isolation-bench $(( GB * 1100 * 1024 + 4 * 1024 * 1024 ))
 
-PID=""
 DRAIN_PID=""
 stop_drain() { if [[ -n "$DRAIN_PID" ]]; then kill "$DRAIN_PID" 2>/dev/null || true; wait "$DRAIN_PID" 2>/dev/null || true; DRAIN_PID=""; fi; }
-stop_broker() { if [[ -n "$PID" ]]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=""; fi; }
-PANICKED=0
-check_panics() {
-  [[ $PANICKED -eq 0 ]] || return 0
-  if grep -l panicked "$WORK"/*.log >/dev/null 2>&1; then
-    PANICKED=1
-    echo "isolation-bench: A BROKER PANICKED during the run:" >&2; grep -h -m5 -A2 panicked "$WORK"/*.log >&2
-  fi
-}
 trap 'stop_drain; stop_broker; check_panics; rm -rf "$WORK"' EXIT
 
-start_broker() { # BINARY LOGNAME: sets BOOT
-  rm -f "$WORK/ports.json"
-  "$1" serve --cores 1 --cpuset 0 --data-dir "$WORK/data" --listen 127.0.0.1:0 \
-    --admin-listen 127.0.0.1:0 --ports-file "$WORK/ports.json" 2>"$WORK/$2.log" &
-  PID=$!
-  for _ in $(seq 600); do [[ -s "$WORK/ports.json" ]] && break; kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-  [[ -s "$WORK/ports.json" ]] || die "broker did not start: $(tail -5 "$WORK/$2.log")"
-  BOOT="127.0.0.1:$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["bootstrap"])' "$WORK/ports.json")"
-}
+PINNED=(--cores 1 --cpuset 0)
+write_fill_workload "$WORK/fill.yaml" "isolation backlog ${GB} GB / 16 partitions / 1kb" 16 "$GB"
 
-cat >"$WORK/fill.yaml" <<EOF
-name: isolation backlog ${GB} GB / 16 partitions / 1kb
-topics: 1
-partitionsPerTopic: 16
-messageSize: 1024
-subscriptionsPerTopic: 0
-consumerPerSubscription: 1
-producersPerTopic: 1
-producerRate: 0
-consumerBacklogSizeGB: ${GB}
-warmupDurationMinutes: 0
-testDurationMinutes: 0.02
-EOF
-
-start_broker "${BINARIES[0]}" fill
+start_broker "${BINARIES[0]}" fill "${PINNED[@]}"
 echo "filling a ${GB} GB backlog..."
 taskset -c 1 "$BENCH" run -w "$WORK/fill.yaml" -b "$BOOT" --acks 1 --quiet --topic-prefix backlog \
   --output "$WORK/fill.json" >/dev/null
@@ -111,7 +75,7 @@ for round in $(seq "$ROUNDS"); do
   for b in "${BINARIES[@]}"; do
     for mode in idle busy; do
       n=$((n + 1))
-      start_broker "$b" "$mode-$n"
+      start_broker "$b" "$mode-$n" "${PINNED[@]}"
       if [[ $mode == busy ]]; then
         # Drain the backlog from the start again and again until the run ends (bounded).
         ( for i in $(seq 50); do

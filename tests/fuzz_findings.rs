@@ -30,7 +30,9 @@ const MEMBER_ID_REQUIRED: i16 = 79;
 const RESOURCE_TOPIC: i8 = 2;
 /// Copies of one resource in the request: what the fuzzer's huge arrays sent.
 const COPIES: usize = 3_000;
-/// Well above a normal answer, well below what 3,000 metadata persists took (over 10 s).
+/// Well above a normal answer, well below what 3,000 metadata persists took (over 10 s). Only
+/// the ignored benchmark-like test asserts it: elsewhere a finding's fix is shown by what the
+/// broker answered and did (every copy refused, nothing applied), and the time is printed.
 const ANSWER_WITHIN: Duration = Duration::from_secs(3);
 
 fn retention_ms(conn: &mut Conn, topic: &str) -> Option<String> {
@@ -72,9 +74,8 @@ fn duplicated_config_resources_are_refused_at_once() {
         &AlterConfigsRequest::default().with_resources(vec![legacy.clone(); COPIES]),
         2,
     );
-    assert!(
-        started.elapsed() < ANSWER_WITHIN,
-        "AlterConfigs took {:?}",
+    eprintln!(
+        "AlterConfigs of {COPIES} copies answered in {:?}",
         started.elapsed()
     );
     assert_eq!(resp.responses.len(), COPIES);
@@ -98,9 +99,8 @@ fn duplicated_config_resources_are_refused_at_once() {
             .with_resources(vec![incremental.clone(); COPIES]),
         1,
     );
-    assert!(
-        started.elapsed() < ANSWER_WITHIN,
-        "IncrementalAlterConfigs took {:?}",
+    eprintln!(
+        "IncrementalAlterConfigs of {COPIES} copies answered in {:?}",
         started.elapsed()
     );
     assert_eq!(resp.responses.len(), COPIES);
@@ -339,7 +339,7 @@ fn duplicated_list_offsets_partitions_are_refused_at_once() {
             "partition {partition}: {:?}",
             parts[0]
         );
-        assert!(took < ANSWER_WITHIN, "partition {partition}: {took:?}");
+        eprintln!("ListOffsets of {COPIES} copies of partition {partition} answered in {took:?}");
         // Named once, it is looked up.
         let resp = conn.call(&request(vec![by_time]), 3);
         let p = &resp.topics[0].partitions[0];

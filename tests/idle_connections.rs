@@ -74,16 +74,15 @@ fn a_connection_that_keeps_sending_stays_open() {
         "idle-active",
         &["--cores", "1", "--connections-max-idle-ms", "300"],
     );
+    // Fifteen requests 100 ms apart: at least five idle times in all, never one between two
+    // requests. Counted, not timed, so a slow machine sends as many (an earlier version asked
+    // for ten answers within 1.5 s, which a slow round trip could miss).
     let mut c = Conn::connect(b.shard_addr(0));
-    let started = Instant::now();
-    let mut answered = 0;
-    while started.elapsed() < Duration::from_millis(1_500) {
+    for _ in 0..15 {
         api_versions_ok(&mut c);
-        answered += 1;
         std::thread::sleep(Duration::from_millis(100));
     }
     api_versions_ok(&mut c);
-    assert!(answered >= 10, "only {answered} requests in 1.5 s");
     assert_eq!(b.metric_sum(IDLE_METRIC, &[]), 0.0, "nothing was closed");
     assert!(b.panics().is_empty());
 }
@@ -198,9 +197,13 @@ fn a_client_that_never_reads_its_fetch_is_closed_and_its_fetch_buffer_freed() {
 fn clients_that_announce_large_frames_and_stall_hold_no_budget_and_are_closed_in_time() {
     // The request budget is one maximum frame, so a single stalled 1 MiB announcement that
     // reserved its length up front would stop every other client on the shard. The frame time
-    // is the idle time here (shorter than REQUEST_BODY_READ_TIMEOUT_MS).
+    // is the idle time here (shorter than REQUEST_BODY_READ_TIMEOUT_MS), long enough that the
+    // other client's requests below are served before it on a slow machine.
     const MAX: usize = 1 << 20;
-    const FRAME_MS: u64 = 3_000;
+    const FRAME_MS: u64 = 5_000;
+    /// How long a dribbler keeps going at most: far past the frame time, so a dribbler that
+    /// stops before it was cut by the broker.
+    const DRIBBLE_S: u64 = 30;
     let b = Broker::start(
         "slow-loris",
         &[
@@ -211,7 +214,7 @@ fn clients_that_announce_large_frames_and_stall_hold_no_budget_and_are_closed_in
             "--inflight-request-bytes",
             "1048576",
             "--connections-max-idle-ms",
-            "3000",
+            &FRAME_MS.to_string(),
         ],
     );
     let mut c = Conn::connect(b.shard_addr(0));
@@ -233,7 +236,8 @@ fn clients_that_announce_large_frames_and_stall_hold_no_budget_and_are_closed_in
             s.write_all(&announce).expect("announce");
             std::thread::spawn(move || {
                 let since = Instant::now();
-                while s.write_all(&[0]).is_ok() && since.elapsed() < Duration::from_secs(20) {
+                while s.write_all(&[0]).is_ok() && since.elapsed() < Duration::from_secs(DRIBBLE_S)
+                {
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 since.elapsed()
@@ -250,35 +254,40 @@ fn clients_that_announce_large_frames_and_stall_hold_no_budget_and_are_closed_in
     let p = &r.responses[0].partitions[0];
     assert_eq!(p.error_code, 0, "{p:?}");
     assert_eq!(decode_records(p.records.clone()).len(), 20);
-    let served_after = started.elapsed();
+    // (A live counter: none was closed yet when the others had been served.)
     assert_eq!(
         b.metric_sum("sluice_connections_closed_bad_input_total", &[]),
         0.0,
         "the stalled clients were all still connected while the others were served"
     );
-    assert!(
-        served_after < Duration::from_millis(FRAME_MS),
-        "{served_after:?}"
-    );
 
-    // The stalled ones are closed once the frame time has passed, dribbling or not.
+    // The stalled ones are closed once the frame time has passed, dribbling or not: each sees
+    // its connection end (EOF or reset; a read timeout is not the broker closing it), never
+    // before the frame time. No upper bound on the clock: how late the close comes on a
+    // loaded machine is not the property, that it comes is.
     for s in &mut silent {
         let mut byte = [0u8; 1];
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let closed = matches!(s.read(&mut byte), Ok(0) | Err(_));
-        assert!(closed, "closed by the broker");
+        s.set_read_timeout(Some(Duration::from_secs(FRAME_MS / 1000 + 30)))
+            .unwrap();
+        let ended = match s.read(&mut byte) {
+            Ok(n) => n == 0,
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        };
+        assert!(ended, "closed by the broker");
     }
     let closed_after = started.elapsed();
     for d in dribblers {
         let cut_after = d.join().expect("dribbler");
         assert!(
-            cut_after < Duration::from_millis(FRAME_MS + 3_000),
-            "a dribbling client is cut after the frame time: {cut_after:?}"
+            cut_after < Duration::from_secs(DRIBBLE_S),
+            "a dribbling client is cut by the broker: it wrote for {cut_after:?}"
         );
     }
     assert!(
-        closed_after >= Duration::from_millis(FRAME_MS - 200)
-            && closed_after < Duration::from_millis(FRAME_MS + 3_000),
+        closed_after >= Duration::from_millis(FRAME_MS - 200),
         "closed {closed_after:?} after the announcements, frame time {FRAME_MS} ms"
     );
     wait_metric(&b, "sluice_connections_closed_bad_input_total", &[], |n| {

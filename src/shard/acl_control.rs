@@ -176,10 +176,9 @@ impl Shard {
             )
         };
         assert!(next.len() <= ACL_BINDINGS_MAX);
-        let image = AclStore::image(&next)?;
         self.storage
             .blocking
-            .run(move || crate::metadata::file::replace_durably(&path, &image))
+            .replace_durably(path, AclStore::image(&next))
             .await?;
         controller.store.borrow_mut().install_acls(next);
         self.publish().await;

@@ -63,6 +63,18 @@ impl BlockingPool {
         }
     }
 
+    /// A `<data-dir>/meta` file replaced durably by `image` (`metadata::file::replace_durably`)
+    /// on the pool; `image` is the serialized content, or why it could not be serialized.
+    pub async fn replace_durably(
+        &self,
+        path: PathBuf,
+        image: io::Result<Vec<u8>>,
+    ) -> io::Result<()> {
+        let image = image?;
+        self.run(move || crate::metadata::file::replace_durably(&path, &image))
+            .await
+    }
+
     /// Refuse new blocking calls on this shard and wait until none is in flight (each is one
     /// file operation: a metadata write, one unlink). Called last at shutdown, so the executor
     /// ends with an idle pool. Background deletions stop at their next file; start-up finishes

@@ -7,8 +7,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use kafka_protocol::error::ResponseError;
-
 use super::control::ControlError;
 use super::topic_configs::{not_a_list, ConfigOp};
 use super::Shard;
@@ -76,23 +74,11 @@ impl Shard {
         if validate_only || next == *current {
             return Ok(());
         }
-        let path = broker_configs::path(&self.config.data_dir);
-        let written = match next.image() {
-            Ok(image) => {
-                self.storage
-                    .blocking
-                    .run(move || crate::metadata::file::replace_durably(&path, &image))
-                    .await
-            }
-            Err(e) => Err(e),
-        };
-        if let Err(e) = written {
-            tracing::error!("could not persist the dynamic broker configs: {e}");
-            return Err(ControlError {
-                code: ResponseError::KafkaStorageError.code(),
-                message: format!("persisting the broker configs: {e}"),
-            });
-        }
+        self.storage
+            .blocking
+            .replace_durably(broker_configs::path(&self.config.data_dir), next.image())
+            .await
+            .map_err(|e| ControlError::not_persisted("broker configs", &e))?;
         tracing::info!(broker = ?broker, configs = ?next.level(broker), "dynamic broker configs changed");
         controller
             .store
@@ -123,6 +109,8 @@ impl Shard {
 
 #[cfg(test)]
 mod tests {
+    use kafka_protocol::error::ResponseError;
+
     use super::*;
 
     #[test]

@@ -39,6 +39,16 @@ impl ControlError {
             message: message.into(),
         }
     }
+
+    /// A `<data-dir>/meta` file (`what`: "group configs", ...) could not be written: logged,
+    /// and answered KAFKA_STORAGE_ERROR (nothing was changed or published).
+    pub fn not_persisted(what: &str, e: &std::io::Error) -> ControlError {
+        tracing::error!("could not persist the {what}: {e}");
+        ControlError::new(
+            ResponseError::KafkaStorageError,
+            format!("persisting the {what}: {e}"),
+        )
+    }
 }
 
 pub type CreateResult = Result<Arc<TopicMeta>, ControlError>;

@@ -78,23 +78,11 @@ impl Shard {
         if validate_only || next == *current {
             return Ok(());
         }
-        let path = group_configs::path(&self.config.data_dir);
-        let written = match next.image() {
-            Ok(image) => {
-                self.storage
-                    .blocking
-                    .run(move || crate::metadata::file::replace_durably(&path, &image))
-                    .await
-            }
-            Err(e) => Err(e),
-        };
-        if let Err(e) = written {
-            tracing::error!("could not persist the group configs: {e}");
-            return Err(ControlError {
-                code: ResponseError::KafkaStorageError.code(),
-                message: format!("persisting the group configs: {e}"),
-            });
-        }
+        self.storage
+            .blocking
+            .replace_durably(group_configs::path(&self.config.data_dir), next.image())
+            .await
+            .map_err(|e| ControlError::not_persisted("group configs", &e))?;
         tracing::info!(group = %group, configs = ?next.of(&group), "group configs changed");
         controller
             .store

@@ -69,16 +69,11 @@ impl Shard {
         if validate_only || next == *current {
             return results;
         }
-        let path = quotas::path(&self.config.data_dir);
-        let written = match next.image() {
-            Ok(image) => {
-                self.storage
-                    .blocking
-                    .run(move || crate::metadata::file::replace_durably(&path, &image))
-                    .await
-            }
-            Err(e) => Err(e),
-        };
+        let written = self
+            .storage
+            .blocking
+            .replace_durably(quotas::path(&self.config.data_dir), next.image())
+            .await;
         if let Err(e) = written {
             tracing::error!("AlterClientQuotas: could not persist the quotas: {e}");
             return results
