@@ -25,6 +25,7 @@ use crate::protocol::fetch_response::{self, PartitionOut, TopicOut};
 use crate::security::authz::AclOperation;
 use crate::security::authz_helpers::Authz;
 use crate::security::session::Session;
+use crate::shard::router;
 use crate::shard::Shard;
 
 pub const VERSIONS: Versions = Versions {
@@ -89,7 +90,7 @@ pub async fn handle(
         let name = name.unwrap_or_else(|| Arc::from(""));
         for p in &t.partitions {
             let owner = if authorized {
-                snapshot.partition(&name, p.partition).map(|m| m.owner)
+                router::owner(&snapshot, &name, p.partition)
             } else {
                 None
             };
@@ -314,26 +315,15 @@ async fn read_all(
             limit = 0;
             min_one = false;
         }
-        shard
-            .metrics
-            .forwarded
-            .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
         let (slots, reads): (Vec<usize>, Vec<RemoteRead>) = batch.into_iter().unzip();
-        let count = reads.len();
-        let results = shard
-            .on_shard(owner, move |s| async move {
-                read_batch(&s, reads, limit, min_one).await
-            })
-            .await
-            .filter(|r| r.len() == count);
+        // NOT_LEADER_OR_FOLLOWER for each if the owner is gone or wedged (retriable).
+        let results = router::forward(shard, owner, reads, move |s, reads| async move {
+            read_batch(&s, reads, limit, min_one).await
+        })
+        .await;
         let mut holds = 0usize;
-        let mut results = results.map(Vec::into_iter);
-        for i in slots {
-            let r = match results.as_mut().and_then(Iterator::next) {
-                Some(r) => r.map(SendFetched::into_local),
-                // The owner is gone or wedged (`Shard::on_shard`): retriable.
-                None => Err(PartitionError::NotLeader),
-            };
+        for (i, r) in slots.into_iter().zip(results) {
+            let r = r.map(SendFetched::into_local);
             let got = r.as_ref().map_or(0, |f| f.records.bytes);
             if got > 0 {
                 returned_any = true;
@@ -423,16 +413,7 @@ async fn read_local(
                 // Nothing in flight and no disk to wait for (the tail cache answers, or
                 // there is nothing to read): read it here, as a sequential fetch does.
                 next.next();
-                let (read, reservation) = head_read(shard, w, progress, deadline).await;
-                let r = fetch_here(
-                    shard,
-                    &w.topic,
-                    w.partition,
-                    w.offset,
-                    w.current_leader_epoch,
-                    read,
-                )
-                .await;
+                let (reservation, r) = read_as_head(shard, w, progress, deadline).await;
                 settle(shard, progress, held, out, i, reservation, r);
                 continue;
             }
@@ -466,15 +447,7 @@ async fn read_local(
             planned += read.limit;
             window.push_back(
                 async move {
-                    let r = fetch_here(
-                        shard,
-                        &w.topic,
-                        w.partition,
-                        w.offset,
-                        w.current_leader_epoch,
-                        read,
-                    )
-                    .await;
+                    let r = read_wanted(shard, w, read).await;
                     (i, read, ahead, reservation, r)
                 }
                 .boxed_local(),
@@ -500,17 +473,7 @@ async fn read_local(
                 || !progress.returned_any && has_unreturned_data(w, &r));
         if inexact {
             drop(reservation);
-            let (read, res) = head_read(shard, w, progress, deadline).await;
-            reservation = res;
-            r = fetch_here(
-                shard,
-                &w.topic,
-                w.partition,
-                w.offset,
-                w.current_leader_epoch,
-                read,
-            )
-            .await;
+            (reservation, r) = read_as_head(shard, w, progress, deadline).await;
         }
         settle(shard, progress, held, out, i, reservation, r);
     }
@@ -545,6 +508,34 @@ fn reads_from_disk(shard: &Shard, w: &Wanted) -> bool {
     shard
         .local_partition(&w.topic, w.partition)
         .is_some_and(|p| p.log().reads_from_disk(w.offset))
+}
+
+/// Read `w` as the head (every earlier read taken): asked as [`head_read`] says.
+async fn read_as_head(
+    shard: &Rc<Shard>,
+    w: &Wanted,
+    progress: &Progress,
+    deadline: Instant,
+) -> (Option<Reservation>, Result<Fetched, PartitionError>) {
+    let (read, reservation) = head_read(shard, w, progress, deadline).await;
+    (reservation, read_wanted(shard, w, read).await)
+}
+
+/// Read `w` on this shard, its owner, as `read` asks.
+async fn read_wanted(
+    shard: &Rc<Shard>,
+    w: &Wanted,
+    read: Read,
+) -> Result<Fetched, PartitionError> {
+    fetch_here(
+        shard,
+        &w.topic,
+        w.partition,
+        w.offset,
+        w.current_leader_epoch,
+        read,
+    )
+    .await
 }
 
 /// How the next read in request order is asked when every earlier one is done: within
