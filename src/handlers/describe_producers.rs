@@ -15,6 +15,7 @@ use kafka_protocol::messages::{
 
 use super::{encode, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
+use crate::protocol::errors::PartitionError;
 use crate::security::authz::AclOperation;
 use crate::security::authz_helpers::Authz;
 use crate::security::session::Session;
@@ -55,7 +56,7 @@ pub async fn handle(
     }
     let mut answers = router
         .run(shard, Run::InOrder, |p: Rc<Partition>, ()| async move {
-            Ok(p.producers())
+            Ok::<_, PartitionError>(p.producers())
         })
         .await
         .into_iter();
