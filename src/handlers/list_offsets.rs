@@ -19,12 +19,12 @@ use kafka_protocol::messages::{
 };
 
 use super::{encode_with_version, Reply, Versions};
+use crate::partition::Partition;
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::protocol::errors::PartitionError;
 use crate::security::authz::AclOperation;
 use crate::security::authz_helpers::Authz;
 use crate::security::session::Session;
-use crate::partition::Partition;
 use crate::shard::router::{self, Router, Run};
 use crate::shard::Shard;
 

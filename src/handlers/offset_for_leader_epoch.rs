@@ -16,12 +16,12 @@ use kafka_protocol::messages::{
 };
 
 use super::{encode, Reply, Versions};
+use crate::partition::Partition;
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::protocol::errors::PartitionError;
 use crate::security::authz::AclOperation;
 use crate::security::authz_helpers::Authz;
 use crate::security::session::Session;
-use crate::partition::Partition;
 use crate::shard::router::{self, Router, Run};
 use crate::shard::Shard;
 
@@ -56,7 +56,12 @@ pub async fn handle(
         }
         for p in &t.partitions {
             let asked = (p.current_leader_epoch, p.leader_epoch);
-            router.route(router::owner(&snapshot, &name, p.partition), &name, p.partition, asked);
+            router.route(
+                router::owner(&snapshot, &name, p.partition),
+                &name,
+                p.partition,
+                asked,
+            );
         }
     }
     let mut answers = router

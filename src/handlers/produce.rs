@@ -150,9 +150,11 @@ pub async fn handle(
         }
     }
     let appended = router
-        .run(shard, Run::Concurrently, move |p, records: Bytes| async move {
-            p.produce(&records, sync).await
-        })
+        .run(
+            shard,
+            Run::Concurrently,
+            move |p, records: Bytes| async move { p.produce(&records, sync).await },
+        )
         .await;
     for (slot, r) in routed_slots.into_iter().zip(appended) {
         if let Some(o) = outcomes.get_mut(slot) {

@@ -233,10 +233,7 @@ async fn serve_requests(
     let peer = session.peer;
     let (reader, writer) = stream.split();
     let (mut reader, mut writer) = match transport {
-        Transport::Plain => (
-            FrameReader::Plain(reader, fd),
-            ReplyWriter::Plain(writer),
-        ),
+        Transport::Plain => (FrameReader::Plain(reader, fd), ReplyWriter::Plain(writer)),
         Transport::Tls(accepted) => (
             FrameReader::Tls(tls::stream::TlsReader::new(
                 accepted.conn.clone(),

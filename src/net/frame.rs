@@ -202,7 +202,10 @@ pub async fn read_frame<S: FrameSource>(
     while ahead.unread().len() < 4 {
         ahead.compact();
         let had = ahead.end;
-        let n = match source.read(ahead.buf.get_mut(had..).unwrap_or(&mut [])).await {
+        let n = match source
+            .read(ahead.buf.get_mut(had..).unwrap_or(&mut []))
+            .await
+        {
             Ok(n) => n,
             Err(_) => return ReadOutcome::Closed,
         };
@@ -323,12 +326,13 @@ async fn read_body<S: FrameSource>(
             unsafe { body.set_len(have + n) };
             n
         }
-        Some(Err(e)) if e.kind() != io::ErrorKind::WouldBlock => {
-            return Err(ReadOutcome::Closed)
-        }
+        Some(Err(e)) if e.kind() != io::ErrorKind::WouldBlock => return Err(ReadOutcome::Closed),
         // Nothing there yet (or no direct read): glommio waits for bytes.
         Some(Err(_)) | None => {
-            assert!(ahead.unread().is_empty(), "no bytes read ahead inside a frame");
+            assert!(
+                ahead.unread().is_empty(),
+                "no bytes read ahead inside a frame"
+            );
             let want = room.min(ahead.buf.len());
             let into = ahead.buf.get_mut(..want).unwrap_or(&mut []);
             let n = match source.read(into).await {
@@ -380,7 +384,10 @@ async fn grow(
 }
 
 #[cfg(test)]
-#[expect(clippy::panic, reason = "a test fails loudly on any unexpected outcome")]
+#[expect(
+    clippy::panic,
+    reason = "a test fails loudly on any unexpected outcome"
+)]
 mod tests {
     use super::*;
     use futures::io::AsyncWriteExt;
@@ -551,8 +558,7 @@ mod tests {
                         budget: &budget,
                         budget_waits: &waits,
                     };
-                    let activity =
-                        Activity::new(Duration::from_secs(60), Duration::from_secs(60));
+                    let activity = Activity::new(Duration::from_secs(60), Duration::from_secs(60));
                     let mut ahead = ReadAhead::new();
                     match read_frame(&mut socket, &mut ahead, &limits, &activity).await {
                         ReadOutcome::Bad(why) => assert!(why.contains(want), "{why}"),

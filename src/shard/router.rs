@@ -204,7 +204,10 @@ where
     F: FnOnce(Rc<Shard>, Vec<T>) -> Fut + Send + 'static,
     Fut: Future<Output = Vec<Result<R, PartitionError>>> + 'static,
 {
-    assert_ne!(owner, shard.id, "only another shard's partitions are forwarded");
+    assert_ne!(
+        owner, shard.id,
+        "only another shard's partitions are forwarded"
+    );
     let count = ops.len();
     shard
         .metrics
