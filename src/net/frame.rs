@@ -384,10 +384,6 @@ async fn grow(
 }
 
 #[cfg(test)]
-#[expect(
-    clippy::panic,
-    reason = "a test fails loudly on any unexpected outcome"
-)]
 mod tests {
     use super::*;
     use futures::io::AsyncWriteExt;
@@ -470,7 +466,7 @@ mod tests {
                         s.write_all(&wire[at..end]).await.expect("write");
                         at = end;
                         piece = (piece * 7 + 3) % 300_000 + 1;
-                        if piece % 3 == 0 {
+                        if piece.is_multiple_of(3) {
                             glommio::timer::sleep(Duration::from_millis(1)).await;
                         }
                     }
