@@ -448,6 +448,14 @@ pub const SHUTDOWN_DRAIN_MS_MAX: u64 = 5_000;
 /// (`server::memory_budget`: the connection sixteenths divided by this bound the connections).
 pub const CONNECTION_READ_BUFFER_BYTES_MIN: usize = 64 * 1024;
 
+/// A request frame up to this long gets its whole body buffer at once when its length arrives
+/// (`net::frame`): one allocation at its exact size, whose pages are only touched as its bytes
+/// arrive. A longer one's buffer grows with its request-budget reservation instead (exactly to
+/// what is reserved, a realloc each time), so a client announcing a 100 MB frame and stalling
+/// makes the broker map 64 KiB, not 100 MB. Kafka clients' requests are at most ~1 MB
+/// (`max.request.size`, librdkafka's `message.max.bytes`), so they take the one allocation.
+pub const FRAME_BODY_PREALLOCATE_BYTES_MAX: usize = 1 << 20;
+
 /// iovecs handed to one `sendmsg` call (`net::send`; the kernel's UIO_MAXIOV is 1024).
 pub const SEND_IOVECS_MAX: usize = 64;
 
@@ -501,6 +509,9 @@ const _: () = assert!(FDS_RESERVED < NOFILE_MIN);
 const _: () = assert!(IO_MEMORY_BYTES_MIN <= IO_MEMORY_BYTES_MAX);
 const _: () = assert!(CONNECTION_READ_BUFFER_BYTES_MIN >= REQUEST_HEADER_BYTES_MIN);
 const _: () = assert!(CONNECTION_READ_BUFFER_BYTES_MIN <= REQUEST_BYTES_MAX_DEFAULT);
+// A frame that outgrows its read-ahead still fits its first allocation.
+const _: () = assert!(CONNECTION_READ_BUFFER_BYTES_MIN <= FRAME_BODY_PREALLOCATE_BYTES_MAX);
+const _: () = assert!(FRAME_BODY_PREALLOCATE_BYTES_MAX <= REQUEST_BYTES_MAX_DEFAULT);
 const _: () = assert!(SEND_IOVECS_MAX <= 1024);
 const _: () = assert!(FETCH_REMOTE_POLL_INTERVAL_MS < FETCH_WAIT_MS_MAX);
 const _: () = assert!(PRODUCER_BATCHES_REMEMBERED_MAX > 0);

@@ -13,7 +13,8 @@ mod harness;
 use harness::kafka::{create_topic, decode_records, produce, Conn};
 use harness::Broker;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, MetadataRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 const PARTITIONS: i32 = 24;
@@ -51,8 +52,12 @@ fn fetch_of(max_bytes: i32, parts: &[Want]) -> FetchRequest {
             )])
 }
 
-/// What a response says per partition: error, high watermark, bytes and offsets returned.
-fn summary(r: &FetchResponse) -> Vec<(i32, i16, i64, usize, Vec<i64>)> {
+/// What a response says of one partition: index, error, high watermark, bytes and offsets
+/// returned.
+type Summary = (i32, i16, i64, usize, Vec<i64>);
+
+/// What a response says per partition.
+fn summary(r: &FetchResponse) -> Vec<Summary> {
     r.responses[0]
         .partitions
         .iter()
@@ -73,9 +78,11 @@ fn summary(r: &FetchResponse) -> Vec<(i32, i16, i64, usize, Vec<i64>)> {
         .collect()
 }
 
-/// The fetches compared, each with what it must show besides matching.
-fn cases() -> Vec<(&'static str, i32, Vec<Want>)> {
-    let all = |max: i32| -> Vec<Want> { (0..PARTITIONS).map(|p| (p, 0, max, -1)).collect() };
+/// The fetches compared, each with what it must show besides matching; `ids[k]` is the k-th
+/// partition of the topic they read (`ids[1]` starts with the big batch).
+fn cases(ids: &[i32]) -> Vec<(&'static str, i32, Vec<Want>)> {
+    assert_eq!(ids.len(), PARTITIONS as usize);
+    let all = |max: i32| -> Vec<Want> { ids.iter().map(|&p| (p, 0, max, -1)).collect() };
     let mut oversized_first = all(16_000);
     oversized_first.rotate_left(1); // partition 1 (its first batch 40 KB) is asked first
     let mut after_a_failure = all(16_000);
@@ -100,38 +107,36 @@ fn cases() -> Vec<(&'static str, i32, Vec<Want>)> {
             "mixed limits and offsets",
             50_000,
             (0..PARTITIONS)
-                .map(|p| (p, i64::from(p % 4), [0, 3_000, 20_000][p as usize % 3], -1))
+                .map(|k| {
+                    let p = ids[k as usize];
+                    (p, i64::from(k % 4), [0, 3_000, 20_000][k as usize % 3], -1)
+                })
                 .collect(),
         ),
     ]
 }
 
-#[test]
-fn disk_fetches_with_reads_in_flight_answer_as_sequential_cache_reads_do() {
-    let mut b = Broker::start("catchup", &["--cores", "1"]);
-    let mut c = Conn::connect(b.shard_addr(0));
-    create_topic(&mut c, "t", PARTITIONS);
-    for p in 0..PARTITIONS {
-        if p == 1 {
-            produce(&mut c, "t", p, &[&vec![b'b'; BIG_BATCH_BYTES]]);
+/// Writes the partitions `ids` (through `conns[k]`, a connection to the owner of `ids[k]`):
+/// `ids[1]` starts with one big batch, then each gets six batches of three records.
+fn fill(conns: &mut [Conn], ids: &[i32]) {
+    for (k, &p) in ids.iter().enumerate() {
+        let c = &mut conns[k];
+        if k == 1 {
+            produce(c, "t", p, &[&vec![b'b'; BIG_BATCH_BYTES]]);
         }
         for n in 0..6usize {
-            let size = 500 + (p as usize * 37 + n * 1_013) % 3_000;
+            let size = 500 + (k * 37 + n * 1_013) % 3_000;
             let values: Vec<Vec<u8>> = (0..3).map(|i| vec![b'a' + (i as u8); size]).collect();
             let refs: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
-            produce(&mut c, "t", p, &refs);
+            produce(c, "t", p, &refs);
         }
     }
-    let version = 11;
-    let from_cache: Vec<_> = cases()
-        .iter()
-        .map(|(_, max, parts)| summary(&c.call(&fetch_of(*max, parts), version)))
-        .collect();
-    assert_eq!(b.metric_sum("sluice_fetch_reads_in_flight_peak", &[]), 0.0);
+}
 
-    b.restart();
-    let mut c = Conn::connect(b.shard_addr(0));
-    for ((name, max, parts), cached) in cases().iter().zip(&from_cache) {
+/// Asks each case of `from_cache` again (through `c`, after a restart: from disk) and checks
+/// the answers are the same, and what each case must show.
+fn check_from_disk(c: &mut Conn, ids: &[i32], from_cache: &[Vec<Summary>], version: i16) {
+    for ((name, max, parts), cached) in cases(ids).iter().zip(from_cache) {
         let from_disk = summary(&c.call(&fetch_of(*max, parts), version));
         assert_eq!(&from_disk, cached, "{name}: disk and cache answers differ");
         let returned: usize = from_disk.iter().map(|p| p.3).sum();
@@ -142,8 +147,8 @@ fn disk_fetches_with_reads_in_flight_answer_as_sequential_cache_reads_do() {
                 assert!(from_disk.iter().any(|p| p.4.is_empty()), "budget ran out");
             }
             "the first batch is past its limit" | "one batch for the first with data" => {
-                let p1 = from_disk.iter().find(|p| p.0 == 1).unwrap();
-                assert_eq!(p1.4, vec![0], "partition 1: its one big batch");
+                let p1 = from_disk.iter().find(|p| p.0 == ids[1]).unwrap();
+                assert_eq!(p1.4, vec![0], "partition {}: its one big batch", ids[1]);
                 assert!(p1.3 > BIG_BATCH_BYTES);
             }
             _ => {}
@@ -152,13 +157,51 @@ fn disk_fetches_with_reads_in_flight_answer_as_sequential_cache_reads_do() {
             assert_ne!(from_disk[0].1, 0, "the first partition fails");
         }
     }
-    let peak = |name: &str| b.metric_sum(name, &[]);
-    // Metrics come from a snapshot taken every few hundred ms: wait for a fresh one.
+}
+
+/// Waits until `name` (of shard `shard`, from a fresh metrics snapshot) reaches `at_least`.
+fn wait_for_metric(b: &Broker, name: &str, shard: &str, at_least: f64) -> f64 {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while peak("sluice_fetch_reads_in_flight_peak") < FETCH_PARTITION_READS_IN_FLIGHT_MAX {
-        assert!(std::time::Instant::now() < deadline, "no fresh snapshot");
+    loop {
+        let v = b.metric_sum(name, &[("shard", shard)]);
+        if v >= at_least {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name}: {v}, no fresh snapshot"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+#[test]
+fn disk_fetches_with_reads_in_flight_answer_as_sequential_cache_reads_do() {
+    let mut b = Broker::start("catchup", &["--cores", "1"]);
+    let mut c = Conn::connect(b.shard_addr(0));
+    create_topic(&mut c, "t", PARTITIONS);
+    let ids: Vec<i32> = (0..PARTITIONS).collect();
+    let mut conns: Vec<Conn> = ids.iter().map(|_| Conn::connect(b.shard_addr(0))).collect();
+    fill(&mut conns, &ids);
+    drop(conns);
+    let version = 11;
+    let from_cache: Vec<_> = cases(&ids)
+        .iter()
+        .map(|(_, max, parts)| summary(&c.call(&fetch_of(*max, parts), version)))
+        .collect();
+    assert_eq!(b.metric_sum("sluice_fetch_reads_in_flight_peak", &[]), 0.0);
+
+    b.restart();
+    let mut c = Conn::connect(b.shard_addr(0));
+    check_from_disk(&mut c, &ids, &from_cache, version);
+    let peak = |name: &str| b.metric_sum(name, &[]);
+    // Metrics come from a snapshot taken every few hundred ms: wait for a fresh one.
+    wait_for_metric(
+        &b,
+        "sluice_fetch_reads_in_flight_peak",
+        "0",
+        FETCH_PARTITION_READS_IN_FLIGHT_MAX,
+    );
     assert_eq!(
         peak("sluice_fetch_reads_in_flight_peak"),
         FETCH_PARTITION_READS_IN_FLIGHT_MAX
@@ -171,6 +214,67 @@ fn disk_fetches_with_reads_in_flight_answer_as_sequential_cache_reads_do() {
     assert!(
         (CATCHUP_READS_IN_FLIGHT_MAX..=DISK_READS_IN_FLIGHT_MAX).contains(&disk),
         "{disk}"
+    );
+    assert!(b.panics().is_empty(), "{}", b.stderr_tail(40));
+}
+
+/// A fetch sent to a shard that owns none of its partitions: the owner reads them from disk
+/// several at once, and the answers are the ones it gave reading them one after another from
+/// its tail cache.
+#[test]
+fn forwarded_disk_fetches_with_reads_in_flight_answer_as_sequential_cache_reads_do() {
+    let mut b = Broker::start("catchup-forwarded", &["--cores", "2"]);
+    let mut c = Conn::connect(b.shard_addr(0));
+    create_topic(&mut c, "t", 2 * PARTITIONS);
+    let md = c.call(
+        &MetadataRequest::default().with_topics(Some(vec![MetadataRequestTopic::default()
+            .with_name(Some(TopicName(StrBytes::from_static_str("t"))))])),
+        12,
+    );
+    let mut ids: Vec<i32> = md.topics[0]
+        .partitions
+        .iter()
+        .filter(|p| p.leader_id.0 == 1)
+        .map(|p| p.partition_index)
+        .collect();
+    ids.sort_unstable();
+    assert!(ids.len() >= PARTITIONS as usize, "shard 1 leads {ids:?}");
+    ids.truncate(PARTITIONS as usize);
+    let mut conns: Vec<Conn> = ids.iter().map(|_| Conn::connect(b.shard_addr(1))).collect();
+    fill(&mut conns, &ids);
+    drop(conns);
+    let version = 11;
+    // Asked of shard 0: every partition is forwarded to shard 1.
+    let from_cache: Vec<_> = cases(&ids)
+        .iter()
+        .map(|(_, max, parts)| summary(&c.call(&fetch_of(*max, parts), version)))
+        .collect();
+    assert_eq!(b.metric_sum("sluice_fetch_reads_in_flight_peak", &[]), 0.0);
+
+    b.restart();
+    let mut c = Conn::connect(b.shard_addr(0));
+    let forwarded_before = b.metric_sum("sluice_forwarded_requests_total", &[("shard", "0")]);
+    check_from_disk(&mut c, &ids, &from_cache, version);
+    wait_for_metric(
+        &b,
+        "sluice_forwarded_requests_total",
+        "0",
+        forwarded_before + 1.0,
+    );
+    let peak = wait_for_metric(
+        &b,
+        "sluice_fetch_reads_in_flight_peak",
+        "1",
+        FETCH_PARTITION_READS_IN_FLIGHT_MAX,
+    );
+    assert_eq!(
+        peak, FETCH_PARTITION_READS_IN_FLIGHT_MAX,
+        "the owner's reads"
+    );
+    assert_eq!(
+        b.metric_sum("sluice_fetch_reads_in_flight_peak", &[("shard", "0")]),
+        0.0,
+        "shard 0 owns none of them"
     );
     assert!(b.panics().is_empty(), "{}", b.stderr_tail(40));
 }

@@ -2,6 +2,7 @@
 //! the partition's owner shard (as `kafka-transactions.sh describe-producers` shows them).
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
@@ -13,11 +14,13 @@ use kafka_protocol::messages::{
 };
 
 use super::{encode, Reply, Versions};
+use crate::partition::Partition;
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::protocol::errors::PartitionError;
 use crate::security::authz::AclOperation;
 use crate::security::authz_helpers::Authz;
 use crate::security::session::Session;
+use crate::shard::router::{self, Router, Run};
 use crate::shard::Shard;
 
 pub const VERSIONS: Versions = Versions {
@@ -35,36 +38,42 @@ pub async fn handle(
     let request = DescribeProducersRequest::try_decode(body, header.request_api_version)?;
     let snapshot = shard.snapshot();
     let authz = Authz::new(shard, session);
-    let mut topics = Vec::with_capacity(request.topics.len());
+    // Each partition's answer: refused here (authorization), or from its owner shard
+    // (`shard::router`).
+    let mut denied_topics = Vec::with_capacity(request.topics.len());
+    let mut router = Router::new(shard);
     for t in &request.topics {
-        let name = t.name.0.to_string();
+        let name: Arc<str> = Arc::from(t.name.0.as_str());
         // READ on the topic, as Kafka asks (once per topic, before anything is routed).
         let authorized = authz.topic(AclOperation::Read, &name);
+        denied_topics.push(!authorized);
+        if !authorized {
+            continue;
+        }
+        for &index in &t.partition_indexes {
+            router.route(router::owner(&snapshot, &name, index), &name, index, ());
+        }
+    }
+    let mut answers = router
+        .run(shard, Run::InOrder, |p: Rc<Partition>, ()| async move {
+            Ok::<_, PartitionError>(p.producers())
+        })
+        .await
+        .into_iter();
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for (t, denied) in request.topics.iter().zip(denied_topics) {
         let mut partitions = Vec::with_capacity(t.partition_indexes.len());
         for &index in &t.partition_indexes {
-            if !authorized {
-                partitions.push(
-                    PartitionResponse::default()
-                        .with_partition_index(index)
-                        .with_error_code(ResponseError::TopicAuthorizationFailed.code()),
-                );
-                continue;
-            }
-            let r = match snapshot.partition(&name, index).map(|m| m.owner) {
-                None => Err(PartitionError::UnknownTopicOrPartition),
-                Some(owner) => {
-                    let name = name.clone();
-                    shard
-                        .on_shard(owner, move |s| async move {
-                            s.local_partition(&name, index)
-                                .map(|p| p.producers())
-                                .ok_or(PartitionError::NotLeader)
-                        })
-                        .await
-                        .unwrap_or(Err(PartitionError::NotLeader))
+            let resp = PartitionResponse::default().with_partition_index(index);
+            let r = if denied {
+                Err(ResponseError::TopicAuthorizationFailed.code())
+            } else {
+                // One answer per routed partition; a missing one would be a bug.
+                match answers.next() {
+                    Some(r) => r.map_err(|e| e.code()),
+                    None => Err(ResponseError::UnknownServerError.code()),
                 }
             };
-            let resp = PartitionResponse::default().with_partition_index(index);
             partitions.push(match r {
                 Ok(producers) => resp.with_active_producers(
                     producers
@@ -80,7 +89,7 @@ pub async fn handle(
                         })
                         .collect(),
                 ),
-                Err(e) => resp.with_error_code(e.code()),
+                Err(code) => resp.with_error_code(code),
             });
         }
         topics.push(

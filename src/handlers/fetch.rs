@@ -25,6 +25,7 @@ use crate::protocol::fetch_response::{self, PartitionOut, TopicOut};
 use crate::security::authz::AclOperation;
 use crate::security::authz_helpers::Authz;
 use crate::security::session::Session;
+use crate::shard::router;
 use crate::shard::Shard;
 
 pub const VERSIONS: Versions = Versions {
@@ -36,7 +37,9 @@ pub const VERSIONS: Versions = Versions {
 use crate::limits::FETCH_REMOTE_POLL_INTERVAL_MS;
 use crate::shard::long_poll::{self, Watch, Watched};
 
-/// One requested partition, resolved against the snapshot.
+/// One requested partition, resolved against the snapshot (sent to its owner shard when that
+/// is another: `read_batch`).
+#[derive(Clone)]
 struct Wanted {
     topic_index: usize,
     /// The topic's name, one allocation per topic (shared by its partitions, sent along when
@@ -89,7 +92,7 @@ pub async fn handle(
         let name = name.unwrap_or_else(|| Arc::from(""));
         for p in &t.partitions {
             let owner = if authorized {
-                snapshot.partition(&name, p.partition).map(|m| m.owner)
+                router::owner(&snapshot, &name, p.partition)
             } else {
                 None
             };
@@ -236,8 +239,8 @@ pub async fn handle(
 ///
 /// This shard's partitions are read first, up to [`FETCH_PARTITION_READS_IN_FLIGHT_MAX`] at
 /// once (`read_local`), then each other shard's in one cross-core call per shard
-/// (`read_batch`, on the owner), in request order there: one round trip per owner, not per
-/// partition. Results come back in request order.
+/// (`read_batch`, on the owner, which reads them as `read_local` does here): one round trip
+/// per owner, not per partition. Results come back in request order.
 async fn read_all(
     shard: &Rc<Shard>,
     wanted: &[Wanted],
@@ -250,6 +253,7 @@ async fn read_all(
     let mut progress = Progress {
         budget: max_bytes,
         returned_any: false,
+        reserves: true,
     };
     let mut remote_owners: Vec<u32> = Vec::new();
     let mut local: Vec<usize> = Vec::new();
@@ -277,24 +281,15 @@ async fn read_all(
     let Progress {
         mut budget,
         mut returned_any,
+        ..
     } = progress;
     remote_owners.sort_unstable();
     for owner in remote_owners {
-        let batch: Vec<(usize, RemoteRead)> = wanted
+        let batch: Vec<(usize, Wanted)> = wanted
             .iter()
             .enumerate()
             .filter(|(_, w)| w.owner == Some(owner))
-            .map(|(i, w)| {
-                let read = RemoteRead {
-                    topic: w.topic.clone(),
-                    partition: w.partition,
-                    offset: w.offset,
-                    epoch: w.current_leader_epoch,
-                    partition_max_bytes: w.partition_max_bytes,
-                    read_committed: w.read_committed,
-                };
-                (i, read)
-            })
+            .map(|(i, w)| (i, w.clone()))
             .collect();
         // One reservation for the whole batch: what its partitions may return together.
         let mut limit = batch
@@ -314,26 +309,15 @@ async fn read_all(
             limit = 0;
             min_one = false;
         }
-        shard
-            .metrics
-            .forwarded
-            .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        let (slots, reads): (Vec<usize>, Vec<RemoteRead>) = batch.into_iter().unzip();
-        let count = reads.len();
-        let results = shard
-            .on_shard(owner, move |s| async move {
-                read_batch(&s, reads, limit, min_one).await
-            })
-            .await
-            .filter(|r| r.len() == count);
+        let (slots, reads): (Vec<usize>, Vec<Wanted>) = batch.into_iter().unzip();
+        // NOT_LEADER_OR_FOLLOWER for each if the owner is gone or wedged (retriable).
+        let results = router::forward(shard, owner, reads, move |s, reads| async move {
+            read_batch(&s, reads, limit, min_one).await
+        })
+        .await;
         let mut holds = 0usize;
-        let mut results = results.map(Vec::into_iter);
-        for i in slots {
-            let r = match results.as_mut().and_then(Iterator::next) {
-                Some(r) => r.map(SendFetched::into_local),
-                // The owner is gone or wedged (`Shard::on_shard`): retriable.
-                None => Err(PartitionError::NotLeader),
-            };
+        for (i, r) in slots.into_iter().zip(results) {
+            let r = r.map(SendFetched::into_local);
             let got = r.as_ref().map_or(0, |f| f.records.bytes);
             if got > 0 {
                 returned_any = true;
@@ -359,6 +343,10 @@ async fn read_all(
 struct Progress {
     budget: usize,
     returned_any: bool,
+    /// Whether a read at the head reserves its bytes from this shard's fetch budget first
+    /// (and gets nothing without it). False on the owner of a forwarded fetch: the shard that
+    /// got it reserved for the whole batch, and the owner answers within that.
+    reserves: bool,
 }
 
 /// A local partition read of a fetch: which partition, how it was asked, what it holds.
@@ -423,16 +411,7 @@ async fn read_local(
                 // Nothing in flight and no disk to wait for (the tail cache answers, or
                 // there is nothing to read): read it here, as a sequential fetch does.
                 next.next();
-                let (read, reservation) = head_read(shard, w, progress, deadline).await;
-                let r = fetch_here(
-                    shard,
-                    &w.topic,
-                    w.partition,
-                    w.offset,
-                    w.current_leader_epoch,
-                    read,
-                )
-                .await;
+                let (reservation, r) = read_as_head(shard, w, progress, deadline).await;
                 settle(shard, progress, held, out, i, reservation, r);
                 continue;
             }
@@ -466,15 +445,7 @@ async fn read_local(
             planned += read.limit;
             window.push_back(
                 async move {
-                    let r = fetch_here(
-                        shard,
-                        &w.topic,
-                        w.partition,
-                        w.offset,
-                        w.current_leader_epoch,
-                        read,
-                    )
-                    .await;
+                    let r = read_wanted(shard, w, read).await;
                     (i, read, ahead, reservation, r)
                 }
                 .boxed_local(),
@@ -500,17 +471,7 @@ async fn read_local(
                 || !progress.returned_any && has_unreturned_data(w, &r));
         if inexact {
             drop(reservation);
-            let (read, res) = head_read(shard, w, progress, deadline).await;
-            reservation = res;
-            r = fetch_here(
-                shard,
-                &w.topic,
-                w.partition,
-                w.offset,
-                w.current_leader_epoch,
-                read,
-            )
-            .await;
+            (reservation, r) = read_as_head(shard, w, progress, deadline).await;
         }
         settle(shard, progress, held, out, i, reservation, r);
     }
@@ -547,6 +508,30 @@ fn reads_from_disk(shard: &Shard, w: &Wanted) -> bool {
         .is_some_and(|p| p.log().reads_from_disk(w.offset))
 }
 
+/// Read `w` as the head (every earlier read taken): asked as [`head_read`] says.
+async fn read_as_head(
+    shard: &Rc<Shard>,
+    w: &Wanted,
+    progress: &Progress,
+    deadline: Instant,
+) -> (Option<Reservation>, Result<Fetched, PartitionError>) {
+    let (read, reservation) = head_read(shard, w, progress, deadline).await;
+    (reservation, read_wanted(shard, w, read).await)
+}
+
+/// Read `w` on this shard, its owner, as `read` asks.
+async fn read_wanted(shard: &Rc<Shard>, w: &Wanted, read: Read) -> Result<Fetched, PartitionError> {
+    fetch_here(
+        shard,
+        &w.topic,
+        w.partition,
+        w.offset,
+        w.current_leader_epoch,
+        read,
+    )
+    .await
+}
+
 /// How the next read in request order is asked when every earlier one is done: within
 /// `min(partition_max_bytes, budget)`, at least one batch while nothing returned data
 /// (KIP-74, so a consumer can never get stuck behind a big batch), with a reservation waited
@@ -560,13 +545,13 @@ async fn head_read(
 ) -> (Read, Option<Reservation>) {
     let mut limit = w.partition_max_bytes.min(progress.budget);
     let mut min_one = !progress.returned_any;
-    let reservation = if limit == 0 {
+    let reservation = if limit == 0 || !progress.reserves {
         None
     } else {
         let bytes = limit + read_buffer_bytes(limit);
         reserve(shard, bytes, progress.returned_any, deadline).await
     };
-    if limit > 0 && reservation.is_none() {
+    if limit > 0 && reservation.is_none() && progress.reserves {
         limit = 0;
         min_one = false;
     }
@@ -612,43 +597,39 @@ fn account(
     }
 }
 
-/// One partition read on its owner shard for a fetch that arrived on another.
-struct RemoteRead {
-    topic: Arc<str>,
-    partition: i32,
-    offset: i64,
-    epoch: i32,
-    partition_max_bytes: usize,
-    read_committed: bool,
-}
-
-/// On the owner shard: read `reads` in order within `budget` bytes together, each within its
-/// partition's limit; with `min_one`, the first that has data returns at least one whole batch
-/// (KIP-74, as `read_all` does locally). The records are copied out of this shard's read
-/// buffers for the caller's.
+/// On the owner shard: read `reads` (its partitions of a fetch that arrived on another shard)
+/// within `budget` bytes together, each within its partition's limit; with `min_one`, the
+/// first that has data returns at least one whole batch (KIP-74). Several at once, with the
+/// answer reading them one after another gives, as `read_local` reads a fetch's own
+/// partitions; the reads' buffers are held on this shard's fetch budget until the records are
+/// copied out of them for the caller's.
 async fn read_batch(
     s: &Rc<Shard>,
-    reads: Vec<RemoteRead>,
-    mut budget: usize,
-    mut min_one: bool,
+    reads: Vec<Wanted>,
+    budget: usize,
+    min_one: bool,
 ) -> Vec<Result<SendFetched, PartitionError>> {
-    let mut out = Vec::with_capacity(reads.len());
-    for r in reads {
-        let read = Read {
-            limit: r.partition_max_bytes.min(budget),
-            min_one,
-            read_committed: r.read_committed,
-        };
-        let result = fetch_here(s, &r.topic, r.partition, r.offset, r.epoch, read)
-            .await
-            .map(Fetched::into_send);
-        let got = result.as_ref().map_or(0, |f| f.records.bytes);
-        if got > 0 {
-            min_one = false;
-            budget = budget.saturating_sub(got);
-        }
-        out.push(result);
-    }
+    let all: Vec<usize> = (0..reads.len()).collect();
+    let mut out: Vec<Option<Result<Fetched, PartitionError>>> =
+        std::iter::repeat_with(|| None).take(reads.len()).collect();
+    let mut held: Option<Reservation> = None;
+    let mut progress = Progress {
+        budget,
+        returned_any: !min_one,
+        reserves: false,
+    };
+    // No deadline: a read here never waits for budget (`reserves` is false).
+    let now = Instant::now();
+    read_local(s, &reads, &all, &mut out, &mut held, &mut progress, now).await;
+    let out = out
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or(Err(PartitionError::NotLeader))
+                .map(Fetched::into_send)
+        })
+        .collect();
+    // The copies are made: the read buffers go back with what they held.
+    drop(held);
     out
 }
 

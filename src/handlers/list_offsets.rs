@@ -19,11 +19,13 @@ use kafka_protocol::messages::{
 };
 
 use super::{encode_with_version, Reply, Versions};
+use crate::partition::Partition;
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::protocol::errors::PartitionError;
 use crate::security::authz::AclOperation;
 use crate::security::authz_helpers::Authz;
 use crate::security::session::Session;
+use crate::shard::router::{self, Router, Run};
 use crate::shard::Shard;
 
 pub const VERSIONS: Versions = Versions {
@@ -79,11 +81,11 @@ pub async fn handle(
         }
     }
     // Each partition's answer, in request order: decided here, or looked up on its owner
-    // shard (this one inline; each other one in one cross-core call for all its partitions).
+    // shard (`shard::router`: this one inline, each other one in one cross-core call).
     let mut answers: Vec<Option<Result<Found, PartitionError>>> = Vec::new();
     let mut topic_denied = Vec::with_capacity(request.topics.len());
-    let mut here: Vec<(usize, Arc<str>, i32, Asked)> = Vec::new();
-    let mut remote: Vec<(u32, Vec<usize>, Vec<Ask>)> = Vec::new();
+    let mut routed_slots = Vec::new();
+    let mut router = Router::new(shard);
     let read_committed = request.isolation_level == 1;
     for t in &request.topics {
         let name = t.name.0.as_str();
@@ -99,71 +101,29 @@ pub async fn handle(
             let slot = answers.len();
             let duplicate = named.get(&(name, index)) > Some(&1);
             let too_new = version_of_special(p.timestamp).is_some_and(|v| version < v);
-            let owner = match snapshot.partition(name, index).map(|m| m.owner) {
-                _ if duplicate => Err(PartitionError::InvalidRequest),
-                _ if too_new => Err(PartitionError::UnsupportedVersion),
-                None => Err(PartitionError::UnknownTopicOrPartition),
-                Some(owner) => Ok(owner),
-            };
-            let owner = match owner {
-                Ok(owner) => owner,
-                Err(e) => {
-                    answers.push(Some(Err(e)));
-                    continue;
-                }
-            };
+            if duplicate || too_new {
+                answers.push(Some(Err(if duplicate {
+                    PartitionError::InvalidRequest
+                } else {
+                    PartitionError::UnsupportedVersion
+                })));
+                continue;
+            }
             answers.push(None);
+            routed_slots.push(slot);
             let asked = Asked {
                 timestamp: p.timestamp,
                 epoch: p.current_leader_epoch,
                 read_committed,
             };
-            if owner == shard.id {
-                here.push((slot, shared.clone(), index, asked));
-                continue;
-            }
-            shard
-                .metrics
-                .forwarded
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let ask = (shared.clone(), index, asked);
-            match remote.iter_mut().find(|(o, _, _)| *o == owner) {
-                Some((_, slots, asks)) => {
-                    slots.push(slot);
-                    asks.push(ask);
-                }
-                None => remote.push((owner, vec![slot], vec![ask])),
-            }
+            router.route(router::owner(&snapshot, name, index), &shared, index, asked);
         }
     }
-    for (slot, name, index, asked) in here {
-        let r = lookup(shard, &name, index, asked).await;
+    // One at a time on each shard: a timestamp lookup may read the disk.
+    let found = router.run(shard, Run::InOrder, lookup).await;
+    for (slot, r) in routed_slots.into_iter().zip(found) {
         if let Some(a) = answers.get_mut(slot) {
             *a = Some(r);
-        }
-    }
-    for (owner, slots, asks) in remote {
-        let count = asks.len();
-        let found = shard
-            .on_shard(owner, move |s| async move {
-                let mut out = Vec::with_capacity(asks.len());
-                for (name, index, asked) in asks {
-                    out.push(lookup(&s, &name, index, asked).await);
-                }
-                out
-            })
-            .await
-            .filter(|r| r.len() == count);
-        let mut found = found.map(Vec::into_iter);
-        for slot in slots {
-            // None: the owner is gone or wedged (`Shard::on_shard`), a retriable answer.
-            let r = found
-                .as_mut()
-                .and_then(Iterator::next)
-                .unwrap_or(Err(PartitionError::NotLeader));
-            if let Some(a) = answers.get_mut(slot) {
-                *a = Some(r);
-            }
         }
     }
     let mut answers = answers.into_iter();
@@ -211,9 +171,6 @@ pub async fn handle(
     ))
 }
 
-/// One partition's question sent to its owner shard: topic, partition, what is asked.
-type Ask = (Arc<str>, i32, Asked);
-
 /// One partition's question: the timestamp (or special value), the client's leader epoch, and
 /// whether it reads committed data only (isolation_level 1).
 #[derive(Clone, Copy)]
@@ -223,20 +180,13 @@ struct Asked {
     read_committed: bool,
 }
 
-async fn lookup(
-    shard: &Rc<Shard>,
-    topic: &str,
-    index: i32,
-    asked: Asked,
-) -> Result<Found, PartitionError> {
+/// On the partition's owner: the answer to `asked`.
+async fn lookup(p: Rc<Partition>, asked: Asked) -> Result<Found, PartitionError> {
     let Asked {
         timestamp,
         epoch,
         read_committed,
     } = asked;
-    let p = shard
-        .local_partition(topic, index)
-        .ok_or(PartitionError::NotLeader)?;
     let leader_epoch = p.leader_epoch();
     if epoch >= 0 && epoch < leader_epoch {
         return Err(PartitionError::FencedLeaderEpoch);

@@ -4,6 +4,7 @@
 //! current epoch and the log end offset, which never makes a client see a false truncation.
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
@@ -15,11 +16,13 @@ use kafka_protocol::messages::{
 };
 
 use super::{encode, Reply, Versions};
+use crate::partition::Partition;
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::protocol::errors::PartitionError;
 use crate::security::authz::AclOperation;
 use crate::security::authz_helpers::Authz;
 use crate::security::session::Session;
+use crate::shard::router::{self, Router, Run};
 use crate::shard::Shard;
 
 pub const VERSIONS: Versions = Versions {
@@ -40,60 +43,49 @@ pub async fn handle(
     // KIP-320: a replica's CLUSTER_ACTION covers every topic, else a consumer needs DESCRIBE
     // on each (asked once per topic, on this shard).
     let cluster_action = authz.cluster(AclOperation::ClusterAction);
-    let mut topics = Vec::new();
+    // Each partition's answer: refused here (authorization), or from its owner shard
+    // (`shard::router`).
+    let mut denied_topics = Vec::with_capacity(request.topics.len());
+    let mut router = Router::new(shard);
     for t in &request.topics {
-        let name = t.topic.0.to_string();
+        let name: Arc<str> = Arc::from(t.topic.0.as_str());
         let authorized = cluster_action || authz.topic(AclOperation::Describe, &name);
-        let mut partitions = Vec::new();
+        denied_topics.push(!authorized);
+        if !authorized {
+            continue;
+        }
         for p in &t.partitions {
-            let (index, current, wanted) = (p.partition, p.current_leader_epoch, p.leader_epoch);
-            if !authorized {
-                partitions.push(
-                    EpochEndOffset::default()
-                        .with_partition(index)
-                        .with_error_code(ResponseError::TopicAuthorizationFailed.code())
-                        .with_leader_epoch(-1)
-                        .with_end_offset(-1),
-                );
-                continue;
-            }
-            let r: Result<(i32, i64), PartitionError> =
-                match snapshot.partition(&name, index).map(|m| m.owner) {
-                    None => Err(PartitionError::UnknownTopicOrPartition),
-                    Some(owner) => {
-                        if owner != shard.id {
-                            shard
-                                .metrics
-                                .forwarded
-                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        }
-                        let name = name.clone();
-                        shard
-                            .on_shard(owner, move |s| async move {
-                                let p = s
-                                    .local_partition(&name, index)
-                                    .ok_or(PartitionError::NotLeader)?;
-                                let epoch = p.leader_epoch();
-                                if current >= 0 && current < epoch {
-                                    return Err(PartitionError::FencedLeaderEpoch);
-                                }
-                                if current > epoch {
-                                    return Err(PartitionError::UnknownLeaderEpoch);
-                                }
-                                if wanted > epoch {
-                                    return Ok((-1, -1));
-                                }
-                                Ok((epoch, p.log_end_offset()))
-                            })
-                            .await
-                            .unwrap_or(Err(PartitionError::NotLeader))
-                    }
-                };
-            let e = EpochEndOffset::default().with_partition(index);
+            let asked = (p.current_leader_epoch, p.leader_epoch);
+            router.route(
+                router::owner(&snapshot, &name, p.partition),
+                &name,
+                p.partition,
+                asked,
+            );
+        }
+    }
+    let mut answers = router
+        .run(shard, Run::InOrder, end_offset)
+        .await
+        .into_iter();
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for (t, denied) in request.topics.iter().zip(denied_topics) {
+        let mut partitions = Vec::with_capacity(t.partitions.len());
+        for p in &t.partitions {
+            let e = EpochEndOffset::default().with_partition(p.partition);
+            let r = if denied {
+                Err(ResponseError::TopicAuthorizationFailed.code())
+            } else {
+                // One answer per routed partition; a missing one would be a bug.
+                match answers.next() {
+                    Some(r) => r.map_err(|e| e.code()),
+                    None => Err(ResponseError::UnknownServerError.code()),
+                }
+            };
             partitions.push(match r {
                 Ok((epoch, end)) => e.with_leader_epoch(epoch).with_end_offset(end),
-                Err(err) => e
-                    .with_error_code(err.code())
+                Err(code) => e
+                    .with_error_code(code)
                     .with_leader_epoch(-1)
                     .with_end_offset(-1),
             });
@@ -109,4 +101,24 @@ pub async fn handle(
         header,
         &OffsetForLeaderEpochResponse::default().with_topics(topics),
     ))
+}
+
+/// On the partition's owner: the end offset of the epoch asked for (`wanted`), after checking
+/// the client's `current` epoch. With no epoch history, any epoch up to the current one ends
+/// at the log end.
+async fn end_offset(
+    p: Rc<Partition>,
+    (current, wanted): (i32, i32),
+) -> Result<(i32, i64), PartitionError> {
+    let epoch = p.leader_epoch();
+    if current >= 0 && current < epoch {
+        return Err(PartitionError::FencedLeaderEpoch);
+    }
+    if current > epoch {
+        return Err(PartitionError::UnknownLeaderEpoch);
+    }
+    if wanted > epoch {
+        return Ok((-1, -1));
+    }
+    Ok((epoch, p.log_end_offset()))
 }

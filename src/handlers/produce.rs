@@ -21,6 +21,7 @@ use crate::protocol::errors::PartitionError;
 use crate::security::authz::AclOperation;
 use crate::security::authz_helpers::Authz;
 use crate::security::session::Session;
+use crate::shard::router::{self, Router, Run};
 use crate::shard::Shard;
 
 /// v0-2 carry message formats v0/v1, which Sluice does not store; ApiVersions still advertises
@@ -88,11 +89,11 @@ pub async fn handle(
             .as_deref()
             .is_some_and(|id| authz.transactional_id(AclOperation::Write, id));
 
-    // Each partition's outcome, in request order: refused here, appended here, or appended
-    // by its owner shard, one cross-core call per owner for all its partitions.
+    // Each partition's outcome, in request order: refused here, or appended by its owner
+    // shard (`shard::router`: this one, or one cross-core call per other owner).
     let mut outcomes: Vec<Option<Result<Appended, Refused>>> = Vec::new();
-    let mut local = Vec::new();
-    let mut remote: Vec<(u32, Vec<usize>, Vec<ForwardedAppend>)> = Vec::new();
+    let mut routed_slots = Vec::new();
+    let mut router = Router::new(shard);
     for topic in &request.topic_data {
         let name = topic.name.0.as_str();
         // One decision per topic, on this shard, before any partition is routed.
@@ -113,7 +114,7 @@ pub async fn handle(
         let mut below_min_insync_on: Vec<(u32, bool)> = Vec::new();
         for p in &topic.partition_data {
             let slot = outcomes.len();
-            let owner = snapshot.partition(name, p.index).map(|m| m.owner);
+            let owner = router::owner(&snapshot, name, p.index);
             let refused = if let Some(denied) = denied {
                 Some(Refused::Code(denied.code()))
             } else if let (-1, Some(o)) = (acks, owner) {
@@ -143,69 +144,21 @@ pub async fn handle(
                 }
             };
             outcomes.push(None);
-            let index = p.index;
-            if owner == shard.id {
-                local.push(async move {
-                    let r = append_here(shard, name, index, &records, sync).await;
-                    (slot, r)
-                });
-                continue;
-            }
-            shard
-                .metrics
-                .forwarded
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let topic = shared_name.get_or_insert_with(|| Arc::from(name)).clone();
-            let append = ForwardedAppend {
-                topic,
-                index,
-                records,
-            };
-            match remote.iter_mut().find(|(o, _, _)| *o == owner) {
-                Some((_, slots, appends)) => {
-                    slots.push(slot);
-                    appends.push(append);
-                }
-                None => remote.push((owner, vec![slot], vec![append])),
-            }
+            routed_slots.push(slot);
+            let topic = shared_name.get_or_insert_with(|| Arc::from(name));
+            router.route(Some(owner), topic, p.index, records);
         }
     }
-    let forwarded = remote
-        .into_iter()
-        .map(|(owner, slots, appends)| async move {
-            let count = appends.len();
-            let appended = shard
-                .on_shard(owner, move |s| async move {
-                    let appends = appends
-                        .iter()
-                        .map(|a| append_here(&s, &a.topic, a.index, &a.records, sync));
-                    futures::future::join_all(appends).await
-                })
-                .await
-                .filter(|r| r.len() == count);
-            (slots, appended)
-        });
-    let (appended_here, appended_there) = futures::future::join(
-        futures::future::join_all(local),
-        futures::future::join_all(forwarded),
-    )
-    .await;
-    for (slot, r) in appended_here {
+    let appended = router
+        .run(
+            shard,
+            Run::Concurrently,
+            move |p, records: Bytes| async move { p.produce(&records, sync).await },
+        )
+        .await;
+    for (slot, r) in routed_slots.into_iter().zip(appended) {
         if let Some(o) = outcomes.get_mut(slot) {
             *o = Some(r.map_err(Refused::Partition));
-        }
-    }
-    for (slots, appended) in appended_there {
-        let mut appended = appended.map(Vec::into_iter);
-        for slot in slots {
-            // None: the owner is gone or wedged (`Shard::on_shard`), a retriable answer.
-            let r = appended
-                .as_mut()
-                .and_then(Iterator::next)
-                .unwrap_or(Err(PartitionError::NotLeader));
-            if let Some(o) = outcomes.get_mut(slot) {
-                *o = Some(r.map_err(Refused::Partition));
-            }
         }
     }
     // Every slot is filled above; an empty one would be a bug, answered as Kafka answers one.
@@ -292,27 +245,6 @@ fn check(
         return Err(PartitionError::UnsupportedCompression);
     }
     Ok((owner, records.clone()))
-}
-
-/// One partition's record set sent to its owner shard with the others of the same request.
-struct ForwardedAppend {
-    topic: Arc<str>,
-    index: i32,
-    records: Bytes,
-}
-
-/// Append one partition's record set on this shard, its owner.
-async fn append_here(
-    shard: &Shard,
-    topic: &str,
-    index: i32,
-    records: &Bytes,
-    sync: bool,
-) -> Result<Appended, PartitionError> {
-    match shard.local_partition(topic, index) {
-        Some(partition) => partition.produce(records, sync).await,
-        None => Err(PartitionError::NotLeader),
-    }
 }
 
 /// Why one partition of the request was not appended.

@@ -11,97 +11,33 @@
 //! connection's `idle::Activity`, and each request is "busy" from its frame read until its
 //! handler returned.
 //!
-//! Request budget (`--inflight-request-bytes`, per shard). A frame's bytes are reserved before
-//! they are buffered and given back once its reply is written. A frame that arrived whole with
-//! earlier reads reserves its length at once (waiting, busy, while the budget is spent: the
-//! broker holds it up, not the client). A frame still arriving reserves as it arrives: before
-//! each read, at most twice what it has received so far (at least `READ_CHUNK_BYTES`), never
-//! past its length. So a client that announces a 100 MB frame and stalls holds 64 KiB, not
-//! 100 MB, and one that dribbles holds at most about twice what it sent, for at most the frame
-//! time `F` (after which the watchdog closes the connection and its reservation is freed): a
-//! few such clients can no longer spend the budget and stall everyone else on the shard. The
-//! frame time also breaks the one deadlock growing reservations allow (frames still arriving
-//! hold the whole budget and each waits for more): the oldest is closed at its deadline, and its
-//! bytes let the others go on.
+//! Frames are cut off the socket by `net::frame`: the length checked before anything is
+//! allocated, the body read into one buffer of its size, and each frame's bytes reserved from
+//! the shard's request budget (`--inflight-request-bytes`) as they arrive, given back once its
+//! reply is written.
 
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::Bytes;
 use futures::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use futures::FutureExt;
 use glommio::channels::local_channel;
 use glommio::net::TcpStream;
-use glommio::sync::Semaphore;
 
+use super::frame::{self, FrameSource, ReadAhead, ReadOutcome, RequestBytes};
 use super::idle::{self, Activity};
 use super::send;
 use super::tls::{self, TlsServer};
 use crate::handlers::{self, Reply};
-use crate::limits::{
-    CONNECTION_INFLIGHT_REQUESTS_MAX, REQUEST_BODY_READ_TIMEOUT_MS, REQUEST_HEADER_BYTES_MIN,
-};
+use crate::limits::{CONNECTION_INFLIGHT_REQUESTS_MAX, REQUEST_BODY_READ_TIMEOUT_MS};
 use crate::security::listener::{ListenerInfo, SecurityProtocol};
 use crate::security::session::Session;
 use crate::shard::Shard;
 
-pub use crate::limits::CONNECTION_READ_BUFFER_BYTES_MIN as READ_CHUNK_BYTES;
-
-/// A frame's share of its shard's request budget (`Shard::request_budget`), grown as the frame
-/// arrives and given back when dropped: once its reply is written, or its connection closed.
-pub struct RequestBytes {
-    budget: Rc<Semaphore>,
-    bytes: usize,
-}
-
-impl RequestBytes {
-    fn new(budget: Rc<Semaphore>) -> RequestBytes {
-        RequestBytes { budget, bytes: 0 }
-    }
-
-    pub fn bytes(&self) -> usize {
-        self.bytes
-    }
-
-    /// Grow to `bytes` if the budget has the difference now (and nobody waits before us).
-    fn try_grow_to(&mut self, bytes: usize) -> bool {
-        assert!(bytes >= self.bytes, "a reservation only grows");
-        let extra = (bytes - self.bytes) as u64;
-        if extra == 0 || matches!(self.budget.try_acquire(extra), Ok(true)) {
-            self.bytes = bytes;
-            return true;
-        }
-        false
-    }
-
-    /// Grow to `bytes`, waiting in line for the difference; Err if the budget was closed.
-    async fn grow_to(&mut self, bytes: usize) -> Result<(), ()> {
-        assert!(bytes >= self.bytes, "a reservation only grows");
-        let extra = (bytes - self.bytes) as u64;
-        self.budget.acquire(extra).await.map_err(|_| ())?;
-        self.bytes = bytes;
-        Ok(())
-    }
-}
-
-impl Drop for RequestBytes {
-    fn drop(&mut self) {
-        if self.bytes > 0 {
-            self.budget.signal(self.bytes as u64);
-        }
-    }
-}
-
-enum ReadOutcome {
-    /// A frame and its share of the shard's in-flight request budget (exactly its length).
-    Frame(Bytes, RequestBytes),
-    /// Clean EOF between frames, or shutdown.
-    Closed,
-    /// A frame that breaks the protocol's framing rules: close without answering.
-    Bad(String),
-}
+pub use super::frame::READ_CHUNK_BYTES;
 
 /// Serve one connection, accepted on `listener`, until the client closes it, it breaks the
 /// protocol, or shutdown. On an SSL or SASL_SSL listener (`tls` is its server side) the
@@ -221,10 +157,25 @@ async fn tls_handshake(
     None
 }
 
-/// The connection's read side: the socket, or TLS over it.
+/// The connection's read side: the socket (and its fd, for reads straight into a frame's
+/// buffer), or TLS over it.
 enum FrameReader {
-    Plain(ReadHalf<TcpStream>),
+    Plain(ReadHalf<TcpStream>, RawFd),
     Tls(tls::stream::TlsReader<ReadHalf<TcpStream>>),
+}
+
+impl FrameSource for FrameReader {
+    fn try_read_uninit(
+        &mut self,
+        dst: &mut [std::mem::MaybeUninit<u8>],
+    ) -> Option<std::io::Result<usize>> {
+        match self {
+            // The fd is the socket under the read half, open while the reader is.
+            FrameReader::Plain(_, fd) => Some(frame::recv_uninit(*fd, dst)),
+            // rustls hands out plaintext by copy: read through `AsyncRead`.
+            FrameReader::Tls(_) => None,
+        }
+    }
 }
 
 impl futures::io::AsyncRead for FrameReader {
@@ -234,7 +185,7 @@ impl futures::io::AsyncRead for FrameReader {
         buf: &mut [u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
         match self.get_mut() {
-            FrameReader::Plain(r) => std::pin::Pin::new(r).poll_read(cx, buf),
+            FrameReader::Plain(r, _) => std::pin::Pin::new(r).poll_read(cx, buf),
             FrameReader::Tls(r) => std::pin::Pin::new(r).poll_read(cx, buf),
         }
     }
@@ -282,7 +233,7 @@ async fn serve_requests(
     let peer = session.peer;
     let (reader, writer) = stream.split();
     let (mut reader, mut writer) = match transport {
-        Transport::Plain => (FrameReader::Plain(reader), ReplyWriter::Plain(writer)),
+        Transport::Plain => (FrameReader::Plain(reader, fd), ReplyWriter::Plain(writer)),
         Transport::Tls(accepted) => (
             FrameReader::Tls(tls::stream::TlsReader::new(
                 accepted.conn.clone(),
@@ -344,14 +295,19 @@ async fn serve_requests(
         writer.close(&writer_activity).await;
     });
 
-    let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut ahead = ReadAhead::new();
+    let limits = frame::Limits {
+        request_max_bytes: shard.config.request_max_bytes,
+        budget: &shard.request_budget,
+        budget_waits: &shard.metrics.request_budget_waits,
+    };
     // One wait on the shutdown latch for the connection's life, not one (a oneshot and a
     // waiter registration) per frame read.
     let shutdown = shard.shutdown.wait().fuse();
     futures::pin_mut!(shutdown);
     loop {
         let outcome = futures::select_biased! {
-            r = read_frame(&mut reader, &mut buf, shard.config.request_max_bytes, shard, activity).fuse() => r,
+            r = frame::read_frame(&mut reader, &mut ahead, &limits, activity).fuse() => r,
             _ = shutdown => ReadOutcome::Closed,
         };
         if activity.closed().is_some() {
@@ -547,157 +503,4 @@ fn note_idle_close(
             ));
         }
     }
-}
-
-/// Read one length-prefixed frame. The length is checked before any byte of the body is
-/// buffered for it: a negative, too small, or over-limit length ends the connection. The
-/// frame's bytes are reserved from the shard's request budget as the module docs say.
-async fn read_frame<R: futures::io::AsyncRead + Unpin>(
-    reader: &mut R,
-    buf: &mut BytesMut,
-    request_max_bytes: usize,
-    shard: &Shard,
-    activity: &Rc<Activity>,
-) -> ReadOutcome {
-    if let Err(outcome) = fill(reader, buf, 4, true, activity).await {
-        return outcome;
-    }
-    let len = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
-    if len < 0 {
-        return ReadOutcome::Bad(format!("negative frame length {len}"));
-    }
-    let len = len as usize;
-    if len < REQUEST_HEADER_BYTES_MIN {
-        return ReadOutcome::Bad(format!(
-            "frame of {len} bytes is shorter than a request header"
-        ));
-    }
-    if len > request_max_bytes {
-        return ReadOutcome::Bad(format!(
-            "frame of {len} bytes exceeds --request-max-bytes {request_max_bytes}"
-        ));
-    }
-    let mut held = RequestBytes::new(shard.request_budget.clone());
-    let mut waited = false;
-    if buf.len() >= 4 + len {
-        // Whole already (it came with earlier reads, within the connection's read buffer).
-        if grow(&mut held, len, None, &mut waited, shard, activity)
-            .await
-            .is_err()
-        {
-            return ReadOutcome::Closed;
-        }
-    } else {
-        let incomplete = activity.frame_incomplete();
-        let deadline = activity.frame_deadline();
-        while buf.len() < 4 + len {
-            let have = buf.len() - 4;
-            if held.bytes() <= have {
-                let next = len.min((2 * have).max(READ_CHUNK_BYTES));
-                if grow(&mut held, next, deadline, &mut waited, shard, activity)
-                    .await
-                    .is_err()
-                {
-                    // Closed (shutdown), or the frame time passed while waiting for budget:
-                    // the watchdog closes the connection at that same deadline.
-                    return ReadOutcome::Bad(format!(
-                        "frame of {len} bytes still incomplete ({have} received) after {} ms",
-                        activity.frame_time().as_millis()
-                    ));
-                }
-            }
-            // Never past what is reserved: no unreserved frame bytes are buffered.
-            if let Err(outcome) = fill(reader, buf, 4 + held.bytes(), false, activity).await {
-                return outcome;
-            }
-        }
-        drop(incomplete);
-    }
-    assert_eq!(held.bytes(), len, "a whole frame holds exactly its length");
-    let mut frame = buf.split_to(4 + len);
-    frame.advance(4);
-    ReadOutcome::Frame(frame.freeze(), held)
-}
-
-/// Grow `held` to `bytes` of the shard's request budget. Waiting keeps the connection busy (the
-/// broker holds it up, not the client), but never past `deadline` when one is given (a frame
-/// still arriving). Err if the budget was closed or the deadline passed.
-async fn grow(
-    held: &mut RequestBytes,
-    bytes: usize,
-    deadline: Option<Instant>,
-    waited: &mut bool,
-    shard: &Shard,
-    activity: &Rc<Activity>,
-) -> Result<(), ()> {
-    if held.try_grow_to(bytes) {
-        return Ok(());
-    }
-    let _busy = activity.busy();
-    if !std::mem::replace(waited, true) {
-        shard
-            .metrics
-            .request_budget_waits
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-    let Some(deadline) = deadline else {
-        return held.grow_to(bytes).await;
-    };
-    let wait = std::pin::pin!(held.grow_to(bytes));
-    let late = std::pin::pin!(glommio::timer::sleep(
-        deadline.saturating_duration_since(Instant::now())
-    ));
-    match futures::future::select(wait, late).await {
-        futures::future::Either::Left((r, _)) => r,
-        futures::future::Either::Right(_) => Err(()),
-    }
-}
-
-/// Read until `buf` holds at least `need` bytes (`at_boundary`: a frame's length, reading ahead;
-/// else exactly up to `need`); every read that returns some is activity.
-///
-/// The room read into is zeroed once per call, not once per read: a TLS connection returns at
-/// most a record (16 KiB) per read, and re-zeroing the rest of a large frame on every read
-/// cost the broker a fifth of its CPU (a `memset` quadratic in the frame size).
-async fn fill<R: futures::io::AsyncRead + Unpin>(
-    reader: &mut R,
-    buf: &mut BytesMut,
-    need: usize,
-    at_boundary: bool,
-    activity: &Activity,
-) -> Result<(), ReadOutcome> {
-    let start = buf.len();
-    if start >= need {
-        return Ok(());
-    }
-    // Between frames read ahead (a chunk may hold several small frames); inside a frame read
-    // no further than what the frame has reserved.
-    let end = if at_boundary {
-        need.max(start + READ_CHUNK_BYTES)
-    } else {
-        need
-    };
-    buf.resize(end, 0);
-    let mut filled = start;
-    while filled < need {
-        let n = match reader.read(&mut buf[filled..]).await {
-            Ok(n) => n,
-            Err(_) => {
-                buf.truncate(filled);
-                return Err(ReadOutcome::Closed);
-            }
-        };
-        if n == 0 {
-            buf.truncate(filled);
-            return Err(if at_boundary && filled == 0 {
-                ReadOutcome::Closed
-            } else {
-                ReadOutcome::Bad("connection closed mid-frame".into())
-            });
-        }
-        filled += n;
-        activity.read();
-    }
-    buf.truncate(filled);
-    Ok(())
 }

@@ -10,6 +10,7 @@
 )]
 
 pub mod connection;
+pub mod frame;
 pub mod idle;
 pub mod send;
 pub mod tls;

@@ -17,6 +17,7 @@ pub mod offsets_topic;
 pub mod partition_table;
 pub mod producer_ids;
 pub mod quota_control;
+pub mod router;
 pub mod topic_configs;
 
 use std::cell::{Cell, RefCell};
