@@ -14,11 +14,11 @@ mod storage_common;
 use std::collections::{BTreeMap, HashSet};
 use std::fs::OpenOptions;
 use std::io::{Seek, SeekFrom, Write};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use harness::kafka::{create_topic_with as create, Conn};
+use harness::loop_fs::{euid, LoopFs};
 use harness::Broker;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{MetadataRequest, ProduceRequest};
@@ -273,50 +273,6 @@ fn corruption_inside_a_sealed_segment_is_a_storage_error_never_data() {
     assert_eq!(recs.first().map(|r| r.0), Some(11));
 }
 
-/// A small ext4 filesystem in a file, loop-mounted over a directory; unmounted on drop.
-struct LoopFs {
-    mount: PathBuf,
-}
-
-impl LoopFs {
-    /// None if this machine can't loop-mount (not root): the caller says so and skips.
-    fn mount_over(dir: &std::path::Path, image: &std::path::Path, mib: u64) -> Option<LoopFs> {
-        let run =
-            |cmd: &mut std::process::Command| cmd.status().map(|s| s.success()).unwrap_or(false);
-        let f = std::fs::File::create(image).ok()?;
-        f.set_len(mib << 20).ok()?;
-        drop(f);
-        // -m 0: no blocks reserved for root (the broker runs as root in CI).
-        if !run(std::process::Command::new("mkfs.ext4")
-            .args(["-q", "-F", "-m", "0"])
-            .arg(image))
-        {
-            return None;
-        }
-        std::fs::create_dir_all(dir).ok()?;
-        if !run(std::process::Command::new("mount")
-            .args(["-o", "loop"])
-            .arg(image)
-            .arg(dir))
-        {
-            return None;
-        }
-        Some(LoopFs {
-            mount: dir.to_path_buf(),
-        })
-    }
-}
-
-impl Drop for LoopFs {
-    fn drop(&mut self) {
-        // Lazy: the broker may still hold files there when a failing test unwinds.
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.mount)
-            .status();
-    }
-}
-
 #[test]
 fn disk_full_is_a_storage_error_and_writes_resume_when_space_returns() {
     let mut b = Broker::start("diskfull", &["--cores", "1"]);
@@ -385,17 +341,6 @@ fn disk_full_is_a_storage_error_and_writes_resume_when_space_returns() {
     }
     b.stop();
     assert!(b.panics().is_empty(), "{:?}", b.panics());
-}
-
-/// The effective user id, from `id -u` (std has no accessor).
-fn euid() -> u32 {
-    std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(u32::MAX)
 }
 
 #[test]

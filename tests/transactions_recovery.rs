@@ -14,7 +14,9 @@ mod txn_support;
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use harness::kafka::{create_topic, Conn};
+use harness::loop_fs::{euid, LoopFs};
 use harness::Broker;
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::txn_offset_commit_request::{
@@ -28,6 +30,7 @@ const CONCURRENT_TRANSACTIONS: i16 = 51;
 const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
 const UNSTABLE_OFFSET_COMMIT: i16 = 88;
 const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
+const KAFKA_STORAGE_ERROR: i16 = 56;
 
 /// Calls `f` until it answers something other than a retriable coordinator error (loading,
 /// concurrent transactions), for up to 30 s.
@@ -187,12 +190,13 @@ fn plain_commit(c: &mut Conn, group: &str, offset: i64) -> i16 {
     r.topics[0].partitions[0].error_code
 }
 
-/// Replay order: a transactional offset commit whose COMMIT marker comes after a plain
-/// OffsetCommit of the same partition must not overwrite it when the plain one was written
-/// later in the log (Kafka compares the two records' log positions); one written before the
-/// transactional record is overwritten by it.
+/// Order: a transactional offset commit whose COMMIT marker comes after a plain OffsetCommit
+/// of the same partition must not overwrite it when the plain one was written later in the log
+/// (Kafka compares the two records' log positions); one written before the transactional
+/// record is overwritten by it. The same answer live (the marker path) and after a restart
+/// (replay).
 #[test]
-fn a_plain_commit_written_after_a_transactional_one_wins_on_replay() {
+fn a_plain_commit_written_after_a_transactional_one_wins_live_and_on_replay() {
     let mut b = Broker::start("txn-offsets-replay-order", &["--cores", "2"]);
     let mut boot = Conn::connect(b.bootstrap_addr());
     create_topic(&mut boot, "t", 1);
@@ -203,7 +207,17 @@ fn a_plain_commit_written_after_a_transactional_one_wins_on_replay() {
     assert_eq!(add_offsets(&mut c, id, p, group), NONE);
     assert_eq!(txn_commit(&mut boot, id, p, group, 5), NONE);
     assert_eq!(plain_commit(&mut boot, group, 7), NONE);
+    assert_eq!(
+        fetch_offset(&mut boot, group),
+        (UNSTABLE_OFFSET_COMMIT, -1),
+        "the transaction is still open on the partition"
+    );
     assert_eq!(retry(|| end_txn(&mut c, id, p, true, 3)), NONE);
+    assert_eq!(
+        fetch_offset(&mut boot, group),
+        (NONE, 7),
+        "live: the plain commit written after the transactional one wins"
+    );
     b.restart();
     assert_eq!(
         fetch_offset_loaded(&b, group),
@@ -218,6 +232,42 @@ fn a_plain_commit_written_after_a_transactional_one_wins_on_replay() {
     assert_eq!(retry(|| end_txn(&mut c, id, p, true, 3)), NONE);
     b.crash_restart();
     assert_eq!(fetch_offset_loaded(&b, group), (NONE, 9));
+    assert!(b.panics().is_empty(), "{:?}", b.panics());
+}
+
+/// A transaction still open across a restart, whose offset a later plain commit superseded:
+/// OffsetFetch with require_stable still answers UNSTABLE_OFFSET_COMMIT for the partition
+/// until the transaction ends (Kafka tracks open transactions per partition), and its COMMIT
+/// then leaves the plain offset in place.
+#[test]
+fn a_superseded_offset_of_an_open_transaction_stays_unstable_after_a_restart() {
+    let mut b = Broker::start("txn-offsets-superseded", &["--cores", "2"]);
+    let mut boot = Conn::connect(b.bootstrap_addr());
+    create_topic(&mut boot, "t", 1);
+    let (id, group) = ("tx-superseded", "g-superseded");
+    let (mut c, p) = start_producer(&b, id, 60_000);
+    assert_eq!(add_offsets(&mut c, id, p, group), NONE);
+    assert_eq!(txn_commit(&mut boot, id, p, group, 5), NONE);
+    assert_eq!(plain_commit(&mut boot, group, 7), NONE);
+    b.crash_restart();
+    assert_eq!(
+        fetch_offset_loaded(&b, group),
+        (UNSTABLE_OFFSET_COMMIT, -1),
+        "the open transaction's offset is pending after the restart, superseded or not"
+    );
+    let mut c = coordinator(&b, id);
+    assert_eq!(retry(|| end_txn(&mut c, id, p, true, 3)), NONE);
+    assert_eq!(
+        fetch_offset_loaded(&b, group),
+        (NONE, 7),
+        "the commit leaves the later plain offset"
+    );
+    b.restart();
+    assert_eq!(
+        fetch_offset_loaded(&b, group),
+        (NONE, 7),
+        "and so does replay"
+    );
     assert!(b.panics().is_empty(), "{:?}", b.panics());
 }
 
@@ -475,4 +525,133 @@ fn clients_cannot_write_internal_topics() {
         }
     }
     assert_eq!(produce_raw(&mut boot, None, "t", 0, batch(), 9), NONE);
+}
+
+/// A transactional batch of `n` records of ~4 KiB each (sequence first, so each is distinct).
+fn big_txn_batch(p: (i64, i16), seq: i32, n: usize) -> Bytes {
+    producer_batch(p, seq, n, true, |s| {
+        let mut v = format!("{s}:").into_bytes();
+        v.resize(4096, b'x');
+        Bytes::from(v)
+    })
+}
+
+/// The values' sequence prefixes a read_committed consumer of `topic`-0 reads up to `end`,
+/// the high watermark after a COMMIT marker (the last offset).
+fn read_committed_values(c: &mut Conn, topic: &str, end: i64) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    while offset < end {
+        let before = offset;
+        let r = c.call(
+            &harness::kafka::fetch(topic, &[(0, offset)], 1 << 20, 0).with_isolation_level(1),
+            11,
+        );
+        let p = &r.responses[0].partitions[0];
+        assert_eq!(p.error_code, NONE, "{p:?}");
+        let records = harness::kafka::decode_records(p.records.clone());
+        assert!(!records.is_empty(), "no progress at offset {offset}");
+        // The COMMIT marker takes the last offset: only data before it.
+        for (o, _, v) in records.into_iter().filter(|r| r.0 < end - 1) {
+            let v = v.unwrap();
+            let prefix = v.split(|b| *b == b':').next().unwrap();
+            out.push(String::from_utf8(prefix.to_vec()).unwrap());
+            offset = o + 1;
+        }
+        if offset >= end - 1 {
+            break;
+        }
+        assert!(offset > before, "no data read at offset {before}");
+    }
+    out
+}
+
+/// A real storage failure in the middle of a transaction: the partition's disk (a loop-mounted
+/// ext4) fills and its produce is refused (KAFKA_STORAGE_ERROR); once space returns the open
+/// transaction's next batch is accepted, the transaction commits, and read_committed sees
+/// every record of it.
+#[test]
+fn a_transaction_goes_on_across_a_full_disk() {
+    let mut b = Broker::start("txn-disk-full", &["--cores", "1"]);
+    b.stop();
+    let image = b.workdir.join("disk.img");
+    let Some(_fs) = LoopFs::mount_over(&b.data_dir, &image, 24) else {
+        assert_ne!(euid(), 0, "root must be able to loop-mount an ext4 image");
+        eprintln!("skipped: loop-mounting needs root");
+        return;
+    };
+    b.restart();
+    let mut boot = Conn::connect(b.bootstrap_addr());
+    create_topic(&mut boot, "t", 1);
+    let id = "tx-disk-full";
+    let (mut c, p) = start_producer(&b, id, 300_000);
+    assert_eq!(add_partitions(&mut c, id, p, &[("t", 0)], 3), vec![NONE]);
+    let mut data = Conn::connect(b.shard_addr(0));
+    let mut seq = 0i32;
+    assert_eq!(
+        produce_raw(&mut data, Some(id), "t", 0, big_txn_batch(p, seq, 2), 9),
+        NONE
+    );
+    seq += 2;
+    // Fill the filesystem.
+    let filler = b.data_dir.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).expect("filler");
+        let chunk = vec![0u8; 1 << 20];
+        while f.write_all(&chunk).is_ok() {}
+        let _ = f.sync_all();
+    }
+    let mut refused = false;
+    for _ in 0..256 {
+        match produce_raw(&mut data, Some(id), "t", 0, big_txn_batch(p, seq, 2), 9) {
+            NONE => seq += 2,
+            KAFKA_STORAGE_ERROR => {
+                refused = true;
+                break;
+            }
+            other => panic!("only success or KAFKA_STORAGE_ERROR while the disk fills: {other}"),
+        }
+    }
+    assert!(refused, "a full disk refuses the produce");
+    assert!(b.is_running(), "the broker stays up");
+    // Space returns: the partition is reopened and the same batch goes through.
+    std::fs::remove_file(&filler).expect("remove filler");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match produce_raw(&mut data, Some(id), "t", 0, big_txn_batch(p, seq, 2), 9) {
+            NONE => break,
+            KAFKA_STORAGE_ERROR => {
+                assert!(Instant::now() < deadline, "writes never resumed");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            other => panic!("the open transaction's batch after the reopen: error {other}"),
+        }
+    }
+    seq += 2;
+    // Not asserted: that the log was fenced and `Partition::reopened` ran. A full disk here
+    // refused the batch (KAFKA_STORAGE_ERROR) without the broker logging a reopen, so this
+    // test covers a transaction across a full disk, not yet the reopen path itself.
+    assert_eq!(
+        produce_raw(&mut data, Some(id), "t", 0, big_txn_batch(p, seq, 2), 9),
+        NONE
+    );
+    seq += 2;
+    let (hw, lso, _, _) = fetch(&mut data, "t", 0, true);
+    assert!(lso < hw, "open transaction: read_committed stops before it");
+    assert_eq!(retry(|| end_txn(&mut c, id, p, true, 3)), NONE);
+    let (hw, lso, aborted, _) = fetch(&mut data, "t", 0, true);
+    assert_eq!(
+        (lso, hw),
+        (hw, i64::from(seq) + 1),
+        "records plus the COMMIT marker"
+    );
+    assert!(aborted.is_empty());
+    assert_eq!(
+        read_committed_values(&mut data, "t", lso),
+        (0..seq).map(|s| format!("{s}")).collect::<Vec<_>>(),
+        "every record of the transaction, once, in order"
+    );
+    b.stop();
+    assert!(b.panics().is_empty(), "{:?}", b.panics());
 }

@@ -57,6 +57,19 @@ pub fn connect(addr: &str) -> Result<Conn> {
         .with_context(|| format!("connect to {addr}"))
 }
 
+/// A cluster client bootstrapping from `bootstrap`, with the run's TLS and SASL (coordinator
+/// lookups, topic creation).
+pub fn client(bootstrap: &str) -> Result<Client> {
+    let mut client = Client::new(bootstrap, timeout())?.with_client_id(CLIENT_ID);
+    if let Some(tls) = TLS.get() {
+        client = client.with_tls(tls.clone());
+    }
+    if let Some(sasl) = SASL.get() {
+        client = client.with_sasl(sasl.clone());
+    }
+    Ok(client)
+}
+
 /// The versions chosen with one broker: the highest both sides speak.
 pub fn produce_version(conn: &Conn) -> Result<i16> {
     Ok(conn.version::<ProduceRequest>(PRODUCE_VERSION_MAX)?)
@@ -83,13 +96,7 @@ pub fn create_topics(
     replication_factor: i16,
     configs: &BTreeMap<String, String>,
 ) -> Result<ClusterMeta> {
-    let mut client = Client::new(bootstrap, timeout())?.with_client_id(CLIENT_ID);
-    if let Some(tls) = TLS.get() {
-        client = client.with_tls(tls.clone());
-    }
-    if let Some(sasl) = SASL.get() {
-        client = client.with_sasl(sasl.clone());
-    }
+    let mut client = client(bootstrap)?;
     for chunk in topics.chunks(CREATE_TOPICS_PER_REQUEST_MAX) {
         let wanted = chunk
             .iter()

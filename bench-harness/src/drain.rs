@@ -118,6 +118,7 @@ pub fn drain(cfg: &DrainConfig) -> Result<DrainResult> {
                 topic: topic.clone(),
                 broker: broker.clone(),
                 partitions: mine,
+                read_committed: false,
             };
             consumers.push(consumer::spawn(
                 spec,

@@ -18,6 +18,10 @@ pub const BATCH_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// harness defaults to the largest and lets `batch.size` decide).
 pub const BATCH_NUM_MESSAGES_MAX: usize = 1_000_000;
 
+/// Records in one transaction (`transaction.records`): a transaction holds back the last
+/// stable offset while open, and Kafka's `transaction.timeout.ms` (1 minute) bounds it anyway.
+pub const TRANSACTION_RECORDS_MAX: usize = 10_000_000;
+
 /// Pipelined requests per connection. Kafka's `max.in.flight.requests.per.connection` is
 /// unbounded in principle; past a few dozen it only adds queueing inside the broker.
 pub const IN_FLIGHT_REQUESTS_MAX: usize = 128;

@@ -127,6 +127,14 @@ struct RunArgs {
     in_flight: Option<usize>,
     #[arg(long)]
     replication_factor: Option<i16>,
+    /// Transactional producers (Kafka's transactional.id, used as a prefix: producer worker W
+    /// is `ID-W`); consumers then read with read_committed. Implies acks=all.
+    #[arg(long, value_name = "ID")]
+    transactional_id: Option<String>,
+    /// Records per transaction, spread over every partition of the topic (the driver's
+    /// transaction.records; default 100).
+    #[arg(long, value_name = "N")]
+    transaction_records: Option<usize>,
     /// Overrides testDurationMinutes: 5s, 2m, 1500ms.
     #[arg(long)]
     duration: Option<String>,
@@ -381,6 +389,15 @@ fn cmd_run(a: &RunArgs) -> Result<bool> {
     }
     if let Some(v) = a.replication_factor {
         driver.replication_factor = v;
+    }
+    if let Some(id) = &a.transactional_id {
+        driver.transactional_id = Some(id.clone());
+        if a.acks.is_none() {
+            driver.acks = -1;
+        }
+    }
+    if let Some(n) = a.transaction_records {
+        driver.transaction_records = n;
     }
     driver.validate()?;
     if let Some(r) = a.rate {

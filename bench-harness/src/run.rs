@@ -11,13 +11,14 @@ use anyhow::{bail, Context, Result};
 
 use crate::actors::consumer::{self, ConsumerSpec};
 use crate::actors::producer::{self, LaneSpec};
+use crate::actors::txn_producer::{self, TxnLaneSpec};
 use crate::actors::Shared;
 use crate::cluster;
 use crate::limits::VALUE_HEADER_BYTES;
 use crate::metrics::{new_histogram, percentiles, process_cpu_ns, Clock, Counters, Sample};
 use crate::report::machine;
 use crate::report::result::{
-    Ceilings, RunResult, Summary, Target, Verification, RESULT_SCHEMA_VERSION,
+    Ceilings, RunResult, Summary, Target, TxnSummary, Verification, RESULT_SCHEMA_VERSION,
 };
 use crate::workload::{DriverSettings, Workload};
 
@@ -101,6 +102,17 @@ fn by_leader(partitions: &[i32], leaders: &[i32]) -> BTreeMap<i32, Vec<i32>> {
 
 pub fn run(cfg: &RunConfig) -> Result<RunResult> {
     let w = &cfg.workload;
+    let transactional = cfg.driver.transactional_id.as_deref();
+    if transactional.is_some()
+        && (cfg.driver.transaction_records as u64) < u64::from(w.partitions_per_topic)
+    {
+        bail!(
+            "transaction.records ({}) < partitionsPerTopic ({}): every transaction writes to \
+             every partition of its topic",
+            cfg.driver.transaction_records,
+            w.partitions_per_topic
+        );
+    }
     let message = Arc::new(load_payload(w, cfg.workload_file.as_deref())?);
     let bootstrap = cluster::connect(&cfg.bootstrap).context("bootstrap")?;
     let suffix = topic_suffix();
@@ -142,6 +154,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
                         topic: topic.clone(),
                         broker: meta.brokers[&leader].clone(),
                         partitions,
+                        read_committed: transactional.is_some(),
                     };
                     consumers.push((
                         s,
@@ -159,6 +172,30 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
         let leaders = &meta.leaders[topic];
         let all: Vec<i32> = (0..w.partitions_per_topic as i32).collect();
         for _ in 0..w.producers_per_topic {
+            if let Some(prefix) = transactional {
+                // One transactional producer per worker, over every partition of the topic.
+                let spec = TxnLaneSpec {
+                    writer_id,
+                    topic_index: ti,
+                    topic: topic.clone(),
+                    transactional_id: format!("{prefix}-{writer_id}"),
+                    bootstrap: cfg.bootstrap.clone(),
+                    leaders: leaders
+                        .iter()
+                        .map(|l| meta.brokers.get(l).cloned().unwrap_or_default())
+                        .collect(),
+                    rate: w.producer_rate / workers,
+                    message: Arc::clone(&message),
+                    keyed: w.has_keys(),
+                };
+                writer_id += 1;
+                lanes.push(txn_producer::spawn(
+                    spec,
+                    cfg.driver.clone(),
+                    Arc::clone(&shared),
+                ));
+                continue;
+            }
             for (leader, partitions) in by_leader(&all, leaders) {
                 let share = partitions.len() as f64 / f64::from(w.partitions_per_topic);
                 let spec = LaneSpec {
@@ -269,12 +306,20 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
     let mut publish = new_histogram();
     let mut request = new_histogram();
     let mut acked_by_lanes = 0u64;
+    let mut commit = new_histogram();
+    let mut transaction = new_histogram();
+    let mut committed = 0u64;
     for h in lanes {
         match h.join() {
             Ok(Ok(r)) => {
                 publish.add(&r.publish).expect("same bounds");
                 request.add(&r.request).expect("same bounds");
                 acked_by_lanes += r.acked.iter().map(|&(_, n)| n).sum::<u64>();
+                if let Some(t) = &r.txn {
+                    commit.add(&t.commit).expect("same bounds");
+                    transaction.add(&t.transaction).expect("same bounds");
+                    committed += t.committed;
+                }
             }
             Ok(Err(_)) => {} // already recorded through Shared::fail
             Err(_) => shared.fail("a producer thread panicked".into()),
@@ -379,6 +424,14 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
         },
         harness_cpu_cores: cpu_ns as f64 / 1e9 / n,
         backlog_drain_s,
+        transactions: transactional.map(|id| TxnSummary {
+            transactional_id: id.to_string(),
+            records_per_transaction: cfg.driver.transaction_records,
+            partitions_per_transaction: w.partitions_per_topic,
+            committed,
+            commit_latency: percentiles(&commit),
+            transaction_latency: percentiles(&transaction),
+        }),
     };
     Ok(RunResult {
         schema: RESULT_SCHEMA_VERSION,

@@ -11,7 +11,7 @@ use sluice_client::records::Compression;
 
 use crate::limits::{
     BATCH_BYTES_MAX, BATCH_NUM_MESSAGES_MAX, IN_FLIGHT_REQUESTS_MAX, MESSAGE_BYTES_MAX,
-    TOPIC_PARTITIONS_MAX, VALUE_HEADER_BYTES, WORKERS_MAX,
+    TOPIC_PARTITIONS_MAX, TRANSACTION_RECORDS_MAX, VALUE_HEADER_BYTES, WORKERS_MAX,
 };
 
 /// One OMB workload. Keys OMB has that the harness does not use are accepted and ignored, so a
@@ -163,6 +163,19 @@ fn default_batch_num_messages() -> usize {
     BATCH_NUM_MESSAGES_MAX
 }
 
+/// Records per transaction when `transaction.records` is not set.
+pub const TRANSACTION_RECORDS_DEFAULT: usize = 100;
+/// Kafka producer's `transaction.timeout.ms` default.
+pub const TRANSACTION_TIMEOUT_MS_DEFAULT: i32 = 60_000;
+
+fn default_transaction_records() -> usize {
+    TRANSACTION_RECORDS_DEFAULT
+}
+
+fn default_transaction_timeout_ms() -> i32 {
+    TRANSACTION_TIMEOUT_MS_DEFAULT
+}
+
 /// Producer and consumer settings: what OMB keeps in a driver file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DriverSettings {
@@ -183,6 +196,18 @@ pub struct DriverSettings {
     pub request_timeout_ms: i32,
     /// Topic configs sent with CreateTopics.
     pub topic_config: BTreeMap<String, String>,
+    /// `transactional.id` (producerConfig): with it every producer worker is a transactional
+    /// producer, id `<transactional.id>-<worker>`, and consumers read with read_committed.
+    /// Absent: plain producers.
+    #[serde(default)]
+    pub transactional_id: Option<String>,
+    /// `transaction.records` (producerConfig; sluice-bench's own key, OMB's Kafka driver has
+    /// none): records per transaction, spread over every partition of the topic.
+    #[serde(default = "default_transaction_records")]
+    pub transaction_records: usize,
+    /// `transaction.timeout.ms` (producerConfig, Kafka's name).
+    #[serde(default = "default_transaction_timeout_ms")]
+    pub transaction_timeout_ms: i32,
 }
 
 impl Default for DriverSettings {
@@ -201,6 +226,9 @@ impl Default for DriverSettings {
             partition_fetch_bytes: 1024 * 1024,
             request_timeout_ms: 30_000,
             topic_config: BTreeMap::new(),
+            transactional_id: None,
+            transaction_records: TRANSACTION_RECORDS_DEFAULT,
+            transaction_timeout_ms: TRANSACTION_TIMEOUT_MS_DEFAULT,
         }
     }
 }
@@ -260,8 +288,18 @@ impl DriverSettings {
                 "compression.type" => d.compression = Codec::parse(v)?,
                 "max.in.flight.requests.per.connection" => d.in_flight = num(k, v)? as usize,
                 "request.timeout.ms" => d.request_timeout_ms = num(k, v)? as i32,
+                "transactional.id" => d.transactional_id = Some(v.clone()),
+                "transaction.records" => d.transaction_records = num(k, v)?.max(0) as usize,
+                "transaction.timeout.ms" => d.transaction_timeout_ms = num(k, v)? as i32,
                 _ => {}
             }
+        }
+        // As Kafka's producer: a transactional one defaults to acks=all (and refuses others).
+        if d.transactional_id.is_some()
+            && !common.contains_key("acks")
+            && !producer.contains_key("acks")
+        {
+            d.acks = -1;
         }
         for (k, v) in &consumer {
             match k.as_str() {
@@ -287,6 +325,20 @@ impl DriverSettings {
         }
         if !(1..=BATCH_NUM_MESSAGES_MAX).contains(&self.batch_num_messages) {
             bail!("batch.num.messages must be 1..={BATCH_NUM_MESSAGES_MAX}");
+        }
+        if let Some(id) = &self.transactional_id {
+            if id.is_empty() {
+                bail!("transactional.id must not be empty");
+            }
+            if self.acks != -1 {
+                bail!("transactional.id needs acks=all, as Kafka's producer requires");
+            }
+            if !(1..=TRANSACTION_RECORDS_MAX).contains(&self.transaction_records) {
+                bail!("transaction.records must be 1..={TRANSACTION_RECORDS_MAX}");
+            }
+            if self.transaction_timeout_ms <= 0 {
+                bail!("transaction.timeout.ms must be > 0");
+            }
         }
         if self.replication_factor < 1 {
             bail!("replication factor must be ≥ 1");
@@ -404,5 +456,32 @@ consumerConfig: |
             Some("1")
         );
         assert_eq!(bootstrap.as_deref(), Some("127.0.0.1:9092"));
+        assert_eq!(d.transactional_id, None);
+    }
+
+    #[test]
+    fn parses_transactional_producer_config() {
+        let text = "producerConfig: |\n  transactional.id=bench-tx\n  transaction.records=250\n  transaction.timeout.ms=30000\n";
+        let (d, _) = DriverSettings::from_yaml(text).unwrap();
+        assert_eq!(d.transactional_id.as_deref(), Some("bench-tx"));
+        assert_eq!(
+            (d.transaction_records, d.transaction_timeout_ms),
+            (250, 30_000)
+        );
+        assert_eq!(d.acks, -1, "transactional producers default to acks=all");
+        let acks1 = "producerConfig: |\n  transactional.id=bench-tx\n  acks=1\n";
+        assert!(
+            DriverSettings::from_yaml(acks1).is_err(),
+            "Kafka refuses a transactional producer with acks=1"
+        );
+        let none = "producerConfig: |\n  transactional.id=bench-tx\n  transaction.records=0\n";
+        assert!(DriverSettings::from_yaml(none).is_err());
+        // The shipped transactional driver file parses.
+        let shipped = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads/driver-txn.yaml"),
+        )
+        .unwrap();
+        let (d, _) = DriverSettings::from_yaml(&shipped).unwrap();
+        assert!(d.transactional_id.is_some());
     }
 }

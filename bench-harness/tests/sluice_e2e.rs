@@ -204,3 +204,130 @@ fn drain_reads_back_what_a_consumerless_run_wrote() {
     let stderr = broker.stderr();
     assert!(!stderr.contains("panicked"), "broker panicked:\n{stderr}");
 }
+
+/// Records of every partition of the topic named `prefix-*`, read from offset 0 with
+/// isolation read_committed up to each partition's last stable offset, which must equal its
+/// high watermark (no transaction left open). Independent of the run's own consumers.
+fn read_committed_records(bootstrap: &str, prefix: &str) -> u64 {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::{BrokerId, FetchRequest};
+    let mut client = sluice_client::Client::new(bootstrap, Duration::from_secs(10)).unwrap();
+    let topic = client
+        .metadata(None, false)
+        .unwrap()
+        .into_iter()
+        .find(|t| t.name.starts_with(prefix))
+        .expect("the run's topic");
+    let mut total = 0;
+    for p in &topic.partitions {
+        let conn = client.node(p.leader).unwrap();
+        let mut offset = 0i64;
+        loop {
+            let req = FetchRequest::default()
+                .with_replica_id(BrokerId(-1))
+                .with_max_wait_ms(0)
+                .with_max_bytes(1 << 20)
+                .with_isolation_level(1)
+                .with_session_epoch(-1)
+                .with_topics(vec![FetchTopic::default()
+                    .with_topic(sluice_client::topic_name(&topic.name))
+                    .with_partitions(vec![FetchPartition::default()
+                        .with_partition(p.index)
+                        .with_current_leader_epoch(-1)
+                        .with_fetch_offset(offset)
+                        .with_log_start_offset(-1)
+                        .with_partition_max_bytes(1 << 20)])]);
+            let r = conn.call_at(&req, 11).unwrap();
+            let part = &r.responses[0].partitions[0];
+            assert_eq!(part.error_code, 0, "{part:?}");
+            assert_eq!(
+                part.last_stable_offset, part.high_watermark,
+                "{}-{}: a transaction left open",
+                topic.name, p.index
+            );
+            let records = part.records.clone().unwrap_or_default();
+            let walked = sluice_client::records::walk_batches::<sluice_client::ClientError>(
+                &records,
+                |_| Ok(()),
+            )
+            .unwrap();
+            total += walked.records;
+            match walked.next_offset {
+                Some(next) if next > offset => offset = next,
+                _ => break,
+            }
+            if offset >= part.last_stable_offset {
+                break;
+            }
+        }
+    }
+    total
+}
+
+/// Transactional producers (driver `transactional.id`) against the real broker: every
+/// record the run counted is committed — the run's read_committed consumers read exactly
+/// those, and so does an independent read_committed read afterwards, with no transaction
+/// left open — and commit latency is measured. No timing assertions.
+#[test]
+fn transactional_workload_commits_every_record() {
+    let Some(bin) = sluice_bin().filter(|p| p.is_file()) else {
+        eprintln!(
+            "SKIPPED: no sluice binary (build it with `cargo build --release`, or set SLUICE_BIN)"
+        );
+        return;
+    };
+    let (broker, bootstrap) = Broker::start(&bin);
+    let workload = Workload::from_yaml(
+        "name: sluice txn e2e\ntopics: 1\npartitionsPerTopic: 8\nmessageSize: 512\nproducerRate: 4000\n\
+         subscriptionsPerTopic: 1\nconsumerPerSubscription: 2\nproducersPerTopic: 2\ntestDurationMinutes: 1\n",
+    )
+    .unwrap();
+    let records_per_txn = 40;
+    let cfg = RunConfig {
+        bootstrap: bootstrap.clone(),
+        workload,
+        workload_file: None,
+        driver: DriverSettings {
+            acks: -1,
+            transactional_id: Some("e2e-tx".into()),
+            transaction_records: records_per_txn,
+            batch_bytes: 64 * 1024,
+            fetch_max_wait_ms: 100,
+            ..DriverSettings::default()
+        },
+        warmup: Duration::from_secs(1),
+        duration: Duration::from_secs(3),
+        target_name: "sluice".into(),
+        target_version: "e2e".into(),
+        placement: "shared".into(),
+        durability: "default".into(),
+        topic_prefix: "e2etx".into(),
+        progress: false,
+        command_line: vec![],
+        ceilings: None,
+        data_dir: broker.dir.path().to_path_buf(),
+    };
+    let r = run(&cfg).expect("transactional run against sluice");
+    let v = &r.verification;
+    assert!(
+        v.ok,
+        "verification failed: {v:#?}\nbroker stderr:\n{}",
+        broker.stderr()
+    );
+    let t = r
+        .summary
+        .transactions
+        .clone()
+        .expect("transactions summary");
+    assert!(t.committed > 0);
+    assert_eq!(v.acknowledged_msgs, t.committed * records_per_txn as u64);
+    assert_eq!(v.consumed_msgs, v.acknowledged_msgs);
+    assert!(t.commit_latency.count > 0 && t.transaction_latency.count > 0);
+    assert_eq!(
+        read_committed_records(&bootstrap, "e2etx-"),
+        v.acknowledged_msgs,
+        "a read_committed consumer reads exactly what was committed"
+    );
+    let stderr = broker.stderr();
+    assert!(!stderr.contains("panicked"), "broker panicked:\n{stderr}");
+}

@@ -25,6 +25,7 @@ pub mod records;
 pub mod sasl;
 pub mod share_member;
 pub mod tls;
+pub mod txn;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -42,6 +43,9 @@ pub use error::ClientError;
 const METADATA_VERSION_MAX: i16 = 12;
 /// Newest FindCoordinator version this client fills in (v4+ batches keys).
 const FIND_COORDINATOR_VERSION_MAX: i16 = 6;
+/// FindCoordinator key types (v1+): a group, a transactional id.
+pub const KEY_TYPE_GROUP: i8 = 0;
+pub const KEY_TYPE_TRANSACTION: i8 = 1;
 
 /// One partition as Metadata describes it.
 #[derive(Debug, Clone)]
@@ -72,9 +76,10 @@ pub struct Client {
     /// node id → "host:port", from the last Metadata.
     brokers: BTreeMap<i32, String>,
     controller: Option<i32>,
-    /// group id → its coordinator's node id, as FindCoordinator last said (dropped when the
-    /// coordinator answers as if it were not, see `groups::with_coordinator`).
-    coordinators: HashMap<String, i32>,
+    /// (key type, key) → its coordinator's node id, as FindCoordinator last said (dropped when
+    /// the coordinator answers as if it were not, see `groups::with_coordinator`): groups
+    /// (key type 0) and transactional ids (1).
+    coordinators: HashMap<(i8, String), i32>,
     pub cluster_id: Option<String>,
     /// TLS for every connection (an SSL or SASL_SSL listener), if set.
     tls: Option<tls::ClientTls>,
@@ -335,31 +340,58 @@ impl Client {
     /// Node id of the coordinator of `group`: the one found last, else asked with
     /// FindCoordinator (a group member asks once, not before every heartbeat and commit).
     pub fn coordinator(&mut self, group: &str) -> Result<i32, ClientError> {
-        if let Some(node) = self.coordinators.get(group) {
-            return Ok(*node);
-        }
-        let node = self.find_coordinator(group)?;
-        self.coordinators.insert(group.to_string(), node);
-        Ok(node)
+        self.coordinator_of(KEY_TYPE_GROUP, group)
     }
 
     /// Forget `group`'s coordinator, so the next use asks FindCoordinator again.
     pub fn forget_coordinator(&mut self, group: &str) {
-        self.coordinators.remove(group);
+        self.coordinators
+            .remove(&(KEY_TYPE_GROUP, group.to_string()));
     }
 
-    fn find_coordinator(&mut self, group: &str) -> Result<i32, ClientError> {
+    /// Node id of the transaction coordinator of `transactional_id` (found once, as for
+    /// groups).
+    pub fn transaction_coordinator(&mut self, transactional_id: &str) -> Result<i32, ClientError> {
+        self.coordinator_of(KEY_TYPE_TRANSACTION, transactional_id)
+    }
+
+    /// Forget `transactional_id`'s coordinator, so the next use asks again.
+    pub fn forget_transaction_coordinator(&mut self, transactional_id: &str) {
+        self.coordinators
+            .remove(&(KEY_TYPE_TRANSACTION, transactional_id.to_string()));
+    }
+
+    fn coordinator_of(&mut self, key_type: i8, key: &str) -> Result<i32, ClientError> {
+        if let Some(node) = self.coordinators.get(&(key_type, key.to_string())) {
+            return Ok(*node);
+        }
+        let node = self.find_coordinator(key_type, key)?;
+        self.coordinators.insert((key_type, key.to_string()), node);
+        Ok(node)
+    }
+
+    fn find_coordinator(&mut self, key_type: i8, group: &str) -> Result<i32, ClientError> {
         let conn = self.any()?;
         let version = conn.version::<FindCoordinatorRequest>(FIND_COORDINATOR_VERSION_MAX)?;
+        if key_type != KEY_TYPE_GROUP && version < 1 {
+            return Err(ClientError::Protocol(
+                "the broker's FindCoordinator v0 knows only groups".into(),
+            ));
+        }
         let key = StrBytes::from_string(group.to_string());
         let request = if version >= 4 {
             FindCoordinatorRequest::default()
-                .with_key_type(0)
+                .with_key_type(key_type)
                 .with_coordinator_keys(vec![key])
         } else {
             FindCoordinatorRequest::default()
-                .with_key_type(0)
+                .with_key_type(key_type)
                 .with_key(key)
+        };
+        let what = if key_type == KEY_TYPE_GROUP {
+            "group"
+        } else {
+            "transactional id"
         };
         let mut last = ClientError::Protocol("no coordinator".into());
         for _ in 0..50 {
@@ -383,7 +415,7 @@ impl Client {
             match ClientError::check(
                 code,
                 message.as_deref(),
-                format!("coordinator of group {group}"),
+                format!("coordinator of {what} {group}"),
             ) {
                 Ok(()) => return Ok(node),
                 Err(e) if e.is_retriable() => {

@@ -41,6 +41,12 @@ pub const CLIENT_SCRAM_ITERATIONS_MIN: u32 = 4096;
 /// for more could make every connection burn seconds of CPU.
 pub const CLIENT_SCRAM_ITERATIONS_MAX: u32 = 16_384;
 
+/// Attempts at a transaction coordinator call that keeps answering retriably (loading, not
+/// the coordinator, CONCURRENT_TRANSACTIONS while an earlier transaction completes), each
+/// after `CLIENT_TXN_RETRY_BACKOFF_MS`: 10 s in all, then the error is the caller's.
+pub const CLIENT_TXN_ATTEMPTS_MAX: usize = 200;
+pub const CLIENT_TXN_RETRY_BACKOFF_MS: u64 = 50;
+
 const _: () = assert!(CLIENT_FETCH_BYTES_MAX < CLIENT_RESPONSE_BYTES_MAX);
 const _: () = assert!(CLIENT_FETCH_PARTITION_BYTES_MAX <= CLIENT_DECOMPRESSED_BATCH_BYTES_MAX);
 const _: () = assert!(CLIENT_SCRAM_ITERATIONS_MIN <= CLIENT_SCRAM_ITERATIONS_MAX);

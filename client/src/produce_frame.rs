@@ -5,7 +5,7 @@
 //! `ProduceRequest` through [`crate::Conn::call`].
 //!
 //! `[len i32][api_key i16][version i16][correlation i32][client_id str16]`
-//! `[transactional_id str16 = null][acks i16][timeout i32][topics i32 = 1][name str16]`
+//! `[transactional_id str16 (null unless transactional)][acks i16][timeout i32][topics i32 = 1][name str16]`
 //! `[partitions i32]{[index i32][records_len i32][records]}*`
 
 use kafka_protocol::messages::ProduceRequest;
@@ -34,6 +34,40 @@ impl ProduceFrame {
         timeout_ms: i32,
         capacity: usize,
     ) -> ProduceFrame {
+        ProduceFrame::new_as(client_id, None, topic, version, acks, timeout_ms, capacity)
+    }
+
+    /// A transactional producer's frame: the request names its `transactional.id` (a broker
+    /// refuses transactional batches without it).
+    pub fn transactional(
+        client_id: &str,
+        transactional_id: &str,
+        topic: &str,
+        version: i16,
+        timeout_ms: i32,
+        capacity: usize,
+    ) -> ProduceFrame {
+        // Transactions need acks=all (the Java client refuses anything else).
+        ProduceFrame::new_as(
+            client_id,
+            Some(transactional_id),
+            topic,
+            version,
+            -1,
+            timeout_ms,
+            capacity,
+        )
+    }
+
+    fn new_as(
+        client_id: &str,
+        transactional_id: Option<&str>,
+        topic: &str,
+        version: i16,
+        acks: i16,
+        timeout_ms: i32,
+        capacity: usize,
+    ) -> ProduceFrame {
         assert!(
             (PRODUCE_FRAME_VERSION_MIN..=PRODUCE_FRAME_VERSION_MAX).contains(&version),
             "Produce v{version} is not hand-built"
@@ -49,7 +83,10 @@ impl ProduceFrame {
         buf.extend_from_slice(&version.to_be_bytes());
         buf.extend_from_slice(&0i32.to_be_bytes());
         str16(&mut buf, client_id);
-        buf.extend_from_slice(&(-1i16).to_be_bytes());
+        match transactional_id {
+            Some(id) => str16(&mut buf, id),
+            None => buf.extend_from_slice(&(-1i16).to_be_bytes()),
+        }
         buf.extend_from_slice(&acks.to_be_bytes());
         buf.extend_from_slice(&timeout_ms.to_be_bytes());
         buf.extend_from_slice(&1i32.to_be_bytes());
@@ -172,6 +209,42 @@ mod tests {
             }
             frame.reset();
             assert!(frame.is_empty());
+        }
+    }
+
+    /// A transactional frame names its id and asks for acks=all.
+    #[test]
+    fn transactional_frame_names_its_id() {
+        for version in PRODUCE_FRAME_VERSION_MIN..=PRODUCE_FRAME_VERSION_MAX {
+            let mut frame =
+                ProduceFrame::transactional("a-client", "tx-7", "bench-topic", version, 5_000, 256);
+            let producer = ProducerFields {
+                id: 12,
+                epoch: 3,
+                base_sequence: 40,
+                transactional: true,
+            };
+            let mut encoder = BatchEncoder::new();
+            frame.begin_partition(2);
+            encoder.begin(&mut frame.buf, 1_000, Compression::None, producer);
+            encoder.push(&mut frame.buf, 1_000, None, Some(&[b"v"]), &[]);
+            encoder.finish(&mut frame.buf).unwrap();
+            frame.end_partition();
+            let bytes = Bytes::copy_from_slice(frame.seal(5));
+            let mut body = bytes.slice(4..);
+            RequestHeader::decode(&mut body, 1).unwrap();
+            let req = ProduceRequest::decode(&mut body, version).unwrap();
+            assert!(body.is_empty());
+            assert_eq!(
+                req.transactional_id.as_deref().map(|s| s.as_str()),
+                Some("tx-7")
+            );
+            assert_eq!(req.acks, -1);
+            let mut records = req.topic_data[0].partition_data[0].records.clone().unwrap();
+            let set = RecordBatchDecoder::decode(&mut records).unwrap();
+            let r = &set.records[0];
+            assert!(r.transactional);
+            assert_eq!((r.producer_id, r.producer_epoch, r.sequence), (12, 3, 40));
         }
     }
 }

@@ -18,6 +18,17 @@
 //! While staged, OffsetFetch with `require_stable` answers UNSTABLE_OFFSET_COMMIT for their
 //! partitions. Lives on the group's coordinator shard (`Shard::txn_offsets`), which owns the
 //! group's offsets partition.
+//!
+//! Order, as in Kafka 4's `OffsetMetadataManager`: each staged offset knows where its record
+//! is in the offsets partition's log. A plain record of the same key written later in that log
+//! (an OffsetCommit, or a tombstone: OffsetDelete, expiry, group deletion) supersedes it:
+//! it stays pending — UNSTABLE_OFFSET_COMMIT until the transaction ends, Kafka tracks open
+//! transactions per partition whatever their offsets became — but the transaction's COMMIT
+//! no longer applies it, so the later plain record stays the group's offset. The live path
+//! ([`PendingTxnOffsets::superseded_by`], called for every plain append to an offsets
+//! partition) and replay (`OffsetsReplay`) apply the same rule, so a restart changes nothing.
+//! Appends to one log complete in offset order (one writer per log, woken in order), so a
+//! plain record's completion sees every staged record before it in the log.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -25,7 +36,7 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 
-use super::coordinator::{apply_committed_offsets, CommitPartition, PartitionResults};
+use super::coordinator::{apply_txn_offsets, CommitPartition, PartitionResults};
 use super::offsets_partition_for;
 use super::records::{self, RecordKey};
 use super::state::CommittedOffset;
@@ -33,7 +44,20 @@ use crate::protocol::errors::{GroupError, PartitionError};
 use crate::shard::offsets_topic::OFFSETS_TOPIC;
 use crate::shard::Shard;
 
-type Staged = Vec<(String, i32, CommittedOffset)>;
+/// One offset a transaction staged.
+#[derive(Debug, Clone)]
+pub struct StagedOffset {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: CommittedOffset,
+    /// Where its record is in the group's offsets partition.
+    pub record_offset: i64,
+    /// A plain record of the same key was written later in the log: still pending, never
+    /// applied.
+    pub superseded: bool,
+}
+
+type Staged = Vec<StagedOffset>;
 
 /// One shard's staged transactional offsets: group id → producer id → offsets.
 #[derive(Default)]
@@ -42,7 +66,8 @@ pub struct PendingTxnOffsets {
 }
 
 impl PendingTxnOffsets {
-    /// Whether a transaction has staged an offset for `topic`-`partition` in `group_id`.
+    /// Whether a transaction has staged an offset for `topic`-`partition` in `group_id`
+    /// (superseded or not: the transaction is open on that partition either way).
     pub fn is_pending(&self, group_id: &str, topic: &str, partition: i32) -> bool {
         self.staged
             .borrow()
@@ -51,8 +76,44 @@ impl PendingTxnOffsets {
                 by_producer
                     .values()
                     .flatten()
-                    .any(|(t, p, _)| t == topic && *p == partition)
+                    .any(|s| s.topic == topic && s.partition == partition)
             })
+    }
+
+    /// Whether nothing is staged on this shard (the plain-commit path's fast check).
+    pub fn is_empty(&self) -> bool {
+        self.staged.borrow().is_empty()
+    }
+
+    /// Plain records (not transactional) of `keys` were appended to offsets partition
+    /// `offsets_partition`, the first at log offset `base`, the rest after it: every staged
+    /// offset of the same group, topic and partition whose record is earlier in the log is
+    /// superseded (Kafka keeps the later record).
+    pub fn superseded_by(&self, offsets_partition: i32, keys: &[Bytes], base: i64) {
+        let mut staged = self.staged.borrow_mut();
+        for (i, key) in keys.iter().enumerate() {
+            let Ok(RecordKey::Offset {
+                group,
+                topic,
+                partition,
+            }) = records::decode_key(key)
+            else {
+                continue;
+            };
+            if offsets_partition_for(&group) != offsets_partition {
+                continue;
+            }
+            let at = base.saturating_add(i as i64);
+            for s in staged.get_mut(&group).into_iter().flat_map(|by_producer| {
+                by_producer
+                    .values_mut()
+                    .flat_map(|offsets| offsets.iter_mut())
+            }) {
+                if s.topic == topic && s.partition == partition && s.record_offset < at {
+                    s.superseded = true;
+                }
+            }
+        }
     }
 
     fn add(&self, group_id: &str, producer_id: i64, offsets: Staged) {
@@ -62,9 +123,9 @@ impl PendingTxnOffsets {
             .or_default()
             .entry(producer_id)
             .or_default();
-        for (t, p, o) in offsets {
-            entry.retain(|(t2, p2, _)| !(*t2 == t && *p2 == p));
-            entry.push((t, p, o));
+        for s in offsets {
+            entry.retain(|e| !(e.topic == s.topic && e.partition == s.partition));
+            entry.push(s);
         }
     }
 }
@@ -112,18 +173,21 @@ pub async fn stage(
         } else if p.metadata.as_ref().map_or(0, String::len) > metadata_max {
             Err(GroupError::OffsetMetadataTooLarge)
         } else {
-            valid.retain(|(t, q, _)| !(*t == p.topic && *q == p.partition));
-            valid.push((
-                p.topic.clone(),
-                p.partition,
-                CommittedOffset {
+            valid.retain(|s| !(s.topic == p.topic && s.partition == p.partition));
+            valid.push(StagedOffset {
+                topic: p.topic.clone(),
+                partition: p.partition,
+                offset: CommittedOffset {
                     offset: p.offset,
                     leader_epoch: p.leader_epoch,
                     metadata: p.metadata.clone().unwrap_or_default(),
                     commit_timestamp_ms: now,
                     expire_timestamp_ms: None,
                 },
-            ));
+                // Set from the batch's base offset once appended.
+                record_offset: -1,
+                superseded: false,
+            });
             Ok(())
         };
         results.push((p.topic, p.partition, r));
@@ -133,10 +197,10 @@ pub async fn stage(
     }
     let recs: Vec<(Bytes, Option<Bytes>)> = valid
         .iter()
-        .map(|(t, p, o)| {
+        .map(|s| {
             (
-                records::offset_key(group_id, t, *p),
-                Some(records::offset_value(o)),
+                records::offset_key(group_id, &s.topic, s.partition),
+                Some(records::offset_value(&s.offset)),
             )
         })
         .collect();
@@ -145,7 +209,13 @@ pub async fn stage(
         None => Err(PartitionError::NotLeader),
     };
     match appended {
-        Ok(_) => shard.txn_offsets.add(group_id, producer_id, valid),
+        Ok(base) => {
+            // One record per staged offset, in order, from the batch's base offset.
+            for (i, s) in valid.iter_mut().enumerate() {
+                s.record_offset = base.saturating_add(i as i64);
+            }
+            shard.txn_offsets.add(group_id, producer_id, valid);
+        }
         Err(e) => {
             tracing::warn!(group = %group_id, producer_id, error = ?e, "storing transactional offsets");
             let err = GroupError::from(e);
@@ -190,21 +260,28 @@ pub async fn complete(
     };
     if commit {
         for (group, offsets) in taken {
-            apply_committed_offsets(shard, &group, offsets);
+            apply_txn_offsets(shard, &group, offsets);
         }
     }
     Ok(())
 }
 
+/// One transactional offset record replay holds until its marker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldRecord {
+    pub key: Bytes,
+    pub value: Option<Bytes>,
+    /// Its place in the offsets partition's log.
+    pub offset: i64,
+    /// A plain record of the same key came later in the log (see the module doc).
+    pub superseded: bool,
+}
+
 /// Replay found transactional offset records of `producer_id` in offsets partition
-/// `offsets_partition` with no marker after them: stage them again, unless the partition's
-/// transaction for that producer has meanwhile ended (a marker appended while replay read).
-pub fn restore(
-    shard: &Rc<Shard>,
-    offsets_partition: i32,
-    producer_id: i64,
-    recs: Vec<(Bytes, Option<Bytes>)>,
-) {
+/// `offsets_partition` with no marker after them: stage them again (superseded ones too: the
+/// transaction is still open on their partitions), unless the partition's transaction for
+/// that producer has meanwhile ended (a marker appended while replay read).
+pub fn restore(shard: &Rc<Shard>, offsets_partition: i32, producer_id: i64, recs: Vec<HeldRecord>) {
     let Some(part) = shard.local_partition(OFFSETS_TOPIC, offsets_partition) else {
         return;
     };
@@ -216,7 +293,7 @@ pub fn restore(
         return;
     }
     let mut by_group: HashMap<String, Staged> = HashMap::new();
-    for (key, value) in recs {
+    for held in recs {
         let (
             Ok(RecordKey::Offset {
                 group,
@@ -224,15 +301,18 @@ pub fn restore(
                 partition,
             }),
             Some(value),
-        ) = (records::decode_key(&key), value)
+        ) = (records::decode_key(&held.key), held.value)
         else {
             continue;
         };
         if let Ok(o) = records::decode_offset_value(&value) {
-            by_group
-                .entry(group)
-                .or_default()
-                .push((topic, partition, o));
+            by_group.entry(group).or_default().push(StagedOffset {
+                topic,
+                partition,
+                offset: o,
+                record_offset: held.offset,
+                superseded: held.superseded,
+            });
         }
     }
     for (group, offsets) in by_group {

@@ -13,6 +13,7 @@ use sluice_client::records::{encode_batch, Compression, NewRecord};
 
 use super::control::{ControlError, NewTopic};
 use super::Shard;
+use crate::groups::txn_offsets::HeldRecord;
 use crate::metadata::TopicMeta;
 use crate::protocol::errors::PartitionError;
 
@@ -73,13 +74,28 @@ impl Shard {
 
     /// Append key/value records to a local offsets partition as one batch, durably (acks=all
     /// semantics of this broker).
+    ///
+    /// These are plain records (commits, tombstones, group metadata): a transaction's staged
+    /// offset of the same key written earlier in the log is superseded by them
+    /// (`groups::txn_offsets`).
     pub async fn append_offsets_records(
         &self,
         partition: i32,
         records: Vec<(Bytes, Option<Bytes>)>,
     ) -> Result<(), PartitionError> {
-        self.append_internal_records(OFFSETS_TOPIC, partition, records)
-            .await
+        // Keys are only needed while some transaction has staged offsets here.
+        let keys: Vec<Bytes> = if self.txn_offsets.is_empty() {
+            Vec::new()
+        } else {
+            records.iter().map(|(k, _)| k.clone()).collect()
+        };
+        let base = self
+            .append_internal_records_at(OFFSETS_TOPIC, partition, records)
+            .await?;
+        if let Some(base) = base.filter(|_| !keys.is_empty()) {
+            self.txn_offsets.superseded_by(partition, &keys, base);
+        }
+        Ok(())
     }
 
     /// Append key/value records to a local partition of internal topic `topic`
@@ -90,8 +106,21 @@ impl Shard {
         partition: i32,
         records: Vec<(Bytes, Option<Bytes>)>,
     ) -> Result<(), PartitionError> {
+        self.append_internal_records_at(topic, partition, records)
+            .await
+            .map(|_| ())
+    }
+
+    /// [`Shard::append_internal_records`], answering the batch's base offset (None when there
+    /// was nothing to append).
+    async fn append_internal_records_at(
+        &self,
+        topic: &str,
+        partition: i32,
+        records: Vec<(Bytes, Option<Bytes>)>,
+    ) -> Result<Option<i64>, PartitionError> {
         if records.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let p = self
             .local_partition(topic, partition)
@@ -102,7 +131,7 @@ impl Shard {
         let batch = encode_offsets_batch(records, now)?;
         p.produce(&batch, self.config.acks_all_fsync)
             .await
-            .map(|_| ())
+            .map(|a| Some(a.base_offset))
     }
 
     /// Feed every record of a local offsets partition, in log order, to `apply`. Records of
@@ -196,8 +225,8 @@ impl Shard {
     }
 }
 
-/// Key/value records held per producer until its marker: (key, value).
-type Held = Vec<(Bytes, Option<Bytes>)>;
+/// Records held per producer until its marker, in log order.
+type Held = Vec<HeldRecord>;
 
 /// The replay of one `__consumer_offsets` partition, record by record in log order (see
 /// `Shard::replay_offsets_partition`). Lives on the partition's owner shard, for one replay.
@@ -227,12 +256,12 @@ impl<F: FnMut(&[u8], Option<&[u8]>)> OffsetsReplay<F> {
                 .and_then(|k| k.get(2..4))
                 .map(|t| i16::from_be_bytes([t[0], t[1]]));
             if let Some(held) = self.open.remove(&r.producer_id) {
-                for (k, _) in &held {
-                    self.forget_key(k);
+                for h in &held {
+                    self.forget_key(&h.key);
                 }
                 if kind == Some(crate::txn::markers::CONTROL_COMMIT) {
-                    for (k, v) in held {
-                        (self.apply)(&k, v.as_deref());
+                    for h in held.into_iter().filter(|h| !h.superseded) {
+                        (self.apply)(&h.key, h.value.as_deref());
                     }
                 }
             }
@@ -241,15 +270,23 @@ impl<F: FnMut(&[u8], Option<&[u8]>)> OffsetsReplay<F> {
                 self.open
                     .entry(r.producer_id)
                     .or_default()
-                    .push((key.clone(), r.value.clone()));
+                    .push(HeldRecord {
+                        key: key.clone(),
+                        value: r.value.clone(),
+                        offset: r.offset,
+                        superseded: false,
+                    });
                 *self.held_keys.entry(key.clone()).or_default() += 1;
             } else {
-                if self.held_keys.remove(key).is_some() {
-                    // Later in the log than every held record of this key: it wins.
-                    for held in self.open.values_mut() {
-                        held.retain(|(k, _)| k != key);
+                if self.held_keys.contains_key(key) {
+                    // Later in the log than every held record of this key: it wins. The
+                    // held ones stay (their transactions are still open on the partition)
+                    // but are not applied at a COMMIT.
+                    for h in self.open.values_mut().flatten() {
+                        if h.key == *key {
+                            h.superseded = true;
+                        }
                     }
-                    self.open.retain(|_, held| !held.is_empty());
                 }
                 (self.apply)(key, r.value.as_deref());
             }
@@ -396,13 +433,22 @@ mod tests {
         ]);
         assert_eq!(last(&applied, "g/t/0"), None);
         assert!(!applied.iter().any(|(_, v)| v.as_deref() == Some("aborted")));
-        // Still open at the end: held, except what a later plain record superseded.
+        // Still open at the end: held, marked where a later plain record superseded it.
         let (_, open) = replay(&[
             record(0, 9, "g/t/0", Some("txn")),
             record(1, 9, "g/t/1", Some("txn")),
             record(2, -1, "g/t/0", Some("plain")),
         ]);
-        let held: Vec<&Bytes> = open[&9].iter().map(|(k, _)| k).collect();
-        assert_eq!(held, vec![&Bytes::from_static(b"g/t/1")]);
+        let held: Vec<(&Bytes, i64, bool)> = open[&9]
+            .iter()
+            .map(|h| (&h.key, h.offset, h.superseded))
+            .collect();
+        assert_eq!(
+            held,
+            vec![
+                (&Bytes::from_static(b"g/t/0"), 0, true),
+                (&Bytes::from_static(b"g/t/1"), 1, false)
+            ]
+        );
     }
 }

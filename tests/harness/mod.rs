@@ -13,6 +13,7 @@
 )]
 
 pub mod kafka;
+pub mod loop_fs;
 
 use std::fmt;
 use std::fs;

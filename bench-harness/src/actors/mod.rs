@@ -8,6 +8,7 @@ use crate::metrics::{Clock, Counters, Timeline};
 
 pub mod consumer;
 pub mod producer;
+pub mod txn_producer;
 
 pub struct Shared {
     pub clock: Clock,

@@ -46,8 +46,11 @@ pub struct LaneResult {
     /// Produce round trips (request written → response read), warm-up excluded: the broker,
     /// the network and the ack reader's wake-up, without linger or in-flight window waits.
     pub request: Histogram<u64>,
-    /// (partition, messages written by this lane that were acknowledged)
+    /// (partition, messages written by this lane that were acknowledged; a transactional
+    /// producer's: committed)
     pub acked: Vec<(i32, u64)>,
+    /// A transactional producer's commit measurements (`txn_producer`); None for plain lanes.
+    pub txn: Option<super::txn_producer::TxnStats>,
 }
 
 /// One batch inside a request in flight.
@@ -355,6 +358,7 @@ fn run(spec: &LaneSpec, driver: &DriverSettings, shared: &Arc<Shared>) -> Result
         publish,
         request,
         acked: spec.partitions.iter().copied().zip(acked).collect(),
+        txn: None,
     })
 }
 
@@ -442,5 +446,6 @@ fn read_acks(
         publish: recorder.hist,
         request,
         acked: partitions.iter().copied().zip(acked).collect(),
+        txn: None,
     })
 }

@@ -132,6 +132,46 @@ fn metrics() -> Vec<Metric> {
     ]
 }
 
+/// Transactional runs' rows: commit (EndTxn round trip) and whole-transaction latency.
+fn txn_metrics() -> Vec<Metric> {
+    let lat: fn(f64) -> String = human_us;
+    fn pick(r: &RunResult, f: fn(&crate::report::result::TxnSummary) -> f64) -> f64 {
+        r.summary.transactions.as_ref().map_or(0.0, f)
+    }
+    vec![
+        (
+            "commit p50",
+            |r| pick(r, |t| t.commit_latency.p50_us),
+            false,
+            lat,
+        ),
+        (
+            "commit p99",
+            |r| pick(r, |t| t.commit_latency.p99_us),
+            false,
+            lat,
+        ),
+        (
+            "commit max",
+            |r| pick(r, |t| t.commit_latency.max_us),
+            false,
+            lat,
+        ),
+        (
+            "transaction p50",
+            |r| pick(r, |t| t.transaction_latency.p50_us),
+            false,
+            lat,
+        ),
+        (
+            "transaction p99",
+            |r| pick(r, |t| t.transaction_latency.p99_us),
+            false,
+            lat,
+        ),
+    ]
+}
+
 /// Renders the table. Ratios are value / baseline; "better" marks which way is good.
 pub fn table(runs: &[RunResult]) -> String {
     let mut out = String::new();
@@ -159,7 +199,11 @@ pub fn table(runs: &[RunResult]) -> String {
         let _ = write!(out, "{head:>col$}");
     }
     out.push('\n');
-    for (label, get, higher_better, fmt) in metrics() {
+    let mut rows = metrics();
+    if runs.iter().any(|r| r.summary.transactions.is_some()) {
+        rows.extend(txn_metrics());
+    }
+    for (label, get, higher_better, fmt) in rows {
         let b = get(base);
         let _ = write!(out, "{label:<20}{:>col$}", fmt(b));
         for r in &runs[1..] {

@@ -232,6 +232,59 @@ fn percentile_cells(p: &Percentiles) -> String {
         .collect()
 }
 
+/// A run without transactions in a transactions chart: no line.
+static NO_LATENCY: Percentiles = Percentiles {
+    count: 0,
+    mean_us: 0.0,
+    p50_us: 0.0,
+    p99_us: 0.0,
+    p999_us: 0.0,
+    p9999_us: 0.0,
+    max_us: 0.0,
+    curve: Vec::new(),
+};
+
+/// Transactional runs: what a transaction cost (commit and whole-transaction latency).
+fn transactions_section(h: &mut String, group: &[&RunResult]) {
+    h.push_str("<h3>Transactions</h3><table><tr><th rowspan=2>target</th><th rowspan=2>records / transaction</th><th rowspan=2>partitions / transaction</th><th rowspan=2>committed</th><th colspan=5>commit latency (EndTxn round trip)</th><th colspan=5>transaction latency (AddPartitionsToTxn → EndTxn answered)</th></tr><tr>");
+    for _ in 0..2 {
+        h.push_str("<th>p50</th><th>p99</th><th>p99.9</th><th>p99.99</th><th>max</th>");
+    }
+    h.push_str("</tr>");
+    for r in group {
+        if let Some(t) = &r.summary.transactions {
+            let _ = write!(
+                h,
+                "<tr><td>{} {}</td><td>{}</td><td>{}</td><td>{}</td>{}{}</tr>",
+                esc(&r.target.name),
+                esc(&r.target.version),
+                t.records_per_transaction,
+                t.partitions_per_transaction,
+                t.committed,
+                percentile_cells(&t.commit_latency),
+                percentile_cells(&t.transaction_latency)
+            );
+        }
+    }
+    h.push_str("</table>");
+    let p_ticks: Vec<(f64, String)> = [50.0, 90.0, 99.0, 99.9, 99.99]
+        .iter()
+        .map(|&p| (nines(p), format!("p{p}")))
+        .collect();
+    h.push_str(&chart(
+        "Commit latency (EndTxn round trip) by percentile",
+        &latency_lines(group, |r| {
+            r.summary
+                .transactions
+                .as_ref()
+                .map_or(&NO_LATENCY, |t| &t.commit_latency)
+        }),
+        true,
+        &p_ticks,
+        &|v| human_us(v),
+    ));
+}
+
 pub fn render(runs: &[RunResult], ceilings: Option<&Ceilings>) -> String {
     let mut h = String::new();
     h.push_str("<!doctype html><html><head><meta charset=\"utf-8\"><title>sluice-bench report</title><style>body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f4f4f4}td:first-child{text-align:left}figure{display:inline-block;margin:0 1em 1em 0}figcaption{font-weight:bold}.fail{color:#b00;font-weight:bold}.ok{color:#070}</style></head><body><h1>sluice-bench report</h1>");
@@ -273,6 +326,9 @@ pub fn render(runs: &[RunResult], ceilings: Option<&Ceilings>) -> String {
                 d.acks, d.linger_ms, d.batch_bytes, d.compression, d.in_flight, esc(&r.target.placement), esc(&r.target.durability));
         }
         h.push_str("</table>");
+        if group.iter().any(|r| r.summary.transactions.is_some()) {
+            transactions_section(&mut h, &group);
+        }
         let mut lines = Vec::new();
         for (i, r) in group.iter().enumerate() {
             let color = COLORS[i % COLORS.len()];

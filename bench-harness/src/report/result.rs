@@ -93,6 +93,27 @@ pub struct Summary {
     pub harness_cpu_cores: f64,
     /// Backlog workloads: seconds from consumers starting until they caught up.
     pub backlog_drain_s: Option<f64>,
+    /// Transactional producers (driver `transactional.id`): what a transaction cost. Absent
+    /// for plain producers and from results written before it existed.
+    #[serde(default)]
+    pub transactions: Option<TxnSummary>,
+}
+
+/// The transactions of a run with transactional producers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TxnSummary {
+    /// The driver's `transactional.id`: each producer's id is `<it>-<worker>`.
+    pub transactional_id: String,
+    pub records_per_transaction: usize,
+    /// Every transaction writes every partition of its topic.
+    pub partitions_per_transaction: u32,
+    /// Transactions committed in the whole run, warm-up included.
+    pub committed: u64,
+    /// EndTxn(commit) round trips, warm-up excluded.
+    pub commit_latency: Percentiles,
+    /// A transaction's AddPartitionsToTxn sent → its EndTxn answered (its produce requests
+    /// included), warm-up excluded.
+    pub transaction_latency: Percentiles,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -28,6 +28,7 @@ use kafka_protocol::protocol::{
 };
 
 pub mod share;
+pub mod txn;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -43,6 +44,21 @@ struct Log {
     /// (base offset, record count, batch bytes with the base offset set)
     batches: Vec<(i64, i64, Bytes)>,
     next_offset: i64,
+    /// Transactional producers' next sequence here.
+    sequences: HashMap<i64, i32>,
+    /// Open transactions here: producer id → first offset (the last stable offset is the
+    /// smallest).
+    open_txns: HashMap<i64, i64>,
+}
+
+impl Log {
+    fn last_stable_offset(&self) -> i64 {
+        self.open_txns
+            .values()
+            .copied()
+            .min()
+            .unwrap_or(self.next_offset)
+    }
 }
 
 struct State {
@@ -50,6 +66,7 @@ struct State {
     batches_seen: usize,
     fault: Fault,
     share: share::ShareState,
+    txn: txn::TxnState,
 }
 
 pub struct MockBroker {
@@ -72,6 +89,7 @@ impl MockBroker {
             batches_seen: 0,
             fault,
             share: share::ShareState::default(),
+            txn: txn::TxnState::default(),
         }));
         for listener in listeners {
             let state = Arc::clone(&state);
@@ -107,14 +125,30 @@ impl MockBroker {
         s.share.partitions.values().map(|p| p.redelivered).sum()
     }
 
+    /// Transactions committed (EndTxn with commit).
+    pub fn committed_transactions(&self) -> u64 {
+        self.state.lock().unwrap().txn.committed
+    }
+
+    /// Records of data batches stored (markers not counted).
     pub fn stored_records(&self) -> i64 {
         let s = self.state.lock().unwrap();
         s.topics
             .values()
             .flat_map(|ps| ps.iter())
-            .map(|l| l.batches.iter().map(|b| b.1).sum::<i64>())
+            .map(|l| {
+                l.batches
+                    .iter()
+                    .filter(|b| !is_control(&b.2))
+                    .map(|b| b.1)
+                    .sum::<i64>()
+            })
             .sum()
     }
+}
+
+fn is_control(batch: &[u8]) -> bool {
+    i16::from_be_bytes([batch[21], batch[22]]) & (1 << 5) != 0
 }
 
 fn respond<R: Encodable + HeaderVersion>(
@@ -152,6 +186,7 @@ fn serve(mut stream: TcpStream, ports: [u16; 2], state: &Mutex<State>) {
                 let resp = ApiVersionsResponse::default().with_api_keys(
                     keys.iter()
                         .chain(share::KEYS.iter())
+                        .chain(txn::KEYS.iter())
                         .map(|&(k, min, max)| {
                             ApiVersion::default()
                                 .with_api_key(k)
@@ -246,9 +281,20 @@ fn serve(mut stream: TcpStream, ports: [u16; 2], state: &Mutex<State>) {
                             i64::from(i32::from_be_bytes(records[57..61].try_into().unwrap()));
                         s.batches_seen += 1;
                         let nth = s.batches_seen;
-                        let log =
-                            &mut s.topics.get_mut(t.name.0.as_str()).unwrap()[p.index as usize];
+                        let State {
+                            topics: logs, txn, ..
+                        } = &mut *s;
+                        let log = &mut logs.get_mut(t.name.0.as_str()).unwrap()[p.index as usize];
                         let base = log.next_offset;
+                        txn::on_produce(
+                            txn,
+                            log,
+                            t.name.0.as_str(),
+                            p.index,
+                            req.transactional_id.as_deref().map(|id| id.as_str()),
+                            &records,
+                            base,
+                        );
                         let copies = match fault {
                             Fault::LoseBatch(n) if n == nth => 0,
                             Fault::DuplicateBatch(n) if n == nth => 2,
@@ -294,9 +340,16 @@ fn serve(mut stream: TcpStream, ports: [u16; 2], state: &Mutex<State>) {
                         let mut parts = Vec::new();
                         for p in &t.partitions {
                             let log = &logs[p.partition as usize];
+                            // read_committed: nothing at or past the last stable offset.
+                            let end = if req.isolation_level == 1 {
+                                log.last_stable_offset()
+                            } else {
+                                log.next_offset
+                            };
                             let mut out = BytesMut::new();
                             for (base, count, bytes) in &log.batches {
                                 if base + count > p.fetch_offset
+                                    && *base < end
                                     && out.len() < p.partition_max_bytes as usize
                                 {
                                     out.extend_from_slice(bytes);
@@ -307,6 +360,7 @@ fn serve(mut stream: TcpStream, ports: [u16; 2], state: &Mutex<State>) {
                                 PartitionData::default()
                                     .with_partition_index(p.partition)
                                     .with_high_watermark(log.next_offset)
+                                    .with_last_stable_offset(log.last_stable_offset())
                                     .with_records(Some(out.freeze())),
                             );
                         }
@@ -331,6 +385,7 @@ fn serve(mut stream: TcpStream, ports: [u16; 2], state: &Mutex<State>) {
                 }
             }
             other if share::handle(other, v, id, &mut frame, &mut stream, ports, state) => {}
+            other if txn::handle(other, v, id, &mut frame, &mut stream, state) => {}
             other => panic!("mock broker: unexpected API key {other}"),
         }
     }

@@ -26,8 +26,7 @@ pub use consumer::{
     check_fetch_member, consumer_describe, consumer_heartbeat, ConsumerDescription,
 };
 pub use offsets::{
-    apply_committed_offsets, commit, delete_offsets, fetch_offsets, validate_txn_commit,
-    CommitRequest,
+    apply_txn_offsets, commit, delete_offsets, fetch_offsets, validate_txn_commit, CommitRequest,
 };
 
 use std::cell::{Cell, RefCell};

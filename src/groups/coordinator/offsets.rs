@@ -16,6 +16,7 @@ use crate::groups::consumer::group::OFFSET_COMMIT_MEMBER_EPOCH_VERSION;
 use crate::groups::offsets_partition_for;
 use crate::groups::records;
 use crate::groups::state::{CommittedOffset, Group, GroupState};
+use crate::groups::txn_offsets::StagedOffset;
 use crate::protocol::errors::GroupError;
 use crate::shard::Shard;
 
@@ -334,12 +335,12 @@ pub(super) async fn expire_offsets(shard: &Rc<Shard>) {
 }
 
 /// Offsets a committed transaction wrote for `group_id` (TxnOffsetCommit), already appended to
-/// the offsets partition: the group sees them now (`groups::txn_offsets`).
-pub fn apply_committed_offsets(
-    shard: &Rc<Shard>,
-    group_id: &str,
-    offsets: Vec<(String, i32, CommittedOffset)>,
-) {
+/// the offsets partition: the group sees them now (`groups::txn_offsets`), except those a
+/// plain record written later in the log superseded (Kafka keeps the later record).
+pub fn apply_txn_offsets(shard: &Rc<Shard>, group_id: &str, offsets: Vec<StagedOffset>) {
+    if offsets.iter().all(|s| s.superseded) {
+        return;
+    }
     let c = &shard.groups;
     let now = c.now();
     c.groups
@@ -347,8 +348,8 @@ pub fn apply_committed_offsets(
         .entry(group_id.to_string())
         .or_insert_with(|| Slot::new(Group::new(group_id, c.config, now)));
     with_group(c, group_id, |g| {
-        for (t, p, o) in offsets {
-            g.commit(t, p, o);
+        for s in offsets.into_iter().filter(|s| !s.superseded) {
+            g.commit(s.topic, s.partition, s.offset);
         }
     });
 }
