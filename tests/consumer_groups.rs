@@ -279,7 +279,10 @@ fn heartbeat_epochs_revocation_and_errors() {
     let j: JoinGroupResponse = c.call(&classic_join("", "consumer"), 5);
     assert_eq!(j.error_code, MEMBER_ID_REQUIRED);
     let j: JoinGroupResponse = c.call(&classic_join(j.member_id.as_str(), "consumer"), 5);
-    assert_eq!(j.error_code, UNKNOWN_SERVER_ERROR, "Kafka's answer to a malformed subscription");
+    assert_eq!(
+        j.error_code, UNKNOWN_SERVER_ERROR,
+        "Kafka's answer to a malformed subscription"
+    );
 
     // b leaves (-1); a gets everything back at the next epoch.
     let bl = hb(&mut c, g, beat("m-b", -1, &b_owned));

@@ -52,8 +52,8 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::consumer::records::ConsumerKey;
-use crate::share::records::ShareRecordKey;
 use super::state::{CommittedOffset, GroupSnapshot, MemberSnapshot};
+use crate::share::records::ShareRecordKey;
 
 pub const OFFSET_KEY_VERSION: i16 = 1;
 pub const GROUP_KEY_VERSION: i16 = 2;

@@ -259,7 +259,6 @@ pub fn start(shard: &Rc<Shard>) {
 
 // --- after every state-machine call -------------------------------------------------------
 
-
 /// What of `group_id`'s consumer-group records changed since they were last written: the new
 /// values, and tombstones for the keys that went (all of them once the slot is no consumer
 /// group, or is dead). Marks them written.
