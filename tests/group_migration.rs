@@ -3,7 +3,10 @@
 //! consumer-protocol member joins, its classic member reconciled through Heartbeat
 //! (REBALANCE_IN_PROGRESS), JoinGroup and SyncGroup, its commits checked by generation, and
 //! the group downgraded to classic when the consumer-protocol member leaves; each policy's
-//! refusals (GROUP_ID_NOT_FOUND) and a consumer group that stays one under `upgrade`.
+//! refusals (GROUP_ID_NOT_FOUND) and a consumer group that stays one under `upgrade`; a
+//! classic member that never sends SyncGroup removed after its rebalance timeout, a malformed
+//! classic subscription refused as Kafka does (UNKNOWN_SERVER_ERROR), and a static classic
+//! member replacing the last consumer-protocol member downgrading the group.
 #![allow(
     clippy::unwrap_used,
     reason = "a test fails loudly on any unexpected error"
@@ -25,6 +28,7 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 const NONE: i16 = 0;
+const UNKNOWN_SERVER_ERROR: i16 = -1;
 const ILLEGAL_GENERATION: i16 = 22;
 const UNKNOWN_MEMBER_ID: i16 = 25;
 const REBALANCE_IN_PROGRESS: i16 = 27;
@@ -93,19 +97,44 @@ fn partitions(assignment: &Bytes) -> Vec<i32> {
     out
 }
 
+/// A classic JoinGroup (v7) of `member` for `TOPIC` with `metadata`, rebalance timeout
+/// `rebalance_ms` and a 10 s session.
+fn classic_join_request(
+    member: &str,
+    g: &str,
+    metadata: Bytes,
+    rebalance_ms: i32,
+) -> JoinGroupRequest {
+    JoinGroupRequest::default()
+        .with_group_id(GroupId(s(g)))
+        .with_member_id(s(member))
+        .with_session_timeout_ms(10_000)
+        .with_rebalance_timeout_ms(rebalance_ms)
+        .with_protocol_type(s("consumer"))
+        .with_protocols(vec![JoinGroupRequestProtocol::default()
+            .with_name(s("range"))
+            .with_metadata(metadata)])
+}
+
 fn join_classic(c: &mut Conn, g: &str, member: &str, owned: &[i32]) -> JoinGroupResponse {
     c.call(
-        &JoinGroupRequest::default()
-            .with_group_id(GroupId(s(g)))
-            .with_member_id(s(member))
-            .with_session_timeout_ms(10_000)
-            .with_rebalance_timeout_ms(10_000)
-            .with_protocol_type(s("consumer"))
-            .with_protocols(vec![JoinGroupRequestProtocol::default()
-                .with_name(s("range"))
-                .with_metadata(subscription(owned))]),
+        &classic_join_request(member, g, subscription(owned), 10_000),
         7,
     )
+}
+
+/// A ConsumerProtocolAssignment (v0) of every partition of `TOPIC`.
+fn all_partitions() -> Bytes {
+    let all = kafka_protocol::messages::consumer_protocol_assignment::TopicPartition::default()
+        .with_topic(s(TOPIC).into())
+        .with_partitions(vec![0, 1, 2, 3]);
+    let mut a = bytes::BytesMut::new();
+    bytes::BufMut::put_i16(&mut a, 0);
+    ConsumerProtocolAssignment::default()
+        .with_assigned_partitions(vec![all])
+        .encode(&mut a, 0)
+        .unwrap();
+    a.freeze()
 }
 
 fn sync(
@@ -146,15 +175,6 @@ fn classic_group(c: &mut Conn, g: &str) -> (String, i32) {
     let j = join_classic(c, g, &member, &[]);
     assert_eq!(j.error_code, NONE, "{j:?}");
     assert_eq!(j.leader.as_str(), member);
-    let all = kafka_protocol::messages::consumer_protocol_assignment::TopicPartition::default()
-        .with_topic(s(TOPIC).into())
-        .with_partitions(vec![0, 1, 2, 3]);
-    let mut a = bytes::BytesMut::new();
-    bytes::BufMut::put_i16(&mut a, 0);
-    ConsumerProtocolAssignment::default()
-        .with_assigned_partitions(vec![all])
-        .encode(&mut a, 0)
-        .unwrap();
     let r = sync(
         c,
         g,
@@ -162,7 +182,7 @@ fn classic_group(c: &mut Conn, g: &str) -> (String, i32) {
         j.generation_id,
         vec![SyncGroupRequestAssignment::default()
             .with_member_id(s(&member))
-            .with_assignment(a.freeze())],
+            .with_assignment(all_partitions())],
     );
     assert_eq!(r.error_code, NONE, "{r:?}");
     assert_eq!(partitions(&r.assignment), vec![0, 1, 2, 3]);
@@ -368,4 +388,142 @@ fn policies_refuse_what_they_do_not_allow() {
     assert_eq!(l.members[0].error_code, NONE);
     assert_eq!(group_type(&mut c, g), ("consumer".into(), "Empty".into()));
     assert!(b.panics().is_empty());
+}
+
+/// Members of consumer group `g`, by id, from ConsumerGroupDescribe.
+fn consumer_members(c: &mut Conn, g: &str) -> Vec<String> {
+    let d: ConsumerGroupDescribeResponse = c.call(
+        &ConsumerGroupDescribeRequest::default().with_group_ids(vec![GroupId(s(g))]),
+        1,
+    );
+    let mut ids: Vec<String> = d.groups[0]
+        .members
+        .iter()
+        .map(|m| m.member_id.to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Kafka's sync timeout: a classic member of a consumer group whose SyncGroup does not follow
+/// its JoinGroup within its rebalance timeout is removed, while one that synced stays; and a
+/// classic subscription that does not parse is answered UNKNOWN_SERVER_ERROR, as Kafka's
+/// coordinator answers the IllegalStateException it throws.
+#[test]
+fn a_classic_member_that_never_syncs_is_removed_and_a_bad_subscription_is_refused() {
+    const REBALANCE_MS: i32 = 1_500;
+    let b = Broker::start("migration-sync-timeout", &flags("bidirectional"));
+    let mut admin = Conn::connect(b.shard_addr(0));
+    harness::kafka::create_topic(&mut admin, TOPIC, 4);
+    let g = "sync-timeout";
+    let mut c = coordinator(&b, g);
+    assert_eq!(consumer_join(&mut c, g, "m-1").error_code, NONE);
+    let mut join = |metadata: Bytes| {
+        let j: JoinGroupResponse = c.call(
+            &classic_join_request("", g, metadata.clone(), REBALANCE_MS),
+            7,
+        );
+        assert_eq!(j.error_code, MEMBER_ID_REQUIRED, "{j:?}");
+        let id = j.member_id.to_string();
+        let j: JoinGroupResponse = c.call(&classic_join_request(&id, g, metadata, REBALANCE_MS), 7);
+        (id, j)
+    };
+    let (bad, j) = join(Bytes::from_static(&[0, 9, 1]));
+    assert_eq!(j.error_code, UNKNOWN_SERVER_ERROR, "{j:?}");
+    // Sent before the broker takes the join: its deadline can't come sooner than this plus
+    // the rebalance timeout.
+    let joining = std::time::Instant::now();
+    let (silent, j) = join(subscription(&[]));
+    assert_eq!(j.error_code, NONE, "{j:?}");
+    let (synced, j) = join(subscription(&[]));
+    assert_eq!(j.error_code, NONE, "{j:?}");
+    assert_eq!(
+        sync(&mut c, g, &synced, j.generation_id, vec![]).error_code,
+        NONE
+    );
+    let mut all = vec!["m-1".to_string(), silent.clone(), synced.clone()];
+    all.sort();
+    assert_eq!(consumer_members(&mut c, g), all);
+    assert!(!consumer_members(&mut c, g).contains(&bad));
+
+    // The silent one goes about its rebalance timeout after its join; the other stays.
+    let mut left = vec!["m-1".to_string(), synced.clone()];
+    left.sort();
+    while consumer_members(&mut c, g) != left {
+        assert!(
+            joining.elapsed() < std::time::Duration::from_secs(15),
+            "the member that never synced is still in the group"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        joining.elapsed() >= std::time::Duration::from_millis(REBALANCE_MS as u64),
+        "removed before its rebalance timeout"
+    );
+    assert_eq!(heartbeat(&mut c, g, &silent, 1), UNKNOWN_MEMBER_ID);
+    assert!(b.panics().is_empty());
+}
+
+/// Kafka's online downgrade on replacement: when a static member of the group's last
+/// consumer-protocol member's instance comes back speaking the classic protocol, the group
+/// becomes a classic group (policy `bidirectional`) whose JoinGroup answer makes it the
+/// leader; under `upgrade` the group stays a consumer group and serves it as a classic member
+/// with the replaced member's partitions.
+#[test]
+fn a_static_classic_member_replacing_the_last_consumer_member_downgrades_the_group() {
+    for (policy, kind) in [("bidirectional", "classic"), ("upgrade", "consumer")] {
+        let b = Broker::start(&format!("migration-replace-{policy}"), &flags(policy));
+        let mut admin = Conn::connect(b.shard_addr(0));
+        harness::kafka::create_topic(&mut admin, TOPIC, 4);
+        let g = "replaced";
+        let mut c = coordinator(&b, g);
+        let m: ConsumerGroupHeartbeatResponse = c.call(
+            &ConsumerGroupHeartbeatRequest::default()
+                .with_group_id(GroupId(s(g)))
+                .with_member_id(s("m-static"))
+                .with_member_epoch(0)
+                .with_instance_id(Some(s("instance-1")))
+                .with_rebalance_timeout_ms(10_000)
+                .with_subscribed_topic_names(Some(vec![s(TOPIC).into()]))
+                .with_topic_partitions(Some(Vec::new())),
+            1,
+        );
+        assert_eq!(m.error_code, NONE, "{m:?}");
+        let all: usize = m.assignment.as_ref().map_or(0, |a| {
+            a.topic_partitions.iter().map(|t| t.partitions.len()).sum()
+        });
+        assert_eq!(all, 4, "{m:?}");
+        assert_eq!(group_type(&mut c, g).0, "consumer");
+
+        // The instance restarts with the classic protocol: a JoinGroup without member id.
+        let j: JoinGroupResponse = c.call(
+            &classic_join_request("", g, subscription(&[]), 10_000)
+                .with_group_instance_id(Some(s("instance-1"))),
+            7,
+        );
+        assert_eq!(j.error_code, NONE, "{policy}: {j:?}");
+        let id = j.member_id.to_string();
+        assert_ne!(id, "m-static");
+        assert_eq!(group_type(&mut c, g).0, kind, "{policy}");
+        let r = if kind == "classic" {
+            assert_eq!(j.leader.as_str(), id, "a classic group: it leads");
+            sync(
+                &mut c,
+                g,
+                &id,
+                j.generation_id,
+                vec![SyncGroupRequestAssignment::default()
+                    .with_member_id(s(&id))
+                    .with_assignment(all_partitions())],
+            )
+        } else {
+            assert_eq!(j.leader.as_str(), "", "the broker assigns: no leader");
+            sync(&mut c, g, &id, j.generation_id, vec![])
+        };
+        assert_eq!(r.error_code, NONE, "{policy}: {r:?}");
+        assert_eq!(partitions(&r.assignment), vec![0, 1, 2, 3], "{policy}");
+        assert_eq!(group_type(&mut c, g).1, "Stable", "{policy}");
+        assert_eq!(heartbeat(&mut c, g, &id, j.generation_id), NONE, "{policy}");
+        assert!(b.panics().is_empty());
+    }
 }

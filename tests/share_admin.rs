@@ -355,7 +355,6 @@ fn ack(
 
 #[test]
 fn renew_keeps_records_locked_past_the_lock_duration() {
-    const ACCEPT: i8 = 1;
     const RENEW: i8 = 4;
     let b = broker("share_renew");
     let mut admin = Conn::connect(b.shard_addr(0));
@@ -411,20 +410,7 @@ fn renew_keeps_records_locked_past_the_lock_duration() {
     }
     std::thread::sleep(Duration::from_millis(LOCK_MS / 2));
     // Offset 0 is still this member's; offset 1's lock ended.
-    let accept = |first: i64, epoch: i32| {
-        ShareAcknowledgeRequest::default()
-            .with_group_id(Some(s("gr").into()))
-            .with_member_id(Some(s(member)))
-            .with_share_session_epoch(epoch)
-            .with_topics(ack(id, first, first, ACCEPT))
-    };
-    let r = c.call(&accept(0, epoch), 1);
-    assert_eq!(r.responses[0].partitions[0].error_code, NONE, "{r:?}");
-    let r = c.call(&accept(1, epoch + 1), 1);
-    assert_eq!(
-        r.responses[0].partitions[0].error_code, INVALID_RECORD_STATE,
-        "{r:?}"
-    );
+    assert_renewed_0_expired_1(&mut c, "gr", member, id, epoch);
 }
 
 /// A broker whose locks outlast the test's waits (30 s, Kafka's default) and whose members
@@ -566,7 +552,6 @@ fn share_fetch_v2(
 #[test]
 fn share_fetch_v2_renew_only_extends_the_locks() {
     const RENEW: i8 = 4;
-    const ACCEPT: i8 = 1;
     let b = broker("share_fetch_renew");
     let mut admin = Conn::connect(b.shard_addr(0));
     create_topic(&mut admin, "f", 1);
@@ -633,9 +618,16 @@ fn share_fetch_v2_renew_only_extends_the_locks() {
         epoch += 1;
     }
     std::thread::sleep(Duration::from_millis(LOCK_MS / 2));
+    assert_renewed_0_expired_1(&mut c, "gf", member, id, epoch);
+}
+
+/// After renewing offset 0's lock and letting offset 1's run out: `member` can still accept
+/// offset 0 (at share-session `epoch`), but no longer offset 1 (INVALID_RECORD_STATE).
+fn assert_renewed_0_expired_1(c: &mut Conn, group: &str, member: &str, id: uuid::Uuid, epoch: i32) {
+    const ACCEPT: i8 = 1;
     let accept = |first: i64, epoch: i32| {
         ShareAcknowledgeRequest::default()
-            .with_group_id(Some(s("gf").into()))
+            .with_group_id(Some(s(group).into()))
             .with_member_id(Some(s(member)))
             .with_share_session_epoch(epoch)
             .with_topics(ack(id, first, first, ACCEPT))

@@ -235,27 +235,49 @@ fn describe_group(client: &mut Client, group: &str) -> Result<Described, ClientE
     })
 }
 
+/// The one group a describe request (ConsumerGroupDescribe, ShareGroupDescribe) asks about,
+/// from `group`'s coordinator: None when it is no group of that type (GROUP_ID_NOT_FOUND).
+pub(super) fn describe_one<R: kafka_protocol::protocol::Request, G>(
+    client: &mut Client,
+    group: &str,
+    request: &R,
+    version_max: i16,
+    groups: impl Fn(R::Response) -> Vec<G>,
+    error: impl Fn(&G) -> (i16, Option<&str>),
+) -> Result<Option<G>, ClientError> {
+    let g = with_coordinator(client, group, |conn| {
+        let (_, r) = conn.call(request, version_max)?;
+        groups(r).into_iter().next().ok_or_else(|| {
+            let api = kafka_protocol::messages::ApiKey::try_from(R::KEY)
+                .map_or_else(|_| R::KEY.to_string(), |k| format!("{k:?}"));
+            ClientError::Protocol(format!("{api} answered no group"))
+        })
+    })?;
+    let (code, message) = error(&g);
+    if code == ResponseError::GroupIdNotFound.code() {
+        return Ok(None);
+    }
+    ClientError::check(code, message, format!("group {group}"))?;
+    Ok(Some(g))
+}
+
 /// A KIP-848 consumer group as ConsumerGroupDescribe tells it (None: not a consumer group).
 fn describe_consumer_group(
     client: &mut Client,
     group: &str,
 ) -> Result<Option<Described>, ClientError> {
     let request = ConsumerGroupDescribeRequest::default().with_group_ids(vec![group_id(group)]);
-    let g = with_coordinator(client, group, |conn| {
-        let (_, r) = conn.call(&request, CONSUMER_GROUP_DESCRIBE_VERSION_MAX)?;
-        r.groups
-            .into_iter()
-            .next()
-            .ok_or_else(|| ClientError::Protocol("ConsumerGroupDescribe answered no group".into()))
-    })?;
-    if g.error_code == ResponseError::GroupIdNotFound.code() {
+    let Some(g) = describe_one(
+        client,
+        group,
+        &request,
+        CONSUMER_GROUP_DESCRIBE_VERSION_MAX,
+        |r| r.groups,
+        |g| (g.error_code, g.error_message.as_deref()),
+    )?
+    else {
         return Ok(None);
-    }
-    ClientError::check(
-        g.error_code,
-        g.error_message.as_deref(),
-        format!("group {group}"),
-    )?;
+    };
     let members = g
         .members
         .iter()

@@ -4,13 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::alter_share_group_offsets_request::{
     AlterShareGroupOffsetsRequestPartition, AlterShareGroupOffsetsRequestTopic,
 };
 use kafka_protocol::messages::{AlterShareGroupOffsetsRequest, ShareGroupDescribeRequest};
 
-use super::group::{Described, Member};
+use super::group::{describe_one, Described, Member};
 use sluice_client::groups::{group_id, with_coordinator};
 use sluice_client::{topic_name, Client, ClientError};
 
@@ -22,21 +21,17 @@ const ALTER_SHARE_GROUP_OFFSETS_VERSION_MAX: i16 = 0;
 /// A share group as ShareGroupDescribe tells it (None: not a share group).
 pub(super) fn describe(client: &mut Client, group: &str) -> Result<Option<Described>, ClientError> {
     let request = ShareGroupDescribeRequest::default().with_group_ids(vec![group_id(group)]);
-    let g = with_coordinator(client, group, |conn| {
-        let (_, r) = conn.call(&request, SHARE_GROUP_DESCRIBE_VERSION_MAX)?;
-        r.groups
-            .into_iter()
-            .next()
-            .ok_or_else(|| ClientError::Protocol("ShareGroupDescribe answered no group".into()))
-    })?;
-    if g.error_code == ResponseError::GroupIdNotFound.code() {
+    let Some(g) = describe_one(
+        client,
+        group,
+        &request,
+        SHARE_GROUP_DESCRIBE_VERSION_MAX,
+        |r| r.groups,
+        |g| (g.error_code, g.error_message.as_deref()),
+    )?
+    else {
         return Ok(None);
-    }
-    ClientError::check(
-        g.error_code,
-        g.error_message.as_deref(),
-        format!("group {group}"),
-    )?;
+    };
     let members = g
         .members
         .iter()

@@ -9,10 +9,12 @@
 //! | 0, 1        | version i16 · group string · topic string · partition i32      | offset commit |
 //! | 2           | version i16 · group string                                     | group metadata|
 //! | 3–8         | type i16 · group string (· member string)                      | KIP-848 group |
+//! | 10–15       | type i16 · group string (· member string)                      | share group   |
 //!
 //! Sluice writes key version 1 for offsets and 2 for groups (as Kafka does); a key version 0 is
 //! read but never written, so a zeroed key cannot pass as a record Sluice wrote. Key types 3–8
-//! are the consumer-group records, laid out in `consumer::records`.
+//! are the consumer-group records, laid out in `consumer::records`; 10–15 the share-group records,
+//! laid out in `share::records`.
 //!
 //! Offset commit value (null value = tombstone: the offset was deleted or expired):
 //!
@@ -51,6 +53,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::consumer::records::ConsumerKey;
 use super::state::{CommittedOffset, GroupSnapshot, MemberSnapshot};
+use crate::share::records::ShareRecordKey;
 
 pub const OFFSET_KEY_VERSION: i16 = 1;
 pub const GROUP_KEY_VERSION: i16 = 2;
@@ -77,6 +80,11 @@ pub enum RecordKey {
         group: String,
         key: ConsumerKey,
     },
+    /// A share group's record (`share::records`).
+    Share {
+        group: String,
+        key: ShareRecordKey,
+    },
 }
 
 impl RecordKey {
@@ -84,7 +92,8 @@ impl RecordKey {
         match self {
             RecordKey::Offset { group, .. }
             | RecordKey::Group { group }
-            | RecordKey::Consumer { group, .. } => group,
+            | RecordKey::Consumer { group, .. }
+            | RecordKey::Share { group, .. } => group,
         }
     }
 }
@@ -106,6 +115,29 @@ impl std::fmt::Display for RecordError {
 }
 
 // --- encoding -------------------------------------------------------------------------------
+
+/// Key/value records to append (None: a tombstone).
+pub type Writes = Vec<(Bytes, Option<Bytes>)>;
+
+/// What to append to go from the records `before` (encoded key → value, as last written) to
+/// `now`: tombstones for the keys that went, then the values that are new or changed. The one
+/// diff of the consumer and share groups' records.
+pub fn diff(
+    before: &std::collections::BTreeMap<Bytes, Bytes>,
+    now: &std::collections::BTreeMap<Bytes, Bytes>,
+) -> Writes {
+    let mut writes: Writes = before
+        .keys()
+        .filter(|k| !now.contains_key(*k))
+        .map(|k| (k.clone(), None))
+        .collect();
+    writes.extend(
+        now.iter()
+            .filter(|(k, v)| before.get(*k) != Some(*v))
+            .map(|(k, v)| (k.clone(), Some(v.clone()))),
+    );
+    writes
+}
 
 /// A `string` (i16 length + UTF-8): the one writer of every key's group, topic and member id,
 /// here and in `consumer::records`.
@@ -285,6 +317,18 @@ pub fn decode_key(key: &[u8]) -> Result<RecordKey, RecordError> {
             RecordKey::Consumer {
                 group,
                 key: ConsumerKey::from_type(version, member)?,
+            }
+        }
+        t if ShareRecordKey::is_share(t) => {
+            let group = r.string()?;
+            let member = if ShareRecordKey::has_member(t) {
+                Some(r.string()?)
+            } else {
+                None
+            };
+            RecordKey::Share {
+                group,
+                key: ShareRecordKey::from_type(t, member)?,
             }
         }
         v => return Err(RecordError::UnknownKeyVersion(v)),

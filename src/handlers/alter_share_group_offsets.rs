@@ -13,7 +13,7 @@ use kafka_protocol::messages::{
     AlterShareGroupOffsetsRequest, AlterShareGroupOffsetsResponse, ApiKey, RequestHeader,
 };
 
-use super::{encode, str_bytes, Reply, Versions};
+use super::{admit_share_offsets, encode, str_bytes, Reply, Versions};
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::security::authz::AclOperation;
 use crate::security::authz_helpers::Authz;
@@ -37,12 +37,20 @@ pub async fn handle(
     let request = AlterShareGroupOffsetsRequest::try_decode(body, header.request_api_version)?;
     let group = request.group_id.0.to_string();
     let authz = Authz::new(shard, session);
-    let admitted = offsets::admit(shard, &authz, &group, AclOperation::Read, true, "altered").await;
-    if let Err((code, message)) = admitted {
-        let response = AlterShareGroupOffsetsResponse::default()
-            .with_error_code(code)
-            .with_error_message(Some(str_bytes(&message)));
-        return Ok(encode(&shard.metrics, header, &response));
+    let admitted = admit_share_offsets(
+        shard,
+        header,
+        &authz,
+        &group,
+        (AclOperation::Read, true, "altered"),
+        |code, message| {
+            AlterShareGroupOffsetsResponse::default()
+                .with_error_code(code)
+                .with_error_message(Some(message))
+        },
+    );
+    if let Err(reply) = admitted.await {
+        return Ok(reply);
     }
     let snapshot = shard.snapshot();
     let mut responses = Vec::with_capacity(request.topics.len());

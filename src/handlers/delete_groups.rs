@@ -48,7 +48,9 @@ pub async fn handle(
             Err(e) => Err(e.code()),
             Ok(()) => coordinator::route(shard, &group_id, move |s| async move {
                 if crate::share::coordinator::share_group_exists(&s, &g) {
-                    return Ok(crate::share::coordinator::delete(&s, &g).map_err(|e| e.code()));
+                    return Ok(crate::share::coordinator::delete(&s, &g)
+                        .await
+                        .map_err(|e| e.code()));
                 }
                 coordinator::delete_group(s, g).await.map(Ok)
             })

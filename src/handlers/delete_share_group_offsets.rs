@@ -13,7 +13,7 @@ use kafka_protocol::messages::{
     ApiKey, DeleteShareGroupOffsetsRequest, DeleteShareGroupOffsetsResponse, RequestHeader,
 };
 
-use super::{encode, str_bytes, Reply, Versions};
+use super::{admit_share_offsets, encode, str_bytes, Reply, Versions};
 use crate::groups::coordinator as groups;
 use crate::protocol::decode::{DecodeError, TryDecode};
 use crate::security::authz::AclOperation;
@@ -38,20 +38,20 @@ pub async fn handle(
     let request = DeleteShareGroupOffsetsRequest::try_decode(body, header.request_api_version)?;
     let group = request.group_id.0.to_string();
     let authz = Authz::new(shard, session);
-    let admitted = offsets::admit(
+    let admitted = admit_share_offsets(
         shard,
+        header,
         &authz,
         &group,
-        AclOperation::Delete,
-        false,
-        "deleted",
-    )
-    .await;
-    if let Err((code, message)) = admitted {
-        let response = DeleteShareGroupOffsetsResponse::default()
-            .with_error_code(code)
-            .with_error_message(Some(str_bytes(&message)));
-        return Ok(encode(&shard.metrics, header, &response));
+        (AclOperation::Delete, false, "deleted"),
+        |code, message| {
+            DeleteShareGroupOffsetsResponse::default()
+                .with_error_code(code)
+                .with_error_message(Some(message))
+        },
+    );
+    if let Err(reply) = admitted.await {
+        return Ok(reply);
     }
     let snapshot = shard.snapshot();
     let mut responses = Vec::with_capacity(request.topics.len());
@@ -97,6 +97,7 @@ pub async fn handle(
             .initialized
             .borrow_mut()
             .retain(|(g, t, _)| *g != id || !deleted_topics.contains(t));
+        crate::share::persist::persist(&s, &id).await
     })
     .await;
     let response = DeleteShareGroupOffsetsResponse::default().with_responses(responses);

@@ -485,3 +485,21 @@ fn encode_failed(key: ApiKey, version: i16) -> Reply {
 pub fn str_bytes(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
 }
+
+/// The first step of the share-group offset admin APIs (AlterShareGroupOffsets,
+/// DeleteShareGroupOffsets): `share::offsets::admit`; on refusal, the whole answer, built by
+/// `refused(error code, message)`.
+pub(crate) async fn admit_share_offsets<R: Encodable + ResponseErrors>(
+    shard: &Rc<Shard>,
+    header: &RequestHeader,
+    authz: &crate::security::authz_helpers::Authz<'_>,
+    group: &str,
+    (operation, create, verb): (crate::security::authz::AclOperation, bool, &str),
+    refused: impl FnOnce(i16, StrBytes) -> R,
+) -> Result<(), Reply> {
+    crate::share::offsets::admit(shard, authz, group, operation, create, verb)
+        .await
+        .map_err(|(code, message)| {
+            encode(&shard.metrics, header, &refused(code, str_bytes(&message)))
+        })
+}

@@ -1,8 +1,10 @@
 //! The coordinator shard's side of share groups: ShareGroupHeartbeat, ShareGroupDescribe,
 //! ListGroups' share groups, DeleteGroups. A share group lives on the owner of its
 //! `__consumer_offsets` partition, as classic groups do (`groups::coordinator::route` places
-//! it). Membership is not persisted: after a restart members rejoin (UNKNOWN_MEMBER_ID tells
-//! them to), while the share-partitions' state is durable on their owners.
+//! it). Membership is persisted in that partition as Kafka's share-group records
+//! (`persist`), written before a heartbeat is answered and replayed at start-up, so after a
+//! restart a member continues at its epoch; the share-partitions' state is durable on their
+//! owners.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -44,15 +46,28 @@ pub async fn heartbeat(
     let leaving = (hb.member_epoch == -1).then(|| hb.member_id.clone());
     let (answer, mut gone) = {
         let mut groups = shard.share.groups.borrow_mut();
+        let existed = groups.contains_key(&group_id);
         let g = groups
             .entry(group_id.clone())
             .or_insert_with(|| ShareGroup::new(group_id.clone()));
         let gone = g.expire_members(now, config.session_timeout_ms);
-        (g.heartbeat(hb, now, config.members_max, &partitions), gone)
+        let answer = g.heartbeat(hb, now, config.members_max, &partitions);
+        if !existed && g.members.is_empty() && g.epoch == 0 {
+            // A refused first heartbeat creates no group.
+            groups.remove(&group_id);
+        }
+        (answer, gone)
     };
     gone.extend(leaving);
     release_members(&shard, &group_id, gone).await;
-    let answer = answer?;
+    let answer = match answer {
+        Ok(a) => a,
+        Err(e) => {
+            // Members may have expired meanwhile: that change is durable too.
+            super::persist::persist(&shard, &group_id).await?;
+            return Err(e.into());
+        }
+    };
     let mut out = HeartbeatOut {
         member_epoch: answer.member_epoch,
         heartbeat_interval_ms: i32::try_from(config.heartbeat_interval_ms).unwrap_or(i32::MAX),
@@ -68,6 +83,9 @@ pub async fn heartbeat(
         }
         out.assignment = Some(topics);
     }
+    // Kafka answers a heartbeat once its records are written: an epoch a member was told
+    // survives a crash.
+    super::persist::persist(&shard, &group_id).await?;
     Ok(out)
 }
 
@@ -142,6 +160,8 @@ pub async fn sweep(shard: &Rc<Shard>) {
     for (group, gone) in expired {
         tracing::info!(group, members = ?gone, "share group members timed out");
         release_members(shard, &group, gone).await;
+        // A failed write is retried with the group's next change (it writes everything).
+        let _ = super::persist::persist(shard, &group).await;
     }
 }
 
@@ -243,23 +263,25 @@ pub fn list(shard: &Shard) -> Vec<(String, &'static str)> {
     out
 }
 
-/// DeleteGroups for a share group: only an empty one (NON_EMPTY_GROUP otherwise). Its
-/// share-partitions' state files stay until AlterShareGroupOffsets / DeleteShareGroupOffsets
-/// or the topic goes.
-pub fn delete(shard: &Shard, group_id: &str) -> Result<(), ShareError> {
-    let mut groups = shard.share.groups.borrow_mut();
-    let g = groups
-        .get_mut(group_id)
-        .ok_or(ShareError::GroupIdNotFound)?;
-    // Silent members are expired by the sweeper (which releases their records first).
-    if !g.members.is_empty() {
-        return Err(ShareError::NonEmptyGroup);
+/// DeleteGroups for a share group: only an empty one (NON_EMPTY_GROUP otherwise), removed
+/// durably (tombstones for every record of it). Its share-partitions' state files stay until
+/// AlterShareGroupOffsets / DeleteShareGroupOffsets or the topic goes.
+pub async fn delete(shard: &Rc<Shard>, group_id: &str) -> Result<(), ShareError> {
+    {
+        let mut groups = shard.share.groups.borrow_mut();
+        let g = groups
+            .get_mut(group_id)
+            .ok_or(ShareError::GroupIdNotFound)?;
+        // Silent members are expired by the sweeper (which releases their records first).
+        if !g.members.is_empty() {
+            return Err(ShareError::NonEmptyGroup);
+        }
+        groups.remove(group_id);
     }
-    groups.remove(group_id);
     shard
         .share
         .initialized
         .borrow_mut()
         .retain(|(g, _, _)| g != group_id);
-    Ok(())
+    super::persist::persist(shard, group_id).await
 }

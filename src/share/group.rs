@@ -23,6 +23,8 @@ pub enum HeartbeatError {
 pub struct Member {
     /// The epoch this member was last told.
     pub epoch: i32,
+    /// The epoch it was told before that (persisted as Kafka does; 0 for a new member).
+    pub previous_epoch: i32,
     pub topics: Vec<String>,
     pub rack: Option<String>,
     pub client_id: String,
@@ -40,7 +42,9 @@ pub struct ShareGroup {
     /// The epoch the target assignment was computed at.
     pub assignment_epoch: i32,
     pub members: BTreeMap<String, Member>,
-    target: BTreeMap<String, BTreeMap<String, Vec<i32>>>,
+    /// Every member's target assignment (topic name → partitions), computed at
+    /// `assignment_epoch`.
+    pub(super) target: BTreeMap<String, BTreeMap<String, Vec<i32>>>,
 }
 
 /// What a heartbeat answers.
@@ -145,6 +149,7 @@ impl ShareGroup {
                         hb.member_id.clone(),
                         Member {
                             epoch: 0,
+                            previous_epoch: 0,
                             topics,
                             rack: hb.rack.clone(),
                             client_id: hb.client_id.clone(),
@@ -195,6 +200,9 @@ impl ShareGroup {
                 member_epoch: epoch,
                 assignment: None,
             });
+        }
+        if m.epoch != epoch {
+            m.previous_epoch = m.epoch;
         }
         m.epoch = epoch;
         m.assignment = target.clone();

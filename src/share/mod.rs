@@ -13,6 +13,8 @@
 //! - `coordinator`: the coordinator shard's side: heartbeats, describe, list, delete, and the
 //!   sweep that expires silent members and releases what they hold.
 //! - `offsets`: the share-group offset admin APIs (describe, alter, delete start offsets).
+//! - `records`: the groups' `__consumer_offsets` records (Kafka 4.2's types 10–15), byte
+//!   layouts at the top of the file; `persist` writes a group's changes and restores it.
 //!
 //! Every piece of state here is per shard, in [`ShareState`] (held by `Shard::share`).
 
@@ -21,6 +23,8 @@ pub mod group;
 pub mod offsets;
 pub mod owner;
 pub mod partition;
+pub mod persist;
+pub mod records;
 pub mod sessions;
 pub mod store;
 
@@ -289,6 +293,8 @@ pub struct ShareState {
     pub groups: RefCell<HashMap<String, group::ShareGroup>>,
     /// Share-partitions this coordinator knows to be initialized on their owners.
     pub initialized: RefCell<HashSet<ShareKey>>,
+    /// Each coordinated group's records as last written (encoded key → value), `persist`.
+    pub written: RefCell<HashMap<String, std::collections::BTreeMap<bytes::Bytes, bytes::Bytes>>>,
     /// The share-partitions of partitions this shard owns, loaded on first use.
     pub partitions: RefCell<HashMap<ShareKey, Rc<owner::Slot>>>,
     /// Serializes first loads, so a share-partition is read from its file once.
@@ -304,6 +310,7 @@ impl ShareState {
             config,
             groups: RefCell::new(HashMap::new()),
             initialized: RefCell::new(HashSet::new()),
+            written: RefCell::new(HashMap::new()),
             partitions: RefCell::new(HashMap::new()),
             loading: futures::lock::Mutex::new(()),
             sessions: RefCell::new(sessions::Sessions::default()),

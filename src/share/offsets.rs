@@ -82,7 +82,9 @@ pub async fn admit(
     }
     let id = group.to_string();
     let checked = crate::groups::coordinator::route(shard, group, move |s| async move {
-        check_empty(&s, &id, create)
+        check_empty(&s, &id, create)?;
+        // A group created here is durable before its offsets change.
+        super::persist::persist(&s, &id).await
     })
     .await
     .map_err(ShareError::from)

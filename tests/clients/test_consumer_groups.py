@@ -8,13 +8,13 @@ Every wait is bounded by a deadline; group timing is shortened with broker flags
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
+from consumer_thread import ConsumerThread, wait_consumed
 from kafka_util import create_topic, produce
 
 TIMEOUT_S = 60.0
@@ -33,16 +33,13 @@ def cbroker(sluice):
     return sluice(*FLAGS)
 
 
-class Member:
+class Member(ConsumerThread):
     """One consumer of the group on its own thread: records what it got and when, commits
     after every batch (synchronously, so a partition's next owner starts after it)."""
 
     def __init__(self, bootstrap: str, group: str, subscription: list[str], name: str):
-        self.name = name
-        self.got: list[tuple[str, int, int, str]] = []
+        super().__init__(name)
         self.times: list[float] = []
-        self.errors: list[str] = []
-        self._stop = threading.Event()
         self.c = Consumer({
             "bootstrap.servers": bootstrap,
             "group.id": group,
@@ -62,46 +59,21 @@ class Member:
             on_lost=lambda _c, ps: self.assigned.difference_update(
                 (p.topic, p.partition) for p in ps),
         )
-        self.t = threading.Thread(target=self._run, daemon=True)
-        self.t.start()
+        self.start()
 
-    def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                msgs = self.c.consume(num_messages=200, timeout=0.2)
-                batch = []
-                for m in msgs:
-                    if m.error() is not None:
-                        if not m.error().retriable() and m.error().fatal():
-                            self.errors.append(str(m.error()))
-                        continue
-                    batch.append((m.topic(), m.partition(), m.offset(), m.value().decode()))
-                if batch:
-                    self.got.extend(batch)
-                    self.times.extend([time.monotonic()] * len(batch))
-                    try:
-                        self.c.commit(asynchronous=False)
-                    except KafkaException as e:
-                        self.errors.append(f"commit: {e}")
-        except Exception as e:  # noqa: BLE001 - reported by the test
-            self.errors.append(repr(e))
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.t.join(timeout=20)
-        self.c.close()
-
-
-def wait_consumed(members: list[Member], expected: set[str], what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT_S
-    while time.monotonic() < deadline:
-        seen = {v for m in members for (_, _, _, v) in m.got}
-        if expected <= seen:
-            return
-        time.sleep(0.1)
-    seen = {v for m in members for (_, _, _, v) in m.got}
-    missing = sorted(expected - seen)
-    raise AssertionError(f"{what}: {len(missing)} never consumed, e.g. {missing[:5]}")
+    def step(self) -> None:
+        msgs = self.c.consume(num_messages=200, timeout=0.2)
+        batch = []
+        for m in msgs:
+            if m.error() is not None:
+                if not m.error().retriable() and m.error().fatal():
+                    self.errors.append(str(m.error()))
+                continue
+            batch.append((m.topic(), m.partition(), m.offset(), m.value().decode()))
+        if batch:
+            self.got.extend(batch)
+            self.times.extend([time.monotonic()] * len(batch))
+            self.commit()
 
 
 def wait_assigned(members: list[Member], partitions: int) -> None:

@@ -10,13 +10,13 @@ Every wait is bounded by a deadline; group timing is shortened with broker and c
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
+from consumer_thread import ConsumerThread, wait_consumed
 from kafka_util import admin, create_topic, produce
 
 TIMEOUT_S = 60.0
@@ -36,17 +36,14 @@ def mbroker(sluice):
     return sluice(*FLAGS)
 
 
-class Member:
+class Member(ConsumerThread):
     """One consumer on its own thread, speaking `protocol` ("classic" or "consumer"): records
     what it got, commits each batch's offsets explicitly and synchronously (so a partition's
     next owner starts where it stopped)."""
 
     def __init__(self, bootstrap: str, group: str, topic: str, name: str, protocol: str):
-        self.name = name
-        self.got: list[tuple[int, int, str]] = []
-        self.errors: list[str] = []
+        super().__init__(name)
         self.assigned: set[int] = set()
-        self._stop = threading.Event()
         conf = {
             "bootstrap.servers": bootstrap,
             "group.id": group,
@@ -65,50 +62,24 @@ class Member:
             on_revoke=lambda _c, ps: self.assigned.difference_update(p.partition for p in ps),
             on_lost=lambda _c, ps: self.assigned.difference_update(p.partition for p in ps),
         )
-        self.t = threading.Thread(target=self._run, daemon=True)
-        self.t.start()
+        self.start()
 
     def _assign(self, ps) -> None:
         # librdkafka hands an eager member its whole assignment, a cooperative one a delta.
         self.assigned.update(p.partition for p in ps)
 
-    def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                msgs = self.c.consume(num_messages=200, timeout=0.2)
-                ends: dict[tuple[str, int], int] = {}
-                for m in msgs:
-                    if m.error() is not None:
-                        if m.error().fatal():
-                            self.errors.append(str(m.error()))
-                        continue
-                    self.got.append((m.partition(), m.offset(), m.value().decode()))
-                    ends[(m.topic(), m.partition())] = m.offset() + 1
-                if ends:
-                    offsets = [TopicPartition(t, p, o) for (t, p), o in ends.items()]
-                    try:
-                        self.c.commit(offsets=offsets, asynchronous=False)
-                    except KafkaException as e:
-                        self.errors.append(f"commit: {e}")
-        except Exception as e:  # noqa: BLE001 - reported by the test
-            self.errors.append(repr(e))
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.t.join(timeout=20)
-        self.c.close()
-
-
-def wait_consumed(members: list[Member], expected: set[str], what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT_S
-    while time.monotonic() < deadline:
-        seen = {v for m in members for (_, _, v) in m.got}
-        if expected <= seen:
-            return
-        time.sleep(0.1)
-    seen = {v for m in members for (_, _, v) in m.got}
-    missing = sorted(expected - seen)
-    raise AssertionError(f"{what}: {len(missing)} never consumed, e.g. {missing[:5]}")
+    def step(self) -> None:
+        msgs = self.c.consume(num_messages=200, timeout=0.2)
+        ends: dict[tuple[str, int], int] = {}
+        for m in msgs:
+            if m.error() is not None:
+                if m.error().fatal():
+                    self.errors.append(str(m.error()))
+                continue
+            self.got.append((m.partition(), m.offset(), m.value().decode()))
+            ends[(m.topic(), m.partition())] = m.offset() + 1
+        if ends:
+            self.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in ends.items()])
 
 
 def wait_assigned(members: list[Member], partitions: int) -> None:

@@ -2,7 +2,8 @@
 get records, explicit acknowledgement (RELEASE redelivers with a higher delivery count, REJECT
 archives), a record never acknowledged comes back after the lock duration, a record past the
 delivery limit is archived, a killed worker loses nothing, a broker restart neither brings
-back an acknowledged record nor loses one, and under `share.isolation.level=read_committed`
+back an acknowledged record nor loses one (and the group itself, in `__consumer_offsets`, is
+listed and described as before), and under `share.isolation.level=read_committed`
 aborted transactions are never delivered and delivery stops at the last stable offset.
 
 `share.auto.offset.reset` is `latest` (Kafka's default): each test lets its workers join (the
@@ -52,6 +53,16 @@ def describe_group(bootstrap: str, group: str) -> dict:
         env={**os.environ, "SLUICE_BROKERS": bootstrap}, capture_output=True, text=True, timeout=30,
     )
     return json.loads(r.stdout) if r.returncode == 0 else {}
+
+
+def list_groups(bootstrap: str) -> dict[str, tuple[str, str]]:
+    """`sluice group list` (ListGroups of every broker): group → (state, protocol type)."""
+    r = subprocess.run(
+        [str(sluice_bin()), "group", "list", "--format", "json"],
+        env={**os.environ, "SLUICE_BROKERS": bootstrap}, capture_output=True, text=True, timeout=30,
+        check=True,
+    )
+    return {g["group"]: (g["state"], g["protocol_type"]) for g in json.loads(r.stdout)}
 
 
 def wait_for_members(bootstrap: str, group: str, n: int, polling: list[ShareConsumer] = ()) -> None:
@@ -314,8 +325,16 @@ def test_restart_neither_redelivers_acknowledged_nor_loses_records(sluice, topic
             accepted.add(m.value())
         c.commit_sync()
     assert len(accepted) >= n // 2
+    described = describe_group(b.bootstrap, "gr")
     # Records the consumer fetched ahead and never acknowledged must come back after the restart.
     b.restart(kill=True)
+    # The group itself is in __consumer_offsets: listed as a share group, with its epochs and
+    # its member (whose session starts again) as before.
+    assert list_groups(b.bootstrap).get("gr") == ("Stable", "share")
+    again = describe_group(b.bootstrap, "gr")
+    for k in ("protocol_type", "group_epoch", "assignment_epoch"):
+        assert again.get(k) == described[k], (k, described, again)
+    assert [m["member_id"] for m in again["members"]] == [m["member_id"] for m in described["members"]]
     c.close()
     c = share_consumer(b.bootstrap, "gr", explicit=True)
     c.subscribe([topic_name])

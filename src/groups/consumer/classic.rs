@@ -8,7 +8,9 @@
 //! or may now take partitions others released; it then rejoins (JoinGroup, reporting what it
 //! owns in its subscription), which moves it one step, and SyncGroup hands it its assigned
 //! partitions. Its generation is its member epoch. A member told to rejoin that does not do
-//! so within its rebalance timeout is removed (Kafka's join timeout).
+//! so within its rebalance timeout is removed (Kafka's join timeout), and so is one whose
+//! SyncGroup does not follow its JoinGroup within its rebalance timeout (Kafka's sync
+//! timeout). A malformed subscription is UNKNOWN_SERVER_ERROR, as Kafka answers it.
 //!
 //! Part of `group` (a child module sharing `ConsumerGroup`'s private fields); pure logic.
 //! Lives in its coordinator's slot, on the coordinator shard.
@@ -33,11 +35,32 @@ pub struct ClassicMember {
     pub protocols: Vec<Protocol>,
     /// Told to rejoin (REBALANCE_IN_PROGRESS): removed unless it rejoins by then.
     pub rejoin_deadline_ms: Option<u64>,
+    /// Joined: removed unless its SyncGroup comes by then (Kafka's sync timeout, the
+    /// member's rebalance timeout after its JoinGroup).
+    pub sync_deadline_ms: Option<u64>,
 }
 
 impl ClassicMember {
+    /// A member that joined with `protocols` and has nothing pending yet.
+    pub fn new(session_timeout_ms: u64, protocols: Vec<Protocol>) -> ClassicMember {
+        ClassicMember {
+            session_timeout_ms,
+            protocols,
+            rejoin_deadline_ms: None,
+            sync_deadline_ms: None,
+        }
+    }
+
     fn protocol_name(&self) -> &str {
         self.protocols.first().map_or("", |p| p.name.as_str())
+    }
+
+    /// The earliest time it is removed at unless it rejoins or syncs.
+    pub fn deadline_ms(&self) -> Option<u64> {
+        match (self.rejoin_deadline_ms, self.sync_deadline_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 
@@ -108,6 +131,17 @@ impl ConsumerGroup {
         !self.members.is_empty() && self.members.values().all(|m| m.classic.is_some())
     }
 
+    /// Kafka's `allMembersUseClassicProtocolExcept` for the static member of `instance_id`
+    /// (which must be here): would replacing it by a classic member leave only classic ones?
+    pub fn all_classic_but_instance(&self, instance_id: &str) -> bool {
+        let holds = |m: &Member| m.instance_id.as_deref() == Some(instance_id);
+        self.members.values().any(holds)
+            && self
+                .members
+                .values()
+                .all(|m| holds(m) || m.classic.is_some())
+    }
+
     /// The classic member `member_id` (with `instance_id` if given), Kafka's
     /// `validateConsumerGroupMember` plus "it uses the classic protocol".
     fn classic_member(
@@ -150,8 +184,10 @@ impl ConsumerGroup {
             .first()
             .ok_or(GroupError::InconsistentGroupProtocol)?;
         let protocol_name = first.name.clone();
+        // Kafka's `deserializeSubscription` throws IllegalStateException on a malformed
+        // subscription, which its coordinator answers as UNKNOWN_SERVER_ERROR.
         let subscription =
-            parse_subscription(&first.metadata).ok_or(GroupError::InconsistentGroupProtocol)?;
+            parse_subscription(&first.metadata).ok_or(GroupError::UnknownServerError)?;
         let mut member = match self.members.get(&p.member_id) {
             Some(m) => m.clone(),
             None => self.new_classic_member(&p, s)?,
@@ -167,11 +203,10 @@ impl ConsumerGroup {
         member.client_id = p.client_id;
         member.client_host = p.client_host;
         member.session_deadline_ms = now_ms.saturating_add(p.session_timeout_ms);
-        member.classic = Some(ClassicMember {
-            session_timeout_ms: p.session_timeout_ms,
-            protocols: p.protocols,
-            rejoin_deadline_ms: None,
-        });
+        let mut classic = ClassicMember::new(p.session_timeout_ms, p.protocols);
+        let rebalance_timeout = u64::try_from(p.rebalance_timeout_ms.max(0)).unwrap_or(0);
+        classic.sync_deadline_ms = Some(now_ms.saturating_add(rebalance_timeout));
+        member.classic = Some(classic);
         let id = member.id.clone();
         self.members.insert(id.clone(), member);
         let owned = to_ids(view, &subscription.owned);
@@ -182,27 +217,7 @@ impl ConsumerGroup {
 
     /// A member not in the group yet: new, or a static member replacing its instance's.
     fn new_classic_member(&mut self, p: &ClassicJoin, s: &Settings) -> Result<Member, GroupError> {
-        let mut m = Member {
-            id: p.member_id.clone(),
-            instance_id: p.instance_id.clone(),
-            rack_id: None,
-            client_id: String::new(),
-            client_host: String::new(),
-            epoch: 0,
-            previous_epoch: 0,
-            state: MemberState::Stable,
-            rebalance_timeout_ms: p.rebalance_timeout_ms,
-            topic_names: Vec::new(),
-            topic_regex: None,
-            assignor: None,
-            assigned: Assignment::new(),
-            revoking: Assignment::new(),
-            resolved: BTreeSet::new(),
-            session_deadline_ms: 0,
-            revoke_deadline_ms: None,
-            left: false,
-            classic: None,
-        };
+        let mut m = Member::fresh(&p.member_id, p.instance_id.clone(), p.rebalance_timeout_ms);
         if let Some(instance) = &p.instance_id {
             let holder = self
                 .members
@@ -263,6 +278,9 @@ impl ConsumerGroup {
             return Err(GroupError::RebalanceInProgress);
         }
         m.session_deadline_ms = now_ms.saturating_add(c.session_timeout_ms);
+        if let Some(c) = m.classic.as_mut() {
+            c.sync_deadline_ms = None;
+        }
         Ok((m.assigned.clone(), name))
     }
 
@@ -375,29 +393,19 @@ impl ConsumerGroup {
             };
             g.target.insert(seed.id.clone(), assigned.clone());
             let member = Member {
-                id: seed.id.clone(),
-                instance_id: seed.instance_id,
-                rack_id: None,
                 client_id: seed.client_id,
                 client_host: seed.client_host,
                 epoch: generation,
                 previous_epoch: generation,
-                state: MemberState::Stable,
-                rebalance_timeout_ms: i32::try_from(seed.rebalance_timeout_ms).unwrap_or(i32::MAX),
                 topic_names: sub.topics,
-                topic_regex: None,
-                assignor: None,
                 assigned,
-                revoking: Assignment::new(),
-                resolved: BTreeSet::new(),
                 session_deadline_ms: now_ms.saturating_add(seed.session_timeout_ms),
-                revoke_deadline_ms: None,
-                left: false,
-                classic: Some(ClassicMember {
-                    session_timeout_ms: seed.session_timeout_ms,
-                    protocols: seed.protocols,
-                    rejoin_deadline_ms: None,
-                }),
+                classic: Some(ClassicMember::new(seed.session_timeout_ms, seed.protocols)),
+                ..Member::fresh(
+                    &seed.id,
+                    seed.instance_id,
+                    i32::try_from(seed.rebalance_timeout_ms).unwrap_or(i32::MAX),
+                )
             };
             g.members.insert(seed.id, member);
         }

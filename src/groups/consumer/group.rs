@@ -69,6 +69,34 @@ pub struct Member {
     pub classic: Option<ClassicMember>,
 }
 
+impl Member {
+    /// A member about to join (epoch 0, nothing assigned, no subscription yet): the start of
+    /// both a consumer-protocol and a classic member.
+    pub fn fresh(id: &str, instance_id: Option<String>, rebalance_timeout_ms: i32) -> Member {
+        Member {
+            id: id.to_string(),
+            instance_id,
+            rack_id: None,
+            client_id: String::new(),
+            client_host: String::new(),
+            epoch: 0,
+            previous_epoch: 0,
+            state: MemberState::Stable,
+            rebalance_timeout_ms,
+            topic_names: Vec::new(),
+            topic_regex: None,
+            assignor: None,
+            assigned: Assignment::new(),
+            revoking: Assignment::new(),
+            resolved: BTreeSet::new(),
+            session_deadline_ms: 0,
+            revoke_deadline_ms: None,
+            left: false,
+            classic: None,
+        }
+    }
+}
+
 /// One topic as a subscription sees it.
 #[derive(Debug, Clone)]
 pub struct TopicInfo {
@@ -214,23 +242,24 @@ impl ConsumerGroup {
         self.members
             .values()
             .flat_map(|m| {
-                let rejoin = m.classic.as_ref().and_then(|c| c.rejoin_deadline_ms);
-                [Some(m.session_deadline_ms), m.revoke_deadline_ms, rejoin]
+                let classic = m.classic.as_ref().and_then(|c| c.deadline_ms());
+                [Some(m.session_deadline_ms), m.revoke_deadline_ms, classic]
             })
             .flatten()
             .min()
     }
 
-    /// Remove members whose session ended or who did not revoke in time; true if any went.
+    /// Remove members whose session ended, who did not revoke in time, or (classic members)
+    /// did not rejoin or sync in time; true if any went.
     pub fn tick(&mut self, now_ms: u64) -> bool {
         let expired: Vec<String> = self
             .members
             .values()
             .filter(|m| {
-                let rejoin = m.classic.as_ref().and_then(|c| c.rejoin_deadline_ms);
+                let classic = m.classic.as_ref().and_then(|c| c.deadline_ms());
                 m.session_deadline_ms <= now_ms
                     || m.revoke_deadline_ms.is_some_and(|d| d <= now_ms)
-                    || rejoin.is_some_and(|d| d <= now_ms)
+                    || classic.is_some_and(|d| d <= now_ms)
             })
             .map(|m| m.id.clone())
             .collect();
@@ -376,27 +405,7 @@ impl ConsumerGroup {
         {
             return Err(GroupError::InvalidRequest);
         }
-        let mut fresh = Member {
-            id: p.member_id.clone(),
-            instance_id: p.instance_id.clone(),
-            rack_id: None,
-            client_id: String::new(),
-            client_host: String::new(),
-            epoch: 0,
-            previous_epoch: 0,
-            state: MemberState::Stable,
-            rebalance_timeout_ms: p.rebalance_timeout_ms,
-            topic_names: Vec::new(),
-            topic_regex: None,
-            assignor: None,
-            assigned: Assignment::new(),
-            revoking: Assignment::new(),
-            resolved: BTreeSet::new(),
-            session_deadline_ms: 0,
-            revoke_deadline_ms: None,
-            left: false,
-            classic: None,
-        };
+        let mut fresh = Member::fresh(&p.member_id, p.instance_id.clone(), p.rebalance_timeout_ms);
         if let Some(instance) = &p.instance_id {
             let holder = self
                 .members

@@ -413,7 +413,8 @@ fn a_classic_member_told_to_rejoin_is_removed_after_its_rebalance_timeout() {
     let mut f = Fixture::new(&[("orders", 1, 2)]);
     let mut c1 = classic("c1", &[]);
     c1.session_timeout_ms = 60_000;
-    f.classic_join(c1, 0).unwrap();
+    let e = f.classic_join(c1, 0).unwrap();
+    f.sync("c1", e).unwrap();
     f.hb(join("m", "orders"), 0).unwrap();
     assert_eq!(
         f.g.classic_heartbeat("c1", None, 1, 100),
@@ -423,6 +424,34 @@ fn a_classic_member_told_to_rejoin_is_removed_after_its_rebalance_timeout() {
     assert!(f.g.tick(100 + 20_000));
     assert_eq!(f.g.members.len(), 1);
     assert!(!f.g.all_classic());
+}
+
+#[test]
+fn a_classic_member_that_does_not_sync_is_removed_after_its_rebalance_timeout() {
+    let mut f = Fixture::new(&[("orders", 1, 2)]);
+    f.hb(join("m", "orders"), 0).unwrap();
+    let mut c1 = classic("c1", &[]);
+    c1.session_timeout_ms = 60_000;
+    let mut c2 = classic("c2", &[]);
+    c2.session_timeout_ms = 60_000;
+    // c2 syncs in time (its deadline ends); c1, joining later, never does.
+    let e2 = f.classic_join(c2, 0).unwrap();
+    f.sync("c2", e2).unwrap();
+    f.classic_join(c1, 10).unwrap();
+    assert_eq!(f.g.next_deadline(), Some(20_010));
+    assert!(!f.g.tick(20_009));
+    assert!(f.g.tick(20_010));
+    assert!(!f.g.members.contains_key("c1"));
+    assert!(f.g.members.contains_key("c2"));
+}
+
+#[test]
+fn a_classic_subscription_that_does_not_parse_is_an_unknown_server_error() {
+    let mut f = Fixture::new(&[("orders", 1, 2)]);
+    f.hb(join("m", "orders"), 0).unwrap();
+    let mut c1 = classic("c1", &[]);
+    c1.protocols[0].metadata = Bytes::from_static(&[0, 9, 1]);
+    assert_eq!(f.classic_join(c1, 0), Err(GroupError::UnknownServerError));
 }
 
 fn seed(id: &str, partitions: &[i32]) -> ClassicSeed {

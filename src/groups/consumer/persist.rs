@@ -192,14 +192,14 @@ impl ConsumerGroup {
                 now_ms.saturating_add(t)
             });
             // A classic member's session is its own (JoinGroup's), not the group's.
-            let classic = meta.classic.map(|c| ClassicMember {
-                session_timeout_ms: u64::try_from(c.session_timeout_ms.max(0)).unwrap_or(0),
-                protocols: c
-                    .protocols
-                    .into_iter()
-                    .map(|(name, metadata)| Protocol { name, metadata })
-                    .collect(),
-                rejoin_deadline_ms: None,
+            let classic = meta.classic.map(|c| {
+                ClassicMember::new(
+                    u64::try_from(c.session_timeout_ms.max(0)).unwrap_or(0),
+                    c.protocols
+                        .into_iter()
+                        .map(|(name, metadata)| Protocol { name, metadata })
+                        .collect(),
+                )
             });
             let session = classic
                 .as_ref()

@@ -168,7 +168,7 @@ pub fn key(group: &str, k: &ConsumerKey) -> Bytes {
     b.freeze()
 }
 
-fn put_uvarint(b: &mut BytesMut, mut v: u64) {
+pub(crate) fn put_uvarint(b: &mut BytesMut, mut v: u64) {
     while v >= 0x80 {
         b.put_u8((v as u8) | 0x80);
         v >>= 7;
@@ -176,16 +176,16 @@ fn put_uvarint(b: &mut BytesMut, mut v: u64) {
     b.put_u8(v as u8);
 }
 
-fn put_len(b: &mut BytesMut, n: usize) {
+pub(crate) fn put_len(b: &mut BytesMut, n: usize) {
     put_uvarint(b, n as u64 + 1);
 }
 
-fn put_cstring(b: &mut BytesMut, s: &str) {
+pub(crate) fn put_cstring(b: &mut BytesMut, s: &str) {
     put_len(b, s.len());
     b.put_slice(s.as_bytes());
 }
 
-fn put_nullable_cstring(b: &mut BytesMut, s: Option<&str>) {
+pub(crate) fn put_nullable_cstring(b: &mut BytesMut, s: Option<&str>) {
     match s {
         Some(s) => put_cstring(b, s),
         None => put_uvarint(b, 0),
@@ -193,11 +193,11 @@ fn put_nullable_cstring(b: &mut BytesMut, s: Option<&str>) {
 }
 
 /// No tagged fields.
-fn put_no_tags(b: &mut BytesMut) {
+pub(crate) fn put_no_tags(b: &mut BytesMut) {
     put_uvarint(b, 0);
 }
 
-fn put_assignment(b: &mut BytesMut, a: &Assignment) {
+pub(crate) fn put_assignment(b: &mut BytesMut, a: &Assignment) {
     put_len(b, a.len());
     for (id, ps) in a {
         b.put_slice(id.as_bytes());
@@ -209,7 +209,7 @@ fn put_assignment(b: &mut BytesMut, a: &Assignment) {
     }
 }
 
-fn start() -> BytesMut {
+pub(crate) fn start() -> BytesMut {
     let mut b = BytesMut::new();
     b.put_i16(VALUE_VERSION);
     b
@@ -278,18 +278,18 @@ pub fn value(v: &ConsumerValue) -> Bytes {
 
 /// Kafka's flexible encoding on the shared record reader (`groups::records::Reader`).
 impl Reader<'_> {
-    fn i8(&mut self) -> Result<i8, RecordError> {
+    pub(crate) fn i8(&mut self) -> Result<i8, RecordError> {
         Ok(i8::from_be_bytes([self.take(1)?[0]]))
     }
 
-    fn uuid(&mut self) -> Result<Uuid, RecordError> {
+    pub(crate) fn uuid(&mut self) -> Result<Uuid, RecordError> {
         let b = self.take(16)?;
         let mut a = [0u8; 16];
         a.copy_from_slice(b);
         Ok(Uuid::from_bytes(a))
     }
 
-    fn uvarint(&mut self) -> Result<u64, RecordError> {
+    pub(crate) fn uvarint(&mut self) -> Result<u64, RecordError> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let byte = self.take(1)?[0];
@@ -302,7 +302,7 @@ impl Reader<'_> {
     }
 
     /// A compact length (None: null), checked against the bytes left at `min_bytes` each.
-    fn len(&mut self, min_bytes: usize) -> Result<Option<usize>, RecordError> {
+    pub(crate) fn len(&mut self, min_bytes: usize) -> Result<Option<usize>, RecordError> {
         let n = self.uvarint()?;
         if n == 0 {
             return Ok(None);
@@ -314,7 +314,7 @@ impl Reader<'_> {
         Ok(Some(n))
     }
 
-    fn nullable_cstring(&mut self) -> Result<Option<String>, RecordError> {
+    pub(crate) fn nullable_cstring(&mut self) -> Result<Option<String>, RecordError> {
         let Some(n) = self.len(1)? else {
             return Ok(None);
         };
@@ -323,17 +323,17 @@ impl Reader<'_> {
         Ok(Some(s.to_string()))
     }
 
-    fn cstring(&mut self) -> Result<String, RecordError> {
+    pub(crate) fn cstring(&mut self) -> Result<String, RecordError> {
         self.nullable_cstring()?.ok_or(RecordError::InvalidLength)
     }
 
     /// A non-nullable compact array's count.
-    fn count(&mut self, min_bytes: usize) -> Result<usize, RecordError> {
+    pub(crate) fn count(&mut self, min_bytes: usize) -> Result<usize, RecordError> {
         self.len(min_bytes)?.ok_or(RecordError::InvalidLength)
     }
 
     /// Skip a struct's tagged fields (Sluice writes none; Kafka may write some).
-    fn skip_tags(&mut self) -> Result<(), RecordError> {
+    pub(crate) fn skip_tags(&mut self) -> Result<(), RecordError> {
         let n = self.count_raw()?;
         for _ in 0..n {
             self.uvarint()?;
@@ -343,7 +343,7 @@ impl Reader<'_> {
         Ok(())
     }
 
-    fn count_raw(&mut self) -> Result<u64, RecordError> {
+    pub(crate) fn count_raw(&mut self) -> Result<u64, RecordError> {
         let n = self.uvarint()?;
         if n > self.buf.len() as u64 {
             return Err(RecordError::InvalidLength);
@@ -351,7 +351,7 @@ impl Reader<'_> {
         Ok(n)
     }
 
-    fn assignment(&mut self) -> Result<Assignment, RecordError> {
+    pub(crate) fn assignment(&mut self) -> Result<Assignment, RecordError> {
         // Smallest topic: uuid, an empty partition array, no tags.
         let n = self.count(16 + 1 + 1)?;
         let mut a = Assignment::new();
@@ -371,7 +371,7 @@ impl Reader<'_> {
     }
 
     /// The struct's tagged fields, then nothing may be left.
-    fn finish_flexible(&mut self) -> Result<(), RecordError> {
+    pub(crate) fn finish_flexible(&mut self) -> Result<(), RecordError> {
         self.skip_tags()?;
         if self.buf.is_empty() {
             Ok(())

@@ -71,6 +71,8 @@ struct Replayed {
     offsets: BTreeMap<(String, i32), CommittedOffset>,
     /// A KIP-848 consumer group's records.
     consumer: consumer::Replayed,
+    /// A share group's records.
+    share: crate::share::persist::Replayed,
 }
 
 async fn load_partition(shard: &Rc<Shard>, p: i32) -> Result<(), GroupError> {
@@ -80,8 +82,8 @@ async fn load_partition(shard: &Rc<Shard>, p: i32) -> Result<(), GroupError> {
     let mut replayed: HashMap<String, Replayed> = HashMap::new();
     let mut bad = 0u64;
     let r = shard
-        .replay_offsets_partition(p, |key, value| {
-            let key = match records::decode_key(key) {
+        .replay_offsets_partition(p, |raw_key, value| {
+            let key = match records::decode_key(raw_key) {
                 Ok(k) => k,
                 Err(_) => {
                     bad += 1;
@@ -119,6 +121,11 @@ async fn load_partition(shard: &Rc<Shard>, p: i32) -> Result<(), GroupError> {
                         bad += 1;
                     }
                 }
+                (RecordKey::Share { key, .. }, v) => {
+                    if entry.share.apply(raw_key, key, v).is_err() {
+                        bad += 1;
+                    }
+                }
             }
         })
         .await;
@@ -141,7 +148,10 @@ async fn load_partition(shard: &Rc<Shard>, p: i32) -> Result<(), GroupError> {
         version,
         topics: &topics,
     };
-    for (id, r) in replayed {
+    for (id, mut r) in replayed {
+        if r.share.exists() {
+            crate::share::persist::install(shard, &id, std::mem::take(&mut r.share));
+        }
         let is_consumer = r.consumer.exists();
         let mut group = match r.meta {
             // A consumer group's classic side is empty (a classic record left from before

@@ -6,9 +6,10 @@
 //!   `bidirectional`; else GROUP_ID_NOT_FOUND);
 //! - a consumer group with members serves JoinGroup, SyncGroup, Heartbeat and LeaveGroup of
 //!   classic-protocol members (under every policy);
-//! - downgrade: when the members left are all classic (the last consumer-protocol member left
-//!   or was fenced), the group becomes a classic group that rebalances at once (policy
-//!   `downgrade` or `bidirectional`).
+//! - downgrade: when the members left are all classic (the last consumer-protocol member left,
+//!   was fenced, or was replaced by a static classic member of its instance), the group
+//!   becomes a classic group that rebalances at once (policy `downgrade` or `bidirectional`);
+//!   the replacing member's JoinGroup is then served by the classic group.
 //!
 //! Runs on the group's coordinator shard, through [`super::route`].
 
@@ -107,6 +108,19 @@ pub(super) async fn join(shard: &Rc<Shard>, group_id: &str, p: JoinParams) -> Jo
     if first_join && p.require_known_member_id {
         return JoinResult::error(GroupError::MemberIdRequired, &p.fresh_member_id);
     }
+    // Kafka's `validateOnlineDowngradeWithReplacedMemberId`: a static classic member taking
+    // the place of the last consumer-protocol member turns the group back into a classic
+    // group (policy permitting), which then serves this JoinGroup.
+    let downgrade_after = first_join
+        && c.config.consumer_migration_policy.downgrade_enabled()
+        && p.instance_id.as_deref().is_some_and(|i| {
+            c.groups
+                .borrow()
+                .get(group_id)
+                .and_then(|slot| slot.consumer.as_ref())
+                .is_some_and(|g| g.all_classic_but_instance(i))
+        });
+    let rejoin = downgrade_after.then(|| p.clone());
     let member_id = if first_join {
         p.fresh_member_id.clone()
     } else {
@@ -138,10 +152,19 @@ pub(super) async fn join(shard: &Rc<Shard>, group_id: &str, p: JoinParams) -> Jo
         Some(g) => g.classic_join(join, &view, &s, now.mono_ms),
         None => Err(GroupError::CoordinatorNotAvailable),
     };
+    let downgraded = r.is_ok() && rejoin.is_some() && maybe_downgrade(shard, group_id);
     let writes = consumer_writes(c, group_id);
     after(shard, group_id);
     if let Err(e) = write_consumer(shard, group_id, writes).await {
         return JoinResult::error(e, &member_id);
+    }
+    if let (true, Some(mut p), Ok((id, _, _))) = (downgraded, rejoin, &r) {
+        tracing::info!(group = %group_id, member = %id, "static classic member replaced the last consumer member");
+        p.member_id = id.clone();
+        // Boxed: the classic join may come back here (a recursive future).
+        let classic: std::pin::Pin<Box<dyn std::future::Future<Output = JoinResult>>> =
+            Box::pin(super::classic::join(shard.clone(), group_id.to_string(), p));
+        return classic.await;
     }
     match r {
         Ok((member_id, generation, protocol)) => JoinResult {

@@ -42,7 +42,7 @@ use futures::{FutureExt, StreamExt};
 
 use self::load::{ensure_loaded, load_all_local};
 use self::offsets::expire_offsets;
-use super::records;
+use super::records::{self, Writes};
 use super::state::{CommittedOffset, Event, Group, GroupState, JoinResult, Now, SyncResult};
 use super::{offsets_partition_for, GroupConfig};
 use crate::protocol::errors::GroupError;
@@ -258,9 +258,6 @@ pub fn start(shard: &Rc<Shard>) {
 
 // --- after every state-machine call -------------------------------------------------------
 
-/// Key/value records to append (None: a tombstone).
-type Writes = Vec<(Bytes, Option<Bytes>)>;
-
 /// What of `group_id`'s consumer-group records changed since they were last written: the new
 /// values, and tombstones for the keys that went (all of them once the slot is no consumer
 /// group, or is dead). Marks them written.
@@ -280,16 +277,7 @@ fn consumer_writes(c: &Coordinator, group_id: &str) -> Writes {
         return Writes::new();
     }
     let before = std::mem::take(&mut slot.consumer_records);
-    let mut writes: Writes = before
-        .keys()
-        .filter(|k| !now.contains_key(*k))
-        .map(|k| (k.clone(), None))
-        .collect();
-    writes.extend(
-        now.iter()
-            .filter(|(k, v)| before.get(*k) != Some(*v))
-            .map(|(k, v)| (k.clone(), Some(v.clone()))),
-    );
+    let writes = records::diff(&before, &now);
     slot.consumer_records = now;
     writes
 }
