@@ -84,7 +84,7 @@ fn transactional_producers_commit_every_record_and_report_commit_latency() {
         let json = serde_json::to_string(&r).unwrap();
         let back: bench_harness::report::result::RunResult = serde_json::from_str(&json).unwrap();
         assert_eq!(back, r);
-        let table = bench_harness::report::compare::table(&[r.clone()]);
+        let table = bench_harness::report::compare::table(std::slice::from_ref(&r));
         assert!(table.contains("commit p99"), "{table}");
         let html = bench_harness::report::html::render(&[r], None);
         assert!(html.contains("Commit latency (EndTxn round trip)"));
