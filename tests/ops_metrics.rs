@@ -339,6 +339,18 @@ fn topic_traffic_fsyncs_and_group_lag() {
                 fsyncs
             );
             assert!(metric_sum(&text, "sluice_fsync_duration_seconds_sum", &[]) > 0.0);
+            // Every produced batch went out in an O_DIRECT write, each one timed.
+            let writes = metric_sum(&text, "sluice_log_write_duration_seconds_count", &[]);
+            assert!(writes >= 1.0, "{text}");
+            assert_eq!(
+                metric_sum(
+                    &text,
+                    "sluice_log_write_duration_seconds_bucket",
+                    &[("le", "+Inf")]
+                ),
+                writes
+            );
+            assert!(metric_sum(&text, "sluice_log_write_duration_seconds_sum", &[]) > 0.0);
             break;
         }
         assert!(

@@ -82,6 +82,9 @@ pub struct LogConfig {
     pub batch_bytes_max: usize,
     /// Where `sync` records each fdatasync's duration (the shard's metrics), if anywhere.
     pub fsync_latency: Option<std::sync::Arc<crate::metrics::Histogram>>,
+    /// Where the writer records each write cycle's O_DIRECT write duration (the shard's
+    /// metrics), if anywhere: what acks=1 waits for beyond the request's own handling.
+    pub write_latency: Option<std::sync::Arc<crate::metrics::Histogram>>,
     /// The shard's budget for O_DIRECT write buffers, if any: each write reserves its buffer.
     pub write_budget: Option<Rc<crate::memory::ByteBudget>>,
     /// Zero the active segment ahead of its end (`preallocate`, `log::appender`).
@@ -96,6 +99,7 @@ impl Default for LogConfig {
             segment_ms: crate::limits::SEGMENT_MS_DEFAULT,
             batch_bytes_max: crate::limits::REQUEST_BYTES_MAX_DEFAULT,
             fsync_latency: None,
+            write_latency: None,
             write_budget: None,
             preallocate: false,
         }
@@ -768,7 +772,12 @@ impl Log {
             .flat_map(|p| [&p.prefix[..], &p.data[format::STAMPED_PREFIX_BYTES..]])
             .collect();
         let before = files.log.len();
-        if let Err(e) = files.log.append(&parts).await {
+        let started = std::time::Instant::now();
+        let appended = files.log.append(&parts).await;
+        if let Some(h) = &self.config.borrow().write_latency {
+            h.observe(started.elapsed());
+        }
+        if let Err(e) = appended {
             return Err(if files.log.len() == before {
                 CycleError::Unwritten(files, e.into())
             } else {

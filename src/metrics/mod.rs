@@ -124,6 +124,9 @@ pub struct ShardMetrics {
     /// Every group-commit fdatasync of this shard's logs (`Log::sync`), shared with the logs
     /// through their `LogConfig`.
     pub fsync: Arc<Histogram>,
+    /// Every write cycle's O_DIRECT write of this shard's logs (`Log::write_cycle`), shared
+    /// with the logs through their `LogConfig`.
+    pub log_write: Arc<Histogram>,
     /// Client-error log lines this shard held back (see `shard::client_errors`).
     pub client_errors_suppressed: AtomicU64,
     /// Requests whose handler panicked: answered by closing their connection, the shard
@@ -303,6 +306,7 @@ impl ShardMetrics {
             cpu: AtomicU64::new(0),
             latency: Box::new(std::array::from_fn(|_| Histogram::default())),
             fsync: Arc::new(Histogram::default()),
+            log_write: Arc::new(Histogram::default()),
             client_errors_suppressed: AtomicU64::new(0),
             handler_panics: AtomicU64::new(0),
             cleaner: CleanerMetrics::default(),

@@ -390,6 +390,16 @@ fn render_latency(out: &mut String, shards: &[Arc<ShardMetrics>]) {
     for m in shards {
         render_histogram(out, name, &format!("shard=\"{}\"", m.shard), &m.fsync);
     }
+    let name = "sluice_log_write_duration_seconds";
+    header(
+        out,
+        name,
+        "histogram",
+        "O_DIRECT writes of the shard's logs (one per write cycle: every batch queued while the previous write ran) and how long each took; acks=1 answers wait for theirs.",
+    );
+    for m in shards {
+        render_histogram(out, name, &format!("shard=\"{}\"", m.shard), &m.log_write);
+    }
 }
 
 /// Gauges from the shards' last snapshots: tail cache and per-partition log state.
@@ -803,5 +813,6 @@ mod tests {
             "sluice_request_errors_total{shard=\"3\",api=\"JoinGroup\",error=\"REBALANCE_IN_PROGRESS\"} 1\n"
         ));
         assert!(text.contains("sluice_fsync_duration_seconds_count{shard=\"3\"} 0\n"));
+        assert!(text.contains("sluice_log_write_duration_seconds_count{shard=\"3\"} 0\n"));
     }
 }

@@ -679,6 +679,7 @@ impl Shard {
                 .map_or(d.segment_ms, |v| v.max(1)),
             batch_bytes_max: self.config.request_max_bytes,
             fsync_latency: Some(self.metrics.fsync.clone()),
+            write_latency: Some(self.metrics.log_write.clone()),
             write_budget: Some(self.write_budget.clone()),
             preallocate: topic
                 .configs
