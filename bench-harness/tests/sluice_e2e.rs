@@ -93,43 +93,72 @@ impl Broker {
     fn stderr(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
     }
+
+    /// A run of `workload` against this broker; what differs between the tests is passed in,
+    /// the rest (target labels, no progress, no ceilings) is the same for all of them.
+    fn run_config(
+        &self,
+        bootstrap: &str,
+        workload: Workload,
+        topic_prefix: &str,
+        driver: DriverSettings,
+        warmup: Duration,
+        duration: Duration,
+    ) -> RunConfig {
+        RunConfig {
+            bootstrap: bootstrap.to_string(),
+            workload,
+            workload_file: None,
+            driver,
+            warmup,
+            duration,
+            target_name: "sluice".into(),
+            target_version: "e2e".into(),
+            placement: "shared".into(),
+            durability: "default".into(),
+            topic_prefix: topic_prefix.into(),
+            progress: false,
+            command_line: vec![],
+            ceilings: None,
+            data_dir: self.dir.path().to_path_buf(),
+        }
+    }
 }
 
-#[test]
-fn five_second_workload_is_consumed_once_in_order() {
+/// The started broker and its bootstrap address, or `None` (saying so) when there is no
+/// binary to start.
+fn start_broker() -> Option<(Broker, String)> {
     let Some(bin) = sluice_bin().filter(|p| p.is_file()) else {
         eprintln!(
             "SKIPPED: no sluice binary (build it with `cargo build --release`, or set SLUICE_BIN)"
         );
+        return None;
+    };
+    Some(Broker::start(&bin))
+}
+
+#[test]
+fn five_second_workload_is_consumed_once_in_order() {
+    let Some((broker, bootstrap)) = start_broker() else {
         return;
     };
-    let (broker, bootstrap) = Broker::start(&bin);
     let workload = Workload::from_yaml(
         "name: sluice e2e\ntopics: 1\npartitionsPerTopic: 8\nmessageSize: 512\nproducerRate: 20000\n\
          subscriptionsPerTopic: 1\nconsumerPerSubscription: 2\nproducersPerTopic: 2\ntestDurationMinutes: 1\n",
     )
     .unwrap();
-    let cfg = RunConfig {
-        bootstrap,
+    let cfg = broker.run_config(
+        &bootstrap,
         workload,
-        workload_file: None,
-        driver: DriverSettings {
+        "e2e",
+        DriverSettings {
             in_flight: 5,
             batch_bytes: 64 * 1024,
             ..DriverSettings::default()
         },
-        warmup: Duration::from_secs(1),
-        duration: Duration::from_secs(4),
-        target_name: "sluice".into(),
-        target_version: "e2e".into(),
-        placement: "shared".into(),
-        durability: "default".into(),
-        topic_prefix: "e2e".into(),
-        progress: false,
-        command_line: vec![],
-        ceilings: None,
-        data_dir: broker.dir.path().to_path_buf(),
-    };
+        Duration::from_secs(1),
+        Duration::from_secs(4),
+    );
     let r = run(&cfg).expect("run against sluice");
     let v = &r.verification;
     assert!(
@@ -152,35 +181,22 @@ fn five_second_workload_is_consumed_once_in_order() {
 /// acknowledged message once, in order per partition, each writer's sequence from 0.
 #[test]
 fn drain_reads_back_what_a_consumerless_run_wrote() {
-    let Some(bin) = sluice_bin().filter(|p| p.is_file()) else {
-        eprintln!(
-            "SKIPPED: no sluice binary (build it with `cargo build --release`, or set SLUICE_BIN)"
-        );
+    let Some((broker, bootstrap)) = start_broker() else {
         return;
     };
-    let (broker, bootstrap) = Broker::start(&bin);
     let workload = Workload::from_yaml(
         "name: fill\ntopics: 1\npartitionsPerTopic: 6\nmessageSize: 300\nproducerRate: 20000\n\
          subscriptionsPerTopic: 0\nproducersPerTopic: 2\ntestDurationMinutes: 1\n",
     )
     .unwrap();
-    let cfg = RunConfig {
-        bootstrap: bootstrap.clone(),
+    let cfg = broker.run_config(
+        &bootstrap,
         workload,
-        workload_file: None,
-        driver: DriverSettings::default(),
-        warmup: Duration::ZERO,
-        duration: Duration::from_secs(2),
-        target_name: "sluice".into(),
-        target_version: "e2e".into(),
-        placement: "shared".into(),
-        durability: "default".into(),
-        topic_prefix: "fill".into(),
-        progress: false,
-        command_line: vec![],
-        ceilings: None,
-        data_dir: broker.dir.path().to_path_buf(),
-    };
+        "fill",
+        DriverSettings::default(),
+        Duration::ZERO,
+        Duration::from_secs(2),
+    );
     let r = run(&cfg).expect("fill");
     assert!(r.verification.ok, "{:#?}", r.verification);
     let acknowledged = r.verification.acknowledged_msgs;
@@ -270,24 +286,20 @@ fn read_committed_records(bootstrap: &str, prefix: &str) -> u64 {
 /// left open — and commit latency is measured. No timing assertions.
 #[test]
 fn transactional_workload_commits_every_record() {
-    let Some(bin) = sluice_bin().filter(|p| p.is_file()) else {
-        eprintln!(
-            "SKIPPED: no sluice binary (build it with `cargo build --release`, or set SLUICE_BIN)"
-        );
+    let Some((broker, bootstrap)) = start_broker() else {
         return;
     };
-    let (broker, bootstrap) = Broker::start(&bin);
     let workload = Workload::from_yaml(
         "name: sluice txn e2e\ntopics: 1\npartitionsPerTopic: 8\nmessageSize: 512\nproducerRate: 4000\n\
          subscriptionsPerTopic: 1\nconsumerPerSubscription: 2\nproducersPerTopic: 2\ntestDurationMinutes: 1\n",
     )
     .unwrap();
     let records_per_txn = 40;
-    let cfg = RunConfig {
-        bootstrap: bootstrap.clone(),
+    let cfg = broker.run_config(
+        &bootstrap,
         workload,
-        workload_file: None,
-        driver: DriverSettings {
+        "e2etx",
+        DriverSettings {
             acks: -1,
             transactional_id: Some("e2e-tx".into()),
             transaction_records: records_per_txn,
@@ -295,18 +307,9 @@ fn transactional_workload_commits_every_record() {
             fetch_max_wait_ms: 100,
             ..DriverSettings::default()
         },
-        warmup: Duration::from_secs(1),
-        duration: Duration::from_secs(3),
-        target_name: "sluice".into(),
-        target_version: "e2e".into(),
-        placement: "shared".into(),
-        durability: "default".into(),
-        topic_prefix: "e2etx".into(),
-        progress: false,
-        command_line: vec![],
-        ceilings: None,
-        data_dir: broker.dir.path().to_path_buf(),
-    };
+        Duration::from_secs(1),
+        Duration::from_secs(3),
+    );
     let r = run(&cfg).expect("transactional run against sluice");
     let v = &r.verification;
     assert!(
