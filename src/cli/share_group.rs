@@ -9,7 +9,7 @@ use kafka_protocol::messages::alter_share_group_offsets_request::{
 };
 use kafka_protocol::messages::{AlterShareGroupOffsetsRequest, ShareGroupDescribeRequest};
 
-use super::group::{describe_one, Described, Member};
+use super::group::{describe_new_protocol, Described};
 use sluice_client::groups::{group_id, with_coordinator};
 use sluice_client::{topic_name, Client, ClientError};
 
@@ -21,41 +21,14 @@ const ALTER_SHARE_GROUP_OFFSETS_VERSION_MAX: i16 = 0;
 /// A share group as ShareGroupDescribe tells it (None: not a share group).
 pub(super) fn describe(client: &mut Client, group: &str) -> Result<Option<Described>, ClientError> {
     let request = ShareGroupDescribeRequest::default().with_group_ids(vec![group_id(group)]);
-    let Some(g) = describe_one(
+    describe_new_protocol!(
         client,
         group,
-        &request,
+        request,
         SHARE_GROUP_DESCRIBE_VERSION_MAX,
-        |r| r.groups,
-        |g| (g.error_code, g.error_message.as_deref()),
-    )?
-    else {
-        return Ok(None);
-    };
-    let members = g
-        .members
-        .iter()
-        .map(|m| {
-            Member::new_protocol(
-                &m.member_id,
-                &m.client_id,
-                &m.client_host,
-                None,
-                m.member_epoch,
-                m.assignment
-                    .topic_partitions
-                    .iter()
-                    .map(|t| (t.topic_name.0.as_str(), t.partitions.as_slice())),
-            )
-        })
-        .collect();
-    Ok(Some(Described {
-        state: g.group_state.to_string(),
-        protocol_type: "share".to_string(),
-        protocol: g.assignor_name.to_string(),
-        members,
-        epochs: Some((g.group_epoch, g.assignment_epoch)),
-    }))
+        "share",
+        |m| None
+    )
 }
 
 /// Set the share group's start offsets to `plan`'s (topic, partition, offset): every
