@@ -3,7 +3,8 @@
 //! - `state`: one group's state machine (membership, generations, rebalances, committed
 //!   offsets), pure logic: no I/O, no clock, no async. Unit-tested on its own.
 //! - `records`: the key/value records of `__consumer_offsets` (Kafka's byte layouts), with the
-//!   layouts drawn at the top of the file.
+//!   layouts drawn at the top of the file; `record_codec` the encodings they (and the consumer
+//!   and share groups' records) are written and read in.
 //! - `view`: a copy of a group for the admin thread (status page, lag metrics).
 //! - `coordinator`: per-shard wiring: the groups whose `__consumer_offsets` partition this shard
 //!   owns, parked JoinGroup/SyncGroup requests, timers, persistence and replay.
@@ -14,6 +15,7 @@
 pub use sluice_client::consumer_protocol;
 pub mod consumer;
 pub mod coordinator;
+pub mod record_codec;
 pub mod records;
 pub mod state;
 pub mod txn_offsets;

@@ -52,6 +52,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::consumer::records::ConsumerKey;
+use super::record_codec::{put_string, Reader, RecordError};
 use super::state::{CommittedOffset, GroupSnapshot, MemberSnapshot};
 use crate::share::records::ShareRecordKey;
 
@@ -98,22 +99,6 @@ impl RecordKey {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RecordError {
-    Truncated,
-    InvalidLength,
-    InvalidUtf8,
-    UnknownKeyVersion(i16),
-    UnknownValueVersion(i16),
-    TrailingBytes,
-}
-
-impl std::fmt::Display for RecordError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{self:?}")
-    }
-}
-
 // --- encoding -------------------------------------------------------------------------------
 
 /// Key/value records to append (None: a tombstone).
@@ -137,19 +122,6 @@ pub fn diff(
             .map(|(k, v)| (k.clone(), Some(v.clone()))),
     );
     writes
-}
-
-/// A `string` (i16 length + UTF-8): the one writer of every key's group, topic and member id,
-/// here and in `consumer::records`.
-pub(crate) fn put_string(b: &mut BytesMut, s: &str) {
-    // Strings here come from requests whose strings are i16-length on the wire, or were checked
-    // against offset.metadata.max.bytes; a longer one is a bug upstream.
-    assert!(
-        s.len() <= i16::MAX as usize,
-        "string too long for the record"
-    );
-    b.put_i16(s.len() as i16);
-    b.put_slice(s.as_bytes());
 }
 
 fn put_nullable_string(b: &mut BytesMut, s: Option<&str>) {
@@ -225,77 +197,6 @@ pub fn group_value(g: &GroupSnapshot) -> Bytes {
 }
 
 // --- decoding (bounded: every length is checked against what remains) ------------------------
-
-/// Bounded reading of a record's key or value: every length is checked against the bytes
-/// left. The one reader of `__consumer_offsets` records; `consumer::records` adds Kafka's
-/// flexible encoding to it.
-pub(crate) struct Reader<'a> {
-    pub(crate) buf: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], RecordError> {
-        if n > self.buf.len() {
-            return Err(RecordError::Truncated);
-        }
-        let (head, rest) = self.buf.split_at(n);
-        self.buf = rest;
-        Ok(head)
-    }
-
-    pub(crate) fn i16(&mut self) -> Result<i16, RecordError> {
-        let b = self.take(2)?;
-        Ok(i16::from_be_bytes([b[0], b[1]]))
-    }
-
-    pub(crate) fn i32(&mut self) -> Result<i32, RecordError> {
-        let b = self.take(4)?;
-        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    pub(crate) fn i64(&mut self) -> Result<i64, RecordError> {
-        let b = self.take(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(i64::from_be_bytes(a))
-    }
-
-    fn nullable_string(&mut self) -> Result<Option<String>, RecordError> {
-        let len = self.i16()?;
-        if len == -1 {
-            return Ok(None);
-        }
-        if len < 0 {
-            return Err(RecordError::InvalidLength);
-        }
-        let b = self.take(len as usize)?;
-        let s = std::str::from_utf8(b).map_err(|_| RecordError::InvalidUtf8)?;
-        Ok(Some(s.to_string()))
-    }
-
-    fn string(&mut self) -> Result<String, RecordError> {
-        self.nullable_string()?.ok_or(RecordError::InvalidLength)
-    }
-
-    fn bytes(&mut self) -> Result<Bytes, RecordError> {
-        let len = self.i32()?;
-        if len == -1 {
-            return Ok(Bytes::new());
-        }
-        if len < 0 {
-            return Err(RecordError::InvalidLength);
-        }
-        Ok(Bytes::copy_from_slice(self.take(len as usize)?))
-    }
-
-    fn finish(&self) -> Result<(), RecordError> {
-        if self.buf.is_empty() {
-            Ok(())
-        } else {
-            Err(RecordError::TrailingBytes)
-        }
-    }
-}
 
 pub fn decode_key(key: &[u8]) -> Result<RecordKey, RecordError> {
     let mut r = Reader { buf: key };

@@ -24,7 +24,8 @@ use super::records::{
 };
 use super::ShareError;
 use crate::groups::consumer::Assignment;
-use crate::groups::records::{diff, RecordError, Writes};
+use crate::groups::record_codec::RecordError;
+use crate::groups::records::{diff, Writes};
 use crate::protocol::errors::GroupError;
 use crate::shard::Shard;
 

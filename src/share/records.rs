@@ -3,7 +3,7 @@
 //! like Kafka's. Pure encoding and bounded decoding; no I/O. The key and value encodings are
 //! the consumer groups' (`groups::consumer::records`): a key is the record type i16, the group
 //! `string` and, for per-member records, the member `string`; a value is version i16 (0) then
-//! Kafka's flexible encoding (`cstring`, `carray`, `uuid`, tagged fields; see that file).
+//! Kafka's flexible encoding (`cstring`, `carray`, `uuid`, tagged fields; `groups::record_codec`).
 //!
 //! | type | record                                | key after the type           |
 //! |------|---------------------------------------|------------------------------|
@@ -31,14 +31,14 @@
 
 use std::collections::BTreeSet;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes};
 use uuid::Uuid;
 
-use crate::groups::consumer::records::{
-    put_assignment, put_cstring, put_len, put_no_tags, put_nullable_cstring, start,
-};
 use crate::groups::consumer::Assignment;
-use crate::groups::records::{put_string, Reader, RecordError};
+use crate::groups::record_codec::{
+    group_record_key, put_assignment, put_cstring, put_len, put_no_tags, put_nullable_cstring,
+    start, Reader, RecordError,
+};
 
 pub const MEMBER_METADATA: i16 = 10;
 pub const GROUP_METADATA: i16 = 11;
@@ -46,9 +46,6 @@ pub const TARGET_METADATA: i16 = 12;
 pub const TARGET_MEMBER: i16 = 13;
 pub const CURRENT_ASSIGNMENT: i16 = 14;
 pub const STATE_PARTITION_METADATA: i16 = 15;
-
-/// Every value Sluice writes and reads is version 0, as Kafka 4.2's.
-const VALUE_VERSION: i16 = 0;
 
 /// Kafka's `MemberState.STABLE`: a share member has no revocation to wait for.
 pub const STATE_STABLE: i8 = 0;
@@ -145,22 +142,19 @@ pub enum ShareValue {
 }
 
 pub fn key(group: &str, k: &ShareRecordKey) -> Bytes {
-    let mut b = BytesMut::with_capacity(2 + 2 + group.len() + 2 + 64);
-    b.put_i16(k.record_type());
-    put_string(&mut b, group);
-    match k {
+    let member = match k {
         ShareRecordKey::Member(m)
         | ShareRecordKey::TargetMember(m)
-        | ShareRecordKey::CurrentAssignment(m) => put_string(&mut b, m),
+        | ShareRecordKey::CurrentAssignment(m) => Some(m.as_str()),
         ShareRecordKey::Metadata
         | ShareRecordKey::TargetMetadata
-        | ShareRecordKey::StatePartitions => {}
-    }
-    b.freeze()
+        | ShareRecordKey::StatePartitions => None,
+    };
+    group_record_key(k.record_type(), group, member)
 }
 
 pub fn value(v: &ShareValue) -> Bytes {
-    // `start` writes the value version, VALUE_VERSION.
+    // `start` writes the value version, `record_codec::VALUE_VERSION`.
     let mut b = start();
     match v {
         ShareValue::Member(m) => {
@@ -233,11 +227,7 @@ fn topic_partitions(r: &mut Reader<'_>) -> Result<Vec<TopicPartitions>, RecordEr
 
 /// Decode the value of a record of type `record_type` (10–15).
 pub fn decode_value(record_type: i16, value: &[u8]) -> Result<ShareValue, RecordError> {
-    let mut r = Reader { buf: value };
-    let version = r.i16()?;
-    if version != VALUE_VERSION {
-        return Err(RecordError::UnknownValueVersion(version));
-    }
+    let mut r = Reader::flexible_value(value)?;
     let v = match record_type {
         MEMBER_METADATA => {
             let rack_id = r.nullable_cstring()?;

@@ -19,7 +19,7 @@ use super::super::records::{
 };
 use super::{ClassicMember, ConsumerGroup, Member, MemberState, TopicsView, LEAVE_STATIC_EPOCH};
 use crate::groups::consumer::assignor::{Assignment, Assignor};
-use crate::groups::records::RecordError;
+use crate::groups::record_codec::RecordError;
 use crate::groups::state::Protocol;
 
 /// A consumer group's records as replayed from the log (the newest value per key).

@@ -13,11 +13,12 @@
 //! | 7    | ConsumerGroupTargetAssignmentMember  | group string · member string    |
 //! | 8    | ConsumerGroupCurrentMemberAssignment | group string · member string    |
 //!
-//! Value: i16 value version (0), then the fields in Kafka's flexible encoding: `uvarint` =
-//! unsigned LEB128; `cstring` = uvarint (length + 1) + UTF-8, 0 = null; `carray` = uvarint
-//! (count + 1) + elements; `uuid` = 16 bytes; every struct ends in its tagged fields (uvarint
-//! count, then per field uvarint tag · uvarint size · bytes; Sluice writes none and skips the
-//! ones it reads). A null value is a tombstone: the member left, or the group was deleted.
+//! Value (encoded by `groups::record_codec`): i16 value version (0), then the fields in Kafka's
+//! flexible encoding: `uvarint` = unsigned LEB128; `cstring` = uvarint (length + 1) + UTF-8,
+//! 0 = null; `carray` = uvarint (count + 1) + elements; `uuid` = 16 bytes; every struct ends in
+//! its tagged fields (uvarint count, then per field uvarint tag · uvarint size · bytes; Sluice
+//! writes none and skips the ones it reads). A null value is a tombstone: the member left, or
+//! the group was deleted.
 //!
 //! | type | value fields (in order)                                                          |
 //! |------|----------------------------------------------------------------------------------|
@@ -35,13 +36,16 @@
 //! Kafka 4.0 writes record 4; 4.1+ replaced it by a hash in record 3. Sluice writes 4, as 4.0
 //! does: it keeps the subscribed topics exactly, so a restart does not rebalance the group.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use uuid::Uuid;
 
 use super::Assignment;
-use crate::groups::records::{put_string, Reader, RecordError};
+use crate::groups::record_codec::{
+    group_record_key, put_assignment, put_cstring, put_len, put_no_tags, put_nullable_cstring,
+    put_uvarint, start, Reader, RecordError,
+};
 
 pub const GROUP_METADATA: i16 = 3;
 pub const PARTITION_METADATA: i16 = 4;
@@ -49,9 +53,6 @@ pub const MEMBER_METADATA: i16 = 5;
 pub const TARGET_METADATA: i16 = 6;
 pub const TARGET_MEMBER: i16 = 7;
 pub const CURRENT_ASSIGNMENT: i16 = 8;
-
-/// Every value Sluice writes and reads is version 0, as Kafka 4's.
-const VALUE_VERSION: i16 = 0;
 
 /// A consumer-group record's key, past the group id.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -156,63 +157,15 @@ pub enum ConsumerValue {
 // --- encoding -------------------------------------------------------------------------------
 
 pub fn key(group: &str, k: &ConsumerKey) -> Bytes {
-    let mut b = BytesMut::with_capacity(2 + 2 + group.len() + 2 + 64);
-    b.put_i16(k.record_type());
-    put_string(&mut b, group);
-    match k {
+    let member = match k {
         ConsumerKey::Member(m)
         | ConsumerKey::TargetMember(m)
-        | ConsumerKey::CurrentAssignment(m) => put_string(&mut b, m),
-        ConsumerKey::Metadata | ConsumerKey::PartitionMetadata | ConsumerKey::TargetMetadata => {}
-    }
-    b.freeze()
-}
-
-pub(crate) fn put_uvarint(b: &mut BytesMut, mut v: u64) {
-    while v >= 0x80 {
-        b.put_u8((v as u8) | 0x80);
-        v >>= 7;
-    }
-    b.put_u8(v as u8);
-}
-
-pub(crate) fn put_len(b: &mut BytesMut, n: usize) {
-    put_uvarint(b, n as u64 + 1);
-}
-
-pub(crate) fn put_cstring(b: &mut BytesMut, s: &str) {
-    put_len(b, s.len());
-    b.put_slice(s.as_bytes());
-}
-
-pub(crate) fn put_nullable_cstring(b: &mut BytesMut, s: Option<&str>) {
-    match s {
-        Some(s) => put_cstring(b, s),
-        None => put_uvarint(b, 0),
-    }
-}
-
-/// No tagged fields.
-pub(crate) fn put_no_tags(b: &mut BytesMut) {
-    put_uvarint(b, 0);
-}
-
-pub(crate) fn put_assignment(b: &mut BytesMut, a: &Assignment) {
-    put_len(b, a.len());
-    for (id, ps) in a {
-        b.put_slice(id.as_bytes());
-        put_len(b, ps.len());
-        for p in ps {
-            b.put_i32(*p);
+        | ConsumerKey::CurrentAssignment(m) => Some(m.as_str()),
+        ConsumerKey::Metadata | ConsumerKey::PartitionMetadata | ConsumerKey::TargetMetadata => {
+            None
         }
-        put_no_tags(b);
-    }
-}
-
-pub(crate) fn start() -> BytesMut {
-    let mut b = BytesMut::new();
-    b.put_i16(VALUE_VERSION);
-    b
+    };
+    group_record_key(k.record_type(), group, member)
 }
 
 pub fn value(v: &ConsumerValue) -> Bytes {
@@ -276,111 +229,6 @@ pub fn value(v: &ConsumerValue) -> Bytes {
 
 // --- decoding (bounded: every count is checked against the bytes that remain) ---------------
 
-/// Kafka's flexible encoding on the shared record reader (`groups::records::Reader`).
-impl Reader<'_> {
-    pub(crate) fn i8(&mut self) -> Result<i8, RecordError> {
-        Ok(i8::from_be_bytes([self.take(1)?[0]]))
-    }
-
-    pub(crate) fn uuid(&mut self) -> Result<Uuid, RecordError> {
-        let b = self.take(16)?;
-        let mut a = [0u8; 16];
-        a.copy_from_slice(b);
-        Ok(Uuid::from_bytes(a))
-    }
-
-    pub(crate) fn uvarint(&mut self) -> Result<u64, RecordError> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = self.take(1)?[0];
-            v |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(RecordError::InvalidLength)
-    }
-
-    /// A compact length (None: null), checked against the bytes left at `min_bytes` each.
-    pub(crate) fn len(&mut self, min_bytes: usize) -> Result<Option<usize>, RecordError> {
-        let n = self.uvarint()?;
-        if n == 0 {
-            return Ok(None);
-        }
-        let n = usize::try_from(n - 1).map_err(|_| RecordError::InvalidLength)?;
-        if n.saturating_mul(min_bytes.max(1)) > self.buf.len() {
-            return Err(RecordError::InvalidLength);
-        }
-        Ok(Some(n))
-    }
-
-    pub(crate) fn nullable_cstring(&mut self) -> Result<Option<String>, RecordError> {
-        let Some(n) = self.len(1)? else {
-            return Ok(None);
-        };
-        let b = self.take(n)?;
-        let s = std::str::from_utf8(b).map_err(|_| RecordError::InvalidUtf8)?;
-        Ok(Some(s.to_string()))
-    }
-
-    pub(crate) fn cstring(&mut self) -> Result<String, RecordError> {
-        self.nullable_cstring()?.ok_or(RecordError::InvalidLength)
-    }
-
-    /// A non-nullable compact array's count.
-    pub(crate) fn count(&mut self, min_bytes: usize) -> Result<usize, RecordError> {
-        self.len(min_bytes)?.ok_or(RecordError::InvalidLength)
-    }
-
-    /// Skip a struct's tagged fields (Sluice writes none; Kafka may write some).
-    pub(crate) fn skip_tags(&mut self) -> Result<(), RecordError> {
-        let n = self.count_raw()?;
-        for _ in 0..n {
-            self.uvarint()?;
-            let size = usize::try_from(self.uvarint()?).map_err(|_| RecordError::InvalidLength)?;
-            self.take(size)?;
-        }
-        Ok(())
-    }
-
-    pub(crate) fn count_raw(&mut self) -> Result<u64, RecordError> {
-        let n = self.uvarint()?;
-        if n > self.buf.len() as u64 {
-            return Err(RecordError::InvalidLength);
-        }
-        Ok(n)
-    }
-
-    pub(crate) fn assignment(&mut self) -> Result<Assignment, RecordError> {
-        // Smallest topic: uuid, an empty partition array, no tags.
-        let n = self.count(16 + 1 + 1)?;
-        let mut a = Assignment::new();
-        for _ in 0..n {
-            let id = self.uuid()?;
-            let np = self.count(4)?;
-            let mut ps = BTreeSet::new();
-            for _ in 0..np {
-                ps.insert(self.i32()?);
-            }
-            self.skip_tags()?;
-            if !ps.is_empty() {
-                a.entry(id).or_default().extend(ps);
-            }
-        }
-        Ok(a)
-    }
-
-    /// The struct's tagged fields, then nothing may be left.
-    pub(crate) fn finish_flexible(&mut self) -> Result<(), RecordError> {
-        self.skip_tags()?;
-        if self.buf.is_empty() {
-            Ok(())
-        } else {
-            Err(RecordError::TrailingBytes)
-        }
-    }
-}
-
 /// Record 5's tag 0.
 fn decode_classic(field: &[u8]) -> Result<ClassicMetadata, RecordError> {
     let mut r = Reader { buf: field };
@@ -404,11 +252,7 @@ fn decode_classic(field: &[u8]) -> Result<ClassicMetadata, RecordError> {
 
 /// Decode the value of a record of type `record_type` (3–8).
 pub fn decode_value(record_type: i16, value: &[u8]) -> Result<ConsumerValue, RecordError> {
-    let mut r = Reader { buf: value };
-    let version = r.i16()?;
-    if version != VALUE_VERSION {
-        return Err(RecordError::UnknownValueVersion(version));
-    }
+    let mut r = Reader::flexible_value(value)?;
     let v = match record_type {
         GROUP_METADATA => ConsumerValue::Metadata { epoch: r.i32()? },
         TARGET_METADATA => ConsumerValue::TargetMetadata { epoch: r.i32()? },
