@@ -228,19 +228,9 @@ impl ConsumerGroup {
                 if !p.first_join {
                     return Err(GroupError::FencedInstanceId);
                 }
-                // The instance restarted under a new member id: it takes its place.
-                if let Some(prev) = self.members.remove(&old) {
-                    if let Some(t) = self.target.remove(&old) {
-                        self.target.insert(m.id.clone(), t);
-                    }
-                    m.epoch = prev.epoch;
-                    m.previous_epoch = prev.previous_epoch;
-                    m.state = prev.state;
-                    m.assigned = prev.assigned;
-                    m.revoking = prev.revoking;
-                    m.topic_names = prev.topic_names;
-                    m.resolved = prev.resolved;
-                }
+                // The instance restarted under a new member id: it takes its place (not its
+                // regex or server assignor, which a classic member has no use for).
+                self.take_place(&old, &mut m);
                 return Ok(m);
             }
         }

@@ -396,6 +396,26 @@ impl ConsumerGroup {
         self.reconcile(id, owned, now_ms);
     }
 
+    /// A static member's instance back under a new member id: `fresh` takes the place of its
+    /// predecessor `old`, which is removed — its epochs, reconciliation state, assigned and
+    /// revoking partitions, subscribed topics as resolved, and its target assignment. Returns
+    /// the rest of the predecessor (None: there is no member `old`). Shared by KIP-848 joins and
+    /// classic-protocol joins (`classic`).
+    fn take_place(&mut self, old: &str, fresh: &mut Member) -> Option<Member> {
+        let mut prev = self.members.remove(old)?;
+        if let Some(t) = self.target.remove(old) {
+            self.target.insert(fresh.id.clone(), t);
+        }
+        fresh.epoch = prev.epoch;
+        fresh.previous_epoch = prev.previous_epoch;
+        fresh.state = prev.state;
+        fresh.assigned = std::mem::take(&mut prev.assigned);
+        fresh.revoking = std::mem::take(&mut prev.revoking);
+        fresh.topic_names = std::mem::take(&mut prev.topic_names);
+        fresh.resolved = std::mem::take(&mut prev.resolved);
+        Some(prev)
+    }
+
     /// A member joining (epoch 0): new, a static member taking its instance's place, or a
     /// member that lost its state starting over.
     fn join_member(&mut self, p: &HeartbeatParams, s: &Settings) -> Result<Member, GroupError> {
@@ -414,21 +434,11 @@ impl ConsumerGroup {
                 .map(|m| (m.id.clone(), m.left));
             match holder {
                 Some((old, true)) => {
-                    // The instance comes back: it takes over its predecessor's place.
-                    if let Some(prev) = self.members.remove(&old) {
-                        let target = self.target.remove(&old);
-                        fresh.epoch = prev.epoch;
-                        fresh.previous_epoch = prev.previous_epoch;
-                        fresh.state = prev.state;
-                        fresh.assigned = prev.assigned;
-                        fresh.revoking = prev.revoking;
-                        fresh.topic_names = prev.topic_names;
+                    // The instance comes back: it takes over its predecessor's place, with
+                    // its regex and server assignor.
+                    if let Some(prev) = self.take_place(&old, &mut fresh) {
                         fresh.topic_regex = prev.topic_regex;
                         fresh.assignor = prev.assignor;
-                        fresh.resolved = prev.resolved;
-                        if let Some(t) = target {
-                            self.target.insert(fresh.id.clone(), t);
-                        }
                     }
                     return Ok(fresh);
                 }
