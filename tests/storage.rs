@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use harness::kafka::{create_topic_with as create, Conn};
-use harness::loop_fs::{euid, LoopFs};
+use harness::loop_fs::{fill_disk, restart_on_small_disk};
 use harness::Broker;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{MetadataRequest, ProduceRequest};
@@ -276,14 +276,9 @@ fn corruption_inside_a_sealed_segment_is_a_storage_error_never_data() {
 #[test]
 fn disk_full_is_a_storage_error_and_writes_resume_when_space_returns() {
     let mut b = Broker::start("diskfull", &["--cores", "1"]);
-    b.stop();
-    let image = b.workdir.join("disk.img");
-    let Some(_fs) = LoopFs::mount_over(&b.data_dir, &image, 16) else {
-        assert_ne!(euid(), 0, "root must be able to loop-mount an ext4 image");
-        eprintln!("skipped: loop-mounting needs root");
+    let Some(_fs) = restart_on_small_disk(&mut b, 16) else {
         return;
     };
-    b.restart();
     let mut c = Conn::connect(b.shard_addr(0));
     create(&mut c, "t", 1, &[]);
     let big = vec![b'z'; 8192];
@@ -291,14 +286,7 @@ fn disk_full_is_a_storage_error_and_writes_resume_when_space_returns() {
         let v = [&big[..], &value("before", i)].concat();
         assert_eq!(produce(&mut c, "t", 0, &[&v]), (0, i as i64));
     }
-    // Fill the filesystem.
-    let filler = b.data_dir.join("filler");
-    {
-        let mut f = std::fs::File::create(&filler).expect("filler");
-        let chunk = vec![0u8; 1 << 20];
-        while f.write_all(&chunk).is_ok() {}
-        let _ = f.sync_all();
-    }
+    let filler = fill_disk(&b.data_dir);
     let mut refused = false;
     for i in 0..64 {
         let v = [&big[..], &value("full", i)].concat();

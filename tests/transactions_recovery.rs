@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use harness::kafka::{create_topic, Conn};
-use harness::loop_fs::{euid, LoopFs};
+use harness::loop_fs::{fill_disk, restart_on_small_disk};
 use harness::Broker;
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::txn_offset_commit_request::{
@@ -573,14 +573,9 @@ fn read_committed_values(c: &mut Conn, topic: &str, end: i64) -> Vec<String> {
 #[test]
 fn a_transaction_goes_on_across_a_full_disk() {
     let mut b = Broker::start("txn-disk-full", &["--cores", "1"]);
-    b.stop();
-    let image = b.workdir.join("disk.img");
-    let Some(_fs) = LoopFs::mount_over(&b.data_dir, &image, 24) else {
-        assert_ne!(euid(), 0, "root must be able to loop-mount an ext4 image");
-        eprintln!("skipped: loop-mounting needs root");
+    let Some(_fs) = restart_on_small_disk(&mut b, 24) else {
         return;
     };
-    b.restart();
     let mut boot = Conn::connect(b.bootstrap_addr());
     create_topic(&mut boot, "t", 1);
     let id = "tx-disk-full";
@@ -593,15 +588,7 @@ fn a_transaction_goes_on_across_a_full_disk() {
         NONE
     );
     seq += 2;
-    // Fill the filesystem.
-    let filler = b.data_dir.join("filler");
-    {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&filler).expect("filler");
-        let chunk = vec![0u8; 1 << 20];
-        while f.write_all(&chunk).is_ok() {}
-        let _ = f.sync_all();
-    }
+    let filler = fill_disk(&b.data_dir);
     let mut refused = false;
     for _ in 0..256 {
         match produce_raw(&mut data, Some(id), "t", 0, big_txn_batch(p, seq, 2), 9) {
