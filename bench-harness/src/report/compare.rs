@@ -9,10 +9,14 @@ use super::result::RunResult;
 /// A metric: its name, how to read it, whether higher is better, and how to print it.
 type Metric = (&'static str, fn(&RunResult) -> f64, bool, fn(f64) -> String);
 
+/// A latency row: lower is better, printed in µs / ms / s.
+fn latency(name: &'static str, get: fn(&RunResult) -> f64) -> Metric {
+    (name, get, false, human_us)
+}
+
 fn metrics() -> Vec<Metric> {
     let rate: fn(f64) -> String = |v| format!("{}msg/s", human_rate(v));
     let mbps: fn(f64) -> String = |v| format!("{:.1} MB/s", v / 1e6);
-    let lat: fn(f64) -> String = human_us;
     let ns: fn(f64) -> String = |v| format!("{v:.0} ns");
     vec![
         (
@@ -39,90 +43,24 @@ fn metrics() -> Vec<Metric> {
             true,
             mbps,
         ),
-        (
-            "publish p50",
-            |r| r.summary.publish_latency.p50_us,
-            false,
-            lat,
-        ),
-        (
-            "publish p99",
-            |r| r.summary.publish_latency.p99_us,
-            false,
-            lat,
-        ),
-        (
-            "publish p99.9",
-            |r| r.summary.publish_latency.p999_us,
-            false,
-            lat,
-        ),
-        (
-            "publish p99.99",
-            |r| r.summary.publish_latency.p9999_us,
-            false,
-            lat,
-        ),
-        (
-            "publish max",
-            |r| r.summary.publish_latency.max_us,
-            false,
-            lat,
-        ),
-        (
-            "request p50",
-            |r| r.summary.produce_request_latency.p50_us,
-            false,
-            lat,
-        ),
-        (
-            "request p99",
-            |r| r.summary.produce_request_latency.p99_us,
-            false,
-            lat,
-        ),
-        (
-            "request p99.9",
-            |r| r.summary.produce_request_latency.p999_us,
-            false,
-            lat,
-        ),
-        (
-            "request max",
-            |r| r.summary.produce_request_latency.max_us,
-            false,
-            lat,
-        ),
-        (
-            "end-to-end p50",
-            |r| r.summary.end_to_end_latency.p50_us,
-            false,
-            lat,
-        ),
-        (
-            "end-to-end p99",
-            |r| r.summary.end_to_end_latency.p99_us,
-            false,
-            lat,
-        ),
-        (
-            "end-to-end p99.9",
-            |r| r.summary.end_to_end_latency.p999_us,
-            false,
-            lat,
-        ),
-        (
-            "end-to-end p99.99",
-            |r| r.summary.end_to_end_latency.p9999_us,
-            false,
-            lat,
-        ),
-        (
-            "end-to-end max",
-            |r| r.summary.end_to_end_latency.max_us,
-            false,
-            lat,
-        ),
+        latency("publish p50", |r| r.summary.publish_latency.p50_us),
+        latency("publish p99", |r| r.summary.publish_latency.p99_us),
+        latency("publish p99.9", |r| r.summary.publish_latency.p999_us),
+        latency("publish p99.99", |r| r.summary.publish_latency.p9999_us),
+        latency("publish max", |r| r.summary.publish_latency.max_us),
+        latency("request p50", |r| r.summary.produce_request_latency.p50_us),
+        latency("request p99", |r| r.summary.produce_request_latency.p99_us),
+        latency("request p99.9", |r| {
+            r.summary.produce_request_latency.p999_us
+        }),
+        latency("request max", |r| r.summary.produce_request_latency.max_us),
+        latency("end-to-end p50", |r| r.summary.end_to_end_latency.p50_us),
+        latency("end-to-end p99", |r| r.summary.end_to_end_latency.p99_us),
+        latency("end-to-end p99.9", |r| r.summary.end_to_end_latency.p999_us),
+        latency("end-to-end p99.99", |r| {
+            r.summary.end_to_end_latency.p9999_us
+        }),
+        latency("end-to-end max", |r| r.summary.end_to_end_latency.max_us),
         (
             "harness CPU/msg",
             |r| r.summary.harness_cpu_ns_per_msg,
@@ -134,41 +72,19 @@ fn metrics() -> Vec<Metric> {
 
 /// Transactional runs' rows: commit (EndTxn round trip) and whole-transaction latency.
 fn txn_metrics() -> Vec<Metric> {
-    let lat: fn(f64) -> String = human_us;
     fn pick(r: &RunResult, f: fn(&crate::report::result::TxnSummary) -> f64) -> f64 {
         r.summary.transactions.as_ref().map_or(0.0, f)
     }
     vec![
-        (
-            "commit p50",
-            |r| pick(r, |t| t.commit_latency.p50_us),
-            false,
-            lat,
-        ),
-        (
-            "commit p99",
-            |r| pick(r, |t| t.commit_latency.p99_us),
-            false,
-            lat,
-        ),
-        (
-            "commit max",
-            |r| pick(r, |t| t.commit_latency.max_us),
-            false,
-            lat,
-        ),
-        (
-            "transaction p50",
-            |r| pick(r, |t| t.transaction_latency.p50_us),
-            false,
-            lat,
-        ),
-        (
-            "transaction p99",
-            |r| pick(r, |t| t.transaction_latency.p99_us),
-            false,
-            lat,
-        ),
+        latency("commit p50", |r| pick(r, |t| t.commit_latency.p50_us)),
+        latency("commit p99", |r| pick(r, |t| t.commit_latency.p99_us)),
+        latency("commit max", |r| pick(r, |t| t.commit_latency.max_us)),
+        latency("transaction p50", |r| {
+            pick(r, |t| t.transaction_latency.p50_us)
+        }),
+        latency("transaction p99", |r| {
+            pick(r, |t| t.transaction_latency.p99_us)
+        }),
     ]
 }
 
