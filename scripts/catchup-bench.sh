@@ -31,21 +31,11 @@ BINARIES=()
 BENCH_NAME=catchup-bench
 # shellcheck source=lib/broker.sh
 source "$ROOT/scripts/lib/broker.sh"
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --gb) GB="$2"; shift 2 ;;
-    --partitions) PARTITIONS="$2"; shift 2 ;;
-    --cores) CORES="$2"; shift 2 ;;
-    --pin) PIN=1; shift ;;
-    --rounds) ROUNDS="$2"; shift 2 ;;
-    --timeout) TIMEOUT="$2"; shift 2 ;;
-    --keep-results) KEEP="$2"; shift 2 ;;
-    --broker-arg) BROKER_ARGS+=("$2"); shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
-    -*) die "unknown option $1" ;;
-    *) BINARIES+=("$1"); shift ;;
-  esac
-done
+declare -A BENCH_OPTS=([--gb]=GB [--partitions]=PARTITIONS [--cores]=CORES [--rounds]=ROUNDS
+  [--timeout]=TIMEOUT [--keep-results]=KEEP)
+declare -A BENCH_FLAGS=([--pin]=PIN)
+declare -A BENCH_LISTS=([--broker-arg]=BROKER_ARGS)
+parse_bench_args "$@"
 [[ -n "${CI:-}" ]] && die "refusing to run under CI"
 bench_binaries "$ROOT" "${BINARIES[@]}"
 bench_workdir "$ROOT" catchup-bench $(( GB * 1100 * 1024 + 2 * 1024 * 1024 ))

@@ -28,18 +28,11 @@ BINARIES=()
 BENCH_NAME=isolation-bench
 # shellcheck source=lib/broker.sh
 source "$ROOT/scripts/lib/broker.sh"
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --gb) GB="$2"; shift 2 ;;
-    --duration) DURATION="$2"; shift 2 ;;
-    --warmup) WARMUP="$2"; shift 2 ;;
-    --rounds) ROUNDS="$2"; shift 2 ;;
-    --rate) RATE="$2"; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
-    -*) die "unknown option $1" ;;
-    *) BINARIES+=("$1"); shift ;;
-  esac
-done
+declare -A BENCH_OPTS=([--gb]=GB [--duration]=DURATION [--warmup]=WARMUP [--rounds]=ROUNDS
+  [--rate]=RATE)
+declare -A BENCH_FLAGS=()
+declare -A BENCH_LISTS=()
+parse_bench_args "$@"
 [[ -n "${CI:-}" ]] && die "refusing to run under CI"
 bench_binaries "$ROOT" "${BINARIES[@]}"
 WORKLOAD="$ROOT/bench-harness/workloads/fixed-rate-100mb-1kb.yaml"

@@ -1,12 +1,41 @@
 # Shared by the disk benchmarks (catchup-bench.sh, isolation-bench.sh): start and stop one
 # `sluice serve` on OS-picked loopback ports, find the binaries, check for panics, write the
-# backlog-filling workload. Sourced, not run. The sourcing script sets BENCH_NAME (its name in
+# backlog-filling workload, parse their command lines. Sourced, not run. The sourcing script sets BENCH_NAME (its name in
 # messages) and, before starting a broker, WORK (its scratch directory, on a disk).
 #
 # State it keeps: PID (the broker it started, stopped by that PID only), BOOT (its bootstrap
 # address), PANICKED (1 once check_panics saw a panic in "$WORK"/*.log).
 
 die() { echo "$BENCH_NAME: $*" >&2; exit 1; }
+
+# parse_bench_args ARG...: the command line of a disk benchmark, as the sourcing script
+# declares it beforehand in three associative arrays, each from an option to the name of the
+# variable it sets: BENCH_OPTS (the option takes a value), BENCH_FLAGS (no value: sets 1) and
+# BENCH_LISTS (repeatable: appends its value to an array). -h/--help prints the script's header
+# comment; any other word starting with - is refused; the rest are broker binaries, appended to
+# BINARIES.
+parse_bench_args() {
+  local opt
+  while [[ $# -gt 0 ]]; do
+    opt="$1"
+    if [[ "$opt" == -h || "$opt" == --help ]]; then
+      sed -n '2,20p' "$0"; exit 0
+    elif [[ -n "${BENCH_OPTS[$opt]:-}" ]]; then
+      [[ $# -ge 2 ]] || die "$opt needs a value"
+      printf -v "${BENCH_OPTS[$opt]}" '%s' "$2"; shift 2
+    elif [[ -n "${BENCH_FLAGS[$opt]:-}" ]]; then
+      printf -v "${BENCH_FLAGS[$opt]}" '%s' 1; shift
+    elif [[ -n "${BENCH_LISTS[$opt]:-}" ]]; then
+      [[ $# -ge 2 ]] || die "$opt needs a value"
+      declare -n bench_list="${BENCH_LISTS[$opt]}"
+      bench_list+=("$2"); unset -n bench_list; shift 2
+    elif [[ "$opt" == -* ]]; then
+      die "unknown option $opt"
+    else
+      BINARIES+=("$opt"); shift
+    fi
+  done
+}
 
 # bench_binaries ROOT BINARY...: builds the release binaries unless both the broker binaries
 # and SLUICE_BENCH_BIN are given; sets BINARIES (default: ROOT's release build) and BENCH.
