@@ -139,6 +139,25 @@ pub struct Settings {
     pub validation: Option<Policy>,
 }
 
+#[cfg(test)]
+impl Settings {
+    /// The partition and storage tests' settings: batches up to 1 MiB, no fdatasync by count
+    /// or age, no retention, and no record checks (most of them write hand-made batches whose
+    /// records are opaque bytes).
+    pub(crate) fn for_tests() -> Settings {
+        Settings {
+            message_max_bytes: 1 << 20,
+            flush_messages: i64::MAX,
+            flush_ms: i64::MAX,
+            retention: crate::log::Retention {
+                retention_ms: -1,
+                retention_bytes: -1,
+            },
+            validation: None,
+        }
+    }
+}
+
 /// One partition on its owner shard.
 pub struct Partition {
     pub topic: String,

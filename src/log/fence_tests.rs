@@ -9,24 +9,10 @@ use bytes::Bytes;
 
 use super::faults;
 use super::format::{tests::hand_batch, BatchHeader};
-use super::{Log, LogConfig, Retention, ShardStorage};
+use super::{Log, LogConfig, ShardStorage};
 use crate::partition::{Partition, Settings};
 use crate::protocol::errors::PartitionError;
 use crate::shard::nudge::on_executor;
-
-fn settings() -> Settings {
-    Settings {
-        message_max_bytes: 1 << 20,
-        flush_messages: i64::MAX,
-        flush_ms: i64::MAX,
-        retention: Retention {
-            retention_ms: -1,
-            retention_bytes: -1,
-        },
-        // Opaque hand-made records: these tests are about storage, not record checks.
-        validation: None,
-    }
-}
 
 fn records(max_timestamp: i64) -> Bytes {
     Bytes::from(hand_batch(2, 300, max_timestamp))
@@ -43,7 +29,7 @@ async fn open(dir: &std::path::Path) -> (Rc<Log>, Rc<Partition>) {
     )
     .await
     .expect("open");
-    let p = Partition::new("t".into(), 0, 0, log.clone(), settings());
+    let p = Partition::new("t".into(), 0, 0, log.clone(), Settings::for_tests());
     (log, p)
 }
 

@@ -171,20 +171,6 @@ fn batch(id: u64, spec: Spec) -> Bytes {
     Bytes::from(b)
 }
 
-fn settings() -> Settings {
-    Settings {
-        message_max_bytes: 1 << 20,
-        flush_messages: i64::MAX,
-        flush_ms: i64::MAX,
-        retention: Retention {
-            retention_ms: -1,
-            retention_bytes: -1,
-        },
-        // Opaque hand-made records: these tests are about storage, not record checks.
-        validation: None,
-    }
-}
-
 fn config(rng: &mut StdRng) -> LogConfig {
     LogConfig {
         segment_bytes: segment::SEGMENT_BYTES_MIN * rng.gen_range(1..=4),
@@ -256,7 +242,7 @@ pub async fn run(dir: &Path, opts: Options) -> Report {
             sim.crash_after(rng.gen_range(1..=CRASH_OPS_MAX));
         }
         m.acks_all_ratio = [0.0, 0.2, 0.5, 0.9][rng.gen_range(0..4)];
-        let p = Partition::new("t".into(), 0, 0, log.clone(), settings());
+        let p = Partition::new("t".into(), 0, 0, log.clone(), Settings::for_tests());
         let mut steps = 0;
         while !sim.crashed() {
             if steps == STEPS_PER_LIFE_MAX {

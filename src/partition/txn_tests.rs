@@ -8,22 +8,9 @@ use bytes::Bytes;
 use sluice_client::records::{encode_batch_as, Compression, NewRecord, ProducerFields};
 
 use super::{Partition, Settings};
-use crate::log::{Log, LogConfig, Retention, ShardStorage};
+use crate::log::{Log, LogConfig, ShardStorage};
 use crate::protocol::errors::PartitionError;
 use crate::shard::nudge::on_executor;
-
-fn settings() -> Settings {
-    Settings {
-        message_max_bytes: 1 << 20,
-        flush_messages: i64::MAX,
-        flush_ms: i64::MAX,
-        retention: Retention {
-            retention_ms: -1,
-            retention_bytes: -1,
-        },
-        validation: None,
-    }
-}
 
 fn txn_batch(producer_id: i64, epoch: i16, seq: i32) -> Bytes {
     let records = vec![NewRecord {
@@ -59,7 +46,7 @@ fn a_reopened_partition_keeps_the_producers_added_to_its_transactions() {
         );
         let log = open_log(&dir, &storage).await;
         let pool = log.blocking_rc();
-        let p = Partition::new("t".into(), 0, 0, log.clone(), settings());
+        let p = Partition::new("t".into(), 0, 0, log.clone(), Settings::for_tests());
         let (pid, epoch) = (4_000, 2);
         assert!(matches!(
             p.produce(&txn_batch(pid, epoch, 0), true).await,
@@ -74,7 +61,7 @@ fn a_reopened_partition_keeps_the_producers_added_to_its_transactions() {
         // A reopen as after a storage error: the log closed and opened again.
         log.close().await.expect("close");
         let log = open_log(&dir, &storage).await;
-        let fresh = p.reopened(log.clone(), settings(), &pool).await;
+        let fresh = p.reopened(log.clone(), Settings::for_tests(), &pool).await;
         assert_eq!(fresh.txn_ongoing(), vec![(pid, 0)], "rebuilt from the log");
         fresh
             .produce(&txn_batch(pid, epoch, 1), true)
@@ -91,14 +78,16 @@ fn a_reopened_partition_keeps_the_producers_added_to_its_transactions() {
         // Without what `reopened` carries over, the log alone can't tell.
         log.close().await.expect("close");
         let log = open_log(&dir, &storage).await;
-        let bare = Partition::new("t".into(), 0, 0, log.clone(), settings());
+        let bare = Partition::new("t".into(), 0, 0, log.clone(), Settings::for_tests());
         bare.rebuild_txn_state(&pool).await.expect("rebuilt");
         assert!(matches!(
             bare.produce(&txn_batch(pid, epoch, 2), true).await,
             Err(PartitionError::InvalidTxnState)
         ));
         // The marker ends the transaction here: nothing is carried over after it.
-        let fresh2 = fresh.reopened(log.clone(), settings(), &pool).await;
+        let fresh2 = fresh
+            .reopened(log.clone(), Settings::for_tests(), &pool)
+            .await;
         fresh2
             .append_marker(pid, epoch, true, 0)
             .await
