@@ -18,6 +18,8 @@ use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, MetadataRe
 use kafka_protocol::protocol::StrBytes;
 
 const PARTITIONS: i32 = 24;
+/// Fetch version of every request here (v11: topics named, not by id).
+const FETCH_VERSION: i16 = 11;
 /// src/limits.rs
 const FETCH_PARTITION_READS_IN_FLIGHT_MAX: f64 = 16.0;
 const CATCHUP_READS_IN_FLIGHT_MAX: f64 = 2.0;
@@ -133,11 +135,34 @@ fn fill(conns: &mut [Conn], ids: &[i32]) {
     }
 }
 
+/// Fills the partitions `ids` through connections to `owner` (the shard that leads them), then
+/// asks every case through `c` while all of it is in the tail cache: the answers the disk's
+/// must equal. No fetch has read the disk yet.
+fn fill_and_read_from_cache(
+    b: &Broker,
+    c: &mut Conn,
+    ids: &[i32],
+    owner: usize,
+) -> Vec<Vec<Summary>> {
+    let mut conns: Vec<Conn> = ids
+        .iter()
+        .map(|_| Conn::connect(b.shard_addr(owner)))
+        .collect();
+    fill(&mut conns, ids);
+    drop(conns);
+    let from_cache = cases(ids)
+        .iter()
+        .map(|(_, max, parts)| summary(&c.call(&fetch_of(*max, parts), FETCH_VERSION)))
+        .collect();
+    assert_eq!(b.metric_sum("sluice_fetch_reads_in_flight_peak", &[]), 0.0);
+    from_cache
+}
+
 /// Asks each case of `from_cache` again (through `c`, after a restart: from disk) and checks
 /// the answers are the same, and what each case must show.
-fn check_from_disk(c: &mut Conn, ids: &[i32], from_cache: &[Vec<Summary>], version: i16) {
+fn check_from_disk(c: &mut Conn, ids: &[i32], from_cache: &[Vec<Summary>]) {
     for ((name, max, parts), cached) in cases(ids).iter().zip(from_cache) {
-        let from_disk = summary(&c.call(&fetch_of(*max, parts), version));
+        let from_disk = summary(&c.call(&fetch_of(*max, parts), FETCH_VERSION));
         assert_eq!(&from_disk, cached, "{name}: disk and cache answers differ");
         let returned: usize = from_disk.iter().map(|p| p.3).sum();
         match *name {
@@ -181,19 +206,11 @@ fn disk_fetches_with_reads_in_flight_answer_as_sequential_cache_reads_do() {
     let mut c = Conn::connect(b.shard_addr(0));
     create_topic(&mut c, "t", PARTITIONS);
     let ids: Vec<i32> = (0..PARTITIONS).collect();
-    let mut conns: Vec<Conn> = ids.iter().map(|_| Conn::connect(b.shard_addr(0))).collect();
-    fill(&mut conns, &ids);
-    drop(conns);
-    let version = 11;
-    let from_cache: Vec<_> = cases(&ids)
-        .iter()
-        .map(|(_, max, parts)| summary(&c.call(&fetch_of(*max, parts), version)))
-        .collect();
-    assert_eq!(b.metric_sum("sluice_fetch_reads_in_flight_peak", &[]), 0.0);
+    let from_cache = fill_and_read_from_cache(&b, &mut c, &ids, 0);
 
     b.restart();
     let mut c = Conn::connect(b.shard_addr(0));
-    check_from_disk(&mut c, &ids, &from_cache, version);
+    check_from_disk(&mut c, &ids, &from_cache);
     let peak = |name: &str| b.metric_sum(name, &[]);
     // Metrics come from a snapshot taken every few hundred ms: wait for a fresh one.
     wait_for_metric(
@@ -240,21 +257,13 @@ fn forwarded_disk_fetches_with_reads_in_flight_answer_as_sequential_cache_reads_
     ids.sort_unstable();
     assert!(ids.len() >= PARTITIONS as usize, "shard 1 leads {ids:?}");
     ids.truncate(PARTITIONS as usize);
-    let mut conns: Vec<Conn> = ids.iter().map(|_| Conn::connect(b.shard_addr(1))).collect();
-    fill(&mut conns, &ids);
-    drop(conns);
-    let version = 11;
     // Asked of shard 0: every partition is forwarded to shard 1.
-    let from_cache: Vec<_> = cases(&ids)
-        .iter()
-        .map(|(_, max, parts)| summary(&c.call(&fetch_of(*max, parts), version)))
-        .collect();
-    assert_eq!(b.metric_sum("sluice_fetch_reads_in_flight_peak", &[]), 0.0);
+    let from_cache = fill_and_read_from_cache(&b, &mut c, &ids, 1);
 
     b.restart();
     let mut c = Conn::connect(b.shard_addr(0));
     let forwarded_before = b.metric_sum("sluice_forwarded_requests_total", &[("shard", "0")]);
-    check_from_disk(&mut c, &ids, &from_cache, version);
+    check_from_disk(&mut c, &ids, &from_cache);
     wait_for_metric(
         &b,
         "sluice_forwarded_requests_total",
