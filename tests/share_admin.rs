@@ -46,19 +46,53 @@ fn leader(b: &Broker, topic: &str, partition: i32) -> Conn {
 }
 
 fn broker(name: &str) -> Broker {
+    broker_with(name, LOCK_MS, 5_000)
+}
+
+/// A broker whose records are locked for `lock_ms` and whose silent members expire after
+/// `session_timeout_ms`.
+fn broker_with(name: &str, lock_ms: u64, session_timeout_ms: u64) -> Broker {
     Broker::start(
         name,
         &[
             "--cores",
             "2",
             "--group-share-record-lock-duration-ms",
-            &LOCK_MS.to_string(),
+            &lock_ms.to_string(),
             "--group-share-heartbeat-interval-ms",
             "200",
             "--group-share-session-timeout-ms",
-            "5000",
+            &session_timeout_ms.to_string(),
         ],
     )
+}
+
+/// The renew tests' lock: renewed every `RENEW_EVERY`, it survives a stall of the test (a
+/// noisy CI machine) of almost its whole length; the tests last a little longer than it.
+const RENEW_LOCK_MS: u64 = 4_000;
+const RENEW_EVERY: Duration = Duration::from_millis(250);
+
+/// A broker for the renew tests: locks of `RENEW_LOCK_MS`, and members that outlive the test
+/// without heartbeats (an expired member would give its records back, renewed or not).
+fn renew_broker(name: &str) -> Broker {
+    broker_with(name, RENEW_LOCK_MS, 60_000)
+}
+
+/// Renews offset 0 (through `renew`, at share-session epochs from `epoch` on) every
+/// `RENEW_EVERY` until the locks taken before `acquired` have surely ended, each renew well
+/// within the last one's lock; returns the next epoch. The last renew comes after the first
+/// lock's end, so it only succeeds on a lock that renewing extended.
+fn renew_past_first_lock(acquired: Instant, mut epoch: i32, mut renew: impl FnMut(i32)) -> i32 {
+    // The broker stamped the lock before it answered; a margin for its millisecond clock.
+    let first_lock_ended = acquired + Duration::from_millis(RENEW_LOCK_MS + 100);
+    loop {
+        renew(epoch);
+        epoch += 1;
+        if Instant::now() >= first_lock_ended {
+            return epoch;
+        }
+        std::thread::sleep(RENEW_EVERY);
+    }
 }
 
 fn heartbeat(
@@ -356,7 +390,7 @@ fn ack(
 #[test]
 fn renew_keeps_records_locked_past_the_lock_duration() {
     const RENEW: i8 = 4;
-    let b = broker("share_renew");
+    let b = renew_broker("share_renew");
     let mut admin = Conn::connect(b.shard_addr(0));
     create_topic(&mut admin, "r", 1);
     let id = topic_id(&b, "r");
@@ -383,6 +417,7 @@ fn renew_keeps_records_locked_past_the_lock_duration() {
                 share_fetch_request::FetchPartition::default().with_partition_index(0),
             ])]);
     let r = c.call(&fetch, 1);
+    let acquired_at = Instant::now();
     assert_eq!(r.error_code, NONE, "{r:?}");
     let acquired = &r.responses[0].partitions[0].acquired_records;
     assert_eq!(
@@ -391,24 +426,19 @@ fn renew_keeps_records_locked_past_the_lock_duration() {
         "{r:?}"
     );
 
-    // Renew offset 0 before its lock ends, twice, past the original lock's end; offset 1 is
+    // Renew offset 0 before its lock ends, until past the original lock's end; offset 1 is
     // left to expire.
-    let started = Instant::now();
-    let mut epoch = 1;
-    while started.elapsed() < Duration::from_millis(LOCK_MS * 3 / 2) {
-        std::thread::sleep(Duration::from_millis(LOCK_MS / 2));
+    let epoch = renew_past_first_lock(acquired_at, 1, |epoch| {
         let request = ShareAcknowledgeRequest::default()
             .with_group_id(Some(s("gr").into()))
             .with_member_id(Some(s(member)))
             .with_share_session_epoch(epoch)
             .with_topics(ack(id, 0, 0, RENEW));
         let (lock, r) = acknowledge_v2(&mut c, &request, true);
-        assert_eq!(lock, LOCK_MS as i32);
+        assert_eq!(lock, RENEW_LOCK_MS as i32);
         assert_eq!(r.error_code, NONE, "{r:?}");
         assert_eq!(r.responses[0].partitions[0].error_code, NONE, "{r:?}");
-        epoch += 1;
-    }
-    std::thread::sleep(Duration::from_millis(LOCK_MS / 2));
+    });
     // Offset 0 is still this member's; offset 1's lock ended.
     assert_renewed_0_expired_1(&mut c, "gr", member, id, epoch);
 }
@@ -552,7 +582,7 @@ fn share_fetch_v2(
 #[test]
 fn share_fetch_v2_renew_only_extends_the_locks() {
     const RENEW: i8 = 4;
-    let b = broker("share_fetch_renew");
+    let b = renew_broker("share_fetch_renew");
     let mut admin = Conn::connect(b.shard_addr(0));
     create_topic(&mut admin, "f", 1);
     let id = topic_id(&b, "f");
@@ -566,8 +596,9 @@ fn share_fetch_v2_renew_only_extends_the_locks() {
     // A plain v2 fetch (batch-optimized) acquires both.
     let mut c = leader(&b, "f", 0);
     let r = share_fetch_v2(&mut c, &share_fetch("gf", member, 0, id, 5_000), 0, false);
+    let acquired_at = Instant::now();
     assert_eq!(r.error_code, NONE, "{r:?}");
-    assert_eq!(r.acquisition_lock_timeout_ms, LOCK_MS as i32);
+    assert_eq!(r.acquisition_lock_timeout_ms, RENEW_LOCK_MS as i32);
     assert_eq!(acquired(&r), vec![(0, 1, 1)], "{r:?}");
 
     // The crate's default MaxBytes is Kafka's 0x7fffffff: a renew-only request sets it to 0.
@@ -598,10 +629,7 @@ fn share_fetch_v2_renew_only_extends_the_locks() {
     assert_eq!(r.error_code, INVALID_REQUEST, "{r:?}");
 
     // Renew offset 0 past its first lock's end; offset 1 is left to expire.
-    let started = Instant::now();
-    let mut epoch = 1;
-    while started.elapsed() < Duration::from_millis(LOCK_MS * 3 / 2) {
-        std::thread::sleep(Duration::from_millis(LOCK_MS / 2));
+    let epoch = renew_past_first_lock(acquired_at, 1, |epoch| {
         let asked = Instant::now();
         let r = share_fetch_v2(&mut c, &renew(epoch), 0, true);
         assert_eq!(r.error_code, NONE, "{r:?}");
@@ -611,13 +639,12 @@ fn share_fetch_v2_renew_only_extends_the_locks() {
             p.acquired_records.is_empty(),
             "a renew fetches nothing: {r:?}"
         );
+        // It answers at once (MaxWaitMs 0); half a lock is a wide bound for that.
         assert!(
-            asked.elapsed() < Duration::from_millis(LOCK_MS / 2),
+            asked.elapsed() < Duration::from_millis(RENEW_LOCK_MS / 2),
             "a renew-only request does not wait"
         );
-        epoch += 1;
-    }
-    std::thread::sleep(Duration::from_millis(LOCK_MS / 2));
+    });
     assert_renewed_0_expired_1(&mut c, "gf", member, id, epoch);
 }
 
