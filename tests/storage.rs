@@ -540,9 +540,31 @@ fn produce_at(conn: &mut Conn, topic: &str, values: &[&[u8]], timestamp: i64) ->
     p.base_offset
 }
 
-/// Long enough for the shards to publish a snapshot taken after what just happened (they do
-/// once a second).
-const SNAPSHOT_SETTLE: Duration = Duration::from_millis(2_500);
+/// The /metrics text once the shards' snapshots (published once a second) were taken after
+/// this call: a record is appended to the one-partition marker topic `marker`, and the text
+/// read again until that partition's high watermark shows it. A shard's counters and gauges
+/// come from one snapshot, so every one in that text counts all that came before the call.
+fn metrics_after(b: &Broker, c: &mut Conn) -> String {
+    let (err, base) = produce(c, "marker", 0, &[b"m"]);
+    assert_eq!(err, 0, "marker produce");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let text = b.metrics_text();
+        let hw = harness::metric_sum(
+            &text,
+            "sluice_partition_high_watermark",
+            &[("topic", "marker")],
+        );
+        if hw > base as f64 {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no snapshot showed marker offset {base} in {WAIT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
 
 /// Many 4 KiB segments, restarted (recovery keeps no sealed index on the heap): every record
 /// reads back from offset 0 and every batch is found by its timestamp, the sealed segments'
@@ -554,6 +576,7 @@ fn sealed_segment_indexes_load_on_demand_after_a_restart() {
     let mut b = Broker::start("index-cache", &["--cores", "1"]);
     let mut c = Conn::connect(b.shard_addr(0));
     create(&mut c, "t", 1, &[("segment.bytes", "4096")]);
+    create(&mut c, "marker", 1, &[]);
     let value = |i: usize| format!("{i:06}").repeat(50).into_bytes();
     for i in 0..BATCHES {
         let vs: Vec<Vec<u8>> = (0..3).map(|j| value(i * 3 + j)).collect();
@@ -586,26 +609,29 @@ fn sealed_segment_indexes_load_on_demand_after_a_restart() {
         }
     };
     check(&mut c);
-    std::thread::sleep(SNAPSHOT_SETTLE);
-    let misses = b.metric_sum("sluice_index_cache_misses_total", &[]);
-    let hits = b.metric_sum("sluice_index_cache_hits_total", &[]);
+    let text = metrics_after(&b, &mut c);
+    let misses = harness::metric_sum(&text, "sluice_index_cache_misses_total", &[]);
+    let hits = harness::metric_sum(&text, "sluice_index_cache_hits_total", &[]);
     assert!(
         misses > 0.0,
         "the first pass loaded the sealed indexes from disk"
     );
-    assert!(b.metric_sum("sluice_index_cache_used_bytes", &[]) > 0.0);
+    assert!(harness::metric_sum(&text, "sluice_index_cache_used_bytes", &[]) > 0.0);
     check(&mut c);
-    std::thread::sleep(SNAPSHOT_SETTLE);
+    let text = metrics_after(&b, &mut c);
     assert!(
-        b.metric_sum("sluice_index_cache_hits_total", &[]) > hits,
+        harness::metric_sum(&text, "sluice_index_cache_hits_total", &[]) > hits,
         "the second pass found them in the cache"
     );
     assert_eq!(
-        b.metric_sum("sluice_index_cache_misses_total", &[]),
+        harness::metric_sum(&text, "sluice_index_cache_misses_total", &[]),
         misses,
         "and loaded none again"
     );
-    assert_eq!(b.metric_sum("sluice_index_cache_fallbacks_total", &[]), 0.0);
+    assert_eq!(
+        harness::metric_sum(&text, "sluice_index_cache_fallbacks_total", &[]),
+        0.0
+    );
     b.stop();
     assert!(b.panics().is_empty(), "{:?}", b.panics());
 }
