@@ -178,9 +178,9 @@ fn a_dead_shard_ends_the_process_with_a_clear_line() {
 }
 
 /// Liveness and readiness tell the truth: 200 while every shard beats; when a shard's executor
-/// is blocked (the test hook sleeps on its thread) `/v1/health` answers 503 naming it,
-/// `sluice_shard_up` drops to 0 for it, and the status document marks it down; once it runs
-/// again, all is back to 200 — no restart needed.
+/// is blocked (the test hook sleeps on its thread until the test releases it) `/v1/health`
+/// answers 503 naming it, `sluice_shard_up` drops to 0 for it, and the status document marks
+/// it down; once it runs again, all is back to 200 — no restart needed.
 #[test]
 fn health_reports_a_stalled_shard_and_its_recovery() {
     let b = Broker::start("health", &["--cores", "2", "--test-panic-topic", "boom"]);
@@ -194,10 +194,10 @@ fn health_reports_a_stalled_shard_and_its_recovery() {
     assert_eq!(b.metric_sum("sluice_shard_up", &[]), 2.0);
     assert_eq!(b.metric_sum("sluice_shard_ready", &[]), 2.0);
 
-    // Stall shard 1 (its thread sleeps for twice the heartbeat's staleness bound).
+    // Stall shard 1: its thread sleeps until a request to shard 0 releases it (30 s at most).
     let mut c = Conn::connect(b.shard_addr(1));
     let id = c.send(&metadata_for("boom-stall"), 12);
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(20);
     let body = loop {
         let (status, _, body) = b.admin_get("/v1/health");
         if status == 503 {
@@ -227,6 +227,8 @@ fn health_reports_a_stalled_shard_and_its_recovery() {
     assert!(text.contains("shard 1"), "{text}");
 
     // The stalled request completes once the thread runs again, and health recovers.
+    let mut other = Conn::connect(b.shard_addr(0));
+    let _ = other.call(&metadata_for("boom-release"), 12);
     let _ = c.recv::<MetadataRequest>(id, 12);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

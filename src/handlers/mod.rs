@@ -387,7 +387,8 @@ pub fn note_panic(shard: &Shard, what: &str, panic: &Box<dyn std::any::Any + Sen
 /// The hidden `serve --test-panic-topic NAME` (tests only; unset in production): a Metadata
 /// request naming topic NAME panics inside its handler; one naming `NAME-shard` panics a task
 /// outside any request, which ends the shard's thread; one naming `NAME-stall` blocks the
-/// shard's thread for [`TEST_STALL_MS`] (a wedged executor). Set once at start-up.
+/// shard's thread (a wedged executor) until one naming `NAME-release` reaches another shard,
+/// or for [`TEST_STALL_MS_MAX`] at the most. Set once at start-up.
 pub static TEST_PANIC_TOPIC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 /// See [`TEST_PANIC_TOPIC`].
@@ -412,14 +413,31 @@ pub(crate) fn test_panic(topic: &str) {
             })
             .detach();
         }
-        Some("-stall") => std::thread::sleep(std::time::Duration::from_millis(TEST_STALL_MS)),
+        Some("-stall") => {
+            // Released by the test when it has seen all it looks for, however slow the machine
+            // (a fixed stall left a window that a loaded test could miss).
+            TEST_STALL_RELEASED.store(false, std::sync::atomic::Ordering::SeqCst);
+            let until =
+                std::time::Instant::now() + std::time::Duration::from_millis(TEST_STALL_MS_MAX);
+            while !TEST_STALL_RELEASED.load(std::sync::atomic::Ordering::SeqCst)
+                && std::time::Instant::now() < until
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+        Some("-release") => TEST_STALL_RELEASED.store(true, std::sync::atomic::Ordering::SeqCst),
         _ => {}
     }
 }
 
-/// How long `--test-panic-topic NAME-stall` blocks a shard: longer than
-/// [`crate::limits::SHARD_HEARTBEAT_STALE_MS`], so health reports the shard down meanwhile.
-pub const TEST_STALL_MS: u64 = 2 * crate::limits::SHARD_HEARTBEAT_STALE_MS;
+/// Ends a `--test-panic-topic NAME-stall` (set by a request naming `NAME-release`).
+static TEST_STALL_RELEASED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// The longest a `--test-panic-topic NAME-stall` blocks a shard unreleased: far longer than
+/// [`crate::limits::SHARD_HEARTBEAT_STALE_MS`], so health reports the shard down meanwhile, and
+/// bounded, so a test that fails before releasing it does not wedge the shard for good.
+pub const TEST_STALL_MS_MAX: u64 = 15 * crate::limits::SHARD_HEARTBEAT_STALE_MS;
 
 /// Encode `response` as the answer to `header`: length prefix, response header, body. Counts
 /// the response's error codes in this shard's metrics.
