@@ -265,9 +265,16 @@ fn a_long_poll_on_a_non_owner_shard_wakes_on_produce_and_times_out_without() {
         assert!(decode_records(p.records.clone()).is_empty());
     }
 
-    // Parked for up to 9 s (under the harness's 10 s read timeout); a produce on the owner
-    // answers it.
-    let wait_ms = 9_000;
+    // Parked for up to 30 s (FETCH_WAIT_MS_MAX, the broker's ceiling; the waiter's read
+    // timeout is raised past it); a produce on the owner answers it, in far less than half of
+    // that even on a loaded machine.
+    let wait_ms = 30_000;
+    waiter
+        .stream_mut()
+        .set_read_timeout(Some(std::time::Duration::from_millis(
+            wait_ms as u64 + 10_000,
+        )))
+        .expect("read timeout");
     let started = std::time::Instant::now();
     let id = waiter.send(
         &harness::kafka::fetch(TOPIC, &[(local, 0), (remote, 0)], 1 << 20, wait_ms),
