@@ -22,6 +22,8 @@ use kafka_protocol::protocol::StrBytes;
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
+/// Kafka 4's GROUP config resource (KIP-848).
+const GROUP: i8 = 32;
 const SOURCE_TOPIC: i8 = 1;
 const SOURCE_DYNAMIC_BROKER: i8 = 2;
 const SOURCE_DYNAMIC_DEFAULT: i8 = 3;
@@ -316,6 +318,21 @@ fn broker_time_configs_without_a_default_are_null_until_set() {
         .find(|e| e.name.as_str() == "log.retention.hours")
         .unwrap();
     assert!(hours.read_only, "only log.retention.ms changes at run time");
+    // Listing every config (no keys asked) says the same of them.
+    let listed = describe(&mut c, BROKER, "0", None, false);
+    for (name, value) in [
+        ("log.retention.ms", None),
+        ("log.roll.ms", None),
+        ("log.retention.hours", Some("168")),
+        ("log.roll.hours", Some("168")),
+    ] {
+        let (got, source, _) = raw_entry(&listed, name);
+        assert_eq!(
+            (got.as_deref(), source),
+            (value, SOURCE_DEFAULT),
+            "{name} in the full listing"
+        );
+    }
 
     set_broker_config(&mut c, "0", "log.roll.ms", "3600000");
     let all = describe(&mut c, BROKER, "0", Some(&keys), true);
@@ -356,14 +373,10 @@ fn config_responses_carry_kafkas_error_messages() {
     let b = Broker::start("config-messages", &["--cores", "1"]);
     let mut c = Conn::connect(b.shard_addr(0));
     create_topic_with(&mut c, "t", 1, &[]);
-    let incremental = |name: &str, config: &str, value: &str| {
+    let incremental = |resource_type: i8, name: &str, config: &str, value: &str| {
         IncrementalAlterConfigsRequest::default().with_resources(vec![
             AlterConfigsResource::default()
-                .with_resource_type(if name.is_empty() || name == "0" {
-                    BROKER
-                } else {
-                    TOPIC
-                })
+                .with_resource_type(resource_type)
                 .with_resource_name(s(name))
                 .with_configs(vec![AlterableConfig::default()
                     .with_name(s(config))
@@ -372,12 +385,13 @@ fn config_responses_carry_kafkas_error_messages() {
         ])
     };
     for version in 0..=1 {
-        for (name, config, value) in [
-            ("t", "retention.ms", "60000"),
-            ("", "log.retention.ms", "7200000"),
-            ("0", "log.roll.ms", "3600000"),
+        for (resource_type, name, config, value) in [
+            (TOPIC, "t", "retention.ms", "60000"),
+            (BROKER, "", "log.retention.ms", "7200000"),
+            (BROKER, "0", "log.roll.ms", "3600000"),
+            (GROUP, "g", "share.auto.offset.reset", "earliest"),
         ] {
-            let r = c.call(&incremental(name, config, value), version);
+            let r = c.call(&incremental(resource_type, name, config, value), version);
             let p = &r.responses[0];
             assert_eq!(
                 (p.error_code, &p.error_message),
@@ -385,7 +399,7 @@ fn config_responses_carry_kafkas_error_messages() {
                 "v{version} {name}"
             );
         }
-        let r = c.call(&incremental("t", "no.such.config", "1"), version);
+        let r = c.call(&incremental(TOPIC, "t", "no.such.config", "1"), version);
         let p = &r.responses[0];
         assert_ne!(p.error_code, 0);
         assert!(
