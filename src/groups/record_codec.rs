@@ -3,9 +3,9 @@
 //! KIP-848 consumer groups; `share::records`: share groups), none of which this module
 //! imports, so the layouts do not import each other for their primitives.
 //!
-//! Classic (keys and the offset and group values): integers big-endian; `string` = i16 length
-//! + UTF-8; `nullable string` = the same with length -1 for null; `bytes` = i32 length +
-//! bytes.
+//! Classic (keys and the offset and group values): integers big-endian; `string` = an i16
+//! length and UTF-8; `nullable string` = the same with length -1 for null; `bytes` = an i32
+//! length and the bytes.
 //!
 //! Flexible (the consumer and share groups' values): i16 value version (`VALUE_VERSION`),
 //! then `uvarint` = unsigned LEB128; `cstring` = uvarint (length + 1) + UTF-8, 0 = null;
