@@ -232,10 +232,20 @@ pub const MESSAGE_TIMESTAMP_AFTER_MAX_MS_DEFAULT: i64 = 3_600_000;
 /// io_uring worker thread).
 pub const SYNCS_IN_FLIGHT_MAX: usize = 64;
 
-/// Log bytes written past the last persisted index entry before the active segment's entries
-/// are appended to its index files (`log::active_index`): the most a crash makes recovery scan
-/// per partition beyond the usual tail.
+/// Log bytes written past the last persist before the active segment's index entries of
+/// synced batches are appended to its index files (`log::active_index`). Entries of unsynced
+/// batches never go to disk, and nothing syncs acks=0/1 data but `flush.*`, roll and close:
+/// after a crash recovery scans from the last entry of synced data — for a log synced by
+/// acks=all at most about this much, for an acks=1 log without `flush.ms` the active segment
+/// (Kafka's recovery of everything past its recovery point).
 pub const INDEX_UNPERSISTED_LOG_BYTES_MAX: u64 = 1 << 20;
+
+/// Batch headers recovery keeps from its scan of the active segment for producer state
+/// (`log::recovery`; ~72 bytes each), the newest idempotent ones: the producer snapshot taken at
+/// roll and the batches after it rebuild the state in full (`partition::producer_snapshot`);
+/// these only stand in when no snapshot is usable. A scan of a whole 1 GiB segment of small
+/// batches would otherwise hold millions.
+pub const RECOVERY_PRODUCER_BATCHES_MAX: usize = 8192;
 
 /// Largest single O_DIRECT `write_at` (`log::appender`): a bigger append is split, so one DMA
 /// buffer never exceeds it.

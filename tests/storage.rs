@@ -160,6 +160,53 @@ fn the_active_index_is_persisted_every_mib_and_whole_at_close() {
     assert!(b.panics().is_empty(), "{:?}", b.panics());
 }
 
+/// acks=1 never makes the broker fdatasync (Kafka's contract: durability comes from
+/// `flush.*`, roll and close), so no index entry of the active segment reaches the disk, and a
+/// crash makes recovery scan the segment from its start: every acknowledged record is back.
+#[test]
+fn acks_1_asks_for_no_fsync_and_recovery_scans_the_whole_active_segment() {
+    // 40 batches of ~30 KB: ~1.2 MB, past the 1 MiB at which the writer persists index
+    // entries (of synced batches only: none here).
+    const BATCHES: usize = 40;
+    let mut b = Broker::start("acks1-no-sync", &["--cores", "1"]);
+    let mut c = Conn::connect(b.shard_addr(0));
+    create(&mut c, "t", 1, &[]);
+    create(&mut c, "marker", 1, &[]);
+    let value = |i: usize| format!("{i:06}").repeat(1_700).into_bytes();
+    for i in 0..BATCHES {
+        let vs: Vec<Vec<u8>> = (0..3).map(|j| value(i * 3 + j)).collect();
+        let refs: Vec<&[u8]> = vs.iter().map(|v| &v[..]).collect();
+        let r = c.call(&produce_req("t", 0, &refs, 1), 9);
+        let p = &r.responses[0].partition_responses[0];
+        assert_eq!((p.error_code, p.base_offset), (0, (i * 3) as i64));
+    }
+    // The marker's own produce is acks=all: one fdatasync, of the marker's log.
+    let text = metrics_after(&b, &mut c);
+    assert_eq!(
+        harness::metric_sum(&text, "sluice_fsync_duration_seconds_count", &[]),
+        1.0,
+        "acks=1 asked for an fdatasync"
+    );
+    let index = b.data_dir.join("t-0").join(format!("{:020}.index", 0));
+    // The first entry (offset 0 at position 0) is all zeros, like the padding after the header:
+    // any later entry on disk would be counted.
+    let (persisted, _) = index_entries(&index);
+    assert!(
+        persisted <= 1,
+        "{persisted} index entries of unsynced batches reached the disk"
+    );
+    b.kill9();
+    b.restart();
+    let mut c = Conn::connect(b.shard_addr(0));
+    let got = fetch_all(&mut c, "t", 0, 0);
+    assert_eq!(got.len(), BATCHES * 3, "recovery scanned the whole segment");
+    for (i, (o, v)) in got.iter().enumerate() {
+        assert_eq!((*o, &v[..]), (i as i64, &value(i)[..]), "record {i}");
+    }
+    b.stop();
+    assert!(b.panics().is_empty(), "{:?}", b.panics());
+}
+
 /// Damages the single segment's tail with `damage`, restarts, and checks that the records
 /// before the damage (`keep` of them) survive and new writes follow them.
 fn check_tail_damage(tag: &str, damage: impl FnOnce(&mut std::fs::File, u64)) -> Broker {

@@ -1,9 +1,11 @@
 //! The active segment's `.index` and `.timeindex` files, kept closed between writes: the
 //! entries live in the segment's in-memory indexes and are appended to the files (open, write,
 //! close, within the shard's transient-file slots) once the log has grown
-//! [`INDEX_UNPERSISTED_LOG_BYTES_MAX`] past the last persist, and in full when the segment is
-//! sealed or the log closed. A partition therefore holds one descriptor (its active `.log`),
-//! and recovery after a crash scans at most that many bytes past the last persisted entry.
+//! [`INDEX_UNPERSISTED_LOG_BYTES_MAX`] past the last persist — only the entries of synced
+//! batches — and in full when the segment is sealed or the log closed. A partition therefore
+//! holds one descriptor (its active `.log`). Nothing here asks for a sync: after a crash,
+//! recovery scans from the last entry of synced data, which for acks=0/1 data without
+//! `flush.*` can be the start of the active segment (as Kafka recovers from its recovery point).
 //!
 //! Lives on the partition's owner shard, owned by the log's writer.
 

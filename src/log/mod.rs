@@ -798,19 +798,16 @@ impl Log {
         }
         // Index entries after their batches are synced, in batches of
         // INDEX_UNPERSISTED_LOG_BYTES_MAX of log; a lost entry is rebuilt by recovery, so index
-        // write errors are not fatal. Entries of batches not yet synced wait for the next
-        // persist; a sync is requested now (through the shard's flush cycle) so that they can
-        // go then, and recovery never scans much more than that after a crash.
+        // write errors are not fatal. Entries of batches not yet synced wait for a later
+        // persist. No sync is asked for here: acks=0/1 data is synced only by what asks for
+        // durability (acks=all, `flush.messages`, `flush.ms`), at roll and at close, as in
+        // Kafka — a sync requested every MiB for the index's sake made every acks=1 producer
+        // on the file system wait behind a journal commit (BENCHMARKS.md, tenth session).
+        // The price is recovery's: after a crash it scans the active segment from the last
+        // entry of synced data (`log::recovery`).
         let written = files.log.len();
         if files.index.due(written) {
             let synced_end = self.synced_end.get();
-            if synced_end < self.written_end.get() {
-                let log = self.clone();
-                glommio::spawn_local(async move {
-                    let _ = log.sync().await;
-                })
-                .detach();
-            }
             let (offsets, times) = {
                 let segments = self.segments.borrow();
                 match segments.get(&seg_base) {

@@ -4,6 +4,7 @@
 //!
 //! Runs on the partition's owner shard while the log is opened.
 
+use std::collections::VecDeque;
 use std::path::Path;
 
 use super::file_ops::{self, File, Mode};
@@ -14,13 +15,14 @@ use super::transient::TransientFiles;
 use super::LogError;
 use crate::limits::DMA_ALIGNMENT_BYTES;
 
-pub use crate::limits::RECOVERY_SCAN_READ_BYTES_MIN;
+pub use crate::limits::{RECOVERY_PRODUCER_BATCHES_MAX, RECOVERY_SCAN_READ_BYTES_MIN};
 
 /// What recovering a segment found.
 pub struct Recovered {
     pub segment: Segment,
-    /// Headers of the batches the tail scan checked, in order (producer state is rebuilt
-    /// from them).
+    /// Headers of the idempotent batches the tail scan checked, in order: the newest
+    /// [`RECOVERY_PRODUCER_BATCHES_MAX`] (producer state is rebuilt from them when no
+    /// snapshot is usable).
     pub scanned: Vec<BatchHeader>,
     /// Bytes cut off the end of the file (damage, not counting zero padding).
     pub truncated_bytes: u64,
@@ -146,7 +148,7 @@ pub async fn recover_segment(
     );
 
     // Scan the tail.
-    let mut scanned = Vec::new();
+    let mut scanned = VecDeque::new();
     let mut pos = start_pos;
     let mut chunk = RECOVERY_SCAN_READ_BYTES_MIN;
     let mut damage: Option<String> = None;
@@ -222,7 +224,12 @@ pub async fn recover_segment(
                 index_interval_bytes,
                 now_ms,
             );
-            scanned.push(header);
+            if header.producer_id >= 0 && header.base_sequence >= 0 {
+                if scanned.len() == RECOVERY_PRODUCER_BATCHES_MAX {
+                    scanned.pop_front();
+                }
+                scanned.push_back(header);
+            }
             at += total;
         }
         if at == 0 && !need_bigger {
@@ -249,7 +256,7 @@ pub async fn recover_segment(
     indexes_stale |= seg.index.len() != disk_index_len || seg.time_index.len() != disk_time_len;
     Ok(Recovered {
         segment: seg,
-        scanned,
+        scanned: scanned.into(),
         truncated_bytes: if padding_only { 0 } else { truncated_bytes },
         damage,
         indexes_stale,

@@ -385,3 +385,94 @@ fn a_segment_deleted_under_a_reader_is_not_an_unusable_index() {
         log.close().await.expect("close");
     });
 }
+
+/// An idempotent one-record batch of producer `pid`, sequence `seq`.
+fn idempotent_batch(pid: i64, seq: i32) -> Bytes {
+    use super::format::{tests::fix_crc, BASE_SEQUENCE_AT, PRODUCER_EPOCH_AT, PRODUCER_ID_AT};
+    let mut b = hand_batch(1, 8, 1000);
+    b[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&pid.to_be_bytes());
+    b[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2].copy_from_slice(&0i16.to_be_bytes());
+    b[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&seq.to_be_bytes());
+    fix_crc(&mut b);
+    Bytes::from(b)
+}
+
+/// acks=1 writes never ask for a sync, so after a crash recovery scans the whole active
+/// segment; what it keeps for producer state is the newest RECOVERY_PRODUCER_BATCHES_MAX
+/// idempotent batch headers, not one per batch scanned.
+#[test]
+fn unsynced_writes_persist_no_index_and_recovery_keeps_a_bounded_tail() {
+    use super::recovery::RECOVERY_PRODUCER_BATCHES_MAX;
+    on_executor(|| async {
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("tmp dir");
+        crate::server::checks::prime_direct_io_probe(dir.path(), 0).await;
+        let storage = ShardStorage::for_test();
+        storage.index_persist_every_bytes.set(4096);
+        let config = || LogConfig {
+            index_interval_bytes: 1024,
+            ..LogConfig::default()
+        };
+        let log_dir = dir.path().join("t-0");
+        let log = Log::open(&log_dir, config(), &storage).await.expect("open");
+        let idempotent = RECOVERY_PRODUCER_BATCHES_MAX + 500;
+        let mut writes = Vec::new();
+        // Every fourth batch is plain (no producer id): scanned, not kept.
+        let total = idempotent + idempotent / 3;
+        let mut seq = 0i32;
+        for i in 0..total {
+            let batch = if i % 4 == 3 {
+                Bytes::from(hand_batch(1, 8, 1000))
+            } else {
+                seq += 1;
+                idempotent_batch(7, seq - 1)
+            };
+            let header = BatchHeader::try_parse(&batch).expect("header");
+            let (base, written) = log.append(&batch, &header, 0);
+            assert_eq!(base, i as i64);
+            writes.push(written);
+        }
+        for w in futures::future::join_all(writes).await {
+            w.expect("written");
+        }
+        assert_eq!(seq as usize, idempotent);
+        assert_eq!(
+            log.synced_end_offset(),
+            0,
+            "acks=1 writes asked for no sync"
+        );
+        assert_eq!(storage.sync_cycle.stats().1, 0, "no fdatasync at all");
+        let index = std::fs::read(super::segment::path(
+            &log_dir,
+            0,
+            super::segment::INDEX_SUFFIX,
+        ))
+        .expect("index file");
+        let entries = super::index::decode_offset_index(&index, 0, u64::MAX).expect("index");
+        assert!(
+            entries.iter().all(|e| e.position == 0),
+            "no entry of an unsynced batch on disk: {} entries",
+            entries.len()
+        );
+        // A crash: the log is dropped, never closed.
+        drop(log);
+        let log = Log::open(&log_dir, config(), &storage)
+            .await
+            .expect("reopen");
+        assert_eq!(
+            log.log_end_offset(),
+            total as i64,
+            "the scan found every batch"
+        );
+        let tail = log.recovered_tail();
+        assert_eq!(tail.len(), RECOVERY_PRODUCER_BATCHES_MAX);
+        assert!(tail.iter().all(|h| h.producer_id == 7));
+        let seqs: Vec<i32> = tail.iter().map(|h| h.base_sequence).collect();
+        let first = (idempotent - RECOVERY_PRODUCER_BATCHES_MAX) as i32;
+        assert_eq!(
+            seqs,
+            (first..idempotent as i32).collect::<Vec<_>>(),
+            "the newest, in order"
+        );
+        log.close().await.expect("close");
+    });
+}
