@@ -380,25 +380,24 @@ fn render_latency(out: &mut String, shards: &[Arc<ShardMetrics>]) {
             }
         }
     }
-    let name = "sluice_fsync_duration_seconds";
-    header(
-        out,
-        name,
-        "histogram",
-        "fdatasync calls of the shard's logs (group commits for acks=all, flush.messages and flush.ms) and how long each took; _count is the fsync count.",
-    );
-    for m in shards {
-        render_histogram(out, name, &format!("shard=\"{}\"", m.shard), &m.fsync);
-    }
-    let name = "sluice_log_write_duration_seconds";
-    header(
-        out,
-        name,
-        "histogram",
-        "O_DIRECT writes of the shard's logs (one per write cycle: every batch queued while the previous write ran) and how long each took; acks=1 answers wait for theirs.",
-    );
-    for m in shards {
-        render_histogram(out, name, &format!("shard=\"{}\"", m.shard), &m.log_write);
+    type PerShard = fn(&ShardMetrics) -> &Histogram;
+    let per_shard: [(&str, &str, PerShard); 2] = [
+        (
+            "sluice_fsync_duration_seconds",
+            "fdatasync calls of the shard's logs (group commits for acks=all, flush.messages and flush.ms) and how long each took; _count is the fsync count.",
+            |m| &m.fsync,
+        ),
+        (
+            "sluice_log_write_duration_seconds",
+            "O_DIRECT writes of the shard's logs (one per write cycle: every batch queued while the previous write ran) and how long each took; acks=1 answers wait for theirs.",
+            |m| &m.log_write,
+        ),
+    ];
+    for (name, help, get) in per_shard {
+        header(out, name, "histogram", help);
+        for m in shards {
+            render_histogram(out, name, &format!("shard=\"{}\"", m.shard), get(m));
+        }
     }
 }
 
