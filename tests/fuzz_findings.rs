@@ -515,3 +515,58 @@ fn a_replayed_member_with_a_client_id_past_kafkas_limit_does_not_end_the_broker(
     assert!(b.is_running(), "{}", b.stderr_tail(20));
     assert!(b.panics().is_empty(), "{}", b.stderr_tail(20));
 }
+
+/// Internal-records finding R3 (FUZZING.md): a classic group record in `__consumer_offsets`
+/// with generation i32::MAX was replayed as it was, and the next rebalance's `generation += 1`
+/// overflowed: a panic where overflow checks are on (the shard, and with it the broker, ended),
+/// generation i32::MIN in a release build. Now every epoch and generation bump saturates
+/// (`groups::next_epoch`): the join completes at generation i32::MAX.
+#[test]
+fn a_replayed_generation_at_i32_max_is_not_bumped_past_it() {
+    use sluice::groups::records::{group_key, group_value};
+    use sluice::groups::state::GroupSnapshot;
+    const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
+    let mut b = Broker::start(
+        "finding-generation-max",
+        &["--cores", "2", "--group-initial-rebalance-delay-ms", "0"],
+    );
+    let group = "replayed-generation-max";
+    drop(harness::kafka::coordinator(&b, group));
+    // An empty group, as Kafka writes one, at the last generation an i32 holds.
+    let snapshot = GroupSnapshot {
+        protocol_type: "consumer".into(),
+        generation: i32::MAX,
+        protocol: None,
+        leader: None,
+        state_timestamp_ms: 1_700_000_000_000,
+        members: Vec::new(),
+    };
+    append_as_admin(
+        &b,
+        group,
+        vec![(group_key(group), Some(group_value(&snapshot)))],
+    );
+    b.restart();
+    let join = JoinGroupRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_session_timeout_ms(10_000)
+        .with_rebalance_timeout_ms(1_000)
+        .with_protocol_type(StrBytes::from_static_str("consumer"))
+        .with_protocols(vec![JoinGroupRequestProtocol::default()
+            .with_name(StrBytes::from_static_str("range"))
+            .with_metadata(Bytes::from_static(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0]))]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let r = loop {
+        // v3: the member id is assigned at once, so one join completes the rebalance.
+        let r: JoinGroupResponse = harness::kafka::coordinator(&b, group).call(&join, 3);
+        if r.error_code != COORDINATOR_LOAD_IN_PROGRESS {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "the group never loaded");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(r.error_code, 0, "{r:?}");
+    assert_eq!(r.generation_id, i32::MAX, "{r:?}");
+    assert!(b.is_running(), "{}", b.stderr_tail(20));
+    assert!(b.panics().is_empty(), "{}", b.stderr_tail(20));
+}

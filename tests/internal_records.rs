@@ -562,3 +562,146 @@ fn a_member_with_a_client_id_past_kafkas_limit_is_skipped_not_downgraded_into_a_
         check::Kept { groups: 1, bad: 1 }
     );
 }
+
+/// Finding R3 (FUZZING.md): an epoch or generation of i32::MAX replayed from a record
+/// overflowed on the next bump: `+= 1` panics with overflow checks (this debug build, the
+/// fuzz build; on the broker, inside the coordinator's timer task) and wraps to a negative
+/// epoch in release. Each kind of group is replayed from its records at i32::MAX - 1 and at
+/// i32::MAX and driven through a bump (a member's session running out): the first must reach
+/// i32::MAX (so the bump did run), the second must stay there.
+#[test]
+fn epochs_and_generations_replayed_at_i32_max_saturate_on_the_next_bump() {
+    use std::collections::BTreeMap;
+
+    use sluice::groups::consumer::group::{ConsumerGroup, TopicInfo, TopicsView};
+    use sluice::groups::consumer::records::MemberMetadata;
+    use sluice::groups::coordinator::PartitionReplay;
+    use sluice::groups::state::Group;
+    use sluice::groups::types::Now;
+    use sluice::groups::GroupConfig;
+    use sluice::share::group::ShareGroup;
+
+    let replay = |recs: &[(Bytes, Option<Bytes>)]| {
+        let mut r = PartitionReplay::default();
+        for (k, v) in recs {
+            r.apply(k, v.as_deref());
+        }
+        assert_eq!(r.bad, 0);
+        r
+    };
+    let now = Now {
+        mono_ms: 1_000,
+        wall_ms: 1_700_000_000_000,
+    };
+    let topics: BTreeMap<String, TopicInfo> = [(
+        check::TOPIC.to_string(),
+        TopicInfo {
+            id: check::TOPIC_ID,
+            partitions: 3,
+            internal: false,
+        },
+    )]
+    .into();
+    let view = TopicsView {
+        version: 1,
+        topics: &topics,
+    };
+    for (stored, next) in [(i32::MAX - 1, i32::MAX), (i32::MAX, i32::MAX)] {
+        // A KIP-848 consumer group: its member's session runs out (`remove_member`).
+        let recs = [
+            (
+                consumer_records::key("cg", &ConsumerKey::Metadata),
+                Some(consumer_records::value(&ConsumerValue::Metadata {
+                    epoch: stored,
+                })),
+            ),
+            (
+                consumer_records::key("cg", &ConsumerKey::Member("m".into())),
+                Some(consumer_records::value(&ConsumerValue::Member(
+                    MemberMetadata {
+                        client_id: "c".into(),
+                        client_host: "h".into(),
+                        topic_names: vec![check::TOPIC.into()],
+                        rebalance_timeout_ms: 1_000,
+                        ..MemberMetadata::default()
+                    },
+                ))),
+            ),
+        ];
+        let mut r = replay(&recs);
+        let cg = r.groups.remove("cg").unwrap();
+        let mut g = ConsumerGroup::restore(cg.consumer, &view, 45_000, now.mono_ms);
+        assert_eq!(g.group_epoch, stored);
+        assert!(g.tick(now.mono_ms + 45_000), "the member expired");
+        assert_eq!(g.group_epoch, next, "consumer group from {stored}");
+        let _ = g.records("cg");
+        // The same records through the fuzz check's whole restore.
+        check::sequence(&recs);
+
+        // A classic group: its member's session runs out, the rebalance completes with no
+        // one left (`complete_join`'s generation bump).
+        let member = MemberSnapshot {
+            id: "m".into(),
+            instance_id: None,
+            client_id: "c".into(),
+            client_host: "h".into(),
+            rebalance_timeout_ms: 1_000,
+            session_timeout_ms: 1_000,
+            protocol_type: "consumer".into(),
+            subscription: Bytes::new(),
+            assignment: Bytes::new(),
+        };
+        let recs = [(
+            records::group_key("g"),
+            Some(records::group_value(&GroupSnapshot {
+                protocol_type: "consumer".into(),
+                generation: stored,
+                protocol: Some("range".into()),
+                leader: Some("m".into()),
+                state_timestamp_ms: now.wall_ms,
+                members: vec![member],
+            })),
+        )];
+        let mut r = replay(&recs);
+        let meta = r.groups.remove("g").unwrap().meta.unwrap();
+        let mut g = Group::from_snapshot("g", GroupConfig::default(), meta, now);
+        assert_eq!(g.generation(), stored);
+        for mono_ms in [now.mono_ms + 10_000, now.mono_ms + 20_000] {
+            g.tick(Now { mono_ms, ..now });
+        }
+        assert!(g.snapshot(None).members.is_empty(), "the member expired");
+        assert_eq!(g.generation(), next, "classic group from {stored}");
+        let _ = records::group_value(&g.snapshot(None));
+        check::sequence(&recs);
+
+        // A share group: its member's session runs out (`expire_members`).
+        let recs = [
+            (
+                share_records::key("sg", &ShareRecordKey::Metadata),
+                Some(share_records::value(&ShareValue::Metadata {
+                    epoch: stored,
+                    metadata_hash: 0,
+                })),
+            ),
+            (
+                share_records::key("sg", &ShareRecordKey::Member("m".into())),
+                Some(share_records::value(&ShareValue::Member(
+                    share_records::MemberMetadata {
+                        rack_id: None,
+                        client_id: "c".into(),
+                        client_host: "h".into(),
+                        topics: vec![check::TOPIC.into()],
+                    },
+                ))),
+            ),
+        ];
+        let mut r = replay(&recs);
+        let sg = r.groups.remove("sg").unwrap();
+        let names = |id: &uuid::Uuid| (*id == check::TOPIC_ID).then(|| check::TOPIC.to_string());
+        let (mut g, _, _) = ShareGroup::restore("sg", sg.share, &names, now.mono_ms);
+        assert_eq!(g.epoch, stored);
+        assert_eq!(g.expire_members(now.mono_ms + 45_000, 45_000), vec!["m"]);
+        assert_eq!(g.epoch, next, "share group from {stored}");
+        check::sequence(&recs);
+    }
+}

@@ -284,7 +284,10 @@ pub fn restore(replay: PartitionReplay) {
     for (id, r) in replay.groups {
         let id = id.as_str();
         if r.share.exists() {
-            let (g, initialized, _) = ShareGroup::restore(id, r.share, &name_of, now.mono_ms);
+            let (mut g, initialized, _) = ShareGroup::restore(id, r.share, &name_of, now.mono_ms);
+            let _ = g.records(id, &ids, &initialized);
+            // Every member's session runs out (an epoch bump), and the group is written again.
+            g.expire_members(u64::MAX / 2, 45_000);
             let _ = g.records(id, &ids, &initialized);
         }
         let is_consumer = r.consumer.exists();
