@@ -499,6 +499,14 @@ pub const FAILED_REOPEN_INTERVAL_MS: u64 = 1000;
 /// (`shard::offsets_topic`; at least one batch, however large).
 pub const OFFSETS_REPLAY_READ_BYTES_MAX: usize = 1 << 20;
 
+/// Longest string read from a `__consumer_offsets` record in Kafka's flexible encoding (the
+/// KIP-848 and share-group values' compact strings), as Kafka's generated readers refuse a
+/// longer one. Without it a damaged or hostile record could carry a client id of any length,
+/// and the broker re-encodes such strings in i16-length layouts (a consumer group downgraded
+/// to a classic group writes its members' client ids, hosts and instance ids in the classic
+/// group value), whose writer asserts they fit: a shard would panic on its coordinator timer.
+pub const RECORD_STRING_BYTES_MAX: usize = 32_767;
+
 /// Largest `.txnindex` file read at open (`log::txn_index`): 34 bytes per aborted
 /// transaction whose marker is in the segment, so ~490,000 aborts in one segment. A larger
 /// file is not trusted and the partition's aborted ranges are rebuilt from a log scan instead
@@ -528,6 +536,8 @@ const _: () = assert!(PRODUCER_BATCHES_REMEMBERED_MAX > 0);
 // The reopen interval is counted in flush-check ticks.
 const _: () = assert!(FLUSH_CHECK_INTERVAL_MS <= FAILED_REOPEN_INTERVAL_MS);
 const _: () = assert!(OFFSETS_REPLAY_READ_BYTES_MAX <= FETCH_RESPONSE_BYTES_MAX);
+// Every string replayed from a record fits the i16-length layouts it may be written back in.
+const _: () = assert!(RECORD_STRING_BYTES_MAX <= i16::MAX as usize);
 // A snapshot is published well within the time the health check allows a shard.
 const _: () = assert!(METRICS_SNAPSHOT_INTERVAL_MS < SHARD_HEARTBEAT_STALE_MS);
 

@@ -406,3 +406,167 @@ fn producer_state_rebuilt_from_a_batch_whose_sequence_wraps() {
         .any(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == topic)));
     assert!(b.panics().is_empty(), "{}", b.stderr_tail(20));
 }
+
+/// Appends `records` to `group`'s `__consumer_offsets` partition as one plain batch, produced
+/// with Kafka's admin client id (the one client allowed to write an internal topic, as in
+/// Kafka): records from another writer, as a restart replays them.
+fn append_as_admin(b: &Broker, group: &str, records: Vec<(Bytes, Option<Bytes>)>) {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::ProduceRequest;
+    use sluice_client::records::{encode_batch, Compression, NewRecord};
+    let records: Vec<NewRecord> = records
+        .into_iter()
+        .map(|(k, v)| NewRecord {
+            key: Some(k),
+            value: v,
+            headers: Vec::new(),
+            timestamp: 1_700_000_000_000,
+        })
+        .collect();
+    let batch = encode_batch(&records, Compression::None).unwrap();
+    let mut admin = Conn::connect(b.bootstrap_addr()).with_client_id("__admin_client");
+    let resp = admin.call(
+        &ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(10_000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_static_str("__consumer_offsets")))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(sluice::groups::offsets_partition_for(group))
+                    .with_records(Some(batch))])]),
+        9,
+    );
+    let p = &resp.responses[0].partition_responses[0];
+    assert_eq!(p.error_code, 0, "{p:?}");
+}
+
+/// Internal-records finding R1 (FUZZING.md; found by reading the decoders while writing the
+/// `offsets_records` fuzz target): a KIP-848 member record in `__consumer_offsets` whose
+/// client id is past Kafka's 32,767-byte string limit was replayed as it was. When the other
+/// member's session ran out, the group, left with classic members only, was downgraded and its
+/// classic group value written, whose i16-length string writer asserts the length: the
+/// coordinator's timer task panicked and the shard, and with it the broker, ended (exit 70).
+/// Such a record can come from a damaged log, another writer, or any producer using Kafka's
+/// admin client id (allowed to write internal topics, as in Kafka). Now the record is refused
+/// at replay, counted and skipped, as Kafka's readers refuse it.
+#[test]
+fn a_replayed_member_with_a_client_id_past_kafkas_limit_does_not_end_the_broker() {
+    use sluice::groups::consumer::records::{
+        key, value, ClassicMetadata, ConsumerKey, ConsumerValue, MemberMetadata,
+    };
+    let mut b = Broker::start("finding-long-client-id", &["--cores", "2"]);
+    let group = "replayed-long-client-id";
+    // FindCoordinator creates `__consumer_offsets`.
+    drop(harness::kafka::coordinator(&b, group));
+    let member = |client_id: String, session_timeout_ms: i32| {
+        Some(value(&ConsumerValue::Member(MemberMetadata {
+            client_id,
+            client_host: "/127.0.0.1".into(),
+            topic_names: vec!["t".into()],
+            rebalance_timeout_ms: 1_000,
+            classic: Some(ClassicMetadata {
+                session_timeout_ms,
+                protocols: vec![("range".into(), Bytes::new())],
+            }),
+            ..MemberMetadata::default()
+        })))
+    };
+    append_as_admin(
+        &b,
+        group,
+        vec![
+            (
+                key(group, &ConsumerKey::Metadata),
+                Some(value(&ConsumerValue::Metadata { epoch: 1 })),
+            ),
+            // Expires at once after the restart, leaving only the classic member below.
+            (
+                key(group, &ConsumerKey::Member("a".into())),
+                member("c".into(), 1),
+            ),
+            (
+                key(group, &ConsumerKey::Member("b".into())),
+                member("x".repeat(32_768), 600_000),
+            ),
+        ],
+    );
+    // Replayed at start-up; member a's 1 ms session runs out on the coordinator's first timer.
+    b.restart();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !b
+        .stderr_text()
+        .contains("skipped undecodable __consumer_offsets records")
+    {
+        assert!(b.is_running(), "the broker ended: {}", b.stderr_tail(20));
+        assert!(
+            Instant::now() < deadline,
+            "the record was not refused at replay: {}",
+            b.stderr_tail(20)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Past member a's session: the group's timer has run; every shard still answers.
+    std::thread::sleep(Duration::from_millis(500));
+    for shard in 0..2 {
+        let mut conn = Conn::connect(b.shard_addr(shard));
+        let r = conn.call(&ApiVersionsRequest::default(), 3);
+        assert_eq!(r.error_code, 0);
+    }
+    assert!(b.is_running(), "{}", b.stderr_tail(20));
+    assert!(b.panics().is_empty(), "{}", b.stderr_tail(20));
+}
+
+/// Internal-records finding R3 (FUZZING.md): a classic group record in `__consumer_offsets`
+/// with generation i32::MAX was replayed as it was, and the next rebalance's `generation += 1`
+/// overflowed: a panic where overflow checks are on (the shard, and with it the broker, ended),
+/// generation i32::MIN in a release build. Now every epoch and generation bump saturates
+/// (`groups::next_epoch`): the join completes at generation i32::MAX.
+#[test]
+fn a_replayed_generation_at_i32_max_is_not_bumped_past_it() {
+    use sluice::groups::records::{group_key, group_value};
+    use sluice::groups::state::GroupSnapshot;
+    const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
+    let mut b = Broker::start(
+        "finding-generation-max",
+        &["--cores", "2", "--group-initial-rebalance-delay-ms", "0"],
+    );
+    let group = "replayed-generation-max";
+    drop(harness::kafka::coordinator(&b, group));
+    // An empty group, as Kafka writes one, at the last generation an i32 holds.
+    let snapshot = GroupSnapshot {
+        protocol_type: "consumer".into(),
+        generation: i32::MAX,
+        protocol: None,
+        leader: None,
+        state_timestamp_ms: 1_700_000_000_000,
+        members: Vec::new(),
+    };
+    append_as_admin(
+        &b,
+        group,
+        vec![(group_key(group), Some(group_value(&snapshot)))],
+    );
+    b.restart();
+    let join = JoinGroupRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_session_timeout_ms(10_000)
+        .with_rebalance_timeout_ms(1_000)
+        .with_protocol_type(StrBytes::from_static_str("consumer"))
+        .with_protocols(vec![JoinGroupRequestProtocol::default()
+            .with_name(StrBytes::from_static_str("range"))
+            .with_metadata(Bytes::from_static(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0]))]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let r = loop {
+        // v3: the member id is assigned at once, so one join completes the rebalance.
+        let r: JoinGroupResponse = harness::kafka::coordinator(&b, group).call(&join, 3);
+        if r.error_code != COORDINATOR_LOAD_IN_PROGRESS {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "the group never loaded");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(r.error_code, 0, "{r:?}");
+    assert_eq!(r.generation_id, i32::MAX, "{r:?}");
+    assert!(b.is_running(), "{}", b.stderr_tail(20));
+    assert!(b.panics().is_empty(), "{}", b.stderr_tail(20));
+}

@@ -535,7 +535,13 @@ pub fn walk_batches<E: From<ClientError>>(
             )?;
             walked.records += count as u64;
         }
-        walked.next_offset = Some(base_offset + i64::from(last_delta) + 1);
+        // Saturating: the base offset is outside the CRC and may be anything (i64::MAX
+        // overflowed here, a panic with overflow checks).
+        walked.next_offset = Some(
+            base_offset
+                .saturating_add(i64::from(last_delta))
+                .saturating_add(1),
+        );
         pos += total;
     }
     Ok(walked)
@@ -755,6 +761,13 @@ mod tests {
         bad[last] ^= 1;
         let err = decode_batches(bad.freeze()).unwrap_err();
         assert!(err.to_string().contains("CRC"), "{err}");
+        // A base offset near i64::MAX (outside the CRC): the next offset saturates.
+        let mut b = BytesMut::from(&batch[..]);
+        b[..8].copy_from_slice(&(i64::MAX - 1).to_be_bytes());
+        assert_eq!(
+            decode_batches(b.freeze()).unwrap().next_offset,
+            Some(i64::MAX)
+        );
         // Every byte of the records flipped, with the CRC fixed so the walk reaches them.
         for at in BATCH_HEADER_BYTES..batch.len() {
             for flip in [0x01u8, 0x40, 0x80, 0xff] {

@@ -148,6 +148,21 @@ pub fn check_stored_string(s: &str) -> Result<(), GroupError> {
     }
 }
 
+/// The epoch or generation after `epoch`: a consumer or share group's epoch, a classic
+/// group's generation. Saturating at `i32::MAX` rather than `+ 1`, because the value it starts
+/// from may be anything a `__consumer_offsets` record said (a damaged log, another writer, a
+/// producer allowed to write internal topics): `+ 1` on `i32::MAX` panics with overflow checks
+/// (debug and fuzz builds; inside a coordinator timer that ends the shard) and wraps to
+/// `i32::MIN` in release, a negative epoch that KIP-848 reads as "leave" (-1, -2) or refuses.
+/// Refusing such a record at replay instead would drop the group's whole state for one field,
+/// and would still leave `i32::MAX - 1` one bump from the edge. A group stuck at `i32::MAX`
+/// stops moving to a new epoch (its target assignment stops following membership changes; a
+/// classic group's generation stops fencing older members) until it is deleted; reaching it
+/// takes 2^31 rebalances, so only a hostile or damaged record gets there.
+pub fn next_epoch(epoch: i32) -> i32 {
+    epoch.saturating_add(1)
+}
+
 /// Java's `String.hashCode` (over UTF-16 code units, wrapping), which Kafka uses to place groups.
 pub fn java_string_hash(s: &str) -> i32 {
     s.encode_utf16()
@@ -180,6 +195,13 @@ mod tests {
         let disabled = MigrationPolicy::parse("disabled").unwrap();
         assert!(!disabled.upgrade_enabled() && !disabled.downgrade_enabled());
         assert!(MigrationPolicy::parse("sideways").is_err());
+    }
+
+    #[test]
+    fn epochs_saturate_instead_of_overflowing() {
+        assert_eq!(next_epoch(0), 1);
+        assert_eq!(next_epoch(i32::MAX - 1), i32::MAX);
+        assert_eq!(next_epoch(i32::MAX), i32::MAX);
     }
 
     #[test]

@@ -8,11 +8,12 @@
 //! length and the bytes.
 //!
 //! Flexible (the consumer and share groups' values): i16 value version (`VALUE_VERSION`),
-//! then `uvarint` = unsigned LEB128; `cstring` = uvarint (length + 1) + UTF-8, 0 = null;
-//! `carray` = uvarint (count + 1) + elements; `uuid` = 16 bytes; every struct ends in its
-//! tagged fields (uvarint count, then per field uvarint tag · uvarint size · bytes; Sluice
-//! writes none and skips the ones it reads). An assignment is a carray of { topic id uuid ·
-//! partitions carray of i32 · tags }.
+//! then `uvarint` = unsigned LEB128; `cstring` = uvarint (length + 1) + UTF-8, 0 = null, at
+//! most 32,767 bytes when read (Kafka's limit, `RECORD_STRING_BYTES_MAX`); `carray` = uvarint
+//! (count + 1) + elements; `uuid` = 16 bytes; every struct ends in its tagged fields (uvarint
+//! count, then per field uvarint tag · uvarint size · bytes; Sluice writes none and skips the
+//! ones it reads). An assignment is a carray of { topic id uuid · partitions carray of i32 ·
+//! tags }.
 
 use std::collections::BTreeSet;
 
@@ -20,6 +21,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use uuid::Uuid;
 
 use crate::groups::consumer::assignor::Assignment;
+use crate::limits::RECORD_STRING_BYTES_MAX;
 
 /// The version of every consumer and share group value Sluice writes and reads: 0, as
 /// Kafka 4's (consumer groups) and 4.2's (share groups).
@@ -237,10 +239,16 @@ impl<'a> Reader<'a> {
         Ok(Some(n))
     }
 
+    /// A compact string (None: null) of at most `RECORD_STRING_BYTES_MAX` bytes, as Kafka's
+    /// generated readers allow: the broker writes these strings back in i16-length layouts too
+    /// (a downgraded consumer group's classic value), whose writer asserts they fit.
     pub(crate) fn nullable_cstring(&mut self) -> Result<Option<String>, RecordError> {
         let Some(n) = self.len(1)? else {
             return Ok(None);
         };
+        if n > RECORD_STRING_BYTES_MAX {
+            return Err(RecordError::InvalidLength);
+        }
         let b = self.take(n)?;
         let s = std::str::from_utf8(b).map_err(|_| RecordError::InvalidUtf8)?;
         Ok(Some(s.to_string()))

@@ -452,7 +452,7 @@ impl Group {
             self.join_deadline = Some(now.mono_ms.saturating_add(self.rebalance_timeout_ms()));
             return;
         }
-        self.generation += 1;
+        self.generation = crate::groups::next_epoch(self.generation);
         if self.members.is_empty() {
             self.protocol = None;
             self.transition(GroupState::Empty, now);

@@ -214,7 +214,8 @@ impl MetadataStore {
                     };
                     if owner != p.owner {
                         p.owner = owner;
-                        p.leader_epoch += 1;
+                        // Saturating: the epoch was read back from the metadata file.
+                        p.leader_epoch = p.leader_epoch.saturating_add(1);
                     }
                 }
             }

@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::records::{Record, RecordBatchDecoder};
-use sluice_client::records::{encode_batch, Compression, NewRecord};
+use sluice_client::error::ClientError;
+use sluice_client::records::{encode_batch, walk_batches, Compression, NewRecord};
 
 use super::control::{ControlError, NewTopic};
 use super::Shard;
 use crate::groups::txn_offsets::HeldRecord;
+use crate::log::format::{self, BatchHeader};
 use crate::metadata::TopicMeta;
 use crate::protocol::errors::PartitionError;
 
@@ -181,7 +182,7 @@ impl Shard {
         self: &Rc<Self>,
         topic: &str,
         partition: i32,
-        mut apply: impl FnMut(&Record),
+        mut apply: impl FnMut(&StoredRecord),
     ) -> Result<(), PartitionError> {
         let p = self
             .local_partition(topic, partition)
@@ -197,23 +198,19 @@ impl Shard {
             if read.bytes == 0 {
                 break;
             }
-            {
-                let mut buf = read.into_contiguous();
-                while !buf.is_empty() {
-                    // A cleaned batch may end in a gap past its last record (the log cleaner
-                    // keeps batches' offset ranges): its header says where the next one starts.
-                    if let Ok(h) = crate::log::BatchHeader::try_parse(&buf) {
-                        offset = offset.max(h.next_offset());
-                    }
-                    let set = RecordBatchDecoder::decode(&mut buf)
-                        .map_err(|_| PartitionError::Storage)?;
-                    for r in &set.records {
-                        offset = offset.max(r.offset + 1);
-                        if r.offset < p.log_start_offset() {
-                            continue;
-                        }
-                        apply(r);
-                    }
+            let buf = read.into_contiguous();
+            match replay_batches(&buf, p.log_start_offset(), &mut apply) {
+                Ok(next) => offset = offset.max(next.unwrap_or(offset)),
+                Err(e) => {
+                    tracing::error!(
+                        topic,
+                        partition,
+                        read_from = before,
+                        position = e.position,
+                        reason = %e.reason,
+                        "a damaged batch in an internal topic's log"
+                    );
+                    return Err(PartitionError::Storage);
                 }
             }
             if offset <= before {
@@ -225,22 +222,121 @@ impl Shard {
     }
 }
 
+/// One record of an internal topic's log as replay reads it ([`replay_batches`]). Key and
+/// value share the read's buffer (or a compressed batch's decompressed records).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    pub offset: i64,
+    pub producer_id: i64,
+    /// Written in a transaction (TxnOffsetCommit's offsets; markers).
+    pub transactional: bool,
+    /// The record of a control batch: a transaction marker.
+    pub control: bool,
+    /// A control record's type when it is a COMMIT or ABORT marker (`txn::markers`), None
+    /// for any other control record and for every data record.
+    pub marker: Option<i16>,
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
+}
+
+/// A batch [`replay_batches`] could not read: where in the buffer it starts, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DamagedBatch {
+    pub position: usize,
+    pub reason: String,
+}
+
+/// Feeds every record of `buf` (whole stored batches, as a log read returns them) at or past
+/// `log_start` to `apply`, in log order; answers the offset after the last batch (None for an
+/// empty buffer). A cleaned batch may end in a gap past its last record (the log cleaner keeps
+/// batches' offset ranges): its header says where the next one starts.
+///
+/// Pure, and the one reader of what replay reads back from `__consumer_offsets` and
+/// `__transaction_state`. Each batch is checked as stored (`format::check_stored`: length,
+/// magic, offsets, codec, CRC), then its records walked with the bounded walker
+/// (`sluice_client::records::walk_batches`: every count and length checked against the bytes
+/// present, a compressed batch decompressed within `DECOMPRESSED_BATCH_BYTES_MAX`); a
+/// marker's type is read by `txn::markers::control_type`. So a damaged or hostile batch (a
+/// flipped bit outside the CRC, one written by another Kafka version or by a producer allowed
+/// to write internal topics) is a [`DamagedBatch`], never a panic, an allocation sized by a
+/// claimed count (kafka-protocol's decoder reserves `recordCount` records up front) or a loop.
+pub fn replay_batches(
+    buf: &Bytes,
+    log_start: i64,
+    mut apply: impl FnMut(&StoredRecord),
+) -> Result<Option<i64>, DamagedBatch> {
+    let mut pos = 0usize;
+    let mut next: Option<i64> = None;
+    while pos < buf.len() {
+        let damaged = |reason: String| DamagedBatch {
+            position: pos,
+            reason,
+        };
+        let rest = buf.get(pos..).unwrap_or_default();
+        let total = BatchHeader::try_parse(rest)
+            .map_err(|e| damaged(format!("{e:?}")))?
+            .total_bytes()
+            .filter(|t| *t <= rest.len())
+            .ok_or_else(|| damaged(format!("a batch cut short: {} bytes left", rest.len())))?;
+        let batch = buf.slice(pos..pos + total);
+        let h = format::check_stored(&batch).map_err(|e| damaged(format!("{e:?}")))?;
+        if h.is_control() {
+            if h.record_count > 0 && h.base_offset >= log_start {
+                apply(&StoredRecord {
+                    offset: h.base_offset,
+                    producer_id: h.producer_id,
+                    transactional: h.is_transactional(),
+                    control: true,
+                    marker: crate::txn::markers::control_type(&h, &batch),
+                    key: None,
+                    value: None,
+                });
+            }
+        } else {
+            walk_batches(&batch, |r| {
+                if r.offset >= log_start {
+                    apply(&StoredRecord {
+                        offset: r.offset,
+                        producer_id: h.producer_id,
+                        transactional: h.is_transactional(),
+                        control: false,
+                        marker: None,
+                        key: r.key.map(|k| r.share(k)),
+                        value: r.value.map(|v| r.share(v)),
+                    });
+                }
+                Ok::<(), ClientError>(())
+            })
+            .map_err(|e| damaged(e.to_string()))?;
+        }
+        // Saturating: a base offset outside the CRC may be anything.
+        let batch_end = h
+            .base_offset
+            .saturating_add(i64::from(h.last_offset_delta))
+            .saturating_add(1);
+        next = Some(next.map_or(batch_end, |n| n.max(batch_end)));
+        pos += total;
+    }
+    Ok(next)
+}
+
 /// Records held per producer until its marker, in log order.
-type Held = Vec<HeldRecord>;
+pub type Held = Vec<HeldRecord>;
 
 /// The replay of one `__consumer_offsets` partition, record by record in log order (see
 /// `Shard::replay_offsets_partition`). Lives on the partition's owner shard, for one replay.
-struct OffsetsReplay<F> {
+/// Public for the fuzz target and tests that replay hostile batches through it.
+pub struct OffsetsReplay<F> {
     apply: F,
     /// Producer id → its open transaction's offset records, in log order.
-    open: HashMap<i64, Held>,
+    pub open: HashMap<i64, Held>,
     /// Key → how many held records (of any producer) have it, so a plain record only
     /// searches the held lists when one of them holds its key.
     held_keys: HashMap<Bytes, usize>,
 }
 
 impl<F: FnMut(&[u8], Option<&[u8]>)> OffsetsReplay<F> {
-    fn new(apply: F) -> Self {
+    pub fn new(apply: F) -> Self {
         OffsetsReplay {
             apply,
             open: HashMap::new(),
@@ -248,18 +344,14 @@ impl<F: FnMut(&[u8], Option<&[u8]>)> OffsetsReplay<F> {
         }
     }
 
-    fn record(&mut self, r: &Record) {
+    /// Feed one record, in log order.
+    pub fn record(&mut self, r: &StoredRecord) {
         if r.control {
-            let kind = r
-                .key
-                .as_ref()
-                .and_then(|k| k.get(2..4))
-                .map(|t| i16::from_be_bytes([t[0], t[1]]));
             if let Some(held) = self.open.remove(&r.producer_id) {
                 for h in &held {
                     self.forget_key(&h.key);
                 }
-                if kind == Some(crate::txn::markers::CONTROL_COMMIT) {
+                if r.marker == Some(crate::txn::markers::CONTROL_COMMIT) {
                     for h in held.into_iter().filter(|h| !h.superseded) {
                         (self.apply)(&h.key, h.value.as_deref());
                     }
@@ -324,6 +416,7 @@ fn encode_offsets_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kafka_protocol::records::RecordBatchDecoder;
 
     #[test]
     fn many_records_make_one_valid_batch() {
@@ -343,35 +436,28 @@ mod tests {
         assert!(set.records[1].value.is_none(), "tombstones survive");
     }
 
-    fn record(offset: i64, producer_id: i64, key: &str, value: Option<&str>) -> Record {
-        Record {
+    fn record(offset: i64, producer_id: i64, key: &str, value: Option<&str>) -> StoredRecord {
+        StoredRecord {
+            offset,
+            producer_id,
             transactional: producer_id >= 0,
             control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id,
-            producer_epoch: 0,
-            timestamp_type: kafka_protocol::records::TimestampType::Creation,
-            offset,
-            sequence: -1,
-            timestamp: 0,
+            marker: None,
             key: Some(Bytes::from(key.to_string())),
             value: value.map(|v| Bytes::from(v.to_string())),
-            headers: Default::default(),
         }
     }
 
-    fn marker(offset: i64, producer_id: i64, commit: bool) -> Record {
+    fn marker(offset: i64, producer_id: i64, commit: bool) -> StoredRecord {
         let kind = if commit {
             crate::txn::markers::CONTROL_COMMIT
         } else {
             crate::txn::markers::CONTROL_ABORT
         };
-        let mut key = vec![0u8, 0];
-        key.extend(kind.to_be_bytes());
-        Record {
+        StoredRecord {
             control: true,
-            key: Some(Bytes::from(key)),
+            marker: Some(kind),
+            key: None,
             value: None,
             ..record(offset, producer_id, "", None)
         }
@@ -381,7 +467,7 @@ mod tests {
     type Applied = Vec<(String, Option<String>)>;
 
     /// Replays `records` and returns what was applied, in order, and what stayed open.
-    fn replay(records: &[Record]) -> (Applied, HashMap<i64, Held>) {
+    fn replay(records: &[StoredRecord]) -> (Applied, HashMap<i64, Held>) {
         let mut applied = Vec::new();
         let mut r = OffsetsReplay::new(|k: &[u8], v: Option<&[u8]>| {
             applied.push((
@@ -449,6 +535,178 @@ mod tests {
                 (&Bytes::from_static(b"g/t/0"), 0, true),
                 (&Bytes::from_static(b"g/t/1"), 1, false)
             ]
+        );
+    }
+
+    /// A stored batch: `records` (None values are tombstones) from `producer` at `base`.
+    fn stored(
+        base: i64,
+        producer: sluice_client::records::ProducerFields,
+        records: &[(&str, Option<&str>)],
+    ) -> Vec<u8> {
+        let records: Vec<NewRecord> = records
+            .iter()
+            .map(|(k, v)| NewRecord {
+                key: Some(Bytes::from(k.to_string())),
+                value: v.map(|v| Bytes::from(v.to_string())),
+                headers: Vec::new(),
+                timestamp: 1,
+            })
+            .collect();
+        let mut b = sluice_client::records::encode_batch_as(&records, Compression::None, producer)
+            .unwrap()
+            .to_vec();
+        format::stamp(&mut b, base, 0);
+        b
+    }
+
+    fn txn_producer(id: i64) -> sluice_client::records::ProducerFields {
+        sluice_client::records::ProducerFields {
+            id,
+            epoch: 0,
+            base_sequence: 0,
+            transactional: true,
+        }
+    }
+
+    /// Plain, transactional and marker batches as a log read returns them.
+    fn log() -> Vec<u8> {
+        let mut buf = stored(
+            0,
+            sluice_client::records::ProducerFields::NONE,
+            &[("a", Some("1")), ("b", None)],
+        );
+        buf.extend(stored(2, txn_producer(7), &[("c", Some("2"))]));
+        let mut m = crate::txn::markers::marker_batch(7, 0, true, 0, 1).to_vec();
+        format::stamp(&mut m, 3, 0);
+        buf.extend(m);
+        buf
+    }
+
+    #[test]
+    fn replay_reads_plain_transactional_and_marker_batches() {
+        let buf = Bytes::from(log());
+        let mut seen = Vec::new();
+        let next = replay_batches(&buf, 0, |r| seen.push(r.clone())).unwrap();
+        assert_eq!(next, Some(4));
+        let brief: Vec<_> = seen
+            .iter()
+            .map(|r| {
+                (
+                    r.offset,
+                    r.producer_id,
+                    r.transactional,
+                    r.control,
+                    r.marker,
+                    r.key.clone(),
+                    r.value.clone(),
+                )
+            })
+            .collect();
+        let b = |s: &'static str| Some(Bytes::from_static(s.as_bytes()));
+        assert_eq!(
+            brief,
+            vec![
+                (0, -1, false, false, None, b("a"), b("1")),
+                (1, -1, false, false, None, b("b"), None),
+                (2, 7, true, false, None, b("c"), b("2")),
+                (
+                    3,
+                    7,
+                    true,
+                    true,
+                    Some(crate::txn::markers::CONTROL_COMMIT),
+                    None,
+                    None
+                ),
+            ]
+        );
+        // Records below the log start are skipped; the end is still the last batch's.
+        let mut offsets = Vec::new();
+        assert_eq!(
+            replay_batches(&buf, 2, |r| offsets.push(r.offset)),
+            Ok(Some(4))
+        );
+        assert_eq!(offsets, vec![2, 3]);
+        // Through the offsets replay: the transaction's record is applied at its COMMIT.
+        let mut applied = Vec::new();
+        let mut replay = OffsetsReplay::new(|k: &[u8], v: Option<&[u8]>| {
+            applied.push((k.to_vec(), v.map(<[u8]>::to_vec)))
+        });
+        replay_batches(&buf, 0, |r| replay.record(r)).unwrap();
+        assert!(replay.open.is_empty());
+        drop(replay);
+        assert_eq!(applied.len(), 3);
+        assert_eq!(applied[2], (b"c".to_vec(), Some(b"2".to_vec())));
+    }
+
+    #[test]
+    fn every_cut_of_the_log_is_an_error_or_whole_batches() {
+        let buf = log();
+        let first = stored(
+            0,
+            sluice_client::records::ProducerFields::NONE,
+            &[("a", Some("1")), ("b", None)],
+        )
+        .len();
+        let second = first + stored(2, txn_producer(7), &[("c", Some("2"))]).len();
+        for cut in 0..=buf.len() {
+            let r = replay_batches(&Bytes::copy_from_slice(&buf[..cut]), 0, |_| {});
+            match cut {
+                0 => assert_eq!(r, Ok(None)),
+                c if c == first => assert_eq!(r, Ok(Some(2))),
+                c if c == second => assert_eq!(r, Ok(Some(3))),
+                c if c == buf.len() => assert_eq!(r, Ok(Some(4))),
+                _ => assert!(r.is_err(), "cut at {cut}: {r:?}"),
+            }
+        }
+    }
+
+    /// Recomputes a stored batch's CRC after its header was changed.
+    fn reseal(b: &mut [u8]) {
+        let crc = format::batch_crc(b);
+        b[format::CRC_AT..format::CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    }
+
+    /// CRC-valid batches whose counts lie: kafka-protocol's decoder, which replay used before,
+    /// reserves the claimed records (and a record's claimed headers) before reading one and
+    /// aborts the process on the allocation. Each must be a `DamagedBatch` instead.
+    #[test]
+    fn batches_with_lying_counts_are_refused_without_allocating() {
+        let plain = sluice_client::records::ProducerFields::NONE;
+        // i32::MAX records claimed in a one-record batch (offset delta consistent with it).
+        let mut b = stored(0, plain, &[("k", Some("v"))]);
+        b[format::LAST_OFFSET_DELTA_AT..format::LAST_OFFSET_DELTA_AT + 4]
+            .copy_from_slice(&(i32::MAX - 1).to_be_bytes());
+        b[format::RECORD_COUNT_AT..format::RECORD_COUNT_AT + 4]
+            .copy_from_slice(&i32::MAX.to_be_bytes());
+        reseal(&mut b);
+        let r = replay_batches(&Bytes::from(b), 0, |_| panic!("no record is applied"));
+        assert!(r.is_err(), "{r:?}");
+        // A record claiming i32::MAX headers: its last byte is the header count (0 here).
+        let mut b = stored(0, plain, &[("k", Some("v"))]);
+        let last = b.len() - 1;
+        assert_eq!(b[last], 0, "no headers");
+        b.truncate(last);
+        b.extend([0xfe, 0xff, 0xff, 0xff, 0x0f]); // zigzag varint of i32::MAX
+                                                  // The record's own length grew by 4 (a one-byte varint at the body's start).
+        b[format::BATCH_HEADER_BYTES] += 2 * 4;
+        let len = i32::try_from(b.len() - format::BATCH_LOG_OVERHEAD_BYTES).unwrap();
+        b[format::BATCH_LENGTH_AT..format::BATCH_LENGTH_AT + 4].copy_from_slice(&len.to_be_bytes());
+        reseal(&mut b);
+        let r = replay_batches(&Bytes::from(b), 0, |_| panic!("no record is applied"));
+        assert!(r.is_err(), "{r:?}");
+        // A flipped bit under the CRC is refused by it.
+        let mut b = stored(0, plain, &[("k", Some("v"))]);
+        let at = b.len() - 2;
+        b[at] ^= 1;
+        let r = replay_batches(&Bytes::from(b), 0, |_| panic!("no record is applied"));
+        assert!(r.unwrap_err().reason.contains("Crc"));
+        // A base offset near i64::MAX (outside the CRC) does not overflow the end offset.
+        let b = stored(i64::MAX - 1, plain, &[("k", Some("v")), ("l", None)]);
+        assert_eq!(
+            replay_batches(&Bytes::from(b), 0, |_| {}),
+            Ok(Some(i64::MAX))
         );
     }
 }

@@ -110,7 +110,7 @@ impl ShareGroup {
             self.members.remove(id);
         }
         if !gone.is_empty() {
-            self.epoch += 1;
+            self.epoch = crate::groups::next_epoch(self.epoch);
         }
         gone
     }
@@ -130,7 +130,7 @@ impl ShareGroup {
         match hb.member_epoch {
             -1 => {
                 if self.members.remove(&hb.member_id).is_some() {
-                    self.epoch += 1;
+                    self.epoch = crate::groups::next_epoch(self.epoch);
                 }
                 return Ok(HeartbeatAnswer {
                     member_epoch: -1,
@@ -158,13 +158,13 @@ impl ShareGroup {
                             assignment: BTreeMap::new(),
                         },
                     );
-                    self.epoch += 1;
+                    self.epoch = crate::groups::next_epoch(self.epoch);
                 } else if let Some(m) = self.members.get_mut(&hb.member_id) {
                     // Rejoining with its own id: it lost its state; tell it everything again.
                     m.epoch = 0;
                     if m.topics != topics {
                         m.topics = topics;
-                        self.epoch += 1;
+                        self.epoch = crate::groups::next_epoch(self.epoch);
                     }
                 }
             }
@@ -180,7 +180,7 @@ impl ShareGroup {
                 if let Some(topics) = &hb.topics {
                     if *topics != m.topics {
                         m.topics = topics.clone();
-                        self.epoch += 1;
+                        self.epoch = crate::groups::next_epoch(self.epoch);
                     }
                 }
             }

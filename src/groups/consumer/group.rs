@@ -273,7 +273,7 @@ impl ConsumerGroup {
     fn remove_member(&mut self, id: &str) {
         if self.members.remove(id).is_some() {
             self.target.remove(id);
-            self.group_epoch += 1;
+            self.group_epoch = crate::groups::next_epoch(self.group_epoch);
             self.view_version = None;
         }
     }
@@ -388,7 +388,7 @@ impl ConsumerGroup {
             self.view_version = None;
         }
         if self.refresh_subscriptions(view) || changed {
-            self.group_epoch += 1;
+            self.group_epoch = crate::groups::next_epoch(self.group_epoch);
         }
         if self.group_epoch > self.target_epoch {
             self.compute_target(s);

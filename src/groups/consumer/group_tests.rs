@@ -222,6 +222,29 @@ fn leaving_and_session_expiry_bump_the_epoch_and_free_partitions() {
     assert_eq!(f.g.state_name(), "Empty");
 }
 
+/// Finding R3 (FUZZING.md): a group epoch of i32::MAX, as a replayed record may carry it, is
+/// bumped by a join (`settle`) and by a member's leaving: saturated, not overflowed (a panic
+/// with overflow checks, a negative epoch in release).
+#[test]
+fn a_group_epoch_at_i32_max_saturates_on_join_and_leave() {
+    let mut f = Fixture::new(&[("orders", 1, 4)]);
+    f.g.group_epoch = i32::MAX - 1;
+    f.g.target_epoch = i32::MAX - 1;
+    let r = f.hb(join("a", "orders"), 0).unwrap();
+    assert_eq!(f.g.group_epoch, i32::MAX, "the join bumped the epoch");
+    assert_eq!(r.epoch, i32::MAX);
+    assert_eq!(r.assignment.as_ref().map(n), Some(4));
+    let r = f.hb(join("b", "orders"), 1).unwrap();
+    assert_eq!(f.g.group_epoch, i32::MAX);
+    assert!(r.epoch >= 0, "{r:?}");
+    let r = f.hb(beat("b", LEAVE_EPOCH, &Assignment::new()), 2).unwrap();
+    assert_eq!(r.epoch, -1);
+    assert_eq!(f.g.group_epoch, i32::MAX);
+    assert!(f.g.tick(2 + SESSION_MS));
+    assert!(f.g.is_empty());
+    assert_eq!(f.g.group_epoch, i32::MAX);
+}
+
 #[test]
 fn regex_subscription_picks_up_a_topic_created_later() {
     let mut f = Fixture::new(&[

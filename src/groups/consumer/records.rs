@@ -15,10 +15,10 @@
 //!
 //! Value (encoded by `groups::record_codec`): i16 value version (0), then the fields in Kafka's
 //! flexible encoding: `uvarint` = unsigned LEB128; `cstring` = uvarint (length + 1) + UTF-8,
-//! 0 = null; `carray` = uvarint (count + 1) + elements; `uuid` = 16 bytes; every struct ends in
-//! its tagged fields (uvarint count, then per field uvarint tag · uvarint size · bytes; Sluice
-//! writes none and skips the ones it reads). A null value is a tombstone: the member left, or
-//! the group was deleted.
+//! 0 = null, read at most 32,767 bytes long; `carray` = uvarint (count + 1) + elements;
+//! `uuid` = 16 bytes; every struct ends in its tagged fields (uvarint count, then per field
+//! uvarint tag · uvarint size · bytes; Sluice writes none and skips the ones it reads). A null
+//! value is a tombstone: the member left, or the group was deleted.
 //!
 //! | type | value fields (in order)                                                          |
 //! |------|----------------------------------------------------------------------------------|

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::groups::records::{decode_key, RecordKey};
+use crate::limits::RECORD_STRING_BYTES_MAX;
 
 const T: Uuid = Uuid::from_bytes([7; 16]);
 
@@ -231,4 +232,40 @@ fn corrupt_values_are_errors_not_panics() {
     );
     // A varint that never ends.
     assert!(decode_value(TARGET_MEMBER, &[0, 0, 0xff, 0xff, 0xff]).is_err());
+}
+
+/// A compact string past Kafka's 32,767 bytes is refused (as Kafka's readers refuse it): the
+/// broker writes a member's client id, host and instance id back in i16-length layouts (the
+/// classic group value of a downgrade), whose writer asserts they fit.
+#[test]
+fn strings_longer_than_kafka_allows_are_refused() {
+    let member = |client_id: String| {
+        ConsumerValue::Member(MemberMetadata {
+            client_id,
+            classic: Some(ClassicMetadata {
+                session_timeout_ms: 1,
+                protocols: vec![("range".into(), Bytes::new())],
+            }),
+            ..MemberMetadata::default()
+        })
+    };
+    let longest = member("c".repeat(RECORD_STRING_BYTES_MAX));
+    assert_eq!(decode_value(MEMBER_METADATA, &value(&longest)), Ok(longest));
+    let too_long = value(&member("c".repeat(RECORD_STRING_BYTES_MAX + 1)));
+    assert_eq!(
+        decode_value(MEMBER_METADATA, &too_long),
+        Err(RecordError::InvalidLength)
+    );
+    // The same in a classic protocol's name, inside tag 0.
+    let long_protocol = ConsumerValue::Member(MemberMetadata {
+        classic: Some(ClassicMetadata {
+            session_timeout_ms: 1,
+            protocols: vec![("p".repeat(RECORD_STRING_BYTES_MAX + 1), Bytes::new())],
+        }),
+        ..MemberMetadata::default()
+    });
+    assert_eq!(
+        decode_value(MEMBER_METADATA, &value(&long_protocol)),
+        Err(RecordError::InvalidLength)
+    );
 }

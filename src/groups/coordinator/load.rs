@@ -65,74 +65,88 @@ pub(super) async fn ensure_loaded(shard: &Rc<Shard>, p: i32) -> Result<(), Group
     }
 }
 
-#[derive(Default)]
-struct Replayed {
-    meta: Option<crate::groups::state::GroupSnapshot>,
-    offsets: BTreeMap<(String, i32), CommittedOffset>,
+/// One group's records as replayed from its offsets partition.
+#[derive(Debug, Default)]
+pub struct Replayed {
+    /// Its classic group metadata record.
+    pub meta: Option<crate::groups::state::GroupSnapshot>,
+    pub offsets: BTreeMap<(String, i32), CommittedOffset>,
     /// A KIP-848 consumer group's records.
-    consumer: consumer::Replayed,
+    pub consumer: consumer::Replayed,
     /// A share group's records.
-    share: crate::share::persist::Replayed,
+    pub share: crate::share::persist::Replayed,
+}
+
+/// The groups of one `__consumer_offsets` partition as its records replay them, in log order:
+/// the newest value of each key wins, a tombstone deletes. A record that does not decode (key
+/// or value) is counted and skipped, never applied in part. Pure: `load_partition` feeds it the
+/// partition's records, the fuzz target and tests feed it hostile ones.
+#[derive(Debug, Default)]
+pub struct PartitionReplay {
+    /// Group id → its records.
+    pub groups: HashMap<String, Replayed>,
+    /// Records skipped as undecodable.
+    pub bad: u64,
+}
+
+impl PartitionReplay {
+    /// Apply one record (`value` None: a tombstone).
+    pub fn apply(&mut self, raw_key: &[u8], value: Option<&[u8]>) {
+        let Ok(key) = records::decode_key(raw_key) else {
+            self.bad += 1;
+            return;
+        };
+        let entry = self.groups.entry(key.group().to_string()).or_default();
+        let applied = match (key, value) {
+            (
+                RecordKey::Offset {
+                    topic, partition, ..
+                },
+                Some(v),
+            ) => records::decode_offset_value(v).map(|o| {
+                entry.offsets.insert((topic, partition), o);
+            }),
+            (
+                RecordKey::Offset {
+                    topic, partition, ..
+                },
+                None,
+            ) => {
+                entry.offsets.remove(&(topic, partition));
+                Ok(())
+            }
+            (RecordKey::Group { .. }, Some(v)) => {
+                records::decode_group_value(v).map(|g| entry.meta = Some(g))
+            }
+            (RecordKey::Group { .. }, None) => {
+                entry.meta = None;
+                Ok(())
+            }
+            (RecordKey::Consumer { key, .. }, v) => entry.consumer.apply(key, v),
+            (RecordKey::Share { key, .. }, v) => entry.share.apply(raw_key, key, v),
+        };
+        if applied.is_err() {
+            self.bad += 1;
+        }
+    }
 }
 
 async fn load_partition(shard: &Rc<Shard>, p: i32) -> Result<(), GroupError> {
     if shard.local_partition(OFFSETS_TOPIC, p).is_none() {
         return Err(GroupError::NotCoordinator);
     }
-    let mut replayed: HashMap<String, Replayed> = HashMap::new();
-    let mut bad = 0u64;
+    let mut replay = PartitionReplay::default();
     let r = shard
-        .replay_offsets_partition(p, |raw_key, value| {
-            let key = match records::decode_key(raw_key) {
-                Ok(k) => k,
-                Err(_) => {
-                    bad += 1;
-                    return;
-                }
-            };
-            let entry = replayed.entry(key.group().to_string()).or_default();
-            match (key, value) {
-                (
-                    RecordKey::Offset {
-                        topic, partition, ..
-                    },
-                    Some(v),
-                ) => match records::decode_offset_value(v) {
-                    Ok(o) => {
-                        entry.offsets.insert((topic, partition), o);
-                    }
-                    Err(_) => bad += 1,
-                },
-                (
-                    RecordKey::Offset {
-                        topic, partition, ..
-                    },
-                    None,
-                ) => {
-                    entry.offsets.remove(&(topic, partition));
-                }
-                (RecordKey::Group { .. }, Some(v)) => match records::decode_group_value(v) {
-                    Ok(g) => entry.meta = Some(g),
-                    Err(_) => bad += 1,
-                },
-                (RecordKey::Group { .. }, None) => entry.meta = None,
-                (RecordKey::Consumer { key, .. }, v) => {
-                    if entry.consumer.apply(key, v).is_err() {
-                        bad += 1;
-                    }
-                }
-                (RecordKey::Share { key, .. }, v) => {
-                    if entry.share.apply(raw_key, key, v).is_err() {
-                        bad += 1;
-                    }
-                }
-            }
-        })
+        .replay_offsets_partition(p, |raw_key, value| replay.apply(raw_key, value))
         .await;
     if let Err(e) = r {
         tracing::error!(partition = p, error = ?e, "replaying __consumer_offsets");
         return Err(GroupError::CoordinatorLoadInProgress);
     }
+    let PartitionReplay {
+        groups: replayed,
+        bad,
+    } = replay;
     if bad > 0 {
         tracing::warn!(
             partition = p,

@@ -20,6 +20,8 @@ mod load;
 mod migration;
 mod offsets;
 
+pub use load::{PartitionReplay, Replayed};
+
 pub use admin::{delete_group, describe, list, views};
 pub use classic::{heartbeat, join, leave, sync};
 pub use consumer::{
