@@ -39,7 +39,9 @@ WORKLOAD="$ROOT/bench-harness/workloads/fixed-rate-100mb-1kb.yaml"
 bench_workdir "$ROOT" isolation-bench $(( GB * 1100 * 1024 + 4 * 1024 * 1024 ))
 
 DRAIN_PID=""
-stop_drain() { if [[ -n "$DRAIN_PID" ]]; then kill "$DRAIN_PID" 2>/dev/null || true; wait "$DRAIN_PID" 2>/dev/null || true; DRAIN_PID=""; fi; }
+# The drain loop's current `sluice-bench drain` first (by parent PID: killing only the loop
+# left it reading until the broker stopped under it), then the loop.
+stop_drain() { if [[ -n "$DRAIN_PID" ]]; then pkill -TERM -P "$DRAIN_PID" 2>/dev/null || true; kill "$DRAIN_PID" 2>/dev/null || true; wait "$DRAIN_PID" 2>/dev/null || true; DRAIN_PID=""; fi; }
 trap 'stop_drain; stop_broker; check_panics; rm -rf "$WORK"' EXIT
 
 PINNED=(--cores 1 --cpuset 0)

@@ -188,6 +188,23 @@ pub const CATCHUP_READS_IN_FLIGHT_MAX: usize = 2;
 const _: () = assert!(CATCHUP_READS_IN_FLIGHT_MAX < DISK_READS_IN_FLIGHT_MAX);
 const _: () = assert!(CATCHUP_READS_IN_FLIGHT_MAX > 0);
 
+/// Moving average of the shard's O_DIRECT log writes (each new write weighs 1/8) above which
+/// a catch-up read or read-ahead waits before it goes to the disk (`log::storage::CatchUp`):
+/// acks=1 answers wait for their write, and on a shared device a backlog drain's reads
+/// queue in front of it (BENCHMARKS.md, tenth session: publish p99 at 100 MB/s 11× its idle
+/// value while a drain read 300 MB/s). Redpanda's anchor: foreground I/O outranks background.
+pub const CATCHUP_WRITE_LATENCY_US_MAX: u64 = 2_000;
+
+/// The longest one catch-up read or read-ahead waits for the writes to get fast again: a
+/// consumer reading old data is slowed while producers need the disk, never starved.
+pub const CATCHUP_YIELD_MS_MAX: u64 = 20;
+
+/// How long after the shard's last log write its latency still counts as pressure: with no
+/// producer writing, catch-up reads go at once.
+pub const WRITE_PRESSURE_STALE_MS: u64 = 100;
+const _: () = assert!(CATCHUP_YIELD_MS_MAX < WRITE_PRESSURE_STALE_MS);
+const _: () = assert!(CATCHUP_WRITE_LATENCY_US_MAX > 0);
+
 /// Read-aheads (`log::read_ahead`) one shard has reading at once: as many as catch-up reads,
 /// so that a drain served from read-aheads keeps the same disk queue depth in front of
 /// produce's writes.

@@ -735,8 +735,10 @@ async fn fetch_here(
     // Its own task, so the read's CPU time is scheduled by the catch-up queue's shares; a
     // panic in it is caught here (it would otherwise end the shard's thread).
     let queue = catchup.queue();
+    let storage = s.storage.clone();
     let task = glommio::spawn_local_into(
         std::panic::AssertUnwindSafe(async move {
+            storage.catchup.yield_to_writes().await;
             p.fetch(offset, read.limit, read.min_one, read.read_committed)
                 .await
         })

@@ -774,9 +774,11 @@ impl Log {
         let before = files.log.len();
         let started = std::time::Instant::now();
         let appended = files.log.append(&parts).await;
+        let took = started.elapsed();
         if let Some(h) = &self.config.borrow().write_latency {
-            h.observe(started.elapsed());
+            h.observe(took);
         }
+        self.storage.catchup.writes.observe(took);
         if let Err(e) = appended {
             return Err(if files.log.len() == before {
                 CycleError::Unwritten(files, e.into())

@@ -262,6 +262,7 @@ impl Log {
             .acquire_permit(1)
             .await
             .ok()?;
+        self.storage.catchup.yield_to_writes().await;
         if self.closed.get() {
             return None;
         }

@@ -15,7 +15,12 @@ use super::index_cache::IndexCache;
 use super::reader::DiskReads;
 use super::sync_cycle::SyncCycle;
 use super::transient::TransientFiles;
-use crate::limits::{CATCHUP_READS_IN_FLIGHT_MAX, CATCHUP_TASK_QUEUE_SHARES};
+use std::time::{Duration, Instant};
+
+use crate::limits::{
+    CATCHUP_READS_IN_FLIGHT_MAX, CATCHUP_TASK_QUEUE_SHARES, CATCHUP_WRITE_LATENCY_US_MAX,
+    CATCHUP_YIELD_MS_MAX, WRITE_PRESSURE_STALE_MS,
+};
 use crate::shard::blocking::BlockingPool;
 
 /// One shard's storage state, shared by all its logs. Lives on its shard.
@@ -50,12 +55,49 @@ pub struct ShardStorage {
 
 /// Where one shard runs catch-up reads: a glommio task queue with
 /// [`CATCHUP_TASK_QUEUE_SHARES`] (the default queue has 1000), created on first use on the
-/// shard's executor, and [`CATCHUP_READS_IN_FLIGHT_MAX`] slots. Lives on its shard.
+/// shard's executor, [`CATCHUP_READS_IN_FLIGHT_MAX`] slots, and the write pressure they yield
+/// to ([`CatchUp::yield_to_writes`]). Lives on its shard.
 pub struct CatchUp {
     queue: Cell<Option<glommio::TaskQueueHandle>>,
     slots: glommio::sync::Semaphore,
     /// Reads holding a slot now, and the most seen (for the limit's test).
     in_flight: Cell<(usize, usize)>,
+    /// The shard's log writes as catch-up reads see them.
+    pub writes: WritePressure,
+}
+
+/// How slow the shard's O_DIRECT log writes are lately: a moving average (each write weighs
+/// 1/8) and when the last one finished. Fed by `Log::write_cycle`; read by catch-up reads and
+/// read-aheads before they go to the disk. Lives on its shard.
+#[derive(Default)]
+pub struct WritePressure {
+    average_us: Cell<u64>,
+    last_write: Cell<Option<Instant>>,
+    /// Reads that waited for the writes, and the milliseconds they waited in all.
+    yields: Cell<(u64, u64)>,
+}
+
+impl WritePressure {
+    /// One write took `took`.
+    pub fn observe(&self, took: Duration) {
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let average = self.average_us.get();
+        self.average_us.set(average - average / 8 + us / 8);
+        self.last_write.set(Some(Instant::now()));
+    }
+
+    /// Whether catch-up reads should hold back at `now`: the writes are slow, and recent.
+    pub fn pressing(&self, now: Instant) -> bool {
+        self.average_us.get() > CATCHUP_WRITE_LATENCY_US_MAX
+            && self.last_write.get().is_some_and(|t| {
+                now.saturating_duration_since(t) < Duration::from_millis(WRITE_PRESSURE_STALE_MS)
+            })
+    }
+
+    /// (reads that waited, milliseconds waited in all), for `/metrics`.
+    pub fn yields(&self) -> (u64, u64) {
+        self.yields.get()
+    }
 }
 
 /// A catch-up read's slot: held until the read is done. Lives on its shard.
@@ -77,6 +119,7 @@ impl Default for CatchUp {
             queue: Cell::new(None),
             slots: glommio::sync::Semaphore::new(CATCHUP_READS_IN_FLIGHT_MAX as u64),
             in_flight: Cell::new((0, 0)),
+            writes: WritePressure::default(),
         }
     }
 }
@@ -96,6 +139,24 @@ impl CatchUp {
             _permit: permit,
             in_flight: &self.in_flight,
         })
+    }
+
+    /// Before a catch-up read or read-ahead goes to the disk: wait while the shard's writes
+    /// are slow ([`WritePressure::pressing`]), checking every millisecond, at most
+    /// [`CATCHUP_YIELD_MS_MAX`]. Produce's writes then find the device queue free of reads.
+    pub async fn yield_to_writes(&self) {
+        let started = Instant::now();
+        let max = Duration::from_millis(CATCHUP_YIELD_MS_MAX);
+        let mut waited = false;
+        while self.writes.pressing(Instant::now()) && started.elapsed() < max {
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+            waited = true;
+        }
+        if waited {
+            let (n, ms) = self.writes.yields.get();
+            let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            self.writes.yields.set((n + 1, ms.saturating_add(took)));
+        }
     }
 
     /// The most catch-up reads the shard has had in flight at once.
@@ -144,5 +205,55 @@ impl ShardStorage {
     /// A shard's storage for a test: no tail cache, the default index cache budget.
     pub fn for_test() -> Rc<ShardStorage> {
         ShardStorage::new(0, super::index_cache::SEALED_INDEX_CACHE_BYTES_DEFAULT)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_pressure_follows_slow_recent_writes_and_fades() {
+        let w = WritePressure::default();
+        let now = Instant::now();
+        assert!(!w.pressing(now), "no write yet");
+        for _ in 0..4 {
+            w.observe(Duration::from_micros(CATCHUP_WRITE_LATENCY_US_MAX * 20));
+        }
+        let now = Instant::now();
+        assert!(w.pressing(now), "slow writes press");
+        assert!(
+            !w.pressing(now + Duration::from_millis(WRITE_PRESSURE_STALE_MS)),
+            "and stop pressing once no write came for a while"
+        );
+        // Fast writes bring the average down within a few dozen writes.
+        for _ in 0..40 {
+            w.observe(Duration::from_micros(100));
+        }
+        assert!(!w.pressing(Instant::now()), "fast writes again");
+        assert_eq!(w.yields(), (0, 0));
+    }
+
+    #[test]
+    fn catch_up_reads_wait_while_writes_press_but_never_past_the_limit() {
+        crate::shard::nudge::on_executor(|| async {
+            let c = CatchUp::default();
+            c.yield_to_writes().await;
+            assert_eq!(c.writes.yields(), (0, 0), "no pressure: no wait");
+            for _ in 0..4 {
+                c.writes
+                    .observe(Duration::from_micros(CATCHUP_WRITE_LATENCY_US_MAX * 20));
+            }
+            let started = Instant::now();
+            c.yield_to_writes().await;
+            let waited = started.elapsed();
+            assert!(
+                waited >= Duration::from_millis(CATCHUP_YIELD_MS_MAX),
+                "waited the limit while pressed: {waited:?}"
+            );
+            let (n, ms) = c.writes.yields();
+            assert_eq!(n, 1);
+            assert!(ms >= CATCHUP_YIELD_MS_MAX, "{ms} ms counted");
+        });
     }
 }

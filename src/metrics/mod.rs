@@ -255,6 +255,9 @@ pub struct ShardSnapshot {
     pub fetch_reads_in_flight_peak: u64,
     /// The most catch-up reads (fetches the tail cache can't answer) in flight at once.
     pub catchup_reads_in_flight_peak: u64,
+    /// Catch-up reads and read-aheads that waited for slow log writes, and the ms they waited.
+    pub catchup_yields: u64,
+    pub catchup_yield_ms: u64,
     /// Read-aheads for consumers catching up (`log::read_ahead`): started, reads answered
     /// from one, dropped unused; and the bytes they hold now.
     pub read_aheads_started: u64,
@@ -440,6 +443,8 @@ pub async fn publish_snapshots(shard: Rc<crate::shard::Shard>) {
             index_cache_budget_bytes: index_cache.budget_bytes as u64,
             disk_reads_in_flight_peak: shard.storage.disk_reads.in_flight_peak() as u64,
             catchup_reads_in_flight_peak: shard.storage.catchup.in_flight_peak() as u64,
+            catchup_yields: shard.storage.catchup.writes.yields().0,
+            catchup_yield_ms: shard.storage.catchup.writes.yields().1,
             read_aheads_started: read_aheads.started,
             read_ahead_hits: read_aheads.hits,
             read_aheads_dropped: read_aheads.dropped,

@@ -404,7 +404,7 @@ fn render_latency(out: &mut String, shards: &[Arc<ShardMetrics>]) {
 /// Gauges from the shards' last snapshots: tail cache and per-partition log state.
 fn render_snapshots(out: &mut String, snaps: &[(u32, Arc<ShardSnapshot>)]) {
     type Get = fn(&ShardSnapshot) -> u64;
-    let cache: [(&str, &str, &str, Get); 21] = [
+    let cache: [(&str, &str, &str, Get); 23] = [
         (
             "sluice_write_buffer_used_bytes",
             "gauge",
@@ -506,6 +506,18 @@ fn render_snapshots(out: &mut String, snaps: &[(u32, Arc<ShardSnapshot>)]) {
             "gauge",
             "The most catch-up reads (fetches the tail cache can't answer, read from disk in their own task queue) the shard has had in flight at once (at most CATCHUP_READS_IN_FLIGHT_MAX).",
             |s| s.catchup_reads_in_flight_peak,
+        ),
+        (
+            "sluice_catchup_yields_total",
+            "counter",
+            "Catch-up reads and read-aheads that waited before going to the disk because the shard's log writes were slow (moving average over CATCHUP_WRITE_LATENCY_US_MAX).",
+            |s| s.catchup_yields,
+        ),
+        (
+            "sluice_catchup_yield_ms_total",
+            "counter",
+            "Milliseconds catch-up reads and read-aheads waited for slow log writes (each at most CATCHUP_YIELD_MS_MAX).",
+            |s| s.catchup_yield_ms,
         ),
         (
             "sluice_read_aheads_started_total",
