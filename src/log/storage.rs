@@ -240,10 +240,20 @@ mod tests {
             let c = CatchUp::default();
             c.yield_to_writes().await;
             assert_eq!(c.writes.yields(), (0, 0), "no pressure: no wait");
-            for _ in 0..4 {
-                c.writes
-                    .observe(Duration::from_micros(CATCHUP_WRITE_LATENCY_US_MAX * 20));
-            }
+            let c = Rc::new(c);
+            // Slow writes keep coming (so the pressure never goes stale on a loaded machine)
+            // until well past the limit.
+            let writer = {
+                let c = c.clone();
+                glommio::spawn_local(async move {
+                    for _ in 0..4 * CATCHUP_YIELD_MS_MAX {
+                        c.writes
+                            .observe(Duration::from_micros(CATCHUP_WRITE_LATENCY_US_MAX * 20));
+                        glommio::timer::sleep(Duration::from_millis(1)).await;
+                    }
+                })
+            };
+            glommio::timer::sleep(Duration::from_millis(2)).await;
             let started = Instant::now();
             c.yield_to_writes().await;
             let waited = started.elapsed();
@@ -254,6 +264,7 @@ mod tests {
             let (n, ms) = c.writes.yields();
             assert_eq!(n, 1);
             assert!(ms >= CATCHUP_YIELD_MS_MAX, "{ms} ms counted");
+            writer.await;
         });
     }
 }
